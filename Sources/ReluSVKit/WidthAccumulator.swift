@@ -1,0 +1,170 @@
+/// A streaming estimator of the Gaussian mean width of a finite set.
+///
+/// For `S` fixed directions `g_1..g_S ~ N(0, I_n)` drawn by `CounterRandom`
+/// from `seed`, the state is, per direction, the running maximum and minimum
+/// of `<g_j, x>` over all points `x` seen so far (MATH.md §4):
+///
+///     w_j = max_i <g_j, x_i> - min_i <g_j, x_i> = sup_{u in K - K} <g_j, u>.
+///
+/// Points arrive in batches of any size (rows are points); each batch is
+/// processed in blocks of at most `blockRows` rows with one GEMM
+/// `P = G X_block^T` (`S x block`) and a row-wise max/min, so the extra memory
+/// is `O(S * blockRows)` and never `O(S * N)`. Streaming therefore gives the
+/// result of a single call on the whole set, and two accumulators with the
+/// same directions merge by elementwise max/min in any order.
+///
+/// Products are formed in `Scalar` (the caller's precision); the extremes are
+/// kept in `Double`.
+public final class WidthAccumulator<Scalar: BLASScalar> {
+    public let dimension: Int
+    public let samples: Int
+    public let seed: UInt64
+    /// Number of points seen.
+    public private(set) var count: Int = 0
+    /// Per-direction running maximum of `<g_j, x>`.
+    public private(set) var maxima: [Double]
+    /// Per-direction running minimum of `<g_j, x>`.
+    public private(set) var minima: [Double]
+    /// The directions, `samples x dimension`, row-major.
+    private let directions: [Scalar]
+    /// Rows per GEMM block.
+    public let blockRows: Int
+
+    /// Scratch elements per block (`S * blockRows`), about 8 MB in `Double`.
+    public static var scratchBudget: Int { 1 << 20 }
+
+    public init(dimension: Int, samples: Int, seed: UInt64) throws {
+        guard dimension > 0 else { throw EngineError.invalidArgument("dimension must be positive, got \(dimension)") }
+        guard samples > 0 else { throw EngineError.invalidArgument("samples must be positive, got \(samples)") }
+        let (elements, overflow) = dimension.multipliedReportingOverflow(by: samples)
+        guard !overflow, elements <= 1 << 40 else {
+            throw EngineError.invalidArgument("samples x dimension = \(samples) x \(dimension) is too large")
+        }
+        self.dimension = dimension
+        self.samples = samples
+        self.seed = seed
+        maxima = Array(repeating: -.infinity, count: samples)
+        minima = Array(repeating: .infinity, count: samples)
+        var g = [Scalar](repeating: 0, count: elements)
+        g.withUnsafeMutableBufferPointer {
+            CounterRandom(seed: seed, stream: .widthDirections)
+                .fillNormals($0.baseAddress!, firstRow: 0, rows: samples, columns: dimension)
+        }
+        directions = g
+        blockRows = max(64, Self.scratchBudget / samples)
+    }
+
+    /// Adds the rows of `x` (shape `(N, dimension)`) to the set.
+    ///
+    /// The update is all-or-nothing: on an error (non-finite data, overflow,
+    /// cancellation) the accumulator is left as it was.
+    public func update(_ x: MatrixView<Scalar>, progress: Progress = .silent) throws {
+        guard x.columns == dimension else {
+            throw EngineError.mismatch("points have dimension \(x.columns) but the accumulator has \(dimension)")
+        }
+        guard x.rows > 0 else { return }
+        var newMax = maxima, newMin = minima
+        let block = min(blockRows, x.rows)
+        var scratch = [Scalar](repeating: 0, count: samples * block)
+        try directions.withUnsafeBufferPointer { g in
+            try scratch.withUnsafeMutableBufferPointer { p in
+                var start = 0
+                while start < x.rows {
+                    let b = min(block, x.rows - start)
+                    Scalar.gemm(transA: false, transB: true, m: samples, n: b, k: dimension,
+                                alpha: 1, a: g.baseAddress!, lda: dimension,
+                                b: x.row(start), ldb: x.rowStride,
+                                beta: 0, c: p.baseAddress!, ldc: b)
+                    for j in 0..<samples {
+                        let (hi, lo, finite) = Self.extremes(p.baseAddress! + j * b, count: b)
+                        guard finite else { throw Self.diagnoseNonFinite(x.rows(start..<(start + b)), offset: start) }
+                        newMax[j] = Swift.max(newMax[j], Double(hi))
+                        newMin[j] = Swift.min(newMin[j], Double(lo))
+                    }
+                    start += b
+                    try progress.advance(to: start)
+                }
+            }
+        }
+        maxima = newMax
+        minima = newMin
+        count += x.rows
+    }
+
+    /// Merges the points seen by `other` (same dimension, samples and seed).
+    public func merge(_ other: WidthAccumulator<Scalar>) throws {
+        try merge(maxima: other.maxima, minima: other.minima, count: other.count,
+                  dimension: other.dimension, seed: other.seed)
+    }
+
+    /// Merges raw extremes of an accumulator with the same directions, as an
+    /// all-reduce across data-parallel workers produces them.
+    public func merge(maxima otherMax: [Double], minima otherMin: [Double], count otherCount: Int,
+                      dimension otherDimension: Int, seed otherSeed: UInt64) throws {
+        guard otherDimension == dimension, otherSeed == seed, otherMax.count == samples, otherMin.count == samples else {
+            throw EngineError.mismatch(
+                "cannot merge accumulators with different directions: (dimension \(otherDimension), samples \(otherMax.count), seed \(otherSeed)) vs (dimension \(dimension), samples \(samples), seed \(seed))")
+        }
+        guard otherCount >= 0 else { throw EngineError.invalidArgument("negative point count") }
+        for j in 0..<samples {
+            maxima[j] = Swift.max(maxima[j], otherMax[j])
+            minima[j] = Swift.min(minima[j], otherMin[j])
+        }
+        count += otherCount
+    }
+
+    /// The per-direction widths `w_j = max_j - min_j`; divided by `||g_j||`
+    /// for the spherical width (directions `theta_j = g_j / ||g_j||`).
+    public func sampleWidths(spherical: Bool) throws -> [Double] {
+        guard count > 0 else { throw EngineError.invalidArgument("no points have been added: the width of the empty set is undefined") }
+        var widths = zip(maxima, minima).map { $0 - $1 }
+        if spherical {
+            for j in 0..<samples {
+                var s = 0.0
+                for i in 0..<dimension { let v = Double(directions[j * dimension + i]); s += v * v }
+                widths[j] /= s.squareRoot()
+            }
+        }
+        return widths
+    }
+
+    /// The Monte-Carlo estimate with `trim` cut at each end (MATH.md §4).
+    public func estimate(trim: Double, spherical: Bool) throws -> SampleSummary {
+        try SampleSummary(sampleWidths(spherical: spherical), trim: trim)
+    }
+
+    /// Maximum and minimum of `count` values, and whether all were finite
+    /// (a running sum propagates NaN and infinity at the cost of one add).
+    @inline(__always)
+    private static func extremes(_ v: UnsafePointer<Scalar>, count: Int) -> (Scalar, Scalar, Bool) {
+        var hi = v[0], lo = v[0], sum: Scalar = 0
+        for i in 0..<count {
+            let e = v[i]
+            hi = e > hi ? e : hi
+            lo = e < lo ? e : lo
+            sum += e
+        }
+        return (hi, lo, sum.isFinite)
+    }
+
+    private static func diagnoseNonFinite(_ x: MatrixView<Scalar>, offset: Int) -> EngineError {
+        for i in 0..<x.rows {
+            let r = x.row(i)
+            for c in 0..<x.columns where !r[c].isFinite { return .nonFiniteData(row: offset + i, column: c) }
+        }
+        return .overflow("a product <g, x> exceeds the range of \(Scalar.self); rescale the data")
+    }
+}
+
+/// The Gaussian (or spherical) mean width of the finite set `x` (rows are
+/// points) from `samples` directions drawn with `seed`; see `WidthAccumulator`.
+public func gaussianMeanWidth<Scalar: BLASScalar>(
+    of x: MatrixView<Scalar>, samples: Int = 100, seed: UInt64, trim: Double = 0.1,
+    spherical: Bool = false, progress: Progress = .silent
+) throws -> (summary: SampleSummary, sampleWidths: [Double]) {
+    guard x.rows > 0 else { throw EngineError.invalidArgument("the set is empty: the width needs at least one point") }
+    let accumulator = try WidthAccumulator<Scalar>(dimension: x.columns, samples: samples, seed: seed)
+    try accumulator.update(x, progress: progress)
+    let widths = try accumulator.sampleWidths(spherical: spherical)
+    return (try SampleSummary(widths, trim: trim), widths)
+}

@@ -1,0 +1,27 @@
+"""relusv: ReLU singular values and Gaussian mean widths for looking inside ReLU networks.
+
+Implements Dittmer, King and Maass, "Singular Values for ReLU Layers"
+(IEEE TNNLS 2020) over a native engine (Swift on OpenBLAS/LAPACK). Rows are
+points; a layer's weight ``W`` is ``out x in`` as in PyTorch.
+"""
+from ._native import VERSION as __version__
+from ._progress import ProgressOption
+from .accumulator import GMWAccumulator
+from .errors import CancelledError, ComputationError, InvalidInputError, InvalidTypeError, ReluSVError
+from .width import WidthEstimate, diameter, effective_dimension, gaussian_to_spherical_factor, gmw
+
+__all__ = [
+    "__version__",
+    "gmw",
+    "diameter",
+    "effective_dimension",
+    "gaussian_to_spherical_factor",
+    "GMWAccumulator",
+    "WidthEstimate",
+    "ProgressOption",
+    "ReluSVError",
+    "InvalidInputError",
+    "InvalidTypeError",
+    "ComputationError",
+    "CancelledError",
+]

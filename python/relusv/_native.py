@@ -1,0 +1,139 @@
+"""Low-level ctypes binding of libReluSVKit (the C interface in ``relusv.h``).
+
+This module only loads the library, mirrors the header's structs and
+prototypes, and turns status codes into Python exceptions. The friendly API
+lives in the other modules. The library path is, in order: the environment
+variable ``RELUSV_LIBRARY``, then ``libReluSVKit.so`` inside this package.
+
+Status codes are not repeated here: their names come from the library's own
+``relusv_status_name`` table, read once at import.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+from ctypes import POINTER, c_char_p, c_double, c_int32, c_size_t, c_uint32, c_uint64, c_void_p
+from pathlib import Path
+
+from .errors import error_class_for_status
+
+LIBRARY_NAME = "libReluSVKit.so"
+
+
+class Matrix(ctypes.Structure):
+    """``relusv_matrix``: a row-major matrix in caller memory."""
+
+    _fields_ = [
+        ("data", c_void_p),
+        ("dtype", c_int32),
+        ("rows", c_size_t),
+        ("cols", c_size_t),
+        ("row_stride", c_size_t),
+    ]
+
+
+class WidthResult(ctypes.Structure):
+    """``relusv_width_result``."""
+
+    _fields_ = [
+        ("estimate", c_double),
+        ("std_error", c_double),
+        ("mean", c_double),
+        ("mean_std_error", c_double),
+        ("samples", c_uint64),
+        ("points", c_uint64),
+    ]
+
+
+class AccumulatorInfo(ctypes.Structure):
+    """``relusv_gmw_accumulator_info``."""
+
+    _fields_ = [
+        ("dimension", c_uint64),
+        ("samples", c_uint64),
+        ("seed", c_uint64),
+        ("points", c_uint64),
+        ("dtype", c_int32),
+    ]
+
+
+PROGRESS_FN = ctypes.CFUNCTYPE(c_int32, c_void_p, c_uint64, c_uint64)
+
+# relusv_dtype
+FLOAT32 = 1
+FLOAT64 = 2
+
+_status = c_int32
+_handle = c_void_p
+
+# name -> (restype, argtypes), in the order of relusv.h
+PROTOTYPES = {
+    "relusv_status_name": (c_char_p, [c_int32]),
+    "relusv_status_string": (c_char_p, [c_int32]),
+    "relusv_last_error": (c_char_p, []),
+    "relusv_version_string": (c_char_p, []),
+    "relusv_version_number": (c_uint32, []),
+    "relusv_gmw": (_status, [POINTER(Matrix), c_size_t, c_uint64, c_double, c_int32,
+                             POINTER(c_double), POINTER(WidthResult), PROGRESS_FN, c_void_p]),
+    "relusv_diameter": (_status, [POINTER(Matrix), POINTER(c_double), PROGRESS_FN, c_void_p]),
+    "relusv_gaussian_to_spherical_factor": (_status, [c_uint64, POINTER(c_double)]),
+    "relusv_gmw_accumulator_create": (_status, [c_size_t, c_size_t, c_uint64, c_int32, POINTER(_handle)]),
+    "relusv_gmw_accumulator_free": (None, [_handle]),
+    "relusv_gmw_accumulator_info_get": (_status, [_handle, POINTER(AccumulatorInfo)]),
+    "relusv_gmw_accumulator_update": (_status, [_handle, POINTER(Matrix), PROGRESS_FN, c_void_p]),
+    "relusv_gmw_accumulator_merge": (_status, [_handle, _handle]),
+    "relusv_gmw_accumulator_estimate": (_status, [_handle, c_double, c_int32, POINTER(c_double),
+                                                  POINTER(WidthResult)]),
+    "relusv_gmw_accumulator_extremes": (_status, [_handle, POINTER(c_double), POINTER(c_double)]),
+    "relusv_gmw_accumulator_merge_extremes": (_status, [_handle, POINTER(c_double), POINTER(c_double),
+                                                        c_uint64]),
+    "relusv_gmw_accumulator_state_size": (_status, [_handle, POINTER(c_size_t)]),
+    "relusv_gmw_accumulator_export": (_status, [_handle, c_void_p, c_size_t]),
+    "relusv_gmw_accumulator_import": (_status, [c_void_p, c_size_t, POINTER(_handle)]),
+}
+
+
+def library_path() -> Path:
+    """Where the shared library is loaded from (``RELUSV_LIBRARY`` wins)."""
+    override = os.environ.get("RELUSV_LIBRARY")
+    return Path(override) if override else Path(__file__).with_name(LIBRARY_NAME)
+
+
+def _load() -> ctypes.CDLL:
+    path = library_path()
+    if not path.is_file():
+        raise ImportError(
+            f"relusv: the native library was not found at {path}. Build and install the package with "
+            "`make install` (or `pip install ./python`), or point RELUSV_LIBRARY at libReluSVKit.so."
+        )
+    # CDLL (not PyDLL): every call releases the GIL while the library runs.
+    library = ctypes.CDLL(str(path))
+    for name, (restype, argtypes) in PROTOTYPES.items():
+        function = getattr(library, name)
+        function.restype = restype
+        function.argtypes = argtypes
+    return library
+
+
+lib = _load()
+
+STATUS_NAMES: dict[int, str] = {}
+for _code in range(256):
+    _name = lib.relusv_status_name(_code)
+    if _name is None:
+        break
+    STATUS_NAMES[_code] = _name.decode()
+
+VERSION = lib.relusv_version_string().decode()
+
+
+def check(status: int) -> None:
+    """Raise the exception matching a non-zero status, with the library's message."""
+    if status == 0:
+        return
+    name = STATUS_NAMES.get(status, f"status {status}")
+    message = (lib.relusv_last_error() or b"").decode(errors="replace") or lib.relusv_status_string(status).decode()
+    raise error_class_for_status(name)(message, status=status, status_name=name)
+
+
+NO_PROGRESS = PROGRESS_FN()  # a NULL callback
