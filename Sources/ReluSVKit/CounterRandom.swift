@@ -58,16 +58,33 @@ public struct CounterRandom: Sendable {
     public func fillNormals<Scalar: BLASScalar>(
         _ out: UnsafeMutablePointer<Scalar>, firstRow: Int, rows: Int, columns: Int
     ) {
+        // Concrete loops: an unspecialised generic conversion per element
+        // would cost more than the generator itself.
+        if Scalar.self == Double.self {
+            fill(UnsafeMutableRawPointer(out).assumingMemoryBound(to: Double.self),
+                 firstRow: firstRow, rows: rows, columns: columns, as: { $0 })
+        } else if Scalar.self == Float.self {
+            fill(UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self),
+                 firstRow: firstRow, rows: rows, columns: columns, as: { Float($0) })
+        } else {
+            fill(out, firstRow: firstRow, rows: rows, columns: columns, as: { Scalar($0) })
+        }
+    }
+
+    @inline(__always)
+    private func fill<T>(
+        _ out: UnsafeMutablePointer<T>, firstRow: Int, rows: Int, columns: Int, as convert: (Double) -> T
+    ) {
         for i in 0..<rows {
             let dst = out + i * columns
             var j = 0
             while j + 1 < columns {
                 let (x, y) = normalPair(row: firstRow + i, pairIndex: j >> 1)
-                dst[j] = Scalar(x)
-                dst[j + 1] = Scalar(y)
+                dst[j] = convert(x)
+                dst[j + 1] = convert(y)
                 j += 2
             }
-            if j < columns { dst[j] = Scalar(normalPair(row: firstRow + i, pairIndex: j >> 1).0) }
+            if j < columns { dst[j] = convert(normalPair(row: firstRow + i, pairIndex: j >> 1).0) }
         }
     }
 }

@@ -27,6 +27,8 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
     public private(set) var minima: [Double]
     /// The directions, `samples x dimension`, row-major.
     private let directions: [Scalar]
+    /// `||g_j||` of the directions as stored (in `Scalar`), for the spherical width.
+    private let directionNorms: [Double]
     /// Rows per GEMM block.
     public let blockRows: Int
 
@@ -45,12 +47,16 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
         self.seed = seed
         maxima = Array(repeating: -.infinity, count: samples)
         minima = Array(repeating: .infinity, count: samples)
-        var g = [Scalar](repeating: 0, count: elements)
-        g.withUnsafeMutableBufferPointer {
-            CounterRandom(seed: seed, stream: .widthDirections)
-                .fillNormals($0.baseAddress!, firstRow: 0, rows: samples, columns: dimension)
+        // Element-wise generic code is slow when not specialised (callers in
+        // other modules), so arrays are filled through pointers by concrete loops.
+        let random = CounterRandom(seed: seed, stream: .widthDirections)
+        directions = [Scalar](unsafeUninitializedCapacity: elements) { buffer, initialised in
+            random.fillNormals(buffer.baseAddress!, firstRow: 0, rows: samples, columns: dimension)
+            initialised = elements
         }
-        directions = g
+        directionNorms = directions.withUnsafeBufferPointer { g in
+            (0..<samples).map { j in RowExtremes.norm(g.baseAddress! + j * dimension, count: dimension) }
+        }
         blockRows = max(64, Self.scratchBudget / samples)
     }
 
@@ -65,25 +71,25 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
         guard x.rows > 0 else { return }
         var newMax = maxima, newMin = minima
         let block = min(blockRows, x.rows)
-        var scratch = [Scalar](repeating: 0, count: samples * block)
+        // Written by the GEMM (beta = 0) before it is read: no initialisation.
+        let scratch = UnsafeMutablePointer<Scalar>.allocate(capacity: samples * block)
+        defer { scratch.deallocate() }
         try directions.withUnsafeBufferPointer { g in
-            try scratch.withUnsafeMutableBufferPointer { p in
-                var start = 0
-                while start < x.rows {
-                    let b = min(block, x.rows - start)
-                    Scalar.gemm(transA: false, transB: true, m: samples, n: b, k: dimension,
-                                alpha: 1, a: g.baseAddress!, lda: dimension,
-                                b: x.row(start), ldb: x.rowStride,
-                                beta: 0, c: p.baseAddress!, ldc: b)
-                    for j in 0..<samples {
-                        let (hi, lo, finite) = Self.extremes(p.baseAddress! + j * b, count: b)
-                        guard finite else { throw Self.diagnoseNonFinite(x.rows(start..<(start + b)), offset: start) }
-                        newMax[j] = Swift.max(newMax[j], Double(hi))
-                        newMin[j] = Swift.min(newMin[j], Double(lo))
-                    }
-                    start += b
-                    try progress.advance(to: start)
+            var start = 0
+            while start < x.rows {
+                let b = min(block, x.rows - start)
+                Scalar.gemm(transA: false, transB: true, m: samples, n: b, k: dimension,
+                            alpha: 1, a: g.baseAddress!, lda: dimension,
+                            b: x.row(start), ldb: x.rowStride,
+                            beta: 0, c: scratch, ldc: b)
+                for j in 0..<samples {
+                    let (hi, lo, finite) = RowExtremes.of(scratch + j * b, count: b)
+                    guard finite else { throw Self.diagnoseNonFinite(x.rows(start..<(start + b)), offset: start) }
+                    newMax[j] = Swift.max(newMax[j], hi)
+                    newMin[j] = Swift.min(newMin[j], lo)
                 }
+                start += b
+                try progress.advance(to: start)
             }
         }
         maxima = newMax
@@ -119,11 +125,7 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
         guard count > 0 else { throw EngineError.invalidArgument("no points have been added: the width of the empty set is undefined") }
         var widths = zip(maxima, minima).map { $0 - $1 }
         if spherical {
-            for j in 0..<samples {
-                var s = 0.0
-                for i in 0..<dimension { let v = Double(directions[j * dimension + i]); s += v * v }
-                widths[j] /= s.squareRoot()
-            }
+            for j in 0..<samples { widths[j] /= directionNorms[j] }
         }
         return widths
     }
@@ -131,20 +133,6 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
     /// The Monte-Carlo estimate with `trim` cut at each end (MATH.md §4).
     public func estimate(trim: Double, spherical: Bool) throws -> SampleSummary {
         try SampleSummary(sampleWidths(spherical: spherical), trim: trim)
-    }
-
-    /// Maximum and minimum of `count` values, and whether all were finite
-    /// (a running sum propagates NaN and infinity at the cost of one add).
-    @inline(__always)
-    private static func extremes(_ v: UnsafePointer<Scalar>, count: Int) -> (Scalar, Scalar, Bool) {
-        var hi = v[0], lo = v[0], sum: Scalar = 0
-        for i in 0..<count {
-            let e = v[i]
-            hi = e > hi ? e : hi
-            lo = e < lo ? e : lo
-            sum += e
-        }
-        return (hi, lo, sum.isFinite)
     }
 
     private static func diagnoseNonFinite(_ x: MatrixView<Scalar>, offset: Int) -> EngineError {
