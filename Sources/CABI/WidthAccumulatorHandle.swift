@@ -21,7 +21,11 @@ public func relusv_gmw_accumulator_create(
 ) -> relusv_status {
     guarded {
         let out = try required(out, "accumulator")
-        guard dimension > 0 else { throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "dimension must be positive, got \(dimension)") }
+        guard dimension != 0 else { throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "dimension must be positive, got 0") }
+        guard dimension > 0, dimension <= Int(Int32.max) else {  // size_t above Int.max reads as negative
+            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT,
+                            "dimension = \(UInt(bitPattern: dimension)) exceeds the limit of \(Int32.max)")
+        }
         try checkSamples(samples)
         let accumulator: AnyWidthAccumulator = try dtypeBits(dtype) == 32
             ? .float(WidthAccumulator(dimension: dimension, samples: samples, seed: seed))

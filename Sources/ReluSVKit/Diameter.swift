@@ -5,6 +5,8 @@
 /// per pair of blocks, `O(N^2 n)` work, `O(block^2 + block * n)` extra
 /// memory); the winning pair is then re-measured directly in `Double`, so the
 /// result is a true distance between two points of the set.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func diameter<Scalar: BLASScalar>(
     of x: MatrixView<Scalar>, blockRows: Int = 512, progress: Progress = .silent
 ) throws -> Double {
@@ -35,28 +37,22 @@ public func diameter<Scalar: BLASScalar>(
     }
 
     var best: (Scalar, Int, Int) = (-1, 0, 0)
-    var left = [Scalar](repeating: 0, count: b * n)
-    var right = [Scalar](repeating: 0, count: b * n)
-    var gram = [Scalar](repeating: 0, count: b * b)
+    let left = try ScratchBuffer<Scalar>(count: b * n, purpose: "\(b) x \(n) centred points")
+    let right = try ScratchBuffer<Scalar>(count: b * n, purpose: "\(b) x \(n) centred points")
+    let gram = try ScratchBuffer<Scalar>(count: b * b, purpose: "\(b) x \(b) Gram block")
     var done = 0
     for bi in 0..<blocks {
         let ri = (bi * b)..<min(x.rows, (bi + 1) * b)
-        let ni = try left.withUnsafeMutableBufferPointer { try centred(ri, into: $0.baseAddress!) }
+        let ni = try centred(ri, into: left.pointer)
         for bj in bi..<blocks {
             let rj = (bj * b)..<min(x.rows, (bj + 1) * b)
-            let nj = try right.withUnsafeMutableBufferPointer { try centred(rj, into: $0.baseAddress!) }
-            left.withUnsafeBufferPointer { l in
-                right.withUnsafeBufferPointer { r in
-                    gram.withUnsafeMutableBufferPointer { g in
-                        Scalar.gemm(transA: false, transB: true, m: ri.count, n: rj.count, k: n,
-                                    alpha: 1, a: l.baseAddress!, lda: n, b: r.baseAddress!, ldb: n,
-                                    beta: 0, c: g.baseAddress!, ldc: rj.count)
-                    }
-                }
-            }
+            let nj = try centred(rj, into: right.pointer)
+            Scalar.gemm(transA: false, transB: true, m: ri.count, n: rj.count, k: n,
+                        alpha: 1, a: left.pointer, lda: n, b: right.pointer, ldb: n,
+                        beta: 0, c: gram.pointer, ldc: rj.count)
             for p in 0..<ri.count {
                 for q in 0..<rj.count {
-                    let d = ni[p] + nj[q] - 2 * gram[p * rj.count + q]
+                    let d = ni[p] + nj[q] - 2 * gram.pointer[p * rj.count + q]
                     if d > best.0 { best = (d, ri.lowerBound + p, rj.lowerBound + q) }
                 }
             }

@@ -26,7 +26,7 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
     /// Per-direction running minimum of `<g_j, x>`.
     public private(set) var minima: [Double]
     /// The directions, `samples x dimension`, row-major.
-    private let directions: [Scalar]
+    private let directions: ScratchBuffer<Scalar>
     /// `||g_j||` of the directions as stored (in `Scalar`), for the spherical width.
     private let directionNorms: [Double]
     /// Rows per GEMM block.
@@ -47,15 +47,13 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
         self.seed = seed
         maxima = Array(repeating: -.infinity, count: samples)
         minima = Array(repeating: .infinity, count: samples)
-        // Element-wise generic code is slow when not specialised (callers in
-        // other modules), so arrays are filled through pointers by concrete loops.
-        let random = CounterRandom(seed: seed, stream: .widthDirections)
-        directions = [Scalar](unsafeUninitializedCapacity: elements) { buffer, initialised in
-            random.fillNormals(buffer.baseAddress!, firstRow: 0, rows: samples, columns: dimension)
-            initialised = elements
-        }
-        directionNorms = directions.withUnsafeBufferPointer { g in
-            (0..<samples).map { j in RowExtremes.norm(g.baseAddress! + j * dimension, count: dimension) }
+        // Filled through a pointer by concrete loops: element-wise generic
+        // code is slow when not specialised (callers in other modules).
+        directions = try ScratchBuffer(count: elements, purpose: "\(samples) x \(dimension) directions")
+        CounterRandom(seed: seed, stream: .widthDirections)
+            .fillNormals(directions.pointer, firstRow: 0, rows: samples, columns: dimension)
+        directionNorms = (0..<samples).map { [directions] j in
+            RowExtremes.norm(directions.pointer + j * dimension, count: dimension)
         }
         blockRows = max(64, Self.scratchBudget / samples)
     }
@@ -72,14 +70,14 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
         var newMax = maxima, newMin = minima
         let block = min(blockRows, x.rows)
         // Written by the GEMM (beta = 0) before it is read: no initialisation.
-        let scratch = UnsafeMutablePointer<Scalar>.allocate(capacity: samples * block)
-        defer { scratch.deallocate() }
-        try directions.withUnsafeBufferPointer { g in
+        let products = try ScratchBuffer<Scalar>(count: samples * block, purpose: "\(samples) x \(block) products")
+        let scratch = products.pointer, g = directions.pointer
+        do {
             var start = 0
             while start < x.rows {
                 let b = min(block, x.rows - start)
                 Scalar.gemm(transA: false, transB: true, m: samples, n: b, k: dimension,
-                            alpha: 1, a: g.baseAddress!, lda: dimension,
+                            alpha: 1, a: g, lda: dimension,
                             b: x.row(start), ldb: x.rowStride,
                             beta: 0, c: scratch, ldc: b)
                 for j in 0..<samples {

@@ -19,6 +19,11 @@ from . import _native
 
 def to_numpy(x: Any, name: str = "x") -> np.ndarray:
     """A NumPy view (or copy) of ``x``; tensors are detached and moved to the CPU."""
+    if isinstance(x, np.ma.MaskedArray):
+        if np.ma.is_masked(x):
+            raise TypeError(f"{name} is a masked array with masked entries; drop or fill them first "
+                            f"(e.g. {name}.filled(...) or rows without masked values)")
+        return np.ma.getdata(x)
     if isinstance(x, np.ndarray):
         return x
     if hasattr(x, "detach") and hasattr(x, "cpu") and hasattr(x, "numpy"):  # torch.Tensor

@@ -9,7 +9,7 @@ import numpy as np
 from . import _arrays, _native
 from ._native import check, lib
 from ._progress import ProgressOption, ProgressSession
-from .width import DEFAULT_SAMPLES, DEFAULT_TRIM, WidthEstimate, _positive_int, _seed
+from .width import DEFAULT_SAMPLES, DEFAULT_TRIM, WidthEstimate, _MAX_SIZE, _positive_int, _seed, _trim
 
 _DTYPES = {"float32": _native.FLOAT32, "float64": _native.FLOAT64}
 
@@ -171,8 +171,10 @@ class GMWAccumulator:
         lo = np.ascontiguousarray(_arrays.to_numpy(minima, "minima"), dtype=np.float64).reshape(-1)
         if hi.shape != (s,) or lo.shape != (s,):
             raise ValueError(f"maxima and minima must each hold {s} values, got {hi.size} and {lo.size}")
-        if int(points) < 0:
-            raise ValueError(f"points must be non-negative, got {points}")
+        if isinstance(points, (bool, np.bool_)) or not isinstance(points, (int, np.integer)):
+            raise TypeError(f"points must be an integer, got {type(points).__name__}")
+        if not 0 <= int(points) <= _MAX_SIZE:
+            raise ValueError(f"points must lie in [0, 2**63 - 1], got {points}")
         ptr = ctypes.POINTER(ctypes.c_double)
         check(lib.relusv_gmw_accumulator_merge_extremes(self._live(), hi.ctypes.data_as(ptr),
                                                         lo.ctypes.data_as(ptr), int(points)))
@@ -183,8 +185,9 @@ class GMWAccumulator:
         info = self._info()
         widths, widths_ptr = _arrays.double_buffer(int(info.samples)) if return_details else (None, None)
         result = _native.WidthResult()
-        check(lib.relusv_gmw_accumulator_estimate(self._live(), float(trim), int(bool(spherical)), widths_ptr,
+        trim = _trim(trim)
+        check(lib.relusv_gmw_accumulator_estimate(self._live(), trim, int(bool(spherical)), widths_ptr,
                                                   ctypes.byref(result)))
         if not return_details:
             return result.estimate
-        return WidthEstimate._from_native(result, float(trim), bool(spherical), int(info.seed), widths)
+        return WidthEstimate._from_native(result, trim, bool(spherical), int(info.seed), widths)

@@ -24,6 +24,7 @@ DEFAULT_SAMPLES = 100
 DEFAULT_TRIM = 0.1
 DEFAULT_SEED = 0
 _MAX_SEED = 2**64 - 1
+_MAX_SIZE = 2**63 - 1
 
 
 def _seed(seed: Optional[int]) -> int:
@@ -41,7 +42,15 @@ def _positive_int(value: Any, name: str) -> int:
         raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
     if value <= 0:
         raise ValueError(f"{name} must be positive, got {value}")
+    if value > _MAX_SIZE:  # ctypes would silently wrap it modulo 2**64
+        raise ValueError(f"{name} = {value} is too large")
     return int(value)
+
+
+def _trim(trim: Any) -> float:
+    if isinstance(trim, (bool, np.bool_)) or not isinstance(trim, (int, float, np.integer, np.floating)):
+        raise TypeError(f"trim must be a real number, got {type(trim).__name__}")
+    return float(trim)  # the range [0, 0.5) is checked by the library
 
 
 @dataclass(frozen=True)
@@ -125,7 +134,7 @@ def gmw(x: Any, samples: int = DEFAULT_SAMPLES, seed: Optional[int] = None, trim
     a = _arrays.prepare(_arrays.as_points(x))
     samples = _positive_int(samples, "samples")
     seed = _seed(seed)
-    trim = float(trim)
+    trim = _trim(trim)
     widths, widths_ptr = _arrays.double_buffer(samples) if return_details else (None, None)
     result = _native.WidthResult()
     m = _arrays.matrix(a)
