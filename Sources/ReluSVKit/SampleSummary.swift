@@ -28,11 +28,12 @@ public struct SampleSummary: Equatable, Sendable {
         let sorted = values.sorted()
         let cut = Int(trim * Double(n))  // truncation, as int() in SciPy
         let kept = sorted[cut..<(n - cut)]
-        let mean = values.reduce(0, +) / Double(n)
+        // Both means sum the sorted values, so that trim = 0 gives estimate == mean exactly.
+        let mean = sorted.reduce(0, +) / Double(n)
         count = n
         self.mean = mean
         estimate = kept.reduce(0, +) / Double(kept.count)
-        meanStandardError = n > 1 ? Self.standardDeviation(values, mean: mean) / Double(n).squareRoot() : 0
+        meanStandardError = n > 1 ? Self.standardDeviation(sorted, mean: mean) / Double(n).squareRoot() : 0
         if n > 1 {
             let low = sorted[cut], high = sorted[n - 1 - cut]
             let winsorised = sorted.map { Swift.min(Swift.max($0, low), high) }
