@@ -9,6 +9,8 @@ from ._progress import ProgressOption
 from .accumulator import GMWAccumulator
 from .errors import CancelledError, ComputationError, InvalidInputError, InvalidTypeError, ReluSVError
 from .width import WidthEstimate, diameter, effective_dimension, gaussian_to_spherical_factor, gmw
+from .spectra import (OperatorWidth, ReluSpectrum, operator_gmw, relu_fit_gradient, relu_singular_values,
+                      singular_values, truncated_svd)
 
 __all__ = [
     "__version__",
@@ -24,4 +26,11 @@ __all__ = [
     "InvalidTypeError",
     "ComputationError",
     "CancelledError",
+    "singular_values",
+    "truncated_svd",
+    "relu_singular_values",
+    "relu_fit_gradient",
+    "ReluSpectrum",
+    "operator_gmw",
+    "OperatorWidth",
 ]

@@ -57,6 +57,67 @@ class AccumulatorInfo(ctypes.Structure):
     ]
 
 
+class ReluSVOptions(ctypes.Structure):
+    """``relusv_relu_sv_options``."""
+
+    _fields_ = [
+        ("leaky_slope", c_double),
+        ("seed", c_uint64),
+        ("sphere_points", c_uint64),
+        ("max_steps", c_uint64),
+        ("time_budget", c_double),
+        ("threads", c_uint64),
+        ("refine", c_int32),
+        ("keep_factors", c_int32),
+        ("fit_stride", c_uint64),
+        ("learning_rate", c_double),
+        ("batch_size", c_uint64),
+    ]
+
+
+class ReluSVEntry(ctypes.Structure):
+    """``relusv_relu_sv_entry``."""
+
+    _fields_ = [
+        ("k", c_uint64),
+        ("sigma", c_double),
+        ("truncation_bound", c_double),
+        ("bound", c_double),
+        ("source", c_int32),
+        ("steps", c_uint64),
+        ("seconds", c_double),
+    ]
+
+
+class ReluSpectrumInfo(ctypes.Structure):
+    """``relusv_relu_spectrum_info``."""
+
+    _fields_ = [
+        ("count", c_uint64),
+        ("rows", c_uint64),
+        ("cols", c_uint64),
+        ("points", c_uint64),
+        ("data_max_norm", c_double),
+        ("fit_stride", c_uint64),
+        ("dtype", c_int32),
+        ("has_factors", c_int32),
+    ]
+
+
+class OperatorWidthResult(ctypes.Structure):
+    """``relusv_operator_width``."""
+
+    _fields_ = [
+        ("estimate", c_double),
+        ("std_error", c_double),
+        ("lower", c_double),
+        ("upper", c_double),
+        ("norm", c_double),
+        ("samples", c_uint64),
+        ("points", c_uint64),
+    ]
+
+
 PROGRESS_FN = ctypes.CFUNCTYPE(c_int32, c_void_p, c_uint64, c_uint64)
 
 # relusv_dtype
@@ -90,6 +151,26 @@ PROTOTYPES = {
     "relusv_gmw_accumulator_state_size": (_status, [_handle, POINTER(c_size_t)]),
     "relusv_gmw_accumulator_export": (_status, [_handle, c_void_p, c_size_t]),
     "relusv_gmw_accumulator_import": (_status, [c_void_p, c_size_t, POINTER(_handle)]),
+    # spectra
+    "relusv_singular_values": (_status, [POINTER(Matrix), POINTER(c_double)]),
+    "relusv_truncated_svd": (_status, [POINTER(Matrix), c_size_t, POINTER(c_double), POINTER(c_double),
+                                       POINTER(c_double)]),
+    "relusv_relu_sv_options_init": (None, [POINTER(ReluSVOptions)]),
+    "relusv_bound_source_name": (c_char_p, [c_int32]),
+    "relusv_relu_singular_values": (_status, [POINTER(Matrix), POINTER(Matrix), POINTER(Matrix), POINTER(c_uint64),
+                                              c_size_t, POINTER(ReluSVOptions), POINTER(_handle), PROGRESS_FN,
+                                              c_void_p]),
+    "relusv_relu_spectrum_free": (None, [_handle]),
+    "relusv_relu_spectrum_info_get": (_status, [_handle, POINTER(ReluSpectrumInfo)]),
+    "relusv_relu_spectrum_entries": (_status, [_handle, POINTER(ReluSVEntry)]),
+    "relusv_relu_spectrum_factors": (_status, [_handle, c_size_t, POINTER(c_size_t), POINTER(c_double),
+                                               POINTER(c_double)]),
+    "relusv_relu_fit_gradient": (_status, [POINTER(Matrix), POINTER(Matrix), POINTER(Matrix), POINTER(Matrix),
+                                           POINTER(Matrix), c_double, POINTER(c_double), POINTER(c_double),
+                                           POINTER(c_double)]),
+    "relusv_operator_gmw": (_status, [POINTER(Matrix), POINTER(Matrix), POINTER(Matrix), c_int32, c_double,
+                                      c_size_t, c_size_t, c_uint64, c_double, POINTER(OperatorWidthResult),
+                                      PROGRESS_FN, c_void_p]),
 }
 
 

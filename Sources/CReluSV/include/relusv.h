@@ -159,6 +159,147 @@ relusv_status relusv_gmw_accumulator_export(const relusv_gmw_accumulator *accumu
 relusv_status relusv_gmw_accumulator_import(const void *buffer, size_t size,
                                             relusv_gmw_accumulator **accumulator);
 
+/* ----------------------------------------------------------------- spectra */
+
+/* Singular values of W (m x n), descending, by LAPACK ?gesdd (values only),
+ * in W's precision; `values` receives min(m, n) doubles. */
+relusv_status relusv_singular_values(const relusv_matrix *w, double *values);
+
+/* Factors of the rank-`rank` truncated SVD W_r = U diag(s) Vt, rank in
+ * [0, min(m, n)]: `u` receives m x rank, `s` rank, `vt` rank x n doubles
+ * (row-major). With rank 0 nothing is written and the buffers may be NULL. */
+relusv_status relusv_truncated_svd(const relusv_matrix *w, size_t rank, double *u, double *s, double *vt);
+
+/* Options of relusv_relu_singular_values; fill with relusv_relu_sv_options_init
+ * (the library's defaults), then change fields. */
+typedef struct relusv_relu_sv_options {
+    double leaky_slope;     /* a in [0, 1): act(z) = max(z, a z); 0 is the ReLU */
+    uint64_t seed;          /* seeds the sphere sample and the mini-batch order */
+    uint64_t sphere_points; /* points of the unit-sphere sample used when x is NULL (default 4096) */
+    uint64_t max_steps;     /* Adam steps per fitted k (default 300); 0: no fits, candidates only */
+    double time_budget;     /* wall-clock seconds for the fits; 0: none */
+    uint64_t threads;       /* worker threads across k; 0: one per core */
+    int32_t refine;         /* non-zero: minimax refinement after the least-squares fit (default 1) */
+    int32_t keep_factors;   /* non-zero: keep the factors of each reported approximant */
+    uint64_t fit_stride;    /* fit every fit_stride-th requested k; 0: chosen from the work per fit */
+    double learning_rate;   /* Adam step relative to the RMS entry of each start factor (default 0.02) */
+    uint64_t batch_size;    /* mini-batch rows of the least-squares phase (default 512) */
+} relusv_relu_sv_options;
+
+void relusv_relu_sv_options_init(relusv_relu_sv_options *options);
+
+/* Which candidate produced a bound (relusv_bound_source_name gives "exact",
+ * "zero", "svd", "fit", "refine", "previous-k", "extended"; NULL if unknown). */
+typedef enum relusv_bound_source {
+    RELUSV_SOURCE_EXACT = 0,      /* k = 0: max_x ||phi(x) - act(b)||, exact */
+    RELUSV_SOURCE_ZERO = 1,       /* k >= numerical rank of W: the bound is 0 */
+    RELUSV_SOURCE_SVD = 2,        /* the truncated SVD W_k */
+    RELUSV_SOURCE_FIT = 3,        /* an iterate of the least-squares Adam fit */
+    RELUSV_SOURCE_REFINE = 4,     /* an iterate of the minimax refinement */
+    RELUSV_SOURCE_PREVIOUS_K = 5, /* the approximant of a smaller requested k */
+    RELUSV_SOURCE_EXTENDED = 6    /* a smaller k's approximant plus the next singular pairs of W */
+} relusv_bound_source;
+
+const char *relusv_bound_source_name(int32_t source);
+
+/* One point of the curve. */
+typedef struct relusv_relu_sv_entry {
+    uint64_t k;
+    double sigma;            /* sigma_k(W) */
+    double truncation_bound; /* t_k = max_x ||phi(x) - act(W_k x + b)|| */
+    double bound;            /* the certified bound: min over all candidates, <= t_k */
+    int32_t source;          /* a relusv_bound_source */
+    uint64_t steps;          /* Adam steps spent at this k */
+    double seconds;          /* wall time spent at this k */
+} relusv_relu_sv_entry;
+
+typedef struct relusv_relu_spectrum_info {
+    uint64_t count;       /* number of entries (requested k) */
+    uint64_t rows;        /* m */
+    uint64_t cols;        /* n */
+    uint64_t points;      /* N, points of x or of the sphere sample */
+    double data_max_norm; /* max_i ||x_i|| */
+    uint64_t fit_stride;  /* fits ran at every fit_stride-th requested k */
+    int32_t dtype;        /* precision of the computation */
+    int32_t has_factors;  /* non-zero when the factors were kept */
+} relusv_relu_spectrum_info;
+
+/* A computed curve; free with relusv_relu_spectrum_free (accepts NULL). */
+typedef struct relusv_relu_spectrum relusv_relu_spectrum;
+
+/* Certified upper bounds of the ReLU singular values of phi(x) = act(W x + b)
+ * over the points x (MATH.md sections 2-3):
+ *   s_k(phi; X) <= bound_k = max_i ||phi(x_i) - act(L x_i + b)||, rank L <= k,
+ * for each of the `k_count` values in `ks` (each in [0, min(m, n) - 1], no
+ * repeats, any order; k_count = 0 and ks = NULL: all k = 0 .. min(m, n) - 1).
+ *   w: m x n. bias: 1 x m (or m x 1), NULL for zero. x: N x n, rows are
+ *   points; NULL: a sample of options->sphere_points points of the unit sphere
+ *   drawn with options->seed (the unbiased case over the ball when bias = NULL).
+ *   options: NULL for the defaults.
+ * bound_k is the minimum over candidates each evaluated exactly over all
+ * points: the exact value at k = 0, zero at k >= rank W, the truncated SVD,
+ * the approximant of the previous requested k, that approximant extended by
+ * the next singular pairs, and the evaluated iterates of Adam fits (least
+ * squares on mini-batches, then minimax refinement on the points of largest
+ * error), so the curve is non-increasing in k and never above t_k.
+ * Precision: float32 when w, bias and x are all float32, else float64. In
+ * float32 the points within 0.1 % of the maximum error are recomputed in
+ * float64 from the caller's values and the bound is that float64 maximum.
+ * Work runs on `threads` threads across k (OpenBLAS is set to one thread
+ * meanwhile and restored after); progress and cancellation are relayed on the
+ * calling thread at least every 50 ms. On success *spectrum is a new object. */
+relusv_status relusv_relu_singular_values(const relusv_matrix *w, const relusv_matrix *bias,
+                                          const relusv_matrix *x, const uint64_t *ks, size_t k_count,
+                                          const relusv_relu_sv_options *options,
+                                          relusv_relu_spectrum **spectrum,
+                                          relusv_progress_fn progress, void *user_data);
+void relusv_relu_spectrum_free(relusv_relu_spectrum *spectrum);
+relusv_status relusv_relu_spectrum_info_get(const relusv_relu_spectrum *spectrum,
+                                            relusv_relu_spectrum_info *info);
+/* Copies the `count` entries, in the order the k were requested. */
+relusv_status relusv_relu_spectrum_entries(const relusv_relu_spectrum *spectrum, relusv_relu_sv_entry *entries);
+/* Factors of entry `index` (needs keep_factors): *rank = r, then, when not
+ * NULL, `u` receives m x r and `v` r x n doubles with L = u v. Call with u = v
+ * = NULL first to learn r. */
+relusv_status relusv_relu_spectrum_factors(const relusv_relu_spectrum *spectrum, size_t index, size_t *rank,
+                                           double *u, double *v);
+
+/* The least-squares objective of MATH.md section 3 and its analytic gradient
+ * over all rows of x: F = sum_i ||act(U V x_i + b) - act(W x_i + b)||^2,
+ * dF/dU = 2 D^T P, dF/dV = 2 U^T D^T X (P = X V^T, D = E * act'(Z)).
+ * u: m x k, v: k x n (k >= 1); bias as above (NULL: zero). `grad_u` receives
+ * m x k and `grad_v` k x n doubles. Precision as relusv_relu_singular_values
+ * (all of w, bias, x, u, v float32 for float32). */
+relusv_status relusv_relu_fit_gradient(const relusv_matrix *w, const relusv_matrix *bias, const relusv_matrix *x,
+                                       const relusv_matrix *u, const relusv_matrix *v, double leaky_slope,
+                                       double *loss, double *grad_u, double *grad_v);
+
+/* ------------------------------------------- Gaussian mean width (operators) */
+
+typedef struct relusv_operator_width {
+    double estimate;  /* Monte-Carlo estimate (mean trimmed by `trim` at each end) */
+    double std_error; /* its standard error */
+    double lower;     /* certain lower bound; NaN when none is known (ReLU layer) */
+    double upper;     /* certain upper bound */
+    double norm;      /* linear: ||W||_op; layer: max_i ||phi(x_i)|| over the points */
+    uint64_t samples; /* Gaussian directions */
+    uint64_t points;  /* points of the set phi(X) (0 for the linear map) */
+} relusv_operator_width;
+
+/* Gaussian mean width of an operator (MATH.md section 5).
+ * relu = 0: the linear map W (bias and x must be NULL):
+ *   w(W) = 2 E||W^T g||, g ~ N(0, I_m), from `samples` directions of `seed`;
+ *   lower = 2 sqrt(2/pi) ||W||_F, upper = 2 ||W||_F, norm = sigma_0(W).
+ * relu != 0: the layer phi(x) = act(W x + b) (leaky slope in [0, 1)): the
+ *   width of the set phi(X) over the rows of x, or over `sphere_points` points
+ *   of the unit sphere drawn with `seed` when x is NULL (an estimate from
+ *   inside of w(phi(B))); upper = 2 ||W||_F max_i ||x_i|| (Sudakov-Fernique:
+ *   phi is 1-Lipschitz after W), lower = NaN, norm = max_i ||phi(x_i)||. */
+relusv_status relusv_operator_gmw(const relusv_matrix *w, const relusv_matrix *bias, const relusv_matrix *x,
+                                  int32_t relu, double leaky_slope, size_t samples, size_t sphere_points,
+                                  uint64_t seed, double trim, relusv_operator_width *result,
+                                  relusv_progress_fn progress, void *user_data);
+
 #ifdef __cplusplus
 }
 #endif

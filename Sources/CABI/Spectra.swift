@@ -1,0 +1,367 @@
+import CReluSV
+#if canImport(Glibc)
+import Glibc
+#endif
+import ReluSVKit
+
+// Entry points of the "spectra" section of relusv.h: linear singular values,
+// ReLU singular-value bounds, the fit gradient, and operator widths.
+
+/// The precision a call computes in: float32 when every matrix given is
+/// float32, float64 otherwise.
+private func computesInFloat(_ args: MatrixArgument?...) -> Bool {
+    args.allSatisfy { arg in
+        guard let arg else { return true }
+        if case .float = arg { return true }
+        return false
+    }
+}
+
+/// Calls `body` with a view of `arg` in `Scalar`, converting (one copy) only
+/// when the caller's dtype differs.
+private func withView<Scalar: BLASScalar, R>(_ arg: MatrixArgument, _ body: (MatrixView<Scalar>) throws -> R) rethrows -> R {
+    switch arg {
+    case .float(let v) where Scalar.self == Float.self:
+        return try body(unsafeBitCast(v, to: MatrixView<Scalar>.self))
+    case .double(let v) where Scalar.self == Double.self:
+        return try body(unsafeBitCast(v, to: MatrixView<Scalar>.self))
+    default:
+        var copy = Matrix<Scalar>(rows: arg.rows, columns: arg.columns)
+        for i in 0..<arg.rows {
+            for j in 0..<arg.columns {
+                switch arg {
+                case .float(let v): copy[i, j] = Scalar(v.row(i)[j])
+                case .double(let v): copy[i, j] = Scalar(v.row(i)[j])
+                }
+            }
+        }
+        return try copy.withView(body)
+    }
+}
+
+/// The bias as a vector: a `1 x m` (or `m x 1`) matrix, or nil.
+private func biasVector<Scalar: BLASScalar>(_ arg: MatrixArgument?, outputs m: Int) throws -> [Scalar]? {
+    guard let arg else { return nil }
+    guard arg.rows == 1 || arg.columns == 1 else {
+        throw CallError(RELUSV_ERROR_SHAPE, "b must be a vector, got shape (\(arg.rows), \(arg.columns))")
+    }
+    let count = arg.rows * arg.columns
+    guard count == m else {
+        throw CallError(RELUSV_ERROR_SHAPE, "b has length \(count) but W has \(m) rows (outputs)")
+    }
+    return withView(arg) { (v: MatrixView<Scalar>) in
+        (0..<count).map { v.rows == 1 ? v.row(0)[$0] : v.row($0)[0] }
+    }
+}
+
+private func optionalMatrix(_ pointer: UnsafePointer<relusv_matrix>?, _ name: String) throws -> MatrixArgument? {
+    guard pointer != nil else { return nil }
+    return try MatrixArgument(pointer, name)
+}
+
+private func checkData(_ x: MatrixArgument?, inputs n: Int) throws {
+    guard let x else { return }
+    guard x.columns == n else {
+        throw CallError(RELUSV_ERROR_SHAPE, "X has \(x.columns) columns but W has \(n) columns (inputs); rows of X are points")
+    }
+    guard x.rows > 0 else { throw CallError(RELUSV_ERROR_EMPTY, "X has no points (0 rows)") }
+}
+
+// MARK: - linear singular values
+
+@_cdecl("relusv_singular_values")
+public func relusv_singular_values(_ w: UnsafePointer<relusv_matrix>?, _ values: UnsafeMutablePointer<Double>?) -> relusv_status {
+    guarded {
+        let w = try MatrixArgument(w, "W")
+        let values = try required(values, "values")
+        guard w.rows > 0 else { throw CallError(RELUSV_ERROR_EMPTY, "W has no rows") }
+        let s: [Double] = switch w {
+        case .float(let v): try singularValues(of: v).map(Double.init)
+        case .double(let v): try singularValues(of: v)
+        }
+        copyOut(s, to: values)
+    }
+}
+
+@_cdecl("relusv_truncated_svd")
+public func relusv_truncated_svd(
+    _ w: UnsafePointer<relusv_matrix>?, _ rank: Int, _ u: UnsafeMutablePointer<Double>?,
+    _ s: UnsafeMutablePointer<Double>?, _ vt: UnsafeMutablePointer<Double>?
+) -> relusv_status {
+    guarded {
+        let w = try MatrixArgument(w, "W")
+        guard w.rows > 0 else { throw CallError(RELUSV_ERROR_EMPTY, "W has no rows") }
+        let p = min(w.rows, w.columns)
+        guard rank >= 0, rank <= p else {
+            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "rank = \(rank) is out of range [0, min(m, n)] = [0, \(p)]")
+        }
+        guard rank > 0 else { return }
+        let u = try required(u, "u"), s = try required(s, "s"), vt = try required(vt, "vt")
+        func write<Scalar: BLASScalar>(_ svd: ThinSVD<Scalar>) {
+            let t = svd.truncated(rank: rank)
+            copyOut(t.u.storage.map(Double.init), to: u)
+            copyOut(t.s.map(Double.init), to: s)
+            copyOut(t.vt.storage.map(Double.init), to: vt)
+        }
+        switch w {
+        case .float(let v): write(try thinSVD(of: v))
+        case .double(let v): write(try thinSVD(of: v))
+        }
+    }
+}
+
+// MARK: - ReLU singular values
+
+/// The object behind a `relusv_relu_spectrum *`.
+final class SpectrumBox {
+    let entries: [SpectrumEntry]
+    let factors: [(u: [Double], v: [Double], k: Int)?]
+    let info: relusv_relu_spectrum_info
+
+    init<Scalar: BLASScalar>(_ s: ReluSpectrum<Scalar>, m: Int, n: Int, points: Int, dtype: Int32) {
+        entries = s.entries
+        factors = s.factors.map { f in f.map { ($0.u.map(Double.init), $0.v.map(Double.init), $0.k) } }
+        info = relusv_relu_spectrum_info(count: UInt64(s.entries.count), rows: UInt64(m), cols: UInt64(n),
+                                         points: UInt64(points), data_max_norm: s.dataMaxNorm,
+                                         fit_stride: UInt64(s.fitStride), dtype: dtype,
+                                         has_factors: s.factors.contains { $0 != nil } ? 1 : 0)
+    }
+
+    func handle() -> OpaquePointer { OpaquePointer(Unmanaged.passRetained(self).toOpaque()) }
+
+    static func from(_ handle: OpaquePointer?) throws -> SpectrumBox {
+        let raw = try required(handle, "spectrum")
+        return Unmanaged<SpectrumBox>.fromOpaque(UnsafeRawPointer(raw)).takeUnretainedValue()
+    }
+}
+
+@_cdecl("relusv_relu_sv_options_init")
+public func relusv_relu_sv_options_init(_ options: UnsafeMutablePointer<relusv_relu_sv_options>?) {
+    guard let options else { return }
+    let d = SpectrumSettings()
+    options.pointee = relusv_relu_sv_options(
+        leaky_slope: 0, seed: d.seed, sphere_points: 4096, max_steps: UInt64(d.fit.maxSteps), time_budget: 0,
+        threads: 0, refine: d.fit.refine ? 1 : 0, keep_factors: 0, fit_stride: 0,
+        learning_rate: d.fit.learningRate, batch_size: UInt64(d.fit.batchSize))
+}
+
+@_cdecl("relusv_bound_source_name")
+public func relusv_bound_source_name(_ source: Int32) -> UnsafePointer<CChar>? {
+    guard let s = BoundSource(rawValue: source) else { return nil }
+    return sourceNames[Int(s.rawValue)]
+}
+
+private let sourceNames: [UnsafePointer<CChar>] = BoundSource.allCases.sorted { $0.rawValue < $1.rawValue }.map {
+    UnsafePointer(strdup($0.name)!)
+}
+
+@_cdecl("relusv_relu_singular_values")
+public func relusv_relu_singular_values(
+    _ w: UnsafePointer<relusv_matrix>?, _ bias: UnsafePointer<relusv_matrix>?, _ x: UnsafePointer<relusv_matrix>?,
+    _ ks: UnsafePointer<UInt64>?, _ kCount: Int, _ options: UnsafePointer<relusv_relu_sv_options>?,
+    _ out: UnsafeMutablePointer<OpaquePointer?>?, _ progressFn: relusv_progress_fn?, _ userData: UnsafeMutableRawPointer?
+) -> relusv_status {
+    guarded {
+        let w = try MatrixArgument(w, "W")
+        let out = try required(out, "spectrum")
+        let bias = try optionalMatrix(bias, "b")
+        let x = try optionalMatrix(x, "X")
+        guard w.rows > 0 else { throw CallError(RELUSV_ERROR_EMPTY, "W has no rows") }
+        try checkData(x, inputs: w.columns)
+        var o = relusv_relu_sv_options()
+        relusv_relu_sv_options_init(&o)
+        if let options { o = options.pointee }
+        let p = min(w.rows, w.columns)
+        var list: [Int]
+        if kCount > 0 {
+            let ks = try required(ks, "ks")
+            list = []
+            for i in 0..<kCount {
+                guard ks[i] < UInt64(p) else {
+                    throw CallError(RELUSV_ERROR_INVALID_ARGUMENT,
+                                    "k = \(ks[i]) is out of range: k must lie in [0, min(m, n) - 1] = [0, \(p - 1)]")
+                }
+                list.append(Int(ks[i]))
+            }
+        } else {
+            list = Array(0..<p)
+        }
+        guard o.time_budget.isFinite, o.time_budget >= 0 else {
+            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "time_budget must be finite and >= 0, got \(o.time_budget)")
+        }
+        guard o.learning_rate.isFinite, o.learning_rate > 0 else {
+            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "learning_rate must be positive, got \(o.learning_rate)")
+        }
+        guard o.batch_size > 0 else { throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "batch_size must be positive") }
+        guard x != nil || o.sphere_points > 0 else {
+            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "sphere_points must be positive when X is not given")
+        }
+        var settings = SpectrumSettings()
+        settings.seed = o.seed
+        settings.threads = Int(min(o.threads, 1024))
+        settings.timeBudget = o.time_budget
+        settings.fitStride = Int(min(o.fit_stride, UInt64(Int32.max)))
+        settings.keepFactors = o.keep_factors != 0
+        settings.fit.maxSteps = Int(min(o.max_steps, UInt64(Int32.max)))
+        settings.fit.refine = o.refine != 0
+        settings.fit.learningRate = o.learning_rate
+        settings.fit.batchSize = Int(min(o.batch_size, UInt64(Int32.max)))
+        let report = progress(progressFn, userData, total: 1000)
+
+        func run<Scalar: BLASScalar>(_: Scalar.Type) throws -> SpectrumBox {
+            let layer = try withView(w) { (v: MatrixView<Scalar>) in
+                try ReluLayer(weight: v, bias: biasVector(bias, outputs: w.rows), slope: o.leaky_slope)
+            }
+            func compute(_ data: MatrixView<Scalar>) throws -> SpectrumBox {
+                let problem = try ReluBoundProblem(layer: layer, points: data)
+                let spectrum = try reluSpectrum(of: problem, ks: list, settings: settings, progress: report)
+                return SpectrumBox(spectrum, m: w.rows, n: w.columns, points: data.rows,
+                                   dtype: (Scalar.self == Float.self ? RELUSV_FLOAT32 : RELUSV_FLOAT64).rawValue.int32)
+            }
+            if let x { return try withView(x, compute) }
+            let sample: Matrix<Scalar> = try sphereSample(points: Int(min(o.sphere_points, UInt64(Int32.max))),
+                                                          dimension: w.columns, seed: o.seed)
+            return try sample.withView(compute)
+        }
+        let box = computesInFloat(w, bias, x) ? try run(Float.self) : try run(Double.self)
+        out.pointee = box.handle()
+    }
+}
+
+@_cdecl("relusv_relu_spectrum_free")
+public func relusv_relu_spectrum_free(_ handle: OpaquePointer?) {
+    guard let handle else { return }
+    Unmanaged<SpectrumBox>.fromOpaque(UnsafeRawPointer(handle)).release()
+}
+
+@_cdecl("relusv_relu_spectrum_info_get")
+public func relusv_relu_spectrum_info_get(
+    _ handle: OpaquePointer?, _ info: UnsafeMutablePointer<relusv_relu_spectrum_info>?
+) -> relusv_status {
+    guarded {
+        let box = try SpectrumBox.from(handle)
+        try required(info, "info").pointee = box.info
+    }
+}
+
+@_cdecl("relusv_relu_spectrum_entries")
+public func relusv_relu_spectrum_entries(
+    _ handle: OpaquePointer?, _ entries: UnsafeMutablePointer<relusv_relu_sv_entry>?
+) -> relusv_status {
+    guarded {
+        let box = try SpectrumBox.from(handle)
+        let entries = try required(entries, "entries")
+        for (i, e) in box.entries.enumerated() {
+            entries[i] = relusv_relu_sv_entry(k: UInt64(e.k), sigma: e.sigma, truncation_bound: e.truncationBound,
+                                              bound: e.bound, source: e.source.rawValue, steps: UInt64(e.steps),
+                                              seconds: e.seconds)
+        }
+    }
+}
+
+@_cdecl("relusv_relu_spectrum_factors")
+public func relusv_relu_spectrum_factors(
+    _ handle: OpaquePointer?, _ index: Int, _ rank: UnsafeMutablePointer<Int>?,
+    _ u: UnsafeMutablePointer<Double>?, _ v: UnsafeMutablePointer<Double>?
+) -> relusv_status {
+    guarded {
+        let box = try SpectrumBox.from(handle)
+        let rank = try required(rank, "rank")
+        guard index >= 0, index < box.entries.count else {
+            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "index \(index) is out of range [0, \(box.entries.count))")
+        }
+        guard let f = box.factors[index] else {
+            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "the factors were not kept (set keep_factors)")
+        }
+        rank.pointee = f.k
+        copyOut(f.u, to: u)
+        copyOut(f.v, to: v)
+    }
+}
+
+// MARK: - gradient
+
+@_cdecl("relusv_relu_fit_gradient")
+public func relusv_relu_fit_gradient(
+    _ w: UnsafePointer<relusv_matrix>?, _ bias: UnsafePointer<relusv_matrix>?, _ x: UnsafePointer<relusv_matrix>?,
+    _ u: UnsafePointer<relusv_matrix>?, _ v: UnsafePointer<relusv_matrix>?, _ leakySlope: Double,
+    _ loss: UnsafeMutablePointer<Double>?, _ gradU: UnsafeMutablePointer<Double>?, _ gradV: UnsafeMutablePointer<Double>?
+) -> relusv_status {
+    guarded {
+        let w = try MatrixArgument(w, "W"), x = try MatrixArgument(x, "X")
+        let u = try MatrixArgument(u, "U"), v = try MatrixArgument(v, "V")
+        let bias = try optionalMatrix(bias, "b")
+        let loss = try required(loss, "loss"), gradU = try required(gradU, "grad_u"), gradV = try required(gradV, "grad_v")
+        guard w.rows > 0 else { throw CallError(RELUSV_ERROR_EMPTY, "W has no rows") }
+        try checkData(x, inputs: w.columns)
+        let k = u.columns
+        guard u.rows == w.rows, v.rows == k, v.columns == w.columns else {
+            throw CallError(RELUSV_ERROR_SHAPE,
+                            "U is \(u.rows) x \(u.columns) and V is \(v.rows) x \(v.columns); expected \(w.rows) x k and k x \(w.columns)")
+        }
+        func run<Scalar: BLASScalar>(_: Scalar.Type) throws {
+            let layer = try withView(w) { (wv: MatrixView<Scalar>) in
+                try ReluLayer(weight: wv, bias: biasVector(bias, outputs: w.rows), slope: leakySlope)
+            }
+            let uc: [Scalar] = withView(u) { (a: MatrixView<Scalar>) in (0..<a.rows).flatMap { i in (0..<a.columns).map { a.row(i)[$0] } } }
+            let vc: [Scalar] = withView(v) { (a: MatrixView<Scalar>) in (0..<a.rows).flatMap { i in (0..<a.columns).map { a.row(i)[$0] } } }
+            let result = try withView(x) { (xv: MatrixView<Scalar>) in
+                let problem = try ReluBoundProblem(layer: layer, points: xv)
+                return problem.lossAndGradient(factors: RankFactors(k: k, m: w.rows, n: w.columns, u: uc, v: vc))
+            }
+            loss.pointee = result.loss
+            copyOut(result.gradU.map(Double.init), to: gradU)
+            copyOut(result.gradV.map(Double.init), to: gradV)
+        }
+        if computesInFloat(w, bias, x, u, v) { try run(Float.self) } else { try run(Double.self) }
+    }
+}
+
+// MARK: - operator width
+
+@_cdecl("relusv_operator_gmw")
+public func relusv_operator_gmw(
+    _ w: UnsafePointer<relusv_matrix>?, _ bias: UnsafePointer<relusv_matrix>?, _ x: UnsafePointer<relusv_matrix>?,
+    _ relu: Int32, _ leakySlope: Double, _ samples: Int, _ spherePoints: Int, _ seed: UInt64, _ trim: Double,
+    _ result: UnsafeMutablePointer<relusv_operator_width>?, _ progressFn: relusv_progress_fn?,
+    _ userData: UnsafeMutableRawPointer?
+) -> relusv_status {
+    guarded {
+        let w = try MatrixArgument(w, "W")
+        let result = try required(result, "result")
+        let bias = try optionalMatrix(bias, "b")
+        let x = try optionalMatrix(x, "X")
+        guard w.rows > 0 else { throw CallError(RELUSV_ERROR_EMPTY, "W has no rows") }
+        try checkSamples(samples)
+        try checkTrim(trim)
+        try checkData(x, inputs: w.columns)
+        if relu == 0 {
+            guard bias == nil, x == nil else {
+                throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "b and X apply to the ReLU layer only (set relu)")
+            }
+        }
+        guard x != nil || relu == 0 || spherePoints > 0 else {
+            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "sphere_points must be positive when X is not given")
+        }
+        func run<Scalar: BLASScalar>(_: Scalar.Type) throws -> OperatorWidth {
+            if relu == 0 {
+                return try withView(w) { (v: MatrixView<Scalar>) in
+                    try linearOperatorWidth(weight: v, samples: samples, seed: seed, trim: trim)
+                }
+            }
+            let layer = try withView(w) { (v: MatrixView<Scalar>) in
+                try ReluLayer(weight: v, bias: biasVector(bias, outputs: w.rows), slope: leakySlope)
+            }
+            let report = progress(progressFn, userData, total: max(1, x?.rows ?? spherePoints))
+            if let x {
+                return try withView(x) { try layerOperatorWidth(layer: layer, points: $0, samples: samples, seed: seed, trim: trim, progress: report) }
+            }
+            let sample: Matrix<Scalar> = try sphereSample(points: spherePoints, dimension: w.columns, seed: seed)
+            return try sample.withView { try layerOperatorWidth(layer: layer, points: $0, samples: samples, seed: seed, trim: trim, progress: report) }
+        }
+        let r = computesInFloat(w, bias, x) ? try run(Float.self) : try run(Double.self)
+        result.pointee = relusv_operator_width(estimate: r.estimate, std_error: r.standardError, lower: r.lower,
+                                               upper: r.upper, norm: r.norm, samples: UInt64(r.samples),
+                                               points: UInt64(r.points))
+    }
+}

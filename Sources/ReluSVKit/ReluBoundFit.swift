@@ -1,0 +1,254 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Settings of one rank-`k` fit (MATH.md §3).
+public struct FitSettings: Sendable {
+    /// Largest number of Adam steps (least squares and refinement together).
+    public var maxSteps: Int = 300
+    /// Steps between two exact evaluations of the bound over all points.
+    public var evaluationInterval: Int = 10
+    /// Stopping rule: stop after this many exact evaluations in a row that
+    /// did not lower the best bound by a relative `1e-4`.
+    public var patience: Int = 4
+    /// Rows per mini-batch of the least-squares phase (full batch when `N` is smaller).
+    public var batchSize: Int = 512
+    /// Adam step size relative to the root-mean-square entry of each start factor.
+    public var learningRate: Double = 0.02
+    /// Run the minimax refinement after the least-squares phase.
+    public var refine: Bool = true
+    /// Least-squares evaluations without improvement before switching to refinement.
+    public var leastSquaresPatience: Int = 2
+    /// Points in the active set of the refinement (the largest errors).
+    public var activeSetSize: Int = 256
+    /// Largest exponent `q` of the smooth maximum `sum_i s_i^q` (s_i squared errors).
+    public var maxPower: Double = 64
+
+    public init() {}
+}
+
+/// Which candidate produced a reported bound.
+public enum BoundSource: Int32, Sendable, CaseIterable {
+    /// `k = 0`: the exact value `max_x ||phi(x) - act(b)||`.
+    case exact = 0
+    /// `k >= rank W`: the layer itself has rank `<= k`.
+    case zero = 1
+    /// The truncated SVD `W_k`.
+    case svd = 2
+    /// An evaluated iterate of the least-squares Adam fit.
+    case fit = 3
+    /// An evaluated iterate of the minimax refinement.
+    case refine = 4
+    /// The approximant of a smaller `k` (rank `<= k`).
+    case previousK = 5
+    /// The approximant of a smaller `k` plus the next singular pairs of `W`.
+    case extended = 6
+
+    public var name: String {
+        switch self {
+        case .exact: "exact"
+        case .zero: "zero"
+        case .svd: "svd"
+        case .fit: "fit"
+        case .refine: "refine"
+        case .previousK: "previous-k"
+        case .extended: "extended"
+        }
+    }
+}
+
+/// A candidate approximant with its exact per-point errors and bound.
+public struct EvaluatedCandidate<Scalar: BLASScalar> {
+    public var factors: RankFactors<Scalar>
+    public var bound: Double
+    public var errors: [Double]
+    public var source: BoundSource
+}
+
+/// Seeded 64-bit generator for mini-batch order (SplitMix64).
+struct SplitMix64 {
+    var state: UInt64
+    init(seed: UInt64, k: Int) {
+        state = seed ^ (UInt64(CounterRandom.Stream.minibatch.rawValue) << 56) ^ (UInt64(truncatingIfNeeded: k) &* 0x9E37_79B9_7F4A_7C15)
+    }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
+}
+
+/// Lowers the bound of one rank-`k` approximant (MATH.md §3, and beyond it).
+///
+/// 1. Least squares: Adam on `F(U, V) = sum_i ||act(U V x_i + b) - phi(x_i)||^2`
+///    with the analytic gradient, on mini-batches of `batchSize` points drawn
+///    without replacement per epoch (the full data when `N <= batchSize`).
+/// 2. Minimax refinement: Adam on the smooth maximum `sum_{i in A} s_i^q` of
+///    the squared errors over the active set `A` (the `activeSetSize` points
+///    of largest exact error, renewed at every evaluation), with `q = 2` doubled
+///    whenever an evaluation brings no improvement, up to `maxPower`.
+///
+/// Every `evaluationInterval` steps the exact bound over all points is
+/// evaluated and the best factors kept, so the result is never worse than
+/// the start. Stopping rule: `patience` evaluations in a row without a
+/// relative improvement of `1e-4` (in refinement, at the largest `q`),
+/// `maxSteps` steps, or the deadline.
+final class ReluBoundFit<Scalar: BLASScalar> {
+    let problem: ReluBoundProblem<Scalar>
+    let settings: FitSettings
+    let seed: UInt64
+
+    init(problem: ReluBoundProblem<Scalar>, settings: FitSettings, seed: UInt64) {
+        self.problem = problem
+        self.settings = settings
+        self.seed = seed
+    }
+
+    /// Fits from `start`; `checkpoint(step)` is called after every step and
+    /// may throw to cancel. Returns the best candidate and the steps taken.
+    func run(
+        from start: EvaluatedCandidate<Scalar>, deadline: Double, checkpoint: (Int) throws -> Void
+    ) throws -> (best: EvaluatedCandidate<Scalar>, steps: Int) {
+        let k = start.factors.k, m = problem.layer.outputs, n = problem.layer.inputs, N = problem.count
+        guard k > 0, settings.maxSteps > 0 else { return (start, 0) }
+        var best = start
+        let size = k * (m + n)
+        var theta = start.factors.u + start.factors.v
+        var grad = [Scalar](repeating: 0, count: size)
+        var m1 = [Double](repeating: 0, count: size), m2 = [Double](repeating: 0, count: size)
+        let lrU = settings.learningRate * rms(start.factors.u)
+        let lrV = settings.learningRate * rms(start.factors.v)
+        guard lrU > 0, lrV > 0 else { return (start, 0) }
+
+        let fullBatch = N <= settings.batchSize
+        let batch = fullBatch ? N : settings.batchSize
+        let active = min(N, settings.activeSetSize)
+        let rows = max(batch, active)
+        let xb = Workspace<Scalar>(count: rows * n), yb = Workspace<Scalar>(count: rows * m)
+        let scratch = Workspace<Scalar>(count: rows * (2 * k + m))
+        var order = Array(0..<N), cursor = N
+        var random = SplitMix64(seed: seed, k: k)
+        var refining = false, power = 1.0, stale = 0, adamStep = 0, steps = 0
+        var activeRows = 0
+
+        func gather(_ indices: ArraySlice<Int>) {
+            problem.y.storage.withUnsafeBufferPointer { y in
+                for (r, i) in indices.enumerated() {
+                    (xb.base + r * n).update(from: problem.x.row(i), count: n)
+                    (yb.base + r * m).update(from: y.baseAddress! + i * m, count: m)
+                }
+            }
+        }
+        func selectActiveSet(_ errors: [Double]) {
+            let top = errors.indices.sorted { errors[$0] > errors[$1] }.prefix(active)
+            gather(top)
+            activeRows = top.count
+        }
+        func restartAdam() {
+            for i in 0..<size { m1[i] = 0; m2[i] = 0 }
+            adamStep = 0
+        }
+
+        evaluationLoop: while steps < settings.maxSteps {
+            for _ in 0..<settings.evaluationInterval {
+                // Forward/backward on the mini-batch or the active set.
+                let used: Int
+                let xPtr: UnsafePointer<Scalar>, ldx: Int, yPtr: UnsafePointer<Scalar>
+                if refining {
+                    used = activeRows
+                    (xPtr, ldx, yPtr) = (UnsafePointer(xb.base), n, UnsafePointer(yb.base))
+                } else if fullBatch {
+                    used = N
+                    xPtr = problem.x.base
+                    ldx = problem.x.rowStride
+                    yPtr = problem.y.storage.withUnsafeBufferPointer { $0.baseAddress! }  // storage is immutable here
+                } else {
+                    if cursor + batch > N {
+                        for i in stride(from: N - 1, to: 0, by: -1) { order.swapAt(i, random.below(i + 1)) }
+                        cursor = 0
+                    }
+                    gather(order[cursor..<(cursor + batch)])
+                    cursor += batch
+                    used = batch
+                    (xPtr, ldx, yPtr) = (UnsafePointer(xb.base), n, UnsafePointer(yb.base))
+                }
+                theta.withUnsafeBufferPointer { t in
+                    grad.withUnsafeMutableBufferPointer { g in
+                        _ = problem.layer.gradient(
+                            x: xPtr, ldx: ldx, y: yPtr, rows: used, u: t.baseAddress!, v: t.baseAddress! + m * k, k: k,
+                            power: power, gradU: g.baseAddress!, gradV: g.baseAddress! + m * k, scratch: scratch.base)
+                    }
+                }
+                adamStep += 1
+                let c1 = 1 - pow(0.9, Double(adamStep)), c2 = 1 - pow(0.999, Double(adamStep))
+                for i in 0..<size {
+                    let gi = Double(grad[i])
+                    m1[i] = 0.9 * m1[i] + 0.1 * gi
+                    m2[i] = 0.999 * m2[i] + 0.001 * gi * gi
+                    let lr = i < m * k ? lrU : lrV
+                    let stepSize = lr * (m1[i] / c1) / ((m2[i] / c2).squareRoot() + 1e-30)
+                    theta[i] -= Scalar(stepSize)
+                }
+                steps += 1
+                try checkpoint(steps)
+                if steps >= settings.maxSteps { break }
+            }
+            // Exact evaluation over all points.
+            let (bound, errors) = theta.withUnsafeBufferPointer { t in
+                problem.evaluate(u: t.baseAddress!, v: t.baseAddress! + m * k, k: k)
+            }
+            if bound.isFinite, bound < best.bound * (1 - 1e-4) {
+                best = EvaluatedCandidate(
+                    factors: RankFactors(k: k, m: m, n: n, u: Array(theta[0..<(m * k)]), v: Array(theta[(m * k)...])),
+                    bound: bound, errors: errors, source: refining ? .refine : .fit)
+                stale = 0
+            } else {
+                stale += 1
+            }
+            if !bound.isFinite { break }
+            if now() > deadline { break }
+            if !refining {
+                if stale >= settings.leastSquaresPatience || steps >= settings.maxSteps / 2 {
+                    guard settings.refine else { if stale >= settings.patience { break }; continue }
+                    refining = true
+                    power = 2
+                    stale = 0
+                    theta = best.factors.u + best.factors.v
+                    restartAdam()
+                    selectActiveSet(best.errors)
+                }
+            } else {
+                selectActiveSet(errors)
+                if stale >= 2 && power < settings.maxPower {
+                    power *= 2
+                    stale = 0
+                    theta = best.factors.u + best.factors.v
+                    restartAdam()
+                    selectActiveSet(best.errors)
+                } else if stale >= settings.patience {
+                    break evaluationLoop
+                }
+            }
+        }
+        return (best, steps)
+    }
+
+    private func rms(_ a: [Scalar]) -> Double {
+        guard !a.isEmpty else { return 0 }
+        var s = 0.0
+        for v in a { s += Double(v) * Double(v) }
+        return (s / Double(a.count)).squareRoot()
+    }
+}
+
+/// Monotonic clock in seconds.
+func now() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+}

@@ -1,0 +1,83 @@
+/// Singular values and truncated SVD factors by LAPACK's divide-and-conquer
+/// `?gesdd` (MATH.md §1: `sigma_0 >= sigma_1 >= ...`, Eckart–Young).
+///
+/// The input is copied (gesdd overwrites its argument); the caller's matrix
+/// is never modified. Non-finite entries are reported by position before
+/// LAPACK sees them.
+
+/// The thin SVD `W = U diag(s) Vt` of an `m x n` matrix, `p = min(m, n)`:
+/// `u` is `m x p`, `s` has `p` descending values, `vt` is `p x n`.
+public struct ThinSVD<Scalar: BLASScalar> {
+    public let u: Matrix<Scalar>
+    public let s: [Scalar]
+    public let vt: Matrix<Scalar>
+
+    /// Factors of the rank-`r` truncation `W_r = U[:, :r] diag(s[:r]) Vt[:r, :]`.
+    public func truncated(rank r: Int) -> (u: Matrix<Scalar>, s: [Scalar], vt: Matrix<Scalar>) {
+        precondition(r >= 0 && r <= s.count, "rank out of range")
+        var ur = Matrix<Scalar>(rows: u.rows, columns: r)
+        for i in 0..<u.rows { for j in 0..<r { ur[i, j] = u[i, j] } }
+        var vr = Matrix<Scalar>(rows: r, columns: vt.columns)
+        for i in 0..<r { for j in 0..<vt.columns { vr[i, j] = vt[i, j] } }
+        return (ur, Array(s[0..<r]), vr)
+    }
+
+    /// Numerical rank: the number of singular values above
+    /// `max(m, n) * eps * sigma_0` (the NumPy `matrix_rank` convention).
+    public var numericalRank: Int {
+        guard let top = s.first, top > 0 else { return 0 }
+        let tolerance = Scalar(max(u.rows, vt.columns)) * Scalar.ulpOfOne * top
+        return s.filter { $0 > tolerance }.count
+    }
+}
+
+private func copyChecked<Scalar: BLASScalar>(_ w: MatrixView<Scalar>) throws -> [Scalar] {
+    guard w.rows > 0, w.columns > 0 else {
+        throw EngineError.invalidArgument("the matrix is empty (\(w.rows) x \(w.columns))")
+    }
+    var a = [Scalar](repeating: 0, count: w.rows * w.columns)
+    for i in 0..<w.rows {
+        let r = w.row(i)
+        for j in 0..<w.columns {
+            guard r[j].isFinite else { throw EngineError.nonFiniteData(row: i, column: j) }
+            a[i * w.columns + j] = r[j]
+        }
+    }
+    return a
+}
+
+/// The singular values of `w`, descending (`?gesdd`, values only).
+public func singularValues<Scalar: BLASScalar>(of w: MatrixView<Scalar>) throws -> [Scalar] {
+    var a = try copyChecked(w)
+    let p = min(w.rows, w.columns)
+    var s = [Scalar](repeating: 0, count: p)
+    let info = a.withUnsafeMutableBufferPointer { ap in
+        s.withUnsafeMutableBufferPointer { sp in
+            Scalar.gesdd(jobz: UInt8(ascii: "N"), m: w.rows, n: w.columns, a: ap.baseAddress!, lda: w.columns,
+                         s: sp.baseAddress!, u: nil, ldu: max(w.rows, w.columns), vt: nil, ldvt: max(w.rows, w.columns))
+        }
+    }
+    guard info == 0 else { throw EngineError.lapackFailure(routine: "gesdd", info: info) }
+    return s
+}
+
+/// The thin SVD of `w` (`?gesdd` with `jobz = "S"`).
+public func thinSVD<Scalar: BLASScalar>(of w: MatrixView<Scalar>) throws -> ThinSVD<Scalar> {
+    var a = try copyChecked(w)
+    let m = w.rows, n = w.columns, p = min(m, n)
+    var s = [Scalar](repeating: 0, count: p)
+    var u = [Scalar](repeating: 0, count: m * p)
+    var vt = [Scalar](repeating: 0, count: p * n)
+    let info = a.withUnsafeMutableBufferPointer { ap in
+        s.withUnsafeMutableBufferPointer { sp in
+            u.withUnsafeMutableBufferPointer { up in
+                vt.withUnsafeMutableBufferPointer { vp in
+                    Scalar.gesdd(jobz: UInt8(ascii: "S"), m: m, n: n, a: ap.baseAddress!, lda: n,
+                                 s: sp.baseAddress!, u: up.baseAddress!, ldu: p, vt: vp.baseAddress!, ldvt: n)
+                }
+            }
+        }
+    }
+    guard info == 0 else { throw EngineError.lapackFailure(routine: "gesdd", info: info) }
+    return ThinSVD(u: Matrix(rows: m, columns: p, storage: u), s: s, vt: Matrix(rows: p, columns: n, storage: vt))
+}

@@ -1,0 +1,24 @@
+/// A seeded sample of the unit sphere `S^{n-1}` (MATH.md §2): row `i` is
+/// `g_i / ||g_i||` with `g_i ~ N(0, I_n)` from `CounterRandom(seed, .sphereSample)`,
+/// normalised in `Double`. Equal seeds give equal samples in every process.
+public func sphereSample<Scalar: BLASScalar>(points: Int, dimension: Int, seed: UInt64) throws -> Matrix<Scalar> {
+    guard points > 0 else { throw EngineError.invalidArgument("sphere_points must be positive, got \(points)") }
+    guard dimension > 0 else { throw EngineError.invalidArgument("the sphere dimension must be positive") }
+    let (elements, overflow) = points.multipliedReportingOverflow(by: dimension)
+    guard !overflow, elements <= 1 << 32 else {
+        throw EngineError.invalidArgument("a sphere sample of \(points) x \(dimension) is too large")
+    }
+    let random = CounterRandom(seed: seed, stream: .sphereSample)
+    var out = Matrix<Scalar>(rows: points, columns: dimension)
+    var row = [Double](repeating: 0, count: dimension)
+    for i in 0..<points {
+        var norm = 0.0
+        for j in 0..<dimension {
+            row[j] = random.normal(row: i, column: j)
+            norm += row[j] * row[j]
+        }
+        let scale = 1 / norm.squareRoot()
+        for j in 0..<dimension { out[i, j] = Scalar(row[j] * scale) }
+    }
+    return out
+}

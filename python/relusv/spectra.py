@@ -1,0 +1,432 @@
+"""Linear and ReLU singular values of layers, and the Gaussian mean width of operators.
+
+For a layer ``phi(x) = ReLU(W x + b)`` (``W`` is ``m x n``, out x in) and a
+set of points ``X`` (rows), the k-th ReLU singular value over the data is
+(MATH.md sections 1-3)
+
+    s_k(phi; X) = min_{rank L <= k} max_{x in X} ||ReLU(W x + b) - ReLU(L x + b)||.
+
+Any ``L`` of rank ``<= k`` gives an upper bound once its maximum error is
+evaluated exactly over all points; ``relu_singular_values`` returns, for each
+``k``, the smallest such certified bound it found (see its docstring for the
+candidates and the stopping rule), next to the linear ``sigma_k`` and the
+truncated-SVD bound ``t_k``.
+"""
+from __future__ import annotations
+
+import ctypes
+import math
+from dataclasses import dataclass, field
+from typing import Any, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from . import _arrays, _native
+from ._native import check, lib
+from ._progress import ProgressOption, ProgressSession
+from .width import _positive_int, _seed
+
+
+def _defaults() -> _native.ReluSVOptions:
+    options = _native.ReluSVOptions()
+    lib.relusv_relu_sv_options_init(ctypes.byref(options))
+    return options
+
+
+_DEFAULTS = _defaults()
+DEFAULT_SPHERE_POINTS = int(_DEFAULTS.sphere_points)
+"""Points of the unit-sphere sample used when ``X`` is not given (the library's default)."""
+DEFAULT_MAX_STEPS = int(_DEFAULTS.max_steps)
+"""Adam steps per fitted ``k`` (the library's default)."""
+DEFAULT_LEARNING_RATE = float(_DEFAULTS.learning_rate)
+DEFAULT_BATCH_SIZE = int(_DEFAULTS.batch_size)
+
+_SOURCE_NAMES = {}
+for _code in range(64):
+    _name = lib.relusv_bound_source_name(_code)
+    if _name is None:
+        break
+    _SOURCE_NAMES[_code] = _name.decode()
+
+
+def _weight(W: Any) -> np.ndarray:
+    a = _arrays.as_float_array(W, "W")
+    if a.ndim != 2:
+        raise ValueError(f"W must be a 2-D matrix (out x in), got shape {a.shape}")
+    return _arrays.prepare(a)
+
+
+def _bias(b: Any) -> Optional[np.ndarray]:
+    if b is None:
+        return None
+    a = _arrays.as_float_array(b, "b")
+    if a.ndim != 1:
+        raise ValueError(f"b must be a 1-D vector of length m (W's rows), got shape {a.shape}")
+    return _arrays.prepare(a.reshape(1, -1))
+
+
+def _points(X: Any) -> Optional[np.ndarray]:
+    if X is None:
+        return None
+    return _arrays.prepare(_arrays.as_points(X, "X"))
+
+
+def _ref(m: Optional[_native.Matrix]):
+    return ctypes.byref(m) if m is not None else None
+
+
+def _mat(a: Optional[np.ndarray]) -> Optional[_native.Matrix]:
+    return _arrays.matrix(a) if a is not None else None
+
+
+def singular_values(W: Any) -> np.ndarray:
+    """Singular values of ``W``, descending, by LAPACK's divide-and-conquer ``?gesdd``.
+
+    Computed in ``W``'s precision (float32 stays float32); returns an array of
+    ``min(m, n)`` values with ``W``'s float dtype.
+    """
+    w = _weight(W)
+    p = min(w.shape)
+    out, ptr = _arrays.double_buffer(p)
+    m = _arrays.matrix(w)
+    check(lib.relusv_singular_values(ctypes.byref(m), ptr))
+    return out.astype(w.dtype, copy=False)
+
+
+def truncated_svd(W: Any, rank: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Factors ``(U, s, Vt)`` of the rank-``rank`` truncated SVD ``W_r = U diag(s) Vt``.
+
+    ``U`` is ``m x r``, ``s`` has ``r`` descending values and ``Vt`` is
+    ``r x n``; ``rank`` lies in ``[0, min(m, n)]`` (0 gives empty factors).
+    By Eckart-Young ``W_r`` is a best rank-``r`` approximation in every
+    unitarily invariant norm.
+    """
+    w = _weight(W)
+    if isinstance(rank, (bool, np.bool_)) or not isinstance(rank, (int, np.integer)):
+        raise TypeError(f"rank must be an integer, got {type(rank).__name__}")
+    if rank < 0:
+        raise ValueError(f"rank must lie in [0, min(m, n)] = [0, {min(w.shape)}], got {rank}")
+    rows, cols = w.shape
+    r = int(rank)
+    u, up = _arrays.double_buffer(rows * r)
+    s, sp = _arrays.double_buffer(r)
+    vt, vp = _arrays.double_buffer(r * cols)
+    m = _arrays.matrix(w)
+    check(lib.relusv_truncated_svd(ctypes.byref(m), r, up, sp, vp))
+    dt = w.dtype
+    return u.reshape(rows, r).astype(dt, copy=False), s.astype(dt, copy=False), vt.reshape(r, cols).astype(dt, copy=False)
+
+
+@dataclass(frozen=True)
+class ReluSpectrum:
+    """Certified upper bounds of the ReLU singular values of a layer, per ``k``.
+
+    Arrays are aligned with ``ks`` (the order requested). For every ``k``:
+    ``sigma`` is the linear ``sigma_k(W)``; ``truncation_bound`` is
+    ``t_k = max_x ||phi(x) - ReLU(W_k x + b)||``; ``bound`` is the smallest
+    certified bound found (always ``<= t_k``; non-increasing in ``k``);
+    ``source`` names the candidate that achieved it (``"exact"`` at k = 0,
+    ``"zero"`` at and above the rank, ``"svd"``, ``"fit"`` (least squares),
+    ``"refine"`` (minimax refinement), ``"previous-k"`` (a smaller k's
+    approximant), ``"extended"`` (a smaller k's approximant plus the next
+    singular pairs)); ``steps`` and ``seconds`` are the optimisation effort.
+    ``data_max_norm`` is ``max ||x||``, so ``t_k <= sigma_k * data_max_norm``.
+    ``factors`` holds ``(U, V)`` with ``L = U @ V`` per ``k`` when requested.
+    """
+
+    ks: np.ndarray
+    sigma: np.ndarray
+    truncation_bound: np.ndarray
+    bound: np.ndarray
+    source: List[str]
+    steps: np.ndarray
+    seconds: np.ndarray
+    data_max_norm: float
+    points: int = 0
+    fit_stride: int = 1
+    dtype: str = "float64"
+    factors: Optional[List[Tuple[np.ndarray, np.ndarray]]] = field(default=None, repr=False, compare=False)
+
+    def __len__(self) -> int:
+        return len(self.ks)
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dictionary (lists of numbers; factors left out)."""
+        return {
+            "ks": [int(k) for k in self.ks],
+            "sigma": [float(v) for v in self.sigma],
+            "truncation_bound": [float(v) for v in self.truncation_bound],
+            "bound": [float(v) for v in self.bound],
+            "source": list(self.source),
+            "steps": [int(v) for v in self.steps],
+            "seconds": [float(v) for v in self.seconds],
+            "data_max_norm": float(self.data_max_norm),
+            "points": int(self.points),
+            "fit_stride": int(self.fit_stride),
+            "dtype": self.dtype,
+        }
+
+
+def _ks(ks: Any) -> Optional[np.ndarray]:
+    if ks is None:
+        return None
+    if isinstance(ks, (int, np.integer)) and not isinstance(ks, (bool, np.bool_)):
+        ks = [ks]
+    a = np.asarray(ks)
+    if a.ndim != 1:
+        raise ValueError(f"ks must be a sequence of integers, got shape {a.shape}")
+    if a.size == 0:
+        raise ValueError("ks is empty")
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"ks must hold integers, got dtype {a.dtype}")
+    if (a < 0).any():
+        raise ValueError(f"k = {int(a[a < 0][0])} is out of range: k must be non-negative")
+    return np.ascontiguousarray(a, dtype=np.uint64)
+
+
+def relu_singular_values(
+    W: Any,
+    b: Any = None,
+    X: Any = None,
+    ks: Optional[Sequence[int]] = None,
+    *,
+    leaky_slope: float = 0.0,
+    sphere_points: int = DEFAULT_SPHERE_POINTS,
+    seed: Optional[int] = None,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    time_budget: Optional[float] = None,
+    threads: Optional[int] = None,
+    refine: bool = True,
+    return_factors: bool = False,
+    progress: ProgressOption = None,
+    fit_stride: Optional[int] = None,
+    learning_rate: float = DEFAULT_LEARNING_RATE,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> ReluSpectrum:
+    """Certified upper bounds of the ReLU singular values of ``phi(x) = ReLU(W x + b)``.
+
+    For each ``k``, ``bound_k >= s_k(phi; X)`` is the maximum error
+    ``max_i ||phi(x_i) - ReLU(L x_i + b)||``, evaluated exactly over all
+    points, of the best rank-``<= k`` matrix ``L`` found among the candidates:
+
+    * ``k = 0``: the exact value ``max_x ||phi(x) - ReLU(b)||``;
+      ``k >= rank W``: zero (numerical rank, NumPy's tolerance);
+    * the truncated SVD ``W_k`` (its value is ``truncation_bound``);
+    * the approximant of a smaller requested ``k`` (so the curve is monotone);
+    * that approximant plus the next singular pairs of ``W``;
+    * every evaluated iterate of an Adam fit started from the better of the
+      last two: least squares (MATH.md section 3) on mini-batches of
+      ``batch_size`` points, then a minimax refinement that minimises the
+      smooth maximum ``sum_i e_i^(2q)`` over the points of largest error,
+      doubling ``q`` from 2 to 64 whenever it stalls.
+
+    Stopping rule of a fit: the exact bound is evaluated every 10 steps; the
+    fit stops after 4 evaluations in a row without a relative improvement of
+    1e-4 (the least-squares phase hands over to refinement after 2), after
+    ``max_steps`` steps, or at its share of ``time_budget``.
+
+    Parameters
+    ----------
+    W : array_like (m, n)
+        The weight (out x in, as ``nn.Linear.weight``).
+    b : array_like (m,), optional
+        The bias (default zero); the approximant keeps the same bias.
+    X : array_like (N, n), optional
+        The points (rows). Default: ``sphere_points`` points drawn uniformly
+        from the unit sphere with ``seed`` (with ``b = None`` this estimates
+        the ReLU singular values over the unit ball, MATH.md section 1).
+    ks : sequence of int, optional
+        Which ``k`` (each in ``[0, min(m, n) - 1]``, no repeats); default all.
+    leaky_slope : float in [0, 1)
+        Slope of the leaky ReLU for negative inputs (0: ReLU).
+    seed : int, optional
+        Seeds the sphere sample and the mini-batch order (None: 0).
+    max_steps : int
+        Adam steps per fitted ``k``; 0 evaluates the candidates only.
+    time_budget : float, optional
+        Seconds for the fits, shared across ``k`` by their cost.
+    threads : int, optional
+        Threads across ``k`` (default: one per core; OpenBLAS is limited to
+        one thread per worker meanwhile).
+    refine : bool
+        Run the minimax refinement after the least-squares phase.
+    return_factors : bool
+        Keep ``(U, V)`` with ``L = U @ V`` for every ``k`` (float64).
+    progress : bool, callable or None
+        Progress bar control (see ``relusv.ProgressOption``); a callable
+        ``f(done, total)`` returning True cancels (``CancelledError``).
+    fit_stride : int, optional
+        Fit every ``fit_stride``-th requested ``k``; default: 1 unless the
+        estimated work is large (then the other ``k`` take the extended and
+        previous-k candidates). The value used is reported in the result.
+    learning_rate, batch_size
+        Adam step relative to the RMS entry of each start factor, and the
+        mini-batch size of the least-squares phase.
+
+    Returns
+    -------
+    ReluSpectrum
+
+    Precision: float32 when ``W``, ``b`` and ``X`` are all float32 (points
+    near the maximum are re-evaluated in float64), otherwise float64.
+    """
+    w = _weight(W)
+    bias = _bias(b)
+    x = _points(X)
+    k_array = _ks(ks)
+    options = _defaults()
+    options.leaky_slope = float(leaky_slope)
+    options.seed = _seed(seed)
+    options.sphere_points = _positive_int(sphere_points, "sphere_points")
+    if isinstance(max_steps, (bool, np.bool_)) or not isinstance(max_steps, (int, np.integer)) or max_steps < 0:
+        raise ValueError(f"max_steps must be a non-negative integer, got {max_steps!r}")
+    options.max_steps = int(max_steps)
+    if time_budget is not None:
+        time_budget = float(time_budget)
+        if not math.isfinite(time_budget) or time_budget <= 0:
+            raise ValueError(f"time_budget must be a positive number of seconds, got {time_budget}")
+        options.time_budget = time_budget
+    options.threads = 0 if threads is None else _positive_int(threads, "threads")
+    options.refine = int(bool(refine))
+    options.keep_factors = int(bool(return_factors))
+    options.fit_stride = 0 if fit_stride is None else _positive_int(fit_stride, "fit_stride")
+    options.learning_rate = float(learning_rate)
+    options.batch_size = _positive_int(batch_size, "batch_size")
+
+    wm, bm, xm = _arrays.matrix(w), _mat(bias), _mat(x)
+    ks_ptr = k_array.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)) if k_array is not None else None
+    handle = ctypes.c_void_p()
+    with ProgressSession("relu singular values", progress) as session:
+        check(lib.relusv_relu_singular_values(
+            ctypes.byref(wm), _ref(bm), _ref(xm), ks_ptr, 0 if k_array is None else len(k_array),
+            ctypes.byref(options), ctypes.byref(handle), session.callback, None))
+    try:
+        info = _native.ReluSpectrumInfo()
+        check(lib.relusv_relu_spectrum_info_get(handle, ctypes.byref(info)))
+        count = int(info.count)
+        entries = (_native.ReluSVEntry * count)()
+        check(lib.relusv_relu_spectrum_entries(handle, entries))
+        factors = None
+        if return_factors:
+            factors = []
+            rows, cols = int(info.rows), int(info.cols)
+            for i in range(count):
+                r = ctypes.c_size_t()
+                check(lib.relusv_relu_spectrum_factors(handle, i, ctypes.byref(r), None, None))
+                u, up = _arrays.double_buffer(rows * r.value)
+                v, vp = _arrays.double_buffer(r.value * cols)
+                check(lib.relusv_relu_spectrum_factors(handle, i, ctypes.byref(r), up, vp))
+                factors.append((u.reshape(rows, r.value), v.reshape(r.value, cols)))
+    finally:
+        lib.relusv_relu_spectrum_free(handle)
+
+    def column(name: str, dtype: Any) -> np.ndarray:
+        return np.array([getattr(e, name) for e in entries], dtype=dtype)
+
+    return ReluSpectrum(
+        ks=column("k", np.int64),
+        sigma=column("sigma", np.float64),
+        truncation_bound=column("truncation_bound", np.float64),
+        bound=column("bound", np.float64),
+        source=[_SOURCE_NAMES.get(e.source, str(e.source)) for e in entries],
+        steps=column("steps", np.int64),
+        seconds=column("seconds", np.float64),
+        data_max_norm=float(info.data_max_norm),
+        points=int(info.points),
+        fit_stride=int(info.fit_stride),
+        dtype="float32" if info.dtype == _native.FLOAT32 else "float64",
+        factors=factors,
+    )
+
+
+def relu_fit_gradient(W: Any, b: Any, X: Any, U: Any, V: Any, leaky_slope: float = 0.0
+                      ) -> Tuple[float, np.ndarray, np.ndarray]:
+    """The fit objective and its analytic gradient (MATH.md section 3).
+
+    ``F(U, V) = sum_i ||ReLU(U V x_i + b) - ReLU(W x_i + b)||^2`` over the rows
+    of ``X``; returns ``(F, dF/dU, dF/dV)`` as computed by the engine's Adam
+    steps (for testing and for custom optimisers). ``U`` is ``m x k``, ``V``
+    is ``k x n`` with ``k >= 1``.
+    """
+    w, bias, x = _weight(W), _bias(b), _points(X)
+    u = _arrays.prepare(_arrays.as_points(U, "U"))
+    v = _arrays.prepare(_arrays.as_points(V, "V"))
+    loss = ctypes.c_double()
+    gu, gup = _arrays.double_buffer(u.size)
+    gv, gvp = _arrays.double_buffer(v.size)
+    wm, bm, xm, um, vm = _arrays.matrix(w), _mat(bias), _arrays.matrix(x), _arrays.matrix(u), _arrays.matrix(v)
+    check(lib.relusv_relu_fit_gradient(ctypes.byref(wm), _ref(bm), ctypes.byref(xm), ctypes.byref(um),
+                                       ctypes.byref(vm), float(leaky_slope), ctypes.byref(loss), gup, gvp))
+    return loss.value, gu.reshape(u.shape), gv.reshape(v.shape)
+
+
+@dataclass(frozen=True)
+class OperatorWidth:
+    """The Gaussian mean width of an operator (MATH.md section 5).
+
+    ``estimate`` (with ``std_error``) is the Monte-Carlo value; ``lower`` and
+    ``upper`` are certain bounds (``lower`` is None when none is known);
+    ``norm`` is ``||W||_op`` for a linear map and ``max ||phi(x)||`` over the
+    points for a ReLU layer.
+    """
+
+    estimate: float
+    std_error: float
+    lower: Optional[float]
+    upper: float
+    norm: float
+    samples: int
+    points: int
+    relu: bool
+    seed: int
+
+    def __float__(self) -> float:
+        return self.estimate
+
+
+def operator_gmw(
+    W: Any,
+    b: Any = None,
+    X: Any = None,
+    *,
+    relu: Optional[bool] = None,
+    leaky_slope: float = 0.0,
+    samples: int = 100,
+    sphere_points: int = DEFAULT_SPHERE_POINTS,
+    seed: Optional[int] = None,
+    trim: float = 0.0,
+    progress: ProgressOption = None,
+) -> OperatorWidth:
+    """Gaussian mean width of the linear map ``W`` or of the layer ``ReLU(W x + b)``.
+
+    * Linear (``relu`` False; the default when ``b`` and ``X`` are None):
+      ``w(W) = 2 E||W^T g||``, ``g ~ N(0, I_m)``, from ``samples`` directions,
+      with the two-sided bound ``2 sqrt(2/pi) ||W||_F <= w(W) <= 2 ||W||_F``
+      as ``lower`` / ``upper`` and ``norm = ||W||_op``.
+    * ReLU layer (``relu=True``, implied when ``b`` or ``X`` is given): the
+      width of the set ``phi(X)``, over ``X`` when given, else over
+      ``sphere_points`` points of the unit sphere drawn with ``seed`` (an
+      estimate from inside of ``w(phi(B))``); ``upper = 2 ||W||_F max ||x||``
+      (Sudakov-Fernique, since ``phi`` is 1-Lipschitz after ``W``),
+      ``lower`` is None and ``norm = max ||phi(x)||`` over the points.
+
+    ``trim`` in [0, 0.5) trims the per-direction values at each end (0: the
+    plain, unbiased mean; 0.1 is the paper's estimator of set widths).
+    """
+    if relu is None:
+        relu = b is not None or X is not None
+    w = _weight(W)
+    bias = _bias(b)
+    x = _points(X)
+    samples = _positive_int(samples, "samples")
+    sphere_points = _positive_int(sphere_points, "sphere_points")
+    seed = _seed(seed)
+    result = _native.OperatorWidthResult()
+    wm, bm, xm = _arrays.matrix(w), _mat(bias), _mat(x)
+    with ProgressSession("operator gmw", progress) as session:
+        check(lib.relusv_operator_gmw(ctypes.byref(wm), _ref(bm), _ref(xm), int(bool(relu)), float(leaky_slope),
+                                      samples, sphere_points, seed, float(trim), ctypes.byref(result),
+                                      session.callback, None))
+    lower = None if math.isnan(result.lower) else result.lower
+    return OperatorWidth(result.estimate, result.std_error, lower, result.upper, result.norm, int(result.samples),
+                         int(result.points), bool(relu), seed)
