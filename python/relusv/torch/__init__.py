@@ -1,0 +1,25 @@
+"""relusv inside PyTorch: training monitors, double layers and harmonic pruning.
+
+Needs the optional dependency torch (``pip install relusv[torch]``); the rest
+of relusv never imports it.
+
+- ``Monitor``: per-layer Gaussian mean widths and spectra of correctly vs
+  incorrectly classified probe points during training (MATH.md section 6).
+- ``DoubleLinear``: a linear layer stored as two factors ``W1 W2``, with the
+  double-p-product initialisation (MATH.md section 7).
+- ``harmonic_prune``: lowers the ranks of an MLP's layers one at a time
+  (MATH.md section 8).
+"""
+try:
+    import torch as _torch  # noqa: F401
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError("relusv.torch needs PyTorch: pip install 'relusv[torch]' (or pip install torch)") from error
+
+from .double_linear import DoubleLinear
+from .history import History
+from .monitor import Measurement, Monitor
+from .pruning import PruneResult, accuracy, harmonic_prune
+from .subsets import equal_size_subsets
+
+__all__ = ["Monitor", "Measurement", "History", "DoubleLinear", "harmonic_prune", "PruneResult", "accuracy",
+           "equal_size_subsets"]

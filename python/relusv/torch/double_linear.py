@@ -1,0 +1,161 @@
+"""Double layers (MATH.md section 7): a linear map stored as two factors.
+
+``DoubleLinear`` computes ``y = W1 (W2 x) + b`` with ``W1`` of shape
+``(out, rank)`` and ``W2`` of shape ``(rank, in)``, so its weight has rank at
+most ``rank`` and it has ``rank * (in + out) + out`` parameters instead of
+``in * out + out``. Training keeps the factors separate, so the rank bound
+survives any number of gradient steps.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def _positive(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be positive, got {value}")
+    return int(value)
+
+
+class DoubleLinear(nn.Module):
+    """A linear layer of rank at most ``rank``: ``y = W1 W2 x + b``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        ``n`` and ``m``: the weight ``W1 W2`` has shape ``(m, n)`` like ``nn.Linear.weight``.
+    rank : int
+        Inner dimension ``r`` of the factors ``W1 (m, r)`` and ``W2 (r, n)``.
+    bias : bool, default True
+    init : {"he", "glorot"} or float, default "he"
+        Target variance ``v`` of each entry of ``W1 W2``: He ``2 / n``, Glorot
+        ``2 / (n + m)``, or the given number.
+    p : int, default 1
+        Double-p-product initialisation: every entry of ``W1`` and ``W2`` is the
+        product of ``p`` independent ``N(0, tau^2)`` samples with
+        ``r tau^(4p) = v``, so every entry of ``W1 W2`` has variance ``v``
+        (entries of ``W1 W2`` are uncorrelated but not independent). ``b = 0``.
+    seed : int or None
+        Seed of the initialisation; ``None`` draws from torch's global generator
+        like ``nn.Linear`` does.
+    device, dtype
+        As for ``nn.Linear``. Initial values are drawn in float64 on the CPU and
+        then converted, so a seed gives the same layer on every device.
+
+    Attributes
+    ----------
+    weight1 : Parameter, shape (out_features, rank)  (``W1``)
+    weight2 : Parameter, shape (rank, in_features)   (``W2``)
+    bias : Parameter of shape (out_features,) or None
+    """
+
+    def __init__(self, in_features: int, out_features: int, rank: int, bias: bool = True,
+                 init: Union[str, float] = "he", p: int = 1, seed: Optional[int] = None,
+                 device=None, dtype=None):
+        super().__init__()
+        self.in_features = _positive(in_features, "in_features")
+        self.out_features = _positive(out_features, "out_features")
+        self.rank = _positive(rank, "rank")
+        self.p = _positive(p, "p")
+        if isinstance(init, str):
+            if init.lower() not in ("he", "glorot"):
+                raise ValueError(f"init must be 'he', 'glorot' or a positive variance, got {init!r}")
+            init = init.lower()
+        elif not (isinstance(init, (int, float)) and math.isfinite(init) and init > 0):
+            raise ValueError(f"init must be 'he', 'glorot' or a positive variance, got {init!r}")
+        self.init = init
+        kw = {"device": device, "dtype": dtype}
+        self.weight1 = nn.Parameter(torch.empty(self.out_features, self.rank, **kw))
+        self.weight2 = nn.Parameter(torch.empty(self.rank, self.in_features, **kw))
+        if bias:
+            self.bias = nn.Parameter(torch.empty(self.out_features, **kw))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters(seed)
+
+    def target_variance(self) -> float:
+        """``v``: the variance every entry of ``W1 W2`` gets at initialisation."""
+        if self.init == "he":
+            return 2.0 / self.in_features
+        if self.init == "glorot":
+            return 2.0 / (self.in_features + self.out_features)
+        return float(self.init)
+
+    def factor_std(self) -> float:
+        """``tau`` with ``rank * tau^(4p) = v``."""
+        return (self.target_variance() / self.rank) ** (1.0 / (4 * self.p))
+
+    def reset_parameters(self, seed: Optional[int] = None) -> None:
+        """Double-p-product initialisation (MATH.md section 7); ``b = 0``."""
+        generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+        tau = self.factor_std()
+        with torch.no_grad():
+            for w in (self.weight1, self.weight2):
+                entries = torch.ones(w.shape, dtype=torch.float64)
+                for _ in range(self.p):
+                    entries *= torch.normal(0.0, tau, size=w.shape, generator=generator, dtype=torch.float64)
+                w.copy_(entries)
+            if self.bias is not None:
+                self.bias.zero_()
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The product ``W1 W2`` of shape ``(out_features, in_features)`` (differentiable)."""
+        return self.weight1 @ self.weight2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Two thin products cost rank * (in + out) per point instead of in * out.
+        return nn.functional.linear(nn.functional.linear(x, self.weight2), self.weight1, self.bias)
+
+    def parameter_count(self) -> int:
+        return self.rank * (self.in_features + self.out_features) + (self.out_features if self.bias is not None else 0)
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, rank={self.rank}, "
+                f"bias={self.bias is not None}, init={self.init!r}, p={self.p}")
+
+    @classmethod
+    def from_linear(cls, linear: nn.Module, rank: int) -> "DoubleLinear":
+        """The best rank-``rank`` approximation of a ``Linear`` or ``DoubleLinear`` as factors.
+
+        ``W ~ U_r Sigma_r V_r^T`` by the engine's truncated SVD (``relusv.truncated_svd``,
+        computed in float64), split evenly: ``W1 = U_r Sigma_r^{1/2}``,
+        ``W2 = Sigma_r^{1/2} V_r^T``. The bias is copied. By Eckart-Young the
+        spectral error is ``sigma_rank(W)``; at ``rank = min(in, out)`` the layer
+        is reproduced up to rounding. Device and dtype follow ``linear``.
+        """
+        from .. import truncated_svd
+
+        weight = linear.weight.detach()
+        m, n = weight.shape
+        rank = _positive(rank, "rank")
+        if rank > min(m, n):
+            raise ValueError(f"rank must be at most min(out_features, in_features) = {min(m, n)}, got {rank}")
+        u, s, vt = truncated_svd(weight.cpu().double().numpy(), rank)
+        root = np.sqrt(np.asarray(s, dtype=np.float64))
+        bias = getattr(linear, "bias", None)
+        layer = cls(n, m, rank, bias=bias is not None, seed=0, device="cpu", dtype=torch.float64)
+        with torch.no_grad():
+            layer.weight1.copy_(torch.from_numpy(np.asarray(u) * root[None, :]))
+            layer.weight2.copy_(torch.from_numpy(root[:, None] * np.asarray(vt)))
+            if bias is not None:
+                layer.bias.copy_(bias.detach().cpu().double())
+        return layer.to(device=weight.device, dtype=weight.dtype)
+
+    def to_linear(self) -> nn.Linear:
+        """An ``nn.Linear`` with weight ``W1 W2`` and the same bias (device and dtype kept)."""
+        w = self.weight.detach()
+        linear = nn.Linear(self.in_features, self.out_features, bias=self.bias is not None,
+                           device=w.device, dtype=w.dtype)
+        with torch.no_grad():
+            linear.weight.copy_(w)
+            if self.bias is not None:
+                linear.bias.copy_(self.bias.detach())
+        return linear

@@ -1,0 +1,457 @@
+"""Watching the layers of a network during training (MATH.md sections 4 and 6).
+
+A ``Monitor`` runs a fixed probe set ``(X, y)`` through the model, splits the
+points into correctly and incorrectly classified ones, and records per layer:
+
+- the Gaussian mean width of each group's activations, on equal-size seeded
+  subsets of the two groups (several subsamples: mean and spread), for the
+  layer's input and for the output of its ReLU;
+- the singular values of the layer's weight ``W``;
+- optionally, the top of the ReLU singular-value bound curve of the layer
+  ``ReLU(W x + b)`` over each group's inputs (``relusv.relu_singular_values``).
+
+One measurement is two passes over the probe set under ``torch.no_grad()``:
+the first classifies every point, the second streams the activations of the
+chosen points, batch by batch, into ``relusv.GMWAccumulator`` objects, so the
+probe set never has to be in memory at once (``X`` may be a NumPy memmap or a
+map-style dataset). Activations on a GPU are copied to the CPU batch by batch
+for the native library; the model stays where it is.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import _arrays
+from ..accumulator import GMWAccumulator
+from ..width import DEFAULT_SAMPLES, DEFAULT_TRIM
+from ._layers import Layer, TrainingModes, bias_of, find_layers, is_linear_like, model_device, predicted_labels, \
+    unwrap, weight_of
+from .distributed import SingleProcess, communicator
+from .history import History
+from .subsets import GROUPS, equal_size_subsets
+
+SITES = ("input", "output")
+MIN_GROUP_SIZE = 2   # the width of a single point is 0: nothing to compare
+
+
+@dataclass(frozen=True)
+class Tap:
+    """One measured activation: a layer's input, or the output of its ReLU."""
+
+    layer: Layer
+    site: str
+
+    @property
+    def key(self) -> Tuple[str, str]:
+        return (self.layer.name, self.site)
+
+
+class ProbeSet:
+    """The probe points cut into batches of fixed size, by global index.
+
+    ``x`` and ``y`` are anything sliceable with ``len`` (tensors, NumPy arrays
+    or memmaps), or ``x`` is a map-style dataset of ``(input, target)`` pairs
+    and ``y`` is None.
+    """
+
+    def __init__(self, x: Any, y: Any, batch_size: int):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if not (hasattr(x, "__len__") and hasattr(x, "__getitem__")):
+            raise TypeError(f"the probe inputs must support len() and indexing, got {type(x).__name__}")
+        if y is not None and len(x) != len(y):
+            raise ValueError(f"the probe set has {len(x)} inputs but {len(y)} targets")
+        if len(x) == 0:
+            raise ValueError("the probe set is empty")
+        self.x, self.y, self.batch_size = x, y, int(batch_size)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def batches(self) -> int:
+        return -(-len(self) // self.batch_size)
+
+    def batch(self, j: int) -> Tuple[int, int, torch.Tensor, torch.Tensor]:
+        """``(start, stop, inputs, targets)`` of batch ``j``."""
+        a = j * self.batch_size
+        b = min(len(self), a + self.batch_size)
+        if self.y is None:
+            from torch.utils.data import default_collate
+
+            inputs, targets = default_collate([self.x[i] for i in range(a, b)])[:2]
+        else:
+            inputs, targets = self.x[a:b], self.y[a:b]
+        return a, b, torch.as_tensor(np.asarray(inputs) if not torch.is_tensor(inputs) else inputs), \
+            torch.as_tensor(np.asarray(targets) if not torch.is_tensor(targets) else targets)
+
+
+def _class_targets(targets: torch.Tensor) -> torch.Tensor:
+    if targets.ndim == 2 and targets.shape[1] > 1:   # one-hot or probabilities
+        return targets.argmax(dim=1)
+    return targets.reshape(targets.shape[0])
+
+
+_DTYPE_CODES = {32: "float32", 64: "float64"}
+
+
+class Monitor:
+    """Per-layer widths and spectra of correctly vs incorrectly classified probe points.
+
+    Two lines attach it to a training script::
+
+        monitor = relusv.torch.Monitor(model, x_probe, y_probe, every_epochs=1)
+        ...  # at the end of every epoch:
+        monitor.epoch_end()
+
+    and ``monitor.history`` is a list of flat records (``to_csv`` / ``to_json``;
+    ``relusv.plot`` draws them).
+
+    Parameters
+    ----------
+    model : nn.Module
+        Plain, ``DataParallel`` or ``DistributedDataParallel`` (the probe runs
+        through the wrapped module, so no collective of the wrapper is triggered).
+    x, y : probe inputs and class targets
+        Tensors, NumPy arrays or memmaps sliced in batches; or ``x`` a map-style
+        dataset of ``(input, target)`` pairs and ``y=None``. Under
+        ``torch.distributed`` every rank passes the same full probe set.
+    layers : list of str, optional
+        Names of the modules to watch. Default: every ``Linear`` / ``DoubleLinear``
+        directly followed (in registration order) by a ``ReLU`` / ``LeakyReLU``
+        module. For each watched linear-like module the monitor measures its
+        input and the output of that ReLU (computed from the module's output, so
+        shared ReLU modules are fine); for any other named module, its output.
+    every_steps, every_epochs : int, optional
+        Measure on every N-th call of ``step()`` / ``epoch_end()``.
+    group_size : int, optional
+        Points per subset; default (and upper limit) the size of the smaller group.
+    subsets : int, default 5
+        Number of seeded subsamples per group (a group that has exactly
+        ``group_size`` points is used whole, once).
+    samples, trim : GMW estimator settings (as ``relusv.gmw``).
+    seed : int, default 0
+        Seed of the Gaussian directions (the same for every group and
+        subsample of a layer, so the comparisons share their random numbers)
+        and of the subsamples.
+    singular_values : bool, default True
+        Record ``relusv.singular_values(W)`` of every linear-like layer.
+    relu_bounds : bool, default False
+        Record upper bounds of the first ReLU singular values of every
+        linear-like layer with a ReLU, over the inputs of the first subsample
+        of each group (``relusv.relu_singular_values(W, b, X, ks)``).
+    relu_ks : sequence of int, default (0, 1, 2, 3)
+    relu_options : dict, optional
+        Extra keyword arguments of ``relu_singular_values`` (``max_steps``,
+        ``time_budget``, ``threads``, ...).
+    batch_size : int, default 512
+        Probe batch size. Also the unit in which the probe set is split across
+        ranks, so results do not depend on the number of processes.
+    eval_mode : bool, default True
+        Put the model in eval mode during the probe passes; every module's
+        ``training`` flag is restored afterwards. The CPU random generator is
+        restored too, so measuring never changes the training run.
+    predict : callable, optional
+        ``predict(output) -> labels``; default argmax of the logits.
+    dtype : {"float32", "float64"}, optional
+        Precision of the width computations; default that of the activations.
+    distributed : bool, optional
+        Default: on when ``torch.distributed`` is initialised with several ranks.
+        Ranks classify and stream disjoint probe batches (batch ``j`` on rank
+        ``j mod world``) and all-reduce the results (MAX / MIN of the running
+        extremes, SUM of counts); every rank ends with the single-process history.
+    process_group : optional ``torch.distributed`` group (default: the world).
+    """
+
+    def __init__(self, model: nn.Module, x: Any, y: Any = None, *, layers: Optional[Iterable[str]] = None,
+                 every_steps: Optional[int] = None, every_epochs: Optional[int] = None,
+                 group_size: Optional[int] = None, subsets: int = 5, samples: int = DEFAULT_SAMPLES,
+                 trim: float = DEFAULT_TRIM, seed: int = 0, singular_values: bool = True,
+                 relu_bounds: bool = False, relu_ks: Sequence[int] = (0, 1, 2, 3),
+                 relu_options: Optional[Dict[str, Any]] = None, batch_size: int = 512, eval_mode: bool = True,
+                 predict: Optional[Callable[[torch.Tensor], torch.Tensor]] = None, dtype: Optional[str] = None,
+                 distributed: Optional[bool] = None, process_group: Any = None):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        for name, value in (("every_steps", every_steps), ("every_epochs", every_epochs), ("subsets", subsets),
+                            ("samples", samples)):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if dtype is not None and str(np.dtype(dtype)) not in _DTYPE_CODES.values():
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        self.model = model
+        self.probe = ProbeSet(x, y, batch_size)
+        self.layers = find_layers(unwrap(model), layers)
+        self.taps = [Tap(layer, site) for layer in self.layers for site in SITES
+                     if site == "output" or is_linear_like(layer.module)]
+        self.every_steps, self.every_epochs = every_steps, every_epochs
+        self.group_size, self.subsets, self.samples, self.trim, self.seed = group_size, subsets, samples, trim, seed
+        self.singular_values, self.relu_bounds = singular_values, relu_bounds
+        self.relu_ks = [int(k) for k in relu_ks]
+        self.relu_options = dict(relu_options or {})
+        self.eval_mode, self.predict = eval_mode, predict or predicted_labels
+        self.dtype = None if dtype is None else str(np.dtype(dtype))
+        self.distributed, self.process_group = distributed, process_group
+        self.history = History()
+        self.steps = 0
+        self.epochs = 0
+        self.measurements = 0
+        self.last: Optional[Measurement] = None
+
+    # -- triggers ---------------------------------------------------------------------------------
+
+    def step(self) -> Optional[History]:
+        """Counts a training step; measures when ``every_steps`` divides the count."""
+        self.steps += 1
+        if self.every_steps and self.steps % self.every_steps == 0:
+            return self.measure()
+        return None
+
+    def epoch_end(self) -> Optional[History]:
+        """Counts an epoch; measures when ``every_epochs`` divides the count."""
+        self.epochs += 1
+        if self.every_epochs and self.epochs % self.every_epochs == 0:
+            return self.measure()
+        return None
+
+    # -- one measurement ---------------------------------------------------------------------------
+
+    def measure(self, step: Optional[int] = None, epoch: Optional[int] = None) -> History:
+        """Measures now; appends the records to ``history`` and returns them.
+
+        ``step`` / ``epoch`` default to the counts of ``step()`` / ``epoch_end()`` calls.
+        """
+        comm = communicator(self.distributed, self.process_group)
+        model = unwrap(self.model)
+        modes = TrainingModes(model)
+        try:
+            if self.eval_mode:
+                model.eval()
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                correct, dims, dtype = self._classify(model, comm)
+                chosen = equal_size_subsets(correct, self.group_size, self.subsets, self.seed)
+                accumulators, inputs = self._stream(model, comm, chosen, dims, dtype)
+        finally:
+            modes.restore()
+        widths = self._widths(accumulators, comm, chosen)
+        measurement = Measurement(self.measurements, self.steps if step is None else step,
+                                  self.epochs if epoch is None else epoch, correct, chosen, widths)
+        records = self._records(measurement)
+        records += self._spectra(measurement, inputs, comm)
+        self.measurements += 1
+        self.last = measurement
+        self.history.extend(records)
+        return records
+
+    def _hooks(self, model: nn.Module, sink: Callable[[Tap, torch.Tensor], None]) -> List[Any]:
+        handles = []
+        by_module: Dict[nn.Module, List[Tap]] = {}
+        for tap in self.taps:
+            by_module.setdefault(tap.layer.module, []).append(tap)
+        for module, taps in by_module.items():
+            def hook(_module, inputs, output, taps=taps):
+                for tap in taps:
+                    if tap.site == "input":
+                        sink(tap, inputs[0])
+                    else:
+                        sink(tap, tap.layer.activate(output))
+            handles.append(module.register_forward_hook(hook))
+        return handles
+
+    def _forward(self, model: nn.Module, inputs: torch.Tensor, device: torch.device) -> torch.Tensor:
+        floating = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+        if floating is not None and inputs.is_floating_point():
+            inputs = inputs.to(dtype=floating)
+        return model(inputs.to(device))
+
+    def _classify(self, model: nn.Module, comm: SingleProcess) -> Tuple[np.ndarray, np.ndarray, str]:
+        """Pass 1: which probe points are classified correctly, and the width of every tap."""
+        n = len(self.probe)
+        verdict = np.zeros(n, dtype=np.int32)   # 0 unseen, 1 incorrect, 2 correct
+        dims = np.zeros(len(self.taps), dtype=np.int64)
+        bits = np.zeros(1, dtype=np.int64)
+        index = {tap.key: i for i, tap in enumerate(self.taps)}
+
+        def sink(tap: Tap, activation: torch.Tensor) -> None:
+            dims[index[tap.key]] = int(np.prod(activation.shape[1:]))
+            bits[0] = max(bits[0], 64 if activation.dtype == torch.float64 else 32)
+
+        device = model_device(model)
+        for j in comm.shard(self.probe.batches):
+            a, b, inputs, targets = self.probe.batch(j)
+            handles = self._hooks(model, sink) if not dims.all() else []
+            try:
+                output = self._forward(model, inputs, device)
+            finally:
+                for h in handles:
+                    h.remove()
+            labels = torch.as_tensor(self.predict(output)).reshape(-1).cpu()
+            if labels.shape[0] != b - a:
+                raise ValueError(f"predict returned {labels.shape[0]} labels for a batch of {b - a} points")
+            verdict[a:b] = np.where((labels == _class_targets(targets).to(labels.dtype)).numpy(), 2, 1)
+        verdict = comm.all_reduce(verdict, "sum")
+        dims = comm.all_reduce(dims, "max")
+        bits = comm.all_reduce(bits, "max")
+        if not (verdict > 0).all():
+            raise RuntimeError("internal error: some probe points were classified by no rank")
+        return verdict == 2, dims, self.dtype or _DTYPE_CODES[int(bits[0])]
+
+    def _stream(self, model: nn.Module, comm: SingleProcess, chosen: Dict[str, List[np.ndarray]],
+                dims: np.ndarray, dtype: str):
+        """Pass 2: the activations of the chosen points into one accumulator per (tap, group, subset)."""
+        n = len(self.probe)
+        members: Dict[Tuple[str, int], np.ndarray] = {}
+        for g in GROUPS:
+            if len(chosen[g]) and len(chosen[g][0]) >= MIN_GROUP_SIZE:
+                for r, idx in enumerate(chosen[g]):
+                    mask = np.zeros(n, dtype=bool)
+                    mask[idx] = True
+                    members[(g, r)] = mask
+        accumulators = {(tap.key, member): GMWAccumulator(int(d), self.samples, self.seed, dtype)
+                        for tap, d in zip(self.taps, dims) for member in members}
+        inputs: Dict[Tuple[str, str], List[Tuple[np.ndarray, np.ndarray]]] = {}
+        want_inputs = self.relu_bounds and bool(self.relu_ks)
+        rows: Dict[Tuple[str, int], np.ndarray] = {}
+        start = [0]
+
+        def sink(tap: Tap, activation: torch.Tensor) -> None:
+            # GPU tensors come to the CPU here, one batch at a time.
+            x = _arrays.as_points(activation, f"activation of {tap.layer.name}", dtype)
+            for member, r in rows.items():
+                if r.size:
+                    accumulators[(tap.key, member)].update(x[r], progress=False)
+                    if want_inputs and tap.site == "input" and member[1] == 0:
+                        inputs.setdefault((tap.layer.name, member[0]), []).append((start[0] + r, x[r].copy()))
+
+        device = model_device(model)
+        if members:
+            handles = self._hooks(model, sink)
+            try:
+                for j in comm.shard(self.probe.batches):
+                    a = j * self.probe.batch_size
+                    b = min(n, a + self.probe.batch_size)
+                    rows = {member: np.flatnonzero(mask[a:b]) for member, mask in members.items()}
+                    if not any(r.size for r in rows.values()):
+                        continue   # no chosen point in this batch
+                    start[0] = a
+                    _, _, batch_inputs, _ = self.probe.batch(j)
+                    self._forward(model, batch_inputs, device)
+            finally:
+                for h in handles:
+                    h.remove()
+        return accumulators, inputs
+
+    def _widths(self, accumulators: Dict, comm: SingleProcess,
+                chosen: Dict[str, List[np.ndarray]]) -> Dict[Tuple[str, str, str], List[float]]:
+        """Merges the accumulators across ranks; the width of every (layer, site, group) subsample."""
+        keys = list(accumulators)
+        if comm.world_size > 1 and keys:
+            extremes = [accumulators[k].extremes for k in keys]
+            maxima = comm.all_reduce(np.stack([e[0] for e in extremes]), "max")
+            minima = comm.all_reduce(np.stack([e[1] for e in extremes]), "min")
+            points = comm.all_reduce(np.array([accumulators[k].points for k in keys], dtype=np.int64), "sum")
+            merged = {}
+            for i, k in enumerate(keys):
+                acc = accumulators[k]
+                fresh = GMWAccumulator(acc.dimension, acc.samples, acc.seed, str(acc.dtype))
+                merged[k] = fresh.merge_extremes(maxima[i], minima[i], int(points[i]))
+            accumulators = merged
+        widths: Dict[Tuple[str, str, str], List[float]] = {}
+        for (tap_key, (g, r)), acc in accumulators.items():
+            expected = len(chosen[g][r])
+            if acc.points != expected:
+                raise RuntimeError(f"internal error: {acc.points} points reached a subset of {expected}")
+            widths.setdefault((*tap_key, g), []).append(acc.estimate(self.trim))
+        return widths
+
+    # -- records ------------------------------------------------------------------------------------
+
+    def _base(self, m: "Measurement") -> Dict[str, Any]:
+        n_correct = int(m.correct.sum())
+        return {"measurement": m.index, "step": m.step, "epoch": m.epoch,
+                "accuracy": n_correct / m.correct.size, "correct": n_correct,
+                "incorrect": int(m.correct.size - n_correct)}
+
+    def _record(self, m: "Measurement", layer: str, site: Optional[str], group: Optional[str], quantity: str,
+                k: Optional[int], value: float, spread: Optional[float] = None) -> Dict[str, Any]:
+        size = len(m.subsets[group][0]) if group and m.subsets[group] else 0
+        return {**self._base(m), "layer": layer, "site": site, "group": group, "quantity": quantity, "k": k,
+                "value": float(value), "spread": None if spread is None else float(spread),
+                "group_size": size if group else None,
+                "subsets": len(m.subsets[group]) if group else None}
+
+    def _records(self, m: "Measurement") -> History:
+        out = History()
+        for tap in self.taps:
+            for g in GROUPS:
+                values = m.widths.get((*tap.key, g))
+                if values is None:   # a group too small to have a width
+                    out.append(self._record(m, tap.layer.name, tap.site, g, "gmw", None, float("nan")))
+                    continue
+                spread = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+                out.append(self._record(m, tap.layer.name, tap.site, g, "gmw", None, float(np.mean(values)), spread))
+        return out
+
+    def _spectra(self, m: "Measurement", inputs: Dict, comm: SingleProcess) -> History:
+        out = History()
+        linear_layers = [layer for layer in self.layers if is_linear_like(layer.module)]
+        if self.singular_values:
+            from .. import singular_values
+
+            for layer in linear_layers:
+                sigma = singular_values(weight_of(layer.module).cpu().numpy())
+                out.extend(self._record(m, layer.name, None, None, "singular_value", k, s) for k, s in enumerate(sigma))
+        if self.relu_bounds and self.relu_ks:
+            bounds = self._relu_bounds(m, linear_layers, inputs, comm)
+            for (name, g), spectrum in bounds.items():
+                for k, bound, truncation in zip(spectrum["ks"], spectrum["bound"], spectrum["truncation_bound"]):
+                    out.append(self._record(m, name, "input", g, "relu_bound", int(k), bound))
+                    out.append(self._record(m, name, "input", g, "relu_truncation_bound", int(k), truncation))
+        return out
+
+    def _relu_bounds(self, m: "Measurement", layers: List[Layer], inputs: Dict, comm: SingleProcess) -> Dict:
+        from .. import relu_singular_values
+
+        gathered = comm.all_gather_object(inputs) if comm.world_size > 1 else [inputs]
+        results = {}
+        if comm.rank == 0:
+            for layer in layers:
+                if layer.activation is None:
+                    continue
+                w = weight_of(layer.module).cpu().numpy()
+                b = bias_of(layer.module)
+                for g in GROUPS:
+                    pieces = [p for part in gathered for p in part.get((layer.name, g), [])]
+                    if not pieces:
+                        continue
+                    order = np.argsort(np.concatenate([idx for idx, _ in pieces]), kind="stable")
+                    x = np.concatenate([rows for _, rows in pieces])[order]
+                    ks = [k for k in self.relu_ks if k < min(w.shape)]
+                    options = {"seed": self.seed, "progress": False, **self.relu_options}
+                    spectrum = relu_singular_values(w, None if b is None else b.cpu().numpy(), x, ks,
+                                                    leaky_slope=layer.leaky_slope, **options)
+                    results[(layer.name, g)] = {"ks": np.asarray(spectrum.ks).tolist(),
+                                                "bound": np.asarray(spectrum.bound).tolist(),
+                                                "truncation_bound": np.asarray(spectrum.truncation_bound).tolist()}
+        return comm.broadcast_object(results) if comm.world_size > 1 else results
+
+
+@dataclass
+class Measurement:
+    """Everything one ``measure()`` saw, kept as ``Monitor.last`` for inspection.
+
+    ``subsets[group][r]`` are the probe indices of subsample ``r``;
+    ``widths[(layer, site, group)][r]`` its Gaussian mean width.
+    """
+
+    index: int
+    step: int
+    epoch: int
+    correct: np.ndarray
+    subsets: Dict[str, List[np.ndarray]]
+    widths: Dict[Tuple[str, str, str], List[float]] = field(default_factory=dict)
