@@ -1,0 +1,150 @@
+"""``relusv report``: the command-line glue (arguments, headline output, exit codes).
+
+Bad inputs raise ``ReportInputError`` (a ``ValueError``); ``relusv.cli.main``
+prints its one-line message and exits with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+from .errors import ReportInputError
+
+DESCRIPTION = """\
+Write a layer-by-layer spectral report of a trained ReLU MLP: per layer the linear singular
+values, ReLU singular-value bounds over correctly and incorrectly classified data, the Gaussian
+mean width (GMW) of both sets on equal-size subsets, the effective dimension, and one-shot
+harmonic pruning. Without --model and --data: the built-in digits network."""
+
+EPILOG = """\
+examples:
+  relusv report                                   # built-in digits MLP, writes ./relusv-report
+  relusv report --quick --out /tmp/r --json       # smaller settings, summary as JSON
+  relusv report --model mlp.npz --data test.npz   # W0,b0,W1,b1,... and X,y
+  relusv report --model mlp.pt --data X.npy y.npy # torch.save(nn.Sequential) or its state_dict
+
+The report directory holds index.html (open it in a browser), report.json (schema.json),
+CSV tables and PNG figures. Exit status: 0 on success, 2 on bad input."""
+
+DEFAULT_OUT = "relusv-report"
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("report", help="layer-by-layer spectral report of a ReLU MLP (default: built-in digits MLP)",
+                       description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", metavar="FILE",
+                   help=".npz with W0, b0, W1, b1, ... or a PyTorch checkpoint of an nn.Sequential")
+    p.add_argument("--data", metavar="FILE", nargs="+",
+                   help=".npz with X (points as rows) and y (labels), or two .npy files: points, labels")
+    p.add_argument("--out", metavar="DIR", default=DEFAULT_OUT, help=f"output directory (default ./{DEFAULT_OUT})")
+    p.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    p.add_argument("--quick", action="store_true", help="smaller settings (fewer repeats and ranks; for CI)")
+    p.add_argument("--tolerance", type=float, default=1.0,
+                   help="harmonic pruning keeps accuracy within this many percentage points (default 1)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON instead of text")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(run=run)
+    return p
+
+
+def _inputs(args):
+    from .data import load_data, validate
+    from .default import default_inputs
+    from .model import load_network
+
+    if args.model is None and args.data is None:
+        return default_inputs()
+    if args.model is None:
+        raise ReportInputError("--data needs --model (or give neither for the built-in default)")
+    if args.data is None:
+        raise ReportInputError("--model needs --data: a .npz with X and y, or two .npy files")
+    network = load_network(args.model)
+    x, y, source = load_data(args.data)
+    return network, validate(x, y, network.input_dimension, network.classes, source), args.model
+
+
+def summary(report: dict, out: Path) -> dict:
+    """The headline numbers (what ``--json`` prints)."""
+    f, p = report["findings"], report["pruning"]
+    return {
+        "report": str((out / "index.html").resolve()),
+        "json": str((out / "report.json").resolve()),
+        "model": report["model"]["source"],
+        "data": report["data"],
+        "elapsed_seconds": report["elapsed_seconds"],
+        "gmw_by_layer": f["gmw_by_layer"],
+        "gmw_correct_larger_all_layers": f["gmw_correct_larger_all_layers"],
+        "gmw_grows_with_depth": f["gmw_grows_with_depth"],
+        "relu_bounds": f["relu_bounds"],
+        "top_bound_correct_larger": f["top_bound_correct_larger"],
+        "pruning": None if p is None else {"method": p["method"], "tolerance": p["tolerance"],
+                                           "initial_ranks": p["initial_ranks"], "chosen": p["chosen"],
+                                           "baseline": p["baseline"], "parameters_before": p["parameters_before"]},
+    }
+
+
+def _yes(flag) -> str:
+    return {True: "yes", False: "no", None: "n/a"}[flag]
+
+
+def print_headline(s: dict) -> None:
+    d = s["data"]
+    print(f"relusv report: {s['model']}")
+    print(f"  data: {d['source']}: {d['points']} points, accuracy {100 * d['accuracy']:.2f}% "
+          f"({d['correct']} correct, {d['incorrect']} incorrect)")
+    if s["gmw_by_layer"]:
+        print(f"  GMW of correctly vs incorrectly classified points ({d['group_size']} each, mean ± sd over repeats):")
+        for r in s["gmw_by_layer"]:
+            print(f"    {r['name']:<16} correct {r['correct_mean']:8.3f} ± {r['correct_spread']:.3f}   "
+                  f"incorrect {r['incorrect_mean']:8.3f} ± {r['incorrect_spread']:.3f}   "
+                  f"ratio {r['correct_mean'] / r['incorrect_mean']:.3f}")
+        g = s["gmw_grows_with_depth"]
+        print(f"  correct larger at every hidden layer: {_yes(s['gmw_correct_larger_all_layers'])}; "
+              f"grows with depth: correct {_yes(g['correct'])}, incorrect {_yes(g['incorrect'])}")
+    else:
+        print("  too few correctly or incorrectly classified points to compare the groups")
+    if s["relu_bounds"]:
+        print("  ReLU singular-value bounds (k = 0 exact), median bound_k / (sigma_k * radius):")
+        for r in s["relu_bounds"]:
+            print(f"    layer {r['layer'] + 1} {r['group']:<9} s_0 {r['top_bound']:.3f}   sigma_0 {r['sigma_0']:.3f}   "
+                  f"radius {r['radius']:.3f}   median ratio {r['ratio_to_scaled_sigma_median']:.3f}")
+    p = s["pruning"]
+    if p is not None:
+        c, b = p["chosen"], p["baseline"]
+        print(f"  harmonic pruning ({p['method']}, tolerance {100 * p['tolerance']:g} pt): ranks "
+              f"{tuple(p['initial_ranks'])} -> {tuple(c['ranks'])}, parameters {p['parameters_before']:,} -> "
+              f"{c['parameters']:,}, held-out accuracy {100 * b['evaluation_accuracy']:.2f}% -> "
+              f"{100 * c['evaluation_accuracy']:.2f}%")
+    print(f"  report: {s['report']}  ({s['elapsed_seconds']:.1f} s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .build import compute, write
+    from .settings import ReportSettings
+
+    if not 0 <= args.tolerance <= 100:
+        raise ReportInputError(f"--tolerance must lie in [0, 100] percentage points, got {args.tolerance}")
+    if args.seed < 0:
+        raise ReportInputError(f"--seed must be non-negative, got {args.seed}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ReportInputError(f"--out {args.out} exists and is not a directory")
+    started = time.perf_counter()
+    network, data, source = _inputs(args)
+    settings = ReportSettings.default(seed=args.seed, quick=args.quick, tolerance=args.tolerance / 100)
+    show: Optional[bool] = False if args.no_progress else None
+    report, split = compute(network, data, settings, source, show_progress=show)
+    try:
+        write(report, split, out)
+    except OSError as error:
+        raise ReportInputError(f"cannot write the report to {args.out}: {error.strerror or error}") from None
+    s = summary(report, out)
+    s["elapsed_seconds"] = time.perf_counter() - started
+    if args.json:
+        print(json.dumps(s, indent=1))
+    else:
+        print_headline(s)
+    return 0

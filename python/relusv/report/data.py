@@ -1,0 +1,99 @@
+"""Labelled data for the report: loading and validation against a network.
+
+Accepted forms: one ``.npz`` with arrays ``X`` (points as rows; trailing
+dimensions are flattened) and ``y`` (integer class labels), or two ``.npy``
+files, points first, labels second.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .errors import ReportInputError
+
+
+@dataclass(frozen=True)
+class LabelledData:
+    """Points ``x`` (N, n) in float64 and labels ``y`` (N,) in int64."""
+
+    x: np.ndarray
+    y: np.ndarray
+    source: str
+
+    @property
+    def points(self) -> int:
+        return int(self.x.shape[0])
+
+
+def _read(path: str):
+    p = Path(path)
+    if not p.is_file():
+        raise ReportInputError(f"no such data file: {path}")
+    try:
+        return np.load(p, allow_pickle=False)
+    except Exception as error:  # numpy raises several types for unreadable files
+        raise ReportInputError(f"cannot read {path} as a NumPy .npy/.npz file: {error}") from None
+
+
+def _array(value, name: str, path: str) -> np.ndarray:
+    if isinstance(value, np.lib.npyio.NpzFile):
+        raise ReportInputError(f"{path} is a .npz archive; give {name} as a .npy file, or pass one .npz with X and y")
+    return np.asarray(value)
+
+
+def load_data(paths: Sequence[str]) -> tuple:
+    """``(x, y, source)`` read from ``[data.npz]`` or ``[points.npy, labels.npy]``, not yet validated."""
+    if len(paths) == 1:
+        archive = _read(paths[0])
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ReportInputError(f"{paths[0]} is a single array; pass a .npz with arrays X and y, or two .npy "
+                                   "files (points, then labels)")
+        with archive:
+            missing = [k for k in ("X", "y") if k not in archive.files]
+            if missing:
+                raise ReportInputError(f"{paths[0]} has no array named {missing[0]!r} (found: "
+                                       f"{', '.join(archive.files) or 'none'}); expected X (points) and y (labels)")
+            try:
+                return archive["X"], archive["y"], paths[0]
+            except ValueError as error:  # object arrays need pickle, which is refused
+                raise ReportInputError(f"cannot read {paths[0]}: {error}") from None
+    if len(paths) == 2:
+        x = _array(_read(paths[0]), "the points", paths[0])
+        y = _array(_read(paths[1]), "the labels", paths[1])
+        return x, y, f"{paths[0]} + {paths[1]}"
+    raise ReportInputError(f"--data takes one .npz (X, y) or two .npy files (points, labels), got {len(paths)} files")
+
+
+def validate(x, y, input_dimension: int, classes: int, source: str) -> LabelledData:
+    """Check points and labels against a network with ``input_dimension`` inputs and ``classes`` logits."""
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if x.dtype == object or y.dtype == object:
+        raise ReportInputError(f"{source}: arrays must be numeric")
+    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x) or x.dtype == np.bool_:
+        raise ReportInputError(f"{source}: points X must be real numbers, got dtype {x.dtype}")
+    if x.ndim < 2 or x.shape[0] == 0:
+        raise ReportInputError(f"{source}: points X must have shape (N, features) with N >= 1, got {x.shape}")
+    x = x.reshape(x.shape[0], -1)
+    if x.shape[1] != input_dimension:
+        raise ReportInputError(f"{source}: points have {x.shape[1]} features but the model's first layer expects "
+                               f"{input_dimension}")
+    if not np.isfinite(x).all():
+        row, col = np.argwhere(~np.isfinite(x))[0]
+        raise ReportInputError(f"{source}: points contain NaN or infinity at row {row}, column {col}")
+    if y.ndim != 1 or y.shape[0] != x.shape[0]:
+        raise ReportInputError(f"{source}: labels y must have shape ({x.shape[0]},) to match X, got {y.shape}")
+    if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
+        raise ReportInputError(f"{source}: labels y must be integers, got dtype {y.dtype}")
+    if np.issubdtype(y.dtype, np.floating):
+        if not np.isfinite(y).all() or not np.all(y == np.round(y)):
+            raise ReportInputError(f"{source}: labels y must be integers (class indices)")
+    y = y.astype(np.int64)
+    bad = np.flatnonzero((y < 0) | (y >= classes))
+    if bad.size:
+        raise ReportInputError(f"{source}: labels out of range: y[{bad[0]}] = {y[bad[0]]}, but the model has "
+                               f"{classes} outputs (labels must lie in 0..{classes - 1})")
+    return LabelledData(x.astype(np.float64), y, source)

@@ -1,0 +1,38 @@
+"""The built-in default: the shipped digits MLP on its held-out digits.
+
+``relusv/data/digits_mlp.npz`` was produced by
+``scripts/train_default_network.py`` (NumPy, fixed seed): a ReLU MLP
+64-100-100-100-10 trained on 30 % of scikit-learn's bundled handwritten digits
+(``sklearn.datasets.load_digits``, offline). The report uses the other 70 %
+(held out, indices stored in the file), so the correctly and incorrectly
+classified sets are both points the network never saw.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .data import LabelledData, validate
+from .errors import ReportInputError
+from .model import Network, load_npz_network
+
+NETWORK = Path(__file__).resolve().parent.parent / "data" / "digits_mlp.npz"
+MODEL_SOURCE = "built-in digits MLP 64-100-100-100-10 (relusv/data/digits_mlp.npz)"
+
+
+def default_inputs() -> tuple:
+    """``(network, data, model_source)`` of the built-in default."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise ReportInputError("the built-in default needs scikit-learn (pip install scikit-learn), or pass "
+                               "--model and --data") from None
+    network: Network = load_npz_network(NETWORK)
+    with np.load(NETWORK, allow_pickle=False) as archive:
+        test_index = archive["test_index"]
+    digits = load_digits()
+    x, y = digits.data[test_index] / 16.0, digits.target[test_index]
+    data: LabelledData = validate(x, y, network.input_dimension, network.classes,
+                                  f"scikit-learn digits, {len(test_index)} held-out images")
+    return network, data, MODEL_SOURCE

@@ -1,0 +1,86 @@
+"""The paper's observations (MATH.md section 6), checked on the report's numbers.
+
+Each finding is a plain record with the numbers it rests on, so the page and
+the command line state them the same way, true or not:
+
+- per hidden layer: is the GMW of the correctly classified set larger than
+  that of the incorrectly classified set (equal sizes), and is the gap larger
+  than the two spreads together?
+- does the GMW grow with depth through the hidden layers (input first)?
+- are the ReLU bounds below the linear singular values? Over data the chain
+  ``s_k(phi; X) <= sigma_k max ||x||`` (MATH.md section 2) holds by
+  construction, so the informative number is how far below: the ratio
+  ``bound_k / (sigma_k max ||x||)``; also whether ``bound_k <= sigma_k`` holds
+  without the radius, as over the unit ball (Lemma 5);
+- is the top bound (k = 0, the operator norm over the set) larger for the
+  correctly classified set?
+"""
+from __future__ import annotations
+
+from typing import List, Optional
+
+import numpy as np
+
+
+def _gmw_rows(depths: List[dict]) -> List[dict]:
+    rows = []
+    for d in depths:
+        if d["gmw"] is None or d["depth"] == 0 or "logits" in d["name"]:
+            continue
+        c, i = d["gmw"]["correct"], d["gmw"]["incorrect"]
+        rows.append({
+            "depth": d["depth"], "name": d["name"],
+            "correct_mean": c["mean"], "correct_spread": c["spread"],
+            "incorrect_mean": i["mean"], "incorrect_spread": i["spread"],
+            "correct_larger": c["mean"] > i["mean"],
+            "separated": abs(c["mean"] - i["mean"]) > c["spread"] + i["spread"],
+        })
+    return rows
+
+
+def _grows(depths: List[dict], group: str) -> Optional[bool]:
+    values = [d["gmw"][group]["mean"] for d in depths if d["gmw"] is not None and "logits" not in d["name"]]
+    if len(values) < 2:
+        return None
+    return bool(np.all(np.diff(values) > 0))
+
+
+def _bound_rows(layers: List[dict]) -> List[dict]:
+    rows = []
+    for layer in layers:
+        for group, curve in layer["relu_bounds"].items():
+            if curve is None:
+                continue
+            sigma = np.asarray(curve["sigma"])
+            bound = np.asarray(curve["bound"])
+            keep = sigma > 0
+            ratio = bound[keep] / (sigma[keep] * curve["radius"]) if curve["radius"] > 0 else np.zeros(0)
+            rows.append({
+                "layer": layer["index"], "group": group,
+                "top_bound": float(bound[0]) if bound.size and curve["ks"][0] == 0 else None,
+                "sigma_0": float(layer["singular_values"][0]),
+                "radius": curve["radius"],
+                "ratio_to_scaled_sigma_max": float(ratio.max()) if ratio.size else None,
+                "ratio_to_scaled_sigma_median": float(np.median(ratio)) if ratio.size else None,
+                "below_scaled_sigma": bool(np.all(bound <= sigma * curve["radius"] * (1 + 1e-9) + 1e-12)),
+                "below_sigma": bool(np.all(bound <= sigma * (1 + 1e-9) + 1e-12)),
+            })
+    return rows
+
+
+def findings(depths: List[dict], layers: List[dict]) -> dict:
+    gmw_rows = _gmw_rows(depths)
+    bound_rows = _bound_rows(layers)
+    top = {}
+    for row in bound_rows:
+        top.setdefault(row["layer"], {})[row["group"]] = row["top_bound"]
+    top_larger = [{"layer": k, "correct": v.get("correct"), "incorrect": v.get("incorrect"),
+                   "correct_larger": (v.get("correct") or 0) > (v.get("incorrect") or 0)}
+                  for k, v in sorted(top.items()) if v.get("correct") is not None and v.get("incorrect") is not None]
+    return {
+        "gmw_by_layer": gmw_rows,
+        "gmw_correct_larger_all_layers": bool(gmw_rows) and all(r["correct_larger"] for r in gmw_rows),
+        "gmw_grows_with_depth": {"correct": _grows(depths, "correct"), "incorrect": _grows(depths, "incorrect")},
+        "relu_bounds": bound_rows,
+        "top_bound_correct_larger": top_larger,
+    }

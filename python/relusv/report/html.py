@@ -1,0 +1,184 @@
+"""``index.html``: one static page (inline CSS, no scripts, figures as PNG files next to it).
+
+Opens from the file system in any browser; no server, no network access.
+"""
+from __future__ import annotations
+
+from html import escape
+from typing import List, Optional
+
+CSS = """
+body { font-family: "DejaVu Sans", Arial, sans-serif; margin: 2em auto; max-width: 1150px; color: #222;
+       line-height: 1.45; padding: 0 1em; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { font-size: 1.25em; margin-top: 1.8em;
+  border-bottom: 1px solid #ccc; padding-bottom: 0.2em; }
+table { border-collapse: collapse; font-size: 0.86em; margin: 0.8em 0; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.55em; text-align: right; }
+th { background: #f2f4f7; } td.name, th.name { text-align: left; }
+.meta { color: #555; font-size: 0.92em; } .note { color: #555; font-size: 0.9em; max-width: 60em; }
+img { max-width: 100%; border: 1px solid #ddd; margin: 0.5em 0; }
+.yes { color: #176b2c; } .no { color: #a11; } code { background: #f4f4f4; padding: 0 0.2em; }
+"""
+
+
+def _num(v, digits: int = 4) -> str:
+    if v is None:
+        return "&ndash;"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return f"{v:.{digits}g}"
+
+
+def _pm(summary: Optional[dict], digits: int = 4) -> str:
+    if summary is None:
+        return "&ndash;"
+    return f"{summary['mean']:.{digits}g} &plusmn; {summary['spread']:.2g}"
+
+
+def _yes_no(flag) -> str:
+    if flag is None:
+        return "&ndash;"
+    return f"<span class='{'yes' if flag else 'no'}'>{'yes' if flag else 'no'}</span>"
+
+
+def _summary_table(report: dict) -> str:
+    depths = {d["depth"]: d for d in report["depths"]}
+    head = ("<tr><th class='name'>layer</th><th>shape (out&times;in)</th><th>rank</th><th>parameters</th>"
+            "<th>top linear &sigma;<sub>0</sub>, &sigma;<sub>1</sub>, &sigma;<sub>2</sub></th>"
+            "<th>&sigma;<sub>min</sub></th>"
+            "<th>ReLU bound s<sub>0</sub> correct</th><th>ReLU bound s<sub>0</sub> incorrect</th>"
+            "<th>median bound / (&sigma;<sub>k</sub> radius) correct / incorrect</th>"
+            "<th>GMW correct</th><th>GMW incorrect</th>"
+            "<th>eff. dim. correct</th><th>eff. dim. incorrect</th></tr>")
+    rows = []
+    d0 = depths.get(0)
+    if d0 is not None:
+        rows.append("<tr><td class='name'>input</td><td>" + str(d0["dimension"]) + "</td>" + "<td>&ndash;</td>" * 7
+                    + "".join(_gmw_cells(d0)) + "</tr>")
+    ratio = {(r["layer"], r["group"]): r for r in report["findings"]["relu_bounds"]}
+    for layer in report["layers"]:
+        s = layer["singular_values"]
+        top = ", ".join(f"{v:.3g}" for v in s[:3])
+        bounds = layer["relu_bounds"]
+        b0 = [(bounds[g]["bound"][0] if bounds[g] is not None and bounds[g]["ks"][0] == 0 else None)
+              for g in ("correct", "incorrect")]
+        med = "/".join(_num(ratio[(layer["index"], g)]["ratio_to_scaled_sigma_median"], 3)
+                       if (layer["index"], g) in ratio else "&ndash;" for g in ("correct", "incorrect"))
+        cells = [f"<td class='name'>{escape(layer['name'])}{' (double)' if layer['double'] else ''}</td>",
+                 f"<td>{layer['shape'][0]}&times;{layer['shape'][1]}</td>", f"<td>{layer['rank']}</td>",
+                 f"<td>{_num(layer['parameters'])}</td>", f"<td>{top}</td>", f"<td>{_num(s[-1], 3)}</td>",
+                 f"<td>{_num(b0[0])}</td>", f"<td>{_num(b0[1])}</td>", f"<td>{med}</td>"]
+        cells += _gmw_cells(depths.get(layer["index"] + 1))
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table id='summary'>{head}{''.join(rows)}</table>"
+
+
+def _gmw_cells(depth: Optional[dict]) -> List[str]:
+    if depth is None or depth["gmw"] is None:
+        return ["<td>&ndash;</td>"] * 4
+    return [f"<td>{_pm(depth['gmw']['correct'])}</td>", f"<td>{_pm(depth['gmw']['incorrect'])}</td>",
+            f"<td>{_pm(depth['effective_dimension']['correct'], 3)}</td>",
+            f"<td>{_pm(depth['effective_dimension']['incorrect'], 3)}</td>"]
+
+
+def _findings_section(report: dict) -> str:
+    f = report["findings"]
+    if not f["gmw_by_layer"]:
+        return ("<p class='note'>Too few correctly or incorrectly classified points (at least 2 of each) to "
+                "compare the two groups.</p>")
+    rows = "".join(
+        f"<tr><td class='name'>{escape(r['name'])}</td><td>{r['correct_mean']:.4g} &plusmn; {r['correct_spread']:.2g}"
+        f"</td><td>{r['incorrect_mean']:.4g} &plusmn; {r['incorrect_spread']:.2g}</td>"
+        f"<td>{r['correct_mean'] / r['incorrect_mean']:.3f}</td><td>{_yes_no(r['correct_larger'])}</td>"
+        f"<td>{_yes_no(r['separated'])}</td></tr>" for r in f["gmw_by_layer"])
+    grows = f["gmw_grows_with_depth"]
+    items = [f"GMW larger for correctly classified points at every hidden layer: "
+             f"{_yes_no(f['gmw_correct_larger_all_layers'])}",
+             f"GMW grows with depth (input, then each hidden layer): correct {_yes_no(grows['correct'])}, "
+             f"incorrect {_yes_no(grows['incorrect'])}"]
+    if f["relu_bounds"]:
+        below = all(r["below_sigma"] for r in f["relu_bounds"])
+        worst = max(r["ratio_to_scaled_sigma_max"] or 0 for r in f["relu_bounds"])
+        items.append(f"ReLU bounds below the linear singular values scaled by the data radius (guaranteed by "
+                     f"MATH.md &sect;2; largest ratio {worst:.3f}): {_yes_no(worst <= 1 + 1e-9)}; "
+                     f"below &sigma;<sub>k</sub> itself at every computed k: {_yes_no(below)}")
+        top = f["top_bound_correct_larger"]
+        if top:
+            items.append("Top ReLU bound s<sub>0</sub> larger for correctly classified points: " + ", ".join(
+                f"layer {t['layer'] + 1} {_yes_no(t['correct_larger'])}" for t in top))
+    else:
+        items.append("ReLU singular-value bounds: not available in this build of relusv.")
+    return ("<table id='findings'><tr><th class='name'>hidden layer output</th><th>GMW correct</th>"
+            "<th>GMW incorrect</th><th>ratio</th><th>correct larger</th><th>gap &gt; spreads</th></tr>"
+            f"{rows}</table><ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
+
+
+def _pruning_section(report: dict) -> str:
+    p = report["pruning"]
+    if p is None:
+        return "<p class='note'>No hidden layers to prune, or too few points.</p>"
+    c, b = p["chosen"], p["baseline"]
+    ranks = "".join(f"<tr><td class='name'>layer {i + 1}</td><td>{shape[0]}&times;{shape[1]}</td><td>{r0}</td>"
+                    f"<td>{r}</td></tr>"
+                    for i, shape, r0, r in zip(p["layers"], p["shapes"], p["initial_ranks"], c["ranks"]))
+    saved = 1 - c["parameters"] / p["parameters_before"]
+    return (f"<p>Method: <b>{escape(p['method'])}</b> ({'with' if p['retrained'] else 'no'} retraining). "
+            f"Decisions on a seeded half of the data ({p['selection_points']} points); accuracy reported on the "
+            f"other half ({p['evaluation_points']} points). Tolerance: {100 * p['tolerance']:g} percentage "
+            f"point(s) of selection accuracy.</p>"
+            "<table id='pruning'><tr><th class='name'>hidden layer</th><th>shape</th><th>rank before</th>"
+            f"<th>smallest rank kept</th></tr>{ranks}</table>"
+            f"<p>Parameters: {p['parameters_before']:,} before, {c['parameters']:,} after "
+            f"({100 * saved:.1f}% fewer). Held-out (evaluation half) accuracy: "
+            f"{100 * b['evaluation_accuracy']:.2f}% before, {100 * c['evaluation_accuracy']:.2f}% after.</p>")
+
+
+def render(report: dict) -> str:
+    d, m, s = report["data"], report["model"], report["settings"]
+    figures = report["files"]["figures"]
+    fig_html = {k: (f"<img src='{escape(v)}' alt='{escape(k)}'>" if v else "") for k, v in figures.items()}
+    spectra_note = ("ReLU bounds are computed at every k" if s["spectrum_points"] is None
+                    else f"ReLU bounds at {s['spectrum_points']} evenly spaced k")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>relusv report</title><style>{CSS}</style></head>
+<body>
+<h1>relusv report</h1>
+<p class="meta">Model: {escape(m['source'])} ({len(m['layers'])} layers, {m['parameters']:,} parameters).
+Data: {escape(d['source'])} ({d['points']} points, {d['dimension']} features, {d['classes']} classes).
+Accuracy {100 * d['accuracy']:.2f}%: {d['correct']} correctly and {d['incorrect']} incorrectly classified.
+Seed {s['seed']}{', quick settings' if s['quick'] else ''}; relusv {escape(report['relusv_version'])};
+{report['elapsed_seconds']:.1f} s.</p>
+
+<h2>Summary per layer</h2>
+<p class="note">Groups are compared on sets of equal size ({d['group_size']} points each; the larger group is
+subsampled), {s['repeats']} times with fresh subsets and Gaussian directions; entries are mean &plusmn; standard
+deviation over the repeats. GMW: Gaussian mean width of the layer's outputs ({s['gmw_samples']} directions,
+{100 * s['gmw_trim']:g}% trimmed mean). ReLU bounds: certified upper bounds of the ReLU singular values
+s<sub>k</sub>(ReLU(W&middot;+b); X) over the layer's inputs X from each group (first subset), where
+s<sub>0</sub> is exact; the radius is max&#8214;x&#8214; over that set.</p>
+{_summary_table(report)}
+
+<h2>The paper's observations on this network</h2>
+{_findings_section(report)}
+
+<h2>Spectra</h2>
+<p class="note">Grey: linear singular values of W. Blue solid / red dashed: ReLU singular-value bounds over the
+correctly / incorrectly classified set, divided by the set's radius, so that the chain
+s<sub>k</sub>(&phi;; X) &le; &sigma;<sub>k</sub> max&#8214;x&#8214; reads bound / radius &le; &sigma;<sub>k</sub>.
+{spectra_note}.</p>
+{fig_html.get('spectra', '')}
+
+<h2>Gaussian mean width by depth</h2>
+{fig_html.get('gmw', '') or "<p class='note'>Not computed: too few points in one of the groups.</p>"}
+
+<h2>Harmonic pruning</h2>
+{_pruning_section(report)}
+{fig_html.get('pruning', '')}
+
+<h2>Files</h2>
+<p class="note"><code>report.json</code> (schema: <code>schema.json</code>), CSV tables:
+{', '.join(f"<a href='{escape(f)}'>{escape(f)}</a>" for f in report['files']['csv'])}.</p>
+</body></html>
+"""

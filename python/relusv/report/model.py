@@ -1,0 +1,307 @@
+"""A ReLU MLP as plain NumPy arrays: loading from .npz or PyTorch, and the forward pass.
+
+The network is ``x -> L_{D-1}(ReLU(... ReLU(L_0 x)))`` with affine layers
+``L_i(x) = W_i x + b_i``, ``W_i`` of shape ``(out, in)`` as ``nn.Linear.weight``.
+Every layer but the last is followed by a ReLU (the hidden layers); the last
+gives the logits, and the prediction is their argmax.
+
+Two file formats are read:
+
+- NumPy ``.npz`` with arrays ``W0, b0, W1, b1, ...`` (``b_i`` optional, zero
+  when absent); other arrays are ignored. Needs no torch.
+- A PyTorch checkpoint (``torch.save``) of an ``nn.Sequential`` of
+  ``Linear`` / ``DoubleLinear`` / ``ReLU`` (``Flatten``, ``Identity`` and
+  ``Dropout`` are skipped: they are the identity on flat inputs in eval mode),
+  either the module itself or its ``state_dict`` (optionally under a key
+  ``state_dict`` / ``model_state_dict`` / ``model``). A state dict does not
+  record the ReLUs, so a ReLU is assumed between consecutive linear layers.
+  Files are read with ``torch.load(weights_only=True)``: no arbitrary code runs.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .errors import ReportInputError
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One affine layer ``x -> W x + b``, followed by a ReLU when ``relu``.
+
+    ``factors`` holds ``(W1, W2)`` with ``W = W1 @ W2`` for a double layer
+    (MATH.md section 7), else ``None``.
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray
+    relu: bool
+    factors: Optional[Tuple[np.ndarray, np.ndarray]] = None
+
+    @property
+    def shape(self) -> Tuple[int, int]:
+        return tuple(self.weight.shape)  # type: ignore[return-value]
+
+    @property
+    def parameters(self) -> int:
+        """Stored parameters: ``m n + m``, or ``r (m + n) + m`` for a double layer."""
+        m, n = self.shape
+        if self.factors is not None:
+            return int(self.factors[0].size + self.factors[1].size + m)
+        return m * n + m
+
+
+@dataclass(frozen=True)
+class Network:
+    """A ReLU MLP: ``layers[i]`` maps the output of ``layers[i-1]`` (or the input)."""
+
+    layers: Tuple[Layer, ...]
+
+    @property
+    def input_dimension(self) -> int:
+        return self.layers[0].shape[1]
+
+    @property
+    def classes(self) -> int:
+        return self.layers[-1].shape[0]
+
+    @property
+    def parameters(self) -> int:
+        return sum(layer.parameters for layer in self.layers)
+
+    def activations(self, x: np.ndarray, weights: Optional[Sequence[np.ndarray]] = None) -> List[np.ndarray]:
+        """``[x, h_1, ..., h_D]``: the input, each layer's output (after its ReLU), the logits last.
+
+        ``weights`` replaces the layers' weights (same shapes), e.g. by truncations.
+        """
+        outs = [np.asarray(x, dtype=np.float64)]
+        for i, layer in enumerate(self.layers):
+            w = layer.weight if weights is None else weights[i]
+            z = outs[-1] @ w.T + layer.bias
+            outs.append(np.maximum(z, 0.0) if layer.relu else z)
+        return outs
+
+    def predict(self, x: np.ndarray, weights: Optional[Sequence[np.ndarray]] = None) -> np.ndarray:
+        return self.activations(x, weights)[-1].argmax(axis=1)
+
+
+def network_from_arrays(weights: Sequence[np.ndarray], biases: Sequence[Optional[np.ndarray]],
+                        relus: Optional[Sequence[bool]] = None,
+                        factors: Optional[Sequence[Optional[Tuple[np.ndarray, np.ndarray]]]] = None,
+                        source: str = "the model") -> Network:
+    """Validate shapes and values and build a ``Network`` (arrays become float64).
+
+    Raises ``ReportInputError`` naming the first problem: a weight that is not
+    2-D, a bias of the wrong length, non-finite values, or consecutive layers
+    whose shapes do not chain (``W_{i+1}.shape[1] != W_i.shape[0]``).
+    """
+    if len(weights) == 0:
+        raise ReportInputError(f"{source} has no linear layers")
+    relus = [i < len(weights) - 1 for i in range(len(weights))] if relus is None else list(relus)
+    factors = [None] * len(weights) if factors is None else list(factors)
+    layers = []
+    for i, (w, b) in enumerate(zip(weights, biases)):
+        w = np.asarray(w)
+        if w.ndim != 2 or 0 in w.shape:
+            raise ReportInputError(f"{source}: weight of layer {i} must be a non-empty 2-D (out x in) array, "
+                                   f"got shape {w.shape}")
+        if not np.issubdtype(w.dtype, np.number) or np.iscomplexobj(w):
+            raise ReportInputError(f"{source}: weight of layer {i} must be real, got dtype {w.dtype}")
+        w = w.astype(np.float64)
+        b = np.zeros(w.shape[0]) if b is None else np.asarray(b)
+        if b.shape != (w.shape[0],):
+            raise ReportInputError(f"{source}: bias of layer {i} has shape {b.shape}, expected ({w.shape[0]},) "
+                                   f"to match its weight {w.shape}")
+        b = b.astype(np.float64)
+        if not (np.isfinite(w).all() and np.isfinite(b).all()):
+            raise ReportInputError(f"{source}: layer {i} contains NaN or infinity")
+        if layers and layers[-1].shape[0] != w.shape[1]:
+            raise ReportInputError(f"{source}: shape mismatch between consecutive layers: layer {i - 1} has "
+                                   f"{layers[-1].shape[0]} outputs but layer {i} expects {w.shape[1]} inputs "
+                                   f"(weights {layers[-1].shape} and {w.shape})")
+        pair = None
+        if factors[i] is not None:
+            pair = (np.asarray(factors[i][0], dtype=np.float64), np.asarray(factors[i][1], dtype=np.float64))
+        layers.append(Layer(w, b, bool(relus[i]), pair))
+    if layers[-1].shape[0] < 2:
+        raise ReportInputError(f"{source}: the last layer has {layers[-1].shape[0]} output; a classifier needs "
+                               "at least 2 (one logit per class)")
+    return Network(tuple(layers))
+
+
+_NPZ_WEIGHT = re.compile(r"^W(\d+)$")
+
+
+def load_npz_network(path: Path) -> Network:
+    """A network from ``W0, b0, W1, b1, ...`` in a ``.npz`` file."""
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except Exception as error:  # numpy raises several types for unreadable files
+        raise ReportInputError(f"cannot read {path} as a NumPy .npz file: {error}") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ReportInputError(f"{path} is a single array; a model .npz needs arrays W0, b0, W1, b1, ...")
+    with archive:
+        names = archive.files
+        indices = sorted(int(m.group(1)) for m in map(_NPZ_WEIGHT.match, names) if m)
+        if not indices:
+            raise ReportInputError(f"{path} has no weight arrays W0, W1, ... (found: {', '.join(names) or 'none'})")
+        if indices != list(range(len(indices))):
+            missing = sorted(set(range(max(indices) + 1)) - set(indices))
+            raise ReportInputError(f"{path}: weights must be numbered W0, W1, ... without gaps; "
+                                   f"missing W{missing[0]}")
+        extra_biases = [n for n in names if re.match(r"^b\d+$", n) and int(n[1:]) not in indices]
+        if extra_biases:
+            raise ReportInputError(f"{path}: bias {extra_biases[0]} has no weight W{extra_biases[0][1:]}")
+        try:
+            weights = [archive[f"W{i}"] for i in indices]
+            biases = [archive[f"b{i}"] if f"b{i}" in names else None for i in indices]
+        except ValueError as error:  # object arrays need pickle, which is refused
+            raise ReportInputError(f"cannot read {path}: {error}") from None
+    return network_from_arrays(weights, biases, source=str(path))
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError:
+        raise ReportInputError("reading a PyTorch checkpoint needs torch (pip install torch); without torch, "
+                               "save the weights as a .npz with W0, b0, W1, b1, ...") from None
+    return torch
+
+
+def _safe_classes(torch) -> list:
+    nn = torch.nn
+    classes = [nn.Sequential, nn.Linear, nn.ReLU, nn.Flatten, nn.Identity, nn.Dropout]
+    try:
+        from ..torch import DoubleLinear
+
+        classes.append(DoubleLinear)
+    except Exception:  # relusv.torch is optional
+        pass
+    return classes
+
+
+def _network_from_module(module, torch, source: str) -> Network:
+    nn = torch.nn
+    flat: list = []
+
+    def walk(m):
+        if isinstance(m, nn.Sequential):
+            for child in m.children():
+                walk(child)
+        else:
+            flat.append(m)
+
+    walk(module)
+    weights, biases, relus, factors = [], [], [], []
+    for m in flat:
+        if isinstance(m, nn.ReLU):
+            if not weights or relus[-1]:
+                raise ReportInputError(f"{source}: a ReLU must follow a linear layer (found {module!r})")
+            relus[-1] = True
+        elif isinstance(m, (nn.Flatten, nn.Identity, nn.Dropout)):
+            continue
+        elif isinstance(m, nn.Linear):
+            weights.append(m.weight.detach().cpu().double().numpy())
+            biases.append(None if m.bias is None else m.bias.detach().cpu().double().numpy())
+            relus.append(False)
+            factors.append(None)
+        elif type(m).__name__ == "DoubleLinear" and hasattr(m, "weight"):
+            weights.append(m.weight.detach().cpu().double().numpy())
+            bias = getattr(m, "bias", None)
+            biases.append(None if bias is None else bias.detach().cpu().double().numpy())
+            relus.append(False)
+            pair = _double_factors(dict(m.named_parameters()))
+            factors.append(pair)
+        else:
+            raise ReportInputError(f"{source}: unsupported module {type(m).__name__}; relusv reports on MLPs made "
+                                   "of Linear / DoubleLinear / ReLU")
+    if relus and relus[-1]:
+        raise ReportInputError(f"{source}: the last layer is followed by a ReLU; the report expects logits "
+                               "from a final Linear layer")
+    return network_from_arrays(weights, biases, relus, factors, source=source)
+
+
+def _double_factors(params: Dict[str, object]) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """``(W1, W2)`` of a double layer: the two 2-D parameters whose product chains."""
+    mats = [(k, v) for k, v in params.items() if getattr(v, "ndim", 0) == 2]
+    if len(mats) != 2:
+        return None
+    (_, a), (_, b) = mats
+    a = a.detach().cpu().double().numpy() if hasattr(a, "detach") else np.asarray(a, dtype=np.float64)
+    b = b.detach().cpu().double().numpy() if hasattr(b, "detach") else np.asarray(b, dtype=np.float64)
+    if a.shape[1] == b.shape[0]:
+        return a, b
+    if b.shape[1] == a.shape[0]:
+        return b, a
+    return None
+
+
+def _network_from_state_dict(state: dict, source: str) -> Network:
+    groups: Dict[str, Dict[str, object]] = {}
+    for key, value in state.items():
+        prefix, _, name = str(key).rpartition(".")
+        groups.setdefault(prefix, {})[name] = value
+    weights, biases, factors = [], [], []
+    for prefix, params in groups.items():
+        label = prefix or "(top level)"
+        if "weight" in params:
+            w = params["weight"]
+            w = w.detach().cpu().double().numpy() if hasattr(w, "detach") else np.asarray(w)
+            pair = None
+        else:
+            pair = _double_factors(params)
+            if pair is None:
+                raise ReportInputError(f"{source}: entry {label} has neither 'weight' nor two chaining factor "
+                                       f"matrices (keys: {', '.join(params)})")
+            w = pair[0] @ pair[1]
+        b = params.get("bias")
+        b = None if b is None else (b.detach().cpu().double().numpy() if hasattr(b, "detach") else np.asarray(b))
+        weights.append(w)
+        biases.append(b)
+        factors.append(pair)
+    return network_from_arrays(weights, biases, factors=factors, source=source)
+
+
+def load_torch_network(path: Path) -> Network:
+    """A network from a PyTorch checkpoint (module or state dict), read with ``weights_only=True``."""
+    torch = _import_torch()
+    try:
+        with torch.serialization.safe_globals(_safe_classes(torch)):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        unsupported = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
+        if unsupported:
+            first = f"it contains {unsupported.group(1)}, which is not an MLP part (Linear / DoubleLinear / ReLU)"
+        raise ReportInputError(f"cannot read {path} as a PyTorch checkpoint: {first}") from None
+    if isinstance(obj, torch.nn.Module):
+        return _network_from_module(obj, torch, str(path))
+    if isinstance(obj, dict):
+        for key in ("state_dict", "model_state_dict", "model"):
+            if key in obj and isinstance(obj[key], (dict, torch.nn.Module)):
+                inner = obj[key]
+                if isinstance(inner, torch.nn.Module):
+                    return _network_from_module(inner, torch, str(path))
+                obj = inner
+                break
+        tensors = {k: v for k, v in obj.items() if hasattr(v, "ndim")}
+        if not tensors:
+            raise ReportInputError(f"{path}: the checkpoint dict holds no tensors (keys: "
+                                   f"{', '.join(map(str, obj)) or 'none'})")
+        return _network_from_state_dict(tensors, str(path))
+    raise ReportInputError(f"{path}: expected an nn.Sequential or its state_dict, found {type(obj).__name__}")
+
+
+def load_network(path: str) -> Network:
+    """The network in ``path``: ``.npz`` (NumPy) or anything else (a PyTorch checkpoint)."""
+    p = Path(path)
+    if not p.is_file():
+        raise ReportInputError(f"no such model file: {path}")
+    if p.suffix.lower() == ".npz":
+        return load_npz_network(p)
+    return load_torch_network(p)

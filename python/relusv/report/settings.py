@@ -1,0 +1,50 @@
+"""The knobs of a report, with the full and the quick (CI) defaults."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """Settings of one report; every random choice derives from ``seed``.
+
+    gmw_samples, gmw_trim
+        Gaussian directions per GMW estimate and the trimmed-mean fraction
+        (the paper's estimator: 100 samples, 10 % trimmed at each end).
+    repeats
+        Number of equal-size subsample pairs per layer (MATH.md section 6);
+        repeat ``r`` draws fresh subsets and uses direction seed ``seed + r``
+        for both groups, so the spread covers both sources of randomness.
+    max_group_size
+        Cap on the size of the compared sets (keeps big data sets cheap).
+    spectrum_points
+        Number of ranks k per layer at which ReLU bounds are computed
+        (evenly spaced over 0 .. min(m, n) - 1, always including 0);
+        ``None`` for every k.
+    spectrum_time_budget
+        Seconds per ``relu_singular_values`` call (one per hidden layer and group).
+    tolerance
+        Harmonic pruning keeps accuracy within this many percentage points
+        (as a fraction: 0.01 = one point) of the unpruned network.
+    """
+
+    seed: int = 0
+    quick: bool = False
+    gmw_samples: int = 100
+    gmw_trim: float = 0.1
+    repeats: int = 10
+    max_group_size: int = 500
+    spectrum_points: Optional[int] = None
+    spectrum_time_budget: float = 6.0
+    tolerance: float = 0.01
+
+    @classmethod
+    def default(cls, seed: int = 0, quick: bool = False, tolerance: float = 0.01) -> "ReportSettings":
+        if quick:
+            return cls(seed=seed, quick=True, repeats=4, max_group_size=200, spectrum_points=9,
+                       spectrum_time_budget=1.0, tolerance=tolerance)
+        return cls(seed=seed, tolerance=tolerance)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
