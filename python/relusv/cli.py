@@ -100,10 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="the GMW of the bundled handwritten digits")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=command_demo)
+
+    from .report.command import add_parser as add_report_parser
+
+    add_report_parser(sub)
     return parser
 
 
-DEFAULT_COMMAND = ["demo"]
+DEFAULT_COMMAND = ["report"]  # the built-in digits report with default settings
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
