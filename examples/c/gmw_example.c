@@ -63,7 +63,9 @@ int main(void) {
     CHECK(relusv_gmw_accumulator_update(acc, &rest, NULL, NULL) == RELUSV_OK, "update");
     relusv_width_result streamed;
     CHECK(relusv_gmw_accumulator_estimate(acc, 0.0, 0, NULL, &streamed) == RELUSV_OK, "estimate");
-    CHECK(streamed.estimate == r.estimate, "streamed %.17g != one-shot %.17g", streamed.estimate, r.estimate);
+    /* Equal up to the rounding of single products (BLAS rounds by call shape). */
+    CHECK(fabs(streamed.estimate - r.estimate) <= 1e-12 * r.estimate, "streamed %.17g != one-shot %.17g",
+          streamed.estimate, r.estimate);
 
     /* Export and import round trip. */
     size_t size = 0;
@@ -74,7 +76,7 @@ int main(void) {
     CHECK(relusv_gmw_accumulator_import(state, size, &copy) == RELUSV_OK, "import: %s", relusv_last_error());
     relusv_width_result restored;
     CHECK(relusv_gmw_accumulator_estimate(copy, 0.0, 0, NULL, &restored) == RELUSV_OK, "estimate");
-    CHECK(restored.estimate == r.estimate, "restored estimate differs");
+    CHECK(restored.estimate == streamed.estimate, "restored estimate differs");
     state[0] ^= 0xff; /* corrupt the magic number */
     relusv_gmw_accumulator *bad = NULL;
     CHECK(relusv_gmw_accumulator_import(state, size, &bad) == RELUSV_ERROR_CORRUPT_STATE && bad == NULL,

@@ -19,10 +19,12 @@ class GMWAccumulator:
 
     Keeps, for each of ``samples`` fixed Gaussian directions ``g_j``, the
     running maximum and minimum of ``<g_j, x>`` over all points seen. Feeding
-    the points in batches of any size gives exactly ``relusv.gmw`` of the
-    whole set with the same seed; accumulators with equal ``(dimension,
-    samples, seed, dtype)`` merge in any order (elementwise max/min), so
-    data-parallel workers can all-reduce them. Memory is O(samples * dimension).
+    the points in batches of any size gives ``relusv.gmw`` of the whole set
+    with the same seed (the same directions; equal up to the rounding of
+    single products, which BLAS may round differently by a few units of
+    ``eps * |g| |x|`` depending on the batch shape); accumulators with equal
+    ``(dimension, samples, seed, dtype)`` merge exactly in any order
+    (elementwise max/min), so data-parallel workers can all-reduce them. Memory is O(samples * dimension).
 
     Parameters
     ----------

@@ -117,7 +117,9 @@ relusv_status relusv_gaussian_to_spherical_factor(uint64_t n, double *factor);
 /* ------------------------------------------- streaming width accumulator */
 
 /* Running per-direction extremes of <g_j, x> over all points added; adding
- * batches gives exactly the one-shot relusv_gmw result with the same seed. */
+ * batches gives the one-shot relusv_gmw result with the same seed, up to the
+ * rounding of single products (BLAS may round <g_j, x> differently, by a few
+ * units of eps |g_j| |x|, depending on the batch shape). Merging is exact. */
 typedef struct relusv_gmw_accumulator relusv_gmw_accumulator;
 
 typedef struct relusv_gmw_accumulator_info {
