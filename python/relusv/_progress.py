@@ -6,10 +6,17 @@ progress bar (tqdm if installed, else a plain stderr line) and, when the user
 pressed Ctrl-C, answers "stop": the library unwinds, frees its memory and
 returns ``RELUSV_ERROR_CANCELLED``, and the caller re-raises
 ``KeyboardInterrupt``.
+
+Ctrl-C is caught by a SIGINT handler installed for the duration of the call
+(main thread, default handler only) that merely sets a flag: a
+``KeyboardInterrupt`` raised inside a ctypes callback could otherwise fire
+on entry to the callback, before any ``try``, and be swallowed by ctypes.
 """
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
 from typing import Callable, Optional, Union
 
@@ -76,6 +83,7 @@ class ProgressSession:
         self.bar = None
         self.started = time.monotonic()
         self.callback = _native.PROGRESS_FN(self._on_progress)
+        self._previous_sigint = None
 
     def _wants_bar(self) -> bool:
         if self.option is True:
@@ -85,8 +93,10 @@ class ProgressSession:
         return False
 
     def _on_progress(self, _user, done: int, total: int) -> int:
-        # Runs with the GIL on the calling thread; a pending Ctrl-C surfaces
-        # here as KeyboardInterrupt and becomes a cancellation request.
+        # Runs with the GIL on the calling thread; a pending Ctrl-C runs
+        # _on_sigint as this frame starts, and becomes a cancellation request.
+        if self.interrupted:
+            return 1
         try:
             if callable(self.option):
                 if self.option(int(done), int(total)):
@@ -104,13 +114,23 @@ class ProgressSession:
             self.callback_error = error
             return 1
 
+    def _on_sigint(self, _signum, _frame) -> None:
+        self.interrupted = True
+
     def __enter__(self) -> "ProgressSession":
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            self._previous_sigint = signal.signal(signal.SIGINT, self._on_sigint)
         return self
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        if self._previous_sigint is not None:
+            signal.signal(signal.SIGINT, self._previous_sigint)
+            self._previous_sigint = None
         if self.bar is not None:
             self.bar.close()
-        if exc_type is CancelledError and self.interrupted:
+        if self.interrupted and (exc_type is None or exc_type is CancelledError):
+            # Also when Ctrl-C came after the last callback: the user asked to stop.
             raise KeyboardInterrupt from None
         if exc_type is CancelledError and self.callback_error is not None:
             raise self.callback_error

@@ -1,0 +1,100 @@
+"""Cancellation: Ctrl-C stops a long native call within about a block of
+work, and a progress callable can cancel; nothing is left half-updated."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+import relusv
+
+# About 100 GFLOP in blocks of 64 points (S = 20,000): many seconds of work,
+# a progress callback every few tens of milliseconds.
+LONG_RUN = textwrap.dedent("""
+    import sys
+    import numpy as np, relusv
+    x = np.random.default_rng(0).normal(size=(20000, 250))
+    print("started", flush=True)
+    relusv.gmw(x, samples=20000)
+    print("finished", flush=True)
+""")
+
+
+def interrupt_after_start(proc, delay=0.7):
+    assert proc.stdout.readline().strip() == "started"
+    time.sleep(delay)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    return time.monotonic() - sent, err
+
+
+def test_ctrl_c_raises_keyboard_interrupt_quickly(python, subprocess_env):
+    proc = subprocess.Popen([python, "-c", LONG_RUN], env=subprocess_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    elapsed, err = interrupt_after_start(proc)
+    assert "KeyboardInterrupt" in err, err
+    assert "finished" not in (proc.stdout.read() if proc.stdout and not proc.stdout.closed else "")
+    assert proc.returncode != 0
+    assert elapsed < 2.0, f"took {elapsed:.2f} s to stop"
+
+
+def test_ctrl_c_in_the_command_line_tool(tmp_path, python, subprocess_env):
+    path = tmp_path / "big.npy"
+    np.save(path, np.random.default_rng(0).normal(size=(20000, 250)))
+    script = textwrap.dedent(f"""
+        import sys
+        from relusv.cli import main
+        print("started", flush=True)
+        sys.exit(main(["gmw", {str(path)!r}, "--samples", "20000"]))
+    """)
+    proc = subprocess.Popen([python, "-c", script], env=subprocess_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    elapsed, err = interrupt_after_start(proc, delay=1.5)
+    assert proc.returncode == 130, err
+    assert err.strip() == "relusv: interrupted"
+    assert elapsed < 2.0, f"took {elapsed:.2f} s to stop"
+
+
+def test_progress_callable_returning_true_cancels(rng):
+    x = rng.normal(size=(4000, 10))
+    calls = []
+
+    def stop_at_second_call(done, total):
+        calls.append(done)
+        return len(calls) >= 2
+
+    with pytest.raises(relusv.CancelledError, match="cancelled") as info:
+        relusv.gmw(x, samples=2**14, progress=stop_at_second_call)  # blocks of 64 rows
+    assert info.value.status_name == "RELUSV_ERROR_CANCELLED"
+    assert len(calls) == 2 and calls[-1] < 4000
+
+
+def test_cancelled_update_leaves_the_accumulator_unchanged(rng):
+    acc = relusv.GMWAccumulator(10, samples=2**14, seed=1).update(rng.normal(size=(100, 10)))
+    before = acc.to_bytes()
+    with pytest.raises(relusv.CancelledError):
+        acc.update(rng.normal(size=(4000, 10)) * 10, progress=lambda done, total: done >= 128)
+    assert acc.to_bytes() == before and acc.points == 100
+
+
+def test_keyboard_interrupt_inside_the_callback_becomes_keyboard_interrupt(rng):
+    def interrupt(done, total):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        relusv.gmw(rng.normal(size=(1000, 4)), samples=2**14, progress=interrupt)
+    assert relusv.gmw(np.eye(3)) > 0  # the library is still usable
+
+
+def test_exception_in_the_callback_is_re_raised(rng):
+    def broken(done, total):
+        raise RuntimeError("callback failed")
+
+    with pytest.raises(RuntimeError, match="callback failed"):
+        relusv.gmw(rng.normal(size=(1000, 4)), samples=2**14, progress=broken)
