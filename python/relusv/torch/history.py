@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Union
 
 PathLike = Union[str, Path]
+TEXT_COLUMNS = ("layer", "site", "group", "quantity", "stop_reason")
 
 
 def _plain(value: Any) -> Any:
@@ -67,10 +68,16 @@ class History(list):
         return cls(_nan_for_null(r) for r in json.loads(Path(path).read_text()))
 
     @classmethod
-    def from_csv(cls, path: PathLike) -> "History":
-        """Records back from ``to_csv`` (numbers, booleans and lists parsed)."""
+    def from_csv(cls, path: PathLike, text_columns: Iterable[str] = TEXT_COLUMNS) -> "History":
+        """Records back from ``to_csv``: numbers, booleans and lists parsed, except in ``text_columns``.
+
+        CSV has no types, so columns that hold names (a layer called ``"0"``)
+        are named here and kept as text.
+        """
+        text = set(text_columns)
         with Path(path).open(newline="") as handle:
-            return cls({k: _parse_cell(v) for k, v in row.items()} for row in csv.DictReader(handle))
+            return cls({k: (v if k in text and v != "" else _parse_cell(v)) for k, v in row.items()}
+                       for row in csv.DictReader(handle))
 
 
 def _nan_for_null(record: Dict[str, Any]) -> Dict[str, Any]:

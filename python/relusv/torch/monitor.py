@@ -87,8 +87,12 @@ class ProbeSet:
             inputs, targets = default_collate([self.x[i] for i in range(a, b)])[:2]
         else:
             inputs, targets = self.x[a:b], self.y[a:b]
-        return a, b, torch.as_tensor(np.asarray(inputs) if not torch.is_tensor(inputs) else inputs), \
-            torch.as_tensor(np.asarray(targets) if not torch.is_tensor(targets) else targets)
+        return a, b, _tensor(inputs), _tensor(targets)
+
+
+def _tensor(values: Any) -> torch.Tensor:
+    """A tensor of one batch; NumPy slices (of memmaps too) are copied, since torch needs writable memory."""
+    return values if torch.is_tensor(values) else torch.as_tensor(np.array(values))
 
 
 def _class_targets(targets: torch.Tensor) -> torch.Tensor:

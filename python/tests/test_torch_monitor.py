@@ -1,0 +1,266 @@
+"""relusv.torch.Monitor: equal-size groups, GMW against relusv.gmw on hand-captured activations.
+
+Oracles: activations are captured by hand (layer by layer with the model's own
+modules), the subsets are checked against the hand-made predictions, and
+every width is recomputed with ``relusv.gmw``; singular values against NumPy;
+the k = 0 ReLU bound against its closed form (MATH.md section 2).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+import relusv  # noqa: E402
+from relusv.torch import DoubleLinear, History, Monitor, equal_size_subsets  # noqa: E402
+
+SAMPLES, SEED, TRIM = 60, 7, 0.1
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Models this small gain nothing from threads, and on a busy machine thread hand-offs dominate."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def make_data(n: int, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 12, generator=g)
+    y = (x[:, 0] + x[:, 1] * x[:, 2] > 0).long() + (x[:, 3] > 0.8).long()
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A 12-24-16-3 MLP (second layer double) trained for well under a second."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(12, 24), nn.ReLU(), DoubleLinear(24, 16, 6, seed=1), nn.ReLU(), nn.Linear(16, 3))
+    x, y = make_data(2000, 0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(80):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    model.zero_grad(set_to_none=True)
+    probe_x, probe_y = make_data(700, 1)
+    return model, probe_x, probe_y
+
+
+def hand_activations(model, x):
+    """{(layer, site): activations} by running the Sequential's modules one by one."""
+    out = {}
+    with torch.no_grad():
+        h = x
+        for name, module in model.named_children():
+            if isinstance(module, (nn.Linear, DoubleLinear)) and name in ("0", "2"):
+                out[(name, "input")] = h.numpy().copy()
+                h = module(h)
+                out[(name, "output")] = torch.relu(h).numpy().copy()
+            else:
+                h = module(h)
+    return out, h.argmax(1)
+
+
+def check_against_hand(monitor, model, x, y, tolerance):
+    acts, predicted = hand_activations(model, x)
+    correct = (predicted == y).numpy()
+    m = monitor.last
+    np.testing.assert_array_equal(m.correct, correct)
+    size = min(correct.sum(), (~correct).sum())
+    assert 0 < size < len(y)
+    for g, want in (("correct", True), ("incorrect", False)):
+        assert m.subsets[g], g
+        for idx in m.subsets[g]:
+            assert len(idx) == size                     # equal-size groups
+            assert len(np.unique(idx)) == size
+            assert (correct[idx] == want).all()         # each subset lies in its group
+    compared = 0
+    for (layer, site), a in acts.items():
+        for g in ("correct", "incorrect"):
+            got = m.widths[(layer, site, g)]
+            assert len(got) == len(m.subsets[g])
+            for r, idx in enumerate(m.subsets[g]):
+                want = relusv.gmw(a[idx], samples=SAMPLES, seed=SEED, trim=TRIM)
+                assert got[r] == pytest.approx(want, rel=tolerance, abs=0)
+                compared += 1
+            rec = monitor.history.select(layer=layer, site=site, group=g, quantity="gmw")[-1]
+            assert rec["value"] == pytest.approx(np.mean(got), rel=1e-12)
+            assert rec["group_size"] == size
+            assert rec["spread"] == pytest.approx(np.std(got, ddof=1) if len(got) > 1 else 0.0, rel=1e-12)
+    assert compared >= 4 * 2 * 2
+
+
+def test_gmw_equals_relusv_gmw_on_hand_captured_activations(trained):
+    model, x, y = trained
+    # One probe batch: the monitor's forward is the same computation as the hand one, value for value.
+    monitor = Monitor(model, x, y, samples=SAMPLES, seed=SEED, trim=TRIM, subsets=3, batch_size=len(x),
+                      singular_values=False)
+    monitor.measure()
+    check_against_hand(monitor, model, x, y, tolerance=1e-12)
+
+
+def test_streaming_in_small_batches_matches_hand_capture(trained):
+    model, x, y = trained
+    # Batches of 64 change float32 rounding inside the matrix products only: relative 1e-5 covers it
+    # (activations agree to ~1e-7, widths are sums of ~10 such terms).
+    monitor = Monitor(model, x, y, samples=SAMPLES, seed=SEED, trim=TRIM, subsets=3, batch_size=64,
+                      singular_values=False)
+    monitor.measure()
+    check_against_hand(monitor, model, x, y, tolerance=1e-5)
+
+
+def test_numpy_memmap_and_dataset_probes_give_the_same_records(trained, tmp_path):
+    model, x, y = trained
+    kwargs = dict(samples=SAMPLES, seed=SEED, subsets=2, batch_size=100, singular_values=False)
+    reference = Monitor(model, x, y, **kwargs).measure()
+    path = tmp_path / "probe.npy"
+    np.save(path, x.numpy())
+    mapped = np.load(path, mmap_mode="r")
+    from_memmap = Monitor(model, mapped, y.numpy(), **kwargs).measure()
+    dataset = torch.utils.data.TensorDataset(x, y)
+    from_dataset = Monitor(model, dataset, **kwargs).measure()
+    assert [r["value"] for r in from_memmap] == [r["value"] for r in reference]
+    assert [r["value"] for r in from_dataset] == [r["value"] for r in reference]
+
+
+def test_model_mode_gradients_parameters_and_rng_untouched():
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Linear(12, 20), nn.ReLU(), nn.Dropout(0.5), nn.Linear(20, 20), nn.ReLU(),
+                          nn.Linear(20, 3))
+    x, y = make_data(300, 2)
+    model.train()
+    model[2].eval()                       # a mixed state must come back exactly
+    nn.functional.cross_entropy(model(x), y).backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    params = [p.detach().clone() for p in model.parameters()]
+    modes = [m.training for m in model.modules()]
+    seen_modes = []
+    handle = model[0].register_forward_hook(lambda m, i, o: seen_modes.append(m.training))
+    rng = torch.get_rng_state()
+    monitor = Monitor(model, x, y, samples=20, subsets=2)
+    first = monitor.measure()
+    handle.remove()
+    assert seen_modes and not any(seen_modes)           # the probe ran in eval mode
+    assert [m.training for m in model.modules()] == modes
+    assert all(torch.equal(p.grad, g) for p, g in zip(model.parameters(), grads))
+    assert all(torch.equal(p.detach(), q) for p, q in zip(model.parameters(), params))
+    assert torch.equal(torch.get_rng_state(), rng)
+    # In eval mode the dropout is off: a second measurement repeats the first exactly.
+    second = monitor.measure()
+    assert [r["value"] for r in second] == [r["value"] for r in first]
+    # eval_mode=False keeps training mode during the probe, and still restores everything.
+    Monitor(model, x, y, samples=20, subsets=2, eval_mode=False).measure()
+    assert [m.training for m in model.modules()] == modes
+    assert torch.equal(torch.get_rng_state(), rng)
+
+
+def test_singular_values_and_relu_bounds_against_oracles(trained):
+    model, x, y = trained
+    monitor = Monitor(model, x, y, samples=SAMPLES, seed=SEED, subsets=2, relu_bounds=True, relu_ks=(0, 1, 2),
+                      relu_options={"max_steps": 60})
+    records = monitor.measure()
+    for name in ("0", "2"):
+        w = model.get_submodule(name).weight.detach().double().numpy()
+        b = model.get_submodule(name).bias.detach().double().numpy()
+        sigma = np.linalg.svd(w, compute_uv=False)
+        got = [r["value"] for r in records.select(layer=name, quantity="singular_value")]
+        np.testing.assert_allclose(got, sigma, rtol=1e-5, atol=1e-6)
+        acts, _ = hand_activations(model, x)
+        for g in ("correct", "incorrect"):
+            idx = monitor.last.subsets[g][0]
+            inputs = acts[(name, "input")][idx].astype(np.float64)
+            bounds = {r["k"]: r["value"] for r in records.select(layer=name, group=g, quantity="relu_bound")}
+            assert sorted(bounds) == [0, 1, 2]
+            # k = 0 exactly: max_x ||ReLU(Wx+b) - ReLU(b)||.
+            exact = np.linalg.norm(np.maximum(inputs @ w.T + b, 0) - np.maximum(b, 0), axis=1).max()
+            assert bounds[0] == pytest.approx(exact, rel=1e-5)
+            # Chain of MATH.md section 2: the bound never exceeds sigma_k * max ||x||.
+            radius = np.linalg.norm(inputs, axis=1).max()
+            for k in (1, 2):
+                assert bounds[k] <= sigma[k] * radius * (1 + 1e-5)
+                assert bounds[k] <= bounds[k - 1] * (1 + 1e-9)
+
+
+def test_triggers_every_steps_and_epochs(trained):
+    model, x, y = trained
+    monitor = Monitor(model, x[:200], y[:200], samples=10, subsets=1, every_steps=3, singular_values=False)
+    fired = [monitor.step() is not None for _ in range(7)]
+    assert fired == [False, False, True, False, False, True, False]
+    assert sorted({r["step"] for r in monitor.history}) == [3, 6]
+    by_epoch = Monitor(model, x[:200], y[:200], samples=10, subsets=1, every_epochs=2, singular_values=False)
+    for _ in range(5):
+        by_epoch.epoch_end()
+    assert sorted({r["epoch"] for r in by_epoch.history}) == [2, 4]
+    assert sorted({r["measurement"] for r in by_epoch.history}) == [0, 1]
+
+
+def test_history_round_trips_through_csv_and_json(trained, tmp_path):
+    model, x, y = trained
+    monitor = Monitor(model, x, y, samples=10, subsets=2)
+    monitor.measure()
+    for back in (History.from_csv(monitor.history.to_csv(tmp_path / "h.csv")),
+                 History.from_json(monitor.history.to_json(tmp_path / "h.json"))):
+        assert len(back) == len(monitor.history)
+        for a, b in zip(monitor.history, back):
+            for key, value in a.items():
+                if value is None:
+                    assert isinstance(b[key], float) and math.isnan(b[key])
+                elif isinstance(value, float):
+                    assert b[key] == pytest.approx(value, rel=1e-15)
+                else:
+                    assert b[key] == value
+
+
+def test_a_group_too_small_gives_nan_not_a_crash():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(12, 8), nn.ReLU(), nn.Linear(8, 3))
+    x, _ = make_data(100, 4)
+    with torch.no_grad():
+        y = model(x).argmax(1)              # every point correct
+    records = Monitor(model, x, y, samples=10).measure()
+    gmw = records.select(quantity="gmw")
+    assert gmw and all(math.isnan(r["value"]) for r in gmw)
+    assert all(r["accuracy"] == 1.0 for r in records)
+
+
+def test_equal_size_subsets_are_seeded_uniform_and_capped():
+    rng = np.random.default_rng(0)
+    correct = rng.random(500) < 0.8
+    n_bad = int((~correct).sum())
+    a = equal_size_subsets(correct, repeats=4, seed=5)
+    again = equal_size_subsets(correct, repeats=4, seed=5)
+    assert all(np.array_equal(p, q) for g in a for p, q in zip(a[g], again[g]))
+    assert len(a["incorrect"]) == 1 and np.array_equal(a["incorrect"][0], np.flatnonzero(~correct))
+    assert len(a["correct"]) == 4 and all(len(s) == n_bad and correct[s].all() for s in a["correct"])
+    b = equal_size_subsets(correct, repeats=4, seed=6)
+    assert not np.array_equal(a["correct"][0], b["correct"][0])
+    capped = equal_size_subsets(correct, size=30, repeats=2, seed=0)
+    assert all(len(s) == 30 for g in capped for s in capped[g]) and len(capped["incorrect"]) == 2
+    assert equal_size_subsets(np.ones(10, bool)) == {"correct": [], "incorrect": []}
+    # Inclusion frequencies: every correct point is chosen with probability n_bad / n_good.
+    many = equal_size_subsets(correct, repeats=400, seed=1)["correct"]
+    counts = np.bincount(np.concatenate(many), minlength=500)[correct]
+    p = n_bad / correct.sum()
+    sd = math.sqrt(400 * p * (1 - p))
+    assert np.abs(counts - 400 * p).max() < 5 * sd
+
+
+def test_bad_arguments_raise_clear_errors(trained):
+    model, x, y = trained
+    with pytest.raises(ValueError, match="inputs but"):
+        Monitor(model, x, y[:10])
+    with pytest.raises(ValueError, match="no submodule named"):
+        Monitor(model, x, y, layers=["nope"])
+    with pytest.raises(ValueError, match="followed by a ReLU"):
+        Monitor(nn.Sequential(nn.Linear(3, 2)), x, y)
+    with pytest.raises(ValueError, match="every_steps"):
+        Monitor(model, x, y, every_steps=0)
+    with pytest.raises(TypeError, match="nn.Module"):
+        Monitor(lambda t: t, x, y)
