@@ -28,9 +28,13 @@ def build_native_library() -> None:
                "--package-path", str(ROOT)]
     subprocess.run(command, check=True)
     built = subprocess.run(command + ["--show-bin-path"], check=True, capture_output=True, text=True).stdout.strip()
-    shutil.copy2(Path(built) / LIBRARY, target)
+    # Copied beside the target and renamed over it: processes that have the
+    # old library mapped keep their (unlinked) file instead of crashing.
+    staged = target.with_name(f".{LIBRARY}.{os.getpid()}")
+    shutil.copy2(Path(built) / LIBRARY, staged)
     # Debug info is not needed at run time, and valgrind cannot read Swift's.
-    subprocess.run(["strip", "--strip-debug", str(target)], check=True)
+    subprocess.run(["strip", "--strip-debug", str(staged)], check=True)
+    os.replace(staged, target)
 
 
 class BuildNative(Command):
