@@ -34,6 +34,12 @@ def _figure(rows: int, cols: int, width: float = 4.2, height: float = 3.3):
     return fig, axes
 
 
+def _integer_axis(axis) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _records(source: Any) -> List[Dict[str, Any]]:
     return list(getattr(source, "history", source))
 
@@ -98,6 +104,7 @@ def spectra(history: Any, measurement: Optional[int] = None, path: Optional[Path
         if log:
             ax.set_yscale("log")
         ax.set_title(f"layer {layer}")
+        _integer_axis(ax.xaxis)
         ax.set_xlabel("k")
         ax.set_ylabel("singular value / bound")
         ax.grid(alpha=0.3)
@@ -130,6 +137,7 @@ def gmw(history: Any, site: str = "output", x: str = "epoch", path: Optional[Pat
             ax.fill_between(xs, [a - s for a, s in zip(ys, spread)], [a + s for a, s in zip(ys, spread)],
                             color=colour, alpha=0.15, lw=0)
         ax.set_title(f"layer {layer} ({site})")
+        _integer_axis(ax.xaxis)
         ax.set_xlabel(x)
         ax.set_ylabel("Gaussian mean width")
         ax.grid(alpha=0.3)
@@ -154,7 +162,9 @@ def pruning(history: Any, path: Optional[PathLike] = None, layers: Optional[Sequ
     ranks_ax, acc_ax = axes[0]
     iterations = [int(r["iteration"]) for r in records]
     for i, name in enumerate(layers):
-        ranks_ax.step(iterations, [r["ranks"][i] for r in records], where="post", lw=1.8, label=str(name))
+        ranks_ax.step(iterations, [r["ranks"][i] for r in records], where="post", lw=1.8, label=f"layer {name}")
+    for axis in (ranks_ax.xaxis, ranks_ax.yaxis, acc_ax.xaxis):
+        _integer_axis(axis)
     ranks_ax.set_xlabel("iteration")
     ranks_ax.set_ylabel("rank")
     ranks_ax.set_title("Ranks per layer")

@@ -1,0 +1,95 @@
+"""The monitor under torch.distributed: a 2-process gloo group gives the single-process history.
+
+Each rank streams a round-robin share of the probe batches; the accumulators
+are merged by all-reduce (MAX / MIN of the running extremes, SUM of counts).
+Rank 0 then measures again without the group, as a single process; both
+histories are written out and compared value for value here.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+
+import pytest
+
+torch = pytest.importorskip("torch")
+import torch.distributed as dist  # noqa: E402
+import torch.multiprocessing as mp  # noqa: E402
+
+WORLD = 2
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def build():
+    from torch import nn
+
+    from relusv.torch import DoubleLinear
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), DoubleLinear(16, 12, 5, seed=2), nn.ReLU(), nn.Linear(12, 3))
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(700, 10, generator=g)
+    y = (x[:, 0] + x[:, 1] > 0).long() + (x[:, 2] > 0.5).long()
+    opt = torch.optim.Adam(model.parameters(), lr=2e-2)
+    for _ in range(30):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x[:500]), y[:500]).backward()
+        opt.step()
+    return model, x[500:], y[500:]
+
+
+def measure(model, x, y, distributed: bool):
+    from relusv.torch import Monitor
+
+    # 200 points in batches of 48: 5 batches, 3 on rank 0 and 2 on rank 1.
+    monitor = Monitor(model, x, y, samples=40, seed=3, subsets=3, batch_size=48, relu_bounds=True, relu_ks=(0, 1),
+                      relu_options={"max_steps": 30}, distributed=distributed)
+    return list(monitor.measure())
+
+
+def worker(rank: int, port: int, out_dir: str) -> None:
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = str(port)
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    try:
+        model, x, y = build()
+        together = measure(model, x, y, distributed=True)
+        with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
+            json.dump(together, f)
+        if rank == 0:
+            alone = measure(model, x, y, distributed=False)
+            with open(os.path.join(out_dir, "single.json"), "w") as f:
+                json.dump(alone, f)
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
+def same(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
+def test_two_gloo_ranks_give_the_single_process_history(tmp_path):
+    mp.spawn(worker, args=(free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+    single = json.loads((tmp_path / "single.json").read_text())
+    assert any(r["quantity"] == "gmw" and r["value"] is not None for r in single)
+    assert any(r["quantity"] == "relu_bound" for r in single)
+    assert {r["correct"] + r["incorrect"] for r in single} == {200}
+    for rank in range(WORLD):
+        together = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert len(together) == len(single)
+        for a, b in zip(together, single):
+            assert a.keys() == b.keys()
+            for key in a:
+                assert same(a[key], b[key]), (rank, key, a, b)
