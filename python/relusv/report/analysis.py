@@ -135,11 +135,12 @@ def layer_spectra(network: Network, activations: List[np.ndarray], split: GroupS
             "singular_values": [float(v) for v in s],
             "relu_bounds": {g: None for g in GROUPS},
         }
-        if layer.relu and split.comparable and library.has_relu_spectra():
+        if layer.relu and split.comparable:
             ks = spectrum_ks(min(layer.shape), settings.spectrum_points)
             for group in GROUPS:
                 x = activations[i][split.subsets[0][group]]
                 curve = library.relu_bounds(layer.weight, layer.bias, x, ks, seed=settings.seed,
+                                            max_steps=settings.spectrum_max_steps,
                                             time_budget=settings.spectrum_time_budget, progress=show_progress)
                 curve["radius"] = float(np.sqrt((x * x).sum(axis=1)).max())
                 curve["points"] = int(x.shape[0])

@@ -18,7 +18,7 @@ import numpy as np
 
 import relusv
 
-from . import analysis, figures, html, library
+from . import analysis, figures, html
 from .data import LabelledData
 from .findings import findings
 from .model import Network
@@ -50,7 +50,6 @@ def compute(network: Network, data: LabelledData, settings: ReportSettings, mode
                  "correct": int(split.correct.size), "incorrect": int(split.incorrect.size),
                  "group_size": split.size},
         "settings": settings.to_dict(),
-        "relu_spectra_available": library.has_relu_spectra(),
         "depths": depths,
         "layers": layers,
         "pruning": pruning,

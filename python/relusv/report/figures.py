@@ -29,9 +29,9 @@ def _pyplot():
 def spectra_figure(layers: List[dict], path: Path) -> Path:
     plt = _pyplot()
     n = len(layers)
-    cols = min(n, 4)
+    cols = min(n, 2)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), squeeze=False)
     for ax, layer in zip(axes.flat, layers):
         s = np.asarray(layer["singular_values"])
         ax.semilogy(np.arange(s.size), np.maximum(s, 1e-12), color="0.35", lw=1.4, label=r"linear $\sigma_k(W)$")

@@ -109,7 +109,7 @@ def _findings_section(report: dict) -> str:
             items.append("Top ReLU bound s<sub>0</sub> larger for correctly classified points: " + ", ".join(
                 f"layer {t['layer'] + 1} {_yes_no(t['correct_larger'])}" for t in top))
     else:
-        items.append("ReLU singular-value bounds: not available in this build of relusv.")
+        items.append("ReLU singular-value bounds: not computed (too few points in one of the groups).")
     return ("<table id='findings'><tr><th class='name'>hidden layer output</th><th>GMW correct</th>"
             "<th>GMW incorrect</th><th>ratio</th><th>correct larger</th><th>gap &gt; spreads</th></tr>"
             f"{rows}</table><ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")

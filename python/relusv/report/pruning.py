@@ -17,6 +17,7 @@ minus ``tolerance``.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import List, Optional
 
 import numpy as np
@@ -43,16 +44,16 @@ class _Truncations:
         self.factors = {i: library.svd_factors(network.layers[i].weight) for i in layers}
         self.initial = {i: numerical_rank(self.factors[i][1], network.layers[i].shape) for i in layers}
 
+    def weight(self, i: int, r: int) -> np.ndarray:
+        """Layer ``i``'s weight at rank ``r`` (the original weight at its numerical rank)."""
+        if r == self.initial[i]:
+            return self.network.layers[i].weight
+        u, s, vt = self.factors[i]
+        return (u[:, :r] * s[:r]) @ vt[:r]
+
     def weights(self, ranks: dict) -> List[np.ndarray]:
-        out = []
-        for i, layer in enumerate(self.network.layers):
-            r = ranks.get(i)
-            if r is None or r == self.initial[i]:
-                out.append(layer.weight)
-            else:
-                u, s, vt = self.factors[i]
-                out.append((u[:, :r] * s[:r]) @ vt[:r])
-        return out
+        return [layer.weight if i not in ranks else self.weight(i, ranks[i])
+                for i, layer in enumerate(self.network.layers)]
 
     def relative_cut(self, i: int, r: int) -> float:
         s = self.factors[i][1]
@@ -63,12 +64,38 @@ def _accuracy(network: Network, weights, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(network.predict(x, weights) == y))
 
 
+def _accuracy_from(network: Network, weights, start: int, h: np.ndarray, y: np.ndarray) -> float:
+    """Accuracy when the activations entering layer ``start`` are ``h`` (the layers before are unchanged)."""
+    for i in range(start, len(network.layers)):
+        layer = network.layers[i]
+        h = h @ weights[i].T + layer.bias
+        if layer.relu:
+            h = np.maximum(h, 0.0)
+    return float(np.mean(h.argmax(axis=1) == y))
+
+
+def _single_threaded_blas():
+    """Limit BLAS to one thread if threadpoolctl is installed: the products here are small, and
+    threads only add synchronisation (badly so on a busy machine)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
 def harmonic_prune_one_shot(network: Network, x: np.ndarray, y: np.ndarray, tolerance: float, seed: int,
                             show_progress: Optional[bool] = None) -> Optional[dict]:
     """The pruning path and the chosen ranks; ``None`` when there is nothing to prune or too little data."""
     hidden = [i for i, layer in enumerate(network.layers) if layer.relu]
     if not hidden or x.shape[0] < 4:
         return None
+    with _single_threaded_blas():
+        return _prune(network, x, y, tolerance, seed, hidden, show_progress)
+
+
+def _prune(network: Network, x: np.ndarray, y: np.ndarray, tolerance: float, seed: int, hidden: List[int],
+           show_progress: Optional[bool]) -> dict:
     order = np.random.default_rng(seed).permutation(x.shape[0])
     half = x.shape[0] // 2
     sel, ev = np.sort(order[:half]), np.sort(order[half:])
@@ -78,28 +105,30 @@ def harmonic_prune_one_shot(network: Network, x: np.ndarray, y: np.ndarray, tole
     def params(current) -> int:
         return sum(layer_parameters(layer.shape, current.get(i)) for i, layer in enumerate(network.layers))
 
-    base_weights = trunc.weights(ranks)
-    base_sel = _accuracy(network, base_weights, x[sel], y[sel])
-    base_ev = _accuracy(network, base_weights, x[ev], y[ev])
+    weights = trunc.weights(ranks)
+    base_sel = _accuracy(network, weights, x[sel], y[sel])
+    base_ev = _accuracy(network, weights, x[ev], y[ev])
     history = [{"iteration": 0, "layer": None, "ranks": [ranks.get(i) for i in hidden],
                 "parameters": params(ranks), "selection_accuracy": base_sel, "evaluation_accuracy": base_ev}]
     total = sum(r - 1 for r in ranks.values() if r > 1)
     for it in steps(range(1, total + 1), "harmonic pruning", total=total, show=show_progress):
+        acts = network.activations(x[sel], weights)  # inputs of every layer in the current state
         best = None
         for i in hidden:
             if ranks[i] <= 1:
                 continue
-            trial = dict(ranks)
-            trial[i] -= 1
-            acc = _accuracy(network, trunc.weights(trial), x[sel], y[sel])
+            trial = list(weights)
+            trial[i] = trunc.weight(i, ranks[i] - 1)
+            acc = _accuracy_from(network, trial, i, acts[i], y[sel])
             key = (acc, -trunc.relative_cut(i, ranks[i]))
             if best is None or key > best[0]:
-                best = (key, i, acc)
-        _, i, acc = best
+                best = (key, i, acc, trial[i])
+        _, i, acc, w = best
         ranks[i] -= 1
+        weights[i] = w
         history.append({"iteration": it, "layer": i, "ranks": [ranks.get(j) for j in hidden],
                         "parameters": params(ranks), "selection_accuracy": acc,
-                        "evaluation_accuracy": _accuracy(network, trunc.weights(ranks), x[ev], y[ev])})
+                        "evaluation_accuracy": _accuracy(network, weights, x[ev], y[ev])})
     chosen = history[0]
     for record in history:
         if record["selection_accuracy"] < base_sel - tolerance:

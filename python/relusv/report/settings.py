@@ -22,8 +22,12 @@ class ReportSettings:
         Number of ranks k per layer at which ReLU bounds are computed
         (evenly spaced over 0 .. min(m, n) - 1, always including 0);
         ``None`` for every k.
+    spectrum_max_steps
+        Adam steps per fitted k in ``relu_singular_values`` (deterministic).
     spectrum_time_budget
-        Seconds per ``relu_singular_values`` call (one per hidden layer and group).
+        Cap in seconds per ``relu_singular_values`` call (one per hidden layer
+        and group); a safety net on a slow or busy machine, reached only there
+        (results then depend on the machine's speed).
     tolerance
         Harmonic pruning keeps accuracy within this many percentage points
         (as a fraction: 0.01 = one point) of the unpruned network.
@@ -36,14 +40,15 @@ class ReportSettings:
     repeats: int = 10
     max_group_size: int = 500
     spectrum_points: Optional[int] = None
-    spectrum_time_budget: float = 6.0
+    spectrum_max_steps: int = 100
+    spectrum_time_budget: float = 20.0
     tolerance: float = 0.01
 
     @classmethod
     def default(cls, seed: int = 0, quick: bool = False, tolerance: float = 0.01) -> "ReportSettings":
         if quick:
             return cls(seed=seed, quick=True, repeats=4, max_group_size=200, spectrum_points=9,
-                       spectrum_time_budget=1.0, tolerance=tolerance)
+                       spectrum_max_steps=20, spectrum_time_budget=3.0, tolerance=tolerance)
         return cls(seed=seed, tolerance=tolerance)
 
     def to_dict(self) -> dict:

@@ -1,0 +1,314 @@
+"""``relusv report``: the built-in default end to end (quick settings), its files, and its numbers.
+
+Every number in report.json is recomputed here another way: the forward pass
+in plain NumPy from the shipped .npz, singular values and truncations with
+``numpy.linalg.svd``, diameters with ``scipy.spatial.distance.pdist``, the
+exact ``s_0`` and ``t_k`` of MATH.md section 2 directly, the GMW with
+``relusv.gmw`` on the stored subsets and seeds.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import pdist
+
+import relusv
+from relusv.report.command import print_headline
+from relusv.report.default import NETWORK
+
+jsonschema = pytest.importorskip("jsonschema")
+
+
+@pytest.fixture(scope="module")
+def default_report(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    proc = subprocess.run([sys.executable, "-m", "relusv", "report", "--quick", "--out", str(out), "--json"],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    report = json.loads((out / "report.json").read_text())
+    return out, summary, report
+
+
+def _digits_network():
+    """Weights, biases and held-out data straight from the files (independent of relusv.report)."""
+    from sklearn.datasets import load_digits
+
+    with np.load(NETWORK) as f:
+        ws = [f[f"W{i}"].astype(np.float64) for i in range(4)]
+        bs = [f[f"b{i}"].astype(np.float64) for i in range(4)]
+        idx = f["test_index"]
+    d = load_digits()
+    return ws, bs, d.data[idx] / 16.0, d.target[idx]
+
+
+def _activations(ws, bs, x):
+    acts = [x]
+    for i, (w, b) in enumerate(zip(ws, bs)):
+        z = acts[-1] @ w.T + b
+        acts.append(np.maximum(z, 0) if i < len(ws) - 1 else z)
+    return acts
+
+
+def test_default_report_files_and_schema(default_report):
+    out, summary, report = default_report
+    schema = json.loads((out / "schema.json").read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.validate(report, schema, cls=jsonschema.Draft202012Validator)
+    for name in ["index.html", "report.json", "subsets.npz", *report["files"]["csv"],
+                 *[f for f in report["files"]["figures"].values() if f]]:
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    assert set(report["files"]["csv"]) == {"layers.csv", "spectra.csv", "gmw.csv", "pruning.csv"}
+    assert all(report["files"]["figures"].values())
+    assert summary["report"] == str((out / "index.html").resolve())
+    # A broken report must fail validation: the schema is not vacuous.
+    broken = json.loads(json.dumps(report))
+    broken["layers"][0]["rank"] = -1
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema, cls=jsonschema.Draft202012Validator)
+
+
+def test_default_report_forward_pass_and_groups(default_report):
+    out, _, report = default_report
+    ws, bs, x, y = _digits_network()
+    pred = _activations(ws, bs, x)[-1].argmax(axis=1)
+    d = report["data"]
+    assert d["points"] == len(y) == 1258
+    assert d["accuracy"] == pytest.approx(np.mean(pred == y), abs=1e-15)
+    assert d["incorrect"] == int(np.sum(pred != y)) and d["incorrect"] >= 10
+    assert d["group_size"] == min(d["correct"], d["incorrect"])
+    with np.load(out / "subsets.npz") as s:
+        assert np.array_equal(s["incorrect"], np.flatnonzero(pred != y))
+        for r in range(report["settings"]["repeats"]):
+            assert len(s[f"correct_{r}"]) == len(s[f"incorrect_{r}"]) == d["group_size"]
+            assert np.all(pred[s[f"correct_{r}"]] == y[s[f"correct_{r}"]])
+            assert np.all(pred[s[f"incorrect_{r}"]] != y[s[f"incorrect_{r}"]])
+            assert len(np.unique(s[f"correct_{r}"])) == d["group_size"]
+
+
+def test_default_report_widths_agree_with_library(default_report):
+    out, _, report = default_report
+    ws, bs, x, _ = _digits_network()
+    acts = _activations(ws, bs, x)
+    st = report["settings"]
+    with np.load(out / "subsets.npz") as s:
+        subsets = {k: s[k] for k in s.files}
+    assert [d["depth"] for d in report["depths"]] == list(range(len(acts)))
+    for d in report["depths"]:
+        for group in ("correct", "incorrect"):
+            widths, dims = [], []
+            for r in range(st["repeats"]):
+                pts = acts[d["depth"]][subsets[f"{group}_{r}"]]
+                w = relusv.gmw(pts, samples=st["gmw_samples"], seed=st["seed"] + r, trim=st["gmw_trim"])
+                widths.append(w)
+                dims.append((w / pdist(pts).max()) ** 2)
+            np.testing.assert_allclose(d["gmw"][group]["values"], widths, rtol=1e-12)
+            np.testing.assert_allclose(d["effective_dimension"][group]["values"], dims, rtol=1e-9)
+            assert d["gmw"][group]["mean"] == pytest.approx(np.mean(widths), rel=1e-12)
+            assert d["gmw"][group]["spread"] == pytest.approx(np.std(widths, ddof=1), rel=1e-9)
+
+
+def test_default_report_spectra_agree_with_oracles(default_report):
+    out, _, report = default_report
+    ws, bs, x, _ = _digits_network()
+    acts = _activations(ws, bs, x)
+    with np.load(out / "subsets.npz") as s:
+        subsets = {k: s[k] for k in s.files}
+    assert len(report["layers"]) == 4
+    for layer, w, b in zip(report["layers"], ws, bs):
+        u, sv, vt = np.linalg.svd(w, full_matrices=False)
+        np.testing.assert_allclose(layer["singular_values"], sv, rtol=0, atol=1e-10 * sv[0])
+        assert layer["shape"] == list(w.shape) and layer["rank"] == np.linalg.matrix_rank(w)
+        if not layer["relu"]:
+            assert layer["relu_bounds"] == {"correct": None, "incorrect": None}
+            continue
+        for group in ("correct", "incorrect"):
+            curve = layer["relu_bounds"][group]
+            pts = acts[layer["index"]][subsets[f"{group}_0"]]
+            phi = np.maximum(pts @ w.T + b, 0)
+            assert curve["radius"] == pytest.approx(np.linalg.norm(pts, axis=1).max(), rel=1e-12)
+            ks = np.array(curve["ks"])
+            assert ks[0] == 0 and ks[-1] == min(w.shape) - 1 and len(ks) == report["settings"]["spectrum_points"]
+            # s_0 is exact (MATH.md section 2).
+            s0 = np.linalg.norm(phi - np.maximum(b, 0), axis=1).max()
+            assert curve["bound"][0] == pytest.approx(s0, rel=1e-9)
+            for k, t, bound, sigma in zip(ks, curve["truncation_bound"], curve["bound"], curve["sigma"]):
+                wk = (u[:, :k] * sv[:k]) @ vt[:k]
+                t_k = np.linalg.norm(phi - np.maximum(pts @ wk.T + b, 0), axis=1).max()
+                assert sigma == pytest.approx(sv[k], rel=1e-9)
+                if k > 0:
+                    assert t == pytest.approx(t_k, rel=1e-6, abs=1e-9)
+                assert bound <= t * (1 + 1e-9) + 1e-12 <= sv[k] * curve["radius"] * (1 + 1e-6) + 1e-9
+            assert np.all(np.diff(curve["bound"]) <= 1e-12)  # monotone
+
+
+def test_default_report_pruning_is_consistent(default_report):
+    _, _, report = default_report
+    ws, bs, x, y = _digits_network()
+    p = report["pruning"]
+    assert p["layers"] == [0, 1, 2] and p["initial_ranks"] == [64, 100, 100]
+    assert p["parameters_before"] == sum(w.size + b.size for w, b in zip(ws, bs)) == report["model"]["parameters"]
+    history = p["history"]
+    assert [h["iteration"] for h in history] == list(range(len(history)))
+    assert history[-1]["ranks"] == [1, 1, 1]
+    for prev, cur in zip(history, history[1:]):
+        diff = np.array(prev["ranks"]) - np.array(cur["ranks"])
+        assert sorted(diff) == [0, 0, 1] and p["layers"][int(np.argmax(diff))] == cur["layer"]
+    n_sel, n_ev = p["selection_points"], p["evaluation_points"]
+    assert n_sel + n_ev == len(y)
+
+    def correct_count(ranks):
+        trunc = list(ws)
+        for i, r in zip(p["layers"], ranks):
+            u, s, vt = np.linalg.svd(ws[i], full_matrices=False)
+            trunc[i] = (u[:, :r] * s[:r]) @ vt[:r]
+        return int(np.sum(_activations(trunc, bs, x)[-1].argmax(axis=1) == y))
+
+    # The two halves partition the data: their correct counts add up to the whole.
+    for record in (history[0], p["chosen"], history[len(history) // 2]):
+        total = record["selection_accuracy"] * n_sel + record["evaluation_accuracy"] * n_ev
+        assert total == pytest.approx(correct_count(record["ranks"]), abs=1e-6)
+        m = [ws[i].shape for i in p["layers"]]
+        expected = sum(min(r * (a + b_), a * b_) + a for r, (a, b_) in zip(record["ranks"], m)) + ws[3].size + 10
+        assert record["parameters"] == expected
+    chosen = p["chosen"]
+    assert chosen["selection_accuracy"] >= p["baseline"]["selection_accuracy"] - p["tolerance"]
+    after = history[chosen["iteration"] + 1] if chosen["iteration"] + 1 < len(history) else None
+    if after is not None:  # the next cut leaves the tolerance
+        assert after["selection_accuracy"] < p["baseline"]["selection_accuracy"] - p["tolerance"]
+
+
+def test_default_report_findings_match_numbers(default_report, capsys):
+    _, summary, report = default_report
+    f = report["findings"]
+    hidden = [d for d in report["depths"] if "ReLU" in d["name"]]
+    assert [r["depth"] for r in f["gmw_by_layer"]] == [d["depth"] for d in hidden]
+    for row, d in zip(f["gmw_by_layer"], hidden):
+        assert row["correct_larger"] == (d["gmw"]["correct"]["mean"] > d["gmw"]["incorrect"]["mean"])
+    means = [d["gmw"]["correct"]["mean"] for d in report["depths"] if "logits" not in d["name"]]
+    assert f["gmw_grows_with_depth"]["correct"] == bool(np.all(np.diff(means) > 0))
+    assert all(r["below_scaled_sigma"] for r in f["relu_bounds"])
+    print_headline(summary)
+    text = capsys.readouterr().out
+    assert "GMW of correctly vs incorrectly classified points" in text
+    assert f"report: {summary['report']}" in text
+    assert text.count("layer ") >= 3
+
+
+def _write_mlp(path: Path, sizes=(8, 6, 5, 3), seed=1, **override):
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for i, (n, m) in enumerate(zip(sizes[:-1], sizes[1:])):
+        arrays[f"W{i}"] = rng.normal(size=(m, n))
+        arrays[f"b{i}"] = rng.normal(size=m) * 0.1
+    arrays.update(override)
+    np.savez(path, **arrays)
+    return arrays
+
+
+def _write_data(path: Path, n=120, dim=8, classes=3, seed=2, **override):
+    rng = np.random.default_rng(seed)
+    arrays = {"X": rng.normal(size=(n, dim)), "y": rng.integers(0, classes, size=n)}
+    arrays.update(override)
+    np.savez(path, **arrays)
+    return arrays
+
+
+def _run(argv, capsys):
+    from relusv.cli import main
+
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_user_npz_model_with_npy_pair(tmp_path, capsys):
+    _write_mlp(tmp_path / "m.npz")
+    data = _write_data(tmp_path / "d.npz")
+    np.save(tmp_path / "x.npy", data["X"].astype(np.float32))
+    np.save(tmp_path / "y.npy", data["y"])
+    code, out, err = _run(["report", "--model", str(tmp_path / "m.npz"), "--data", str(tmp_path / "x.npy"),
+                           str(tmp_path / "y.npy"), "--out", str(tmp_path / "r"), "--quick", "--no-progress",
+                           "--json"], capsys)
+    assert code == 0, err
+    s = json.loads(out)
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    jsonschema.validate(report, json.loads((tmp_path / "r" / "schema.json").read_text()))
+    assert s["data"]["points"] == 120 and report["model"]["layers"][0]["shape"] == [6, 8]
+    assert report["pruning"]["initial_ranks"] == [6, 5]
+
+
+@pytest.mark.parametrize("case, fragment", [
+    ("missing model", "no such model file"),
+    ("missing data", "no such data file"),
+    ("model without weights", "has no weight arrays W0"),
+    ("data without y", "has no array named 'y'"),
+    ("layer shape mismatch", "shape mismatch between consecutive layers"),
+    ("labels out of range", "labels out of range"),
+    ("feature mismatch", "points have 5 features but the model's first layer expects 8"),
+    ("label length", "labels y must have shape (120,)"),
+    ("NaN points", "NaN or infinity"),
+    ("model needs data", "--model needs --data"),
+    ("bias length", "bias of layer 1 has shape (4,)"),
+    ("not a numpy file", "cannot read"),
+])
+def test_bad_input_exits_2_with_one_line(tmp_path, capsys, case, fragment):
+    model, data = tmp_path / "m.npz", tmp_path / "d.npz"
+    _write_mlp(model)
+    _write_data(data)
+    argv = ["report", "--model", str(model), "--data", str(data), "--out", str(tmp_path / "r"), "--no-progress"]
+    if case == "missing model":
+        argv[2] = str(tmp_path / "nope.npz")
+    elif case == "missing data":
+        argv[4] = str(tmp_path / "nope.npz")
+    elif case == "model without weights":
+        np.savez(model, A=np.zeros(3))
+    elif case == "data without y":
+        np.savez(data, X=np.zeros((4, 8)))
+    elif case == "layer shape mismatch":
+        _write_mlp(model, W1=np.zeros((5, 7)))
+    elif case == "labels out of range":
+        _write_data(data, y=np.full(120, 3))
+    elif case == "feature mismatch":
+        _write_data(data, X=np.zeros((120, 5)))
+    elif case == "label length":
+        _write_data(data, y=np.zeros(7, dtype=int))
+    elif case == "NaN points":
+        x = np.zeros((120, 8))
+        x[3, 2] = np.nan
+        _write_data(data, X=x)
+    elif case == "model needs data":
+        argv = argv[:3] + argv[5:]
+    elif case == "bias length":
+        _write_mlp(model, b1=np.zeros(4))
+    elif case == "not a numpy file":
+        model.write_text("not an archive")
+    code, out, err = _run(argv, capsys)
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("relusv: error: "), err
+    assert fragment in err, err
+    assert "Traceback" not in err + out
+    assert not (tmp_path / "r").exists()
+
+
+def test_bad_input_from_the_shell_has_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "relusv", "report", "--model", str(tmp_path / "missing.pt"),
+                           "--data", str(tmp_path / "d.npz")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"relusv: error: no such model file: {tmp_path / 'missing.pt'}"
+
+
+def test_help_has_examples(capsys):
+    from relusv.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--model", "--data", "--out", "--seed", "--quick", "--json", "examples:"):
+        assert option in text
