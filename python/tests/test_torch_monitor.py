@@ -264,3 +264,30 @@ def test_bad_arguments_raise_clear_errors(trained):
         Monitor(model, x, y, every_steps=0)
     with pytest.raises(TypeError, match="nn.Module"):
         Monitor(lambda t: t, x, y)
+
+
+class Doubling(nn.Module):
+    def forward(self, x):
+        return 2 * x
+
+
+def test_a_layer_input_that_is_not_the_previous_relu_output_is_measured_itself():
+    # Linear, ReLU, x2, Linear, ReLU, Linear: the second layer's input is twice the first layer's
+    # ReLU output, so its widths must be twice those (w(lK) = l w(K), MATH.md section 4), and equal
+    # relusv.gmw on inputs captured by a hook of the test's own.
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Linear(12, 10), nn.ReLU(), Doubling(), nn.Linear(10, 8), nn.ReLU(), nn.Linear(8, 3))
+    x, y = make_data(400, 6)
+    seen = []
+    handle = model[3].register_forward_hook(lambda m, i, o: seen.append(i[0].detach().numpy().copy()))
+    monitor = Monitor(model, x, y, samples=SAMPLES, seed=SEED, trim=0, subsets=2, batch_size=len(x),
+                      singular_values=False)
+    monitor.measure()
+    handle.remove()
+    captured = seen[-1]
+    for g in ("correct", "incorrect"):
+        ins = monitor.last.widths[("3", "input", g)]
+        outs = monitor.last.widths[("0", "output", g)]
+        np.testing.assert_allclose(ins, 2 * np.asarray(outs), rtol=1e-6)
+        for r, idx in enumerate(monitor.last.subsets[g]):
+            assert ins[r] == pytest.approx(relusv.gmw(captured[idx], samples=SAMPLES, seed=SEED, trim=0), rel=1e-12)

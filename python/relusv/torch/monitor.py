@@ -153,7 +153,7 @@ class Monitor:
     relu_options : dict, optional
         Extra keyword arguments of ``relu_singular_values`` (``max_steps``,
         ``time_budget``, ``threads``, ...).
-    batch_size : int, default 512
+    batch_size : int, default 1024
         Probe batch size. Also the unit in which the probe set is split across
         ranks, so results do not depend on the number of processes.
     eval_mode : bool, default True
@@ -177,7 +177,7 @@ class Monitor:
                  group_size: Optional[int] = None, subsets: int = 5, samples: int = DEFAULT_SAMPLES,
                  trim: float = DEFAULT_TRIM, seed: int = 0, singular_values: bool = True,
                  relu_bounds: bool = False, relu_ks: Sequence[int] = (0, 1, 2, 3),
-                 relu_options: Optional[Dict[str, Any]] = None, batch_size: int = 512, eval_mode: bool = True,
+                 relu_options: Optional[Dict[str, Any]] = None, batch_size: int = 1024, eval_mode: bool = True,
                  predict: Optional[Callable[[torch.Tensor], torch.Tensor]] = None, dtype: Optional[str] = None,
                  distributed: Optional[bool] = None, process_group: Any = None):
         if not isinstance(model, nn.Module):
@@ -237,12 +237,16 @@ class Monitor:
             if self.eval_mode:
                 model.eval()
             with torch.no_grad(), torch.random.fork_rng(devices=[]):
-                correct, dims, dtype = self._classify(model, comm)
+                correct, dims, dtype, aliases = self._classify(model, comm)
                 chosen = equal_size_subsets(correct, self.group_size, self.subsets, self.seed)
-                accumulators, inputs = self._stream(model, comm, chosen, dims, dtype)
+                accumulators, inputs = self._stream(model, comm, chosen, dims, dtype, aliases)
         finally:
             modes.restore()
         widths = self._widths(accumulators, comm, chosen)
+        for i, source in aliases.items():
+            for g in GROUPS:
+                if (*self.taps[source].key, g) in widths:
+                    widths[(*self.taps[i].key, g)] = widths[(*self.taps[source].key, g)]
         measurement = Measurement(self.measurements, self.steps if step is None else step,
                                   self.epochs if epoch is None else epoch, correct, chosen, widths)
         records = self._records(measurement)
@@ -273,40 +277,67 @@ class Monitor:
             inputs = inputs.to(dtype=floating)
         return model(inputs.to(device))
 
-    def _classify(self, model: nn.Module, comm: SingleProcess) -> Tuple[np.ndarray, np.ndarray, str]:
-        """Pass 1: which probe points are classified correctly, and the width of every tap."""
+    def _previous_outputs(self) -> List[int]:
+        """For each input tap, the index of the output tap just before it (-1 if none)."""
+        previous, last_output = [], -1
+        for i, tap in enumerate(self.taps):
+            previous.append(last_output if tap.site == "input" else -1)
+            if tap.site == "output":
+                last_output = i
+        return previous
+
+    def _classify(self, model: nn.Module, comm: SingleProcess):
+        """Pass 1: which probe points are classified correctly, the width of every tap, and aliases.
+
+        A layer's input that equals the previous layer's ReLU output on every
+        probe batch (the usual MLP) is an *alias*: its widths are that tap's,
+        computed once.
+        """
         n = len(self.probe)
         verdict = np.zeros(n, dtype=np.int32)   # 0 unseen, 1 incorrect, 2 correct
         dims = np.zeros(len(self.taps), dtype=np.int64)
         bits = np.zeros(1, dtype=np.int64)
         index = {tap.key: i for i, tap in enumerate(self.taps)}
+        previous = self._previous_outputs()
+        same = np.array([1 if p >= 0 else 0 for p in previous], dtype=np.int64)
+        captured: Dict[int, torch.Tensor] = {}
 
         def sink(tap: Tap, activation: torch.Tensor) -> None:
-            dims[index[tap.key]] = int(np.prod(activation.shape[1:]))
+            i = index[tap.key]
+            dims[i] = int(np.prod(activation.shape[1:]))
             bits[0] = max(bits[0], 64 if activation.dtype == torch.float64 else 32)
+            captured[i] = activation
 
         device = model_device(model)
-        for j in comm.shard(self.probe.batches):
-            a, b, inputs, targets = self.probe.batch(j)
-            handles = self._hooks(model, sink) if not dims.all() else []
-            try:
+        handles = self._hooks(model, sink)
+        try:
+            for j in comm.shard(self.probe.batches):
+                a, b, inputs, targets = self.probe.batch(j)
+                captured.clear()
                 output = self._forward(model, inputs, device)
-            finally:
-                for h in handles:
-                    h.remove()
-            labels = torch.as_tensor(self.predict(output)).reshape(-1).cpu()
-            if labels.shape[0] != b - a:
-                raise ValueError(f"predict returned {labels.shape[0]} labels for a batch of {b - a} points")
-            verdict[a:b] = np.where((labels == _class_targets(targets).to(labels.dtype)).numpy(), 2, 1)
+                for i, p in enumerate(previous):
+                    if same[i] and not (i in captured and p in captured and captured[i].shape == captured[p].shape
+                                        and torch.equal(captured[i], captured[p])):
+                        same[i] = 0
+                labels = torch.as_tensor(self.predict(output)).reshape(-1).cpu()
+                if labels.shape[0] != b - a:
+                    raise ValueError(f"predict returned {labels.shape[0]} labels for a batch of {b - a} points")
+                verdict[a:b] = np.where((labels == _class_targets(targets).to(labels.dtype)).numpy(), 2, 1)
+        finally:
+            for h in handles:
+                h.remove()
+            captured.clear()
         verdict = comm.all_reduce(verdict, "sum")
         dims = comm.all_reduce(dims, "max")
         bits = comm.all_reduce(bits, "max")
+        same = comm.all_reduce(same, "min")
         if not (verdict > 0).all():
             raise RuntimeError("internal error: some probe points were classified by no rank")
-        return verdict == 2, dims, self.dtype or _DTYPE_CODES[int(bits[0])]
+        aliases = {i: previous[i] for i in range(len(self.taps)) if same[i]}
+        return verdict == 2, dims, self.dtype or _DTYPE_CODES[int(bits[0])], aliases
 
     def _stream(self, model: nn.Module, comm: SingleProcess, chosen: Dict[str, List[np.ndarray]],
-                dims: np.ndarray, dtype: str):
+                dims: np.ndarray, dtype: str, aliases: Dict[int, int]):
         """Pass 2: the activations of the chosen points into one accumulator per (tap, group, subset)."""
         n = len(self.probe)
         members: Dict[Tuple[str, int], np.ndarray] = {}
@@ -317,20 +348,32 @@ class Monitor:
                     mask[idx] = True
                     members[(g, r)] = mask
         accumulators = {(tap.key, member): GMWAccumulator(int(d), self.samples, self.seed, dtype)
-                        for tap, d in zip(self.taps, dims) for member in members}
+                        for i, (tap, d) in enumerate(zip(self.taps, dims)) if i not in aliases
+                        for member in members}
+        # Where each tap's rows are kept as inputs of a layer (for the ReLU bounds): its own input,
+        # or the input of the layer whose input it is an alias of.
+        index = {tap.key: i for i, tap in enumerate(self.taps)}
+        input_of: Dict[int, List[str]] = {}
+        for i, tap in enumerate(self.taps):
+            if tap.site == "input":
+                input_of.setdefault(aliases.get(i, i), []).append(tap.layer.name)
         inputs: Dict[Tuple[str, str], List[Tuple[np.ndarray, np.ndarray]]] = {}
         want_inputs = self.relu_bounds and bool(self.relu_ks)
         rows: Dict[Tuple[str, int], np.ndarray] = {}
         start = [0]
 
         def sink(tap: Tap, activation: torch.Tensor) -> None:
+            i = index[tap.key]
+            if i in aliases:
+                return
             # GPU tensors come to the CPU here, one batch at a time.
             x = _arrays.as_points(activation, f"activation of {tap.layer.name}", dtype)
             for member, r in rows.items():
                 if r.size:
                     accumulators[(tap.key, member)].update(x[r], progress=False)
-                    if want_inputs and tap.site == "input" and member[1] == 0:
-                        inputs.setdefault((tap.layer.name, member[0]), []).append((start[0] + r, x[r].copy()))
+                    if want_inputs and member[1] == 0:
+                        for layer in input_of.get(i, ()):
+                            inputs.setdefault((layer, member[0]), []).append((start[0] + r, x[r].copy()))
 
         device = model_device(model)
         if members:
