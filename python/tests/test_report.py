@@ -125,8 +125,15 @@ def test_default_report_spectra_agree_with_oracles(default_report):
         np.testing.assert_allclose(layer["singular_values"], sv, rtol=0, atol=1e-10 * sv[0])
         assert layer["shape"] == list(w.shape) and layer["rank"] == np.linalg.matrix_rank(w)
         if not layer["relu"]:
-            assert layer["relu_bounds"] == {"correct": None, "incorrect": None}
+            assert layer["relu_bounds"] == {"correct": None, "incorrect": None, "unit_sphere": None}
             continue
+        # Over the unit ball (b = 0): Lemma 5, s_k <= sigma_k, on a sphere sample of radius 1.
+        sphere = layer["relu_bounds"]["unit_sphere"]
+        assert sphere["points"] == report["settings"]["sphere_points"]
+        assert sphere["radius"] == pytest.approx(1.0, abs=1e-9)
+        assert sphere["ks"] == layer["relu_bounds"]["correct"]["ks"]
+        assert np.all(np.array(sphere["bound"]) <= sv[sphere["ks"]] * (1 + 1e-9))
+        assert np.all(np.diff(sphere["bound"]) <= 1e-12) and sphere["bound"][0] > 0
         for group in ("correct", "incorrect"):
             curve = layer["relu_bounds"][group]
             pts = acts[layer["index"]][subsets[f"{group}_0"]]

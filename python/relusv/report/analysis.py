@@ -14,7 +14,9 @@ For a network and labelled data:
   per hidden (ReLU) layer: upper bounds of the ReLU singular values
   ``s_k(ReLU(W . + b); X)`` over the layer's inputs on the first repeat's set of
   each group, next to ``sigma_k`` and the data radius ``max ||x||`` (the chain
-  ``s_k(phi; X) <= t_k <= sigma_k max ||x||`` of MATH.md section 2).
+  ``s_k(phi; X) <= t_k <= sigma_k max ||x||`` of MATH.md section 2), and over
+  a seeded sample of the unit sphere with ``b = 0`` (the unit-ball ReLU
+  singular values of MATH.md section 1, where Lemma 5 gives ``s_k <= sigma_k``).
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from .model import Network
 from .settings import ReportSettings
 
 GROUPS = ("correct", "incorrect")
+CURVES = GROUPS + ("unit_sphere",)  # ReLU bound curves per hidden layer: over each group, over the unit ball
 
 
 def steps(iterable, description: str, total: Optional[int] = None, show: Optional[bool] = None):
@@ -133,17 +136,20 @@ def layer_spectra(network: Network, activations: List[np.ndarray], split: GroupS
             "rank": numerical_rank(s, layer.shape),
             "parameters": layer.parameters,
             "singular_values": [float(v) for v in s],
-            "relu_bounds": {g: None for g in GROUPS},
+            "relu_bounds": {g: None for g in CURVES},
         }
+        ks = spectrum_ks(min(layer.shape), settings.spectrum_points)
+        if layer.relu:
+            entry["relu_bounds"]["unit_sphere"] = library.relu_bounds(
+                layer.weight, None, None, ks, seed=settings.seed, max_steps=settings.sphere_max_steps,
+                time_budget=settings.spectrum_time_budget, progress=show_progress,
+                sphere_points=settings.sphere_points)
         if layer.relu and split.comparable:
-            ks = spectrum_ks(min(layer.shape), settings.spectrum_points)
             for group in GROUPS:
                 x = activations[i][split.subsets[0][group]]
                 curve = library.relu_bounds(layer.weight, layer.bias, x, ks, seed=settings.seed,
                                             max_steps=settings.spectrum_max_steps,
                                             time_budget=settings.spectrum_time_budget, progress=show_progress)
-                curve["radius"] = float(np.sqrt((x * x).sum(axis=1)).max())
-                curve["points"] = int(x.shape[0])
                 entry["relu_bounds"][group] = curve
         out.append(entry)
     return out

@@ -81,12 +81,12 @@ def write_tables(report: dict, out: Path) -> list:
         b = layer["relu_bounds"]
         rows.append([layer["index"], layer["name"], layer["shape"][0], layer["shape"][1], layer["relu"],
                      layer["rank"], layer["parameters"], layer["singular_values"][0], layer["singular_values"][-1],
-                     *(b[g]["bound"][0] if b[g] is not None and b[g]["ks"][0] == 0 else "" for g in analysis.GROUPS),
+                     *(b[g]["bound"][0] if b[g] is not None and b[g]["ks"][0] == 0 else "" for g in analysis.CURVES),
                      *pm(d, "gmw", "correct"), *pm(d, "gmw", "incorrect"),
                      *pm(d, "effective_dimension", "correct"), *pm(d, "effective_dimension", "incorrect")])
     _write_csv(out / "layers.csv",
                ["layer", "name", "out", "in", "relu", "rank", "parameters", "sigma_0", "sigma_min",
-                "relu_bound_0_correct", "relu_bound_0_incorrect", "gmw_correct_mean", "gmw_correct_spread",
+                "relu_bound_0_correct", "relu_bound_0_incorrect", "relu_bound_0_unit_sphere", "gmw_correct_mean", "gmw_correct_spread",
                 "gmw_incorrect_mean", "gmw_incorrect_spread", "effdim_correct_mean", "effdim_correct_spread",
                 "effdim_incorrect_mean", "effdim_incorrect_spread"], rows)
     names.append("layers.csv")

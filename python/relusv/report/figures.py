@@ -3,7 +3,8 @@
 - ``spectra.png``: per layer, the linear singular values ``sigma_k`` of ``W``
   and, for hidden layers, the ReLU singular-value bounds over the correctly
   (solid) and incorrectly (dashed) classified sets divided by the set's radius
-  ``max ||x||``, so that MATH.md section 2's chain reads ``bound / radius <= sigma_k``.
+  ``max ||x||``, so that MATH.md section 2's chain reads ``bound / radius <= sigma_k``,
+  and over the unit ball (``b = 0``; dotted), where ``s_k <= sigma_k`` (Lemma 5).
 - ``gmw.png``: GMW and effective dimension per depth, mean +- spread, both groups.
 - ``pruning.png``: ranks per hidden layer and accuracy along the pruning path.
 """
@@ -43,6 +44,10 @@ def spectra_figure(layers: List[dict], path: Path) -> Path:
             bound = np.asarray(curve["bound"]) / curve["radius"]
             ax.semilogy(ks, np.maximum(bound, 1e-12), style, color=COLORS[group], lw=1.6, marker=".", ms=4,
                         label=f"ReLU bound / radius, {group}")
+        sphere = layer["relu_bounds"].get("unit_sphere")
+        if sphere is not None:
+            ax.semilogy(sphere["ks"], np.maximum(sphere["bound"], 1e-12), ":", color="tab:green", lw=1.8,
+                        marker=".", ms=4, label="ReLU bound, unit ball (b = 0)")
         m, k = layer["shape"]
         ax.set_title(f"{layer['name']}: {m}x{k}, rank {layer['rank']}", fontsize=10)
         ax.set_xlabel("k")

@@ -49,13 +49,14 @@ def _summary_table(report: dict) -> str:
             "<th>top linear &sigma;<sub>0</sub>, &sigma;<sub>1</sub>, &sigma;<sub>2</sub></th>"
             "<th>&sigma;<sub>min</sub></th>"
             "<th>ReLU bound s<sub>0</sub> correct</th><th>ReLU bound s<sub>0</sub> incorrect</th>"
+            "<th>ReLU bound s<sub>0</sub> unit ball</th>"
             "<th>median bound / (&sigma;<sub>k</sub> radius) correct / incorrect</th>"
             "<th>GMW correct</th><th>GMW incorrect</th>"
             "<th>eff. dim. correct</th><th>eff. dim. incorrect</th></tr>")
     rows = []
     d0 = depths.get(0)
     if d0 is not None:
-        rows.append("<tr><td class='name'>input</td><td>" + str(d0["dimension"]) + "</td>" + "<td>&ndash;</td>" * 7
+        rows.append("<tr><td class='name'>input</td><td>" + str(d0["dimension"]) + "</td>" + "<td>&ndash;</td>" * 8
                     + "".join(_gmw_cells(d0)) + "</tr>")
     ratio = {(r["layer"], r["group"]): r for r in report["findings"]["relu_bounds"]}
     for layer in report["layers"]:
@@ -63,13 +64,14 @@ def _summary_table(report: dict) -> str:
         top = ", ".join(f"{v:.3g}" for v in s[:3])
         bounds = layer["relu_bounds"]
         b0 = [(bounds[g]["bound"][0] if bounds[g] is not None and bounds[g]["ks"][0] == 0 else None)
-              for g in ("correct", "incorrect")]
+              for g in ("correct", "incorrect", "unit_sphere")]
         med = "/".join(_num(ratio[(layer["index"], g)]["ratio_to_scaled_sigma_median"], 3)
                        if (layer["index"], g) in ratio else "&ndash;" for g in ("correct", "incorrect"))
         cells = [f"<td class='name'>{escape(layer['name'])}{' (double)' if layer['double'] else ''}</td>",
                  f"<td>{layer['shape'][0]}&times;{layer['shape'][1]}</td>", f"<td>{layer['rank']}</td>",
                  f"<td>{_num(layer['parameters'])}</td>", f"<td>{top}</td>", f"<td>{_num(s[-1], 3)}</td>",
-                 f"<td>{_num(b0[0])}</td>", f"<td>{_num(b0[1])}</td>", f"<td>{med}</td>"]
+                 f"<td>{_num(b0[0])}</td>", f"<td>{_num(b0[1])}</td>", f"<td>{_num(b0[2])}</td>",
+                 f"<td>{med}</td>"]
         cells += _gmw_cells(depths.get(layer["index"] + 1))
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table id='summary'>{head}{''.join(rows)}</table>"
@@ -98,18 +100,26 @@ def _findings_section(report: dict) -> str:
              f"{_yes_no(f['gmw_correct_larger_all_layers'])}",
              f"GMW grows with depth (input, then each hidden layer): correct {_yes_no(grows['correct'])}, "
              f"incorrect {_yes_no(grows['incorrect'])}"]
-    if f["relu_bounds"]:
-        below = all(r["below_sigma"] for r in f["relu_bounds"])
-        worst = max(r["ratio_to_scaled_sigma_max"] or 0 for r in f["relu_bounds"])
-        items.append(f"ReLU bounds below the linear singular values scaled by the data radius (guaranteed by "
-                     f"MATH.md &sect;2; largest ratio {worst:.3f}): {_yes_no(worst <= 1 + 1e-9)}; "
-                     f"below &sigma;<sub>k</sub> itself at every computed k: {_yes_no(below)}")
+    sphere = [r for r in f["relu_bounds"] if r["group"] == "unit_sphere"]
+    on_data = [r for r in f["relu_bounds"] if r["group"] != "unit_sphere"]
+    if sphere:
+        worst = max(r["ratio_to_scaled_sigma_max"] or 0 for r in sphere)
+        median = ", ".join(f"layer {r['layer'] + 1} {r['ratio_to_scaled_sigma_median']:.2f}" for r in sphere)
+        items.append(f"Over the unit ball (b = 0, a sample of {report['settings']['sphere_points']} sphere points), "
+                     f"ReLU bounds below the linear singular values at every computed k: "
+                     f"{_yes_no(all(r['below_sigma'] for r in sphere))} (largest bound<sub>k</sub> / "
+                     f"&sigma;<sub>k</sub> {worst:.3f}; median {median})")
+    if on_data:
+        worst = max(r["ratio_to_scaled_sigma_max"] or 0 for r in on_data)
+        items.append(f"Over the data, ReLU bounds below &sigma;<sub>k</sub> &times; radius (guaranteed by "
+                     f"MATH.md &sect;2; largest ratio {worst:.3f}): {_yes_no(worst <= 1 + 1e-9)}; below "
+                     f"&sigma;<sub>k</sub> itself: {_yes_no(all(r['below_sigma'] for r in on_data))}")
         top = f["top_bound_correct_larger"]
         if top:
             items.append("Top ReLU bound s<sub>0</sub> larger for correctly classified points: " + ", ".join(
                 f"layer {t['layer'] + 1} {_yes_no(t['correct_larger'])}" for t in top))
-    else:
-        items.append("ReLU singular-value bounds: not computed (too few points in one of the groups).")
+    if not on_data:
+        items.append("ReLU singular-value bounds over the data: not computed (too few points in one of the groups).")
     return ("<table id='findings'><tr><th class='name'>hidden layer output</th><th>GMW correct</th>"
             "<th>GMW incorrect</th><th>ratio</th><th>correct larger</th><th>gap &gt; spreads</th></tr>"
             f"{rows}</table><ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
@@ -167,6 +177,8 @@ s<sub>0</sub> is exact; the radius is max&#8214;x&#8214; over that set.</p>
 <p class="note">Grey: linear singular values of W. Blue solid / red dashed: ReLU singular-value bounds over the
 correctly / incorrectly classified set, divided by the set's radius, so that the chain
 s<sub>k</sub>(&phi;; X) &le; &sigma;<sub>k</sub> max&#8214;x&#8214; reads bound / radius &le; &sigma;<sub>k</sub>.
+Green dotted: ReLU bounds over the unit ball (b = 0, sphere sample), where Lemma 5 gives
+s<sub>k</sub> &le; &sigma;<sub>k</sub>.
 {spectra_note}.</p>
 {fig_html.get('spectra', '')}
 

@@ -24,12 +24,16 @@ def svd_factors(w: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.asarray(u, dtype=np.float64), np.asarray(s, dtype=np.float64), np.asarray(vt, dtype=np.float64)
 
 
-def relu_bounds(w: np.ndarray, b: np.ndarray, x: np.ndarray, ks: np.ndarray, seed: int, max_steps: int,
-                time_budget: Optional[float], progress) -> dict:
-    """Upper bounds of the data-dependent ReLU singular values ``s_k(phi; X)`` (MATH.md sections 2-3).
+def relu_bounds(w: np.ndarray, b: Optional[np.ndarray], x: Optional[np.ndarray], ks: np.ndarray, seed: int,
+                max_steps: int, time_budget: Optional[float], progress, sphere_points: int = 2000) -> dict:
+    """Upper bounds of the ReLU singular values ``s_k(phi; X)`` (MATH.md sections 1-3).
 
-    Returns ``{"ks", "sigma", "truncation_bound", "bound", "source"}`` as lists.
+    ``x=None`` means a seeded sample of ``sphere_points`` points of the unit
+    sphere (with ``b=None``: the unit-ball ReLU singular values of section 1).
+    Returns ``{"ks", "sigma", "truncation_bound", "bound", "source", "radius", "points"}``.
     """
     r = relusv.relu_singular_values(w, b, x, ks=ks, seed=seed, max_steps=max_steps, time_budget=time_budget,
-                                    progress=progress).to_dict()
-    return {key: r[key] for key in ("ks", "sigma", "truncation_bound", "bound", "source")}
+                                    progress=progress, sphere_points=sphere_points).to_dict()
+    out = {key: r[key] for key in ("ks", "sigma", "truncation_bound", "bound", "source")}
+    out["radius"], out["points"] = r["data_max_norm"], r["points"]
+    return out

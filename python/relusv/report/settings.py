@@ -28,6 +28,9 @@ class ReportSettings:
         Cap in seconds per ``relu_singular_values`` call (one per hidden layer
         and group); a safety net on a slow or busy machine, reached only there
         (results then depend on the machine's speed).
+    sphere_points, sphere_max_steps
+        The unit-ball curve of each hidden layer (``b = 0``, MATH.md section 1):
+        points of the seeded sphere sample and Adam steps per fitted k.
     tolerance
         Harmonic pruning keeps accuracy within this many percentage points
         (as a fraction: 0.01 = one point) of the unpruned network.
@@ -42,13 +45,16 @@ class ReportSettings:
     spectrum_points: Optional[int] = None
     spectrum_max_steps: int = 100
     spectrum_time_budget: float = 20.0
+    sphere_points: int = 2000
+    sphere_max_steps: int = 30
     tolerance: float = 0.01
 
     @classmethod
     def default(cls, seed: int = 0, quick: bool = False, tolerance: float = 0.01) -> "ReportSettings":
         if quick:
             return cls(seed=seed, quick=True, repeats=4, max_group_size=200, spectrum_points=9,
-                       spectrum_max_steps=20, spectrum_time_budget=3.0, tolerance=tolerance)
+                       spectrum_max_steps=20, spectrum_time_budget=3.0,
+                       sphere_points=500, sphere_max_steps=10, tolerance=tolerance)
         return cls(seed=seed, tolerance=tolerance)
 
     def to_dict(self) -> dict:
