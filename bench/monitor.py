@@ -8,7 +8,9 @@ input and ReLU output, 5 subsamples each, and the layers' singular values).
 The two runs start from the same weights and see the same batches; their
 epochs are interleaved (plain epoch, monitored epoch, ...) so that a change in
 machine load hits both alike. An epoch's time includes the monitor's
-measurement. Printed: per-epoch times, their medians and the ratio.
+measurement. Printed: per-epoch times, their medians and the ratio, and the
+median time of one measurement relative to a plain epoch (on a shared machine
+the epoch-to-epoch noise can exceed the overhead itself).
 
     .venv/bin/python bench/monitor.py [--epochs 3] [--threads 1] [--relu-bounds]
 """
@@ -93,8 +95,9 @@ def main() -> None:
     a, b = statistics.median(plain.times), statistics.median(watched.times)
     print(f"median epoch: plain {a:.3f} s, monitored {b:.3f} s, ratio {b / a:.3f} "
           f"(added {100 * (b / a - 1):+.1f} %; target < +10 %)")
-    print(f"median measurement: {statistics.median(watched.measure_times):.3f} s "
-          f"({len(monitor.history)} records)")
+    m = statistics.median(watched.measure_times)
+    print(f"median measurement: {m:.3f} s = {100 * m / a:.1f} % of a plain epoch "
+          f"(the added time itself, free of the noise between epochs; {len(monitor.history)} records)")
 
 
 if __name__ == "__main__":
