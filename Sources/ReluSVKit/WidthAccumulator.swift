@@ -70,6 +70,7 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
             throw EngineError.mismatch("points have dimension \(x.columns) but the accumulator has \(dimension)")
         }
         guard x.rows > 0 else { return }
+        let newCount = try Self.total(count, x.rows)
         var newMax = maxima, newMin = minima
         let block = min(blockRows, x.rows)
         // Written by the GEMM (beta = 0) before it is read: no initialisation.
@@ -95,7 +96,7 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
         }
         maxima = newMax
         minima = newMin
-        count += x.rows
+        count = newCount
     }
 
     /// Merges the points seen by `other` (same dimension, samples and seed).
@@ -113,11 +114,12 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
                 "cannot merge accumulators with different directions: (dimension \(otherDimension), samples \(otherMax.count), seed \(otherSeed)) vs (dimension \(dimension), samples \(samples), seed \(seed))")
         }
         guard otherCount >= 0 else { throw EngineError.invalidArgument("negative point count") }
+        let newCount = try Self.total(count, otherCount)
         for j in 0..<samples {
             maxima[j] = Swift.max(maxima[j], otherMax[j])
             minima[j] = Swift.min(minima[j], otherMin[j])
         }
-        count += otherCount
+        count = newCount
     }
 
     /// The per-direction widths `w_j = max_j - min_j`; divided by `||g_j||`
@@ -134,6 +136,13 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
     /// The Monte-Carlo estimate with `trim` cut at each end (MATH.md §4).
     public func estimate(trim: Double, spherical: Bool) throws -> SampleSummary {
         try SampleSummary(sampleWidths(spherical: spherical), trim: trim)
+    }
+
+    /// `a + b` points, or an error when the count does not fit in `Int`.
+    private static func total(_ a: Int, _ b: Int) throws -> Int {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        guard !overflow else { throw EngineError.invalidArgument("the number of points (\(a) + \(b)) overflows a 64-bit count") }
+        return sum
     }
 
     private static func diagnoseNonFinite(_ x: MatrixView<Scalar>, offset: Int) -> EngineError {

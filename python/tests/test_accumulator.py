@@ -127,6 +127,17 @@ def test_merge_extremes_rejects_bad_input():
     assert acc.points == 0
 
 
+def test_point_count_overflow_is_an_error_not_a_crash():
+    acc = relusv.GMWAccumulator(2, samples=3)
+    acc.merge_extremes(np.zeros(3), np.zeros(3), 2**63 - 1)
+    other = relusv.GMWAccumulator(2, samples=3).update(np.ones((1, 2)))
+    for attempt in (lambda: acc.merge_extremes(np.zeros(3), np.zeros(3), 5), lambda: acc.update(np.ones((2, 2))),
+                    lambda: acc.merge(other)):
+        with pytest.raises(ValueError, match="overflows"):
+            attempt()
+    assert acc.points == 2**63 - 1
+
+
 def test_merge_rejects_different_directions():
     a = relusv.GMWAccumulator(3, samples=10, seed=1)
     for other in (relusv.GMWAccumulator(3, samples=10, seed=2), relusv.GMWAccumulator(4, samples=10, seed=1),
