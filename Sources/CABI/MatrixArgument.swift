@@ -15,6 +15,11 @@ enum MatrixArgument {
     /// when the matrix has no rows.
     init(_ pointer: UnsafePointer<relusv_matrix>?, _ name: String) throws {
         let m = try required(pointer, name).pointee
+        // size_t fields arrive as Int: values above Int.max read as negative.
+        guard m.rows >= 0, m.cols >= 0, m.row_stride >= 0 else {
+            throw CallError(RELUSV_ERROR_SIZE_OVERFLOW, "\(name) of \(UInt(bitPattern: m.rows)) x \(UInt(bitPattern: m.cols)) "
+                            + "(row_stride \(UInt(bitPattern: m.row_stride))) is too large")
+        }
         guard m.cols > 0 else { throw CallError(RELUSV_ERROR_SHAPE, "\(name) has 0 columns") }
         let stride = m.row_stride == 0 ? m.cols : m.row_stride
         guard stride >= m.cols else {

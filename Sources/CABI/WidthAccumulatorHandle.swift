@@ -143,7 +143,7 @@ public func relusv_gmw_accumulator_export(
     guarded {
         let a = try AccumulatorBox.from(handle)
         let buffer = try required(buffer, "buffer")
-        guard capacity >= a.serializedSize else {
+        guard capacity < 0 || capacity >= a.serializedSize else {  // negative: a size_t above Int.max
             throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "buffer of \(capacity) bytes is smaller than the state (\(a.serializedSize) bytes)")
         }
         let bytes = a.serialized()
@@ -158,6 +158,9 @@ public func relusv_gmw_accumulator_import(
     guarded {
         let buffer = try required(buffer, "buffer")
         let out = try required(out, "accumulator")
+        guard size >= 0 else {  // a size_t above Int.max
+            throw CallError(RELUSV_ERROR_CORRUPT_STATE, "state size \(UInt(bitPattern: size)) is not that of any accumulator")
+        }
         let accumulator = try AnyWidthAccumulator(serialized: UnsafeRawBufferPointer(start: buffer, count: size))
         out.pointee = AccumulatorBox(accumulator).handle()
     }

@@ -132,6 +132,16 @@ def test_c_entry_points_reject_bad_sizes_directly():
     handle = ctypes.c_void_p()
     status = _native.lib.relusv_gmw_accumulator_create(2**63 + 7, 10, 0, _native.FLOAT64, ctypes.byref(handle))
     assert _native.STATUS_NAMES[status] == "RELUSV_ERROR_INVALID_ARGUMENT" and not handle.value
+    # size_t values above 2^63 (negative as signed) in every size field
+    for rows, cols, stride in [(2**64 - 1, 3, 0), (3, 2**63 + 3, 0), (3, 3, 2**64 - 1)]:
+        m = _native.Matrix(a.ctypes.data, _native.FLOAT64, rows, cols, stride)
+        status = _native.lib.relusv_gmw(ctypes.byref(m), 10, 0, 0.1, 0, None, ctypes.byref(result),
+                                        _native.NO_PROGRESS, None)
+        assert _native.STATUS_NAMES[status] == "RELUSV_ERROR_SIZE_OVERFLOW", (rows, cols, stride)
+        assert b"is too large" in _native.lib.relusv_last_error()
+    state = relusv.GMWAccumulator(3, samples=2).to_bytes()
+    status = _native.lib.relusv_gmw_accumulator_import(state, 2**63 + 5, ctypes.byref(handle))
+    assert _native.STATUS_NAMES[status] == "RELUSV_ERROR_CORRUPT_STATE" and not handle.value
 
 
 # ------------------------------------------------ accepted layouts and types
