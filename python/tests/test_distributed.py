@@ -2,6 +2,7 @@
 
 Each rank streams a round-robin share of the probe batches; the accumulators
 are merged by all-reduce (MAX / MIN of the running extremes, SUM of counts).
+The model is wrapped in DistributedDataParallel.
 Rank 0 then measures again without the group, as a single process; both
 histories are written out and compared value for value here.
 """
@@ -61,7 +62,10 @@ def worker(rank: int, port: int, out_dir: str) -> None:
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)
     try:
         model, x, y = build()
-        together = measure(model, x, y, distributed=True)
+        # Wrapped in DDP as in a real run: the monitor probes the inner module, so the ranks' unequal
+        # numbers of probe batches trigger no collective of the wrapper.
+        wrapped = torch.nn.parallel.DistributedDataParallel(model)
+        together = measure(wrapped, x, y, distributed=True)
         with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
             json.dump(together, f)
         if rank == 0:

@@ -479,6 +479,8 @@ class Monitor:
                     order = np.argsort(np.concatenate([idx for idx, _ in pieces]), kind="stable")
                     x = np.concatenate([rows for _, rows in pieces])[order]
                     ks = [k for k in self.relu_ks if k < min(w.shape)]
+                    if not ks:
+                        continue
                     options = {"seed": self.seed, "progress": False, **self.relu_options}
                     spectrum = relu_singular_values(w, None if b is None else b.cpu().numpy(), x, ks,
                                                     leaky_slope=layer.leaky_slope, **options)
