@@ -64,7 +64,9 @@ def test_default_report_files_and_schema(default_report):
                  *[f for f in report["files"]["figures"].values() if f]]:
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     assert set(report["files"]["csv"]) == {"layers.csv", "spectra.csv", "gmw.csv", "pruning.csv"}
-    assert all(report["files"]["figures"].values())
+    figures = report["files"]["figures"]
+    assert all(figures[k] for k in ("spectra", "gmw", "pruning")) and figures["pruning_retrained"] is None
+    assert report["pruning_retrained"] is None  # only with --retrain
     assert summary["report"] == str((out / "index.html").resolve())
     # A broken report must fail validation: the schema is not vacuous.
     broken = json.loads(json.dumps(report))

@@ -54,3 +54,41 @@ def test_report_on_a_torch_checkpoint(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert "report: " in out and (tmp_path / "r" / "index.html").is_file()
+
+
+def test_report_with_retraining(tmp_path, capsys):
+    import json
+
+    import jsonschema
+
+    from relusv.cli import main
+
+    rng = np.random.default_rng(3)
+    w = rng.normal(size=(3, 8))
+    x = rng.normal(size=(300, 8))
+    y = (x @ w.T).argmax(axis=1)  # learnable labels
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 12), nn.ReLU(), nn.Linear(12, 10), nn.ReLU(), nn.Linear(10, 3))
+    torch.save(model.state_dict(), tmp_path / "model.pt")
+    np.savez(tmp_path / "test.npz", X=x[:150], y=y[:150])
+    np.savez(tmp_path / "train.npz", X=x[150:], y=y[150:])
+    code = main(["report", "--model", str(tmp_path / "model.pt"), "--data", str(tmp_path / "test.npz"),
+                 "--train-data", str(tmp_path / "train.npz"), "--retrain", "--tolerance", "5",
+                 "--out", str(tmp_path / "r"), "--quick", "--no-progress", "--json"])
+    assert code == 0, capsys.readouterr().err
+    capsys.readouterr()
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    jsonschema.validate(report, json.loads((tmp_path / "r" / "schema.json").read_text()))
+    p = report["pruning_retrained"]
+    assert p["method"] == "retrained" and p["training_points"] == 150
+    assert p["initial_ranks"] == [8, 10]
+    history = p["history"]
+    for prev, cur in zip(history, history[1:]):
+        assert sum(prev["ranks"]) - sum(cur["ranks"]) == 1
+    # Every accepted state keeps the selection accuracy within the tolerance.
+    assert all(h["selection_accuracy"] >= history[0]["selection_accuracy"] - 0.05 - 1e-12 for h in history)
+    assert (tmp_path / "r" / "pruning_retrained.png").is_file()
+    # --retrain with one's own model needs training data.
+    code = main(["report", "--model", str(tmp_path / "model.pt"), "--data", str(tmp_path / "test.npz"),
+                 "--retrain", "--out", str(tmp_path / "r2")])
+    assert code == 2 and "--train-data" in capsys.readouterr().err

@@ -2,7 +2,7 @@
 
 Files written to ``out``: ``index.html``, ``report.json`` (validated by
 ``schema.json``, copied alongside), ``layers.csv``, ``spectra.csv``,
-``gmw.csv``, ``pruning.csv``, ``subsets.npz`` (the indices of the compared
+``gmw.csv``, ``pruning.csv`` (and ``pruning_retrained.csv``), ``subsets.npz`` (the indices of the compared
 sets, for reproducing any number), and the PNG figures.
 """
 from __future__ import annotations
@@ -23,6 +23,7 @@ from .data import LabelledData
 from .findings import findings
 from .model import Network
 from .pruning import harmonic_prune_one_shot
+from .retrain import harmonic_prune_retrained
 from .settings import ReportSettings
 
 SCHEMA = Path(__file__).with_name("schema.json")
@@ -30,8 +31,12 @@ SCHEMA_VERSION = 1
 
 
 def compute(network: Network, data: LabelledData, settings: ReportSettings, model_source: str,
-            show_progress: Optional[bool] = None) -> tuple:
-    """``(report, split)``: the report as a JSON-ready dict (without ``files``) and the group split."""
+            show_progress: Optional[bool] = None, train: Optional[LabelledData] = None) -> tuple:
+    """``(report, split)``: the report as a JSON-ready dict (without ``files``) and the group split.
+
+    With ``train`` (training data) and torch installed, harmonic pruning is also
+    run with retraining (``pruning_retrained``).
+    """
     started = time.perf_counter()
     acts = network.activations(data.x)
     predictions = acts[-1].argmax(axis=1)
@@ -39,6 +44,10 @@ def compute(network: Network, data: LabelledData, settings: ReportSettings, mode
     depths = analysis.width_by_depth(network, acts, split, settings, show_progress)
     layers = analysis.layer_spectra(network, acts, split, settings, show_progress)
     pruning = harmonic_prune_one_shot(network, data.x, data.y, settings.tolerance, settings.seed, show_progress)
+    retrained = None
+    if train is not None:
+        retrained = harmonic_prune_retrained(network, data.x, data.y, train.x, train.y, settings.tolerance,
+                                             settings.seed, show_progress)
     report = {
         "schema_version": SCHEMA_VERSION,
         "relusv_version": relusv.__version__,
@@ -53,6 +62,7 @@ def compute(network: Network, data: LabelledData, settings: ReportSettings, mode
         "depths": depths,
         "layers": layers,
         "pruning": pruning,
+        "pruning_retrained": retrained,
         "findings": findings(depths, layers),
     }
     report["elapsed_seconds"] = time.perf_counter() - started
@@ -113,13 +123,15 @@ def write_tables(report: dict, out: Path) -> list:
     _write_csv(out / "gmw.csv", ["depth", "name", "group", "repeat", "gmw", "effective_dimension"], rows)
     names.append("gmw.csv")
 
-    p = report["pruning"]
-    if p is not None:
+    for key, name in (("pruning", "pruning.csv"), ("pruning_retrained", "pruning_retrained.csv")):
+        p = report[key]
+        if p is None:
+            continue
         rows = [[h["iteration"], "" if h["layer"] is None else h["layer"], *h["ranks"], h["parameters"],
-                 h["selection_accuracy"], h["evaluation_accuracy"]] for h in p["history"]]
-        _write_csv(out / "pruning.csv", ["iteration", "pruned_layer", *(f"rank_layer_{i}" for i in p["layers"]),
-                                         "parameters", "selection_accuracy", "evaluation_accuracy"], rows)
-        names.append("pruning.csv")
+                 h["selection_accuracy"], h["evaluation_accuracy"], h.get("retrained", False)] for h in p["history"]]
+        _write_csv(out / name, ["iteration", "pruned_layer", *(f"rank_layer_{i}" for i in p["layers"]),
+                                "parameters", "selection_accuracy", "evaluation_accuracy", "retrained"], rows)
+        names.append(name)
     return names
 
 
@@ -129,7 +141,8 @@ def write(report: dict, split: analysis.GroupSplit, out: Path) -> dict:
     figs = {"spectra": figures.spectra_figure(report["layers"], out / "spectra.png").name}
     g = figures.gmw_figure(report["depths"], out / "gmw.png")
     figs["gmw"] = g.name if g else None
-    figs["pruning"] = figures.pruning_figure(report["pruning"], out / "pruning.png").name if report["pruning"] else None
+    for key in ("pruning", "pruning_retrained"):
+        figs[key] = figures.pruning_figure(report[key], out / f"{key}.png").name if report[key] else None
     subsets = {f"{group}_{r}": s[group] for r, s in enumerate(split.subsets) for group in analysis.GROUPS}
     np.savez(out / "subsets.npz", correct=split.correct, incorrect=split.incorrect, **subsets)
     files = {"html": "index.html", "json": "report.json", "schema": "schema.json", "subsets": "subsets.npz",

@@ -25,6 +25,7 @@ examples:
   relusv report --quick --out /tmp/r --json       # smaller settings, summary as JSON
   relusv report --model mlp.npz --data test.npz   # W0,b0,W1,b1,... and X,y
   relusv report --model mlp.pt --data X.npy y.npy # torch.save(nn.Sequential) or its state_dict
+  relusv report --model mlp.pt --data test.npz --train-data train.npz --retrain
 
 The report directory holds index.html (open it in a browser), report.json (schema.json),
 CSV tables and PNG figures. Exit status: 0 on success, 2 on bad input."""
@@ -44,6 +45,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="smaller settings (fewer repeats and ranks; for CI)")
     p.add_argument("--tolerance", type=float, default=1.0,
                    help="harmonic pruning keeps accuracy within this many percentage points (default 1)")
+    p.add_argument("--retrain", action="store_true",
+                   help="also run harmonic pruning with retraining (needs torch; training data: --train-data, "
+                        "or the built-in network's own training split)")
+    p.add_argument("--train-data", metavar="FILE", nargs="+",
+                   help="training data for --retrain, in the same forms as --data")
     p.add_argument("--json", action="store_true", help="print the summary as JSON instead of text")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
@@ -56,6 +62,8 @@ def _inputs(args):
     from .model import load_network
 
     if args.model is None and args.data is None:
+        if args.train_data is not None:
+            raise ReportInputError("--train-data goes with --model and --data; the built-in network brings its own")
         return default_inputs()
     if args.model is None:
         raise ReportInputError("--data needs --model (or give neither for the built-in default)")
@@ -63,12 +71,26 @@ def _inputs(args):
         raise ReportInputError("--model needs --data: a .npz with X and y, or two .npy files")
     network = load_network(args.model)
     x, y, source = load_data(args.data)
-    return network, validate(x, y, network.input_dimension, network.classes, source), args.model
+    data = validate(x, y, network.input_dimension, network.classes, source)
+    train = None
+    if args.train_data is not None:
+        x, y, source = load_data(args.train_data)
+        train = validate(x, y, network.input_dimension, network.classes, source)
+    elif args.retrain:
+        raise ReportInputError("--retrain with your own model needs --train-data (the data to retrain on)")
+    return network, data, args.model, train
 
 
 def summary(report: dict, out: Path) -> dict:
     """The headline numbers (what ``--json`` prints)."""
-    f, p = report["findings"], report["pruning"]
+    f = report["findings"]
+
+    def pruning(p):
+        if p is None:
+            return None
+        return {"method": p["method"], "tolerance": p["tolerance"], "initial_ranks": p["initial_ranks"],
+                "chosen": p["chosen"], "baseline": p["baseline"], "parameters_before": p["parameters_before"]}
+
     return {
         "report": str((out / "index.html").resolve()),
         "json": str((out / "report.json").resolve()),
@@ -80,9 +102,8 @@ def summary(report: dict, out: Path) -> dict:
         "gmw_grows_with_depth": f["gmw_grows_with_depth"],
         "relu_bounds": f["relu_bounds"],
         "top_bound_correct_larger": f["top_bound_correct_larger"],
-        "pruning": None if p is None else {"method": p["method"], "tolerance": p["tolerance"],
-                                           "initial_ranks": p["initial_ranks"], "chosen": p["chosen"],
-                                           "baseline": p["baseline"], "parameters_before": p["parameters_before"]},
+        "pruning": pruning(report["pruning"]),
+        "pruning_retrained": pruning(report["pruning_retrained"]),
     }
 
 
@@ -113,8 +134,9 @@ def print_headline(s: dict) -> None:
             print(f"    layer {r['layer'] + 1} {name:<9}  s_0 {r['top_bound']:7.3f}   sigma_0 {r['sigma_0']:.3f}   "
                   f"radius {r['radius']:6.3f}   median ratio {r['ratio_to_scaled_sigma_median']:.3f}   "
                   f"max ratio {r['ratio_to_scaled_sigma_max']:.3f}")
-    p = s["pruning"]
-    if p is not None:
+    for p in (s["pruning"], s["pruning_retrained"]):
+        if p is None:
+            continue
         c, b = p["chosen"], p["baseline"]
         print(f"  harmonic pruning ({p['method']}, tolerance {100 * p['tolerance']:g} pt): ranks "
               f"{tuple(p['initial_ranks'])} -> {tuple(c['ranks'])}, parameters {p['parameters_before']:,} -> "
@@ -135,10 +157,16 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise ReportInputError(f"--out {args.out} exists and is not a directory")
     started = time.perf_counter()
-    network, data, source = _inputs(args)
+    network, data, source, train = _inputs(args)
+    if args.retrain:
+        from .retrain import available
+
+        if not available():
+            raise ReportInputError("--retrain needs torch (pip install torch)")
     settings = ReportSettings.default(seed=args.seed, quick=args.quick, tolerance=args.tolerance / 100)
     show: Optional[bool] = False if args.no_progress else None
-    report, split = compute(network, data, settings, source, show_progress=show)
+    report, split = compute(network, data, settings, source, show_progress=show,
+                            train=train if args.retrain else None)
     try:
         write(report, split, out)
     except OSError as error:

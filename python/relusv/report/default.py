@@ -22,7 +22,7 @@ MODEL_SOURCE = "built-in digits MLP 64-100-100-100-10 (relusv/data/digits_mlp.np
 
 
 def default_inputs() -> tuple:
-    """``(network, data, model_source)`` of the built-in default."""
+    """``(network, data, model_source, train)``: the built-in network, its held-out and its training data."""
     try:
         from sklearn.datasets import load_digits
     except ImportError:
@@ -30,9 +30,11 @@ def default_inputs() -> tuple:
                                "--model and --data") from None
     network: Network = load_npz_network(NETWORK)
     with np.load(NETWORK, allow_pickle=False) as archive:
-        test_index = archive["test_index"]
+        test_index, train_index = archive["test_index"], archive["train_index"]
     digits = load_digits()
-    x, y = digits.data[test_index] / 16.0, digits.target[test_index]
-    data: LabelledData = validate(x, y, network.input_dimension, network.classes,
+    x, y = digits.data / 16.0, digits.target
+    data: LabelledData = validate(x[test_index], y[test_index], network.input_dimension, network.classes,
                                   f"scikit-learn digits, {len(test_index)} held-out images")
-    return network, data, MODEL_SOURCE
+    train: LabelledData = validate(x[train_index], y[train_index], network.input_dimension, network.classes,
+                                   f"scikit-learn digits, {len(train_index)} training images")
+    return network, data, MODEL_SOURCE, train

@@ -105,7 +105,12 @@ def pruning_figure(pruning: dict, path: Path) -> Path:
     axes[1].axvline(chosen, color="k", ls=":", lw=1, label=f"chosen (tolerance {100 * pruning['tolerance']:g} pt)")
     axes[1].set_xlabel("pruning iteration")
     axes[1].set_ylabel("accuracy")
-    axes[1].set_title("accuracy along the pruning path (no retraining)", fontsize=10)
+    if pruning["retrained"]:
+        marks = [(h["iteration"], h["selection_accuracy"]) for h in history if h.get("retrained")]
+        if marks:
+            axes[1].plot(*zip(*marks), "o", color="0.4", ms=3, label="retrained")
+    axes[1].set_title("accuracy along the pruning path (" + ("with" if pruning["retrained"] else "no")
+                      + " retraining)", fontsize=10)
     axes[1].legend(fontsize=8)
     axes[1].grid(True, alpha=0.25)
     fig.tight_layout()

@@ -125,8 +125,11 @@ def _findings_section(report: dict) -> str:
             f"{rows}</table><ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
 
 
-def _pruning_section(report: dict) -> str:
-    p = report["pruning"]
+def _pruning_section(report: dict, key: str = "pruning") -> str:
+    p = report[key]
+    if p is None and key == "pruning_retrained":
+        return ("<p class='note'>With retraining: not run (needs torch and training data: "
+                "<code>--retrain</code>, with <code>--train-data</code> for your own model).</p>")
     if p is None:
         return "<p class='note'>No hidden layers to prune, or too few points.</p>"
     c, b = p["chosen"], p["baseline"]
@@ -134,11 +137,18 @@ def _pruning_section(report: dict) -> str:
                     f"<td>{r}</td></tr>"
                     for i, shape, r0, r in zip(p["layers"], p["shapes"], p["initial_ranks"], c["ranks"]))
     saved = 1 - c["parameters"] / p["parameters_before"]
-    return (f"<p>Method: <b>{escape(p['method'])}</b> ({'with' if p['retrained'] else 'no'} retraining). "
+    extra = ""
+    if p["retrained"]:
+        r = p["retraining"]
+        extra = (f" Retraining: {r['batches']} Adam steps (batches of {r['batch_size']}, learning rate "
+                 f"{r['learning_rate']:g}) on the {p['training_points']} training points whenever the "
+                 f"{escape(r['criterion'])}; stopped by: {escape(p['stop_reason'])}.")
+    return (f"<p>Method: <b>{escape(p['method'])}</b> ({'with' if p['retrained'] else 'no'} retraining).{extra} "
             f"Decisions on a seeded half of the data ({p['selection_points']} points); accuracy reported on the "
             f"other half ({p['evaluation_points']} points). Tolerance: {100 * p['tolerance']:g} percentage "
-            f"point(s) of selection accuracy.</p>"
-            "<table id='pruning'><tr><th class='name'>hidden layer</th><th>shape</th><th>rank before</th>"
+            f"point(s) of selection accuracy. Parameters count each pruned layer in the cheaper of its factored "
+            f"(r(m+n)+m) and full (mn+m) form.</p>"
+            f"<table id='{key}'><tr><th class='name'>hidden layer</th><th>shape</th><th>rank before</th>"
             f"<th>smallest rank kept</th></tr>{ranks}</table>"
             f"<p>Parameters: {p['parameters_before']:,} before, {c['parameters']:,} after "
             f"({100 * saved:.1f}% fewer). Held-out (evaluation half) accuracy: "
@@ -188,6 +198,8 @@ s<sub>k</sub> &le; &sigma;<sub>k</sub>.
 <h2>Harmonic pruning</h2>
 {_pruning_section(report)}
 {fig_html.get('pruning', '')}
+{_pruning_section(report, "pruning_retrained")}
+{fig_html.get('pruning_retrained', '')}
 
 <h2>Files</h2>
 <p class="note"><code>report.json</code> (schema: <code>schema.json</code>), CSV tables:

@@ -94,11 +94,16 @@ def harmonic_prune_one_shot(network: Network, x: np.ndarray, y: np.ndarray, tole
         return _prune(network, x, y, tolerance, seed, hidden, show_progress)
 
 
+def split_halves(points: int, seed: int):
+    """``(selection, evaluation)``: sorted indices of two seeded halves of ``range(points)``."""
+    order = np.random.default_rng(seed).permutation(points)
+    half = points // 2
+    return np.sort(order[:half]), np.sort(order[half:])
+
+
 def _prune(network: Network, x: np.ndarray, y: np.ndarray, tolerance: float, seed: int, hidden: List[int],
            show_progress: Optional[bool]) -> dict:
-    order = np.random.default_rng(seed).permutation(x.shape[0])
-    half = x.shape[0] // 2
-    sel, ev = np.sort(order[:half]), np.sort(order[half:])
+    sel, ev = split_halves(x.shape[0], seed)
     trunc = _Truncations(network, hidden)
     ranks = dict(trunc.initial)
 

@@ -1,0 +1,138 @@
+"""Harmonic pruning with retraining (MATH.md section 8), through ``relusv.torch.harmonic_prune``.
+
+Runs only when torch is installed and training data are given (the built-in
+default uses its own training split). The network becomes a float64
+``nn.Sequential`` of ``Linear`` / ``ReLU``; decisions and the retraining
+criterion (accuracy more than 0.5 % below the start, the paper's rule) use
+the same selection half of the data as the one-shot variant, retraining uses
+the training data only (``batches`` Adam steps on seeded mini-batches), and
+the accuracy of every accepted iteration is also measured on the evaluation
+half, which plays no part in any decision. Pruning stops at the first cut
+that leaves the selection accuracy more than ``tolerance`` below the start;
+that cut is undone, so the last recorded state is the chosen one.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Optional
+
+import numpy as np
+
+from .model import Network
+from .pruning import layer_parameters, split_halves
+
+RETRAIN_BATCHES = 50
+BATCH_SIZE = 64
+LEARNING_RATE = 1e-3
+
+
+def available() -> bool:
+    try:
+        import torch  # noqa: F401
+
+        from ..torch import harmonic_prune  # noqa: F401
+    except Exception:  # torch missing or unusable
+        return False
+    return True
+
+
+def _to_torch(network: Network):
+    import torch
+    from torch import nn
+
+    modules = []
+    for layer in network.layers:
+        linear = nn.Linear(layer.shape[1], layer.shape[0]).double()
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(layer.weight))
+            linear.bias.copy_(torch.from_numpy(layer.bias))
+        modules.append(linear)
+        if layer.relu:
+            modules.append(nn.ReLU())
+    return nn.Sequential(*modules)
+
+
+def harmonic_prune_retrained(network: Network, x: np.ndarray, y: np.ndarray, x_train: np.ndarray,
+                             y_train: np.ndarray, tolerance: float, seed: int,
+                             show_progress: Optional[bool] = None) -> Optional[dict]:
+    """The retrained pruning path and the chosen ranks; ``None`` without torch or hidden layers."""
+    hidden = [i for i, layer in enumerate(network.layers) if layer.relu]
+    if not hidden or x.shape[0] < 4 or len(x_train) == 0 or not available():
+        return None
+    import torch
+
+    from ..torch import accuracy, harmonic_prune
+
+    sel, ev = split_halves(x.shape[0], seed)
+    torch.manual_seed(seed)
+    model = _to_torch(network)
+    names = {str(2 * j): i for j, i in enumerate(hidden)}  # Sequential index of each hidden Linear
+    x_sel, y_sel = torch.from_numpy(x[sel]), torch.from_numpy(y[sel])
+    x_ev, y_ev = torch.from_numpy(x[ev]), torch.from_numpy(y[ev])
+    generator = torch.Generator().manual_seed(seed)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.from_numpy(np.asarray(x_train, dtype=np.float64)),
+                                       torch.from_numpy(np.asarray(y_train, dtype=np.int64))),
+        batch_size=BATCH_SIZE, shuffle=True, generator=generator)
+    evaluation = [accuracy(model, x_ev, y_ev)]
+    start = accuracy(model, x_sel, y_sel)
+    bar = _bar(show_progress, sum(min(network.layers[i].shape) - 1 for i in hidden))
+
+    def after_iteration(done: int, total: int) -> bool:
+        evaluation.append(accuracy(model, x_ev, y_ev))
+        if bar is not None:
+            bar.update(1)
+        return False
+
+    try:
+        result = harmonic_prune(model, x_sel, y_sel, retrain=loader, retrain_batches=RETRAIN_BATCHES,
+                                optimizer=lambda params: torch.optim.Adam(params, lr=LEARNING_RATE),
+                                min_accuracy=start - tolerance - 1e-12, inplace=True, progress=after_iteration)
+    finally:
+        if bar is not None:
+            bar.close()
+    accepted = [r for r in result.history if r["accepted"] in (True, "True")]
+    history = []
+    for record, ev_acc in zip(accepted, evaluation):
+        ranks = [int(r) for r in record["ranks"]]
+        layer = None if record["layer"] in (None, "") else names[str(record["layer"])]
+        history.append({
+            "iteration": int(record["iteration"]), "layer": layer, "ranks": ranks,
+            "parameters": sum(layer_parameters(l.shape, ranks[hidden.index(i)] if i in hidden else None)
+                              for i, l in enumerate(network.layers)),
+            "selection_accuracy": float(record["accuracy"]),
+            "selection_accuracy_before_retraining": float(record["accuracy_before_retraining"]),
+            "evaluation_accuracy": float(ev_acc), "retrained": record["retrained"] in (True, "True"),
+        })
+    chosen = history[-1]
+    return {
+        "method": "retrained",
+        "retrained": True,
+        "tolerance": tolerance,
+        "layers": hidden,
+        "shapes": [list(network.layers[i].shape) for i in hidden],
+        "initial_ranks": history[0]["ranks"],
+        "selection_points": int(sel.size),
+        "evaluation_points": int(ev.size),
+        "training_points": int(len(x_train)),
+        "retraining": {"batches": RETRAIN_BATCHES, "batch_size": BATCH_SIZE, "learning_rate": LEARNING_RATE,
+                       "criterion": "selection accuracy more than 0.5 % below the start"},
+        "stop_reason": result.stop_reason,
+        "parameters_before": network.parameters,
+        "history": history,
+        "chosen": {key: chosen[key] for key in ("iteration", "ranks", "parameters", "selection_accuracy",
+                                                "evaluation_accuracy")},
+        "baseline": {"selection_accuracy": history[0]["selection_accuracy"],
+                     "evaluation_accuracy": history[0]["evaluation_accuracy"]},
+    }
+
+
+def _bar(show: Optional[bool], total: int):
+    show = sys.stderr.isatty() if show is None else show
+    if not show:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc="harmonic pruning with retraining", leave=False, file=sys.stderr)
