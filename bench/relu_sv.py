@@ -23,12 +23,13 @@ curves of (c) and (d) are plotted to bench/figures/relu_sv_curves.png.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -196,6 +197,29 @@ def run_peer(W, b, X, w: Workload, log, threads: int) -> PeerRun:
         seconds.append(time.perf_counter() - start)
     median = statistics.median(seconds)
     return PeerRun(seconds, fits, median * w.peer_stride)
+
+
+def peer_cache_file(directory: Path, W, b, X, w: Workload) -> Path:
+    """Where the peer's results for exactly these inputs and this peer code are kept."""
+    digest = hashlib.sha256()
+    digest.update((Path(__file__).resolve().parent / "paper_peer.py").read_bytes())
+    for a in (W, b, X):
+        digest.update(np.ascontiguousarray(a).tobytes())
+    digest.update(json.dumps([w.peer_ks, w.peer_stride, w.peer_repeats]).encode())
+    return directory / f"peer-{w.key}-{digest.hexdigest()[:16]}.json"
+
+
+def save_peer(path: Path, run: PeerRun, threads: int, load: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"seconds": run.seconds, "curve_seconds": run.curve_seconds, "threads": threads,
+                                "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                                "load_average": load, "fits": [asdict(f) for f in run.fits]}, indent=1))
+
+
+def load_peer(path: Path):
+    data = json.loads(path.read_text())
+    run = PeerRun(data["seconds"], [PeerFit(**f) for f in data["fits"]], data["curve_seconds"])
+    return run, data
 
 
 def warm_up(fn):
@@ -369,6 +393,8 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default="abcd", help="workloads to run, e.g. 'cd' (default: abcd)")
     parser.add_argument("--peer-stride", type=int, default=128,
                         help="(d): the peer runs at every N-th k (midpoints), its time extrapolated (default 128)")
+    parser.add_argument("--peer-cache", type=Path, metavar="DIR",
+                        help="reuse the peer's results for identical inputs and peer code from DIR (and save them there)")
     parser.add_argument("--peer-only", action="store_true", help="do not run relusv")
     parser.add_argument("--no-verify", action="store_true", help="skip recomputing relusv's bounds from its factors")
     parser.add_argument("--figure", type=Path, default=FIGURE, help=f"figure path (default {FIGURE})")
@@ -407,16 +433,24 @@ def main(argv=None) -> int:
         started = time.perf_counter()
 
         def log(fit: PeerFit):
-            if len(w.peer_ks) > 8:
+            if len(w.peer_ks) > 8 or w.m * w.n * w.points > 10**8:
                 print(f"   peer k = {fit.k}: bound {fit.bound:.5g}, {fit.steps} steps, {fit.seconds:.1f} s "
                       f"(elapsed {time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
 
-        trial = choose_peer_threads(W, b, X, w.peer_ks[len(w.peer_ks) // 2])
-        threads = min(trial, key=trial.get)
-        out(f"   peer threads: {threads} (seconds per step on a short trial: "
-            f"{', '.join(f'{t} thread(s) {v * 1e3:.2f} ms' for t, v in trial.items())})")
-        peer = run_peer(W, b, X, w, log, threads)
-        torch.set_num_threads(default_threads)
+        cache = peer_cache_file(args.peer_cache, W, b, X, w) if args.peer_cache else None
+        if cache is not None and cache.exists():
+            peer, data = load_peer(cache)
+            out(f"   PEER RESULTS REUSED from {cache} (same inputs and peer code; measured {data['measured']} "
+                f"with {data['threads']} thread(s), load average {data['load_average']:.2f})")
+        else:
+            trial = choose_peer_threads(W, b, X, w.peer_ks[len(w.peer_ks) // 2])
+            threads = min(trial, key=trial.get)
+            out(f"   peer threads: {threads} (seconds per step on a short trial: "
+                f"{', '.join(f'{t} thread(s) {v * 1e3:.2f} ms' for t, v in trial.items())})")
+            peer = run_peer(W, b, X, w, log, threads)
+            torch.set_num_threads(default_threads)
+            if cache is not None:
+                save_peer(cache, peer, threads, os.getloadavg()[0])
         out(f"   load average after the workload: {os.getloadavg()[0]:.2f} (2 cores)")
         c = compare(w, W, b, X, peer, rel)
         print_table(w, c, out)
