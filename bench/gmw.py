@@ -12,9 +12,11 @@ For S = 100 Gaussian directions and the paper's estimator (mean trimmed by
 - a bare NumPy GEMM ``G @ X.T`` of the same shape, G drawn beforehand: the
   roofline, since every method needs at least this product.
 
-Times are medians of several repetitions; each method runs its repetitions as
-a group after a short pause (OpenBLAS worker threads keep spinning for a while
-after a call and would otherwise slow down the next method).
+Times are medians of several repetitions, taken in interleaved rounds (each
+round times every method once) so that changes in the machine's load affect
+all methods alike, with a short pause before each call (OpenBLAS worker
+threads keep spinning for a while after a call and would otherwise slow down
+the next method). The load average is printed with the results.
 
 Peak extra memory is measured in a fresh process per method and shape: the
 high-water mark of the resident set (VmHWM, reset through
@@ -67,8 +69,8 @@ class Shape:
 
 SHAPES = [
     Shape("1,000 x 5 (paper)", 1_000, 5, "float64", 30, SAMPLES),
-    Shape("10,000 x 784", 10_000, 784, "float64", 9, 5),
-    Shape("100,000 x 1,000", 100_000, 1_000, "float32", 5, 3),
+    Shape("10,000 x 784", 10_000, 784, "float64", 15, 5),
+    Shape("100,000 x 1,000", 100_000, 1_000, "float32", 9, 3),
 ]
 
 
@@ -110,18 +112,18 @@ def simplex_constraints(n_points: int) -> np.ndarray:
 
 # ------------------------------------------------------------------ timing
 
-def median_time(fn, repetitions: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repetitions):
-        t = time.perf_counter()
+def median_times(methods: dict, repetitions: int) -> dict:
+    """Median seconds per method over interleaved rounds, after one warm-up call each."""
+    for fn in methods.values():
         fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
-def pause() -> None:
-    time.sleep(0.5)
+    times = {name: [] for name in methods}
+    for _ in range(repetitions):
+        for name, fn in methods.items():
+            time.sleep(0.3)
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def time_lp(x: np.ndarray, count: int) -> tuple[float, float]:
@@ -199,7 +201,15 @@ def blas_description() -> str:
     except (OSError, AttributeError):
         pass
     blas = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
-    lines.append(f"NumPy BLAS: {blas.get('name', '?')} {blas.get('version', '')}")
+    core = "?"
+    try:  # NumPy's bundled OpenBLAS, already loaded by NumPy
+        lib_dir = Path(np.__file__).resolve().parent.parent / "numpy.libs"
+        bundled = ctypes.CDLL(str(next(lib_dir.glob("libscipy_openblas*.so"))))
+        bundled.scipy_openblas_get_corename64_.restype = ctypes.c_char_p
+        core = bundled.scipy_openblas_get_corename64_().decode()
+    except (OSError, StopIteration, AttributeError):
+        pass
+    lines.append(f"NumPy BLAS: {blas.get('name', '?')} {blas.get('version', '')} (core {core})")
     return "\n".join(lines)
 
 
@@ -215,6 +225,7 @@ def main() -> int:
 
     print(f"relusv {relusv.__version__}, NumPy {np.__version__}, S = {SAMPLES}, trim = {TRIM}")
     print(blas_description())
+    print("load average at start: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
     rows, checks = [], []
     for shape in SHAPES:
         reps = 2 if args.quick else shape.repetitions
@@ -222,12 +233,9 @@ def main() -> int:
         x = shape.data()
         g = directions(x)
         print(f"\n{shape.name} {shape.dtype}: timing ...", flush=True)
-        t_relusv = median_time(lambda: run_relusv(x), reps)
-        pause()
-        t_numpy = median_time(lambda: run_numpy_closed_form(x), reps)
-        pause()
-        t_gemm = median_time(lambda: run_bare_gemm(x, g), reps)
-        pause()
+        t = median_times({"relusv": lambda: run_relusv(x), "numpy": lambda: run_numpy_closed_form(x),
+                          "gemm": lambda: run_bare_gemm(x, g)}, reps)
+        t_relusv, t_numpy, t_gemm = t["relusv"], t["numpy"], t["gemm"]
         t_lp, lp_gap = time_lp(x, lp_count)
         w_relusv = relusv.gmw(x, samples=SAMPLES, seed=0, trim=TRIM, return_details=True)
         w_numpy = run_numpy_closed_form(x)
@@ -257,6 +265,7 @@ def main() -> int:
     for r in rows:
         print(f"  {r['shape']}: relusv {r['w_relusv']:.4f} ± {r['se_relusv']:.4f}, NumPy {r['w_numpy']:.4f}; "
               f"LP = closed form to {r['lp_gap']:.1e} (relative)")
+    print("load average at end: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
     print("\ntargets:")
     for text, ok in checks:
         print(f"  [{'met' if ok else 'MISSED'}] {text}")
