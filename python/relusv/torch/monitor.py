@@ -15,7 +15,9 @@ the first classifies every point, the second streams the activations of the
 chosen points, batch by batch, into ``relusv.GMWAccumulator`` objects, so the
 probe set never has to be in memory at once (``X`` may be a NumPy memmap or a
 map-style dataset). Activations on a GPU are copied to the CPU batch by batch
-for the native library; the model stays where it is.
+for the native library; the model stays where it is. A layer's input that
+equals the previous layer's ReLU output on every probe batch (the usual MLP;
+checked in the first pass) is measured once and recorded under both names.
 """
 from __future__ import annotations
 
