@@ -308,7 +308,7 @@ class Monitor:
             i = index[tap.key]
             dims[i] = int(np.prod(activation.shape[1:]))
             bits[0] = max(bits[0], 64 if activation.dtype == torch.float64 else 32)
-            captured[i] = activation
+            captured[i] = activation.reshape(activation.shape[0], -1)   # widths see flattened points
 
         device = model_device(model)
         handles = self._hooks(model, sink)

@@ -176,6 +176,14 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
     Returns
     -------
     PruneResult
+
+    Notes
+    -----
+    A ``Linear`` layer becomes a ``DoubleLinear`` at its first cut. While its
+    rank ``r`` exceeds ``m n / (m + n)`` the factors hold more parameters than
+    the plain layer (MATH.md section 7), so the recorded parameter count can
+    rise at first; networks built from double layers (the paper's setting)
+    only ever shrink.
     """
     if min_rank < 1:
         raise ValueError(f"min_rank must be at least 1, got {min_rank}")
