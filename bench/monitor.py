@@ -6,8 +6,8 @@ misclassified), once without and once with a monitor that measures at the end
 of every epoch on a 2,000-point probe set (GMW of both groups at every layer's
 input and ReLU output, 5 subsamples each, and the layers' singular values).
 The two runs start from the same weights and see the same batches; their
-epochs are interleaved (plain epoch, monitored epoch, ...) so that a change in
-machine load hits both alike. An epoch's time includes the monitor's
+epochs are interleaved (plain, monitored, monitored, plain, ...) so that a
+change in machine load hits both alike. An epoch's time includes the monitor's
 measurement. Printed: per-epoch times, their medians and the ratio, and the
 median time of one measurement relative to a plain epoch (on a shared machine
 the epoch-to-epoch noise can exceed the overhead itself).
@@ -87,8 +87,9 @@ def main() -> None:
           f"probe {args.probe} points, torch threads {args.threads}")
     print(f"{'epoch':>5} {'plain s':>9} {'monitored s':>12} {'measure s':>10} {'probe acc':>10} {'group':>6}")
     for epoch in range(1, args.epochs + 1):
-        plain.epoch(epoch)
-        watched.epoch(epoch)
+        # Alternate which run goes first, so that neither always follows the other's work.
+        for run in ((plain, watched) if epoch % 2 else (watched, plain)):
+            run.epoch(epoch)
         last = monitor.history.select(measurement=monitor.measurements - 1)
         print(f"{epoch:5d} {plain.times[-1]:9.3f} {watched.times[-1]:12.3f} {watched.measure_times[-1]:10.3f} "
               f"{last[0]['accuracy']:10.3f} {min(last[0]['correct'], last[0]['incorrect']):6d}")
