@@ -96,11 +96,14 @@ class _LoaderRetraining:
         # Layers are replaced between calls, so the optimiser is built afresh each time.
         optimizer = self.optimizer([p for p in model.parameters() if p.requires_grad])
         device = model_device(model)
+        floating = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
         modes = TrainingModes(model)
         try:
             model.train()
             for _ in range(self.batches):
                 inputs, targets = self._next()[:2]
+                if floating is not None and inputs.is_floating_point():
+                    inputs = inputs.to(dtype=floating)
                 optimizer.zero_grad()
                 self.loss(model(inputs.to(device)), targets.to(device)).backward()
                 optimizer.step()
