@@ -25,9 +25,9 @@ class ReportSettings:
     spectrum_max_steps
         Adam steps per fitted k in ``relu_singular_values`` (deterministic).
     spectrum_time_budget
-        Cap in seconds per ``relu_singular_values`` call (one per hidden layer
-        and group); a safety net on a slow or busy machine, reached only there
-        (results then depend on the machine's speed).
+        Optional cap in seconds per ``relu_singular_values`` call. ``None``
+        (the default) keeps the curves reproducible: with a cap, how far each
+        fit gets depends on the machine's speed and load.
     sphere_points, sphere_max_steps
         The unit-ball curve of each hidden layer (``b = 0``, MATH.md section 1):
         points of the seeded sphere sample and Adam steps per fitted k.
@@ -43,8 +43,8 @@ class ReportSettings:
     repeats: int = 10
     max_group_size: int = 500
     spectrum_points: Optional[int] = None
-    spectrum_max_steps: int = 100
-    spectrum_time_budget: float = 20.0
+    spectrum_max_steps: int = 50
+    spectrum_time_budget: Optional[float] = None
     sphere_points: int = 2000
     sphere_max_steps: int = 30
     tolerance: float = 0.01
@@ -53,7 +53,7 @@ class ReportSettings:
     def default(cls, seed: int = 0, quick: bool = False, tolerance: float = 0.01) -> "ReportSettings":
         if quick:
             return cls(seed=seed, quick=True, repeats=4, max_group_size=200, spectrum_points=9,
-                       spectrum_max_steps=20, spectrum_time_budget=3.0,
+                       spectrum_max_steps=20,
                        sphere_points=500, sphere_max_steps=10, tolerance=tolerance)
         return cls(seed=seed, tolerance=tolerance)
 
