@@ -9,12 +9,12 @@
 /// Points arrive in batches of any size (rows are points); each batch is
 /// processed in blocks of at most `blockRows` rows with one GEMM
 /// `P = G X_block^T` (`S x block`) and a row-wise max/min, so the extra memory
-/// is `O(S * blockRows)` and never `O(S * N)`. Streaming therefore gives the
-/// result of a single call on the whole set, and two accumulators with the
-/// same directions merge by elementwise max/min in any order. Merging is
-/// exact; streaming agrees with one call up to the rounding of single
-/// products (BLAS may round `<g_j, x>` differently, by a few units of
-/// `eps * |g_j| |x|`, depending on the shape of the call that computes it).
+/// is `O(S * blockRows)` and never `O(S * N)`. Two accumulators with the
+/// same directions merge exactly, by elementwise max/min, in any order.
+/// Streaming computes the same extremes as a single call on the whole set,
+/// up to the rounding of single products: BLAS may round `<g_j, x>`
+/// differently (by a few units of `eps * |g_j| |x|`) depending on the shape
+/// of the call that computes it.
 ///
 /// Products are formed in `Scalar` (the caller's precision); the extremes are
 /// kept in `Double`.
