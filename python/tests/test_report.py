@@ -321,3 +321,26 @@ def test_help_has_examples(capsys):
     text = capsys.readouterr().out
     for option in ("--model", "--data", "--out", "--seed", "--quick", "--json", "examples:"):
         assert option in text
+
+
+def test_all_points_correct_gives_a_report_without_group_comparison(tmp_path, capsys):
+    arrays = _write_mlp(tmp_path / "m.npz")
+    x = np.random.default_rng(5).normal(size=(60, 8))
+    h = x
+    for i in range(3):
+        h = h @ arrays[f"W{i}"].T + arrays[f"b{i}"]
+        h = np.maximum(h, 0) if i < 2 else h
+    np.savez(tmp_path / "d.npz", X=x, y=h.argmax(axis=1).astype(float))  # integral floats are accepted
+    code, out, err = _run(["report", "--model", str(tmp_path / "m.npz"), "--data", str(tmp_path / "d.npz"),
+                           "--out", str(tmp_path / "r"), "--quick", "--no-progress"], capsys)
+    assert code == 0, err
+    assert "too few correctly or incorrectly classified points" in out
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    jsonschema.validate(report, json.loads((tmp_path / "r" / "schema.json").read_text()))
+    assert report["data"]["accuracy"] == 1.0 and report["data"]["group_size"] == 0
+    assert all(d["gmw"] is None for d in report["depths"])
+    assert report["files"]["figures"]["gmw"] is None
+    hidden = [layer for layer in report["layers"] if layer["relu"]]
+    assert all(layer["relu_bounds"]["correct"] is None and layer["relu_bounds"]["unit_sphere"] is not None
+               for layer in hidden)
+    assert "too few" in (tmp_path / "r" / "index.html").read_text().lower()

@@ -18,21 +18,19 @@ import numpy as np
 COLORS = {"correct": "tab:blue", "incorrect": "tab:red"}
 
 
-def _pyplot():
-    import matplotlib
+def _subplots(rows: int, cols: int, figsize):
+    """A figure from matplotlib's object API: no pyplot state, no GUI backend, nothing to close."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(rows, cols, squeeze=False)
 
 
 def spectra_figure(layers: List[dict], path: Path) -> Path:
-    plt = _pyplot()
     n = len(layers)
     cols = min(n, 2)
     rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), squeeze=False)
+    fig, axes = _subplots(rows, cols, (5.2 * cols, 3.6 * rows))
     for ax, layer in zip(axes.flat, layers):
         s = np.asarray(layer["singular_values"])
         ax.semilogy(np.arange(s.size), np.maximum(s, 1e-12), color="0.35", lw=1.4, label=r"linear $\sigma_k(W)$")
@@ -57,7 +55,6 @@ def spectra_figure(layers: List[dict], path: Path) -> Path:
         ax.axis("off")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
@@ -65,8 +62,8 @@ def gmw_figure(depths: List[dict], path: Path) -> Optional[Path]:
     rows = [d for d in depths if d["gmw"] is not None]
     if not rows:
         return None
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, grid = _subplots(1, 2, (10, 3.8))
+    axes = grid[0]
     x = np.arange(len(rows))
     for ax, key, title in ((axes[0], "gmw", "Gaussian mean width"),
                            (axes[1], "effective_dimension", "effective dimension (w / diam)$^2$")):
@@ -82,15 +79,14 @@ def gmw_figure(depths: List[dict], path: Path) -> Optional[Path]:
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
 def pruning_figure(pruning: dict, path: Path) -> Path:
-    plt = _pyplot()
     history = pruning["history"]
     it = [h["iteration"] for h in history]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, grid = _subplots(1, 2, (10, 3.8))
+    axes = grid[0]
     ranks = np.array([h["ranks"] for h in history])
     for j, layer in enumerate(pruning["layers"]):
         axes[0].plot(it, ranks[:, j], lw=1.5, label=f"layer {layer + 1}")
@@ -115,5 +111,4 @@ def pruning_figure(pruning: dict, path: Path) -> Path:
     axes[1].grid(True, alpha=0.25)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
