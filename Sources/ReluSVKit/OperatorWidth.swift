@@ -20,6 +20,8 @@ public struct OperatorWidth: Sendable, Equatable {
 /// `CounterRandom(seed, .widthDirections)` (one GEMM `G W`), with the
 /// two-sided bound `2 sqrt(2/pi) ||W||_F <= w(W) <= 2 ||W||_F`
 /// (`||sigma||_2 = ||W||_F`) and `norm = sigma_0(W)`.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func linearOperatorWidth<Scalar: BLASScalar>(
     weight: MatrixView<Scalar>, samples: Int, seed: UInt64, trim: Double
 ) throws -> OperatorWidth {
@@ -54,6 +56,8 @@ public func linearOperatorWidth<Scalar: BLASScalar>(
 /// the set `phi(X)` (rows), an estimate from inside of `w(phi(B))` when `x`
 /// samples the unit sphere. Upper bound by Sudakov–Fernique: `phi` is
 /// 1-Lipschitz after `W` (Lemma 4), so `w(phi(X)) <= w(W X) <= 2 ||W||_F max_i ||x_i||`.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func layerOperatorWidth<Scalar: BLASScalar>(
     layer: ReluLayer<Scalar>, points x: MatrixView<Scalar>, samples: Int, seed: UInt64, trim: Double,
     progress: Progress = .silent

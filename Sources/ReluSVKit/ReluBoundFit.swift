@@ -23,6 +23,8 @@ public struct FitSettings: Sendable {
     public var leastSquaresPatience: Int = 2
     /// Points in the active set of the refinement (the largest errors).
     public var activeSetSize: Int = 256
+    /// Times the refinement halves its step size when it stalls at the largest `q`.
+    public var stepHalvings: Int = 3
     /// Largest exponent `q` of the smooth maximum `sum_i s_i^q` (s_i squared errors).
     public var maxPower: Double = 64
 
@@ -121,9 +123,15 @@ final class ReluBoundFit<Scalar: BLASScalar> {
         var theta = start.factors.u + start.factors.v
         var grad = [Scalar](repeating: 0, count: size)
         var m1 = [Double](repeating: 0, count: size), m2 = [Double](repeating: 0, count: size)
-        let lrU = settings.learningRate * rms(start.factors.u)
-        let lrV = settings.learningRate * rms(start.factors.v)
-        guard lrU > 0, lrV > 0 else { return (start, 0) }
+        // Steps relative to the factors' entries, shrunk with the error still to
+        // remove (relative to s_0): near full rank the fit only makes small corrections.
+        let scale = problem.outputScale > 0 ? min(1, 4 * start.bound / problem.outputScale) : 1
+        var lrScale = scale
+        let lrU0 = settings.learningRate * rms(start.factors.u)
+        let lrV0 = settings.learningRate * rms(start.factors.v)
+        guard lrU0 > 0, lrV0 > 0 else { return (start, 0) }
+        var lrU = lrU0 * lrScale, lrV = lrV0 * lrScale
+        var halvings = 0
 
         let fullBatch = N <= settings.batchSize
         let batch = fullBatch ? N : settings.batchSize
@@ -231,7 +239,16 @@ final class ReluBoundFit<Scalar: BLASScalar> {
                     restartAdam()
                     selectActiveSet(best.errors)
                 } else if stale >= settings.patience {
-                    break evaluationLoop
+                    // Stalled at the largest q: smaller steps, from the best factors.
+                    guard halvings < settings.stepHalvings else { break evaluationLoop }
+                    halvings += 1
+                    lrScale /= 2
+                    lrU = lrU0 * lrScale
+                    lrV = lrV0 * lrScale
+                    stale = 0
+                    theta = best.factors.u + best.factors.v
+                    restartAdam()
+                    selectActiveSet(best.errors)
                 }
             }
         }

@@ -12,11 +12,15 @@ public final class ReluBoundProblem<Scalar: BLASScalar> {
     public let y: Matrix<Scalar>
     /// `||x_i||` in `Double`.
     public let pointNorms: [Double]
+    /// `s_0 = max_i ||phi(x_i) - act(b)||`, the scale of the errors.
+    public let outputScale: Double
     /// Rows per block of the exact evaluation.
     let blockRows: Int
 
     public var count: Int { x.rows }
 
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public init(layer: ReluLayer<Scalar>, points x: MatrixView<Scalar>) throws {
         guard x.rows > 0 else { throw EngineError.invalidArgument("the data X has no points") }
         guard x.columns == layer.inputs else {
@@ -36,6 +40,14 @@ public final class ReluBoundProblem<Scalar: BLASScalar> {
         self.x = x
         self.pointNorms = norms
         y = layer.apply(x)
+        let rest = layer.bias.map { layer.activate($0) }
+        var s0 = 0.0
+        for i in 0..<x.rows {
+            var s = 0.0
+            for j in 0..<layer.outputs { let d = Double(y[i, j] - rest[j]); s += d * d }
+            s0 = max(s0, s)
+        }
+        outputScale = s0.squareRoot()
         blockRows = max(16, min(x.rows, 1 << 20 / max(1, layer.outputs + layer.inputs)))
     }
 
@@ -45,6 +57,8 @@ public final class ReluBoundProblem<Scalar: BLASScalar> {
     /// Per-point errors `e_i = ||phi(x_i) - act(U V x_i + b)||` of the
     /// approximant with factors `u` (`m x k`) and `v` (`k x n`), and their
     /// maximum, the certified bound (see the type's note on precision).
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func evaluate(u: UnsafePointer<Scalar>, v: UnsafePointer<Scalar>, k: Int) -> (bound: Double, errors: [Double]) {
         var errors = [Double](repeating: 0, count: count)
         let scratch = Workspace<Scalar>(count: blockRows * (k + layer.outputs))
@@ -89,6 +103,8 @@ final class Workspace<Scalar: BLASScalar> {
 extension ReluBoundProblem {
     /// `F(U, V) = sum_i ||act(U V x_i + b) - phi(x_i)||^2` over all points and
     /// its analytic gradient (MATH.md §3), in `Scalar`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func lossAndGradient(factors f: RankFactors<Scalar>) -> (loss: Double, gradU: [Scalar], gradV: [Scalar]) {
         var gu = [Scalar](repeating: 0, count: f.m * f.k), gv = [Scalar](repeating: 0, count: f.k * f.n)
         guard f.k > 0 else {

@@ -19,6 +19,8 @@ public struct ReluLayer<Scalar: BLASScalar> {
     public var inputs: Int { weight.columns }
 
     /// Copies and checks `W` (finite), `b` (finite, length `m`, nil = 0) and `slope`.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public init(weight: MatrixView<Scalar>, bias: [Scalar]?, slope: Double) throws {
         guard weight.rows > 0, weight.columns > 0 else {
             throw EngineError.invalidArgument("W is empty (\(weight.rows) x \(weight.columns))")
@@ -52,6 +54,8 @@ public struct ReluLayer<Scalar: BLASScalar> {
     @inline(__always) func activate(_ z: Scalar) -> Scalar { z > 0 ? z : slope * z }
 
     /// `phi(X)`, `N x m`, by one GEMM per block of rows.
+    @_specialize(where Scalar == Float)
+    @_specialize(where Scalar == Double)
     public func apply(_ x: MatrixView<Scalar>) -> Matrix<Scalar> {
         precondition(x.columns == inputs, "data dimension differs from W's columns")
         var y = Matrix<Scalar>(rows: x.rows, columns: outputs)

@@ -22,6 +22,9 @@ public struct SpectrumSettings: Sendable {
     public var workBudget: Double = 4e11
     /// Keep the factors of every reported approximant.
     public var keepFactors: Bool = false
+    /// Start each fit from the better of the truncated SVD and the extended
+    /// previous approximant (false: always from the truncated SVD).
+    public var warmStart: Bool = true
 
     public init() {}
 }
@@ -69,6 +72,8 @@ public struct ReluSpectrum<Scalar: BLASScalar> {
 /// Work runs in contiguous chains of `k` (warm starts flow along a chain),
 /// one chain per thread, balanced by estimated cost; the calling thread
 /// relays progress. The truncation bounds cost one rank-update GEMM per `k`.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func reluSpectrum<Scalar: BLASScalar>(
     of problem: ReluBoundProblem<Scalar>, ks requested: [Int], settings: SpectrumSettings = SpectrumSettings(),
     progress: Progress = .silent
@@ -106,8 +111,10 @@ public func reluSpectrum<Scalar: BLASScalar>(
     let fit = settings.fit
     let batch = Double(min(N, fit.batchSize))
     func fitCost(_ k: Int) -> Double {
+        // A typical fit: 60 % of the step budget, one exact evaluation per interval.
         let steps = Double(fit.maxSteps) * 0.6
-        return 2 * Double(k * (m + n)) * (3 * steps * batch + steps / Double(fit.evaluationInterval) * Double(N))
+        let stepRows = 0.5 * batch + 0.5 * Double(min(N, fit.activeSetSize))
+        return 2 * Double(k * (m + n)) * (5 * steps * stepRows + steps / Double(fit.evaluationInterval) * Double(N))
     }
     let fittable = ks.filter { $0 > 0 && $0 < rank && fit.maxSteps > 0 }
     let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
@@ -208,6 +215,9 @@ struct SpectrumChain<Scalar: BLASScalar> {
         var zBest = Matrix<Scalar>(rows: N, columns: m)
         var covered = 0
         var best: (factors: RankFactors<Scalar>, bound: Double)?
+        // When the best is a truncated SVD, zBest is not kept (zSvd has moved on).
+        var bestIsSvd = true
+        let warmStart = settings.warmStart
         var remainingCost = chain.reduce(0.0) { $0 + cost($1) }
 
         for k in chain {
@@ -225,23 +235,23 @@ struct SpectrumChain<Scalar: BLASScalar> {
             if k == 0 {
                 entry.source = .exact
                 best = (svdFactors, tk)
+                bestIsSvd = true
             } else if k >= rank {
                 entry.bound = 0
                 entry.source = .zero
                 chosen = RankFactors(truncating: svd, rank: rank)
                 best = (chosen, 0)
+                bestIsSvd = true
             } else {
                 var start = EvaluatedCandidate(factors: svdFactors, bound: tk, errors: svdErrors, source: .svd)
-                var zStart: Matrix<Scalar>? = nil  // nil: zSvd
-                if let previous = best, previous.factors.k < k {
-                    var zExt = zBest
-                    addPairs(to: &zExt, pairs: previous.factors.k..<k)
-                    let extFactors = previous.factors.extended(by: svd, pairs: previous.factors.k..<k)
-                    let (extBound, extErrors) = errors(of: zExt, factors: extFactors)
-                    if extBound < start.bound {
-                        start = EvaluatedCandidate(factors: extFactors, bound: extBound, errors: extErrors, source: .extended)
-                        zStart = zExt
-                    }
+                var extended: EvaluatedCandidate<Scalar>? = nil
+                if let previous = best, previous.factors.k < k, !bestIsSvd {
+                    // (When the best is a truncated SVD, its extension is W_k itself.)
+                    let pairs = previous.factors.k..<k
+                    let extFactors = previous.factors.extended(by: svd, pairs: pairs)
+                    let (extBound, extErrors) = errorsOfExtension(zBest, pairs: pairs, factors: extFactors)
+                    extended = EvaluatedCandidate(factors: extFactors, bound: extBound, errors: extErrors, source: .extended)
+                    if warmStart, extBound < start.bound { start = extended! }
                 }
                 var result = start
                 if fitted(k) {
@@ -260,6 +270,7 @@ struct SpectrumChain<Scalar: BLASScalar> {
                 } else if units(k) > 1 {
                     shared.add(units(k) - 1)
                 }
+                if let extended, extended.bound < result.bound { result = extended }
                 if let previous = best, previous.bound <= result.bound {
                     entry.bound = previous.bound
                     entry.source = .previousK
@@ -269,9 +280,11 @@ struct SpectrumChain<Scalar: BLASScalar> {
                     entry.source = result.source
                     chosen = result.factors
                     switch result.source {
-                    case .svd: zBest = zSvd
-                    case .extended: zBest = zStart!
-                    default: zBest = preactivation(of: result.factors)
+                    case .svd: bestIsSvd = true
+                    case .extended: addPairs(to: &zBest, pairs: best!.factors.k..<k)
+                    default:
+                        zBest = preactivation(of: result.factors)
+                        bestIsSvd = false
                     }
                     best = (result.factors, result.bound)
                 }
@@ -298,6 +311,45 @@ struct SpectrumChain<Scalar: BLASScalar> {
                 }
             }
         }
+    }
+
+    /// Exact errors of `z + XS[:, pairs] U[:, pairs]^T` (the extension of the
+    /// approximant with pre-activations `z`), by blocks of rows, without copying `z`.
+    func errorsOfExtension(_ z: Matrix<Scalar>, pairs: Range<Int>, factors: RankFactors<Scalar>) -> (Double, [Double]) {
+        let layer = problem.layer
+        let N = problem.count, m = layer.outputs, p = svd.s.count
+        let block = 256
+        let tmp = Workspace<Scalar>(count: block * m)
+        var e = [Double](repeating: 0, count: N)
+        var largest = 0.0
+        z.storage.withUnsafeBufferPointer { zp in
+            xs.storage.withUnsafeBufferPointer { a in
+                svd.u.storage.withUnsafeBufferPointer { u in
+                    problem.y.storage.withUnsafeBufferPointer { yp in
+                        layer.bias.withUnsafeBufferPointer { b in
+                            var start = 0
+                            while start < N {
+                                let rows = min(block, N - start)
+                                tmp.base.update(from: zp.baseAddress! + start * m, count: rows * m)
+                                Scalar.gemm(transA: false, transB: true, m: rows, n: m, k: pairs.count, alpha: 1,
+                                            a: a.baseAddress! + start * p + pairs.lowerBound, lda: p,
+                                            b: u.baseAddress! + pairs.lowerBound, ldb: p, beta: 1, c: tmp.base, ldc: m)
+                                for i in 0..<rows {
+                                    let zr = tmp.base + i * m, yr = yp.baseAddress! + (start + i) * m
+                                    var s: Scalar = 0
+                                    for j in 0..<m { let d = layer.activate(zr[j] + b[j]) - yr[j]; s += d * d }
+                                    e[start + i] = Double(s).squareRoot()
+                                    largest = max(largest, e[start + i])
+                                }
+                                start += rows
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let bound = factors.withPointers { u, v in problem.certified(errors: &e, largest: largest, u: u, v: v, k: factors.k) }
+        return (bound, e)
     }
 
     /// `X V^T U^T` for the factors (pre-activation without the bias).

@@ -47,6 +47,8 @@ private func copyChecked<Scalar: BLASScalar>(_ w: MatrixView<Scalar>) throws -> 
 }
 
 /// The singular values of `w`, descending (`?gesdd`, values only).
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func singularValues<Scalar: BLASScalar>(of w: MatrixView<Scalar>) throws -> [Scalar] {
     var a = try copyChecked(w)
     let p = min(w.rows, w.columns)
@@ -62,6 +64,8 @@ public func singularValues<Scalar: BLASScalar>(of w: MatrixView<Scalar>) throws 
 }
 
 /// The thin SVD of `w` (`?gesdd` with `jobz = "S"`).
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
 public func thinSVD<Scalar: BLASScalar>(of w: MatrixView<Scalar>) throws -> ThinSVD<Scalar> {
     var a = try copyChecked(w)
     let m = w.rows, n = w.columns, p = min(m, n)
