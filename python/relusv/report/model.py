@@ -201,7 +201,8 @@ def _network_from_module(module, torch, source: str) -> Network:
     for m in flat:
         if isinstance(m, nn.ReLU):
             if not weights or relus[-1]:
-                raise ReportInputError(f"{source}: a ReLU must follow a linear layer (found {module!r})")
+                raise ReportInputError(f"{source}: a ReLU must follow a linear layer (found a ReLU at the start "
+                                       "or two in a row)")
             relus[-1] = True
         elif isinstance(m, (nn.Flatten, nn.Identity, nn.Dropout)):
             continue
@@ -274,7 +275,8 @@ def load_torch_network(path: Path) -> Network:
         with torch.serialization.safe_globals(_safe_classes(torch)):
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()  # torch colours part of its message
+        first = text.splitlines()[0] if text else type(error).__name__
         unsupported = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
         if unsupported:
             first = f"it contains {unsupported.group(1)}, which is not an MLP part (Linear / DoubleLinear / ReLU)"
