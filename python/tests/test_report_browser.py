@@ -30,7 +30,8 @@ window.addEventListener("load", function () {
   var marker = document.createElement("div");
   marker.id = "image-check";
   marker.setAttribute("data-loaded", ok.length + "/" + imgs.length);
-  marker.setAttribute("data-sizes", imgs.map(function (i) { return i.naturalWidth + "x" + i.naturalHeight; }).join(","));
+  marker.setAttribute("data-sizes",
+                      imgs.map(function (i) { return i.naturalWidth + "x" + i.naturalHeight; }).join(","));
   marker.setAttribute("data-table-rows", document.querySelectorAll("#summary tr").length);
   document.body.appendChild(marker);
 });

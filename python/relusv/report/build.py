@@ -96,8 +96,8 @@ def write_tables(report: dict, out: Path) -> list:
                      *pm(d, "effective_dimension", "correct"), *pm(d, "effective_dimension", "incorrect")])
     _write_csv(out / "layers.csv",
                ["layer", "name", "out", "in", "relu", "rank", "parameters", "sigma_0", "sigma_min",
-                "relu_bound_0_correct", "relu_bound_0_incorrect", "relu_bound_0_unit_sphere", "gmw_correct_mean", "gmw_correct_spread",
-                "gmw_incorrect_mean", "gmw_incorrect_spread", "effdim_correct_mean", "effdim_correct_spread",
+                "relu_bound_0_correct", "relu_bound_0_incorrect", "relu_bound_0_unit_sphere", "gmw_correct_mean",
+                "gmw_correct_spread", "gmw_incorrect_mean", "gmw_incorrect_spread", "effdim_correct_mean", "effdim_correct_spread",
                 "effdim_incorrect_mean", "effdim_incorrect_spread"], rows)
     names.append("layers.csv")
 
