@@ -1,6 +1,6 @@
 """Benchmark: upper bounds of ReLU singular values, relusv against the paper's procedure.
 
-    .venv/bin/python bench/relu_sv.py            # the full run (about 25 minutes on 2 cores)
+    .venv/bin/python bench/relu_sv.py            # the full run (about 20-25 minutes on 2 busy cores)
     .venv/bin/python bench/relu_sv.py --quick    # a smoke run on small sizes (seconds)
 
 Workloads (MATH.md sections 2-3; rows of X are points; float32 throughout):
@@ -79,7 +79,7 @@ class Workload:
         return f"({self.key}) {self.m} x {self.n} layer, {self.points:,} points, {what}"
 
 
-def workloads(quick: bool, peer_stride: int) -> List[Workload]:
+def workloads(quick: bool, peer_stride: int = 64) -> List[Workload]:
     if quick:
         return [Workload("a", 10, 10, 1_000, [5], peer_repeats=3),
                 Workload("b", 30, 30, 100, [10], peer_repeats=3),
@@ -142,6 +142,8 @@ def run_relusv(fn, W, b, X, w: Workload, verify: bool) -> RelusvRun:
         start = time.perf_counter()
         spectrum = fn(W, b, X, ks, seed=RELUSV_SEED, progress=False)
         seconds.append(time.perf_counter() - start)
+        if sum(seconds) > 120:      # repeat only where cheap
+            break
     run = RelusvRun(seconds, np.asarray(spectrum.ks), np.asarray(spectrum.sigma),
                     np.asarray(spectrum.truncation_bound), np.asarray(spectrum.bound),
                     [str(s) for s in spectrum.source], np.asarray(spectrum.steps),
@@ -391,8 +393,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run of seconds")
     parser.add_argument("--only", default="abcd", help="workloads to run, e.g. 'cd' (default: abcd)")
-    parser.add_argument("--peer-stride", type=int, default=128,
-                        help="(d): the peer runs at every N-th k (midpoints), its time extrapolated (default 128)")
+    parser.add_argument("--peer-stride", type=int, default=64,
+                        help="(d): the peer runs at every N-th k (midpoints), its time extrapolated (default 64)")
     parser.add_argument("--peer-cache", type=Path, metavar="DIR",
                         help="reuse the peer's results for identical inputs and peer code from DIR (and save them there)")
     parser.add_argument("--peer-only", action="store_true", help="do not run relusv")
