@@ -70,7 +70,7 @@ class Shape:
 SHAPES = [
     Shape("1,000 x 5 (paper)", 1_000, 5, "float64", 30, SAMPLES),
     Shape("10,000 x 784", 10_000, 784, "float64", 15, 5),
-    Shape("100,000 x 1,000", 100_000, 1_000, "float32", 9, 3),
+    Shape("100,000 x 1,000", 100_000, 1_000, "float32", 15, 3),
 ]
 
 
