@@ -7,6 +7,7 @@ it to ``relusv/libReluSVKit.so``. Set ``RELUSV_SKIP_SWIFT_BUILD=1`` to reuse a
 library already copied there.
 """
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,6 +18,12 @@ from setuptools.command.build_py import build_py
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 LIBRARY = "libReluSVKit.so"
+
+
+def library_version() -> str:
+    """The version written once, in the C ABI's Version.swift."""
+    text = (ROOT / "Sources" / "CABI" / "Version.swift").read_text()
+    return re.search(r'static let string: StaticString = "([0-9.]+)"', text).group(1)
 
 
 def build_native_library() -> None:
@@ -61,7 +68,7 @@ class BuildPyWithSwift(build_py):
 
 setup(
     name="relusv",
-    version="0.1.0",
+    version=library_version(),
     description="ReLU singular values and Gaussian mean widths for looking inside ReLU networks",
     long_description=(ROOT / "README.md").read_text() if (ROOT / "README.md").is_file() else "",
     long_description_content_type="text/markdown",
@@ -73,7 +80,7 @@ setup(
         "torch": ["torch>=2.0"],
         "plot": ["matplotlib>=3.5"],
         "progress": ["tqdm"],
-        "test": ["pytest", "scipy", "scikit-learn", "matplotlib", "tqdm"],
+        "test": ["pytest", "scipy", "scikit-learn", "matplotlib", "tqdm", "jsonschema", "mpmath"],
     },
     entry_points={"console_scripts": ["relusv=relusv.__main__:main"]},
     cmdclass={"build_py": BuildPyWithSwift, "build_native": BuildNative},

@@ -1,9 +1,15 @@
 import CReluSV
 
-/// The library version; the Python package reads it from here.
+/// The library version: the single place it is written (setup.py and the
+/// Python package read it from here and from the library).
 enum Version {
-    static let major: UInt32 = 0, minor: UInt32 = 1, patch: UInt32 = 0
     static let string: StaticString = "0.1.0"
+
+    /// `MAJOR * 10000 + MINOR * 100 + PATCH`, parsed from `string`.
+    static let number: UInt32 = {
+        let parts = "\(string)".split(separator: ".").map { UInt32($0) ?? 0 }
+        return parts.reduce(0) { $0 * 100 + $1 }
+    }()
 }
 
 @_cdecl("relusv_version_string")
@@ -13,5 +19,5 @@ public func relusv_version_string() -> UnsafePointer<CChar> {
 
 @_cdecl("relusv_version_number")
 public func relusv_version_number() -> UInt32 {
-    Version.major * 10000 + Version.minor * 100 + Version.patch
+    Version.number
 }

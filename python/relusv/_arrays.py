@@ -15,13 +15,14 @@ from typing import Any
 import numpy as np
 
 from . import _native
+from .errors import InvalidInputError, InvalidTypeError
 
 
 def to_numpy(x: Any, name: str = "x") -> np.ndarray:
     """A NumPy view (or copy) of ``x``; tensors are detached and moved to the CPU."""
     if isinstance(x, np.ma.MaskedArray):
         if np.ma.is_masked(x):
-            raise TypeError(f"{name} is a masked array with masked entries; drop or fill them first "
+            raise InvalidTypeError(f"{name} is a masked array with masked entries; drop or fill them first "
                             f"(e.g. {name}.filled(...) or rows without masked values)")
         return np.ma.getdata(x)
     if isinstance(x, np.ndarray):
@@ -34,7 +35,7 @@ def to_numpy(x: Any, name: str = "x") -> np.ndarray:
     try:
         return np.asarray(x)
     except (ValueError, TypeError) as error:
-        raise TypeError(f"{name} could not be converted to an array: {error}") from None
+        raise InvalidTypeError(f"{name} could not be converted to an array: {error}") from None
 
 
 def as_float_array(x: Any, name: str = "x", dtype: Any = None) -> np.ndarray:
@@ -45,9 +46,9 @@ def as_float_array(x: Any, name: str = "x", dtype: Any = None) -> np.ndarray:
     """
     a = to_numpy(x, name)
     if a.dtype.kind == "c":
-        raise TypeError(f"{name} is complex ({a.dtype}); relusv works with real numbers")
+        raise InvalidTypeError(f"{name} is complex ({a.dtype}); relusv works with real numbers")
     if a.dtype.kind not in "fiub":
-        raise TypeError(f"{name} has dtype {a.dtype}; expected real numbers")
+        raise InvalidTypeError(f"{name} has dtype {a.dtype}; expected real numbers")
     if dtype is not None:
         return a.astype(dtype, copy=False)
     if a.dtype in (np.float32, np.float64):
@@ -59,9 +60,9 @@ def as_points(x: Any, name: str = "x", dtype: Any = None) -> np.ndarray:
     """``x`` as a 2-D float array of points (rows), trailing dimensions flattened."""
     a = as_float_array(x, name, dtype)
     if a.ndim == 0:
-        raise ValueError(f"{name} is a scalar; expected a 2-D array of points (rows are points)")
+        raise InvalidInputError(f"{name} is a scalar; expected a 2-D array of points (rows are points)")
     if a.ndim == 1:
-        raise ValueError(
+        raise InvalidInputError(
             f"{name} is 1-D with shape {a.shape}; expected a 2-D array of points (rows are points). "
             f"Use {name}.reshape(-1, 1) for scalar points or {name}.reshape(1, -1) for a single point."
         )

@@ -9,6 +9,7 @@ import numpy as np
 from . import _arrays, _native
 from ._native import check, lib
 from ._progress import ProgressOption, ProgressSession
+from .errors import InvalidInputError, InvalidTypeError
 from .width import DEFAULT_SAMPLES, DEFAULT_TRIM, WidthEstimate, _MAX_SIZE, _positive_int, _seed, _trim
 
 _DTYPES = {"float32": _native.FLOAT32, "float64": _native.FLOAT64}
@@ -51,7 +52,7 @@ class GMWAccumulator:
         dimension = _positive_int(dimension, "dimension")
         samples = _positive_int(samples, "samples")
         if str(np.dtype(dtype)) not in _DTYPES:
-            raise TypeError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+            raise InvalidTypeError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
         handle = ctypes.c_void_p()
         check(lib.relusv_gmw_accumulator_create(dimension, samples, _seed(seed), _DTYPES[str(np.dtype(dtype))],
                                                 ctypes.byref(handle)))
@@ -87,7 +88,7 @@ class GMWAccumulator:
 
     def _live(self) -> ctypes.c_void_p:
         if getattr(self, "_handle", None) is None:
-            raise ValueError("the accumulator has been closed")
+            raise InvalidInputError("the accumulator has been closed")
         return self._handle
 
     def close(self) -> None:
@@ -149,7 +150,7 @@ class GMWAccumulator:
     def merge(self, other: "GMWAccumulator") -> "GMWAccumulator":
         """Adds the points seen by ``other`` (same dimension, samples, seed and dtype)."""
         if not isinstance(other, GMWAccumulator):
-            raise TypeError(f"can only merge another GMWAccumulator, not {type(other).__name__}")
+            raise InvalidTypeError(f"can only merge another GMWAccumulator, not {type(other).__name__}")
         check(lib.relusv_gmw_accumulator_merge(self._live(), other._live()))
         return self
 
@@ -172,11 +173,11 @@ class GMWAccumulator:
         hi = np.ascontiguousarray(_arrays.to_numpy(maxima, "maxima"), dtype=np.float64).reshape(-1)
         lo = np.ascontiguousarray(_arrays.to_numpy(minima, "minima"), dtype=np.float64).reshape(-1)
         if hi.shape != (s,) or lo.shape != (s,):
-            raise ValueError(f"maxima and minima must each hold {s} values, got {hi.size} and {lo.size}")
+            raise InvalidInputError(f"maxima and minima must each hold {s} values, got {hi.size} and {lo.size}")
         if isinstance(points, (bool, np.bool_)) or not isinstance(points, (int, np.integer)):
-            raise TypeError(f"points must be an integer, got {type(points).__name__}")
+            raise InvalidTypeError(f"points must be an integer, got {type(points).__name__}")
         if not 0 <= int(points) <= _MAX_SIZE:
-            raise ValueError(f"points must lie in [0, 2**63 - 1], got {points}")
+            raise InvalidInputError(f"points must lie in [0, 2**63 - 1], got {points}")
         ptr = ctypes.POINTER(ctypes.c_double)
         check(lib.relusv_gmw_accumulator_merge_extremes(self._live(), hi.ctypes.data_as(ptr),
                                                         lo.ctypes.data_as(ptr), int(points)))

@@ -14,7 +14,12 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from .errors import InvalidInputError, InvalidTypeError, ReluSVError
+from .report.errors import ReportInputError
+from .width import DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_TRIM
+
 EXIT_USAGE = 2
+EXIT_FAILURE = 1
 
 
 class UsageError(Exception):
@@ -54,27 +59,6 @@ def command_gmw(args: argparse.Namespace) -> int:
     return 0
 
 
-def command_demo(args: argparse.Namespace) -> int:
-    """The built-in example: GMW of the digit images, per class and overall."""
-    from .width import gmw
-
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:
-        raise UsageError("the built-in example needs scikit-learn (pip install scikit-learn)") from None
-    digits = load_digits()
-    x, y = digits.data / 16.0, digits.target
-    print(f"Gaussian mean width of scikit-learn's handwritten digits ({x.shape[0]} images, 8x8 pixels):")
-    overall = gmw(x, seed=args.seed, return_details=True)
-    print(f"  all digits       w = {overall.estimate:7.3f} ± {overall.std_error:.3f}")
-    n = min(np.bincount(y))
-    for label in range(10):
-        subset = x[y == label][:n]  # equal-size sets: w grows with the number of points
-        r = gmw(subset, seed=args.seed, return_details=True)
-        print(f"  digit {label} ({n} pts) w = {r.estimate:7.3f} ± {r.std_error:.3f}")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="relusv",
@@ -90,16 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("gmw", help="Gaussian mean width of the rows of a .npy file (or X in a .npz)",
                        description="Estimate the Gaussian mean width of the points (rows) stored in FILE.")
     p.add_argument("file", help=".npy array of shape (N, ...) or .npz with an array X")
-    p.add_argument("--samples", type=int, default=100, help="number of Gaussian directions (default 100)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the directions (default 0)")
-    p.add_argument("--trim", type=float, default=0.1, help="fraction trimmed at each end (default 0.1)")
+    p.add_argument("--samples", type=int, default=DEFAULT_SAMPLES,
+                   help=f"number of Gaussian directions (default {DEFAULT_SAMPLES})")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"seed of the directions (default {DEFAULT_SEED})")
+    p.add_argument("--trim", type=float, default=DEFAULT_TRIM,
+                   help=f"fraction trimmed at each end, in [0, 0.5) (default {DEFAULT_TRIM})")
     p.add_argument("--spherical", action="store_true", help="spherical instead of Gaussian directions")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(run=command_gmw)
-
-    p = sub.add_parser("demo", help="the GMW of the bundled handwritten digits")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(run=command_demo)
 
     from .report.command import add_parser as add_report_parser
 
@@ -117,12 +99,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
-    except UsageError as error:
-        print(f"relusv: error: {error}", file=sys.stderr)
+    except (UsageError, ReportInputError, InvalidInputError, InvalidTypeError) as error:
+        print(f"relusv: error: {error}", file=sys.stderr)  # a user mistake: one line, no traceback
         return EXIT_USAGE
-    except (ValueError, TypeError) as error:  # invalid data, reported by the library
+    except ReluSVError as error:  # a numerical failure reported by the library
         print(f"relusv: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_FAILURE
     except KeyboardInterrupt:
         print("relusv: interrupted", file=sys.stderr)
         return 130

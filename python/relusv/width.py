@@ -19,6 +19,7 @@ import numpy as np
 from . import _arrays, _native
 from ._native import check, lib
 from ._progress import ProgressOption, ProgressSession
+from .errors import InvalidInputError, InvalidTypeError
 
 DEFAULT_SAMPLES = 100
 DEFAULT_TRIM = 0.1
@@ -31,25 +32,25 @@ def _seed(seed: Optional[int]) -> int:
     if seed is None:
         return DEFAULT_SEED
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an integer or None, got {type(seed).__name__}")
+        raise InvalidTypeError(f"seed must be an integer or None, got {type(seed).__name__}")
     if not 0 <= int(seed) <= _MAX_SEED:
-        raise ValueError(f"seed must lie in [0, 2**64 - 1], got {seed}")
+        raise InvalidInputError(f"seed must lie in [0, 2**64 - 1], got {seed}")
     return int(seed)
 
 
 def _positive_int(value: Any, name: str) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+        raise InvalidTypeError(f"{name} must be an integer, got {type(value).__name__}")
     if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value}")
+        raise InvalidInputError(f"{name} must be positive, got {value}")
     if value > _MAX_SIZE:  # ctypes would silently wrap it modulo 2**64
-        raise ValueError(f"{name} = {value} is too large")
+        raise InvalidInputError(f"{name} = {value} is too large")
     return int(value)
 
 
 def _trim(trim: Any) -> float:
     if isinstance(trim, (bool, np.bool_)) or not isinstance(trim, (int, float, np.integer, np.floating)):
-        raise TypeError(f"trim must be a real number, got {type(trim).__name__}")
+        raise InvalidTypeError(f"trim must be a real number, got {type(trim).__name__}")
     return float(trim)  # the range [0, 0.5) is checked by the library
 
 
@@ -170,7 +171,7 @@ def effective_dimension(x: Any, samples: int = DEFAULT_SAMPLES, seed: Optional[i
     """
     d = diameter(x, progress=progress)
     if d == 0.0:
-        raise ValueError("all points of x coincide (diameter 0): the effective dimension is undefined")
+        raise InvalidInputError("all points of x coincide (diameter 0): the effective dimension is undefined")
     return (gmw(x, samples=samples, seed=seed, trim=trim, progress=progress) / d) ** 2
 
 
