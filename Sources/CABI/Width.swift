@@ -11,9 +11,10 @@ func checkTrim(_ trim: Double) throws {
 /// `samples` arrives as a C `size_t`: values above `Int.max` read as negative.
 func checkSamples(_ samples: Int) throws {
     guard samples != 0 else { throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "samples must be positive, got 0") }
-    guard samples > 0, samples <= 1 << 24 else {
+    let limit = WidthAccumulator<Double>.maximumSamples
+    guard samples > 0, samples <= limit else {
         throw CallError(RELUSV_ERROR_INVALID_ARGUMENT,
-                        "samples = \(UInt(bitPattern: samples)) exceeds the limit of \(1 << 24)")
+                        "samples = \(UInt(bitPattern: samples)) exceeds the limit of \(limit)")
     }
 }
 

@@ -22,9 +22,10 @@ public func relusv_gmw_accumulator_create(
     guarded {
         let out = try required(out, "accumulator")
         guard dimension != 0 else { throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "dimension must be positive, got 0") }
-        guard dimension > 0, dimension <= Int(Int32.max) else {  // size_t above Int.max reads as negative
+        let limit = WidthAccumulator<Double>.maximumDimension
+        guard dimension > 0, dimension <= limit else {  // size_t above Int.max reads as negative
             throw CallError(RELUSV_ERROR_INVALID_ARGUMENT,
-                            "dimension = \(UInt(bitPattern: dimension)) exceeds the limit of \(Int32.max)")
+                            "dimension = \(UInt(bitPattern: dimension)) exceeds the limit of \(limit)")
         }
         try checkSamples(samples)
         let accumulator: AnyWidthAccumulator = try dtypeBits(dtype) == 32

@@ -23,11 +23,15 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
     public let samples: Int
     public let seed: UInt64
     /// Number of points seen.
-    public private(set) var count: Int = 0
+    public var count: Int { lock.withLock { state.count } }
     /// Per-direction running maximum of `<g_j, x>`.
-    public private(set) var maxima: [Double]
+    public var maxima: [Double] { lock.withLock { state.maxima } }
     /// Per-direction running minimum of `<g_j, x>`.
-    public private(set) var minima: [Double]
+    public var minima: [Double] { lock.withLock { state.minima } }
+    /// Count and extremes, read and written only under `lock`, so that calls
+    /// from several threads on one accumulator lose no points.
+    private var state: (count: Int, maxima: [Double], minima: [Double])
+    private let lock = Lock()
     /// The directions, `samples x dimension`, row-major.
     private let directions: ScratchBuffer<Scalar>
     /// `||g_j||` of the directions as stored (in `Scalar`), for the spherical width.
@@ -35,12 +39,26 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
     /// Rows per GEMM block.
     public let blockRows: Int
 
+    /// Largest number of directions an accumulator accepts.
+    public static var maximumSamples: Int { 1 << 24 }
+    /// Largest dimension an accumulator accepts.
+    public static var maximumDimension: Int { Int(Int32.max) }
+
+    /// A consistent copy of the count and extremes.
+    public var snapshot: (count: Int, maxima: [Double], minima: [Double]) { lock.withLock { state } }
+
     /// Scratch elements per block (`S * blockRows`), about 8 MB in `Double`.
     public static var scratchBudget: Int { 1 << 20 }
 
     public init(dimension: Int, samples: Int, seed: UInt64) throws {
         guard dimension > 0 else { throw EngineError.invalidArgument("dimension must be positive, got \(dimension)") }
         guard samples > 0 else { throw EngineError.invalidArgument("samples must be positive, got \(samples)") }
+        guard samples <= Self.maximumSamples else {
+            throw EngineError.invalidArgument("samples = \(samples) exceeds the limit of \(Self.maximumSamples)")
+        }
+        guard dimension <= Self.maximumDimension else {
+            throw EngineError.invalidArgument("dimension = \(dimension) exceeds the limit of \(Self.maximumDimension)")
+        }
         let (elements, overflow) = dimension.multipliedReportingOverflow(by: samples)
         guard !overflow, elements <= 1 << 40 else {
             throw EngineError.invalidArgument("samples x dimension = \(samples) x \(dimension) is too large")
@@ -48,8 +66,7 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
         self.dimension = dimension
         self.samples = samples
         self.seed = seed
-        maxima = Array(repeating: -.infinity, count: samples)
-        minima = Array(repeating: .infinity, count: samples)
+        state = (0, Array(repeating: -.infinity, count: samples), Array(repeating: .infinity, count: samples))
         // Filled through a pointer by concrete loops: element-wise generic
         // code is slow when not specialised (callers in other modules).
         directions = try ScratchBuffer(count: elements, purpose: "\(samples) x \(dimension) directions")
@@ -70,8 +87,9 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
             throw EngineError.mismatch("points have dimension \(x.columns) but the accumulator has \(dimension)")
         }
         guard x.rows > 0 else { return }
-        let newCount = try Self.total(count, x.rows)
-        var newMax = maxima, newMin = minima
+        // Extremes of this batch alone, merged into the state at the end.
+        var newMax = [Double](repeating: -.infinity, count: samples)
+        var newMin = [Double](repeating: .infinity, count: samples)
         let block = min(blockRows, x.rows)
         // Written by the GEMM (beta = 0) before it is read: no initialisation.
         let products = try ScratchBuffer<Scalar>(count: samples * block, purpose: "\(samples) x \(block) products")
@@ -94,14 +112,16 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
                 try progress.advance(to: start)
             }
         }
-        maxima = newMax
-        minima = newMin
-        count = newCount
+        try mergeValidated(maxima: newMax, minima: newMin, count: x.rows)
     }
 
     /// Merges the points seen by `other` (same dimension, samples and seed).
     public func merge(_ other: WidthAccumulator<Scalar>) throws {
-        try merge(maxima: other.maxima, minima: other.minima, count: other.count,
+        guard other !== self else {
+            throw EngineError.invalidArgument("cannot merge an accumulator into itself: its points would count twice")
+        }
+        let snapshot = other.snapshot
+        try merge(maxima: snapshot.maxima, minima: snapshot.minima, count: snapshot.count,
                   dimension: other.dimension, seed: other.seed)
     }
 
@@ -114,19 +134,39 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
                 "cannot merge accumulators with different directions: (dimension \(otherDimension), samples \(otherMax.count), seed \(otherSeed)) vs (dimension \(dimension), samples \(samples), seed \(seed))")
         }
         guard otherCount >= 0 else { throw EngineError.invalidArgument("negative point count") }
-        let newCount = try Self.total(count, otherCount)
-        for j in 0..<samples {
-            maxima[j] = Swift.max(maxima[j], otherMax[j])
-            minima[j] = Swift.min(minima[j], otherMin[j])
+        if otherCount == 0 {
+            guard otherMax.allSatisfy({ $0 == -.infinity }), otherMin.allSatisfy({ $0 == .infinity }) else {
+                throw EngineError.invalidArgument("extremes of 0 points must be -infinity (maxima) and +infinity (minima)")
+            }
+        } else {
+            guard otherMax.allSatisfy(\.isFinite), otherMin.allSatisfy(\.isFinite) else {
+                throw EngineError.invalidArgument("extremes of \(otherCount) points must be finite")
+            }
+            guard zip(otherMax, otherMin).allSatisfy({ $0 >= $1 }) else {
+                throw EngineError.invalidArgument("a maximum is below its minimum")
+            }
         }
-        count = newCount
+        try mergeValidated(maxima: otherMax, minima: otherMin, count: otherCount)
+    }
+
+    /// Folds checked extremes into the state, atomically.
+    private func mergeValidated(maxima otherMax: [Double], minima otherMin: [Double], count otherCount: Int) throws {
+        try lock.withLock {
+            let newCount = try Self.total(state.count, otherCount)
+            for j in 0..<samples {
+                state.maxima[j] = Swift.max(state.maxima[j], otherMax[j])
+                state.minima[j] = Swift.min(state.minima[j], otherMin[j])
+            }
+            state.count = newCount
+        }
     }
 
     /// The per-direction widths `w_j = max_j - min_j`; divided by `||g_j||`
     /// for the spherical width (directions `theta_j = g_j / ||g_j||`).
     public func sampleWidths(spherical: Bool) throws -> [Double] {
-        guard count > 0 else { throw EngineError.invalidArgument("no points have been added: the width of the empty set is undefined") }
-        var widths = zip(maxima, minima).map { $0 - $1 }
+        let snapshot = self.snapshot
+        guard snapshot.count > 0 else { throw EngineError.invalidArgument("no points have been added: the width of the empty set is undefined") }
+        var widths = zip(snapshot.maxima, snapshot.minima).map { $0 - $1 }
         if spherical {
             for j in 0..<samples { widths[j] /= directionNorms[j] }
         }

@@ -29,6 +29,9 @@ public enum AnyWidthAccumulator {
     public var count: Int { switch self { case .float(let a): a.count; case .double(let a): a.count } }
     public var maxima: [Double] { switch self { case .float(let a): a.maxima; case .double(let a): a.maxima } }
     public var minima: [Double] { switch self { case .float(let a): a.minima; case .double(let a): a.minima } }
+    public var snapshot: (count: Int, maxima: [Double], minima: [Double]) {
+        switch self { case .float(let a): a.snapshot; case .double(let a): a.snapshot }
+    }
     public var precisionBits: Int { switch self { case .float: 32; case .double: 64 } }
 
     /// Number of bytes of `serialized()`.
@@ -53,8 +56,11 @@ public enum AnyWidthAccumulator {
         guard other.precisionBits == precisionBits else {
             throw EngineError.mismatch("cannot merge a float\(other.precisionBits) accumulator into a float\(precisionBits) one")
         }
-        try merge(maxima: other.maxima, minima: other.minima, count: other.count,
-                  dimension: other.dimension, seed: other.seed)
+        switch (self, other) {
+        case let (.float(a), .float(b)): try a.merge(b)
+        case let (.double(a), .double(b)): try a.merge(b)
+        default: break  // precisions differ: rejected above
+        }
     }
 
     public func merge(maxima: [Double], minima: [Double], count: Int, dimension: Int, seed: UInt64) throws {
@@ -74,9 +80,10 @@ public enum AnyWidthAccumulator {
         put(UInt64(dimension))
         put(UInt64(samples))
         put(seed)
-        put(UInt64(count))
-        for v in maxima { put(v.bitPattern) }
-        for v in minima { put(v.bitPattern) }
+        let state = snapshot
+        put(UInt64(state.count))
+        for v in state.maxima { put(v.bitPattern) }
+        for v in state.minima { put(v.bitPattern) }
         return out
     }
 
@@ -96,7 +103,8 @@ public enum AnyWidthAccumulator {
         let dimension = get(16, UInt64.self), samples = get(24, UInt64.self)
         let seed = get(32, UInt64.self), count = get(40, UInt64.self)
         guard bits == 32 || bits == 64 else { throw EngineError.corruptState("precision \(bits) is neither 32 nor 64") }
-        guard dimension > 0, samples > 0, dimension <= 1 << 40, samples <= 1 << 40, count <= UInt64(Int.max) else {
+        guard dimension > 0, samples > 0, dimension <= UInt64(WidthAccumulator<Double>.maximumDimension),
+              samples <= UInt64(WidthAccumulator<Double>.maximumSamples), count <= UInt64(Int.max) else {
             throw EngineError.corruptState("dimension \(dimension), samples \(samples) or count \(count) out of range")
         }
         guard bytes.count == Self.headerSize + 16 * Int(samples) else {
@@ -111,6 +119,10 @@ public enum AnyWidthAccumulator {
         self = bits == 32
             ? .float(try WidthAccumulator<Float>(dimension: Int(dimension), samples: s, seed: seed))
             : .double(try WidthAccumulator<Double>(dimension: Int(dimension), samples: s, seed: seed))
-        try merge(maxima: maxima, minima: minima, count: Int(count), dimension: Int(dimension), seed: seed)
+        do {
+            try merge(maxima: maxima, minima: minima, count: Int(count), dimension: Int(dimension), seed: seed)
+        } catch EngineError.invalidArgument(let why) {
+            throw EngineError.corruptState(why)
+        }
     }
 }
