@@ -14,8 +14,9 @@
  *     creates (accumulators) are freed by their *_free function, which
  *     accepts NULL. Strings returned are owned by the library.
  *   - There is no global state apart from the thread-local error message;
- *     all functions may be called from several threads at once, on distinct
- *     objects.
+ *     all functions may be called from several threads at once. A GMW
+ *     accumulator may be shared: its calls are serialised where they touch
+ *     its state, and concurrent updates lose no points.
  *   - Long computations call an optional progress callback on the calling
  *     thread with (done, total); a non-zero return cancels the computation,
  *     which then returns RELUSV_ERROR_CANCELLED having freed what it used.
