@@ -129,7 +129,7 @@ def test_default_report_spectra_agree_with_oracles(default_report):
         if not layer["relu"]:
             assert layer["relu_bounds"] == {"correct": None, "incorrect": None, "unit_sphere": None}
             continue
-        # Over the unit ball (b = 0): Lemma 5, s_k <= sigma_k, on a sphere sample of radius 1.
+        # Over a sphere sample of radius 1 (b = 0): MATH.md §2 chain, s_k <= t_k <= sigma_k.
         sphere = layer["relu_bounds"]["unit_sphere"]
         assert sphere["points"] == report["settings"]["sphere_points"]
         assert sphere["radius"] == pytest.approx(1.0, abs=1e-9)

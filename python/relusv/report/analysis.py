@@ -33,7 +33,7 @@ from .model import Network
 from .settings import ReportSettings
 
 GROUPS = ("correct", "incorrect")
-CURVES = GROUPS + ("unit_sphere",)  # ReLU bound curves per hidden layer: over each group, over the unit ball
+CURVES = GROUPS + ("unit_sphere",)  # ReLU bound curves per hidden layer: over each group, over a sphere sample
 
 
 def steps(iterable, description: str, total: Optional[int] = None, show: Optional[bool] = None):

@@ -130,7 +130,7 @@ def print_headline(s: dict) -> None:
     if s["relu_bounds"]:
         print("  ReLU singular-value bounds vs linear sigma_k: s_0, and median over k of bound_k / (sigma_k * radius)")
         for r in s["relu_bounds"]:
-            name = "unit ball" if r["group"] == "unit_sphere" else r["group"]
+            name = "sphere sample" if r["group"] == "unit_sphere" else r["group"]
             print(f"    layer {r['layer'] + 1} {name:<9}  s_0 {r['top_bound']:7.3f}   sigma_0 {r['sigma_0']:.3f}   "
                   f"radius {r['radius']:6.3f}   median ratio {r['ratio_to_scaled_sigma_median']:.3f}   "
                   f"max ratio {r['ratio_to_scaled_sigma_max']:.3f}")

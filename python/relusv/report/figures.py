@@ -4,7 +4,7 @@
   and, for hidden layers, the ReLU singular-value bounds over the correctly
   (solid) and incorrectly (dashed) classified sets divided by the set's radius
   ``max ||x||``, so that MATH.md section 2's chain reads ``bound / radius <= sigma_k``,
-  and over the unit ball (``b = 0``; dotted), where ``s_k <= sigma_k`` (Lemma 5).
+  and over a sample of the unit sphere (``b = 0``; dotted).
 - ``gmw.png``: GMW and effective dimension per depth, mean +- spread, both groups.
 - ``pruning.png``: ranks per hidden layer and accuracy along the pruning path.
 """
@@ -45,7 +45,7 @@ def spectra_figure(layers: List[dict], path: Path) -> Path:
         sphere = layer["relu_bounds"].get("unit_sphere")
         if sphere is not None:
             ax.semilogy(sphere["ks"], np.maximum(sphere["bound"], 1e-12), ":", color="tab:green", lw=1.8,
-                        marker=".", ms=4, label="ReLU bound, unit ball (b = 0)")
+                        marker=".", ms=4, label="ReLU bound, sphere sample (b = 0)")
         m, k = layer["shape"]
         ax.set_title(f"{layer['name']}: {m}x{k}, rank {layer['rank']}", fontsize=10)
         ax.set_xlabel("k")

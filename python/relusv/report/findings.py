@@ -11,9 +11,10 @@ the command line state them the same way, true or not:
   ``s_k(phi; X) <= sigma_k max ||x||`` (MATH.md section 2) holds by
   construction, so the informative number is how far below: the ratio
   ``bound_k / (sigma_k max ||x||)``; also whether ``bound_k <= sigma_k`` holds
-  without the radius; and over the unit ball (group ``unit_sphere``: ``b = 0``,
-  a sphere sample, radius 1), where Lemma 5 gives ``s_k <= sigma_k`` and the
-  ratio ``bound_k / sigma_k`` shows how much lower the ReLU curve lies;
+  without the radius; and over a sample of the unit sphere (group
+  ``unit_sphere``: ``b = 0``, radius 1), where the ratio ``bound_k / sigma_k``
+  compares with Lemma 5's ``s_k <= sigma_k`` over the whole ball (the sample
+  misses the worst directions, so it flatters the layer);
 - is the top bound (k = 0, the operator norm over the set) larger for the
   correctly classified set?
 """

@@ -49,7 +49,7 @@ def _summary_table(report: dict) -> str:
             "<th>top linear &sigma;<sub>0</sub>, &sigma;<sub>1</sub>, &sigma;<sub>2</sub></th>"
             "<th>&sigma;<sub>min</sub></th>"
             "<th>ReLU bound s<sub>0</sub> correct</th><th>ReLU bound s<sub>0</sub> incorrect</th>"
-            "<th>ReLU bound s<sub>0</sub> unit ball</th>"
+            "<th>ReLU s<sub>0</sub> over the sphere sample</th>"
             "<th>median bound / (&sigma;<sub>k</sub> radius) correct / incorrect</th>"
             "<th>GMW correct</th><th>GMW incorrect</th>"
             "<th>eff. dim. correct</th><th>eff. dim. incorrect</th></tr>")
@@ -105,7 +105,7 @@ def _findings_section(report: dict) -> str:
     if sphere:
         worst = max(r["ratio_to_scaled_sigma_max"] or 0 for r in sphere)
         median = ", ".join(f"layer {r['layer'] + 1} {r['ratio_to_scaled_sigma_median']:.2f}" for r in sphere)
-        items.append(f"Over the unit ball (b = 0, a sample of {report['settings']['sphere_points']} sphere points), "
+        items.append(f"Over a sample of {report['settings']['sphere_points']} points of the unit sphere (b = 0; the bounds hold over the sample, not the whole ball), "
                      f"ReLU bounds below the linear singular values at every computed k: "
                      f"{_yes_no(all(r['below_sigma'] for r in sphere))} (largest bound<sub>k</sub> / "
                      f"&sigma;<sub>k</sub> {worst:.3f}; median {median})")
@@ -187,8 +187,8 @@ s<sub>0</sub> is exact; the radius is max&#8214;x&#8214; over that set.</p>
 <p class="note">Grey: linear singular values of W. Blue solid / red dashed: ReLU singular-value bounds over the
 correctly / incorrectly classified set, divided by the set's radius, so that the chain
 s<sub>k</sub>(&phi;; X) &le; &sigma;<sub>k</sub> max&#8214;x&#8214; reads bound / radius &le; &sigma;<sub>k</sub>.
-Green dotted: ReLU bounds over the unit ball (b = 0, sphere sample), where Lemma 5 gives
-s<sub>k</sub> &le; &sigma;<sub>k</sub>.
+Green dotted: ReLU bounds over a sample of the unit sphere (b = 0); over the whole ball Lemma 5 gives
+s<sub>k</sub> &le; &sigma;<sub>k</sub>, and the sample only estimates s<sub>0</sub> from below.
 {spectra_note}.</p>
 {fig_html.get('spectra', '')}
 
