@@ -94,3 +94,14 @@ def pytest_sessionfinish(session, exitstatus):
     if skipped and session.exitstatus == 0:
         reporter.write_line(f"{len(skipped)} test(s) or module(s) skipped under CI: failing the run", red=True)
         session.exitstatus = 1
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module: models this small gain nothing from
+    threads, and on a busy machine thread hand-offs dominate."""
+    torch = pytest.importorskip("torch")
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

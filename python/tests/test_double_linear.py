@@ -17,13 +17,7 @@ from torch import nn  # noqa: E402
 from relusv.torch import DoubleLinear  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tensors this small gain nothing from threads; on a busy machine thread hand-offs dominate."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_shapes_forward_and_parameter_count():

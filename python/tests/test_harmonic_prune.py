@@ -15,13 +15,7 @@ from torch import nn  # noqa: E402
 from relusv.torch import DoubleLinear, harmonic_prune  # noqa: E402
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Models this small gain nothing from threads; on a busy machine thread hand-offs dominate."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_data(n: int, seed: int):
@@ -202,3 +196,16 @@ def test_bad_arguments_raise_clear_errors(setup):
         harmonic_prune(model, x_val, y_val, layers=["1"])
     with pytest.raises(ValueError, match="inputs but"):
         harmonic_prune(model, x_val, y_val[:5])
+
+
+def test_test_data_is_recorded_and_takes_no_part_in_decisions(setup):
+    model, _, _, x_val, y_val = setup
+    x_test, y_test = make_data(300, 2)
+    plain = harmonic_prune(model, x_val, y_val, max_iterations=4, progress=False)
+    tested = harmonic_prune(model, x_val, y_val, max_iterations=4, test_data=(x_test, y_test), progress=False)
+    assert [h["layer"] for h in tested.history] == [h["layer"] for h in plain.history]
+    assert [h["accuracy"] for h in tested.history] == [h["accuracy"] for h in plain.history]
+    assert "test_accuracy" not in plain.history[-1]
+    assert tested.history[0]["test_accuracy"] == pytest.approx(hand_accuracy(model, x_test, y_test), abs=1e-12)
+    assert tested.history[-1]["test_accuracy"] == pytest.approx(
+        hand_accuracy(tested.model, x_test, y_test), abs=1e-12)

@@ -21,13 +21,7 @@ from relusv.torch import DoubleLinear, History, Monitor, equal_size_subsets  # n
 SAMPLES, SEED, TRIM = 60, 7, 0.1
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Models this small gain nothing from threads, and on a busy machine thread hand-offs dominate."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_data(n: int, seed: int):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, List, Optional, Union
+from typing import Any, Callable, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -121,7 +121,8 @@ class PruneResult:
     layer cut), ``ranks`` (one per entry of ``layers``), ``parameters``,
     ``accuracy`` (held-out, at the end of the iteration),
     ``accuracy_before_retraining``, ``retrained``, ``retrain_reasons`` and
-    ``accepted`` (False for an iteration undone by the accuracy floor).
+    ``accepted`` (False for an iteration undone by the accuracy floor), and
+    ``test_accuracy`` when ``test_data`` is given.
     ``stop_reason`` says why pruning ended.
     """
 
@@ -138,7 +139,8 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
                    retrain_below_rank: Optional[int] = None, min_accuracy: Optional[float] = None,
                    max_parameters: Optional[int] = None, max_iterations: Optional[int] = None, min_rank: int = 1,
                    layers: Optional[Iterable[str]] = None, batch_size: int = 1024, inplace: bool = False,
-                   predict: Optional[Callable] = None, progress: ProgressOption = None) -> PruneResult:
+                   predict: Optional[Callable] = None, test_data: Optional[Tuple[Any, Any]] = None,
+                   progress: ProgressOption = None) -> PruneResult:
     """Harmonic pruning of an MLP of ``Linear`` / ``DoubleLinear`` layers and ReLUs.
 
     Parameters
@@ -147,6 +149,8 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
         Copied first unless ``inplace``.
     x_val, y_val
         Held-out data on which every accuracy is measured (as for ``accuracy``).
+        The cuts are chosen on it too, so its accuracy is optimistic; pass
+        ``test_data`` for an unbiased figure.
     retrain : callable or data loader, optional
         ``retrain(model)`` trains the current model in place (layers change
         between calls: build the optimiser inside); or an iterable of
@@ -172,6 +176,9 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
     layers : list of str, optional
         Names of the layers to prune; default every ``Linear`` / ``DoubleLinear``
         followed by a ReLU (the hidden layers).
+    test_data : (x_test, y_test), optional
+        An independent set that takes no part in any decision; its accuracy is
+        recorded after every iteration as ``test_accuracy``.
     progress : bool, callable or None
         A progress bar (``relusv.ProgressOption``); a callable ``f(done, total)``
         may return True to stop.
@@ -212,9 +219,12 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
 
     def record(iteration: int, layer: Optional[str], acc: float, before: float, retrained: bool,
                reasons: List[str], accepted: bool = True) -> None:
-        history.append({"iteration": iteration, "layer": layer, "ranks": [ranks[n] for n in names],
-                        "parameters": parameter_count(work), "accuracy": acc, "accuracy_before_retraining": before,
-                        "retrained": retrained, "retrain_reasons": reasons, "accepted": accepted})
+        entry = {"iteration": iteration, "layer": layer, "ranks": [ranks[n] for n in names],
+                 "parameters": parameter_count(work), "accuracy": acc, "accuracy_before_retraining": before,
+                 "retrained": retrained, "retrain_reasons": reasons, "accepted": accepted}
+        if test_data is not None:
+            entry["test_accuracy"] = accuracy(work, test_data[0], test_data[1], batch_size, predict)
+        history.append(entry)
 
     record(0, None, initial, initial, False, [])
     total = sum(max(r - min_rank, 0) for r in ranks.values())
