@@ -29,15 +29,6 @@ public struct MatrixView<Scalar: BLASScalar> {
     public func rows(_ range: Range<Int>) -> MatrixView {
         MatrixView(base: base + range.lowerBound * rowStride, rows: range.count, columns: columns, rowStride: rowStride)
     }
-
-    /// `true` when every entry is finite (no NaN or infinity).
-    public var allFinite: Bool {
-        for i in 0..<rows {
-            let r = row(i)
-            for j in 0..<columns where !r[j].isFinite { return false }
-        }
-        return true
-    }
 }
 
 /// A dense row-major matrix owned by the engine (scratch space and results).
