@@ -178,7 +178,8 @@ def effective_dimension(x: Any, samples: int = DEFAULT_SAMPLES, seed: Optional[i
 def gaussian_to_spherical_factor(n: int) -> float:
     """``c_n = E||g|| = sqrt(2) Gamma((n+1)/2) / Gamma(n/2)``, ``g ~ N(0, I_n)``.
 
-    Lemma 13: ``w(K) = c_n * w_s(K)``. Accurate to a few ulps for every n (Gamma ratio, then its asymptotic series); ``c_n ~ sqrt(n)``.
+    Lemma 13: ``w(K) = c_n * w_s(K)``. Accurate to a few ulps for every n (a
+    ratio of Gamma values, then its asymptotic series); ``c_n ~ sqrt(n)``.
     """
     n = _positive_int(n, "n")
     out = ctypes.c_double()
