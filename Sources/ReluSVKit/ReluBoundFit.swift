@@ -19,10 +19,22 @@ public struct FitSettings: Sendable {
     public var learningRate: Double = 0.02
     /// Run the minimax refinement after the least-squares phase.
     public var refine: Bool = true
+    /// Start with the least-squares phase (false: refine from the start).
+    public var leastSquaresFirst: Bool = true
     /// Least-squares evaluations without improvement before switching to refinement.
     public var leastSquaresPatience: Int = 2
     /// Points in the active set of the refinement (the largest errors).
     public var activeSetSize: Int = 256
+    /// An evaluation above the best bound by this relative amount counts as a
+    /// divergence: the step is halved and the fit restarts from the best factors.
+    public var divergence: Double = 0.05
+    /// Largest number of such halvings in one fit.
+    public var maxBacktracks: Int = 6
+    /// Step scales tried from the start, one evaluation interval each; the
+    /// fit continues with the one that ends lowest.
+    public var probeScales: [Double] = [1, 0.2]
+    /// Relative margin by which a later probe scale must beat the earlier choice.
+    public var probeMargin: Double = 0.01
     /// Times the refinement halves its step size when it stalls at the largest `q`.
     public var stepHalvings: Int = 3
     /// Largest exponent `q` of the smooth maximum `sum_i s_i^q` (s_i squared errors).
@@ -131,7 +143,13 @@ final class ReluBoundFit<Scalar: BLASScalar> {
         let lrV0 = settings.learningRate * rms(start.factors.v)
         guard lrU0 > 0, lrV0 > 0 else { return (start, 0) }
         var lrU = lrU0 * lrScale, lrV = lrV0 * lrScale
-        var halvings = 0
+        var halvings = 0, backtracks = 0
+        let initialScale = lrScale * (settings.probeScales.first ?? 1)
+        lrU = lrU0 * initialScale
+        lrV = lrV0 * initialScale
+        lrScale = initialScale
+        var probe = settings.leastSquaresFirst ? 0 : settings.probeScales.count
+        var trials: [(bound: Double, theta: [Scalar], m1: [Double], m2: [Double], step: Int, scale: Double)] = []
 
         let fullBatch = N <= settings.batchSize
         let batch = fullBatch ? N : settings.batchSize
@@ -162,6 +180,11 @@ final class ReluBoundFit<Scalar: BLASScalar> {
             adamStep = 0
         }
 
+        if settings.refine, !settings.leastSquaresFirst {
+            refining = true
+            power = 2
+            selectActiveSet(best.errors)
+        }
         evaluationLoop: while steps < settings.maxSteps {
             for _ in 0..<settings.evaluationInterval {
                 // Forward/backward on the mini-batch or the active set.
@@ -218,8 +241,41 @@ final class ReluBoundFit<Scalar: BLASScalar> {
             } else {
                 stale += 1
             }
-            if !bound.isFinite { break }
             if now() > deadline { break }
+            if probe < settings.probeScales.count {
+                // Step-size probe: the first interval is run once per scale from
+                // the start; the fit goes on from the scale that ended lowest.
+                trials.append((bound.isFinite ? bound : .infinity, theta, m1, m2, adamStep, lrScale))
+                probe += 1
+                if probe < settings.probeScales.count {
+                    lrScale = initialScale * settings.probeScales[probe]
+                    theta = start.factors.u + start.factors.v
+                } else {
+                    // A smaller step must win clearly: early progress favours small steps.
+                    var pick = trials[0]
+                    for t in trials.dropFirst() where t.bound < pick.bound * (1 - settings.probeMargin) { pick = t }
+                    (theta, m1, m2, adamStep, lrScale) = (pick.theta, pick.m1, pick.m2, pick.step, pick.scale)
+                    trials = []
+                }
+                lrU = lrU0 * lrScale
+                lrV = lrV0 * lrScale
+                if probe < settings.probeScales.count { restartAdam() }
+                stale = best.bound < start.bound ? 0 : 1
+                continue
+            }
+            if !bound.isFinite || bound > best.bound * (1 + settings.divergence) {
+                // The iterate moved away from the best: the step is too long.
+                // Halve it and go back to the best factors (at most `maxBacktracks` times).
+                guard backtracks < settings.maxBacktracks else { break }
+                backtracks += 1
+                lrScale /= 2
+                lrU = lrU0 * lrScale
+                lrV = lrV0 * lrScale
+                theta = best.factors.u + best.factors.v
+                restartAdam()
+                if refining { selectActiveSet(best.errors) }
+                continue
+            }
             if !refining {
                 if stale >= settings.leastSquaresPatience || steps >= settings.maxSteps / 2 {
                     guard settings.refine else { if stale >= settings.patience { break }; continue }

@@ -18,10 +18,16 @@ public struct SpectrumSettings: Sendable {
     /// Fit every `fitStride`-th requested `k` (by position); 0 chooses the
     /// stride from `workBudget`.
     public var fitStride: Int = 0
-    /// Floating-point operations per thread the automatic stride aims at.
-    public var workBudget: Double = 4e11
+    /// Floating-point operations per thread the automatic step count and
+    /// stride aim at (about a minute of one core).
+    public var workBudget: Double = 1e12
+    /// Fewest steps per fit before the automatic choice fits fewer `k` instead.
+    public var minimumSteps: Int = 120
     /// Keep the factors of every reported approximant.
     public var keepFactors: Bool = false
+    /// Step scales (times `fit.learningRate`) of independent fits per `k`,
+    /// used when all of them fit in the work budget three times over.
+    public var portfolio: [Double] = [1, 0.5, 0.25]
     /// Start each fit from the better of the truncated SVD and the extended
     /// previous approximant (false: always from the truncated SVD).
     public var warmStart: Bool = true
@@ -107,8 +113,9 @@ public func reluSpectrum<Scalar: BLASScalar>(
         for i in 0..<N { for j in 0..<p { c[i * p + j] *= svd.s[j] } }
     }
 
-    // Which k are fitted, and what each costs (flops, for balancing and the stride).
-    let fit = settings.fit
+    // Which k are fitted, with how many steps, and what each costs (flops,
+    // for balancing and the automatic stride).
+    var fit = settings.fit
     let batch = Double(min(N, fit.batchSize))
     func fitCost(_ k: Int) -> Double {
         // A typical fit: 60 % of the step budget, one exact evaluation per interval.
@@ -119,16 +126,30 @@ public func reluSpectrum<Scalar: BLASScalar>(
     let fittable = ks.filter { $0 > 0 && $0 < rank && fit.maxSteps > 0 }
     let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
     let threads = settings.threads > 0 ? settings.threads : cores
+    let budget = settings.timeBudget > 0 ? 1.8e10 * settings.timeBudget : settings.workBudget
+    let capacity = budget * Double(min(threads, max(1, fittable.count)))
     var stride = settings.fitStride
     if stride <= 0 {
-        let total = fittable.reduce(0.0) { $0 + fitCost($1) }
-        let budget = settings.timeBudget > 0 ? 2e10 * settings.timeBudget : settings.workBudget
-        stride = max(1, Int((total / (budget * Double(min(threads, max(1, fittable.count))))).rounded(.up)))
+        // Over budget: first fewer steps per fit (down to minimumSteps), then a stride.
+        var total = fittable.reduce(0.0) { $0 + fitCost($1) }
+        if total > capacity, fit.maxSteps > settings.minimumSteps {
+            fit.maxSteps = max(settings.minimumSteps, Int(Double(fit.maxSteps) * capacity / total))
+            total = fittable.reduce(0.0) { $0 + fitCost($1) }
+        }
+        // A power of two (the nearest), so fitted k fall on round values.
+        let raw = total / capacity
+        stride = raw <= 1 ? 1 : 1 << Int(log2(raw).rounded())
     }
     let position = Dictionary(uniqueKeysWithValues: ks.enumerated().map { ($1, $0) })
-    func fitted(_ k: Int) -> Bool { k > 0 && k < rank && fit.maxSteps > 0 && position[k]! % stride == 0 }
+    let maxSteps = fit.maxSteps
+    func fitted(_ k: Int) -> Bool { k > 0 && k < rank && maxSteps > 0 && position[k]! % stride == 0 }
     func cost(_ k: Int) -> Double { (fitted(k) ? fitCost(k) : 0) + 4 * Double(N * m) + 1 }
-    func units(_ k: Int) -> Int { fitted(k) ? fit.maxSteps + 1 : 1 }
+    // Several step scales per fit when even that costs little.
+    let fitWork = ks.filter(fitted).reduce(0.0) { $0 + fitCost($1) }
+    let portfolio = fitWork * Double(settings.portfolio.count) <= 0.05 * capacity ? settings.portfolio : [1.0]
+    func units(_ k: Int) -> Int { fitted(k) ? maxSteps * portfolio.count + 1 : 1 }
+    var effective = settings
+    effective.fit = fit
 
     // Contiguous chains of about equal cost, one per thread.
     let totalCost = ks.reduce(0.0) { $0 + cost($1) }
@@ -159,10 +180,11 @@ public func reluSpectrum<Scalar: BLASScalar>(
     }
     let deadline = settings.timeBudget > 0 ? now() + settings.timeBudget : Double.infinity
     let results = chains.map { _ in ChainResult<Scalar>() }
+    let fitPortfolio = portfolio
     let tasks: [() throws -> Void] = chains.enumerated().map { index, chain in
         {
-            let chainRun = SpectrumChain(problem: problem, svd: svd, rank: rank, xs: xs, settings: settings,
-                                         fitted: fitted, cost: cost, units: units)
+            let chainRun = SpectrumChain(problem: problem, svd: svd, rank: rank, xs: xs, settings: effective,
+                                         fitted: fitted, cost: cost, units: units, portfolio: fitPortfolio)
             results[index].value = try chainRun.run(chain, deadline: deadline, shared: shared, report: report)
         }
     }
@@ -203,6 +225,7 @@ struct SpectrumChain<Scalar: BLASScalar> {
     let fitted: (Int) -> Bool
     let cost: (Int) -> Double
     let units: (Int) -> Int
+    let portfolio: [Double]
 
     func run(
         _ chain: [Int], deadline: Double, shared: SharedProgress, report: () throws -> Void
@@ -257,16 +280,22 @@ struct SpectrumChain<Scalar: BLASScalar> {
                 if fitted(k) {
                     let share = cost(k) / max(remainingCost, 1)
                     let fitDeadline = deadline.isFinite ? started + (deadline - started) * share : .infinity
-                    let runner = ReluBoundFit(problem: problem, settings: settings.fit, seed: settings.seed)
-                    var reported = 0
-                    let (fitBest, steps) = try runner.run(from: start, deadline: fitDeadline) { step in
-                        shared.add(step - reported)
-                        reported = step
-                        try report()
+                    // One fit per step scale of the portfolio (one scale unless the work is small).
+                    var reported = 0, total = 0
+                    for scale in portfolio {
+                        var fitSettings = settings.fit
+                        fitSettings.learningRate *= scale
+                        let runner = ReluBoundFit(problem: problem, settings: fitSettings, seed: settings.seed)
+                        let (fitBest, steps) = try runner.run(from: start, deadline: fitDeadline) { step in
+                            shared.add(total + step - reported)
+                            reported = total + step
+                            try report()
+                        }
+                        total += steps
+                        if fitBest.bound < result.bound { result = fitBest }
                     }
                     shared.add(units(k) - 1 - reported)
-                    result = fitBest
-                    entry.steps = steps
+                    entry.steps = total
                 } else if units(k) > 1 {
                     shared.add(units(k) - 1)
                 }
