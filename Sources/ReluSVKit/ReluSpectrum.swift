@@ -99,6 +99,7 @@ public func reluSpectrum<Scalar: BLASScalar>(
         throw EngineError.invalidArgument("time_budget must be non-negative and finite, got \(settings.timeBudget)")
     }
     let svd = try layer.weight.withView { try thinSVD(of: $0) }
+    try progress.advance(to: 0)  // a chance to cancel between the set-up steps
     let rank = svd.numericalRank
     let ks = requested.sorted()
 
@@ -112,6 +113,8 @@ public func reluSpectrum<Scalar: BLASScalar>(
         }
         for i in 0..<N { for j in 0..<p { c[i * p + j] *= svd.s[j] } }
     }
+
+    try progress.advance(to: 0)
 
     // Which k are fitted, with how many steps, and what each costs (flops,
     // for balancing and the automatic stride).

@@ -179,12 +179,14 @@ typedef struct relusv_relu_sv_options {
     double leaky_slope;     /* a in [0, 1): act(z) = max(z, a z); 0 is the ReLU */
     uint64_t seed;          /* seeds the sphere sample and the mini-batch order */
     uint64_t sphere_points; /* points of the unit-sphere sample used when x is NULL (default 4096) */
-    uint64_t max_steps;     /* Adam steps per fitted k (default 300); 0: no fits, candidates only */
+    uint64_t max_steps;     /* Adam steps per fitted k (default 300; with fit_stride = 0 a job above
+                               the work budget gets fewer, down to 120); 0: no fits, candidates only */
     double time_budget;     /* wall-clock seconds for the fits; 0: none */
     uint64_t threads;       /* worker threads across k; 0: one per core */
     int32_t refine;         /* non-zero: minimax refinement after the least-squares fit (default 1) */
     int32_t keep_factors;   /* non-zero: keep the factors of each reported approximant */
-    uint64_t fit_stride;    /* fit every fit_stride-th requested k; 0: chosen from the work per fit */
+    uint64_t fit_stride;    /* fit every fit_stride-th requested k; 0: automatic, a power of two
+                               keeping the work near 1e12 flops per thread (or time_budget) */
     double learning_rate;   /* Adam step relative to the RMS entry of each start factor (default 0.02) */
     uint64_t batch_size;    /* mini-batch rows of the least-squares phase (default 512) */
 } relusv_relu_sv_options;
