@@ -220,10 +220,17 @@ def relu_singular_values(
       smooth maximum ``sum_i e_i^(2q)`` over the points of largest error,
       doubling ``q`` from 2 to 64 whenever it stalls.
 
+    The Adam step is relative to the factors' entries and shrunk with the
+    error left to remove; the first 10 steps are tried at two step sizes, an
+    evaluation more than 5 % above the best halves the step, and cheap calls
+    fit each ``k`` at three step sizes, keeping the best.
+
     Stopping rule of a fit: the exact bound is evaluated every 10 steps; the
-    fit stops after 4 evaluations in a row without a relative improvement of
-    1e-4 (the least-squares phase hands over to refinement after 2), after
-    ``max_steps`` steps, or at its share of ``time_budget``.
+    least-squares phase hands over to refinement after 2 evaluations without a
+    relative improvement of 1e-4; refinement doubles ``q`` after 2 such
+    evaluations and, at ``q = 64``, halves the step (at most 3 times) after 4;
+    the fit stops when none of these is left, after ``max_steps`` steps, or at
+    its share of ``time_budget``.
 
     Parameters
     ----------
@@ -242,7 +249,9 @@ def relu_singular_values(
     seed : int, optional
         Seeds the sphere sample and the mini-batch order (None: 0).
     max_steps : int
-        Adam steps per fitted ``k``; 0 evaluates the candidates only.
+        Adam steps per fitted ``k``; 0 evaluates the candidates only. Without
+        ``fit_stride``, a job above the work budget (about 1e12 flops per
+        thread) gets fewer steps, down to 120, then a stride.
     time_budget : float, optional
         Seconds for the fits, shared across ``k`` by their cost.
     threads : int, optional
@@ -257,8 +266,9 @@ def relu_singular_values(
         ``f(done, total)`` returning True cancels (``CancelledError``).
     fit_stride : int, optional
         Fit every ``fit_stride``-th requested ``k``; default: 1 unless the
-        estimated work is large (then the other ``k`` take the extended and
-        previous-k candidates). The value used is reported in the result.
+        estimated work is large, then a power of two (the other ``k`` take the
+        svd, extended and previous-k candidates). The value used is reported
+        in the result.
     learning_rate, batch_size
         Adam step relative to the RMS entry of each start factor, and the
         mini-batch size of the least-squares phase.
