@@ -86,14 +86,15 @@ private final class TaskBox {
 /// the tasks stop at their next check; the first error of any task (or the
 /// cancellation) is rethrown once every thread has been joined.
 ///
-/// While the tasks run, OpenBLAS is limited to one thread, so the machine is
-/// not oversubscribed; the previous setting is restored after.
+/// While the tasks run, OpenBLAS is limited to one thread (`BLASThreadLimit`),
+/// so the machine is not oversubscribed; the previous setting is restored after.
 public func runInParallel(_ tasks: [() throws -> Void], shared: SharedProgress, progress: Progress) throws {
     // Small GEMMs from several threads: one OpenBLAS thread each (also for a
     // single task, whose GEMMs are too small to gain from threads).
-    let previousThreads = openblas_get_num_threads()
-    openblas_set_num_threads(1)
-    defer { openblas_set_num_threads(previousThreads) }
+    try BLASThreadLimit.singleThreaded { try runThreads(tasks, shared: shared, progress: progress) }
+}
+
+private func runThreads(_ tasks: [() throws -> Void], shared: SharedProgress, progress: Progress) throws {
     if tasks.count == 1 {
         try tasks[0]()
         return
