@@ -70,7 +70,7 @@ public final class ReluBoundProblem<Scalar: BLASScalar> {
         }
         var largest = 0.0
         for i in 0..<count {
-            errors[i] = errors[i].squareRoot()
+            errors[i] = certifiable(errors[i].squareRoot())
             largest = max(largest, errors[i])
         }
         return (certified(errors: &errors, largest: largest, u: u, v: v, k: k), errors)
@@ -79,13 +79,19 @@ public final class ReluBoundProblem<Scalar: BLASScalar> {
     /// The maximum recomputed in `Double` over the points near the top (Float only).
     func certified(errors: inout [Double], largest: Double, u: UnsafePointer<Scalar>, v: UnsafePointer<Scalar>, k: Int) -> Double {
         guard Scalar.self != Double.self, largest > 0 else { return largest }
-        var bound = 0.0
         for i in 0..<count where errors[i] >= largest * 0.999 {
-            errors[i] = layer.errorInDouble(x: x.row(i), u: u, v: v, k: k)
-            bound = max(bound, errors[i])
+            errors[i] = certifiable(layer.errorInDouble(x: x.row(i), u: u, v: v, k: k))
         }
-        return bound
+        return errors.reduce(0, max)
     }
+}
+
+/// A per-point error as a bound may use it: NaN (from overflow or non-finite
+/// factors) certifies nothing and counts as `+infinity`, so such a candidate
+/// can never be reported as a bound (`max` would silently drop a NaN).
+@inline(__always)
+func certifiable(_ error: Double) -> Double {
+    error.isNaN ? .infinity : error
 }
 
 /// Memory the engine allocates for scratch space (zeroed), freed with the object.

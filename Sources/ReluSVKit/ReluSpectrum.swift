@@ -370,7 +370,7 @@ struct SpectrumChain<Scalar: BLASScalar> {
                                     let zr = tmp.base + i * m, yr = yp.baseAddress! + (start + i) * m
                                     var s: Scalar = 0
                                     for j in 0..<m { let d = layer.activate(zr[j] + b[j]) - yr[j]; s += d * d }
-                                    e[start + i] = Double(s).squareRoot()
+                                    e[start + i] = certifiable(Double(s).squareRoot())
                                     largest = max(largest, e[start + i])
                                 }
                                 start += rows
@@ -416,7 +416,7 @@ struct SpectrumChain<Scalar: BLASScalar> {
                         let zr = zp.baseAddress! + i * m, yr = yp.baseAddress! + i * m
                         var s: Scalar = 0
                         for j in 0..<m { let d = layer.activate(zr[j] + b[j]) - yr[j]; s += d * d }
-                        e[i] = Double(s).squareRoot()
+                        e[i] = certifiable(Double(s).squareRoot())
                         largest = max(largest, e[i])
                     }
                 }
