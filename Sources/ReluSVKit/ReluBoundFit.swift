@@ -212,19 +212,12 @@ final class ReluBoundFit<Scalar: BLASScalar> {
                     grad.withUnsafeMutableBufferPointer { g in
                         _ = problem.layer.gradient(
                             x: xPtr, ldx: ldx, y: yPtr, rows: used, u: t.baseAddress!, v: t.baseAddress! + m * k, k: k,
-                            power: power, gradU: g.baseAddress!, gradV: g.baseAddress! + m * k, scratch: scratch.base)
+                            power: power, gradU: g.baseAddress!, gradV: g.baseAddress! + m * k, scratch: scratch.base,
+                            skipLoss: true)
                     }
                 }
                 adamStep += 1
-                let c1 = 1 - pow(0.9, Double(adamStep)), c2 = 1 - pow(0.999, Double(adamStep))
-                for i in 0..<size {
-                    let gi = Double(grad[i])
-                    m1[i] = 0.9 * m1[i] + 0.1 * gi
-                    m2[i] = 0.999 * m2[i] + 0.001 * gi * gi
-                    let lr = i < m * k ? lrU : lrV
-                    let stepSize = lr * (m1[i] / c1) / ((m2[i] / c2).squareRoot() + 1e-30)
-                    theta[i] -= Scalar(stepSize)
-                }
+                adam(&theta, grad, &m1, &m2, step: adamStep, split: m * k, lrU: lrU, lrV: lrV)
                 steps += 1
                 try checkpoint(steps)
                 if steps >= settings.maxSteps { break }
@@ -309,6 +302,32 @@ final class ReluBoundFit<Scalar: BLASScalar> {
             }
         }
         return (best, steps)
+    }
+
+    /// One Adam update (beta = 0.9, 0.999) with step sizes `lrU` for the first
+    /// `split` parameters (U) and `lrV` for the rest (V).
+    private func adam(_ theta: inout [Scalar], _ grad: [Scalar], _ m1: inout [Double], _ m2: inout [Double],
+                      step: Int, split: Int, lrU: Double, lrV: Double) {
+        let c1 = 1 - pow(0.9, Double(step)), c2 = 1 - pow(0.999, Double(step))
+        let d2 = 1 / c2
+        theta.withUnsafeMutableBufferPointer { t in
+            grad.withUnsafeBufferPointer { g in
+                m1.withUnsafeMutableBufferPointer { a in
+                    m2.withUnsafeMutableBufferPointer { b in
+                        for (range, lr) in [(0..<split, lrU / c1), (split..<t.count, lrV / c1)] {
+                            for i in range {
+                                let gi = Double(g[i])
+                                let ai = 0.9 * a[i] + 0.1 * gi
+                                let bi = 0.999 * b[i] + 0.001 * gi * gi
+                                a[i] = ai
+                                b[i] = bi
+                                t[i] -= Scalar(lr * ai / ((bi * d2).squareRoot() + 1e-30))
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     private func rms(_ a: [Scalar]) -> Double {

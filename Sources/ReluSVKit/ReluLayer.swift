@@ -167,11 +167,13 @@ public struct ReluLayer<Scalar: BLASScalar> {
     /// With `power = q > 1` the weights are `(s_i / max_j s_j)^(q - 1)` of the
     /// current squared row errors `s_i`: the gradient direction of the smooth
     /// maximum `sum_i s_i^q` (up to a positive factor). `scratch` holds
-    /// `rows * (2 k + m)` elements. Returns `F` (unweighted) and the largest `s_i`.
+    /// `rows * (2 k + m)` elements. Returns `F` (unweighted) and the largest `s_i`
+    /// (both 0 with `skipLoss` and `power <= 1`, when only the gradient is needed).
     func gradient(
         x: UnsafePointer<Scalar>, ldx: Int, y: UnsafePointer<Scalar>, rows: Int,
         u: UnsafePointer<Scalar>, v: UnsafePointer<Scalar>, k: Int, power: Double,
-        gradU: UnsafeMutablePointer<Scalar>, gradV: UnsafeMutablePointer<Scalar>, scratch: UnsafeMutablePointer<Scalar>
+        gradU: UnsafeMutablePointer<Scalar>, gradV: UnsafeMutablePointer<Scalar>, scratch: UnsafeMutablePointer<Scalar>,
+        skipLoss: Bool = false
     ) -> (loss: Double, maxSquared: Double) {
         let m = outputs, n = inputs
         let p = scratch, z = scratch + rows * k, t = z + rows * m
@@ -180,18 +182,33 @@ public struct ReluLayer<Scalar: BLASScalar> {
         predictFromProjection(rows: rows, k: k, p: p, u: u, z: z, activated: false)
         var loss = 0.0, largest = 0.0
         var rowSquares = [Double](repeating: 0, count: power > 1 ? rows : 0)
+        let a = slope
         for i in 0..<rows {
             let zr = z + i * m, yr = y + i * m
-            var s: Scalar = 0
+            if power > 1 || !skipLoss {
+                // Four partial sums: the reduction stays fast without reassociation.
+                var s0: Scalar = 0, s1: Scalar = 0, s2: Scalar = 0, s3: Scalar = 0
+                var j = 0
+                while j + 3 < m {
+                    let e0 = (zr[j] > 0 ? zr[j] : a * zr[j]) - yr[j]
+                    let e1 = (zr[j + 1] > 0 ? zr[j + 1] : a * zr[j + 1]) - yr[j + 1]
+                    let e2 = (zr[j + 2] > 0 ? zr[j + 2] : a * zr[j + 2]) - yr[j + 2]
+                    let e3 = (zr[j + 3] > 0 ? zr[j + 3] : a * zr[j + 3]) - yr[j + 3]
+                    s0 += e0 * e0; s1 += e1 * e1; s2 += e2 * e2; s3 += e3 * e3
+                    j += 4
+                }
+                while j < m { let e = (zr[j] > 0 ? zr[j] : a * zr[j]) - yr[j]; s0 += e * e; j += 1 }
+                let s = Double((s0 + s1) + (s2 + s3))
+                loss += s
+                largest = max(largest, s)
+                if power > 1 { rowSquares[i] = s }
+            }
+            // D (times 2), elementwise: vectorisable.
             for j in 0..<m {
                 let zi = zr[j]
-                let e = activate(zi) - yr[j]
-                s += e * e
-                zr[j] = zi > 0 ? 2 * e : 2 * slope * e  // D (times 2)
+                let e = (zi > 0 ? zi : a * zi) - yr[j]
+                zr[j] = zi > 0 ? 2 * e : 2 * a * e
             }
-            loss += Double(s)
-            largest = max(largest, Double(s))
-            if power > 1 { rowSquares[i] = Double(s) }
         }
         if power > 1, largest > 0 {
             for i in 0..<rows {
