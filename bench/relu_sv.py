@@ -8,8 +8,8 @@ Workloads (MATH.md sections 2-3; rows of X are points; float32 throughout):
   (b) a 50 x 50 layer on 100 points, k = 20;
   (c) the whole curve of a 100 x 100 layer on 1,000 points;
   (d) the whole curve of a 512 x 784 layer on 10,000 points, the peer sampled at
-      every ``--peer-stride``-th k (the midpoints of the blocks) and its
-      whole-curve time extrapolated by the midpoint rule.
+      one k drawn at random (seeded) from each block of ``--peer-stride``
+      consecutive k, and its whole-curve time extrapolated (block size x time).
 Layers ReLU(W x + b): W He-initialised Gaussian, N(0, 2/n) entries (for (d) its
 singular values reshaped into a decaying spectrum, see ``decaying_spectrum``),
 b ~ N(0, 0.1^2) fixed; data uniform in [-1, 1]^n. All seeded.
@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -58,7 +59,7 @@ class Workload:
     n: int
     points: int
     ks: Optional[Sequence[int]]        # None: the whole curve 0 .. min(m, n) - 1
-    peer_stride: int = 1               # the peer runs at every peer_stride-th k (midpoints)
+    peer_stride: int = 1               # the peer runs at one k per block of peer_stride k
     decaying: bool = False
     peer_repeats: int = 1
     relusv_repeats: int = 3
@@ -69,9 +70,15 @@ class Workload:
 
     @property
     def peer_ks(self) -> List[int]:
+        """Stratified sampling: one k drawn at random (seeded) from each block of
+        ``peer_stride`` consecutive k, so the sample is not aligned with any
+        regular grid of k the tool under test may favour."""
         if self.peer_stride == 1:
             return self.curve
-        return self.curve[self.peer_stride // 2::self.peer_stride]
+        rng = np.random.default_rng([SEED, self.peer_stride])
+        curve = self.curve
+        return [curve[start + int(rng.integers(min(self.peer_stride, len(curve) - start)))]
+                for start in range(0, len(curve), self.peer_stride)]
 
     @property
     def title(self) -> str:
@@ -308,7 +315,8 @@ def print_summary(w: Workload, c: Comparison, peer: PeerRun, rel: Optional[Relus
     sampled = w.peer_stride > 1
     peer_line = (f"peer  {c.peer_seconds:9.2f} s" +
                  (f"  (extrapolated: {len(w.peer_ks)} sampled k = {w.peer_ks[0]}, {w.peer_ks[1]}, ... "
-                  f"{w.peer_ks[-1]} took {statistics.median(peer.seconds):.1f} s; x {w.peer_stride}, midpoint rule)"
+                  f"{w.peer_ks[-1]} took {statistics.median(peer.seconds):.1f} s; x {w.peer_stride}, one k per block of "
+                  f"{w.peer_stride})"
                   if sampled else f"  (median of {len(peer.seconds)}: "
                   f"{', '.join(f'{s:.2f}' for s in peer.seconds)})"))
     out(peer_line)
@@ -360,7 +368,7 @@ def plot(results, path: Path) -> None:
         else:
             top.plot(c.ks, c.truncation, color="tab:orange", lw=1.4, ls="--", label=r"$t_k$ (truncated SVD)")
         top.plot(c.ks, c.peer, color="tab:blue", marker="o" if w.peer_stride > 1 else None, ms=5,
-                 lw=1.4, label="paper's procedure (peer)" + (f", every {w.peer_stride}th k" if w.peer_stride > 1 else ""))
+                 lw=1.4, label="paper's procedure (peer)" + (f", one k per {w.peer_stride}" if w.peer_stride > 1 else ""))
         if rel is not None:
             top.plot(rel.ks, rel.bound, color="tab:red", lw=1.6, label="relusv (certified)")
         top.set_yscale("log")
@@ -394,7 +402,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run of seconds")
     parser.add_argument("--only", default="abcd", help="workloads to run, e.g. 'cd' (default: abcd)")
     parser.add_argument("--peer-stride", type=int, default=64,
-                        help="(d): the peer runs at every N-th k (midpoints), its time extrapolated (default 64)")
+                        help="(d): the peer runs at one k per block of N consecutive k, its time extrapolated (default 64)")
     parser.add_argument("--peer-cache", type=Path, metavar="DIR",
                         help="reuse the peer's results for identical inputs and peer code from DIR (and save them there)")
     parser.add_argument("--peer-only", action="store_true", help="do not run relusv")
@@ -414,6 +422,13 @@ def main(argv=None) -> int:
         version = "?"
     out(f"relusv {version} vs the paper's procedure (PyTorch {torch.__version__}, "
         f"{torch.get_num_threads()} threads); float32 inputs; seed {SEED}")
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).resolve().parent).stdout.strip()
+    except OSError:
+        commit = "?"
+    out(f"repository at {commit or '?'}; library {os.environ.get('RELUSV_LIBRARY', 'python/relusv/libReluSVKit.so')}; "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     if fn is None:
         out(f"relusv.relu_singular_values unavailable ({why}): running the peer alone")
     warm_up(fn)
@@ -425,7 +440,7 @@ def main(argv=None) -> int:
         W, b, X = make_layer(w, SEED)
         radius = float(np.sqrt((X.astype(np.float64) ** 2).sum(axis=1)).max())
         out()
-        out(f"== {w.title}" + (f"; peer at every {w.peer_stride}th k" if w.peer_stride > 1 else ""))
+        out(f"== {w.title}" + (f"; the peer at one k per block of {w.peer_stride}" if w.peer_stride > 1 else ""))
         out(f"   load average before: {os.getloadavg()[0]:.2f} (2 cores)")
         if w.decaying:
             out("   W: He Gaussian with singular values reshaped to s_i / (1 + i/16), same Frobenius norm")
@@ -470,7 +485,8 @@ def main(argv=None) -> int:
         out(f"{w.title:<44} {c.peer_seconds:8.2f}{extrap} {c.relusv_seconds:9.3f} {c.time_ratio:7.1f}x "
             f"{100 * c.max_excess:+10.3f}% {c.mean_ratio:10.4f}")
     if any(w.peer_stride > 1 for w, _ in summary):
-        out("* extrapolated from the sampled k (midpoint rule); bounds compared at the sampled k only")
+        out("* extrapolated: one k drawn from each block of consecutive k, time x block size; "
+            "bounds compared at the sampled k only")
     plot(results, args.figure)
     out(f"figure: {args.figure}")
     if args.json:
