@@ -167,6 +167,9 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
         let snapshot = self.snapshot
         guard snapshot.count > 0 else { throw EngineError.invalidArgument("no points have been added: the width of the empty set is undefined") }
         var widths = zip(snapshot.maxima, snapshot.minima).map { $0 - $1 }
+        guard widths.allSatisfy(\.isFinite) else {  // finite products whose difference is not
+            throw EngineError.overflow("a width max - min exceeds the range of Double; rescale the data")
+        }
         if spherical {
             for j in 0..<samples { widths[j] /= directionNorms[j] }
         }

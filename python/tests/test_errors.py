@@ -74,6 +74,8 @@ def test_overflowing_products_are_reported():
     with pytest.raises(ValueError, match="overflow"):
         width(x)
     assert np.isfinite(width(x.astype(np.float64)))  # fine in float64
+    with pytest.raises(ValueError, match="overflow"):  # finite products, infinite max - min
+        width(np.array([[5e307], [-5e307]]))
 
 
 @pytest.mark.parametrize("kwargs,error,message", [
