@@ -12,6 +12,7 @@ public final class SharedProgress: @unchecked Sendable {
     private var stop = false
     private var finished: [Bool] = []
     private var failures: [Error?] = []
+    private var nextTask = 0
 
     public init() {
         mutex = .allocate(capacity: 1)
@@ -25,6 +26,16 @@ public final class SharedProgress: @unchecked Sendable {
     fileprivate func prepare(tasks: Int) {
         finished = Array(repeating: false, count: tasks)
         failures = Array(repeating: nil, count: tasks)
+        nextTask = 0
+    }
+
+    /// The index of the next task not yet taken, or nil.
+    fileprivate func takeTask(of count: Int) -> Int? {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        guard nextTask < count else { return nil }
+        nextTask += 1
+        return nextTask - 1
     }
 
     fileprivate func finish(_ index: Int, _ failure: Error?) {
@@ -80,7 +91,8 @@ private final class TaskBox {
     init(_ body: @escaping () -> Void) { self.body = body }
 }
 
-/// Runs `tasks` on their own threads while the calling thread relays
+/// Runs `tasks` on up to `threads` worker threads (each takes the next task
+/// until none is left) while the calling thread relays
 /// `shared`'s counter to `progress` every 20 ms (the C callback must come on
 /// the calling thread). If `progress` cancels, `shared.cancelled` is set so
 /// the tasks stop at their next check; the first error of any task (or the
@@ -88,24 +100,31 @@ private final class TaskBox {
 ///
 /// While the tasks run, OpenBLAS is limited to one thread (`BLASThreadLimit`),
 /// so the machine is not oversubscribed; the previous setting is restored after.
-public func runInParallel(_ tasks: [() throws -> Void], shared: SharedProgress, progress: Progress) throws {
+public func runInParallel(
+    _ tasks: [() throws -> Void], threads: Int, shared: SharedProgress, progress: Progress
+) throws {
     // Small GEMMs from several threads: one OpenBLAS thread each (also for a
     // single task, whose GEMMs are too small to gain from threads).
-    try BLASThreadLimit.singleThreaded { try runThreads(tasks, shared: shared, progress: progress) }
+    try BLASThreadLimit.singleThreaded {
+        try runThreads(tasks, threads: threads, shared: shared, progress: progress)
+    }
 }
 
-private func runThreads(_ tasks: [() throws -> Void], shared: SharedProgress, progress: Progress) throws {
-    if tasks.count == 1 {
-        try tasks[0]()
+private func runThreads(_ tasks: [() throws -> Void], threads: Int, shared: SharedProgress, progress: Progress) throws {
+    let workers = max(1, min(threads, tasks.count))
+    if workers == 1 {
+        for task in tasks { try task() }
         return
     }
-
-    shared.prepare(tasks: tasks.count)
-    var threads = [pthread_t]()
-    for (index, task) in tasks.enumerated() {
+    // Each worker takes the next task until none is left.
+    shared.prepare(tasks: workers)
+    var handles = [pthread_t]()
+    for index in 0..<workers {
         let box = TaskBox {
             var failure: Error?
-            do { try task() } catch { failure = error }
+            while failure == nil, !shared.cancelled, let next = shared.takeTask(of: tasks.count) {
+                do { try tasks[next]() } catch { failure = error }
+            }
             shared.finish(index, failure)
         }
         var thread = pthread_t()
@@ -119,7 +138,7 @@ private func runThreads(_ tasks: [() throws -> Void], shared: SharedProgress, pr
             Unmanaged<TaskBox>.fromOpaque(context).release()
             box.body()  // run inline when no thread can be created
         } else {
-            threads.append(thread)
+            handles.append(thread)
         }
     }
     var cancelError: Error?
@@ -133,7 +152,7 @@ private func runThreads(_ tasks: [() throws -> Void], shared: SharedProgress, pr
         }
         usleep(20_000)
     }
-    for t in threads { pthread_join(t, nil) }
+    for t in handles { pthread_join(t, nil) }
     if let cancelError { throw cancelError }
     if let first = shared.firstFailure { throw first }
 }

@@ -12,6 +12,9 @@ public struct SpectrumSettings: Sendable {
     public var seed: UInt64 = 0
     /// Worker threads across `k`; 0 means one per online core.
     public var threads: Int = 0
+    /// Contiguous chains of `k` the curve is split into when the work is not
+    /// small (independent of `threads`, so results do not depend on it).
+    public var chains: Int = 4
     /// Wall-clock budget in seconds for the fits (0: none). Candidates that
     /// need no optimisation are always computed.
     public var timeBudget: Double = 0
@@ -156,7 +159,9 @@ public func reluSpectrum<Scalar: BLASScalar>(
 
     // Contiguous chains of about equal cost, one per thread.
     let totalCost = ks.reduce(0.0) { $0 + cost($1) }
-    let chainCount = max(1, min(threads, ks.count, totalCost < 5e8 ? 1 : threads))
+    // The split depends on the work only, never on the thread count, so that
+    // results do not either (warm starts flow within a chain).
+    let chainCount = max(1, min(ks.count, totalCost < 5e8 ? 1 : settings.chains))
     var chains: [[Int]] = []
     var current: [Int] = [], accumulated = 0.0
     for k in ks {
@@ -172,7 +177,7 @@ public func reluSpectrum<Scalar: BLASScalar>(
     let shared = SharedProgress()
     let totalUnits = ks.reduce(0) { $0 + units($1) }
     let overall = progress.scoped(0..<Int(progress.total), subtotal: totalUnits)
-    let singleThread = chains.count == 1
+    let singleThread = min(threads, chains.count) == 1
     var lastReport = now()
     let report: () throws -> Void = {
         if shared.cancelled { throw EngineError.cancelled }
@@ -191,7 +196,7 @@ public func reluSpectrum<Scalar: BLASScalar>(
             results[index].value = try chainRun.run(chain, deadline: deadline, shared: shared, report: report)
         }
     }
-    try runInParallel(tasks, shared: shared, progress: overall)
+    try runInParallel(tasks, threads: threads, shared: shared, progress: overall)
     try overall.advance(to: totalUnits)
 
     // Merge, then make the curve monotone: a smaller k's approximant is a candidate.
