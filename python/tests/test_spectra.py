@@ -175,6 +175,17 @@ def test_determinism_by_seed():
     assert s1.bound[0] != s2.bound[0], "the sphere sample depends on the seed"
 
 
+def test_results_do_not_depend_on_the_thread_count():
+    """Work large enough to be split into chains run by worker threads."""
+    W, b = layer(40, 40, seed=23)
+    X = np.random.default_rng(24).uniform(-1, 1, size=(2000, 40))
+    r1 = relusv.relu_singular_values(W, b, X, max_steps=30, threads=1)
+    r2 = relusv.relu_singular_values(W, b, X, max_steps=30, threads=2)
+    np.testing.assert_array_equal(r1.bound, r2.bound)
+    assert r1.source == r2.source
+    assert np.all(np.diff(r2.bound) <= 0)
+
+
 def test_to_dict_is_json():
     W, b = layer(5, 4)
     r = relusv.relu_singular_values(W, b, np.ones((3, 4)), **FAST)
