@@ -50,12 +50,15 @@ install: build venv
 test-swift: system-deps
 	$(SWIFT) test 2>&1 | tail -n 40; exit $${PIPESTATUS[0]}
 
-# A C program linked against libReluSVKit through relusv.h, under valgrind.
+# C programs linked against libReluSVKit through relusv.h, under valgrind.
+C_EXAMPLES := gmw_example relu_spectrum_example
 test-c: build
-	cc -std=c11 -Wall -Wextra -Werror -o examples/c/gmw_example examples/c/gmw_example.c \
-		-ISources/CReluSV/include -Lpython/relusv -lReluSVKit -lm -Wl,-rpath,$(CURDIR)/python/relusv
-	OPENBLAS_NUM_THREADS=1 valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite --show-possibly-lost=no \
-		examples/c/gmw_example
+	for example in $(C_EXAMPLES); do \
+		cc -std=c11 -Wall -Wextra -Werror -o examples/c/$$example examples/c/$$example.c \
+			-ISources/CReluSV/include -Lpython/relusv -lReluSVKit -lm -Wl,-rpath,$(CURDIR)/python/relusv && \
+		OPENBLAS_NUM_THREADS=1 valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+			--show-possibly-lost=no examples/c/$$example || exit 1; \
+	done
 
 test-python: install
 	$(VENV)/bin/pytest -q python/tests
@@ -64,4 +67,4 @@ bench: install
 	$(PY) bench/gmw.py
 
 clean:
-	rm -rf .build python/build $(LIB) examples/c/gmw_example
+	rm -rf .build python/build $(LIB) $(addprefix examples/c/,$(C_EXAMPLES))

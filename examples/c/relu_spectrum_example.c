@@ -1,0 +1,136 @@
+/* A C program using the spectra part of relusv.h: singular values, the
+ * certified ReLU singular-value curve of a small layer over given points,
+ * its factors, and the error paths. Exits 0 when every check passes.
+ *
+ *   cc relu_spectrum_example.c -I<repo>/Sources/CReluSV/include -L<dir> -lReluSVKit -lm */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "relusv.h"
+
+#define CHECK(cond, ...)                                   \
+    do {                                                   \
+        if (!(cond)) {                                     \
+            fprintf(stderr, "FAILED: " __VA_ARGS__);       \
+            fprintf(stderr, " (line %d)\n", __LINE__);     \
+            return 1;                                      \
+        }                                                  \
+    } while (0)
+
+enum { M = 5, N = 4, POINTS = 64 };
+
+static int cancel_at_once(void *user, uint64_t done, uint64_t total) {
+    (void)user;
+    (void)done;
+    (void)total;
+    return 1;
+}
+
+static double relu(double z) { return z > 0 ? z : 0; }
+
+/* A deterministic pseudo-random value in [-1, 1). */
+static double next_value(unsigned *state) {
+    *state = *state * 1103515245u + 12345u;
+    return ((*state >> 8) & 0xffff) / 32768.0 - 1.0;
+}
+
+int main(void) {
+    /* W of rank 3 (its last row and column are zero), a bias, and points. */
+    double w[M * N] = {0}, b[M], x[POINTS * N];
+    unsigned state = 7;
+    for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j) w[i * N + j] = next_value(&state) + (i == j ? 2.0 : 0.0);
+    for (int i = 0; i < M; ++i) b[i] = 0.1 * next_value(&state);
+    for (int i = 0; i < POINTS * N; ++i) x[i] = next_value(&state);
+    relusv_matrix wm = {w, RELUSV_FLOAT64, M, N, 0};
+    relusv_matrix bm = {b, RELUSV_FLOAT64, 1, M, 0};
+    relusv_matrix xm = {x, RELUSV_FLOAT64, POINTS, N, 0};
+
+    /* Singular values: three non-zero, the fourth zero; sum of squares = ||W||_F^2. */
+    double sv[N], frob = 0, sum = 0;
+    CHECK(relusv_singular_values(&wm, sv) == RELUSV_OK, "singular values: %s", relusv_last_error());
+    for (int i = 0; i < M * N; ++i) frob += w[i] * w[i];
+    for (int i = 0; i < N; ++i) sum += sv[i] * sv[i];
+    CHECK(fabs(sum - frob) < 1e-12 * frob && sv[3] < 1e-12 * sv[0], "singular values wrong");
+
+    /* The whole curve, with factors. */
+    relusv_relu_sv_options options;
+    relusv_relu_sv_options_init(&options);
+    options.keep_factors = 1;
+    options.max_steps = 60;
+    options.threads = 1;
+    relusv_relu_spectrum *spectrum = NULL;
+    CHECK(relusv_relu_singular_values(&wm, &bm, &xm, NULL, 0, &options, &spectrum, NULL, NULL) == RELUSV_OK,
+          "relu_singular_values: %s", relusv_last_error());
+    relusv_relu_spectrum_info info;
+    CHECK(relusv_relu_spectrum_info_get(spectrum, &info) == RELUSV_OK && info.count == N, "info");
+    relusv_relu_sv_entry entries[N];
+    CHECK(relusv_relu_spectrum_entries(spectrum, entries) == RELUSV_OK, "entries");
+
+    /* k = 0 is exact: max_x ||ReLU(Wx + b) - ReLU(b)||. */
+    double s0 = 0;
+    for (int p = 0; p < POINTS; ++p) {
+        double e = 0;
+        for (int i = 0; i < M; ++i) {
+            double z = b[i];
+            for (int j = 0; j < N; ++j) z += w[i * N + j] * x[p * N + j];
+            double d = relu(z) - relu(b[i]);
+            e += d * d;
+        }
+        if (sqrt(e) > s0) s0 = sqrt(e);
+    }
+    CHECK(fabs(entries[0].bound - s0) <= 1e-12 * s0, "s_0 = %.17g, expected %.17g", entries[0].bound, s0);
+    for (int k = 0; k < N; ++k) {
+        printf("k = %d: sigma %.4f  t_k %.4f  bound %.4f  (%s)\n", k, entries[k].sigma, entries[k].truncation_bound,
+               entries[k].bound, relusv_bound_source_name(entries[k].source));
+        CHECK(entries[k].bound <= entries[k].truncation_bound * (1 + 1e-12), "bound above t_k at k = %d", k);
+        CHECK(k == 0 || entries[k].bound <= entries[k - 1].bound, "curve increases at k = %d", k);
+    }
+    CHECK(entries[3].bound == 0.0, "k = rank W must give 0");
+
+    /* Factors of k = 2: their exact error is the reported bound. */
+    size_t rank = 0;
+    CHECK(relusv_relu_spectrum_factors(spectrum, 2, &rank, NULL, NULL) == RELUSV_OK && rank == 2, "rank");
+    double u[M * 2], v[2 * N], worst = 0;
+    CHECK(relusv_relu_spectrum_factors(spectrum, 2, &rank, u, v) == RELUSV_OK, "factors");
+    for (int p = 0; p < POINTS; ++p) {
+        double e = 0;
+        for (int i = 0; i < M; ++i) {
+            double z = b[i], l = b[i];
+            for (int j = 0; j < N; ++j) {
+                z += w[i * N + j] * x[p * N + j];
+                l += (u[i * 2] * v[j] + u[i * 2 + 1] * v[N + j]) * x[p * N + j];
+            }
+            e += (relu(z) - relu(l)) * (relu(z) - relu(l));
+        }
+        if (sqrt(e) > worst) worst = sqrt(e);
+    }
+    CHECK(fabs(worst - entries[2].bound) <= 1e-9 * (1 + worst), "factors give %.17g, bound %.17g", worst,
+          entries[2].bound);
+    relusv_relu_spectrum_free(spectrum);
+    relusv_relu_spectrum_free(NULL);
+
+    /* Error paths. */
+    relusv_relu_spectrum *none = NULL;
+    CHECK(relusv_relu_singular_values(NULL, NULL, &xm, NULL, 0, NULL, &none, NULL, NULL) ==
+              RELUSV_ERROR_NULL_POINTER && none == NULL, "NULL w");
+    relusv_matrix short_bias = {b, RELUSV_FLOAT64, 1, M - 1, 0};
+    CHECK(relusv_relu_singular_values(&wm, &short_bias, &xm, NULL, 0, NULL, &none, NULL, NULL) ==
+              RELUSV_ERROR_SHAPE, "bias shape");
+    printf("bias of length %d -> %s: %s\n", M - 1, relusv_status_name(RELUSV_ERROR_SHAPE), relusv_last_error());
+    relusv_matrix narrow_x = {x, RELUSV_FLOAT64, POINTS, N - 1, 0};
+    CHECK(relusv_relu_singular_values(&wm, NULL, &narrow_x, NULL, 0, NULL, &none, NULL, NULL) ==
+              RELUSV_ERROR_SHAPE, "x shape");
+    uint64_t bad_k[1] = {N};
+    CHECK(relusv_relu_singular_values(&wm, NULL, &xm, bad_k, 1, NULL, &none, NULL, NULL) != RELUSV_OK,
+          "k out of range accepted");
+    CHECK(relusv_relu_singular_values(&wm, &bm, &xm, NULL, 0, NULL, &none, cancel_at_once, NULL) ==
+              RELUSV_ERROR_CANCELLED && none == NULL, "cancel");
+    x[5] = NAN;
+    CHECK(relusv_relu_singular_values(&wm, &bm, &xm, NULL, 0, NULL, &none, NULL, NULL) != RELUSV_OK, "NaN");
+    printf("NaN in x -> %s\n", relusv_last_error());
+    CHECK(relusv_singular_values(&wm, NULL) == RELUSV_ERROR_NULL_POINTER, "NULL values");
+    printf("C spectra example: all checks passed\n");
+    return 0;
+}
