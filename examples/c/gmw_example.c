@@ -10,16 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "relusv.h"
 
-#define CHECK(cond, ...)                                   \
-    do {                                                   \
-        if (!(cond)) {                                     \
-            fprintf(stderr, "FAILED: " __VA_ARGS__);       \
-            fprintf(stderr, " (line %d)\n", __LINE__);     \
-            return 1;                                      \
-        }                                                  \
-    } while (0)
 
 static int count_calls(void *user, uint64_t done, uint64_t total) {
     (void)done;

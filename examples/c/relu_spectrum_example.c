@@ -7,16 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "check.h"
 #include "relusv.h"
 
-#define CHECK(cond, ...)                                   \
-    do {                                                   \
-        if (!(cond)) {                                     \
-            fprintf(stderr, "FAILED: " __VA_ARGS__);       \
-            fprintf(stderr, " (line %d)\n", __LINE__);     \
-            return 1;                                      \
-        }                                                  \
-    } while (0)
 
 enum { M = 5, N = 4, POINTS = 64 };
 
