@@ -18,12 +18,12 @@ public struct SpectrumSettings: Sendable {
     /// Wall-clock budget in seconds for the fits (0: none). Candidates that
     /// need no optimisation are always computed.
     public var timeBudget: Double = 0
-    /// Fit every `fitStride`-th requested `k` (by position); 0 chooses the
-    /// stride from `workBudget`.
+    /// Fit every `fitStride`-th requested `k` (by position) and every `k`
+    /// below the stride; 0 chooses the stride from `workBudget`.
     public var fitStride: Int = 0
     /// Floating-point operations per thread the automatic step count and
-    /// stride aim at (about a minute of one core).
-    public var workBudget: Double = 1e12
+    /// stride aim at (one to two minutes of one core).
+    public var workBudget: Double = 2e12
     /// Fewest steps per fit before the automatic choice fits fewer `k` instead.
     public var minimumSteps: Int = 120
     /// Keep the factors of every reported approximant.
@@ -148,7 +148,8 @@ public func reluSpectrum<Scalar: BLASScalar>(
     }
     let position = Dictionary(uniqueKeysWithValues: ks.enumerated().map { ($1, $0) })
     let maxSteps = fit.maxSteps
-    func fitted(_ k: Int) -> Bool { k > 0 && k < rank && maxSteps > 0 && position[k]! % stride == 0 }
+    // Every stride-th k, and all k below the stride (cheap, and where the curve falls fastest).
+    func fitted(_ k: Int) -> Bool { k > 0 && k < rank && maxSteps > 0 && (position[k]! % stride == 0 || k < stride) }
     func cost(_ k: Int) -> Double { (fitted(k) ? fitCost(k) : 0) + 4 * Double(N * m) + 1 }
     // Several step scales per fit when even that costs little.
     let fitWork = ks.filter(fitted).reduce(0.0) { $0 + fitCost($1) }

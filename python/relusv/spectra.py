@@ -250,7 +250,7 @@ def relu_singular_values(
         Seeds the sphere sample and the mini-batch order (None: 0).
     max_steps : int
         Adam steps per fitted ``k``; 0 evaluates the candidates only. Without
-        ``fit_stride``, a job above the work budget (about 1e12 flops per
+        ``fit_stride``, a job above the work budget (about 2e12 flops per
         thread) gets fewer steps, down to 120, then a stride.
     time_budget : float, optional
         Seconds for the fits, shared across ``k`` by their cost.
@@ -265,9 +265,9 @@ def relu_singular_values(
         Progress bar control (see ``relusv.ProgressOption``); a callable
         ``f(done, total)`` returning True cancels (``CancelledError``).
     fit_stride : int, optional
-        Fit every ``fit_stride``-th requested ``k``; default: 1 unless the
-        estimated work is large, then a power of two (the other ``k`` take the
-        svd, extended and previous-k candidates). The value used is reported
+        Fit every ``fit_stride``-th requested ``k`` and every ``k`` below it;
+        default: 1 unless the estimated work is large, then a power of two (the
+        other ``k`` take the svd, extended and previous-k candidates). The value used is reported
         in the result.
     learning_rate, batch_size
         Adam step relative to the RMS entry of each start factor, and the

@@ -185,8 +185,9 @@ typedef struct relusv_relu_sv_options {
     uint64_t threads;       /* worker threads across k; 0: one per core */
     int32_t refine;         /* non-zero: minimax refinement after the least-squares fit (default 1) */
     int32_t keep_factors;   /* non-zero: keep the factors of each reported approximant */
-    uint64_t fit_stride;    /* fit every fit_stride-th requested k; 0: automatic, a power of two
-                               keeping the work near 1e12 flops per thread (or time_budget) */
+    uint64_t fit_stride;    /* fit every fit_stride-th requested k (and every k below it); 0:
+                               automatic, a power of two keeping the work near 2e12 flops per
+                               thread (or time_budget) */
     double learning_rate;   /* Adam step relative to the RMS entry of each start factor (default 0.02) */
     uint64_t batch_size;    /* mini-batch rows of the least-squares phase (default 512) */
 } relusv_relu_sv_options;
