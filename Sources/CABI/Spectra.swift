@@ -67,6 +67,36 @@ private func checkData(_ x: MatrixArgument?, inputs n: Int) throws {
     guard x.rows > 0 else { throw CallError(RELUSV_ERROR_EMPTY, "X has no points (0 rows)") }
 }
 
+/// The `(W, b, X)` of a layer entry point, checked once: W non-empty, X's
+/// columns matching W's, X non-empty when given (b is checked where it is read).
+private struct LayerArguments {
+    let w: MatrixArgument
+    let bias: MatrixArgument?
+    let x: MatrixArgument?
+
+    init(_ w: UnsafePointer<relusv_matrix>?, _ bias: UnsafePointer<relusv_matrix>?,
+         _ x: UnsafePointer<relusv_matrix>?, requireX: Bool = false) throws {
+        self.w = try MatrixArgument(w, "W")
+        self.bias = try optionalMatrix(bias, "b")
+        self.x = requireX ? try MatrixArgument(x, "X") : try optionalMatrix(x, "X")
+        guard self.w.rows > 0 else { throw CallError(RELUSV_ERROR_EMPTY, "W has no rows") }
+        try checkData(self.x, inputs: self.w.columns)
+    }
+}
+
+/// Refuses work whose buffers would not fit in memory, instead of failing
+/// (fatally) inside an allocation: `elements` scalars of `bytes` each must
+/// fit in three quarters of the physical memory.
+private func requireMemory(elements: Double, bytes: Int, for what: String) throws {
+    let physical = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
+    let needed = elements * Double(bytes)
+    guard needed <= 0.75 * physical else {
+        throw CallError(RELUSV_ERROR_SIZE_OVERFLOW, String(
+            "\(what) needs about \(Int((needed / 1_073_741_824).rounded(.up))) GiB, more than this machine's "
+            + "\(Int(physical / 1_073_741_824)) GiB allows; use fewer points or samples"))
+    }
+}
+
 // MARK: - linear singular values
 
 @_cdecl("relusv_singular_values")
@@ -162,17 +192,18 @@ public func relusv_relu_singular_values(
     _ out: UnsafeMutablePointer<OpaquePointer?>?, _ progressFn: relusv_progress_fn?, _ userData: UnsafeMutableRawPointer?
 ) -> relusv_status {
     guarded {
-        let w = try MatrixArgument(w, "W")
+        let args = try LayerArguments(w, bias, x)
+        let (w, bias, x) = (args.w, args.bias, args.x)
         let out = try required(out, "spectrum")
-        let bias = try optionalMatrix(bias, "b")
-        let x = try optionalMatrix(x, "X")
-        guard w.rows > 0 else { throw CallError(RELUSV_ERROR_EMPTY, "W has no rows") }
-        try checkData(x, inputs: w.columns)
         var o = relusv_relu_sv_options()
         relusv_relu_sv_options_init(&o)
         if let options { o = options.pointee }
         let p = min(w.rows, w.columns)
         var list: [Int]
+        guard kCount >= 0, kCount <= p else {  // size_t above Int.max reads as negative
+            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT,
+                            "k_count = \(UInt(bitPattern: kCount)) exceeds min(m, n) = \(p): the k must be distinct")
+        }
         if kCount > 0 {
             let ks = try required(ks, "ks")
             list = []
@@ -196,6 +227,11 @@ public func relusv_relu_singular_values(
         guard x != nil || o.sphere_points > 0 else {
             throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "sphere_points must be positive when X is not given")
         }
+        // Targets, projected data and per-chain pre-activations (README, memory), plus the sample.
+        let points = Double(x?.rows ?? Int(min(o.sphere_points, UInt64(Int32.max))))
+        let chains = Double(SpectrumSettings().chains)
+        try requireMemory(elements: points * (Double(w.rows) * (2 * chains + 1) + Double(p) + Double(w.columns)),
+                          bytes: computesInFloat(w, bias, x) ? 4 : 8, for: "the ReLU singular values of these points")
         var settings = SpectrumSettings()
         settings.seed = o.seed
         settings.threads = Int(min(o.threads, 1024))
@@ -219,8 +255,10 @@ public func relusv_relu_singular_values(
                                    dtype: (Scalar.self == Float.self ? RELUSV_FLOAT32 : RELUSV_FLOAT64).rawValue.int32)
             }
             if let x { return try withView(x, compute) }
-            let sample: Matrix<Scalar> = try sphereSample(points: Int(min(o.sphere_points, UInt64(Int32.max))),
-                                                          dimension: w.columns, seed: o.seed)
+            let sample: Matrix<Scalar> = try withView(w) { (v: MatrixView<Scalar>) in
+                try sphereSample(points: Int(min(o.sphere_points, UInt64(Int32.max))), seed: o.seed,
+                                 withSingularDirectionsOf: v)
+            }
             return try sample.withView(compute)
         }
         let box = computesInFloat(w, bias, x) ? try run(Float.self) : try run(Double.self)
@@ -288,12 +326,10 @@ public func relusv_relu_fit_gradient(
     _ loss: UnsafeMutablePointer<Double>?, _ gradU: UnsafeMutablePointer<Double>?, _ gradV: UnsafeMutablePointer<Double>?
 ) -> relusv_status {
     guarded {
-        let w = try MatrixArgument(w, "W"), x = try MatrixArgument(x, "X")
+        let args = try LayerArguments(w, bias, x, requireX: true)
+        let (w, bias, x) = (args.w, args.bias, args.x!)
         let u = try MatrixArgument(u, "U"), v = try MatrixArgument(v, "V")
-        let bias = try optionalMatrix(bias, "b")
         let loss = try required(loss, "loss"), gradU = try required(gradU, "grad_u"), gradV = try required(gradV, "grad_v")
-        guard w.rows > 0 else { throw CallError(RELUSV_ERROR_EMPTY, "W has no rows") }
-        try checkData(x, inputs: w.columns)
         let k = u.columns
         guard u.rows == w.rows, v.rows == k, v.columns == w.columns else {
             throw CallError(RELUSV_ERROR_SHAPE,
@@ -305,6 +341,9 @@ public func relusv_relu_fit_gradient(
             }
             let uc: [Scalar] = withView(u) { (a: MatrixView<Scalar>) in (0..<a.rows).flatMap { i in (0..<a.columns).map { a.row(i)[$0] } } }
             let vc: [Scalar] = withView(v) { (a: MatrixView<Scalar>) in (0..<a.rows).flatMap { i in (0..<a.columns).map { a.row(i)[$0] } } }
+            guard uc.allSatisfy(\.isFinite), vc.allSatisfy(\.isFinite) else {
+                throw CallError(RELUSV_ERROR_NONFINITE, "U or V contains NaN or infinity")
+            }
             let result = try withView(x) { (xv: MatrixView<Scalar>) in
                 let problem = try ReluBoundProblem(layer: layer, points: xv)
                 return problem.lossAndGradient(factors: RankFactors(k: k, m: w.rows, n: w.columns, u: uc, v: vc))
@@ -327,14 +366,11 @@ public func relusv_operator_gmw(
     _ userData: UnsafeMutableRawPointer?
 ) -> relusv_status {
     guarded {
-        let w = try MatrixArgument(w, "W")
+        let args = try LayerArguments(w, bias, x)
+        let (w, bias, x) = (args.w, args.bias, args.x)
         let result = try required(result, "result")
-        let bias = try optionalMatrix(bias, "b")
-        let x = try optionalMatrix(x, "X")
-        guard w.rows > 0 else { throw CallError(RELUSV_ERROR_EMPTY, "W has no rows") }
         try checkSamples(samples)
         try checkTrim(trim)
-        try checkData(x, inputs: w.columns)
         if relu == 0 {
             guard bias == nil, x == nil else {
                 throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "b and X apply to the ReLU layer only (set relu)")
@@ -343,6 +379,12 @@ public func relusv_operator_gmw(
         guard x != nil || relu == 0 || spherePoints > 0 else {
             throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "sphere_points must be positive when X is not given")
         }
+        guard spherePoints >= 0, spherePoints <= Int(Int32.max) else {  // size_t above Int.max reads as negative
+            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "sphere_points = \(UInt(bitPattern: spherePoints)) is too large")
+        }
+        let points = Double(relu == 0 ? 0 : (x?.rows ?? spherePoints))
+        try requireMemory(elements: Double(samples) * Double(w.rows) + points * Double(w.columns + 2 * w.rows),
+                          bytes: computesInFloat(w, bias, x) ? 4 : 8, for: "this operator width")
         func run<Scalar: BLASScalar>(_: Scalar.Type) throws -> OperatorWidth {
             if relu == 0 {
                 return try withView(w) { (v: MatrixView<Scalar>) in

@@ -4,6 +4,8 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
     case cancelled
     /// Input data holds NaN or infinity at the given row and column.
     case nonFiniteData(row: Int, column: Int)
+    /// A named input (a weight, a bias, factors) holds NaN or infinity.
+    case nonFinite(String)
     /// The data are finite but an intermediate product overflowed.
     case overflow(String)
     /// An argument violates a documented precondition.
@@ -19,6 +21,7 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .cancelled: return "cancelled by the progress callback"
         case let .nonFiniteData(row, column): return "data contains NaN or infinity at row \(row), column \(column)"
+        case let .nonFinite(what): return what
         case let .overflow(what): return "floating-point overflow: \(what)"
         case let .invalidArgument(what): return what
         case let .mismatch(what): return what

@@ -33,7 +33,7 @@ public struct ReluLayer<Scalar: BLASScalar> {
             let r = weight.row(i)
             for j in 0..<weight.columns {
                 guard r[j].isFinite else {
-                    throw EngineError.invalidArgument("W contains NaN or infinity at row \(i), column \(j)")
+                    throw EngineError.nonFinite("W contains NaN or infinity at row \(i), column \(j)")
                 }
                 w[i, j] = r[j]
             }
@@ -43,7 +43,7 @@ public struct ReluLayer<Scalar: BLASScalar> {
                 throw EngineError.mismatch("b has length \(bias.count) but W has \(weight.rows) rows (outputs)")
             }
             if let j = bias.firstIndex(where: { !$0.isFinite }) {
-                throw EngineError.invalidArgument("b contains NaN or infinity at index \(j)")
+                throw EngineError.nonFinite("b contains NaN or infinity at index \(j)")
             }
         }
         self.weight = w

@@ -39,7 +39,7 @@ private func copyChecked<Scalar: BLASScalar>(_ w: MatrixView<Scalar>) throws -> 
     for i in 0..<w.rows {
         let r = w.row(i)
         for j in 0..<w.columns {
-            guard r[j].isFinite else { throw EngineError.nonFiniteData(row: i, column: j) }
+            guard r[j].isFinite else { throw EngineError.nonFinite("W contains NaN or infinity at row \(i), column \(j)") }
             a[i * w.columns + j] = r[j]
         }
     }

@@ -24,3 +24,27 @@ public func sphereSample<Scalar: BLASScalar>(points: Int, dimension: Int, seed: 
     }
     return out
 }
+
+/// The sphere sample of `sphereSample(points:dimension:seed:)` followed by the
+/// `2 r` unit vectors `±v_j`, the right singular vectors of `w` with non-zero
+/// singular values.
+///
+/// A finite sample covers a high-dimensional sphere poorly and misses the
+/// directions where `x -> act(W x)` is largest; adding `±v_j` puts those
+/// directions in, so values over the sample (e.g. `s_0`, a maximum over it)
+/// come much closer to their suprema over the unit ball.
+public func sphereSample<Scalar: BLASScalar>(
+    points: Int, seed: UInt64, withSingularDirectionsOf w: MatrixView<Scalar>
+) throws -> Matrix<Scalar> {
+    let sample: Matrix<Scalar> = try sphereSample(points: points, dimension: w.columns, seed: seed)
+    let svd = try thinSVD(of: w)
+    let r = svd.numericalRank, n = w.columns
+    var storage = sample.storage
+    storage.reserveCapacity((points + 2 * r) * n)
+    for sign in [Scalar(1), Scalar(-1)] {
+        for j in 0..<r {
+            for c in 0..<n { storage.append(sign * svd.vt[j, c]) }
+        }
+    }
+    return Matrix(rows: points + 2 * r, columns: n, storage: storage)
+}

@@ -240,8 +240,11 @@ def relu_singular_values(
         The bias (default zero); the approximant keeps the same bias.
     X : array_like (N, n), optional
         The points (rows). Default: ``sphere_points`` points drawn uniformly
-        from the unit sphere with ``seed`` (with ``b = None`` this estimates
-        the ReLU singular values over the unit ball, MATH.md section 1).
+        from the unit sphere with ``seed``, plus the unit vectors ``±v_j``
+        (right singular vectors of ``W``), where the layer is largest. With
+        ``b = None`` this estimates the ReLU singular values over the unit
+        ball (MATH.md section 1): the bounds hold over the sample, and values
+        over a sample approach the suprema over the ball from below.
     ks : sequence of int, optional
         Which ``k`` (each in ``[0, min(m, n) - 1]``, no repeats); default all.
     leaky_slope : float in [0, 1)

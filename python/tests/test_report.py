@@ -131,7 +131,7 @@ def test_default_report_spectra_agree_with_oracles(default_report):
             continue
         # Over a sphere sample of radius 1 (b = 0): MATH.md §2 chain, s_k <= t_k <= sigma_k.
         sphere = layer["relu_bounds"]["unit_sphere"]
-        assert sphere["points"] == report["settings"]["sphere_points"]
+        assert sphere["points"] == report["settings"]["sphere_points"] + 2 * layer["rank"]  # sample and ±v_j
         assert sphere["radius"] == pytest.approx(1.0, abs=1e-9)
         assert sphere["ks"] == layer["relu_bounds"]["correct"]["ks"]
         assert np.all(np.array(sphere["bound"]) <= sv[sphere["ks"]] * (1 + 1e-9))

@@ -133,7 +133,7 @@ def test_lemma5_over_the_sphere():
     """b = 0, default sphere sample: s_k <= sigma_k (Lemma 5), bound <= t_k <= sigma_k."""
     W, _ = layer(9, 6, seed=10)
     r = relusv.relu_singular_values(W, sphere_points=500, **FAST)
-    assert r.points == 500 and r.data_max_norm == pytest.approx(1.0, rel=1e-12)
+    assert r.points == 500 + 2 * 6 and r.data_max_norm == pytest.approx(1.0, rel=1e-12)  # sample and ±v_j
     assert np.all(r.bound <= r.sigma * (1 + 1e-12))
     assert np.all(r.truncation_bound <= r.sigma * (1 + 1e-12))
     # k = 0 over the sphere: the operator norm of ReLU o W is at most sigma_0 and close to it

@@ -240,10 +240,14 @@ typedef struct relusv_relu_spectrum relusv_relu_spectrum;
  * repeats, any order; k_count = 0 and ks = NULL: all k = 0 .. min(m, n) - 1).
  *   w: m x n. bias: 1 x m (or m x 1), NULL for zero. x: N x n, rows are
  *   points; NULL: a sample of options->sphere_points points of the unit sphere
- *   drawn with options->seed (the unbiased case over the ball when bias = NULL).
+ *   drawn with options->seed, followed by the 2 r unit vectors +-v_j (right
+ *   singular vectors of w, r its numerical rank), where the layer is largest
+ *   (the unbiased case over the ball when bias = NULL; values over a sample
+ *   approach the suprema over the ball from below).
  *   options: NULL for the defaults.
  * bound_k is the minimum over candidates each evaluated exactly over all
- * points: the exact value at k = 0, zero at k >= rank W, the truncated SVD,
+ * points: the exact value at k = 0, zero at k >= rank W (the numerical rank:
+ * singular values below max(m, n) eps sigma_0 count as zero), the truncated SVD,
  * the approximant of the previous requested k, that approximant extended by
  * the next singular pairs, and the evaluated iterates of Adam fits (least
  * squares on mini-batches, then minimax refinement on the points of largest

@@ -105,7 +105,7 @@ def _findings_section(report: dict) -> str:
     if sphere:
         worst = max(r["ratio_to_scaled_sigma_max"] or 0 for r in sphere)
         median = ", ".join(f"layer {r['layer'] + 1} {r['ratio_to_scaled_sigma_median']:.2f}" for r in sphere)
-        items.append(f"Over a sample of {report['settings']['sphere_points']} points of the unit sphere (b = 0; the bounds hold over the sample, not the whole ball), "
+        items.append(f"Over a sample of {report['settings']['sphere_points']} points of the unit sphere and the &plusmn;v<sub>j</sub> of W (b = 0; the bounds hold over these points, not the whole ball), "
                      f"ReLU bounds below the linear singular values at every computed k: "
                      f"{_yes_no(all(r['below_sigma'] for r in sphere))} (largest bound<sub>k</sub> / "
                      f"&sigma;<sub>k</sub> {worst:.3f}; median {median})")
