@@ -52,3 +52,25 @@ def test_the_default_fit_is_certified_against_numpy(dtype):
     x = rng.uniform(-1, 1, size=(400, 7)).astype(dtype)
     result = relusv.relu_singular_values(w, b, x, return_factors=True, progress=False)
     check_certified(result, w, b, x, rtol=1e-4 if dtype == np.float32 else 1e-10)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: relusv.relu_singular_values(np.ones((10, 2000)), sphere_points=2**30),
+    lambda: relusv.operator_gmw(np.ones((10000, 2)), samples=2**24),
+], ids=["sphere sample", "operator directions"])
+def test_work_too_large_for_memory_is_refused_before_allocating(call):
+    with pytest.raises(ValueError, match="GiB") as error:
+        call()
+    assert error.value.status_name == "RELUSV_ERROR_SIZE_OVERFLOW"
+
+
+@pytest.mark.parametrize("call", [
+    lambda w: relusv.relu_singular_values(w, X=np.ones((4, 2))),
+    lambda w: relusv.singular_values(w),
+    lambda w: relusv.operator_gmw(w),
+], ids=["relu_singular_values", "singular_values", "operator_gmw"])
+def test_non_finite_weights_are_named_with_one_status(call):
+    w = np.array([[1.0, 0.5], [np.nan, 1.0]])
+    with pytest.raises(ValueError, match=r"W contains NaN or infinity at row 1, column 0") as error:
+        call(w)
+    assert error.value.status_name == "RELUSV_ERROR_NONFINITE"
