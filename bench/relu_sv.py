@@ -368,7 +368,7 @@ def plot(results, path: Path) -> None:
         else:
             top.plot(c.ks, c.truncation, color="tab:orange", lw=1.4, ls="--", label=r"$t_k$ (truncated SVD)")
         top.plot(c.ks, c.peer, color="tab:blue", marker="o" if w.peer_stride > 1 else None, ms=5,
-                 lw=1.4, label="paper's procedure (peer)" + (f", one k per {w.peer_stride}" if w.peer_stride > 1 else ""))
+                 lw=1.0 if w.peer_stride > 1 else 1.4, ls=":" if w.peer_stride > 1 else "-", label="paper's procedure (peer)" + (f", one k per {w.peer_stride}" if w.peer_stride > 1 else ""))
         if rel is not None:
             top.plot(rel.ks, rel.bound, color="tab:red", lw=1.6, label="relusv (certified)")
         top.set_yscale("log")
