@@ -315,8 +315,8 @@ def print_summary(w: Workload, c: Comparison, peer: PeerRun, rel: Optional[Relus
     sampled = w.peer_stride > 1
     peer_line = (f"peer  {c.peer_seconds:9.2f} s" +
                  (f"  (extrapolated: {len(w.peer_ks)} sampled k = {w.peer_ks[0]}, {w.peer_ks[1]}, ... "
-                  f"{w.peer_ks[-1]} took {statistics.median(peer.seconds):.1f} s; x {w.peer_stride}, one k per block of "
-                  f"{w.peer_stride})"
+                  f"{w.peer_ks[-1]} took {statistics.median(peer.seconds):.1f} s; x {w.peer_stride}, "
+                  f"one k per block of {w.peer_stride})"
                   if sampled else f"  (median of {len(peer.seconds)}: "
                   f"{', '.join(f'{s:.2f}' for s in peer.seconds)})"))
     out(peer_line)
@@ -368,7 +368,8 @@ def plot(results, path: Path) -> None:
         else:
             top.plot(c.ks, c.truncation, color="tab:orange", lw=1.4, ls="--", label=r"$t_k$ (truncated SVD)")
         top.plot(c.ks, c.peer, color="tab:blue", marker="o" if w.peer_stride > 1 else None, ms=5,
-                 lw=1.0 if w.peer_stride > 1 else 1.4, ls=":" if w.peer_stride > 1 else "-", label="paper's procedure (peer)" + (f", one k per {w.peer_stride}" if w.peer_stride > 1 else ""))
+                 lw=1.0 if w.peer_stride > 1 else 1.4, ls=":" if w.peer_stride > 1 else "-",
+                 label="paper's procedure (peer)" + (f", one k per {w.peer_stride}" if w.peer_stride > 1 else ""))
         if rel is not None:
             top.plot(rel.ks, rel.bound, color="tab:red", lw=1.6, label="relusv (certified)")
         top.set_yscale("log")
@@ -402,9 +403,11 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes, a smoke run of seconds")
     parser.add_argument("--only", default="abcd", help="workloads to run, e.g. 'cd' (default: abcd)")
     parser.add_argument("--peer-stride", type=int, default=64,
-                        help="(d): the peer runs at one k per block of N consecutive k, its time extrapolated (default 64)")
+                        help="(d): the peer runs at one k per block of N consecutive k, "
+                             "its time extrapolated (default 64)")
     parser.add_argument("--peer-cache", type=Path, metavar="DIR",
-                        help="reuse the peer's results for identical inputs and peer code from DIR (and save them there)")
+                        help="reuse the peer's results for identical inputs and peer code "
+                             "from DIR (and save them there)")
     parser.add_argument("--peer-only", action="store_true", help="do not run relusv")
     parser.add_argument("--no-verify", action="store_true", help="skip recomputing relusv's bounds from its factors")
     parser.add_argument("--figure", type=Path, default=FIGURE, help=f"figure path (default {FIGURE})")
