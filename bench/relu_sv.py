@@ -410,9 +410,12 @@ def main(argv=None) -> int:
                              "from DIR (and save them there)")
     parser.add_argument("--peer-only", action="store_true", help="do not run relusv")
     parser.add_argument("--no-verify", action="store_true", help="skip recomputing relusv's bounds from its factors")
-    parser.add_argument("--figure", type=Path, default=FIGURE, help=f"figure path (default {FIGURE})")
+    parser.add_argument("--figure", type=Path,
+                        help=f"figure path (default {FIGURE}; with --quick, a _quick suffix)")
     parser.add_argument("--json", type=Path, help="also write the results as JSON")
     args = parser.parse_args(argv)
+    if args.figure is None:     # a smoke run never overwrites the full run's figure
+        args.figure = FIGURE.with_name(FIGURE.stem + "_quick.png") if args.quick else FIGURE
 
     def out(line=""):
         print(line, flush=True)
