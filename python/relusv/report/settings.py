@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Optional
 
+from ..width import DEFAULT_SAMPLES, DEFAULT_TRIM
+
 
 @dataclass(frozen=True)
 class ReportSettings:
@@ -11,7 +13,7 @@ class ReportSettings:
 
     gmw_samples, gmw_trim
         Gaussian directions per GMW estimate and the trimmed-mean fraction
-        (the paper's estimator: 100 samples, 10 % trimmed at each end).
+        (default: the library's, the paper's estimator of 100 samples, 10 % trimmed at each end).
     repeats
         Number of equal-size subsample pairs per layer (MATH.md section 6);
         repeat ``r`` draws fresh subsets and uses direction seed ``seed + r``
@@ -38,8 +40,8 @@ class ReportSettings:
 
     seed: int = 0
     quick: bool = False
-    gmw_samples: int = 100
-    gmw_trim: float = 0.1
+    gmw_samples: int = DEFAULT_SAMPLES
+    gmw_trim: float = DEFAULT_TRIM
     repeats: int = 10
     max_group_size: int = 500
     spectrum_points: Optional[int] = None
