@@ -255,7 +255,7 @@ def test_gradient_matches_torch_autograd():
         Wt, bt, Xt = (torch.tensor(a) for a in (W, b, X))
         F = ((torch.relu(Xt @ Vt.T @ Ut.T + bt) - torch.relu(Xt @ Wt.T + bt)) ** 2).sum()
         F.backward()
-        assert loss == pytest.approx(float(F), rel=1e-12)
+        assert loss == pytest.approx(F.item(), rel=1e-12)
         np.testing.assert_allclose(gU, Ut.grad.numpy(), rtol=1e-10, atol=1e-10)
         np.testing.assert_allclose(gV, Vt.grad.numpy(), rtol=1e-10, atol=1e-10)
 
