@@ -143,7 +143,7 @@ public func relusv_truncated_svd(
 // MARK: - ReLU singular values
 
 /// The object behind a `relusv_relu_spectrum *`.
-final class SpectrumBox {
+final class SpectrumBox: OpaqueHandle {
     let entries: [SpectrumEntry]
     let factors: [(u: [Double], v: [Double], k: Int)?]
     let info: relusv_relu_spectrum_info
@@ -157,12 +157,7 @@ final class SpectrumBox {
                                          has_factors: s.factors.contains { $0 != nil } ? 1 : 0)
     }
 
-    func handle() -> OpaquePointer { OpaquePointer(Unmanaged.passRetained(self).toOpaque()) }
-
-    static func from(_ handle: OpaquePointer?) throws -> SpectrumBox {
-        let raw = try required(handle, "spectrum")
-        return Unmanaged<SpectrumBox>.fromOpaque(UnsafeRawPointer(raw)).takeUnretainedValue()
-    }
+    static func from(_ handle: OpaquePointer?) throws -> SpectrumBox { try borrow(handle, "spectrum") }
 }
 
 @_cdecl("relusv_relu_sv_options_init")
@@ -268,8 +263,7 @@ public func relusv_relu_singular_values(
 
 @_cdecl("relusv_relu_spectrum_free")
 public func relusv_relu_spectrum_free(_ handle: OpaquePointer?) {
-    guard let handle else { return }
-    Unmanaged<SpectrumBox>.fromOpaque(UnsafeRawPointer(handle)).release()
+    SpectrumBox.release(handle)
 }
 
 @_cdecl("relusv_relu_spectrum_info_get")

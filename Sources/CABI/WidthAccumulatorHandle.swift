@@ -3,15 +3,12 @@ import ReluSVKit
 
 /// The object behind a `relusv_gmw_accumulator *`: a retained box around the
 /// engine accumulator, created by `_create`/`_import` and released by `_free`.
-final class AccumulatorBox {
+final class AccumulatorBox: OpaqueHandle {
     let accumulator: AnyWidthAccumulator
     init(_ accumulator: AnyWidthAccumulator) { self.accumulator = accumulator }
 
-    func handle() -> OpaquePointer { OpaquePointer(Unmanaged.passRetained(self).toOpaque()) }
-
     static func from(_ handle: OpaquePointer?, _ name: String = "accumulator") throws -> AnyWidthAccumulator {
-        let raw = try required(handle, name)
-        return Unmanaged<AccumulatorBox>.fromOpaque(UnsafeRawPointer(raw)).takeUnretainedValue().accumulator
+        try borrow(handle, name).accumulator
     }
 }
 
@@ -37,8 +34,7 @@ public func relusv_gmw_accumulator_create(
 
 @_cdecl("relusv_gmw_accumulator_free")
 public func relusv_gmw_accumulator_free(_ handle: OpaquePointer?) {
-    guard let handle else { return }
-    Unmanaged<AccumulatorBox>.fromOpaque(UnsafeRawPointer(handle)).release()
+    AccumulatorBox.release(handle)
 }
 
 @_cdecl("relusv_gmw_accumulator_info_get")
