@@ -139,19 +139,28 @@ def _prune(network: Network, x: np.ndarray, y: np.ndarray, tolerance: float, see
         if record["selection_accuracy"] < base_sel - tolerance:
             break
         chosen = record
+    return pruning_section("one-shot", network, hidden, tolerance, sel, ev, [trunc.initial[i] for i in hidden],
+                           history, chosen)
+
+
+def pruning_section(method: str, network: Network, hidden: List[int], tolerance: float, sel: np.ndarray,
+                    ev: np.ndarray, initial_ranks: List[int], history: List[dict], chosen: dict,
+                    **details) -> dict:
+    """The report's pruning section (schema ``pruning``) for a path ``history``
+    whose first record is the unpruned network; ``details`` are method-specific."""
     return {
-        "method": "one-shot",
-        "retrained": False,
+        "method": method,
+        "retrained": method == "retrained",
         "tolerance": tolerance,
         "layers": hidden,
         "shapes": [list(network.layers[i].shape) for i in hidden],
-        "initial_ranks": [trunc.initial[i] for i in hidden],
+        "initial_ranks": initial_ranks,
         "selection_points": int(sel.size),
         "evaluation_points": int(ev.size),
+        **details,
         "parameters_before": network.parameters,
         "history": history,
-        "chosen": {"iteration": chosen["iteration"], "ranks": chosen["ranks"], "parameters": chosen["parameters"],
-                   "selection_accuracy": chosen["selection_accuracy"],
-                   "evaluation_accuracy": chosen["evaluation_accuracy"]},
-        "baseline": {"selection_accuracy": base_sel, "evaluation_accuracy": base_ev},
+        "chosen": {key: chosen[key] for key in ("iteration", "ranks", "parameters", "selection_accuracy",
+                                                "evaluation_accuracy")},
+        "baseline": {key: history[0][key] for key in ("selection_accuracy", "evaluation_accuracy")},
     }

@@ -19,7 +19,7 @@ from typing import Optional
 import numpy as np
 
 from .model import Network
-from .pruning import layer_parameters, split_halves
+from .pruning import layer_parameters, pruning_section, split_halves
 
 RETRAIN_BATCHES = 50
 BATCH_SIZE = 64
@@ -104,27 +104,12 @@ def harmonic_prune_retrained(network: Network, x: np.ndarray, y: np.ndarray, x_t
             "selection_accuracy_before_retraining": float(record["accuracy_before_retraining"]),
             "evaluation_accuracy": float(ev_acc), "retrained": record["retrained"] in (True, "True"),
         })
-    chosen = history[-1]
-    return {
-        "method": "retrained",
-        "retrained": True,
-        "tolerance": tolerance,
-        "layers": hidden,
-        "shapes": [list(network.layers[i].shape) for i in hidden],
-        "initial_ranks": history[0]["ranks"],
-        "selection_points": int(sel.size),
-        "evaluation_points": int(ev.size),
-        "training_points": int(len(x_train)),
-        "retraining": {"batches": RETRAIN_BATCHES, "batch_size": BATCH_SIZE, "learning_rate": LEARNING_RATE,
-                       "criterion": "selection accuracy more than 0.5 % below the start"},
-        "stop_reason": result.stop_reason,
-        "parameters_before": network.parameters,
-        "history": history,
-        "chosen": {key: chosen[key] for key in ("iteration", "ranks", "parameters", "selection_accuracy",
-                                                "evaluation_accuracy")},
-        "baseline": {"selection_accuracy": history[0]["selection_accuracy"],
-                     "evaluation_accuracy": history[0]["evaluation_accuracy"]},
-    }
+    return pruning_section(
+        "retrained", network, hidden, tolerance, sel, ev, history[0]["ranks"], history, history[-1],
+        training_points=int(len(x_train)),
+        retraining={"batches": RETRAIN_BATCHES, "batch_size": BATCH_SIZE, "learning_rate": LEARNING_RATE,
+                    "criterion": "selection accuracy more than 0.5 % below the start"},
+        stop_reason=result.stop_reason)
 
 
 def _bar(show: Optional[bool], total: int):
