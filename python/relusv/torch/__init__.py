@@ -9,12 +9,15 @@ of relusv never imports it.
   double-p-product initialisation (MATH.md section 7).
 - ``harmonic_prune``: lowers the ranks of an MLP's layers one at a time
   (MATH.md section 8).
+- ``conv_operator_norm``: the top singular value of a convolution with any
+  padding or stride, estimated from below by power iteration (MATH.md section 9).
 """
 try:
     import torch as _torch  # noqa: F401
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError("relusv.torch needs PyTorch: pip install 'relusv[torch]' (or pip install torch)") from error
 
+from .conv_operator import OperatorNormEstimate, conv_operator_norm
 from .double_linear import DoubleLinear
 from .history import History
 from .monitor import Measurement, Monitor
@@ -22,4 +25,4 @@ from .pruning import PruneResult, accuracy, harmonic_prune
 from .subsets import equal_size_subsets
 
 __all__ = ["Monitor", "Measurement", "History", "DoubleLinear", "harmonic_prune", "PruneResult", "accuracy",
-           "equal_size_subsets"]
+           "equal_size_subsets", "conv_operator_norm", "OperatorNormEstimate"]
