@@ -72,6 +72,7 @@ class ReluSVOptions(ctypes.Structure):
         ("fit_stride", c_uint64),
         ("learning_rate", c_double),
         ("batch_size", c_uint64),
+        ("group_size", c_uint64),
     ]
 
 
