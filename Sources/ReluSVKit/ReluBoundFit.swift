@@ -12,8 +12,10 @@ public struct FitSettings: Sendable {
     /// Steps between two exact evaluations of the bound over all points.
     public var evaluationInterval: Int = 10
     /// Stopping rule: stop after this many exact evaluations in a row that
-    /// did not lower the best bound by a relative `1e-4`.
-    public var patience: Int = 4
+    /// did not lower the best bound by a relative `minImprovement`.
+    public var patience: Int = 3
+    /// The relative decrease of the best bound an evaluation must bring to count as progress.
+    public var minImprovement: Double = 1e-3
     /// Rows per mini-batch of the least-squares phase.
     public var batchSize: Int = 1024
     /// The least-squares phase uses every row (full batch) when `N` is at most this.
@@ -25,7 +27,7 @@ public struct FitSettings: Sendable {
     /// Start with the least-squares phase (false: refine from the start).
     public var leastSquaresFirst: Bool = true
     /// Least-squares evaluations without improvement before switching to refinement.
-    public var leastSquaresPatience: Int = 3
+    public var leastSquaresPatience: Int = 2
     /// Points in the active set of the refinement (the largest errors).
     public var activeSetSize: Int = 256
     /// An evaluation above the best bound by this relative amount counts as a
@@ -39,9 +41,9 @@ public struct FitSettings: Sendable {
     /// Relative margin by which a later (smaller) probe scale must beat the earlier choice.
     public var probeMargin: Double = 0.01
     /// Times the refinement halves its step size when it stalls at the largest `q`.
-    public var stepHalvings: Int = 3
+    public var stepHalvings: Int = 2
     /// Largest exponent `q` of the smooth maximum `sum_g s_g^q` (s_g squared errors).
-    public var maxPower: Double = 64
+    public var maxPower: Double = 32
 
     public init() {}
 }
@@ -317,7 +319,8 @@ final class ReluBoundFit<Scalar: BLASScalar> {
     }
 
     /// `evaluationInterval` Adam steps, then an exact evaluation over all
-    /// points (kept when it lowers the best by `1e-4`); returns its bound.
+    /// points (kept when lower than the best; progress when lower by the relative
+    /// `minImprovement`); returns its bound.
     func interval(_ s: inout State, refining: Bool) throws -> Double {
         for _ in 0..<settings.evaluationInterval {
             step(&s, refining: refining)
@@ -329,11 +332,11 @@ final class ReluBoundFit<Scalar: BLASScalar> {
         let (bound, errors) = s.theta.withUnsafeBufferPointer { t in
             problem.evaluate(u: t.baseAddress!, v: t.baseAddress! + m * k, k: k, certified: false)
         }
-        if bound.isFinite, bound < s.best.bound * (1 - 1e-4) {
+        if bound.isFinite, bound < s.best.bound {
+            s.stale = bound < s.best.bound * (1 - settings.minImprovement) ? 0 : s.stale + 1
             s.best = EvaluatedCandidate(
                 factors: RankFactors(k: k, m: m, n: n, u: Array(s.theta[0..<(m * k)]), v: Array(s.theta[(m * k)...])),
                 bound: bound, errors: errors, source: refining ? .refine : .fit)
-            s.stale = 0
         } else {
             s.stale += 1
         }
