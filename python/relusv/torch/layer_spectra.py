@@ -26,6 +26,7 @@ from torch import nn
 
 from ..errors import InvalidInputError
 from ..spectra import ReluSpectrum
+from ._conv_geometry import check_conv2d, pad_input
 from .double_conv import DoubleConv2d
 from .double_linear import DoubleLinear
 
@@ -86,11 +87,7 @@ def _layer_kind(module: nn.Module) -> str:
     if isinstance(module, DoubleConv2d):
         return "conv2d"
     if isinstance(module, nn.Conv2d):
-        if module.groups != 1:
-            raise InvalidInputError(f"groups = {module.groups}: the channel-rank bounds need a convolution with "
-                                    "groups = 1 (one kernel matrix)")
-        if isinstance(module.padding, str):
-            raise InvalidInputError(f"padding = {module.padding!r}: give the padding as integers")
+        check_conv2d(module)
         return "conv2d"
     raise InvalidInputError(f"relu_singular_values takes nn.Linear, DoubleLinear, nn.Conv2d or DoubleConv2d, "
                             f"got {type(module).__name__}")
@@ -111,11 +108,7 @@ def _physical_memory() -> float:
 
 def conv_patches(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The patches ``pi_p(x)`` of every image as rows: ``(N P, C_in kh kw)``, image by image (MATH.md section 9)."""
-    if module.padding_mode != "zeros":
-        pad = (module.padding[1], module.padding[1], module.padding[0], module.padding[0])
-        x, padding = nn.functional.pad(x, pad, mode=module.padding_mode), 0
-    else:
-        padding = module.padding
+    x, padding = pad_input(x, module.padding, module.padding_mode)
     patches = nn.functional.unfold(x, module.kernel_size, dilation=module.dilation, padding=padding,
                                    stride=module.stride)          # (N, C_in kh kw, P)
     return patches.transpose(1, 2).reshape(-1, patches.shape[1])
