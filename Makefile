@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 SWIFT ?= $(shell command -v swift || echo /opt/swift/usr/bin/swift)
 APT_PACKAGES := libopenblas-dev liblapacke-dev valgrind chromium fonts-dejavu-core
-PY_PACKAGES := numpy scipy pytest scikit-learn matplotlib tqdm jsonschema mpmath
+PY_PACKAGES := numpy scipy pytest scikit-learn matplotlib tqdm jsonschema mpmath pandas
 LIB := python/relusv/libReluSVKit.so
 
 .PHONY: demo test setup system-deps venv build install test-swift test-c test-python bench clean

@@ -77,7 +77,7 @@ setup(
     python_requires=">=3.9",
     install_requires=["numpy>=1.22"],
     extras_require={
-        "torch": ["torch>=2.0"],
+        "torch": ["torch>=2.0", "pandas>=1.5"],
         "plot": ["matplotlib>=3.5"],
         "progress": ["tqdm"],
         "test": ["pytest", "scipy", "scikit-learn", "matplotlib", "tqdm", "jsonschema", "mpmath"],

@@ -16,13 +16,14 @@ import numpy as np
 from .data import LabelledData, validate
 from .errors import ReportInputError
 from .model import Network, load_npz_network
+from .source import from_network
 
 NETWORK = Path(__file__).resolve().parent.parent / "data" / "digits_mlp.npz"
 MODEL_SOURCE = "built-in digits MLP 64-100-100-100-10 (relusv/data/digits_mlp.npz)"
 
 
 def default_inputs() -> tuple:
-    """``(network, data, model_source, train)``: the built-in network, its held-out and its training data."""
+    """``(model, data, train)``: the built-in network (a ``ModelSource``), its held-out and its training data."""
     try:
         from sklearn.datasets import load_digits
     except ImportError:
@@ -37,4 +38,4 @@ def default_inputs() -> tuple:
                                   f"scikit-learn digits, {len(test_index)} held-out images")
     train: LabelledData = validate(x[train_index], y[train_index], network.input_dimension, network.classes,
                                    f"scikit-learn digits, {len(train_index)} training images")
-    return network, data, MODEL_SOURCE, train
+    return from_network(network, MODEL_SOURCE), data, train

@@ -43,6 +43,16 @@ class History(list):
         """The records whose fields equal every given value."""
         return History(r for r in self if all(r.get(k) == v for k, v in criteria.items()))
 
+    def to_pandas(self):
+        """A ``pandas.DataFrame`` with one row per record and one column per key (NaN where a record lacks it)."""
+        import pandas as pd
+
+        return pd.DataFrame.from_records(list(self), columns=self.columns())
+
+    def __repr__(self) -> str:
+        layers = sorted({str(r["layer"]) for r in self if r.get("layer") is not None})
+        return f"History({len(self)} records, columns {self.columns()}, layers {layers})"
+
     def to_json(self, path: PathLike) -> Path:
         path = Path(path)
         path.write_text(json.dumps([_plain(r) for r in self], indent=1))
