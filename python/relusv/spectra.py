@@ -150,6 +150,15 @@ class ReluSpectrum:
     def __len__(self) -> int:
         return len(self.ks)
 
+    def __repr__(self) -> str:
+        if len(self.ks) == 0:
+            return "ReluSpectrum(no ranks)"
+        first = ", ".join(f"k={int(k)}: {b:.4g} ({s})" for k, b, s in
+                          list(zip(self.ks, self.bound, self.source))[:3])
+        more = f", ... {len(self.ks) - 3} more" if len(self.ks) > 3 else ""
+        return (f"ReluSpectrum({len(self.ks)} ranks over {self.points} points, {self.dtype}: {first}{more}; "
+                f"max ||x|| {self.data_max_norm:.4g})")
+
     def to_dict(self) -> dict:
         """A JSON-ready dictionary (lists of numbers; factors left out)."""
         return {

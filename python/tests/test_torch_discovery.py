@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -214,3 +216,28 @@ def test_monitor_and_pruning_find_functional_relus():
     assert {r["layer"] for r in monitor.history} == {"fc1", "fc2"}
     result = harmonic_prune(model, x, y, max_iterations=1)
     assert result.layers == ["fc1", "fc2"]
+
+
+def test_notebook_conveniences_reprs_pandas_and_a_step_without_schedule():
+    import relusv
+    from relusv.torch import Monitor, harmonic_prune
+
+    torch.manual_seed(1)
+    model = FunctionalMLP()
+    x = torch.randn(120, 6)
+    y = model(x).argmax(1)
+    y[:30] = (y[:30] + 1) % 3
+    monitor = Monitor(model, x, y, samples=10, subsets=2, every_epochs=1)
+    with pytest.warns(UserWarning, match="measures nothing"):
+        assert monitor.step() is None                    # no every_steps: says so instead of silence
+    monitor.epoch_end()
+    text = repr(monitor)
+    assert "fc1, fc2" in text and "120 probe points" in text and "1 measurements" in text and len(text) < 300
+    assert "accuracy" in repr(monitor.last) and len(repr(monitor.last)) < 300
+    frame = monitor.history.to_pandas()
+    assert list(frame.columns) == monitor.history.columns() and len(frame) == len(monitor.history)
+    assert set(frame["layer"]) == {"fc1", "fc2"}
+    spectrum = relusv.relu_singular_values(np.eye(3), None, np.eye(3), [0, 1, 2], max_steps=5)
+    assert repr(spectrum).startswith("ReluSpectrum(3 ranks over 3 points") and len(repr(spectrum)) < 300
+    result = harmonic_prune(model, x, y, max_iterations=1)
+    assert repr(result).startswith("PruneResult(1 iterations") and "fc1" in repr(result)

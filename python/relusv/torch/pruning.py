@@ -126,6 +126,13 @@ class PruneResult:
     initial_accuracy: float
     stop_reason: str
 
+    def __repr__(self) -> str:
+        last = self.history[-1] if self.history else {}
+        ranks = dict(zip(self.layers, last.get("ranks", [])))
+        return (f"PruneResult({len(self.history) - 1} iterations, stopped by {self.stop_reason!r}; accuracy "
+                f"{self.initial_accuracy:.4f} -> {last.get('accuracy', float('nan')):.4f}; ranks {ranks}; "
+                f"{last.get('parameters', 0):,} parameters)")
+
 
 def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: Optional[Retrain] = None,
                    retrain_batches: int = 50, optimizer: Optional[Callable] = None, loss: Optional[Callable] = None,
