@@ -202,14 +202,21 @@ def test_a_module_called_twice_is_skipped_with_its_reason():
     assert found.names() == ["out"] and "called 2 times" in found.skipped["fc"]
 
 
+def untrained_with_errors(points: int, seed: int):
+    """A FunctionalMLP and probe labels that are its own predictions, a fifth of them changed (misclassified)."""
+    torch.manual_seed(seed)
+    model = FunctionalMLP()
+    x = torch.randn(points, 6)
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    y[:points // 5] = (y[:points // 5] + 1) % 3
+    return model, x, y
+
+
 def test_monitor_and_pruning_find_functional_relus():
     from relusv.torch import Monitor, harmonic_prune
 
-    torch.manual_seed(0)
-    model = FunctionalMLP()
-    x = torch.randn(200, 6)
-    y = model(x).argmax(1)
-    y[:40] = (y[:40] + 1) % 3
+    model, x, y = untrained_with_errors(200, 0)
     monitor = Monitor(model, x, y, samples=10, subsets=1)
     assert [l.name for l in monitor.layers] == ["fc1", "fc2"]
     monitor.measure()
@@ -222,11 +229,7 @@ def test_notebook_conveniences_reprs_pandas_and_a_step_without_schedule():
     import relusv
     from relusv.torch import Monitor, harmonic_prune
 
-    torch.manual_seed(1)
-    model = FunctionalMLP()
-    x = torch.randn(120, 6)
-    y = model(x).argmax(1)
-    y[:30] = (y[:30] + 1) % 3
+    model, x, y = untrained_with_errors(120, 1)
     monitor = Monitor(model, x, y, samples=10, subsets=2, every_epochs=1)
     with pytest.warns(UserWarning, match="measures nothing"):
         assert monitor.step() is None                    # no every_steps: says so instead of silence
