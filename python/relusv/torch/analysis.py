@@ -36,13 +36,13 @@ from ..width import DEFAULT_SAMPLES, DEFAULT_TRIM
 from ._layers import TrainingModes, forward, model_device, predicted_labels, unwrap
 from .discovery import Discovery, Layer, discover
 from .probe import class_targets, probe_data
-from .subsets import GROUPS, equal_size_subsets
+from .subsets import GROUPS, MIN_GROUP_SIZE, comparison_reason, equal_size_subsets
 
 SITES = ("input", "output")
-MIN_GROUP_SIZE = 2          # the width of a single point is 0: nothing to compare
 DEFAULT_REPEATS = 5
 DEFAULT_MAX_GROUP_SIZE = 500
 DEFAULT_RELU_POINTS = 9     # ranks per bound curve (evenly spaced below the data rank); None: every rank
+DEFAULT_RELU_MAX_STEPS = 50  # Adam steps per fitted rank: a survey's budget (relu_options={"max_steps": ...} for more)
 SEPARATION_CONFIDENCE = 0.9  # fraction of subsample pairs needed, with a gap beyond the spreads, for a verdict
 
 
@@ -116,21 +116,11 @@ class _Groups:
 
 def _groups(correct: np.ndarray, group_size: Optional[int], max_group_size: Optional[int], repeats: int,
             seed: int) -> _Groups:
-    n_correct = int(correct.sum())
-    n_incorrect = int(correct.size - n_correct)
-    smallest = min(n_correct, n_incorrect)
+    smallest = int(min(correct.sum(), (~correct).sum()))
     size = smallest if group_size is None else min(int(group_size), smallest)
     if max_group_size is not None:
         size = min(size, int(max_group_size))
-    if n_incorrect == 0:
-        reason = f"all {correct.size} probe points are classified correctly: there is no incorrect set to compare"
-    elif n_correct == 0:
-        reason = f"all {correct.size} probe points are misclassified: there is no correct set to compare"
-    elif size < MIN_GROUP_SIZE:
-        reason = (f"only {smallest} point(s) in the smaller group ({n_correct} correct, {n_incorrect} incorrect): "
-                  f"a width needs at least {MIN_GROUP_SIZE}")
-    else:
-        reason = ""
+    reason = comparison_reason(correct, size, MIN_GROUP_SIZE)
     subsets = equal_size_subsets(correct, size, repeats, seed) if not reason else {g: [] for g in GROUPS}
     return _Groups(correct, subsets, size if not reason else 0, repeats, reason)
 
@@ -453,6 +443,8 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
         Ranks per bound curve, evenly spaced over ``0 .. rank(X W^T) - 1``; None for every rank.
     relu_options : dict, optional
         Extra keyword arguments of ``relu_singular_values`` (``max_steps``, ``time_budget``, ...).
+        Default ``max_steps``: ``DEFAULT_RELU_MAX_STEPS`` (50), a survey's budget; every bound is
+        certified whatever the budget, more steps only tighten it.
     unit_sphere : bool
         Also bound each linear ReLU layer over a seeded sample of ``sphere_points`` points
         of the unit sphere with ``b = 0`` (column ``s0_unit_sphere``), with
@@ -513,7 +505,8 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
         modes.restore()
     position = {int(i): p for p, i in enumerate(chosen)}
     settings = {"seed": int(seed), "samples": samples, "trim": trim, "relu_bounds": relu_bounds,
-                "relu_points": relu_points, "relu_options": dict(relu_options or {}), "unit_sphere": unit_sphere,
+                "relu_points": relu_points, "relu_options": {"max_steps": DEFAULT_RELU_MAX_STEPS, **(relu_options or {})},
+                "unit_sphere": unit_sphere,
                 "sphere_points": sphere_points, "sphere_max_steps": sphere_max_steps, "input_shapes": shapes}
     details: Dict[str, Any] = {}
     rows = [_layer_row(layer, acts, groups, position, settings, details)

@@ -37,10 +37,9 @@ from .discovery import Layer, relu_layers
 from .distributed import SingleProcess, communicator
 from .history import History
 from .probe import ProbeSet, class_targets
-from .subsets import GROUPS, equal_size_subsets
+from .subsets import GROUPS, MIN_GROUP_SIZE, comparison_reason, equal_size_subsets
 
 SITES = ("input", "output")
-MIN_GROUP_SIZE = 2   # the width of a single point is 0: nothing to compare
 
 
 @dataclass(frozen=True)
@@ -411,8 +410,11 @@ class Monitor:
         for tap in self.taps:
             for g in GROUPS:
                 values = m.widths.get((*tap.key, g))
-                if values is None:   # a group too small to have a width
-                    out.append(self._record(m, tap.layer.name, tap.site, g, "gmw", None, float("nan")))
+                if values is None:   # a group too small to have a width: the record says why
+                    record = self._record(m, tap.layer.name, tap.site, g, "gmw", None, float("nan"))
+                    record["note"] = comparison_reason(m.correct, len(m.subsets[g][0]) if m.subsets[g] else 0,
+                                                       MIN_GROUP_SIZE)
+                    out.append(record)
                     continue
                 spread = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
                 out.append(self._record(m, tap.layer.name, tap.site, g, "gmw", None, float(np.mean(values)), spread))

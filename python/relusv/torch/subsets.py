@@ -14,6 +14,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 GROUPS = ("correct", "incorrect")
+MIN_GROUP_SIZE = 2   # the width of a single point is 0: nothing to compare
 
 
 def equal_size_subsets(correct, size: Optional[int] = None, repeats: int = 5,
@@ -57,3 +58,21 @@ def equal_size_subsets(correct, size: Optional[int] = None, repeats: int = 5,
             ranked = order[members[g][order]]
             out[g].append(np.sort(ranked[:s]).astype(np.int64))
     return out
+
+
+def comparison_reason(correct, size: int, minimum: int = MIN_GROUP_SIZE) -> str:
+    """Why the two groups cannot be compared on sets of ``size`` points (``""`` when they can).
+
+    A width needs at least ``minimum`` points; an empty group has nothing to compare.
+    """
+    mask = np.asarray(correct, dtype=bool).reshape(-1)
+    n_correct = int(mask.sum())
+    n_incorrect = int(mask.size - n_correct)
+    if n_incorrect == 0:
+        return f"all {mask.size} probe points are classified correctly: there is no incorrect set to compare"
+    if n_correct == 0:
+        return f"all {mask.size} probe points are misclassified: there is no correct set to compare"
+    if size < minimum:
+        return (f"only {min(n_correct, n_incorrect)} point(s) in the smaller group ({n_correct} correct, "
+                f"{n_incorrect} incorrect): a width needs at least {minimum}")
+    return ""
