@@ -132,3 +132,44 @@ def test_report_with_retraining(tmp_path, capsys):
     code = main(["report", "--model", str(tmp_path / "model.pt"), "--data", str(tmp_path / "test.npz"),
                  "--retrain", "--out", str(tmp_path / "r2")])
     assert code == 2 and "--train-data" in capsys.readouterr().err
+
+
+def test_torchscript_sequential_is_rebuilt_without_running_its_code(tmp_path):
+    import warnings
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3, stride=2, padding=1), nn.BatchNorm2d(3), nn.LeakyReLU(0.2),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(3 * 2 * 2, 4), nn.ReLU(), nn.Linear(4, 3)).eval()
+    with torch.no_grad():
+        model[1].running_mean.uniform_(-1, 1)
+        model[1].running_var.uniform_(0.5, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(torch.jit.script(model), tmp_path / "scripted.pt")
+    loaded = load_model(str(tmp_path / "scripted.pt"))
+    assert not isinstance(loaded.module, torch.jit.ScriptModule) and "TorchScript" in loaded.notes[0]
+    x = torch.randn(5, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(loaded.module.eval()(x), model(x), rtol=0, atol=0)
+    from relusv.torch import discover
+
+    assert [(l.name, l.activation, l.folded) for l in discover(loaded.module).layers] == [
+        ("0", "leaky_relu", "1 (BatchNorm2d)"), ("5", "relu", ""), ("7", None, "")]
+
+
+def test_torchscript_of_a_custom_class_is_refused_with_a_pointer(tmp_path):
+    import warnings
+
+    class Custom(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return torch.relu(self.fc(x))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(torch.jit.script(Custom()), tmp_path / "custom.pt")
+    with pytest.raises(ReportInputError, match="TorchScript module .* is a Custom.*package.module:build"):
+        load_model(str(tmp_path / "custom.pt"))

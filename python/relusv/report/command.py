@@ -41,7 +41,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", metavar="FILE|MODULE:CALLABLE",
                    help=".npz with W0, b0, W1, b1, ...; a PyTorch checkpoint (a saved module of standard layers, or "
-                        "an MLP's state_dict); or package.module:callable returning your nn.Module")
+                        "an MLP's state_dict); a TorchScript Sequential; or package.module:callable returning your "
+                        "nn.Module")
     p.add_argument("--weights", metavar="FILE",
                    help="state_dict for --model package.module:callable (read with torch.load(weights_only=True))")
     p.add_argument("--data", metavar="FILE", nargs="+",

@@ -11,6 +11,9 @@ Forms of ``--model``:
   ``torch.load(weights_only=True)``; or of a ``state_dict`` of such an MLP
   (activations are not recorded in a state dict: a ReLU between consecutive
   layers is assumed, and the report says so);
+- a TorchScript archive (``torch.jit.save``) of an ``nn.Sequential`` of such
+  layers: rebuilt as the eager modules its ``original_name``s and
+  constants describe, with its state dict; the archive's code never runs;
 - ``package.module:callable`` (the user's own architecture): the callable
   (a function or an ``nn.Module`` class) is imported from the user's code and
   called without arguments; ``--weights FILE`` then loads a ``state_dict``
@@ -140,6 +143,80 @@ def _unwrap_state(obj, path: str):
     return obj
 
 
+def _is_torchscript(path: str) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("/constants.pkl") for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def _eager_builders(nn) -> dict:
+    """Eager constructors of the layers a TorchScript ``Sequential`` may hold, from the scripted module's
+    constants (its parameters and buffers are loaded afterwards)."""
+    from ..torch import DoubleLinear
+
+    def batchnorm(cls):
+        return lambda c: cls(c.running_mean.shape[0], eps=c.eps, momentum=c.momentum, affine=c.affine,
+                             track_running_stats=c.track_running_stats)
+
+    return {
+        "Linear": lambda c: nn.Linear(c.weight.shape[1], c.weight.shape[0], bias=c.bias is not None),
+        "DoubleLinear": lambda c: DoubleLinear(c.weight2.shape[1], c.weight1.shape[0], c.weight1.shape[1],
+                                               bias=c.bias is not None, seed=0),
+        "Conv2d": lambda c: nn.Conv2d(c.weight.shape[1] * c.groups, c.weight.shape[0], c.kernel_size, c.stride,
+                                      c.padding, c.dilation, c.groups, c.bias is not None, c.padding_mode),
+        "BatchNorm1d": batchnorm(nn.BatchNorm1d), "BatchNorm2d": batchnorm(nn.BatchNorm2d),
+        "ReLU": lambda c: nn.ReLU(), "LeakyReLU": lambda c: nn.LeakyReLU(c.negative_slope),
+        "GELU": lambda c: nn.GELU(c.approximate), "Tanh": lambda c: nn.Tanh(), "Sigmoid": lambda c: nn.Sigmoid(),
+        "Identity": lambda c: nn.Identity(), "Dropout": lambda c: nn.Dropout(c.p),
+        "Flatten": lambda c: nn.Flatten(c.start_dim, c.end_dim),
+        "MaxPool2d": lambda c: nn.MaxPool2d(c.kernel_size, c.stride, c.padding, c.dilation, ceil_mode=c.ceil_mode),
+        "AvgPool2d": lambda c: nn.AvgPool2d(c.kernel_size, c.stride, c.padding, c.ceil_mode, c.count_include_pad),
+    }
+
+
+def _eager(scripted, path: str, builders: dict, name: str = ""):
+    from torch import nn
+
+    kind = getattr(scripted, "original_name", type(scripted).__name__)
+    if kind == "Sequential":
+        return nn.Sequential(OrderedDict((child, _eager(m, path, builders, f"{name}.{child}".lstrip(".")))
+                                         for child, m in scripted.named_children()))
+    if kind not in builders:
+        raise ReportInputError(f"{path}: TorchScript module {name or '(top level)'} is a {kind}; relusv rebuilds "
+                               "TorchScript Sequentials of standard layers only (give your architecture as --model "
+                               "package.module:build with --weights)")
+    try:
+        module = builders[kind](scripted)
+        module.load_state_dict(scripted.state_dict(), strict=True)
+    except ReportInputError:
+        raise
+    except Exception as error:
+        raise ReportInputError(f"{path}: cannot rebuild TorchScript module {name} ({kind}): "
+                               f"{_first_line(error)}") from None
+    return module
+
+
+def load_torchscript(path: str) -> ModelSource:
+    """An eager copy of a TorchScript ``Sequential`` (its code is read, never run)."""
+    torch = _torch()
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)   # torch.jit is deprecated in recent versions
+            scripted = torch.jit.load(path, map_location="cpu")
+    except Exception as error:
+        raise ReportInputError(f"cannot read {path} as a TorchScript archive: {_first_line(error)}") from None
+    module = _eager(scripted, path, _eager_builders(torch.nn))
+    _check_tensors(module.state_dict(), path)
+    return ModelSource(module, network_from_module(module, path), path,
+                       ["rebuilt from a TorchScript archive as eager modules of the same types and weights"])
+
+
 def load_checkpoint(path: str) -> ModelSource:
     """A model from a checkpoint file: a saved module, or the state dict of an MLP."""
     torch = _torch()
@@ -212,4 +289,6 @@ def load_model(spec: str, weights: Optional[str] = None) -> ModelSource:
         raise ReportInputError(f"no such model file: {spec}")
     if p.suffix.lower() == ".npz":
         return from_network(load_npz_network(p), spec)
+    if _is_torchscript(spec):
+        return load_torchscript(spec)
     return load_checkpoint(spec)
