@@ -188,6 +188,31 @@ def test_a_model_that_does_not_trace_falls_back_with_a_warning():
         discover(Untraceable(), layers=["c"])
 
 
+def test_reshapes_between_a_layer_and_its_relu_and_a_batchnorm_that_does_not_fit():
+    class Reshaped(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3)
+            self.bn = nn.BatchNorm1d(2 * 4 * 4)      # over the flattened map: not one scale per channel
+            self.fc = nn.Linear(32, 3)
+
+        def forward(self, x):
+            return self.fc(F.relu(self.bn(self.conv(x).flatten(1))))
+
+    class FlatRelu(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 2, 3)
+            self.fc = nn.Linear(32, 3)
+
+        def forward(self, x):
+            return self.fc(self.conv(x).view(x.shape[0], -1).relu())
+
+    conv = discover(Reshaped()).layers[0]
+    assert conv.activation is None and conv.batchnorm is None and "cannot be folded" in conv.notes[-1]
+    assert [(l.name, l.activation) for l in discover(FlatRelu()).layers] == [("conv", "relu"), ("fc", None)]
+
+
 def test_a_module_called_twice_is_skipped_with_its_reason():
     class Shared(nn.Module):
         def __init__(self):

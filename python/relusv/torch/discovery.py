@@ -79,6 +79,9 @@ _PASSTHROUGH = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Iden
 _RELU_FUNCTIONS = {torch.relu, torch.relu_, nn.functional.relu, nn.functional.relu_}
 _LEAKY_FUNCTIONS = {nn.functional.leaky_relu, nn.functional.leaky_relu_}
 _RELU_METHODS = {"relu", "relu_"}
+# Reshapes commute with an elementwise activation: the layer is the same (no BatchNorm folded across them).
+_RESHAPE_METHODS = {"view", "reshape", "flatten", "contiguous"}
+_RESHAPE_FUNCTIONS = {torch.flatten, torch.reshape}
 _OTHER_FUNCTIONS = {
     nn.functional.gelu: "gelu", torch.tanh: "tanh", torch.sigmoid: "sigmoid", nn.functional.silu: "silu",
     nn.functional.elu: "elu", nn.functional.selu: "selu", nn.functional.softplus: "softplus",
@@ -307,10 +310,14 @@ def _classify(node, modules: Dict[str, nn.Module]):
             kwargs = {k: v for k, v in node.kwargs.items() if not isinstance(v, torch.fx.Node)}
             fn = node.target
             return ("other", _OTHER_FUNCTIONS[fn], lambda z, fn=fn, a=extra_args, k=kwargs: fn(z, *a, **k))
+        if node.target in _RESHAPE_FUNCTIONS:
+            return ("reshape",)
         return ("stop", f"feeds {getattr(node.target, '__name__', str(node.target))}")
     if node.op == "call_method":
         if node.target in _RELU_METHODS:
             return ("relu", 0.0)
+        if node.target in _RESHAPE_METHODS:
+            return ("reshape",)
         if node.target in _OTHER_METHODS:
             return ("other", _OTHER_METHODS[node.target], getattr(torch, _OTHER_METHODS[node.target]))
         return ("stop", f"feeds .{node.target}()")
@@ -325,6 +332,8 @@ def _follow(node, modules: Dict[str, nn.Module]):
     batchnorm = None
     notes: List[str] = []
     current = node
+    reshaped = False
+    channels = modules[node.target].weight.shape[0]
     while True:
         users = list(current.users)
         if not users:
@@ -337,11 +346,15 @@ def _follow(node, modules: Dict[str, nn.Module]):
                 return v[0], v[1], None, batchnorm, tuple(notes)
         if len(users) == 1:
             user, v = verdicts[0]
-            if v[0] == "batchnorm" and batchnorm is None:
+            if v[0] == "batchnorm" and batchnorm is None and not reshaped and v[2].num_features == channels:
                 batchnorm = (v[1], v[2])
                 current = user
                 continue
-            if v[0] == "pass":
+            if v[0] == "batchnorm":
+                return None, 0.0, None, batchnorm, tuple(notes + [f"no activation: feeds {v[1]}, a BatchNorm "
+                                                                  "that cannot be folded into it"])
+            if v[0] in ("pass", "reshape"):
+                reshaped = reshaped or v[0] == "reshape"
                 current = user
                 continue
             if v[0] == "other":
