@@ -160,14 +160,23 @@ final class SpectrumBox: OpaqueHandle {
     static func from(_ handle: OpaquePointer?) throws -> SpectrumBox { try borrow(handle, "spectrum") }
 }
 
+extension relusv_relu_sv_options: SizedOptions {
+    /// Version 1 (relusv 0.1.0) ends with `batch_size`.
+    static let firstVersionSize = MemoryLayout<Self>.offset(of: \.batch_size)! + MemoryLayout<UInt64>.size
+
+    static var defaults: Self {
+        let d = SpectrumSettings()
+        return relusv_relu_sv_options(
+            struct_size: librarySize,
+            leaky_slope: 0, seed: d.seed, sphere_points: 4096, max_steps: UInt64(d.fit.maxSteps), time_budget: 0,
+            threads: 0, refine: d.fit.refine ? 1 : 0, keep_factors: 0, fit_stride: 0,
+            learning_rate: d.fit.learningRate, batch_size: UInt64(d.fit.batchSize))
+    }
+}
+
 @_cdecl("relusv_relu_sv_options_init")
-public func relusv_relu_sv_options_init(_ options: UnsafeMutablePointer<relusv_relu_sv_options>?) {
-    guard let options else { return }
-    let d = SpectrumSettings()
-    options.pointee = relusv_relu_sv_options(
-        leaky_slope: 0, seed: d.seed, sphere_points: 4096, max_steps: UInt64(d.fit.maxSteps), time_budget: 0,
-        threads: 0, refine: d.fit.refine ? 1 : 0, keep_factors: 0, fit_stride: 0,
-        learning_rate: d.fit.learningRate, batch_size: UInt64(d.fit.batchSize))
+public func relusv_relu_sv_options_init(_ options: UnsafeMutableRawPointer?, _ structSize: Int) {
+    relusv_relu_sv_options.initialize(options, size: structSize)
 }
 
 @_cdecl("relusv_bound_source_name")
@@ -190,9 +199,7 @@ public func relusv_relu_singular_values(
         let args = try LayerArguments(w, bias, x)
         let (w, bias, x) = (args.w, args.bias, args.x)
         let out = try required(out, "spectrum")
-        var o = relusv_relu_sv_options()
-        relusv_relu_sv_options_init(&o)
-        if let options { o = options.pointee }
+        let o = try relusv_relu_sv_options.read(options, "options")
         let p = min(w.rows, w.columns)
         var list: [Int]
         guard kCount >= 0, kCount <= p else {  // size_t above Int.max reads as negative

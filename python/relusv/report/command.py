@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Optional
 
-from .errors import ReportInputError
+from .errors import ReportInputError, missing_dependency
 
 DESCRIPTION = """\
 Write a layer-by-layer spectral report of a trained ReLU MLP: per layer the linear singular
@@ -145,8 +148,30 @@ def print_headline(s: dict) -> None:
     print(f"  report: {s['report']}  ({s['elapsed_seconds']:.1f} s)")
 
 
+def write_staged(report: dict, split, out: Path) -> None:
+    """Writes the report into a new directory beside ``out`` and moves it into place only when complete.
+
+    A failure leaves no half-written report: ``out`` is created only by the final rename, and in an
+    existing ``out`` the report's files are replaced one by one (other files there are left alone).
+    """
+    from .build import write
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        write(report, split, staging)
+        if out.is_dir():
+            for path in staging.iterdir():
+                os.replace(path, out / path.name)
+            staging.rmdir()
+        else:
+            staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def run(args: argparse.Namespace) -> int:
-    from .build import compute, write
+    from .build import compute
     from .settings import ReportSettings
 
     if not 0 <= args.tolerance <= 100:
@@ -156,19 +181,23 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ReportInputError(f"--out {args.out} exists and is not a directory")
+    try:
+        import matplotlib  # noqa: F401  (the figures; checked before any work)
+    except ImportError:
+        raise missing_dependency("matplotlib", "the report") from None
     started = time.perf_counter()
     network, data, source, train = _inputs(args)
     if args.retrain:
         from .retrain import available
 
         if not available():
-            raise ReportInputError("--retrain needs torch (pip install torch)")
+            raise missing_dependency("torch", "--retrain", extra="torch")
     settings = ReportSettings.default(seed=args.seed, quick=args.quick, tolerance=args.tolerance / 100)
     show: Optional[bool] = False if args.no_progress else None
     report, split = compute(network, data, settings, source, show_progress=show,
                             train=train if args.retrain else None)
     try:
-        write(report, split, out)
+        write_staged(report, split, out)
     except OSError as error:
         raise ReportInputError(f"cannot write the report to {args.out}: {error.strerror or error}") from None
     s = summary(report, out)
