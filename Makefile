@@ -76,7 +76,7 @@ install-c: system-deps
 wheel: system-deps venv
 	rm -rf dist
 	$(PY) -m build --outdir dist/unrepaired .
-	$(VENV)/bin/auditwheel repair --wheel-dir dist dist/unrepaired/*.whl
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" auditwheel repair --wheel-dir dist dist/unrepaired/*.whl
 	mv dist/unrepaired/*.tar.gz dist/
 
 # The wheel in a fresh venv outside the repository with the system OpenBLAS/LAPACKE

@@ -12,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Distribution, setup
 from setuptools.command.build_py import build_py
 
 try:
@@ -38,13 +38,17 @@ class BuildPyWithNative(build_py):
         shutil.copyfile(ROOT / "docs" / "MATH.md", package / "MATH.md")
 
 
-class PlatformWheel(bdist_wheel):
-    def finalize_options(self):
-        super().finalize_options()
-        self.root_is_pure = False
+class NativeDistribution(Distribution):
+    """Holds a native library: installed as platform-specific (platlib), never pure."""
 
+    def has_ext_modules(self):
+        return True
+
+
+class PlatformWheel(bdist_wheel):
     def get_tag(self):
         return ("py3", "none", super().get_tag()[2])
 
 
-setup(version=native.version(), cmdclass={"build_py": BuildPyWithNative, "bdist_wheel": PlatformWheel})
+setup(version=native.version(), distclass=NativeDistribution,
+      cmdclass={"build_py": BuildPyWithNative, "bdist_wheel": PlatformWheel})

@@ -56,7 +56,7 @@ def package_files() -> set[str]:
 
 def wheel_files(wheel: Path) -> dict[str, bytes]:
     with zipfile.ZipFile(wheel) as z:
-        return {name: z.read(name) for name in z.namelist()}
+        return {name: z.read(name) for name in z.namelist() if not name.endswith("/")}
 
 
 def readelf(path: Path) -> str:
