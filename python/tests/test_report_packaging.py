@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from relusv.report import build, command
+from relusv.report import command
 
 
 def test_missing_matplotlib_is_one_line_naming_the_extra(tmp_path):
@@ -31,6 +31,7 @@ def test_missing_scikit_learn_names_the_extra(tmp_path):
 
 def _fake_write(fail: bool):
     def write(report, split, out):
+        assert out.name.startswith(".report.") and out.is_dir()  # a staging directory beside the target
         (out / "index.html").write_text("new")
         (out / "report.json").write_text("{}")
         if fail:
@@ -38,33 +39,30 @@ def _fake_write(fail: bool):
     return write
 
 
-def test_a_failed_write_leaves_no_directory(tmp_path, monkeypatch):
-    monkeypatch.setattr(build, "write", _fake_write(fail=True))
+def test_a_failed_write_leaves_no_directory(tmp_path):
     out = tmp_path / "nested" / "report"
     with pytest.raises(OSError):
-        command.write_staged({}, None, out)
+        command.staged(_fake_write(fail=True))({}, None, out)
     assert not out.exists()
     assert list((tmp_path / "nested").iterdir()) == []  # no staging directory left behind
 
 
-def test_a_failed_write_keeps_the_previous_report(tmp_path, monkeypatch):
+def test_a_failed_write_keeps_the_previous_report(tmp_path):
     out = tmp_path / "report"
     out.mkdir()
     (out / "index.html").write_text("old")
-    monkeypatch.setattr(build, "write", _fake_write(fail=True))
     with pytest.raises(OSError):
-        command.write_staged({}, None, out)
+        command.staged(_fake_write(fail=True))({}, None, out)
     assert [p.name for p in out.iterdir()] == ["index.html"] and (out / "index.html").read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["report"]
 
 
-def test_a_complete_write_replaces_the_report_files_only(tmp_path, monkeypatch):
+def test_a_complete_write_replaces_the_report_files_only(tmp_path):
     out = tmp_path / "report"
     out.mkdir()
     (out / "index.html").write_text("old")
     (out / "notes.txt").write_text("mine")
-    monkeypatch.setattr(build, "write", _fake_write(fail=False))
-    command.write_staged({}, None, out)
+    command.staged(_fake_write(fail=False))({}, None, out)
     assert sorted(p.name for p in out.iterdir()) == ["index.html", "notes.txt", "report.json"]
     assert (out / "index.html").read_text() == "new" and (out / "notes.txt").read_text() == "mine"
     assert [p.name for p in tmp_path.iterdir()] == ["report"]

@@ -8,13 +8,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
-import tempfile
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
-from .errors import ReportInputError, missing_dependency
+from .errors import ReportInputError
 
 DESCRIPTION = """\
 Write a layer-by-layer spectral report of a trained ReLU MLP: per layer the linear singular
@@ -148,31 +148,42 @@ def print_headline(s: dict) -> None:
     print(f"  report: {s['report']}  ({s['elapsed_seconds']:.1f} s)")
 
 
-def write_staged(report: dict, split, out: Path) -> None:
-    """Writes the report into a new directory beside ``out`` and moves it into place only when complete.
+def staged(write: Callable[..., object]) -> Callable[..., None]:
+    """``write(report, ..., out)`` made all-or-nothing: it writes into a new directory beside ``out``,
+    moved into place only when complete.
 
     A failure leaves no half-written report: ``out`` is created only by the final rename, and in an
     existing ``out`` the report's files are replaced one by one (other files there are left alone).
     """
-    from .build import write
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        write(report, split, staging)
-        if out.is_dir():
-            for path in staging.iterdir():
-                os.replace(path, out / path.name)
-            staging.rmdir()
-        else:
-            staging.rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    def write_staged(*args) -> None:
+        *contents, out = args
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = out.parent / f".{out.name}.{os.getpid()}-{secrets.token_hex(4)}"
+        staging.mkdir()  # with the umask's permissions, unlike mkdtemp
+        try:
+            write(*contents, staging)
+            if out.is_dir():
+                for path in staging.iterdir():
+                    os.replace(path, out / path.name)
+            else:
+                staging.rename(out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    return write_staged
 
 
 def run(args: argparse.Namespace) -> int:
-    from .build import compute
+    from .build import compute, write
+    from .errors import missing_dependency
     from .settings import ReportSettings
+
+    write = staged(write)
+    try:
+        import matplotlib  # noqa: F401  (the figures; checked before any work)
+    except ImportError:
+        raise missing_dependency("matplotlib", "the report") from None
 
     if not 0 <= args.tolerance <= 100:
         raise ReportInputError(f"--tolerance must lie in [0, 100] percentage points, got {args.tolerance}")
@@ -181,10 +192,6 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ReportInputError(f"--out {args.out} exists and is not a directory")
-    try:
-        import matplotlib  # noqa: F401  (the figures; checked before any work)
-    except ImportError:
-        raise missing_dependency("matplotlib", "the report") from None
     started = time.perf_counter()
     network, data, source, train = _inputs(args)
     if args.retrain:
@@ -197,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
     report, split = compute(network, data, settings, source, show_progress=show,
                             train=train if args.retrain else None)
     try:
-        write_staged(report, split, out)
+        write(report, split, out)
     except OSError as error:
         raise ReportInputError(f"cannot write the report to {args.out}: {error.strerror or error}") from None
     s = summary(report, out)
