@@ -163,20 +163,22 @@ final class SpectrumBox: OpaqueHandle {
 extension relusv_relu_sv_options: SizedOptions {
     /// Version 1 (relusv 0.1.0) ends with `batch_size`.
     static let firstVersionSize = MemoryLayout<Self>.offset(of: \.batch_size)! + MemoryLayout<UInt64>.size
-
-    static var defaults: Self {
-        let d = SpectrumSettings()
-        return relusv_relu_sv_options(
-            struct_size: librarySize,
-            leaky_slope: 0, seed: d.seed, sphere_points: 4096, max_steps: UInt64(d.fit.maxSteps), time_budget: 0,
-            threads: 0, refine: d.fit.refine ? 1 : 0, keep_factors: 0, fit_stride: 0,
-            learning_rate: d.fit.learningRate, batch_size: UInt64(d.fit.batchSize))
-    }
+    static var defaults: Self { reluSVOptionDefaults() }
 }
 
 @_cdecl("relusv_relu_sv_options_init")
 public func relusv_relu_sv_options_init(_ options: UnsafeMutableRawPointer?, _ structSize: Int) {
     relusv_relu_sv_options.initialize(options, size: structSize)
+}
+
+/// The library's defaults of `relusv_relu_sv_options`.
+private func reluSVOptionDefaults() -> relusv_relu_sv_options {
+    let d = SpectrumSettings()
+    return relusv_relu_sv_options(
+        struct_size: relusv_relu_sv_options.librarySize,
+        leaky_slope: 0, seed: d.seed, sphere_points: 4096, max_steps: UInt64(d.fit.maxSteps), time_budget: 0,
+        threads: 0, refine: d.fit.refine ? 1 : 0, keep_factors: 0, fit_stride: 0,
+        learning_rate: d.fit.learningRate, batch_size: UInt64(d.fit.batchSize))
 }
 
 @_cdecl("relusv_bound_source_name")

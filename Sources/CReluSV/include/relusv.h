@@ -230,7 +230,8 @@ typedef struct relusv_relu_sv_options {
 } relusv_relu_sv_options;
 
 /* Writes the defaults into the first struct_size bytes of *options (pass
- * sizeof(relusv_relu_sv_options)) and sets options->struct_size. */
+ * sizeof(relusv_relu_sv_options)) and sets options->struct_size. A call given
+ * a struct_size this library cannot read fails with RELUSV_ERROR_INVALID_ARGUMENT. */
 void relusv_relu_sv_options_init(relusv_relu_sv_options *options, size_t struct_size);
 
 /* Which candidate produced a bound (relusv_bound_source_name gives "exact",
@@ -283,8 +284,7 @@ typedef struct relusv_relu_spectrum relusv_relu_spectrum;
  *   singular vectors of w, r its numerical rank), where the layer is largest
  *   (the unbiased case over the ball when bias = NULL; values over a sample
  *   approach the suprema over the ball from below).
- *   options: NULL for the defaults, else filled by relusv_relu_sv_options_init
- *   (RELUSV_ERROR_INVALID_ARGUMENT for a struct_size this library cannot read).
+ *   options: NULL for the defaults.
  * bound_k is the minimum over candidates each evaluated exactly over all
  * points: the exact value at k = 0, zero at k >= rank W (the numerical rank:
  * singular values below max(m, n) eps sigma_0 count as zero), the truncated SVD,
