@@ -13,7 +13,7 @@ build backend in ``setup.py``, the Makefile, CI):
 Standard library only, so it runs with any Python 3:
 
     python3 pkg/native.py version
-    python3 pkg/native.py build --dest python/relusv
+    python3 pkg/native.py build --dest python/relusv   # and the link libReluSVKit.so.MAJOR
     python3 pkg/native.py install --prefix /usr/local
 """
 from __future__ import annotations
@@ -83,10 +83,25 @@ def copy_stripped(source: Path, target: Path) -> None:
     os.replace(staged, target)
 
 
-def build_into(directory: Path) -> Path:
-    """Builds the library and places it at ``directory/libReluSVKit.so``."""
+def soname() -> str:
+    """``libReluSVKit.so.MAJOR``: what programs linked with the library load (Package.swift sets it)."""
+    return f"{LIBRARY}.{version().split('.')[0]}"
+
+
+def link(path: Path, target: str) -> None:
+    """``path`` becomes a symbolic link to ``target``, replacing what was there."""
+    if path.is_symlink() or path.exists():
+        path.unlink()
+    path.symlink_to(target)
+
+
+def build_into(directory: Path, soname_link: bool = False) -> Path:
+    """Builds the library and places it at ``directory/libReluSVKit.so``; with ``soname_link``
+    also the link ``libReluSVKit.so.MAJOR`` beside it, for C programs linked in the tree."""
     target = directory / LIBRARY
     copy_stripped(build(), target)
+    if soname_link:
+        link(directory / soname(), LIBRARY)
     return target
 
 
@@ -96,20 +111,16 @@ def install(prefix: Path, libdir: Path | None = None, includedir: Path | None = 
     libdir = (libdir or prefix / "lib").resolve()
     includedir = (includedir or prefix / "include").resolve()
     full = version()
-    major = full.split(".")[0]
     real = libdir / f"{LIBRARY}.{full}"
     copy_stripped(build(), real)
-    for link, points_to in ((f"{LIBRARY}.{major}", real.name), (LIBRARY, f"{LIBRARY}.{major}")):
-        path = libdir / link
-        if path.is_symlink() or path.exists():
-            path.unlink()
-        path.symlink_to(points_to)
+    link(libdir / soname(), real.name)
+    link(libdir / LIBRARY, soname())
     includedir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(HEADER, includedir / HEADER.name)
     pc = libdir / "pkgconfig" / "relusv.pc"
     pc.parent.mkdir(parents=True, exist_ok=True)
     pc.write_text(PKG_CONFIG.format(prefix=prefix, libdir=libdir, includedir=includedir, version=full))
-    for path in (real, libdir / f"{LIBRARY}.{major}", libdir / LIBRARY, includedir / HEADER.name, pc):
+    for path in (real, libdir / soname(), libdir / LIBRARY, includedir / HEADER.name, pc):
         print(f"installed {path}")
 
 
@@ -117,7 +128,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="pkg/native.py", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("version", help="print the version written in relusv.h")
-    p = sub.add_parser("build", help="release build of libReluSVKit.so, copied into --dest")
+    p = sub.add_parser("build", help="release build of libReluSVKit.so, copied into --dest (with the soname link)")
     p.add_argument("--dest", type=Path, required=True)
     p = sub.add_parser("install", help="install the C library, header and relusv.pc")
     p.add_argument("--prefix", type=Path, required=True)
@@ -127,7 +138,7 @@ def main(argv=None) -> int:
     if args.command == "version":
         print(version())
     elif args.command == "build":
-        build_into(args.dest)
+        build_into(args.dest, soname_link=True)
     else:
         install(args.prefix, args.libdir, args.includedir)
     return 0
