@@ -87,7 +87,7 @@ private struct LayerArguments {
 /// Refuses work whose buffers would not fit in memory, instead of failing
 /// (fatally) inside an allocation: `elements` scalars of `bytes` each must
 /// fit in three quarters of the physical memory.
-private func requireMemory(elements: Double, bytes: Int, for what: String) throws {
+func requireMemory(elements: Double, bytes: Int, for what: String) throws {
     let physical = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
     let needed = elements * Double(bytes)
     guard needed <= 0.75 * physical else {

@@ -322,6 +322,31 @@ relusv_status relusv_operator_gmw(const relusv_matrix *w, const relusv_matrix *b
                                   uint64_t seed, double trim, relusv_operator_width *result,
                                   relusv_progress_fn progress, void *user_data);
 
+/* ------------------------------------------- convolutions (MATH.md section 9) */
+
+/* The singular values of the stride-1 circular convolution A_K with kernel
+ * K of shape (C_out, C_in, kh, kw) on inputs of C_in x height x width
+ * (Sedghi, Gupta, Long, ICLR 2019): the union over the frequencies (u, v)
+ * of the singular values of F(u, v) = sum_{a, c} K[:, :, a, c]
+ * exp(-2 pi i (u a / height + v c / width)), C_out x C_in complex, computed
+ * by direct summation over the kh kw taps and LAPACK ?gesdd (complex,
+ * values only), one frequency per conjugate pair (same values), in the
+ * kernel's precision.
+ *   kernel: K_mat = K reshaped to C_out x (C_in kh kw), as torch stores it;
+ *   in_channels, kernel_height, kernel_width: C_in, kh, kw (the kernel must
+ *   not be larger than the input); top: how many of the largest values
+ *   (0: all height x width x min(C_out, C_in)); threads: 0 for one per core.
+ *   `values` receives that many doubles, descending; with values = NULL the
+ *   arguments and the memory the computation needs are checked, nothing is
+ *   computed (call it so before allocating `values` for a large spectrum).
+ * Zero padding or strides are not circular: see the Python package's
+ * power-iteration estimate of the top value. Progress counts frequencies;
+ * cancellation stops between blocks of frequencies. */
+relusv_status relusv_conv_singular_values(const relusv_matrix *kernel, size_t in_channels, size_t kernel_height,
+                                          size_t kernel_width, size_t height, size_t width, size_t top,
+                                          size_t threads, double *values, relusv_progress_fn progress,
+                                          void *user_data);
+
 #ifdef __cplusplus
 }
 #endif
