@@ -87,7 +87,7 @@ private struct LayerArguments {
 /// Refuses work whose buffers would not fit in memory, instead of failing
 /// (fatally) inside an allocation: `elements` scalars of `bytes` each must
 /// fit in three quarters of the physical memory.
-private func requireMemory(elements: Double, bytes: Int, for what: String) throws {
+func requireMemory(elements: Double, bytes: Int, for what: String) throws {
     let physical = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
     let needed = elements * Double(bytes)
     guard needed <= 0.75 * physical else {
@@ -178,7 +178,7 @@ private func reluSVOptionDefaults() -> relusv_relu_sv_options {
         struct_size: relusv_relu_sv_options.librarySize,
         leaky_slope: 0, seed: d.seed, sphere_points: 4096, max_steps: UInt64(d.fit.maxSteps), time_budget: 0,
         threads: 0, refine: d.fit.refine ? 1 : 0, keep_factors: 0, fit_stride: 0,
-        learning_rate: d.fit.learningRate, batch_size: UInt64(d.fit.batchSize))
+        learning_rate: d.fit.learningRate, batch_size: UInt64(d.fit.batchSize), group_size: 1)
 }
 
 @_cdecl("relusv_bound_source_name")
@@ -231,10 +231,21 @@ public func relusv_relu_singular_values(
         guard x != nil || o.sphere_points > 0 else {
             throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "sphere_points must be positive when X is not given")
         }
-        // Targets, projected data and per-chain pre-activations (README, memory), plus the sample.
+        guard o.group_size >= 1 else { throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "group_size must be at least 1") }
+        if let x, UInt64(x.rows) % o.group_size != 0 {
+            throw CallError(RELUSV_ERROR_SHAPE,
+                            "X has \(x.rows) rows, not a multiple of group_size = \(o.group_size) (each point is group_size consecutive rows)")
+        }
+        if x == nil, o.group_size != 1 {
+            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "group_size needs X (the sphere sample has single-row points)")
+        }
+        // Targets, per-chain pre-activations, the candidate families (their
+        // projected data and one pre-activation each; README, memory), plus the sample.
         let points = Double(x?.rows ?? Int(min(o.sphere_points, UInt64(Int32.max))))
         let chains = Double(SpectrumSettings().chains)
-        try requireMemory(elements: points * (Double(w.rows) * (2 * chains + 1) + Double(p) + Double(w.columns)),
+        let families = 3.0
+        try requireMemory(elements: points * (Double(w.rows) * (2 * chains + 2 + families) + Double(p + w.rows) * families
+                                              + Double(w.columns)),
                           bytes: computesInFloat(w, bias, x) ? 4 : 8, for: "the ReLU singular values of these points")
         var settings = SpectrumSettings()
         settings.seed = o.seed
@@ -253,7 +264,7 @@ public func relusv_relu_singular_values(
                 try ReluLayer(weight: v, bias: biasVector(bias, outputs: w.rows), slope: o.leaky_slope)
             }
             func compute(_ data: MatrixView<Scalar>) throws -> SpectrumBox {
-                let problem = try ReluBoundProblem(layer: layer, points: data)
+                let problem = try ReluBoundProblem(layer: layer, points: data, groupSize: Int(min(o.group_size, UInt64(Int32.max))))
                 let spectrum = try reluSpectrum(of: problem, ks: list, settings: settings, progress: report)
                 return SpectrumBox(spectrum, m: w.rows, n: w.columns, points: data.rows,
                                    dtype: (Scalar.self == Float.self ? RELUSV_FLOAT32 : RELUSV_FLOAT64).rawValue.int32)

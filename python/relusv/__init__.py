@@ -9,6 +9,7 @@ from ._progress import ProgressOption
 from .accumulator import GMWAccumulator
 from .errors import CancelledError, ComputationError, InvalidInputError, InvalidTypeError, ReluSVError
 from .width import WidthEstimate, diameter, effective_dimension, gaussian_to_spherical_factor, gmw
+from .conv import conv_singular_values
 from .spectra import (OperatorWidth, ReluSpectrum, operator_gmw, relu_fit_gradient, relu_singular_values,
                       singular_values, truncated_svd)
 
@@ -33,4 +34,5 @@ __all__ = [
     "ReluSpectrum",
     "operator_gmw",
     "OperatorWidth",
+    "conv_singular_values",
 ]
