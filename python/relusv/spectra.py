@@ -21,7 +21,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _arrays, _native
+from . import _arrays, _native, _validation
 from ._native import check, lib
 from ._progress import ProgressOption, ProgressSession
 from .width import _positive_int, _seed
@@ -102,12 +102,8 @@ def truncated_svd(W: Any, rank: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray
     unitarily invariant norm.
     """
     w = _weight(W)
-    if isinstance(rank, (bool, np.bool_)) or not isinstance(rank, (int, np.integer)):
-        raise TypeError(f"rank must be an integer, got {type(rank).__name__}")
-    if rank < 0:
-        raise ValueError(f"rank must lie in [0, min(m, n)] = [0, {min(w.shape)}], got {rank}")
+    r = _validation.integer(rank, "rank", 0, min(w.shape))  # before NumPy sizes buffers by it
     rows, cols = w.shape
-    r = int(rank)
     u, up = _arrays.double_buffer(rows * r)
     s, sp = _arrays.double_buffer(r)
     vt, vp = _arrays.double_buffer(r * cols)
@@ -291,9 +287,7 @@ def relu_singular_values(
     options.leaky_slope = float(leaky_slope)
     options.seed = _seed(seed)
     options.sphere_points = _positive_int(sphere_points, "sphere_points")
-    if isinstance(max_steps, (bool, np.bool_)) or not isinstance(max_steps, (int, np.integer)) or max_steps < 0:
-        raise ValueError(f"max_steps must be a non-negative integer, got {max_steps!r}")
-    options.max_steps = int(max_steps)
+    options.max_steps = _validation.integer(max_steps, "max_steps", 0, _validation.MAX_UINT64)
     if time_budget is not None:
         time_budget = float(time_budget)
         if not math.isfinite(time_budget) or time_budget <= 0:
@@ -361,7 +355,7 @@ def relu_fit_gradient(W: Any, b: Any, X: Any, U: Any, V: Any, leaky_slope: float
     steps (for testing and for custom optimisers). ``U`` is ``m x k``, ``V``
     is ``k x n`` with ``k >= 1``.
     """
-    w, bias, x = _weight(W), _bias(b), _points(X)
+    w, bias, x = _weight(W), _bias(b), _points(_validation.required(X, "X", "the points (rows)"))
     u = _arrays.prepare(_arrays.as_points(U, "U"))
     v = _arrays.prepare(_arrays.as_points(V, "V"))
     loss = ctypes.c_double()
