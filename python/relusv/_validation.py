@@ -35,6 +35,11 @@ def integer(value: Any, name: str, low: int = 0, high: int = MAX_SIZE) -> int:
 
 def positive_int(value: Any, name: str, high: int = MAX_SIZE) -> int:
     """``integer(value, name, 1, high)``."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        if value <= 0:
+            raise InvalidInputError(f"{name} must be positive, got {value}")
+        if value > high:  # ctypes would silently wrap it modulo 2**64
+            raise InvalidInputError(f"{name} = {value} is too large (at most {_power(high)})")
     return integer(value, name, 1, high)
 
 
