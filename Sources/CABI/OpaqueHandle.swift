@@ -13,7 +13,8 @@ import ReluSVKit
 ///   handle (use after free, double free) or a made-up value is reported as
 ///   `RELUSV_ERROR_INVALID_HANDLE` instead of being read as memory.
 /// `handle()` registers the object (the `*_create` side); `release` removes it
-/// (the `*_free` side, which accepts NULL and ignores unknown handles).
+/// (the `*_free` side, which accepts NULL and ignores unknown handles and
+/// handles of another kind).
 protocol OpaqueHandle: AnyObject {
     /// The C type name, for messages ("relusv_gmw_accumulator").
     static var kindName: String { get }
@@ -37,7 +38,7 @@ extension OpaqueHandle {
 
     static func release(_ handle: OpaquePointer?) {
         guard let handle else { return }
-        HandleTable.shared.remove(handle)
+        HandleTable.shared.remove(handle, if: { $0 is Self })
     }
 }
 
@@ -64,9 +65,14 @@ final class HandleTable {
         lock.withLock { objects[UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle)))] }
     }
 
-    /// Drops the table's reference; the object dies once no running call holds it.
-    func remove(_ handle: OpaquePointer) {
-        let object = lock.withLock { objects.removeValue(forKey: UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle)))) }
+    /// Drops the table's reference when the object is of the expected kind;
+    /// the object dies once no running call holds it.
+    func remove(_ handle: OpaquePointer, if matches: (AnyObject) -> Bool) {
+        let key = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(handle)))
+        let object: AnyObject? = lock.withLock {
+            guard let object = objects[key], matches(object) else { return nil }
+            return objects.removeValue(forKey: key)
+        }
         _ = object  // released here, outside the lock
     }
 }

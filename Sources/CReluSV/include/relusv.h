@@ -18,8 +18,8 @@
  *     call looks its handle up and holds the object until it returns, so a
  *     *_free from another thread while calls run is safe: the object is freed
  *     when the last of them ends, and calls made after the free fail. A freed,
- *     unknown or other-kind handle gives RELUSV_ERROR_INVALID_HANDLE; freeing
- *     it again does nothing. Never dereference a handle.
+ *     unknown or other-kind handle gives RELUSV_ERROR_INVALID_HANDLE, and a
+ *     *_free of such a handle does nothing. Never dereference a handle.
  *   - Threads: all functions may be called from several threads at once. A
  *     GMW accumulator may be shared: its calls are serialised where they
  *     touch its state, and concurrent updates lose no points. A spectrum is
