@@ -193,8 +193,8 @@ class GMWAccumulator:
         MAX (maxima) and MIN (minima), sum their ``points``, and merge.
         """
         s = self.samples
-        hi = np.ascontiguousarray(_arrays.to_numpy(maxima, "maxima"), dtype=np.float64).reshape(-1)
-        lo = np.ascontiguousarray(_arrays.to_numpy(minima, "minima"), dtype=np.float64).reshape(-1)
+        hi = np.ascontiguousarray(_arrays.as_float_array(maxima, "maxima", np.float64)).reshape(-1)
+        lo = np.ascontiguousarray(_arrays.as_float_array(minima, "minima", np.float64)).reshape(-1)
         if hi.shape != (s,) or lo.shape != (s,):
             raise InvalidInputError(f"maxima and minima must each hold {s} values, got {hi.size} and {lo.size}")
         points = _validation.integer(points, "points")

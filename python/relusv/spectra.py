@@ -24,6 +24,7 @@ import numpy as np
 from . import _arrays, _native, _validation
 from ._native import check, lib
 from ._progress import ProgressOption, ProgressSession
+from .errors import InvalidInputError, InvalidTypeError
 from .width import _positive_int, _seed
 
 
@@ -52,7 +53,7 @@ for _code in range(64):
 def _weight(W: Any) -> np.ndarray:
     a = _arrays.as_float_array(W, "W")
     if a.ndim != 2:
-        raise ValueError(f"W must be a 2-D matrix (out x in), got shape {a.shape}")
+        raise InvalidInputError(f"W must be a 2-D matrix (out x in), got shape {a.shape}")
     return _arrays.prepare(a)
 
 
@@ -61,7 +62,7 @@ def _bias(b: Any) -> Optional[np.ndarray]:
         return None
     a = _arrays.as_float_array(b, "b")
     if a.ndim != 1:
-        raise ValueError(f"b must be a 1-D vector of length m (W's rows), got shape {a.shape}")
+        raise InvalidInputError(f"b must be a 1-D vector of length m (W's rows), got shape {a.shape}")
     return _arrays.prepare(a.reshape(1, -1))
 
 
@@ -170,13 +171,13 @@ def _ks(ks: Any) -> Optional[np.ndarray]:
         ks = [ks]
     a = np.asarray(ks)
     if a.ndim != 1:
-        raise ValueError(f"ks must be a sequence of integers, got shape {a.shape}")
+        raise InvalidInputError(f"ks must be a sequence of integers, got shape {a.shape}")
     if a.size == 0:
-        raise ValueError("ks is empty")
+        raise InvalidInputError("ks is empty")
     if a.dtype.kind not in "iu":
-        raise TypeError(f"ks must hold integers, got dtype {a.dtype}")
+        raise InvalidTypeError(f"ks must hold integers, got dtype {a.dtype}")
     if (a < 0).any():
-        raise ValueError(f"k = {int(a[a < 0][0])} is out of range: k must be non-negative")
+        raise InvalidInputError(f"k = {int(a[a < 0][0])} is out of range: k must be non-negative")
     return np.ascontiguousarray(a, dtype=np.uint64)
 
 
@@ -284,20 +285,20 @@ def relu_singular_values(
     x = _points(X)
     k_array = _ks(ks)
     options = _defaults()
-    options.leaky_slope = float(leaky_slope)
+    options.leaky_slope = _validation.real(leaky_slope, "leaky_slope")
     options.seed = _seed(seed)
     options.sphere_points = _positive_int(sphere_points, "sphere_points")
     options.max_steps = _validation.integer(max_steps, "max_steps", 0, _validation.MAX_UINT64)
     if time_budget is not None:
-        time_budget = float(time_budget)
+        time_budget = _validation.real(time_budget, "time_budget")
         if not math.isfinite(time_budget) or time_budget <= 0:
-            raise ValueError(f"time_budget must be a positive number of seconds, got {time_budget}")
+            raise InvalidInputError(f"time_budget must be a positive number of seconds, got {time_budget}")
         options.time_budget = time_budget
     options.threads = 0 if threads is None else _positive_int(threads, "threads")
     options.refine = int(bool(refine))
     options.keep_factors = int(bool(return_factors))
     options.fit_stride = 0 if fit_stride is None else _positive_int(fit_stride, "fit_stride")
-    options.learning_rate = float(learning_rate)
+    options.learning_rate = _validation.real(learning_rate, "learning_rate")
     options.batch_size = _positive_int(batch_size, "batch_size")
 
     wm, bm, xm = _arrays.matrix(w), _mat(bias), _mat(x)
