@@ -130,13 +130,14 @@ typedef struct relusv_width_result {
     uint64_t points;       /* number of points in the set */
 } relusv_width_result;
 
-/* Gaussian mean width of the rows of x:
+/* Gaussian mean width of the rows of x (dimension x samples <= 2^28):
  *   w(K) = E_g [max_i <g, x_i> - min_i <g, x_i>],  g ~ N(0, I_n),
  * from `samples` directions drawn with `seed`, aggregated by a mean trimmed
  * by `trim` in [0, 0.5) at each end (0.1 and samples = 100 as in the paper).
  * With `spherical` non-zero the directions are g / ||g|| (the spherical width
  * w_s = w / c_n). `sample_widths`, if not NULL, receives the `samples`
- * per-direction values. Extra memory is O(samples * block), not O(samples * rows). */
+ * per-direction values. Extra memory is samples x dimension directions plus
+ * max(samples, 2^20) products per block, never O(samples * rows). */
 relusv_status relusv_gmw(const relusv_matrix *x, size_t samples, uint64_t seed, double trim,
                          int32_t spherical, double *sample_widths, relusv_width_result *result,
                          relusv_progress_fn progress, void *user_data);
@@ -188,7 +189,14 @@ relusv_status relusv_gmw_accumulator_merge_extremes(relusv_gmw_accumulator *accu
                                                     const double *maxima, const double *minima,
                                                     uint64_t points);
 /* Serialised state: size in bytes, export into a caller buffer of at least
- * that size, and import into a new accumulator (free it with *_free). */
+ * that size, and import into a new accumulator (free it with *_free).
+ * Format version 2 (little-endian): the 48-byte header "RSVW", version,
+ * precision bits, reserved (0), dimension, samples, seed, points; then the
+ * samples maxima and minima (doubles); then the CRC-32 (zlib's) of all the
+ * bytes before it. Import checks the size, the checksum, every header field
+ * (reserved included) and dimension x samples <= 2^28 and the memory limit
+ * before it allocates anything (RELUSV_ERROR_CORRUPT_STATE or
+ * RELUSV_ERROR_OUT_OF_MEMORY). Version 1 (no checksum) is still imported. */
 relusv_status relusv_gmw_accumulator_state_size(const relusv_gmw_accumulator *accumulator, size_t *size);
 relusv_status relusv_gmw_accumulator_export(const relusv_gmw_accumulator *accumulator, void *buffer,
                                             size_t capacity);
