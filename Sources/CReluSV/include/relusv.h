@@ -11,17 +11,54 @@
  *     points (data) or output units (a weight W is out x in, as in PyTorch).
  *     The library computes in the matrix's own precision without copying it.
  *   - Memory passed in stays owned by the caller. Objects the library
- *     creates (accumulators) are freed by their *_free function, which
- *     accepts NULL. Strings returned are owned by the library.
- *   - There is no global state apart from the thread-local error message;
- *     all functions may be called from several threads at once. A GMW
- *     accumulator may be shared: its calls are serialised where they touch
- *     its state, and concurrent updates lose no points.
+ *     creates (accumulators, spectra) are freed by their *_free function,
+ *     which accepts NULL. Strings returned are owned by the library.
+ *   - Handles (relusv_gmw_accumulator *, relusv_relu_spectrum *) are opaque
+ *     values, not addresses: the library keeps a table of live handles. A
+ *     call looks its handle up and holds the object until it returns, so a
+ *     *_free from another thread while calls run is safe: the object is freed
+ *     when the last of them ends, and calls made after the free fail. A freed,
+ *     unknown or other-kind handle gives RELUSV_ERROR_INVALID_HANDLE, and a
+ *     *_free of such a handle does nothing. Never dereference a handle.
+ *   - Threads: all functions may be called from several threads at once. A
+ *     GMW accumulator may be shared: its calls are serialised where they
+ *     touch its state, and concurrent updates lose no points. A spectrum is
+ *     read-only. Process-wide state: the handle table, the memory limit and
+ *     the cancellation generation (below), each behind its own lock, and the
+ *     thread-local error message.
+ *   - Memory: every buffer whose size depends on the input is checked against
+ *     a limit before it is allocated (RELUSV_ERROR_OUT_OF_MEMORY otherwise):
+ *     relusv_set_memory_limit, else the environment variable
+ *     RELUSV_MEMORY_LIMIT (bytes, or with a suffix K, M, G, T), else the
+ *     physical memory; lowered to the free address space under RLIMIT_AS.
  *   - Long computations call an optional progress callback on the calling
  *     thread with (done, total); a non-zero return cancels the computation,
  *     which then returns RELUSV_ERROR_CANCELLED having freed what it used.
+ *     relusv_cancel_all() cancels every call running at that moment, on any
+ *     thread, with or without a callback. Checks come between blocks of
+ *     work; a single LAPACK or BLAS call (e.g. the SVD of a large W) cannot
+ *     be interrupted and finishes first.
  *   - Randomised routines take a seed; equal seeds give equal results,
  *     whatever the thread count or batch sizes.
+ *
+ * ABI stability (from version 0.1.0)
+ *   - Everything declared here is stable: a program built against relusv
+ *     X.Y runs with every library X.Z, Z >= Y (soname libReluSVKit.so.X).
+ *     An incompatible change increments X and the soname.
+ *   - Within a major version, functions keep their signatures, status codes
+ *     and enum values keep their numbers, and structs the library writes
+ *     (results, *_info, *_entry) keep their layout. New functions, status
+ *     codes and enum values may be added: treat an unknown status as an
+ *     error (relusv_status_name returns NULL for it).
+ *   - Option structs (read by the library) begin with `size_t struct_size`
+ *     and grow only at their end. Their *_init function takes the caller's
+ *     sizeof and writes the library's defaults into that many bytes (setting
+ *     struct_size); the library reads struct_size bytes and takes its
+ *     defaults for the fields beyond, so programs built against an older
+ *     header keep working unchanged. A struct larger than the library knows
+ *     (a program built against a newer header) is refused with
+ *     RELUSV_ERROR_INVALID_ARGUMENT.
+ *   - The library exports only the relusv_* symbols declared here.
  */
 #ifndef RELUSV_H
 #define RELUSV_H
@@ -32,6 +69,21 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ----------------------------------------------------------------- version */
+
+/* The version of this header, the one place the version is written (the
+ * library, its soname and the Python package take it from here).
+ * relusv_version_number() is the version of the library loaded at run time:
+ * it must have the same MAJOR and be at least RELUSV_VERSION_NUMBER. */
+#define RELUSV_VERSION_MAJOR 0
+#define RELUSV_VERSION_MINOR 1
+#define RELUSV_VERSION_PATCH 0
+#define RELUSV_VERSION_NUMBER (RELUSV_VERSION_MAJOR * 10000 + RELUSV_VERSION_MINOR * 100 + RELUSV_VERSION_PATCH)
+#define RELUSV_QUOTE_(x) #x
+#define RELUSV_QUOTE(x) RELUSV_QUOTE_(x)
+#define RELUSV_VERSION_STRING \
+    RELUSV_QUOTE(RELUSV_VERSION_MAJOR) "." RELUSV_QUOTE(RELUSV_VERSION_MINOR) "." RELUSV_QUOTE(RELUSV_VERSION_PATCH)
 
 /* ------------------------------------------------------------------ status */
 
@@ -47,9 +99,12 @@ typedef enum relusv_status {
     RELUSV_ERROR_MISMATCH = 8,         /* two objects that must agree do not */
     RELUSV_ERROR_CORRUPT_STATE = 9,    /* serialised state is malformed */
     RELUSV_ERROR_LAPACK = 10,          /* a LAPACK routine failed to converge */
-    RELUSV_ERROR_CANCELLED = 11,       /* the progress callback asked to stop */
+    RELUSV_ERROR_CANCELLED = 11,       /* the progress callback or relusv_cancel_all asked to stop */
     RELUSV_ERROR_INTERNAL = 12,        /* a bug in the library; please report it */
-    RELUSV_STATUS_COUNT = 13           /* number of status codes, not a status */
+    RELUSV_ERROR_OUT_OF_MEMORY = 13,   /* the input needs more memory than the limit allows
+                                          (relusv_set_memory_limit); refused before allocating */
+    RELUSV_ERROR_INVALID_HANDLE = 14,  /* a handle that is freed, unknown or of another kind */
+    RELUSV_STATUS_COUNT = 15           /* number of status codes, not a status */
 } relusv_status;
 
 /* Symbolic name of a status ("RELUSV_ERROR_SHAPE"), or NULL if unknown. */
@@ -60,9 +115,22 @@ const char *relusv_status_string(int32_t status);
  * until the next relusv call on this thread. */
 const char *relusv_last_error(void);
 
-/* Version as "MAJOR.MINOR.PATCH" and as MAJOR*10000 + MINOR*100 + PATCH. */
+/* The library's version as "MAJOR.MINOR.PATCH" (RELUSV_VERSION_STRING when it
+ * was built) and as MAJOR*10000 + MINOR*100 + PATCH (RELUSV_VERSION_NUMBER). */
 const char *relusv_version_string(void);
 uint32_t relusv_version_number(void);
+
+/* ------------------------------------------------- process-wide controls */
+
+/* Sets the memory limit in bytes that input-sized buffers are checked
+ * against; 0 restores the default (RELUSV_MEMORY_LIMIT, else physical memory). */
+void relusv_set_memory_limit(size_t bytes);
+/* The limit in effect now, in bytes (after the RLIMIT_AS headroom). */
+size_t relusv_memory_limit(void);
+/* Cancels every computation running now, on every thread: each returns
+ * RELUSV_ERROR_CANCELLED at its next check. Calls started later run normally.
+ * Safe to call from any thread (not from a signal handler: it takes a lock). */
+void relusv_cancel_all(void);
 
 /* ---------------------------------------------------------------- matrices */
 
@@ -97,13 +165,14 @@ typedef struct relusv_width_result {
     uint64_t points;       /* number of points in the set */
 } relusv_width_result;
 
-/* Gaussian mean width of the rows of x:
+/* Gaussian mean width of the rows of x (dimension x samples <= 2^28):
  *   w(K) = E_g [max_i <g, x_i> - min_i <g, x_i>],  g ~ N(0, I_n),
  * from `samples` directions drawn with `seed`, aggregated by a mean trimmed
  * by `trim` in [0, 0.5) at each end (0.1 and samples = 100 as in the paper).
  * With `spherical` non-zero the directions are g / ||g|| (the spherical width
  * w_s = w / c_n). `sample_widths`, if not NULL, receives the `samples`
- * per-direction values. Extra memory is O(samples * block), not O(samples * rows). */
+ * per-direction values. Extra memory is samples x dimension directions plus
+ * max(samples, 2^20) products per block, never O(samples * rows). */
 relusv_status relusv_gmw(const relusv_matrix *x, size_t samples, uint64_t seed, double trim,
                          int32_t spherical, double *sample_widths, relusv_width_result *result,
                          relusv_progress_fn progress, void *user_data);
@@ -155,7 +224,14 @@ relusv_status relusv_gmw_accumulator_merge_extremes(relusv_gmw_accumulator *accu
                                                     const double *maxima, const double *minima,
                                                     uint64_t points);
 /* Serialised state: size in bytes, export into a caller buffer of at least
- * that size, and import into a new accumulator (free it with *_free). */
+ * that size, and import into a new accumulator (free it with *_free).
+ * Format version 2 (little-endian): the 48-byte header "RSVW", version,
+ * precision bits, reserved (0), dimension, samples, seed, points; then the
+ * samples maxima and minima (doubles); then the CRC-32 (zlib's) of all the
+ * bytes before it. Import checks the size, the checksum, every header field
+ * (reserved included) and dimension x samples <= 2^28 and the memory limit
+ * before it allocates anything (RELUSV_ERROR_CORRUPT_STATE or
+ * RELUSV_ERROR_OUT_OF_MEMORY). Version 1 (no checksum) is still imported. */
 relusv_status relusv_gmw_accumulator_state_size(const relusv_gmw_accumulator *accumulator, size_t *size);
 relusv_status relusv_gmw_accumulator_export(const relusv_gmw_accumulator *accumulator, void *buffer,
                                             size_t capacity);
@@ -174,36 +250,50 @@ relusv_status relusv_singular_values(const relusv_matrix *w, double *values);
 relusv_status relusv_truncated_svd(const relusv_matrix *w, size_t rank, double *u, double *s, double *vt);
 
 /* Options of relusv_relu_singular_values; fill with relusv_relu_sv_options_init
- * (the library's defaults), then change fields. */
+ * (the library's defaults), then change fields. Fields are only ever
+ * appended (see "ABI stability" above). */
 typedef struct relusv_relu_sv_options {
+    size_t struct_size;     /* sizeof the struct as the caller compiled it; set by the init function */
     double leaky_slope;     /* a in [0, 1): act(z) = max(z, a z); 0 is the ReLU */
     uint64_t seed;          /* seeds the sphere sample and the mini-batch order */
     uint64_t sphere_points; /* points of the unit-sphere sample used when x is NULL (default 4096) */
-    uint64_t max_steps;     /* Adam steps per fitted k (default 300; with fit_stride = 0 a job above
-                               the work budget gets fewer, down to 120); 0: no fits, candidates only */
+    uint64_t max_steps;     /* cap of Adam steps per fit (default 2000; fits end earlier by their
+                               stopping rule; with fit_stride = 0 a job above the work budget gets
+                               fewer, down to 150); 0: no fits, candidates only */
     double time_budget;     /* wall-clock seconds for the fits; 0: none */
     uint64_t threads;       /* worker threads across k; 0: one per core */
     int32_t refine;         /* non-zero: minimax refinement after the least-squares fit (default 1) */
     int32_t keep_factors;   /* non-zero: keep the factors of each reported approximant */
     uint64_t fit_stride;    /* fit every fit_stride-th requested k (and every k below it); 0:
-                               automatic, a power of two keeping the work near 2e12 flops per
-                               thread (or time_budget) */
+                               automatic, a power of two keeping the work near 1.5e12 flops per
+                               thread (or time_budget, which also raises the effort when generous) */
     double learning_rate;   /* Adam step relative to the RMS entry of each start factor (default 0.02) */
-    uint64_t batch_size;    /* mini-batch rows of the least-squares phase (default 512) */
+    uint64_t batch_size;    /* mini-batch rows of the least-squares phase when N > 4096 (default 1024;
+                               full batch otherwise) */
+    uint64_t group_size;    /* P >= 1: every P consecutive rows of x are one point, whose error is
+                               the root-sum-square of its rows' (MATH.md section 9; a convolution's
+                               patches of one image); N must be a multiple of P (default 1) */
 } relusv_relu_sv_options;
 
-void relusv_relu_sv_options_init(relusv_relu_sv_options *options);
+/* Writes the defaults into the first struct_size bytes of *options (pass
+ * sizeof(relusv_relu_sv_options)) and sets options->struct_size. A call given
+ * a struct_size this library cannot read fails with RELUSV_ERROR_INVALID_ARGUMENT. */
+void relusv_relu_sv_options_init(relusv_relu_sv_options *options, size_t struct_size);
 
 /* Which candidate produced a bound (relusv_bound_source_name gives "exact",
- * "zero", "svd", "fit", "refine", "previous-k", "extended"; NULL if unknown). */
+ * "zero", "svd", "fit", "refine", "previous-k", "extended", "rrr",
+ * "data-projection"; NULL if unknown). */
 typedef enum relusv_bound_source {
     RELUSV_SOURCE_EXACT = 0,      /* k = 0: max_x ||phi(x) - act(b)||, exact */
-    RELUSV_SOURCE_ZERO = 1,       /* k >= numerical rank of W: the bound is 0 */
+    RELUSV_SOURCE_ZERO = 1,       /* the certified error of the reported approximant is exactly 0 */
     RELUSV_SOURCE_SVD = 2,        /* the truncated SVD W_k */
     RELUSV_SOURCE_FIT = 3,        /* an iterate of the least-squares Adam fit */
     RELUSV_SOURCE_REFINE = 4,     /* an iterate of the minimax refinement */
     RELUSV_SOURCE_PREVIOUS_K = 5, /* the approximant of a smaller requested k */
-    RELUSV_SOURCE_EXTENDED = 6    /* a smaller k's approximant plus the next singular pairs of W */
+    RELUSV_SOURCE_EXTENDED = 6,   /* a smaller k's approximant plus the next singular pairs of W */
+    RELUSV_SOURCE_RRR = 7,        /* reduced-rank regression Q_k Q_k^T W, Q the left singular vectors
+                                     of W X^T (exact at k >= rank(X W^T)) */
+    RELUSV_SOURCE_DATA_PROJECTION = 8 /* W V_k V_k^T, V the right singular vectors of X */
 } relusv_bound_source;
 
 const char *relusv_bound_source_name(int32_t source);
@@ -245,16 +335,19 @@ typedef struct relusv_relu_spectrum relusv_relu_spectrum;
  *   (the unbiased case over the ball when bias = NULL; values over a sample
  *   approach the suprema over the ball from below).
  *   options: NULL for the defaults.
+ * With options->group_size = P > 1 every P consecutive rows of x form one
+ * point and the error of a point is the root-sum-square over its rows.
  * bound_k is the minimum over candidates each evaluated exactly over all
- * points: the exact value at k = 0, zero at k >= rank W (the numerical rank:
- * singular values below max(m, n) eps sigma_0 count as zero), the truncated SVD,
- * the approximant of the previous requested k, that approximant extended by
- * the next singular pairs, and the evaluated iterates of Adam fits (least
- * squares on mini-batches, then minimax refinement on the points of largest
- * error), so the curve is non-increasing in k and never above t_k.
- * Precision: float32 when w, bias and x are all float32, else float64. In
- * float32 the points within 0.1 % of the maximum error are recomputed in
- * float64 from the caller's values and the bound is that float64 maximum.
+ * points: the exact value at k = 0, the truncated SVD W_k, reduced-rank
+ * regression Q_k Q_k^T W and the data projection W V_k V_k^T, the approximant
+ * of the previous requested k, the previous best extended by the next singular
+ * pairs, and Adam fits from a cold start (the best of W_k and the data-aware
+ * candidates) and a warm start (the extension), so the curve is non-increasing
+ * in k and never above t_k; source "zero" when that value is exactly 0.
+ * Precision: float32 when w, bias and x are all float32, else float64. Every
+ * bound is the float64 maximum error of the returned factors: in float32 each
+ * point whose float32 error could, by the worst-case rounding bound of its
+ * dot products, reach the float64 maximum is recomputed in float64.
  * Work runs on `threads` threads across k (OpenBLAS is set to one thread
  * meanwhile and restored after); progress and cancellation are relayed on the
  * calling thread at least every 50 ms. On success *spectrum is a new object. */
@@ -309,6 +402,31 @@ relusv_status relusv_operator_gmw(const relusv_matrix *w, const relusv_matrix *b
                                   int32_t relu, double leaky_slope, size_t samples, size_t sphere_points,
                                   uint64_t seed, double trim, relusv_operator_width *result,
                                   relusv_progress_fn progress, void *user_data);
+
+/* ------------------------------------------- convolutions (MATH.md section 9) */
+
+/* The singular values of the stride-1 circular convolution A_K with kernel
+ * K of shape (C_out, C_in, kh, kw) on inputs of C_in x height x width
+ * (Sedghi, Gupta, Long, ICLR 2019): the union over the frequencies (u, v)
+ * of the singular values of F(u, v) = sum_{a, c} K[:, :, a, c]
+ * exp(-2 pi i (u a / height + v c / width)), C_out x C_in complex, computed
+ * by direct summation over the kh kw taps and LAPACK ?gesdd (complex,
+ * values only), one frequency per conjugate pair (same values), in the
+ * kernel's precision.
+ *   kernel: K_mat = K reshaped to C_out x (C_in kh kw), as torch stores it;
+ *   in_channels, kernel_height, kernel_width: C_in, kh, kw (the kernel must
+ *   not be larger than the input); top: how many of the largest values
+ *   (0: all height x width x min(C_out, C_in)); threads: 0 for one per core.
+ *   `values` receives that many doubles, descending; with values = NULL the
+ *   arguments and the memory the computation needs are checked, nothing is
+ *   computed (call it so before allocating `values` for a large spectrum).
+ * Zero padding or strides are not circular: see the Python package's
+ * power-iteration estimate of the top value. Progress counts frequencies;
+ * cancellation stops between blocks of frequencies. */
+relusv_status relusv_conv_singular_values(const relusv_matrix *kernel, size_t in_channels, size_t kernel_height,
+                                          size_t kernel_width, size_t height, size_t width, size_t top,
+                                          size_t threads, double *values, relusv_progress_fn progress,
+                                          void *user_data);
 
 #ifdef __cplusplus
 }

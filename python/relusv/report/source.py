@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
 
-from .errors import ReportInputError
+from .errors import ReportInputError, missing_dependency
 from .model import Network, load_npz_network, network_from_module, network_from_state_dict
 
 
@@ -50,7 +50,7 @@ def _torch():
     try:
         import torch
     except ImportError:
-        raise ReportInputError("relusv report needs torch (pip install 'relusv[torch]')") from None
+        raise missing_dependency("torch", "this model", extra="torch") from None
     return torch
 
 

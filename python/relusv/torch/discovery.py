@@ -3,7 +3,7 @@
 A *layer* in the sense of MATH.md is ``phi(x) = ReLU(W x + b)`` (sections 1-2;
 ``W`` is the kernel matrix ``K_mat`` for a convolution, section 9). In a
 PyTorch model it is a weight module (``nn.Linear``, ``DoubleLinear``,
-``nn.Conv2d``, or a type added with ``register_layer_kind``) whose output
+``nn.Conv2d``, ``DoubleConv2d``, or a type added with ``register_layer_kind``) whose output
 feeds an activation. ``discover(model)`` finds them all and is the one place
 the monitor, ``analyze``, harmonic pruning and the report learn the layers of
 a model from:
@@ -42,11 +42,13 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from .double_conv import DoubleConv2d
 from .double_linear import DoubleLinear
 
 # -- which modules are layers ----------------------------------------------------------------------
 
-LAYER_KINDS: Dict[type, str] = {nn.Linear: "linear", DoubleLinear: "linear", nn.Conv2d: "conv2d"}
+LAYER_KINDS: Dict[type, str] = {nn.Linear: "linear", DoubleLinear: "linear", nn.Conv2d: "conv2d",
+                                 DoubleConv2d: "conv2d"}
 """Weight-module types and their kind; ``register_layer_kind`` adds to it."""
 
 

@@ -295,7 +295,7 @@ class Monitor:
                 labels = torch.as_tensor(self.predict(output)).reshape(-1).cpu()
                 if labels.shape[0] != b - a:
                     raise ValueError(f"predict returned {labels.shape[0]} labels for a batch of {b - a} points")
-                verdict[a:b] = np.where((labels == class_targets(targets).to(labels.dtype)).numpy(), 2, 1)
+                verdict[a:b] = np.where((labels == class_targets(targets, output).to(labels.dtype)).numpy(), 2, 1)
         finally:
             for h in handles:
                 h.remove()
@@ -427,7 +427,7 @@ class Monitor:
             from .. import singular_values
 
             for layer in weighted:
-                sigma = singular_values(layer.matrix().cpu().numpy())
+                sigma = singular_values(_arrays.to_numpy(layer.matrix(), "W"))  # bfloat16 too
                 out.extend(self._record(m, layer.name, None, None, "singular_value", k, s) for k, s in enumerate(sigma))
         if self.relu_bounds and self.relu_ks:
             bounds = self._relu_bounds(m, [layer for layer in weighted if layer.kind == "linear"], inputs, comm)
@@ -446,7 +446,7 @@ class Monitor:
             for layer in layers:
                 if not layer.relu:
                     continue
-                w = layer.matrix().cpu().numpy()
+                w = _arrays.to_numpy(layer.matrix(), "W")  # bfloat16 too
                 b = layer.bias()
                 for g in GROUPS:
                     pieces = [p for part in gathered for p in part.get((layer.name, g), [])]
@@ -458,7 +458,7 @@ class Monitor:
                     if not ks:
                         continue
                     options = {"seed": self.seed, "progress": False, **self.relu_options}
-                    spectrum = relu_singular_values(w, None if b is None else b.cpu().numpy(), x, ks,
+                    spectrum = relu_singular_values(w, None if b is None else _arrays.to_numpy(b, "b"), x, ks,
                                                     leaky_slope=layer.leaky_slope, **options)
                     results[(layer.name, g)] = {"ks": np.asarray(spectrum.ks).tolist(),
                                                 "bound": np.asarray(spectrum.bound).tolist(),

@@ -6,10 +6,12 @@ owner.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Tuple
+from typing import Any, Iterator, Optional, Tuple
 
 import numpy as np
 import torch
+
+from .. import _validation
 
 
 class ProbeSet:
@@ -48,7 +50,9 @@ class ProbeSet:
             inputs, targets = default_collate([self.x[i] for i in range(a, b)])[:2]
         else:
             inputs, targets = self.x[a:b], self.y[a:b]
-        return a, b, _tensor(inputs), _tensor(targets)
+        inputs = _tensor(inputs)
+        _validation.finite_array(inputs, f"the probe inputs {a}..{b - 1} (index within them)")
+        return a, b, inputs, _tensor(targets)
 
     def iterate(self) -> Iterator[Tuple[int, int, torch.Tensor, torch.Tensor]]:
         """Every batch in order, as ``(start, stop, inputs, targets)``."""
@@ -61,10 +65,15 @@ def _tensor(values: Any) -> torch.Tensor:
     return values if torch.is_tensor(values) else torch.as_tensor(np.array(values))
 
 
-def class_targets(targets: torch.Tensor) -> torch.Tensor:
+def class_targets(targets: torch.Tensor, output: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Class indices of ``targets``; with the model's ``output`` (logits), integer labels
+    outside ``[0, classes)`` are refused."""
     if targets.ndim == 2 and targets.shape[1] > 1:   # one-hot or probabilities
         return targets.argmax(dim=1)
-    return targets.reshape(targets.shape[0])
+    labels = targets.reshape(targets.shape[0])
+    if output is not None and output.ndim == 2 and output.shape[1] > 1 and not labels.is_floating_point():
+        _validation.labels(labels, int(output.shape[1]), "the probe labels")
+    return labels
 
 
 class LoaderProbe:
@@ -92,6 +101,8 @@ class LoaderProbe:
             if not isinstance(batch, (tuple, list)) or len(batch) < 2:
                 raise TypeError("a probe DataLoader must yield (inputs, targets) pairs")
             inputs, targets = _tensor(batch[0]), _tensor(batch[1])
+            _validation.finite_array(inputs, f"the probe inputs {start}..{start + inputs.shape[0] - 1} "
+                                             "(index within them)")
             if inputs.shape[0] != targets.shape[0]:
                 raise ValueError(f"a probe batch has {inputs.shape[0]} inputs but {targets.shape[0]} targets")
             stop = start + inputs.shape[0]
