@@ -381,3 +381,37 @@ def test_all_points_correct_gives_a_report_without_group_comparison(tmp_path, ca
     assert all(layer["relu_bounds"]["correct"] is None and layer["relu_bounds"]["unit_sphere"] is not None
                for layer in hidden)
     assert "too few" in (tmp_path / "r" / "index.html").read_text().lower()
+
+
+def test_the_numpy_path_gives_the_table_of_analyze():
+    """Without torch the report runs the same table code on the NumPy forward pass: same numbers as analyze."""
+    pytest.importorskip("torch")
+    from relusv.report import analysis
+    from relusv.report.default import default_inputs
+    from relusv.report.settings import ReportSettings
+
+    model, data, _ = default_inputs()
+    settings = ReportSettings.default(quick=True)
+    settings = type(settings)(**{**settings.to_dict(), "repeats": 2, "spectrum_points": 3, "sphere_points": 50})
+    torch_rows, torch_attrs = analysis.run(model.module, model.network, data, settings, show_progress=False)
+    numpy_rows, numpy_attrs = analysis.run(None, model.network, data, settings, show_progress=False)
+    assert torch_attrs["subsets"] == numpy_attrs["subsets"] and torch_attrs["correct"] == numpy_attrs["correct"]
+    assert [r["layer"] for r in numpy_rows] == [r["layer"] for r in torch_rows] == ["fc0", "fc1", "fc2", "fc3"]
+    for a, b in zip(torch_rows, numpy_rows):
+        for key, value in a.items():
+            if isinstance(value, float):
+                # The two forward passes round differently (torch's and NumPy's float64 products).
+                assert b[key] == pytest.approx(value, rel=1e-9, abs=1e-12, nan_ok=True), key
+            else:
+                assert b[key] == value, key
+
+
+def test_the_built_in_report_runs_without_torch(tmp_path):
+    """`relusv report` on a NumPy MLP needs no torch (the [report] extra does not bring it)."""
+    script = ("import sys; sys.modules['torch'] = None; from relusv.cli import main; "
+              f"sys.exit(main(['report', '--quick', '--no-progress', '--out', {str(tmp_path / 'r')!r}]))")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["model"]["discovery"]["method"] == "numpy chain"
+    assert [layer["name"] for layer in report["layers"]] == ["fc0", "fc1", "fc2", "fc3"]

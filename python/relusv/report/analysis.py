@@ -1,6 +1,8 @@
 """The report's per-layer numbers: ``relusv.torch.analyze``'s table, reshaped for ``report.json``.
 
-Nothing is computed here: ``analyze`` finds the layers (qualified module
+Nothing is computed here: the numbers are the rows of ``relusv.layer_table``,
+through ``relusv.torch.analyze`` for a torch model, or, for a NumPy MLP when
+torch is not installed, on the NumPy forward pass. ``analyze`` finds the layers (qualified module
 names, BatchNorm folded), splits the points into correctly and incorrectly
 classified, compares them on equal-size sets (MATH.md section 6: ``repeats``
 subsample pairs, direction seed ``seed + r`` in repeat ``r``), and bounds the
@@ -11,26 +13,53 @@ rows into the report's ``layers`` and ``depths`` sections.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ..groups import GROUPS
+from ..layer_table import LayerInput, compare_groups, table_records, table_settings
+from .data import LabelledData
+from .model import LAYER_NAME, Network
 from .settings import ReportSettings
 
-GROUPS = ("correct", "incorrect")
 CURVES = GROUPS + ("unit_sphere",)  # ReLU bound curves per hidden layer: over each group, over a sphere sample
 
 
-def run(module, x, y, settings: ReportSettings, show_progress: Optional[bool] = None):
-    """``relusv.torch.analyze`` with the report's settings: the table every section is built from."""
-    from ..torch import analyze
+def _table_settings(settings: ReportSettings) -> dict:
+    return table_settings(settings.seed, settings.gmw_samples, settings.gmw_trim, True, settings.spectrum_points,
+                          {"max_steps": settings.spectrum_max_steps, "time_budget": settings.spectrum_time_budget},
+                          True, settings.sphere_points, settings.sphere_max_steps)
 
-    return analyze(module, x, y, seed=settings.seed, repeats=settings.repeats,
-                   max_group_size=settings.max_group_size, samples=settings.gmw_samples, trim=settings.gmw_trim,
-                   relu_points=settings.spectrum_points,
-                   relu_options={"max_steps": settings.spectrum_max_steps, "time_budget": settings.spectrum_time_budget},
-                   unit_sphere=True, sphere_points=settings.sphere_points, sphere_max_steps=settings.sphere_max_steps,
-                   progress=show_progress)
+
+def run(module, network: Optional[Network], data: LabelledData, settings: ReportSettings,
+        show_progress: Optional[bool] = None) -> Tuple[List[dict], dict]:
+    """``(rows, attrs)`` of the table every section is built from: ``relusv.torch.analyze`` on ``module``, or the
+    same table code on the NumPy forward pass of ``network`` when there is no module (torch not installed)."""
+    s = _table_settings(settings)
+    if module is not None:
+        from ..torch import analyze
+
+        table = analyze(module, data.x, data.y, seed=s["seed"], repeats=settings.repeats,
+                        max_group_size=settings.max_group_size, samples=s["samples"], trim=s["trim"],
+                        relu_points=s["relu_points"], relu_options=s["relu_options"], unit_sphere=True,
+                        sphere_points=s["sphere_points"], sphere_max_steps=s["sphere_max_steps"],
+                        progress=show_progress)
+        return table.to_dict("records"), dict(table.attrs)
+    correct = network.predict(data.x) == data.y
+    groups = compare_groups(correct, None, settings.max_group_size, settings.repeats, settings.seed)
+    h = network.activations(data.x[groups.chosen()])
+    inputs, acts = [], {}
+    for i, layer in enumerate(network.layers):
+        name = LAYER_NAME.format(i)
+        inputs.append(LayerInput(name, "linear", "DoubleLinear" if layer.factors is not None else "Linear",
+                                 "relu" if layer.relu else None, layer.relu, 0.0, "",
+                                 () if layer.relu else ("no activation: is the model's output",), layer.shape,
+                                 layer.weight, layer.bias, layer.parameters))
+        acts[(name, "input")], acts[(name, "output")] = h[i], h[i + 1]
+    rows, attrs = table_records(inputs, groups, acts, s, show_progress)
+    attrs["discovery"] = {"method": "numpy chain", "skipped": {}, "trace_error": None, "layers": []}
+    return rows, attrs
 
 
 def _summary(values: List[float]) -> dict:
@@ -55,11 +84,11 @@ def _none(value):
     return value
 
 
-def layers_section(table) -> List[dict]:
+def layers_section(rows: List[dict], attrs: dict) -> List[dict]:
     """One entry per weight layer of the table, in execution order (schema ``layers``)."""
-    details = table.attrs["details"]
+    details = attrs["details"]
     out = []
-    for row in table.to_dict("records"):
+    for row in rows:
         if row["kind"] not in ("linear", "conv2d"):
             continue
         d = details[row["layer"]]
@@ -97,10 +126,10 @@ def _depth_name(row: dict) -> str:
     return f"{row['layer']} ({row['activation']})"
 
 
-def depths_section(table) -> List[dict]:
+def depths_section(rows: List[dict], attrs: dict) -> List[dict]:
     """The GMW comparison at the first layer's input, then at each layer's output (schema ``depths``)."""
-    details = table.attrs["details"]
-    rows = [r for r in table.to_dict("records") if r["kind"] in ("linear", "conv2d")]
+    details = attrs["details"]
+    rows = [r for r in rows if r["kind"] in ("linear", "conv2d")]
     out = []
     sites = [(rows[0], "input", "input", "input_")] + [(r, "output", _depth_name(r), "") for r in rows]
     for depth, (row, site, name, prefix) in enumerate(sites):
@@ -113,13 +142,13 @@ def depths_section(table) -> List[dict]:
     return out
 
 
-def subsets(table) -> Dict[str, np.ndarray]:
+def subsets(attrs: dict) -> Dict[str, np.ndarray]:
     """The compared index sets: ``correct_<r>`` / ``incorrect_<r>`` per repeat (a group used whole repeats)."""
-    chosen = table.attrs["subsets"]
+    chosen = attrs["subsets"]
     out = {}
-    if not table.attrs["group_size"]:
+    if not attrs["group_size"]:
         return out
-    for r in range(table.attrs["repeats"]):
+    for r in range(attrs["repeats"]):
         for g in GROUPS:
             out[f"{g}_{r}"] = np.asarray(chosen[g][r % len(chosen[g])], dtype=np.int64)
     return out

@@ -32,7 +32,7 @@ SCHEMA_VERSION = 1
 
 def compute(model: ModelSource, data: LabelledData, settings: ReportSettings,
             show_progress: Optional[bool] = None, train: Optional[LabelledData] = None) -> tuple:
-    """``(report, table)``: the report as a JSON-ready dict (without ``files``) and ``analyze``'s table.
+    """``(report, attrs)``: the report as a JSON-ready dict (without ``files``) and the table's ``attrs``.
 
     Every per-layer number comes from the table (``relusv.torch.analyze``).
     One-shot harmonic pruning runs on models that are chains of linear layers
@@ -40,10 +40,9 @@ def compute(model: ModelSource, data: LabelledData, settings: ReportSettings,
     retraining (``pruning_retrained``).
     """
     started = time.perf_counter()
-    table = analysis.run(model.module, data.x, data.y, settings, show_progress)
-    layers = analysis.layers_section(table)
-    depths = analysis.depths_section(table)
-    attrs = table.attrs
+    rows, attrs = analysis.run(model.module, model.network, data, settings, show_progress)
+    layers = analysis.layers_section(rows, attrs)
+    depths = analysis.depths_section(rows, attrs)
     network = model.network
     chain = network is not None and [l["shape"] for l in layers] == [list(l.shape) for l in network.layers]
     pruning, retrained = None, None
@@ -59,7 +58,7 @@ def compute(model: ModelSource, data: LabelledData, settings: ReportSettings,
     report = {
         "schema_version": SCHEMA_VERSION,
         "relusv_version": relusv.__version__,
-        "model": {"source": model.source, "parameters": int(sum(p.numel() for p in model.module.parameters())),
+        "model": {"source": model.source, "parameters": _parameters(model),
                   "notes": list(model.notes),
                   "layers": [{key: layer[key] for key in ("name", "kind", "module", "activation", "shape", "relu",
                                                           "double", "folded", "notes")} for layer in layers],
@@ -80,7 +79,13 @@ def compute(model: ModelSource, data: LabelledData, settings: ReportSettings,
         "findings": findings(depths, layers),
     }
     report["elapsed_seconds"] = time.perf_counter() - started
-    return report, table
+    return report, attrs
+
+
+def _parameters(model: ModelSource) -> int:
+    if model.module is None:
+        return model.network.parameters
+    return int(sum(p.numel() for p in model.module.parameters()))
 
 
 def _classes(model: ModelSource, data: LabelledData) -> int:
@@ -167,7 +172,7 @@ def write_tables(report: dict, out: Path) -> list:
     return names
 
 
-def write(report: dict, table, out: Path) -> dict:
+def write(report: dict, attrs: dict, out: Path) -> dict:
     """Write every file of the report to ``out`` (created if needed); returns the ``files`` entry."""
     out.mkdir(parents=True, exist_ok=True)
     figs = {"spectra": figures.spectra_figure(report["layers"], out / "spectra.png").name}
@@ -175,9 +180,9 @@ def write(report: dict, table, out: Path) -> dict:
     figs["gmw"] = g.name if g else None
     for key in ("pruning", "pruning_retrained"):
         figs[key] = figures.pruning_figure(report[key], out / f"{key}.png").name if report[key] else None
-    correct = np.asarray(table.attrs["correct_mask"], dtype=bool)
+    correct = np.asarray(attrs["correct_mask"], dtype=bool)
     np.savez(out / "subsets.npz", correct=np.flatnonzero(correct), incorrect=np.flatnonzero(~correct),
-             **analysis.subsets(table))
+             **analysis.subsets(attrs))
     files = {"html": "index.html", "json": "report.json", "schema": "schema.json", "subsets": "subsets.npz",
              "figures": figs, "csv": []}
     report["files"] = files

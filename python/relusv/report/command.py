@@ -220,9 +220,9 @@ def run(args: argparse.Namespace) -> int:
             raise missing_dependency("torch", "--retrain", extra="torch")
     settings = ReportSettings.default(seed=args.seed, quick=args.quick, tolerance=args.tolerance / 100)
     show: Optional[bool] = False if args.no_progress else None
-    report, table = compute(model, data, settings, show_progress=show, train=train if args.retrain else None)
+    report, attrs = compute(model, data, settings, show_progress=show, train=train if args.retrain else None)
     try:
-        write(report, table, out)
+        write(report, attrs, out)
     except OSError as error:
         raise ReportInputError(f"cannot write the report to {args.out}: {error.strerror or error}") from None
     s = summary(report, out)

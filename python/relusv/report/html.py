@@ -88,7 +88,9 @@ def _layers_found(report: dict) -> str:
     d = m["discovery"]
     how = {"trace": "traced with torch.fx", "registration order":
            "found by registration order (the model does not trace with torch.fx: "
-           f"{escape(d['trace_error'] or '')})", "names": "named by the user"}.get(d["method"], d["method"])
+           f"{escape(d['trace_error'] or '')})", "names": "named by the user",
+           "numpy chain": "read as a chain of linear layers and ReLUs (NumPy forward pass; torch is not installed)"
+           }.get(d["method"], d["method"])
     items = [f"<li><code>{escape(l['name'])}</code>: {escape(l['module'])} ({l['kind']}), activation "
              f"{escape(l['activation'])}{'; BatchNorm ' + escape(l['folded']) + ' folded (eval mode)' if l['folded'] else ''}"
              f"{'; ' + escape(l['notes']) if l['notes'] else ''}</li>" for l in m["layers"]]

@@ -29,6 +29,10 @@ import numpy as np
 from .errors import ReportInputError
 
 
+LAYER_NAME = "fc{}"
+"""The name of layer ``i`` of a ``Network`` (``W{i}`` in a .npz) wherever the report shows or builds it."""
+
+
 @dataclass(frozen=True)
 class Layer:
     """One affine layer ``x -> W x + b``, followed by a ReLU when ``relu``.

@@ -22,7 +22,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from ..torch.analysis import progress_bar
+from ..layer_table import progress_bar
 from . import library
 from .model import Network
 

@@ -17,7 +17,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from .model import Network
+from .model import LAYER_NAME, Network
 from .pruning import layer_parameters, pruning_section, split_halves
 from .source import network_module
 
@@ -50,7 +50,7 @@ def harmonic_prune_retrained(network: Network, x: np.ndarray, y: np.ndarray, x_t
     sel, ev = split_halves(x.shape[0], seed)
     torch.manual_seed(seed)
     model = network_module(network)
-    index = {f"fc{i}": i for i in hidden}  # network_module names layer i fc<i>
+    index = {LAYER_NAME.format(i): i for i in hidden}  # network_module's names
     x_sel, y_sel = torch.from_numpy(x[sel]), torch.from_numpy(y[sel])
     x_ev, y_ev = torch.from_numpy(x[ev]), torch.from_numpy(y[ev])
     generator = torch.Generator().manual_seed(seed)
@@ -97,7 +97,7 @@ def harmonic_prune_retrained(network: Network, x: np.ndarray, y: np.ndarray, x_t
 
 
 def _bar(show: Optional[bool], total: int):
-    from ..torch.analysis import progress_bar
+    from ..layer_table import progress_bar
 
     bar = progress_bar(None, "harmonic pruning with retraining", total=total, show=show)
     return bar if bar is not None else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Optional
 
-from ..torch.analysis import DEFAULT_RELU_MAX_STEPS
+from ..layer_table import DEFAULT_RELU_MAX_STEPS
 from ..width import DEFAULT_SAMPLES, DEFAULT_TRIM
 
 

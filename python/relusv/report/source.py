@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from .errors import ReportInputError, missing_dependency
-from .model import Network, load_npz_network, network_from_module, network_from_state_dict
+from .model import LAYER_NAME, Network, load_npz_network, network_from_module, network_from_state_dict
 
 
 @dataclass
@@ -55,7 +55,7 @@ def _torch():
 
 
 def network_module(network: Network):
-    """``network`` as a float64 ``nn.Sequential`` (``fc<i>``, ``relu<i>``; ``DoubleLinear`` for double layers)."""
+    """``network`` as a float64 ``nn.Sequential`` (``LAYER_NAME``, ``relu<i>``; ``DoubleLinear`` for double layers)."""
     torch = _torch()
     from torch import nn
 
@@ -75,13 +75,19 @@ def network_module(network: Network):
             with torch.no_grad():
                 linear.weight.copy_(torch.from_numpy(layer.weight))
                 linear.bias.copy_(torch.from_numpy(layer.bias))
-        modules[f"fc{i}"] = linear
+        modules[LAYER_NAME.format(i)] = linear
         if layer.relu:
             modules[f"relu{i}"] = nn.ReLU()
     return nn.Sequential(modules)
 
 
 def from_network(network: Network, source: str, notes: Optional[List[str]] = None) -> ModelSource:
+    """A NumPy MLP as a model: with torch, also as a module (analysed by ``relusv.torch.analyze``); without
+    torch, ``module`` is None and the report analyses the NumPy forward pass with the same table code."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return ModelSource(None, network, source, list(notes or []))
     return ModelSource(network_module(network), network, source, list(notes or []))
 
 

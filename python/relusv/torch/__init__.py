@@ -36,7 +36,7 @@ from .history import History
 from .layer_spectra import LayerReluSpectrum, relu_singular_values
 from .monitor import Measurement, Monitor
 from .pruning import PruneResult, accuracy, harmonic_prune
-from .subsets import equal_size_subsets
+from ..groups import equal_size_subsets
 
 __all__ = ["analyze", "discover", "Discovery", "Layer", "fold_batchnorm", "register_layer_kind", "Monitor",
            "Measurement", "History", "DoubleLinear", "harmonic_prune", "PruneResult", "accuracy",

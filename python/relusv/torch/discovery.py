@@ -42,6 +42,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from ..errors import InvalidInputError
 from .double_conv import DoubleConv2d
 from .double_linear import DoubleLinear
 
@@ -113,15 +114,16 @@ def fold_batchnorm(weight: torch.Tensor, bias: Optional[torch.Tensor],
     and ``b' = gamma (b - mu) / sqrt(var + eps) + beta``. ``weight`` has the
     output channel first (``(m, n)`` or ``(C_out, C_in, kh, kw)``) and keeps
     its shape; ``gamma = 1``, ``beta = 0`` without affine parameters. Computed
-    in float64 and returned in ``weight``'s dtype.
+    in float64.
     """
     if getattr(bn, "running_mean", None) is None or getattr(bn, "running_var", None) is None:
-        raise ValueError(f"{type(bn).__name__} keeps no running statistics (track_running_stats=False): "
-                         "it has no eval-mode affine form to fold")
+        raise InvalidInputError(f"{type(bn).__name__} keeps no running statistics (track_running_stats=False): "
+                                "it has no eval-mode affine form to fold")
     w = weight.detach().double()
     channels = w.shape[0]
     if bn.num_features != channels:
-        raise ValueError(f"{type(bn).__name__} has {bn.num_features} features but the layer has {channels} outputs")
+        raise InvalidInputError(f"{type(bn).__name__} has {bn.num_features} features but the layer has {channels} "
+                                "outputs")
     mean, var = bn.running_mean.detach().double(), bn.running_var.detach().double()
     gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones_like(mean)
     beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros_like(mean)
@@ -129,7 +131,7 @@ def fold_batchnorm(weight: torch.Tensor, bias: Optional[torch.Tensor],
     b = bias.detach().double() if bias is not None else torch.zeros_like(mean)
     folded_w = w * scale.reshape(-1, *([1] * (w.dim() - 1)))
     folded_b = scale * (b - mean) + beta
-    return folded_w.to(weight.dtype), folded_b.to(weight.dtype)
+    return folded_w, folded_b
 
 
 # -- a discovered layer --------------------------------------------------------------------------------
@@ -187,14 +189,14 @@ class Layer:
         return z
 
     def weight(self) -> torch.Tensor:
-        """The weight with any BatchNorm folded, detached, in the module's shape (4-D for a convolution)."""
+        """The weight with any BatchNorm folded (then in float64), detached, in the module's shape."""
         w = self.module.weight.detach()
         if self.batchnorm is None:
             return w
         return fold_batchnorm(w, self.module.bias, self.batchnorm[1])[0]
 
     def bias(self) -> Optional[torch.Tensor]:
-        """The bias with any BatchNorm folded (None for a layer without bias and without BatchNorm)."""
+        """The bias with any BatchNorm folded (then in float64; None without bias and without BatchNorm)."""
         b = getattr(self.module, "bias", None)
         if self.batchnorm is None:
             return None if b is None else b.detach()
@@ -216,6 +218,7 @@ class Layer:
         with torch.no_grad():
             if isinstance(getattr(type(clone), "weight", None), property):
                 raise TypeError(f"cannot fold BatchNorm into {type(clone).__name__} (its weight is computed)")
+            clone.double()
             clone.weight.copy_(w)
             if clone.bias is None:
                 clone.bias = nn.Parameter(b.clone())

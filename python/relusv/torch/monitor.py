@@ -37,7 +37,7 @@ from .discovery import Layer, relu_layers
 from .distributed import SingleProcess, communicator
 from .history import History
 from .probe import ProbeSet, class_targets
-from .subsets import GROUPS, MIN_GROUP_SIZE, comparison_reason, equal_size_subsets
+from ..groups import GROUPS, MIN_GROUP_SIZE, comparison_reason, equal_size_subsets
 
 SITES = ("input", "output")
 

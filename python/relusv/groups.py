@@ -1,4 +1,4 @@
-"""Equal-size, seeded subsets of the correctly and incorrectly classified points.
+"""Comparing the correctly and incorrectly classified points: equal-size seeded subsets and the statistics.
 
 The Gaussian mean width grows with the number of points, so the widths of two
 groups are only comparable on sets of equal size (MATH.md section 6). For
@@ -9,12 +9,13 @@ on batching or on how the probe set is split across processes.
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
 GROUPS = ("correct", "incorrect")
 MIN_GROUP_SIZE = 2   # the width of a single point is 0: nothing to compare
+SEPARATION_CONFIDENCE = 0.9  # fraction of subsample pairs needed, with a gap beyond the spreads, for a verdict
 
 
 def equal_size_subsets(correct, size: Optional[int] = None, repeats: int = 5,
@@ -76,3 +77,28 @@ def comparison_reason(correct, size: int, minimum: int = MIN_GROUP_SIZE) -> str:
         return (f"only {min(n_correct, n_incorrect)} point(s) in the smaller group ({n_correct} correct, "
                 f"{n_incorrect} incorrect): a width needs at least {minimum}")
     return ""
+
+
+def spread(values: Sequence[float]) -> float:
+    """Sample standard deviation (0 for a single value)."""
+    v = np.asarray(values, dtype=np.float64)
+    return float(v.std(ddof=1)) if v.size > 1 else 0.0
+
+
+def wider_fraction(correct: Sequence[float], incorrect: Sequence[float]) -> float:
+    """Fraction of the pairs (one value of each list) in which the correct value is larger (ties count half)."""
+    c = np.asarray(correct, dtype=np.float64)[:, None]
+    i = np.asarray(incorrect, dtype=np.float64)[None, :]
+    return float(np.mean((c > i) + 0.5 * (c == i)))
+
+
+def comparison_verdict(c_mean: float, c_spread: float, i_mean: float, i_spread: float, confidence: float) -> str:
+    """``"correct larger"`` / ``"incorrect larger"`` only when the gap exceeds both spreads together and at
+    least ``SEPARATION_CONFIDENCE`` of the subsample pairs agree; else ``"within spread"``."""
+    gap = c_mean - i_mean
+    if abs(gap) > c_spread + i_spread:
+        if gap > 0 and confidence >= SEPARATION_CONFIDENCE:
+            return "correct larger"
+        if gap < 0 and confidence <= 1 - SEPARATION_CONFIDENCE:
+            return "incorrect larger"
+    return "within spread"
