@@ -115,17 +115,6 @@ class Groups:
         return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
 
 
-def _groups(correct: np.ndarray, group_size: Optional[int], max_group_size: Optional[int], repeats: int,
-            seed: int) -> _Groups:
-    smallest = int(min(correct.sum(), (~correct).sum()))
-    size = smallest if group_size is None else min(int(group_size), smallest)
-    if max_group_size is not None:
-        size = min(size, int(max_group_size))
-    reason = comparison_reason(correct, size, MIN_GROUP_SIZE)
-    subsets = equal_size_subsets(correct, size, repeats, seed) if not reason else {g: [] for g in GROUPS}
-    return _Groups(correct, subsets, size if not reason else 0, repeats, reason)
-
-
 def compare_groups(correct: np.ndarray, group_size: Optional[int], max_group_size: Optional[int], repeats: int,
                    seed: int) -> Groups:
     """The classification ``correct`` split into ``repeats`` equal-size seeded subsample pairs (or the reason

@@ -231,7 +231,7 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
     for name in names:
         if not _prunable(target.get_submodule(name)):
             raise TypeError(f"layer {name!r} is a {type(target.get_submodule(name)).__name__}; harmonic pruning "
-                            f"needs Linear, DoubleLinear, Conv2d (groups = 1) or DoubleConv2d layers")
+                            f"needs Linear or DoubleLinear layers, or Conv2d (groups = 1) or DoubleConv2d layers")
     if retrain is not None and not callable(retrain):
         retrain = _LoaderRetraining(retrain, retrain_batches, optimizer, loss)
 
