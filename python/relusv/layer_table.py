@@ -251,7 +251,7 @@ def _layer_row(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Groups,
     for site in SITES:
         key = (layer.name, site)
         prefix = "" if site == "output" else "input_"
-        row[f"{prefix}dimension"] = int(acts[key].shape[1]) if key in acts else None
+        row[f"{prefix}dimension"] = settings["dimensions"].get(key)
         if not groups.comparable or key not in acts:
             row.update(_empty_summary(prefix, groups.reason or "not measured"))
             detail[site] = None
@@ -344,14 +344,18 @@ def table_settings(seed: int = 0, samples: int = 100, trim: float = 0.1, relu_bo
 
 
 def table_records(layers: Sequence[LayerInput], groups: Groups, acts: Dict[tuple, np.ndarray],
-                  settings: dict, show: Optional[bool] = None) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
+                  settings: dict, show: Optional[bool] = None,
+                  dimensions: Optional[Dict[tuple, int]] = None) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
     """``(rows, attrs)`` of the table: one row per layer, and the probe summary with per-layer ``details``.
 
     ``acts[(name, site)]`` holds the activations (flattened rows) of the points ``groups.chosen()`` in that
     order, at ``site`` ``"input"`` (weight layers) and ``"output"`` (after the activation). ``settings``:
     ``seed``, ``samples``, ``trim``, ``relu_bounds``, ``relu_points``, ``relu_options``, ``unit_sphere``,
-    ``sphere_points``, ``sphere_max_steps``.
+    ``sphere_points``, ``sphere_max_steps``. ``dimensions[(name, site)]``: the size of a point there
+    (default: the width of ``acts``; given when no points were chosen).
     """
+    dimensions = {**{key: int(a.shape[1]) for key, a in acts.items()}, **(dimensions or {})}
+    settings = {**settings, "dimensions": dimensions}
     position = {int(i): p for p, i in enumerate(groups.chosen())}
     details: Dict[str, Any] = {}
     rows = [_layer_row(layer, acts, groups, position, settings, details)
@@ -360,7 +364,7 @@ def table_records(layers: Sequence[LayerInput], groups: Groups, acts: Dict[tuple
     attrs = {
         "points": n, "accuracy": float(groups.correct.mean()), "correct": int(groups.correct.sum()),
         "incorrect": int(n - groups.correct.sum()), "group_size": groups.size, "repeats": groups.repeats,
-        "comparison": groups.reason, "settings": dict(settings),
+        "comparison": groups.reason, "settings": {k: v for k, v in settings.items() if k != "dimensions"},
         "subsets": {g: [idx.tolist() for idx in groups.subsets[g]] for g in GROUPS},
         "correct_mask": groups.correct.tolist(), "details": details,
     }

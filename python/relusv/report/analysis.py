@@ -49,7 +49,7 @@ def run(module, network: Optional[Network], data: LabelledData, settings: Report
     correct = network.predict(data.x) == data.y
     groups = compare_groups(correct, None, settings.max_group_size, settings.repeats, settings.seed)
     h = network.activations(data.x[groups.chosen()])
-    inputs, acts = [], {}
+    inputs, acts, dims = [], {}, {}
     for i, layer in enumerate(network.layers):
         name = LAYER_NAME.format(i)
         inputs.append(LayerInput(name, "linear", "DoubleLinear" if layer.factors is not None else "Linear",
@@ -57,7 +57,8 @@ def run(module, network: Optional[Network], data: LabelledData, settings: Report
                                  () if layer.relu else ("no activation: is the model's output",), layer.shape,
                                  layer.weight, layer.bias, layer.parameters))
         acts[(name, "input")], acts[(name, "output")] = h[i], h[i + 1]
-    rows, attrs = table_records(inputs, groups, acts, s, show_progress)
+        dims[(name, "input")], dims[(name, "output")] = layer.shape[1], layer.shape[0]
+    rows, attrs = table_records(inputs, groups, acts, s, show_progress, dims)
     attrs["discovery"] = {"method": "numpy chain", "skipped": {}, "trace_error": None, "layers": []}
     return rows, attrs
 

@@ -47,16 +47,21 @@ class _Capture:
         self.rows: Optional[np.ndarray] = None       # positions in the batch to keep
         self.store: Dict[tuple, List[np.ndarray]] = {}
         self.input_shapes: Dict[str, tuple] = {}   # per-point input shape (to rebuild a convolution's images)
+        self.dimensions: Dict[tuple, int] = {}      # per-point size of every captured site
 
     def hooks(self) -> List[Any]:
         handles = []
         for layer in self.layers:
             def hook(_module, inputs, output, layer=layer):
+                if layer.weighted:
+                    self.input_shapes[layer.name] = tuple(inputs[0].shape[1:])
+                    self.dimensions[(layer.name, "input")] = int(np.prod(inputs[0].shape[1:]))
+                if torch.is_tensor(output):
+                    self.dimensions[(layer.name, "output")] = int(np.prod(output.shape[1:]))
                 if self.rows is None or self.rows.size == 0:
                     return
                 keep = torch.as_tensor(self.rows, device=output.device)
                 if layer.weighted:
-                    self.input_shapes[layer.name] = tuple(inputs[0].shape[1:])
                     self._keep((layer.name, "input"), inputs[0].index_select(0, keep))
                 self._keep((layer.name, "output"), layer.activate(output.index_select(0, keep)))
             handles.append(layer.module.register_forward_hook(hook))
@@ -73,8 +78,8 @@ def _passes(model: nn.Module, data, layers: List[Layer], predict: Callable, grou
             show: Optional[bool]):
     """Pass 1 (classify) and pass 2 (capture the chosen rows).
 
-    Returns ``(groups, activations, input_shapes)``: ``activations[(name, site)]`` has one row per
-    entry of ``groups.chosen()`` (sorted probe indices)."""
+    Returns ``(groups, activations, input_shapes, dimensions)``: ``activations[(name, site)]`` has one row
+    per entry of ``groups.chosen()`` (sorted probe indices); ``dimensions[(name, site)]`` its size per point."""
     device = model_device(model)
     verdicts: List[np.ndarray] = []
     for a, b, inputs, targets in progress_bar(data.iterate(), "classifying", show=show):
@@ -87,18 +92,16 @@ def _passes(model: nn.Module, data, layers: List[Layer], predict: Callable, grou
     groups = compare_groups(correct, **group_settings)
     chosen = groups.chosen()
     capture = _Capture(layers)
-    if chosen.size:
-        handles = capture.hooks()
-        try:
-            for a, b, inputs, _ in progress_bar(data.iterate(), "activations", show=show):
-                capture.rows = np.flatnonzero((chosen >= a) & (chosen < b))
-                capture.rows = chosen[capture.rows] - a
-                if capture.rows.size:
-                    forward(model, inputs, device)
-        finally:
-            for h in handles:
-                h.remove()
-    return groups, capture.arrays(), capture.input_shapes
+    handles = capture.hooks()
+    try:
+        for a, b, inputs, _ in progress_bar(data.iterate(), "activations", show=show):
+            capture.rows = chosen[(chosen >= a) & (chosen < b)] - a
+            if capture.rows.size or (a == 0 and not chosen.size):   # no points chosen: one batch for the sizes
+                forward(model, inputs, device)
+    finally:
+        for h in handles:
+            h.remove()
+    return groups, capture.arrays(), capture.input_shapes, capture.dimensions
 
 
 def _conv_bounds(layer: Layer):
@@ -230,7 +233,7 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
     try:
         model.eval()
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            groups, acts, shapes = _passes(model, data, found.layers, predict,
+            groups, acts, shapes, dims = _passes(model, data, found.layers, predict,
                                            {"group_size": group_size, "max_group_size": max_group_size,
                                             "repeats": repeats, "seed": seed}, progress)
     finally:
@@ -238,7 +241,7 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
     settings = table_settings(seed, samples, trim, relu_bounds, relu_points, relu_options, unit_sphere, sphere_points,
                               sphere_max_steps)
     inputs = [layer_input(layer, shapes.get(layer.name)) for layer in found.layers]
-    rows, attrs = table_records(inputs, groups, acts, settings, progress)
+    rows, attrs = table_records(inputs, groups, acts, settings, progress, dims)
     attrs["discovery"] = {"method": found.method, "skipped": dict(found.skipped), "trace_error": found.trace_error,
                           "layers": [layer.describe() for layer in found.layers]}
     table = pd.DataFrame(rows)
