@@ -28,6 +28,7 @@ from ..errors import InvalidInputError
 from ..spectra import ReluSpectrum
 from ._conv_geometry import check_conv2d, pad_input
 from .double_conv import DoubleConv2d
+from .discovery import fold_batchnorm as _fold_batchnorm
 from .double_linear import DoubleLinear
 
 MEMORY_FRACTION = 0.25
@@ -64,21 +65,6 @@ class LayerReluSpectrum:
 
     def __len__(self) -> int:
         return len(self.spectrum)
-
-
-def _fold_batchnorm(weight: torch.Tensor, bias: Optional[torch.Tensor], bn: nn.Module):
-    """``(W', b')`` of a layer followed by an eval-mode BatchNorm (MATH.md section 9), float64."""
-    if getattr(bn, "running_mean", None) is None or getattr(bn, "running_var", None) is None:
-        raise InvalidInputError(f"{type(bn).__name__} keeps no running statistics: it has no eval-mode form to fold")
-    if bn.num_features != weight.shape[0]:
-        raise InvalidInputError(f"{type(bn).__name__} has {bn.num_features} features but the layer has "
-                                f"{weight.shape[0]} outputs")
-    mean, var = bn.running_mean.detach().double(), bn.running_var.detach().double()
-    gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones_like(mean)
-    beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros_like(mean)
-    scale = gamma / torch.sqrt(var + bn.eps)
-    b = bias.detach().double() if bias is not None else torch.zeros_like(mean)
-    return weight.detach().double() * scale.reshape(-1, *([1] * (weight.dim() - 1))), scale * (b - mean) + beta
 
 
 def _layer_kind(module: nn.Module) -> str:

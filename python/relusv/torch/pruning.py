@@ -21,12 +21,12 @@ import torch
 from torch import nn
 
 from .._progress import ProgressOption, _make_bar
-from ._layers import TrainingModes, find_layers, is_linear_like, model_device, predicted_labels, replace_module, \
-    unwrap, weight_of
+from ._layers import TrainingModes, forward, model_device, predicted_labels, replace_module, unwrap, weight_of
+from .discovery import layer_kind, relu_layers
 from .double_conv import DoubleConv2d
 from .double_linear import DoubleLinear
 from .history import History
-from .monitor import ProbeSet, _class_targets
+from .probe import ProbeSet, class_targets
 
 Retrain = Union[Callable[[nn.Module], Any], Iterable]
 
@@ -42,7 +42,6 @@ def accuracy(model: nn.Module, x: Any, y: Any = None, batch_size: int = 1024,
     predict = predict or predicted_labels
     model = unwrap(model)
     device = model_device(model)
-    floating = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
     modes = TrainingModes(model)
     hits = 0
     try:
@@ -50,10 +49,9 @@ def accuracy(model: nn.Module, x: Any, y: Any = None, batch_size: int = 1024,
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             for j in range(probe.batches):
                 _, _, inputs, targets = probe.batch(j)
-                if floating is not None and inputs.is_floating_point():
-                    inputs = inputs.to(dtype=floating)
-                labels = torch.as_tensor(predict(model(inputs.to(device)))).reshape(-1).cpu()
-                hits += int((labels == _class_targets(targets).to(labels.dtype)).sum())
+                output = forward(model, inputs, device)
+                labels = torch.as_tensor(predict(output)).reshape(-1).cpu()
+                hits += int((labels == class_targets(targets, output).to(labels.dtype)).sum())
     finally:
         modes.restore()
     return hits / len(probe)
@@ -71,7 +69,7 @@ def _cut(module: nn.Module, rank: int) -> nn.Module:
 
 
 def _prunable(module: nn.Module) -> bool:
-    return is_linear_like(module) or isinstance(module, DoubleConv2d) or \
+    return layer_kind(module) == "linear" or isinstance(module, DoubleConv2d) or \
         (isinstance(module, nn.Conv2d) and module.groups == 1)
 
 
@@ -115,16 +113,13 @@ class _LoaderRetraining:
         # Layers are replaced between calls, so the optimiser is built afresh each time.
         optimizer = self.optimizer([p for p in model.parameters() if p.requires_grad])
         device = model_device(model)
-        floating = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
         modes = TrainingModes(model)
         try:
             model.train()
             for _ in range(self.batches):
                 inputs, targets = self._next()[:2]
-                if floating is not None and inputs.is_floating_point():
-                    inputs = inputs.to(dtype=floating)
                 optimizer.zero_grad()
-                self.loss(model(inputs.to(device)), targets.to(device)).backward()
+                self.loss(forward(model, inputs, device), targets.to(device)).backward()
                 optimizer.step()
         finally:
             modes.restore()
@@ -150,6 +145,13 @@ class PruneResult:
     history: History
     initial_accuracy: float
     stop_reason: str
+
+    def __repr__(self) -> str:
+        last = self.history[-1] if self.history else {}
+        ranks = dict(zip(self.layers, last.get("ranks", [])))
+        return (f"PruneResult({len(self.history) - 1} iterations, stopped by {self.stop_reason!r}; accuracy "
+                f"{self.initial_accuracy:.4f} -> {last.get('accuracy', float('nan')):.4f}; ranks {ranks}; "
+                f"{last.get('parameters', 0):,} parameters)")
 
 
 def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: Optional[Retrain] = None,
@@ -193,10 +195,11 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
         No layer is cut below this rank. Without a stop criterion, pruning goes
         on until every layer has this rank.
     layers : list of str, optional
-        Names of the layers to prune; default every ``Linear`` / ``DoubleLinear``
-        followed by a ReLU (the hidden layers). Name convolutions here to prune
-        them (``Conv2d`` with ``groups = 1``, ``DoubleConv2d``): their ``W`` is
-        the kernel matrix and a cut makes them a ``DoubleConv2d``.
+        Qualified names of the layers to prune; default every prunable layer
+        whose output feeds a ReLU (``relusv.torch.discover``: found by tracing,
+        so ``F.relu`` in ``forward`` counts): ``Linear`` / ``DoubleLinear``, and
+        ``Conv2d`` (``groups = 1``) / ``DoubleConv2d``, whose ``W`` is the kernel
+        matrix and which a cut makes a ``DoubleConv2d``.
     test_data : (x_test, y_test), optional
         An independent set that takes no part in any decision; its accuracy is
         recorded after every iteration as ``test_accuracy``.
@@ -222,7 +225,8 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
         if value is not None and value < 1:
             raise ValueError(f"{name} must be positive, got {value}")
     work = model if inplace else copy.deepcopy(model)
-    names = [layer.name for layer in find_layers(unwrap(work), layers)]
+    found = relu_layers(unwrap(work), layers, "harmonic_prune")
+    names = [layer.name for layer in found if layers is not None or _prunable(layer.module)]
     target = unwrap(work)
     for name in names:
         if not _prunable(target.get_submodule(name)):
