@@ -16,6 +16,7 @@ recomputed with ``conv2d`` from the returned factors.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Sequence
@@ -42,7 +43,10 @@ class LayerReluSpectrum:
     ``spectrum`` is the engine's ``relusv.ReluSpectrum`` (``ks``, ``sigma`` of
     the kernel matrix, ``truncation_bound``, ``bound``, ``source``, ``factors``
     ``(U, V)`` with ``L_mat = U @ V`` when requested); its attributes are also
-    readable here (``result.bound``). ``weight`` and ``bias`` are the analysed
+    readable here (``result.bound``); for a convolution its ``data_max_norm``
+    is the radius of the images, ``max_x (sum_p ||pi_p(x)||^2)^(1/2)``, so that
+    ``truncation_bound <= sigma * data_max_norm`` (MATH.md section 2's chain,
+    grouped). ``weight`` and ``bias`` are the analysed
     layer's (BatchNorm folded when ``bn`` was given), float64. ``group_size``
     is ``P`` (output positions per image, 1 for a Linear layer); ``images``
     the indices of the inputs used (all unless ``max_images`` sampled them).
@@ -219,6 +223,11 @@ def relu_singular_values(module: nn.Module, inputs: Any, ks: Optional[Sequence[i
         options["return_factors"] = True
     spectrum = engine(w_mat.numpy(), bias64.to(dtype).numpy(), rows.numpy(), ks, seed=seed,
                       group_size=group_size, **options)
+    if group_size > 1:
+        # The chain t_k <= sigma_k(K_mat) * radius holds with the radius of the points (images), the
+        # root-sum-square of their patch norms, not with the largest single patch row.
+        radius = float(rows.double().square().sum(1).reshape(-1, group_size).sum(1).sqrt().max())
+        spectrum = dataclasses.replace(spectrum, data_max_norm=radius)
     layers = None
     if return_double:
         layers = _double_layers(module, kind, weight64, bias64, spectrum.factors)
