@@ -84,6 +84,13 @@ private struct LayerArguments {
     }
 }
 
+/// Refuses work whose buffers would exceed the engine's memory limit
+/// (`MemoryBudget`: `RELUSV_ERROR_OUT_OF_MEMORY`) before anything is
+/// allocated: `elements` scalars of `bytes` each.
+func requireMemory(elements: Double, bytes: Int, for what: String) throws {
+    try MemoryBudget.require(elements: elements, scalarBytes: bytes, for: what)
+}
+
 // MARK: - linear singular values
 
 @_cdecl("relusv_singular_values")
@@ -155,7 +162,7 @@ public func relusv_relu_sv_options_init(_ options: UnsafeMutablePointer<relusv_r
     options.pointee = relusv_relu_sv_options(
         leaky_slope: 0, seed: d.seed, sphere_points: 4096, max_steps: UInt64(d.fit.maxSteps), time_budget: 0,
         threads: 0, refine: d.fit.refine ? 1 : 0, keep_factors: 0, fit_stride: 0,
-        learning_rate: d.fit.learningRate, batch_size: UInt64(d.fit.batchSize))
+        learning_rate: d.fit.learningRate, batch_size: UInt64(d.fit.batchSize), group_size: 1)
 }
 
 @_cdecl("relusv_bound_source_name")
@@ -210,15 +217,25 @@ public func relusv_relu_singular_values(
         guard x != nil || o.sphere_points > 0 else {
             throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "sphere_points must be positive when X is not given")
         }
-        // Targets, projected data and per-chain pre-activations (README, memory), plus the sample.
-        // Targets, projected data and per-chain pre-activations (README, memory), the sample, the
-        // SVD of W, and the kept factors (sum of k (m + n), in Scalar and as Double).
+        guard o.group_size >= 1 else { throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "group_size must be at least 1") }
+        if let x, UInt64(x.rows) % o.group_size != 0 {
+            throw CallError(RELUSV_ERROR_SHAPE,
+                            "X has \(x.rows) rows, not a multiple of group_size = \(o.group_size) (each point is group_size consecutive rows)")
+        }
+        if x == nil, o.group_size != 1 {
+            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "group_size needs X (the sphere sample has single-row points)")
+        }
+        // Targets, per-chain pre-activations, the candidate families (their
+        // projected data and one pre-activation each; README, memory), plus the sample,
+        // the SVD of W, and the kept factors (sum of k (m + n), in Scalar and as Double).
         let points = Double(x?.rows ?? Int(min(o.sphere_points, UInt64(Int32.max))))
-        let chains = Double(SpectrumSettings().chains), scalar = computesInFloat(w, bias, x) ? 4.0 : 8.0
-        let factors = o.keep_factors != 0 ? Double(list.reduce(0, +)) * Double(w.rows + w.columns) * (8 + scalar) : 0
-        try MemoryBudget.require(bytes: scalar * (points * (Double(w.rows) * (2 * chains + 1) + Double(p) + Double(w.columns))
-                                                  + 3 * Double(w.rows) * Double(w.columns)) + factors,
-                                 for: "the ReLU singular values of these points")
+        let chains = Double(SpectrumSettings().chains)
+        let families = 3.0, scalar = computesInFloat(w, bias, x) ? 4 : 8
+        let factors = o.keep_factors != 0 ? Double(list.reduce(0, +)) * Double(w.rows + w.columns) * Double(8 + scalar) : 0
+        try requireMemory(elements: points * (Double(w.rows) * (2 * chains + 2 + families) + Double(p + w.rows) * families
+                                              + Double(w.columns)) + 3 * Double(w.rows) * Double(w.columns)
+                                    + factors / Double(scalar),
+                          bytes: scalar, for: "the ReLU singular values of these points")
         var settings = SpectrumSettings()
         settings.seed = o.seed
         settings.threads = Int(min(o.threads, 1024))
@@ -236,7 +253,7 @@ public func relusv_relu_singular_values(
                 try ReluLayer(weight: v, bias: biasVector(bias, outputs: w.rows), slope: o.leaky_slope)
             }
             func compute(_ data: MatrixView<Scalar>) throws -> SpectrumBox {
-                let problem = try ReluBoundProblem(layer: layer, points: data)
+                let problem = try ReluBoundProblem(layer: layer, points: data, groupSize: Int(min(o.group_size, UInt64(Int32.max))))
                 let spectrum = try reluSpectrum(of: problem, ks: list, settings: settings, progress: report)
                 return SpectrumBox(spectrum, m: w.rows, n: w.columns, points: data.rows,
                                    dtype: (Scalar.self == Float.self ? RELUSV_FLOAT32 : RELUSV_FLOAT64).rawValue.int32)
@@ -322,9 +339,8 @@ public func relusv_relu_fit_gradient(
                             "U is \(u.rows) x \(u.columns) and V is \(v.rows) x \(v.columns); expected \(w.rows) x k and k x \(w.columns)")
         }
         // The targets, pre-activations and gradient scratch N (2k + 2m), the point norms, the factors.
-        try MemoryBudget.require(bytes: (computesInFloat(w, bias, x, u, v) ? 4 : 8)
-                                     * (Double(x.rows) * Double(2 * k + 2 * w.rows + 2) + 2 * Double(k) * Double(w.rows + w.columns)),
-                                 for: "the gradient over \(x.rows) points at rank \(k)")
+        try requireMemory(elements: Double(x.rows) * Double(2 * k + 2 * w.rows + 2) + 2 * Double(k) * Double(w.rows + w.columns),
+                          bytes: computesInFloat(w, bias, x, u, v) ? 4 : 8, for: "the gradient over \(x.rows) points at rank \(k)")
         func run<Scalar: BLASScalar>(_: Scalar.Type) throws {
             let layer = try withView(w) { (wv: MatrixView<Scalar>) in
                 try ReluLayer(weight: wv, bias: biasVector(bias, outputs: w.rows), slope: leakySlope)

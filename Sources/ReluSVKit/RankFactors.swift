@@ -16,36 +16,29 @@ public struct RankFactors<Scalar: BLASScalar> {
         self.v = v
     }
 
-    /// The balanced factors of the truncated SVD `W_k` (MATH.md §3):
-    /// `U = U_k Sigma_k^(1/2)`, `V = Sigma_k^(1/2) V_k^T`.
-    public init(truncating svd: ThinSVD<Scalar>, rank k: Int) {
-        self.init(k: 0, m: svd.u.rows, n: svd.vt.columns, u: [], v: [])
-        self = extended(by: svd, pairs: 0..<k)
-    }
-
-    /// `L + sum_{j in pairs} sigma_j u_j v_j^T`, of rank `<= k + pairs.count`,
-    /// with each new pair split as `sqrt(sigma_j)` on both sides.
-    public func extended(by svd: ThinSVD<Scalar>, pairs: Range<Int>) -> RankFactors {
-        let add = pairs.count, k2 = k + add
-        var u2 = [Scalar](repeating: 0, count: m * k2)
-        for i in 0..<m {
-            for r in 0..<k { u2[i * k2 + r] = u[i * k + r] }
-            for (c, j) in pairs.enumerated() { u2[i * k2 + k + c] = svd.u[i, j] * svd.s[j].squareRoot() }
-        }
-        var v2 = v
-        v2.reserveCapacity(k2 * n)
-        for j in pairs {
-            let root = svd.s[j].squareRoot()
-            for c in 0..<n { v2.append(svd.vt[j, c] * root) }
-        }
-        return RankFactors(k: k2, m: m, n: n, u: u2, v: v2)
-    }
-
     /// Calls `body` with pointers to `u` and `v` (valid also when `k = 0`).
     func withPointers<R>(_ body: (UnsafePointer<Scalar>, UnsafePointer<Scalar>) throws -> R) rethrows -> R {
         let dummy: [Scalar] = [0]
         return try (u.isEmpty ? dummy : u).withUnsafeBufferPointer { up in
             try (v.isEmpty ? dummy : v).withUnsafeBufferPointer { vp in try body(up.baseAddress!, vp.baseAddress!) }
         }
+    }
+}
+
+extension RankFactors {
+    /// `body` with the factors as `FactorPointers` (valid also when `k = 0`).
+    func withFactorPointers<R>(_ body: (FactorPointers<Scalar>) throws -> R) rethrows -> R {
+        try withPointers { u, v in try body(FactorPointers(u: u, v: v, k: k, ldu: k)) }
+    }
+}
+
+extension RankFactors {
+    /// The same matrix with rank-`k2` factors (`k2 >= k`): zero columns of
+    /// `U` and zero rows of `V` appended (fits need factors of rank `k`).
+    func padded(to k2: Int) -> RankFactors {
+        precondition(k2 >= k, "cannot pad to a smaller rank")
+        var u2 = [Scalar](repeating: 0, count: m * k2)
+        for i in 0..<m { for r in 0..<k { u2[i * k2 + r] = u[i * k + r] } }
+        return RankFactors(k: k2, m: m, n: n, u: u2, v: v + [Scalar](repeating: 0, count: (k2 - k) * n))
     }
 }

@@ -6,15 +6,20 @@ import Darwin
 
 /// Settings of one rank-`k` fit (MATH.md §3).
 public struct FitSettings: Sendable {
-    /// Largest number of Adam steps (least squares and refinement together).
-    public var maxSteps: Int = 300
+    /// Largest number of Adam steps (least squares and refinement together): a
+    /// generous cap; fits normally end by the stopping rule.
+    public var maxSteps: Int = 2000
     /// Steps between two exact evaluations of the bound over all points.
     public var evaluationInterval: Int = 10
     /// Stopping rule: stop after this many exact evaluations in a row that
-    /// did not lower the best bound by a relative `1e-4`.
-    public var patience: Int = 4
-    /// Rows per mini-batch of the least-squares phase (full batch when `N` is smaller).
-    public var batchSize: Int = 512
+    /// did not lower the best bound by a relative `minImprovement`.
+    public var patience: Int = 3
+    /// The relative decrease of the best bound an evaluation must bring to count as progress.
+    public var minImprovement: Double = 1e-3
+    /// Rows per mini-batch of the least-squares phase.
+    public var batchSize: Int = 1024
+    /// The least-squares phase uses every row (full batch) when `N` is at most this.
+    public var fullBatchRows: Int = 4096
     /// Adam step size relative to the root-mean-square entry of each start factor.
     public var learningRate: Double = 0.02
     /// Run the minimax refinement after the least-squares phase.
@@ -29,16 +34,16 @@ public struct FitSettings: Sendable {
     /// divergence: the step is halved and the fit restarts from the best factors.
     public var divergence: Double = 0.05
     /// Largest number of such halvings in one fit.
-    public var maxBacktracks: Int = 6
+    public var maxBacktracks: Int = 8
     /// Step scales tried from the start, one evaluation interval each; the
     /// fit continues with the one that ends lowest.
-    public var probeScales: [Double] = [1, 0.2]
-    /// Relative margin by which a later probe scale must beat the earlier choice.
+    public var probeScales: [Double] = [1, 0.25, 0.0625]
+    /// Relative margin by which a later (smaller) probe scale must beat the earlier choice.
     public var probeMargin: Double = 0.01
     /// Times the refinement halves its step size when it stalls at the largest `q`.
-    public var stepHalvings: Int = 3
-    /// Largest exponent `q` of the smooth maximum `sum_i s_i^q` (s_i squared errors).
-    public var maxPower: Double = 64
+    public var stepHalvings: Int = 2
+    /// Largest exponent `q` of the smooth maximum `sum_g s_g^q` (s_g squared errors).
+    public var maxPower: Double = 32
 
     public init() {}
 }
@@ -47,7 +52,7 @@ public struct FitSettings: Sendable {
 public enum BoundSource: Int32, Sendable, CaseIterable {
     /// `k = 0`: the exact value `max_x ||phi(x) - act(b)||`.
     case exact = 0
-    /// `k >= rank W`: the layer itself has rank `<= k`.
+    /// The evaluated error of the reported approximant is exactly 0.
     case zero = 1
     /// The truncated SVD `W_k`.
     case svd = 2
@@ -59,6 +64,10 @@ public enum BoundSource: Int32, Sendable, CaseIterable {
     case previousK = 5
     /// The approximant of a smaller `k` plus the next singular pairs of `W`.
     case extended = 6
+    /// Reduced-rank regression `Q_k Q_k^T W` on the pre-activations (MATH.md §3).
+    case reducedRankRegression = 7
+    /// The data projection `W V_k V_k^T` (MATH.md §3).
+    case dataProjection = 8
 
     public var name: String {
         switch self {
@@ -69,6 +78,8 @@ public enum BoundSource: Int32, Sendable, CaseIterable {
         case .refine: "refine"
         case .previousK: "previous-k"
         case .extended: "extended"
+        case .reducedRankRegression: "rrr"
+        case .dataProjection: "data-projection"
         }
     }
 }
@@ -97,224 +108,319 @@ struct SplitMix64 {
     mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
 }
 
-/// Lowers the bound of one rank-`k` approximant (MATH.md §3, and beyond it).
+/// Lowers the bound of one rank-`k` approximant (MATH.md §3, and beyond it),
+/// in four named phases:
 ///
-/// 1. Least squares: Adam on `F(U, V) = sum_i ||act(U V x_i + b) - phi(x_i)||^2`
-///    with the analytic gradient, on mini-batches of `batchSize` points drawn
-///    without replacement per epoch (the full data when `N <= batchSize`).
-/// 2. Minimax refinement: Adam on the smooth maximum `sum_{i in A} s_i^q` of
-///    the squared errors over the active set `A` (the `activeSetSize` points
-///    of largest exact error, renewed at every evaluation), with `q = 2` doubled
-///    whenever an evaluation brings no improvement, up to `maxPower`.
+/// 1. `probe` (start): the first evaluation interval is run from the start
+///    once per step scale of `probeScales`; the fit goes on from the one that
+///    ended lowest (a smaller scale must win by `probeMargin`).
+/// 2. `leastSquares`: Adam on `F(U, V) = sum_i ||act(U V x_i + b) - phi(x_i)||^2`
+///    with the analytic gradient, full batch when `N <= fullBatchRows`, else
+///    on mini-batches of `batchSize` rows drawn without replacement per epoch;
+///    it hands over after `leastSquaresPatience` evaluations without improvement.
+/// 3. `refinement`: Adam on the smooth maximum `sum_{g in A} s_g^q` of the
+///    squared point errors over the active set `A` (the `activeSetSize`
+///    points of largest exact error, renewed at every evaluation), `q = 2`
+///    doubled after 2 evaluations without improvement up to `maxPower`, then
+///    the step halved (`stepHalvings` times) after `patience` such evaluations.
+/// 4. `restart` (inside 2 and 3): an evaluation more than `divergence` above
+///    the best halves the step and goes back to the best factors (at most
+///    `maxBacktracks` times).
 ///
-/// Every `evaluationInterval` steps the exact bound over all points is
-/// evaluated and the best factors kept, so the result is never worse than
-/// the start. Stopping rule: `patience` evaluations in a row without a
-/// relative improvement of `1e-4` (in refinement, at the largest `q`),
-/// `maxSteps` steps, or the deadline.
+/// The step of each factor is `learningRate` times the root-mean-square entry
+/// of that start factor times the current scale: relative to the factors'
+/// size, never to the error left, so it does not collapse at large `k`.
+/// Every `evaluationInterval` steps the bound over all points is evaluated
+/// exactly and the best factors kept, so the result is never worse than the
+/// start. A fit also ends after `maxSteps` steps or at its deadline.
 final class ReluBoundFit<Scalar: BLASScalar> {
     let problem: ReluBoundProblem<Scalar>
     let settings: FitSettings
     let seed: UInt64
 
-    init(problem: ReluBoundProblem<Scalar>, settings: FitSettings, seed: UInt64) {
+    /// The optimiser's state, shared by the phases.
+    struct State {
+        var theta: [Scalar]
+        var m1: [Double]
+        var m2: [Double]
+        var adamStep = 0
+        /// Step scale (times the base steps of U and V).
+        var scale: Double
+        var power = 1.0
+        var stale = 0
+        var backtracks = 0
+        var halvings = 0
+        var steps = 0
+        var best: EvaluatedCandidate<Scalar>
+        var stopped = false
+    }
+
+    /// Row buffers for mini-batches and the active set.
+    final class Buffers {
+        let xb: Workspace<Scalar>, yb: Workspace<Scalar>, scratch: Workspace<Scalar>
+        var order: [Int]
+        var cursor: Int
+        var random: SplitMix64
+        var activeRows = 0
+        var grad: [Scalar]
+        init(rows: Int, n: Int, m: Int, k: Int, count: Int, seed: UInt64) {
+            grad = [Scalar](repeating: 0, count: k * (m + n))
+            xb = Workspace(count: rows * n)
+            yb = Workspace(count: rows * m)
+            scratch = Workspace(count: rows * (2 * k + m))
+            order = Array(0..<count)
+            cursor = count
+            random = SplitMix64(seed: seed, k: k)
+        }
+    }
+
+    let k: Int, m: Int, n: Int
+    let lrU0: Double, lrV0: Double
+    let fullBatch: Bool
+    let batch: Int
+    let activeGroups: Int
+    let buffers: Buffers
+    var deadline = Double.infinity
+    var checkpoint: (Int) throws -> Void = { _ in }
+
+    init(problem: ReluBoundProblem<Scalar>, settings: FitSettings, seed: UInt64, start: RankFactors<Scalar>) {
         self.problem = problem
         self.settings = settings
         self.seed = seed
+        k = start.k
+        m = problem.layer.outputs
+        n = problem.layer.inputs
+        lrU0 = settings.learningRate * ReluBoundFit.rms(start.u)
+        lrV0 = settings.learningRate * ReluBoundFit.rms(start.v)
+        let N = problem.count, P = problem.groupSize
+        fullBatch = N <= max(settings.fullBatchRows, settings.batchSize)
+        // Mini-batches hold whole groups (their rows are consecutive).
+        batch = fullBatch ? N : max(P, settings.batchSize / P * P)
+        activeGroups = min(problem.groups, max(1, settings.activeSetSize / P, min(8, problem.groups)))
+        buffers = Buffers(rows: max(batch, activeGroups * P), n: n, m: m, k: max(k, 1),
+                          count: N, seed: seed)
     }
 
     /// Fits from `start`; `checkpoint(step)` is called after every step and
-    /// may throw to cancel. Returns the best candidate and the steps taken.
+    /// may throw to cancel. Returns the best candidate (its bound from the
+    /// ranking evaluation; certify it before reporting) and the steps taken.
     func run(
         from start: EvaluatedCandidate<Scalar>, deadline: Double, checkpoint: (Int) throws -> Void
     ) throws -> (best: EvaluatedCandidate<Scalar>, steps: Int) {
-        let k = start.factors.k, m = problem.layer.outputs, n = problem.layer.inputs, N = problem.count
-        guard k > 0, settings.maxSteps > 0 else { return (start, 0) }
-        var best = start
-        let size = k * (m + n)
-        var theta = start.factors.u + start.factors.v
-        var grad = [Scalar](repeating: 0, count: size)
-        var m1 = [Double](repeating: 0, count: size), m2 = [Double](repeating: 0, count: size)
-        // Steps relative to the factors' entries, shrunk with the error still to
-        // remove (relative to s_0): near full rank the fit only makes small corrections.
-        let scale = problem.outputScale > 0 ? min(1, 4 * start.bound / problem.outputScale) : 1
-        var lrScale = scale
-        let lrU0 = settings.learningRate * rms(start.factors.u)
-        let lrV0 = settings.learningRate * rms(start.factors.v)
-        guard lrU0 > 0, lrV0 > 0 else { return (start, 0) }
-        var lrU = lrU0 * lrScale, lrV = lrV0 * lrScale
-        var halvings = 0, backtracks = 0
-        let initialScale = lrScale * (settings.probeScales.first ?? 1)
-        lrU = lrU0 * initialScale
-        lrV = lrV0 * initialScale
-        lrScale = initialScale
-        var probe = settings.leastSquaresFirst ? 0 : settings.probeScales.count
-        var trials: [(bound: Double, theta: [Scalar], m1: [Double], m2: [Double], step: Int, scale: Double)] = []
-
-        let fullBatch = N <= settings.batchSize
-        let batch = fullBatch ? N : settings.batchSize
-        let active = min(N, settings.activeSetSize)
-        let rows = max(batch, active)
-        let xb = Workspace<Scalar>(count: rows * n), yb = Workspace<Scalar>(count: rows * m)
-        let scratch = Workspace<Scalar>(count: rows * (2 * k + m))
-        var order = Array(0..<N), cursor = N
-        var random = SplitMix64(seed: seed, k: k)
-        var refining = false, power = 1.0, stale = 0, adamStep = 0, steps = 0
-        var activeRows = 0
-
-        func gather(_ indices: ArraySlice<Int>) {
-            problem.y.storage.withUnsafeBufferPointer { y in
-                for (r, i) in indices.enumerated() {
-                    (xb.base + r * n).update(from: problem.x.row(i), count: n)
-                    (yb.base + r * m).update(from: y.baseAddress! + i * m, count: m)
-                }
-            }
+        guard k > 0, settings.maxSteps > 0, lrU0 > 0, lrV0 > 0 else { return (start, 0) }
+        self.deadline = deadline
+        return try withoutActuallyEscaping(checkpoint) { relay in
+            self.checkpoint = relay
+            defer { self.checkpoint = { _ in } }
+            return try phases(from: start)
         }
-        func selectActiveSet(_ errors: [Double]) {
-            let top = errors.indices.sorted { errors[$0] > errors[$1] }.prefix(active)
-            gather(top)
-            activeRows = top.count
-        }
-        func restartAdam() {
-            for i in 0..<size { m1[i] = 0; m2[i] = 0 }
-            adamStep = 0
-        }
-
-        if settings.refine, !settings.leastSquaresFirst {
-            refining = true
-            power = 2
-            selectActiveSet(best.errors)
-        }
-        evaluationLoop: while steps < settings.maxSteps {
-            for _ in 0..<settings.evaluationInterval {
-                // Forward/backward on the mini-batch or the active set.
-                let used: Int
-                let xPtr: UnsafePointer<Scalar>, ldx: Int, yPtr: UnsafePointer<Scalar>
-                if refining {
-                    used = activeRows
-                    (xPtr, ldx, yPtr) = (UnsafePointer(xb.base), n, UnsafePointer(yb.base))
-                } else if fullBatch {
-                    used = N
-                    xPtr = problem.x.base
-                    ldx = problem.x.rowStride
-                    yPtr = problem.y.storage.withUnsafeBufferPointer { $0.baseAddress! }  // storage is immutable here
-                } else {
-                    if cursor + batch > N {
-                        for i in stride(from: N - 1, to: 0, by: -1) { order.swapAt(i, random.below(i + 1)) }
-                        cursor = 0
-                    }
-                    gather(order[cursor..<(cursor + batch)])
-                    cursor += batch
-                    used = batch
-                    (xPtr, ldx, yPtr) = (UnsafePointer(xb.base), n, UnsafePointer(yb.base))
-                }
-                theta.withUnsafeBufferPointer { t in
-                    grad.withUnsafeMutableBufferPointer { g in
-                        _ = problem.layer.gradient(
-                            x: xPtr, ldx: ldx, y: yPtr, rows: used, u: t.baseAddress!, v: t.baseAddress! + m * k, k: k,
-                            power: power, gradU: g.baseAddress!, gradV: g.baseAddress! + m * k, scratch: scratch.base,
-                            skipLoss: true)
-                    }
-                }
-                adamStep += 1
-                adam(&theta, grad, &m1, &m2, step: adamStep, split: m * k, lrU: lrU, lrV: lrV)
-                steps += 1
-                try checkpoint(steps)
-                if steps >= settings.maxSteps { break }
-            }
-            // Exact evaluation over all points.
-            let (bound, errors) = theta.withUnsafeBufferPointer { t in
-                problem.evaluate(u: t.baseAddress!, v: t.baseAddress! + m * k, k: k)
-            }
-            if bound.isFinite, bound < best.bound * (1 - 1e-4) {
-                best = EvaluatedCandidate(
-                    factors: RankFactors(k: k, m: m, n: n, u: Array(theta[0..<(m * k)]), v: Array(theta[(m * k)...])),
-                    bound: bound, errors: errors, source: refining ? .refine : .fit)
-                stale = 0
-            } else {
-                stale += 1
-            }
-            if now() > deadline { break }
-            if probe < settings.probeScales.count {
-                // Step-size probe: the first interval is run once per scale from
-                // the start; the fit goes on from the scale that ended lowest.
-                trials.append((bound.isFinite ? bound : .infinity, theta, m1, m2, adamStep, lrScale))
-                probe += 1
-                if probe < settings.probeScales.count {
-                    lrScale = initialScale * settings.probeScales[probe]
-                    theta = start.factors.u + start.factors.v
-                } else {
-                    // A smaller step must win clearly: early progress favours small steps.
-                    var pick = trials[0]
-                    for t in trials.dropFirst() where t.bound < pick.bound * (1 - settings.probeMargin) { pick = t }
-                    (theta, m1, m2, adamStep, lrScale) = (pick.theta, pick.m1, pick.m2, pick.step, pick.scale)
-                    trials = []
-                }
-                lrU = lrU0 * lrScale
-                lrV = lrV0 * lrScale
-                if probe < settings.probeScales.count { restartAdam() }
-                stale = best.bound < start.bound ? 0 : 1
-                continue
-            }
-            if !bound.isFinite || bound > best.bound * (1 + settings.divergence) {
-                // The iterate moved away from the best: the step is too long.
-                // Halve it and go back to the best factors (at most `maxBacktracks` times).
-                guard backtracks < settings.maxBacktracks else { break }
-                backtracks += 1
-                lrScale /= 2
-                lrU = lrU0 * lrScale
-                lrV = lrV0 * lrScale
-                theta = best.factors.u + best.factors.v
-                restartAdam()
-                if refining { selectActiveSet(best.errors) }
-                continue
-            }
-            if !refining {
-                if stale >= settings.leastSquaresPatience || steps >= settings.maxSteps / 2 {
-                    guard settings.refine else { if stale >= settings.patience { break }; continue }
-                    refining = true
-                    power = 2
-                    stale = 0
-                    theta = best.factors.u + best.factors.v
-                    restartAdam()
-                    selectActiveSet(best.errors)
-                }
-            } else {
-                selectActiveSet(errors)
-                if stale >= 2 && power < settings.maxPower {
-                    power *= 2
-                    stale = 0
-                    theta = best.factors.u + best.factors.v
-                    restartAdam()
-                    selectActiveSet(best.errors)
-                } else if stale >= settings.patience {
-                    // Stalled at the largest q: smaller steps, from the best factors.
-                    guard halvings < settings.stepHalvings else { break evaluationLoop }
-                    halvings += 1
-                    lrScale /= 2
-                    lrU = lrU0 * lrScale
-                    lrV = lrV0 * lrScale
-                    stale = 0
-                    theta = best.factors.u + best.factors.v
-                    restartAdam()
-                    selectActiveSet(best.errors)
-                }
-            }
-        }
-        return (best, steps)
     }
 
-    /// One Adam update (beta = 0.9, 0.999) with step sizes `lrU` for the first
-    /// `split` parameters (U) and `lrV` for the rest (V).
-    private func adam(_ theta: inout [Scalar], _ grad: [Scalar], _ m1: inout [Double], _ m2: inout [Double],
-                      step: Int, split: Int, lrU: Double, lrV: Double) {
-        let c1 = 1 - pow(0.9, Double(step)), c2 = 1 - pow(0.999, Double(step))
+    /// The phases in order (see the type's documentation).
+    private func phases(from start: EvaluatedCandidate<Scalar>) throws -> (best: EvaluatedCandidate<Scalar>, steps: Int) {
+        var state = State(theta: start.factors.u + start.factors.v, m1: [Double](repeating: 0, count: k * (m + n)),
+                          m2: [Double](repeating: 0, count: k * (m + n)), scale: 1, best: start)
+        if settings.leastSquaresFirst {
+            try probe(&state, start: start)
+            try leastSquares(&state)
+        }
+        if settings.refine { try refinement(&state) }
+        return (state.best, state.steps)
+    }
+
+    // MARK: phases
+
+    /// Phase 1: one evaluation interval per probe scale from the start.
+    func probe(_ s: inout State, start: EvaluatedCandidate<Scalar>) throws {
+        var chosen: (state: State, end: Double)?
+        var best = s.best, steps = s.steps
+        for scale in settings.probeScales {
+            var trial = s
+            trial.scale = scale
+            trial.best = best
+            trial.steps = steps
+            let end = try interval(&trial, refining: false)
+            best = trial.best
+            steps = trial.steps
+            // A smaller step must win clearly: early progress favours small steps.
+            if chosen == nil || end < chosen!.end * (1 - settings.probeMargin) { chosen = (trial, end) }
+            if trial.stopped { break }
+        }
+        guard var picked = chosen?.state else { return }
+        picked.best = best
+        picked.steps = steps
+        picked.stale = best.bound < start.bound ? 0 : 1
+        s = picked
+    }
+
+    /// Phase 2: least squares until `leastSquaresPatience` stale evaluations.
+    func leastSquares(_ s: inout State) throws {
+        s.power = 1
+        while !s.stopped, s.steps < settings.maxSteps {
+            let bound = try interval(&s, refining: false)
+            if s.stopped { return }
+            if diverged(bound, s) {
+                if !restart(&s, refining: false) { return }
+                continue
+            }
+            if s.stale >= settings.leastSquaresPatience || (settings.refine && s.steps >= settings.maxSteps / 2) { return }
+        }
+    }
+
+    /// Phase 3: minimax refinement on the active set.
+    func refinement(_ s: inout State) throws {
+        s.power = 2
+        s.stale = 0
+        s.theta = s.best.factors.u + s.best.factors.v
+        resetAdam(&s)
+        selectActiveSet(s.best.errors)
+        while !s.stopped, s.steps < settings.maxSteps {
+            let bound = try interval(&s, refining: true)
+            if s.stopped { return }
+            if diverged(bound, s) {
+                if !restart(&s, refining: true) { return }
+                continue
+            }
+            if s.stale >= 2 && s.power < settings.maxPower {
+                s.power *= 2
+                s.stale = 0
+                s.theta = s.best.factors.u + s.best.factors.v
+                resetAdam(&s)
+                selectActiveSet(s.best.errors)
+            } else if s.stale >= settings.patience {
+                // Stalled at the largest q: smaller steps, from the best factors.
+                guard s.halvings < settings.stepHalvings else { return }
+                s.halvings += 1
+                s.scale /= 2
+                s.stale = 0
+                s.theta = s.best.factors.u + s.best.factors.v
+                resetAdam(&s)
+                selectActiveSet(s.best.errors)
+            }
+        }
+    }
+
+    /// Phase 4: after a divergence, halve the step and go back to the best
+    /// factors; false when no backtrack is left.
+    func restart(_ s: inout State, refining: Bool) -> Bool {
+        guard s.backtracks < settings.maxBacktracks else { return false }
+        s.backtracks += 1
+        s.scale /= 2
+        s.theta = s.best.factors.u + s.best.factors.v
+        resetAdam(&s)
+        if refining { selectActiveSet(s.best.errors) }
+        return true
+    }
+
+    // MARK: steps and evaluations
+
+    func diverged(_ bound: Double, _ s: State) -> Bool {
+        !bound.isFinite || bound > s.best.bound * (1 + settings.divergence)
+    }
+
+    /// `evaluationInterval` Adam steps, then an exact evaluation over all
+    /// points (kept when lower than the best; progress when lower by the relative
+    /// `minImprovement`); returns its bound.
+    func interval(_ s: inout State, refining: Bool) throws -> Double {
+        for _ in 0..<settings.evaluationInterval {
+            step(&s, refining: refining)
+            s.steps += 1
+            try checkpoint(s.steps)
+            if s.steps >= settings.maxSteps { break }
+        }
+        if s.steps >= settings.maxSteps || now() > deadline { s.stopped = true }
+        let (bound, errors) = s.theta.withUnsafeBufferPointer { t in
+            problem.evaluate(u: t.baseAddress!, v: t.baseAddress! + m * k, k: k, certified: false)
+        }
+        if bound.isFinite, bound < s.best.bound {
+            s.stale = bound < s.best.bound * (1 - settings.minImprovement) ? 0 : s.stale + 1
+            s.best = EvaluatedCandidate(
+                factors: RankFactors(k: k, m: m, n: n, u: Array(s.theta[0..<(m * k)]), v: Array(s.theta[(m * k)...])),
+                bound: bound, errors: errors, source: refining ? .refine : .fit)
+        } else {
+            s.stale += 1
+        }
+        if refining, !s.stopped { selectActiveSet(errors) }
+        return bound
+    }
+
+    /// One Adam step on the mini-batch (least squares) or the active set (refinement).
+    func step(_ s: inout State, refining: Bool) {
+        let N = problem.count
+        let b = buffers
+        let used: Int
+        let xPtr: UnsafePointer<Scalar>, ldx: Int, yPtr: UnsafePointer<Scalar>
+        if refining {
+            used = b.activeRows
+            (xPtr, ldx, yPtr) = (UnsafePointer(b.xb.base), n, UnsafePointer(b.yb.base))
+        } else if fullBatch {
+            used = N
+            xPtr = problem.x.base
+            ldx = problem.x.rowStride
+            yPtr = problem.y.storage.withUnsafeBufferPointer { $0.baseAddress! }  // storage is immutable here
+        } else {
+            let P = problem.groupSize, groups = problem.groups, perBatch = batch / P
+            if b.cursor + perBatch > groups {
+                b.order = Array(0..<groups)
+                for i in stride(from: groups - 1, to: 0, by: -1) { b.order.swapAt(i, b.random.below(i + 1)) }
+                b.cursor = 0
+            }
+            gatherGroups(b.order[b.cursor..<(b.cursor + perBatch)])
+            b.cursor += perBatch
+            used = batch
+            (xPtr, ldx, yPtr) = (UnsafePointer(b.xb.base), n, UnsafePointer(b.yb.base))
+        }
+        s.theta.withUnsafeBufferPointer { t in
+            b.grad.withUnsafeMutableBufferPointer { g in
+                _ = problem.layer.gradient(
+                    x: xPtr, ldx: ldx, y: yPtr, rows: used, u: t.baseAddress!, v: t.baseAddress! + m * k, k: k,
+                    power: s.power, gradU: g.baseAddress!, gradV: g.baseAddress! + m * k, scratch: b.scratch.base,
+                    skipLoss: true, groupSize: refining ? problem.groupSize : 1)
+            }
+        }
+        s.adamStep += 1
+        adam(&s, b.grad)
+    }
+
+    /// Copies the rows of `groups` (in order) into the row buffers.
+    func gatherGroups(_ groups: ArraySlice<Int>) {
+        let P = problem.groupSize
+        problem.y.storage.withUnsafeBufferPointer { y in
+            var r = 0
+            for g in groups {
+                for i in (g * P)..<((g + 1) * P) {
+                    (buffers.xb.base + r * n).update(from: problem.x.row(i), count: n)
+                    (buffers.yb.base + r * m).update(from: y.baseAddress! + i * m, count: m)
+                    r += 1
+                }
+            }
+        }
+    }
+
+    /// The active set: the `activeGroups` points of largest error.
+    func selectActiveSet(_ errors: [Double]) {
+        let top = errors.indices.sorted { errors[$0] > errors[$1] }.prefix(activeGroups)
+        gatherGroups(top)
+        buffers.activeRows = top.count * problem.groupSize
+    }
+
+    func resetAdam(_ s: inout State) {
+        for i in s.m1.indices { s.m1[i] = 0; s.m2[i] = 0 }
+        s.adamStep = 0
+    }
+
+    /// One Adam update (beta = 0.9, 0.999) with step sizes `lrU0 * scale` for
+    /// U (the first `m k` parameters) and `lrV0 * scale` for V.
+    private func adam(_ s: inout State, _ grad: [Scalar]) {
+        let c1 = 1 - pow(0.9, Double(s.adamStep)), c2 = 1 - pow(0.999, Double(s.adamStep))
         let d2 = 1 / c2
-        theta.withUnsafeMutableBufferPointer { t in
+        let split = m * k
+        let lrU = lrU0 * s.scale / c1, lrV = lrV0 * s.scale / c1
+        s.theta.withUnsafeMutableBufferPointer { t in
             grad.withUnsafeBufferPointer { g in
-                m1.withUnsafeMutableBufferPointer { a in
-                    m2.withUnsafeMutableBufferPointer { b in
-                        for (range, lr) in [(0..<split, lrU / c1), (split..<t.count, lrV / c1)] {
+                s.m1.withUnsafeMutableBufferPointer { a in
+                    s.m2.withUnsafeMutableBufferPointer { b in
+                        for (range, lr) in [(0..<split, lrU), (split..<t.count, lrV)] {
                             for i in range {
                                 let gi = Double(g[i])
                                 let ai = 0.9 * a[i] + 0.1 * gi
@@ -330,7 +436,7 @@ final class ReluBoundFit<Scalar: BLASScalar> {
         }
     }
 
-    private func rms(_ a: [Scalar]) -> Double {
+    static func rms(_ a: [Scalar]) -> Double {
         guard !a.isEmpty else { return 0 }
         var s = 0.0
         for v in a { s += Double(v) * Double(v) }

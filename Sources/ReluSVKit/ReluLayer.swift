@@ -75,6 +75,35 @@ public struct ReluLayer<Scalar: BLASScalar> {
         return y
     }
 
+    /// `|| |W| |x_i| + |b| ||` for every row of `x` (the magnitude that bounds
+    /// the rounding of `W x_i + b`), by one GEMM of absolute values per block.
+    func absoluteMagnitudes(_ x: MatrixView<Scalar>) -> [Double] {
+        let m = outputs, n = inputs
+        let absW = weight.storage.map { abs($0) }
+        let block = max(1, min(x.rows, 1 << 18 / max(1, m + n)))
+        let xa = Workspace<Scalar>(count: block * n), z = Workspace<Scalar>(count: block * m)
+        var out = [Double](repeating: 0, count: x.rows)
+        var start = 0
+        while start < x.rows {
+            let rows = min(block, x.rows - start)
+            for i in 0..<rows {
+                let r = x.row(start + i)
+                for j in 0..<n { xa.base[i * n + j] = abs(r[j]) }
+            }
+            absW.withUnsafeBufferPointer { w in
+                Scalar.gemm(transA: false, transB: true, m: rows, n: m, k: n, alpha: 1, a: xa.base, lda: n,
+                            b: w.baseAddress!, ldb: n, beta: 0, c: z.base, ldc: m)
+            }
+            for i in 0..<rows {
+                var s = 0.0
+                for j in 0..<m { let v = Double(z.base[i * m + j]) + Double(abs(bias[j])); s += v * v }
+                out[start + i] = s.squareRoot()
+            }
+            start += rows
+        }
+        return out
+    }
+
     /// Writes `Z = act(P U^T + 1 b^T)` for `rows` rows with `P` (`rows x k`)
     /// given; `k = 0` gives `act(b)` in every row.
     @inline(__always)
@@ -133,8 +162,8 @@ public struct ReluLayer<Scalar: BLASScalar> {
 
     /// The error of one point recomputed in `Double` from the caller's values:
     /// `||act(W x + b) - act(U (V x) + b)||` with every product in `Double`.
-    func errorInDouble(x: UnsafePointer<Scalar>, u: UnsafePointer<Scalar>, v: UnsafePointer<Scalar>, k: Int) -> Double {
-        let m = outputs, n = inputs
+    func errorInDouble(x: UnsafePointer<Scalar>, factors f: FactorPointers<Scalar>) -> Double {
+        let m = outputs, n = inputs, k = f.k, u = f.u, v = f.v
         let a = Double(slope)
         var vx = [Double](repeating: 0, count: k)
         for r in 0..<k {
@@ -149,7 +178,7 @@ public struct ReluLayer<Scalar: BLASScalar> {
                 var wx = Double(bias[i]), lx = Double(bias[i])
                 let wr = w.baseAddress! + i * n
                 for j in 0..<n { wx += Double(wr[j]) * Double(x[j]) }
-                let ur = u + i * k
+                let ur = u + i * f.ldu
                 for r in 0..<k { lx += Double(ur[r]) * vx[r] }
                 let d = (wx > 0 ? wx : a * wx) - (lx > 0 ? lx : a * lx)
                 total += d * d
@@ -166,14 +195,16 @@ public struct ReluLayer<Scalar: BLASScalar> {
     ///
     /// With `power = q > 1` the weights are `(s_i / max_j s_j)^(q - 1)` of the
     /// current squared row errors `s_i`: the gradient direction of the smooth
-    /// maximum `sum_i s_i^q` (up to a positive factor). `scratch` holds
+    /// maximum `sum_i s_i^q` (up to a positive factor); with `groupSize = P > 1`
+    /// (`rows` a multiple of `P`), `s_i` is the sum over the row's group of `P`
+    /// consecutive rows (MATH.md §9). `scratch` holds
     /// `rows * (2 k + m)` elements. Returns `F` (unweighted) and the largest `s_i`
     /// (both 0 with `skipLoss` and `power <= 1`, when only the gradient is needed).
     func gradient(
         x: UnsafePointer<Scalar>, ldx: Int, y: UnsafePointer<Scalar>, rows: Int,
         u: UnsafePointer<Scalar>, v: UnsafePointer<Scalar>, k: Int, power: Double,
         gradU: UnsafeMutablePointer<Scalar>, gradV: UnsafeMutablePointer<Scalar>, scratch: UnsafeMutablePointer<Scalar>,
-        skipLoss: Bool = false
+        skipLoss: Bool = false, groupSize: Int = 1
     ) -> (loss: Double, maxSquared: Double) {
         let m = outputs, n = inputs
         let p = scratch, z = scratch + rows * k, t = z + rows * m
@@ -208,6 +239,16 @@ public struct ReluLayer<Scalar: BLASScalar> {
                 let zi = zr[j]
                 let e = (zi > 0 ? zi : a * zi) - yr[j]
                 zr[j] = zi > 0 ? 2 * e : 2 * a * e
+            }
+        }
+        if power > 1, groupSize > 1 {
+            // Groups (MATH.md §9): the smooth maximum is over the groups' sums.
+            largest = 0
+            for g in 0..<(rows / groupSize) {
+                var s = 0.0
+                for i in (g * groupSize)..<((g + 1) * groupSize) { s += rowSquares[i] }
+                for i in (g * groupSize)..<((g + 1) * groupSize) { rowSquares[i] = s }
+                largest = max(largest, s)
             }
         }
         if power > 1, largest > 0 {

@@ -79,11 +79,20 @@ final class ReluSpectraTests: XCTestCase {
         for i in 0..<6 { for j in 0..<5 { w[i, j] = a[i, 0] * c[0, j] + a[i, 1] * c[1, j] } }
         let layer = try w.withView { try ReluLayer(weight: $0, bias: nil, slope: 0) }
         let sample: Matrix<Double> = try sphereSample(points: 200, dimension: 5, seed: 5)
-        let spectrum = try sample.withView { try reluSpectrum(of: ReluBoundProblem(layer: layer, points: $0), ks: [1, 2, 3, 4]) }
-        XCTAssertGreaterThan(spectrum.entries[0].bound, 0)
-        for e in spectrum.entries.dropFirst() {
-            XCTAssertEqual(e.bound, 0)
-            XCTAssertEqual(e.source, .zero)
+        var settings = SpectrumSettings()
+        settings.keepFactors = true
+        let spectrum = try sample.withView {
+            try reluSpectrum(of: ReluBoundProblem(layer: layer, points: $0), ks: [0, 1, 2, 3, 4], settings: settings)
+        }
+        XCTAssertGreaterThan(spectrum.entries[1].bound, 0)
+        let s0 = spectrum.entries[0].bound
+        // W has rank 2 up to rounding: the reported value is the evaluated error of
+        // a returned rank-<= k matrix, at the rounding level, never a declared zero.
+        for (e, f) in zip(spectrum.entries.dropFirst(2), spectrum.factors.dropFirst(2)) {
+            XCTAssertLessThan(e.bound, 1e-13 * s0)
+            XCTAssertEqual(e.bound, maxError(w, [Double](repeating: 0, count: 6), sample, dense(try XCTUnwrap(f))),
+                           accuracy: 1e-15 * s0)
+            if e.source == .zero { XCTAssertEqual(e.bound, 0) }
         }
     }
 

@@ -11,6 +11,7 @@ from .errors import (CancelledError, ComputationError, InvalidInputError, Invali
                      ReluSVError, UserInputError)
 from .memory import memory_limit, set_memory_limit
 from .width import WidthEstimate, diameter, effective_dimension, gaussian_to_spherical_factor, gmw
+from .conv import conv_singular_values
 from .spectra import (OperatorWidth, ReluSpectrum, operator_gmw, relu_fit_gradient, relu_singular_values,
                       singular_values, truncated_svd)
 
@@ -40,4 +41,5 @@ __all__ = [
     "ReluSpectrum",
     "operator_gmw",
     "OperatorWidth",
+    "conv_singular_values",
 ]

@@ -72,6 +72,7 @@ class ReluSVOptions(ctypes.Structure):
         ("fit_stride", c_uint64),
         ("learning_rate", c_double),
         ("batch_size", c_uint64),
+        ("group_size", c_uint64),
     ]
 
 
@@ -174,6 +175,9 @@ PROTOTYPES = {
     "relusv_operator_gmw": (_status, [POINTER(Matrix), POINTER(Matrix), POINTER(Matrix), c_int32, c_double,
                                       c_size_t, c_size_t, c_uint64, c_double, POINTER(OperatorWidthResult),
                                       PROGRESS_FN, c_void_p]),
+    # convolutions
+    "relusv_conv_singular_values": (_status, [POINTER(Matrix), c_size_t, c_size_t, c_size_t, c_size_t, c_size_t,
+                                              c_size_t, c_size_t, POINTER(c_double), PROGRESS_FN, c_void_p]),
 }
 
 

@@ -199,6 +199,7 @@ def relu_singular_values(
     fit_stride: Optional[int] = None,
     learning_rate: float = DEFAULT_LEARNING_RATE,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    group_size: int = 1,
 ) -> ReluSpectrum:
     """Certified upper bounds of the ReLU singular values of ``phi(x) = ReLU(W x + b)``.
 
@@ -300,6 +301,12 @@ def relu_singular_values(
     options.fit_stride = 0 if fit_stride is None else _positive_int(fit_stride, "fit_stride")
     options.learning_rate = _validation.real(learning_rate, "learning_rate")
     options.batch_size = _positive_int(batch_size, "batch_size")
+    options.group_size = _positive_int(group_size, "group_size")
+    if x is not None and x.shape[0] % options.group_size:
+        raise ValueError(f"X has {x.shape[0]} rows, not a multiple of group_size = {options.group_size} "
+                         "(each point is group_size consecutive rows)")
+    if x is None and options.group_size != 1:
+        raise ValueError("group_size needs X (the sphere sample has single-row points)")
 
     wm, bm, xm = _arrays.matrix(w), _mat(bias), _mat(x)
     ks_ptr = k_array.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)) if k_array is not None else None

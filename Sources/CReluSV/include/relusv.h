@@ -220,31 +220,40 @@ typedef struct relusv_relu_sv_options {
     double leaky_slope;     /* a in [0, 1): act(z) = max(z, a z); 0 is the ReLU */
     uint64_t seed;          /* seeds the sphere sample and the mini-batch order */
     uint64_t sphere_points; /* points of the unit-sphere sample used when x is NULL (default 4096) */
-    uint64_t max_steps;     /* Adam steps per fitted k (default 300; with fit_stride = 0 a job above
-                               the work budget gets fewer, down to 120); 0: no fits, candidates only */
+    uint64_t max_steps;     /* cap of Adam steps per fit (default 2000; fits end earlier by their
+                               stopping rule; with fit_stride = 0 a job above the work budget gets
+                               fewer, down to 150); 0: no fits, candidates only */
     double time_budget;     /* wall-clock seconds for the fits; 0: none */
     uint64_t threads;       /* worker threads across k; 0: one per core */
     int32_t refine;         /* non-zero: minimax refinement after the least-squares fit (default 1) */
     int32_t keep_factors;   /* non-zero: keep the factors of each reported approximant */
     uint64_t fit_stride;    /* fit every fit_stride-th requested k (and every k below it); 0:
-                               automatic, a power of two keeping the work near 2e12 flops per
-                               thread (or time_budget) */
+                               automatic, a power of two keeping the work near 1.5e12 flops per
+                               thread (or time_budget, which also raises the effort when generous) */
     double learning_rate;   /* Adam step relative to the RMS entry of each start factor (default 0.02) */
-    uint64_t batch_size;    /* mini-batch rows of the least-squares phase (default 512) */
+    uint64_t batch_size;    /* mini-batch rows of the least-squares phase when N > 4096 (default 1024;
+                               full batch otherwise) */
+    uint64_t group_size;    /* P >= 1: every P consecutive rows of x are one point, whose error is
+                               the root-sum-square of its rows' (MATH.md section 9; a convolution's
+                               patches of one image); N must be a multiple of P (default 1) */
 } relusv_relu_sv_options;
 
 void relusv_relu_sv_options_init(relusv_relu_sv_options *options);
 
 /* Which candidate produced a bound (relusv_bound_source_name gives "exact",
- * "zero", "svd", "fit", "refine", "previous-k", "extended"; NULL if unknown). */
+ * "zero", "svd", "fit", "refine", "previous-k", "extended", "rrr",
+ * "data-projection"; NULL if unknown). */
 typedef enum relusv_bound_source {
     RELUSV_SOURCE_EXACT = 0,      /* k = 0: max_x ||phi(x) - act(b)||, exact */
-    RELUSV_SOURCE_ZERO = 1,       /* k >= numerical rank of W: the bound is 0 */
+    RELUSV_SOURCE_ZERO = 1,       /* the certified error of the reported approximant is exactly 0 */
     RELUSV_SOURCE_SVD = 2,        /* the truncated SVD W_k */
     RELUSV_SOURCE_FIT = 3,        /* an iterate of the least-squares Adam fit */
     RELUSV_SOURCE_REFINE = 4,     /* an iterate of the minimax refinement */
     RELUSV_SOURCE_PREVIOUS_K = 5, /* the approximant of a smaller requested k */
-    RELUSV_SOURCE_EXTENDED = 6    /* a smaller k's approximant plus the next singular pairs of W */
+    RELUSV_SOURCE_EXTENDED = 6,   /* a smaller k's approximant plus the next singular pairs of W */
+    RELUSV_SOURCE_RRR = 7,        /* reduced-rank regression Q_k Q_k^T W, Q the left singular vectors
+                                     of W X^T (exact at k >= rank(X W^T)) */
+    RELUSV_SOURCE_DATA_PROJECTION = 8 /* W V_k V_k^T, V the right singular vectors of X */
 } relusv_bound_source;
 
 const char *relusv_bound_source_name(int32_t source);
@@ -286,16 +295,19 @@ typedef struct relusv_relu_spectrum relusv_relu_spectrum;
  *   (the unbiased case over the ball when bias = NULL; values over a sample
  *   approach the suprema over the ball from below).
  *   options: NULL for the defaults.
+ * With options->group_size = P > 1 every P consecutive rows of x form one
+ * point and the error of a point is the root-sum-square over its rows.
  * bound_k is the minimum over candidates each evaluated exactly over all
- * points: the exact value at k = 0, zero at k >= rank W (the numerical rank:
- * singular values below max(m, n) eps sigma_0 count as zero), the truncated SVD,
- * the approximant of the previous requested k, that approximant extended by
- * the next singular pairs, and the evaluated iterates of Adam fits (least
- * squares on mini-batches, then minimax refinement on the points of largest
- * error), so the curve is non-increasing in k and never above t_k.
- * Precision: float32 when w, bias and x are all float32, else float64. In
- * float32 the points within 0.1 % of the maximum error are recomputed in
- * float64 from the caller's values and the bound is that float64 maximum.
+ * points: the exact value at k = 0, the truncated SVD W_k, reduced-rank
+ * regression Q_k Q_k^T W and the data projection W V_k V_k^T, the approximant
+ * of the previous requested k, the previous best extended by the next singular
+ * pairs, and Adam fits from a cold start (the best of W_k and the data-aware
+ * candidates) and a warm start (the extension), so the curve is non-increasing
+ * in k and never above t_k; source "zero" when that value is exactly 0.
+ * Precision: float32 when w, bias and x are all float32, else float64. Every
+ * bound is the float64 maximum error of the returned factors: in float32 each
+ * point whose float32 error could, by the worst-case rounding bound of its
+ * dot products, reach the float64 maximum is recomputed in float64.
  * Work runs on `threads` threads across k (OpenBLAS is set to one thread
  * meanwhile and restored after); progress and cancellation are relayed on the
  * calling thread at least every 50 ms. On success *spectrum is a new object. */
@@ -350,6 +362,31 @@ relusv_status relusv_operator_gmw(const relusv_matrix *w, const relusv_matrix *b
                                   int32_t relu, double leaky_slope, size_t samples, size_t sphere_points,
                                   uint64_t seed, double trim, relusv_operator_width *result,
                                   relusv_progress_fn progress, void *user_data);
+
+/* ------------------------------------------- convolutions (MATH.md section 9) */
+
+/* The singular values of the stride-1 circular convolution A_K with kernel
+ * K of shape (C_out, C_in, kh, kw) on inputs of C_in x height x width
+ * (Sedghi, Gupta, Long, ICLR 2019): the union over the frequencies (u, v)
+ * of the singular values of F(u, v) = sum_{a, c} K[:, :, a, c]
+ * exp(-2 pi i (u a / height + v c / width)), C_out x C_in complex, computed
+ * by direct summation over the kh kw taps and LAPACK ?gesdd (complex,
+ * values only), one frequency per conjugate pair (same values), in the
+ * kernel's precision.
+ *   kernel: K_mat = K reshaped to C_out x (C_in kh kw), as torch stores it;
+ *   in_channels, kernel_height, kernel_width: C_in, kh, kw (the kernel must
+ *   not be larger than the input); top: how many of the largest values
+ *   (0: all height x width x min(C_out, C_in)); threads: 0 for one per core.
+ *   `values` receives that many doubles, descending; with values = NULL the
+ *   arguments and the memory the computation needs are checked, nothing is
+ *   computed (call it so before allocating `values` for a large spectrum).
+ * Zero padding or strides are not circular: see the Python package's
+ * power-iteration estimate of the top value. Progress counts frequencies;
+ * cancellation stops between blocks of frequencies. */
+relusv_status relusv_conv_singular_values(const relusv_matrix *kernel, size_t in_channels, size_t kernel_height,
+                                          size_t kernel_width, size_t height, size_t width, size_t top,
+                                          size_t threads, double *values, relusv_progress_fn progress,
+                                          void *user_data);
 
 #ifdef __cplusplus
 }

@@ -3,8 +3,10 @@
 Every iteration removes one rank from one layer: for each prunable layer the
 network's held-out accuracy is measured with that layer's smallest non-zero
 singular value set to zero (its rank-(r-1) truncation), and the layer that
-loses least is replaced by a ``DoubleLinear`` holding the factors of that
-truncation, so retraining cannot raise its rank again. Retraining and stopping
+loses least is replaced by a ``DoubleLinear`` (``DoubleConv2d`` for a
+convolution, whose ``W`` is the kernel matrix ``K_mat``, MATH.md section 9)
+holding the factors of that truncation, so retraining cannot raise its rank
+again. Retraining and stopping
 follow the criteria the caller chooses.
 """
 from __future__ import annotations
@@ -21,6 +23,7 @@ from torch import nn
 from .._progress import ProgressOption, _make_bar
 from ._layers import TrainingModes, find_layers, is_linear_like, model_device, predicted_labels, replace_module, \
     unwrap, weight_of
+from .double_conv import DoubleConv2d
 from .double_linear import DoubleLinear
 from .history import History
 from .monitor import ProbeSet, _class_targets
@@ -61,17 +64,33 @@ def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def _cut(module: nn.Module, rank: int) -> nn.Module:
+    """The rank-``rank`` truncation of a layer as factors, per kind of layer (MATH.md sections 8 and 9)."""
+    if isinstance(module, (nn.Conv2d, DoubleConv2d)):
+        return DoubleConv2d.from_conv(module, rank)
+    return DoubleLinear.from_linear(module, rank)
+
+
+def _prunable(module: nn.Module) -> bool:
+    return is_linear_like(module) or isinstance(module, DoubleConv2d) or \
+        (isinstance(module, nn.Conv2d) and module.groups == 1)
+
+
 def numerical_rank(module: nn.Module) -> int:
-    """Number of singular values of ``W`` above ``max(m, n) * eps * sigma_0`` (NumPy's rule)."""
+    """Number of singular values of ``W`` above ``max(m, n) * eps * sigma_0`` (NumPy's rule).
+
+    For a convolution ``W`` is the kernel matrix ``K_mat`` (``C_out x C_in kh kw``).
+    """
     from .. import singular_values
 
     w = weight_of(module).cpu()
+    w = w.reshape(w.shape[0], -1)
     sigma = np.asarray(singular_values(w.numpy()))
     if sigma.size == 0 or sigma[0] == 0:
         return 0
     tolerance = max(w.shape) * np.finfo(w.numpy().dtype).eps * sigma[0]
     rank = int((sigma > tolerance).sum())
-    return min(rank, module.rank) if isinstance(module, DoubleLinear) else rank
+    return min(rank, module.rank) if isinstance(module, (DoubleLinear, DoubleConv2d)) else rank
 
 
 class _LoaderRetraining:
@@ -142,7 +161,7 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
                    layers: Optional[Iterable[str]] = None, batch_size: int = 1024, inplace: bool = False,
                    predict: Optional[Callable] = None, test_data: Optional[Tuple[Any, Any]] = None,
                    progress: ProgressOption = None) -> PruneResult:
-    """Harmonic pruning of an MLP of ``Linear`` / ``DoubleLinear`` layers and ReLUs.
+    """Harmonic pruning of a network of ``Linear`` / ``DoubleLinear`` / ``Conv2d`` / ``DoubleConv2d`` layers.
 
     Parameters
     ----------
@@ -176,7 +195,9 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
         on until every layer has this rank.
     layers : list of str, optional
         Names of the layers to prune; default every ``Linear`` / ``DoubleLinear``
-        followed by a ReLU (the hidden layers).
+        followed by a ReLU (the hidden layers). Name convolutions here to prune
+        them (``Conv2d`` with ``groups = 1``, ``DoubleConv2d``): their ``W`` is
+        the kernel matrix and a cut makes them a ``DoubleConv2d``.
     test_data : (x_test, y_test), optional
         An independent set that takes no part in any decision; its accuracy is
         recorded after every iteration as ``test_accuracy``.
@@ -190,10 +211,10 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
 
     Notes
     -----
-    A ``Linear`` layer becomes a ``DoubleLinear`` at its first cut. While its
-    rank ``r`` exceeds ``m n / (m + n)`` the factors hold more parameters than
-    the plain layer (MATH.md section 7), so the recorded parameter count can
-    rise at first; networks built from double layers (the paper's setting)
+    A ``Linear`` layer becomes a ``DoubleLinear`` at its first cut (a ``Conv2d``
+    a ``DoubleConv2d``). While its rank ``r`` exceeds ``m n / (m + n)`` the
+    factors hold more parameters than the plain layer (MATH.md sections 7 and
+    9), so the recorded parameter count can rise at first; networks built from double layers (the paper's setting)
     only ever shrink.
     """
     if min_rank < 1:
@@ -205,9 +226,9 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
     names = [layer.name for layer in find_layers(unwrap(work), layers)]
     target = unwrap(work)
     for name in names:
-        if not is_linear_like(target.get_submodule(name)):
-            raise TypeError(f"layer {name!r} is a {type(target.get_submodule(name)).__name__}; "
-                            f"harmonic pruning needs Linear or DoubleLinear layers")
+        if not _prunable(target.get_submodule(name)):
+            raise TypeError(f"layer {name!r} is a {type(target.get_submodule(name)).__name__}; harmonic pruning "
+                            f"needs Linear, DoubleLinear, Conv2d (groups = 1) or DoubleConv2d layers")
     if retrain is not None and not callable(retrain):
         retrain = _LoaderRetraining(retrain, retrain_batches, optimizer, loss)
 
@@ -250,7 +271,7 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
                 if ranks[name] <= min_rank:
                     continue
                 original = target.get_submodule(name)
-                candidate = DoubleLinear.from_linear(original, ranks[name] - 1)
+                candidate = _cut(original, ranks[name] - 1)
                 replace_module(target, name, candidate)
                 try:
                     acc = evaluate()

@@ -1,0 +1,121 @@
+"""Certified ReLU singular-value bounds (MATH.md sections 2-3 and 9) against NumPy oracles.
+
+Every bound is recomputed here in float64 from the factors relusv returns,
+for float32 and float64 inputs and weights whose singular values fall to
+1e-7; the rank of every approximant is at most k and the curve is monotone.
+Tolerances: 1e-9 relative (plus 1e-15 of s_0 absolute) between relusv's
+float64 value and NumPy's, whose sums run in another order.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import relusv
+
+FAST = dict(max_steps=40)
+
+
+def group_errors(W, b, X, L, P=1):
+    """Per point: the root-sum-square over each group of P consecutive rows, in float64."""
+    W, X, L, b = (np.asarray(a, dtype=np.float64) for a in (W, X, L, b))
+    e = np.maximum(X @ W.T + b, 0) - np.maximum(X @ L.T + b, 0)
+    return np.sqrt((e * e).sum(axis=1).reshape(-1, P).sum(axis=1))
+
+
+def conditioned_layer(n, smallest, seed):
+    rng = np.random.default_rng(seed)
+    Q1, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    Q2, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    W = (Q1 * np.logspace(0, np.log10(smallest), n)) @ Q2.T
+    return W, 0.05 * rng.normal(size=n), rng.uniform(-1, 1, size=(150, n))
+
+
+def check_certified(r, W, b, X, P=1):
+    s0 = r.bound[0]
+    for i, k in enumerate(r.ks):
+        U, V = r.factors[i]
+        L = U @ V
+        assert U.shape[1] <= k and np.linalg.matrix_rank(L) <= k
+        exact = group_errors(W, b, X, L, P).max()
+        assert r.bound[i] == pytest.approx(exact, rel=1e-9, abs=1e-15 * s0), (k, r.source[i])
+        assert (r.source[i] == "zero") == (r.bound[i] == 0)
+    assert np.all(np.diff(r.bound) <= 0)
+    assert np.all(r.bound <= r.truncation_bound)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("smallest", [1.0, 1e-3, 1e-7])
+def test_every_bound_is_the_float64_error_of_its_factors(dtype, smallest):
+    W, b, X = conditioned_layer(24, smallest, seed=int(-np.log10(smallest)))
+    W, b, X = (a.astype(dtype) for a in (W, b, X))
+    r = relusv.relu_singular_values(W, b, X, return_factors=True, progress=False, **FAST)
+    assert r.dtype == np.dtype(dtype).name
+    check_certified(r, W, b, X)
+
+
+def test_float32_ill_conditioned_tail_is_not_declared_zero():
+    """The case of issue 8: float32 W with singular values down to 1e-7 was
+    reported as exactly 0 from the numerical rank on; now each value is the
+    float64 error of the returned factors, positive where it is."""
+    W, b, X = (a.astype(np.float32) for a in conditioned_layer(40, 1e-7, seed=3))
+    r = relusv.relu_singular_values(W, b, X, return_factors=True, progress=False, **FAST)
+    check_certified(r, W, b, X)
+    assert np.all(r.bound[30:] > 0) and "zero" not in r.source
+
+
+def test_zeros_at_the_rank_of_the_preactivations():
+    """MATH.md 2: with N points s_k = 0 for every k >= rank(X W^T) = N; the
+    data-aware candidates reach the rounding level there."""
+    rng = np.random.default_rng(4)
+    W = rng.normal(size=(30, 40)) / np.sqrt(40)
+    b = 0.1 * rng.normal(size=30)
+    X = np.abs(rng.normal(size=(12, 40)))
+    r = relusv.relu_singular_values(W, b, X, return_factors=True, progress=False, **FAST)
+    check_certified(r, W, b, X)
+    assert r.bound[11] > 1e-6 * r.bound[0]
+    assert np.all(r.bound[12:] < 1e-12 * r.bound[0])
+    assert r.source[12] in {"rrr", "data-projection", "zero"}
+
+
+def test_grouped_maxima_equal_a_hand_computation():
+    """MATH.md 9: every P consecutive rows are one point; the bound is the
+    largest root-sum-square over a group, recomputed from the factors."""
+    rng = np.random.default_rng(5)
+    W = rng.normal(size=(10, 8)) / np.sqrt(8)
+    b = 0.1 * rng.normal(size=10)
+    X = rng.uniform(-1, 1, size=(90, 8))
+    P = 6
+    r = relusv.relu_singular_values(W, b, X, group_size=P, return_factors=True, progress=False, **FAST)
+    check_certified(r, W, b, X, P)
+    assert r.source[0] == "exact"
+    assert r.bound[0] == pytest.approx(group_errors(W, b, X, np.zeros_like(W), P).max(), rel=1e-12)
+    one = relusv.relu_singular_values(W, b, X, group_size=1, progress=False, **FAST)
+    default = relusv.relu_singular_values(W, b, X, progress=False, **FAST)
+    np.testing.assert_array_equal(one.bound, default.bound)
+
+
+def test_grouped_float32_is_certified():
+    rng = np.random.default_rng(6)
+    W, b, X = (a.astype(np.float32) for a in (rng.normal(size=(9, 7)) / 3, 0.1 * rng.normal(size=9),
+                                               rng.uniform(0, 1, size=(64, 7))))
+    r = relusv.relu_singular_values(W, b, X, group_size=4, return_factors=True, progress=False, **FAST)
+    check_certified(r, W, b, X, 4)
+
+
+@pytest.mark.parametrize("rows, group_size", [(10, 3), (7, 2)])
+def test_rows_not_a_multiple_of_the_group_size_are_refused(rows, group_size):
+    X = np.ones((rows, 4))
+    with pytest.raises(ValueError, match="multiple of group_size"):
+        relusv.relu_singular_values(np.eye(4), None, X, group_size=group_size)
+
+
+def test_time_budget_raises_the_effort():
+    """A generous time_budget gives fits a higher cap and more patience: more steps."""
+    rng = np.random.default_rng(7)
+    W = rng.normal(size=(12, 12)) / np.sqrt(6)
+    b = 0.1 * rng.normal(size=12)
+    X = rng.uniform(-1, 1, size=(300, 12))
+    base = relusv.relu_singular_values(W, b, X, progress=False, max_steps=60)
+    more = relusv.relu_singular_values(W, b, X, progress=False, max_steps=60, time_budget=600)
+    assert more.steps.sum() > base.steps.sum()
