@@ -376,7 +376,6 @@ public func relusv_operator_gmw(
         let (w, bias, x) = (args.w, args.bias, args.x)
         let result = try required(result, "result")
         try checkSamples(samples)
-        try checkTrim(trim)
         if relu == 0 {
             guard bias == nil, x == nil else {
                 throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "b and X apply to the ReLU layer only (set relu)")
