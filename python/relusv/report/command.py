@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import secrets
+import shutil
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from .errors import ReportInputError
 
@@ -145,9 +148,42 @@ def print_headline(s: dict) -> None:
     print(f"  report: {s['report']}  ({s['elapsed_seconds']:.1f} s)")
 
 
+def staged(write: Callable[..., object]) -> Callable[..., None]:
+    """``write(report, ..., out)`` made all-or-nothing: it writes into a new directory beside ``out``,
+    moved into place only when complete.
+
+    A failure leaves no half-written report: ``out`` is created only by the final rename, and in an
+    existing ``out`` the report's files are replaced one by one (other files there are left alone).
+    """
+
+    def write_staged(*args) -> None:
+        *contents, out = args
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = out.parent / f".{out.name}.{os.getpid()}-{secrets.token_hex(4)}"
+        staging.mkdir()  # with the umask's permissions, unlike mkdtemp
+        try:
+            write(*contents, staging)
+            if out.is_dir():
+                for path in staging.iterdir():
+                    os.replace(path, out / path.name)
+            else:
+                staging.rename(out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    return write_staged
+
+
 def run(args: argparse.Namespace) -> int:
     from .build import compute, write
+    from .errors import missing_dependency
     from .settings import ReportSettings
+
+    write = staged(write)
+    try:
+        import matplotlib  # noqa: F401  (the figures; checked before any work)
+    except ImportError:
+        raise missing_dependency("matplotlib", "the report") from None
 
     if not 0 <= args.tolerance <= 100:
         raise ReportInputError(f"--tolerance must lie in [0, 100] percentage points, got {args.tolerance}")
@@ -162,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
         from .retrain import available
 
         if not available():
-            raise ReportInputError("--retrain needs torch (pip install torch)")
+            raise missing_dependency("torch", "--retrain", extra="torch")
     settings = ReportSettings.default(seed=args.seed, quick=args.quick, tolerance=args.tolerance / 100)
     show: Optional[bool] = False if args.no_progress else None
     report, split = compute(network, data, settings, source, show_progress=show,

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import LabelledData, validate
-from .errors import ReportInputError
+from .errors import missing_dependency
 from .model import Network, load_npz_network
 
 NETWORK = Path(__file__).resolve().parent.parent / "data" / "digits_mlp.npz"
@@ -26,8 +26,7 @@ def default_inputs() -> tuple:
     try:
         from sklearn.datasets import load_digits
     except ImportError:
-        raise ReportInputError("the built-in default needs scikit-learn (pip install scikit-learn), or pass "
-                               "--model and --data") from None
+        raise missing_dependency("scikit-learn", "the built-in default (without --model and --data)") from None
     network: Network = load_npz_network(NETWORK)
     with np.load(NETWORK, allow_pickle=False) as archive:
         test_index, train_index = archive["test_index"], archive["train_index"]
