@@ -70,6 +70,14 @@ test-c: build
 			--show-possibly-lost=no examples/c/$$example || exit 1; \
 	done
 
+# Property-based tests (python/tests/test_properties.py), in their own stamp so
+# that existing environments get it too.
+$(VENV)/.test-tools: $(VENV)/.ready
+	$(PIP) install -q hypothesis
+	touch $@
+
+venv: $(VENV)/.test-tools
+
 # libFuzzer targets (fuzz/*.c) linked against libReluSVKit, with AddressSanitizer and
 # UndefinedBehaviorSanitizer in the harness: `make fuzz` runs each for FUZZ_SECONDS,
 # `make test` a short pass (FUZZ_SHORT_SECONDS each). Crashes are written to fuzz/artifacts.
