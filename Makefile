@@ -11,15 +11,15 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 SWIFT ?= $(shell command -v swift || echo /opt/swift/usr/bin/swift)
 APT_PACKAGES := libopenblas-dev liblapacke-dev valgrind chromium fonts-dejavu-core
-PY_PACKAGES := numpy scipy pytest scikit-learn matplotlib tqdm jsonschema mpmath
+PY_PACKAGES := numpy scipy pytest scikit-learn matplotlib tqdm jsonschema mpmath hypothesis
 LIB := python/relusv/libReluSVKit.so
 
-.PHONY: demo test setup system-deps venv build install test-swift test-c test-python bench clean
+.PHONY: demo test setup system-deps venv build install test-swift test-c test-python test-fuzz fuzz bench clean
 
 demo: install
 	$(VENV)/bin/relusv
 
-test: install test-swift test-c test-python
+test: install test-swift test-c test-python test-fuzz
 
 setup: install
 
@@ -70,6 +70,37 @@ test-c: build
 			--show-possibly-lost=no examples/c/$$example || exit 1; \
 	done
 
+# libFuzzer targets (fuzz/*.c) linked against libReluSVKit, with AddressSanitizer and
+# UndefinedBehaviorSanitizer in the harness: `make fuzz` runs each for FUZZ_SECONDS,
+# `make test` a short pass (FUZZ_SHORT_SECONDS each). Crashes are written to fuzz/artifacts.
+FUZZ_TARGETS := state_import c_entries
+FUZZ_SECONDS ?= 300
+FUZZ_SHORT_SECONDS ?= 12
+FUZZ_CC ?= $(dir $(SWIFT))clang
+FUZZ_BIN := .build/fuzz-bin
+
+$(FUZZ_BIN)/%: fuzz/%.c Sources/CReluSV/include/relusv.h $(LIB)
+	@mkdir -p $(FUZZ_BIN)
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fuse-ld=lld \
+		-ISources/CReluSV/include -o $@ $< -Lpython/relusv -lReluSVKit -Wl,-rpath,$(CURDIR)/python/relusv
+
+define run_fuzzers
+	@mkdir -p fuzz/artifacts
+	for target in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_BIN)/corpus-$$target && \
+		OPENBLAS_NUM_THREADS=1 $(FUZZ_BIN)/$$target -max_total_time=$(1) -rss_limit_mb=3072 -timeout=20 \
+			-artifact_prefix=fuzz/artifacts/$$target- -print_final_stats=1 \
+			$(FUZZ_BIN)/corpus-$$target fuzz/seeds/$$target 2>&1 | grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+==ERROR|SUMMARY)" ; \
+		test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
+endef
+
+fuzz: build $(addprefix $(FUZZ_BIN)/,$(FUZZ_TARGETS))
+	$(call run_fuzzers,$(FUZZ_SECONDS))
+
+test-fuzz: build $(addprefix $(FUZZ_BIN)/,$(FUZZ_TARGETS))
+	$(call run_fuzzers,$(FUZZ_SHORT_SECONDS))
+
 test-python: install
 	$(VENV)/bin/pytest -q python/tests
 
@@ -77,7 +108,7 @@ bench: install
 	$(PY) bench/gmw.py
 
 clean:
-	rm -rf .build python/build $(LIB) $(addprefix examples/c/,$(C_EXAMPLES))
+	rm -rf .build python/build $(LIB) $(addprefix examples/c/,$(C_EXAMPLES)) fuzz/artifacts
 
 # ---------------------------------------------------------------- packages
 

@@ -38,8 +38,8 @@ public func relusv_conv_singular_values(
             throw CallError(RELUSV_ERROR_INVALID_ARGUMENT,
                             "top = \(top) exceeds H W min(C_out, C_in) = \(geometry.valueCount)")
         }
-        try requireMemory(elements: geometry.memoryScalars(threads: try size(threads, "threads")), bytes: 8,
-                          for: "the spectrum of this convolution")
+        try MemoryBudget.require(elements: geometry.memoryScalars(threads: try size(threads, "threads")), scalarBytes: 8,
+                                 for: "the spectrum of this convolution")
         guard let values else { return }  // NULL: a check of the arguments and the memory only
         let report = progress(progressFn, userData, total: 1000)
         let s: [Double] = switch k {

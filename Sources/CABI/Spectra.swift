@@ -84,19 +84,6 @@ private struct LayerArguments {
     }
 }
 
-/// Refuses work whose buffers would not fit in memory, instead of failing
-/// (fatally) inside an allocation: `elements` scalars of `bytes` each must
-/// fit in three quarters of the physical memory.
-func requireMemory(elements: Double, bytes: Int, for what: String) throws {
-    let physical = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
-    let needed = elements * Double(bytes)
-    guard needed <= 0.75 * physical else {
-        throw CallError(RELUSV_ERROR_SIZE_OVERFLOW, String(
-            "\(what) needs about \(Int((needed / 1_073_741_824).rounded(.up))) GiB, more than this machine's "
-            + "\(Int(physical / 1_073_741_824)) GiB allows; use fewer points or samples"))
-    }
-}
-
 // MARK: - linear singular values
 
 @_cdecl("relusv_singular_values")
@@ -144,6 +131,7 @@ public func relusv_truncated_svd(
 
 /// The object behind a `relusv_relu_spectrum *`.
 final class SpectrumBox: OpaqueHandle {
+    static let kindName = "relusv_relu_spectrum"
     let entries: [SpectrumEntry]
     let factors: [(u: [Double], v: [Double], k: Int)?]
     let info: relusv_relu_spectrum_info
@@ -239,14 +227,16 @@ public func relusv_relu_singular_values(
         if x == nil, o.group_size != 1 {
             throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "group_size needs X (the sphere sample has single-row points)")
         }
-        // Targets, per-chain pre-activations, the candidate families (their
-        // projected data and one pre-activation each; README, memory), plus the sample.
+        // Targets, per-chain pre-activations, the candidate families (their projected data and
+        // one pre-activation each; README, memory), the sample, the SVD of W, and the kept
+        // factors (sum of k (m + n), in Scalar and as Double).
         let points = Double(x?.rows ?? Int(min(o.sphere_points, UInt64(Int32.max))))
-        let chains = Double(SpectrumSettings().chains)
+        let chains = Double(SpectrumSettings().chains), scalar = computesInFloat(w, bias, x) ? 4.0 : 8.0
         let families = 3.0
-        try requireMemory(elements: points * (Double(w.rows) * (2 * chains + 2 + families) + Double(p + w.rows) * families
-                                              + Double(w.columns)),
-                          bytes: computesInFloat(w, bias, x) ? 4 : 8, for: "the ReLU singular values of these points")
+        let factors = o.keep_factors != 0 ? Double(list.reduce(0, +)) * Double(w.rows + w.columns) * (8 + scalar) : 0
+        let perPoint = Double(w.rows) * (2 * chains + 2 + families) + Double(p + w.rows) * families + Double(w.columns)
+        try MemoryBudget.require(bytes: scalar * (points * perPoint + 3 * Double(w.rows) * Double(w.columns)) + factors,
+                                 for: "the ReLU singular values of these points")
         var settings = SpectrumSettings()
         settings.seed = o.seed
         settings.threads = Int(min(o.threads, 1024))
@@ -349,6 +339,10 @@ public func relusv_relu_fit_gradient(
             throw CallError(RELUSV_ERROR_SHAPE,
                             "U is \(u.rows) x \(u.columns) and V is \(v.rows) x \(v.columns); expected \(w.rows) x k and k x \(w.columns)")
         }
+        // The targets, pre-activations and gradient scratch N (2k + 2m), the point norms, the factors.
+        try MemoryBudget.require(bytes: (computesInFloat(w, bias, x, u, v) ? 4 : 8)
+                                     * (Double(x.rows) * Double(2 * k + 2 * w.rows + 2) + 2 * Double(k) * Double(w.rows + w.columns)),
+                                 for: "the gradient over \(x.rows) points at rank \(k)")
         func run<Scalar: BLASScalar>(_: Scalar.Type) throws {
             let layer = try withView(w) { (wv: MatrixView<Scalar>) in
                 try ReluLayer(weight: wv, bias: biasVector(bias, outputs: w.rows), slope: leakySlope)
@@ -396,19 +390,20 @@ public func relusv_operator_gmw(
         guard spherePoints >= 0, spherePoints <= Int(Int32.max) else {  // size_t above Int.max reads as negative
             throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "sphere_points = \(UInt(bitPattern: spherePoints)) is too large")
         }
-        let points = Double(relu == 0 ? 0 : (x?.rows ?? spherePoints))
-        try requireMemory(elements: Double(samples) * Double(w.rows) + points * Double(w.columns + 2 * w.rows),
-                          bytes: computesInFloat(w, bias, x) ? 4 : 8, for: "this operator width")
+        try MemoryBudget.require(bytes: operatorWidthMemory(outputs: w.rows, inputs: w.columns, samples: samples,
+                                                            points: relu == 0 ? 0 : (x?.rows ?? spherePoints), relu: relu != 0,
+                                                            scalarBytes: computesInFloat(w, bias, x) ? 4 : 8),
+                                 for: "this operator width")
+        let report = progress(progressFn, userData, total: max(1, x?.rows ?? spherePoints))
         func run<Scalar: BLASScalar>(_: Scalar.Type) throws -> OperatorWidth {
             if relu == 0 {
                 return try withView(w) { (v: MatrixView<Scalar>) in
-                    try linearOperatorWidth(weight: v, samples: samples, seed: seed, trim: trim)
+                    try linearOperatorWidth(weight: v, samples: samples, seed: seed, trim: trim, progress: report)
                 }
             }
             let layer = try withView(w) { (v: MatrixView<Scalar>) in
                 try ReluLayer(weight: v, bias: biasVector(bias, outputs: w.rows), slope: leakySlope)
             }
-            let report = progress(progressFn, userData, total: max(1, x?.rows ?? spherePoints))
             if let x {
                 return try withView(x) { try layerOperatorWidth(layer: layer, points: $0, samples: samples, seed: seed, trim: trim, progress: report) }
             }

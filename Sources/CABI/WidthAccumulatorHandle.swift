@@ -4,6 +4,7 @@ import ReluSVKit
 /// The object behind a `relusv_gmw_accumulator *`: a retained box around the
 /// engine accumulator, created by `_create`/`_import` and released by `_free`.
 final class AccumulatorBox: OpaqueHandle {
+    static let kindName = "relusv_gmw_accumulator"
     let accumulator: AnyWidthAccumulator
     init(_ accumulator: AnyWidthAccumulator) { self.accumulator = accumulator }
 

@@ -11,15 +11,33 @@
  *     points (data) or output units (a weight W is out x in, as in PyTorch).
  *     The library computes in the matrix's own precision without copying it.
  *   - Memory passed in stays owned by the caller. Objects the library
- *     creates (accumulators) are freed by their *_free function, which
- *     accepts NULL. Strings returned are owned by the library.
- *   - There is no global state apart from the thread-local error message;
- *     all functions may be called from several threads at once. A GMW
- *     accumulator may be shared: its calls are serialised where they touch
- *     its state, and concurrent updates lose no points.
+ *     creates (accumulators, spectra) are freed by their *_free function,
+ *     which accepts NULL. Strings returned are owned by the library.
+ *   - Handles (relusv_gmw_accumulator *, relusv_relu_spectrum *) are opaque
+ *     values, not addresses: the library keeps a table of live handles. A
+ *     call looks its handle up and holds the object until it returns, so a
+ *     *_free from another thread while calls run is safe: the object is freed
+ *     when the last of them ends, and calls made after the free fail. A freed,
+ *     unknown or other-kind handle gives RELUSV_ERROR_INVALID_HANDLE, and a
+ *     *_free of such a handle does nothing. Never dereference a handle.
+ *   - Threads: all functions may be called from several threads at once. A
+ *     GMW accumulator may be shared: its calls are serialised where they
+ *     touch its state, and concurrent updates lose no points. A spectrum is
+ *     read-only. Process-wide state: the handle table, the memory limit and
+ *     the cancellation generation (below), each behind its own lock, and the
+ *     thread-local error message.
+ *   - Memory: every buffer whose size depends on the input is checked against
+ *     a limit before it is allocated (RELUSV_ERROR_OUT_OF_MEMORY otherwise):
+ *     relusv_set_memory_limit, else the environment variable
+ *     RELUSV_MEMORY_LIMIT (bytes, or with a suffix K, M, G, T), else the
+ *     physical memory; lowered to the free address space under RLIMIT_AS.
  *   - Long computations call an optional progress callback on the calling
  *     thread with (done, total); a non-zero return cancels the computation,
  *     which then returns RELUSV_ERROR_CANCELLED having freed what it used.
+ *     relusv_cancel_all() cancels every call running at that moment, on any
+ *     thread, with or without a callback. Checks come between blocks of
+ *     work; a single LAPACK or BLAS call (e.g. the SVD of a large W) cannot
+ *     be interrupted and finishes first.
  *   - Randomised routines take a seed; equal seeds give equal results,
  *     whatever the thread count or batch sizes.
  *
@@ -81,9 +99,12 @@ typedef enum relusv_status {
     RELUSV_ERROR_MISMATCH = 8,         /* two objects that must agree do not */
     RELUSV_ERROR_CORRUPT_STATE = 9,    /* serialised state is malformed */
     RELUSV_ERROR_LAPACK = 10,          /* a LAPACK routine failed to converge */
-    RELUSV_ERROR_CANCELLED = 11,       /* the progress callback asked to stop */
+    RELUSV_ERROR_CANCELLED = 11,       /* the progress callback or relusv_cancel_all asked to stop */
     RELUSV_ERROR_INTERNAL = 12,        /* a bug in the library; please report it */
-    RELUSV_STATUS_COUNT = 13           /* number of status codes, not a status */
+    RELUSV_ERROR_OUT_OF_MEMORY = 13,   /* the input needs more memory than the limit allows
+                                          (relusv_set_memory_limit); refused before allocating */
+    RELUSV_ERROR_INVALID_HANDLE = 14,  /* a handle that is freed, unknown or of another kind */
+    RELUSV_STATUS_COUNT = 15           /* number of status codes, not a status */
 } relusv_status;
 
 /* Symbolic name of a status ("RELUSV_ERROR_SHAPE"), or NULL if unknown. */
@@ -98,6 +119,18 @@ const char *relusv_last_error(void);
  * was built) and as MAJOR*10000 + MINOR*100 + PATCH (RELUSV_VERSION_NUMBER). */
 const char *relusv_version_string(void);
 uint32_t relusv_version_number(void);
+
+/* ------------------------------------------------- process-wide controls */
+
+/* Sets the memory limit in bytes that input-sized buffers are checked
+ * against; 0 restores the default (RELUSV_MEMORY_LIMIT, else physical memory). */
+void relusv_set_memory_limit(size_t bytes);
+/* The limit in effect now, in bytes (after the RLIMIT_AS headroom). */
+size_t relusv_memory_limit(void);
+/* Cancels every computation running now, on every thread: each returns
+ * RELUSV_ERROR_CANCELLED at its next check. Calls started later run normally.
+ * Safe to call from any thread (not from a signal handler: it takes a lock). */
+void relusv_cancel_all(void);
 
 /* ---------------------------------------------------------------- matrices */
 
@@ -132,13 +165,14 @@ typedef struct relusv_width_result {
     uint64_t points;       /* number of points in the set */
 } relusv_width_result;
 
-/* Gaussian mean width of the rows of x:
+/* Gaussian mean width of the rows of x (dimension x samples <= 2^28):
  *   w(K) = E_g [max_i <g, x_i> - min_i <g, x_i>],  g ~ N(0, I_n),
  * from `samples` directions drawn with `seed`, aggregated by a mean trimmed
  * by `trim` in [0, 0.5) at each end (0.1 and samples = 100 as in the paper).
  * With `spherical` non-zero the directions are g / ||g|| (the spherical width
  * w_s = w / c_n). `sample_widths`, if not NULL, receives the `samples`
- * per-direction values. Extra memory is O(samples * block), not O(samples * rows). */
+ * per-direction values. Extra memory is samples x dimension directions plus
+ * max(samples, 2^20) products per block, never O(samples * rows). */
 relusv_status relusv_gmw(const relusv_matrix *x, size_t samples, uint64_t seed, double trim,
                          int32_t spherical, double *sample_widths, relusv_width_result *result,
                          relusv_progress_fn progress, void *user_data);
@@ -190,7 +224,14 @@ relusv_status relusv_gmw_accumulator_merge_extremes(relusv_gmw_accumulator *accu
                                                     const double *maxima, const double *minima,
                                                     uint64_t points);
 /* Serialised state: size in bytes, export into a caller buffer of at least
- * that size, and import into a new accumulator (free it with *_free). */
+ * that size, and import into a new accumulator (free it with *_free).
+ * Format version 2 (little-endian): the 48-byte header "RSVW", version,
+ * precision bits, reserved (0), dimension, samples, seed, points; then the
+ * samples maxima and minima (doubles); then the CRC-32 (zlib's) of all the
+ * bytes before it. Import checks the size, the checksum, every header field
+ * (reserved included) and dimension x samples <= 2^28 and the memory limit
+ * before it allocates anything (RELUSV_ERROR_CORRUPT_STATE or
+ * RELUSV_ERROR_OUT_OF_MEMORY). Version 1 (no checksum) is still imported. */
 relusv_status relusv_gmw_accumulator_state_size(const relusv_gmw_accumulator *accumulator, size_t *size);
 relusv_status relusv_gmw_accumulator_export(const relusv_gmw_accumulator *accumulator, void *buffer,
                                             size_t capacity);

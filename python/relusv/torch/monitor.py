@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import _arrays
+from .. import _arrays, _validation
 from ..accumulator import GMWAccumulator
 from ..width import DEFAULT_SAMPLES, DEFAULT_TRIM
 from ._layers import Layer, TrainingModes, bias_of, find_layers, is_linear_like, model_device, predicted_labels, \
@@ -89,7 +89,9 @@ class ProbeSet:
             inputs, targets = default_collate([self.x[i] for i in range(a, b)])[:2]
         else:
             inputs, targets = self.x[a:b], self.y[a:b]
-        return a, b, _tensor(inputs), _tensor(targets)
+        inputs = _tensor(inputs)
+        _validation.finite_array(inputs, f"the probe inputs {a}..{b - 1} (index within them)")
+        return a, b, inputs, _tensor(targets)
 
 
 def _tensor(values: Any) -> torch.Tensor:
@@ -97,10 +99,15 @@ def _tensor(values: Any) -> torch.Tensor:
     return values if torch.is_tensor(values) else torch.as_tensor(np.array(values))
 
 
-def _class_targets(targets: torch.Tensor) -> torch.Tensor:
+def _class_targets(targets: torch.Tensor, output: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Class indices of ``targets``; with the model's ``output`` (logits), integer labels
+    outside ``[0, classes)`` are refused."""
     if targets.ndim == 2 and targets.shape[1] > 1:   # one-hot or probabilities
         return targets.argmax(dim=1)
-    return targets.reshape(targets.shape[0])
+    labels = targets.reshape(targets.shape[0])
+    if output is not None and output.ndim == 2 and output.shape[1] > 1 and not labels.is_floating_point():
+        _validation.labels(labels, int(output.shape[1]), "the probe labels")
+    return labels
 
 
 _DTYPE_CODES = {32: "float32", 64: "float64"}
@@ -324,7 +331,7 @@ class Monitor:
                 labels = torch.as_tensor(self.predict(output)).reshape(-1).cpu()
                 if labels.shape[0] != b - a:
                     raise ValueError(f"predict returned {labels.shape[0]} labels for a batch of {b - a} points")
-                verdict[a:b] = np.where((labels == _class_targets(targets).to(labels.dtype)).numpy(), 2, 1)
+                verdict[a:b] = np.where((labels == _class_targets(targets, output).to(labels.dtype)).numpy(), 2, 1)
         finally:
             for h in handles:
                 h.remove()
@@ -453,7 +460,7 @@ class Monitor:
             from .. import singular_values
 
             for layer in linear_layers:
-                sigma = singular_values(weight_of(layer.module).cpu().numpy())
+                sigma = singular_values(_arrays.to_numpy(weight_of(layer.module), "W"))  # bfloat16 too
                 out.extend(self._record(m, layer.name, None, None, "singular_value", k, s) for k, s in enumerate(sigma))
         if self.relu_bounds and self.relu_ks:
             bounds = self._relu_bounds(m, linear_layers, inputs, comm)
@@ -472,7 +479,7 @@ class Monitor:
             for layer in layers:
                 if layer.activation is None:
                     continue
-                w = weight_of(layer.module).cpu().numpy()
+                w = _arrays.to_numpy(weight_of(layer.module), "W")  # bfloat16 too
                 b = bias_of(layer.module)
                 for g in GROUPS:
                     pieces = [p for part in gathered for p in part.get((layer.name, g), [])]
@@ -484,7 +491,7 @@ class Monitor:
                     if not ks:
                         continue
                     options = {"seed": self.seed, "progress": False, **self.relu_options}
-                    spectrum = relu_singular_values(w, None if b is None else b.cpu().numpy(), x, ks,
+                    spectrum = relu_singular_values(w, None if b is None else _arrays.to_numpy(b, "b"), x, ks,
                                                     leaky_slope=layer.leaky_slope, **options)
                     results[(layer.name, g)] = {"ks": np.asarray(spectrum.ks).tolist(),
                                                 "bound": np.asarray(spectrum.bound).tolist(),

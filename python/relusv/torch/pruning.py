@@ -52,8 +52,9 @@ def accuracy(model: nn.Module, x: Any, y: Any = None, batch_size: int = 1024,
                 _, _, inputs, targets = probe.batch(j)
                 if floating is not None and inputs.is_floating_point():
                     inputs = inputs.to(dtype=floating)
-                labels = torch.as_tensor(predict(model(inputs.to(device)))).reshape(-1).cpu()
-                hits += int((labels == _class_targets(targets).to(labels.dtype)).sum())
+                output = model(inputs.to(device))
+                labels = torch.as_tensor(predict(output)).reshape(-1).cpu()
+                hits += int((labels == _class_targets(targets, output).to(labels.dtype)).sum())
     finally:
         modes.restore()
     return hits / len(probe)
