@@ -72,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                               NULL, NULL));
 
     relusv_relu_sv_options o;
-    relusv_relu_sv_options_init(&o);
+    relusv_relu_sv_options_init(&o, sizeof o);
     o.max_steps = byte(&r) % 4;
     o.sphere_points = byte(&r) % 40;
     o.threads = 1;
