@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 SWIFT ?= $(shell command -v swift || echo /opt/swift/usr/bin/swift)
 APT_PACKAGES := libopenblas-dev liblapacke-dev valgrind chromium fonts-dejavu-core
-PY_PACKAGES := numpy scipy pytest scikit-learn matplotlib tqdm jsonschema mpmath hypothesis
+PY_PACKAGES := numpy scipy pytest scikit-learn matplotlib tqdm jsonschema mpmath
 LIB := python/relusv/libReluSVKit.so
 
 .PHONY: demo test setup system-deps venv build install test-swift test-c test-python test-fuzz fuzz bench clean
@@ -69,6 +69,14 @@ test-c: build
 		OPENBLAS_NUM_THREADS=1 valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
 			--show-possibly-lost=no examples/c/$$example || exit 1; \
 	done
+
+# Property-based tests (python/tests/test_properties.py), in their own stamp so
+# that existing environments get it too.
+$(VENV)/.test-tools: $(VENV)/.ready
+	$(PIP) install -q hypothesis
+	touch $@
+
+venv: $(VENV)/.test-tools
 
 # libFuzzer targets (fuzz/*.c) linked against libReluSVKit, with AddressSanitizer and
 # UndefinedBehaviorSanitizer in the harness: `make fuzz` runs each for FUZZ_SECONDS,

@@ -340,8 +340,8 @@ public func relusv_relu_fit_gradient(
                             "U is \(u.rows) x \(u.columns) and V is \(v.rows) x \(v.columns); expected \(w.rows) x k and k x \(w.columns)")
         }
         // The targets, pre-activations and gradient scratch N (2k + 2m), the point norms, the factors.
-        try MemoryBudget.require(bytes: (computesInFloat(w, bias, x, u, v) ? 4 : 8)
-                                     * (Double(x.rows) * Double(2 * k + 2 * w.rows + 2) + 2 * Double(k) * Double(w.rows + w.columns)),
+        try MemoryBudget.require(elements: Double(x.rows) * Double(2 * k + 2 * w.rows + 2) + 2 * Double(k) * Double(w.rows + w.columns),
+                                 scalarBytes: computesInFloat(w, bias, x, u, v) ? 4 : 8,
                                  for: "the gradient over \(x.rows) points at rank \(k)")
         func run<Scalar: BLASScalar>(_: Scalar.Type) throws {
             let layer = try withView(w) { (wv: MatrixView<Scalar>) in
@@ -378,7 +378,6 @@ public func relusv_operator_gmw(
         let (w, bias, x) = (args.w, args.bias, args.x)
         let result = try required(result, "result")
         try checkSamples(samples)
-        try checkTrim(trim)
         if relu == 0 {
             guard bias == nil, x == nil else {
                 throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "b and X apply to the ReLU layer only (set relu)")

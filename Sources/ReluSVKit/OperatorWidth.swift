@@ -45,6 +45,10 @@ public func linearOperatorWidth<Scalar: BLASScalar>(
     weight: MatrixView<Scalar>, samples: Int, seed: UInt64, trim: Double, progress: Progress = .silent
 ) throws -> OperatorWidth {
     guard samples > 0 else { throw EngineError.invalidArgument("samples must be positive, got \(samples)") }
+    guard samples <= WidthAccumulator<Scalar>.maximumSamples else {
+        throw EngineError.invalidArgument("samples = \(samples) exceeds the limit of \(WidthAccumulator<Scalar>.maximumSamples)")
+    }
+    try SampleSummary.checkTrim(trim)
     let m = weight.rows, n = weight.columns
     try MemoryBudget.require(bytes: operatorWidthMemory(outputs: m, inputs: n, samples: samples, points: 0,
                                                         relu: false, scalarBytes: MemoryLayout<Scalar>.stride),
@@ -79,6 +83,8 @@ public func layerOperatorWidth<Scalar: BLASScalar>(
     layer: ReluLayer<Scalar>, points x: MatrixView<Scalar>, samples: Int, seed: UInt64, trim: Double,
     progress: Progress = .silent
 ) throws -> OperatorWidth {
+    try SampleSummary.checkTrim(trim)
+    try WidthAccumulator<Scalar>.validate(dimension: layer.outputs, samples: samples)
     try progress.checkCancelled()
     let problem = try ReluBoundProblem(layer: layer, points: x)
     try progress.checkCancelled()

@@ -25,11 +25,16 @@ public struct SampleSummary: Equatable, Sendable {
     /// Number of values.
     public var count: Int
 
-    /// Summarises `values` with `trim` in `[0, 0.5)` cut at each end.
-    public init(_ values: [Double], trim: Double) throws {
-        guard trim >= 0, trim < 0.5 else {
+    /// The rule for `trim`, checked by every estimator before it starts.
+    public static func checkTrim(_ trim: Double) throws {
+        guard trim >= 0, trim < 0.5 else {  // NaN fails too
             throw EngineError.invalidArgument("trim must lie in [0, 0.5), got \(trim)")
         }
+    }
+
+    /// Summarises `values` with `trim` in `[0, 0.5)` cut at each end.
+    public init(_ values: [Double], trim: Double) throws {
+        try Self.checkTrim(trim)
         guard !values.isEmpty else { throw EngineError.invalidArgument("no samples to summarise") }
         guard values.allSatisfy(\.isFinite) else {
             throw EngineError.overflow("a per-direction width is not finite; rescale the data")

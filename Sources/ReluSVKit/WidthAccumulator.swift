@@ -237,6 +237,7 @@ public func gaussianMeanWidth<Scalar: BLASScalar>(
     of x: MatrixView<Scalar>, samples: Int = 100, seed: UInt64, trim: Double = 0.1,
     spherical: Bool = false, progress: Progress = .silent
 ) throws -> (summary: SampleSummary, sampleWidths: [Double]) {
+    try SampleSummary.checkTrim(trim)
     guard x.rows > 0 else { throw EngineError.invalidArgument("the set is empty: the width needs at least one point") }
     let accumulator = try WidthAccumulator<Scalar>(dimension: x.columns, samples: samples, seed: seed, progress: progress)
     try accumulator.update(x, progress: progress)

@@ -15,12 +15,18 @@ WORKER = textwrap.dedent("""
     import relusv
 
     rng = np.random.default_rng(0)
+    inside = threading.Event()  # set by the first progress report: the native call is running
+
+    def report(done, total):
+        inside.set()
+
+    w, x = rng.normal(size=(200, 120)), rng.normal(size=(2000, 120))
+    big = rng.normal(size=(60000, 300)) if sys.argv[1] == "diameter" else rng.normal(size=(20000, 250))
     calls = {
-        "gmw": lambda: relusv.gmw(rng.normal(size=(20000, 250)), samples=20000, progress=False),
-        "relu_singular_values": lambda: relusv.relu_singular_values(
-            rng.normal(size=(300, 200)), X=rng.normal(size=(4000, 200)), max_steps=100000, threads=2,
-            progress=False),
-        "diameter": lambda: relusv.diameter(rng.normal(size=(60000, 300)), progress=False),
+        "gmw": lambda: relusv.gmw(big, samples=20000, progress=report),
+        "relu_singular_values": lambda: relusv.relu_singular_values(w, X=x, max_steps=100000, threads=2,
+                                                                    progress=report),
+        "diameter": lambda: relusv.diameter(big, progress=report),
     }
     result = {}
     done = threading.Event()
@@ -36,7 +42,8 @@ WORKER = textwrap.dedent("""
 
     worker = threading.Thread(target=work)
     worker.start()
-    time.sleep(1.5)  # well inside the call (each takes far longer undisturbed)
+    inside.wait()
+    time.sleep(0.5)  # well inside the call (each takes far longer undisturbed)
     print("started", flush=True)
     try:
         worker.join()
