@@ -69,6 +69,14 @@ def test_every_conv_bound_is_the_exact_error_of_its_factors(kwargs, size, dtype)
                   .flatten(1).norm(dim=1).max())
     assert result.source[0] == "exact" and result.bound[0] == pytest.approx(exact, rel=rtol)
     assert np.all(np.diff(result.bound) <= 1e-12 * result.bound[0])
+    # The chain of MATH.md section 2, grouped: t_k <= sigma_k * max_x (sum_p ||pi_p(x)||^2)^(1/2).
+    patches = torch.nn.functional.unfold(x.double(), conv.kernel_size, conv.dilation,
+                                         conv.padding if conv.padding_mode == "zeros" else 0, conv.stride) \
+        if conv.padding_mode == "zeros" else None
+    if patches is not None:
+        radius = float(patches.square().sum((1, 2)).sqrt().max())
+        assert result.data_max_norm == pytest.approx(radius, rel=1e-10)
+        assert np.all(result.truncation_bound <= result.sigma * radius * (1 + 1e-6) + 1e-9)
 
 
 def test_zero_at_and_above_the_channel_rank():

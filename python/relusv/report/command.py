@@ -27,6 +27,7 @@ network."""
 EPILOG = """\
 examples:
   relusv report                                   # built-in digits MLP, writes ./relusv-report
+  relusv report --example cnn                     # built-in digits CNN (conv layers, BatchNorm folded)
   relusv report --quick --out /tmp/r --json       # smaller settings, summary as JSON
   relusv report --model mlp.npz --data test.npz   # W0,b0,W1,b1,... and X,y
   relusv report --model mlp.pt --data X.npy y.npy # torch.save(module) or an MLP's state_dict
@@ -60,6 +61,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "or the built-in network's own training split)")
     p.add_argument("--train-data", metavar="FILE", nargs="+",
                    help="training data for --retrain, in the same forms as --data")
+    p.add_argument("--example", choices=("mlp", "cnn"), default=None,
+                   help="the built-in example without --model and --data: the digits MLP (default) or the digits "
+                        "CNN (convolutions with channel-rank bounds, needs torch)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON instead of text")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
@@ -70,13 +74,16 @@ def _inputs(args):
     """``(model, data, train)``: a ``ModelSource`` and validated data."""
     from .data import load_data, model_outputs, validate
     from .default import default_inputs
+    from .example_cnn import cnn_inputs
     from .source import load_model
 
     if args.model is None and args.data is None:
         if args.train_data is not None or args.weights is not None:
             raise ReportInputError("--train-data and --weights go with --model and --data; the built-in network "
                                    "brings its own")
-        return default_inputs()
+        return cnn_inputs() if args.example == "cnn" else default_inputs()
+    if args.example is not None:
+        raise ReportInputError("--example is the built-in network: give it without --model and --data")
     if args.model is None:
         raise ReportInputError("--data needs --model (or give neither for the built-in default)")
     if args.data is None:

@@ -20,6 +20,7 @@ from torch import nn
 
 from ..conv import _input_size, kernel_weight
 from ..errors import InvalidInputError
+from ._conv_geometry import check_conv2d, pad_input
 
 Pair = Union[int, Tuple[int, int]]
 
@@ -51,10 +52,7 @@ def _pair(value: Any, name: str) -> Tuple[int, int]:
 
 def _geometry(conv: Any, stride: Pair, padding: Pair, dilation: Pair, padding_mode: str):
     if isinstance(conv, nn.Conv2d):
-        if conv.groups != 1:
-            raise InvalidInputError(f"groups = {conv.groups}: only convolutions with groups = 1 are supported")
-        if isinstance(conv.padding, str):
-            raise InvalidInputError(f"padding = {conv.padding!r}: give the padding as integers")
+        check_conv2d(conv)
         return conv.weight.detach(), conv.stride, conv.padding, conv.dilation, conv.padding_mode
     return torch.as_tensor(kernel_weight(conv)), stride, padding, dilation, padding_mode
 
@@ -85,11 +83,8 @@ def conv_operator_norm(conv: Any, input_size: Union[int, Sequence[int]], *, stri
         raise InvalidInputError("the kernel contains NaN or infinity")
 
     def forward(x: torch.Tensor) -> torch.Tensor:
-        if padding_mode != "zeros":
-            pad = (padding[1], padding[1], padding[0], padding[0])
-            return nn.functional.conv2d(nn.functional.pad(x, pad, mode=padding_mode), kernel, stride=stride,
-                                        dilation=dilation)
-        return nn.functional.conv2d(x, kernel, stride=stride, padding=padding, dilation=dilation)
+        x, pad = pad_input(x, padding, padding_mode)
+        return nn.functional.conv2d(x, kernel, stride=stride, padding=pad, dilation=dilation)
 
     generator = torch.Generator().manual_seed(0 if seed is None else int(seed))
     x = torch.randn(1, kernel.shape[1], h, w, generator=generator, dtype=torch.float64)

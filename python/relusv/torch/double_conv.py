@@ -16,6 +16,7 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import nn
 
+from ._conv_geometry import check_conv2d, pad_input
 from .double_linear import _positive, double_p_product_, init_rule, split_truncated_svd, target_variance
 
 IntPair = Union[int, Tuple[int, int]]
@@ -108,10 +109,7 @@ class DoubleConv2d(nn.Module):
         return self.kernel_matrix.reshape(self.out_channels, self.in_channels, *self.kernel_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        padding = self.padding
-        if self.padding_mode != "zeros":
-            pad = (self.padding[1], self.padding[1], self.padding[0], self.padding[0])
-            x, padding = nn.functional.pad(x, pad, mode=self.padding_mode), (0, 0)
+        x, padding = pad_input(x, self.padding, self.padding_mode)
         z = nn.functional.conv2d(x, self.weight2, None, self.stride, padding, self.dilation)
         return nn.functional.conv2d(z, self.weight1, self.bias)
 
@@ -136,10 +134,7 @@ class DoubleConv2d(nn.Module):
         dtype follow ``conv``.
         """
         if isinstance(conv, nn.Conv2d):
-            if conv.groups != 1:
-                raise ValueError(f"groups = {conv.groups}: only convolutions with groups = 1 can be factored")
-            if isinstance(conv.padding, str):
-                raise ValueError(f"padding = {conv.padding!r}: give the padding as integers")
+            check_conv2d(conv)
         elif not isinstance(conv, DoubleConv2d):
             raise TypeError(f"from_conv needs an nn.Conv2d or a DoubleConv2d, got {type(conv).__name__}")
         weight = conv.weight.detach()

@@ -16,6 +16,7 @@ recomputed with ``conv2d`` from the returned factors.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Sequence
@@ -26,6 +27,7 @@ from torch import nn
 
 from ..errors import InvalidInputError
 from ..spectra import ReluSpectrum
+from ._conv_geometry import check_conv2d, pad_input
 from .double_conv import DoubleConv2d
 from .discovery import fold_batchnorm as _fold_batchnorm
 from .double_linear import DoubleLinear
@@ -41,7 +43,10 @@ class LayerReluSpectrum:
     ``spectrum`` is the engine's ``relusv.ReluSpectrum`` (``ks``, ``sigma`` of
     the kernel matrix, ``truncation_bound``, ``bound``, ``source``, ``factors``
     ``(U, V)`` with ``L_mat = U @ V`` when requested); its attributes are also
-    readable here (``result.bound``). ``weight`` and ``bias`` are the analysed
+    readable here (``result.bound``); for a convolution its ``data_max_norm``
+    is the radius of the images, ``max_x (sum_p ||pi_p(x)||^2)^(1/2)``, so that
+    ``truncation_bound <= sigma * data_max_norm`` (MATH.md section 2's chain,
+    grouped). ``weight`` and ``bias`` are the analysed
     layer's (BatchNorm folded when ``bn`` was given), float64. ``group_size``
     is ``P`` (output positions per image, 1 for a Linear layer); ``images``
     the indices of the inputs used (all unless ``max_images`` sampled them).
@@ -72,11 +77,7 @@ def _layer_kind(module: nn.Module) -> str:
     if isinstance(module, DoubleConv2d):
         return "conv2d"
     if isinstance(module, nn.Conv2d):
-        if module.groups != 1:
-            raise InvalidInputError(f"groups = {module.groups}: the channel-rank bounds need a convolution with "
-                                    "groups = 1 (one kernel matrix)")
-        if isinstance(module.padding, str):
-            raise InvalidInputError(f"padding = {module.padding!r}: give the padding as integers")
+        check_conv2d(module)
         return "conv2d"
     raise InvalidInputError(f"relu_singular_values takes nn.Linear, DoubleLinear, nn.Conv2d or DoubleConv2d, "
                             f"got {type(module).__name__}")
@@ -97,11 +98,7 @@ def _physical_memory() -> float:
 
 def conv_patches(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The patches ``pi_p(x)`` of every image as rows: ``(N P, C_in kh kw)``, image by image (MATH.md section 9)."""
-    if module.padding_mode != "zeros":
-        pad = (module.padding[1], module.padding[1], module.padding[0], module.padding[0])
-        x, padding = nn.functional.pad(x, pad, mode=module.padding_mode), 0
-    else:
-        padding = module.padding
+    x, padding = pad_input(x, module.padding, module.padding_mode)
     patches = nn.functional.unfold(x, module.kernel_size, dilation=module.dilation, padding=padding,
                                    stride=module.stride)          # (N, C_in kh kw, P)
     return patches.transpose(1, 2).reshape(-1, patches.shape[1])
@@ -226,6 +223,11 @@ def relu_singular_values(module: nn.Module, inputs: Any, ks: Optional[Sequence[i
         options["return_factors"] = True
     spectrum = engine(w_mat.numpy(), bias64.to(dtype).numpy(), rows.numpy(), ks, seed=seed,
                       group_size=group_size, **options)
+    if group_size > 1:
+        # The chain t_k <= sigma_k(K_mat) * radius holds with the radius of the points (images), the
+        # root-sum-square of their patch norms, not with the largest single patch row.
+        radius = float(rows.double().square().sum(1).reshape(-1, group_size).sum(1).sqrt().max())
+        spectrum = dataclasses.replace(spectrum, data_max_norm=radius)
     layers = None
     if return_double:
         layers = _double_layers(module, kind, weight64, bias64, spectrum.factors)
