@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 SWIFT ?= $(shell command -v swift || echo /opt/swift/usr/bin/swift)
 APT_PACKAGES := libopenblas-dev liblapacke-dev valgrind chromium fonts-dejavu-core
-PY_PACKAGES := numpy scipy pytest scikit-learn matplotlib tqdm jsonschema mpmath hypothesis pandas
+PY_PACKAGES := numpy scipy pytest scikit-learn matplotlib tqdm jsonschema mpmath
 LIB := python/relusv/libReluSVKit.so
 
 .PHONY: demo test setup system-deps venv build install test-swift test-c test-python test-fuzz fuzz bench clean
@@ -76,7 +76,13 @@ $(VENV)/.test-tools: $(VENV)/.ready
 	$(PIP) install -q hypothesis
 	touch $@
 
-venv: $(VENV)/.test-tools
+# pandas: the tables of relusv.torch.analyze and History.to_pandas (the torch extra), in its own
+# stamp for the same reason.
+$(VENV)/.table-tools: $(VENV)/.ready
+	$(PIP) install -q pandas
+	touch $@
+
+venv: $(VENV)/.test-tools $(VENV)/.table-tools
 
 # libFuzzer targets (fuzz/*.c) linked against libReluSVKit, with AddressSanitizer and
 # UndefinedBehaviorSanitizer in the harness: `make fuzz` runs each for FUZZ_SECONDS,

@@ -28,8 +28,7 @@ VERSION = native.version()
 # Libraries a manylinux wheel may take from the system (the manylinux policies' list, the part relevant here).
 SYSTEM_LIBRARIES = {"libc.so.6", "libm.so.6", "libstdc++.so.6", "libgcc_s.so.1", "libpthread.so.0", "libdl.so.2",
                     "librt.so.1", "ld-linux-x86-64.so.2"}
-# Package data besides the Python modules (pyproject.toml), and the files the build step adds.
-PACKAGE_DATA = re.compile(r"relusv/(py\.typed|data/[^/]+\.npz|report/schema\.json)$")
+# The files the build step adds to the package.
 BUILT = {f"relusv/{native.LIBRARY}", "relusv/MATH.md"}
 
 
@@ -45,13 +44,13 @@ def tracked(prefix: str) -> list[str]:
         out = subprocess.run(["git", "ls-files", prefix], cwd=ROOT, check=True, capture_output=True, text=True)
         return [line for line in out.stdout.splitlines() if line]
     return [str(p.relative_to(ROOT)) for p in (ROOT / prefix).rglob("*")
-            if p.is_file() and "__pycache__" not in p.parts and not p.name.endswith(".so")]
+            if p.is_file() and "__pycache__" not in p.parts and ".so" not in p.suffixes]
 
 
 def package_files() -> set[str]:
-    """What the wheel's relusv package must hold: the modules, the package data, the built files."""
-    files = {f[len("python/"):] for f in tracked("python/relusv")}
-    return {f for f in files if f.endswith(".py") or PACKAGE_DATA.match(f)} | BUILT
+    """What the wheel's relusv package must hold: every file of python/relusv (a data file the
+    code reads but pyproject.toml's package-data misses fails here), and the built files."""
+    return {f[len("python/"):] for f in tracked("python/relusv")} | BUILT
 
 
 def wheel_files(wheel: Path) -> dict[str, bytes]:

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -515,8 +515,3 @@ def relu_layers(model: nn.Module, layers: Optional[Iterable[str]] = None, what: 
         raise ValueError(f"{what}: the model has no Linear / Conv2d layer followed by a ReLU ({listed}); "
                          "name the modules to watch with layers=[...]")
     return chosen
-
-
-def layer_summary(layers: Sequence[Layer]) -> List[str]:
-    """``describe()`` of every layer, for messages and reports."""
-    return [layer.describe() for layer in layers]
