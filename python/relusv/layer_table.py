@@ -7,6 +7,12 @@ every number of the table has one implementation:
 
 - the spectrum of ``W`` (``K_mat`` for a convolution): numerical rank,
   ``sigma_0``, smallest ``sigma``, stable rank ``||W||_F^2 / sigma_0^2``;
+- the operator norm of the layer's linear map on its input (MATH.md
+  section 9): ``sigma_0`` for a linear layer; for a convolution with
+  circular padding and stride 1 the exact top of
+  ``relusv.conv_singular_values`` at the input's ``H x W``, otherwise the
+  power-iteration estimate of ``relusv.torch.conv_operator_norm`` (a value
+  from below); ``operator_norm_method`` says which;
 - the GMW and effective dimension ``(w / diam)^2`` of both groups at the
   layer's input and at its activation's output, on ``repeats`` equal-size
   subsample pairs (directions seeded ``seed + r`` in repeat ``r``), with the
@@ -66,7 +72,9 @@ class LayerInput:
     the rank tolerance); ``weight_shape`` the stored weight's shape;
     ``conv_bounds(images, ks, seed, options)`` the channel-rank bound curve of
     a convolution (a ``ReluSpectrum``-like object with ``to_dict()``), None
-    where it cannot be computed; ``input_shape`` the per-point input shape.
+    where it cannot be computed; ``input_shape`` the per-point input shape;
+    ``conv_geometry`` a convolution's ``stride``, ``padding``, ``dilation``
+    and ``padding_mode`` (None where its operator norm is not computed).
     ``matrix`` is None for a named module that is not a weight layer.
     """
 
@@ -85,6 +93,7 @@ class LayerInput:
     dtype: Any = np.float64
     conv_bounds: Optional[Callable] = None
     input_shape: Optional[Tuple[int, ...]] = None
+    conv_geometry: Optional[Dict[str, Any]] = None
 
     @property
     def weighted(self) -> bool:
@@ -227,6 +236,39 @@ def _curve_summary(curve: dict) -> Dict[str, float]:
     return {"s0": s0, "k10": k10, "ratio": float(np.median(ratio)) if ratio.size else float("nan")}
 
 
+EXACT_CIRCULAR, POWER_ITERATION = "exact (circular)", "estimate (power iteration)"
+
+
+def operator_norm(layer: LayerInput, sigma_0: float, seed: int) -> Tuple[float, str]:
+    """``(||A||, method)`` of the layer's linear map on its input, BatchNorm folded (MATH.md section 9).
+
+    A linear layer's is ``sigma_0`` ("exact"). A convolution's operator acts on
+    ``C_in x H x W`` inputs (``layer.input_shape``): with circular padding that
+    keeps ``H x W`` and stride 1 (dilation 1) its exact top singular value from
+    ``relusv.conv_singular_values``; otherwise ``relusv.torch.conv_operator_norm``
+    (power iteration seeded ``seed``, an estimate from below).
+    """
+    if layer.kind == "linear":
+        return sigma_0, "exact"
+    geometry, shape = layer.conv_geometry, layer.input_shape
+    if geometry is None:
+        return float("nan"), "not computed: grouped or string-padded convolution"
+    if shape is None or len(shape) != 3:
+        return float("nan"), "not computed: the input size is unknown"
+    kernel = layer.matrix.reshape(layer.weight_shape)
+    size = tuple(int(s) for s in shape[1:])
+    same = all(2 * p == k - 1 for p, k in zip(geometry["padding"], kernel.shape[2:]))   # output H x W
+    if geometry["padding_mode"] == "circular" and same and tuple(geometry["stride"]) == (1, 1) and \
+            tuple(geometry["dilation"]) == (1, 1):
+        from . import conv_singular_values
+
+        return float(conv_singular_values(kernel, size, k=1)[0]), EXACT_CIRCULAR
+    from .torch import conv_operator_norm
+
+    estimate = conv_operator_norm(kernel, size, seed=seed, **geometry)
+    return estimate.estimate, POWER_ITERATION
+
+
 def _layer_row(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Groups, position: Dict[int, int],
                settings: dict, details: dict) -> Dict[str, Any]:
     from . import singular_values
@@ -243,10 +285,12 @@ def _layer_row(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Groups,
                     "rank": numerical_rank(sigma, w.shape, layer.dtype),
                     "sigma_0": float(sigma[0]), "sigma_min": float(sigma[-1]),
                     "stable_rank": float(np.sum(sigma ** 2) / sigma[0] ** 2) if sigma[0] > 0 else 0.0})
+        row["operator_norm"], row["operator_norm_method"] = operator_norm(layer, float(sigma[0]), settings["seed"])
         detail["singular_values"] = sigma.tolist()
     else:
         row.update({"weight_shape": None, "matrix_shape": None, "parameters": layer.parameters,
-                    "rank": None, "sigma_0": float("nan"), "sigma_min": float("nan"), "stable_rank": float("nan")})
+                    "rank": None, "sigma_0": float("nan"), "sigma_min": float("nan"), "stable_rank": float("nan"),
+                    "operator_norm": float("nan"), "operator_norm_method": "not a weight layer"})
         detail["singular_values"] = None
     for site in SITES:
         key = (layer.name, site)

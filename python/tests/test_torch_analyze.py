@@ -238,6 +238,44 @@ def test_conv_rows():
     assert detail["s0"]["correct"][0] == pytest.approx(float((out - at_zero).norm(dim=1).max()), rel=1e-5)
 
 
+def _dense_operator(conv, bn, shape):
+    """The matrix of ``x -> bn_scale * conv(x)`` without bias on ``shape`` inputs, column by column, float64."""
+    n = int(np.prod(shape))
+    layer = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding,
+                      padding_mode=conv.padding_mode, bias=False).double()
+    scale = torch.ones(conv.out_channels, dtype=torch.float64) if bn is None else \
+        (bn.weight / torch.sqrt(bn.running_var + bn.eps)).double()
+    with torch.no_grad():
+        layer.weight.copy_(conv.weight.double() * scale[:, None, None, None])
+        return layer(torch.eye(n, dtype=torch.float64).reshape(n, *shape)).reshape(n, -1).T.numpy()
+
+
+def test_operator_norm_against_the_dense_operator():
+    """Exact for a circular stride-1 conv (BatchNorm folded), an estimate from below otherwise, sigma_0 for Linear;
+    the oracle is the top singular value of the dense operator matrix (numpy.linalg.svd)."""
+    torch.manual_seed(1)
+    bn = nn.BatchNorm2d(3)
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, padding_mode="circular"), bn, nn.ReLU(),
+                          nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 3 * 3, 3))
+    with torch.no_grad():
+        bn.running_var.uniform_(0.5, 2.0)
+        bn.weight.uniform_(0.5, 1.5)
+    model.eval()
+    x, y = torch.randn(120, 2, 6, 6), torch.randint(0, 3, (120,))
+    table = run(model, x, y, relu_bounds=False).set_index("layer")
+    circular = np.linalg.svd(_dense_operator(model[0], bn, (2, 6, 6)), compute_uv=False)[0]
+    strided = np.linalg.svd(_dense_operator(model[3], None, (3, 6, 6)), compute_uv=False)[0]
+    linear = np.linalg.svd(model[6].weight.detach().double().numpy(), compute_uv=False)[0]
+    assert table.loc["0", "operator_norm_method"] == "exact (circular)"
+    # BatchNorm is folded into the float32 weight in float32 (rounding ~1e-7); the oracle folds in float64.
+    assert table.loc["0", "operator_norm"] == pytest.approx(circular, rel=1e-6)
+    assert table.loc["3", "operator_norm_method"] == "estimate (power iteration)"
+    assert strided * (1 - 1e-3) <= table.loc["3", "operator_norm"] <= strided * (1 + 1e-7)
+    assert (table.loc["6", "operator_norm"], table.loc["6", "operator_norm_method"]) == \
+        (pytest.approx(linear, rel=1e-10), "exact")
+    assert table.loc["6", "operator_norm"] == table.loc["6", "sigma_0"]
+
+
 def test_same_names_in_monitor_analyze_and_report(trained, tmp_path, capsys):
     from relusv.cli import main
 

@@ -109,6 +109,8 @@ def layers_section(rows: List[dict], attrs: dict) -> List[dict]:
             "rank": int(row["rank"]),
             "parameters": int(row["parameters"]),
             "stable_rank": float(row["stable_rank"]),
+            "operator_norm": _none(row["operator_norm"]),
+            "operator_norm_method": row["operator_norm_method"],
             "singular_values": d["singular_values"],
             "relu_status": row["relu_bounds"],
             "relu_bounds": {g: d["relu_bounds"].get(g) for g in CURVES},

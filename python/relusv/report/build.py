@@ -120,6 +120,7 @@ def write_tables(report: dict, out: Path) -> list:
         rows.append([layer["name"], layer["kind"], layer["activation"], layer["folded"], layer["shape"][0],
                      layer["shape"][1], layer["relu"], layer["rank"], layer["parameters"], layer["singular_values"][0],
                      layer["singular_values"][-1], layer["stable_rank"],
+                     "" if layer["operator_norm"] is None else layer["operator_norm"], layer["operator_norm_method"],
                      *(top[g]["mean"] if top else "" for g in analysis.GROUPS),
                      b["unit_sphere"]["bound"][0] if b["unit_sphere"] is not None else "",
                      *pm(d, "gmw", "correct"), *pm(d, "gmw", "incorrect"),
@@ -127,7 +128,7 @@ def write_tables(report: dict, out: Path) -> list:
                      *pm(d, "effective_dimension", "correct"), *pm(d, "effective_dimension", "incorrect")])
     _write_csv(out / "layers.csv",
                ["layer", "kind", "activation", "folded", "out", "in", "relu", "rank", "parameters", "sigma_0",
-                "sigma_min", "stable_rank", "s0_correct", "s0_incorrect", "s0_unit_sphere", "gmw_correct_mean",
+                "sigma_min", "stable_rank", "operator_norm", "operator_norm_method", "s0_correct", "s0_incorrect", "s0_unit_sphere", "gmw_correct_mean",
                 "gmw_correct_spread", "gmw_incorrect_mean", "gmw_incorrect_spread", "gmw_confidence", "gmw_verdict",
                 "effdim_correct_mean", "effdim_correct_spread", "effdim_incorrect_mean", "effdim_incorrect_spread"],
                rows)

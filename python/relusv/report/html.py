@@ -47,7 +47,7 @@ def _summary_table(report: dict) -> str:
     depths = {d["depth"]: d for d in report["depths"]}
     head = ("<tr><th class='name'>layer</th><th>kind, activation</th><th>shape (out&times;in)</th><th>rank</th>"
             "<th>parameters</th><th>top linear &sigma;<sub>0</sub>, &sigma;<sub>1</sub>, &sigma;<sub>2</sub></th>"
-            "<th>&sigma;<sub>min</sub></th><th>stable rank</th>"
+            "<th>&sigma;<sub>min</sub></th><th>stable rank</th><th>operator norm</th>"
             "<th>s<sub>0</sub> correct (exact)</th><th>s<sub>0</sub> incorrect (exact)</th>"
             "<th>ReLU s<sub>0</sub> over the sphere sample</th>"
             "<th>median bound / (&sigma;<sub>k</sub> radius) correct / incorrect</th>"
@@ -57,7 +57,7 @@ def _summary_table(report: dict) -> str:
     d0 = depths.get(0)
     if d0 is not None:
         rows.append("<tr><td class='name'>input</td><td>&ndash;</td><td>" + str(d0["dimension"]) + "</td>"
-                    + "<td>&ndash;</td>" * 9 + "".join(_gmw_cells(d0)) + "</tr>")
+                    + "<td>&ndash;</td>" * 10 + "".join(_gmw_cells(d0)) + "</tr>")
     ratio = {(r["layer"], r["group"]): r for r in report["findings"]["relu_bounds"]}
     for layer in report["layers"]:
         s = layer["singular_values"]
@@ -73,13 +73,21 @@ def _summary_table(report: dict) -> str:
                  f"<td class='name'>{kind}</td>",
                  f"<td>{layer['shape'][0]}&times;{layer['shape'][1]}</td>", f"<td>{layer['rank']}</td>",
                  f"<td>{_num(layer['parameters'])}</td>", f"<td>{top}</td>", f"<td>{_num(s[-1], 3)}</td>",
-                 f"<td>{_num(layer['stable_rank'], 3)}</td>",
+                 f"<td>{_num(layer['stable_rank'], 3)}</td>", _operator_norm_cell(layer),
                  f"<td>{_pm(exact['correct']) if exact else '&ndash;'}</td>",
                  f"<td>{_pm(exact['incorrect']) if exact else '&ndash;'}</td>", f"<td>{_num(sphere)}</td>",
                  f"<td>{med}</td>"]
         cells += _gmw_cells(depths.get(layer["index"] + 1))
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table id='summary'>{head}{''.join(rows)}</table>"
+
+
+def _operator_norm_cell(layer: dict) -> str:
+    """The operator norm and how it was obtained (exact, or a power-iteration estimate from below)."""
+    value = layer["operator_norm"]
+    if value is None:
+        return f"<td title='{escape(layer['operator_norm_method'])}'>&ndash;</td>"
+    return f"<td>{_num(value, 3)} <span class='note'>{escape(layer['operator_norm_method'])}</span></td>"
 
 
 def _layers_found(report: dict) -> str:

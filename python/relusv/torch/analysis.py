@@ -134,7 +134,14 @@ def layer_input(layer: Layer, input_shape: Optional[tuple] = None) -> LayerInput
     return LayerInput(layer.name, layer.kind, type(module).__name__, layer.activation, layer.relu, layer.leaky_slope,
                       layer.folded, notes, tuple(stored.shape), _arrays.to_numpy(layer.matrix(), "W").astype(np.float64),
                       None if bias is None else _arrays.to_numpy(bias, "b").astype(np.float64), parameters,
-                      _NUMPY_DTYPES.get(stored.dtype, np.float64), _conv_bounds(layer) if conv else None, input_shape)
+                      _NUMPY_DTYPES.get(stored.dtype, np.float64), _conv_bounds(layer) if conv else None, input_shape,
+                      _conv_geometry(module) if conv else None)
+
+
+def _conv_geometry(module: nn.Module) -> Dict[str, Any]:
+    """The geometry ``relusv.torch.conv_operator_norm`` takes, from a Conv2d or DoubleConv2d."""
+    return {"stride": tuple(module.stride), "padding": tuple(module.padding), "dilation": tuple(module.dilation),
+            "padding_mode": module.padding_mode}
 
 
 _NUMPY_DTYPES = {torch.float16: np.float16, torch.bfloat16: np.float32, torch.float32: np.float32}
