@@ -40,6 +40,47 @@ def test_the_cnn_example_reports_its_convolutions(tmp_path, capsys):
         np.testing.assert_allclose(layers[name]["singular_values"], np.linalg.svd(k_mat, compute_uv=False),
                                    rtol=1e-5, atol=1e-6)
     assert "BatchNorm2d" in layers["2"]["folded"]
+    _check_pruning(report, model, x, y)
+
+
+def _truncated(model, names, ranks):
+    """A copy of ``model`` with each named layer's W (K_mat) replaced by its rank-r SVD truncation (NumPy)."""
+    import copy
+
+    pruned = copy.deepcopy(model)
+    for name, r in zip(names, ranks):
+        layer = pruned.get_submodule(name)
+        w = layer.weight.detach().double().numpy()
+        u, s, vt = np.linalg.svd(w.reshape(w.shape[0], -1), full_matrices=False)
+        with torch.no_grad():
+            layer.weight.copy_(torch.from_numpy(((u[:, :r] * s[:r]) @ vt[:r]).reshape(w.shape)))
+    return pruned
+
+
+def _check_pruning(report, model, x, y):
+    """The one-shot path on the CNN: its halves are the seeded permutation's, its ranks fall one at a time, the
+    chosen point obeys the tolerance rule, and its evaluation accuracy is that of the model with each pruned
+    layer's W truncated by NumPy's SVD (at most one point may differ through float32 rounding)."""
+    p = report["pruning"]
+    assert p is not None and "harmonic_prune" in report["model"]["pruning"]
+    assert p["names"] == ["0", "2", "6"] and p["shapes"][0] == [16, 9]
+    order = np.random.default_rng(report["settings"]["seed"]).permutation(len(y))
+    sel, ev = np.sort(order[:len(y) // 2]), np.sort(order[len(y) // 2:])
+    assert (p["selection_points"], p["evaluation_points"]) == (sel.size, ev.size)
+    history = p["history"]
+    assert all(sum(a["ranks"]) - sum(b["ranks"]) == 1 for a, b in zip(history, history[1:]))
+    assert all(r == 1 for r in history[-1]["ranks"])
+    base = history[0]["selection_accuracy"]
+    within = [h for h in history if h["selection_accuracy"] >= base - p["tolerance"]]
+    first_below = next((h["iteration"] for h in history if h["selection_accuracy"] < base - p["tolerance"]), None)
+    assert p["chosen"]["iteration"] == (history[-1]["iteration"] if first_below is None else first_below - 1)
+    assert within
+    for record in (history[0], p["chosen"]):
+        pruned = _truncated(model, p["names"], record["ranks"])
+        with torch.no_grad():
+            for idx, key in ((ev, "evaluation_accuracy"), (sel, "selection_accuracy")):
+                hand = (pruned(torch.from_numpy(x[idx])).argmax(1).numpy() == y[idx]).mean()
+                assert record[key] == pytest.approx(hand, abs=1.0 / idx.size + 1e-12)
 
 
 def test_example_with_a_model_is_refused(capsys):

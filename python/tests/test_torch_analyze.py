@@ -291,7 +291,7 @@ def test_same_names_in_monitor_analyze_and_report(trained, tmp_path, capsys):
     names = [layer["name"] for layer in report["layers"]]
     assert names == ["fc1", "fc2", "side", "head"] == list(run(model, x, y, relu_bounds=False)["layer"])
     assert report["layers"][0]["folded"] == "bn (BatchNorm1d)" and report["layers"][2]["activation"] == "gelu"
-    assert report["pruning"] is None and "not run" in report["model"]["pruning"]
+    assert report["pruning"]["names"] == ["fc1", "fc2"] and "harmonic_prune" in report["model"]["pruning"]
     monitor = Monitor(model, x, y, samples=10, subsets=1)
     monitor.measure()
     assert sorted({r["layer"] for r in monitor.history}) == ["fc1", "fc2"]   # the ReLU layers

@@ -23,6 +23,7 @@ from .data import LabelledData
 from .findings import findings
 from .source import ModelSource
 from .pruning import harmonic_prune_one_shot
+from .torch_pruning import harmonic_prune_torch
 from .retrain import harmonic_prune_retrained
 from .settings import ReportSettings
 
@@ -36,7 +37,7 @@ def compute(model: ModelSource, data: LabelledData, settings: ReportSettings,
 
     Every per-layer number comes from the table (``relusv.torch.analyze``).
     One-shot harmonic pruning runs on models that are chains of linear layers
-    (``model.network``); with ``train`` (training data) also pruning with
+    (``model.network``), on other torch models through ``relusv.torch.harmonic_prune``; with ``train`` (training data) also pruning with
     retraining (``pruning_retrained``).
     """
     started = time.perf_counter()
@@ -55,6 +56,9 @@ def compute(model: ModelSource, data: LabelledData, settings: ReportSettings,
         if train is not None:
             retrained = harmonic_prune_retrained(network, data.x, data.y, train.x, train.y, settings.tolerance,
                                                  settings.seed, names, show_progress)
+    elif model.module is not None:
+        pruning = harmonic_prune_torch(model.module, data.x, data.y, settings.tolerance, settings.seed, layers,
+                                       show_progress)
     report = {
         "schema_version": SCHEMA_VERSION,
         "relusv_version": relusv.__version__,
@@ -65,8 +69,9 @@ def compute(model: ModelSource, data: LabelledData, settings: ReportSettings,
                   "discovery": {"method": attrs["discovery"]["method"], "skipped": attrs["discovery"]["skipped"],
                                 "trace_error": attrs["discovery"]["trace_error"]},
                   "pruning": ("one-shot harmonic pruning of the chain of linear layers" if chain else
-                              "not run: the report's harmonic pruning handles chains of Linear / DoubleLinear "
-                              "layers and ReLUs (relusv.torch.harmonic_prune prunes other models in Python)")},
+                              "one-shot harmonic pruning with relusv.torch.harmonic_prune (Linear and Conv2d "
+                              "layers before a ReLU; no retraining)" if pruning is not None else
+                              "not run: no layer to prune")},
         "data": {"source": data.source, "points": data.points, "dimension": int(np.prod(data.x.shape[1:])),
                  "classes": _classes(model, data),
                  "accuracy": attrs["accuracy"], "correct": attrs["correct"], "incorrect": attrs["incorrect"],

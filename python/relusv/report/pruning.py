@@ -138,13 +138,19 @@ def _prune(network: Network, x: np.ndarray, y: np.ndarray, tolerance: float, see
         history.append({"iteration": it, "layer": i, "ranks": [ranks.get(j) for j in hidden],
                         "parameters": params(ranks), "selection_accuracy": acc,
                         "evaluation_accuracy": _accuracy(network, weights, x[ev], y[ev])})
+    return pruning_section("one-shot", network, hidden, names, tolerance, sel, ev, [trunc.initial[i] for i in hidden],
+                           history, chosen_record(history, tolerance))
+
+
+def chosen_record(history: List[dict], tolerance: float) -> dict:
+    """The last record of the path before the selection accuracy first falls below the first record's minus
+    ``tolerance``."""
     chosen = history[0]
     for record in history:
-        if record["selection_accuracy"] < base_sel - tolerance:
+        if record["selection_accuracy"] < history[0]["selection_accuracy"] - tolerance:
             break
         chosen = record
-    return pruning_section("one-shot", network, hidden, names, tolerance, sel, ev, [trunc.initial[i] for i in hidden],
-                           history, chosen)
+    return chosen
 
 
 def pruning_section(method: str, network: Network, hidden: List[int], names: List[str], tolerance: float,
@@ -153,18 +159,27 @@ def pruning_section(method: str, network: Network, hidden: List[int], names: Lis
                     **details) -> dict:
     """The report's pruning section (schema ``pruning``) for a path ``history``
     whose first record is the unpruned network; ``details`` are method-specific."""
+    return section(method, hidden, names, [list(network.layers[i].shape) for i in hidden], network.parameters,
+                   tolerance, sel, ev, initial_ranks, history, chosen, **details)
+
+
+def section(method: str, hidden: List[int], names: List[str], shapes: List[List[int]], parameters_before: int,
+            tolerance: float, sel: np.ndarray, ev: np.ndarray, initial_ranks: List[int], history: List[dict],
+            chosen: dict, **details) -> dict:
+    """``pruning_section`` for any model: ``shapes`` of the pruned layers' ``W`` (``K_mat``), ``parameters_before``
+    of the unpruned model."""
     return {
         "method": method,
         "retrained": method == "retrained",
         "tolerance": tolerance,
         "layers": hidden,
         "names": names,
-        "shapes": [list(network.layers[i].shape) for i in hidden],
+        "shapes": shapes,
         "initial_ranks": initial_ranks,
         "selection_points": int(sel.size),
         "evaluation_points": int(ev.size),
         **details,
-        "parameters_before": network.parameters,
+        "parameters_before": parameters_before,
         "history": history,
         "chosen": {key: chosen[key] for key in ("iteration", "ranks", "parameters", "selection_accuracy",
                                                 "evaluation_accuracy")},
