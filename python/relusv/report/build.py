@@ -37,8 +37,8 @@ def compute(model: ModelSource, data: LabelledData, settings: ReportSettings,
 
     Every per-layer number comes from the table (``relusv.torch.analyze``).
     One-shot harmonic pruning runs on models that are chains of linear layers
-    (``model.network``), on other torch models through ``relusv.torch.harmonic_prune``; with ``train`` (training data) also pruning with
-    retraining (``pruning_retrained``).
+    (``model.network``), on other torch models through ``relusv.torch.harmonic_prune``; with ``train``
+    (training data) also pruning with retraining (``pruning_retrained``).
     """
     started = time.perf_counter()
     rows, attrs = analysis.run(model.module, model.network, data, settings, show_progress)
@@ -133,7 +133,8 @@ def write_tables(report: dict, out: Path) -> list:
                      *pm(d, "effective_dimension", "correct"), *pm(d, "effective_dimension", "incorrect")])
     _write_csv(out / "layers.csv",
                ["layer", "kind", "activation", "folded", "out", "in", "relu", "rank", "parameters", "sigma_0",
-                "sigma_min", "stable_rank", "operator_norm", "operator_norm_method", "s0_correct", "s0_incorrect", "s0_unit_sphere", "gmw_correct_mean",
+                "sigma_min", "stable_rank", "operator_norm", "operator_norm_method", "s0_correct", "s0_incorrect",
+                "s0_unit_sphere", "gmw_correct_mean",
                 "gmw_correct_spread", "gmw_incorrect_mean", "gmw_incorrect_spread", "gmw_confidence", "gmw_verdict",
                 "effdim_correct_mean", "effdim_correct_spread", "effdim_incorrect_mean", "effdim_incorrect_spread"],
                rows)
