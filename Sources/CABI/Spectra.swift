@@ -84,19 +84,6 @@ private struct LayerArguments {
     }
 }
 
-/// Refuses work whose buffers would not fit in memory, instead of failing
-/// (fatally) inside an allocation: `elements` scalars of `bytes` each must
-/// fit in three quarters of the physical memory.
-private func requireMemory(elements: Double, bytes: Int, for what: String) throws {
-    let physical = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
-    let needed = elements * Double(bytes)
-    guard needed <= 0.75 * physical else {
-        throw CallError(RELUSV_ERROR_SIZE_OVERFLOW, String(
-            "\(what) needs about \(Int((needed / 1_073_741_824).rounded(.up))) GiB, more than this machine's "
-            + "\(Int(physical / 1_073_741_824)) GiB allows; use fewer points or samples"))
-    }
-}
-
 // MARK: - linear singular values
 
 @_cdecl("relusv_singular_values")
@@ -144,6 +131,7 @@ public func relusv_truncated_svd(
 
 /// The object behind a `relusv_relu_spectrum *`.
 final class SpectrumBox: OpaqueHandle {
+    static let kindName = "relusv_relu_spectrum"
     let entries: [SpectrumEntry]
     let factors: [(u: [Double], v: [Double], k: Int)?]
     let info: relusv_relu_spectrum_info
@@ -160,11 +148,22 @@ final class SpectrumBox: OpaqueHandle {
     static func from(_ handle: OpaquePointer?) throws -> SpectrumBox { try borrow(handle, "spectrum") }
 }
 
+extension relusv_relu_sv_options: SizedOptions {
+    /// Version 1 (relusv 0.1.0) ends with `batch_size`.
+    static let firstVersionSize = MemoryLayout<Self>.offset(of: \.batch_size)! + MemoryLayout<UInt64>.size
+    static var defaults: Self { reluSVOptionDefaults() }
+}
+
 @_cdecl("relusv_relu_sv_options_init")
-public func relusv_relu_sv_options_init(_ options: UnsafeMutablePointer<relusv_relu_sv_options>?) {
-    guard let options else { return }
+public func relusv_relu_sv_options_init(_ options: UnsafeMutableRawPointer?, _ structSize: Int) {
+    relusv_relu_sv_options.initialize(options, size: structSize)
+}
+
+/// The library's defaults of `relusv_relu_sv_options`.
+private func reluSVOptionDefaults() -> relusv_relu_sv_options {
     let d = SpectrumSettings()
-    options.pointee = relusv_relu_sv_options(
+    return relusv_relu_sv_options(
+        struct_size: relusv_relu_sv_options.librarySize,
         leaky_slope: 0, seed: d.seed, sphere_points: 4096, max_steps: UInt64(d.fit.maxSteps), time_budget: 0,
         threads: 0, refine: d.fit.refine ? 1 : 0, keep_factors: 0, fit_stride: 0,
         learning_rate: d.fit.learningRate, batch_size: UInt64(d.fit.batchSize), group_size: 1)
@@ -190,9 +189,7 @@ public func relusv_relu_singular_values(
         let args = try LayerArguments(w, bias, x)
         let (w, bias, x) = (args.w, args.bias, args.x)
         let out = try required(out, "spectrum")
-        var o = relusv_relu_sv_options()
-        relusv_relu_sv_options_init(&o)
-        if let options { o = options.pointee }
+        let o = try relusv_relu_sv_options.read(options, "options")
         let p = min(w.rows, w.columns)
         var list: [Int]
         guard kCount >= 0, kCount <= p else {  // size_t above Int.max reads as negative
@@ -230,14 +227,16 @@ public func relusv_relu_singular_values(
         if x == nil, o.group_size != 1 {
             throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "group_size needs X (the sphere sample has single-row points)")
         }
-        // Targets, per-chain pre-activations, the candidate families (their
-        // projected data and one pre-activation each; README, memory), plus the sample.
+        // Targets, per-chain pre-activations, the candidate families (their projected data and
+        // one pre-activation each; README, memory), the sample, the SVD of W, and the kept
+        // factors (sum of k (m + n), in Scalar and as Double).
         let points = Double(x?.rows ?? Int(min(o.sphere_points, UInt64(Int32.max))))
-        let chains = Double(SpectrumSettings().chains)
+        let chains = Double(SpectrumSettings().chains), scalar = computesInFloat(w, bias, x) ? 4.0 : 8.0
         let families = 3.0
-        try requireMemory(elements: points * (Double(w.rows) * (2 * chains + 2 + families) + Double(p + w.rows) * families
-                                              + Double(w.columns)),
-                          bytes: computesInFloat(w, bias, x) ? 4 : 8, for: "the ReLU singular values of these points")
+        let factors = o.keep_factors != 0 ? Double(list.reduce(0, +)) * Double(w.rows + w.columns) * (8 + scalar) : 0
+        let perPoint = Double(w.rows) * (2 * chains + 2 + families) + Double(p + w.rows) * families + Double(w.columns)
+        try MemoryBudget.require(bytes: scalar * (points * perPoint + 3 * Double(w.rows) * Double(w.columns)) + factors,
+                                 for: "the ReLU singular values of these points")
         var settings = SpectrumSettings()
         settings.seed = o.seed
         settings.threads = Int(min(o.threads, 1024))
@@ -340,6 +339,10 @@ public func relusv_relu_fit_gradient(
             throw CallError(RELUSV_ERROR_SHAPE,
                             "U is \(u.rows) x \(u.columns) and V is \(v.rows) x \(v.columns); expected \(w.rows) x k and k x \(w.columns)")
         }
+        // The targets, pre-activations and gradient scratch N (2k + 2m), the point norms, the factors.
+        try MemoryBudget.require(elements: Double(x.rows) * Double(2 * k + 2 * w.rows + 2) + 2 * Double(k) * Double(w.rows + w.columns),
+                                 scalarBytes: computesInFloat(w, bias, x, u, v) ? 4 : 8,
+                                 for: "the gradient over \(x.rows) points at rank \(k)")
         func run<Scalar: BLASScalar>(_: Scalar.Type) throws {
             let layer = try withView(w) { (wv: MatrixView<Scalar>) in
                 try ReluLayer(weight: wv, bias: biasVector(bias, outputs: w.rows), slope: leakySlope)
@@ -375,7 +378,6 @@ public func relusv_operator_gmw(
         let (w, bias, x) = (args.w, args.bias, args.x)
         let result = try required(result, "result")
         try checkSamples(samples)
-        try checkTrim(trim)
         if relu == 0 {
             guard bias == nil, x == nil else {
                 throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "b and X apply to the ReLU layer only (set relu)")
@@ -387,19 +389,20 @@ public func relusv_operator_gmw(
         guard spherePoints >= 0, spherePoints <= Int(Int32.max) else {  // size_t above Int.max reads as negative
             throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "sphere_points = \(UInt(bitPattern: spherePoints)) is too large")
         }
-        let points = Double(relu == 0 ? 0 : (x?.rows ?? spherePoints))
-        try requireMemory(elements: Double(samples) * Double(w.rows) + points * Double(w.columns + 2 * w.rows),
-                          bytes: computesInFloat(w, bias, x) ? 4 : 8, for: "this operator width")
+        try MemoryBudget.require(bytes: operatorWidthMemory(outputs: w.rows, inputs: w.columns, samples: samples,
+                                                            points: relu == 0 ? 0 : (x?.rows ?? spherePoints), relu: relu != 0,
+                                                            scalarBytes: computesInFloat(w, bias, x) ? 4 : 8),
+                                 for: "this operator width")
+        let report = progress(progressFn, userData, total: max(1, x?.rows ?? spherePoints))
         func run<Scalar: BLASScalar>(_: Scalar.Type) throws -> OperatorWidth {
             if relu == 0 {
                 return try withView(w) { (v: MatrixView<Scalar>) in
-                    try linearOperatorWidth(weight: v, samples: samples, seed: seed, trim: trim)
+                    try linearOperatorWidth(weight: v, samples: samples, seed: seed, trim: trim, progress: report)
                 }
             }
             let layer = try withView(w) { (v: MatrixView<Scalar>) in
                 try ReluLayer(weight: v, bias: biasVector(bias, outputs: w.rows), slope: leakySlope)
             }
-            let report = progress(progressFn, userData, total: max(1, x?.rows ?? spherePoints))
             if let x {
                 return try withView(x) { try layerOperatorWidth(layer: layer, points: $0, samples: samples, seed: seed, trim: trim, progress: report) }
             }

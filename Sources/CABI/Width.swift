@@ -1,20 +1,12 @@
 import CReluSV
 import ReluSVKit
 
-/// Checks the estimator arguments shared by the one-shot and streaming calls.
-func checkTrim(_ trim: Double) throws {
-    guard trim.isFinite, trim >= 0, trim < 0.5 else {
-        throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "trim must lie in [0, 0.5), got \(trim)")
-    }
-}
-
-/// `samples` arrives as a C `size_t`: values above `Int.max` read as negative.
+/// `samples` arrives as a C `size_t`: values above `Int.max` read as negative
+/// (size arithmetic, the C layer's); its range is the engine's rule.
 func checkSamples(_ samples: Int) throws {
-    guard samples != 0 else { throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "samples must be positive, got 0") }
-    let limit = WidthAccumulator<Double>.maximumSamples
-    guard samples > 0, samples <= limit else {
-        throw CallError(RELUSV_ERROR_INVALID_ARGUMENT,
-                        "samples = \(UInt(bitPattern: samples)) exceeds the limit of \(limit)")
+    guard samples >= 0 else {
+        throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "samples = \(UInt(bitPattern: samples)) exceeds the limit of "
+                        + "\(WidthAccumulator<Double>.maximumSamples)")
     }
 }
 
@@ -41,7 +33,7 @@ public func relusv_gmw(
         let x = try MatrixArgument(x, "x")
         let result = try required(result, "result")
         try checkSamples(samples)
-        try checkTrim(trim)
+        try SampleSummary.checkTrim(trim)  // before the EMPTY check, as the engine would
         guard x.rows > 0 else { throw CallError(RELUSV_ERROR_EMPTY, "x has no rows: the width of an empty set is undefined") }
         let report = progress(progressFn, userData, total: x.rows)
         let (summary, widths) = switch x {

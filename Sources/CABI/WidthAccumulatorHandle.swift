@@ -4,6 +4,7 @@ import ReluSVKit
 /// The object behind a `relusv_gmw_accumulator *`: a retained box around the
 /// engine accumulator, created by `_create`/`_import` and released by `_free`.
 final class AccumulatorBox: OpaqueHandle {
+    static let kindName = "relusv_gmw_accumulator"
     let accumulator: AnyWidthAccumulator
     init(_ accumulator: AnyWidthAccumulator) { self.accumulator = accumulator }
 
@@ -18,11 +19,9 @@ public func relusv_gmw_accumulator_create(
 ) -> relusv_status {
     guarded {
         let out = try required(out, "accumulator")
-        guard dimension != 0 else { throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "dimension must be positive, got 0") }
-        let limit = WidthAccumulator<Double>.maximumDimension
-        guard dimension > 0, dimension <= limit else {  // size_t above Int.max reads as negative
-            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT,
-                            "dimension = \(UInt(bitPattern: dimension)) exceeds the limit of \(limit)")
+        guard dimension >= 0 else {  // size_t above Int.max reads as negative; the range is the engine's
+            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "dimension = \(UInt(bitPattern: dimension)) exceeds the limit of "
+                            + "\(WidthAccumulator<Double>.maximumDimension)")
         }
         try checkSamples(samples)
         let accumulator: AnyWidthAccumulator = try dtypeBits(dtype) == 32
@@ -88,7 +87,7 @@ public func relusv_gmw_accumulator_estimate(
     guarded {
         let a = try AccumulatorBox.from(handle)
         let result = try required(result, "result")
-        try checkTrim(trim)
+        try SampleSummary.checkTrim(trim)
         guard a.count > 0 else { throw CallError(RELUSV_ERROR_EMPTY, "no points have been added to the accumulator") }
         let widths = try a.sampleWidths(spherical: spherical != 0)
         copyOut(widths, to: sampleWidths)

@@ -16,6 +16,8 @@ static const char *const status_names[RELUSV_STATUS_COUNT] = {
     "RELUSV_ERROR_LAPACK",
     "RELUSV_ERROR_CANCELLED",
     "RELUSV_ERROR_INTERNAL",
+    "RELUSV_ERROR_OUT_OF_MEMORY",
+    "RELUSV_ERROR_INVALID_HANDLE",
 };
 
 static const char *const status_strings[RELUSV_STATUS_COUNT] = {
@@ -32,6 +34,8 @@ static const char *const status_strings[RELUSV_STATUS_COUNT] = {
     "a LAPACK routine failed",
     "cancelled by the progress callback",
     "internal error",
+    "the memory the input needs exceeds the memory limit; nothing was allocated",
+    "not a live handle of the expected kind",
 };
 
 const char *relusv_status_name(int32_t status) {

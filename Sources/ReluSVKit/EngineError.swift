@@ -1,6 +1,6 @@
 /// Failures the engine reports; the C surface maps each to a status code.
 public enum EngineError: Error, Equatable, CustomStringConvertible {
-    /// The progress callback asked to stop.
+    /// The progress callback asked to stop, or `Cancellation.cancelAll()` was called.
     case cancelled
     /// Input data holds NaN or infinity at the given row and column.
     case nonFiniteData(row: Int, column: Int)
@@ -16,10 +16,12 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
     case lapackFailure(routine: String, info: Int32)
     /// A serialised state is malformed.
     case corruptState(String)
+    /// A buffer sized by the input would exceed `MemoryBudget.limit`; nothing was allocated.
+    case outOfMemory(String)
 
     public var description: String {
         switch self {
-        case .cancelled: return "cancelled by the progress callback"
+        case .cancelled: return "cancelled (by the progress callback, Ctrl-C or relusv_cancel_all)"
         case let .nonFiniteData(row, column): return "data contains NaN or infinity at row \(row), column \(column)"
         case let .nonFinite(what): return what
         case let .overflow(what): return "floating-point overflow: \(what)"
@@ -27,6 +29,7 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
         case let .mismatch(what): return what
         case let .lapackFailure(routine, info): return "LAPACK \(routine) failed with info = \(info)"
         case let .corruptState(what): return "invalid accumulator state: \(what)"
+        case let .outOfMemory(what): return what
         }
     }
 }

@@ -4,11 +4,12 @@ import Glibc
 import Darwin
 #endif
 
-/// A mutual-exclusion lock over `pthread_mutex_t` (no Foundation needed).
-final class Lock: @unchecked Sendable {
+/// A mutual-exclusion lock over `pthread_mutex_t` (no Foundation needed),
+/// shared with the C surface (`package` access).
+package final class Lock: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
 
-    init() {
+    package init() {
         mutex = .allocate(capacity: 1)
         mutex.initialize(to: pthread_mutex_t())
         pthread_mutex_init(mutex, nil)
@@ -19,7 +20,7 @@ final class Lock: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    func withLock<R>(_ body: () throws -> R) rethrows -> R {
+    package func withLock<R>(_ body: () throws -> R) rethrows -> R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body()

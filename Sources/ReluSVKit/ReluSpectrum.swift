@@ -176,6 +176,10 @@ public func reluSpectrum<Scalar: BLASScalar>(
         byK[k] = (entry, factors)
         previous = (entry, factors)
     }
+    // An error that overflowed certifies nothing: report it as such, not as an infinite bound.
+    guard byK.values.allSatisfy({ $0.0.bound.isFinite }) else {
+        throw EngineError.overflow("an approximation error exceeds the range of \(Scalar.self); rescale W, b or X")
+    }
     return ReluSpectrum(entries: requested.map { byK[$0]!.0 },
                         factors: requested.map { settings.keepFactors ? byK[$0]!.1 : nil },
                         dataMaxNorm: problem.maxPointNorm, fitStride: plan.stride)

@@ -25,8 +25,23 @@ enum RowExtremes {
         return (Double(hi), Double(lo), finite)
     }
 
-    /// Euclidean norm of `v[0 ..< count]`, accumulated in `Double`.
+    /// Euclidean norm of `v[0 ..< count]`, accumulated in `Double`; when the
+    /// sum of squares overflows, recomputed with the values scaled by a power
+    /// of two, so a representable norm is returned (infinity only when the
+    /// norm itself exceeds the range of `Double`).
     static func norm<Scalar: BLASScalar>(_ v: UnsafePointer<Scalar>, count: Int) -> Double {
+        let plain = sumOfSquares(v, count: count).squareRoot()
+        guard plain.isInfinite else { return plain }
+        var largest = 0.0
+        for i in 0..<count { largest = Swift.max(largest, abs(Double(v[i]))) }
+        guard largest.isFinite else { return .infinity }
+        let scale = Double(sign: .plus, exponent: largest.exponent, significand: 1)
+        var s = 0.0
+        for i in 0..<count { let x = Double(v[i]) / scale; s += x * x }
+        return s.squareRoot() * scale
+    }
+
+    private static func sumOfSquares<Scalar: BLASScalar>(_ v: UnsafePointer<Scalar>, count: Int) -> Double {
         var s = 0.0
         if Scalar.self == Float.self {
             let f = UnsafeRawPointer(v).assumingMemoryBound(to: Float.self)
@@ -37,7 +52,7 @@ enum RowExtremes {
         } else {
             for i in 0..<count { s += Double(v[i]) * Double(v[i]) }
         }
-        return s.squareRoot()
+        return s
     }
 
     // The two loops below differ only in their types: a generic version is

@@ -9,7 +9,10 @@
 /// Points arrive in batches of any size (rows are points); each batch is
 /// processed in blocks of at most `blockRows` rows with one GEMM
 /// `P = G X_block^T` (`S x block`) and a row-wise max/min, so the extra memory
-/// is `O(S * blockRows)` and never `O(S * N)`. Two accumulators with the
+/// per update is `max(S, scratchBudget)` products (8 MiB in `Double` for
+/// `S <= 2^20`) and never `O(S * N)`. The directions take `S * n` values,
+/// at most `maximumElements`; `memoryNeeded` is the whole footprint, checked
+/// against `MemoryBudget` before anything is allocated. Two accumulators with the
 /// same directions merge exactly, by elementwise max/min, in any order.
 /// Streaming computes the same extremes as a single call on the whole set,
 /// up to the rounding of single products: BLAS may round `<g_j, x>`
@@ -47,22 +50,47 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
     /// A consistent copy of the count and extremes.
     public var snapshot: (count: Int, maxima: [Double], minima: [Double]) { lock.withLock { state } }
 
-    /// Scratch elements per block (`S * blockRows`), about 8 MB in `Double`.
+    /// Largest `samples x dimension` (direction values) an accumulator
+    /// accepts: 2 GiB of `Double`, checked before anything is allocated (and
+    /// before a state claiming more is read).
+    public static var maximumElements: Int { 1 << 28 }
+
+    /// Scratch elements per block (`S * blockRows`): 8 MiB in `Double`; one
+    /// row per block (`S` elements) when `S` exceeds it.
     public static var scratchBudget: Int { 1 << 20 }
 
-    public init(dimension: Int, samples: Int, seed: UInt64) throws {
+    /// Bytes an accumulator holds (directions, extremes, norms) plus one
+    /// update's scratch.
+    public static func memoryNeeded(dimension: Int, samples: Int) -> Double {
+        let s = Double(samples)
+        return s * Double(dimension) * Double(MemoryLayout<Scalar>.stride) + 5 * s * 8
+            + Double(Swift.max(samples, scratchBudget)) * Double(MemoryLayout<Scalar>.stride)
+    }
+
+    /// Checks `dimension` and `samples` against the documented limits and the
+    /// memory budget, before any allocation.
+    public static func validate(dimension: Int, samples: Int) throws {
         guard dimension > 0 else { throw EngineError.invalidArgument("dimension must be positive, got \(dimension)") }
         guard samples > 0 else { throw EngineError.invalidArgument("samples must be positive, got \(samples)") }
-        guard samples <= Self.maximumSamples else {
-            throw EngineError.invalidArgument("samples = \(samples) exceeds the limit of \(Self.maximumSamples)")
+        guard samples <= maximumSamples else {
+            throw EngineError.invalidArgument("samples = \(samples) exceeds the limit of \(maximumSamples)")
         }
-        guard dimension <= Self.maximumDimension else {
-            throw EngineError.invalidArgument("dimension = \(dimension) exceeds the limit of \(Self.maximumDimension)")
+        guard dimension <= maximumDimension else {
+            throw EngineError.invalidArgument("dimension = \(dimension) exceeds the limit of \(maximumDimension)")
         }
         let (elements, overflow) = dimension.multipliedReportingOverflow(by: samples)
-        guard !overflow, elements <= 1 << 40 else {
-            throw EngineError.invalidArgument("samples x dimension = \(samples) x \(dimension) is too large")
+        guard !overflow, elements <= maximumElements else {
+            throw EngineError.outOfMemory(
+                "samples x dimension = \(samples) x \(dimension) direction values exceed the limit of \(maximumElements)")
         }
+        try MemoryBudget.require(bytes: memoryNeeded(dimension: dimension, samples: samples),
+                                 for: "a width accumulator of \(samples) directions in dimension \(dimension)")
+    }
+
+    /// `progress` is checked for cancellation while the directions are drawn.
+    public init(dimension: Int, samples: Int, seed: UInt64, progress: Progress = .silent) throws {
+        try Self.validate(dimension: dimension, samples: samples)
+        let elements = dimension * samples
         self.dimension = dimension
         self.samples = samples
         self.seed = seed
@@ -70,12 +98,18 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
         // Filled through a pointer by concrete loops: element-wise generic
         // code is slow when not specialised (callers in other modules).
         directions = try ScratchBuffer(count: elements, purpose: "\(samples) x \(dimension) directions")
-        CounterRandom(seed: seed, stream: .widthDirections)
-            .fillNormals(directions.pointer, firstRow: 0, rows: samples, columns: dimension)
+        // In chunks of rows (the same values: the generator is counter-based), each a cancellation point.
+        let random = CounterRandom(seed: seed, stream: .widthDirections)
+        let chunk = max(1, Self.scratchBudget / dimension)
+        for first in stride(from: 0, to: samples, by: chunk) {
+            try progress.checkCancelled()
+            random.fillNormals(directions.pointer + first * dimension, firstRow: first,
+                               rows: min(chunk, samples - first), columns: dimension)
+        }
         directionNorms = (0..<samples).map { [directions] j in
             RowExtremes.norm(directions.pointer + j * dimension, count: dimension)
         }
-        blockRows = max(64, Self.scratchBudget / samples)
+        blockRows = max(1, Self.scratchBudget / samples)
     }
 
     /// Adds the rows of `x` (shape `(N, dimension)`) to the set.
@@ -203,8 +237,9 @@ public func gaussianMeanWidth<Scalar: BLASScalar>(
     of x: MatrixView<Scalar>, samples: Int = 100, seed: UInt64, trim: Double = 0.1,
     spherical: Bool = false, progress: Progress = .silent
 ) throws -> (summary: SampleSummary, sampleWidths: [Double]) {
+    try SampleSummary.checkTrim(trim)
     guard x.rows > 0 else { throw EngineError.invalidArgument("the set is empty: the width needs at least one point") }
-    let accumulator = try WidthAccumulator<Scalar>(dimension: x.columns, samples: samples, seed: seed)
+    let accumulator = try WidthAccumulator<Scalar>(dimension: x.columns, samples: samples, seed: seed, progress: progress)
     try accumulator.update(x, progress: progress)
     let widths = try accumulator.sampleWidths(spherical: spherical)
     return (try SampleSummary(widths, trim: trim), widths)

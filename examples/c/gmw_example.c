@@ -29,6 +29,11 @@ static int cancel_at_once(void *user, uint64_t done, uint64_t total) {
 }
 
 int main(void) {
+    /* The library loaded must be compatible with the header compiled against (relusv.h, "ABI stability"). */
+    uint32_t version = relusv_version_number();
+    CHECK(version / 10000 == RELUSV_VERSION_MAJOR && version >= RELUSV_VERSION_NUMBER,
+          "library %s is older than relusv.h %s", relusv_version_string(), RELUSV_VERSION_STRING);
+
     enum { N = 6, POINTS = 1 << N, SAMPLES = 20000 };
     double *cube = malloc(sizeof(double) * POINTS * N);
     for (int i = 0; i < POINTS; ++i)

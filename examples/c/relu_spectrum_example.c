@@ -49,7 +49,7 @@ int main(void) {
 
     /* The whole curve, with factors. */
     relusv_relu_sv_options options;
-    relusv_relu_sv_options_init(&options);
+    relusv_relu_sv_options_init(&options, sizeof options);
     options.keep_factors = 1;
     options.max_steps = 60;
     options.threads = 1;

@@ -5,10 +5,13 @@ Implements Dittmer, King and Maass, "Singular Values for ReLU Layers"
 points; a layer's weight ``W`` is ``out x in`` as in PyTorch.
 """
 from ._native import VERSION as __version__
-from ._progress import ProgressOption
+from ._progress import ProgressOption, cancel_all
 from .accumulator import GMWAccumulator
-from .errors import CancelledError, ComputationError, InvalidInputError, InvalidTypeError, ReluSVError
+from .errors import (CancelledError, ComputationError, InvalidInputError, InvalidTypeError, MemoryLimitError,
+                     ReluSVError, UserInputError)
+from .memory import memory_limit, set_memory_limit
 from .width import WidthEstimate, diameter, effective_dimension, gaussian_to_spherical_factor, gmw
+from .conv import conv_singular_values
 from .spectra import (OperatorWidth, ReluSpectrum, operator_gmw, relu_fit_gradient, relu_singular_values,
                       singular_values, truncated_svd)
 
@@ -26,6 +29,11 @@ __all__ = [
     "InvalidTypeError",
     "ComputationError",
     "CancelledError",
+    "MemoryLimitError",
+    "UserInputError",
+    "cancel_all",
+    "set_memory_limit",
+    "memory_limit",
     "singular_values",
     "truncated_svd",
     "relu_singular_values",
@@ -33,4 +41,5 @@ __all__ = [
     "ReluSpectrum",
     "operator_gmw",
     "OperatorWidth",
+    "conv_singular_values",
 ]

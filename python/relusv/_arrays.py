@@ -67,7 +67,7 @@ def as_points(x: Any, name: str = "x", dtype: Any = None) -> np.ndarray:
             f"Use {name}.reshape(-1, 1) for scalar points or {name}.reshape(1, -1) for a single point."
         )
     if a.ndim > 2:
-        a = a.reshape(a.shape[0], -1)
+        a = a.reshape(a.shape[0], int(np.prod(a.shape[1:])))  # (-1 is ambiguous with no rows)
     return a
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 from ctypes import POINTER, c_char_p, c_double, c_int32, c_size_t, c_uint32, c_uint64, c_void_p
 from pathlib import Path
 
@@ -58,9 +59,10 @@ class AccumulatorInfo(ctypes.Structure):
 
 
 class ReluSVOptions(ctypes.Structure):
-    """``relusv_relu_sv_options``."""
+    """``relusv_relu_sv_options``: fill with ``relusv_relu_sv_options_init(byref(o), sizeof(o))``."""
 
     _fields_ = [
+        ("struct_size", c_size_t),
         ("leaky_slope", c_double),
         ("seed", c_uint64),
         ("sphere_points", c_uint64),
@@ -135,6 +137,9 @@ PROTOTYPES = {
     "relusv_last_error": (c_char_p, []),
     "relusv_version_string": (c_char_p, []),
     "relusv_version_number": (c_uint32, []),
+    "relusv_set_memory_limit": (None, [c_size_t]),
+    "relusv_memory_limit": (c_size_t, []),
+    "relusv_cancel_all": (None, []),
     "relusv_gmw": (_status, [POINTER(Matrix), c_size_t, c_uint64, c_double, c_int32,
                              POINTER(c_double), POINTER(WidthResult), PROGRESS_FN, c_void_p]),
     "relusv_diameter": (_status, [POINTER(Matrix), POINTER(c_double), PROGRESS_FN, c_void_p]),
@@ -156,7 +161,7 @@ PROTOTYPES = {
     "relusv_singular_values": (_status, [POINTER(Matrix), POINTER(c_double)]),
     "relusv_truncated_svd": (_status, [POINTER(Matrix), c_size_t, POINTER(c_double), POINTER(c_double),
                                        POINTER(c_double)]),
-    "relusv_relu_sv_options_init": (None, [POINTER(ReluSVOptions)]),
+    "relusv_relu_sv_options_init": (None, [POINTER(ReluSVOptions), c_size_t]),
     "relusv_bound_source_name": (c_char_p, [c_int32]),
     "relusv_relu_singular_values": (_status, [POINTER(Matrix), POINTER(Matrix), POINTER(Matrix), POINTER(c_uint64),
                                               c_size_t, POINTER(ReluSVOptions), POINTER(_handle), PROGRESS_FN,
@@ -172,6 +177,9 @@ PROTOTYPES = {
     "relusv_operator_gmw": (_status, [POINTER(Matrix), POINTER(Matrix), POINTER(Matrix), c_int32, c_double,
                                       c_size_t, c_size_t, c_uint64, c_double, POINTER(OperatorWidthResult),
                                       PROGRESS_FN, c_void_p]),
+    # convolutions
+    "relusv_conv_singular_values": (_status, [POINTER(Matrix), c_size_t, c_size_t, c_size_t, c_size_t, c_size_t,
+                                              c_size_t, c_size_t, POINTER(c_double), PROGRESS_FN, c_void_p]),
 }
 
 
@@ -181,15 +189,29 @@ def library_path() -> Path:
     return Path(override) if override else Path(__file__).with_name(LIBRARY_NAME)
 
 
+def load_failure_message(path: Path, error: OSError) -> str:
+    """One message for a library that exists but does not load: what is missing, how to get it."""
+    missing = re.match(r"\s*([^:\s]+): cannot open shared object file", str(error))
+    what = f"{missing.group(1)} is missing" if missing else str(error)
+    return (
+        f"relusv: cannot load the native library {path}: {what}. It needs OpenBLAS and LAPACKE: install "
+        "the self-contained wheel (`make wheel` builds it, with both bundled), or the system libraries "
+        "(Debian/Ubuntu: apt-get install libopenblas0 liblapacke)."
+    )
+
+
 def _load() -> ctypes.CDLL:
     path = library_path()
     if not path.is_file():
         raise ImportError(
             f"relusv: the native library was not found at {path}. Build and install the package with "
-            "`make install` (or `pip install ./python`), or point RELUSV_LIBRARY at libReluSVKit.so."
+            "`make install` (or `pip install .` in the repository), or point RELUSV_LIBRARY at libReluSVKit.so."
         )
     # CDLL (not PyDLL): every call releases the GIL while the library runs.
-    library = ctypes.CDLL(str(path))
+    try:
+        library = ctypes.CDLL(str(path))
+    except OSError as error:
+        raise ImportError(load_failure_message(path, error)) from None
     for name, (restype, argtypes) in PROTOTYPES.items():
         function = getattr(library, name)
         function.restype = restype

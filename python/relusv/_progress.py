@@ -11,6 +11,18 @@ Ctrl-C is caught by a SIGINT handler installed for the duration of the call
 (main thread, default handler only) that merely sets a flag: a
 ``KeyboardInterrupt`` raised inside a ctypes callback could otherwise fire
 on entry to the callback, before any ``try``, and be swallowed by ctypes.
+
+Ctrl-C in any thread: a call running in a worker thread never sees the
+signal (Python runs handlers in the main thread only), so on import, when
+SIGINT still has Python's default handler, relusv wraps it: the wrapper calls
+``relusv_cancel_all`` (every native computation running at that moment stops
+at its next check, within about a second, and raises ``CancelledError`` in
+its thread) and then raises ``KeyboardInterrupt`` as before. A single
+LAPACK call (the SVD of a large matrix) cannot be interrupted and finishes
+first. ``cancel_all()`` does the same from code.
+
+An exception raised by a progress callback (``SystemExit`` included) stops
+the computation and is re-raised unchanged once the library has unwound.
 """
 from __future__ import annotations
 
@@ -110,16 +122,17 @@ class ProgressSession:
         except KeyboardInterrupt:
             self.interrupted = True
             return 1
-        except Exception as error:  # re-raised by __exit__ once the library has unwound
+        except BaseException as error:  # re-raised by __exit__ once the library has unwound (SystemExit too)
             self.callback_error = error
             return 1
 
     def _on_sigint(self, _signum, _frame) -> None:
         self.interrupted = True
+        cancel_all()  # calls in other threads stop too
 
     def __enter__(self) -> "ProgressSession":
         if threading.current_thread() is threading.main_thread() and \
-                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                signal.getsignal(signal.SIGINT) in (signal.default_int_handler, _sigint_cancelling_native_calls):
             self._previous_sigint = signal.signal(signal.SIGINT, self._on_sigint)
         return self
 
@@ -135,3 +148,32 @@ class ProgressSession:
         if exc_type is CancelledError and self.callback_error is not None:
             raise self.callback_error
         return False
+
+
+def cancel_all() -> None:
+    """Stops every relusv computation running now, in every thread.
+
+    Each raises ``CancelledError`` in its own thread at its next check
+    (within about a second; a single LAPACK call finishes first). Calls
+    started afterwards run normally.
+    """
+    _native.lib.relusv_cancel_all()
+
+
+def _sigint_cancelling_native_calls(signum, frame) -> None:
+    cancel_all()
+    signal.default_int_handler(signum, frame)
+
+
+def install_interrupt_handler() -> None:
+    """Wraps Python's default SIGINT handler so that Ctrl-C also cancels native calls.
+
+    Only from the main thread and only over the default handler: a handler the
+    application installed is left alone.
+    """
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _sigint_cancelling_native_calls)
+
+
+install_interrupt_handler()

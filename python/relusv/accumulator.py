@@ -6,11 +6,12 @@ from typing import Any, Optional
 
 import numpy as np
 
-from . import _arrays, _native
+from . import _arrays, _native, _validation
+from ._handle import NativeHandle
 from ._native import check, lib
 from ._progress import ProgressOption, ProgressSession
 from .errors import InvalidInputError, InvalidTypeError
-from .width import DEFAULT_SAMPLES, DEFAULT_TRIM, WidthEstimate, _MAX_SIZE, _positive_int, _seed, _trim
+from .width import DEFAULT_SAMPLES, DEFAULT_TRIM, WidthEstimate, _positive_int, _seed, _trim
 
 _DTYPES = {"float32": _native.FLOAT32, "float64": _native.FLOAT64}
 
@@ -56,47 +57,66 @@ class GMWAccumulator:
         handle = ctypes.c_void_p()
         check(lib.relusv_gmw_accumulator_create(dimension, samples, _seed(seed), _DTYPES[str(np.dtype(dtype))],
                                                 ctypes.byref(handle)))
-        self._handle = handle
+        self._native = NativeHandle(handle, lib.relusv_gmw_accumulator_free, "accumulator")
 
     @classmethod
     def from_bytes(cls, state: bytes) -> "GMWAccumulator":
-        """An accumulator restored from ``to_bytes()`` output (validated by the library)."""
+        """An accumulator restored from ``to_bytes()`` output.
+
+        The library checks the state completely before allocating anything
+        (size, CRC-32 checksum, every header field, limits on
+        ``samples x dimension``, the extremes; see ``WidthAccumulatorState``),
+        so corrupted or forged bytes raise ``InvalidInputError`` (or
+        ``MemoryLimitError``) and never crash. States written by relusv 0.1
+        (format version 1, without checksum) are still read.
+        """
         state = bytes(state)
         handle = ctypes.c_void_p()
         check(lib.relusv_gmw_accumulator_import(state, len(state), ctypes.byref(handle)))
         self = cls.__new__(cls)
-        self._handle = handle
+        self._native = NativeHandle(handle, lib.relusv_gmw_accumulator_free, "accumulator")
         return self
 
     def to_bytes(self) -> bytes:
         """The state as portable bytes (directions are re-derived from the seed)."""
         size = ctypes.c_size_t()
-        check(lib.relusv_gmw_accumulator_state_size(self._live(), ctypes.byref(size)))
-        buffer = ctypes.create_string_buffer(size.value)
-        check(lib.relusv_gmw_accumulator_export(self._live(), buffer, size.value))
+        with self._borrow() as h:
+            check(lib.relusv_gmw_accumulator_state_size(h, ctypes.byref(size)))
+            buffer = ctypes.create_string_buffer(size.value)
+            check(lib.relusv_gmw_accumulator_export(h, buffer, size.value))
         return buffer.raw
 
+    # Pickling stores ``to_bytes()``. As with any pickle, unpickling data from
+    # an untrusted source can run arbitrary code (pickle itself, not relusv, is
+    # the risk): exchange ``to_bytes()`` output and ``from_bytes`` instead.
     def __getstate__(self) -> bytes:
         return self.to_bytes()
 
     def __setstate__(self, state: bytes) -> None:
-        self._handle = GMWAccumulator.from_bytes(state)._take()
+        restored = GMWAccumulator.from_bytes(state)
+        self._native, restored._native = restored._native, None  # transferred: restored's __del__ frees nothing
 
-    def _take(self) -> ctypes.c_void_p:
-        handle, self._handle = self._handle, None
-        return handle
-
-    def _live(self) -> ctypes.c_void_p:
-        if getattr(self, "_handle", None) is None:
+    def _borrow(self):
+        native = getattr(self, "_native", None)
+        if native is None:
             raise InvalidInputError("the accumulator has been closed")
-        return self._handle
+        return native.borrow()
+
+    @property
+    def closed(self) -> bool:
+        native = getattr(self, "_native", None)
+        return native is None or native.closed
 
     def close(self) -> None:
-        """Frees the native state (also done when the object is collected)."""
-        handle = getattr(self, "_handle", None)
-        if handle is not None:
-            self._handle = None
-            lib.relusv_gmw_accumulator_free(handle)
+        """Frees the native state (also done when the object is collected).
+
+        Safe while other threads are inside calls on this accumulator: they
+        finish normally, the memory is freed when the last of them returns,
+        and calls made after ``close`` raise ``InvalidInputError``.
+        """
+        native = getattr(self, "_native", None)
+        if native is not None:
+            native.close()
 
     __del__ = close
 
@@ -108,7 +128,8 @@ class GMWAccumulator:
 
     def _info(self) -> _native.AccumulatorInfo:
         info = _native.AccumulatorInfo()
-        check(lib.relusv_gmw_accumulator_info_get(self._live(), ctypes.byref(info)))
+        with self._borrow() as h:
+            check(lib.relusv_gmw_accumulator_info_get(h, ctypes.byref(info)))
         return info
 
     @property
@@ -133,7 +154,7 @@ class GMWAccumulator:
         return np.dtype(np.float32 if self._info().dtype == _native.FLOAT32 else np.float64)
 
     def __repr__(self) -> str:
-        if getattr(self, "_handle", None) is None:
+        if self.closed:
             return "GMWAccumulator(<closed>)"
         i = self._info()
         return (f"GMWAccumulator(dimension={i.dimension}, samples={i.samples}, seed={i.seed}, "
@@ -143,15 +164,16 @@ class GMWAccumulator:
         """Adds the rows of ``x`` (shape ``(N, ...)``, flattened to ``(N, dimension)``)."""
         a = _arrays.prepare(_arrays.as_points(x, dtype=self.dtype))
         m = _arrays.matrix(a)
-        with ProgressSession("gmw update", progress) as session:
-            check(lib.relusv_gmw_accumulator_update(self._live(), ctypes.byref(m), session.callback, None))
+        with self._borrow() as h, ProgressSession("gmw update", progress) as session:
+            check(lib.relusv_gmw_accumulator_update(h, ctypes.byref(m), session.callback, None))
         return self
 
     def merge(self, other: "GMWAccumulator") -> "GMWAccumulator":
         """Adds the points seen by ``other`` (same dimension, samples, seed and dtype)."""
         if not isinstance(other, GMWAccumulator):
             raise InvalidTypeError(f"can only merge another GMWAccumulator, not {type(other).__name__}")
-        check(lib.relusv_gmw_accumulator_merge(self._live(), other._live()))
+        with self._borrow() as h, other._borrow() as g:
+            check(lib.relusv_gmw_accumulator_merge(h, g))
         return self
 
     @property
@@ -160,7 +182,8 @@ class GMWAccumulator:
         s = self.samples
         hi, hi_ptr = _arrays.double_buffer(s)
         lo, lo_ptr = _arrays.double_buffer(s)
-        check(lib.relusv_gmw_accumulator_extremes(self._live(), hi_ptr, lo_ptr))
+        with self._borrow() as h:
+            check(lib.relusv_gmw_accumulator_extremes(h, hi_ptr, lo_ptr))
         return hi, lo
 
     def merge_extremes(self, maxima: Any, minima: Any, points: int) -> "GMWAccumulator":
@@ -170,17 +193,14 @@ class GMWAccumulator:
         MAX (maxima) and MIN (minima), sum their ``points``, and merge.
         """
         s = self.samples
-        hi = np.ascontiguousarray(_arrays.to_numpy(maxima, "maxima"), dtype=np.float64).reshape(-1)
-        lo = np.ascontiguousarray(_arrays.to_numpy(minima, "minima"), dtype=np.float64).reshape(-1)
+        hi = np.ascontiguousarray(_arrays.as_float_array(maxima, "maxima", np.float64)).reshape(-1)
+        lo = np.ascontiguousarray(_arrays.as_float_array(minima, "minima", np.float64)).reshape(-1)
         if hi.shape != (s,) or lo.shape != (s,):
             raise InvalidInputError(f"maxima and minima must each hold {s} values, got {hi.size} and {lo.size}")
-        if isinstance(points, (bool, np.bool_)) or not isinstance(points, (int, np.integer)):
-            raise InvalidTypeError(f"points must be an integer, got {type(points).__name__}")
-        if not 0 <= int(points) <= _MAX_SIZE:
-            raise InvalidInputError(f"points must lie in [0, 2**63 - 1], got {points}")
+        points = _validation.integer(points, "points")
         ptr = ctypes.POINTER(ctypes.c_double)
-        check(lib.relusv_gmw_accumulator_merge_extremes(self._live(), hi.ctypes.data_as(ptr),
-                                                        lo.ctypes.data_as(ptr), int(points)))
+        with self._borrow() as h:
+            check(lib.relusv_gmw_accumulator_merge_extremes(h, hi.ctypes.data_as(ptr), lo.ctypes.data_as(ptr), points))
         return self
 
     def estimate(self, trim: float = DEFAULT_TRIM, spherical: bool = False, return_details: bool = False):
@@ -189,8 +209,8 @@ class GMWAccumulator:
         widths, widths_ptr = _arrays.double_buffer(int(info.samples)) if return_details else (None, None)
         result = _native.WidthResult()
         trim = _trim(trim)
-        check(lib.relusv_gmw_accumulator_estimate(self._live(), trim, int(bool(spherical)), widths_ptr,
-                                                  ctypes.byref(result)))
+        with self._borrow() as h:
+            check(lib.relusv_gmw_accumulator_estimate(h, trim, int(bool(spherical)), widths_ptr, ctypes.byref(result)))
         if not return_details:
             return result.estimate
         return WidthEstimate._from_native(result, trim, bool(spherical), int(info.seed), widths)

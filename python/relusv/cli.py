@@ -14,7 +14,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from .errors import InvalidInputError, InvalidTypeError, ReluSVError
+from .errors import ReluSVError, UserInputError
 from .report.errors import ReportInputError
 from .width import DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_TRIM
 
@@ -27,18 +27,38 @@ class UsageError(Exception):
 
 
 def _load_points(path: str) -> np.ndarray:
+    """The array in a .npy file, or the array ``X`` of a .npz file, read completely.
+
+    Every way the file can be unreadable (missing, not NumPy, truncated, a
+    bad CRC or deflate stream inside a .npz, object arrays that would need
+    pickle) is a ``UsageError`` naming the file.
+    """
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"no such file: {path}")
     try:
         data = np.load(p, allow_pickle=False)
-    except Exception as error:  # numpy raises several types for unreadable files
-        raise UsageError(f"cannot read {path} as a NumPy .npy/.npz file: {error}") from None
-    if isinstance(data, np.lib.npyio.NpzFile):
-        if "X" not in data.files:
-            raise UsageError(f"{path} has no array named 'X' (found: {', '.join(data.files) or 'none'})")
-        return data["X"]
-    return data
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            return _real_array(data, path)
+        with data:
+            if "X" not in data.files:
+                raise UsageError(f"{path} has no array named 'X' (found: {', '.join(data.files) or 'none'})")
+            return _real_array(data["X"], f"{path}: X")
+    except UsageError:
+        raise
+    except Exception as error:  # numpy, zipfile and zlib raise many types for unreadable files
+        raise UsageError(f"cannot read {path} as a NumPy .npy/.npz file: {_one_line(error)}") from None
+
+
+def _real_array(a: np.ndarray, name: str) -> np.ndarray:
+    if a.dtype.kind not in "fiub":
+        raise UsageError(f"{name} has dtype {a.dtype}; expected real numbers")
+    return a
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def command_gmw(args: argparse.Namespace) -> int:
@@ -99,11 +119,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
-    except (UsageError, ReportInputError, InvalidInputError, InvalidTypeError) as error:
-        print(f"relusv: error: {error}", file=sys.stderr)  # a user mistake: one line, no traceback
+    except (UsageError, ReportInputError, UserInputError) as error:
+        print(f"relusv: error: {_one_line(error)}", file=sys.stderr)  # a user mistake: one line, no traceback
         return EXIT_USAGE
     except ReluSVError as error:  # a numerical failure reported by the library
-        print(f"relusv: error: {error}", file=sys.stderr)
+        print(f"relusv: error: {_one_line(error)}", file=sys.stderr)
         return EXIT_FAILURE
     except KeyboardInterrupt:
         print("relusv: interrupted", file=sys.stderr)

@@ -20,12 +20,28 @@ class ReluSVError(Exception):
         self.status_name = status_name
 
 
-class InvalidInputError(ReluSVError, ValueError):
+class UserInputError(ReluSVError):
+    """Base of the errors that a caller's input causes (not a failure of relusv).
+
+    The command line reports every one of them in one line and exits with
+    status 2.
+    """
+
+
+class InvalidInputError(UserInputError, ValueError):
     """Bad values or shapes: NaN/Inf, empty sets, mismatched dimensions, ..."""
 
 
-class InvalidTypeError(ReluSVError, TypeError):
+class InvalidTypeError(UserInputError, TypeError):
     """An unsupported or mismatched element type."""
+
+
+class MemoryLimitError(UserInputError, MemoryError):
+    """The input needs more memory than the library's limit allows; nothing was allocated.
+
+    The limit is the physical memory unless ``relusv.set_memory_limit`` or the
+    environment variable ``RELUSV_MEMORY_LIMIT`` sets another.
+    """
 
 
 class ComputationError(ReluSVError, RuntimeError):
@@ -41,6 +57,7 @@ _CLASS_BY_STATUS_NAME = {
     "RELUSV_ERROR_LAPACK": ComputationError,
     "RELUSV_ERROR_INTERNAL": ComputationError,
     "RELUSV_ERROR_CANCELLED": CancelledError,
+    "RELUSV_ERROR_OUT_OF_MEMORY": MemoryLimitError,
 }
 
 

@@ -21,15 +21,16 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import _arrays, _native
+from . import _arrays, _native, _validation
 from ._native import check, lib
 from ._progress import ProgressOption, ProgressSession
+from .errors import InvalidInputError, InvalidTypeError
 from .width import _positive_int, _seed
 
 
 def _defaults() -> _native.ReluSVOptions:
     options = _native.ReluSVOptions()
-    lib.relusv_relu_sv_options_init(ctypes.byref(options))
+    lib.relusv_relu_sv_options_init(ctypes.byref(options), ctypes.sizeof(options))
     return options
 
 
@@ -52,7 +53,7 @@ for _code in range(64):
 def _weight(W: Any) -> np.ndarray:
     a = _arrays.as_float_array(W, "W")
     if a.ndim != 2:
-        raise ValueError(f"W must be a 2-D matrix (out x in), got shape {a.shape}")
+        raise InvalidInputError(f"W must be a 2-D matrix (out x in), got shape {a.shape}")
     return _arrays.prepare(a)
 
 
@@ -61,7 +62,7 @@ def _bias(b: Any) -> Optional[np.ndarray]:
         return None
     a = _arrays.as_float_array(b, "b")
     if a.ndim != 1:
-        raise ValueError(f"b must be a 1-D vector of length m (W's rows), got shape {a.shape}")
+        raise InvalidInputError(f"b must be a 1-D vector of length m (W's rows), got shape {a.shape}")
     return _arrays.prepare(a.reshape(1, -1))
 
 
@@ -102,12 +103,8 @@ def truncated_svd(W: Any, rank: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray
     unitarily invariant norm.
     """
     w = _weight(W)
-    if isinstance(rank, (bool, np.bool_)) or not isinstance(rank, (int, np.integer)):
-        raise TypeError(f"rank must be an integer, got {type(rank).__name__}")
-    if rank < 0:
-        raise ValueError(f"rank must lie in [0, min(m, n)] = [0, {min(w.shape)}], got {rank}")
+    r = _validation.integer(rank, "rank", 0, min(w.shape))  # before NumPy sizes buffers by it
     rows, cols = w.shape
-    r = int(rank)
     u, up = _arrays.double_buffer(rows * r)
     s, sp = _arrays.double_buffer(r)
     vt, vp = _arrays.double_buffer(r * cols)
@@ -151,6 +148,15 @@ class ReluSpectrum:
     def __len__(self) -> int:
         return len(self.ks)
 
+    def __repr__(self) -> str:
+        if len(self.ks) == 0:
+            return "ReluSpectrum(no ranks)"
+        first = ", ".join(f"k={int(k)}: {b:.4g} ({s})" for k, b, s in
+                          list(zip(self.ks, self.bound, self.source))[:3])
+        more = f", ... {len(self.ks) - 3} more" if len(self.ks) > 3 else ""
+        return (f"ReluSpectrum({len(self.ks)} ranks over {self.points} points, {self.dtype}: {first}{more}; "
+                f"max ||x|| {self.data_max_norm:.4g})")
+
     def to_dict(self) -> dict:
         """A JSON-ready dictionary (lists of numbers; factors left out)."""
         return {
@@ -175,13 +181,13 @@ def _ks(ks: Any) -> Optional[np.ndarray]:
         ks = [ks]
     a = np.asarray(ks)
     if a.ndim != 1:
-        raise ValueError(f"ks must be a sequence of integers, got shape {a.shape}")
+        raise InvalidInputError(f"ks must be a sequence of integers, got shape {a.shape}")
     if a.size == 0:
-        raise ValueError("ks is empty")
+        raise InvalidInputError("ks is empty")
     if a.dtype.kind not in "iu":
-        raise TypeError(f"ks must hold integers, got dtype {a.dtype}")
+        raise InvalidTypeError(f"ks must hold integers, got dtype {a.dtype}")
     if (a < 0).any():
-        raise ValueError(f"k = {int(a[a < 0][0])} is out of range: k must be non-negative")
+        raise InvalidInputError(f"k = {int(a[a < 0][0])} is out of range: k must be non-negative")
     return np.ascontiguousarray(a, dtype=np.uint64)
 
 
@@ -306,22 +312,20 @@ def relu_singular_values(
     x = _points(X)
     k_array = _ks(ks)
     options = _defaults()
-    options.leaky_slope = float(leaky_slope)
+    options.leaky_slope = _validation.real(leaky_slope, "leaky_slope")
     options.seed = _seed(seed)
     options.sphere_points = _positive_int(sphere_points, "sphere_points")
-    if isinstance(max_steps, (bool, np.bool_)) or not isinstance(max_steps, (int, np.integer)) or max_steps < 0:
-        raise ValueError(f"max_steps must be a non-negative integer, got {max_steps!r}")
-    options.max_steps = int(max_steps)
+    options.max_steps = _validation.integer(max_steps, "max_steps", 0, _validation.MAX_UINT64)
     if time_budget is not None:
-        time_budget = float(time_budget)
+        time_budget = _validation.real(time_budget, "time_budget")
         if not math.isfinite(time_budget) or time_budget <= 0:
-            raise ValueError(f"time_budget must be a positive number of seconds, got {time_budget}")
+            raise InvalidInputError(f"time_budget must be a positive number of seconds, got {time_budget}")
         options.time_budget = time_budget
     options.threads = 0 if threads is None else _positive_int(threads, "threads")
     options.refine = int(bool(refine))
     options.keep_factors = int(bool(return_factors))
     options.fit_stride = 0 if fit_stride is None else _positive_int(fit_stride, "fit_stride")
-    options.learning_rate = float(learning_rate)
+    options.learning_rate = _validation.real(learning_rate, "learning_rate")
     options.batch_size = _positive_int(batch_size, "batch_size")
     options.group_size = _positive_int(group_size, "group_size")
     if x is not None and x.shape[0] % options.group_size:
@@ -385,7 +389,7 @@ def relu_fit_gradient(W: Any, b: Any, X: Any, U: Any, V: Any, leaky_slope: float
     steps (for testing and for custom optimisers). ``U`` is ``m x k``, ``V``
     is ``k x n`` with ``k >= 1``.
     """
-    w, bias, x = _weight(W), _bias(b), _points(X)
+    w, bias, x = _weight(W), _bias(b), _points(_validation.required(X, "X", "the points (rows)"))
     u = _arrays.prepare(_arrays.as_points(U, "U"))
     v = _arrays.prepare(_arrays.as_points(V, "V"))
     loss = ctypes.c_double()

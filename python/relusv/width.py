@@ -16,42 +16,23 @@ from typing import Any, Optional
 
 import numpy as np
 
-from . import _arrays, _native
+from . import _arrays, _native, _validation
 from ._native import check, lib
 from ._progress import ProgressOption, ProgressSession
-from .errors import InvalidInputError, InvalidTypeError
+from .errors import InvalidInputError
 
 DEFAULT_SAMPLES = 100
 DEFAULT_TRIM = 0.1
-DEFAULT_SEED = 0
-_MAX_SEED = 2**64 - 1
-_MAX_SIZE = 2**63 - 1
+DEFAULT_SEED = _validation.DEFAULT_SEED
+_MAX_SIZE = _validation.MAX_SIZE
 
-
-def _seed(seed: Optional[int]) -> int:
-    if seed is None:
-        return DEFAULT_SEED
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
-        raise InvalidTypeError(f"seed must be an integer or None, got {type(seed).__name__}")
-    if not 0 <= int(seed) <= _MAX_SEED:
-        raise InvalidInputError(f"seed must lie in [0, 2**64 - 1], got {seed}")
-    return int(seed)
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise InvalidTypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value <= 0:
-        raise InvalidInputError(f"{name} must be positive, got {value}")
-    if value > _MAX_SIZE:  # ctypes would silently wrap it modulo 2**64
-        raise InvalidInputError(f"{name} = {value} is too large")
-    return int(value)
+# Older names of the checks, kept for the modules that import them from here.
+_seed = _validation.seed
+_positive_int = _validation.positive_int
 
 
 def _trim(trim: Any) -> float:
-    if isinstance(trim, (bool, np.bool_)) or not isinstance(trim, (int, float, np.integer, np.floating)):
-        raise InvalidTypeError(f"trim must be a real number, got {type(trim).__name__}")
-    return float(trim)  # the range [0, 0.5) is checked by the library
+    return _validation.real(trim, "trim")  # the range [0, 0.5) is checked by the library
 
 
 @dataclass(frozen=True)

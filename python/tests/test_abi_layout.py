@@ -66,3 +66,110 @@ def test_every_prototype_is_declared_in_the_header():
         assert re.search(rf"\b{name}\s*\(", header), f"{name} is bound in _native.py but not declared in relusv.h"
     declared = set(re.findall(r"\b(relusv_\w+)\s*\(", header))
     assert declared <= set(_native.PROTOTYPES) | {"relusv_progress_fn"}, declared - set(_native.PROTOTYPES)
+
+
+def _compile_and_run(tmp_path, name: str, body: str) -> str:
+    source = tmp_path / f"{name}.c"
+    source.write_text('#include <stdio.h>\n#include "relusv.h"\nint main(void) {\n' + body + "\n    return 0;\n}\n")
+    binary = tmp_path / name
+    subprocess.run([shutil.which("cc") or "cc", "-std=c11", f"-I{HEADER_DIR}", str(source), "-o", str(binary)],
+                   check=True, capture_output=True, text=True)
+    return subprocess.run([str(binary)], check=True, capture_output=True, text=True).stdout
+
+
+def test_version_macros_match_the_library_and_the_package(tmp_path):
+    from importlib.metadata import version
+
+    import relusv
+
+    out = _compile_and_run(tmp_path, "version", 'printf("%d %d %d %d %s\\n", RELUSV_VERSION_MAJOR, '
+                           "RELUSV_VERSION_MINOR, RELUSV_VERSION_PATCH, RELUSV_VERSION_NUMBER, RELUSV_VERSION_STRING);")
+    major, minor, patch, number, string = out.split()
+    assert int(number) == int(major) * 10000 + int(minor) * 100 + int(patch)
+    assert string == f"{major}.{minor}.{patch}"
+    assert _native.lib.relusv_version_number() == int(number)
+    assert relusv.__version__ == string == version("relusv")
+
+
+def test_only_the_declared_functions_are_exported():
+    nm = shutil.which("nm")
+    assert nm, "nm (binutils) is needed"
+    out = subprocess.run([nm, "-D", "--defined-only", "--extern-only", str(_native.library_path())], check=True,
+                         capture_output=True, text=True).stdout
+    exported = {line.split()[-1] for line in out.splitlines() if line.strip()}
+    header = (HEADER_DIR / "relusv.h").read_text()
+    declared = set(re.findall(r"\b(relusv_\w+)\s*\(", header)) - {"relusv_progress_fn"}
+    assert exported == declared, (sorted(exported - declared)[:20], sorted(declared - exported))
+
+
+def test_the_library_has_a_versioned_soname():
+    out = subprocess.run(["readelf", "-d", str(_native.library_path())], check=True, capture_output=True,
+                         text=True).stdout
+    soname = re.search(r"\(SONAME\)\s+Library soname: \[(.+)\]", out)
+    assert soname and soname.group(1) == f"libReluSVKit.so.{_native.VERSION.split('.')[0]}", out
+
+
+# relusv_relu_sv_options as relusv 0.1.0 published it: callers built then must keep working.
+OPTIONS_V1 = [("struct_size", ctypes.c_size_t), ("leaky_slope", ctypes.c_double), ("seed", ctypes.c_uint64),
+              ("sphere_points", ctypes.c_uint64), ("max_steps", ctypes.c_uint64), ("time_budget", ctypes.c_double),
+              ("threads", ctypes.c_uint64), ("refine", ctypes.c_int32), ("keep_factors", ctypes.c_int32),
+              ("fit_stride", ctypes.c_uint64), ("learning_rate", ctypes.c_double), ("batch_size", ctypes.c_uint64)]
+
+
+class OptionsV1(ctypes.Structure):
+    _fields_ = OPTIONS_V1
+
+
+def test_options_keep_the_first_version_as_their_prefix():
+    assert _native.ReluSVOptions._fields_[:len(OPTIONS_V1)] == OPTIONS_V1
+    for field, _ in OPTIONS_V1:
+        assert getattr(_native.ReluSVOptions, field).offset == getattr(OptionsV1, field).offset
+
+
+def _relu_sv(options, w):
+    matrix = _native.Matrix(w.ctypes.data, _native.FLOAT64, w.shape[0], w.shape[1], 0)
+    handle = _native._handle()
+    status = _native.lib.relusv_relu_singular_values(
+        ctypes.byref(matrix), None, None, None, 0, ctypes.cast(ctypes.pointer(options), ctypes.POINTER(
+            _native.ReluSVOptions)), ctypes.byref(handle), _native.NO_PROGRESS, None)
+    if status == 0:
+        info = _native.ReluSpectrumInfo()
+        _native.check(_native.lib.relusv_relu_spectrum_info_get(handle, ctypes.byref(info)))
+        _native.lib.relusv_relu_spectrum_free(handle)
+        return status, info
+    return status, _native.lib.relusv_last_error().decode()
+
+
+def test_init_writes_only_the_size_it_is_given():
+    size = ctypes.sizeof(OptionsV1) - 16
+    buffer = (ctypes.c_ubyte * (size + 16))(*([0xAB] * (size + 16)))
+    _native.lib.relusv_relu_sv_options_init(ctypes.cast(buffer, ctypes.POINTER(_native.ReluSVOptions)), size)
+    assert ctypes.c_size_t.from_buffer(buffer).value == size
+    assert list(buffer[size:]) == [0xAB] * 16
+
+
+def test_an_options_struct_of_the_first_version_is_read_with_defaults_beyond():
+    import numpy as np
+
+    w = np.random.default_rng(0).normal(size=(6, 5))
+    old = OptionsV1()
+    _native.lib.relusv_relu_sv_options_init(ctypes.cast(ctypes.pointer(old), ctypes.POINTER(_native.ReluSVOptions)),
+                                            ctypes.sizeof(old))
+    assert old.struct_size == ctypes.sizeof(OptionsV1)
+    old.max_steps, old.sphere_points, old.threads, old.keep_factors = 5, 64, 1, 1
+    status, info = _relu_sv(old, w)
+    assert status == 0, info
+    assert info.points == 64 + 2 * 5 and info.has_factors == 1  # sphere sample plus +-v_j: the caller's fields
+
+
+@pytest.mark.parametrize("size, message", [(0, "fill it with its init function"),
+                                           (8, "fill it with its init function"),
+                                           (ctypes.sizeof(_native.ReluSVOptions) + 8, "newer relusv.h")])
+def test_an_options_struct_of_unknown_size_is_refused(size, message):
+    import numpy as np
+
+    options = _native.ReluSVOptions()
+    _native.lib.relusv_relu_sv_options_init(ctypes.byref(options), ctypes.sizeof(options))
+    options.struct_size = size
+    status, error = _relu_sv(options, np.eye(3))
+    assert _native.STATUS_NAMES[status] == "RELUSV_ERROR_INVALID_ARGUMENT" and message in error, error

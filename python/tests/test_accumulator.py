@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pickle
 import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -17,7 +18,8 @@ import pytest
 import relusv
 from conftest import relusv_directions
 
-HEADER = struct.Struct("<4sIII QQQQ")  # the documented state layout, version 1
+HEADER = struct.Struct("<4sIII QQQQ")  # the documented state header (versions 1 and 2)
+CRC = struct.Struct("<I")  # version 2: zlib's CRC-32 of everything before it, at the end
 
 
 def assert_within_rounding(widths, reference, x, seed):
@@ -156,10 +158,11 @@ def test_state_round_trip(rng, dtype):
     acc = relusv.GMWAccumulator(9, samples=33, seed=2**64 - 1, dtype=dtype).update(x[:300])
     state = acc.to_bytes()
     full = relusv.GMWAccumulator(9, samples=33, seed=2**64 - 1, dtype=dtype).update(x[:300]).update(x[300:])
-    assert len(state) == HEADER.size + 16 * 33
-    magic, version, bits, _, dim, samples, seed, points = HEADER.unpack_from(state)
-    assert (magic, version, bits, dim, samples, seed, points) == \
-        (b"RSVW", 1, 32 if dtype == "float32" else 64, 9, 33, 2**64 - 1, 300)
+    assert len(state) == HEADER.size + 16 * 33 + CRC.size
+    magic, version, bits, reserved, dim, samples, seed, points = HEADER.unpack_from(state)
+    assert (magic, version, bits, reserved, dim, samples, seed, points) == \
+        (b"RSVW", 2, 32 if dtype == "float32" else 64, 0, 9, 33, 2**64 - 1, 300)
+    assert CRC.unpack_from(state, len(state) - CRC.size)[0] == zlib.crc32(state[:-CRC.size])
     for copy in (relusv.GMWAccumulator.from_bytes(state), pickle.loads(pickle.dumps(acc))):
         assert (copy.dimension, copy.samples, copy.seed, copy.points, copy.dtype) == \
             (9, 33, 2**64 - 1, 300, np.dtype(dtype))
@@ -178,7 +181,10 @@ def test_state_of_an_empty_accumulator_round_trips():
 
 
 def corrupt(state: bytes, offset: int, data: bytes) -> bytes:
-    return state[:offset] + data + state[offset + len(data):]
+    """``data`` written at ``offset`` with the checksum recomputed, so that the field checks are reached."""
+    body = state[:-CRC.size]
+    body = body[:offset] + data + body[offset + len(data):]
+    return body + CRC.pack(zlib.crc32(body))
 
 
 @pytest.mark.parametrize("mutation,message", [
@@ -186,11 +192,13 @@ def corrupt(state: bytes, offset: int, data: bytes) -> bytes:
     (lambda s: s[:-1], "do not match"),
     (lambda s: s + b"\0", "do not match"),
     (lambda s: corrupt(s, 0, b"XXXX"), "magic"),
-    (lambda s: corrupt(s, 4, struct.pack("<I", 2)), "version"),
+    (lambda s: corrupt(s, 4, struct.pack("<I", 3)), "version"),
+    (lambda s: corrupt(s, 12, struct.pack("<I", 1)), "reserved"),
+    (lambda s: s[:34] + bytes([s[34] ^ 4]) + s[35:], "checksum"),
     (lambda s: corrupt(s, 8, struct.pack("<I", 16)), "precision"),
     (lambda s: corrupt(s, 16, struct.pack("<Q", 0)), "out of range"),
-    (lambda s: corrupt(s, 24, struct.pack("<Q", 2**62)), "out of range"),
-    (lambda s: corrupt(s, 24, struct.pack("<Q", 5)), "do not match"),
+    (lambda s: corrupt(s, 24, struct.pack("<Q", 2**62)), "do not match"),
+    (lambda s: corrupt(s, 24, struct.pack("<Q", 5)), "do not match|checksum"),
     (lambda s: corrupt(s, 40, struct.pack("<Q", 2**64 - 1)), "out of range"),
     (lambda s: corrupt(s, 48, struct.pack("<d", float("nan"))), "NaN"),
     (lambda s: b"", "shorter than"),
@@ -203,9 +211,9 @@ def test_corrupt_state_is_rejected(rng, mutation, message):
 
 
 def test_huge_declared_state_is_an_error_not_a_crash():
-    # A header that passes the range checks but asks for terabytes of directions.
+    # A version-1 header (no checksum) that passes the range checks but asks for terabytes of directions.
     state = HEADER.pack(b"RSVW", 1, 64, 0, 2**20, 2**20, 0, 0) + b"\0" * (16 * 2**20)
-    with pytest.raises(ValueError, match="cannot allocate"):
+    with pytest.raises(ValueError, match="exceeds the limit"):
         relusv.GMWAccumulator.from_bytes(state)
 
 
@@ -238,7 +246,7 @@ def test_constructor_and_lifetime():
         relusv.GMWAccumulator(3, samples=0)
     with pytest.raises(TypeError):
         relusv.GMWAccumulator(3, dtype="int32")
-    with pytest.raises(ValueError, match="cannot allocate"):
+    with pytest.raises(relusv.MemoryLimitError, match="exceed the limit"):
         relusv.GMWAccumulator(10**6, samples=10**6)
     with relusv.GMWAccumulator(3, samples=5, seed=4) as acc:
         assert "dimension=3, samples=5, seed=4" in repr(acc)

@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch")
 nn = torch.nn
 
 from relusv.report.errors import ReportInputError  # noqa: E402
-from relusv.report.model import load_network  # noqa: E402
+from relusv.report.source import load_model  # noqa: E402
 from relusv.torch import DoubleLinear  # noqa: E402
 
 
@@ -24,7 +24,9 @@ def test_checkpoint_forms_give_the_module_function(tmp_path, form):
     obj = {"module": model, "state_dict": model.state_dict(), "wrapped": {"state_dict": model.state_dict(),
                                                                           "epoch": 3}}[form]
     torch.save(obj, path)
-    net = load_network(str(path))
+    loaded = load_model(str(path))
+    net = loaded.network
+    assert (loaded.notes != []) == (form != "module")   # a state_dict's ReLUs are an assumption, stated
     assert [layer.shape for layer in net.layers] == [(6, 8), (5, 6), (3, 5)]
     assert [layer.relu for layer in net.layers] == [True, True, False]
     assert net.layers[1].factors is not None
@@ -34,13 +36,51 @@ def test_checkpoint_forms_give_the_module_function(tmp_path, form):
     with torch.no_grad():
         expected = model(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(net.activations(x)[-1], expected, rtol=1e-12, atol=1e-12)
+    with torch.no_grad():
+        np.testing.assert_allclose(loaded.module.double()(torch.from_numpy(x)).numpy(), expected, rtol=1e-12)
 
 
 def test_unsupported_module_is_named(tmp_path):
+    path = tmp_path / "lstm.pt"
+    torch.save(nn.Sequential(nn.Linear(4, 3), nn.LSTM(3, 2)), path)
+    with pytest.raises(ReportInputError, match="LSTM"):
+        load_model(str(path))
+
+
+def test_a_tanh_network_is_not_analysed_as_relu(tmp_path):
     path = tmp_path / "tanh.pt"
     torch.save(nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2)), path)
-    with pytest.raises(ReportInputError, match="Tanh"):
-        load_network(str(path))
+    loaded = load_model(str(path))
+    assert loaded.network is None           # not a ReLU chain: no NumPy pruning either
+    from relusv.torch import discover
+
+    assert [(l.name, l.activation) for l in discover(loaded.module).layers] == [("0", "tanh"), ("2", None)]
+
+
+@pytest.mark.parametrize("case, fragment", [
+    ("complex", "complex"), ("meta", "meta tensor"), ("sparse", "sparse"), ("nan", "NaN"),
+    ("batchnorm state", "not a plain MLP"), ("garbage", "cannot read"), ("truncated", "cannot read"),
+])
+def test_bad_checkpoints_are_user_errors(tmp_path, case, fragment):
+    path = tmp_path / "m.pt"
+    good = {"0.weight": torch.ones(3, 4), "0.bias": torch.zeros(3), "2.weight": torch.ones(2, 3)}
+    if case == "complex":
+        torch.save({**good, "0.weight": torch.ones(3, 4, dtype=torch.complex64)}, path)
+    elif case == "meta":
+        torch.save({**good, "0.weight": torch.empty(3, 4, device="meta")}, path)
+    elif case == "sparse":
+        torch.save({**good, "0.weight": torch.ones(3, 4).to_sparse()}, path)
+    elif case == "nan":
+        torch.save({**good, "0.bias": torch.tensor([0.0, float("nan"), 0.0])}, path)
+    elif case == "batchnorm state":
+        torch.save({**good, "1.running_mean": torch.zeros(3)}, path)
+    elif case == "garbage":
+        path.write_bytes(b"PK\x03\x04 not really a zip archive")
+    elif case == "truncated":
+        torch.save(good, path)
+        path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ReportInputError, match=fragment):
+        load_model(str(path))
 
 
 def test_report_on_a_torch_checkpoint(tmp_path, capsys):
@@ -92,3 +132,44 @@ def test_report_with_retraining(tmp_path, capsys):
     code = main(["report", "--model", str(tmp_path / "model.pt"), "--data", str(tmp_path / "test.npz"),
                  "--retrain", "--out", str(tmp_path / "r2")])
     assert code == 2 and "--train-data" in capsys.readouterr().err
+
+
+def test_torchscript_sequential_is_rebuilt_without_running_its_code(tmp_path):
+    import warnings
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3, stride=2, padding=1), nn.BatchNorm2d(3), nn.LeakyReLU(0.2),
+                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(3 * 2 * 2, 4), nn.ReLU(), nn.Linear(4, 3)).eval()
+    with torch.no_grad():
+        model[1].running_mean.uniform_(-1, 1)
+        model[1].running_var.uniform_(0.5, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(torch.jit.script(model), tmp_path / "scripted.pt")
+    loaded = load_model(str(tmp_path / "scripted.pt"))
+    assert not isinstance(loaded.module, torch.jit.ScriptModule) and "TorchScript" in loaded.notes[0]
+    x = torch.randn(5, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(loaded.module.eval()(x), model(x), rtol=0, atol=0)
+    from relusv.torch import discover
+
+    assert [(l.name, l.activation, l.folded) for l in discover(loaded.module).layers] == [
+        ("0", "leaky_relu", "1 (BatchNorm2d)"), ("5", "relu", ""), ("7", None, "")]
+
+
+def test_torchscript_of_a_custom_class_is_refused_with_a_pointer(tmp_path):
+    import warnings
+
+    class Custom(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 2)
+
+        def forward(self, x):
+            return torch.relu(self.fc(x))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(torch.jit.script(Custom()), tmp_path / "custom.pt")
+    with pytest.raises(ReportInputError, match="TorchScript module .* is a Custom.*package.module:build"):
+        load_model(str(tmp_path / "custom.pt"))

@@ -59,9 +59,9 @@ def test_the_default_fit_is_certified_against_numpy(dtype):
     lambda: relusv.operator_gmw(np.ones((10000, 2)), samples=2**24),
 ], ids=["sphere sample", "operator directions"])
 def test_work_too_large_for_memory_is_refused_before_allocating(call):
-    with pytest.raises(ValueError, match="GiB") as error:
+    with pytest.raises(relusv.MemoryLimitError, match="GiB") as error:
         call()
-    assert error.value.status_name == "RELUSV_ERROR_SIZE_OVERFLOW"
+    assert error.value.status_name == "RELUSV_ERROR_OUT_OF_MEMORY"
 
 
 @pytest.mark.parametrize("call", [

@@ -221,6 +221,7 @@ def test_a_group_too_small_gives_nan_not_a_crash():
     records = Monitor(model, x, y, samples=10).measure()
     gmw = records.select(quantity="gmw")
     assert gmw and all(math.isnan(r["value"]) for r in gmw)
+    assert all(r["note"].startswith("all 100 probe points are classified correctly") for r in gmw)
     assert all(r["accuracy"] == 1.0 for r in records)
 
 

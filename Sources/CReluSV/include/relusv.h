@@ -11,17 +11,54 @@
  *     points (data) or output units (a weight W is out x in, as in PyTorch).
  *     The library computes in the matrix's own precision without copying it.
  *   - Memory passed in stays owned by the caller. Objects the library
- *     creates (accumulators) are freed by their *_free function, which
- *     accepts NULL. Strings returned are owned by the library.
- *   - There is no global state apart from the thread-local error message;
- *     all functions may be called from several threads at once. A GMW
- *     accumulator may be shared: its calls are serialised where they touch
- *     its state, and concurrent updates lose no points.
+ *     creates (accumulators, spectra) are freed by their *_free function,
+ *     which accepts NULL. Strings returned are owned by the library.
+ *   - Handles (relusv_gmw_accumulator *, relusv_relu_spectrum *) are opaque
+ *     values, not addresses: the library keeps a table of live handles. A
+ *     call looks its handle up and holds the object until it returns, so a
+ *     *_free from another thread while calls run is safe: the object is freed
+ *     when the last of them ends, and calls made after the free fail. A freed,
+ *     unknown or other-kind handle gives RELUSV_ERROR_INVALID_HANDLE, and a
+ *     *_free of such a handle does nothing. Never dereference a handle.
+ *   - Threads: all functions may be called from several threads at once. A
+ *     GMW accumulator may be shared: its calls are serialised where they
+ *     touch its state, and concurrent updates lose no points. A spectrum is
+ *     read-only. Process-wide state: the handle table, the memory limit and
+ *     the cancellation generation (below), each behind its own lock, and the
+ *     thread-local error message.
+ *   - Memory: every buffer whose size depends on the input is checked against
+ *     a limit before it is allocated (RELUSV_ERROR_OUT_OF_MEMORY otherwise):
+ *     relusv_set_memory_limit, else the environment variable
+ *     RELUSV_MEMORY_LIMIT (bytes, or with a suffix K, M, G, T), else the
+ *     physical memory; lowered to the free address space under RLIMIT_AS.
  *   - Long computations call an optional progress callback on the calling
  *     thread with (done, total); a non-zero return cancels the computation,
  *     which then returns RELUSV_ERROR_CANCELLED having freed what it used.
+ *     relusv_cancel_all() cancels every call running at that moment, on any
+ *     thread, with or without a callback. Checks come between blocks of
+ *     work; a single LAPACK or BLAS call (e.g. the SVD of a large W) cannot
+ *     be interrupted and finishes first.
  *   - Randomised routines take a seed; equal seeds give equal results,
  *     whatever the thread count or batch sizes.
+ *
+ * ABI stability (from version 0.1.0)
+ *   - Everything declared here is stable: a program built against relusv
+ *     X.Y runs with every library X.Z, Z >= Y (soname libReluSVKit.so.X).
+ *     An incompatible change increments X and the soname.
+ *   - Within a major version, functions keep their signatures, status codes
+ *     and enum values keep their numbers, and structs the library writes
+ *     (results, *_info, *_entry) keep their layout. New functions, status
+ *     codes and enum values may be added: treat an unknown status as an
+ *     error (relusv_status_name returns NULL for it).
+ *   - Option structs (read by the library) begin with `size_t struct_size`
+ *     and grow only at their end. Their *_init function takes the caller's
+ *     sizeof and writes the library's defaults into that many bytes (setting
+ *     struct_size); the library reads struct_size bytes and takes its
+ *     defaults for the fields beyond, so programs built against an older
+ *     header keep working unchanged. A struct larger than the library knows
+ *     (a program built against a newer header) is refused with
+ *     RELUSV_ERROR_INVALID_ARGUMENT.
+ *   - The library exports only the relusv_* symbols declared here.
  */
 #ifndef RELUSV_H
 #define RELUSV_H
@@ -32,6 +69,21 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ----------------------------------------------------------------- version */
+
+/* The version of this header, the one place the version is written (the
+ * library, its soname and the Python package take it from here).
+ * relusv_version_number() is the version of the library loaded at run time:
+ * it must have the same MAJOR and be at least RELUSV_VERSION_NUMBER. */
+#define RELUSV_VERSION_MAJOR 0
+#define RELUSV_VERSION_MINOR 1
+#define RELUSV_VERSION_PATCH 0
+#define RELUSV_VERSION_NUMBER (RELUSV_VERSION_MAJOR * 10000 + RELUSV_VERSION_MINOR * 100 + RELUSV_VERSION_PATCH)
+#define RELUSV_QUOTE_(x) #x
+#define RELUSV_QUOTE(x) RELUSV_QUOTE_(x)
+#define RELUSV_VERSION_STRING \
+    RELUSV_QUOTE(RELUSV_VERSION_MAJOR) "." RELUSV_QUOTE(RELUSV_VERSION_MINOR) "." RELUSV_QUOTE(RELUSV_VERSION_PATCH)
 
 /* ------------------------------------------------------------------ status */
 
@@ -47,9 +99,12 @@ typedef enum relusv_status {
     RELUSV_ERROR_MISMATCH = 8,         /* two objects that must agree do not */
     RELUSV_ERROR_CORRUPT_STATE = 9,    /* serialised state is malformed */
     RELUSV_ERROR_LAPACK = 10,          /* a LAPACK routine failed to converge */
-    RELUSV_ERROR_CANCELLED = 11,       /* the progress callback asked to stop */
+    RELUSV_ERROR_CANCELLED = 11,       /* the progress callback or relusv_cancel_all asked to stop */
     RELUSV_ERROR_INTERNAL = 12,        /* a bug in the library; please report it */
-    RELUSV_STATUS_COUNT = 13           /* number of status codes, not a status */
+    RELUSV_ERROR_OUT_OF_MEMORY = 13,   /* the input needs more memory than the limit allows
+                                          (relusv_set_memory_limit); refused before allocating */
+    RELUSV_ERROR_INVALID_HANDLE = 14,  /* a handle that is freed, unknown or of another kind */
+    RELUSV_STATUS_COUNT = 15           /* number of status codes, not a status */
 } relusv_status;
 
 /* Symbolic name of a status ("RELUSV_ERROR_SHAPE"), or NULL if unknown. */
@@ -60,9 +115,22 @@ const char *relusv_status_string(int32_t status);
  * until the next relusv call on this thread. */
 const char *relusv_last_error(void);
 
-/* Version as "MAJOR.MINOR.PATCH" and as MAJOR*10000 + MINOR*100 + PATCH. */
+/* The library's version as "MAJOR.MINOR.PATCH" (RELUSV_VERSION_STRING when it
+ * was built) and as MAJOR*10000 + MINOR*100 + PATCH (RELUSV_VERSION_NUMBER). */
 const char *relusv_version_string(void);
 uint32_t relusv_version_number(void);
+
+/* ------------------------------------------------- process-wide controls */
+
+/* Sets the memory limit in bytes that input-sized buffers are checked
+ * against; 0 restores the default (RELUSV_MEMORY_LIMIT, else physical memory). */
+void relusv_set_memory_limit(size_t bytes);
+/* The limit in effect now, in bytes (after the RLIMIT_AS headroom). */
+size_t relusv_memory_limit(void);
+/* Cancels every computation running now, on every thread: each returns
+ * RELUSV_ERROR_CANCELLED at its next check. Calls started later run normally.
+ * Safe to call from any thread (not from a signal handler: it takes a lock). */
+void relusv_cancel_all(void);
 
 /* ---------------------------------------------------------------- matrices */
 
@@ -97,13 +165,14 @@ typedef struct relusv_width_result {
     uint64_t points;       /* number of points in the set */
 } relusv_width_result;
 
-/* Gaussian mean width of the rows of x:
+/* Gaussian mean width of the rows of x (dimension x samples <= 2^28):
  *   w(K) = E_g [max_i <g, x_i> - min_i <g, x_i>],  g ~ N(0, I_n),
  * from `samples` directions drawn with `seed`, aggregated by a mean trimmed
  * by `trim` in [0, 0.5) at each end (0.1 and samples = 100 as in the paper).
  * With `spherical` non-zero the directions are g / ||g|| (the spherical width
  * w_s = w / c_n). `sample_widths`, if not NULL, receives the `samples`
- * per-direction values. Extra memory is O(samples * block), not O(samples * rows). */
+ * per-direction values. Extra memory is samples x dimension directions plus
+ * max(samples, 2^20) products per block, never O(samples * rows). */
 relusv_status relusv_gmw(const relusv_matrix *x, size_t samples, uint64_t seed, double trim,
                          int32_t spherical, double *sample_widths, relusv_width_result *result,
                          relusv_progress_fn progress, void *user_data);
@@ -155,7 +224,14 @@ relusv_status relusv_gmw_accumulator_merge_extremes(relusv_gmw_accumulator *accu
                                                     const double *maxima, const double *minima,
                                                     uint64_t points);
 /* Serialised state: size in bytes, export into a caller buffer of at least
- * that size, and import into a new accumulator (free it with *_free). */
+ * that size, and import into a new accumulator (free it with *_free).
+ * Format version 2 (little-endian): the 48-byte header "RSVW", version,
+ * precision bits, reserved (0), dimension, samples, seed, points; then the
+ * samples maxima and minima (doubles); then the CRC-32 (zlib's) of all the
+ * bytes before it. Import checks the size, the checksum, every header field
+ * (reserved included) and dimension x samples <= 2^28 and the memory limit
+ * before it allocates anything (RELUSV_ERROR_CORRUPT_STATE or
+ * RELUSV_ERROR_OUT_OF_MEMORY). Version 1 (no checksum) is still imported. */
 relusv_status relusv_gmw_accumulator_state_size(const relusv_gmw_accumulator *accumulator, size_t *size);
 relusv_status relusv_gmw_accumulator_export(const relusv_gmw_accumulator *accumulator, void *buffer,
                                             size_t capacity);
@@ -174,8 +250,10 @@ relusv_status relusv_singular_values(const relusv_matrix *w, double *values);
 relusv_status relusv_truncated_svd(const relusv_matrix *w, size_t rank, double *u, double *s, double *vt);
 
 /* Options of relusv_relu_singular_values; fill with relusv_relu_sv_options_init
- * (the library's defaults), then change fields. */
+ * (the library's defaults), then change fields. Fields are only ever
+ * appended (see "ABI stability" above). */
 typedef struct relusv_relu_sv_options {
+    size_t struct_size;     /* sizeof the struct as the caller compiled it; set by the init function */
     double leaky_slope;     /* a in [0, 1): act(z) = max(z, a z); 0 is the ReLU */
     uint64_t seed;          /* seeds the sphere sample and the mini-batch order */
     uint64_t sphere_points; /* points of the unit-sphere sample used when x is NULL (default 4096) */
@@ -197,7 +275,10 @@ typedef struct relusv_relu_sv_options {
                                patches of one image); N must be a multiple of P (default 1) */
 } relusv_relu_sv_options;
 
-void relusv_relu_sv_options_init(relusv_relu_sv_options *options);
+/* Writes the defaults into the first struct_size bytes of *options (pass
+ * sizeof(relusv_relu_sv_options)) and sets options->struct_size. A call given
+ * a struct_size this library cannot read fails with RELUSV_ERROR_INVALID_ARGUMENT. */
+void relusv_relu_sv_options_init(relusv_relu_sv_options *options, size_t struct_size);
 
 /* Which candidate produced a bound (relusv_bound_source_name gives "exact",
  * "zero", "svd", "fit", "refine", "previous-k", "extended", "rrr",
@@ -321,6 +402,31 @@ relusv_status relusv_operator_gmw(const relusv_matrix *w, const relusv_matrix *b
                                   int32_t relu, double leaky_slope, size_t samples, size_t sphere_points,
                                   uint64_t seed, double trim, relusv_operator_width *result,
                                   relusv_progress_fn progress, void *user_data);
+
+/* ------------------------------------------- convolutions (MATH.md section 9) */
+
+/* The singular values of the stride-1 circular convolution A_K with kernel
+ * K of shape (C_out, C_in, kh, kw) on inputs of C_in x height x width
+ * (Sedghi, Gupta, Long, ICLR 2019): the union over the frequencies (u, v)
+ * of the singular values of F(u, v) = sum_{a, c} K[:, :, a, c]
+ * exp(-2 pi i (u a / height + v c / width)), C_out x C_in complex, computed
+ * by direct summation over the kh kw taps and LAPACK ?gesdd (complex,
+ * values only), one frequency per conjugate pair (same values), in the
+ * kernel's precision.
+ *   kernel: K_mat = K reshaped to C_out x (C_in kh kw), as torch stores it;
+ *   in_channels, kernel_height, kernel_width: C_in, kh, kw (the kernel must
+ *   not be larger than the input); top: how many of the largest values
+ *   (0: all height x width x min(C_out, C_in)); threads: 0 for one per core.
+ *   `values` receives that many doubles, descending; with values = NULL the
+ *   arguments and the memory the computation needs are checked, nothing is
+ *   computed (call it so before allocating `values` for a large spectrum).
+ * Zero padding or strides are not circular: see the Python package's
+ * power-iteration estimate of the top value. Progress counts frequencies;
+ * cancellation stops between blocks of frequencies. */
+relusv_status relusv_conv_singular_values(const relusv_matrix *kernel, size_t in_channels, size_t kernel_height,
+                                          size_t kernel_width, size_t height, size_t width, size_t top,
+                                          size_t threads, double *values, relusv_progress_fn progress,
+                                          void *user_data);
 
 #ifdef __cplusplus
 }

@@ -21,7 +21,7 @@ import relusv
 from . import analysis, figures, html
 from .data import LabelledData
 from .findings import findings
-from .model import Network
+from .source import ModelSource
 from .pruning import harmonic_prune_one_shot
 from .retrain import harmonic_prune_retrained
 from .settings import ReportSettings
@@ -30,34 +30,47 @@ SCHEMA = Path(__file__).with_name("schema.json")
 SCHEMA_VERSION = 1
 
 
-def compute(network: Network, data: LabelledData, settings: ReportSettings, model_source: str,
+def compute(model: ModelSource, data: LabelledData, settings: ReportSettings,
             show_progress: Optional[bool] = None, train: Optional[LabelledData] = None) -> tuple:
-    """``(report, split)``: the report as a JSON-ready dict (without ``files``) and the group split.
+    """``(report, attrs)``: the report as a JSON-ready dict (without ``files``) and the table's ``attrs``.
 
-    With ``train`` (training data) and torch installed, harmonic pruning is also
-    run with retraining (``pruning_retrained``).
+    Every per-layer number comes from the table (``relusv.torch.analyze``).
+    One-shot harmonic pruning runs on models that are chains of linear layers
+    (``model.network``); with ``train`` (training data) also pruning with
+    retraining (``pruning_retrained``).
     """
     started = time.perf_counter()
-    acts = network.activations(data.x)
-    predictions = acts[-1].argmax(axis=1)
-    split = analysis.split_groups(predictions, data.y, settings)
-    depths = analysis.width_by_depth(network, acts, split, settings, show_progress)
-    layers = analysis.layer_spectra(network, acts, split, settings, show_progress)
-    pruning = harmonic_prune_one_shot(network, data.x, data.y, settings.tolerance, settings.seed, show_progress)
-    retrained = None
-    if train is not None:
-        retrained = harmonic_prune_retrained(network, data.x, data.y, train.x, train.y, settings.tolerance,
-                                             settings.seed, show_progress)
+    rows, attrs = analysis.run(model.module, model.network, data, settings, show_progress)
+    layers = analysis.layers_section(rows, attrs)
+    depths = analysis.depths_section(rows, attrs)
+    network = model.network
+    chain = network is not None and [l["shape"] for l in layers] == [list(l.shape) for l in network.layers]
+    pruning, retrained = None, None
+    if chain:
+        hidden = [i for i, layer in enumerate(network.layers) if layer.relu]
+        names = [layers[i]["name"] for i in hidden]
+        ranks = [layers[i]["rank"] for i in hidden]
+        pruning = harmonic_prune_one_shot(network, data.x, data.y, settings.tolerance, settings.seed, names, ranks,
+                                          show_progress)
+        if train is not None:
+            retrained = harmonic_prune_retrained(network, data.x, data.y, train.x, train.y, settings.tolerance,
+                                                 settings.seed, names, show_progress)
     report = {
         "schema_version": SCHEMA_VERSION,
         "relusv_version": relusv.__version__,
-        "model": {"source": model_source, "parameters": network.parameters,
-                  "layers": [{"shape": list(l.shape), "relu": l.relu, "double": l.factors is not None}
-                             for l in network.layers]},
-        "data": {"source": data.source, "points": data.points, "dimension": int(data.x.shape[1]),
-                 "classes": network.classes, "accuracy": float(np.mean(predictions == data.y)),
-                 "correct": int(split.correct.size), "incorrect": int(split.incorrect.size),
-                 "group_size": split.size},
+        "model": {"source": model.source, "parameters": _parameters(model),
+                  "notes": list(model.notes),
+                  "layers": [{key: layer[key] for key in ("name", "kind", "module", "activation", "shape", "relu",
+                                                          "double", "folded", "notes")} for layer in layers],
+                  "discovery": {"method": attrs["discovery"]["method"], "skipped": attrs["discovery"]["skipped"],
+                                "trace_error": attrs["discovery"]["trace_error"]},
+                  "pruning": ("one-shot harmonic pruning of the chain of linear layers" if chain else
+                              "not run: the report's harmonic pruning handles chains of Linear / DoubleLinear "
+                              "layers and ReLUs (relusv.torch.harmonic_prune prunes other models in Python)")},
+        "data": {"source": data.source, "points": data.points, "dimension": int(np.prod(data.x.shape[1:])),
+                 "classes": _classes(model, data),
+                 "accuracy": attrs["accuracy"], "correct": attrs["correct"], "incorrect": attrs["incorrect"],
+                 "group_size": attrs["group_size"], "comparison": attrs["comparison"]},
         "settings": settings.to_dict(),
         "depths": depths,
         "layers": layers,
@@ -66,7 +79,21 @@ def compute(network: Network, data: LabelledData, settings: ReportSettings, mode
         "findings": findings(depths, layers),
     }
     report["elapsed_seconds"] = time.perf_counter() - started
-    return report, split
+    return report, attrs
+
+
+def _parameters(model: ModelSource) -> int:
+    if model.module is None:
+        return model.network.parameters
+    return int(sum(p.numel() for p in model.module.parameters()))
+
+
+def _classes(model: ModelSource, data: LabelledData) -> int:
+    if model.network is not None:
+        return model.network.classes
+    from .data import model_outputs
+
+    return model_outputs(model.module, data.x, data.source)
 
 
 def _write_csv(path: Path, header, rows) -> None:
@@ -89,28 +116,37 @@ def write_tables(report: dict, out: Path) -> list:
     for layer in report["layers"]:
         d = depth_of.get(layer["index"] + 1)
         b = layer["relu_bounds"]
-        rows.append([layer["index"], layer["name"], layer["shape"][0], layer["shape"][1], layer["relu"],
-                     layer["rank"], layer["parameters"], layer["singular_values"][0], layer["singular_values"][-1],
-                     *(b[g]["bound"][0] if b[g] is not None and b[g]["ks"][0] == 0 else "" for g in analysis.CURVES),
+        top = layer["top_bound"]
+        rows.append([layer["name"], layer["kind"], layer["activation"], layer["folded"], layer["shape"][0],
+                     layer["shape"][1], layer["relu"], layer["rank"], layer["parameters"], layer["singular_values"][0],
+                     layer["singular_values"][-1], layer["stable_rank"],
+                     *(top[g]["mean"] if top else "" for g in analysis.GROUPS),
+                     b["unit_sphere"]["bound"][0] if b["unit_sphere"] is not None else "",
                      *pm(d, "gmw", "correct"), *pm(d, "gmw", "incorrect"),
+                     "" if d is None or d["confidence"] is None else d["confidence"], "" if d is None else d["verdict"],
                      *pm(d, "effective_dimension", "correct"), *pm(d, "effective_dimension", "incorrect")])
     _write_csv(out / "layers.csv",
-               ["layer", "name", "out", "in", "relu", "rank", "parameters", "sigma_0", "sigma_min",
-                "relu_bound_0_correct", "relu_bound_0_incorrect", "relu_bound_0_unit_sphere", "gmw_correct_mean",
-                "gmw_correct_spread", "gmw_incorrect_mean", "gmw_incorrect_spread", "effdim_correct_mean", "effdim_correct_spread",
-                "effdim_incorrect_mean", "effdim_incorrect_spread"], rows)
+               ["layer", "kind", "activation", "folded", "out", "in", "relu", "rank", "parameters", "sigma_0",
+                "sigma_min", "stable_rank", "s0_correct", "s0_incorrect", "s0_unit_sphere", "gmw_correct_mean",
+                "gmw_correct_spread", "gmw_incorrect_mean", "gmw_incorrect_spread", "gmw_confidence", "gmw_verdict",
+                "effdim_correct_mean", "effdim_correct_spread", "effdim_incorrect_mean", "effdim_incorrect_spread"],
+               rows)
     names.append("layers.csv")
 
     rows = []
     for layer in report["layers"]:
         s = layer["singular_values"]
         for k, sigma in enumerate(s):
-            rows.append([layer["index"], "linear", k, sigma, "", "", ""])
+            rows.append([layer["name"], "linear", k, sigma, "", "", "", ""])
         for group, curve in layer["relu_bounds"].items():
             if curve is not None:
-                for k, sig, t, bound in zip(curve["ks"], curve["sigma"], curve["truncation_bound"], curve["bound"]):
-                    rows.append([layer["index"], group, k, sig, t, bound, curve["radius"]])
-    _write_csv(out / "spectra.csv", ["layer", "set", "k", "sigma", "truncation_bound", "relu_bound", "radius"], rows)
+                for k, sig, t, bound, source in zip(curve["ks"], curve["sigma"], curve["truncation_bound"],
+                                                    curve["bound"], curve["source"]):
+                    rows.append([layer["name"], group, k, sig, t, bound, curve["radius"], source])
+                for k in range(curve["zero_from"], curve["rank_limit"]):
+                    rows.append([layer["name"], group, k, s[k], "", 0.0, curve["radius"], "exact zero (k >= rank(X W^T))"])
+    _write_csv(out / "spectra.csv", ["layer", "set", "k", "sigma", "truncation_bound", "relu_bound", "radius",
+                                     "source"], rows)
     names.append("spectra.csv")
 
     rows = []
@@ -119,23 +155,24 @@ def write_tables(report: dict, out: Path) -> list:
             continue
         for group in analysis.GROUPS:
             for r, (w, e) in enumerate(zip(d["gmw"][group]["values"], d["effective_dimension"][group]["values"])):
-                rows.append([d["depth"], d["name"], group, r, w, e])
-    _write_csv(out / "gmw.csv", ["depth", "name", "group", "repeat", "gmw", "effective_dimension"], rows)
+                rows.append([d["depth"], d["name"], d["layer"], group, r, w, e])
+    _write_csv(out / "gmw.csv", ["depth", "name", "layer", "group", "repeat", "gmw", "effective_dimension"], rows)
     names.append("gmw.csv")
 
     for key, name in (("pruning", "pruning.csv"), ("pruning_retrained", "pruning_retrained.csv")):
         p = report[key]
         if p is None:
             continue
-        rows = [[h["iteration"], "" if h["layer"] is None else h["layer"], *h["ranks"], h["parameters"],
-                 h["selection_accuracy"], h["evaluation_accuracy"], h.get("retrained", False)] for h in p["history"]]
-        _write_csv(out / name, ["iteration", "pruned_layer", *(f"rank_layer_{i}" for i in p["layers"]),
+        rows = [[h["iteration"], "" if h["layer"] is None else p["names"][p["layers"].index(h["layer"])], *h["ranks"],
+                 h["parameters"], h["selection_accuracy"], h["evaluation_accuracy"], h.get("retrained", False)]
+                for h in p["history"]]
+        _write_csv(out / name, ["iteration", "pruned_layer", *(f"rank {n}" for n in p["names"]),
                                 "parameters", "selection_accuracy", "evaluation_accuracy", "retrained"], rows)
         names.append(name)
     return names
 
 
-def write(report: dict, split: analysis.GroupSplit, out: Path) -> dict:
+def write(report: dict, attrs: dict, out: Path) -> dict:
     """Write every file of the report to ``out`` (created if needed); returns the ``files`` entry."""
     out.mkdir(parents=True, exist_ok=True)
     figs = {"spectra": figures.spectra_figure(report["layers"], out / "spectra.png").name}
@@ -143,8 +180,9 @@ def write(report: dict, split: analysis.GroupSplit, out: Path) -> dict:
     figs["gmw"] = g.name if g else None
     for key in ("pruning", "pruning_retrained"):
         figs[key] = figures.pruning_figure(report[key], out / f"{key}.png").name if report[key] else None
-    subsets = {f"{group}_{r}": s[group] for r, s in enumerate(split.subsets) for group in analysis.GROUPS}
-    np.savez(out / "subsets.npz", correct=split.correct, incorrect=split.incorrect, **subsets)
+    correct = np.asarray(attrs["correct_mask"], dtype=bool)
+    np.savez(out / "subsets.npz", correct=np.flatnonzero(correct), incorrect=np.flatnonzero(~correct),
+             **analysis.subsets(attrs))
     files = {"html": "index.html", "json": "report.json", "schema": "schema.json", "subsets": "subsets.npz",
              "figures": figs, "csv": []}
     report["files"] = files

@@ -7,24 +7,31 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import secrets
+import shutil
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from .errors import ReportInputError
 
 DESCRIPTION = """\
-Write a layer-by-layer spectral report of a trained ReLU MLP: per layer the linear singular
-values, ReLU singular-value bounds over correctly and incorrectly classified data, the Gaussian
-mean width (GMW) of both sets on equal-size subsets, the effective dimension, and one-shot
-harmonic pruning. Without --model and --data: the built-in digits network."""
+Write a layer-by-layer spectral report of a trained ReLU network: every Linear / Conv2d layer found
+in the model (torch.fx tracing, BatchNorm folded, named by its qualified module name), its linear
+singular values, ReLU singular-value bounds over correctly and incorrectly classified data, the
+Gaussian mean width (GMW) of both sets on equal-size subsets with a confidence measure, the effective
+dimension, and one-shot harmonic pruning of MLPs. Without --model and --data: the built-in digits
+network."""
 
 EPILOG = """\
 examples:
   relusv report                                   # built-in digits MLP, writes ./relusv-report
+  relusv report --example cnn                     # built-in digits CNN (conv layers, BatchNorm folded)
   relusv report --quick --out /tmp/r --json       # smaller settings, summary as JSON
   relusv report --model mlp.npz --data test.npz   # W0,b0,W1,b1,... and X,y
-  relusv report --model mlp.pt --data X.npy y.npy # torch.save(nn.Sequential) or its state_dict
+  relusv report --model mlp.pt --data X.npy y.npy # torch.save(module) or an MLP's state_dict
+  relusv report --model my_pkg.nets:build --weights state_dict.pt --data test.npz   # your architecture
   relusv report --model mlp.pt --data test.npz --train-data train.npz --retrain
 
 The report directory holds index.html (open it in a browser), report.json (schema.json),
@@ -36,8 +43,12 @@ DEFAULT_OUT = "relusv-report"
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="layer-by-layer spectral report of a ReLU MLP (default: built-in digits MLP)",
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", metavar="FILE",
-                   help=".npz with W0, b0, W1, b1, ... or a PyTorch checkpoint of an nn.Sequential")
+    p.add_argument("--model", metavar="FILE|MODULE:CALLABLE",
+                   help=".npz with W0, b0, W1, b1, ...; a PyTorch checkpoint (a saved module of standard layers, or "
+                        "an MLP's state_dict); a TorchScript Sequential; or package.module:callable returning your "
+                        "nn.Module")
+    p.add_argument("--weights", metavar="FILE",
+                   help="state_dict for --model package.module:callable (read with torch.load(weights_only=True))")
     p.add_argument("--data", metavar="FILE", nargs="+",
                    help=".npz with X (points as rows) and y (labels), or two .npy files: points, labels")
     p.add_argument("--out", metavar="DIR", default=DEFAULT_OUT, help=f"output directory (default ./{DEFAULT_OUT})")
@@ -50,6 +61,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "or the built-in network's own training split)")
     p.add_argument("--train-data", metavar="FILE", nargs="+",
                    help="training data for --retrain, in the same forms as --data")
+    p.add_argument("--example", choices=("mlp", "cnn"), default=None,
+                   help="the built-in example without --model and --data: the digits MLP (default) or the digits "
+                        "CNN (convolutions with channel-rank bounds, needs torch)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON instead of text")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
@@ -57,28 +71,39 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def _inputs(args):
-    from .data import load_data, validate
+    """``(model, data, train)``: a ``ModelSource`` and validated data."""
+    from .data import load_data, model_outputs, validate
     from .default import default_inputs
-    from .model import load_network
+    from .example_cnn import cnn_inputs
+    from .source import load_model
 
     if args.model is None and args.data is None:
-        if args.train_data is not None:
-            raise ReportInputError("--train-data goes with --model and --data; the built-in network brings its own")
-        return default_inputs()
+        if args.train_data is not None or args.weights is not None:
+            raise ReportInputError("--train-data and --weights go with --model and --data; the built-in network "
+                                   "brings its own")
+        return cnn_inputs() if args.example == "cnn" else default_inputs()
+    if args.example is not None:
+        raise ReportInputError("--example is the built-in network: give it without --model and --data")
     if args.model is None:
         raise ReportInputError("--data needs --model (or give neither for the built-in default)")
     if args.data is None:
         raise ReportInputError("--model needs --data: a .npz with X and y, or two .npy files")
-    network = load_network(args.model)
-    x, y, source = load_data(args.data)
-    data = validate(x, y, network.input_dimension, network.classes, source)
+    model = load_model(args.model, args.weights)
+
+    def checked(paths):
+        x, y, source = load_data(paths)
+        if model.network is not None:
+            return validate(x, y, model.network.input_dimension, model.network.classes, source)
+        points = validate(x, y, None, 2 ** 62, source)
+        return validate(points.x, points.y, None, model_outputs(model.module, points.x, source), source)
+
+    data = checked(args.data)
     train = None
     if args.train_data is not None:
-        x, y, source = load_data(args.train_data)
-        train = validate(x, y, network.input_dimension, network.classes, source)
+        train = checked(args.train_data)
     elif args.retrain:
         raise ReportInputError("--retrain with your own model needs --train-data (the data to retrain on)")
-    return network, data, args.model, train
+    return model, data, train
 
 
 def summary(report: dict, out: Path) -> dict:
@@ -102,6 +127,7 @@ def summary(report: dict, out: Path) -> dict:
         "gmw_grows_with_depth": f["gmw_grows_with_depth"],
         "relu_bounds": f["relu_bounds"],
         "top_bound_correct_larger": f["top_bound_correct_larger"],
+        "layers": [layer["name"] for layer in report["layers"]],
         "pruning": pruning(report["pruning"]),
         "pruning_retrained": pruning(report["pruning_retrained"]),
     }
@@ -121,17 +147,20 @@ def print_headline(s: dict) -> None:
         for r in s["gmw_by_layer"]:
             print(f"    {r['name']:<16} correct {r['correct_mean']:8.3f} ± {r['correct_spread']:.3f}   "
                   f"incorrect {r['incorrect_mean']:8.3f} ± {r['incorrect_spread']:.3f}   "
-                  f"ratio {r['correct_mean'] / r['incorrect_mean']:.3f}")
+                  f"ratio {r['correct_mean'] / r['incorrect_mean']:.3f}   correct wider in "
+                  f"{100 * r['confidence']:.0f}% of pairs: {r['verdict']}")
         g = s["gmw_grows_with_depth"]
-        print(f"  correct larger at every hidden layer: {_yes(s['gmw_correct_larger_all_layers'])}; "
-              f"grows with depth: correct {_yes(g['correct'])}, incorrect {_yes(g['incorrect'])}")
+        print(f"  correct larger beyond the spreads at every hidden layer: "
+              f"{_yes(s['gmw_correct_larger_all_layers'])}; grows with depth beyond the spreads: "
+              f"correct {_yes(g['correct'])}, incorrect {_yes(g['incorrect'])}")
     else:
-        print("  too few correctly or incorrectly classified points to compare the groups")
+        print(f"  too few correctly or incorrectly classified points to compare the groups: "
+              f"{d['comparison']}")
     if s["relu_bounds"]:
         print("  ReLU singular-value bounds vs linear sigma_k: s_0, and median over k of bound_k / (sigma_k * radius)")
         for r in s["relu_bounds"]:
             name = "sphere sample" if r["group"] == "unit_sphere" else r["group"]
-            print(f"    layer {r['layer'] + 1} {name:<9}  s_0 {r['top_bound']:7.3f}   sigma_0 {r['sigma_0']:.3f}   "
+            print(f"    {r['name']} {name:<9}  s_0 {r['top_bound']:7.3f}   sigma_0 {r['sigma_0']:.3f}   "
                   f"radius {r['radius']:6.3f}   median ratio {r['ratio_to_scaled_sigma_median']:.3f}   "
                   f"max ratio {r['ratio_to_scaled_sigma_max']:.3f}")
     for p in (s["pruning"], s["pruning_retrained"]):
@@ -145,9 +174,42 @@ def print_headline(s: dict) -> None:
     print(f"  report: {s['report']}  ({s['elapsed_seconds']:.1f} s)")
 
 
+def staged(write: Callable[..., object]) -> Callable[..., None]:
+    """``write(report, ..., out)`` made all-or-nothing: it writes into a new directory beside ``out``,
+    moved into place only when complete.
+
+    A failure leaves no half-written report: ``out`` is created only by the final rename, and in an
+    existing ``out`` the report's files are replaced one by one (other files there are left alone).
+    """
+
+    def write_staged(*args) -> None:
+        *contents, out = args
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = out.parent / f".{out.name}.{os.getpid()}-{secrets.token_hex(4)}"
+        staging.mkdir()  # with the umask's permissions, unlike mkdtemp
+        try:
+            write(*contents, staging)
+            if out.is_dir():
+                for path in staging.iterdir():
+                    os.replace(path, out / path.name)
+            else:
+                staging.rename(out)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    return write_staged
+
+
 def run(args: argparse.Namespace) -> int:
     from .build import compute, write
+    from .errors import missing_dependency
     from .settings import ReportSettings
+
+    write = staged(write)
+    try:
+        import matplotlib  # noqa: F401  (the figures; checked before any work)
+    except ImportError:
+        raise missing_dependency("matplotlib", "the report") from None
 
     if not 0 <= args.tolerance <= 100:
         raise ReportInputError(f"--tolerance must lie in [0, 100] percentage points, got {args.tolerance}")
@@ -157,18 +219,17 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise ReportInputError(f"--out {args.out} exists and is not a directory")
     started = time.perf_counter()
-    network, data, source, train = _inputs(args)
+    model, data, train = _inputs(args)
     if args.retrain:
         from .retrain import available
 
         if not available():
-            raise ReportInputError("--retrain needs torch (pip install torch)")
+            raise missing_dependency("torch", "--retrain", extra="torch")
     settings = ReportSettings.default(seed=args.seed, quick=args.quick, tolerance=args.tolerance / 100)
     show: Optional[bool] = False if args.no_progress else None
-    report, split = compute(network, data, settings, source, show_progress=show,
-                            train=train if args.retrain else None)
+    report, attrs = compute(model, data, settings, show_progress=show, train=train if args.retrain else None)
     try:
-        write(report, split, out)
+        write(report, attrs, out)
     except OSError as error:
         raise ReportInputError(f"cannot write the report to {args.out}: {error.strerror or error}") from None
     s = summary(report, out)

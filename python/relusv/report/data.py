@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from .errors import ReportInputError
 
 @dataclass(frozen=True)
 class LabelledData:
-    """Points ``x`` (N, n) in float64 and labels ``y`` (N,) in int64."""
+    """Points ``x`` (N, ...) in float64 (flattened to (N, n) for an MLP) and labels ``y`` (N,) in int64."""
 
     x: np.ndarray
     y: np.ndarray
@@ -58,7 +58,7 @@ def load_data(paths: Sequence[str]) -> tuple:
                                        f"{', '.join(archive.files) or 'none'}); expected X (points) and y (labels)")
             try:
                 return archive["X"], archive["y"], paths[0]
-            except ValueError as error:  # object arrays need pickle, which is refused
+            except Exception as error:  # object arrays (pickle refused), bad CRC, corrupt deflate streams
                 raise ReportInputError(f"cannot read {paths[0]}: {error}") from None
     if len(paths) == 2:
         x = _array(_read(paths[0]), "the points", paths[0])
@@ -67,8 +67,11 @@ def load_data(paths: Sequence[str]) -> tuple:
     raise ReportInputError(f"--data takes one .npz (X, y) or two .npy files (points, labels), got {len(paths)} files")
 
 
-def validate(x, y, input_dimension: int, classes: int, source: str) -> LabelledData:
-    """Check points and labels against a network with ``input_dimension`` inputs and ``classes`` logits."""
+def validate(x, y, input_dimension: Optional[int], classes: int, source: str) -> LabelledData:
+    """Check points and labels against a network with ``input_dimension`` inputs and ``classes`` logits.
+
+    ``input_dimension=None`` (a model that is not an MLP) keeps the points' shape; the model
+    itself then says whether it takes them (``model_outputs``)."""
     x = np.asarray(x)
     y = np.asarray(y)
     if x.dtype == object or y.dtype == object:
@@ -77,12 +80,13 @@ def validate(x, y, input_dimension: int, classes: int, source: str) -> LabelledD
         raise ReportInputError(f"{source}: points X must be real numbers, got dtype {x.dtype}")
     if x.ndim < 2 or x.shape[0] == 0:
         raise ReportInputError(f"{source}: points X must have shape (N, features) with N >= 1, got {x.shape}")
-    x = x.reshape(x.shape[0], -1)
-    if x.shape[1] != input_dimension:
+    if input_dimension is not None:
+        x = x.reshape(x.shape[0], -1)
+    if input_dimension is not None and x.shape[1] != input_dimension:
         raise ReportInputError(f"{source}: points have {x.shape[1]} features but the model's first layer expects "
                                f"{input_dimension}")
     if not np.isfinite(x).all():
-        row, col = np.argwhere(~np.isfinite(x))[0]
+        row, col = np.argwhere(~np.isfinite(x.reshape(x.shape[0], -1)))[0]
         raise ReportInputError(f"{source}: points contain NaN or infinity at row {row}, column {col}")
     if y.ndim != 1 or y.shape[0] != x.shape[0]:
         raise ReportInputError(f"{source}: labels y must have shape ({x.shape[0]},) to match X, got {y.shape}")
@@ -97,3 +101,27 @@ def validate(x, y, input_dimension: int, classes: int, source: str) -> LabelledD
         raise ReportInputError(f"{source}: labels out of range: y[{bad[0]}] = {y[bad[0]]}, but the model has "
                                f"{classes} outputs (labels must lie in 0..{classes - 1})")
     return LabelledData(x.astype(np.float64), y, source)
+
+
+def model_outputs(module, x: np.ndarray, source: str) -> int:
+    """The number of logits ``module`` gives for the first points of ``x``; a user error when it cannot take them."""
+    import torch
+
+    from ..torch._layers import TrainingModes, forward, model_device
+
+    modes = TrainingModes(module)
+    try:
+        module.eval()
+        with torch.no_grad():
+            out = forward(module, torch.from_numpy(np.ascontiguousarray(x[:2])), model_device(module))
+    except Exception as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ReportInputError(f"{source}: the model cannot take points of shape {tuple(x.shape[1:])}: "
+                               f"{first}") from None
+    finally:
+        modes.restore()
+    if not torch.is_tensor(out) or out.ndim != 2 or out.shape[1] < 2:
+        shape = tuple(out.shape) if torch.is_tensor(out) else type(out).__name__
+        raise ReportInputError(f"{source}: the model's output for a batch has shape {shape}; the report needs "
+                               "logits of shape (batch, classes) with at least 2 classes")
+    return int(out.shape[1])

@@ -14,20 +14,20 @@ from pathlib import Path
 import numpy as np
 
 from .data import LabelledData, validate
-from .errors import ReportInputError
+from .errors import missing_dependency
 from .model import Network, load_npz_network
+from .source import from_network
 
 NETWORK = Path(__file__).resolve().parent.parent / "data" / "digits_mlp.npz"
 MODEL_SOURCE = "built-in digits MLP 64-100-100-100-10 (relusv/data/digits_mlp.npz)"
 
 
 def default_inputs() -> tuple:
-    """``(network, data, model_source, train)``: the built-in network, its held-out and its training data."""
+    """``(model, data, train)``: the built-in network (a ``ModelSource``), its held-out and its training data."""
     try:
         from sklearn.datasets import load_digits
     except ImportError:
-        raise ReportInputError("the built-in default needs scikit-learn (pip install scikit-learn), or pass "
-                               "--model and --data") from None
+        raise missing_dependency("scikit-learn", "the built-in default (without --model and --data)") from None
     network: Network = load_npz_network(NETWORK)
     with np.load(NETWORK, allow_pickle=False) as archive:
         test_index, train_index = archive["test_index"], archive["train_index"]
@@ -37,4 +37,4 @@ def default_inputs() -> tuple:
                                   f"scikit-learn digits, {len(test_index)} held-out images")
     train: LabelledData = validate(x[train_index], y[train_index], network.input_dimension, network.classes,
                                    f"scikit-learn digits, {len(train_index)} training images")
-    return network, data, MODEL_SOURCE, train
+    return from_network(network, MODEL_SOURCE), data, train

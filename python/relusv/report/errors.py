@@ -7,3 +7,8 @@ class ReportInputError(ValueError):
 
     The command line prints it and exits with status 2.
     """
+
+
+def missing_dependency(package: str, needed_by: str, extra: str = "report") -> ReportInputError:
+    """The one-line error for an optional dependency that is not installed, naming the extra that brings it."""
+    return ReportInputError(f"{needed_by} needs {package}: pip install 'relusv[{extra}]'")

@@ -1,8 +1,9 @@
 """The report's PNG figures (matplotlib, Agg backend: no display needed).
 
-- ``spectra.png``: per layer, the linear singular values ``sigma_k`` of ``W``
+- ``spectra.png``: per layer (titled by its qualified name), the linear singular values ``sigma_k`` of ``W``
   and, for hidden layers, the ReLU singular-value bounds over the correctly
-  (solid) and incorrectly (dashed) classified sets divided by the set's radius
+  (solid) and incorrectly (dashed) classified sets up to the set's data rank (a
+  square marks where ``s_k = 0`` exactly begins) divided by the set's radius
   ``max ||x||``, so that MATH.md section 2's chain reads ``bound / radius <= sigma_k``,
   and over a sample of the unit sphere (``b = 0``; dotted).
 - ``gmw.png``: GMW and effective dimension per depth, mean +- spread, both groups.
@@ -42,12 +43,16 @@ def spectra_figure(layers: List[dict], path: Path) -> Path:
             bound = np.asarray(curve["bound"]) / curve["radius"]
             ax.semilogy(ks, np.maximum(bound, 1e-12), style, color=COLORS[group], lw=1.6, marker=".", ms=4,
                         label=f"ReLU bound / radius, {group}")
+            if curve["zero_from"] < curve["rank_limit"]:   # s_k = 0 exactly from here on (MATH.md section 2)
+                ax.semilogy([curve["zero_from"]], [max(float(bound[-1]), 1e-12)], "s", color=COLORS[group], ms=6,
+                            mfc="none", label=f"s_k = 0 exactly from k = {curve['zero_from']} ({group})")
         sphere = layer["relu_bounds"].get("unit_sphere")
         if sphere is not None:
             ax.semilogy(sphere["ks"], np.maximum(sphere["bound"], 1e-12), ":", color="tab:green", lw=1.8,
                         marker=".", ms=4, label="ReLU bound, sphere sample (b = 0)")
         m, k = layer["shape"]
-        ax.set_title(f"{layer['name']}: {m}x{k}, rank {layer['rank']}", fontsize=10)
+        ax.set_title(f"{layer['name']} ({layer['kind']}, {layer['activation']}): {m}x{k}, rank {layer['rank']}",
+                     fontsize=10)
         ax.set_xlabel("k")
         ax.grid(True, which="both", alpha=0.25)
         ax.legend(fontsize=7, loc="lower left")
@@ -88,8 +93,8 @@ def pruning_figure(pruning: dict, path: Path) -> Path:
     fig, grid = _subplots(1, 2, (10, 3.8))
     axes = grid[0]
     ranks = np.array([h["ranks"] for h in history])
-    for j, layer in enumerate(pruning["layers"]):
-        axes[0].plot(it, ranks[:, j], lw=1.5, label=f"layer {layer + 1}")
+    for j, name in enumerate(pruning["names"]):
+        axes[0].plot(it, ranks[:, j], lw=1.5, label=name)
     axes[0].set_xlabel("pruning iteration")
     axes[0].set_ylabel("rank")
     axes[0].set_title("ranks of the hidden layers", fontsize=10)

@@ -4,9 +4,12 @@ Each finding is a plain record with the numbers it rests on, so the page and
 the command line state them the same way, true or not:
 
 - per hidden layer: is the GMW of the correctly classified set larger than
-  that of the incorrectly classified set (equal sizes), and is the gap larger
-  than the two spreads together?
-- does the GMW grow with depth through the hidden layers (input first)?
+  that of the incorrectly classified set (equal sizes)? Stated "yes" only
+  when the gap exceeds the two spreads together and at least 90 % of the
+  (correct, incorrect) subsample pairs agree (``verdict`` and ``confidence``
+  from ``relusv.torch.analyze``);
+- does the GMW grow with depth through the hidden layers (input first), each
+  step by more than the two spreads?
 - are the ReLU bounds below the linear singular values? Over data the chain
   ``s_k(phi; X) <= sigma_k max ||x||`` (MATH.md section 2) holds by
   construction, so the informative number is how far below: the ratio
@@ -15,8 +18,9 @@ the command line state them the same way, true or not:
   ``unit_sphere``: ``b = 0``, radius 1), where the ratio ``bound_k / sigma_k``
   compares with Lemma 5's ``s_k <= sigma_k`` over the whole ball (the sample
   misses the worst directions, so it flatters the layer);
-- is the top bound (k = 0, the operator norm over the set) larger for the
-  correctly classified set?
+- is the top ReLU singular value ``s_0`` (exact: the operator norm over the
+  set, on every repeat's subset) larger for the correctly classified set,
+  beyond the spreads?
 """
 from __future__ import annotations
 
@@ -37,15 +41,18 @@ def _gmw_rows(depths: List[dict]) -> List[dict]:
             "incorrect_mean": i["mean"], "incorrect_spread": i["spread"],
             "correct_larger": c["mean"] > i["mean"],
             "separated": abs(c["mean"] - i["mean"]) > c["spread"] + i["spread"],
+            "confidence": d["confidence"],
+            "verdict": d["verdict"],
         })
     return rows
 
 
 def _grows(depths: List[dict], group: str) -> Optional[bool]:
-    values = [d["gmw"][group]["mean"] for d in depths if d["gmw"] is not None and "logits" not in d["name"]]
+    """Every step from one depth to the next (logits excluded) larger than the two spreads together."""
+    values = [d["gmw"][group] for d in depths if d["gmw"] is not None and "logits" not in d["name"]]
     if len(values) < 2:
         return None
-    return bool(np.all(np.diff(values) > 0))
+    return all(b["mean"] - a["mean"] > a["spread"] + b["spread"] for a, b in zip(values, values[1:]))
 
 
 def _bound_rows(layers: List[dict]) -> List[dict]:
@@ -59,7 +66,7 @@ def _bound_rows(layers: List[dict]) -> List[dict]:
             keep = sigma > 0
             ratio = bound[keep] / (sigma[keep] * curve["radius"]) if curve["radius"] > 0 else np.zeros(0)
             rows.append({
-                "layer": layer["index"], "group": group,
+                "layer": layer["index"], "name": layer["name"], "group": group,
                 "top_bound": float(bound[0]) if bound.size and curve["ks"][0] == 0 else None,
                 "sigma_0": float(layer["singular_values"][0]),
                 "radius": curve["radius"],
@@ -74,15 +81,17 @@ def _bound_rows(layers: List[dict]) -> List[dict]:
 def findings(depths: List[dict], layers: List[dict]) -> dict:
     gmw_rows = _gmw_rows(depths)
     bound_rows = _bound_rows(layers)
-    top = {}
-    for row in bound_rows:
-        top.setdefault(row["layer"], {})[row["group"]] = row["top_bound"]
-    top_larger = [{"layer": k, "correct": v.get("correct"), "incorrect": v.get("incorrect"),
-                   "correct_larger": (v.get("correct") or 0) > (v.get("incorrect") or 0)}
-                  for k, v in sorted(top.items()) if v.get("correct") is not None and v.get("incorrect") is not None]
+    top_larger = [{"layer": layer["index"], "name": layer["name"],
+                   "correct": layer["top_bound"]["correct"]["mean"],
+                   "correct_spread": layer["top_bound"]["correct"]["spread"],
+                   "incorrect": layer["top_bound"]["incorrect"]["mean"],
+                   "incorrect_spread": layer["top_bound"]["incorrect"]["spread"],
+                   "confidence": layer["top_bound_confidence"], "verdict": layer["top_bound_verdict"],
+                   "correct_larger": layer["top_bound_verdict"] == "correct larger"}
+                  for layer in layers if layer["top_bound"] is not None]
     return {
         "gmw_by_layer": gmw_rows,
-        "gmw_correct_larger_all_layers": bool(gmw_rows) and all(r["correct_larger"] for r in gmw_rows),
+        "gmw_correct_larger_all_layers": bool(gmw_rows) and all(r["verdict"] == "correct larger" for r in gmw_rows),
         "gmw_grows_with_depth": {"correct": _grows(depths, "correct"), "incorrect": _grows(depths, "incorrect")},
         "relu_bounds": bound_rows,
         "top_bound_correct_larger": top_larger,

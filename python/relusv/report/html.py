@@ -45,66 +45,89 @@ def _yes_no(flag) -> str:
 
 def _summary_table(report: dict) -> str:
     depths = {d["depth"]: d for d in report["depths"]}
-    head = ("<tr><th class='name'>layer</th><th>shape (out&times;in)</th><th>rank</th><th>parameters</th>"
-            "<th>top linear &sigma;<sub>0</sub>, &sigma;<sub>1</sub>, &sigma;<sub>2</sub></th>"
-            "<th>&sigma;<sub>min</sub></th>"
-            "<th>ReLU bound s<sub>0</sub> correct</th><th>ReLU bound s<sub>0</sub> incorrect</th>"
+    head = ("<tr><th class='name'>layer</th><th>kind, activation</th><th>shape (out&times;in)</th><th>rank</th>"
+            "<th>parameters</th><th>top linear &sigma;<sub>0</sub>, &sigma;<sub>1</sub>, &sigma;<sub>2</sub></th>"
+            "<th>&sigma;<sub>min</sub></th><th>stable rank</th>"
+            "<th>s<sub>0</sub> correct (exact)</th><th>s<sub>0</sub> incorrect (exact)</th>"
             "<th>ReLU s<sub>0</sub> over the sphere sample</th>"
             "<th>median bound / (&sigma;<sub>k</sub> radius) correct / incorrect</th>"
-            "<th>GMW correct</th><th>GMW incorrect</th>"
+            "<th>GMW correct</th><th>GMW incorrect</th><th>correct wider in</th>"
             "<th>eff. dim. correct</th><th>eff. dim. incorrect</th></tr>")
     rows = []
     d0 = depths.get(0)
     if d0 is not None:
-        rows.append("<tr><td class='name'>input</td><td>" + str(d0["dimension"]) + "</td>" + "<td>&ndash;</td>" * 8
-                    + "".join(_gmw_cells(d0)) + "</tr>")
+        rows.append("<tr><td class='name'>input</td><td>&ndash;</td><td>" + str(d0["dimension"]) + "</td>"
+                    + "<td>&ndash;</td>" * 9 + "".join(_gmw_cells(d0)) + "</tr>")
     ratio = {(r["layer"], r["group"]): r for r in report["findings"]["relu_bounds"]}
     for layer in report["layers"]:
         s = layer["singular_values"]
         top = ", ".join(f"{v:.3g}" for v in s[:3])
         bounds = layer["relu_bounds"]
-        b0 = [(bounds[g]["bound"][0] if bounds[g] is not None and bounds[g]["ks"][0] == 0 else None)
-              for g in ("correct", "incorrect", "unit_sphere")]
+        exact = layer["top_bound"]
+        sphere = bounds["unit_sphere"]["bound"][0] if bounds["unit_sphere"] is not None else None
         med = "/".join(_num(ratio[(layer["index"], g)]["ratio_to_scaled_sigma_median"], 3)
                        if (layer["index"], g) in ratio else "&ndash;" for g in ("correct", "incorrect"))
+        kind = f"{layer['kind']}, {layer['activation']}" + (f", {escape(layer['folded'])} folded" if layer["folded"]
+                                                             else "")
         cells = [f"<td class='name'>{escape(layer['name'])}{' (double)' if layer['double'] else ''}</td>",
+                 f"<td class='name'>{kind}</td>",
                  f"<td>{layer['shape'][0]}&times;{layer['shape'][1]}</td>", f"<td>{layer['rank']}</td>",
                  f"<td>{_num(layer['parameters'])}</td>", f"<td>{top}</td>", f"<td>{_num(s[-1], 3)}</td>",
-                 f"<td>{_num(b0[0])}</td>", f"<td>{_num(b0[1])}</td>", f"<td>{_num(b0[2])}</td>",
+                 f"<td>{_num(layer['stable_rank'], 3)}</td>",
+                 f"<td>{_pm(exact['correct']) if exact else '&ndash;'}</td>",
+                 f"<td>{_pm(exact['incorrect']) if exact else '&ndash;'}</td>", f"<td>{_num(sphere)}</td>",
                  f"<td>{med}</td>"]
         cells += _gmw_cells(depths.get(layer["index"] + 1))
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table id='summary'>{head}{''.join(rows)}</table>"
 
 
+def _layers_found(report: dict) -> str:
+    """Every discovered layer with what was folded or skipped, and the modules left out."""
+    m = report["model"]
+    d = m["discovery"]
+    how = {"trace": "traced with torch.fx", "registration order":
+           "found by registration order (the model does not trace with torch.fx: "
+           f"{escape(d['trace_error'] or '')})", "names": "named by the user",
+           "numpy chain": "read as a chain of linear layers and ReLUs (NumPy forward pass; torch is not installed)"
+           }.get(d["method"], d["method"])
+    items = [f"<li><code>{escape(l['name'])}</code>: {escape(l['module'])} ({l['kind']}), activation "
+             f"{escape(l['activation'])}{'; BatchNorm ' + escape(l['folded']) + ' folded (eval mode)' if l['folded'] else ''}"
+             f"{'; ' + escape(l['notes']) if l['notes'] else ''}</li>" for l in m["layers"]]
+    items += [f"<li><code>{escape(name)}</code>: skipped ({escape(reason)})</li>" for name, reason in d["skipped"].items()]
+    notes = "".join(f"<p class='note'>{escape(n)}</p>" for n in m["notes"])
+    return f"<p class='note'>Layers {how}; names are qualified module names.</p><ul>{''.join(items)}</ul>{notes}"
+
+
 def _gmw_cells(depth: Optional[dict]) -> List[str]:
     if depth is None or depth["gmw"] is None:
-        return ["<td>&ndash;</td>"] * 4
+        return ["<td>&ndash;</td>"] * 5
+    confidence = "&ndash;" if depth["confidence"] is None else f"{100 * depth['confidence']:.0f}% of pairs"
     return [f"<td>{_pm(depth['gmw']['correct'])}</td>", f"<td>{_pm(depth['gmw']['incorrect'])}</td>",
-            f"<td>{_pm(depth['effective_dimension']['correct'], 3)}</td>",
+            f"<td>{confidence}</td>", f"<td>{_pm(depth['effective_dimension']['correct'], 3)}</td>",
             f"<td>{_pm(depth['effective_dimension']['incorrect'], 3)}</td>"]
 
 
 def _findings_section(report: dict) -> str:
     f = report["findings"]
     if not f["gmw_by_layer"]:
-        return ("<p class='note'>Too few correctly or incorrectly classified points (at least 2 of each) to "
-                "compare the two groups.</p>")
+        return (f"<p class='note'>The groups are not compared: {escape(report['data']['comparison'])} "
+                "(too few correctly or incorrectly classified points; at least 2 of each are needed).</p>")
     rows = "".join(
         f"<tr><td class='name'>{escape(r['name'])}</td><td>{r['correct_mean']:.4g} &plusmn; {r['correct_spread']:.2g}"
         f"</td><td>{r['incorrect_mean']:.4g} &plusmn; {r['incorrect_spread']:.2g}</td>"
-        f"<td>{r['correct_mean'] / r['incorrect_mean']:.3f}</td><td>{_yes_no(r['correct_larger'])}</td>"
-        f"<td>{_yes_no(r['separated'])}</td></tr>" for r in f["gmw_by_layer"])
+        f"<td>{r['correct_mean'] / r['incorrect_mean']:.3f}</td><td>{100 * r['confidence']:.0f}%</td>"
+        f"<td>{_verdict(r['verdict'])}</td></tr>" for r in f["gmw_by_layer"])
     grows = f["gmw_grows_with_depth"]
-    items = [f"GMW larger for correctly classified points at every hidden layer: "
+    items = [f"GMW larger for correctly classified points at every hidden layer, beyond the spreads: "
              f"{_yes_no(f['gmw_correct_larger_all_layers'])}",
-             f"GMW grows with depth (input, then each hidden layer): correct {_yes_no(grows['correct'])}, "
-             f"incorrect {_yes_no(grows['incorrect'])}"]
+             f"GMW grows with depth (input, then each hidden layer; every step larger than the spreads): "
+             f"correct {_yes_no(grows['correct'])}, incorrect {_yes_no(grows['incorrect'])}"]
     sphere = [r for r in f["relu_bounds"] if r["group"] == "unit_sphere"]
     on_data = [r for r in f["relu_bounds"] if r["group"] != "unit_sphere"]
     if sphere:
         worst = max(r["ratio_to_scaled_sigma_max"] or 0 for r in sphere)
-        median = ", ".join(f"layer {r['layer'] + 1} {r['ratio_to_scaled_sigma_median']:.2f}" for r in sphere)
+        median = ", ".join(f"{escape(r['name'])} {r['ratio_to_scaled_sigma_median']:.2f}" for r in sphere)
         items.append(f"Over a sample of {report['settings']['sphere_points']} points of the unit sphere and the &plusmn;v<sub>j</sub> of W (b = 0; the bounds hold over these points, not the whole ball), "
                      f"ReLU bounds below the linear singular values at every computed k: "
                      f"{_yes_no(all(r['below_sigma'] for r in sphere))} (largest bound<sub>k</sub> / "
@@ -114,15 +137,27 @@ def _findings_section(report: dict) -> str:
         items.append(f"Over the data, ReLU bounds below &sigma;<sub>k</sub> &times; radius (guaranteed by "
                      f"MATH.md &sect;2; largest ratio {worst:.3f}): {_yes_no(worst <= 1 + 1e-9)}; below "
                      f"&sigma;<sub>k</sub> itself: {_yes_no(all(r['below_sigma'] for r in on_data))}")
-        top = f["top_bound_correct_larger"]
-        if top:
-            items.append("Top ReLU bound s<sub>0</sub> larger for correctly classified points: " + ", ".join(
-                f"layer {t['layer'] + 1} {_yes_no(t['correct_larger'])}" for t in top))
+    top = f["top_bound_correct_larger"]
+    if top:
+        items.append("Top ReLU singular value s<sub>0</sub> (exact, on every repeat's sets) larger for correctly "
+                     "classified points: " + ", ".join(
+                         f"{escape(t['name'])} {_verdict(t['verdict'])} ({100 * t['confidence']:.0f}% of pairs)"
+                         for t in top))
     if not on_data:
         items.append("ReLU singular-value bounds over the data: not computed (too few points in one of the groups).")
     return ("<table id='findings'><tr><th class='name'>hidden layer output</th><th>GMW correct</th>"
-            "<th>GMW incorrect</th><th>ratio</th><th>correct larger</th><th>gap &gt; spreads</th></tr>"
+            "<th>GMW incorrect</th><th>ratio</th><th>correct wider in (subsample pairs)</th>"
+            "<th>correct larger beyond the spreads</th></tr>"
             f"{rows}</table><ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
+
+
+def _verdict(verdict: str) -> str:
+    """``yes`` only for a difference beyond the spreads; ``no`` for the reverse; else as stated."""
+    if verdict == "correct larger":
+        return "<span class='yes'>yes</span>"
+    if verdict == "incorrect larger":
+        return "<span class='no'>no (reversed)</span>"
+    return escape(verdict)
 
 
 def _pruning_section(report: dict, key: str = "pruning") -> str:
@@ -131,11 +166,12 @@ def _pruning_section(report: dict, key: str = "pruning") -> str:
         return ("<p class='note'>With retraining: not run (needs torch and training data: "
                 "<code>--retrain</code>, with <code>--train-data</code> for your own model).</p>")
     if p is None:
-        return "<p class='note'>No hidden layers to prune, or too few points.</p>"
+        return (f"<p class='note'>One-shot pruning: {escape(report['model']['pruning'])}. No hidden layers to prune, "
+                "or too few points, when it says it ran.</p>")
     c, b = p["chosen"], p["baseline"]
-    ranks = "".join(f"<tr><td class='name'>layer {i + 1}</td><td>{shape[0]}&times;{shape[1]}</td><td>{r0}</td>"
+    ranks = "".join(f"<tr><td class='name'>{escape(name)}</td><td>{shape[0]}&times;{shape[1]}</td><td>{r0}</td>"
                     f"<td>{r}</td></tr>"
-                    for i, shape, r0, r in zip(p["layers"], p["shapes"], p["initial_ranks"], c["ranks"]))
+                    for name, shape, r0, r in zip(p["names"], p["shapes"], p["initial_ranks"], c["ranks"]))
     saved = 1 - c["parameters"] / p["parameters_before"]
     extra = ""
     if p["retrained"]:
@@ -171,13 +207,19 @@ Accuracy {100 * d['accuracy']:.2f}%: {d['correct']} correctly and {d['incorrect'
 Seed {s['seed']}{', quick settings' if s['quick'] else ''}; relusv {escape(report['relusv_version'])};
 {report['elapsed_seconds']:.1f} s.</p>
 
+<h2>Layers</h2>
+{_layers_found(report)}
+
 <h2>Summary per layer</h2>
 <p class="note">Groups are compared on sets of equal size ({d['group_size']} points each; the larger group is
 subsampled), {s['repeats']} times with fresh subsets and Gaussian directions; entries are mean &plusmn; standard
 deviation over the repeats. GMW: Gaussian mean width of the layer's outputs ({s['gmw_samples']} directions,
 {100 * s['gmw_trim']:g}% trimmed mean). ReLU bounds: certified upper bounds of the ReLU singular values
-s<sub>k</sub>(ReLU(W&middot;+b); X) over the layer's inputs X from each group (first subset), where
-s<sub>0</sub> is exact; the radius is max&#8214;x&#8214; over that set.</p>
+s<sub>k</sub>(ReLU(W&middot;+b); X) over the layer's inputs X from each group (first subset), computed at
+ranks k below rank(X W<sup>T</sup>) only: from there on s<sub>k</sub> = 0 exactly (MATH.md &sect;2; a set of
+{d['group_size']} points has rank at most {d['group_size']}); s<sub>0</sub> is exact and given as mean &plusmn;
+spread over every repeat's sets; the radius is max&#8214;x&#8214; over the set. "Correct wider in": the fraction of
+the (correct, incorrect) subsample pairs in which the correct set has the larger GMW.</p>
 {_summary_table(report)}
 
 <h2>The paper's observations on this network</h2>
@@ -185,7 +227,8 @@ s<sub>0</sub> is exact; the radius is max&#8214;x&#8214; over that set.</p>
 
 <h2>Spectra</h2>
 <p class="note">Grey: linear singular values of W. Blue solid / red dashed: ReLU singular-value bounds over the
-correctly / incorrectly classified set, divided by the set's radius, so that the chain
+correctly / incorrectly classified set, divided by the set's radius, drawn up to the set's data rank; a square
+marks the first k where s<sub>k</sub> = 0 exactly. The chain
 s<sub>k</sub>(&phi;; X) &le; &sigma;<sub>k</sub> max&#8214;x&#8214; reads bound / radius &le; &sigma;<sub>k</sub>.
 Green dotted: ReLU bounds over a sample of the unit sphere (b = 0); over the whole ball Lemma 5 gives
 s<sub>k</sub> &le; &sigma;<sub>k</sub>, and the sample only estimates s<sub>0</sub> from below.

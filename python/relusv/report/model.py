@@ -9,13 +9,13 @@ Two file formats are read:
 
 - NumPy ``.npz`` with arrays ``W0, b0, W1, b1, ...`` (``b_i`` optional, zero
   when absent); other arrays are ignored. Needs no torch.
-- A PyTorch checkpoint (``torch.save``) of an ``nn.Sequential`` of
-  ``Linear`` / ``DoubleLinear`` / ``ReLU`` (``Flatten``, ``Identity`` and
-  ``Dropout`` are skipped: they are the identity on flat inputs in eval mode),
-  either the module itself or its ``state_dict`` (optionally under a key
-  ``state_dict`` / ``model_state_dict`` / ``model``). A state dict does not
-  record the ReLUs, so a ReLU is assumed between consecutive linear layers.
-  Files are read with ``torch.load(weights_only=True)``: no arbitrary code runs.
+- The ``state_dict`` of such an MLP, or an ``nn.Sequential`` chain of
+  ``Linear`` / ``DoubleLinear`` / ``ReLU`` (``network_from_module``;
+  ``Flatten``, ``Identity`` and ``Dropout`` are skipped: they are the
+  identity on flat inputs in eval mode). ``source`` reads the files.
+
+The NumPy form serves one-shot harmonic pruning of chains; every other
+number of the report comes from ``relusv.torch.analyze`` on the torch module.
 """
 from __future__ import annotations
 
@@ -27,6 +27,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .errors import ReportInputError
+
+
+LAYER_NAME = "fc{}"
+"""The name of layer ``i`` of a ``Network`` (``W{i}`` in a .npz) wherever the report shows or builds it."""
 
 
 @dataclass(frozen=True)
@@ -159,34 +163,23 @@ def load_npz_network(path: Path) -> Network:
         try:
             weights = [archive[f"W{i}"] for i in indices]
             biases = [archive[f"b{i}"] if f"b{i}" in names else None for i in indices]
-        except ValueError as error:  # object arrays need pickle, which is refused
+        except Exception as error:  # object arrays (pickle refused), bad CRC, corrupt deflate streams
             raise ReportInputError(f"cannot read {path}: {error}") from None
     return network_from_arrays(weights, biases, source=str(path))
 
 
-def _import_torch():
+def network_from_module(module, source: str) -> Optional[Network]:
+    """The module as a NumPy ``Network`` when it is a chain of ``Linear`` / ``DoubleLinear`` / ``ReLU``
+    (``Flatten``, ``Identity``, ``Dropout`` skipped) ending in logits; ``None`` for any other architecture."""
     try:
-        import torch
-    except ImportError:
-        raise ReportInputError("reading a PyTorch checkpoint needs torch (pip install torch); without torch, "
-                               "save the weights as a .npz with W0, b0, W1, b1, ...") from None
-    return torch
+        return _chain(module, source)
+    except ReportInputError:
+        return None
 
 
-def _safe_classes(torch) -> list:
-    nn = torch.nn
-    classes = [nn.Sequential, nn.Linear, nn.ReLU, nn.Flatten, nn.Identity, nn.Dropout]
-    try:
-        from ..torch import DoubleLinear
+def _chain(module, source: str) -> Network:
+    from torch import nn
 
-        classes.append(DoubleLinear)
-    except Exception:  # relusv.torch is optional
-        pass
-    return classes
-
-
-def _network_from_module(module, torch, source: str) -> Network:
-    nn = torch.nn
     flat: list = []
 
     def walk(m):
@@ -242,7 +235,8 @@ def _double_factors(params: Dict[str, object]) -> Optional[Tuple[np.ndarray, np.
     return None
 
 
-def _network_from_state_dict(state: dict, source: str) -> Network:
+def network_from_state_dict(state: dict, source: str) -> Network:
+    """An MLP from the weights (or factor pairs) and biases of a state dict, a ReLU between consecutive layers."""
     groups: Dict[str, Dict[str, object]] = {}
     for key, value in state.items():
         prefix, _, name = str(key).rpartition(".")
@@ -268,42 +262,3 @@ def _network_from_state_dict(state: dict, source: str) -> Network:
     return network_from_arrays(weights, biases, factors=factors, source=source)
 
 
-def load_torch_network(path: Path) -> Network:
-    """A network from a PyTorch checkpoint (module or state dict), read with ``weights_only=True``."""
-    torch = _import_torch()
-    try:
-        with torch.serialization.safe_globals(_safe_classes(torch)):
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()  # torch colours part of its message
-        first = text.splitlines()[0] if text else type(error).__name__
-        unsupported = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
-        if unsupported:
-            first = f"it contains {unsupported.group(1)}, which is not an MLP part (Linear / DoubleLinear / ReLU)"
-        raise ReportInputError(f"cannot read {path} as a PyTorch checkpoint: {first}") from None
-    if isinstance(obj, torch.nn.Module):
-        return _network_from_module(obj, torch, str(path))
-    if isinstance(obj, dict):
-        for key in ("state_dict", "model_state_dict", "model"):
-            if key in obj and isinstance(obj[key], (dict, torch.nn.Module)):
-                inner = obj[key]
-                if isinstance(inner, torch.nn.Module):
-                    return _network_from_module(inner, torch, str(path))
-                obj = inner
-                break
-        tensors = {k: v for k, v in obj.items() if hasattr(v, "ndim")}
-        if not tensors:
-            raise ReportInputError(f"{path}: the checkpoint dict holds no tensors (keys: "
-                                   f"{', '.join(map(str, obj)) or 'none'})")
-        return _network_from_state_dict(tensors, str(path))
-    raise ReportInputError(f"{path}: expected an nn.Sequential or its state_dict, found {type(obj).__name__}")
-
-
-def load_network(path: str) -> Network:
-    """The network in ``path``: ``.npz`` (NumPy) or anything else (a PyTorch checkpoint)."""
-    p = Path(path)
-    if not p.is_file():
-        raise ReportInputError(f"no such model file: {path}")
-    if p.suffix.lower() == ".npz":
-        return load_npz_network(p)
-    return load_torch_network(p)

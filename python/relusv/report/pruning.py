@@ -22,8 +22,8 @@ from typing import List, Optional
 
 import numpy as np
 
+from ..layer_table import progress_bar
 from . import library
-from .analysis import numerical_rank, steps
 from .model import Network
 
 
@@ -38,11 +38,11 @@ def layer_parameters(shape, rank: Optional[int]) -> int:
 class _Truncations:
     """The SVD of each pruned layer, giving its weight at any rank."""
 
-    def __init__(self, network: Network, layers: List[int]):
+    def __init__(self, network: Network, layers: List[int], initial_ranks: List[int]):
         self.network = network
         self.layers = layers
         self.factors = {i: library.svd_factors(network.layers[i].weight) for i in layers}
-        self.initial = {i: numerical_rank(self.factors[i][1], network.layers[i].shape) for i in layers}
+        self.initial = dict(zip(layers, initial_ranks))   # the numerical ranks of the analysis table
 
     def weight(self, i: int, r: int) -> np.ndarray:
         """Layer ``i``'s weight at rank ``r`` (the original weight at its numerical rank)."""
@@ -85,13 +85,17 @@ def _single_threaded_blas():
 
 
 def harmonic_prune_one_shot(network: Network, x: np.ndarray, y: np.ndarray, tolerance: float, seed: int,
+                            names: List[str], initial_ranks: List[int],
                             show_progress: Optional[bool] = None) -> Optional[dict]:
-    """The pruning path and the chosen ranks; ``None`` when there is nothing to prune or too little data."""
+    """The pruning path and the chosen ranks; ``None`` when there is nothing to prune or too little data.
+
+    ``names`` and ``initial_ranks``: the qualified names and numerical ranks of the hidden layers (from the
+    analysis table, so the report states one rank per layer)."""
     hidden = [i for i, layer in enumerate(network.layers) if layer.relu]
     if not hidden or x.shape[0] < 4:
         return None
     with _single_threaded_blas():
-        return _prune(network, x, y, tolerance, seed, hidden, show_progress)
+        return _prune(network, x, y, tolerance, seed, hidden, names, initial_ranks, show_progress)
 
 
 def split_halves(points: int, seed: int):
@@ -102,9 +106,9 @@ def split_halves(points: int, seed: int):
 
 
 def _prune(network: Network, x: np.ndarray, y: np.ndarray, tolerance: float, seed: int, hidden: List[int],
-           show_progress: Optional[bool]) -> dict:
+           names: List[str], initial_ranks: List[int], show_progress: Optional[bool]) -> dict:
     sel, ev = split_halves(x.shape[0], seed)
-    trunc = _Truncations(network, hidden)
+    trunc = _Truncations(network, hidden, initial_ranks)
     ranks = dict(trunc.initial)
 
     def params(current) -> int:
@@ -116,7 +120,7 @@ def _prune(network: Network, x: np.ndarray, y: np.ndarray, tolerance: float, see
     history = [{"iteration": 0, "layer": None, "ranks": [ranks.get(i) for i in hidden],
                 "parameters": params(ranks), "selection_accuracy": base_sel, "evaluation_accuracy": base_ev}]
     total = sum(r - 1 for r in ranks.values() if r > 1)
-    for it in steps(range(1, total + 1), "harmonic pruning", total=total, show=show_progress):
+    for it in progress_bar(range(1, total + 1), "harmonic pruning", total=total, show=show_progress):
         acts = network.activations(x[sel], weights)  # inputs of every layer in the current state
         best = None
         for i in hidden:
@@ -139,11 +143,12 @@ def _prune(network: Network, x: np.ndarray, y: np.ndarray, tolerance: float, see
         if record["selection_accuracy"] < base_sel - tolerance:
             break
         chosen = record
-    return pruning_section("one-shot", network, hidden, tolerance, sel, ev, [trunc.initial[i] for i in hidden],
+    return pruning_section("one-shot", network, hidden, names, tolerance, sel, ev, [trunc.initial[i] for i in hidden],
                            history, chosen)
 
 
-def pruning_section(method: str, network: Network, hidden: List[int], tolerance: float, sel: np.ndarray,
+def pruning_section(method: str, network: Network, hidden: List[int], names: List[str], tolerance: float,
+                    sel: np.ndarray,
                     ev: np.ndarray, initial_ranks: List[int], history: List[dict], chosen: dict,
                     **details) -> dict:
     """The report's pruning section (schema ``pruning``) for a path ``history``
@@ -153,6 +158,7 @@ def pruning_section(method: str, network: Network, hidden: List[int], tolerance:
         "retrained": method == "retrained",
         "tolerance": tolerance,
         "layers": hidden,
+        "names": names,
         "shapes": [list(network.layers[i].shape) for i in hidden],
         "initial_ranks": initial_ranks,
         "selection_points": int(sel.size),

@@ -13,13 +13,13 @@ that cut is undone, so the last recorded state is the chosen one.
 """
 from __future__ import annotations
 
-import sys
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 
-from .model import Network
+from .model import LAYER_NAME, Network
 from .pruning import layer_parameters, pruning_section, split_halves
+from .source import network_module
 
 RETRAIN_BATCHES = 50
 BATCH_SIZE = 64
@@ -36,24 +36,8 @@ def available() -> bool:
     return True
 
 
-def _to_torch(network: Network):
-    import torch
-    from torch import nn
-
-    modules = []
-    for layer in network.layers:
-        linear = nn.Linear(layer.shape[1], layer.shape[0]).double()
-        with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(layer.weight))
-            linear.bias.copy_(torch.from_numpy(layer.bias))
-        modules.append(linear)
-        if layer.relu:
-            modules.append(nn.ReLU())
-    return nn.Sequential(*modules)
-
-
 def harmonic_prune_retrained(network: Network, x: np.ndarray, y: np.ndarray, x_train: np.ndarray,
-                             y_train: np.ndarray, tolerance: float, seed: int,
+                             y_train: np.ndarray, tolerance: float, seed: int, names: List[str],
                              show_progress: Optional[bool] = None) -> Optional[dict]:
     """The retrained pruning path and the chosen ranks; ``None`` without torch or hidden layers."""
     hidden = [i for i, layer in enumerate(network.layers) if layer.relu]
@@ -65,8 +49,8 @@ def harmonic_prune_retrained(network: Network, x: np.ndarray, y: np.ndarray, x_t
 
     sel, ev = split_halves(x.shape[0], seed)
     torch.manual_seed(seed)
-    model = _to_torch(network)
-    names = {str(2 * j): i for j, i in enumerate(hidden)}  # Sequential index of each hidden Linear
+    model = network_module(network)
+    index = {LAYER_NAME.format(i): i for i in hidden}  # network_module's names
     x_sel, y_sel = torch.from_numpy(x[sel]), torch.from_numpy(y[sel])
     x_ev, y_ev = torch.from_numpy(x[ev]), torch.from_numpy(y[ev])
     generator = torch.Generator().manual_seed(seed)
@@ -95,7 +79,7 @@ def harmonic_prune_retrained(network: Network, x: np.ndarray, y: np.ndarray, x_t
     history = []
     for record, ev_acc in zip(accepted, evaluation):
         ranks = [int(r) for r in record["ranks"]]
-        layer = None if record["layer"] in (None, "") else names[str(record["layer"])]
+        layer = None if record["layer"] in (None, "") else index[str(record["layer"])]
         history.append({
             "iteration": int(record["iteration"]), "layer": layer, "ranks": ranks,
             "parameters": sum(layer_parameters(l.shape, ranks[hidden.index(i)] if i in hidden else None)
@@ -105,7 +89,7 @@ def harmonic_prune_retrained(network: Network, x: np.ndarray, y: np.ndarray, x_t
             "evaluation_accuracy": float(ev_acc), "retrained": record["retrained"] in (True, "True"),
         })
     return pruning_section(
-        "retrained", network, hidden, tolerance, sel, ev, history[0]["ranks"], history, history[-1],
+        "retrained", network, hidden, names, tolerance, sel, ev, history[0]["ranks"], history, history[-1],
         training_points=int(len(x_train)),
         retraining={"batches": RETRAIN_BATCHES, "batch_size": BATCH_SIZE, "learning_rate": LEARNING_RATE,
                     "criterion": "selection accuracy more than 0.5 % below the start"},
@@ -113,11 +97,7 @@ def harmonic_prune_retrained(network: Network, x: np.ndarray, y: np.ndarray, x_t
 
 
 def _bar(show: Optional[bool], total: int):
-    show = sys.stderr.isatty() if show is None else show
-    if not show:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, desc="harmonic pruning with retraining", leave=False, file=sys.stderr)
+    from ..layer_table import progress_bar
+
+    bar = progress_bar(None, "harmonic pruning with retraining", total=total, show=show)
+    return bar if bar is not None else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Optional
 
+from ..layer_table import DEFAULT_RELU_MAX_STEPS
 from ..width import DEFAULT_SAMPLES, DEFAULT_TRIM
 
 
@@ -45,7 +46,7 @@ class ReportSettings:
     repeats: int = 10
     max_group_size: int = 500
     spectrum_points: Optional[int] = None
-    spectrum_max_steps: int = 50
+    spectrum_max_steps: int = DEFAULT_RELU_MAX_STEPS
     spectrum_time_budget: Optional[float] = None
     sphere_points: int = 2000
     sphere_max_steps: int = 30

@@ -24,6 +24,61 @@ def _positive(value, name: str) -> int:
     return int(value)
 
 
+def init_rule(init: Union[str, float]) -> Union[str, float]:
+    """``init`` checked: ``"he"``, ``"glorot"`` (any case) or a positive variance."""
+    if isinstance(init, str):
+        if init.lower() not in ("he", "glorot"):
+            raise ValueError(f"init must be 'he', 'glorot' or a positive variance, got {init!r}")
+        return init.lower()
+    if not (isinstance(init, (int, float)) and not isinstance(init, bool) and math.isfinite(init) and init > 0):
+        raise ValueError(f"init must be 'he', 'glorot' or a positive variance, got {init!r}")
+    return init
+
+
+def target_variance(init: Union[str, float], fan_in: int, fan_out: int) -> float:
+    """``v`` of MATH.md section 7: He ``2 / fan_in``, Glorot ``2 / (fan_in + fan_out)``, or ``init`` itself."""
+    if init == "he":
+        return 2.0 / fan_in
+    if init == "glorot":
+        return 2.0 / (fan_in + fan_out)
+    return float(init)
+
+
+def double_p_product_(factors, variance: float, rank: int, p: int, seed: Optional[int]) -> None:
+    """Double-p-product initialisation (MATH.md section 7) of ``factors`` in place.
+
+    Every entry is the product of ``p`` independent ``N(0, tau^2)`` samples with
+    ``rank * tau^(4p) = variance``, drawn in float64 on the CPU (``seed``: a
+    fresh generator; None: torch's global one), so that each entry of the
+    product of the two factors has variance ``variance``.
+    """
+    generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+    tau = (variance / rank) ** (1.0 / (4 * p))
+    with torch.no_grad():
+        for w in factors:
+            entries = torch.ones(w.shape, dtype=torch.float64)
+            for _ in range(p):
+                entries *= torch.normal(0.0, tau, size=w.shape, generator=generator, dtype=torch.float64)
+            w.copy_(entries)
+
+
+def split_truncated_svd(weight: torch.Tensor, rank: int) -> tuple:
+    """``(U_r Sigma_r^{1/2}, Sigma_r^{1/2} V_r^T)`` of a 2-D weight, float64 on the CPU.
+
+    The rank-``rank`` truncated SVD by the engine (``relusv.truncated_svd``),
+    split evenly between the factors (MATH.md sections 7 and 8).
+    """
+    from .. import truncated_svd
+
+    m, n = weight.shape
+    rank = _positive(rank, "rank")
+    if rank > min(m, n):
+        raise ValueError(f"rank must be at most min(out, in) = {min(m, n)} of the {m} x {n} weight, got {rank}")
+    u, s, vt = truncated_svd(weight.detach().cpu().double().numpy(), rank)
+    root = np.sqrt(np.asarray(s, dtype=np.float64))
+    return torch.from_numpy(np.asarray(u) * root[None, :]), torch.from_numpy(root[:, None] * np.asarray(vt))
+
+
 class DoubleLinear(nn.Module):
     """A linear layer of rank at most ``rank``: ``y = W1 W2 x + b``.
 
@@ -64,13 +119,7 @@ class DoubleLinear(nn.Module):
         self.out_features = _positive(out_features, "out_features")
         self.rank = _positive(rank, "rank")
         self.p = _positive(p, "p")
-        if isinstance(init, str):
-            if init.lower() not in ("he", "glorot"):
-                raise ValueError(f"init must be 'he', 'glorot' or a positive variance, got {init!r}")
-            init = init.lower()
-        elif not (isinstance(init, (int, float)) and math.isfinite(init) and init > 0):
-            raise ValueError(f"init must be 'he', 'glorot' or a positive variance, got {init!r}")
-        self.init = init
+        self.init = init_rule(init)
         kw = {"device": device, "dtype": dtype}
         self.weight1 = nn.Parameter(torch.empty(self.out_features, self.rank, **kw))
         self.weight2 = nn.Parameter(torch.empty(self.rank, self.in_features, **kw))
@@ -82,11 +131,7 @@ class DoubleLinear(nn.Module):
 
     def target_variance(self) -> float:
         """``v``: the variance every entry of ``W1 W2`` gets at initialisation."""
-        if self.init == "he":
-            return 2.0 / self.in_features
-        if self.init == "glorot":
-            return 2.0 / (self.in_features + self.out_features)
-        return float(self.init)
+        return target_variance(self.init, self.in_features, self.out_features)
 
     def factor_std(self) -> float:
         """``tau`` with ``rank * tau^(4p) = v``."""
@@ -94,15 +139,9 @@ class DoubleLinear(nn.Module):
 
     def reset_parameters(self, seed: Optional[int] = None) -> None:
         """Double-p-product initialisation (MATH.md section 7); ``b = 0``."""
-        generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
-        tau = self.factor_std()
-        with torch.no_grad():
-            for w in (self.weight1, self.weight2):
-                entries = torch.ones(w.shape, dtype=torch.float64)
-                for _ in range(self.p):
-                    entries *= torch.normal(0.0, tau, size=w.shape, generator=generator, dtype=torch.float64)
-                w.copy_(entries)
-            if self.bias is not None:
+        double_p_product_((self.weight1, self.weight2), self.target_variance(), self.rank, self.p, seed)
+        if self.bias is not None:
+            with torch.no_grad():
                 self.bias.zero_()
 
     @property
@@ -131,20 +170,14 @@ class DoubleLinear(nn.Module):
         spectral error is ``sigma_rank(W)``; at ``rank = min(in, out)`` the layer
         is reproduced up to rounding. Device and dtype follow ``linear``.
         """
-        from .. import truncated_svd
-
         weight = linear.weight.detach()
         m, n = weight.shape
-        rank = _positive(rank, "rank")
-        if rank > min(m, n):
-            raise ValueError(f"rank must be at most min(out_features, in_features) = {min(m, n)}, got {rank}")
-        u, s, vt = truncated_svd(weight.cpu().double().numpy(), rank)
-        root = np.sqrt(np.asarray(s, dtype=np.float64))
+        w1, w2 = split_truncated_svd(weight, rank)
         bias = getattr(linear, "bias", None)
         layer = cls(n, m, rank, bias=bias is not None, seed=0, device="cpu", dtype=torch.float64)
         with torch.no_grad():
-            layer.weight1.copy_(torch.from_numpy(np.asarray(u) * root[None, :]))
-            layer.weight2.copy_(torch.from_numpy(root[:, None] * np.asarray(vt)))
+            layer.weight1.copy_(w1)
+            layer.weight2.copy_(w2)
             if bias is not None:
                 layer.bias.copy_(bias.detach().cpu().double())
         return layer.to(device=weight.device, dtype=weight.dtype)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Union
 
 PathLike = Union[str, Path]
-TEXT_COLUMNS = ("layer", "site", "group", "quantity", "stop_reason")
+TEXT_COLUMNS = ("layer", "site", "group", "quantity", "stop_reason", "note")
 
 
 def _plain(value: Any) -> Any:
@@ -42,6 +42,16 @@ class History(list):
     def select(self, **criteria: Any) -> "History":
         """The records whose fields equal every given value."""
         return History(r for r in self if all(r.get(k) == v for k, v in criteria.items()))
+
+    def to_pandas(self):
+        """A ``pandas.DataFrame`` with one row per record and one column per key (NaN where a record lacks it)."""
+        import pandas as pd
+
+        return pd.DataFrame.from_records(list(self), columns=self.columns())
+
+    def __repr__(self) -> str:
+        layers = sorted({str(r["layer"]) for r in self if r.get("layer") is not None})
+        return f"History({len(self)} records, columns {self.columns()}, layers {layers})"
 
     def to_json(self, path: PathLike) -> Path:
         path = Path(path)

@@ -21,6 +21,7 @@ checked in the first pass) is measured once and recorded under both names.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -31,14 +32,14 @@ from torch import nn
 from .. import _arrays
 from ..accumulator import GMWAccumulator
 from ..width import DEFAULT_SAMPLES, DEFAULT_TRIM
-from ._layers import Layer, TrainingModes, bias_of, find_layers, is_linear_like, model_device, predicted_labels, \
-    unwrap, weight_of
+from ._layers import TrainingModes, forward, model_device, predicted_labels, unwrap
+from .discovery import Layer, relu_layers
 from .distributed import SingleProcess, communicator
 from .history import History
-from .subsets import GROUPS, equal_size_subsets
+from .probe import ProbeSet, class_targets
+from ..groups import GROUPS, MIN_GROUP_SIZE, comparison_reason, equal_size_subsets
 
 SITES = ("input", "output")
-MIN_GROUP_SIZE = 2   # the width of a single point is 0: nothing to compare
 
 
 @dataclass(frozen=True)
@@ -51,56 +52,6 @@ class Tap:
     @property
     def key(self) -> Tuple[str, str]:
         return (self.layer.name, self.site)
-
-
-class ProbeSet:
-    """The probe points cut into batches of fixed size, by global index.
-
-    ``x`` and ``y`` are anything sliceable with ``len`` (tensors, NumPy arrays
-    or memmaps), or ``x`` is a map-style dataset of ``(input, target)`` pairs
-    and ``y`` is None.
-    """
-
-    def __init__(self, x: Any, y: Any, batch_size: int):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
-        if not (hasattr(x, "__len__") and hasattr(x, "__getitem__")):
-            raise TypeError(f"the probe inputs must support len() and indexing, got {type(x).__name__}")
-        if y is not None and len(x) != len(y):
-            raise ValueError(f"the probe set has {len(x)} inputs but {len(y)} targets")
-        if len(x) == 0:
-            raise ValueError("the probe set is empty")
-        self.x, self.y, self.batch_size = x, y, int(batch_size)
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    @property
-    def batches(self) -> int:
-        return -(-len(self) // self.batch_size)
-
-    def batch(self, j: int) -> Tuple[int, int, torch.Tensor, torch.Tensor]:
-        """``(start, stop, inputs, targets)`` of batch ``j``."""
-        a = j * self.batch_size
-        b = min(len(self), a + self.batch_size)
-        if self.y is None:
-            from torch.utils.data import default_collate
-
-            inputs, targets = default_collate([self.x[i] for i in range(a, b)])[:2]
-        else:
-            inputs, targets = self.x[a:b], self.y[a:b]
-        return a, b, _tensor(inputs), _tensor(targets)
-
-
-def _tensor(values: Any) -> torch.Tensor:
-    """A tensor of one batch; NumPy slices (of memmaps too) are copied, since torch needs writable memory."""
-    return values if torch.is_tensor(values) else torch.as_tensor(np.array(values))
-
-
-def _class_targets(targets: torch.Tensor) -> torch.Tensor:
-    if targets.ndim == 2 and targets.shape[1] > 1:   # one-hot or probabilities
-        return targets.argmax(dim=1)
-    return targets.reshape(targets.shape[0])
 
 
 _DTYPE_CODES = {32: "float32", 64: "float64"}
@@ -128,11 +79,14 @@ class Monitor:
         dataset of ``(input, target)`` pairs and ``y=None``. Under
         ``torch.distributed`` every rank passes the same full probe set.
     layers : list of str, optional
-        Names of the modules to watch. Default: every ``Linear`` / ``DoubleLinear``
-        directly followed (in registration order) by a ``ReLU`` / ``LeakyReLU``
-        module. For each watched linear-like module the monitor measures its
-        input and the output of that ReLU (computed from the module's output, so
-        shared ReLU modules are fine); for any other named module, its output.
+        Qualified names (``model.named_modules()``) of the modules to watch.
+        Default: every ``Linear`` / ``DoubleLinear`` / ``Conv2d`` whose output
+        feeds a ReLU or leaky ReLU, module or function (``relusv.torch.discover``:
+        found by tracing, BatchNorm in between folded). For each watched weight
+        layer the monitor measures its input and the output of its activation
+        (computed from the module's output, so shared ReLU modules are fine);
+        for any other named module, its output. Records name layers by their
+        qualified names.
     every_steps, every_epochs : int, optional
         Measure on every N-th call of ``step()`` / ``epoch_end()``.
     group_size : int, optional
@@ -149,8 +103,10 @@ class Monitor:
         Record ``relusv.singular_values(W)`` of every linear-like layer.
     relu_bounds : bool, default False
         Record upper bounds of the first ReLU singular values of every
-        linear-like layer with a ReLU, over the inputs of the first subsample
-        of each group (``relusv.relu_singular_values(W, b, X, ks)``).
+        ``Linear`` / ``DoubleLinear`` layer with a ReLU (BatchNorm folded), over
+        the inputs of the first subsample of each group
+        (``relusv.relu_singular_values(W, b, X, ks)``). Convolutions get
+        their spectra and widths, not ReLU bounds (use ``analyze``).
     relu_ks : sequence of int, default (0, 1, 2, 3)
     relu_options : dict, optional
         Extra keyword arguments of ``relu_singular_values`` (``max_steps``,
@@ -192,9 +148,9 @@ class Monitor:
             raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
         self.model = model
         self.probe = ProbeSet(x, y, batch_size)
-        self.layers = find_layers(unwrap(model), layers)
+        self.layers = relu_layers(unwrap(model), layers, "Monitor")
         self.taps = [Tap(layer, site) for layer in self.layers for site in SITES
-                     if site == "output" or is_linear_like(layer.module)]
+                     if site == "output" or layer.weighted]
         self.every_steps, self.every_epochs = every_steps, every_epochs
         self.group_size, self.subsets, self.samples, self.trim, self.seed = group_size, subsets, samples, trim, seed
         self.singular_values, self.relu_bounds = singular_values, relu_bounds
@@ -211,16 +167,37 @@ class Monitor:
 
     # -- triggers ---------------------------------------------------------------------------------
 
+    def __repr__(self) -> str:
+        schedule = (f"every {self.every_steps} steps" if self.every_steps else
+                    f"every {self.every_epochs} epochs" if self.every_epochs else "measure() only")
+        return (f"Monitor({len(self.layers)} layers [{', '.join(layer.name for layer in self.layers)}], "
+                f"{len(self.probe)} probe points, {schedule}, {self.measurements} measurements, "
+                f"{len(self.history)} records)")
+
     def step(self) -> Optional[History]:
-        """Counts a training step; measures when ``every_steps`` divides the count."""
+        """Counts a training step; measures when ``every_steps`` divides the count.
+
+        Without ``every_steps`` nothing is measured, and the first call warns so.
+        """
         self.steps += 1
+        if not self.every_steps and self.steps == 1:
+            warnings.warn("Monitor.step() counts steps but measures nothing: the monitor was made without "
+                          "every_steps (pass every_steps=N, or call epoch_end() with every_epochs, or measure())",
+                          stacklevel=2)
         if self.every_steps and self.steps % self.every_steps == 0:
             return self.measure()
         return None
 
     def epoch_end(self) -> Optional[History]:
-        """Counts an epoch; measures when ``every_epochs`` divides the count."""
+        """Counts an epoch; measures when ``every_epochs`` divides the count.
+
+        Without ``every_epochs`` nothing is measured, and the first call warns so.
+        """
         self.epochs += 1
+        if not self.every_epochs and self.epochs == 1:
+            warnings.warn("Monitor.epoch_end() counts epochs but measures nothing: the monitor was made without "
+                          "every_epochs (pass every_epochs=N, or call step() with every_steps, or measure())",
+                          stacklevel=2)
         if self.every_epochs and self.epochs % self.every_epochs == 0:
             return self.measure()
         return None
@@ -273,12 +250,6 @@ class Monitor:
             handles.append(module.register_forward_hook(hook))
         return handles
 
-    def _forward(self, model: nn.Module, inputs: torch.Tensor, device: torch.device) -> torch.Tensor:
-        floating = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
-        if floating is not None and inputs.is_floating_point():
-            inputs = inputs.to(dtype=floating)
-        return model(inputs.to(device))
-
     def _previous_outputs(self) -> List[int]:
         """For each input tap, the index of the output tap just before it (-1 if none)."""
         previous, last_output = [], -1
@@ -316,7 +287,7 @@ class Monitor:
             for j in comm.shard(self.probe.batches):
                 a, b, inputs, targets = self.probe.batch(j)
                 captured.clear()
-                output = self._forward(model, inputs, device)
+                output = forward(model, inputs, device)
                 for i, p in enumerate(previous):
                     if same[i] and not (i in captured and p in captured and captured[i].shape == captured[p].shape
                                         and torch.equal(captured[i], captured[p])):
@@ -324,7 +295,7 @@ class Monitor:
                 labels = torch.as_tensor(self.predict(output)).reshape(-1).cpu()
                 if labels.shape[0] != b - a:
                     raise ValueError(f"predict returned {labels.shape[0]} labels for a batch of {b - a} points")
-                verdict[a:b] = np.where((labels == _class_targets(targets).to(labels.dtype)).numpy(), 2, 1)
+                verdict[a:b] = np.where((labels == class_targets(targets, output).to(labels.dtype)).numpy(), 2, 1)
         finally:
             for h in handles:
                 h.remove()
@@ -389,7 +360,7 @@ class Monitor:
                         continue   # no chosen point in this batch
                     start[0] = a
                     _, _, batch_inputs, _ = self.probe.batch(j)
-                    self._forward(model, batch_inputs, device)
+                    forward(model, batch_inputs, device)
             finally:
                 for h in handles:
                     h.remove()
@@ -439,8 +410,11 @@ class Monitor:
         for tap in self.taps:
             for g in GROUPS:
                 values = m.widths.get((*tap.key, g))
-                if values is None:   # a group too small to have a width
-                    out.append(self._record(m, tap.layer.name, tap.site, g, "gmw", None, float("nan")))
+                if values is None:   # a group too small to have a width: the record says why
+                    record = self._record(m, tap.layer.name, tap.site, g, "gmw", None, float("nan"))
+                    record["note"] = comparison_reason(m.correct, len(m.subsets[g][0]) if m.subsets[g] else 0,
+                                                       MIN_GROUP_SIZE)
+                    out.append(record)
                     continue
                 spread = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
                 out.append(self._record(m, tap.layer.name, tap.site, g, "gmw", None, float(np.mean(values)), spread))
@@ -448,15 +422,15 @@ class Monitor:
 
     def _spectra(self, m: "Measurement", inputs: Dict, comm: SingleProcess) -> History:
         out = History()
-        linear_layers = [layer for layer in self.layers if is_linear_like(layer.module)]
+        weighted = [layer for layer in self.layers if layer.weighted]
         if self.singular_values:
             from .. import singular_values
 
-            for layer in linear_layers:
-                sigma = singular_values(weight_of(layer.module).cpu().numpy())
+            for layer in weighted:
+                sigma = singular_values(_arrays.to_numpy(layer.matrix(), "W"))  # bfloat16 too
                 out.extend(self._record(m, layer.name, None, None, "singular_value", k, s) for k, s in enumerate(sigma))
         if self.relu_bounds and self.relu_ks:
-            bounds = self._relu_bounds(m, linear_layers, inputs, comm)
+            bounds = self._relu_bounds(m, [layer for layer in weighted if layer.kind == "linear"], inputs, comm)
             for (name, g), spectrum in bounds.items():
                 for k, bound, truncation in zip(spectrum["ks"], spectrum["bound"], spectrum["truncation_bound"]):
                     out.append(self._record(m, name, "input", g, "relu_bound", int(k), bound))
@@ -470,10 +444,10 @@ class Monitor:
         results = {}
         if comm.rank == 0:
             for layer in layers:
-                if layer.activation is None:
+                if not layer.relu:
                     continue
-                w = weight_of(layer.module).cpu().numpy()
-                b = bias_of(layer.module)
+                w = _arrays.to_numpy(layer.matrix(), "W")  # bfloat16 too
+                b = layer.bias()
                 for g in GROUPS:
                     pieces = [p for part in gathered for p in part.get((layer.name, g), [])]
                     if not pieces:
@@ -484,7 +458,7 @@ class Monitor:
                     if not ks:
                         continue
                     options = {"seed": self.seed, "progress": False, **self.relu_options}
-                    spectrum = relu_singular_values(w, None if b is None else b.cpu().numpy(), x, ks,
+                    spectrum = relu_singular_values(w, None if b is None else _arrays.to_numpy(b, "b"), x, ks,
                                                     leaky_slope=layer.leaky_slope, **options)
                     results[(layer.name, g)] = {"ks": np.asarray(spectrum.ks).tolist(),
                                                 "bound": np.asarray(spectrum.bound).tolist(),
@@ -506,3 +480,10 @@ class Measurement:
     correct: np.ndarray
     subsets: Dict[str, List[np.ndarray]]
     widths: Dict[Tuple[str, str, str], List[float]] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        sizes = {g: (len(v[0]) if v else 0) for g, v in self.subsets.items()}
+        layers = sorted({key[0] for key in self.widths})
+        return (f"Measurement(#{self.index}, step {self.step}, epoch {self.epoch}, accuracy "
+                f"{self.correct.mean():.4f} on {self.correct.size} points, groups of {sizes.get('correct', 0)}, "
+                f"{len(self.widths)} widths over layers {layers})")

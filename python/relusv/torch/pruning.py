@@ -3,8 +3,10 @@
 Every iteration removes one rank from one layer: for each prunable layer the
 network's held-out accuracy is measured with that layer's smallest non-zero
 singular value set to zero (its rank-(r-1) truncation), and the layer that
-loses least is replaced by a ``DoubleLinear`` holding the factors of that
-truncation, so retraining cannot raise its rank again. Retraining and stopping
+loses least is replaced by a ``DoubleLinear`` (``DoubleConv2d`` for a
+convolution, whose ``W`` is the kernel matrix ``K_mat``, MATH.md section 9)
+holding the factors of that truncation, so retraining cannot raise its rank
+again. Retraining and stopping
 follow the criteria the caller chooses.
 """
 from __future__ import annotations
@@ -19,11 +21,12 @@ import torch
 from torch import nn
 
 from .._progress import ProgressOption, _make_bar
-from ._layers import TrainingModes, find_layers, is_linear_like, model_device, predicted_labels, replace_module, \
-    unwrap, weight_of
+from ._layers import TrainingModes, forward, model_device, predicted_labels, replace_module, unwrap, weight_of
+from .discovery import layer_kind, relu_layers
+from .double_conv import DoubleConv2d
 from .double_linear import DoubleLinear
 from .history import History
-from .monitor import ProbeSet, _class_targets
+from .probe import ProbeSet, class_targets
 
 Retrain = Union[Callable[[nn.Module], Any], Iterable]
 
@@ -39,7 +42,6 @@ def accuracy(model: nn.Module, x: Any, y: Any = None, batch_size: int = 1024,
     predict = predict or predicted_labels
     model = unwrap(model)
     device = model_device(model)
-    floating = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
     modes = TrainingModes(model)
     hits = 0
     try:
@@ -47,10 +49,9 @@ def accuracy(model: nn.Module, x: Any, y: Any = None, batch_size: int = 1024,
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             for j in range(probe.batches):
                 _, _, inputs, targets = probe.batch(j)
-                if floating is not None and inputs.is_floating_point():
-                    inputs = inputs.to(dtype=floating)
-                labels = torch.as_tensor(predict(model(inputs.to(device)))).reshape(-1).cpu()
-                hits += int((labels == _class_targets(targets).to(labels.dtype)).sum())
+                output = forward(model, inputs, device)
+                labels = torch.as_tensor(predict(output)).reshape(-1).cpu()
+                hits += int((labels == class_targets(targets, output).to(labels.dtype)).sum())
     finally:
         modes.restore()
     return hits / len(probe)
@@ -60,17 +61,33 @@ def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def _cut(module: nn.Module, rank: int) -> nn.Module:
+    """The rank-``rank`` truncation of a layer as factors, per kind of layer (MATH.md sections 8 and 9)."""
+    if isinstance(module, (nn.Conv2d, DoubleConv2d)):
+        return DoubleConv2d.from_conv(module, rank)
+    return DoubleLinear.from_linear(module, rank)
+
+
+def _prunable(module: nn.Module) -> bool:
+    return layer_kind(module) == "linear" or isinstance(module, DoubleConv2d) or \
+        (isinstance(module, nn.Conv2d) and module.groups == 1)
+
+
 def numerical_rank(module: nn.Module) -> int:
-    """Number of singular values of ``W`` above ``max(m, n) * eps * sigma_0`` (NumPy's rule)."""
+    """Number of singular values of ``W`` above ``max(m, n) * eps * sigma_0`` (NumPy's rule).
+
+    For a convolution ``W`` is the kernel matrix ``K_mat`` (``C_out x C_in kh kw``).
+    """
     from .. import singular_values
 
     w = weight_of(module).cpu()
+    w = w.reshape(w.shape[0], -1)
     sigma = np.asarray(singular_values(w.numpy()))
     if sigma.size == 0 or sigma[0] == 0:
         return 0
     tolerance = max(w.shape) * np.finfo(w.numpy().dtype).eps * sigma[0]
     rank = int((sigma > tolerance).sum())
-    return min(rank, module.rank) if isinstance(module, DoubleLinear) else rank
+    return min(rank, module.rank) if isinstance(module, (DoubleLinear, DoubleConv2d)) else rank
 
 
 class _LoaderRetraining:
@@ -96,16 +113,13 @@ class _LoaderRetraining:
         # Layers are replaced between calls, so the optimiser is built afresh each time.
         optimizer = self.optimizer([p for p in model.parameters() if p.requires_grad])
         device = model_device(model)
-        floating = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
         modes = TrainingModes(model)
         try:
             model.train()
             for _ in range(self.batches):
                 inputs, targets = self._next()[:2]
-                if floating is not None and inputs.is_floating_point():
-                    inputs = inputs.to(dtype=floating)
                 optimizer.zero_grad()
-                self.loss(model(inputs.to(device)), targets.to(device)).backward()
+                self.loss(forward(model, inputs, device), targets.to(device)).backward()
                 optimizer.step()
         finally:
             modes.restore()
@@ -132,6 +146,13 @@ class PruneResult:
     initial_accuracy: float
     stop_reason: str
 
+    def __repr__(self) -> str:
+        last = self.history[-1] if self.history else {}
+        ranks = dict(zip(self.layers, last.get("ranks", [])))
+        return (f"PruneResult({len(self.history) - 1} iterations, stopped by {self.stop_reason!r}; accuracy "
+                f"{self.initial_accuracy:.4f} -> {last.get('accuracy', float('nan')):.4f}; ranks {ranks}; "
+                f"{last.get('parameters', 0):,} parameters)")
+
 
 def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: Optional[Retrain] = None,
                    retrain_batches: int = 50, optimizer: Optional[Callable] = None, loss: Optional[Callable] = None,
@@ -141,7 +162,7 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
                    layers: Optional[Iterable[str]] = None, batch_size: int = 1024, inplace: bool = False,
                    predict: Optional[Callable] = None, test_data: Optional[Tuple[Any, Any]] = None,
                    progress: ProgressOption = None) -> PruneResult:
-    """Harmonic pruning of an MLP of ``Linear`` / ``DoubleLinear`` layers and ReLUs.
+    """Harmonic pruning of a network of ``Linear`` / ``DoubleLinear`` / ``Conv2d`` / ``DoubleConv2d`` layers.
 
     Parameters
     ----------
@@ -174,8 +195,11 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
         No layer is cut below this rank. Without a stop criterion, pruning goes
         on until every layer has this rank.
     layers : list of str, optional
-        Names of the layers to prune; default every ``Linear`` / ``DoubleLinear``
-        followed by a ReLU (the hidden layers).
+        Qualified names of the layers to prune; default every prunable layer
+        whose output feeds a ReLU (``relusv.torch.discover``: found by tracing,
+        so ``F.relu`` in ``forward`` counts): ``Linear`` / ``DoubleLinear``, and
+        ``Conv2d`` (``groups = 1``) / ``DoubleConv2d``, whose ``W`` is the kernel
+        matrix and which a cut makes a ``DoubleConv2d``.
     test_data : (x_test, y_test), optional
         An independent set that takes no part in any decision; its accuracy is
         recorded after every iteration as ``test_accuracy``.
@@ -189,10 +213,10 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
 
     Notes
     -----
-    A ``Linear`` layer becomes a ``DoubleLinear`` at its first cut. While its
-    rank ``r`` exceeds ``m n / (m + n)`` the factors hold more parameters than
-    the plain layer (MATH.md section 7), so the recorded parameter count can
-    rise at first; networks built from double layers (the paper's setting)
+    A ``Linear`` layer becomes a ``DoubleLinear`` at its first cut (a ``Conv2d``
+    a ``DoubleConv2d``). While its rank ``r`` exceeds ``m n / (m + n)`` the
+    factors hold more parameters than the plain layer (MATH.md sections 7 and
+    9), so the recorded parameter count can rise at first; networks built from double layers (the paper's setting)
     only ever shrink.
     """
     if min_rank < 1:
@@ -201,12 +225,13 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
         if value is not None and value < 1:
             raise ValueError(f"{name} must be positive, got {value}")
     work = model if inplace else copy.deepcopy(model)
-    names = [layer.name for layer in find_layers(unwrap(work), layers)]
+    found = relu_layers(unwrap(work), layers, "harmonic_prune")
+    names = [layer.name for layer in found if layers is not None or _prunable(layer.module)]
     target = unwrap(work)
     for name in names:
-        if not is_linear_like(target.get_submodule(name)):
-            raise TypeError(f"layer {name!r} is a {type(target.get_submodule(name)).__name__}; "
-                            f"harmonic pruning needs Linear or DoubleLinear layers")
+        if not _prunable(target.get_submodule(name)):
+            raise TypeError(f"layer {name!r} is a {type(target.get_submodule(name)).__name__}; harmonic pruning "
+                            f"needs Linear or DoubleLinear layers, or Conv2d (groups = 1) or DoubleConv2d layers")
     if retrain is not None and not callable(retrain):
         retrain = _LoaderRetraining(retrain, retrain_batches, optimizer, loss)
 
@@ -249,7 +274,7 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
                 if ranks[name] <= min_rank:
                     continue
                 original = target.get_submodule(name)
-                candidate = DoubleLinear.from_linear(original, ranks[name] - 1)
+                candidate = _cut(original, ranks[name] - 1)
                 replace_module(target, name, candidate)
                 try:
                     acc = evaluate()

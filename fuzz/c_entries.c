@@ -1,0 +1,117 @@
+/* libFuzzer target: the main C entry points on matrices and arguments made
+ * from arbitrary bytes (any dtype code, shape, stride, NaN/Inf payloads,
+ * samples, trim, ranks, handles of the wrong kind). Every call must return a
+ * status from relusv.h with a message; none may crash, hang or leak.
+ *
+ * Layout of the input: 16 header bytes choose the arguments, the rest are the
+ * matrix elements (reused cyclically). Sizes are kept small so that each run
+ * takes milliseconds. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "relusv.h"
+
+typedef struct {
+    const uint8_t *data;
+    size_t size, at;
+} reader;
+
+static uint8_t byte(reader *r) { return r->size ? r->data[r->at++ % r->size] : 0; }
+
+/* A matrix of up to 9 x 9 elements over a fresh buffer filled from the input. */
+static relusv_matrix matrix(reader *r, void **buffer) {
+    relusv_matrix m;
+    uint8_t dtype = byte(r), rows = byte(r) % 10, cols = byte(r) % 10, pad = byte(r) % 3;
+    m.dtype = dtype % 5 == 4 ? (int32_t)dtype : 1 + dtype % 2; /* sometimes an unknown dtype */
+    m.rows = rows;
+    m.cols = cols;
+    m.row_stride = pad == 2 ? 0 : cols + pad;
+    size_t stride = m.row_stride ? m.row_stride : cols;
+    size_t elements = rows ? (rows - 1) * stride + cols : 0, bytes = elements * 8 + 8;
+    uint8_t *p = malloc(bytes);
+    for (size_t i = 0; i < bytes; i++) p[i] = byte(r);
+    *buffer = p;
+    m.data = (byte(r) % 16 == 0) ? NULL : p;
+    return m;
+}
+
+static void check(relusv_status s) {
+    if (s < 0 || s >= RELUSV_STATUS_COUNT || s == RELUSV_ERROR_INTERNAL) abort();
+    if (s != RELUSV_OK && relusv_last_error()[0] == 0) abort();
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    (void)argc;
+    (void)argv;
+    setenv("RELUSV_MEMORY_LIMIT", "256M", 1);
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    reader r = {data, size, 0};
+    void *bw, *bb, *bx, *bu, *bv;
+    relusv_matrix w = matrix(&r, &bw), b = matrix(&r, &bb), x = matrix(&r, &bx);
+    relusv_matrix u = matrix(&r, &bu), v = matrix(&r, &bv);
+    size_t samples = byte(&r) % 64;
+    double trim = (double)(byte(&r) % 70) / 100.0;
+    uint64_t seed = byte(&r);
+    relusv_width_result res;
+    double widths[64], value, values[16];
+
+    check(relusv_gmw(&x, samples, seed, trim, byte(&r) & 1, widths, &res, NULL, NULL));
+    check(relusv_diameter(&x, &value, NULL, NULL));
+    check(relusv_singular_values(&w, values));
+    double uu[81], ss[9], vt[81];
+    check(relusv_truncated_svd(&w, byte(&r) % 11, uu, ss, vt));
+
+    relusv_operator_width ow;
+    int relu = byte(&r) & 1;
+    check(relusv_operator_gmw(&w, relu && (byte(&r) & 1) ? &b : NULL, relu && (byte(&r) & 1) ? &x : NULL,
+                              relu, (double)(byte(&r) % 120) / 100.0, samples, byte(&r) % 40, seed, trim, &ow,
+                              NULL, NULL));
+
+    relusv_relu_sv_options o;
+    relusv_relu_sv_options_init(&o, sizeof o);
+    o.max_steps = byte(&r) % 4;
+    o.sphere_points = byte(&r) % 40;
+    o.threads = 1;
+    o.keep_factors = byte(&r) & 1;
+    o.leaky_slope = (double)(byte(&r) % 120) / 100.0;
+    uint64_t ks[3] = {byte(&r) % 10, byte(&r) % 10, byte(&r) % 10};
+    relusv_relu_spectrum *spectrum = NULL;
+    relusv_status s = relusv_relu_singular_values(&w, (byte(&r) & 1) ? &b : NULL, (byte(&r) & 1) ? &x : NULL,
+                                                  ks, byte(&r) % 4, &o, &spectrum, NULL, NULL);
+    check(s);
+    if (s == RELUSV_OK) {
+        relusv_relu_spectrum_info info;
+        check(relusv_relu_spectrum_info_get(spectrum, &info));
+        relusv_gmw_accumulator_info wrong;
+        /* A spectrum passed as an accumulator is an error, never a misread. */
+        if (relusv_gmw_accumulator_info_get((relusv_gmw_accumulator *)spectrum, &wrong) !=
+            RELUSV_ERROR_INVALID_HANDLE)
+            abort();
+        size_t rank;
+        check(relusv_relu_spectrum_factors(spectrum, byte(&r) % 4, &rank, NULL, NULL));
+        relusv_relu_spectrum_free(spectrum);
+        relusv_relu_spectrum_free(spectrum); /* a second free is ignored */
+    }
+
+    double loss, gu[81], gv[81];
+    check(relusv_relu_fit_gradient(&w, (byte(&r) & 1) ? &b : NULL, &x, &u, &v, 0, &loss, gu, gv));
+
+    relusv_gmw_accumulator *acc = NULL;
+    s = relusv_gmw_accumulator_create(byte(&r) % 10, samples, seed, 1 + byte(&r) % 3, &acc);
+    check(s);
+    if (s == RELUSV_OK) {
+        check(relusv_gmw_accumulator_update(acc, &x, NULL, NULL));
+        check(relusv_gmw_accumulator_estimate(acc, trim, 0, widths, &res));
+        relusv_gmw_accumulator_free(acc);
+    }
+    free(bw);
+    free(bb);
+    free(bx);
+    free(bu);
+    free(bv);
+    return 0;
+}

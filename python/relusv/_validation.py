@@ -1,0 +1,110 @@
+"""The one place where relusv checks and coerces Python arguments.
+
+Python checks only what ctypes cannot: the type of a scalar and whether it
+fits the C type it is passed as (ctypes would silently wrap an integer
+beyond 64 bits, or truncate a float). Meaning checks (ranges of trim, ranks,
+shapes, memory) belong to the library, which reports them with its own
+messages; they are repeated here only where NumPy or torch would fail first
+with an unclear error. Every failure raises relusv's own error types
+(``InvalidTypeError``, ``InvalidInputError``).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import numpy as np
+
+from .errors import InvalidInputError, InvalidTypeError
+
+MAX_SIZE = 2**63 - 1
+"""Largest ``size_t`` the library accepts (it reads sizes as signed 64-bit)."""
+MAX_UINT64 = 2**64 - 1
+DEFAULT_SEED = 0
+
+
+def integer(value: Any, name: str, low: int = 0, high: int = MAX_SIZE) -> int:
+    """``value`` as a Python int in ``[low, high]``; bools, floats and other types are refused."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise InvalidTypeError(f"{name} must be an integer, got {type(value).__name__}")
+    v = int(value)
+    if not low <= v <= high:
+        raise InvalidInputError(f"{name} must lie in [{low}, {_power(high)}], got {v}")
+    return v
+
+
+def positive_int(value: Any, name: str, high: int = MAX_SIZE) -> int:
+    """``integer(value, name, 1, high)``."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        if value <= 0:
+            raise InvalidInputError(f"{name} must be positive, got {value}")
+        if value > high:  # ctypes would silently wrap it modulo 2**64
+            raise InvalidInputError(f"{name} = {value} is too large (at most {_power(high)})")
+    return integer(value, name, 1, high)
+
+
+def seed(value: Optional[int]) -> int:
+    """A seed in ``[0, 2**64 - 1]``; ``None`` is the fixed default seed."""
+    return DEFAULT_SEED if value is None else integer(value, "seed", 0, MAX_UINT64)
+
+
+def real(value: Any, name: str) -> float:
+    """``value`` as a float; bools and non-numbers are refused (ranges are the library's)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InvalidTypeError(f"{name} must be a real number, got {type(value).__name__}")
+    try:
+        return float(value)
+    except OverflowError:
+        raise InvalidInputError(f"{name} = {value} is too large for a float") from None
+
+
+def finite_real(value: Any, name: str) -> float:
+    """``real`` that is also finite."""
+    v = real(value, name)
+    if not math.isfinite(v):
+        raise InvalidInputError(f"{name} must be finite, got {v}")
+    return v
+
+
+def required(value: Any, name: str, what: str = "an array") -> Any:
+    """``value`` unless it is None."""
+    if value is None:
+        raise InvalidTypeError(f"{name} is required: expected {what}, got None")
+    return value
+
+
+def finite_array(a: Any, name: str) -> None:
+    """Refuses NaN or infinity in a NumPy array or torch tensor, naming the first position."""
+    if hasattr(a, "detach"):  # torch.Tensor: check on its device, copy only the verdict
+        t = a.detach()
+        if not (t.is_floating_point() or t.is_complex()):
+            return
+        bad = ~t.isfinite()
+        if bool(bad.any()):
+            index = tuple(int(i) for i in bad.nonzero()[0].tolist())
+            raise InvalidInputError(f"{name} contains NaN or infinity at index {index}")
+        return
+    arr = np.asarray(a)
+    if arr.dtype.kind not in "fc":
+        return
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise InvalidInputError(f"{name} contains NaN or infinity at index {index}")
+
+
+def labels(y: Any, classes: int, name: str = "labels") -> None:
+    """Refuses class labels that are not integers in ``[0, classes)``, naming the first bad one."""
+    if hasattr(y, "detach"):
+        y = y.detach().cpu().numpy()
+    arr = np.asarray(y)
+    if arr.dtype.kind not in "iu":
+        raise InvalidTypeError(f"{name} must be integer class indices, got dtype {arr.dtype}")
+    bad = (arr < 0) | (arr >= classes)
+    if bad.any():
+        i = int(np.argmax(bad.reshape(-1)))
+        raise InvalidInputError(f"{name} must lie in [0, {classes - 1}], got {int(arr.reshape(-1)[i])} at position {i}")
+
+
+def _power(high: int) -> str:
+    return {MAX_SIZE: "2**63 - 1", MAX_UINT64: "2**64 - 1"}.get(high, str(high))

@@ -1,0 +1,249 @@
+"""``analyze``: one call from a model and labelled data to a per-layer table (MATH.md sections 2-6, 9).
+
+For every layer ``discover`` finds (qualified module names, BatchNorm folded),
+over a probe set split into correctly and incorrectly classified points:
+
+- the spectrum of ``W`` (``K_mat = K.reshape(C_out, -1)`` for a convolution,
+  MATH.md section 9): numerical rank, ``sigma_0``, smallest ``sigma``, stable
+  rank ``||W||_F^2 / sigma_0^2``;
+- the Gaussian mean width and effective dimension ``(w / diam)^2`` of both
+  groups, at the layer's input and at its activation's output, on sets of
+  equal size (MATH.md section 6): ``repeats`` seeded subsample pairs
+  (``equal_size_subsets``), repeat ``r`` with directions seeded ``seed + r``
+  for both groups; mean, spread (sample standard deviation) and the fraction
+  of the ``repeats x repeats`` (correct, incorrect) pairs in which the correct
+  set is wider (the confidence of the comparison);
+- for a ReLU layer, certified bounds of ``s_k(ReLU(W . + b); X)`` over each
+  group's inputs (first subsample), at ranks ``k`` below ``rank(X W^T)``:
+  from there on ``s_k = 0`` exactly (MATH.md section 2), so those ranks are
+  stated, not computed; ``s_0`` is exact.
+
+Two passes over the probe data, under ``torch.no_grad()`` in eval mode (the
+modes, gradients, parameters and CPU random generator are restored): the
+first classifies, the second keeps the activations of the chosen points only.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Iterable, List, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import _arrays
+from ..layer_table import DEFAULT_MAX_GROUP_SIZE, DEFAULT_RELU_POINTS, DEFAULT_REPEATS, LayerInput, \
+    compare_groups, progress_bar, table_records, table_settings
+from ..width import DEFAULT_SAMPLES, DEFAULT_TRIM
+from ._layers import TrainingModes, forward, model_device, predicted_labels, unwrap
+from .discovery import Discovery, Layer, discover
+from .probe import class_targets, probe_data
+
+
+class _Capture:
+    """Forward hooks keeping the chosen rows of every layer's input and activation output (flattened)."""
+
+    def __init__(self, layers: List[Layer]):
+        self.layers = layers
+        self.rows: Optional[np.ndarray] = None       # positions in the batch to keep
+        self.store: Dict[tuple, List[np.ndarray]] = {}
+        self.input_shapes: Dict[str, tuple] = {}   # per-point input shape (to rebuild a convolution's images)
+        self.dimensions: Dict[tuple, int] = {}      # per-point size of every captured site
+
+    def hooks(self) -> List[Any]:
+        handles = []
+        for layer in self.layers:
+            def hook(_module, inputs, output, layer=layer):
+                if layer.weighted:
+                    self.input_shapes[layer.name] = tuple(inputs[0].shape[1:])
+                    self.dimensions[(layer.name, "input")] = int(np.prod(inputs[0].shape[1:]))
+                if torch.is_tensor(output):
+                    self.dimensions[(layer.name, "output")] = int(np.prod(output.shape[1:]))
+                if self.rows is None or self.rows.size == 0:
+                    return
+                keep = torch.as_tensor(self.rows, device=output.device)
+                if layer.weighted:
+                    self._keep((layer.name, "input"), inputs[0].index_select(0, keep))
+                self._keep((layer.name, "output"), layer.activate(output.index_select(0, keep)))
+            handles.append(layer.module.register_forward_hook(hook))
+        return handles
+
+    def _keep(self, key: tuple, tensor: torch.Tensor) -> None:
+        self.store.setdefault(key, []).append(tensor.detach().reshape(tensor.shape[0], -1).cpu().numpy().copy())
+
+    def arrays(self) -> Dict[tuple, np.ndarray]:
+        return {key: np.concatenate(parts) for key, parts in self.store.items()}
+
+
+def _passes(model: nn.Module, data, layers: List[Layer], predict: Callable, group_settings: dict,
+            show: Optional[bool]):
+    """Pass 1 (classify) and pass 2 (capture the chosen rows).
+
+    Returns ``(groups, activations, input_shapes, dimensions)``: ``activations[(name, site)]`` has one row
+    per entry of ``groups.chosen()`` (sorted probe indices); ``dimensions[(name, site)]`` its size per point."""
+    device = model_device(model)
+    verdicts: List[np.ndarray] = []
+    for a, b, inputs, targets in progress_bar(data.iterate(), "classifying", show=show):
+        output = forward(model, inputs, device)
+        labels = torch.as_tensor(predict(output)).reshape(-1).cpu()
+        if labels.shape[0] != b - a:
+            raise ValueError(f"predict returned {labels.shape[0]} labels for a batch of {b - a} points")
+        verdicts.append((labels == class_targets(targets, output).to(labels.dtype)).numpy())
+    correct = np.concatenate(verdicts)
+    groups = compare_groups(correct, **group_settings)
+    chosen = groups.chosen()
+    capture = _Capture(layers)
+    handles = capture.hooks()
+    try:
+        for a, b, inputs, _ in progress_bar(data.iterate(), "activations", show=show):
+            capture.rows = chosen[(chosen >= a) & (chosen < b)] - a
+            if capture.rows.size or (a == 0 and not chosen.size):   # no points chosen: one batch for the sizes
+                forward(model, inputs, device)
+    finally:
+        for h in handles:
+            h.remove()
+    return groups, capture.arrays(), capture.input_shapes, capture.dimensions
+
+
+def _conv_bounds(layer: Layer):
+    """The channel-rank bound curve of a convolution over images, BatchNorm folded (MATH.md section 9)."""
+    from .layer_spectra import relu_singular_values
+
+    bn = None if layer.batchnorm is None else layer.batchnorm[1]
+
+    def bounds(images: np.ndarray, ks, seed: int, options: dict):
+        return relu_singular_values(layer.module, torch.from_numpy(images), ks, bn=bn, seed=seed,
+                                    leaky_slope=layer.leaky_slope, **options).spectrum
+
+    return bounds
+
+
+def layer_input(layer: Layer, input_shape: Optional[tuple] = None) -> LayerInput:
+    """The table's view of a discovered layer: ``W`` (or ``K_mat``) and bias with BatchNorm folded, float64."""
+    module = layer.module
+    parameters = int(sum(p.numel() for p in module.parameters()))
+    if not layer.weighted:
+        return LayerInput(layer.name, layer.kind, type(module).__name__, layer.activation, False, 0.0, "",
+                          layer.notes, None, None, None, parameters)
+    stored = module.weight
+    bias = layer.bias()
+    conv = layer.kind == "conv2d" and getattr(module, "groups", 1) == 1 and \
+        not isinstance(getattr(module, "padding", 0), str)
+    notes = layer.notes
+    if layer.kind == "conv2d" and not conv:
+        notes = notes + ("grouped or string-padded convolution: channel-rank bounds not computed",)
+    return LayerInput(layer.name, layer.kind, type(module).__name__, layer.activation, layer.relu, layer.leaky_slope,
+                      layer.folded, notes, tuple(stored.shape), _arrays.to_numpy(layer.matrix(), "W").astype(np.float64),
+                      None if bias is None else _arrays.to_numpy(bias, "b").astype(np.float64), parameters,
+                      _NUMPY_DTYPES.get(stored.dtype, np.float64), _conv_bounds(layer) if conv else None, input_shape)
+
+
+_NUMPY_DTYPES = {torch.float16: np.float16, torch.bfloat16: np.float32, torch.float32: np.float32}
+
+
+def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterable[str]] = None, seed: int = 0,
+            relu_bounds: bool = True, group_size: Optional[int] = None,
+            max_group_size: Optional[int] = DEFAULT_MAX_GROUP_SIZE, repeats: int = DEFAULT_REPEATS,
+            samples: int = DEFAULT_SAMPLES, trim: float = DEFAULT_TRIM,
+            relu_points: Optional[int] = DEFAULT_RELU_POINTS, relu_options: Optional[Dict[str, Any]] = None,
+            unit_sphere: bool = False, sphere_points: int = 2000, sphere_max_steps: Optional[int] = None,
+            batch_size: int = 1024, predict: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+            progress: Optional[bool] = None):
+    """One row per layer of ``model``: spectra, widths of correct vs incorrect points, ReLU bounds.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Any module (``DataParallel`` / ``DistributedDataParallel`` are unwrapped).
+        Layers: ``relusv.torch.discover`` (tracing; BatchNorm folded; layers
+        before GELU / Tanh listed as not ReLU; the logits layer listed without
+        activation), or exactly the modules named in ``layers``.
+    X, y
+        Probe inputs and class targets: tensors, NumPy arrays or memmaps; or
+        ``X`` a map-style dataset of ``(input, target)`` pairs, or a
+        ``DataLoader`` of such batches (not shuffled: it is read twice), with
+        ``y=None``.
+    seed : int
+        Seeds the subsamples and the Gaussian directions (``seed + r`` in repeat ``r``).
+    relu_bounds : bool
+        Compute ReLU singular-value bounds over each group's inputs for every
+        ReLU layer (``relusv.relu_singular_values``, float64; convolutions
+        through ``relusv.torch.relu_singular_values`` where available).
+    group_size, max_group_size : int, optional
+        Points per compared set: default the size of the smaller group, capped at ``max_group_size``.
+    repeats : int
+        Subsample pairs per comparison.
+    samples, trim
+        The GMW estimator (as ``relusv.gmw``).
+    relu_points : int or None
+        Ranks per bound curve, evenly spaced over ``0 .. rank(X W^T) - 1``; None for every rank.
+    relu_options : dict, optional
+        Extra keyword arguments of ``relu_singular_values`` (``max_steps``, ``time_budget``, ...).
+        Default ``max_steps``: ``DEFAULT_RELU_MAX_STEPS`` (50), a survey's budget; every bound is
+        certified whatever the budget, more steps only tighten it.
+    unit_sphere : bool
+        Also bound each linear ReLU layer over a seeded sample of ``sphere_points`` points
+        of the unit sphere with ``b = 0`` (column ``s0_unit_sphere``), with
+        ``sphere_max_steps`` Adam steps (default: ``relu_options``' or the library's).
+    batch_size : int
+        Probe batch size for arrays and datasets.
+    predict : callable, optional
+        ``predict(output) -> labels``; default argmax of the logits.
+    progress : bool, optional
+        ``tqdm.auto`` bars (widget in Jupyter, bar on a terminal); None shows them there, False is silent.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per layer in execution order. Columns: ``layer`` (qualified
+        name), ``kind``, ``module``, ``activation``, ``relu``, ``folded``,
+        ``notes``, ``weight_shape``, ``matrix_shape``, ``parameters``, ``rank``,
+        ``sigma_0``, ``sigma_min``, ``stable_rank``; at the activation's output
+        ``dimension``, ``gmw_correct``, ``gmw_correct_spread``,
+        ``gmw_incorrect``, ``gmw_incorrect_spread``, ``gmw_ratio``,
+        ``gmw_confidence`` (fraction of subsample pairs in which the correct set
+        is wider), ``gmw_verdict`` (``correct larger`` / ``incorrect larger``
+        only beyond the spreads, else ``within spread``, or the reason there is
+        no comparison), ``effdim_*``; the same with prefix ``input_`` at the
+        layer's input; ``s0_correct``, ``s0_incorrect`` (exact ``s_0``, mean over
+        the repeats, with ``_spread``), ``s0_confidence``, ``s0_verdict``,
+        ``relu_k10_*`` (smallest computed ``k`` with bound at most ``s_0 / 10``),
+        ``relu_bound_ratio_*`` (median of ``bound_k / (sigma_k max ||x||)``),
+        ``s0_unit_sphere`` and ``relu_bounds`` (``computed`` or why not).
+        ``df.attrs`` holds the probe summary (``points``, ``accuracy``,
+        ``correct``, ``incorrect``, ``group_size``, ``repeats``, ``comparison``
+        — the reason groups are not compared, or ``""``), the settings, the
+        ``subsets`` compared (probe indices per group and repeat), the
+        ``discovery`` (method, skipped modules) and per-layer ``details``
+        (all singular values, every subsample's width, the bound curves with
+        ``zero_from``, the rank from which ``s_k = 0`` exactly).
+    """
+    import pandas as pd
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+    model = unwrap(model)
+    found: Discovery = discover(model, layers)
+    if not found.layers:
+        raise ValueError(f"analyze: the model has no Linear / Conv2d layers to analyse (skipped: {found.skipped})")
+    data = probe_data(X, y, batch_size)
+    predict = predict or predicted_labels
+    modes = TrainingModes(model)
+    try:
+        model.eval()
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            groups, acts, shapes, dims = _passes(model, data, found.layers, predict,
+                                           {"group_size": group_size, "max_group_size": max_group_size,
+                                            "repeats": repeats, "seed": seed}, progress)
+    finally:
+        modes.restore()
+    settings = table_settings(seed, samples, trim, relu_bounds, relu_points, relu_options, unit_sphere, sphere_points,
+                              sphere_max_steps)
+    inputs = [layer_input(layer, shapes.get(layer.name)) for layer in found.layers]
+    rows, attrs = table_records(inputs, groups, acts, settings, progress, dims)
+    attrs["discovery"] = {"method": found.method, "skipped": dict(found.skipped), "trace_error": found.trace_error,
+                          "layers": [layer.describe() for layer in found.layers]}
+    table = pd.DataFrame(rows)
+    table.attrs.update(attrs)
+    return table

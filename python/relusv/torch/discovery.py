@@ -1,0 +1,517 @@
+"""Finding the layers of any ``nn.Module``: which modules are ``ReLU(W x + b)`` layers, and what follows them.
+
+A *layer* in the sense of MATH.md is ``phi(x) = ReLU(W x + b)`` (sections 1-2;
+``W`` is the kernel matrix ``K_mat`` for a convolution, section 9). In a
+PyTorch model it is a weight module (``nn.Linear``, ``DoubleLinear``,
+``nn.Conv2d``, ``DoubleConv2d``, or a type added with ``register_layer_kind``) whose output
+feeds an activation. ``discover(model)`` finds them all and is the one place
+the monitor, ``analyze``, harmonic pruning and the report learn the layers of
+a model from:
+
+- **tracing**: ``torch.fx`` records the forward pass as a graph (weight
+  modules are kept as leaves), so activations given as modules (``nn.ReLU``,
+  ``nn.LeakyReLU``) and as functions (``F.relu``, ``torch.relu``,
+  ``torch.relu_``, ``x.relu()``, ``F.leaky_relu``, in place or not) are
+  found wherever the forward pass applies them;
+- **BatchNorm** (``BatchNorm1d`` / ``BatchNorm2d`` with running statistics)
+  between a layer and its activation is folded in eval mode (MATH.md section 9,
+  ``fold_batchnorm``): the layer analysed is ``ReLU(W' x + b')``;
+- ``Dropout`` and ``Identity`` between them are skipped (identities in eval mode);
+- a layer followed by another activation (GELU, Tanh, SiLU, ...) is listed
+  with ``relu = False``: its widths are measured, its ReLU quantities are not;
+- a layer whose output feeds no activation (the logits, a residual sum) is
+  listed with ``activation = None``;
+- a module the forward pass calls more than once is listed as skipped
+  (its hooks would see several activations per batch).
+
+Every layer is named by its qualified name in ``model.named_modules()``,
+everywhere relusv names it (monitor histories, ``analyze`` tables, report
+tables, CSV/JSON files, figure labels).
+
+Models that do not trace (data-dependent control flow) fall back to the order
+in which modules are registered, which is the execution order of an
+``nn.Sequential`` and of most hand-written stacks; a warning says so. With
+``layers=[names]`` exactly the named modules are used.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
+
+import torch
+from torch import nn
+
+from ..errors import InvalidInputError
+from .double_conv import DoubleConv2d
+from .double_linear import DoubleLinear
+
+# -- which modules are layers ----------------------------------------------------------------------
+
+LAYER_KINDS: Dict[type, str] = {nn.Linear: "linear", DoubleLinear: "linear", nn.Conv2d: "conv2d",
+                                 DoubleConv2d: "conv2d"}
+"""Weight-module types and their kind; ``register_layer_kind`` adds to it."""
+
+
+def register_layer_kind(cls: type, kind: str) -> None:
+    """Makes ``discover`` treat modules of type ``cls`` as layers of ``kind`` (``"linear"`` or ``"conv2d"``).
+
+    The module must have a ``weight`` of shape ``(out, ...)`` (a property is
+    fine, e.g. a product of factors) and a ``bias`` (or ``None``). It is kept
+    as one node when tracing.
+    """
+    if kind not in ("linear", "conv2d"):
+        raise ValueError(f"kind must be 'linear' or 'conv2d', got {kind!r}")
+    LAYER_KINDS[cls] = kind
+
+
+def layer_kind(module: nn.Module) -> Optional[str]:
+    """``"linear"``, ``"conv2d"``, or ``None`` for a module that is not a weight layer."""
+    for cls in type(module).__mro__:
+        if cls in LAYER_KINDS:
+            return LAYER_KINDS[cls]
+    return None
+
+
+RELU = "relu"
+LEAKY_RELU = "leaky_relu"
+RELU_ACTIVATIONS = (RELU, LEAKY_RELU)   # nonnegatively homogeneous: MATH.md section 1
+
+_BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+_PASSTHROUGH = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Identity)
+_RELU_FUNCTIONS = {torch.relu, torch.relu_, nn.functional.relu, nn.functional.relu_}
+_LEAKY_FUNCTIONS = {nn.functional.leaky_relu, nn.functional.leaky_relu_}
+_RELU_METHODS = {"relu", "relu_"}
+# Reshapes commute with an elementwise activation: the layer is the same (no BatchNorm folded across them).
+_RESHAPE_METHODS = {"view", "reshape", "flatten", "contiguous"}
+_RESHAPE_FUNCTIONS = {torch.flatten, torch.reshape}
+_OTHER_FUNCTIONS = {
+    nn.functional.gelu: "gelu", torch.tanh: "tanh", torch.sigmoid: "sigmoid", nn.functional.silu: "silu",
+    nn.functional.elu: "elu", nn.functional.selu: "selu", nn.functional.softplus: "softplus",
+    nn.functional.relu6: "relu6", nn.functional.hardtanh: "hardtanh", nn.functional.mish: "mish",
+    nn.functional.softmax: "softmax", nn.functional.log_softmax: "log_softmax", nn.functional.tanh: "tanh",
+    nn.functional.sigmoid: "sigmoid", nn.functional.hardswish: "hardswish", nn.functional.celu: "celu",
+}
+_OTHER_METHODS = {"tanh": "tanh", "tanh_": "tanh", "sigmoid": "sigmoid", "sigmoid_": "sigmoid",
+                  "softmax": "softmax", "log_softmax": "log_softmax"}
+
+
+def _activation_module_name(module: nn.Module) -> Optional[str]:
+    """The name of a non-ReLU activation module (``"gelu"`` for ``nn.GELU``), else ``None``."""
+    if type(module).__module__ == "torch.nn.modules.activation" and not isinstance(module, (nn.ReLU, nn.LeakyReLU)):
+        return type(module).__name__.lower()
+    return None
+
+
+# -- BatchNorm folding -------------------------------------------------------------------------------
+
+def fold_batchnorm(weight: torch.Tensor, bias: Optional[torch.Tensor],
+                   bn: nn.Module) -> Tuple[torch.Tensor, torch.Tensor]:
+    """``(W', b')`` of a layer followed by an eval-mode BatchNorm (MATH.md section 9, BatchNorm).
+
+    ``BN(z) = gamma (z - mu) / sqrt(var + eps) + beta`` per output channel, so
+    ``BN(W x + b) = W' x + b'`` with ``W' = diag(gamma / sqrt(var + eps)) W``
+    and ``b' = gamma (b - mu) / sqrt(var + eps) + beta``. ``weight`` has the
+    output channel first (``(m, n)`` or ``(C_out, C_in, kh, kw)``) and keeps
+    its shape; ``gamma = 1``, ``beta = 0`` without affine parameters. Computed
+    in float64.
+    """
+    if getattr(bn, "running_mean", None) is None or getattr(bn, "running_var", None) is None:
+        raise InvalidInputError(f"{type(bn).__name__} keeps no running statistics (track_running_stats=False): "
+                                "it has no eval-mode affine form to fold")
+    w = weight.detach().double()
+    channels = w.shape[0]
+    if bn.num_features != channels:
+        raise InvalidInputError(f"{type(bn).__name__} has {bn.num_features} features but the layer has {channels} "
+                                "outputs")
+    mean, var = bn.running_mean.detach().double(), bn.running_var.detach().double()
+    gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones_like(mean)
+    beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros_like(mean)
+    scale = gamma / torch.sqrt(var + bn.eps)
+    b = bias.detach().double() if bias is not None else torch.zeros_like(mean)
+    folded_w = w * scale.reshape(-1, *([1] * (w.dim() - 1)))
+    folded_b = scale * (b - mean) + beta
+    return folded_w, folded_b
+
+
+# -- a discovered layer --------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class Layer:
+    """One discovered layer: a module, what the forward pass applies to its output, and how relusv treats it.
+
+    Attributes
+    ----------
+    name : qualified module name (``model.get_submodule(name) is module``)
+    module : the module
+    kind : ``"linear"``, ``"conv2d"``, or ``"module"`` (any module named with ``layers=``)
+    activation : ``"relu"``, ``"leaky_relu"``, another activation's name (``"gelu"``), or None
+    leaky_slope : negative slope of a leaky ReLU (0 for ReLU)
+    batchnorm : ``(name, module)`` of the BatchNorm folded into the layer, or None
+    notes : what discovery did (folded, skipped, fell back), in words
+    """
+
+    name: str
+    module: nn.Module
+    kind: str
+    activation: Optional[str] = None
+    leaky_slope: float = 0.0
+    batchnorm: Optional[Tuple[str, nn.Module]] = None
+    notes: Tuple[str, ...] = ()
+    apply_activation: Optional[Callable[[torch.Tensor], torch.Tensor]] = field(default=None, repr=False)
+
+    @property
+    def relu(self) -> bool:
+        """True when a ReLU or leaky ReLU follows (ReLU quantities apply)."""
+        return self.activation in RELU_ACTIVATIONS
+
+    @property
+    def weighted(self) -> bool:
+        """True for a weight layer (``linear`` / ``conv2d``), whose input and spectra are measured."""
+        return self.kind in ("linear", "conv2d")
+
+    @property
+    def folded(self) -> str:
+        """``"bn (BatchNorm1d)"`` for a folded BatchNorm, else ``""``."""
+        return "" if self.batchnorm is None else f"{self.batchnorm[0]} ({type(self.batchnorm[1]).__name__})"
+
+    def activate(self, z: torch.Tensor) -> torch.Tensor:
+        """The activation's output computed from the module's output ``z`` (BatchNorm in eval form; never in place)."""
+        if self.batchnorm is not None:
+            bn = self.batchnorm[1]
+            z = nn.functional.batch_norm(z, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0, bn.eps)
+        if self.activation == RELU:
+            return torch.relu(z)
+        if self.activation == LEAKY_RELU:
+            return nn.functional.leaky_relu(z, self.leaky_slope)
+        if self.apply_activation is not None:
+            return self.apply_activation(z.clone())
+        return z
+
+    def weight(self) -> torch.Tensor:
+        """The weight with any BatchNorm folded (then in float64), detached, in the module's shape."""
+        w = self.module.weight.detach()
+        if self.batchnorm is None:
+            return w
+        return fold_batchnorm(w, self.module.bias, self.batchnorm[1])[0]
+
+    def bias(self) -> Optional[torch.Tensor]:
+        """The bias with any BatchNorm folded (then in float64; None without bias and without BatchNorm)."""
+        b = getattr(self.module, "bias", None)
+        if self.batchnorm is None:
+            return None if b is None else b.detach()
+        return fold_batchnorm(self.module.weight.detach(), b, self.batchnorm[1])[1]
+
+    def matrix(self) -> torch.Tensor:
+        """``W`` as an ``(out, in)`` matrix: the weight, or ``K_mat = K.reshape(C_out, -1)`` (MATH.md section 9)."""
+        w = self.weight()
+        return w.reshape(w.shape[0], -1)
+
+    def folded_module(self) -> nn.Module:
+        """The module itself, or a copy with the BatchNorm folded into its weight and bias."""
+        if self.batchnorm is None:
+            return self.module
+        import copy
+
+        w, b = self.weight(), self.bias()
+        clone = copy.deepcopy(self.module)
+        with torch.no_grad():
+            if isinstance(getattr(type(clone), "weight", None), property):
+                raise TypeError(f"cannot fold BatchNorm into {type(clone).__name__} (its weight is computed)")
+            clone.double()
+            clone.weight.copy_(w)
+            if clone.bias is None:
+                clone.bias = nn.Parameter(b.clone())
+            else:
+                clone.bias.copy_(b)
+        return clone
+
+    def describe(self) -> str:
+        """One line: name, kind, activation, folding and notes."""
+        parts = [f"{self.name} ({self.kind}, {type(self.module).__name__})",
+                 f"activation {self.activation or 'none'}"]
+        if self.batchnorm is not None:
+            parts.append(f"BatchNorm {self.folded} folded")
+        parts += list(self.notes)
+        return "; ".join(parts)
+
+
+@dataclass
+class Discovery:
+    """What ``discover`` found: the layers in execution order, the modules it skipped, and how.
+
+    ``method`` is ``"trace"`` (torch.fx), ``"registration order"`` (the model
+    did not trace) or ``"names"`` (``layers=`` given); ``skipped`` maps a
+    qualified name to the reason it is not analysed; ``trace_error`` holds
+    the tracing failure, if any.
+    """
+
+    layers: List[Layer]
+    method: str
+    skipped: Dict[str, str] = field(default_factory=dict)
+    trace_error: Optional[str] = None
+
+    def relu_layers(self) -> List[Layer]:
+        return [layer for layer in self.layers if layer.relu]
+
+    def names(self) -> List[str]:
+        return [layer.name for layer in self.layers]
+
+    def __repr__(self) -> str:
+        relu = sum(layer.relu for layer in self.layers)
+        return (f"Discovery({len(self.layers)} layers, {relu} with ReLU, by {self.method}"
+                + (f", {len(self.skipped)} skipped" if self.skipped else "") + ")")
+
+
+# -- tracing ---------------------------------------------------------------------------------------------
+
+class _Tracer(torch.fx.Tracer):
+    """Keeps weight layers (DoubleLinear included) and BatchNorm as single nodes."""
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return layer_kind(m) is not None or super().is_leaf_module(m, qualname)
+
+
+def _trace(model: nn.Module) -> torch.fx.Graph:
+    return _Tracer().trace(model)
+
+
+def _node_module(node, modules: Dict[str, nn.Module]) -> Optional[nn.Module]:
+    return modules.get(node.target) if node.op == "call_module" else None
+
+
+def _slope(node) -> float:
+    if "negative_slope" in node.kwargs:
+        return float(node.kwargs["negative_slope"])
+    if len(node.args) > 1 and isinstance(node.args[1], (int, float)):
+        return float(node.args[1])
+    return 0.01
+
+
+def _classify(node, modules: Dict[str, nn.Module]):
+    """What ``node`` does to its first input: ``("relu", slope)``, ``("other", name, fn)``,
+    ``("batchnorm", name, module)``, ``("pass",)`` or ``("stop", description)``."""
+    module = _node_module(node, modules)
+    if module is not None:
+        if isinstance(module, nn.LeakyReLU):
+            return ("leaky_relu", float(module.negative_slope))
+        if isinstance(module, nn.ReLU):
+            return ("relu", 0.0)
+        if isinstance(module, _BATCHNORMS) and module.track_running_stats:
+            return ("batchnorm", node.target, module)
+        if isinstance(module, _PASSTHROUGH):
+            return ("pass",)
+        name = _activation_module_name(module)
+        if name is not None:
+            return ("other", name, module)
+        return ("stop", f"feeds {node.target} ({type(module).__name__})")
+    if node.op == "call_function":
+        if node.target in _RELU_FUNCTIONS:
+            return ("relu", 0.0)
+        if node.target in _LEAKY_FUNCTIONS:
+            return ("leaky_relu", _slope(node))
+        if node.target in _OTHER_FUNCTIONS:
+            extra_args = tuple(a for a in node.args[1:] if not isinstance(a, torch.fx.Node))
+            kwargs = {k: v for k, v in node.kwargs.items() if not isinstance(v, torch.fx.Node)}
+            fn = node.target
+            return ("other", _OTHER_FUNCTIONS[fn], lambda z, fn=fn, a=extra_args, k=kwargs: fn(z, *a, **k))
+        if node.target in _RESHAPE_FUNCTIONS:
+            return ("reshape",)
+        return ("stop", f"feeds {getattr(node.target, '__name__', str(node.target))}")
+    if node.op == "call_method":
+        if node.target in _RELU_METHODS:
+            return ("relu", 0.0)
+        if node.target in _RESHAPE_METHODS:
+            return ("reshape",)
+        if node.target in _OTHER_METHODS:
+            return ("other", _OTHER_METHODS[node.target], getattr(torch, _OTHER_METHODS[node.target]))
+        return ("stop", f"feeds .{node.target}()")
+    return ("stop", "is the model's output" if node.op == "output" else f"feeds {node.op}")
+
+
+def _follow(node, modules: Dict[str, nn.Module]):
+    """Walks from a layer's node through BatchNorm / Dropout to its activation.
+
+    Returns ``(activation, slope, fn, batchnorm, notes)``.
+    """
+    batchnorm = None
+    notes: List[str] = []
+    current = node
+    reshaped = False
+    channels = modules[node.target].weight.shape[0]
+    while True:
+        users = list(current.users)
+        if not users:
+            return None, 0.0, None, batchnorm, tuple(notes + ["output unused"])
+        verdicts = [(u, _classify(u, modules)) for u in users]
+        for _, v in verdicts:
+            if v[0] in RELU_ACTIVATIONS:
+                if len(users) > 1:
+                    notes.append("its output also feeds other operations")
+                return v[0], v[1], None, batchnorm, tuple(notes)
+        if len(users) == 1:
+            user, v = verdicts[0]
+            if v[0] == "batchnorm" and batchnorm is None and not reshaped and v[2].num_features == channels:
+                batchnorm = (v[1], v[2])
+                current = user
+                continue
+            if v[0] == "batchnorm":
+                return None, 0.0, None, batchnorm, tuple(notes + [f"no activation: feeds {v[1]}, a BatchNorm "
+                                                                  "that cannot be folded into it"])
+            if v[0] in ("pass", "reshape"):
+                reshaped = reshaped or v[0] == "reshape"
+                current = user
+                continue
+            if v[0] == "other":
+                fn = v[2]
+                return v[1], 0.0, fn, batchnorm, tuple(notes + [f"followed by {v[1]}, not a ReLU: "
+                                                                 "ReLU quantities not computed"])
+            return None, 0.0, None, batchnorm, tuple(notes + [f"no activation: {v[1]}"])
+        others = [v for _, v in verdicts if v[0] == "other"]
+        if others:
+            v = others[0]
+            return v[1], 0.0, v[2], batchnorm, tuple(notes + [f"followed by {v[1]} among other operations, "
+                                                              "not a ReLU: ReLU quantities not computed"])
+        return None, 0.0, None, batchnorm, tuple(notes + ["no activation: output feeds several operations"])
+
+
+def _discover_traced(model: nn.Module, graph: torch.fx.Graph) -> Tuple[List[Layer], Dict[str, str]]:
+    modules = dict(model.named_modules())
+    calls: Dict[str, int] = {}
+    for node in graph.nodes:
+        if node.op == "call_module":
+            calls[node.target] = calls.get(node.target, 0) + 1
+    layers: List[Layer] = []
+    skipped: Dict[str, str] = {}
+    seen = set()
+    for node in graph.nodes:
+        module = _node_module(node, modules)
+        kind = layer_kind(module) if module is not None else None
+        if kind is None or node.target in seen:
+            continue
+        seen.add(node.target)
+        if calls[node.target] > 1:
+            skipped[node.target] = f"called {calls[node.target]} times in forward: not analysed"
+            continue
+        activation, slope, fn, batchnorm, notes = _follow(node, modules)
+        if batchnorm is not None and activation is None:
+            notes = notes + (f"BatchNorm {batchnorm[0]} not folded (no activation after it)",)
+            batchnorm = None
+        layers.append(Layer(node.target, module, kind, activation, slope, batchnorm, notes, fn))
+    # Weight modules the forward pass never calls.
+    for name, module in modules.items():
+        if name and layer_kind(module) is not None and name not in seen:
+            skipped[name] = "not called in forward"
+    return layers, skipped
+
+
+# -- registration order (models that do not trace) ---------------------------------------------------------
+
+def _leaves(model: nn.Module) -> List[Tuple[str, nn.Module]]:
+    """Weight layers and childless modules in registration order, leaving out the insides of weight layers."""
+    out: List[Tuple[str, nn.Module]] = []
+    for name, m in model.named_modules():
+        if not name or any(name.startswith(parent + ".") for parent, p in out if layer_kind(p) is not None):
+            continue
+        if layer_kind(m) is not None or not any(True for _ in m.children()):
+            out.append((name, m))
+    return out
+
+
+def _discover_registered(model: nn.Module) -> List[Layer]:
+    """Layers by registration order: a weight module, optional BatchNorm / Dropout, then an activation module."""
+    leaves = _leaves(model)
+    layers = []
+    for i, (name, module) in enumerate(leaves):
+        kind = layer_kind(module)
+        if kind is None:
+            continue
+        batchnorm, activation, slope, fn = None, None, 0.0, None
+        for nxt_name, nxt in leaves[i + 1:]:
+            if isinstance(nxt, _BATCHNORMS) and batchnorm is None and nxt.track_running_stats:
+                batchnorm = (nxt_name, nxt)
+                continue
+            if isinstance(nxt, _PASSTHROUGH):
+                continue
+            if isinstance(nxt, nn.LeakyReLU):
+                activation, slope = LEAKY_RELU, float(nxt.negative_slope)
+            elif isinstance(nxt, nn.ReLU):
+                activation = RELU
+            elif _activation_module_name(nxt) is not None:
+                activation, fn = _activation_module_name(nxt), nxt
+            break
+        if activation is None:
+            batchnorm = None
+        notes = ("found by registration order (the model does not trace)",)
+        layers.append(Layer(name, module, kind, activation, slope, batchnorm, notes, fn))
+    return layers
+
+
+# -- the entry point -------------------------------------------------------------------------------------------
+
+def discover(model: nn.Module, layers: Optional[Iterable[str]] = None) -> Discovery:
+    """The layers of ``model`` (see the module documentation).
+
+    Parameters
+    ----------
+    model : nn.Module
+        Wrappers (``DataParallel``, ``DistributedDataParallel``) must be removed
+        first (``unwrap``).
+    layers : iterable of str, optional
+        Qualified names of the modules to use, in this order. A weight module
+        keeps the activation and BatchNorm tracing finds after it; any other
+        module is a ``kind="module"`` layer whose output is measured as is.
+
+    Raises
+    ------
+    ValueError
+        For a name that is not a submodule.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    trace_error = None
+    try:
+        traced, skipped = _discover_traced(model, _trace(model))
+        method = "trace"
+    except Exception as error:  # tracing fails on data-dependent control flow and other dynamic code
+        trace_error = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        traced, skipped, method = None, {}, "registration order"
+    if layers is None:
+        found = traced if traced is not None else _discover_registered(model)
+        if traced is None:
+            warnings.warn(f"relusv: {type(model).__name__} does not trace with torch.fx ({trace_error}); layers "
+                          "were found by registration order, which assumes modules run in the order they are "
+                          "registered. Pass layers=[...] to choose them.", stacklevel=3)
+        return Discovery(found, method, skipped, trace_error)
+    modules = dict(model.named_modules())
+    known = {layer.name: layer for layer in (traced if traced is not None else _discover_registered(model))}
+    chosen = []
+    for name in layers:
+        if not isinstance(name, str) or not name or name not in modules:
+            raise ValueError(f"the model has no submodule named {name!r}; known names: "
+                             f"{[n for n in modules if n][:20]}")
+        if name in known:
+            chosen.append(known[name])
+        elif layer_kind(modules[name]) is not None:
+            reason = skipped.get(name, "no activation found after it")
+            chosen.append(Layer(name, modules[name], layer_kind(modules[name]), notes=(reason,)))
+        else:
+            chosen.append(Layer(name, modules[name], "module", notes=("output measured as is",)))
+    return Discovery(chosen, "names", {}, trace_error)
+
+
+def relu_layers(model: nn.Module, layers: Optional[Iterable[str]] = None, what: str = "relusv") -> List[Layer]:
+    """The ReLU layers of ``discover(model)`` (all named layers with ``layers=``); a clear error when none.
+
+    The default for the monitor and harmonic pruning: every weight layer whose
+    output feeds a ReLU or leaky ReLU.
+    """
+    found = discover(model, layers)
+    if layers is not None:
+        return found.layers
+    chosen = found.relu_layers()
+    if not chosen:
+        listed = ", ".join(layer.describe() for layer in found.layers) or "no Linear / Conv2d modules"
+        raise ValueError(f"{what}: the model has no Linear / Conv2d layer followed by a ReLU ({listed}); "
+                         "name the modules to watch with layers=[...]")
+    return chosen

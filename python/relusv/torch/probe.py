@@ -1,0 +1,132 @@
+"""Probe data cut into batches: tensors, arrays, memmaps, map-style datasets or data loaders.
+
+Every probe pass of relusv.torch (the monitor, ``analyze``, accuracies)
+reads its data through here, so the accepted forms and their checks have one
+owner.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional, Tuple
+
+import numpy as np
+import torch
+
+from .. import _validation
+
+
+class ProbeSet:
+    """The probe points cut into batches of fixed size, by global index.
+
+    ``x`` and ``y`` are anything sliceable with ``len`` (tensors, NumPy arrays
+    or memmaps), or ``x`` is a map-style dataset of ``(input, target)`` pairs
+    and ``y`` is None.
+    """
+
+    def __init__(self, x: Any, y: Any, batch_size: int):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
+        if not (hasattr(x, "__len__") and hasattr(x, "__getitem__")):
+            raise TypeError(f"the probe inputs must support len() and indexing, got {type(x).__name__}")
+        if y is not None and len(x) != len(y):
+            raise ValueError(f"the probe set has {len(x)} inputs but {len(y)} targets")
+        if len(x) == 0:
+            raise ValueError("the probe set is empty")
+        self.x, self.y, self.batch_size = x, y, int(batch_size)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def batches(self) -> int:
+        return -(-len(self) // self.batch_size)
+
+    def batch(self, j: int) -> Tuple[int, int, torch.Tensor, torch.Tensor]:
+        """``(start, stop, inputs, targets)`` of batch ``j``."""
+        a = j * self.batch_size
+        b = min(len(self), a + self.batch_size)
+        if self.y is None:
+            from torch.utils.data import default_collate
+
+            inputs, targets = default_collate([self.x[i] for i in range(a, b)])[:2]
+        else:
+            inputs, targets = self.x[a:b], self.y[a:b]
+        inputs = _tensor(inputs)
+        _validation.finite_array(inputs, f"the probe inputs {a}..{b - 1} (index within them)")
+        return a, b, inputs, _tensor(targets)
+
+    def iterate(self) -> Iterator[Tuple[int, int, torch.Tensor, torch.Tensor]]:
+        """Every batch in order, as ``(start, stop, inputs, targets)``."""
+        for j in range(self.batches):
+            yield self.batch(j)
+
+
+def _tensor(values: Any) -> torch.Tensor:
+    """A tensor of one batch; NumPy slices (of memmaps too) are copied, since torch needs writable memory."""
+    return values if torch.is_tensor(values) else torch.as_tensor(np.array(values))
+
+
+def class_targets(targets: torch.Tensor, output: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Class indices of ``targets``; with the model's ``output`` (logits), integer labels
+    outside ``[0, classes)`` are refused."""
+    if targets.ndim == 2 and targets.shape[1] > 1:   # one-hot or probabilities
+        return targets.argmax(dim=1)
+    labels = targets.reshape(targets.shape[0])
+    if output is not None and output.ndim == 2 and output.shape[1] > 1 and not labels.is_floating_point():
+        _validation.labels(labels, int(output.shape[1]), "the probe labels")
+    return labels
+
+
+class LoaderProbe:
+    """Probe data from an iterable of ``(inputs, targets, ...)`` batches (a ``DataLoader``).
+
+    Its length is known after the first pass. A second pass must yield the
+    same points in the same order (no shuffling): the targets of every later
+    pass are compared with the first's.
+    """
+
+    def __init__(self, loader: Any):
+        self.loader = loader
+        self.points = None
+        self.targets = None
+
+    def __len__(self) -> int:
+        if self.points is None:
+            raise RuntimeError("internal error: the loader's length is known after the first pass")
+        return self.points
+
+    def iterate(self) -> Iterator[Tuple[int, int, torch.Tensor, torch.Tensor]]:
+        start = 0
+        seen = []
+        for batch in self.loader:
+            if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+                raise TypeError("a probe DataLoader must yield (inputs, targets) pairs")
+            inputs, targets = _tensor(batch[0]), _tensor(batch[1])
+            _validation.finite_array(inputs, f"the probe inputs {start}..{start + inputs.shape[0] - 1} "
+                                             "(index within them)")
+            if inputs.shape[0] != targets.shape[0]:
+                raise ValueError(f"a probe batch has {inputs.shape[0]} inputs but {targets.shape[0]} targets")
+            stop = start + inputs.shape[0]
+            if self.targets is not None:
+                if stop > self.targets.shape[0] or not torch.equal(class_targets(targets).cpu(),
+                                                                   self.targets[start:stop]):
+                    raise ValueError("the probe DataLoader yields its points in another order on a second pass; "
+                                     "use shuffle=False")
+            else:
+                seen.append(class_targets(targets).cpu())
+            yield start, stop, inputs, targets
+            start = stop
+        if self.targets is None:
+            if start == 0:
+                raise ValueError("the probe set is empty")
+            self.points = start
+            self.targets = torch.cat(seen)
+        elif start != self.points:
+            raise ValueError(f"the probe DataLoader yielded {start} points on a second pass, {self.points} on the "
+                             "first")
+
+
+def probe_data(x: Any, y: Any, batch_size: int):
+    """``LoaderProbe`` for a data loader (any iterable without ``__getitem__``), else ``ProbeSet``."""
+    if y is None and hasattr(x, "__iter__") and not hasattr(x, "__getitem__"):
+        return LoaderProbe(x)
+    return ProbeSet(x, y, batch_size)

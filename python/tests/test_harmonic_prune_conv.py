@@ -1,0 +1,109 @@
+"""harmonic_prune on a CNN mixing Conv2d, DoubleConv2d, Linear and DoubleLinear (MATH.md sections 8-9).
+
+Oracles: accuracies recomputed by hand with the kernel matrix (or weight)
+truncated by NumPy's SVD and put back into a copy of the network; parameter
+counts from the layer shapes; ranks from NumPy's matrix_rank of the factors.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from relusv.torch import DoubleConv2d, DoubleLinear, harmonic_prune  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+LAYERS = ["0", "2", "5"]
+
+
+def make_data(n: int, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 2, 6, 6, generator=g)
+    y = (x[:, 0, :3].mean((1, 2)) > x[:, 1, 3:].mean((1, 2))).long() + (x[:, 0, :, :2].mean((1, 2)) > 0.2).long()
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def setup():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 6, 3, padding=1), nn.ReLU(),
+                          DoubleConv2d(6, 5, 3, rank=4, stride=2, seed=0), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(5 * 2 * 2, 7), nn.ReLU(), DoubleLinear(7, 3, rank=3, seed=1))
+    x, y = make_data(800, 0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(80):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    model.zero_grad(set_to_none=True)
+    return model, make_data(300, 1)
+
+
+def truncated_into(model: nn.Module, name: str, rank: int) -> nn.Module:
+    """A copy of ``model`` whose layer ``name`` is a plain Conv2d / Linear with its W truncated to ``rank``."""
+    trial = copy.deepcopy(model)
+    layer = trial.get_submodule(name)
+    if isinstance(layer, DoubleConv2d):
+        layer = layer.to_conv()
+    elif isinstance(layer, DoubleLinear):
+        layer = layer.to_linear()
+    w = layer.weight.detach().double().numpy()
+    mat = w.reshape(w.shape[0], -1)
+    u, s, vt = np.linalg.svd(mat, full_matrices=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(((u[:, :rank] * s[:rank]) @ vt[:rank]).reshape(w.shape)))
+    trial[int(name)] = layer
+    return trial
+
+
+def hand_accuracy(model, x, y) -> float:
+    with torch.no_grad():
+        return float((model(x).argmax(1) == y).double().mean())
+
+
+def test_one_rank_per_iteration_on_the_layer_that_costs_least(setup):
+    model, (x_val, y_val) = setup
+    result = harmonic_prune(model, x_val, y_val, layers=LAYERS, max_iterations=5, progress=False)
+    history = result.history
+    assert result.layers == LAYERS and history[0]["ranks"] == [6, 4, 7] and len(history) == 6
+    current = copy.deepcopy(model)
+    for before, after in zip(history, history[1:]):
+        drops = [a - b for a, b in zip(before["ranks"], after["ranks"])]
+        assert sorted(drops) == [0, 0, 1] and LAYERS[drops.index(1)] == after["layer"]
+        # The chosen cut is the best of the three candidates, each recomputed by hand.
+        candidates = {name: hand_accuracy(truncated_into(current, name, rank - 1), x_val, y_val)
+                      for name, rank in zip(LAYERS, before["ranks"])}
+        assert after["accuracy"] == pytest.approx(max(candidates.values()), abs=1e-12)
+        assert candidates[after["layer"]] == pytest.approx(max(candidates.values()), abs=1e-12)
+        current = truncated_into(current, after["layer"], after["ranks"][LAYERS.index(after["layer"])])
+    pruned = result.model
+    assert hand_accuracy(pruned, x_val, y_val) == pytest.approx(history[-1]["accuracy"], abs=1e-12)
+    expected = 3 * (7 + 3) + 3   # the last DoubleLinear (rank 3, not pruned)
+    for name, rank, (c_in, c_out, taps) in zip(LAYERS, history[-1]["ranks"], [(2, 6, 9), (6, 5, 9), (20, 7, 1)]):
+        module = pruned.get_submodule(name)
+        if isinstance(module, (DoubleConv2d, DoubleLinear)):
+            assert module.rank == rank
+            w1 = module.weight1.detach().double().reshape(c_out, rank)
+            w2 = module.weight2.detach().double().reshape(rank, -1)
+            assert np.linalg.matrix_rank((w1 @ w2).numpy()) == rank
+            expected += rank * (c_in * taps + c_out) + c_out
+        else:
+            assert rank == min(c_out, c_in * taps)
+            expected += c_out * c_in * taps + c_out
+        if name in ("0", "2"):
+            assert isinstance(module, (nn.Conv2d, DoubleConv2d))
+    assert history[-1]["parameters"] == expected == sum(p.numel() for p in pruned.parameters())
+    # The cut convolutions keep their geometry: the pruned network runs on the same images.
+    assert pruned(x_val[:2]).shape == (2, 3)
+
+
+def test_grouped_convolutions_are_refused(setup):
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, groups=2), nn.ReLU(), nn.Flatten(), nn.Linear(16, 2))
+    x = torch.randn(10, 2, 4, 4)
+    with pytest.raises(TypeError, match="groups"):
+        harmonic_prune(model, x, torch.zeros(10, dtype=torch.long), layers=["0"], max_iterations=1, progress=False)

@@ -1,0 +1,72 @@
+"""Ctrl-C while a long native call runs in a worker thread ends that call within about a second."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import textwrap
+import time
+
+import pytest
+
+WORKER = textwrap.dedent("""
+    import json, sys, threading, time
+    import numpy as np
+    import relusv
+
+    rng = np.random.default_rng(0)
+    inside = threading.Event()  # set by the first progress report: the native call is running
+
+    def report(done, total):
+        inside.set()
+
+    w, x = rng.normal(size=(200, 120)), rng.normal(size=(2000, 120))
+    big = rng.normal(size=(60000, 300)) if sys.argv[1] == "diameter" else rng.normal(size=(20000, 250))
+    calls = {
+        "gmw": lambda: relusv.gmw(big, samples=20000, progress=report),
+        "relu_singular_values": lambda: relusv.relu_singular_values(w, X=x, max_steps=100000, threads=2,
+                                                                    progress=report),
+        "diameter": lambda: relusv.diameter(big, progress=report),
+    }
+    result = {}
+    done = threading.Event()
+
+    def work():
+        try:
+            calls[sys.argv[1]]()
+            result["outcome"] = "finished"
+        except BaseException as error:
+            result["outcome"] = type(error).__name__
+        result["ended"] = time.monotonic()
+        done.set()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    inside.wait()
+    time.sleep(0.5)  # well inside the call (each takes far longer undisturbed)
+    print("started", flush=True)
+    try:
+        worker.join()
+    except KeyboardInterrupt:
+        result["interrupted"] = time.monotonic()
+        done.wait()  # (a join interrupted once is not reliable in every Python version)
+    print(json.dumps(result), flush=True)
+""")
+
+
+@pytest.mark.parametrize("call", ["gmw", "relu_singular_values", "diameter"])
+def test_ctrl_c_stops_a_call_in_a_worker_thread(python, subprocess_env, call):
+    proc = subprocess.Popen([python, "-c", WORKER, call], env=subprocess_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "started"
+    time.sleep(0.2)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    total = time.monotonic() - sent
+    assert proc.returncode == 0, err[-2000:]
+    result = json.loads(out.strip().splitlines()[-1])
+    assert "interrupted" in result, result  # the main thread saw KeyboardInterrupt
+    assert result["outcome"] == "CancelledError", result
+    assert result["ended"] - result["interrupted"] < 1.0, result
+    assert total < 2.0, f"the process took {total:.2f} s to end"

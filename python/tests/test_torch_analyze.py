@@ -1,0 +1,269 @@
+"""relusv.torch.analyze: one row per layer, every value recomputed from activations captured by hand.
+
+Oracles: activations captured layer by layer with the model's own modules
+(BatchNorm in eval form), the classification by hand, the subsets redrawn
+with ``equal_size_subsets`` and the same seed, every width recomputed with
+``relusv.gmw`` / ``relusv.diameter``, spectra with ``numpy.linalg.svd``,
+``s_0`` by its closed form (MATH.md section 2), bound curves with
+``relusv.relu_singular_values`` on the same points and ranks. Also: the
+model's modes, gradients, parameters and random state untouched; a
+DataLoader gives the table of tensors; a stated reason instead of a bare NaN
+when one group is empty; and ``relusv report`` on a model class defined
+here (``--model test_torch_analyze:build --weights``), with the same names
+in the monitor, the table and the report.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pd = pytest.importorskip("pandas")
+from torch import nn  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
+
+import relusv  # noqa: E402
+from relusv.torch import Monitor, analyze, equal_size_subsets  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+SEED, SAMPLES, REPEATS = 3, 40, 3
+
+
+class Net(nn.Module):
+    """Linear -> BatchNorm1d -> F.relu, Linear -> ReLU, a GELU side layer, logits."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(10, 16)
+        self.bn = nn.BatchNorm1d(16)
+        self.fc2 = nn.Linear(16, 12)
+        self.side = nn.Linear(16, 12)
+        self.head = nn.Linear(12, 3)
+
+    def forward(self, x):
+        h = F.relu(self.bn(self.fc1(x)))
+        return self.head(torch.relu(self.fc2(h)) + F.gelu(self.side(h)))
+
+
+def build():
+    """The callable ``relusv report --model test_torch_analyze:build`` imports."""
+    torch.manual_seed(0)
+    return Net()
+
+
+def make_data(n, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 10, generator=g)
+    y = (x[:, 0] + x[:, 1] * x[:, 2] > 0).long() + (x[:, 3] > 0.7).long()
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def trained():
+    model = build()
+    x, y = make_data(1500, 0)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(60):
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+    model.zero_grad(set_to_none=True)
+    model.eval()
+    px, py = make_data(600, 1)
+    return model, px, py
+
+
+def hand_activations(model, x):
+    """{(layer, site): rows} by hand, and the predictions."""
+    with torch.no_grad():
+        z1 = model.fc1(x)
+        h = F.relu(model.bn(z1))
+        z2 = model.fc2(h)
+        s = model.side(h)
+        out = model.head(torch.relu(z2) + F.gelu(s))
+    acts = {("fc1", "input"): x, ("fc1", "output"): h, ("fc2", "input"): h, ("fc2", "output"): torch.relu(z2),
+            ("side", "input"): h, ("side", "output"): F.gelu(s),
+            ("head", "input"): torch.relu(z2) + F.gelu(s), ("head", "output"): out}
+    return {k: v.numpy() for k, v in acts.items()}, out.argmax(1)
+
+
+def run(model, x, y, **kw):
+    return analyze(model, x, y, seed=SEED, samples=SAMPLES, repeats=REPEATS, relu_points=4,
+                   relu_options={"max_steps": 20}, progress=False, **kw)
+
+
+@pytest.fixture(scope="module")
+def table(trained):
+    model, x, y = trained
+    return run(model, x, y)
+
+
+def test_rows_names_and_kinds(table):
+    assert list(table["layer"]) == ["fc1", "fc2", "side", "head"]
+    assert list(table["activation"]) == ["relu", "relu", "gelu", "none"]
+    assert list(table["relu"]) == [True, True, False, False]
+    assert table.loc[0, "folded"] == "bn (BatchNorm1d)"
+    assert table.loc[2, "relu_bounds"].startswith("not a ReLU layer")
+    assert np.isnan(table.loc[2, "s0_correct"]) and np.isfinite(table.loc[2, "gmw_correct"])
+    assert "layers" in repr(table.attrs["discovery"]) and table.attrs["discovery"]["method"] == "trace"
+
+
+def test_values_equal_the_library_on_hand_captured_activations(trained, table):
+    model, x, y = trained
+    acts, predicted = hand_activations(model, x)
+    correct = (predicted == y).numpy()
+    a = table.attrs
+    assert a["correct"] == correct.sum() and a["accuracy"] == pytest.approx(correct.mean())
+    size = min(correct.sum(), (~correct).sum())
+    assert a["group_size"] == size and size >= 20
+    subsets = equal_size_subsets(correct, size, REPEATS, SEED)
+    for g in ("correct", "incorrect"):
+        assert [list(s) for s in subsets[g]] == a["subsets"][g]
+    for row in table.to_dict("records"):
+        name = row["layer"]
+        detail = a["details"][name]
+        layer_module = model.get_submodule(name)
+        w = layer_module.weight.detach().double()
+        b = layer_module.bias.detach().double()
+        if name == "fc1":   # BatchNorm folded by hand
+            bn = model.bn
+            scale = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach().double()
+            w, b = scale[:, None] * w, scale * (b - bn.running_mean.double()) + bn.bias.detach().double()
+        w, b = w.numpy(), b.numpy()
+        sigma = np.linalg.svd(w, compute_uv=False)
+        # The folded weight is stored in the layer's float32 (relative rounding 6e-8).
+        tol = 1e-6 if name == "fc1" else 1e-10
+        np.testing.assert_allclose(detail["singular_values"], sigma, rtol=tol, atol=1e-12 * sigma[0])
+        assert row["sigma_0"] == pytest.approx(sigma[0], rel=tol)
+        assert row["stable_rank"] == pytest.approx((sigma ** 2).sum() / sigma[0] ** 2, rel=tol)
+        assert row["rank"] == np.linalg.matrix_rank(w.astype(np.float32))
+        for site, prefix in (("output", ""), ("input", "input_")):
+            points = acts[(name, site)]
+            for g in ("correct", "incorrect"):
+                widths, dims = [], []
+                for r in range(REPEATS):
+                    idx = subsets[g][r % len(subsets[g])]
+                    w_r = relusv.gmw(points[idx], samples=SAMPLES, seed=SEED + r)
+                    widths.append(w_r)
+                    dims.append((w_r / relusv.diameter(points[idx])) ** 2)
+                # Batched forward passes round like the hand pass to float32 (~1e-7 relative).
+                np.testing.assert_allclose(detail[site][g]["gmw"], widths, rtol=1e-5)
+                np.testing.assert_allclose(detail[site][g]["effective_dimension"], dims, rtol=1e-4)
+                assert row[f"{prefix}gmw_{g}"] == pytest.approx(np.mean(widths), rel=1e-5)
+                assert row[f"{prefix}gmw_{g}_spread"] == pytest.approx(np.std(widths, ddof=1), rel=1e-3, abs=1e-6)
+            c, i = detail[site]["correct"]["gmw"], detail[site]["incorrect"]["gmw"]
+            wider = np.mean([[cv > iv for iv in i] for cv in c])
+            assert row[f"{prefix}gmw_confidence"] == pytest.approx(wider)
+        if not row["relu"]:
+            continue
+        for g in ("correct", "incorrect"):
+            # s_0 exactly, on every repeat's set (MATH.md section 2).
+            s0 = [np.linalg.norm(np.maximum(acts[(name, "input")][subsets[g][r % len(subsets[g])]].astype(np.float64)
+                                            @ w.T + b, 0) - np.maximum(b, 0), axis=1).max() for r in range(REPEATS)]
+            np.testing.assert_allclose(detail["s0"][g], s0, rtol=1e-5)
+            # The curve: relu_singular_values on the first subset, at the same ranks, below rank(X W^T).
+            curve = detail["relu_bounds"][g]
+            xin = acts[(name, "input")][subsets[g][0]].astype(np.float64)
+            assert curve["zero_from"] == min(min(w.shape), np.linalg.matrix_rank(xin @ w.T))
+            assert max(curve["ks"]) < curve["zero_from"]
+            ref = relusv.relu_singular_values(w, b, xin, curve["ks"], seed=SEED, max_steps=20, progress=False)
+            np.testing.assert_allclose(curve["bound"], ref.bound, rtol=1e-4)
+            assert curve["bound"][0] == pytest.approx(s0[0], rel=1e-5)
+
+
+def test_model_state_untouched_and_dataloader_gives_the_same_table(trained):
+    model, x, y = trained
+    model.train()
+    model.bn.eval()                                         # a mixed state must come back exactly
+    F.cross_entropy(model(x), y).backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    params = [p.detach().clone() for p in model.parameters()]
+    buffers = [b.clone() for b in model.buffers()]
+    modes = [m.training for m in model.modules()]
+    rng = torch.get_rng_state()
+    first = run(model, x, y, relu_bounds=False)
+    assert [m.training for m in model.modules()] == modes
+    assert all(torch.equal(p.grad, g) for p, g in zip(model.parameters(), grads))
+    assert all(torch.equal(p.detach(), q) for p, q in zip(model.parameters(), params))
+    assert all(torch.equal(b, c) for b, c in zip(model.buffers(), buffers))   # BatchNorm statistics too
+    assert torch.equal(torch.get_rng_state(), rng)
+    model.zero_grad(set_to_none=True)
+    model.eval()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=128)
+    from_loader = run(model, loader, None, relu_bounds=False)
+    from_numpy = run(model, x.numpy(), y.numpy(), relu_bounds=False)
+    for other in (from_loader, from_numpy):
+        pd.testing.assert_frame_equal(other, first)
+    shuffled = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=128, shuffle=True)
+    with pytest.raises(ValueError, match="shuffle=False"):
+        run(model, shuffled, None, relu_bounds=False)
+
+
+def test_all_correct_gives_a_stated_reason(trained):
+    model, x, _ = trained
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    table = run(model, x, y)
+    assert table.attrs["comparison"].startswith(f"all {len(x)} probe points are classified correctly")
+    assert all(v.startswith("not compared: all") for v in table["gmw_verdict"])
+    assert table.loc[0, "relu_bounds"].startswith("not computed over the data: all")
+    assert np.isfinite(table["sigma_0"]).all()
+
+
+def test_conv_rows():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+    model.eval()
+    x = torch.randn(300, 1, 8, 8)
+    y = torch.randint(0, 3, (300,))
+    table = run(model, x, y)
+    conv = table.iloc[0]
+    assert (conv["layer"], conv["kind"], conv["folded"]) == ("0", "conv2d", "1 (BatchNorm2d)")
+    assert conv["weight_shape"] == (4, 1, 3, 3) and conv["matrix_shape"] == (4, 9)
+    assert conv["dimension"] == 4 * 6 * 6 and conv["input_dimension"] == 64
+    if not hasattr(relusv.torch, "relu_singular_values"):
+        assert conv["relu_bounds"].startswith("not computed: convolution bounds need")
+    # s_0 of the conv layer exactly: max over images of ||ReLU(A x + b') - ReLU(b')||.
+    detail = table.attrs["details"]["0"]
+    idx = table.attrs["subsets"]["correct"][0]
+    with torch.no_grad():
+        out = torch.relu(model[1](model[0](x[idx]))).flatten(1).double()
+        from relusv.torch import fold_batchnorm
+
+        _, b = fold_batchnorm(model[0].weight, model[0].bias, model[1])
+        at_zero = torch.relu(b.double()).repeat_interleave(36)
+    assert detail["s0"]["correct"][0] == pytest.approx(float((out - at_zero).norm(dim=1).max()), rel=1e-5)
+
+
+def test_same_names_in_monitor_analyze_and_report(trained, tmp_path, capsys):
+    from relusv.cli import main
+
+    model, x, y = trained
+    torch.save(model.state_dict(), tmp_path / "weights.pt")
+    np.savez(tmp_path / "probe.npz", X=x.numpy(), y=y.numpy())
+    code = main(["report", "--model", "test_torch_analyze:build", "--weights", str(tmp_path / "weights.pt"),
+                 "--data", str(tmp_path / "probe.npz"), "--out", str(tmp_path / "r"), "--quick", "--no-progress",
+                 "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    names = [layer["name"] for layer in report["layers"]]
+    assert names == ["fc1", "fc2", "side", "head"] == list(run(model, x, y, relu_bounds=False)["layer"])
+    assert report["layers"][0]["folded"] == "bn (BatchNorm1d)" and report["layers"][2]["activation"] == "gelu"
+    assert report["pruning"] is None and "not run" in report["model"]["pruning"]
+    monitor = Monitor(model, x, y, samples=10, subsets=1)
+    monitor.measure()
+    assert sorted({r["layer"] for r in monitor.history}) == ["fc1", "fc2"]   # the ReLU layers
+    csv = (tmp_path / "r" / "layers.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in csv[1:]] == names
+    page = (tmp_path / "r" / "index.html").read_text()
+    assert all(f"<code>{n}</code>" in page for n in names) and "bn (BatchNorm1d) folded" in page
+    # Weights that do not fit the architecture: one line, exit 2.
+    torch.save({"fc1.weight": torch.zeros(3, 3)}, tmp_path / "bad.pt")
+    code = main(["report", "--model", "test_torch_analyze:build", "--weights", str(tmp_path / "bad.pt"),
+                 "--data", str(tmp_path / "probe.npz"), "--out", str(tmp_path / "r2")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("relusv: error: --weights") and err.count("\n") == 1

@@ -1,0 +1,55 @@
+"""relusv.torch refuses NaN inputs and out-of-range labels, and monitors bfloat16 models."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+import relusv  # noqa: E402
+from relusv.torch import Monitor, harmonic_prune  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def model(dtype=torch.float32):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)).to(dtype)
+
+
+def data(n=60):
+    g = torch.Generator().manual_seed(1)
+    return torch.randn(n, 4, generator=g), torch.randint(0, 3, (n,), generator=g)
+
+
+def test_monitor_on_a_bfloat16_model_measures_like_float32():
+    x, y = data()
+    history = Monitor(model(torch.bfloat16), x, y, samples=50).measure()
+    sv = [r for r in history if r["quantity"] == "singular_value"]
+    assert sv, "no singular values recorded"
+    # The bfloat16 weights, widened exactly to float32, have these singular values (NumPy oracle).
+    w = model(torch.bfloat16)[0].weight.detach().float().numpy().astype(np.float64)
+    want = np.linalg.svd(w, compute_uv=False)
+    got = sorted((r["value"] for r in sv if r["layer"] == "0"), reverse=True)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf"])
+def test_nan_inputs_are_refused_by_monitor_and_pruning(bad):
+    x, y = data()
+    x[17, 2] = float(bad)
+    with pytest.raises(relusv.InvalidInputError, match=r"NaN or infinity at index \(17, 2\)"):
+        Monitor(model(), x, y).measure()
+    with pytest.raises(relusv.InvalidInputError, match="NaN or infinity"):
+        harmonic_prune(model(), x, y, max_iterations=1)
+
+
+@pytest.mark.parametrize("label", [3, -1, 100])
+def test_out_of_range_labels_are_refused(label):
+    x, y = data()
+    y[5] = label
+    with pytest.raises(relusv.InvalidInputError, match=r"labels must lie in \[0, 2\]"):
+        Monitor(model(), x, y).measure()
+    with pytest.raises(relusv.InvalidInputError, match=r"labels must lie in \[0, 2\]"):
+        harmonic_prune(model(), x, y, max_iterations=1)
