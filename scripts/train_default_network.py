@@ -110,12 +110,17 @@ def main() -> int:
     }
     arrays = {f"W{i}": w for i, w in enumerate(weights)}
     arrays.update({f"b{i}": b for i, b in enumerate(biases)})
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out, **arrays, train_index=train_index.astype(np.int32),
-                        test_index=test_index.astype(np.int32), meta=np.array(json.dumps(meta)))
-    print(f"wrote {args.out}: train accuracy {meta['train_accuracy']:.4f}, "
-          f"held-out accuracy {meta['test_accuracy']:.4f} on {len(test_index)} images")
+    save_archive(args.out, arrays, train_index, test_index, meta)
     return 0
+
+
+def save_archive(out: Path, arrays: dict, train_index: np.ndarray, test_index: np.ndarray, meta: dict) -> None:
+    """Writes a built-in network: its arrays, the split's indices and ``meta`` as JSON (shared by the scripts)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, **arrays, train_index=train_index.astype(np.int32),
+                        test_index=test_index.astype(np.int32), meta=np.array(json.dumps(meta)))
+    print(f"wrote {out}: train accuracy {meta['train_accuracy']:.4f}, "
+          f"held-out accuracy {meta['test_accuracy']:.4f} on {len(test_index)} images")
 
 
 if __name__ == "__main__":

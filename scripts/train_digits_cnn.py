@@ -19,7 +19,6 @@ Writes ``python/relusv/data/digits_cnn.npz``: the state dict's tensors
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from torch import nn
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "python"))
 from relusv.torch.digits_cnn import WEIGHTS, digit_images, digits_cnn  # noqa: E402
+from train_default_network import save_archive  # noqa: E402  (scripts/ is on the path when run)
 
 TEST_FRACTION = 0.7
 EPOCHS = 30
@@ -76,12 +76,8 @@ def main() -> int:
             "architecture": str(model), "epochs": args.epochs, "batch": BATCH, "learning_rate": LEARNING_RATE,
             "seed": args.seed, "test_fraction": TEST_FRACTION,
             "train_accuracy": accuracy(model, x_train, y_train), "test_accuracy": accuracy(model, x_test, y_test)}
-    arrays = {k: v.detach().numpy() for k, v in model.state_dict().items()}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out, **arrays, train_index=train_index.astype(np.int32),
-                        test_index=test_index.astype(np.int32), meta=np.array(json.dumps(meta)))
-    print(f"wrote {args.out}: train accuracy {meta['train_accuracy']:.4f}, "
-          f"held-out accuracy {meta['test_accuracy']:.4f} on {len(test_index)} images")
+    save_archive(args.out, {k: v.detach().numpy() for k, v in model.state_dict().items()}, train_index,
+                 test_index, meta)
     return 0
 
 
