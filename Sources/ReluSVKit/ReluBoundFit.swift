@@ -6,9 +6,10 @@ import Darwin
 
 /// Settings of one rank-`k` fit (MATH.md §3).
 public struct FitSettings: Sendable {
-    /// Largest number of Adam steps (least squares and refinement together): a
-    /// generous cap; fits normally end by the stopping rule.
-    public var maxSteps: Int = 2000
+    /// Largest number of Adam steps (least squares and refinement together):
+    /// a cap; the stopping rule ends a fit earlier once it stalls, and the
+    /// work budget of a whole curve may lower the cap.
+    public var maxSteps: Int = 500
     /// Steps between two exact evaluations of the bound over all points.
     public var evaluationInterval: Int = 10
     /// Stopping rule: stop after this many exact evaluations in a row that

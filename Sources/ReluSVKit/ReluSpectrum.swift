@@ -30,10 +30,10 @@ public struct SpectrumSettings: Sendable {
     /// stride aim at (about half a minute of one core). Chosen on the suite
     /// of `bench/relu_sv.py`: whole curves at least 10x faster than the
     /// paper's procedure with bounds well below it.
-    public var workBudget: Double = 6e11
-    /// Steps a fit is expected to take before its stopping rule ends it (for
-    /// the work estimate only; measured on the suite, most fits reach 300).
-    public var expectedSteps: Int = 300
+    public var workBudget: Double = 1.2e12
+    /// Steps a fit is expected to take (for the work estimate): most fits
+    /// keep improving slowly and run to their cap, so the cap is budgeted.
+    public var expectedSteps: Int = 500
     /// Fewest steps per fit before the automatic choice fits fewer `k` instead.
     public var minimumSteps: Int = 150
     /// Keep the factors of every reported approximant.
@@ -42,8 +42,12 @@ public struct SpectrumSettings: Sendable {
     /// the next singular pairs of `W` (a warm start), besides the cold start.
     public var warmStart: Bool = true
     /// Evaluate the data-aware candidates (reduced-rank regression and the
-    /// data projection, MATH.md §3) at every `k` and use them as cold starts.
+    /// data projection, MATH.md §3) and use them as cold starts.
     public var dataCandidates: Bool = true
+    /// Up to this `N m` the data-aware candidates are evaluated at every `k`;
+    /// above it at the fitted `k` and from `k = min(N, n)` on (each evaluation
+    /// passes over an `N x m` matrix).
+    public var familyEverywhere: Double = 4e6
 
     public init() {}
 }
@@ -134,7 +138,12 @@ public func reluSpectrum<Scalar: BLASScalar>(
     // 1. Every family at every k (rank updates).
     let curves = bases.map { _ in Box<[Double]>([]) }
     let familyTasks: [() throws -> Void] = bases.indices.map { index in
-        { curves[index].value = try familyCurve(bases[index], problem: problem, ks: ks, shared: shared, report: report) }
+        {
+            // The truncated SVD at every k (it is t_k); the data families where they are used.
+            let evaluated: (Int) -> Bool = { k in index == 0 || plan.evaluatesFamilies(k) }
+            curves[index].value = try familyCurve(bases[index], problem: problem, ks: ks, evaluated: evaluated,
+                                                  shared: shared, report: report)
+        }
     }
     try runInParallel(familyTasks, threads: threads, shared: shared, progress: overall)
     var familyBounds: [Int: [Double]] = [:]
@@ -199,11 +208,12 @@ final class Box<Value> {
 }
 
 /// The certified bound of `basis`'s approximant at every `k` of `ks`
-/// (ascending): one `N x m` pre-activation updated by rank updates. Beyond
-/// the basis's size the whole basis (rank `<= k`) is the candidate.
+/// (ascending) where `evaluated(k)` (`+infinity` elsewhere): one `N x m`
+/// pre-activation updated by rank updates. Beyond the basis's size the whole
+/// basis (rank `<= k`) is the candidate.
 func familyCurve<Scalar: BLASScalar>(
-    _ basis: CandidateBasis<Scalar>, problem: ReluBoundProblem<Scalar>, ks: [Int], shared: SharedProgress,
-    report: () throws -> Void
+    _ basis: CandidateBasis<Scalar>, problem: ReluBoundProblem<Scalar>, ks: [Int], evaluated: (Int) -> Bool,
+    shared: SharedProgress, report: () throws -> Void
 ) throws -> [Double] {
     let N = problem.count, m = problem.layer.outputs
     let z = try ScratchBuffer<Scalar>(count: N * m, purpose: "the pre-activations of a candidate family")
@@ -213,6 +223,11 @@ func familyCurve<Scalar: BLASScalar>(
     var out: [Double] = []
     for k in ks {
         try report()
+        guard evaluated(k) else {
+            out.append(.infinity)
+            shared.add(1)
+            continue
+        }
         let r = min(k, basis.size)
         basis.addPairs(to: z.pointer, pairs: covered..<max(covered, r))
         covered = max(covered, r)
@@ -249,8 +264,11 @@ struct SpectrumPlan {
         let batch = Double(N <= max(fit.fullBatchRows, fit.batchSize) ? N : fit.batchSize)
         let active = Double(min(N, fit.activeSetSize * problem.groupSize))
         let starts = settings.warmStart ? 2 : 1
+        // GEMM flops of a step and its share of an evaluation, plus a fixed
+        // overhead (measured: a few hundred microseconds) that dominates small problems.
         let perStep = { (k: Int) -> Double in
             2 * Double(k * (m + n)) * (3 * (0.5 * batch + 0.5 * active) + Double(N) / Double(fit.evaluationInterval))
+                + 5e6
         }
         perK = perStep
         func fitCost(_ k: Int, steps: Int) -> Double { Double(starts) * Double(steps) * perStep(k) }
@@ -274,7 +292,7 @@ struct SpectrumPlan {
             // Over budget: first fewer steps per fit (down to minimumSteps), then a stride.
             if total > capacity, expected > settings.minimumSteps {
                 let steps = max(settings.minimumSteps, Int(Double(expected) * capacity / total))
-                fit.maxSteps = min(fit.maxSteps, max(steps, Int(Double(fit.maxSteps) * capacity / total)))
+                fit.maxSteps = steps
                 expected = steps
                 total = fittable.reduce(0.0) { $0 + fitCost($1, steps: expected) }
             }
@@ -291,10 +309,22 @@ struct SpectrumPlan {
         position = Dictionary(uniqueKeysWithValues: ks.enumerated().map { ($1, $0) })
         self.expected = expected
         self.evaluation = Double(N * m)
+        everywhere = Double(N * m) <= settings.familyEverywhere
+        dataRank = min(N, n)
     }
+
+    private let everywhere: Bool
+    private let dataRank: Int
 
     private let expected: Int
     private let evaluation: Double
+
+    /// Where the data families are evaluated: every `k` when the layer is
+    /// small (`N m <= familyEverywhere`), else the fitted `k` and the `k`
+    /// from `min(N, n)` on (where the data projection is exact).
+    func evaluatesFamilies(_ k: Int) -> Bool {
+        everywhere || (k > 0 && position[k]! % stride == 0) || k >= dataRank
+    }
 
     /// Every stride-th k, and all k below the stride (cheap, and where the curve falls fastest).
     func fitted(_ k: Int) -> Bool {

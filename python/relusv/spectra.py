@@ -123,9 +123,10 @@ class ReluSpectrum:
     ``t_k = max_x ||phi(x) - ReLU(W_k x + b)||``; ``bound`` is the smallest
     certified bound found (always ``<= t_k``; non-increasing in ``k``);
     ``source`` names the candidate that achieved it (``"exact"`` at k = 0,
-    ``"zero"`` at and above the rank, ``"svd"``, ``"fit"`` (least squares),
-    ``"refine"`` (minimax refinement), ``"previous-k"`` (a smaller k's
-    approximant), ``"extended"`` (a smaller k's approximant plus the next
+    ``"zero"`` where the evaluated error is exactly 0, ``"svd"``, ``"rrr"``
+    (reduced-rank regression), ``"data-projection"``, ``"fit"`` (least
+    squares), ``"refine"`` (minimax refinement), ``"previous-k"`` (a smaller
+    k's approximant), ``"extended"`` (a smaller k's approximant plus the next
     singular pairs)); ``steps`` and ``seconds`` are the optimisation effort.
     ``data_max_norm`` is ``max ||x||``, so ``t_k <= sigma_k * data_max_norm``.
     ``factors`` holds ``(U, V)`` with ``L = U @ V`` per ``k`` when requested.
@@ -214,30 +215,34 @@ def relu_singular_values(
 
     For each ``k``, ``bound_k >= s_k(phi; X)`` is the maximum error
     ``max_i ||phi(x_i) - ReLU(L x_i + b)||``, evaluated exactly over all
-    points, of the best rank-``<= k`` matrix ``L`` found among the candidates:
+    points, of the best rank-``<= k`` matrix ``L`` found among the candidates
+    (MATH.md sections 2-3; ``source`` names the winner):
 
-    * ``k = 0``: the exact value ``max_x ||phi(x) - ReLU(b)||``;
-      ``k >= rank W``: zero (numerical rank, NumPy's tolerance);
-    * the truncated SVD ``W_k`` (its value is ``truncation_bound``);
-    * the approximant of a smaller requested ``k`` (so the curve is monotone);
-    * that approximant plus the next singular pairs of ``W``;
-    * every evaluated iterate of an Adam fit started from the better of the
-      last two: least squares (MATH.md section 3) on mini-batches of
-      ``batch_size`` points, then a minimax refinement that minimises the
-      smooth maximum ``sum_i e_i^(2q)`` over the points of largest error,
-      doubling ``q`` from 2 to 64 whenever it stalls.
+    * ``k = 0``: the exact value ``max_x ||phi(x) - ReLU(b)||`` (``"exact"``);
+    * the truncated SVD ``W_k`` (``"svd"``; its value is ``truncation_bound``);
+    * reduced-rank regression ``Q_k Q_k^T W``, ``Q`` the left singular vectors
+      of ``W X^T`` (``"rrr"``; ``L X^T`` is the truncation of ``W X^T``, so the
+      error vanishes once ``k >= rank(X W^T)``), and the data projection
+      ``W V_k V_k^T``, ``V`` the right singular vectors of ``X``
+      (``"data-projection"``);
+    * the approximant of a smaller requested ``k`` (``"previous-k"``, so the
+      curve is monotone) and that approximant plus the next singular pairs of
+      ``W`` (``"extended"``);
+    * every evaluated iterate of Adam fits (``"fit"``: least squares, MATH.md
+      section 3; ``"refine"``: minimax refinement on the smooth maximum
+      ``sum_i e_i^(2q)`` over the points of largest error, ``q`` doubled from 2
+      to 32) from a cold start (the best of ``W_k`` and the data-aware
+      candidates) and from a warm start (the previous best extended).
 
-    The Adam step is relative to the factors' entries and shrunk with the
-    error left to remove; the first 10 steps are tried at two step sizes, an
-    evaluation more than 5 % above the best halves the step, and cheap calls
-    fit each ``k`` at three step sizes, keeping the best.
-
-    Stopping rule of a fit: the exact bound is evaluated every 10 steps; the
-    least-squares phase hands over to refinement after 2 evaluations without a
-    relative improvement of 1e-4; refinement doubles ``q`` after 2 such
-    evaluations and, at ``q = 64``, halves the step (at most 3 times) after 4;
-    the fit stops when none of these is left, after ``max_steps`` steps, or at
-    its share of ``time_budget``.
+    ``"zero"`` marks a value that is exactly 0 as evaluated. The Adam step is
+    relative to the start factors' entries (never to the error left); the
+    first 10 steps are tried at 1, 1/4 and 1/16 of it; an evaluation more than
+    5 % above the best halves the step. Stopping rule of a fit: the exact
+    bound is evaluated every 10 steps; least squares hands over to refinement
+    after 2 evaluations without a relative improvement of 1e-3; refinement
+    doubles ``q`` after 2 and, at ``q = 32``, halves the step (twice) after 3;
+    a fit also ends at ``max_steps`` or its share of ``time_budget``. Least
+    squares runs on all rows when ``N <= 4096``, else on mini-batches.
 
     Parameters
     ----------
@@ -259,11 +264,14 @@ def relu_singular_values(
     seed : int, optional
         Seeds the sphere sample and the mini-batch order (None: 0).
     max_steps : int
-        Adam steps per fitted ``k``; 0 evaluates the candidates only. Without
-        ``fit_stride``, a job above the work budget (about 2e12 flops per
-        thread) gets fewer steps, down to 120, then a stride.
+        Cap of Adam steps per fit (two fits per fitted ``k``: cold and warm
+        start); 0 evaluates the candidates only. Without ``fit_stride``, a job
+        above the work budget (about 1.2e12 flops per thread) gets a lower
+        cap, down to 150, then a stride.
     time_budget : float, optional
-        Seconds for the fits, shared across ``k`` by their cost.
+        Seconds for the fits, shared across ``k`` by their cost. It sets the
+        work budget both ways: a short budget lowers the effort, a generous
+        one raises the cap and the patience of the fits (up to 4x).
     threads : int, optional
         Threads across ``k`` (default: one per core; OpenBLAS is limited to
         one thread per worker meanwhile).
@@ -281,14 +289,23 @@ def relu_singular_values(
         in the result.
     learning_rate, batch_size
         Adam step relative to the RMS entry of each start factor, and the
-        mini-batch size of the least-squares phase.
+        mini-batch size of the least-squares phase (used when ``N > 4096``).
+    group_size : int
+        ``P >= 1``: every ``P`` consecutive rows of ``X`` are one point whose
+        error is the root-sum-square of its rows' errors (MATH.md section 9:
+        the patches of one image of a convolution); ``N`` must be a multiple
+        of ``P``. 1 (default) is the fully connected layer.
 
     Returns
     -------
     ReluSpectrum
 
-    Precision: float32 when ``W``, ``b`` and ``X`` are all float32 (points
-    near the maximum are re-evaluated in float64), otherwise float64.
+    Precision: float32 when ``W``, ``b`` and ``X`` are all float32, otherwise
+    float64. Every bound is the float64 maximum error of the returned factors:
+    in float32 every point whose float32 error could reach the maximum, by the
+    worst-case rounding bound of its dot products, is recomputed in float64
+    (exact at the rounding level of float64; slow for large float32 layers
+    with bounds near the rounding level, where float64 inputs are faster).
     """
     w = _weight(W)
     bias = _bias(b)

@@ -257,7 +257,7 @@ typedef struct relusv_relu_sv_options {
     double leaky_slope;     /* a in [0, 1): act(z) = max(z, a z); 0 is the ReLU */
     uint64_t seed;          /* seeds the sphere sample and the mini-batch order */
     uint64_t sphere_points; /* points of the unit-sphere sample used when x is NULL (default 4096) */
-    uint64_t max_steps;     /* cap of Adam steps per fit (default 2000; fits end earlier by their
+    uint64_t max_steps;     /* cap of Adam steps per fit (default 500; fits end earlier by their
                                stopping rule; with fit_stride = 0 a job above the work budget gets
                                fewer, down to 150); 0: no fits, candidates only */
     double time_budget;     /* wall-clock seconds for the fits; 0: none */
@@ -265,7 +265,7 @@ typedef struct relusv_relu_sv_options {
     int32_t refine;         /* non-zero: minimax refinement after the least-squares fit (default 1) */
     int32_t keep_factors;   /* non-zero: keep the factors of each reported approximant */
     uint64_t fit_stride;    /* fit every fit_stride-th requested k (and every k below it); 0:
-                               automatic, a power of two keeping the work near 1.5e12 flops per
+                               automatic, a power of two keeping the work near 1.2e12 flops per
                                thread (or time_budget, which also raises the effort when generous) */
     double learning_rate;   /* Adam step relative to the RMS entry of each start factor (default 0.02) */
     uint64_t batch_size;    /* mini-batch rows of the least-squares phase when N > 4096 (default 1024;
