@@ -59,7 +59,7 @@ struct CallError: Error {
 private func status(of error: EngineError) -> relusv_status {
     switch error {
     case .cancelled: RELUSV_ERROR_CANCELLED
-    case .nonFiniteData, .nonFinite, .overflow: RELUSV_ERROR_NONFINITE
+    case .nonFinite: RELUSV_ERROR_NONFINITE
     case .invalidArgument: RELUSV_ERROR_INVALID_ARGUMENT
     case .mismatch: RELUSV_ERROR_MISMATCH
     case .lapackFailure: RELUSV_ERROR_LAPACK

@@ -2,12 +2,10 @@
 public enum EngineError: Error, Equatable, CustomStringConvertible {
     /// The progress callback asked to stop, or `Cancellation.cancelAll()` was called.
     case cancelled
-    /// Input data holds NaN or infinity at the given row and column.
-    case nonFiniteData(row: Int, column: Int)
-    /// A named input (a weight, a bias, factors) holds NaN or infinity.
+    /// A value is NaN or infinite: in an input (data, a weight, a bias, factors) or in an
+    /// intermediate result whose finite inputs overflowed. The message says which; the
+    /// constructors `nonFiniteData(row:column:)` and `overflow(_:)` word the common cases.
     case nonFinite(String)
-    /// The data are finite but an intermediate product overflowed.
-    case overflow(String)
     /// An argument violates a documented precondition.
     case invalidArgument(String)
     /// Two objects that must agree (accumulators, shapes) do not.
@@ -22,14 +20,22 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .cancelled: return "cancelled (by the progress callback, Ctrl-C or relusv_cancel_all)"
-        case let .nonFiniteData(row, column): return "data contains NaN or infinity at row \(row), column \(column)"
         case let .nonFinite(what): return what
-        case let .overflow(what): return "floating-point overflow: \(what)"
         case let .invalidArgument(what): return what
         case let .mismatch(what): return what
         case let .lapackFailure(routine, info): return "LAPACK \(routine) failed with info = \(info)"
         case let .corruptState(what): return "invalid accumulator state: \(what)"
         case let .outOfMemory(what): return what
         }
+    }
+
+    /// Input data hold NaN or infinity at `row`, `column` (0-based).
+    public static func nonFiniteData(row: Int, column: Int) -> EngineError {
+        .nonFinite("data contains NaN or infinity at row \(row), column \(column)")
+    }
+
+    /// The inputs are finite but an intermediate result overflowed.
+    public static func overflow(_ what: String) -> EngineError {
+        .nonFinite("floating-point overflow: \(what)")
     }
 }
