@@ -209,13 +209,17 @@ public func relusv_relu_singular_values(
         } else {
             list = Array(0..<p)
         }
-        guard o.time_budget.isFinite, o.time_budget >= 0 else {
-            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "time_budget must be finite and >= 0, got \(o.time_budget)")
-        }
-        guard o.learning_rate.isFinite, o.learning_rate > 0 else {
-            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "learning_rate must be positive, got \(o.learning_rate)")
-        }
-        guard o.batch_size > 0 else { throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "batch_size must be positive") }
+        var settings = SpectrumSettings()
+        settings.seed = o.seed
+        settings.threads = Int(min(o.threads, 1024))
+        settings.timeBudget = o.time_budget
+        settings.fitStride = Int(min(o.fit_stride, UInt64(Int32.max)))
+        settings.keepFactors = o.keep_factors != 0
+        settings.fit.maxSteps = Int(min(o.max_steps, UInt64(Int32.max)))
+        settings.fit.refine = o.refine != 0
+        settings.fit.learningRate = o.learning_rate
+        settings.fit.batchSize = Int(min(o.batch_size, UInt64(Int32.max)))
+        try settings.validate()
         guard x != nil || o.sphere_points > 0 else {
             throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "sphere_points must be positive when X is not given")
         }
@@ -237,16 +241,6 @@ public func relusv_relu_singular_values(
         let perPoint = Double(w.rows) * (2 * chains + 2 + families) + Double(p + w.rows) * families + Double(w.columns)
         try MemoryBudget.require(bytes: scalar * (points * perPoint + 3 * Double(w.rows) * Double(w.columns)) + factors,
                                  for: "the ReLU singular values of these points")
-        var settings = SpectrumSettings()
-        settings.seed = o.seed
-        settings.threads = Int(min(o.threads, 1024))
-        settings.timeBudget = o.time_budget
-        settings.fitStride = Int(min(o.fit_stride, UInt64(Int32.max)))
-        settings.keepFactors = o.keep_factors != 0
-        settings.fit.maxSteps = Int(min(o.max_steps, UInt64(Int32.max)))
-        settings.fit.refine = o.refine != 0
-        settings.fit.learningRate = o.learning_rate
-        settings.fit.batchSize = Int(min(o.batch_size, UInt64(Int32.max)))
         let report = progress(progressFn, userData, total: 1000)
 
         func run<Scalar: BLASScalar>(_: Scalar.Type) throws -> SpectrumBox {

@@ -192,12 +192,24 @@ func checkRequest(_ requested: [Int], p: Int, settings: SpectrumSettings) throws
     }
     guard Set(requested).count == requested.count else { throw EngineError.invalidArgument("ks contains repeated values") }
     guard !requested.isEmpty else { throw EngineError.invalidArgument("ks is empty") }
-    guard settings.fit.maxSteps >= 0, settings.fit.evaluationInterval > 0, settings.fit.batchSize > 0,
-          settings.fit.learningRate > 0, settings.fit.learningRate.isFinite else {
-        throw EngineError.invalidArgument("invalid fit settings")
-    }
-    guard settings.timeBudget >= 0, settings.timeBudget.isFinite else {
-        throw EngineError.invalidArgument("time_budget must be non-negative and finite, got \(settings.timeBudget)")
+    try settings.validate()
+}
+
+extension SpectrumSettings {
+    /// Throws `EngineError.invalidArgument` naming the first setting out of its
+    /// range. The one owner of these checks: `reluSpectrum` and the C surface
+    /// (before it sizes memory) both call it.
+    public func validate() throws {
+        guard timeBudget.isFinite, timeBudget >= 0 else {
+            throw EngineError.invalidArgument("time_budget must be finite and >= 0, got \(timeBudget)")
+        }
+        guard fit.learningRate.isFinite, fit.learningRate > 0 else {
+            throw EngineError.invalidArgument("learning_rate must be positive, got \(fit.learningRate)")
+        }
+        guard fit.batchSize > 0 else { throw EngineError.invalidArgument("batch_size must be positive") }
+        guard fit.maxSteps >= 0, fit.evaluationInterval > 0 else {
+            throw EngineError.invalidArgument("max_steps must be >= 0 and the evaluation interval positive")
+        }
     }
 }
 
