@@ -44,10 +44,6 @@ public struct SpectrumSettings: Sendable {
     /// Evaluate the data-aware candidates (reduced-rank regression and the
     /// data projection, MATH.md §3) and use them as cold starts.
     public var dataCandidates: Bool = true
-    /// Up to this `N m` the data-aware candidates are evaluated at every `k`;
-    /// above it at the fitted `k` and from `k = min(N, n)` on (each evaluation
-    /// passes over an `N x m` matrix).
-    public var familyEverywhere: Double = 4e6
 
     public init() {}
 }
@@ -135,19 +131,9 @@ public func reluSpectrum<Scalar: BLASScalar>(
         }
     }
 
-    // 1. Every family at every k (rank updates).
-    let curves = bases.map { _ in Box<[Double]>([]) }
-    let familyTasks: [() throws -> Void] = bases.indices.map { index in
-        {
-            // The truncated SVD at every k (it is t_k); the data families where they are used.
-            let evaluated: (Int) -> Bool = { k in index == 0 || plan.evaluatesFamilies(k) }
-            curves[index].value = try familyCurve(bases[index], problem: problem, ks: ks, evaluated: evaluated,
-                                                  shared: shared, report: report)
-        }
-    }
-    try runInParallel(familyTasks, threads: threads, shared: shared, progress: overall)
-    var familyBounds: [Int: [Double]] = [:]
-    for (i, k) in ks.enumerated() { familyBounds[k] = curves.map { $0.value[i] } }
+    // 1. Every family at every k (blocked passes, MATH.md §3).
+    let familyBounds = try familyCurves(bases, problem: problem, ks: ks, threads: threads, shared: shared,
+                                        report: report, progress: overall)
 
     // 2. Fits along chains of k.
     let deadline = settings.timeBudget > 0 ? now() + settings.timeBudget : Double.infinity
@@ -219,40 +205,46 @@ final class Box<Value> {
     init(_ value: Value) { self.value = value }
 }
 
-/// The certified bound of `basis`'s approximant at every `k` of `ks`
-/// (ascending) where `evaluated(k)` (`+infinity` elsewhere): one `N x m`
-/// pre-activation updated by rank updates. Beyond the basis's size the whole
-/// basis (rank `<= k`) is the candidate.
-func familyCurve<Scalar: BLASScalar>(
-    _ basis: CandidateBasis<Scalar>, problem: ReluBoundProblem<Scalar>, ks: [Int], evaluated: (Int) -> Bool,
-    shared: SharedProgress, report: () throws -> Void
-) throws -> [Double] {
-    let N = problem.count, m = problem.layer.outputs
-    let z = try ScratchBuffer<Scalar>(count: N * m, purpose: "the pre-activations of a candidate family")
-    z.pointer.initialize(repeating: 0, count: N * m)
-    var rows = [Double](repeating: 0, count: N)
-    var covered = 0
-    var out: [Double] = []
-    for k in ks {
-        try report()
-        guard evaluated(k) else {
-            out.append(.infinity)
-            shared.add(1)
-            continue
+/// The certified bound of every family's approximant at every `k` of `ks`
+/// (ascending; beyond a basis's size the whole basis, rank `<= k`), keyed by
+/// `k` in the order of `bases`: one blocked pass per family (`NestedCurve`),
+/// the rows split into `threads` ranges run in parallel, then certified.
+func familyCurves<Scalar: BLASScalar>(
+    _ bases: [CandidateBasis<Scalar>], problem: ReluBoundProblem<Scalar>, ks: [Int], threads: Int,
+    shared: SharedProgress, report: @escaping () throws -> Void, progress: Progress
+) throws -> [Int: [Double]] {
+    let largest = ks.last ?? 0
+    let evaluated = bases.map { basis in
+        ks.indices.filter {
+            SpectrumPlan.evaluates(basis.source, position: $0, k: ks[$0], problem: problem, largestK: largest)
         }
-        let r = min(k, basis.size)
-        basis.addPairs(to: z.pointer, pairs: covered..<max(covered, r))
-        covered = max(covered, r)
-        rows.withUnsafeMutableBufferPointer { problem.squaredRowErrors(preactivation: z.pointer, into: $0.baseAddress!) }
-        var errors = ReluBoundProblem<Scalar>.groupRoots(rows, groupSize: problem.groupSize)
-        let bound = basis.b.storage.withUnsafeBufferPointer { b in
-            basis.c.storage.withUnsafeBufferPointer { c in
-                problem.certify(errors: &errors, factors: FactorPointers(u: b.baseAddress!, v: c.baseAddress!, k: r,
-                                                                         ldu: basis.size))
+    }
+    let curves = try bases.indices.map { index in
+        try NestedCurve(problem: problem, basis: bases[index], first: 0,
+                        counts: evaluated[index].map { min(ks[$0], bases[index].size) }, start: nil)
+    }
+    let parts = max(1, min(threads, problem.count / 64))
+    let fills: [() throws -> Void] = curves.flatMap { curve in
+        (0..<parts).map { part in
+            {
+                let rows = (problem.count * part / parts)..<(problem.count * (part + 1) / parts)
+                try curve.fill(rows: rows, report: report)
             }
         }
-        out.append(bound)
-        shared.add(1)
+    }
+    try runInParallel(fills, threads: threads, shared: shared, progress: progress)
+    let bounds = curves.map { _ in Box<[Double]>([]) }
+    let certifications: [() throws -> Void] = curves.indices.map { index in
+        {
+            bounds[index].value = curves[index].bounds()
+            shared.add(ks.count)
+        }
+    }
+    try runInParallel(certifications, threads: threads, shared: shared, progress: progress)
+    // +infinity where a family was not evaluated.
+    var out: [Int: [Double]] = Dictionary(uniqueKeysWithValues: ks.map { ($0, [Double](repeating: .infinity, count: bases.count)) })
+    for index in bases.indices {
+        for (q, i) in evaluated[index].enumerated() { out[ks[i]]![index] = bounds[index].value[q] }
     }
     return out
 }
@@ -288,7 +280,11 @@ struct SpectrumPlan {
         let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         threads = settings.threads > 0 ? settings.threads : cores
         let budget = settings.timeBudget > 0 ? 1.8e10 * settings.timeBudget : settings.workBudget
-        let capacity = budget * Double(min(threads, max(1, fittable.count)))
+        // The blocked passes of the families and of the fits' extensions come
+        // first; the fits get what is left (at least a tenth of the budget).
+        let passes = SpectrumPlan.passCost(problem: problem, ks: ks, settings: settings)
+        let capacity = max(0.1 * budget * Double(threads), budget * Double(threads) - passes)
+            * Double(min(threads, max(1, fittable.count))) / Double(threads)
         var expected = min(fit.maxSteps, settings.expectedSteps)
         var total = fittable.reduce(0.0) { $0 + fitCost($1, steps: expected) }
         if settings.timeBudget > 0, total > 0, total < capacity {
@@ -321,26 +317,47 @@ struct SpectrumPlan {
         position = Dictionary(uniqueKeysWithValues: ks.enumerated().map { ($1, $0) })
         self.expected = expected
         self.evaluation = Double(N * m)
-        everywhere = Double(N * m) <= settings.familyEverywhere
-        dataRank = min(N, n)
     }
-
-    private let everywhere: Bool
-    private let dataRank: Int
 
     private let expected: Int
     private let evaluation: Double
 
-    /// Where the data families are evaluated: every `k` when the layer is
-    /// small (`N m <= familyEverywhere`), else the fitted `k` and the `k`
-    /// from `min(N, n)` on (where the data projection is exact).
-    func evaluatesFamilies(_ k: Int) -> Bool {
-        everywhere || (k > 0 && position[k]! % stride == 0) || k >= dataRank
+    /// Every stride-th k, and all k below `min(stride, 8)` (cheap, and where the curve falls fastest).
+    func fitted(_ k: Int) -> Bool {
+        k > 0 && k < rank && fit.maxSteps > 0 && (position[k]! % stride == 0 || k < min(stride, 8))
     }
 
-    /// Every stride-th k, and all k below the stride (cheap, and where the curve falls fastest).
-    func fitted(_ k: Int) -> Bool {
-        k > 0 && k < rank && fit.maxSteps > 0 && (position[k]! % stride == 0 || k < stride)
+    /// Flop equivalents of one element step of a blocked pass (`NestedCurve`:
+    /// an update and an error term), measured against the GEMM rate the
+    /// budget assumes: the pass runs at about 1/40 of it per element.
+    static let elementCost = 40.0
+
+    /// Evaluate the data projection at every `k` when the blocked pass is at
+    /// most this many element steps (`N m max k`), else at every
+    /// `dataProjectionStride`-th requested `k` (it rarely wins on large layers with `N > n`).
+    static let dataProjectionEverywhere = 4e9
+    static let dataProjectionStride = 8
+
+    /// Where a family is evaluated: every `k`, but the data projection of a
+    /// large problem only at every `dataProjectionStride`-th position and from
+    /// `min(N, n)` on (where it is exact).
+    static func evaluates<Scalar>(_ source: BoundSource, position: Int, k: Int, problem: ReluBoundProblem<Scalar>,
+                                  largestK: Int) -> Bool {
+        guard source == .dataProjection else { return true }
+        let work = Double(problem.count) * Double(problem.layer.outputs) * Double(largestK)
+        return work <= dataProjectionEverywhere || position % dataProjectionStride == 0
+            || k >= min(problem.count, problem.layer.inputs)
+    }
+
+    /// Estimated flops of the blocked passes: the SVD family and reduced-rank
+    /// regression at every `k`, the data projection where evaluated, and the
+    /// fits' extensions (about one more pass).
+    static func passCost<Scalar>(problem: ReluBoundProblem<Scalar>, ks: [Int], settings: SpectrumSettings) -> Double {
+        let largest = Double(ks.max() ?? 0)
+        let work = Double(problem.count) * Double(problem.layer.outputs) * largest
+        let dataPasses = settings.dataCandidates
+            ? 1 + (work <= dataProjectionEverywhere ? 1 : 1 / Double(dataProjectionStride)) : 0
+        return elementCost * work * (2 + dataPasses)
     }
     func cost(_ k: Int) -> Double {
         (fitted(k) ? Double(starts * expected) * perK(k) : 0) + 4 * evaluation + 1

@@ -1,18 +1,30 @@
-/// A candidate of the chain: its certified bound and, when it came from a
-/// fit or an extension, its pre-activations (for cheap extensions).
+/// A candidate of the chain: `base` (a family's approximant or a fit) plus
+/// the singular pairs `base.k ..< rank` of `W`, with its certified bound.
+/// Factors are formed only when asked for (`factors`).
 struct ChainBest<Scalar: BLASScalar> {
-    var factors: RankFactors<Scalar>
+    enum Base {
+        /// `bases[index]` truncated to `rank` pairs.
+        case family(index: Int, rank: Int)
+        /// The factors of a fit.
+        case fitted(RankFactors<Scalar>)
+    }
+    var base: Base
+    /// Rank of the candidate (`>=` the base's; the difference is singular pairs of `W`).
+    var rank: Int
     var bound: Double
     var source: BoundSource
-    /// `X L^T` (`N x m`) when kept (fits and extensions).
-    var z: Matrix<Scalar>?
+
+    /// A fit's result (its extensions are evaluated along the chain).
+    var fit: RankFactors<Scalar>? { if case let .fitted(f) = base { f } else { nil } }
 }
 
 /// One contiguous chain of `k`, processed in increasing order (MATH.md §3):
-/// at each `k` the best family candidate (computed beforehand), the previous
-/// best extended by the next singular pairs of `W`, the previous best itself,
-/// and at fitted `k` a fit from the cold start (the best family candidate)
-/// and one from the warm start (the extension), every result certified.
+/// at each `k` the best family candidate (computed beforehand), the best
+/// fit of the chain so far extended by the next singular pairs of `W`, the
+/// previous best itself, and at fitted `k` a fit from the cold start (the best
+/// family candidate) and one from the warm start (the previous best extended),
+/// every result certified. The extensions of a fit are evaluated in one blocked
+/// pass (`NestedCurve`) over the `k` up to the next fitted `k`.
 struct SpectrumChain<Scalar: BLASScalar> {
     let problem: ReluBoundProblem<Scalar>
     /// `bases[0]` is the truncated SVD.
@@ -22,28 +34,52 @@ struct SpectrumChain<Scalar: BLASScalar> {
     let svd: ThinSVD<Scalar>
     let plan: SpectrumPlan
 
+    /// The factors of a candidate.
+    func factors(_ c: ChainBest<Scalar>) -> RankFactors<Scalar> {
+        switch c.base {
+        case let .family(index, rank):
+            let f = bases[index].factors(rank: rank)
+            return c.rank > rank ? f.extended(by: bases[0], pairs: rank..<c.rank) : f
+        case let .fitted(f):
+            return c.rank > f.k ? f.extended(by: bases[0], pairs: f.k..<c.rank) : f
+        }
+    }
+
+    /// The best family candidate at `k`.
+    func familyCandidate(_ k: Int) -> ChainBest<Scalar> {
+        let family = familyBounds[k]!
+        let index = family.indices.min { family[$0] < family[$1] }!
+        let rank = min(k, bases[index].size)
+        return ChainBest(base: .family(index: index, rank: rank), rank: rank, bound: family[index],
+                         source: k == 0 ? .exact : bases[index].source)
+    }
+
     func run(
         _ chain: [Int], deadline: Double, shared: SharedProgress, report: () throws -> Void
     ) throws -> [Int: (SpectrumEntry, RankFactors<Scalar>?)] {
         var out: [Int: (SpectrumEntry, RankFactors<Scalar>?)] = [:]
         var best: ChainBest<Scalar>?
+        // The best fit so far and its extensions' bounds at the k up to the next fitted k.
+        var origin: ChainBest<Scalar>?
+        var extensions: [Int: Double] = [:]
         var remainingCost = chain.reduce(0.0) { $0 + plan.cost($1) }
-        for k in chain {
+        for (position, k) in chain.enumerated() {
             let started = now()
             try report()
-            let family = familyBounds[k]!
-            let index = family.indices.min { family[$0] < family[$1] }!
-            var result = ChainBest(factors: bases[index].factors(rank: min(k, bases[index].size)), bound: family[index],
-                                   source: k == 0 ? .exact : bases[index].source, z: nil)
-            var entry = SpectrumEntry(k: k, sigma: Double(svd.s[k]), truncationBound: family[0], bound: 0,
+            var result = familyCandidate(k)
+            var entry = SpectrumEntry(k: k, sigma: Double(svd.s[k]), truncationBound: familyBounds[k]![0], bound: 0,
                                       source: .svd, steps: 0, seconds: 0)
-            let extended = best.flatMap { extend($0, to: k) }
-            if let extended, extended.bound < result.bound { result = extended }
+            var extended: ChainBest<Scalar>?
+            if let origin, let bound = extensions[k] {
+                extended = ChainBest(base: origin.base, rank: k, bound: bound, source: .extended)
+                if bound < result.bound { result = extended! }
+            }
             if plan.fitted(k) {
                 let share = plan.cost(k) / max(remainingCost, 1)
                 let fitDeadline = deadline.isFinite ? started + (deadline - started) * share : .infinity
                 var reported = 0
                 let starts = startCandidates(cold: result.source == .extended ? nil : result, best: best, k: k)
+                var bestFit = extended
                 for start in starts.prefix(plan.starts) {
                     let (fitted, steps) = try fit(from: start, deadline: fitDeadline) { step in
                         shared.add(entry.steps + step - reported)
@@ -52,21 +88,26 @@ struct SpectrumChain<Scalar: BLASScalar> {
                     }
                     entry.steps += steps
                     if fitted.bound < result.bound { result = fitted }
+                    if fitted.bound < bestFit?.bound ?? .infinity { bestFit = fitted }
                 }
                 shared.add(plan.units(k) - 1 - reported)
+                // The extensions of the best fit so far, up to the next fitted k.
+                if let bestFit {
+                    origin = bestFit
+                    let next = chain[(position + 1)...].firstIndex { plan.fitted($0) } ?? chain.count - 1
+                    extensions = try extensionBounds(of: bestFit, ks: Array(chain[(position + 1)..<min(next + 1, chain.count)]),
+                                                     report: report)
+                }
             }
             if let previous = best, previous.bound <= result.bound {
                 entry.bound = previous.bound
                 entry.source = .previousK
-                out[k] = (entry, plan.settings.keepFactors ? previous.factors : nil)
+                out[k] = (entry, plan.settings.keepFactors ? factors(previous) : nil)
             } else {
-                if result.z == nil, result.source == .fit || result.source == .refine {
-                    result.z = preactivation(of: result.factors)
-                }
                 entry.bound = result.bound
                 entry.source = result.source
                 best = result
-                out[k] = (entry, plan.settings.keepFactors ? result.factors : nil)
+                out[k] = (entry, plan.settings.keepFactors ? factors(result) : nil)
             }
             if entry.bound == 0 { entry.source = .zero; out[k]!.0 = entry }
             out[k]!.0.seconds = now() - started
@@ -76,22 +117,13 @@ struct SpectrumChain<Scalar: BLASScalar> {
         return out
     }
 
-    /// The previous best plus the singular pairs `best.k ..< k` of `W`,
-    /// certified; nil when it is a family candidate (its extension is
-    /// evaluated only as a warm start) or nothing is added.
-    func extend(_ best: ChainBest<Scalar>, to k: Int) -> ChainBest<Scalar>? {
-        guard let z = best.z, best.factors.k < k, k <= bases[0].size else { return nil }
-        let pairs = best.factors.k..<k
-        let factors = best.factors.extended(by: bases[0], pairs: pairs)
-        var next = z
-        next.withUnsafeMutableBufferPointer { bases[0].addPairs(to: $0.baseAddress!, pairs: pairs) }
-        var rows = [Double](repeating: 0, count: problem.count)
-        next.storage.withUnsafeBufferPointer { zp in
-            rows.withUnsafeMutableBufferPointer { problem.squaredRowErrors(preactivation: zp.baseAddress!, into: $0.baseAddress!) }
-        }
-        var errors = ReluBoundProblem<Scalar>.groupRoots(rows, groupSize: problem.groupSize)
-        let bound = factors.withFactorPointers { problem.certify(errors: &errors, factors: $0) }
-        return ChainBest(factors: factors, bound: bound, source: .extended, z: next)
+    /// The certified bounds of `c` extended by singular pairs of `W` to each `k`
+    /// of `ks` (ascending, above `c`'s rank), in one blocked pass.
+    func extensionBounds(of c: ChainBest<Scalar>, ks: [Int], report: () throws -> Void) throws -> [Int: Double] {
+        guard let fit = c.fit, let last = ks.last, last <= bases[0].size else { return [:] }
+        let bounds = try NestedCurve.bounds(problem: problem, basis: bases[0], first: fit.k,
+                                            counts: ks.map { $0 - fit.k }, start: fit, report: report)
+        return Dictionary(uniqueKeysWithValues: zip(ks, bounds))
     }
 
     /// The starts of the fits at `k`: the cold start (the best family
@@ -105,13 +137,12 @@ struct SpectrumChain<Scalar: BLASScalar> {
             let (bound, errors) = padded.withPointers { problem.evaluate(u: $0, v: $1, k: k, certified: false) }
             return EvaluatedCandidate(factors: padded, bound: bound, errors: errors, source: source)
         }
-        let family = familyBounds[k]!
-        let index = family.indices.min { family[$0] < family[$1] }!
-        starts.append(evaluated(cold?.factors ?? bases[index].factors(rank: min(k, bases[index].size)),
-                                cold?.source ?? bases[index].source))
-        if plan.settings.warmStart, let best, best.source != .svd || best.factors.k == 0, best.factors.k < k,
-           k <= bases[0].size {
-            starts.append(evaluated(best.factors.extended(by: bases[0], pairs: best.factors.k..<k), .extended))
+        let coldStart = cold ?? familyCandidate(k)
+        starts.append(evaluated(factors(coldStart), coldStart.source))
+        if plan.settings.warmStart, let best, best.source != .svd || best.rank == 0, best.rank < k, k <= bases[0].size {
+            var warm = best
+            warm.rank = k
+            starts.append(evaluated(factors(warm), .extended))
         }
         return starts
     }
@@ -124,25 +155,6 @@ struct SpectrumChain<Scalar: BLASScalar> {
         let (best, steps) = try runner.run(from: start, deadline: deadline, checkpoint: checkpoint)
         var errors = best.errors
         let bound = best.factors.withFactorPointers { problem.certify(errors: &errors, factors: $0) }
-        return (ChainBest(factors: best.factors, bound: bound, source: best.source, z: nil), steps)
-    }
-
-    /// `X V^T U^T` for the factors (pre-activation without the bias).
-    func preactivation(of f: RankFactors<Scalar>) -> Matrix<Scalar> {
-        let N = problem.count, m = f.m, n = f.n, k = f.k
-        var z = Matrix<Scalar>(rows: N, columns: m)
-        guard k > 0 else { return z }
-        var pr = [Scalar](repeating: 0, count: N * k)
-        f.withPointers { u, v in
-            pr.withUnsafeMutableBufferPointer { pp in
-                Scalar.gemm(transA: false, transB: true, m: N, n: k, k: n, alpha: 1, a: problem.x.base,
-                            lda: problem.x.rowStride, b: v, ldb: n, beta: 0, c: pp.baseAddress!, ldc: k)
-                z.withUnsafeMutableBufferPointer { zp in
-                    Scalar.gemm(transA: false, transB: true, m: N, n: m, k: k, alpha: 1, a: pp.baseAddress!, lda: k,
-                                b: u, ldb: k, beta: 0, c: zp.baseAddress!, ldc: m)
-                }
-            }
-        }
-        return z
+        return (ChainBest(base: .fitted(best.factors), rank: best.factors.k, bound: bound, source: best.source), steps)
     }
 }

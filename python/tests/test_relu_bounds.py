@@ -119,3 +119,40 @@ def test_time_budget_raises_the_effort():
     base = relusv.relu_singular_values(W, b, X, progress=False, max_steps=60)
     more = relusv.relu_singular_values(W, b, X, progress=False, max_steps=60, time_budget=600)
     assert more.steps.sum() > base.steps.sum()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_blocked_truncation_bounds_equal_numpy_per_k(dtype):
+    """The SVD family is evaluated at every k in one blocked pass (rank updates
+    of row blocks, MATH.md 3); each t_k must equal the error of W_k computed on
+    its own with NumPy in float64 (float32: W_k from the float32 SVD factors,
+    so the reference is the returned factors of the svd source)."""
+    rng = np.random.default_rng(11)
+    m, n, N = 40, 30, 700
+    W = rng.normal(0.0, np.sqrt(2.0 / n), size=(m, n))
+    b = 0.1 * rng.normal(size=m)
+    X = np.maximum(rng.normal(size=(N, n)) - 1.0, 0.0)
+    W, b, X = (a.astype(dtype) for a in (W, b, X))
+    r = relusv.relu_singular_values(W, b, X, progress=False, max_steps=0, return_factors=True)
+    Wd = W.astype(np.float64)
+    U, s, Vt = np.linalg.svd(Wd, full_matrices=False)
+    for i, k in enumerate(r.ks):
+        Wk = (U[:, :k] * s[:k]) @ Vt[:k]
+        t = group_errors(W, b, X, Wk).max()
+        tolerance = 1e-9 if dtype == np.float64 else 1e-4
+        assert r.truncation_bound[i] == pytest.approx(t, rel=tolerance, abs=1e-12 * r.bound[0]), k
+    check_certified(r, W, b, X)
+
+
+def test_fit_extensions_are_certified_along_a_strided_curve():
+    """Fits at every 8th k; the k between them take the fits' extensions by
+    singular pairs of W (one blocked pass); every value recomputed from its
+    factors in float64."""
+    rng = np.random.default_rng(12)
+    m, n, N = 32, 32, 400
+    W = rng.normal(0.0, np.sqrt(2.0 / n), size=(m, n))
+    b = 0.1 * rng.normal(size=m)
+    X = np.maximum(rng.normal(size=(N, n)) - 1.0, 0.0)
+    r = relusv.relu_singular_values(W, b, X, progress=False, max_steps=60, fit_stride=8, return_factors=True)
+    check_certified(r, W, b, X)
+    assert r.fit_stride == 8 and np.count_nonzero(r.steps) <= 32 // 8 + 7
