@@ -23,6 +23,9 @@ public protocol BLASScalar: BinaryFloatingPoint & Sendable where Self.RawSignifi
         s: UnsafeMutablePointer<Self>, u: UnsafeMutablePointer<Self>?, ldu: Int,
         vt: UnsafeMutablePointer<Self>?, ldvt: Int) -> Int32
 
+    /// Householder QR of the row-major `m x n` matrix `a` (`?geqrf`): `R` in
+    /// the upper triangle of `a`. Returns LAPACK's `info`.
+    static func geqrf(m: Int, n: Int, a: UnsafeMutablePointer<Self>, lda: Int, tau: UnsafeMutablePointer<Self>) -> Int32
 }
 
 extension Float: BLASScalar {
@@ -46,6 +49,10 @@ extension Float: BLASScalar {
                        s, u, Int32(ldu), vt, Int32(ldvt))
     }
 
+    public static func geqrf(m: Int, n: Int, a: UnsafeMutablePointer<Float>, lda: Int, tau: UnsafeMutablePointer<Float>) -> Int32 {
+        LAPACKE_sgeqrf(LAPACK_ROW_MAJOR, Int32(m), Int32(n), a, Int32(lda), tau)
+    }
+
 }
 
 extension Double: BLASScalar {
@@ -67,6 +74,10 @@ extension Double: BLASScalar {
     ) -> Int32 {
         LAPACKE_dgesdd(LAPACK_ROW_MAJOR, CChar(bitPattern: jobz), Int32(m), Int32(n), a, Int32(lda),
                        s, u, Int32(ldu), vt, Int32(ldvt))
+    }
+
+    public static func geqrf(m: Int, n: Int, a: UnsafeMutablePointer<Double>, lda: Int, tau: UnsafeMutablePointer<Double>) -> Int32 {
+        LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, Int32(m), Int32(n), a, Int32(lda), tau)
     }
 
 }

@@ -64,7 +64,7 @@ struct CandidateBasis<Scalar: BLASScalar> {
             }
         }
         guard zt.storage.allSatisfy(\.isFinite) else { return nil }
-        let f = try zt.withView { try thinSVD(of: $0) }
+        let f = try zt.withView { try rightSVD(of: $0) }
         let q = f.vt  // r x m: rows are the left singular vectors of Z
         let r = q.rows
         var b = Matrix<Scalar>(rows: m, columns: r), c = Matrix<Scalar>(rows: r, columns: n)
@@ -83,7 +83,7 @@ struct CandidateBasis<Scalar: BLASScalar> {
     /// The data projection `W V_X V_X^T` (one SVD of `X`).
     static func dataProjection(layer: ReluLayer<Scalar>, points x: MatrixView<Scalar>) throws -> CandidateBasis {
         let m = layer.outputs, n = layer.inputs
-        let f = try thinSVD(of: x)
+        let f = try rightSVD(of: x)
         let vt = f.vt  // r x n
         let r = vt.rows
         var b = Matrix<Scalar>(rows: m, columns: r)

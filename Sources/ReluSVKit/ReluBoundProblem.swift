@@ -168,10 +168,26 @@ public final class ReluBoundProblem<Scalar: BLASScalar> {
         // Groups in decreasing order of what they could reach; stop below M.
         let order = errors.indices.sorted { errors[$0] + slack[$0] > errors[$1] + slack[$1] }
         var largest = 0.0
-        for g in order {
+        // The first few one at a time; then blocks of doubling size by Double
+        // GEMMs (`groupErrorsInDouble`), each block's candidates still above M.
+        var position = 0, weight: [Double] = []
+        while position < order.count {
+            let g = order[position]
             if errors[g] + slack[g] < largest { break }
-            errors[g] = groupErrorInDouble(g, factors: f)
-            largest = max(largest, errors[g])
+            if position < 4 {
+                errors[g] = groupErrorInDouble(g, factors: f)
+                largest = max(largest, errors[g])
+                position += 1
+                continue
+            }
+            let size = min(ReluBoundProblem.recomputeBlock, position, order.count - position)
+            let block = order[position..<(position + size)].filter { errors[$0] + slack[$0] >= largest }
+            if weight.isEmpty { weight = weightInDouble() }
+            for (g, e) in zip(block, groupErrorsInDouble(block, factors: f, weight: weight)) {
+                errors[g] = e
+                largest = max(largest, e)
+            }
+            position += size
         }
         return largest
     }

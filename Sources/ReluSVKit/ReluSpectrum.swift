@@ -44,6 +44,12 @@ public struct SpectrumSettings: Sendable {
     /// Evaluate the data-aware candidates (reduced-rank regression and the
     /// data projection, MATH.md §3) and use them as cold starts.
     public var dataCandidates: Bool = true
+    /// A fit runs on at most this many points (groups), those of largest
+    /// error at its start, when there are more (0: all); its result is
+    /// certified over all points. Such fits refine from the start (no
+    /// least-squares phase): the data-aware starts already minimise the
+    /// linear least squares.
+    public var fitPoints: Int = 2048
 
     public init() {}
 }
@@ -265,17 +271,25 @@ struct SpectrumPlan {
     init<Scalar>(problem: ReluBoundProblem<Scalar>, ks: [Int], rank: Int, settings: SpectrumSettings) {
         let m = problem.layer.outputs, n = problem.layer.inputs, N = problem.count
         var fit = settings.fit
-        let batch = Double(N <= max(fit.fullBatchRows, fit.batchSize) ? N : fit.batchSize)
-        let active = Double(min(N, fit.activeSetSize * problem.groupSize))
+        let subset = settings.fitPoints > 0 && problem.groups > settings.fitPoints
+        if subset { fit.leastSquaresFirst = false }
+        let rows = subset ? settings.fitPoints * problem.groupSize : N
+        let batch = Double(rows <= max(fit.fullBatchRows, fit.batchSize) ? rows : fit.batchSize)
+        let active = Double(min(rows, fit.activeSetSize * problem.groupSize))
         let starts = settings.warmStart ? 2 : 1
+        let lsShare = fit.leastSquaresFirst ? 0.5 : 0
         // GEMM flops of a step and its share of an evaluation, plus a fixed
         // overhead (measured: a few hundred microseconds) that dominates small problems.
         let perStep = { (k: Int) -> Double in
-            2 * Double(k * (m + n)) * (3 * (0.5 * batch + 0.5 * active) + Double(N) / Double(fit.evaluationInterval))
-                + 5e6
+            2 * Double(k * (m + n)) * (3 * (lsShare * batch + (1 - lsShare) * active)
+                + Double(rows) / Double(fit.evaluationInterval)) + 5e6
         }
         perK = perStep
-        func fitCost(_ k: Int, steps: Int) -> Double { Double(starts) * Double(steps) * perStep(k) }
+        // A fit on a subset ends with one evaluation over all points.
+        let certification = { (k: Int) -> Double in subset ? 2 * Double(k * (m + n) * N) : 0 }
+        func fitCost(_ k: Int, steps: Int) -> Double {
+            Double(starts) * (Double(steps) * perStep(k) + certification(k))
+        }
         let fittable = ks.filter { $0 > 0 && $0 < rank && fit.maxSteps > 0 }
         let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         threads = settings.threads > 0 ? settings.threads : cores

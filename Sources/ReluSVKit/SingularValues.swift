@@ -85,3 +85,25 @@ public func thinSVD<Scalar: BLASScalar>(of w: MatrixView<Scalar>) throws -> Thin
     guard info == 0 else { throw EngineError.lapackFailure(routine: "gesdd", info: info) }
     return ThinSVD(u: Matrix(rows: m, columns: p, storage: u), s: s, vt: Matrix(rows: p, columns: n, storage: vt))
 }
+
+/// The singular values and right singular vectors of `w` (`N x n`): for a
+/// tall matrix (`N >= 2 n`) from the SVD of the triangular factor `R` of a
+/// Householder QR (`w = Q R`, so `w` and `R` share `Sigma` and `V`), which
+/// skips the `N x n` left factor; else `thinSVD`. The `u` of the result is
+/// empty (`0 x p`) in the first case.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+func rightSVD<Scalar: BLASScalar>(of w: MatrixView<Scalar>) throws -> ThinSVD<Scalar> {
+    let rows = w.rows, n = w.columns
+    guard rows >= 2 * n else { return try thinSVD(of: w) }
+    var a = try copyChecked(w)
+    var tau = [Scalar](repeating: 0, count: n)
+    let info = a.withUnsafeMutableBufferPointer { ap in
+        tau.withUnsafeMutableBufferPointer { Scalar.geqrf(m: rows, n: n, a: ap.baseAddress!, lda: n, tau: $0.baseAddress!) }
+    }
+    guard info == 0 else { throw EngineError.lapackFailure(routine: "geqrf", info: info) }
+    var r = Matrix<Scalar>(rows: n, columns: n)
+    for i in 0..<n { for j in i..<n { r[i, j] = a[i * n + j] } }
+    let f = try r.withView { try thinSVD(of: $0) }
+    return ThinSVD(u: Matrix(rows: 0, columns: n, storage: []), s: f.s, vt: f.vt)
+}

@@ -118,13 +118,26 @@ struct SpectrumChain<Scalar: BLASScalar> {
     }
 
     /// The certified bounds of `c` extended by singular pairs of `W` to each `k`
-    /// of `ks` (ascending, above `c`'s rank), in one blocked pass.
+    /// of `ks` (ascending, above `c`'s rank), by blocked passes over runs of
+    /// `extensionRun` consecutive `k`; it stops after a run where no extension
+    /// was below the best family candidate (the extensions rarely recover).
     func extensionBounds(of c: ChainBest<Scalar>, ks: [Int], report: () throws -> Void) throws -> [Int: Double] {
         guard let fit = c.fit, let last = ks.last, last <= bases[0].size else { return [:] }
-        let bounds = try NestedCurve.bounds(problem: problem, basis: bases[0], first: fit.k,
-                                            counts: ks.map { $0 - fit.k }, start: fit, report: report)
-        return Dictionary(uniqueKeysWithValues: zip(ks, bounds))
+        var out: [Int: Double] = [:]
+        var from = 0
+        while from < ks.count {
+            let run = Array(ks[from..<min(from + SpectrumChain.extensionRun, ks.count)])
+            let bounds = try NestedCurve.bounds(problem: problem, basis: bases[0], first: fit.k,
+                                                counts: run.map { $0 - fit.k }, start: fit, report: report)
+            for (k, bound) in zip(run, bounds) { out[k] = bound }
+            guard zip(run, bounds).contains(where: { $1 < familyCandidate($0).bound }) else { break }
+            from += run.count
+        }
+        return out
     }
+
+    /// `k` per blocked pass of the extensions.
+    static var extensionRun: Int { 16 }
 
     /// The starts of the fits at `k`: the cold start (the best family
     /// candidate) and the warm start (the previous best extended by singular
@@ -147,14 +160,37 @@ struct SpectrumChain<Scalar: BLASScalar> {
         return starts
     }
 
-    /// One fit from `start`; its best iterate certified.
+    /// One fit from `start` on the fit's points (`fitPoints`); its best
+    /// iterate certified over all points.
     func fit(from start: EvaluatedCandidate<Scalar>, deadline: Double, checkpoint: (Int) throws -> Void)
         throws -> (ChainBest<Scalar>, Int)
     {
-        let runner = ReluBoundFit(problem: problem, settings: plan.fit, seed: plan.settings.seed, start: start.factors)
-        let (best, steps) = try runner.run(from: start, deadline: deadline, checkpoint: checkpoint)
-        var errors = best.errors
-        let bound = best.factors.withFactorPointers { problem.certify(errors: &errors, factors: $0) }
+        let limit = plan.settings.fitPoints
+        guard limit > 0, problem.groups > limit else {
+            let runner = ReluBoundFit(problem: problem, settings: plan.fit, seed: plan.settings.seed, start: start.factors)
+            let (best, steps) = try runner.run(from: start, deadline: deadline, checkpoint: checkpoint)
+            var errors = best.errors
+            let bound = best.factors.withFactorPointers { problem.certify(errors: &errors, factors: $0) }
+            return (ChainBest(base: .fitted(best.factors), rank: best.factors.k, bound: bound, source: best.source), steps)
+        }
+        // The groups of largest start error; the rest is only certified after.
+        let groups = start.errors.indices.sorted { start.errors[$0] > start.errors[$1] }.prefix(limit).sorted()
+        let P = problem.groupSize, n = problem.layer.inputs
+        var points = Matrix<Scalar>(rows: groups.count * P, columns: n)
+        points.withUnsafeMutableBufferPointer { p in
+            for (slot, g) in groups.enumerated() {
+                for r in 0..<P { (p.baseAddress! + (slot * P + r) * n).update(from: problem.x.row(g * P + r), count: n) }
+            }
+        }
+        let (best, steps) = try points.withView { view in
+            let subset = try ReluBoundProblem(layer: problem.layer, points: view, groupSize: P)
+            let errors = groups.map { start.errors[$0] }
+            let subStart = EvaluatedCandidate(factors: start.factors, bound: errors.reduce(0, max), errors: errors,
+                                              source: start.source)
+            let runner = ReluBoundFit(problem: subset, settings: plan.fit, seed: plan.settings.seed, start: start.factors)
+            return try runner.run(from: subStart, deadline: deadline, checkpoint: checkpoint)
+        }
+        let (bound, _) = best.factors.withPointers { problem.evaluate(u: $0, v: $1, k: best.factors.k, certified: true) }
         return (ChainBest(base: .fitted(best.factors), rank: best.factors.k, bound: bound, source: best.source), steps)
     }
 }

@@ -156,3 +156,28 @@ def test_fit_extensions_are_certified_along_a_strided_curve():
     r = relusv.relu_singular_values(W, b, X, progress=False, max_steps=60, fit_stride=8, return_factors=True)
     check_certified(r, W, b, X)
     assert r.fit_stride == 8 and np.count_nonzero(r.steps) <= 32 // 8 + 7
+
+
+def test_tall_data_zeros_at_the_rank_of_the_data():
+    """N >= 2n takes the data-aware candidates' singular vectors from the QR
+    factor R of X (and of X W^T): with X of rank 10, the error vanishes (to
+    rounding) from k = 10 on, as MATH.md 2 says."""
+    rng = np.random.default_rng(13)
+    W = rng.normal(size=(30, 40)) / np.sqrt(40)
+    b = 0.1 * rng.normal(size=30)
+    X = rng.normal(size=(200, 10)) @ rng.normal(size=(10, 40))
+    r = relusv.relu_singular_values(W, b, X, return_factors=True, progress=False, **FAST)
+    check_certified(r, W, b, X)
+    assert r.bound[9] > 1e-6 * r.bound[0]
+    assert np.all(r.bound[10:] < 1e-12 * r.bound[0])
+
+
+def test_float32_rounding_level_certificate_in_blocks():
+    """float32 with errors at the rounding level: most points are candidates
+    of the float64 recomputation, done in blocks of float64 GEMMs; every
+    value is still the float64 maximum error of the returned factors."""
+    W, b, X = conditioned_layer(48, 1e-7, seed=14)
+    X = np.vstack([X, -X, 0.5 * X])
+    W, b, X = (a.astype(np.float32) for a in (W, b, X))
+    r = relusv.relu_singular_values(W, b, X, return_factors=True, progress=False, max_steps=0)
+    check_certified(r, W, b, X)
