@@ -15,28 +15,37 @@ extension ReluBoundProblem {
 
     /// The `Double` errors of `groups` for the factors `f`, in order.
     func groupErrorsInDouble(_ groups: [Int], factors f: FactorPointers<Scalar>, weight: [Double]) -> [Double] {
-        let m = layer.outputs, n = layer.inputs, k = f.k, P = groupSize
+        let m = layer.outputs
+        let n = layer.inputs
+        let k = f.k
+        let P = groupSize
         let rows = groups.count * P
         guard rows > 0 else { return [] }
         var xd = [Double](repeating: 0, count: rows * n)
         for (slot, g) in groups.enumerated() {
             for r in 0..<P {
-                let source = x.row(g * P + r), target = (slot * P + r) * n
+                let source = x.row(g * P + r)
+                let target = (slot * P + r) * n
                 for j in 0..<n { xd[target + j] = Double(source[j]) }
             }
         }
-        var ud = [Double](repeating: 0, count: max(1, m * k)), vd = [Double](repeating: 0, count: max(1, k * n))
+        var ud = [Double](repeating: 0, count: max(1, m * k))
+        var vd = [Double](repeating: 0, count: max(1, k * n))
         for i in 0..<m { for r in 0..<k { ud[i * k + r] = Double(f.u[i * f.ldu + r]) } }
         for i in 0..<(k * n) { vd[i] = Double(f.v[i]) }
-        var z = [Double](repeating: 0, count: rows * m), zl = [Double](repeating: 0, count: rows * m)
+        var z = [Double](repeating: 0, count: rows * m)
+        var zl = [Double](repeating: 0, count: rows * m)
         var projection = [Double](repeating: 0, count: max(1, rows * k))
-        Double.gemm(transA: false, transB: true, m: rows, n: m, k: n, alpha: 1, a: xd, lda: n, b: weight, ldb: n,
-                    beta: 0, c: &z, ldc: m)
+        Double.gemm(
+            transA: false, transB: true, m: rows, n: m, k: n, alpha: 1, a: xd, lda: n, b: weight, ldb: n,
+            beta: 0, c: &z, ldc: m)
         if k > 0 {
-            Double.gemm(transA: false, transB: true, m: rows, n: k, k: n, alpha: 1, a: xd, lda: n, b: vd, ldb: n,
-                        beta: 0, c: &projection, ldc: k)
-            Double.gemm(transA: false, transB: true, m: rows, n: m, k: k, alpha: 1, a: projection, lda: k, b: ud,
-                        ldb: k, beta: 0, c: &zl, ldc: m)
+            Double.gemm(
+                transA: false, transB: true, m: rows, n: k, k: n, alpha: 1, a: xd, lda: n, b: vd, ldb: n,
+                beta: 0, c: &projection, ldc: k)
+            Double.gemm(
+                transA: false, transB: true, m: rows, n: m, k: k, alpha: 1, a: projection, lda: k, b: ud,
+                ldb: k, beta: 0, c: &zl, ldc: m)
         }
         let a = Double(layer.slope)
         let bias = layer.bias.map(Double.init)
@@ -44,7 +53,8 @@ extension ReluBoundProblem {
             var total = 0.0
             for r in (slot * P)..<((slot + 1) * P) {
                 for j in 0..<m {
-                    let w = z[r * m + j] + bias[j], l = zl[r * m + j] + bias[j]
+                    let w = z[r * m + j] + bias[j]
+                    let l = zl[r * m + j] + bias[j]
                     let d = (w > 0 ? w : a * w) - (l > 0 ? l : a * l)
                     total += d * d
                 }

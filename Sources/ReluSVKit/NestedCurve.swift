@@ -30,8 +30,10 @@ struct NestedCurve<Scalar: BLASScalar> {
     /// `Scalar` as computed (exactly representable in `Double`).
     let errors: ScratchBuffer<Scalar>
 
-    init(problem: ReluBoundProblem<Scalar>, basis: CandidateBasis<Scalar>, first: Int, counts: [Int],
-         start: RankFactors<Scalar>?) throws {
+    init(
+        problem: ReluBoundProblem<Scalar>, basis: CandidateBasis<Scalar>, first: Int, counts: [Int],
+        start: RankFactors<Scalar>?
+    ) throws {
         precondition(zip(counts, counts.dropFirst()).allSatisfy { $0 <= $1 }, "counts must be nondecreasing")
         precondition(first + (counts.last ?? 0) <= basis.size, "counts exceed the basis")
         self.problem = problem
@@ -39,12 +41,14 @@ struct NestedCurve<Scalar: BLASScalar> {
         self.first = first
         self.counts = counts
         self.start = start
-        let m = basis.b.rows, pairs = counts.last ?? 0
+        let m = basis.b.rows
+        let pairs = counts.last ?? 0
         var bt = [Scalar](repeating: 0, count: max(1, pairs * m))
         for c in 0..<pairs { for j in 0..<m { bt[c * m + j] = basis.b[j, first + c] } }
         self.bt = bt
-        errors = try ScratchBuffer(count: counts.count * problem.count,
-                                   purpose: "the row errors of \(counts.count) ranks of a candidate family")
+        errors = try ScratchBuffer(
+            count: counts.count * problem.count,
+            purpose: "the row errors of \(counts.count) ranks of a candidate family")
     }
 
     /// Rows per block: a block of pre-activations of about 192 KB (in cache).
@@ -54,7 +58,8 @@ struct NestedCurve<Scalar: BLASScalar> {
     /// called between blocks (it may throw to cancel). Disjoint row ranges
     /// may run on different threads.
     func fill(rows: Range<Int>, report: () throws -> Void) rethrows {
-        let R = blockRows, m = problem.layer.outputs
+        let R = blockRows
+        let m = problem.layer.outputs
         let z = Workspace<Scalar>(count: R * m)
         let projection = Workspace<Scalar>(count: R * max(1, start?.k ?? 0))
         var row = rows.lowerBound
@@ -68,26 +73,33 @@ struct NestedCurve<Scalar: BLASScalar> {
     }
 
     /// `z = X[rows] L_0^T` (without the bias).
-    private func startBlock(rows: Range<Int>, z: UnsafeMutablePointer<Scalar>, projection: UnsafeMutablePointer<Scalar>) {
-        let m = problem.layer.outputs, n = problem.layer.inputs, x = problem.x
+    private func startBlock(rows: Range<Int>, z: UnsafeMutablePointer<Scalar>, projection: UnsafeMutablePointer<Scalar>)
+    {
+        let m = problem.layer.outputs
+        let n = problem.layer.inputs
+        let x = problem.x
         guard let start, start.k > 0 else {
             z.initialize(repeating: 0, count: rows.count * m)
             return
         }
         let k = start.k
         start.withPointers { u, v in
-            Scalar.gemm(transA: false, transB: true, m: rows.count, n: k, k: n, alpha: 1,
-                        a: x.base + rows.lowerBound * x.rowStride, lda: x.rowStride, b: v, ldb: n, beta: 0,
-                        c: projection, ldc: k)
-            Scalar.gemm(transA: false, transB: true, m: rows.count, n: m, k: k, alpha: 1, a: projection, lda: k,
-                        b: u, ldb: k, beta: 0, c: z, ldc: m)
+            Scalar.gemm(
+                transA: false, transB: true, m: rows.count, n: k, k: n, alpha: 1,
+                a: x.base + rows.lowerBound * x.rowStride, lda: x.rowStride, b: v, ldb: n, beta: 0,
+                c: projection, ldc: k)
+            Scalar.gemm(
+                transA: false, transB: true, m: rows.count, n: m, k: k, alpha: 1, a: projection, lda: k,
+                b: u, ldb: k, beta: 0, c: z, ldc: m)
         }
     }
 
     /// Adds the pairs one after another to the block and records the errors
     /// at every count (the last pair before a count fused with its errors).
     private func pass(rows: Range<Int>, z: UnsafeMutablePointer<Scalar>) {
-        let m = problem.layer.outputs, N = problem.count, p = basis.size
+        let m = problem.layer.outputs
+        let N = problem.count
+        let p = basis.size
         let out = errors.pointer
         problem.y.storage.withUnsafeBufferPointer { yAll in
             basis.a.storage.withUnsafeBufferPointer { a in
@@ -108,8 +120,9 @@ struct NestedCurve<Scalar: BLASScalar> {
                             let pair = btp.baseAddress! + (last ? added * m : 0)
                             for (r, i) in rows.enumerated() {
                                 let coefficient = last ? a[i * p + first + added] : 0
-                                out[q * N + i] = updateAndError(z + r * m, pair, coefficient, bias.baseAddress!,
-                                                                yAll.baseAddress! + i * m)
+                                out[q * N + i] = updateAndError(
+                                    z + r * m, pair, coefficient, bias.baseAddress!,
+                                    yAll.baseAddress! + i * m)
                             }
                             if last { added += 1 }
                         }
@@ -125,7 +138,8 @@ struct NestedCurve<Scalar: BLASScalar> {
         _ z: UnsafeMutablePointer<Scalar>, _ pair: UnsafePointer<Scalar>, _ c: Scalar, _ b: UnsafePointer<Scalar>,
         _ y: UnsafePointer<Scalar>
     ) -> Scalar {
-        let m = problem.layer.outputs, slope = problem.layer.slope
+        let m = problem.layer.outputs
+        let slope = problem.layer.slope
         var s = (Scalar(0), Scalar(0), Scalar(0), Scalar(0), Scalar(0), Scalar(0), Scalar(0), Scalar(0))
         @inline(__always) func term(_ j: Int) -> Scalar {
             let v = z[j] + c * pair[j]
@@ -136,11 +150,20 @@ struct NestedCurve<Scalar: BLASScalar> {
         }
         var j = 0
         while j + 7 < m {
-            s.0 += term(j); s.1 += term(j + 1); s.2 += term(j + 2); s.3 += term(j + 3)
-            s.4 += term(j + 4); s.5 += term(j + 5); s.6 += term(j + 6); s.7 += term(j + 7)
+            s.0 += term(j)
+            s.1 += term(j + 1)
+            s.2 += term(j + 2)
+            s.3 += term(j + 3)
+            s.4 += term(j + 4)
+            s.5 += term(j + 5)
+            s.6 += term(j + 6)
+            s.7 += term(j + 7)
             j += 8
         }
-        while j < m { s.0 += term(j); j += 1 }
+        while j < m {
+            s.0 += term(j)
+            j += 1
+        }
         return ((s.0 + s.1) + (s.2 + s.3)) + ((s.4 + s.5) + (s.6 + s.7))
     }
 
@@ -156,7 +179,9 @@ struct NestedCurve<Scalar: BLASScalar> {
     func bounds() -> [Double] {
         // Double: the maximum as computed (no factors needed).
         guard Scalar.self != Double.self else { return counts.indices.map { groupErrors($0).reduce(0, max) } }
-        let m = basis.b.rows, n = basis.c.columns, k0 = start?.k ?? 0
+        let m = basis.b.rows
+        let n = basis.c.columns
+        let k0 = start?.k ?? 0
         // L_0 plus every pair used, once: the factors of each L_c are a prefix.
         let base = start ?? RankFactors(k: 0, m: m, n: n, u: [], v: [])
         let full = base.extended(by: basis, pairs: first..<(first + (counts.last ?? 0)))

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import ReluSVKit
 
 /// The blocked pass of `NestedCurve` (MATH.md §3) against the errors of each
@@ -17,7 +18,8 @@ final class NestedCurveTests: XCTestCase {
         for i in 0..<x.rows {
             var s = 0.0
             for r in 0..<w.rows {
-                var wx = b[r], lx = b[r]
+                var wx = b[r]
+                var lx = b[r]
                 for c in 0..<w.columns {
                     wx += w[r, c] * x[i, c]
                     var l = 0.0
@@ -35,11 +37,15 @@ final class NestedCurveTests: XCTestCase {
     /// A start of rank 3 plus singular pairs 3 ..< 3 + c of `W`, at uneven
     /// counts (repeats and gaps included), over more rows than one block.
     func testBlockedExtensionsEqualDirectErrors() throws {
-        let m = 13, n = 11, N = 300
-        let w = gaussian(m, n, seed: 1, scale: 0.3), x = gaussian(N, n, seed: 2)
+        let m = 13
+        let n = 11
+        let N = 300
+        let w = gaussian(m, n, seed: 1, scale: 0.3)
+        let x = gaussian(N, n, seed: 2)
         let b = (0..<m).map { 0.1 * Double($0 % 3) - 0.1 }
-        let start = RankFactors(k: 3, m: m, n: n, u: gaussian(m, 3, seed: 3, scale: 0.2).storage,
-                                v: gaussian(3, n, seed: 4, scale: 0.2).storage)
+        let start = RankFactors(
+            k: 3, m: m, n: n, u: gaussian(m, 3, seed: 3, scale: 0.2).storage,
+            v: gaussian(3, n, seed: 4, scale: 0.2).storage)
         try x.withView { xv in
             let layer = try w.withView { try ReluLayer(weight: $0, bias: b, slope: 0) }
             let problem = try ReluBoundProblem(layer: layer, points: xv)
