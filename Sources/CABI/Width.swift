@@ -33,8 +33,6 @@ public func relusv_gmw(
         let x = try MatrixArgument(x, "x")
         let result = try required(result, "result")
         try checkSamples(samples)
-        try SampleSummary.checkTrim(trim)  // before the EMPTY check, as the engine would
-        guard x.rows > 0 else { throw CallError(RELUSV_ERROR_EMPTY, "x has no rows: the width of an empty set is undefined") }
         let report = progress(progressFn, userData, total: x.rows)
         let (summary, widths) = switch x {
         case .float(let v): try gaussianMeanWidth(of: v, samples: samples, seed: seed, trim: trim, spherical: spherical != 0, progress: report)
@@ -53,7 +51,6 @@ public func relusv_diameter(
     guarded {
         let x = try MatrixArgument(x, "x")
         let out = try required(out, "diameter")
-        guard x.rows > 0 else { throw CallError(RELUSV_ERROR_EMPTY, "x has no rows: the diameter of an empty set is undefined") }
         let report = progress(progressFn, userData, total: diameterProgressUnits(rows: x.rows))
         out.pointee = switch x {
         case .float(let v): try diameter(of: v, progress: report)
