@@ -63,9 +63,8 @@ public func relusv_diameter(
 public func relusv_gaussian_to_spherical_factor(_ n: UInt64, _ out: UnsafeMutablePointer<Double>?) -> relusv_status {
     guarded {
         let out = try required(out, "factor")
-        guard n >= 1, n <= UInt64(Int.max) else {
-            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "dimension must be at least 1, got \(n)")
-        }
+        guard n <= UInt64(Int.max) else { throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "dimension = \(n) is too large") }
+        try checkSphericalDimension(Int(n))
         out.pointee = gaussianToSphericalFactor(dimension: Int(n))
     }
 }
