@@ -189,3 +189,27 @@ clean-package:
 	rm -rf dist build
 
 clean: clean-package
+
+# ---------------------------------------------------------------- style
+
+.PHONY: lint format
+
+# ruff (configured in pyproject.toml, pinned so a new release cannot fail a clean tree)
+# and swift-format (configured in .swift-format; it ships with the Swift toolchain).
+RUFF_VERSION := 0.17.6
+SWIFT_FORMAT ?= $(shell command -v swift-format || echo $(dir $(SWIFT))swift-format)
+SWIFT_SOURCES := Sources Tests Package.swift
+
+$(VENV)/.lint-tools: $(VENV)/.ready
+	$(PIP) install -q ruff==$(RUFF_VERSION)
+	touch $@
+
+venv: $(VENV)/.lint-tools
+
+lint: $(VENV)/.lint-tools
+	$(VENV)/bin/ruff check .
+	$(SWIFT_FORMAT) lint --strict --recursive $(SWIFT_SOURCES)
+
+format: $(VENV)/.lint-tools
+	$(VENV)/bin/ruff check --fix .
+	$(SWIFT_FORMAT) format --in-place --recursive $(SWIFT_SOURCES)
