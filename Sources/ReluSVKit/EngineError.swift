@@ -30,8 +30,8 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
         case .cancelled: return "cancelled (by the progress callback, Ctrl-C or relusv_cancel_all)"
         case let .nonFinite(what): return what
         case let .invalidArgument(what): return what
-        case let .shape(what): return what
-        case let .empty(what): return what
+        case .shape(let what): return what
+        case .empty(let what): return what
         case let .mismatch(what): return what
         case let .lapackFailure(routine, info): return "LAPACK \(routine) failed with info = \(info)"
         case let .corruptState(what): return "invalid accumulator state: \(what)"

@@ -28,7 +28,8 @@ public enum ReluBoundRequest {
     /// value beyond `Int` is named as given).
     public static func checkRank<K: BinaryInteger>(_ k: K, p: Int) throws {
         guard k >= 0, k < p else {
-            throw EngineError.invalidArgument("k = \(k) is out of range: k must lie in [0, min(m, n) - 1] = [0, \(p - 1)]")
+            throw EngineError.invalidArgument(
+                "k = \(k) is out of range: k must lie in [0, min(m, n) - 1] = [0, \(p - 1)]")
         }
     }
 
@@ -36,13 +37,15 @@ public enum ReluBoundRequest {
     /// with `inputs` inputs, every `groupSize` consecutive rows one point (§9).
     public static func checkData(rows: Int, columns: Int, inputs: Int, groupSize: Int) throws {
         guard columns == inputs else {
-            throw EngineError.shape("X has \(columns) columns but W has \(inputs) columns (inputs); rows of X are points")
+            throw EngineError.shape(
+                "X has \(columns) columns but W has \(inputs) columns (inputs); rows of X are points")
         }
         guard rows > 0 else { throw EngineError.empty("X has no points (0 rows)") }
         try checkGroupSize(groupSize)
         guard rows % groupSize == 0 else {
             throw EngineError.shape(
-                "X has \(rows) rows, not a multiple of group_size = \(groupSize) (each point is group_size consecutive rows)")
+                "X has \(rows) rows, not a multiple of group_size = \(groupSize) (each point is group_size consecutive rows)"
+            )
         }
     }
 
@@ -58,8 +61,10 @@ public enum ReluBoundRequest {
 
     /// Factors `U` and `V` of a rank-`k` approximant of an `m x n` layer:
     /// `m x k` and `k x n`.
-    public static func checkFactors(u: (rows: Int, columns: Int), v: (rows: Int, columns: Int),
-                                    outputs m: Int, inputs n: Int) throws {
+    public static func checkFactors(
+        u: (rows: Int, columns: Int), v: (rows: Int, columns: Int),
+        outputs m: Int, inputs n: Int
+    ) throws {
         guard u.rows == m, v.rows == u.columns, v.columns == n else {
             throw EngineError.shape(
                 "U is \(u.rows) x \(u.columns) and V is \(v.rows) x \(v.columns); expected \(m) x k and k x \(n)")
@@ -67,7 +72,9 @@ public enum ReluBoundRequest {
     }
 
     private static func checkGroupSize(_ groupSize: Int) throws {
-        guard groupSize >= 1 else { throw EngineError.invalidArgument("group_size must be at least 1, got \(groupSize)") }
+        guard groupSize >= 1 else {
+            throw EngineError.invalidArgument("group_size must be at least 1, got \(groupSize)")
+        }
     }
 
     /// Bytes `reluSpectrum` holds at most for `points` rows of a layer `m x n`
@@ -77,9 +84,13 @@ public enum ReluBoundRequest {
     /// row's data; three copies of `W` (the layer, its SVD); and with
     /// `settings.keepFactors` the kept factors, `sum_k k (m + n)` in `Scalar`
     /// and as `Double`.
-    public static func memoryBytes(outputs m: Int, inputs n: Int, points: Int, ks: [Int], settings: SpectrumSettings,
-                                   scalarBytes: Int) -> Double {
-        let scalar = Double(scalarBytes), chains = Double(settings.chains), families = 3.0
+    public static func memoryBytes(
+        outputs m: Int, inputs n: Int, points: Int, ks: [Int], settings: SpectrumSettings,
+        scalarBytes: Int
+    ) -> Double {
+        let scalar = Double(scalarBytes)
+        let chains = Double(settings.chains)
+        let families = 3.0
         let p = min(m, n)
         let factors = settings.keepFactors ? Double(ks.reduce(0, +)) * Double(m + n) * (8 + scalar) : 0
         let perPoint = Double(m) * (2 * chains + 2 + families) + Double(p + m) * families + Double(n)
@@ -91,8 +102,10 @@ extension ReluBoundRequest {
     /// Bytes `ReluBoundProblem.lossAndGradient` holds for `points` rows of a
     /// layer `m x n` at rank `k`: the targets, pre-activations and gradient
     /// scratch `N (2k + 2m)`, the row norms, the factors and their gradients.
-    public static func gradientMemoryBytes(points: Int, outputs m: Int, inputs n: Int, rank k: Int,
-                                           scalarBytes: Int) -> Double {
+    public static func gradientMemoryBytes(
+        points: Int, outputs m: Int, inputs n: Int, rank k: Int,
+        scalarBytes: Int
+    ) -> Double {
         Double(scalarBytes) * (Double(points) * Double(2 * k + 2 * m + 2) + 2 * Double(k) * Double(m + n))
     }
 }
@@ -103,8 +116,9 @@ extension ReluBoundProblem {
     public func lossAndGradient(u: MatrixView<Scalar>, v: MatrixView<Scalar>) throws
         -> (loss: Double, gradU: [Scalar], gradV: [Scalar])
     {
-        try ReluBoundRequest.checkFactors(u: (u.rows, u.columns), v: (v.rows, v.columns), outputs: layer.outputs,
-                                          inputs: layer.inputs)
+        try ReluBoundRequest.checkFactors(
+            u: (u.rows, u.columns), v: (v.rows, v.columns), outputs: layer.outputs,
+            inputs: layer.inputs)
         func entries(_ a: MatrixView<Scalar>, _ name: String) throws -> [Scalar] {
             var out: [Scalar] = []
             out.reserveCapacity(a.rows * a.columns)
@@ -119,8 +133,9 @@ extension ReluBoundProblem {
             }
             return out
         }
-        let factors = RankFactors(k: u.columns, m: layer.outputs, n: layer.inputs, u: try entries(u, "U"),
-                                  v: try entries(v, "V"))
+        let factors = RankFactors(
+            k: u.columns, m: layer.outputs, n: layer.inputs, u: try entries(u, "U"),
+            v: try entries(v, "V"))
         return lossAndGradient(factors: factors)
     }
 }

@@ -34,7 +34,9 @@ public struct ThinSVD<Scalar: BLASScalar> {
 /// A weight `W` (`rows x columns`) has at least one entry: the one owner of
 /// this rule (the SVD, `ReluLayer`, and the C surface before it sizes anything).
 public func checkWeight(rows: Int, columns: Int) throws {
-    guard rows > 0, columns > 0 else { throw EngineError.empty("W has no \(rows == 0 ? "rows" : "columns") (it is \(rows) x \(columns))") }
+    guard rows > 0, columns > 0 else {
+        throw EngineError.empty("W has no \(rows == 0 ? "rows" : "columns") (it is \(rows) x \(columns))")
+    }
 }
 
 /// The rank `r` of a truncation `W_r` of an `m x n` matrix: in `[0, min(m, n)]`.

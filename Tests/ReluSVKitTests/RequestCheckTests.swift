@@ -1,12 +1,15 @@
 import XCTest
+
 @testable import ReluSVKit
 
 /// The engine refuses every bad request on its own (without the C surface),
 /// with the `EngineError` case whose status the caller sees and a message
 /// naming the value.
 final class RequestCheckTests: XCTestCase {
-    private func expect(_ expected: EngineError, file: StaticString = #filePath, line: UInt = #line,
-                        _ body: () throws -> Void) {
+    private func expect(
+        _ expected: EngineError, file: StaticString = #filePath, line: UInt = #line,
+        _ body: () throws -> Void
+    ) {
         XCTAssertThrowsError(try body(), file: file, line: line) { error in
             XCTAssertEqual(error as? EngineError, expected, file: file, line: line)
         }
@@ -83,7 +86,9 @@ final class RequestCheckTests: XCTestCase {
     }
 
     func testTheProblemAndTheSpectrumRefuseOnTheirOwn() throws {
-        let w = matrix(3, 4), x = matrix(6, 4), wrong = matrix(6, 5)
+        let w = matrix(3, 4)
+        let x = matrix(6, 4)
+        let wrong = matrix(6, 5)
         let layer = try w.withView { try ReluLayer(weight: $0, bias: nil, slope: 0) }
         expect(.shape("X has 5 columns but W has 4 columns (inputs); rows of X are points")) {
             _ = try wrong.withView { try ReluBoundProblem(layer: layer, points: $0) }
@@ -107,7 +112,8 @@ final class RequestCheckTests: XCTestCase {
         expect(.empty("W has no rows (it is 0 x 4)")) {
             _ = try empty.withView { try ReluLayer(weight: $0, bias: nil, slope: 0) }
         }
-        let w = matrix(3, 4), x = matrix(5, 4)
+        let w = matrix(3, 4)
+        let x = matrix(5, 4)
         expect(.shape("b has length 2 but W has 3 rows (outputs)")) {
             _ = try w.withView { try ReluLayer(weight: $0, bias: [0, 0], slope: 0) }
         }
@@ -117,7 +123,9 @@ final class RequestCheckTests: XCTestCase {
         let layer = try w.withView { try ReluLayer(weight: $0, bias: nil, slope: 0) }
         try x.withView { points in
             let problem = try ReluBoundProblem(layer: layer, points: points)
-            let u = matrix(3, 2), v = matrix(2, 4), badV = matrix(3, 4)
+            let u = matrix(3, 2)
+            let v = matrix(2, 4)
+            let badV = matrix(3, 4)
             var nanV = v
             nanV[1, 3] = .nan
             expect(.shape("U is 3 x 2 and V is 3 x 4; expected 3 x k and k x 4")) {
@@ -136,11 +144,13 @@ final class RequestCheckTests: XCTestCase {
 
     func testMemoryEstimateReadsTheSettingsItIsGiven() {
         // m = 30, n = 20, N = 1000 float64 rows: each chain adds 2 m scalars per row.
-        var four = SpectrumSettings(), eight = SpectrumSettings()
+        var four = SpectrumSettings()
+        var eight = SpectrumSettings()
         four.chains = 4
         eight.chains = 8
         let bytes = { (s: SpectrumSettings) in
-            ReluBoundRequest.memoryBytes(outputs: 30, inputs: 20, points: 1000, ks: [1, 2], settings: s, scalarBytes: 8)
+            ReluBoundRequest.memoryBytes(
+                outputs: 30, inputs: 20, points: 1000, ks: [1, 2], settings: s, scalarBytes: 8)
         }
         XCTAssertEqual(bytes(eight) - bytes(four), 8 * 1000 * 30 * 2 * 4)
         var keep = four
@@ -169,24 +179,33 @@ final class RequestCheckTests: XCTestCase {
         var maxima = [Double](repeating: 1, count: 8)
         maxima[5] = .nan
         expect(.nonFinite("extremes contain NaN")) {
-            try accumulator.merge(maxima: maxima, minima: [Double](repeating: 0, count: 8), count: 3, dimension: 4, seed: 1)
+            try accumulator.merge(
+                maxima: maxima, minima: [Double](repeating: 0, count: 8), count: 3, dimension: 4, seed: 1)
         }
     }
 
     func testConvolutionGeometryKernelAndTopAreChecked() throws {
         expect(.empty("the kernel has no output channels (0 rows)")) {
-            _ = try CircularConvolution(outChannels: 0, inChannels: 2, kernelHeight: 3, kernelWidth: 3, height: 5, width: 5)
+            _ = try CircularConvolution(
+                outChannels: 0, inChannels: 2, kernelHeight: 3, kernelWidth: 3, height: 5, width: 5)
         }
-        let g = try CircularConvolution(outChannels: 2, inChannels: 3, kernelHeight: 3, kernelWidth: 3, height: 4, width: 4)
-        expect(.shape("the kernel matrix is 2 x 26 but (C_out, C_in kh kw) = (2, 27) "
-                      + "for in_channels x kernel_height x kernel_width = 3 x 3 x 3")) {
+        let g = try CircularConvolution(
+            outChannels: 2, inChannels: 3, kernelHeight: 3, kernelWidth: 3, height: 4, width: 4)
+        expect(
+            .shape(
+                "the kernel matrix is 2 x 26 but (C_out, C_in kh kw) = (2, 27) "
+                    + "for in_channels x kernel_height x kernel_width = 3 x 3 x 3")
+        ) {
             try g.checkKernel(rows: 2, columns: 26)
         }
         expect(.invalidArgument("k = 33 exceeds H W min(C_out, C_in) = 32")) { try g.checkTop(33) }
         expect(.invalidArgument("k = 0 is out of range [1, H W min(C_out, C_in)] = [1, 32]")) { try g.checkTop(0) }
         let kernel = matrix(2, 26)
-        expect(.shape("the kernel matrix is 2 x 26 but (C_out, C_in kh kw) = (2, 27) "
-                      + "for in_channels x kernel_height x kernel_width = 3 x 3 x 3")) {
+        expect(
+            .shape(
+                "the kernel matrix is 2 x 26 but (C_out, C_in kh kw) = (2, 27) "
+                    + "for in_channels x kernel_height x kernel_width = 3 x 3 x 3")
+        ) {
             _ = try kernel.withView { try circularConvolutionSingularValues(kernel: $0, geometry: g) }
         }
     }

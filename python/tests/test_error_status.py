@@ -3,7 +3,6 @@ with its status and its message: the Python layer only coerces (types, C
 integer ranges), so these come from the engine through the C surface."""
 import numpy as np
 import pytest
-
 import relusv
 
 RNG = np.random.default_rng(0)

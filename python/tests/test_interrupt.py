@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 
 import numpy as np
 import pytest
-
 import relusv
 
 # About 200 GFLOP in blocks of 52 points (2^20 / S, S = 20,000): many seconds of work,
