@@ -158,7 +158,8 @@ private func reluSVOptionDefaults() -> relusv_relu_sv_options {
     let d = SpectrumSettings()
     return relusv_relu_sv_options(
         struct_size: relusv_relu_sv_options.librarySize,
-        leaky_slope: 0, seed: d.seed, sphere_points: 4096, max_steps: UInt64(d.fit.maxSteps), time_budget: 0,
+        leaky_slope: 0, seed: d.seed, sphere_points: UInt64(ReluBoundRequest.defaultSpherePoints),
+        max_steps: UInt64(d.fit.maxSteps), time_budget: 0,
         threads: 0, refine: d.fit.refine ? 1 : 0, keep_factors: 0, fit_stride: 0,
         learning_rate: d.fit.learningRate, batch_size: UInt64(d.fit.batchSize), group_size: 1)
 }

@@ -6,6 +6,10 @@
 /// the caller's arrays or sizes memory, and checks only pointers, dtypes,
 /// struct sizes and size arithmetic itself.
 public enum ReluBoundRequest {
+    /// Points of the unit-sphere sample that stands for `X` when none is given
+    /// (the default of `relusv_relu_sv_options.sphere_points`, read by Python).
+    public static let defaultSpherePoints = 4096
+
     /// The ranks `ks` and the settings: every `k` in `[0, p)`, `p = min(m, n)`,
     /// no repeats, at least one `k`; `settings.validate()`.
     public static func check(ks: [Int], p: Int, settings: SpectrumSettings) throws {
