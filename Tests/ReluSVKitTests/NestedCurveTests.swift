@@ -4,16 +4,9 @@ import XCTest
 
 /// The blocked pass of `NestedCurve` (MATH.md §3) against the errors of each
 /// approximant computed on its own by direct loops.
-final class NestedCurveTests: XCTestCase {
-    func gaussian(_ rows: Int, _ columns: Int, seed: UInt64, scale: Double = 1) -> Matrix<Double> {
-        let random = CounterRandom(seed: seed, stream: .factorInitialisation)
-        var a = Matrix<Double>(rows: rows, columns: columns)
-        for i in 0..<rows { for j in 0..<columns { a[i, j] = scale * random.normal(row: i, column: j) } }
-        return a
-    }
-
+extension ReluSpectraTests {
     /// `max_x ||relu(W x + b) - relu(L x + b)||` with `L = U V` by direct loops.
-    func maxError(_ w: Matrix<Double>, _ b: [Double], _ x: Matrix<Double>, _ f: RankFactors<Double>) -> Double {
+    func maxFactorError(_ w: Matrix<Double>, _ b: [Double], _ x: Matrix<Double>, _ f: RankFactors<Double>) -> Double {
         var worst = 0.0
         for i in 0..<x.rows {
             var s = 0.0
@@ -58,7 +51,7 @@ final class NestedCurveTests: XCTestCase {
             let bounds = curve.bounds()
             for (q, c) in counts.enumerated() {
                 let f = start.extended(by: basis, pairs: 3..<(3 + c))
-                let direct = maxError(w, b, x, f)
+                let direct = maxFactorError(w, b, x, f)
                 XCTAssertEqual(bounds[q], direct, accuracy: 1e-12 * max(1, direct), "count \(c)")
             }
         }
