@@ -21,6 +21,8 @@ struct SpectrumChain<Scalar: BLASScalar> {
     let familyBounds: [Int: [Double]]
     let svd: ThinSVD<Scalar>
     let plan: SpectrumPlan
+    /// The weighted candidates (`WeightedRegression`) by `k`, where evaluated.
+    var weighted: [Int: ChainBest<Scalar>] = [:]
 
     func run(
         _ chain: [Int], deadline: Double, shared: SharedProgress, report: () throws -> Void
@@ -44,7 +46,8 @@ struct SpectrumChain<Scalar: BLASScalar> {
                 let fitDeadline = deadline.isFinite ? started + (deadline - started) * share : .infinity
                 var reported = 0
                 let starts = startCandidates(cold: result.source == .extended ? nil : result, best: best, k: k)
-                for start in starts.prefix(plan.starts) {
+                for (index, start) in starts.prefix(plan.starts).enumerated()
+                where index == 0 || start.bound <= result.bound * (1 + plan.settings.warmFitSlack) {
                     let (fitted, steps) = try fit(from: start, deadline: fitDeadline) { step in
                         shared.add(entry.steps + step - reported)
                         reported = entry.steps + step
@@ -55,6 +58,8 @@ struct SpectrumChain<Scalar: BLASScalar> {
                 }
                 shared.add(plan.units(k) - 1 - reported)
             }
+            // A candidate, not a start: fits from it ended higher on the suite.
+            if let w = weighted[k], w.bound < result.bound { result = w }
             if let previous = best, previous.bound <= result.bound {
                 entry.bound = previous.bound
                 entry.source = .previousK
