@@ -14,7 +14,7 @@ APT_PACKAGES := libopenblas-dev liblapacke-dev valgrind chromium fonts-dejavu-co
 PY_PACKAGES := numpy scipy pytest scikit-learn matplotlib tqdm jsonschema mpmath
 LIB := python/relusv/libReluSVKit.so
 
-.PHONY: demo test setup system-deps venv build install test-swift test-c test-python test-fuzz fuzz bench clean
+.PHONY: demo test setup system-deps venv build install test-swift test-c test-python test-fuzz fuzz fuzz-compare bench clean
 
 demo: install
 	$(VENV)/bin/relusv
@@ -84,19 +84,36 @@ $(VENV)/.table-tools: $(VENV)/.ready
 
 venv: $(VENV)/.test-tools $(VENV)/.table-tools
 
-# libFuzzer targets (fuzz/*.c) linked against libReluSVKit, with AddressSanitizer and
-# UndefinedBehaviorSanitizer in the harness: `make fuzz` runs each for FUZZ_SECONDS,
-# `make test` a short pass (FUZZ_SHORT_SECONDS each). Crashes are written to fuzz/artifacts.
+# libFuzzer targets (fuzz/*.c) with AddressSanitizer and UndefinedBehaviorSanitizer in the
+# harness, linked against a fuzzing build of the library (FUZZ_LIB): AddressSanitizer and
+# libFuzzer's coverage (edges as inline 8-bit counters with their PC table, and comparison
+# operands) in the Swift engine and C surface too, so that the corpus grows with the engine's
+# coverage, not only the harness's. `make fuzz` runs each target for FUZZ_SECONDS, `make test`
+# a short pass (FUZZ_SHORT_SECONDS each); `make fuzz-compare` measures what the instrumentation
+# adds (fuzz/compare_coverage.sh). Crashes are written to fuzz/artifacts.
 FUZZ_TARGETS := state_import c_entries
 FUZZ_SECONDS ?= 300
 FUZZ_SHORT_SECONDS ?= 12
 FUZZ_CC ?= $(dir $(SWIFT))clang
 FUZZ_BIN := .build/fuzz-bin
+FUZZ_BUILD := .build-fuzz
+FUZZ_LIB_DIR := $(FUZZ_BIN)/lib
+FUZZ_LIB := $(FUZZ_LIB_DIR)/libReluSVKit.so
+FUZZ_SWIFT_FLAGS := -Xswiftc -static-stdlib -Xswiftc -sanitize=address \
+	-Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fuse-ld=lld \
+	-ISources/CReluSV/include
+LIBRARY_SOURCES := Package.swift pkg/relusv.map $(shell find Sources -name '*.swift' -o -name '*.c' -o -name '*.h')
+SONAME_MAJOR := $(shell sed -n 's/^\#define RELUSV_VERSION_MAJOR //p' Sources/CReluSV/include/relusv.h)
 
-$(FUZZ_BIN)/%: fuzz/%.c Sources/CReluSV/include/relusv.h $(LIB)
-	@mkdir -p $(FUZZ_BIN)
-	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fuse-ld=lld \
-		-ISources/CReluSV/include -o $@ $< -Lpython/relusv -lReluSVKit -Wl,-rpath,$(CURDIR)/python/relusv
+$(FUZZ_LIB): $(LIBRARY_SOURCES) | system-deps
+	$(SWIFT) build -c release --product ReluSVKit --build-path $(FUZZ_BUILD) $(FUZZ_SWIFT_FLAGS)
+	@mkdir -p $(FUZZ_LIB_DIR)
+	cp $(FUZZ_BUILD)/release/libReluSVKit.so $@
+	ln -sf libReluSVKit.so $(FUZZ_LIB_DIR)/libReluSVKit.so.$(SONAME_MAJOR)
+
+$(FUZZ_BIN)/%: fuzz/%.c Sources/CReluSV/include/relusv.h $(FUZZ_LIB)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< -L$(FUZZ_LIB_DIR) -lReluSVKit -Wl,-rpath,$(CURDIR)/$(FUZZ_LIB_DIR)
 
 define run_fuzzers
 	@mkdir -p fuzz/artifacts
@@ -104,16 +121,24 @@ define run_fuzzers
 		mkdir -p $(FUZZ_BIN)/corpus-$$target && \
 		OPENBLAS_NUM_THREADS=1 $(FUZZ_BIN)/$$target -max_total_time=$(1) -rss_limit_mb=3072 -timeout=20 \
 			-artifact_prefix=fuzz/artifacts/$$target- -print_final_stats=1 \
-			$(FUZZ_BIN)/corpus-$$target fuzz/seeds/$$target 2>&1 | grep -E "^(stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+==ERROR|SUMMARY)" ; \
+			$(FUZZ_BIN)/corpus-$$target fuzz/seeds/$$target 2>&1 | grep -E "^(#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units|stat::peak_rss_mb|==[0-9]+==ERROR|SUMMARY)" ; \
 		test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done
 endef
 
-fuzz: build $(addprefix $(FUZZ_BIN)/,$(FUZZ_TARGETS))
+fuzz: $(addprefix $(FUZZ_BIN)/,$(FUZZ_TARGETS))
 	$(call run_fuzzers,$(FUZZ_SECONDS))
 
-test-fuzz: build $(addprefix $(FUZZ_BIN)/,$(FUZZ_TARGETS))
+test-fuzz: $(addprefix $(FUZZ_BIN)/,$(FUZZ_TARGETS))
 	$(call run_fuzzers,$(FUZZ_SHORT_SECONDS))
+
+# The corpus each target grows in FUZZ_COMPARE_SECONDS from the seeds alone, guided by the
+# harness only (linked against the plain library) and by the instrumented library, both
+# replayed under the instrumented library: the engine coverage each corpus reaches.
+FUZZ_COMPARE_SECONDS ?= 60
+fuzz-compare: build $(addprefix $(FUZZ_BIN)/,$(FUZZ_TARGETS))
+	FUZZ_CC=$(FUZZ_CC) FUZZ_CFLAGS="$(FUZZ_CFLAGS)" FUZZ_BIN=$(FUZZ_BIN) \
+		bash fuzz/compare_coverage.sh $(FUZZ_COMPARE_SECONDS) $(FUZZ_TARGETS)
 
 test-python: install
 	$(VENV)/bin/pytest -q python/tests
@@ -122,7 +147,7 @@ bench: install
 	$(PY) bench/gmw.py
 
 clean:
-	rm -rf .build python/build $(LIB) $(addprefix examples/c/,$(C_EXAMPLES)) fuzz/artifacts
+	rm -rf .build $(FUZZ_BUILD) python/build $(LIB) $(addprefix examples/c/,$(C_EXAMPLES)) fuzz/artifacts
 
 # ---------------------------------------------------------------- packages
 
@@ -164,3 +189,27 @@ clean-package:
 	rm -rf dist build
 
 clean: clean-package
+
+# ---------------------------------------------------------------- style
+
+.PHONY: lint format
+
+# ruff (configured in pyproject.toml, pinned so a new release cannot fail a clean tree)
+# and swift-format (configured in .swift-format; it ships with the Swift toolchain).
+RUFF_VERSION := 0.17.6
+SWIFT_FORMAT ?= $(shell command -v swift-format || echo $(dir $(SWIFT))swift-format)
+SWIFT_SOURCES := Sources Tests Package.swift
+
+$(VENV)/.lint-tools: $(VENV)/.ready
+	$(PIP) install -q ruff==$(RUFF_VERSION)
+	touch $@
+
+venv: $(VENV)/.lint-tools
+
+lint: $(VENV)/.lint-tools
+	$(VENV)/bin/ruff check .
+	$(SWIFT_FORMAT) lint --strict --recursive $(SWIFT_SOURCES)
+
+format: $(VENV)/.lint-tools
+	$(VENV)/bin/ruff check --fix .
+	$(SWIFT_FORMAT) format --in-place --recursive $(SWIFT_SOURCES)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -229,9 +230,21 @@ def verify_factors(fn, W, b, X, w: Workload, run: RelusvRun) -> Dict[int, float]
 
 @dataclass
 class PeerRun:
-    seconds: List[float]            # per repeat: time of the sampled ks
-    fits: List[PeerFit]
-    curve_seconds: float            # median, extrapolated to the whole curve when sampled
+    fits: List[PeerFit]             # in the order of the workload's peer_ks
+    stride: int                     # one k per block of ``stride`` k (1: every k)
+
+    @property
+    def wall_seconds(self) -> float:
+        return float(sum(f.seconds for f in self.fits))
+
+    @property
+    def curve_seconds(self) -> float:
+        """The peer's whole-curve time: the processor time of its fits (one thread,
+        so the wall time on a free core, and not inflated by other jobs on a shared
+        machine), extrapolated x stride when sampled. Wall time where a cached fit
+        has no processor time."""
+        per_fit = [f.seconds if math.isnan(f.cpu_seconds) else f.cpu_seconds for f in self.fits]
+        return float(sum(per_fit)) * self.stride
 
 
 def choose_peer_threads(W, b, X, k: int) -> Dict[int, float]:
@@ -249,38 +262,53 @@ def choose_peer_threads(W, b, X, k: int) -> Dict[int, float]:
     return per_step
 
 
-def run_peer(W, b, X, w: Workload, log, threads: int) -> PeerRun:
-    peer = PaperPeer(W, b, X, threads=threads)
-    seconds, fits = [], []
-    for repeat in range(1):
-        start = time.perf_counter()
-        fits = peer.curve(w.peer_ks, progress=log if repeat == 0 and len(w.peer_ks) > 1 else None)
-        seconds.append(time.perf_counter() - start)
-    median = statistics.median(seconds)
-    return PeerRun(seconds, fits, median * w.peer_stride)
-
-
 def peer_cache_file(directory: Path, W, b, X, w: Workload) -> Path:
-    """Where the peer's results for exactly these inputs and this peer code are kept."""
+    """Where the peer's fits for exactly these inputs and this peer code are kept, one entry per k."""
     digest = hashlib.sha256()
     digest.update((Path(__file__).resolve().parent / "paper_peer.py").read_bytes())
     for a in (W, b, X):
         digest.update(np.ascontiguousarray(a).tobytes())
-    digest.update(json.dumps([w.peer_ks, w.peer_stride]).encode())
     return directory / f"peer-{w.key}-{digest.hexdigest()[:16]}.json"
 
 
-def save_peer(path: Path, run: PeerRun, threads: int, load: float) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"seconds": run.seconds, "curve_seconds": run.curve_seconds, "threads": threads,
-                                "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                                "load_average": load, "fits": [asdict(f) for f in run.fits]}, indent=1))
-
-
-def load_peer(path: Path):
+def load_peer_fits(path: Optional[Path]) -> Dict[int, dict]:
+    """The cached fits by k (each a PeerFit's fields plus when, with how many threads, at what load)."""
+    if path is None or not path.exists():
+        return {}
     data = json.loads(path.read_text())
-    run = PeerRun(data["seconds"], [PeerFit(**f) for f in data["fits"]], data["curve_seconds"])
-    return run, data
+    return {int(k): entry for k, entry in data.get("fits", {}).items()}
+
+
+def save_peer_fit(path: Path, fit: PeerFit, threads: int) -> None:
+    """Adds one fit to the cache file (written whole to a temporary file, then renamed)."""
+    fits = load_peer_fits(path)
+    fits[fit.k] = dict(asdict(fit), threads=threads, load_average=os.getloadavg()[0],
+                       measured=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_suffix(".tmp")
+    staging.write_text(json.dumps({"format": 2, "fits": {str(k): fits[k] for k in sorted(fits)}}, indent=1))
+    staging.replace(path)
+
+
+def as_peer_fit(entry: dict) -> PeerFit:
+    return PeerFit(**{name: entry[name] for name in PeerFit.__dataclass_fields__ if name in entry})
+
+
+def run_peer(W, b, X, w: Workload, log, threads: int, cache: Optional[Path]) -> PeerRun:
+    """The peer at every k of ``w.peer_ks``; fits already in ``cache`` are reused, new ones saved there one by one."""
+    cached = load_peer_fits(cache)
+    missing = [k for k in w.peer_ks if k not in cached]
+    if missing:
+        previous = torch.get_num_threads()
+        peer = PaperPeer(W, b, X, threads=threads)
+        for k in missing:
+            fit = peer.fit(k)
+            cached[k] = asdict(fit)
+            if cache is not None:
+                save_peer_fit(cache, fit, threads)
+            log(fit)
+        torch.set_num_threads(previous)
+    return PeerRun([as_peer_fit(cached[k]) for k in w.peer_ks], w.peer_stride)
 
 
 def warm_up(fn):
@@ -371,13 +399,10 @@ def print_table(w: Workload, c: Comparison, out) -> None:
 
 def print_summary(w: Workload, c: Comparison, peer: PeerRun, rel: Optional[RelusvRun], out) -> None:
     sampled = w.peer_stride > 1
-    peer_line = (f"peer  {c.peer_seconds:9.2f} s" +
-                 (f"  (extrapolated: {len(w.peer_ks)} sampled k = {w.peer_ks[0]}, {w.peer_ks[1]}, ... "
-                  f"{w.peer_ks[-1]} took {statistics.median(peer.seconds):.1f} s; x {w.peer_stride}, "
-                  f"one k per block of {w.peer_stride})"
-                  if sampled else f"  (median of {len(peer.seconds)}: "
-                  f"{', '.join(f'{s:.2f}' for s in peer.seconds)})"))
-    out(peer_line)
+    out(f"peer  {c.peer_seconds:9.2f} s processor time of {len(peer.fits)} independent fits"
+        + (f" at sampled k = {w.peer_ks[0]}, {w.peer_ks[1]}, ... {w.peer_ks[-1]}, x {w.peer_stride} "
+           f"(one k per block of {w.peer_stride})" if sampled else "")
+        + f"; wall time {peer.wall_seconds:.1f} s")
     if c.capped:
         out(f"peer  WARNING: {c.capped} fit(s) hit the cap of {MAX_STEPS} steps")
     if rel is None:
@@ -463,6 +488,8 @@ def main(argv=None) -> int:
                         help="reuse the peer's results for identical inputs and peer code "
                              "from DIR (and save them there)")
     parser.add_argument("--peer-only", action="store_true", help="do not run relusv")
+    parser.add_argument("--peer-threads", type=int, help="torch threads of the peer (default: the faster "
+                        "of 1 and torch's default on a short trial)")
     parser.add_argument("--repeats", type=int, help="relusv repeats per layer (default 3 where cheap)")
     parser.add_argument("--large-without-peer", action="store_true",
                         help="large layer: relusv alone (time and mean bound / t_k; no peer comparison)")
@@ -495,7 +522,6 @@ def main(argv=None) -> int:
     if fn is None:
         out(f"relusv.relu_singular_values unavailable ({why}): running the peer alone")
     warm_up(fn)
-    default_threads = torch.get_num_threads()
     results, summary = [], []
     for w in workloads(args.quick, args.peer_stride, args.suite_peer_stride):
         if only and w.key not in only:
@@ -530,22 +556,19 @@ def main(argv=None) -> int:
                 out(f"relusv certificate at {len(rel.recomputed)} k: |reported/exact - 1| <= {worst:.1e}")
             continue
         cache = peer_cache_file(args.peer_cache, W, b, X, w) if args.peer_cache else None
-        if cache is not None and cache.exists():
-            peer, data = load_peer(cache)
-            out(f"   PEER RESULTS REUSED from {cache} (same inputs and peer code; measured {data['measured']} "
-                f"with {data['threads']} thread(s), load average {data['load_average']:.2f})")
-        else:
+        reused = [k for k in w.peer_ks if k in load_peer_fits(cache)]
+        if reused:
+            out(f"   peer: {len(reused)} of {len(w.peer_ks)} fits reused from {cache} (same inputs and peer code)")
+        threads = args.peer_threads
+        if len(reused) < len(w.peer_ks) and threads is None:
             trial = choose_peer_threads(W, b, X, w.peer_ks[len(w.peer_ks) // 2])
             threads = min(trial, key=trial.get)
             out(f"   peer threads: {threads} (seconds per step on a short trial: "
                 f"{', '.join(f'{t} thread(s) {v * 1e3:.2f} ms' for t, v in trial.items())})")
-            peer = run_peer(W, b, X, w, log, threads)
-            torch.set_num_threads(default_threads)
-            if cache is not None:
-                save_peer(cache, peer, threads, os.getloadavg()[0])
+        peer = run_peer(W, b, X, w, log, threads or 1, cache)
         out(f"   load average after the layer: {os.getloadavg()[0]:.2f} (2 cores)")
         if rel is None:
-            out(f"   peer {peer.curve_seconds:.1f} s")
+            out(f"   peer {peer.curve_seconds:.1f} s processor time ({peer.wall_seconds:.1f} s wall)")
             continue
         c = compare(w, W, b, X, peer, rel)
         print_table(w, c, out)

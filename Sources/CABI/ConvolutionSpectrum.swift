@@ -20,24 +20,16 @@ public func relusv_conv_singular_values(
 ) -> relusv_status {
     guarded {
         let k = try MatrixArgument(kernel, "kernel")
-        guard k.rows > 0 else { throw CallError(RELUSV_ERROR_EMPTY, "the kernel has no output channels (0 rows)") }
         let cin = try size(inChannels, "in_channels"), kh = try size(kernelHeight, "kernel_height")
         let kw = try size(kernelWidth, "kernel_width"), h = try size(height, "height"), w = try size(width, "width")
-        guard cin > 0, kh > 0, kw > 0, k.columns == cin * kh * kw else {
-            throw CallError(RELUSV_ERROR_SHAPE, "the kernel matrix has \(k.columns) columns but in_channels x "
-                            + "kernel_height x kernel_width = \(cin) x \(kh) x \(kw) = \(cin * kh * kw)")
-        }
         let (hw, overflow) = h.multipliedReportingOverflow(by: w)
         guard !overflow, hw <= Int(Int32.max) else {
             throw CallError(RELUSV_ERROR_SIZE_OVERFLOW, "an input of \(h) x \(w) is too large")
         }
         let geometry = try CircularConvolution(outChannels: k.rows, inChannels: cin, kernelHeight: kh, kernelWidth: kw,
                                                height: h, width: w)
-        let count = try size(top, "top") == 0 ? geometry.valueCount : top
-        guard count <= geometry.valueCount else {
-            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT,
-                            "top = \(top) exceeds H W min(C_out, C_in) = \(geometry.valueCount)")
-        }
+        try geometry.checkKernel(rows: k.rows, columns: k.columns)
+        if try size(top, "top") > 0 { try geometry.checkTop(top) }  // 0: all values
         try MemoryBudget.require(elements: geometry.memoryScalars(threads: try size(threads, "threads")), scalarBytes: 8,
                                  for: "the spectrum of this convolution")
         guard let values else { return }  // NULL: a check of the arguments and the memory only

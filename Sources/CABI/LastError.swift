@@ -61,6 +61,8 @@ private func status(of error: EngineError) -> relusv_status {
     case .cancelled: RELUSV_ERROR_CANCELLED
     case .nonFinite: RELUSV_ERROR_NONFINITE
     case .invalidArgument: RELUSV_ERROR_INVALID_ARGUMENT
+    case .shape: RELUSV_ERROR_SHAPE
+    case .empty: RELUSV_ERROR_EMPTY
     case .mismatch: RELUSV_ERROR_MISMATCH
     case .lapackFailure: RELUSV_ERROR_LAPACK
     case .corruptState: RELUSV_ERROR_CORRUPT_STATE

@@ -40,15 +40,12 @@ private func withView<Scalar: BLASScalar, R>(_ arg: MatrixArgument, _ body: (Mat
 }
 
 /// The bias as a vector: a `1 x m` (or `m x 1`) matrix, or nil.
-private func biasVector<Scalar: BLASScalar>(_ arg: MatrixArgument?, outputs m: Int) throws -> [Scalar]? {
+private func biasVector<Scalar: BLASScalar>(_ arg: MatrixArgument?) throws -> [Scalar]? {
     guard let arg else { return nil }
     guard arg.rows == 1 || arg.columns == 1 else {
         throw CallError(RELUSV_ERROR_SHAPE, "b must be a vector, got shape (\(arg.rows), \(arg.columns))")
     }
-    let count = arg.rows * arg.columns
-    guard count == m else {
-        throw CallError(RELUSV_ERROR_SHAPE, "b has length \(count) but W has \(m) rows (outputs)")
-    }
+    let count = arg.rows * arg.columns  // its length against W's rows is the engine's check (ReluLayer)
     return withView(arg) { (v: MatrixView<Scalar>) in
         (0..<count).map { v.rows == 1 ? v.row(0)[$0] : v.row($0)[0] }
     }
@@ -59,16 +56,9 @@ private func optionalMatrix(_ pointer: UnsafePointer<relusv_matrix>?, _ name: St
     return try MatrixArgument(pointer, name)
 }
 
-private func checkData(_ x: MatrixArgument?, inputs n: Int) throws {
-    guard let x else { return }
-    guard x.columns == n else {
-        throw CallError(RELUSV_ERROR_SHAPE, "X has \(x.columns) columns but W has \(n) columns (inputs); rows of X are points")
-    }
-    guard x.rows > 0 else { throw CallError(RELUSV_ERROR_EMPTY, "X has no points (0 rows)") }
-}
-
-/// The `(W, b, X)` of a layer entry point, checked once: W non-empty, X's
-/// columns matching W's, X non-empty when given (b is checked where it is read).
+/// The `(W, b, X)` of a layer entry point: the pointers and dtypes checked
+/// (`MatrixArgument`), `W` not empty (the engine's rule, first, as every other
+/// rule depends on `W`'s shape); the rest is checked by the engine.
 private struct LayerArguments {
     let w: MatrixArgument
     let bias: MatrixArgument?
@@ -79,8 +69,13 @@ private struct LayerArguments {
         self.w = try MatrixArgument(w, "W")
         self.bias = try optionalMatrix(bias, "b")
         self.x = requireX ? try MatrixArgument(x, "X") : try optionalMatrix(x, "X")
-        guard self.w.rows > 0 else { throw CallError(RELUSV_ERROR_EMPTY, "W has no rows") }
-        try checkData(self.x, inputs: self.w.columns)
+        try checkWeight(rows: self.w.rows, columns: self.w.columns)
+    }
+
+    /// The engine's check of `X` against `W` (groups of `groupSize` rows), when `X` is given.
+    func checkData(groupSize: Int = 1) throws {
+        guard let x else { return }
+        try ReluBoundRequest.checkData(rows: x.rows, columns: x.columns, inputs: w.columns, groupSize: groupSize)
     }
 }
 
@@ -91,7 +86,6 @@ public func relusv_singular_values(_ w: UnsafePointer<relusv_matrix>?, _ values:
     guarded {
         let w = try MatrixArgument(w, "W")
         let values = try required(values, "values")
-        guard w.rows > 0 else { throw CallError(RELUSV_ERROR_EMPTY, "W has no rows") }
         let s: [Double] = switch w {
         case .float(let v): try singularValues(of: v).map(Double.init)
         case .double(let v): try singularValues(of: v)
@@ -107,11 +101,11 @@ public func relusv_truncated_svd(
 ) -> relusv_status {
     guarded {
         let w = try MatrixArgument(w, "W")
-        guard w.rows > 0 else { throw CallError(RELUSV_ERROR_EMPTY, "W has no rows") }
-        let p = min(w.rows, w.columns)
-        guard rank >= 0, rank <= p else {
-            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "rank = \(rank) is out of range [0, min(m, n)] = [0, \(p)]")
+        try checkWeight(rows: w.rows, columns: w.columns)
+        guard rank >= 0 else {  // size_t above Int.max reads as negative
+            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "rank = \(UInt(bitPattern: rank)) is too large")
         }
+        try checkTruncationRank(rank, rows: w.rows, columns: w.columns)
         guard rank > 0 else { return }
         let u = try required(u, "u"), s = try required(s, "s"), vt = try required(vt, "vt")
         func write<Scalar: BLASScalar>(_ svd: ThinSVD<Scalar>) {
@@ -164,7 +158,8 @@ private func reluSVOptionDefaults() -> relusv_relu_sv_options {
     let d = SpectrumSettings()
     return relusv_relu_sv_options(
         struct_size: relusv_relu_sv_options.librarySize,
-        leaky_slope: 0, seed: d.seed, sphere_points: 4096, max_steps: UInt64(d.fit.maxSteps), time_budget: 0,
+        leaky_slope: 0, seed: d.seed, sphere_points: UInt64(ReluBoundRequest.defaultSpherePoints),
+        max_steps: UInt64(d.fit.maxSteps), time_budget: 0,
         threads: 0, refine: d.fit.refine ? 1 : 0, keep_factors: 0, fit_stride: 0,
         learning_rate: d.fit.learningRate, batch_size: UInt64(d.fit.batchSize), group_size: 1)
 }
@@ -179,6 +174,38 @@ private let sourceNames: [UnsafePointer<CChar>] = BoundSource.allCases.sorted { 
     UnsafePointer(strdup($0.name)!)
 }
 
+/// The requested ranks: `ks[0 ..< count]`, or every `k < p` when `count` is 0.
+/// Their count and each value are checked by the engine as they are read
+/// (before the list is allocated, and each in the caller's `uint64_t`).
+private func rankList(_ ks: UnsafePointer<UInt64>?, _ count: Int, p: Int) throws -> [Int] {
+    guard count >= 0 else {  // size_t above Int.max reads as negative
+        throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "k_count = \(UInt(bitPattern: count)) is too large")
+    }
+    guard count > 0 else { return Array(0..<p) }
+    try ReluBoundRequest.checkRankCount(count, p: p)
+    let ks = try required(ks, "ks")
+    return try (0..<count).map { i in
+        try ReluBoundRequest.checkRank(ks[i], p: p)
+        return Int(ks[i])
+    }
+}
+
+/// The engine's settings from the caller's options (`uint64_t` fields clamped
+/// to the engine's `Int` ranges; the ranges themselves are the engine's).
+private func spectrumSettings(_ o: relusv_relu_sv_options) -> SpectrumSettings {
+    var settings = SpectrumSettings()
+    settings.seed = o.seed
+    settings.threads = Int(min(o.threads, 1024))
+    settings.timeBudget = o.time_budget
+    settings.fitStride = Int(min(o.fit_stride, UInt64(Int32.max)))
+    settings.keepFactors = o.keep_factors != 0
+    settings.fit.maxSteps = Int(min(o.max_steps, UInt64(Int32.max)))
+    settings.fit.refine = o.refine != 0
+    settings.fit.learningRate = o.learning_rate
+    settings.fit.batchSize = Int(min(o.batch_size, UInt64(Int32.max)))
+    return settings
+}
+
 @_cdecl("relusv_relu_singular_values")
 public func relusv_relu_singular_values(
     _ w: UnsafePointer<relusv_matrix>?, _ bias: UnsafePointer<relusv_matrix>?, _ x: UnsafePointer<relusv_matrix>?,
@@ -191,72 +218,35 @@ public func relusv_relu_singular_values(
         let out = try required(out, "spectrum")
         let o = try relusv_relu_sv_options.read(options, "options")
         let p = min(w.rows, w.columns)
-        var list: [Int]
-        guard kCount >= 0, kCount <= p else {  // size_t above Int.max reads as negative
-            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT,
-                            "k_count = \(UInt(bitPattern: kCount)) exceeds min(m, n) = \(p): the k must be distinct")
-        }
-        if kCount > 0 {
-            let ks = try required(ks, "ks")
-            list = []
-            for i in 0..<kCount {
-                guard ks[i] < UInt64(p) else {
-                    throw CallError(RELUSV_ERROR_INVALID_ARGUMENT,
-                                    "k = \(ks[i]) is out of range: k must lie in [0, min(m, n) - 1] = [0, \(p - 1)]")
-                }
-                list.append(Int(ks[i]))
-            }
+        let list = try rankList(ks, kCount, p: p)
+        let settings = spectrumSettings(o)
+        try ReluBoundRequest.check(ks: list, p: p, settings: settings)
+        let groupSize = Int(clamping: o.group_size), spherePoints = Int(clamping: o.sphere_points)
+        if x != nil {
+            try args.checkData(groupSize: groupSize)
         } else {
-            list = Array(0..<p)
+            try ReluBoundRequest.checkSphere(points: spherePoints, groupSize: groupSize)
         }
-        var settings = SpectrumSettings()
-        settings.seed = o.seed
-        settings.threads = Int(min(o.threads, 1024))
-        settings.timeBudget = o.time_budget
-        settings.fitStride = Int(min(o.fit_stride, UInt64(Int32.max)))
-        settings.keepFactors = o.keep_factors != 0
-        settings.fit.maxSteps = Int(min(o.max_steps, UInt64(Int32.max)))
-        settings.fit.refine = o.refine != 0
-        settings.fit.learningRate = o.learning_rate
-        settings.fit.batchSize = Int(min(o.batch_size, UInt64(Int32.max)))
-        try settings.validate()
-        guard x != nil || o.sphere_points > 0 else {
-            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "sphere_points must be positive when X is not given")
-        }
-        guard o.group_size >= 1 else { throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "group_size must be at least 1") }
-        if let x, UInt64(x.rows) % o.group_size != 0 {
-            throw CallError(RELUSV_ERROR_SHAPE,
-                            "X has \(x.rows) rows, not a multiple of group_size = \(o.group_size) (each point is group_size consecutive rows)")
-        }
-        if x == nil, o.group_size != 1 {
-            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "group_size needs X (the sphere sample has single-row points)")
-        }
-        // Targets, per-chain pre-activations, the candidate families (their projected data and
-        // one pre-activation each; README, memory), the sample, the SVD of W, and the kept
-        // factors (sum of k (m + n), in Scalar and as Double).
-        let points = Double(x?.rows ?? Int(min(o.sphere_points, UInt64(Int32.max))))
-        let chains = Double(SpectrumSettings().chains), scalar = computesInFloat(w, bias, x) ? 4.0 : 8.0
-        let families = 3.0
-        let factors = o.keep_factors != 0 ? Double(list.reduce(0, +)) * Double(w.rows + w.columns) * (8 + scalar) : 0
-        let perPoint = Double(w.rows) * (2 * chains + 2 + families) + Double(p + w.rows) * families + Double(w.columns)
-        try MemoryBudget.require(bytes: scalar * (points * perPoint + 3 * Double(w.rows) * Double(w.columns)) + factors,
+        try MemoryBudget.require(bytes: ReluBoundRequest.memoryBytes(outputs: w.rows, inputs: w.columns,
+                                                                    points: x?.rows ?? spherePoints, ks: list,
+                                                                    settings: settings,
+                                                                    scalarBytes: computesInFloat(w, bias, x) ? 4 : 8),
                                  for: "the ReLU singular values of these points")
         let report = progress(progressFn, userData, total: 1000)
 
         func run<Scalar: BLASScalar>(_: Scalar.Type) throws -> SpectrumBox {
             let layer = try withView(w) { (v: MatrixView<Scalar>) in
-                try ReluLayer(weight: v, bias: biasVector(bias, outputs: w.rows), slope: o.leaky_slope)
+                try ReluLayer(weight: v, bias: biasVector(bias), slope: o.leaky_slope)
             }
             func compute(_ data: MatrixView<Scalar>) throws -> SpectrumBox {
-                let problem = try ReluBoundProblem(layer: layer, points: data, groupSize: Int(min(o.group_size, UInt64(Int32.max))))
+                let problem = try ReluBoundProblem(layer: layer, points: data, groupSize: groupSize)
                 let spectrum = try reluSpectrum(of: problem, ks: list, settings: settings, progress: report)
                 return SpectrumBox(spectrum, m: w.rows, n: w.columns, points: data.rows,
                                    dtype: (Scalar.self == Float.self ? RELUSV_FLOAT32 : RELUSV_FLOAT64).rawValue.int32)
             }
             if let x { return try withView(x, compute) }
             let sample: Matrix<Scalar> = try withView(w) { (v: MatrixView<Scalar>) in
-                try sphereSample(points: Int(min(o.sphere_points, UInt64(Int32.max))), seed: o.seed,
-                                 withSingularDirectionsOf: v)
+                try sphereSample(points: spherePoints, seed: o.seed, withSingularDirectionsOf: v)
             }
             return try sample.withView(compute)
         }
@@ -328,27 +318,22 @@ public func relusv_relu_fit_gradient(
         let (w, bias, x) = (args.w, args.bias, args.x!)
         let u = try MatrixArgument(u, "U"), v = try MatrixArgument(v, "V")
         let loss = try required(loss, "loss"), gradU = try required(gradU, "grad_u"), gradV = try required(gradV, "grad_v")
-        let k = u.columns
-        guard u.rows == w.rows, v.rows == k, v.columns == w.columns else {
-            throw CallError(RELUSV_ERROR_SHAPE,
-                            "U is \(u.rows) x \(u.columns) and V is \(v.rows) x \(v.columns); expected \(w.rows) x k and k x \(w.columns)")
-        }
-        // The targets, pre-activations and gradient scratch N (2k + 2m), the point norms, the factors.
-        try MemoryBudget.require(elements: Double(x.rows) * Double(2 * k + 2 * w.rows + 2) + 2 * Double(k) * Double(w.rows + w.columns),
-                                 scalarBytes: computesInFloat(w, bias, x, u, v) ? 4 : 8,
-                                 for: "the gradient over \(x.rows) points at rank \(k)")
+        try args.checkData()
+        try ReluBoundRequest.checkFactors(u: (u.rows, u.columns), v: (v.rows, v.columns), outputs: w.rows,
+                                          inputs: w.columns)
+        try MemoryBudget.require(bytes: ReluBoundRequest.gradientMemoryBytes(
+                                     points: x.rows, outputs: w.rows, inputs: w.columns, rank: u.columns,
+                                     scalarBytes: computesInFloat(w, bias, x, u, v) ? 4 : 8),
+                                 for: "the gradient over \(x.rows) points at rank \(u.columns)")
         func run<Scalar: BLASScalar>(_: Scalar.Type) throws {
             let layer = try withView(w) { (wv: MatrixView<Scalar>) in
-                try ReluLayer(weight: wv, bias: biasVector(bias, outputs: w.rows), slope: leakySlope)
-            }
-            let uc: [Scalar] = withView(u) { (a: MatrixView<Scalar>) in (0..<a.rows).flatMap { i in (0..<a.columns).map { a.row(i)[$0] } } }
-            let vc: [Scalar] = withView(v) { (a: MatrixView<Scalar>) in (0..<a.rows).flatMap { i in (0..<a.columns).map { a.row(i)[$0] } } }
-            guard uc.allSatisfy(\.isFinite), vc.allSatisfy(\.isFinite) else {
-                throw CallError(RELUSV_ERROR_NONFINITE, "U or V contains NaN or infinity")
+                try ReluLayer(weight: wv, bias: biasVector(bias), slope: leakySlope)
             }
             let result = try withView(x) { (xv: MatrixView<Scalar>) in
                 let problem = try ReluBoundProblem(layer: layer, points: xv)
-                return problem.lossAndGradient(factors: RankFactors(k: k, m: w.rows, n: w.columns, u: uc, v: vc))
+                return try withView(u) { (uv: MatrixView<Scalar>) in
+                    try withView(v) { (vv: MatrixView<Scalar>) in try problem.lossAndGradient(u: uv, v: vv) }
+                }
             }
             loss.pointee = result.loss
             copyOut(result.gradU.map(Double.init), to: gradU)
@@ -372,16 +357,16 @@ public func relusv_operator_gmw(
         let (w, bias, x) = (args.w, args.bias, args.x)
         let result = try required(result, "result")
         try checkSamples(samples)
-        if relu == 0 {
+        if relu == 0 {  // the meaning of this entry's flag: a linear map has no b or X
             guard bias == nil, x == nil else {
                 throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "b and X apply to the ReLU layer only (set relu)")
             }
         }
-        guard x != nil || relu == 0 || spherePoints > 0 else {
-            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "sphere_points must be positive when X is not given")
-        }
         guard spherePoints >= 0, spherePoints <= Int(Int32.max) else {  // size_t above Int.max reads as negative
             throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "sphere_points = \(UInt(bitPattern: spherePoints)) is too large")
+        }
+        if relu != 0 {
+            if x != nil { try args.checkData() } else { try checkSpherePoints(spherePoints) }
         }
         try MemoryBudget.require(bytes: operatorWidthMemory(outputs: w.rows, inputs: w.columns, samples: samples,
                                                             points: relu == 0 ? 0 : (x?.rows ?? spherePoints), relu: relu != 0,
@@ -395,7 +380,7 @@ public func relusv_operator_gmw(
                 }
             }
             let layer = try withView(w) { (v: MatrixView<Scalar>) in
-                try ReluLayer(weight: v, bias: biasVector(bias, outputs: w.rows), slope: leakySlope)
+                try ReluLayer(weight: v, bias: biasVector(bias), slope: leakySlope)
             }
             if let x {
                 return try withView(x) { try layerOperatorWidth(layer: layer, points: $0, samples: samples, seed: seed, trim: trim, progress: report) }

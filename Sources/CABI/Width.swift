@@ -33,8 +33,6 @@ public func relusv_gmw(
         let x = try MatrixArgument(x, "x")
         let result = try required(result, "result")
         try checkSamples(samples)
-        try SampleSummary.checkTrim(trim)  // before the EMPTY check, as the engine would
-        guard x.rows > 0 else { throw CallError(RELUSV_ERROR_EMPTY, "x has no rows: the width of an empty set is undefined") }
         let report = progress(progressFn, userData, total: x.rows)
         let (summary, widths) = switch x {
         case .float(let v): try gaussianMeanWidth(of: v, samples: samples, seed: seed, trim: trim, spherical: spherical != 0, progress: report)
@@ -53,7 +51,6 @@ public func relusv_diameter(
     guarded {
         let x = try MatrixArgument(x, "x")
         let out = try required(out, "diameter")
-        guard x.rows > 0 else { throw CallError(RELUSV_ERROR_EMPTY, "x has no rows: the diameter of an empty set is undefined") }
         let report = progress(progressFn, userData, total: diameterProgressUnits(rows: x.rows))
         out.pointee = switch x {
         case .float(let v): try diameter(of: v, progress: report)
@@ -66,9 +63,8 @@ public func relusv_diameter(
 public func relusv_gaussian_to_spherical_factor(_ n: UInt64, _ out: UnsafeMutablePointer<Double>?) -> relusv_status {
     guarded {
         let out = try required(out, "factor")
-        guard n >= 1, n <= UInt64(Int.max) else {
-            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "dimension must be at least 1, got \(n)")
-        }
+        guard n <= UInt64(Int.max) else { throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "dimension = \(n) is too large") }
+        try checkSphericalDimension(Int(n))
         out.pointee = gaussianToSphericalFactor(dimension: Int(n))
     }
 }

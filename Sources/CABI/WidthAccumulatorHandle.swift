@@ -57,9 +57,6 @@ public func relusv_gmw_accumulator_update(
     guarded {
         let a = try AccumulatorBox.from(handle)
         let x = try MatrixArgument(x, "x")
-        guard x.columns == a.dimension else {
-            throw CallError(RELUSV_ERROR_SHAPE, "x has \(x.columns) columns but the accumulator has dimension \(a.dimension)")
-        }
         let report = progress(progressFn, userData, total: x.rows)
         switch (a, x) {
         case let (.float(acc), .float(v)): try acc.update(v, progress: report)
@@ -87,8 +84,7 @@ public func relusv_gmw_accumulator_estimate(
     guarded {
         let a = try AccumulatorBox.from(handle)
         let result = try required(result, "result")
-        try SampleSummary.checkTrim(trim)
-        guard a.count > 0 else { throw CallError(RELUSV_ERROR_EMPTY, "no points have been added to the accumulator") }
+        try SampleSummary.checkTrim(trim)  // the engine's check, before the widths are formed
         let widths = try a.sampleWidths(spherical: spherical != 0)
         copyOut(widths, to: sampleWidths)
         result.pointee = relusv_width_result(try SampleSummary(widths, trim: trim), points: a.count)
@@ -117,9 +113,6 @@ public func relusv_gmw_accumulator_merge_extremes(
         guard points <= UInt64(Int.max) else { throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "points = \(points) is too large") }
         let mx = Array(UnsafeBufferPointer(start: maxima, count: a.samples))
         let mn = Array(UnsafeBufferPointer(start: minima, count: a.samples))
-        guard !mx.contains(where: \.isNaN), !mn.contains(where: \.isNaN) else {
-            throw CallError(RELUSV_ERROR_NONFINITE, "extremes contain NaN")
-        }
         try a.merge(maxima: mx, minima: mn, count: Int(points), dimension: a.dimension, seed: a.seed)
     }
 }

@@ -65,6 +65,7 @@ public struct CircularConvolution: Sendable {
     /// Checks the sizes: all positive, the kernel no larger than the input
     /// (a larger kernel would wrap taps onto each other).
     public init(outChannels: Int, inChannels: Int, kernelHeight: Int, kernelWidth: Int, height: Int, width: Int) throws {
+        guard outChannels > 0 else { throw EngineError.empty("the kernel has no output channels (0 rows)") }
         for (value, name) in [(outChannels, "C_out"), (inChannels, "C_in"), (kernelHeight, "kh"), (kernelWidth, "kw"),
                               (height, "H"), (width, "W")] where value < 1 {
             throw EngineError.invalidArgument("\(name) must be positive, got \(value)")
@@ -80,6 +81,25 @@ public struct CircularConvolution: Sendable {
         self.kernelWidth = kernelWidth
         self.height = height
         self.width = width
+    }
+
+    /// The kernel matrix `K_mat` (`rows x columns`): `C_out x (C_in kh kw)`.
+    public func checkKernel(rows: Int, columns: Int) throws {
+        guard rows == outChannels, columns == inChannels * taps else {
+            throw EngineError.shape(
+                "the kernel matrix is \(rows) x \(columns) but (C_out, C_in kh kw) = (\(outChannels), \(inChannels * taps)) "
+                + "for in_channels x kernel_height x kernel_width = \(inChannels) x \(kernelHeight) x \(kernelWidth)")
+        }
+    }
+
+    /// The number `top` of largest values requested: in `[1, H W min(C_out, C_in)]`.
+    public func checkTop(_ top: Int) throws {
+        guard top >= 1 else {
+            throw EngineError.invalidArgument("k = \(top) is out of range [1, H W min(C_out, C_in)] = [1, \(valueCount)]")
+        }
+        guard top <= valueCount else {
+            throw EngineError.invalidArgument("k = \(top) exceeds H W min(C_out, C_in) = \(valueCount)")
+        }
     }
 
     /// `min(C_out, C_in)`: singular values per frequency.
@@ -130,11 +150,7 @@ func conjugateFrequencyClasses(height: Int, width: Int) -> [(u: Int, v: Int, mul
 /// The kernel's taps as a contiguous `(C_out C_in) x (kh kw)` matrix, checked for NaN / infinity.
 /// `kernel` is `K_mat`: `C_out` rows of `C_in kh kw` values.
 func kernelTaps<Scalar: BLASScalar>(_ kernel: MatrixView<Scalar>, _ g: CircularConvolution) throws -> [Scalar] {
-    guard kernel.rows == g.outChannels, kernel.columns == g.inChannels * g.taps else {
-        throw EngineError.invalidArgument(
-            "the kernel matrix is \(kernel.rows) x \(kernel.columns) but (C_out, C_in kh kw) = "
-            + "(\(g.outChannels), \(g.inChannels * g.taps))")
-    }
+    try g.checkKernel(rows: kernel.rows, columns: kernel.columns)
     var taps = [Scalar](repeating: 0, count: g.pairs * g.taps)
     for o in 0..<kernel.rows {
         let row = kernel.row(o)
@@ -210,9 +226,7 @@ public func circularConvolutionSingularValues<Scalar: ComplexSingularValueScalar
     kernel: MatrixView<Scalar>, geometry g: CircularConvolution, top: Int? = nil, threads: Int = 0,
     progress: Progress = .silent
 ) throws -> [Scalar] {
-    if let top, top < 1 || top > g.valueCount {
-        throw EngineError.invalidArgument("k = \(top) is out of range [1, H W min(C_out, C_in)] = [1, \(g.valueCount)]")
-    }
+    if let top { try g.checkTop(top) }
     var taps = try kernelTaps(kernel, g)
     let classes = conjugateFrequencyClasses(height: g.height, width: g.width)
     let p = g.valuesPerFrequency

@@ -10,7 +10,7 @@
 public func diameter<Scalar: BLASScalar>(
     of x: MatrixView<Scalar>, blockRows: Int = 512, progress: Progress = .silent
 ) throws -> Double {
-    guard x.rows > 0 else { throw EngineError.invalidArgument("the set is empty: its diameter is undefined") }
+    guard x.rows > 0 else { throw EngineError.empty("x has no rows: the diameter of an empty set is undefined") }
     guard x.rows > 1 else { return 0 }
     let n = x.columns, b = min(blockRows, x.rows)
     let blocks = (x.rows + b - 1) / b

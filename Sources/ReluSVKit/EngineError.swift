@@ -1,4 +1,7 @@
-/// Failures the engine reports; the C surface maps each to a status code.
+/// Failures the engine reports; the C surface maps each case to one status code
+/// (`relusv.h`): the engine owns every check of what an argument means (ranges,
+/// shapes, sizes, memory), the C surface only pointers, dtypes, struct sizes and
+/// size arithmetic.
 public enum EngineError: Error, Equatable, CustomStringConvertible {
     /// The progress callback asked to stop, or `Cancellation.cancelAll()` was called.
     case cancelled
@@ -8,7 +11,12 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
     case nonFinite(String)
     /// An argument violates a documented precondition.
     case invalidArgument(String)
-    /// Two objects that must agree (accumulators, shapes) do not.
+    /// A matrix or vector does not have the shape its role needs (columns of `X`
+    /// against `W`, the length of `b`, factors against their rank, rows against groups).
+    case shape(String)
+    /// A set that must have points (rows) has none.
+    case empty(String)
+    /// Two objects that must agree (accumulators merged, a state and its reader) do not.
     case mismatch(String)
     /// A LAPACK routine returned a non-zero `info`.
     case lapackFailure(routine: String, info: Int32)
@@ -22,6 +30,8 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
         case .cancelled: return "cancelled (by the progress callback, Ctrl-C or relusv_cancel_all)"
         case let .nonFinite(what): return what
         case let .invalidArgument(what): return what
+        case .shape(let what): return what
+        case .empty(let what): return what
         case let .mismatch(what): return what
         case let .lapackFailure(routine, info): return "LAPACK \(routine) failed with info = \(info)"
         case let .corruptState(what): return "invalid accumulator state: \(what)"

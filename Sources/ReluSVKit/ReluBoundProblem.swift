@@ -39,15 +39,7 @@ public final class ReluBoundProblem<Scalar: BLASScalar> {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public init(layer: ReluLayer<Scalar>, points x: MatrixView<Scalar>, groupSize: Int = 1) throws {
-        guard x.rows > 0 else { throw EngineError.invalidArgument("the data X has no points") }
-        guard x.columns == layer.inputs else {
-            throw EngineError.mismatch("X has \(x.columns) columns but W has \(layer.inputs) columns (inputs)")
-        }
-        guard groupSize >= 1 else { throw EngineError.invalidArgument("group_size must be at least 1, got \(groupSize)") }
-        guard x.rows % groupSize == 0 else {
-            throw EngineError.invalidArgument(
-                "X has \(x.rows) rows, not a multiple of group_size = \(groupSize) (each point is group_size consecutive rows)")
-        }
+        try ReluBoundRequest.checkData(rows: x.rows, columns: x.columns, inputs: layer.inputs, groupSize: groupSize)
         var norms = [Double](repeating: 0, count: x.rows)
         for i in 0..<x.rows {
             let r = x.row(i)

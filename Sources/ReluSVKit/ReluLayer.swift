@@ -22,9 +22,7 @@ public struct ReluLayer<Scalar: BLASScalar> {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public init(weight: MatrixView<Scalar>, bias: [Scalar]?, slope: Double) throws {
-        guard weight.rows > 0, weight.columns > 0 else {
-            throw EngineError.invalidArgument("W is empty (\(weight.rows) x \(weight.columns))")
-        }
+        try checkWeight(rows: weight.rows, columns: weight.columns)
         guard slope.isFinite, slope >= 0, slope < 1 else {
             throw EngineError.invalidArgument("leaky_slope must lie in [0, 1), got \(slope)")
         }
@@ -40,7 +38,7 @@ public struct ReluLayer<Scalar: BLASScalar> {
         }
         if let bias {
             guard bias.count == weight.rows else {
-                throw EngineError.mismatch("b has length \(bias.count) but W has \(weight.rows) rows (outputs)")
+                throw EngineError.shape("b has length \(bias.count) but W has \(weight.rows) rows (outputs)")
             }
             if let j = bias.firstIndex(where: { !$0.isFinite }) {
                 throw EngineError.nonFinite("b contains NaN or infinity at index \(j)")

@@ -120,7 +120,7 @@ public func reluSpectrum<Scalar: BLASScalar>(
 ) throws -> ReluSpectrum<Scalar> {
     let layer = problem.layer
     let p = min(layer.outputs, layer.inputs)
-    try checkRequest(requested, p: p, settings: settings)
+    try ReluBoundRequest.check(ks: requested, p: p, settings: settings)
     let svd = try layer.weight.withView { try thinSVD(of: $0) }
     try progress.advance(to: 0)  // a chance to cancel between the set-up steps
     let ks = requested.sorted()
@@ -207,20 +207,10 @@ public func reluSpectrum<Scalar: BLASScalar>(
                         dataMaxNorm: problem.maxPointNorm, fitStride: plan.stride)
 }
 
-/// Checks the requested `k` and the settings (one place for the rules).
-func checkRequest(_ requested: [Int], p: Int, settings: SpectrumSettings) throws {
-    for k in requested where k < 0 || k >= p {
-        throw EngineError.invalidArgument("k = \(k) is out of range: k must lie in [0, min(m, n) - 1] = [0, \(p - 1)]")
-    }
-    guard Set(requested).count == requested.count else { throw EngineError.invalidArgument("ks contains repeated values") }
-    guard !requested.isEmpty else { throw EngineError.invalidArgument("ks is empty") }
-    try settings.validate()
-}
-
 extension SpectrumSettings {
     /// Throws `EngineError.invalidArgument` naming the first setting out of its
-    /// range. The one owner of these checks: `reluSpectrum` and the C surface
-    /// (before it sizes memory) both call it.
+    /// range. The one owner of these checks; `ReluBoundRequest.check` calls it
+    /// (for `reluSpectrum`, and for the C surface before it sizes memory).
     public func validate() throws {
         guard timeBudget.isFinite, timeBudget >= 0 else {
             throw EngineError.invalidArgument("time_budget must be finite and >= 0, got \(timeBudget)")
@@ -228,7 +218,7 @@ extension SpectrumSettings {
         guard fit.learningRate.isFinite, fit.learningRate > 0 else {
             throw EngineError.invalidArgument("learning_rate must be positive, got \(fit.learningRate)")
         }
-        guard fit.batchSize > 0 else { throw EngineError.invalidArgument("batch_size must be positive") }
+        guard fit.batchSize > 0 else { throw EngineError.invalidArgument("batch_size must be positive, got \(fit.batchSize)") }
         guard fit.maxSteps >= 0, fit.evaluationInterval > 0 else {
             throw EngineError.invalidArgument("max_steps must be >= 0 and the evaluation interval positive")
         }

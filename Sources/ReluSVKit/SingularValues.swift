@@ -31,10 +31,24 @@ public struct ThinSVD<Scalar: BLASScalar> {
     }
 }
 
-private func copyChecked<Scalar: BLASScalar>(_ w: MatrixView<Scalar>) throws -> [Scalar] {
-    guard w.rows > 0, w.columns > 0 else {
-        throw EngineError.invalidArgument("the matrix is empty (\(w.rows) x \(w.columns))")
+/// A weight `W` (`rows x columns`) has at least one entry: the one owner of
+/// this rule (the SVD, `ReluLayer`, and the C surface before it sizes anything).
+public func checkWeight(rows: Int, columns: Int) throws {
+    guard rows > 0, columns > 0 else {
+        throw EngineError.empty("W has no \(rows == 0 ? "rows" : "columns") (it is \(rows) x \(columns))")
     }
+}
+
+/// The rank `r` of a truncation `W_r` of an `m x n` matrix: in `[0, min(m, n)]`.
+public func checkTruncationRank(_ r: Int, rows m: Int, columns n: Int) throws {
+    let p = min(m, n)
+    guard r >= 0, r <= p else {
+        throw EngineError.invalidArgument("rank = \(r) is out of range [0, min(m, n)] = [0, \(p)]")
+    }
+}
+
+private func copyChecked<Scalar: BLASScalar>(_ w: MatrixView<Scalar>) throws -> [Scalar] {
+    try checkWeight(rows: w.rows, columns: w.columns)
     var a = [Scalar](repeating: 0, count: w.rows * w.columns)
     for i in 0..<w.rows {
         let r = w.row(i)

@@ -1,10 +1,19 @@
+/// `points > 0` for a sphere sample standing for data that were not given: the
+/// one owner of this rule (`sphereSample`, `ReluBoundRequest` and the C surface
+/// before it sizes memory).
+public func checkSpherePoints(_ points: Int) throws {
+    guard points > 0 else {
+        throw EngineError.invalidArgument("sphere_points must be positive when X is not given, got \(points)")
+    }
+}
+
 /// A seeded sample of the unit sphere `S^{n-1}` (MATH.md §2): row `i` is
 /// `g_i / ||g_i||` with `g_i ~ N(0, I_n)` from `CounterRandom(seed, .sphereSample)`,
 /// normalised in `Double`. Equal seeds give equal samples in every process.
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func sphereSample<Scalar: BLASScalar>(points: Int, dimension: Int, seed: UInt64) throws -> Matrix<Scalar> {
-    guard points > 0 else { throw EngineError.invalidArgument("sphere_points must be positive, got \(points)") }
+    try checkSpherePoints(points)
     guard dimension > 0 else { throw EngineError.invalidArgument("the sphere dimension must be positive") }
     let (elements, overflow) = points.multipliedReportingOverflow(by: dimension)
     guard !overflow, elements <= 1 << 32 else {

@@ -4,6 +4,11 @@ import Glibc
 import Darwin
 #endif
 
+/// The dimension `n >= 1` of `gaussianToSphericalFactor`.
+public func checkSphericalDimension(_ n: Int) throws {
+    guard n >= 1 else { throw EngineError.invalidArgument("dimension must be at least 1, got \(n)") }
+}
+
 /// The constant `c_n = E ||g|| = sqrt(2) Gamma((n + 1) / 2) / Gamma(n / 2)` of
 /// Lemma 13, relating Gaussian and spherical mean widths: `w(K) = c_n w_s(K)`.
 ///
@@ -12,6 +17,7 @@ import Darwin
 /// beyond it the asymptotic series of `Gamma(x + 1/2) / Gamma(x)`, `x = n / 2`,
 /// whose truncation error there is below 1e-18. (A difference of `lgamma`
 /// values would lose about `log10(n log n)` digits to cancellation.)
+/// The caller checks `n` with `checkSphericalDimension`.
 public func gaussianToSphericalFactor(dimension n: Int) -> Double {
     precondition(n >= 1, "dimension must be positive")
     let x = Double(n) / 2

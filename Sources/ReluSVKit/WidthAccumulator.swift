@@ -118,7 +118,7 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
     /// cancellation) the accumulator is left as it was.
     public func update(_ x: MatrixView<Scalar>, progress: Progress = .silent) throws {
         guard x.columns == dimension else {
-            throw EngineError.mismatch("points have dimension \(x.columns) but the accumulator has \(dimension)")
+            throw EngineError.shape("x has \(x.columns) columns but the accumulator has dimension \(dimension)")
         }
         guard x.rows > 0 else { return }
         // Extremes of this batch alone, merged into the state at the end.
@@ -168,6 +168,9 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
                 "cannot merge accumulators with different directions: (dimension \(otherDimension), samples \(otherMax.count), seed \(otherSeed)) vs (dimension \(dimension), samples \(samples), seed \(seed))")
         }
         guard otherCount >= 0 else { throw EngineError.invalidArgument("negative point count") }
+        guard !otherMax.contains(where: \.isNaN), !otherMin.contains(where: \.isNaN) else {
+            throw EngineError.nonFinite("extremes contain NaN")
+        }
         if otherCount == 0 {
             guard otherMax.allSatisfy({ $0 == -.infinity }), otherMin.allSatisfy({ $0 == .infinity }) else {
                 throw EngineError.invalidArgument("extremes of 0 points must be -infinity (maxima) and +infinity (minima)")
@@ -199,7 +202,7 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
     /// for the spherical width (directions `theta_j = g_j / ||g_j||`).
     public func sampleWidths(spherical: Bool) throws -> [Double] {
         let snapshot = self.snapshot
-        guard snapshot.count > 0 else { throw EngineError.invalidArgument("no points have been added: the width of the empty set is undefined") }
+        guard snapshot.count > 0 else { throw EngineError.empty("no points have been added to the accumulator: the width of an empty set is undefined") }
         var widths = zip(snapshot.maxima, snapshot.minima).map { $0 - $1 }
         guard widths.allSatisfy(\.isFinite) else {  // finite products whose difference is not
             throw EngineError.overflow("a width max - min exceeds the range of Double; rescale the data")
@@ -238,7 +241,7 @@ public func gaussianMeanWidth<Scalar: BLASScalar>(
     spherical: Bool = false, progress: Progress = .silent
 ) throws -> (summary: SampleSummary, sampleWidths: [Double]) {
     try SampleSummary.checkTrim(trim)
-    guard x.rows > 0 else { throw EngineError.invalidArgument("the set is empty: the width needs at least one point") }
+    guard x.rows > 0 else { throw EngineError.empty("x has no rows: the width of an empty set is undefined") }
     let accumulator = try WidthAccumulator<Scalar>(dimension: x.columns, samples: samples, seed: seed, progress: progress)
     try accumulator.update(x, progress: progress)
     let widths = try accumulator.sampleWidths(spherical: spherical)

@@ -84,10 +84,8 @@ def conv_singular_values(weight: Any, input_size: Union[int, Sequence[int]], k: 
     count = h * w * min(c_out, c_in)
     top = 0
     if k is not None:
-        top = _positive_int(k, "k")
-        if top > count:
-            raise InvalidInputError(f"k = {top} exceeds H W min(C_out, C_in) = {count}")
-        count = top
+        top = _positive_int(k, "k")  # 0 would mean all values to the library; its range is the library's check
+        count = min(top, count)
     threads = 0 if threads is None else _positive_int(threads, "threads")
     mat = _arrays.prepare(a.reshape(c_out, c_in * kh * kw))
     m = _arrays.matrix(mat)

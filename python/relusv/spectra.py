@@ -317,7 +317,7 @@ def relu_singular_values(
     options = _defaults()
     options.leaky_slope = _validation.real(leaky_slope, "leaky_slope")
     options.seed = _seed(seed)
-    options.sphere_points = _positive_int(sphere_points, "sphere_points")
+    options.sphere_points = _validation.integer(sphere_points, "sphere_points", 0, _validation.MAX_UINT64)
     options.max_steps = _validation.integer(max_steps, "max_steps", 0, _validation.MAX_UINT64)
     if time_budget is not None:
         time_budget = _validation.real(time_budget, "time_budget")
@@ -329,13 +329,9 @@ def relu_singular_values(
     options.keep_factors = int(bool(return_factors))
     options.fit_stride = 0 if fit_stride is None else _positive_int(fit_stride, "fit_stride")
     options.learning_rate = _validation.real(learning_rate, "learning_rate")
-    options.batch_size = _positive_int(batch_size, "batch_size")
-    options.group_size = _positive_int(group_size, "group_size")
-    if x is not None and x.shape[0] % options.group_size:
-        raise ValueError(f"X has {x.shape[0]} rows, not a multiple of group_size = {options.group_size} "
-                         "(each point is group_size consecutive rows)")
-    if x is None and options.group_size != 1:
-        raise ValueError("group_size needs X (the sphere sample has single-row points)")
+    # Ranges (sphere_points, batch_size, group_size against X, ...) are the library's checks.
+    options.batch_size = _validation.integer(batch_size, "batch_size", 0, _validation.MAX_UINT64)
+    options.group_size = _validation.integer(group_size, "group_size", 0, _validation.MAX_UINT64)
 
     wm, bm, xm = _arrays.matrix(w), _mat(bias), _mat(x)
     ks_ptr = k_array.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)) if k_array is not None else None
@@ -463,7 +459,7 @@ def operator_gmw(
     bias = _bias(b)
     x = _points(X)
     samples = _positive_int(samples, "samples")
-    sphere_points = _positive_int(sphere_points, "sphere_points")
+    sphere_points = _validation.integer(sphere_points, "sphere_points")  # positive when used: the library's check
     seed = _seed(seed)
     result = _native.OperatorWidthResult()
     wm, bm, xm = _arrays.matrix(w), _mat(bias), _mat(x)

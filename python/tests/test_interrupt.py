@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 
 import numpy as np
 import pytest
-
 import relusv
 
 # About 200 GFLOP in blocks of 52 points (2^20 / S, S = 20,000): many seconds of work,
@@ -53,18 +51,37 @@ def test_ctrl_c_raises_keyboard_interrupt_quickly(python, subprocess_env):
 def test_ctrl_c_in_the_command_line_tool(tmp_path, python, subprocess_env):
     path = tmp_path / "big.npy"  # about 400 GFLOP with S = 20,000: far longer than the delay
     np.save(path, np.random.default_rng(0).normal(size=(40000, 250)))
+    # The baseline: the same process (modules, data) interrupted while Python sleeps, so that
+    # its signal-to-exit time is the interpreter's own reaction and shutdown under the
+    # machine's present load; the native loop may add about a second to that, not the run.
+    baseline = textwrap.dedent(f"""
+        import sys, time
+        import numpy as np
+        from relusv.cli import main
+        x = np.load({str(path)!r})
+        print("started", flush=True)
+        try:
+            time.sleep(60)
+        except KeyboardInterrupt:
+            print("relusv: interrupted", file=sys.stderr)
+            sys.exit(130)
+    """)
     script = textwrap.dedent(f"""
         import sys
         from relusv.cli import main
         print("started", flush=True)
         sys.exit(main(["gmw", {str(path)!r}, "--samples", "20000"]))
     """)
-    proc = subprocess.Popen([python, "-c", script], env=subprocess_env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    elapsed, err = interrupt_after_start(proc, delay=1.5)
-    assert proc.returncode == 130, err
-    assert err.strip() == "relusv: interrupted"
-    assert elapsed < 2.0, f"took {elapsed:.2f} s to stop"
+    runs = {}
+    for name, code in (("baseline", baseline), ("cli", script)):
+        proc = subprocess.Popen([python, "-c", code], env=subprocess_env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        elapsed, err = interrupt_after_start(proc, delay=1.5)
+        assert proc.returncode == 130, err
+        assert err.strip() == "relusv: interrupted"
+        runs[name] = elapsed
+    limit = 1.5 + 2 * runs["baseline"]
+    assert runs["cli"] < limit, f"took {runs['cli']:.2f} s to stop (baseline {runs['baseline']:.2f} s)"
 
 
 def test_progress_callable_returning_true_cancels(rng):

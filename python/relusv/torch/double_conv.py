@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ._conv_geometry import check_conv2d, pad_input
-from .double_linear import _positive, double_p_product_, init_rule, split_truncated_svd, target_variance
+from .double_linear import _positive, init_rule, reset_double_p_product_, split_truncated_svd, target_variance
 
 IntPair = Union[int, Tuple[int, int]]
 
@@ -93,10 +93,7 @@ class DoubleConv2d(nn.Module):
 
     def reset_parameters(self, seed: Optional[int] = None) -> None:
         """Double-p-product initialisation at fan-in ``C_in kh kw``; ``b = 0``."""
-        double_p_product_((self.weight1, self.weight2), self.target_variance(), self.rank, self.p, seed)
-        if self.bias is not None:
-            with torch.no_grad():
-                self.bias.zero_()
+        reset_double_p_product_(self, self.target_variance(), seed)
 
     @property
     def kernel_matrix(self) -> torch.Tensor:

@@ -53,13 +53,27 @@ def double_p_product_(factors, variance: float, rank: int, p: int, seed: Optiona
     product of the two factors has variance ``variance``.
     """
     generator = torch.Generator().manual_seed(int(seed)) if seed is not None else None
-    tau = (variance / rank) ** (1.0 / (4 * p))
+    tau = factor_std(variance, rank, p)
     with torch.no_grad():
         for w in factors:
             entries = torch.ones(w.shape, dtype=torch.float64)
             for _ in range(p):
                 entries *= torch.normal(0.0, tau, size=w.shape, generator=generator, dtype=torch.float64)
             w.copy_(entries)
+
+
+def factor_std(variance: float, rank: int, p: int) -> float:
+    """``tau`` with ``rank * tau^(4p) = variance`` (MATH.md section 7)."""
+    return (variance / rank) ** (1.0 / (4 * p))
+
+
+def reset_double_p_product_(layer: nn.Module, variance: float, seed: Optional[int]) -> None:
+    """``reset_parameters`` of the double-p-product layers: ``layer.weight1`` and
+    ``layer.weight2`` by ``double_p_product_`` at ``variance``, ``layer.bias`` (if any) zero."""
+    double_p_product_((layer.weight1, layer.weight2), variance, layer.rank, layer.p, seed)
+    if layer.bias is not None:
+        with torch.no_grad():
+            layer.bias.zero_()
 
 
 def split_truncated_svd(weight: torch.Tensor, rank: int) -> tuple:
@@ -135,14 +149,11 @@ class DoubleLinear(nn.Module):
 
     def factor_std(self) -> float:
         """``tau`` with ``rank * tau^(4p) = v``."""
-        return (self.target_variance() / self.rank) ** (1.0 / (4 * self.p))
+        return factor_std(self.target_variance(), self.rank, self.p)
 
     def reset_parameters(self, seed: Optional[int] = None) -> None:
         """Double-p-product initialisation (MATH.md section 7); ``b = 0``."""
-        double_p_product_((self.weight1, self.weight2), self.target_variance(), self.rank, self.p, seed)
-        if self.bias is not None:
-            with torch.no_grad():
-                self.bias.zero_()
+        reset_double_p_product_(self, self.target_variance(), seed)
 
     @property
     def weight(self) -> torch.Tensor:

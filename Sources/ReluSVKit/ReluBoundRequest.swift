@@ -1,0 +1,145 @@
+/// The checks of a request for ReLU singular-value bounds (MATH.md §2–3, §9)
+/// and the memory it needs, in one place and before anything is read, sized
+/// or allocated: the ranks `k`, the points (the caller's `X`, grouped, or a
+/// sample of the unit sphere) and the settings. `reluSpectrum` and
+/// `ReluBoundProblem` call them; the C surface calls them before it reads
+/// the caller's arrays or sizes memory, and checks only pointers, dtypes,
+/// struct sizes and size arithmetic itself.
+public enum ReluBoundRequest {
+    /// Points of the unit-sphere sample that stands for `X` when none is given
+    /// (the default of `relusv_relu_sv_options.sphere_points`, read by Python).
+    public static let defaultSpherePoints = 4096
+
+    /// The ranks `ks` and the settings: every `k` in `[0, p)`, `p = min(m, n)`,
+    /// no repeats, at least one `k`; `settings.validate()`.
+    public static func check(ks: [Int], p: Int, settings: SpectrumSettings) throws {
+        try checkRankCount(ks.count, p: p)
+        for k in ks { try checkRank(k, p: p) }
+        guard Set(ks).count == ks.count else { throw EngineError.invalidArgument("ks contains repeated values") }
+        guard !ks.isEmpty else { throw EngineError.invalidArgument("ks is empty") }
+        try settings.validate()
+    }
+
+    /// At most `p` ranks can be distinct values in `[0, p)`: a longer list is
+    /// refused before it is read.
+    public static func checkRankCount(_ count: Int, p: Int) throws {
+        guard count <= p else {
+            throw EngineError.invalidArgument("k_count = \(count) exceeds min(m, n) = \(p): the k must be distinct")
+        }
+    }
+
+    /// One rank `k` in `[0, p)`, in the caller's integer type (so that a
+    /// value beyond `Int` is named as given).
+    public static func checkRank<K: BinaryInteger>(_ k: K, p: Int) throws {
+        guard k >= 0, k < p else {
+            throw EngineError.invalidArgument(
+                "k = \(k) is out of range: k must lie in [0, min(m, n) - 1] = [0, \(p - 1)]")
+        }
+    }
+
+    /// The caller's points `X` (`rows x columns`, rows are points) for a layer
+    /// with `inputs` inputs, every `groupSize` consecutive rows one point (§9).
+    public static func checkData(rows: Int, columns: Int, inputs: Int, groupSize: Int) throws {
+        guard columns == inputs else {
+            throw EngineError.shape(
+                "X has \(columns) columns but W has \(inputs) columns (inputs); rows of X are points")
+        }
+        guard rows > 0 else { throw EngineError.empty("X has no points (0 rows)") }
+        try checkGroupSize(groupSize)
+        guard rows % groupSize == 0 else {
+            throw EngineError.shape(
+                "X has \(rows) rows, not a multiple of group_size = \(groupSize) (each point is group_size consecutive rows)"
+            )
+        }
+    }
+
+    /// The sphere sample that stands for `X` when none is given (§2): at least
+    /// one point, and single-row points (`groupSize = 1`).
+    public static func checkSphere(points: Int, groupSize: Int) throws {
+        try checkGroupSize(groupSize)
+        guard groupSize == 1 else {
+            throw EngineError.invalidArgument("group_size needs X (the sphere sample has single-row points)")
+        }
+        try ReluSVKit.checkSpherePoints(points)
+    }
+
+    /// Factors `U` and `V` of a rank-`k` approximant of an `m x n` layer:
+    /// `m x k` and `k x n`.
+    public static func checkFactors(
+        u: (rows: Int, columns: Int), v: (rows: Int, columns: Int),
+        outputs m: Int, inputs n: Int
+    ) throws {
+        guard u.rows == m, v.rows == u.columns, v.columns == n else {
+            throw EngineError.shape(
+                "U is \(u.rows) x \(u.columns) and V is \(v.rows) x \(v.columns); expected \(m) x k and k x \(n)")
+        }
+    }
+
+    private static func checkGroupSize(_ groupSize: Int) throws {
+        guard groupSize >= 1 else {
+            throw EngineError.invalidArgument("group_size must be at least 1, got \(groupSize)")
+        }
+    }
+
+    /// Bytes `reluSpectrum` holds at most for `points` rows of a layer `m x n`
+    /// in `scalarBytes`-byte scalars: per row the targets, the pre-activations
+    /// of every chain (`settings.chains`), the candidate families (their
+    /// projected data and one pre-activation each; README, memory) and the
+    /// row's data; three copies of `W` (the layer, its SVD); and with
+    /// `settings.keepFactors` the kept factors, `sum_k k (m + n)` in `Scalar`
+    /// and as `Double`.
+    public static func memoryBytes(
+        outputs m: Int, inputs n: Int, points: Int, ks: [Int], settings: SpectrumSettings,
+        scalarBytes: Int
+    ) -> Double {
+        let scalar = Double(scalarBytes)
+        let chains = Double(settings.chains)
+        let families = 3.0
+        let p = min(m, n)
+        let factors = settings.keepFactors ? Double(ks.reduce(0, +)) * Double(m + n) * (8 + scalar) : 0
+        let perPoint = Double(m) * (2 * chains + 2 + families) + Double(p + m) * families + Double(n)
+        return scalar * (Double(points) * perPoint + 3 * Double(m) * Double(n)) + factors
+    }
+}
+
+extension ReluBoundRequest {
+    /// Bytes `ReluBoundProblem.lossAndGradient` holds for `points` rows of a
+    /// layer `m x n` at rank `k`: the targets, pre-activations and gradient
+    /// scratch `N (2k + 2m)`, the row norms, the factors and their gradients.
+    public static func gradientMemoryBytes(
+        points: Int, outputs m: Int, inputs n: Int, rank k: Int,
+        scalarBytes: Int
+    ) -> Double {
+        Double(scalarBytes) * (Double(points) * Double(2 * k + 2 * m + 2) + 2 * Double(k) * Double(m + n))
+    }
+}
+
+extension ReluBoundProblem {
+    /// `lossAndGradient(factors:)` for a caller's factors `U` (`m x k`) and `V`
+    /// (`k x n`), checked: their shapes and finite entries (named by position).
+    public func lossAndGradient(u: MatrixView<Scalar>, v: MatrixView<Scalar>) throws
+        -> (loss: Double, gradU: [Scalar], gradV: [Scalar])
+    {
+        try ReluBoundRequest.checkFactors(
+            u: (u.rows, u.columns), v: (v.rows, v.columns), outputs: layer.outputs,
+            inputs: layer.inputs)
+        func entries(_ a: MatrixView<Scalar>, _ name: String) throws -> [Scalar] {
+            var out: [Scalar] = []
+            out.reserveCapacity(a.rows * a.columns)
+            for i in 0..<a.rows {
+                let r = a.row(i)
+                for j in 0..<a.columns {
+                    guard r[j].isFinite else {
+                        throw EngineError.nonFinite("\(name) contains NaN or infinity at row \(i), column \(j)")
+                    }
+                    out.append(r[j])
+                }
+            }
+            return out
+        }
+        let factors = RankFactors(
+            k: u.columns, m: layer.outputs, n: layer.inputs, u: try entries(u, "U"),
+            v: try entries(v, "V"))
+        return lossAndGradient(factors: factors)
+    }
+}
