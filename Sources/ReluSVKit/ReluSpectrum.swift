@@ -42,9 +42,10 @@ public struct SpectrumSettings: Sendable {
     /// the next singular pairs of `W` (a warm start), besides the cold start.
     public var warmStart: Bool = true
     /// The warm fit runs only when its start is within this relative slack
-    /// of the best bound after the cold fit: where the cold fit already went
-    /// well below the warm start, a second fit ends at about the same value
-    /// (measured on the suite of `bench/relu_sv.py`) for twice the work.
+    /// of the best bound after the cold fit, or the cold fit did not get
+    /// below the previous `k`'s bound: where the cold fit already went well
+    /// below both, a second fit ends at about the same value (measured on the
+    /// suite of `bench/relu_sv.py`) for twice the work.
     public var warmFitSlack: Double = 0.1
     /// Evaluate the data-aware candidates (reduced-rank regression and the
     /// data projection, MATH.md §3) and use them as cold starts.

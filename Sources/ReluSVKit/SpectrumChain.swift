@@ -46,8 +46,11 @@ struct SpectrumChain<Scalar: BLASScalar> {
                 let fitDeadline = deadline.isFinite ? started + (deadline - started) * share : .infinity
                 var reported = 0
                 let starts = startCandidates(cold: result.source == .extended ? nil : result, best: best, k: k)
+                // The warm fit: where its start is near the cold result, or the
+                // cold fit did not get below the previous k (a plateau otherwise).
                 for (index, start) in starts.prefix(plan.starts).enumerated()
-                where index == 0 || start.bound <= result.bound * (1 + plan.settings.warmFitSlack) {
+                where index == 0 || start.bound <= result.bound * (1 + plan.settings.warmFitSlack)
+                    || result.bound >= best?.bound ?? .infinity {
                     let (fitted, steps) = try fit(from: start, deadline: fitDeadline) { step in
                         shared.add(entry.steps + step - reported)
                         reported = entry.steps + step
