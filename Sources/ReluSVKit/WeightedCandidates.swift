@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Weighted reduced-rank regression (MATH.md §3, the data-aware candidates,
@@ -44,7 +44,9 @@ struct WeightedRegression<Scalar: BLASScalar> {
     /// certified. Nil when no round beats `bound` or the data are not finite.
     func candidate(k: Int, errors start: [Double], bound: Double) throws -> ChainBest<Scalar>? {
         guard k > 0, rounds > 0, zt.storage.allSatisfy(\.isFinite) else { return nil }
-        let m = problem.layer.outputs, N = problem.count, P = problem.groupSize
+        let m = problem.layer.outputs
+        let N = problem.count
+        let P = problem.groupSize
         var weights = [Double](repeating: 1, count: problem.groups)
         var errors = start
         var best: (factors: RankFactors<Scalar>, bound: Double, errors: [Double])?
@@ -88,14 +90,17 @@ struct WeightedRegression<Scalar: BLASScalar> {
     /// `L = Q_k Q_k^T W` as factors `U = Q_k` (`m x k`), `V = Q_k^T W`
     /// (`k x n`), `Q_k^T` the first `k` rows of `vt` (`r x m`).
     func projection(_ vt: Matrix<Scalar>, rank k: Int) -> RankFactors<Scalar> {
-        let m = problem.layer.outputs, n = problem.layer.inputs
-        var u = [Scalar](repeating: 0, count: m * k), v = [Scalar](repeating: 0, count: k * n)
+        let m = problem.layer.outputs
+        let n = problem.layer.inputs
+        var u = [Scalar](repeating: 0, count: m * k)
+        var v = [Scalar](repeating: 0, count: k * n)
         for i in 0..<m { for r in 0..<k { u[i * k + r] = vt[r, i] } }
         vt.storage.withUnsafeBufferPointer { q in
             problem.layer.weight.storage.withUnsafeBufferPointer { w in
                 v.withUnsafeMutableBufferPointer { vp in
-                    Scalar.gemm(transA: false, transB: false, m: k, n: n, k: m, alpha: 1, a: q.baseAddress!, lda: m,
-                                b: w.baseAddress!, ldb: n, beta: 0, c: vp.baseAddress!, ldc: n)
+                    Scalar.gemm(
+                        transA: false, transB: false, m: k, n: n, k: m, alpha: 1, a: q.baseAddress!, lda: m,
+                        b: w.baseAddress!, ldb: n, beta: 0, c: vp.baseAddress!, ldc: n)
                 }
             }
         }
@@ -104,13 +109,17 @@ struct WeightedRegression<Scalar: BLASScalar> {
 }
 
 /// `X W^T` (`N x m`, without the bias), in the working precision.
-func linearPreactivations<Scalar: BLASScalar>(layer: ReluLayer<Scalar>, points x: MatrixView<Scalar>) -> Matrix<Scalar> {
-    let m = layer.outputs, n = layer.inputs, N = x.rows
+func linearPreactivations<Scalar: BLASScalar>(layer: ReluLayer<Scalar>, points x: MatrixView<Scalar>) -> Matrix<Scalar>
+{
+    let m = layer.outputs
+    let n = layer.inputs
+    let N = x.rows
     var zt = Matrix<Scalar>(rows: N, columns: m)
     zt.withUnsafeMutableBufferPointer { zp in
         layer.weight.storage.withUnsafeBufferPointer { w in
-            Scalar.gemm(transA: false, transB: true, m: N, n: m, k: n, alpha: 1, a: x.base, lda: x.rowStride,
-                        b: w.baseAddress!, ldb: n, beta: 0, c: zp.baseAddress!, ldc: m)
+            Scalar.gemm(
+                transA: false, transB: true, m: N, n: m, k: n, alpha: 1, a: x.base, lda: x.rowStride,
+                b: w.baseAddress!, ldb: n, beta: 0, c: zp.baseAddress!, ldc: m)
         }
     }
     return zt
@@ -122,7 +131,8 @@ func linearPreactivations<Scalar: BLASScalar>(layer: ReluLayer<Scalar>, points x
 /// into `threads` contiguous parts run in parallel.
 func weightedCandidates<Scalar: BLASScalar>(
     problem: ReluBoundProblem<Scalar>, rrr: CandidateBasis<Scalar>, ks: [Int], rounds: Int, exponent: Double,
-    threads: Int, evaluated: @escaping (Int) -> Bool, shared: SharedProgress, progress: Progress, report: @escaping () throws -> Void
+    threads: Int, evaluated: @escaping (Int) -> Bool, shared: SharedProgress, progress: Progress,
+    report: @escaping () throws -> Void
 ) throws -> [Int: ChainBest<Scalar>] {
     let regression = WeightedRegression(problem: problem, rounds: rounds, exponent: exponent)
     let parts = max(1, min(threads, ks.count))

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import ReluSVKit
 
 /// The weighted reduced-rank regression (`WeightedRegression`, MATH.md §3):
@@ -25,7 +26,8 @@ final class WeightedCandidateTests: XCTestCase {
             var vx = [Double](repeating: 0, count: k)
             for r in 0..<k { for c in 0..<n { vx[r] += v[r * n + c] * x[i * n + c] } }
             for row in 0..<m {
-                var wx = b[row], lx = b[row]
+                var wx = b[row]
+                var lx = b[row]
                 for c in 0..<n { wx += w[row * n + c] * x[i * n + c] }
                 for r in 0..<k { lx += u[row * k + r] * vx[r] }
                 let d = max(wx, 0) - max(lx, 0)
@@ -42,7 +44,9 @@ final class WeightedCandidateTests: XCTestCase {
         // The caller's values are the Scalar ones: the oracle uses them, widened.
         let (ws, bs, xs) = (cast(w), cast(b), cast(x))
         let widen = { (a: [Scalar]) in a.map { Double($0) } }
-        let layer = try Matrix(rows: m, columns: n, storage: ws).withView { try ReluLayer(weight: $0, bias: bs, slope: 0) }
+        let layer = try Matrix(rows: m, columns: n, storage: ws).withView {
+            try ReluLayer(weight: $0, bias: bs, slope: 0)
+        }
         let points = Matrix(rows: N, columns: n, storage: xs)
         try points.withView { view in
             let problem = try ReluBoundProblem(layer: layer, points: view, groupSize: P)
@@ -56,8 +60,10 @@ final class WeightedCandidateTests: XCTestCase {
                 won += 1
                 XCTAssertEqual(c.source, .weightedRRR)
                 XCTAssertLessThanOrEqual(c.factors.k, k)
-                let exact = errors(w: widen(ws), b: widen(bs), x: widen(xs), u: widen(c.factors.u), v: widen(c.factors.v),
-                                   m: m, n: n, k: c.factors.k, P: P).max()!
+                let exact = errors(
+                    w: widen(ws), b: widen(bs), x: widen(xs), u: widen(c.factors.u), v: widen(c.factors.v),
+                    m: m, n: n, k: c.factors.k, P: P
+                ).max()!
                 XCTAssertEqual(c.bound, exact, accuracy: 1e-9 * exact, "k = \(k), P = \(P), \(Scalar.self)")
                 XCTAssertLessThan(c.bound, bound * (1 + 1e-3), "k = \(k): not below the plain regression")
             }
@@ -77,12 +83,15 @@ final class WeightedCandidateTests: XCTestCase {
     func testReportedInTheCurve() throws {
         let (m, n, N) = (12, 10, 60)
         let (w, b, x) = data(m: m, n: n, N: N, seed: 92)
-        let layer = try Matrix(rows: m, columns: n, storage: w).withView { try ReluLayer(weight: $0, bias: b, slope: 0) }
+        let layer = try Matrix(rows: m, columns: n, storage: w).withView {
+            try ReluLayer(weight: $0, bias: b, slope: 0)
+        }
         var settings = SpectrumSettings()
         settings.fit.maxSteps = 0
         settings.keepFactors = true
         let curve = try Matrix(rows: N, columns: n, storage: x).withView {
-            try reluSpectrum(of: ReluBoundProblem(layer: layer, points: $0), ks: Array(0..<min(m, n)), settings: settings)
+            try reluSpectrum(
+                of: ReluBoundProblem(layer: layer, points: $0), ks: Array(0..<min(m, n)), settings: settings)
         }
         var seen = 0
         for (e, f) in zip(curve.entries, curve.factors) where e.source == .weightedRRR {
@@ -95,7 +104,8 @@ final class WeightedCandidateTests: XCTestCase {
         XCTAssertGreaterThan(seen, 0)
         settings.weightedRounds = 0
         let plain = try Matrix(rows: N, columns: n, storage: x).withView {
-            try reluSpectrum(of: ReluBoundProblem(layer: layer, points: $0), ks: Array(0..<min(m, n)), settings: settings)
+            try reluSpectrum(
+                of: ReluBoundProblem(layer: layer, points: $0), ks: Array(0..<min(m, n)), settings: settings)
         }
         XCTAssertFalse(plain.entries.contains { $0.source == .weightedRRR })
         for (a, p) in zip(curve.entries, plain.entries) { XCTAssertLessThanOrEqual(a.bound, p.bound) }
