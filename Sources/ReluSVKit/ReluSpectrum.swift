@@ -47,6 +47,9 @@ public struct SpectrumSettings: Sendable {
     /// below both, a second fit ends at about the same value (measured on the
     /// suite of `bench/relu_sv.py`) for twice the work.
     public var warmFitSlack: Double = 0.1
+    /// Fit each `k` from the cold start too; off (with `warmStart` on) it is
+    /// the former warm-only engine, kept for the test that shows its plateaus.
+    public var coldStart: Bool = true
     /// Evaluate the data-aware candidates (reduced-rank regression and the
     /// data projection, MATH.md §3) and use them as cold starts.
     public var dataCandidates: Bool = true

@@ -120,6 +120,7 @@ struct SpectrumChain<Scalar: BLASScalar> {
         if plan.settings.warmStart, let best, best.source != .svd || best.factors.k == 0, best.factors.k < k,
            k <= bases[0].size {
             starts.append(evaluated(best.factors.extended(by: bases[0], pairs: best.factors.k..<k), .extended))
+            if !plan.settings.coldStart { starts.removeFirst() }
         }
         return starts
     }
