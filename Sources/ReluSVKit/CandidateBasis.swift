@@ -55,14 +55,8 @@ struct CandidateBasis<Scalar: BLASScalar> {
     /// Reduced-rank regression on the pre-activations `Z = W X^T` (one SVD of
     /// `X W^T`, `N x m`); nil when `X W^T` overflows.
     static func reducedRankRegression(layer: ReluLayer<Scalar>, points x: MatrixView<Scalar>) throws -> CandidateBasis? {
-        let m = layer.outputs, n = layer.inputs, N = x.rows
-        var zt = Matrix<Scalar>(rows: N, columns: m)
-        zt.withUnsafeMutableBufferPointer { zp in
-            layer.weight.storage.withUnsafeBufferPointer { w in
-                Scalar.gemm(transA: false, transB: true, m: N, n: m, k: n, alpha: 1, a: x.base, lda: x.rowStride,
-                            b: w.baseAddress!, ldb: n, beta: 0, c: zp.baseAddress!, ldc: m)
-            }
-        }
+        let m = layer.outputs, n = layer.inputs
+        let zt = linearPreactivations(layer: layer, points: x)
         guard zt.storage.allSatisfy(\.isFinite) else { return nil }
         let f = try zt.withView { try rightSVD(of: $0) }
         let q = f.vt  // r x m: rows are the left singular vectors of Z

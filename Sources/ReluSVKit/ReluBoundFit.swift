@@ -69,6 +69,8 @@ public enum BoundSource: Int32, Sendable, CaseIterable {
     case reducedRankRegression = 7
     /// The data projection `W V_k V_k^T` (MATH.md §3).
     case dataProjection = 8
+    /// Weighted reduced-rank regression (Lawson reweighting, `WeightedRegression`).
+    case weightedRRR = 9
 
     public var name: String {
         switch self {
@@ -81,6 +83,7 @@ public enum BoundSource: Int32, Sendable, CaseIterable {
         case .extended: "extended"
         case .reducedRankRegression: "rrr"
         case .dataProjection: "data-projection"
+        case .weightedRRR: "weighted-rrr"
         }
     }
 }

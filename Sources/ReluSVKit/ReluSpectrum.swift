@@ -41,6 +41,15 @@ public struct SpectrumSettings: Sendable {
     /// Fit each `k` also from the previous `k`'s best approximant extended by
     /// the next singular pairs of `W` (a warm start), besides the cold start.
     public var warmStart: Bool = true
+    /// The warm fit runs only when its start is within this relative slack
+    /// of the best bound after the cold fit, or the cold fit did not get
+    /// below the previous `k`'s bound: where the cold fit already went well
+    /// below both, a second fit ends at about the same value (measured on the
+    /// suite of `bench/relu_sv.py`) for twice the work.
+    public var warmFitSlack: Double = 0.1
+    /// Fit each `k` from the cold start too; off (with `warmStart` on) it is
+    /// the former warm-only engine, kept for the test that shows its plateaus.
+    public var coldStart: Bool = true
     /// Evaluate the data-aware candidates (reduced-rank regression and the
     /// data projection, MATH.md §3) and use them as cold starts.
     public var dataCandidates: Bool = true
@@ -50,6 +59,14 @@ public struct SpectrumSettings: Sendable {
     /// least-squares phase): the data-aware starts already minimise the
     /// linear least squares.
     public var fitPoints: Int = 2048
+    /// Lawson reweighting rounds of the weighted reduced-rank regression
+    /// (`weighted-rrr`, `WeightedRegression`); 0: not evaluated.
+    public var weightedRounds: Int = 4
+    /// Exponent `p` of Lawson's update `d_g <- d_g (e_g / max e)^p`.
+    public var weightedExponent: Double = 1
+    /// Largest `N m` at which the weighted candidates are evaluated (each
+    /// round is a thin SVD of the `N x m` pre-activations).
+    public var weightedLimit: Double = 4e6
 
     public init() {}
 }
@@ -123,7 +140,9 @@ public func reluSpectrum<Scalar: BLASScalar>(
     let plan = SpectrumPlan(problem: problem, ks: ks, rank: svd.numericalRank, settings: settings)
 
     let shared = SharedProgress()
-    let familyUnits = bases.count * ks.count
+    let weighting = settings.dataCandidates && settings.weightedRounds > 0
+        && Double(problem.count * layer.outputs) <= settings.weightedLimit && bases.count > 1
+    let familyUnits = (bases.count + (weighting ? 1 : 0)) * ks.count
     let totalUnits = familyUnits + ks.reduce(0) { $0 + plan.units($1) }
     let overall = progress.scoped(0..<Int(progress.total), subtotal: totalUnits)
     let threads = plan.threads
@@ -140,6 +159,12 @@ public func reluSpectrum<Scalar: BLASScalar>(
     // 1. Every family at every k (blocked passes, MATH.md §3).
     let familyBounds = try familyCurves(bases, problem: problem, ks: ks, threads: threads, shared: shared,
                                         report: report, progress: overall)
+    let weighted = weighting
+        ? try weightedCandidates(problem: problem, rrr: bases[1], ks: ks, rounds: settings.weightedRounds,
+                                 exponent: settings.weightedExponent, threads: threads,
+                                 evaluated: { _ in true }, shared: shared, progress: overall,
+                                 report: report)
+        : [:]
 
     // 2. Fits along chains of k.
     let deadline = settings.timeBudget > 0 ? now() + settings.timeBudget : Double.infinity
@@ -147,7 +172,8 @@ public func reluSpectrum<Scalar: BLASScalar>(
     let results = chains.map { _ in Box<[Int: (SpectrumEntry, RankFactors<Scalar>?)]>([:]) }
     let tasks: [() throws -> Void] = chains.enumerated().map { index, chain in
         {
-            let run = SpectrumChain(problem: problem, bases: bases, familyBounds: familyBounds, svd: svd, plan: plan)
+            let run = SpectrumChain(problem: problem, bases: bases, familyBounds: familyBounds, svd: svd, plan: plan,
+                                    weighted: weighted)
             results[index].value = try run.run(chain, deadline: deadline, shared: shared, report: report)
         }
     }
@@ -191,6 +217,9 @@ extension SpectrumSettings {
         guard fit.batchSize > 0 else { throw EngineError.invalidArgument("batch_size must be positive, got \(fit.batchSize)") }
         guard fit.maxSteps >= 0, fit.evaluationInterval > 0 else {
             throw EngineError.invalidArgument("max_steps must be >= 0 and the evaluation interval positive")
+        }
+        guard weightedRounds >= 0, weightedExponent.isFinite, weightedExponent > 0, warmFitSlack >= 0 else {
+            throw EngineError.invalidArgument("weighted rounds must be >= 0, their exponent positive and the warm-fit slack >= 0")
         }
     }
 }
@@ -252,6 +281,8 @@ struct SpectrumPlan {
     let stride: Int
     let threads: Int
     let starts: Int
+    /// Fits per fitted k the work estimate counts.
+    let budgetedStarts: Double
     let rank: Int
     let ks: [Int]
     let settings: SpectrumSettings
@@ -268,6 +299,9 @@ struct SpectrumPlan {
         let active = Double(min(rows, fit.activeSetSize * problem.groupSize))
         let starts = settings.warmStart ? 2 : 1
         let lsShare = fit.leastSquaresFirst ? 0.5 : 0
+        // The warm fit runs only where the cold one stayed near its start
+        // (`warmFitSlack`): the work is budgeted as one fit per k then.
+        let budgeted = settings.warmStart && !settings.warmFitSlack.isFinite ? 2.0 : 1.0
         // GEMM flops of a step and its share of an evaluation, plus a fixed
         // overhead (measured: a few hundred microseconds) that dominates small problems.
         let perStep = { (k: Int) -> Double in
@@ -278,7 +312,7 @@ struct SpectrumPlan {
         // A fit on a subset ends with one evaluation over all points.
         let certification = { (k: Int) -> Double in subset ? 2 * Double(k * (m + n) * N) : 0 }
         func fitCost(_ k: Int, steps: Int) -> Double {
-            Double(starts) * (Double(steps) * perStep(k) + certification(k))
+            budgeted * (Double(steps) * perStep(k) + certification(k))
         }
         let fittable = ks.filter { $0 > 0 && $0 < rank && fit.maxSteps > 0 }
         let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
@@ -315,6 +349,7 @@ struct SpectrumPlan {
         self.fit = fit
         self.stride = stride
         self.starts = starts
+        self.budgetedStarts = budgeted
         self.rank = rank
         self.ks = ks
         self.settings = settings
@@ -364,7 +399,7 @@ struct SpectrumPlan {
         return elementCost * work * (2 + dataPasses)
     }
     func cost(_ k: Int) -> Double {
-        (fitted(k) ? Double(starts * expected) * perK(k) : 0) + 4 * evaluation + 1
+        (fitted(k) ? budgetedStarts * Double(expected) * perK(k) : 0) + 4 * evaluation + 1
     }
     /// Progress units of one `k`.
     func units(_ k: Int) -> Int { fitted(k) ? fit.maxSteps * starts + 1 : 1 }

@@ -33,6 +33,8 @@ struct SpectrumChain<Scalar: BLASScalar> {
     let familyBounds: [Int: [Double]]
     let svd: ThinSVD<Scalar>
     let plan: SpectrumPlan
+    /// The weighted candidates (`WeightedRegression`) by `k`, where evaluated.
+    var weighted: [Int: ChainBest<Scalar>] = [:]
 
     /// The factors of a candidate.
     func factors(_ c: ChainBest<Scalar>) -> RankFactors<Scalar> {
@@ -80,7 +82,11 @@ struct SpectrumChain<Scalar: BLASScalar> {
                 var reported = 0
                 let starts = startCandidates(cold: result.source == .extended ? nil : result, best: best, k: k)
                 var bestFit = extended
-                for start in starts.prefix(plan.starts) {
+                // The warm fit: where its start is near the cold result, or the
+                // cold fit did not get below the previous k (a plateau otherwise).
+                for (index, start) in starts.prefix(plan.starts).enumerated()
+                where index == 0 || start.bound <= result.bound * (1 + plan.settings.warmFitSlack)
+                    || result.bound >= best?.bound ?? .infinity {
                     let (fitted, steps) = try fit(from: start, deadline: fitDeadline) { step in
                         shared.add(entry.steps + step - reported)
                         reported = entry.steps + step
@@ -99,6 +105,8 @@ struct SpectrumChain<Scalar: BLASScalar> {
                                                      report: report)
                 }
             }
+            // A candidate, not a start: fits from it ended higher on the suite.
+            if let w = weighted[k], w.bound < result.bound { result = w }
             if let previous = best, previous.bound <= result.bound {
                 entry.bound = previous.bound
                 entry.source = .previousK
@@ -156,6 +164,7 @@ struct SpectrumChain<Scalar: BLASScalar> {
             var warm = best
             warm.rank = k
             starts.append(evaluated(factors(warm), .extended))
+            if !plan.settings.coldStart { starts.removeFirst() }
         }
         return starts
     }

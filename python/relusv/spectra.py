@@ -124,7 +124,8 @@ class ReluSpectrum:
     certified bound found (always ``<= t_k``; non-increasing in ``k``);
     ``source`` names the candidate that achieved it (``"exact"`` at k = 0,
     ``"zero"`` where the evaluated error is exactly 0, ``"svd"``, ``"rrr"``
-    (reduced-rank regression), ``"data-projection"``, ``"fit"`` (least
+    (reduced-rank regression), ``"weighted-rrr"`` (its Lawson-reweighted
+    variant), ``"data-projection"``, ``"fit"`` (least
     squares), ``"refine"`` (minimax refinement), ``"previous-k"`` (a smaller
     k's approximant), ``"extended"`` (a smaller k's approximant plus the next
     singular pairs)); ``steps`` and ``seconds`` are the optimisation effort.
@@ -224,7 +225,9 @@ def relu_singular_values(
       of ``W X^T`` (``"rrr"``; ``L X^T`` is the truncation of ``W X^T``, so the
       error vanishes once ``k >= rank(X W^T)``), and the data projection
       ``W V_k V_k^T``, ``V`` the right singular vectors of ``X``
-      (``"data-projection"``);
+      (``"data-projection"``); on layers with ``N m <= 4e6`` also the
+      reduced-rank regression with the points reweighted by Lawson's rule
+      (4 rounds, weights times ``e / max e``; ``"weighted-rrr"``);
     * the approximant of a smaller requested ``k`` (``"previous-k"``, so the
       curve is monotone) and that approximant plus the next singular pairs of
       ``W`` (``"extended"``);

@@ -180,3 +180,28 @@ def test_float32_rounding_level_certificate_in_blocks():
     W, b, X = (a.astype(np.float32) for a in (W, b, X))
     r = relusv.relu_singular_values(W, b, X, return_factors=True, progress=False, max_steps=0)
     check_certified(r, W, b, X)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weighted_rrr_is_certified_by_its_factors(dtype):
+    """The weighted reduced-rank regression (Lawson reweighting of the points
+    in the SVD of W X^T): without fits (max_steps=0) it wins at some k, is
+    named ``weighted-rrr``, has rank <= k, and its bound is the float64 error
+    of its returned factors (never worse than it claims)."""
+    rng = np.random.default_rng(5)
+    n, N = 20, 120
+    W = rng.normal(0, np.sqrt(2 / n), size=(n, n))
+    b = 0.1 * rng.normal(size=n)
+    X = np.maximum(rng.normal(size=(N, n)) - 0.5, 0)
+    W, b, X = (a.astype(dtype) for a in (W, b, X))
+    r = relusv.relu_singular_values(W, b, X, max_steps=0, return_factors=True, progress=False)
+    weighted = [i for i, s in enumerate(r.source) if s == "weighted-rrr"]
+    assert weighted, list(r.source)
+    check_certified(r, W, b, X)
+    for i in weighted:
+        U, V = r.factors[i]
+        assert U.shape[1] <= r.ks[i]
+        exact = group_errors(W, b, X, U @ V).max()
+        assert r.bound[i] >= exact * (1 - 1e-12)
+        # Below the plain candidates at that k: the truncation and the unweighted regression.
+        assert r.bound[i] < r.truncation_bound[i]

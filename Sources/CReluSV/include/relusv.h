@@ -282,7 +282,7 @@ void relusv_relu_sv_options_init(relusv_relu_sv_options *options, size_t struct_
 
 /* Which candidate produced a bound (relusv_bound_source_name gives "exact",
  * "zero", "svd", "fit", "refine", "previous-k", "extended", "rrr",
- * "data-projection"; NULL if unknown). */
+ * "data-projection", "weighted-rrr"; NULL if unknown). */
 typedef enum relusv_bound_source {
     RELUSV_SOURCE_EXACT = 0,      /* k = 0: max_x ||phi(x) - act(b)||, exact */
     RELUSV_SOURCE_ZERO = 1,       /* the certified error of the reported approximant is exactly 0 */
@@ -293,7 +293,9 @@ typedef enum relusv_bound_source {
     RELUSV_SOURCE_EXTENDED = 6,   /* a smaller k's approximant plus the next singular pairs of W */
     RELUSV_SOURCE_RRR = 7,        /* reduced-rank regression Q_k Q_k^T W, Q the left singular vectors
                                      of W X^T (exact at k >= rank(X W^T)) */
-    RELUSV_SOURCE_DATA_PROJECTION = 8 /* W V_k V_k^T, V the right singular vectors of X */
+    RELUSV_SOURCE_DATA_PROJECTION = 8, /* W V_k V_k^T, V the right singular vectors of X */
+    RELUSV_SOURCE_WEIGHTED_RRR = 9     /* reduced-rank regression on point-weighted pre-activations,
+                                          weights raised where the error is large (Lawson) */
 } relusv_bound_source;
 
 const char *relusv_bound_source_name(int32_t source);

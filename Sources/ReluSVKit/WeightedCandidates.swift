@@ -1,0 +1,158 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Weighted reduced-rank regression (MATH.md §3, the data-aware candidates,
+/// weighted by Lawson's reweighting).
+///
+/// The reduced-rank regression `Q_k Q_k^T W` (`CandidateBasis`) minimises the
+/// sum over all points of the squared pre-activation errors
+/// `||(W - L) x||^2`, but the bound is the maximum over points of the ReLU
+/// error `e_g`. For point weights `d_g > 0` the rank-`k` matrix minimising
+/// `sum_g d_g sum_{i in g} ||(W - L) x_i||^2` is again `Q_k Q_k^T W`, now with
+/// `Q` the left singular vectors of `Z D^(1/2)` (`Z = W X^T`, the columns of
+/// point `g` scaled by `d_g^(1/2)`): `L X^T D^(1/2)` is the rank-`k`
+/// truncation of `Z D^(1/2)`. Lawson's iteration for a minimax fit raises
+/// the weight of the points whose error is large: starting from the plain
+/// regression (`d = 1`), each round sets `d_g <- d_g (e_g / max e)^p` with the
+/// exact ReLU errors `e_g` of the previous round (so a coordinate that stays
+/// inactive in both the target and the approximant costs nothing), and takes
+/// the SVD again. Every round's matrix has rank `<= k` and is evaluated
+/// exactly; the best is certified like every other candidate
+/// (`ReluBoundProblem.certify`) and reported with source `weighted-rrr`.
+///
+/// Work per `k`: `rounds` thin SVDs of an `N x m` matrix and as many
+/// evaluations, so it runs only on layers where `N m` is small.
+struct WeightedRegression<Scalar: BLASScalar> {
+    let problem: ReluBoundProblem<Scalar>
+    /// `X W^T` (`N x m`).
+    let zt: Matrix<Scalar>
+    let rounds: Int
+    let exponent: Double
+
+    init(problem: ReluBoundProblem<Scalar>, rounds: Int, exponent: Double) {
+        self.problem = problem
+        zt = linearPreactivations(layer: problem.layer, points: problem.x)
+        self.rounds = rounds
+        self.exponent = exponent
+    }
+
+    /// The best of `rounds` reweighted regressions at rank `k`, started from
+    /// the plain regression's per-point errors `errors` (bound `bound`);
+    /// certified. Nil when no round beats `bound` or the data are not finite.
+    func candidate(k: Int, errors start: [Double], bound: Double) throws -> ChainBest<Scalar>? {
+        guard k > 0, rounds > 0, zt.storage.allSatisfy(\.isFinite) else { return nil }
+        let m = problem.layer.outputs
+        let N = problem.count
+        let P = problem.groupSize
+        var weights = [Double](repeating: 1, count: problem.groups)
+        var errors = start
+        var best: (factors: RankFactors<Scalar>, bound: Double, errors: [Double])?
+        for _ in 0..<rounds {
+            guard reweight(&weights, errors: errors) else { break }
+            var scaled = zt
+            scaled.withUnsafeMutableBufferPointer { z in
+                for i in 0..<N {
+                    let root = Scalar(weights[i / P].squareRoot())
+                    for j in 0..<m { z[i * m + j] *= root }
+                }
+            }
+            let f = try scaled.withView { try thinSVD(of: $0) }
+            guard k <= f.vt.rows else { break }
+            let factors = projection(f.vt, rank: k)
+            let (value, next) = factors.withPointers { problem.evaluate(u: $0, v: $1, k: k, certified: false) }
+            guard value.isFinite else { break }
+            if value < (best?.bound ?? bound) { best = (factors, value, next) }
+            errors = next
+        }
+        guard var chosen = best else { return nil }
+        let certified = chosen.factors.withFactorPointers { problem.certify(errors: &chosen.errors, factors: $0) }
+        return ChainBest(base: .fitted(chosen.factors), rank: chosen.factors.k, bound: certified, source: .weightedRRR)
+    }
+
+    /// Lawson's update `d_g <- d_g (e_g / max e)^p`, rescaled to a largest
+    /// weight of 1 (with a floor of `1e-12` so that no point is dropped);
+    /// false when the errors are all zero or not finite.
+    func reweight(_ weights: inout [Double], errors: [Double]) -> Bool {
+        guard let top = errors.max(), top > 0, top.isFinite else { return false }
+        var largest = 0.0
+        for g in weights.indices {
+            weights[g] *= pow(errors[g] / top, exponent)
+            largest = max(largest, weights[g])
+        }
+        guard largest > 0 else { return false }
+        for g in weights.indices { weights[g] = max(weights[g] / largest, 1e-12) }
+        return true
+    }
+
+    /// `L = Q_k Q_k^T W` as factors `U = Q_k` (`m x k`), `V = Q_k^T W`
+    /// (`k x n`), `Q_k^T` the first `k` rows of `vt` (`r x m`).
+    func projection(_ vt: Matrix<Scalar>, rank k: Int) -> RankFactors<Scalar> {
+        let m = problem.layer.outputs
+        let n = problem.layer.inputs
+        var u = [Scalar](repeating: 0, count: m * k)
+        var v = [Scalar](repeating: 0, count: k * n)
+        for i in 0..<m { for r in 0..<k { u[i * k + r] = vt[r, i] } }
+        vt.storage.withUnsafeBufferPointer { q in
+            problem.layer.weight.storage.withUnsafeBufferPointer { w in
+                v.withUnsafeMutableBufferPointer { vp in
+                    Scalar.gemm(
+                        transA: false, transB: false, m: k, n: n, k: m, alpha: 1, a: q.baseAddress!, lda: m,
+                        b: w.baseAddress!, ldb: n, beta: 0, c: vp.baseAddress!, ldc: n)
+                }
+            }
+        }
+        return RankFactors(k: k, m: m, n: n, u: u, v: v)
+    }
+}
+
+/// `X W^T` (`N x m`, without the bias), in the working precision.
+func linearPreactivations<Scalar: BLASScalar>(layer: ReluLayer<Scalar>, points x: MatrixView<Scalar>) -> Matrix<Scalar>
+{
+    let m = layer.outputs
+    let n = layer.inputs
+    let N = x.rows
+    var zt = Matrix<Scalar>(rows: N, columns: m)
+    zt.withUnsafeMutableBufferPointer { zp in
+        layer.weight.storage.withUnsafeBufferPointer { w in
+            Scalar.gemm(
+                transA: false, transB: true, m: N, n: m, k: n, alpha: 1, a: x.base, lda: x.rowStride,
+                b: w.baseAddress!, ldb: n, beta: 0, c: zp.baseAddress!, ldc: m)
+        }
+    }
+    return zt
+}
+
+/// The weighted candidate at every `k` of `ks` (`0 < k < rrr.size`) where
+/// `evaluated(k)`, keyed by `k`, each started from the plain regression
+/// `rrr` at that `k`; one progress unit per `k` of `ks`; the `k` are split
+/// into `threads` contiguous parts run in parallel.
+func weightedCandidates<Scalar: BLASScalar>(
+    problem: ReluBoundProblem<Scalar>, rrr: CandidateBasis<Scalar>, ks: [Int], rounds: Int, exponent: Double,
+    threads: Int, evaluated: @escaping (Int) -> Bool, shared: SharedProgress, progress: Progress,
+    report: @escaping () throws -> Void
+) throws -> [Int: ChainBest<Scalar>] {
+    let regression = WeightedRegression(problem: problem, rounds: rounds, exponent: exponent)
+    let parts = max(1, min(threads, ks.count))
+    let results = (0..<parts).map { _ in Box<[Int: ChainBest<Scalar>]>([:]) }
+    let tasks: [() throws -> Void] = (0..<parts).map { part in
+        {
+            for k in ks[(ks.count * part / parts)..<(ks.count * (part + 1) / parts)] {
+                try report()
+                defer { shared.add(1) }
+                guard k > 0, k < rrr.size, evaluated(k) else { continue }
+                let plain = rrr.factors(rank: k)
+                let (bound, errors) = plain.withPointers { problem.evaluate(u: $0, v: $1, k: k, certified: false) }
+                if bound > 0, let w = try regression.candidate(k: k, errors: errors, bound: bound) {
+                    results[part].value[k] = w
+                }
+            }
+        }
+    }
+    try runInParallel(tasks, threads: threads, shared: shared, progress: progress)
+    var out: [Int: ChainBest<Scalar>] = [:]
+    for r in results { out.merge(r.value) { a, _ in a } }
+    return out
+}

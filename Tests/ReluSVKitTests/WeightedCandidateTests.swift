@@ -1,0 +1,113 @@
+import XCTest
+
+@testable import ReluSVKit
+
+/// The weighted reduced-rank regression (`WeightedRegression`, MATH.md §3):
+/// a rank-`<= k` matrix whose reported bound is the float64 maximum error of
+/// its factors, recomputed here by direct loops in float64, for float32 and
+/// float64 inputs, grouped and not; below the plain regression it starts from.
+final class WeightedCandidateTests: XCTestCase {
+    /// `W` He Gaussian, a bias, nonnegative sparse `X` (rows are points), in float64.
+    func data(m: Int, n: Int, N: Int, seed: UInt64) -> (w: [Double], b: [Double], x: [Double]) {
+        let random = CounterRandom(seed: seed, stream: .factorInitialisation)
+        let w = (0..<(m * n)).map { (2.0 / Double(n)).squareRoot() * random.normal(row: $0 / n, column: $0 % n) }
+        let x = (0..<(N * n)).map { max(random.normal(row: m + $0 / n, column: $0 % n) - 0.5, 0) }
+        let b = (0..<m).map { 0.1 * random.normal(row: m + N, column: $0) }
+        return (w, b, x)
+    }
+
+    /// Per group of `P` rows: `(sum ||ReLU(W x + b) - ReLU(U V x + b)||^2)^(1/2)`, by loops in float64.
+    func errors(w: [Double], b: [Double], x: [Double], u: [Double], v: [Double], m: Int, n: Int, k: Int, P: Int)
+        -> [Double]
+    {
+        let N = x.count / n
+        var out = [Double](repeating: 0, count: N / P)
+        for i in 0..<N {
+            var vx = [Double](repeating: 0, count: k)
+            for r in 0..<k { for c in 0..<n { vx[r] += v[r * n + c] * x[i * n + c] } }
+            for row in 0..<m {
+                var wx = b[row]
+                var lx = b[row]
+                for c in 0..<n { wx += w[row * n + c] * x[i * n + c] }
+                for r in 0..<k { lx += u[row * k + r] * vx[r] }
+                let d = max(wx, 0) - max(lx, 0)
+                out[i / P] += d * d
+            }
+        }
+        return out.map { $0.squareRoot() }
+    }
+
+    func check<Scalar: BLASScalar>(_: Scalar.Type, P: Int) throws {
+        let (m, n, N) = (12, 10, 60)
+        let (w, b, x) = data(m: m, n: n, N: N, seed: 91)
+        let cast = { (a: [Double]) in a.map { Scalar(Double($0)) } }
+        // The caller's values are the Scalar ones: the oracle uses them, widened.
+        let (ws, bs, xs) = (cast(w), cast(b), cast(x))
+        let widen = { (a: [Scalar]) in a.map { Double($0) } }
+        let layer = try Matrix(rows: m, columns: n, storage: ws).withView {
+            try ReluLayer(weight: $0, bias: bs, slope: 0)
+        }
+        let points = Matrix(rows: N, columns: n, storage: xs)
+        try points.withView { view in
+            let problem = try ReluBoundProblem(layer: layer, points: view, groupSize: P)
+            let rrr = try XCTUnwrap(try CandidateBasis.reducedRankRegression(layer: layer, points: view))
+            let regression = WeightedRegression(problem: problem, rounds: 4, exponent: 1)
+            var won = 0
+            for k in 1..<min(m, n) {
+                let plain = rrr.factors(rank: k)
+                let (bound, start) = plain.withPointers { problem.evaluate(u: $0, v: $1, k: k, certified: false) }
+                guard let c = try regression.candidate(k: k, errors: start, bound: bound) else { continue }
+                won += 1
+                XCTAssertEqual(c.source, .weightedRRR)
+                XCTAssertLessThanOrEqual(c.fit!.k, k)
+                let exact = errors(
+                    w: widen(ws), b: widen(bs), x: widen(xs), u: widen(c.fit!.u), v: widen(c.fit!.v),
+                    m: m, n: n, k: c.fit!.k, P: P
+                ).max()!
+                XCTAssertEqual(c.bound, exact, accuracy: 1e-9 * exact, "k = \(k), P = \(P), \(Scalar.self)")
+                XCTAssertLessThan(c.bound, bound * (1 + 1e-3), "k = \(k): not below the plain regression")
+            }
+            XCTAssertGreaterThan(won, 0, "the reweighting never improved on the plain regression")
+        }
+    }
+
+    func testCertifiedInDoubleAndFloat() throws {
+        for P in [1, 3] {
+            try check(Double.self, P: P)
+            try check(Float.self, P: P)
+        }
+    }
+
+    /// In a curve without fits the weighted candidate is reported under its
+    /// name at some `k`, with factors of rank `<= k` that reproduce the bound.
+    func testReportedInTheCurve() throws {
+        let (m, n, N) = (12, 10, 60)
+        let (w, b, x) = data(m: m, n: n, N: N, seed: 92)
+        let layer = try Matrix(rows: m, columns: n, storage: w).withView {
+            try ReluLayer(weight: $0, bias: b, slope: 0)
+        }
+        var settings = SpectrumSettings()
+        settings.fit.maxSteps = 0
+        settings.keepFactors = true
+        let curve = try Matrix(rows: N, columns: n, storage: x).withView {
+            try reluSpectrum(
+                of: ReluBoundProblem(layer: layer, points: $0), ks: Array(0..<min(m, n)), settings: settings)
+        }
+        var seen = 0
+        for (e, f) in zip(curve.entries, curve.factors) where e.source == .weightedRRR {
+            seen += 1
+            let f = try XCTUnwrap(f)
+            XCTAssertLessThanOrEqual(f.k, e.k)
+            let exact = errors(w: w, b: b, x: x, u: f.u, v: f.v, m: m, n: n, k: f.k, P: 1).max()!
+            XCTAssertEqual(e.bound, exact, accuracy: 1e-12 * exact)
+        }
+        XCTAssertGreaterThan(seen, 0)
+        settings.weightedRounds = 0
+        let plain = try Matrix(rows: N, columns: n, storage: x).withView {
+            try reluSpectrum(
+                of: ReluBoundProblem(layer: layer, points: $0), ks: Array(0..<min(m, n)), settings: settings)
+        }
+        XCTAssertFalse(plain.entries.contains { $0.source == .weightedRRR })
+        for (a, p) in zip(curve.entries, plain.entries) { XCTAssertLessThanOrEqual(a.bound, p.bound) }
+    }
+}
