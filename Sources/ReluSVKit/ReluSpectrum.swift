@@ -23,19 +23,25 @@ public struct SpectrumSettings: Sendable {
     public var timeBudget: Double = 0
     /// Largest factor by which a generous `timeBudget` raises the effort.
     public var maxRaise: Double = 4
-    /// Fit every `fitStride`-th requested `k` (by position) and every `k`
-    /// below the stride; 0 chooses the stride from `workBudget`.
+    /// Fit every `fitStride`-th requested `k` (by position), every `k` below
+    /// `min(stride, 8)` and, for strides up to 8, the last 8 below the rank of
+    /// `W` (where the curve falls fastest); 0 chooses the stride from `workBudget`.
     public var fitStride: Int = 0
-    /// Floating-point operations per thread the automatic step count and
-    /// stride aim at (about half a minute of one core). Chosen on the suite
-    /// of `bench/relu_sv.py`: whole curves at least 10x faster than the
-    /// paper's procedure with bounds well below it.
-    public var workBudget: Double = 1.2e12
+    /// Floating-point operations of the whole curve the automatic step count
+    /// and stride aim at (about ten seconds of one core), whatever `threads`
+    /// is, so that results do not depend on it. Chosen on the suite of
+    /// `bench/relu_sv.py` with the peer at every `k`: whole curves at least
+    /// 10x below the paper's procedure in processor time on every layer,
+    /// no `k` above it, mean bound ratios 0.28-0.77 (on 100-wide layers over
+    /// 500 points it fits every second `k` with up to 300 steps).
+    public var workBudget: Double = 4.25e11
     /// Steps a fit is expected to take (for the work estimate): most fits
     /// keep improving slowly and run to their cap, so the cap is budgeted.
     public var expectedSteps: Int = 500
-    /// Fewest steps per fit before the automatic choice fits fewer `k` instead.
-    public var minimumSteps: Int = 150
+    /// Fewest steps per fit before the automatic choice fits fewer `k`
+    /// instead (on the suite, fewer `k` with longer fits gave lower curves
+    /// than every `k` with shorter ones for the same work).
+    public var minimumSteps: Int = 300
     /// Keep the factors of every reported approximant.
     public var keepFactors: Bool = false
     /// Fit each `k` also from the previous `k`'s best approximant extended by
@@ -320,9 +326,12 @@ struct SpectrumPlan {
         let budget = settings.timeBudget > 0 ? 1.8e10 * settings.timeBudget : settings.workBudget
         // The blocked passes of the families and of the fits' extensions come
         // first; the fits get what is left (at least a tenth of the budget).
+        // A time budget is wall-clock, so every thread adds capacity; the work
+        // budget is the whole curve's, so the plan (and the result) does not
+        // depend on the thread count.
+        let parallel = settings.timeBudget > 0 ? Double(min(threads, max(1, fittable.count))) : 1
         let passes = SpectrumPlan.passCost(problem: problem, ks: ks, settings: settings)
-        let capacity = max(0.1 * budget * Double(threads), budget * Double(threads) - passes)
-            * Double(min(threads, max(1, fittable.count))) / Double(threads)
+        let capacity = max(0.1 * budget * parallel, budget * parallel - passes)
         var expected = min(fit.maxSteps, settings.expectedSteps)
         var total = fittable.reduce(0.0) { $0 + fitCost($1, steps: expected) }
         if settings.timeBudget > 0, total > 0, total < capacity {
@@ -361,9 +370,13 @@ struct SpectrumPlan {
     private let expected: Int
     private let evaluation: Double
 
-    /// Every stride-th k, and all k below `min(stride, 8)` (cheap, and where the curve falls fastest).
+    /// Every stride-th k, all k below `min(stride, 8)` and, when the stride
+    /// is at most 8 (fits are cheap), the last 8 below the rank: the curve
+    /// falls fastest at both ends, where an unfitted k is furthest above a fit.
     func fitted(_ k: Int) -> Bool {
-        k > 0 && k < rank && fit.maxSteps > 0 && (position[k]! % stride == 0 || k < min(stride, 8))
+        let top = stride <= 8 ? 8 : 0
+        return k > 0 && k < rank && fit.maxSteps > 0
+            && (position[k]! % stride == 0 || k < min(stride, 8) || k >= rank - top)
     }
 
     /// Flop equivalents of one element step of a blocked pass (`NestedCurve`:
