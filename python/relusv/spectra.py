@@ -267,10 +267,11 @@ def relu_singular_values(
     seed : int, optional
         Seeds the sphere sample and the mini-batch order (None: 0).
     max_steps : int
-        Cap of Adam steps per fit (two fits per fitted ``k``: cold and warm
-        start); 0 evaluates the candidates only. Without ``fit_stride``, a job
-        above the work budget (about 1.2e12 flops per thread) gets a lower
-        cap, down to 150, then a stride.
+        Cap of Adam steps per fit (a cold-start fit per fitted ``k``, and a
+        warm-start one where it can pay); 0 evaluates the candidates only.
+        Without ``fit_stride``, a job above the engine's work budget (about
+        4.25e11 flops for the whole curve) gets a lower cap, down to 300, then
+        a stride (README, "Budgets").
     time_budget : float, optional
         Seconds for the fits, shared across ``k`` by their cost. It sets the
         work budget both ways: a short budget lowers the effort, a generous

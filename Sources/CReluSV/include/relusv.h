@@ -259,14 +259,15 @@ typedef struct relusv_relu_sv_options {
     uint64_t sphere_points; /* points of the unit-sphere sample used when x is NULL (default 4096) */
     uint64_t max_steps;     /* cap of Adam steps per fit (default 500; fits end earlier by their
                                stopping rule; with fit_stride = 0 a job above the work budget gets
-                               fewer, down to 150); 0: no fits, candidates only */
+                               fewer, down to 300); 0: no fits, candidates only */
     double time_budget;     /* wall-clock seconds for the fits; 0: none */
     uint64_t threads;       /* worker threads across k; 0: one per core */
     int32_t refine;         /* non-zero: minimax refinement after the least-squares fit (default 1) */
     int32_t keep_factors;   /* non-zero: keep the factors of each reported approximant */
-    uint64_t fit_stride;    /* fit every fit_stride-th requested k (and every k below it); 0:
-                               automatic, a power of two keeping the work near 1.2e12 flops per
-                               thread (or time_budget, which also raises the effort when generous) */
+    uint64_t fit_stride;    /* fit every fit_stride-th requested k (and the k at both ends, README
+                               "Budgets"); 0: automatic, a power of two keeping the work near
+                               4.25e11 flops for the whole curve, whatever the thread count (or
+                               time_budget, which also raises the effort when generous) */
     double learning_rate;   /* Adam step relative to the RMS entry of each start factor (default 0.02) */
     uint64_t batch_size;    /* mini-batch rows of the least-squares phase when N > 4096 (default 1024;
                                full batch otherwise) */
