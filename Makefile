@@ -19,7 +19,7 @@ LIB := python/relusv/libReluSVKit.so
 demo: install
 	$(VENV)/bin/relusv
 
-test: install test-swift test-c test-python test-fuzz
+test: install lint-python test-swift test-c test-python test-fuzz
 
 setup: install
 
@@ -192,7 +192,7 @@ clean: clean-package
 
 # ---------------------------------------------------------------- style
 
-.PHONY: lint format
+.PHONY: lint lint-python format
 
 # ruff (configured in pyproject.toml, pinned so a new release cannot fail a clean tree)
 # and swift-format (configured in .swift-format; it ships with the Swift toolchain).
@@ -206,8 +206,11 @@ $(VENV)/.lint-tools: $(VENV)/.ready
 
 venv: $(VENV)/.lint-tools
 
-lint: $(VENV)/.lint-tools
+# `make test` runs lint-python; the Swift sources are not yet formatted (`make format` does it).
+lint-python: $(VENV)/.lint-tools
 	$(VENV)/bin/ruff check .
+
+lint: lint-python
 	$(SWIFT_FORMAT) lint --strict --recursive $(SWIFT_SOURCES)
 
 format: $(VENV)/.lint-tools

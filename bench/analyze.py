@@ -19,9 +19,8 @@ import time
 
 import numpy as np
 import torch
-from torch import nn
-
 from relusv.torch import analyze
+from torch import nn
 
 
 def digits_case():
@@ -32,7 +31,7 @@ def digits_case():
 
 
 def large_case(points: int, probe: int):
-    from monitor import mlp, synthetic   # bench/monitor.py
+    from monitor import mlp, synthetic  # bench/monitor.py
 
     x, y = synthetic(points + probe, seed=0)
     torch.manual_seed(0)

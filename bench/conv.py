@@ -179,9 +179,8 @@ class ConvPeer:
 
 def part2(quick: bool, peer_block: int) -> None:
     import torch
-    from torch import nn
-
     from relusv.torch import relu_singular_values
+    from torch import nn
 
     print("== Part 2: channel-rank ReLU bound curve of a convolution")
     c, size, images = (16, 8, 64) if quick else (64, 16, 256)

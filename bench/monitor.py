@@ -21,9 +21,8 @@ import statistics
 import time
 
 import torch
-from torch import nn
-
 from relusv.torch import Monitor
+from torch import nn
 
 
 def synthetic(points: int, seed: int):

@@ -7,13 +7,27 @@ points; a layer's weight ``W`` is ``out x in`` as in PyTorch.
 from ._native import VERSION as __version__
 from ._progress import ProgressOption, cancel_all
 from .accumulator import GMWAccumulator
-from .errors import (CancelledError, ComputationError, InvalidInputError, InvalidTypeError, MemoryLimitError,
-                     ReluSVError, UserInputError)
-from .memory import memory_limit, set_memory_limit
-from .width import WidthEstimate, diameter, effective_dimension, gaussian_to_spherical_factor, gmw
 from .conv import conv_singular_values
-from .spectra import (OperatorWidth, ReluSpectrum, operator_gmw, relu_fit_gradient, relu_singular_values,
-                      singular_values, truncated_svd)
+from .errors import (
+                     CancelledError,
+                     ComputationError,
+                     InvalidInputError,
+                     InvalidTypeError,
+                     MemoryLimitError,
+                     ReluSVError,
+                     UserInputError,
+)
+from .memory import memory_limit, set_memory_limit
+from .spectra import (
+                     OperatorWidth,
+                     ReluSpectrum,
+                     operator_gmw,
+                     relu_fit_gradient,
+                     relu_singular_values,
+                     singular_values,
+                     truncated_svd,
+)
+from .width import WidthEstimate, diameter, effective_dimension, gaussian_to_spherical_factor, gmw
 
 __all__ = [
     "__version__",

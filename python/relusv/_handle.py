@@ -10,11 +10,10 @@ keeps the object alive during a call), so both layers are safe on their own.
 """
 from __future__ import annotations
 
+import ctypes
 import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator, Optional
-
-import ctypes
 
 from .errors import InvalidInputError
 

@@ -130,7 +130,7 @@ class ProgressSession:
         self.interrupted = True
         cancel_all()  # calls in other threads stop too
 
-    def __enter__(self) -> "ProgressSession":
+    def __enter__(self) -> ProgressSession:
         if threading.current_thread() is threading.main_thread() and \
                 signal.getsignal(signal.SIGINT) in (signal.default_int_handler, _sigint_cancelling_native_calls):
             self._previous_sigint = signal.signal(signal.SIGINT, self._on_sigint)

@@ -60,7 +60,7 @@ class GMWAccumulator:
         self._native = NativeHandle(handle, lib.relusv_gmw_accumulator_free, "accumulator")
 
     @classmethod
-    def from_bytes(cls, state: bytes) -> "GMWAccumulator":
+    def from_bytes(cls, state: bytes) -> GMWAccumulator:
         """An accumulator restored from ``to_bytes()`` output.
 
         The library checks the state completely before allocating anything
@@ -120,7 +120,7 @@ class GMWAccumulator:
 
     __del__ = close
 
-    def __enter__(self) -> "GMWAccumulator":
+    def __enter__(self) -> GMWAccumulator:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -160,7 +160,7 @@ class GMWAccumulator:
         return (f"GMWAccumulator(dimension={i.dimension}, samples={i.samples}, seed={i.seed}, "
                 f"dtype='{self.dtype}', points={i.points})")
 
-    def update(self, x: Any, progress: ProgressOption = False) -> "GMWAccumulator":
+    def update(self, x: Any, progress: ProgressOption = False) -> GMWAccumulator:
         """Adds the rows of ``x`` (shape ``(N, ...)``, flattened to ``(N, dimension)``)."""
         a = _arrays.prepare(_arrays.as_points(x, dtype=self.dtype))
         m = _arrays.matrix(a)
@@ -168,7 +168,7 @@ class GMWAccumulator:
             check(lib.relusv_gmw_accumulator_update(h, ctypes.byref(m), session.callback, None))
         return self
 
-    def merge(self, other: "GMWAccumulator") -> "GMWAccumulator":
+    def merge(self, other: GMWAccumulator) -> GMWAccumulator:
         """Adds the points seen by ``other`` (same dimension, samples, seed and dtype)."""
         if not isinstance(other, GMWAccumulator):
             raise InvalidTypeError(f"can only merge another GMWAccumulator, not {type(other).__name__}")
@@ -186,7 +186,7 @@ class GMWAccumulator:
             check(lib.relusv_gmw_accumulator_extremes(h, hi_ptr, lo_ptr))
         return hi, lo
 
-    def merge_extremes(self, maxima: Any, minima: Any, points: int) -> "GMWAccumulator":
+    def merge_extremes(self, maxima: Any, minima: Any, points: int) -> GMWAccumulator:
         """Merges raw extremes of accumulators with the same directions.
 
         This is the all-reduce form: reduce every worker's ``extremes`` with

@@ -29,8 +29,15 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 import numpy as np
 
-from .groups import GROUPS, MIN_GROUP_SIZE, comparison_reason, comparison_verdict, equal_size_subsets, spread, \
-    wider_fraction
+from .groups import (
+    GROUPS,
+    MIN_GROUP_SIZE,
+    comparison_reason,
+    comparison_verdict,
+    equal_size_subsets,
+    spread,
+    wider_fraction,
+)
 
 SITES = ("input", "output")
 DEFAULT_REPEATS = 5

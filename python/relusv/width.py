@@ -62,7 +62,7 @@ class WidthEstimate:
 
     @classmethod
     def _from_native(cls, r: _native.WidthResult, trim: float, spherical: bool, seed: int,
-                     widths: Optional[np.ndarray]) -> "WidthEstimate":
+                     widths: Optional[np.ndarray]) -> WidthEstimate:
         return cls(r.estimate, r.std_error, r.mean, r.mean_std_error, int(r.samples), int(r.points),
                    trim, spherical, seed, widths)
 

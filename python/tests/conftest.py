@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import relusv
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,11 +12,9 @@ import ctypes
 import re
 import shutil
 import subprocess
-
 from pathlib import Path
 
 import pytest
-
 from relusv import _native
 
 REPO = Path(__file__).resolve().parents[2]

@@ -3,7 +3,6 @@ import threading
 
 import numpy as np
 import pytest
-
 import relusv
 
 
@@ -14,7 +13,7 @@ def test_concurrent_updates_on_one_accumulator_lose_no_points():
     expected = relusv.gmw(x, seed=5, trim=0, return_details=True)
     for _ in range(5):
         acc = relusv.GMWAccumulator(30, seed=5)
-        threads = [threading.Thread(target=lambda part=part: [acc.update(b) for b in part])
+        threads = [threading.Thread(target=lambda part=part, acc=acc: [acc.update(b) for b in part])
                    for part in (batches[i::8] for i in range(8))]
         for t in threads:
             t.start()

@@ -3,7 +3,6 @@ import ctypes
 import threading
 
 import numpy as np
-
 import relusv
 
 

@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
-
 import relusv  # noqa: E402
 from relusv.torch import conv_operator_norm  # noqa: E402
+from torch import nn  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import relusv
 from relusv.conv import kernel_matrix
 

@@ -29,9 +29,8 @@ def free_port() -> int:
 
 
 def build():
-    from torch import nn
-
     from relusv.torch import DoubleLinear
+    from torch import nn
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), DoubleLinear(16, 12, 5, seed=2), nn.ReLU(), nn.Linear(12, 3))

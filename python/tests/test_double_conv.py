@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
-
 from relusv.torch import DoubleConv2d  # noqa: E402
+from torch import nn  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -12,10 +12,8 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
-
 from relusv.torch import DoubleLinear  # noqa: E402
-
+from torch import nn  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -11,7 +11,6 @@ import ctypes
 
 import numpy as np
 import pytest
-
 import relusv
 from relusv import _native
 

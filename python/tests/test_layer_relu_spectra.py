@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
-
 import relusv  # noqa: E402
 from relusv.torch import DoubleConv2d, relu_singular_values  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

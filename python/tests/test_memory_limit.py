@@ -15,7 +15,6 @@ import textwrap
 
 import numpy as np
 import pytest
-
 import relusv
 
 CHILD = textwrap.dedent("""

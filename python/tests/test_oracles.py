@@ -13,11 +13,10 @@ import math
 
 import numpy as np
 import pytest
-from scipy.optimize import linprog
-from scipy.stats import ortho_group
-
 import relusv
 from conftest import c_n, closed_form_widths, cube_vertices, cube_width, relusv_directions, segment_width
+from scipy.optimize import linprog
+from scipy.stats import ortho_group
 
 Z = 4.0  # standard errors allowed between a Monte-Carlo mean and its exact value
 MANY = 20_000  # samples for statistical checks

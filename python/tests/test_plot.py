@@ -6,10 +6,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 from matplotlib.image import imread  # noqa: E402
-from torch import nn  # noqa: E402
-
 from relusv import plot  # noqa: E402
 from relusv.torch import History, Monitor, harmonic_prune  # noqa: E402
+from torch import nn  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.spatial.distance import pdist
-
 import relusv
 from relusv.report.command import print_headline
 from relusv.report.default import NETWORK
+from scipy.spatial.distance import pdist
 
 jsonschema = pytest.importorskip("jsonschema")
 

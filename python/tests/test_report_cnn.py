@@ -17,7 +17,6 @@ pytest.importorskip("sklearn")
 
 def test_the_cnn_example_reports_its_convolutions(tmp_path, capsys):
     import jsonschema
-
     from relusv.cli import main
     from relusv.torch.digits_cnn import load_digits_cnn
 

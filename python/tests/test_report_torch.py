@@ -100,7 +100,6 @@ def test_report_with_retraining(tmp_path, capsys):
     import json
 
     import jsonschema
-
     from relusv.cli import main
 
     rng = np.random.default_rng(3)

@@ -11,7 +11,6 @@ import json
 
 import numpy as np
 import pytest
-
 import relusv
 
 FAST = dict(max_steps=60)
@@ -253,7 +252,7 @@ def test_gradient_matches_finite_differences(slope):
 def test_gradient_matches_torch_autograd():
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(21)
-    for trial in range(3):
+    for _trial in range(3):
         m, n, k, N = rng.integers(3, 12), rng.integers(3, 12), rng.integers(1, 4), rng.integers(5, 60)
         W, b = rng.normal(size=(m, n)), rng.normal(size=m)
         X, U, V = rng.normal(size=(N, n)), rng.normal(size=(m, k)), rng.normal(size=(k, n))

@@ -6,7 +6,6 @@ max_x ||ReLU(W x + b) - ReLU(U V x + b)||; a certified bound is never below it
 """
 import numpy as np
 import pytest
-
 import relusv
 
 

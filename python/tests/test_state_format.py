@@ -8,7 +8,6 @@ import zlib
 
 import numpy as np
 import pytest
-
 import relusv
 
 HEADER = struct.Struct("<4sIII QQQQ")
@@ -38,7 +37,7 @@ def test_every_single_bit_flip_is_refused(rng, dtype):
 def test_checksum_is_zlib_crc32_and_random_corruption_is_refused(rng):
     _, state = small_state(rng)
     assert struct.unpack_from("<I", state, len(state) - 4)[0] == zlib.crc32(state[:-4])
-    for trial in range(300):  # several bytes changed at once
+    for _trial in range(300):  # several bytes changed at once
         mutated = bytearray(state)
         for i in rng.choice(len(state), size=int(rng.integers(2, 8)), replace=False):
             mutated[i] ^= int(rng.integers(1, 256))

@@ -21,11 +21,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 pd = pytest.importorskip("pandas")
-from torch import nn  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
-
 import relusv  # noqa: E402
 from relusv.torch import Monitor, analyze, equal_size_subsets  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 SEED, SAMPLES, REPEATS = 3, 40, 3

@@ -11,14 +11,12 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-
 import pytest
 
 torch = pytest.importorskip("torch")
+from relusv.torch import DoubleLinear, discover, fold_batchnorm  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
-
-from relusv.torch import DoubleLinear, discover, fold_batchnorm  # noqa: E402
 
 
 class FunctionalMLP(nn.Module):

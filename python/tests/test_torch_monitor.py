@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
-
 import relusv  # noqa: E402
 from relusv.torch import DoubleLinear, History, Monitor, equal_size_subsets  # noqa: E402
+from torch import nn  # noqa: E402
 
 SAMPLES, SEED, TRIM = 60, 7, 0.1
 

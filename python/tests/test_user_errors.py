@@ -1,14 +1,12 @@
 """User mistakes get relusv's own errors (Python) and exit status 2 with one line (CLI)."""
 from __future__ import annotations
 
-import io
 import subprocess
 import sys
 import zipfile
 
 import numpy as np
 import pytest
-
 import relusv
 
 

@@ -9,11 +9,10 @@ import math
 
 import numpy as np
 import pytest
-from scipy import stats
-from scipy.spatial.distance import pdist
-
 import relusv
 from conftest import closed_form_widths, relusv_directions
+from scipy import stats
+from scipy.spatial.distance import pdist
 
 
 def tukey_mclaughlin_se(values: np.ndarray, trim: float) -> float:

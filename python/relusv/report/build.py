@@ -21,11 +21,11 @@ import relusv
 from . import analysis, figures, html
 from .data import LabelledData
 from .findings import findings
-from .source import ModelSource
 from .pruning import harmonic_prune_one_shot
-from .torch_pruning import harmonic_prune_torch
 from .retrain import harmonic_prune_retrained
 from .settings import ReportSettings
+from .source import ModelSource
+from .torch_pruning import harmonic_prune_torch
 
 SCHEMA = Path(__file__).with_name("schema.json")
 SCHEMA_VERSION = 1

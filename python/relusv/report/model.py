@@ -28,7 +28,6 @@ import numpy as np
 
 from .errors import ReportInputError
 
-
 LAYER_NAME = "fc{}"
 """The name of layer ``i`` of a ``Network`` (``W{i}`` in a .npz) wherever the report shows or builds it."""
 

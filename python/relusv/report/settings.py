@@ -53,7 +53,7 @@ class ReportSettings:
     tolerance: float = 0.01
 
     @classmethod
-    def default(cls, seed: int = 0, quick: bool = False, tolerance: float = 0.01) -> "ReportSettings":
+    def default(cls, seed: int = 0, quick: bool = False, tolerance: float = 0.01) -> ReportSettings:
         if quick:
             return cls(seed=seed, quick=True, repeats=4, max_group_size=200, spectrum_points=9,
                        spectrum_max_steps=20,

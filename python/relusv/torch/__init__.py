@@ -27,6 +27,7 @@ try:
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise ImportError("relusv.torch needs PyTorch: pip install 'relusv[torch]' (or pip install torch)") from error
 
+from ..groups import equal_size_subsets
 from .analysis import analyze
 from .conv_operator import OperatorNormEstimate, conv_operator_norm
 from .discovery import Discovery, Layer, discover, fold_batchnorm, register_layer_kind
@@ -36,7 +37,6 @@ from .history import History
 from .layer_spectra import LayerReluSpectrum, relu_singular_values
 from .monitor import Measurement, Monitor
 from .pruning import PruneResult, accuracy, harmonic_prune
-from ..groups import equal_size_subsets
 
 __all__ = ["analyze", "discover", "Discovery", "Layer", "fold_batchnorm", "register_layer_kind", "Monitor",
            "Measurement", "History", "DoubleLinear", "harmonic_prune", "PruneResult", "accuracy",

@@ -4,8 +4,6 @@ Which modules are layers is decided in one place, ``discovery``.
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import nn
 

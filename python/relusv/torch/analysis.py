@@ -31,8 +31,16 @@ import torch
 from torch import nn
 
 from .. import _arrays
-from ..layer_table import DEFAULT_MAX_GROUP_SIZE, DEFAULT_RELU_POINTS, DEFAULT_REPEATS, LayerInput, \
-    compare_groups, progress_bar, table_records, table_settings
+from ..layer_table import (
+    DEFAULT_MAX_GROUP_SIZE,
+    DEFAULT_RELU_POINTS,
+    DEFAULT_REPEATS,
+    LayerInput,
+    compare_groups,
+    progress_bar,
+    table_records,
+    table_settings,
+)
 from ..width import DEFAULT_SAMPLES, DEFAULT_TRIM
 from ._layers import TrainingModes, forward, model_device, predicted_labels, unwrap
 from .discovery import Discovery, Layer, discover

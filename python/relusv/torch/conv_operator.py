@@ -94,7 +94,7 @@ def conv_operator_norm(conv: Any, input_size: Union[int, Sequence[int]], *, stri
         raise InvalidInputError(f"the convolution cannot be applied to a {h} x {w} input: {error}") from None
     x /= x.norm()
     estimate, converged, iterations = 0.0, False, 0
-    for iterations in range(1, max_iter + 1):
+    for iterations in range(1, max_iter + 1):  # noqa: B007 (returned after the loop)
         x.requires_grad_(True)
         y = forward(x)
         value = float(y.detach().norm())

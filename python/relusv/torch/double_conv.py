@@ -120,7 +120,7 @@ class DoubleConv2d(nn.Module):
                 + (f", padding_mode={self.padding_mode!r}" if self.padding_mode != "zeros" else ""))
 
     @classmethod
-    def from_conv(cls, conv: nn.Module, rank: int) -> "DoubleConv2d":
+    def from_conv(cls, conv: nn.Module, rank: int) -> DoubleConv2d:
         """The best rank-``rank`` approximation of a ``Conv2d`` (or ``DoubleConv2d``) kernel as two convolutions.
 
         The truncated SVD of ``K_mat`` (``relusv.truncated_svd``, float64),

@@ -172,7 +172,7 @@ class DoubleLinear(nn.Module):
                 f"bias={self.bias is not None}, init={self.init!r}, p={self.p}")
 
     @classmethod
-    def from_linear(cls, linear: nn.Module, rank: int) -> "DoubleLinear":
+    def from_linear(cls, linear: nn.Module, rank: int) -> DoubleLinear:
         """The best rank-``rank`` approximation of a ``Linear`` or ``DoubleLinear`` as factors.
 
         ``W ~ U_r Sigma_r V_r^T`` by the engine's truncated SVD (``relusv.truncated_svd``,

@@ -39,7 +39,7 @@ class History(list):
                 seen.setdefault(key, None)
         return list(seen)
 
-    def select(self, **criteria: Any) -> "History":
+    def select(self, **criteria: Any) -> History:
         """The records whose fields equal every given value."""
         return History(r for r in self if all(r.get(k) == v for k, v in criteria.items()))
 
@@ -74,11 +74,11 @@ class History(list):
         return path
 
     @classmethod
-    def from_json(cls, path: PathLike) -> "History":
+    def from_json(cls, path: PathLike) -> History:
         return cls(_nan_for_null(r) for r in json.loads(Path(path).read_text()))
 
     @classmethod
-    def from_csv(cls, path: PathLike, text_columns: Iterable[str] = TEXT_COLUMNS) -> "History":
+    def from_csv(cls, path: PathLike, text_columns: Iterable[str] = TEXT_COLUMNS) -> History:
         """Records back from ``to_csv``: numbers, booleans and lists parsed, except in ``text_columns``.
 
         CSV has no types, so columns that hold names (a layer called ``"0"``)

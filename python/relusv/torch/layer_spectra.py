@@ -28,8 +28,8 @@ from torch import nn
 from ..errors import InvalidInputError
 from ..spectra import ReluSpectrum
 from ._conv_geometry import check_conv2d, pad_input
-from .double_conv import DoubleConv2d
 from .discovery import fold_batchnorm as _fold_batchnorm
+from .double_conv import DoubleConv2d
 from .double_linear import DoubleLinear
 
 MEMORY_FRACTION = 0.25

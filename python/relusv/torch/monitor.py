@@ -31,13 +31,13 @@ from torch import nn
 
 from .. import _arrays
 from ..accumulator import GMWAccumulator
+from ..groups import GROUPS, MIN_GROUP_SIZE, comparison_reason, equal_size_subsets
 from ..width import DEFAULT_SAMPLES, DEFAULT_TRIM
 from ._layers import TrainingModes, forward, model_device, predicted_labels, unwrap
 from .discovery import Layer, relu_layers
 from .distributed import SingleProcess, communicator
 from .history import History
 from .probe import ProbeSet, class_targets
-from ..groups import GROUPS, MIN_GROUP_SIZE, comparison_reason, equal_size_subsets
 
 SITES = ("input", "output")
 
@@ -391,13 +391,13 @@ class Monitor:
 
     # -- records ------------------------------------------------------------------------------------
 
-    def _base(self, m: "Measurement") -> Dict[str, Any]:
+    def _base(self, m: Measurement) -> Dict[str, Any]:
         n_correct = int(m.correct.sum())
         return {"measurement": m.index, "step": m.step, "epoch": m.epoch,
                 "accuracy": n_correct / m.correct.size, "correct": n_correct,
                 "incorrect": int(m.correct.size - n_correct)}
 
-    def _record(self, m: "Measurement", layer: str, site: Optional[str], group: Optional[str], quantity: str,
+    def _record(self, m: Measurement, layer: str, site: Optional[str], group: Optional[str], quantity: str,
                 k: Optional[int], value: float, spread: Optional[float] = None) -> Dict[str, Any]:
         size = len(m.subsets[group][0]) if group and m.subsets[group] else 0
         return {**self._base(m), "layer": layer, "site": site, "group": group, "quantity": quantity, "k": k,
@@ -405,7 +405,7 @@ class Monitor:
                 "group_size": size if group else None,
                 "subsets": len(m.subsets[group]) if group else None}
 
-    def _records(self, m: "Measurement") -> History:
+    def _records(self, m: Measurement) -> History:
         out = History()
         for tap in self.taps:
             for g in GROUPS:
@@ -420,7 +420,7 @@ class Monitor:
                 out.append(self._record(m, tap.layer.name, tap.site, g, "gmw", None, float(np.mean(values)), spread))
         return out
 
-    def _spectra(self, m: "Measurement", inputs: Dict, comm: SingleProcess) -> History:
+    def _spectra(self, m: Measurement, inputs: Dict, comm: SingleProcess) -> History:
         out = History()
         weighted = [layer for layer in self.layers if layer.weighted]
         if self.singular_values:
@@ -437,7 +437,7 @@ class Monitor:
                     out.append(self._record(m, name, "input", g, "relu_truncation_bound", int(k), truncation))
         return out
 
-    def _relu_bounds(self, m: "Measurement", layers: List[Layer], inputs: Dict, comm: SingleProcess) -> Dict:
+    def _relu_bounds(self, m: Measurement, layers: List[Layer], inputs: Dict, comm: SingleProcess) -> Dict:
         from .. import relu_singular_values
 
         gathered = comm.all_gather_object(inputs) if comm.world_size > 1 else [inputs]
