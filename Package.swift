@@ -20,7 +20,7 @@ let package = Package(
     name: "relusv",
     products: [
         // libReluSVKit.so: the flat C ABI declared in Sources/CReluSV/include/relusv.h.
-        .library(name: "ReluSVKit", type: .dynamic, targets: ["ReluSVKitLibrary"]),
+        .library(name: "ReluSVKit", type: .dynamic, targets: ["ReluSVKitLibrary"])
     ],
     targets: [
         // System OpenBLAS (cblas.h) and LAPACKE (lapacke.h); Debian: libopenblas-dev, liblapacke-dev.
@@ -44,9 +44,12 @@ let package = Package(
             name: "ReluSVKitLibrary",
             dependencies: ["CABI"],
             linkerSettings: [
-                .unsafeFlags(["-Xlinker", "--version-script=\(root)/pkg/relusv.map",
-                              "-Xlinker", "-soname", "-Xlinker", "libReluSVKit.so.\(major)"],
-                             .when(platforms: [.linux])),
+                .unsafeFlags(
+                    [
+                        "-Xlinker", "--version-script=\(root)/pkg/relusv.map",
+                        "-Xlinker", "-soname", "-Xlinker", "libReluSVKit.so.\(major)",
+                    ],
+                    .when(platforms: [.linux]))
             ]
         ),
         .testTarget(name: "ReluSVKitTests", dependencies: ["ReluSVKit", "CABI", "CReluSV"]),

@@ -20,26 +20,35 @@ public func relusv_conv_singular_values(
 ) -> relusv_status {
     guarded {
         let k = try MatrixArgument(kernel, "kernel")
-        let cin = try size(inChannels, "in_channels"), kh = try size(kernelHeight, "kernel_height")
-        let kw = try size(kernelWidth, "kernel_width"), h = try size(height, "height"), w = try size(width, "width")
+        let cin = try size(inChannels, "in_channels")
+        let kh = try size(kernelHeight, "kernel_height")
+        let kw = try size(kernelWidth, "kernel_width")
+        let h = try size(height, "height")
+        let w = try size(width, "width")
         let (hw, overflow) = h.multipliedReportingOverflow(by: w)
         guard !overflow, hw <= Int(Int32.max) else {
             throw CallError(RELUSV_ERROR_SIZE_OVERFLOW, "an input of \(h) x \(w) is too large")
         }
-        let geometry = try CircularConvolution(outChannels: k.rows, inChannels: cin, kernelHeight: kh, kernelWidth: kw,
-                                               height: h, width: w)
+        let geometry = try CircularConvolution(
+            outChannels: k.rows, inChannels: cin, kernelHeight: kh, kernelWidth: kw,
+            height: h, width: w)
         try geometry.checkKernel(rows: k.rows, columns: k.columns)
         if try size(top, "top") > 0 { try geometry.checkTop(top) }  // 0: all values
-        try MemoryBudget.require(elements: geometry.memoryScalars(threads: try size(threads, "threads")), scalarBytes: 8,
-                                 for: "the spectrum of this convolution")
+        try MemoryBudget.require(
+            elements: geometry.memoryScalars(threads: try size(threads, "threads")), scalarBytes: 8,
+            for: "the spectrum of this convolution")
         guard let values else { return }  // NULL: a check of the arguments and the memory only
         let report = progress(progressFn, userData, total: 1000)
-        let s: [Double] = switch k {
-        case .float(let v): try circularConvolutionSingularValues(
-            kernel: v, geometry: geometry, top: top == 0 ? nil : top, threads: threads, progress: report).map(Double.init)
-        case .double(let v): try circularConvolutionSingularValues(
-            kernel: v, geometry: geometry, top: top == 0 ? nil : top, threads: threads, progress: report)
-        }
+        let s: [Double] =
+            switch k {
+            case .float(let v):
+                try circularConvolutionSingularValues(
+                    kernel: v, geometry: geometry, top: top == 0 ? nil : top, threads: threads, progress: report
+                ).map(Double.init)
+            case .double(let v):
+                try circularConvolutionSingularValues(
+                    kernel: v, geometry: geometry, top: top == 0 ? nil : top, threads: threads, progress: report)
+            }
         copyOut(s, to: values)
     }
 }

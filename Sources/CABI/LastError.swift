@@ -1,8 +1,9 @@
 import CReluSV
+import ReluSVKit
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import ReluSVKit
 
 /// The thread-local message behind `relusv_last_error`, kept as a malloc'd C
 /// string per thread (freed on the next failure or at thread exit).

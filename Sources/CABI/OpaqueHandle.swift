@@ -26,8 +26,9 @@ extension OpaqueHandle {
     static func borrow(_ handle: OpaquePointer?, _ name: String) throws -> Self {
         let raw = try required(handle, name)
         guard let object = HandleTable.shared.lookup(raw) else {
-            throw CallError(RELUSV_ERROR_INVALID_HANDLE,
-                            "\(name) is not a live \(kindName) handle (freed, never created, or corrupted)")
+            throw CallError(
+                RELUSV_ERROR_INVALID_HANDLE,
+                "\(name) is not a live \(kindName) handle (freed, never created, or corrupted)")
         }
         guard let typed = object as? Self else {
             let actual = (object as? any OpaqueHandle).map { type(of: $0).kindName } ?? "unknown"

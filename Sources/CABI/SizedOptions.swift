@@ -1,4 +1,5 @@
 import CReluSV
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -39,14 +40,18 @@ extension SizedOptions {
         guard let pointer else { return values }
         let size = UnsafeRawPointer(pointer).load(as: Int.self)
         guard size >= firstVersionSize else {
-            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "\(name).struct_size = \(UInt(bitPattern: size)) is not "
-                            + "the size of any version of \(Self.self) (at least \(firstVersionSize)); fill it with "
-                            + "its init function")
+            throw CallError(
+                RELUSV_ERROR_INVALID_ARGUMENT,
+                "\(name).struct_size = \(UInt(bitPattern: size)) is not "
+                    + "the size of any version of \(Self.self) (at least \(firstVersionSize)); fill it with "
+                    + "its init function")
         }
         guard size <= librarySize else {
-            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "\(name) has \(size) bytes but this library "
-                            + "(relusv \(String(cString: relusv_version_string()))) knows \(librarySize): it was built "
-                            + "against a newer relusv.h")
+            throw CallError(
+                RELUSV_ERROR_INVALID_ARGUMENT,
+                "\(name) has \(size) bytes but this library "
+                    + "(relusv \(String(cString: relusv_version_string()))) knows \(librarySize): it was built "
+                    + "against a newer relusv.h")
         }
         withUnsafeMutableBytes(of: &values) { $0.copyMemory(from: UnsafeRawBufferPointer(start: pointer, count: size)) }
         return values

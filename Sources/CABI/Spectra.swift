@@ -1,8 +1,9 @@
 import CReluSV
+import ReluSVKit
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import ReluSVKit
 
 // Entry points of the "spectra" section of relusv.h: linear singular values,
 // ReLU singular-value bounds, the fit gradient, and operator widths.
@@ -19,7 +20,9 @@ private func computesInFloat(_ args: MatrixArgument?...) -> Bool {
 
 /// Calls `body` with a view of `arg` in `Scalar`, converting (one copy) only
 /// when the caller's dtype differs.
-private func withView<Scalar: BLASScalar, R>(_ arg: MatrixArgument, _ body: (MatrixView<Scalar>) throws -> R) rethrows -> R {
+private func withView<Scalar: BLASScalar, R>(_ arg: MatrixArgument, _ body: (MatrixView<Scalar>) throws -> R) rethrows
+    -> R
+{
     switch arg {
     case .float(let v) where Scalar.self == Float.self:
         return try body(unsafeBitCast(v, to: MatrixView<Scalar>.self))
@@ -64,8 +67,10 @@ private struct LayerArguments {
     let bias: MatrixArgument?
     let x: MatrixArgument?
 
-    init(_ w: UnsafePointer<relusv_matrix>?, _ bias: UnsafePointer<relusv_matrix>?,
-         _ x: UnsafePointer<relusv_matrix>?, requireX: Bool = false) throws {
+    init(
+        _ w: UnsafePointer<relusv_matrix>?, _ bias: UnsafePointer<relusv_matrix>?,
+        _ x: UnsafePointer<relusv_matrix>?, requireX: Bool = false
+    ) throws {
         self.w = try MatrixArgument(w, "W")
         self.bias = try optionalMatrix(bias, "b")
         self.x = requireX ? try MatrixArgument(x, "X") : try optionalMatrix(x, "X")
@@ -82,14 +87,17 @@ private struct LayerArguments {
 // MARK: - linear singular values
 
 @_cdecl("relusv_singular_values")
-public func relusv_singular_values(_ w: UnsafePointer<relusv_matrix>?, _ values: UnsafeMutablePointer<Double>?) -> relusv_status {
+public func relusv_singular_values(_ w: UnsafePointer<relusv_matrix>?, _ values: UnsafeMutablePointer<Double>?)
+    -> relusv_status
+{
     guarded {
         let w = try MatrixArgument(w, "W")
         let values = try required(values, "values")
-        let s: [Double] = switch w {
-        case .float(let v): try singularValues(of: v).map(Double.init)
-        case .double(let v): try singularValues(of: v)
-        }
+        let s: [Double] =
+            switch w {
+            case .float(let v): try singularValues(of: v).map(Double.init)
+            case .double(let v): try singularValues(of: v)
+            }
         copyOut(s, to: values)
     }
 }
@@ -107,7 +115,9 @@ public func relusv_truncated_svd(
         }
         try checkTruncationRank(rank, rows: w.rows, columns: w.columns)
         guard rank > 0 else { return }
-        let u = try required(u, "u"), s = try required(s, "s"), vt = try required(vt, "vt")
+        let u = try required(u, "u")
+        let s = try required(s, "s")
+        let vt = try required(vt, "vt")
         func write<Scalar: BLASScalar>(_ svd: ThinSVD<Scalar>) {
             let t = svd.truncated(rank: rank)
             copyOut(t.u.storage.map(Double.init), to: u)
@@ -133,10 +143,11 @@ final class SpectrumBox: OpaqueHandle {
     init<Scalar: BLASScalar>(_ s: ReluSpectrum<Scalar>, m: Int, n: Int, points: Int, dtype: Int32) {
         entries = s.entries
         factors = s.factors.map { f in f.map { ($0.u.map(Double.init), $0.v.map(Double.init), $0.k) } }
-        info = relusv_relu_spectrum_info(count: UInt64(s.entries.count), rows: UInt64(m), cols: UInt64(n),
-                                         points: UInt64(points), data_max_norm: s.dataMaxNorm,
-                                         fit_stride: UInt64(s.fitStride), dtype: dtype,
-                                         has_factors: s.factors.contains { $0 != nil } ? 1 : 0)
+        info = relusv_relu_spectrum_info(
+            count: UInt64(s.entries.count), rows: UInt64(m), cols: UInt64(n),
+            points: UInt64(points), data_max_norm: s.dataMaxNorm,
+            fit_stride: UInt64(s.fitStride), dtype: dtype,
+            has_factors: s.factors.contains { $0 != nil } ? 1 : 0)
     }
 
     static func from(_ handle: OpaquePointer?) throws -> SpectrumBox { try borrow(handle, "spectrum") }
@@ -210,7 +221,8 @@ private func spectrumSettings(_ o: relusv_relu_sv_options) -> SpectrumSettings {
 public func relusv_relu_singular_values(
     _ w: UnsafePointer<relusv_matrix>?, _ bias: UnsafePointer<relusv_matrix>?, _ x: UnsafePointer<relusv_matrix>?,
     _ ks: UnsafePointer<UInt64>?, _ kCount: Int, _ options: UnsafePointer<relusv_relu_sv_options>?,
-    _ out: UnsafeMutablePointer<OpaquePointer?>?, _ progressFn: relusv_progress_fn?, _ userData: UnsafeMutableRawPointer?
+    _ out: UnsafeMutablePointer<OpaquePointer?>?, _ progressFn: relusv_progress_fn?,
+    _ userData: UnsafeMutableRawPointer?
 ) -> relusv_status {
     guarded {
         let args = try LayerArguments(w, bias, x)
@@ -221,17 +233,20 @@ public func relusv_relu_singular_values(
         let list = try rankList(ks, kCount, p: p)
         let settings = spectrumSettings(o)
         try ReluBoundRequest.check(ks: list, p: p, settings: settings)
-        let groupSize = Int(clamping: o.group_size), spherePoints = Int(clamping: o.sphere_points)
+        let groupSize = Int(clamping: o.group_size)
+        let spherePoints = Int(clamping: o.sphere_points)
         if x != nil {
             try args.checkData(groupSize: groupSize)
         } else {
             try ReluBoundRequest.checkSphere(points: spherePoints, groupSize: groupSize)
         }
-        try MemoryBudget.require(bytes: ReluBoundRequest.memoryBytes(outputs: w.rows, inputs: w.columns,
-                                                                    points: x?.rows ?? spherePoints, ks: list,
-                                                                    settings: settings,
-                                                                    scalarBytes: computesInFloat(w, bias, x) ? 4 : 8),
-                                 for: "the ReLU singular values of these points")
+        try MemoryBudget.require(
+            bytes: ReluBoundRequest.memoryBytes(
+                outputs: w.rows, inputs: w.columns,
+                points: x?.rows ?? spherePoints, ks: list,
+                settings: settings,
+                scalarBytes: computesInFloat(w, bias, x) ? 4 : 8),
+            for: "the ReLU singular values of these points")
         let report = progress(progressFn, userData, total: 1000)
 
         func run<Scalar: BLASScalar>(_: Scalar.Type) throws -> SpectrumBox {
@@ -241,8 +256,9 @@ public func relusv_relu_singular_values(
             func compute(_ data: MatrixView<Scalar>) throws -> SpectrumBox {
                 let problem = try ReluBoundProblem(layer: layer, points: data, groupSize: groupSize)
                 let spectrum = try reluSpectrum(of: problem, ks: list, settings: settings, progress: report)
-                return SpectrumBox(spectrum, m: w.rows, n: w.columns, points: data.rows,
-                                   dtype: (Scalar.self == Float.self ? RELUSV_FLOAT32 : RELUSV_FLOAT64).rawValue.int32)
+                return SpectrumBox(
+                    spectrum, m: w.rows, n: w.columns, points: data.rows,
+                    dtype: (Scalar.self == Float.self ? RELUSV_FLOAT32 : RELUSV_FLOAT64).rawValue.int32)
             }
             if let x { return try withView(x, compute) }
             let sample: Matrix<Scalar> = try withView(w) { (v: MatrixView<Scalar>) in
@@ -278,9 +294,10 @@ public func relusv_relu_spectrum_entries(
         let box = try SpectrumBox.from(handle)
         let entries = try required(entries, "entries")
         for (i, e) in box.entries.enumerated() {
-            entries[i] = relusv_relu_sv_entry(k: UInt64(e.k), sigma: e.sigma, truncation_bound: e.truncationBound,
-                                              bound: e.bound, source: e.source.rawValue, steps: UInt64(e.steps),
-                                              seconds: e.seconds)
+            entries[i] = relusv_relu_sv_entry(
+                k: UInt64(e.k), sigma: e.sigma, truncation_bound: e.truncationBound,
+                bound: e.bound, source: e.source.rawValue, steps: UInt64(e.steps),
+                seconds: e.seconds)
         }
     }
 }
@@ -311,20 +328,26 @@ public func relusv_relu_spectrum_factors(
 public func relusv_relu_fit_gradient(
     _ w: UnsafePointer<relusv_matrix>?, _ bias: UnsafePointer<relusv_matrix>?, _ x: UnsafePointer<relusv_matrix>?,
     _ u: UnsafePointer<relusv_matrix>?, _ v: UnsafePointer<relusv_matrix>?, _ leakySlope: Double,
-    _ loss: UnsafeMutablePointer<Double>?, _ gradU: UnsafeMutablePointer<Double>?, _ gradV: UnsafeMutablePointer<Double>?
+    _ loss: UnsafeMutablePointer<Double>?, _ gradU: UnsafeMutablePointer<Double>?,
+    _ gradV: UnsafeMutablePointer<Double>?
 ) -> relusv_status {
     guarded {
         let args = try LayerArguments(w, bias, x, requireX: true)
         let (w, bias, x) = (args.w, args.bias, args.x!)
-        let u = try MatrixArgument(u, "U"), v = try MatrixArgument(v, "V")
-        let loss = try required(loss, "loss"), gradU = try required(gradU, "grad_u"), gradV = try required(gradV, "grad_v")
+        let u = try MatrixArgument(u, "U")
+        let v = try MatrixArgument(v, "V")
+        let loss = try required(loss, "loss")
+        let gradU = try required(gradU, "grad_u")
+        let gradV = try required(gradV, "grad_v")
         try args.checkData()
-        try ReluBoundRequest.checkFactors(u: (u.rows, u.columns), v: (v.rows, v.columns), outputs: w.rows,
-                                          inputs: w.columns)
-        try MemoryBudget.require(bytes: ReluBoundRequest.gradientMemoryBytes(
-                                     points: x.rows, outputs: w.rows, inputs: w.columns, rank: u.columns,
-                                     scalarBytes: computesInFloat(w, bias, x, u, v) ? 4 : 8),
-                                 for: "the gradient over \(x.rows) points at rank \(u.columns)")
+        try ReluBoundRequest.checkFactors(
+            u: (u.rows, u.columns), v: (v.rows, v.columns), outputs: w.rows,
+            inputs: w.columns)
+        try MemoryBudget.require(
+            bytes: ReluBoundRequest.gradientMemoryBytes(
+                points: x.rows, outputs: w.rows, inputs: w.columns, rank: u.columns,
+                scalarBytes: computesInFloat(w, bias, x, u, v) ? 4 : 8),
+            for: "the gradient over \(x.rows) points at rank \(u.columns)")
         func run<Scalar: BLASScalar>(_: Scalar.Type) throws {
             let layer = try withView(w) { (wv: MatrixView<Scalar>) in
                 try ReluLayer(weight: wv, bias: biasVector(bias), slope: leakySlope)
@@ -363,15 +386,18 @@ public func relusv_operator_gmw(
             }
         }
         guard spherePoints >= 0, spherePoints <= Int(Int32.max) else {  // size_t above Int.max reads as negative
-            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "sphere_points = \(UInt(bitPattern: spherePoints)) is too large")
+            throw CallError(
+                RELUSV_ERROR_INVALID_ARGUMENT, "sphere_points = \(UInt(bitPattern: spherePoints)) is too large")
         }
         if relu != 0 {
             if x != nil { try args.checkData() } else { try checkSpherePoints(spherePoints) }
         }
-        try MemoryBudget.require(bytes: operatorWidthMemory(outputs: w.rows, inputs: w.columns, samples: samples,
-                                                            points: relu == 0 ? 0 : (x?.rows ?? spherePoints), relu: relu != 0,
-                                                            scalarBytes: computesInFloat(w, bias, x) ? 4 : 8),
-                                 for: "this operator width")
+        try MemoryBudget.require(
+            bytes: operatorWidthMemory(
+                outputs: w.rows, inputs: w.columns, samples: samples,
+                points: relu == 0 ? 0 : (x?.rows ?? spherePoints), relu: relu != 0,
+                scalarBytes: computesInFloat(w, bias, x) ? 4 : 8),
+            for: "this operator width")
         let report = progress(progressFn, userData, total: max(1, x?.rows ?? spherePoints))
         func run<Scalar: BLASScalar>(_: Scalar.Type) throws -> OperatorWidth {
             if relu == 0 {
@@ -383,14 +409,21 @@ public func relusv_operator_gmw(
                 try ReluLayer(weight: v, bias: biasVector(bias), slope: leakySlope)
             }
             if let x {
-                return try withView(x) { try layerOperatorWidth(layer: layer, points: $0, samples: samples, seed: seed, trim: trim, progress: report) }
+                return try withView(x) {
+                    try layerOperatorWidth(
+                        layer: layer, points: $0, samples: samples, seed: seed, trim: trim, progress: report)
+                }
             }
             let sample: Matrix<Scalar> = try sphereSample(points: spherePoints, dimension: w.columns, seed: seed)
-            return try sample.withView { try layerOperatorWidth(layer: layer, points: $0, samples: samples, seed: seed, trim: trim, progress: report) }
+            return try sample.withView {
+                try layerOperatorWidth(
+                    layer: layer, points: $0, samples: samples, seed: seed, trim: trim, progress: report)
+            }
         }
         let r = computesInFloat(w, bias, x) ? try run(Float.self) : try run(Double.self)
-        result.pointee = relusv_operator_width(estimate: r.estimate, std_error: r.standardError, lower: r.lower,
-                                               upper: r.upper, norm: r.norm, samples: UInt64(r.samples),
-                                               points: UInt64(r.points))
+        result.pointee = relusv_operator_width(
+            estimate: r.estimate, std_error: r.standardError, lower: r.lower,
+            upper: r.upper, norm: r.norm, samples: UInt64(r.samples),
+            points: UInt64(r.points))
     }
 }

@@ -20,11 +20,14 @@ public func relusv_gmw_accumulator_create(
     guarded {
         let out = try required(out, "accumulator")
         guard dimension >= 0 else {  // size_t above Int.max reads as negative; the range is the engine's
-            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "dimension = \(UInt(bitPattern: dimension)) exceeds the limit of "
-                            + "\(WidthAccumulator<Double>.maximumDimension)")
+            throw CallError(
+                RELUSV_ERROR_INVALID_ARGUMENT,
+                "dimension = \(UInt(bitPattern: dimension)) exceeds the limit of "
+                    + "\(WidthAccumulator<Double>.maximumDimension)")
         }
         try checkSamples(samples)
-        let accumulator: AnyWidthAccumulator = try dtypeBits(dtype) == 32
+        let accumulator: AnyWidthAccumulator =
+            try dtypeBits(dtype) == 32
             ? .float(WidthAccumulator(dimension: dimension, samples: samples, seed: seed))
             : .double(WidthAccumulator(dimension: dimension, samples: samples, seed: seed))
         out.pointee = AccumulatorBox(accumulator).handle()
@@ -59,10 +62,13 @@ public func relusv_gmw_accumulator_update(
         let x = try MatrixArgument(x, "x")
         let report = progress(progressFn, userData, total: x.rows)
         switch (a, x) {
-        case let (.float(acc), .float(v)): try acc.update(v, progress: report)
-        case let (.double(acc), .double(v)): try acc.update(v, progress: report)
+        case (.float(let acc), .float(let v)): try acc.update(v, progress: report)
+        case (.double(let acc), .double(let v)): try acc.update(v, progress: report)
         default:
-            throw CallError(RELUSV_ERROR_DTYPE, "x is float\(x.dtype == RELUSV_FLOAT32.rawValue.int32 ? 32 : 64) but the accumulator computes in float\(a.precisionBits)")
+            throw CallError(
+                RELUSV_ERROR_DTYPE,
+                "x is float\(x.dtype == RELUSV_FLOAT32.rawValue.int32 ? 32 : 64) but the accumulator computes in float\(a.precisionBits)"
+            )
         }
     }
 }
@@ -97,7 +103,8 @@ public func relusv_gmw_accumulator_extremes(
 ) -> relusv_status {
     guarded {
         let a = try AccumulatorBox.from(handle)
-        let maxima = try required(maxima, "maxima"), minima = try required(minima, "minima")
+        let maxima = try required(maxima, "maxima")
+        let minima = try required(minima, "minima")
         copyOut(a.maxima, to: maxima)
         copyOut(a.minima, to: minima)
     }
@@ -109,8 +116,11 @@ public func relusv_gmw_accumulator_merge_extremes(
 ) -> relusv_status {
     guarded {
         let a = try AccumulatorBox.from(handle)
-        let maxima = try required(maxima, "maxima"), minima = try required(minima, "minima")
-        guard points <= UInt64(Int.max) else { throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "points = \(points) is too large") }
+        let maxima = try required(maxima, "maxima")
+        let minima = try required(minima, "minima")
+        guard points <= UInt64(Int.max) else {
+            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "points = \(points) is too large")
+        }
         let mx = Array(UnsafeBufferPointer(start: maxima, count: a.samples))
         let mn = Array(UnsafeBufferPointer(start: minima, count: a.samples))
         try a.merge(maxima: mx, minima: mn, count: Int(points), dimension: a.dimension, seed: a.seed)
@@ -118,7 +128,9 @@ public func relusv_gmw_accumulator_merge_extremes(
 }
 
 @_cdecl("relusv_gmw_accumulator_state_size")
-public func relusv_gmw_accumulator_state_size(_ handle: OpaquePointer?, _ size: UnsafeMutablePointer<Int>?) -> relusv_status {
+public func relusv_gmw_accumulator_state_size(_ handle: OpaquePointer?, _ size: UnsafeMutablePointer<Int>?)
+    -> relusv_status
+{
     guarded {
         let a = try AccumulatorBox.from(handle)
         try required(size, "size").pointee = a.serializedSize
@@ -133,7 +145,9 @@ public func relusv_gmw_accumulator_export(
         let a = try AccumulatorBox.from(handle)
         let buffer = try required(buffer, "buffer")
         guard capacity < 0 || capacity >= a.serializedSize else {  // negative: a size_t above Int.max
-            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "buffer of \(capacity) bytes is smaller than the state (\(a.serializedSize) bytes)")
+            throw CallError(
+                RELUSV_ERROR_INVALID_ARGUMENT,
+                "buffer of \(capacity) bytes is smaller than the state (\(a.serializedSize) bytes)")
         }
         let bytes = a.serialized()
         bytes.withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
@@ -148,7 +162,8 @@ public func relusv_gmw_accumulator_import(
         let buffer = try required(buffer, "buffer")
         let out = try required(out, "accumulator")
         guard size >= 0 else {  // a size_t above Int.max
-            throw CallError(RELUSV_ERROR_CORRUPT_STATE, "state size \(UInt(bitPattern: size)) is not that of any accumulator")
+            throw CallError(
+                RELUSV_ERROR_CORRUPT_STATE, "state size \(UInt(bitPattern: size)) is not that of any accumulator")
         }
         let accumulator = try AnyWidthAccumulator(serialized: UnsafeRawBufferPointer(start: buffer, count: size))
         out.pointee = AccumulatorBox(accumulator).handle()

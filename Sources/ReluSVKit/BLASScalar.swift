@@ -21,7 +21,8 @@ public protocol BLASScalar: BinaryFloatingPoint & Sendable where Self.RawSignifi
     static func gesdd(
         jobz: UInt8, m: Int, n: Int, a: UnsafeMutablePointer<Self>, lda: Int,
         s: UnsafeMutablePointer<Self>, u: UnsafeMutablePointer<Self>?, ldu: Int,
-        vt: UnsafeMutablePointer<Self>?, ldvt: Int) -> Int32
+        vt: UnsafeMutablePointer<Self>?, ldvt: Int
+    ) -> Int32
 
     /// Householder QR of the row-major `m x n` matrix `a` (`?geqrf`): `R` in
     /// the upper triangle of `a`. Returns LAPACK's `info`.
@@ -35,9 +36,10 @@ extension Float: BLASScalar {
         b: UnsafePointer<Float>, ldb: Int,
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
-                    beta, c, blasint(ldc))
+        cblas_sgemm(
+            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+            blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
+            beta, c, blasint(ldc))
     }
 
     public static func gesdd(
@@ -45,11 +47,14 @@ extension Float: BLASScalar {
         s: UnsafeMutablePointer<Float>, u: UnsafeMutablePointer<Float>?, ldu: Int,
         vt: UnsafeMutablePointer<Float>?, ldvt: Int
     ) -> Int32 {
-        LAPACKE_sgesdd(LAPACK_ROW_MAJOR, CChar(bitPattern: jobz), Int32(m), Int32(n), a, Int32(lda),
-                       s, u, Int32(ldu), vt, Int32(ldvt))
+        LAPACKE_sgesdd(
+            LAPACK_ROW_MAJOR, CChar(bitPattern: jobz), Int32(m), Int32(n), a, Int32(lda),
+            s, u, Int32(ldu), vt, Int32(ldvt))
     }
 
-    public static func geqrf(m: Int, n: Int, a: UnsafeMutablePointer<Float>, lda: Int, tau: UnsafeMutablePointer<Float>) -> Int32 {
+    public static func geqrf(m: Int, n: Int, a: UnsafeMutablePointer<Float>, lda: Int, tau: UnsafeMutablePointer<Float>)
+        -> Int32
+    {
         LAPACKE_sgeqrf(LAPACK_ROW_MAJOR, Int32(m), Int32(n), a, Int32(lda), tau)
     }
 
@@ -62,9 +67,10 @@ extension Double: BLASScalar {
         b: UnsafePointer<Double>, ldb: Int,
         beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int
     ) {
-        cblas_dgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
-                    beta, c, blasint(ldc))
+        cblas_dgemm(
+            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+            blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb),
+            beta, c, blasint(ldc))
     }
 
     public static func gesdd(
@@ -72,11 +78,14 @@ extension Double: BLASScalar {
         s: UnsafeMutablePointer<Double>, u: UnsafeMutablePointer<Double>?, ldu: Int,
         vt: UnsafeMutablePointer<Double>?, ldvt: Int
     ) -> Int32 {
-        LAPACKE_dgesdd(LAPACK_ROW_MAJOR, CChar(bitPattern: jobz), Int32(m), Int32(n), a, Int32(lda),
-                       s, u, Int32(ldu), vt, Int32(ldvt))
+        LAPACKE_dgesdd(
+            LAPACK_ROW_MAJOR, CChar(bitPattern: jobz), Int32(m), Int32(n), a, Int32(lda),
+            s, u, Int32(ldu), vt, Int32(ldvt))
     }
 
-    public static func geqrf(m: Int, n: Int, a: UnsafeMutablePointer<Double>, lda: Int, tau: UnsafeMutablePointer<Double>) -> Int32 {
+    public static func geqrf(
+        m: Int, n: Int, a: UnsafeMutablePointer<Double>, lda: Int, tau: UnsafeMutablePointer<Double>
+    ) -> Int32 {
         LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, Int32(m), Int32(n), a, Int32(lda), tau)
     }
 

@@ -31,9 +31,10 @@ struct CandidateBasis<Scalar: BLASScalar> {
         if c.rows > 0 {
             a.withUnsafeMutableBufferPointer { ap in
                 c.storage.withUnsafeBufferPointer { cp in
-                    Scalar.gemm(transA: false, transB: true, m: x.rows, n: c.rows, k: x.columns, alpha: 1, a: x.base,
-                                lda: x.rowStride, b: cp.baseAddress!, ldb: x.columns, beta: 0, c: ap.baseAddress!,
-                                ldc: c.rows)
+                    Scalar.gemm(
+                        transA: false, transB: true, m: x.rows, n: c.rows, k: x.columns, alpha: 1, a: x.base,
+                        lda: x.rowStride, b: cp.baseAddress!, ldb: x.columns, beta: 0, c: ap.baseAddress!,
+                        ldc: c.rows)
                 }
             }
         }
@@ -42,8 +43,11 @@ struct CandidateBasis<Scalar: BLASScalar> {
 
     /// The truncated SVD of `W` as a basis.
     static func svd(_ svd: ThinSVD<Scalar>, points x: MatrixView<Scalar>) -> CandidateBasis {
-        let m = svd.u.rows, n = svd.vt.columns, p = svd.s.count
-        var b = Matrix<Scalar>(rows: m, columns: p), c = Matrix<Scalar>(rows: p, columns: n)
+        let m = svd.u.rows
+        let n = svd.vt.columns
+        let p = svd.s.count
+        var b = Matrix<Scalar>(rows: m, columns: p)
+        var c = Matrix<Scalar>(rows: p, columns: n)
         for j in 0..<p {
             let root = svd.s[j].squareRoot()
             for i in 0..<m { b[i, j] = svd.u[i, j] * root }
@@ -54,20 +58,24 @@ struct CandidateBasis<Scalar: BLASScalar> {
 
     /// Reduced-rank regression on the pre-activations `Z = W X^T` (one SVD of
     /// `X W^T`, `N x m`); nil when `X W^T` overflows.
-    static func reducedRankRegression(layer: ReluLayer<Scalar>, points x: MatrixView<Scalar>) throws -> CandidateBasis? {
-        let m = layer.outputs, n = layer.inputs
+    static func reducedRankRegression(layer: ReluLayer<Scalar>, points x: MatrixView<Scalar>) throws -> CandidateBasis?
+    {
+        let m = layer.outputs
+        let n = layer.inputs
         let zt = linearPreactivations(layer: layer, points: x)
         guard zt.storage.allSatisfy(\.isFinite) else { return nil }
         let f = try zt.withView { try rightSVD(of: $0) }
         let q = f.vt  // r x m: rows are the left singular vectors of Z
         let r = q.rows
-        var b = Matrix<Scalar>(rows: m, columns: r), c = Matrix<Scalar>(rows: r, columns: n)
+        var b = Matrix<Scalar>(rows: m, columns: r)
+        var c = Matrix<Scalar>(rows: r, columns: n)
         for i in 0..<m { for j in 0..<r { b[i, j] = q[j, i] } }
         c.withUnsafeMutableBufferPointer { cp in
             q.storage.withUnsafeBufferPointer { qp in
                 layer.weight.storage.withUnsafeBufferPointer { w in
-                    Scalar.gemm(transA: false, transB: false, m: r, n: n, k: m, alpha: 1, a: qp.baseAddress!, lda: m,
-                                b: w.baseAddress!, ldb: n, beta: 0, c: cp.baseAddress!, ldc: n)
+                    Scalar.gemm(
+                        transA: false, transB: false, m: r, n: n, k: m, alpha: 1, a: qp.baseAddress!, lda: m,
+                        b: w.baseAddress!, ldb: n, beta: 0, c: cp.baseAddress!, ldc: n)
                 }
             }
         }
@@ -76,7 +84,8 @@ struct CandidateBasis<Scalar: BLASScalar> {
 
     /// The data projection `W V_X V_X^T` (one SVD of `X`).
     static func dataProjection(layer: ReluLayer<Scalar>, points x: MatrixView<Scalar>) throws -> CandidateBasis {
-        let m = layer.outputs, n = layer.inputs
+        let m = layer.outputs
+        let n = layer.inputs
         let f = try rightSVD(of: x)
         let vt = f.vt  // r x n
         let r = vt.rows
@@ -84,8 +93,9 @@ struct CandidateBasis<Scalar: BLASScalar> {
         b.withUnsafeMutableBufferPointer { bp in
             vt.storage.withUnsafeBufferPointer { vp in
                 layer.weight.storage.withUnsafeBufferPointer { w in
-                    Scalar.gemm(transA: false, transB: true, m: m, n: r, k: n, alpha: 1, a: w.baseAddress!, lda: n,
-                                b: vp.baseAddress!, ldb: n, beta: 0, c: bp.baseAddress!, ldc: r)
+                    Scalar.gemm(
+                        transA: false, transB: true, m: m, n: r, k: n, alpha: 1, a: w.baseAddress!, lda: n,
+                        b: vp.baseAddress!, ldb: n, beta: 0, c: bp.baseAddress!, ldc: r)
                 }
             }
         }
@@ -100,12 +110,15 @@ struct CandidateBasis<Scalar: BLASScalar> {
     /// `z += a[:, pairs] B[:, pairs]^T` (`z` is `N x m`): adds the pairs' pre-activations.
     func addPairs(to z: UnsafeMutablePointer<Scalar>, pairs: Range<Int>) {
         guard !pairs.isEmpty else { return }
-        let N = a.rows, m = b.rows, p = size
+        let N = a.rows
+        let m = b.rows
+        let p = size
         a.storage.withUnsafeBufferPointer { ap in
             b.storage.withUnsafeBufferPointer { bp in
-                Scalar.gemm(transA: false, transB: true, m: N, n: m, k: pairs.count, alpha: 1,
-                            a: ap.baseAddress! + pairs.lowerBound, lda: p, b: bp.baseAddress! + pairs.lowerBound,
-                            ldb: p, beta: 1, c: z, ldc: m)
+                Scalar.gemm(
+                    transA: false, transB: true, m: N, n: m, k: pairs.count, alpha: 1,
+                    a: ap.baseAddress! + pairs.lowerBound, lda: p, b: bp.baseAddress! + pairs.lowerBound,
+                    ldb: p, beta: 1, c: z, ldc: m)
             }
         }
     }
@@ -114,7 +127,8 @@ struct CandidateBasis<Scalar: BLASScalar> {
 extension RankFactors {
     /// `L + B[:, pairs] C[pairs, :]`, of rank `<= k + pairs.count`.
     func extended(by basis: CandidateBasis<Scalar>, pairs: Range<Int>) -> RankFactors {
-        let add = pairs.count, k2 = k + add
+        let add = pairs.count
+        let k2 = k + add
         var u2 = [Scalar](repeating: 0, count: m * k2)
         for i in 0..<m {
             for r in 0..<k { u2[i * k2 + r] = u[i * k + r] }

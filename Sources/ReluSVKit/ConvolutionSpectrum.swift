@@ -1,9 +1,10 @@
+import COpenBLAS
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import COpenBLAS
 
 /// The exact singular values of a stride-1 circular convolution (MATH.md §9,
 /// after Sedghi, Gupta and Long, ICLR 2019).
@@ -32,24 +33,31 @@ public protocol ComplexSingularValueScalar: BLASScalar {
     /// The singular values of the row-major `m x n` complex matrix `a`
     /// (interleaved real and imaginary parts, overwritten), descending, into
     /// `s` (`min(m, n)` values). Returns LAPACK's `info` (0 on success).
-    static func complexSingularValues(m: Int, n: Int, a: UnsafeMutablePointer<Self>, s: UnsafeMutablePointer<Self>) -> Int32
+    static func complexSingularValues(m: Int, n: Int, a: UnsafeMutablePointer<Self>, s: UnsafeMutablePointer<Self>)
+        -> Int32
 }
 
 extension Float: ComplexSingularValueScalar {
-    public static func complexSingularValues(m: Int, n: Int, a: UnsafeMutablePointer<Float>,
-                                             s: UnsafeMutablePointer<Float>) -> Int32 {
+    public static func complexSingularValues(
+        m: Int, n: Int, a: UnsafeMutablePointer<Float>,
+        s: UnsafeMutablePointer<Float>
+    ) -> Int32 {
         // C99 complex arguments arrive as OpaquePointer: interleaved (real, imag) pairs.
-        LAPACKE_cgesdd(LAPACK_ROW_MAJOR, CChar(UInt8(ascii: "N")), Int32(m), Int32(n), OpaquePointer(a), Int32(n), s,
-                       nil, Int32(max(m, n)), nil, Int32(max(m, n)))
+        LAPACKE_cgesdd(
+            LAPACK_ROW_MAJOR, CChar(UInt8(ascii: "N")), Int32(m), Int32(n), OpaquePointer(a), Int32(n), s,
+            nil, Int32(max(m, n)), nil, Int32(max(m, n)))
     }
 }
 
 extension Double: ComplexSingularValueScalar {
-    public static func complexSingularValues(m: Int, n: Int, a: UnsafeMutablePointer<Double>,
-                                             s: UnsafeMutablePointer<Double>) -> Int32 {
+    public static func complexSingularValues(
+        m: Int, n: Int, a: UnsafeMutablePointer<Double>,
+        s: UnsafeMutablePointer<Double>
+    ) -> Int32 {
         // C99 complex arguments arrive as OpaquePointer: interleaved (real, imag) pairs.
-        LAPACKE_zgesdd(LAPACK_ROW_MAJOR, CChar(UInt8(ascii: "N")), Int32(m), Int32(n), OpaquePointer(a), Int32(n), s,
-                       nil, Int32(max(m, n)), nil, Int32(max(m, n)))
+        LAPACKE_zgesdd(
+            LAPACK_ROW_MAJOR, CChar(UInt8(ascii: "N")), Int32(m), Int32(n), OpaquePointer(a), Int32(n), s,
+            nil, Int32(max(m, n)), nil, Int32(max(m, n)))
     }
 }
 
@@ -64,16 +72,19 @@ public struct CircularConvolution: Sendable {
 
     /// Checks the sizes: all positive, the kernel no larger than the input
     /// (a larger kernel would wrap taps onto each other).
-    public init(outChannels: Int, inChannels: Int, kernelHeight: Int, kernelWidth: Int, height: Int, width: Int) throws {
+    public init(outChannels: Int, inChannels: Int, kernelHeight: Int, kernelWidth: Int, height: Int, width: Int) throws
+    {
         guard outChannels > 0 else { throw EngineError.empty("the kernel has no output channels (0 rows)") }
-        for (value, name) in [(outChannels, "C_out"), (inChannels, "C_in"), (kernelHeight, "kh"), (kernelWidth, "kw"),
-                              (height, "H"), (width, "W")] where value < 1 {
+        for (value, name) in [
+            (outChannels, "C_out"), (inChannels, "C_in"), (kernelHeight, "kh"), (kernelWidth, "kw"),
+            (height, "H"), (width, "W"),
+        ] where value < 1 {
             throw EngineError.invalidArgument("\(name) must be positive, got \(value)")
         }
         guard kernelHeight <= height, kernelWidth <= width else {
             throw EngineError.invalidArgument(
                 "the kernel (\(kernelHeight) x \(kernelWidth)) is larger than the input (\(height) x \(width)); "
-                + "a circular convolution would wrap its taps onto each other")
+                    + "a circular convolution would wrap its taps onto each other")
         }
         self.outChannels = outChannels
         self.inChannels = inChannels
@@ -88,14 +99,16 @@ public struct CircularConvolution: Sendable {
         guard rows == outChannels, columns == inChannels * taps else {
             throw EngineError.shape(
                 "the kernel matrix is \(rows) x \(columns) but (C_out, C_in kh kw) = (\(outChannels), \(inChannels * taps)) "
-                + "for in_channels x kernel_height x kernel_width = \(inChannels) x \(kernelHeight) x \(kernelWidth)")
+                    + "for in_channels x kernel_height x kernel_width = \(inChannels) x \(kernelHeight) x \(kernelWidth)"
+            )
         }
     }
 
     /// The number `top` of largest values requested: in `[1, H W min(C_out, C_in)]`.
     public func checkTop(_ top: Int) throws {
         guard top >= 1 else {
-            throw EngineError.invalidArgument("k = \(top) is out of range [1, H W min(C_out, C_in)] = [1, \(valueCount)]")
+            throw EngineError.invalidArgument(
+                "k = \(top) is out of range [1, H W min(C_out, C_in)] = [1, \(valueCount)]")
         }
         guard top <= valueCount else {
             throw EngineError.invalidArgument("k = \(top) exceeds H W min(C_out, C_in) = \(valueCount)")
@@ -167,8 +180,10 @@ func kernelTaps<Scalar: BLASScalar>(_ kernel: MatrixView<Scalar>, _ g: CircularC
 /// The `(kh kw) x 2B` table of `cos` and `-sin` of `2 pi (u a / H + v c / W)`
 /// for the block's frequencies (columns `f` and `B + f`), angles reduced
 /// exactly in integers before the division.
-func twiddleTable<Scalar: BLASScalar>(_ g: CircularConvolution, _ block: ArraySlice<(u: Int, v: Int, multiplicity: Int)>,
-                                     into table: UnsafeMutablePointer<Scalar>) {
+func twiddleTable<Scalar: BLASScalar>(
+    _ g: CircularConvolution, _ block: ArraySlice<(u: Int, v: Int, multiplicity: Int)>,
+    into table: UnsafeMutablePointer<Scalar>
+) {
     let b = block.count
     let hw = g.height * g.width
     for a in 0..<g.kernelHeight {
@@ -191,13 +206,19 @@ func blockSingularValues<Scalar: ComplexSingularValueScalar>(
     _ g: CircularConvolution, taps: UnsafePointer<Scalar>, block: ArraySlice<(u: Int, v: Int, multiplicity: Int)>,
     scratch: UnsafeMutablePointer<Scalar>, values: UnsafeMutablePointer<Scalar>
 ) throws {
-    let b = block.count, t = g.taps, pairs = g.pairs, p = g.valuesPerFrequency
-    let table = scratch, product = scratch + t * 2 * b, f = product + pairs * 2 * b
+    let b = block.count
+    let t = g.taps
+    let pairs = g.pairs
+    let p = g.valuesPerFrequency
+    let table = scratch
+    let product = scratch + t * 2 * b
+    let f = product + pairs * 2 * b
     let s = f + 2 * pairs
     twiddleTable(g, block, into: table)
     // product[(o, i), f] = Re F_f[o, i], product[(o, i), B + f] = Im F_f[o, i].
-    Scalar.gemm(transA: false, transB: false, m: pairs, n: 2 * b, k: t, alpha: 1, a: taps, lda: t,
-                b: table, ldb: 2 * b, beta: 0, c: product, ldc: 2 * b)
+    Scalar.gemm(
+        transA: false, transB: false, m: pairs, n: 2 * b, k: t, alpha: 1, a: taps, lda: t,
+        b: table, ldb: 2 * b, beta: 0, c: product, ldc: 2 * b)
     for index in 0..<b {
         for pair in 0..<pairs {
             f[2 * pair] = product[pair * 2 * b + index]
@@ -244,9 +265,10 @@ public func circularConvolutionSingularValues<Scalar: ComplexSingularValueScalar
                 guard !shared.cancelled else { return }
                 let slot = slots.take()
                 defer { slots.give(slot) }
-                try blockSingularValues(g, taps: tapPointer, block: classes[range],
-                                        scratch: scratch.pointer + slot * g.scratchPerWorker,
-                                        values: perClass.pointer + range.lowerBound * p)
+                try blockSingularValues(
+                    g, taps: tapPointer, block: classes[range],
+                    scratch: scratch.pointer + slot * g.scratchPerWorker,
+                    values: perClass.pointer + range.lowerBound * p)
                 shared.add(range.count)
                 // One worker runs the tasks on the calling thread, which then reports itself.
                 if workers == 1 { try report.advance(to: shared.value) }

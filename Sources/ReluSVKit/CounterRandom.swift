@@ -38,9 +38,11 @@ public struct CounterRandom: Sendable {
     /// at columns `2 * pairIndex` and `2 * pairIndex + 1` of `row`.
     @inlinable public func normalPair(row: Int, pairIndex: Int) -> (Double, Double) {
         let r = Philox4x32.block(
-            counter: (UInt32(truncatingIfNeeded: pairIndex), UInt32(truncatingIfNeeded: row),
-                      UInt32(truncatingIfNeeded: row >> 32) ^ UInt32(truncatingIfNeeded: pairIndex >> 32) << 16,
-                      stream.rawValue),
+            counter: (
+                UInt32(truncatingIfNeeded: pairIndex), UInt32(truncatingIfNeeded: row),
+                UInt32(truncatingIfNeeded: row >> 32) ^ UInt32(truncatingIfNeeded: pairIndex >> 32) << 16,
+                stream.rawValue
+            ),
             key: (UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32)))
         // (0, 1] and [0, 1) uniforms with 53 random bits each.
         let scale = 1.0 / 9007199254740992.0  // 2^-53
@@ -61,11 +63,13 @@ public struct CounterRandom: Sendable {
         // Concrete loops: an unspecialised generic conversion per element
         // would cost more than the generator itself.
         if Scalar.self == Double.self {
-            fill(UnsafeMutableRawPointer(out).assumingMemoryBound(to: Double.self),
-                 firstRow: firstRow, rows: rows, columns: columns, as: { $0 })
+            fill(
+                UnsafeMutableRawPointer(out).assumingMemoryBound(to: Double.self),
+                firstRow: firstRow, rows: rows, columns: columns, as: { $0 })
         } else if Scalar.self == Float.self {
-            fill(UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self),
-                 firstRow: firstRow, rows: rows, columns: columns, as: { Float($0) })
+            fill(
+                UnsafeMutableRawPointer(out).assumingMemoryBound(to: Float.self),
+                firstRow: firstRow, rows: rows, columns: columns, as: { Float($0) })
         } else {
             fill(out, firstRow: firstRow, rows: rows, columns: columns, as: { Scalar($0) })
         }
@@ -103,8 +107,10 @@ public struct CounterRandom: Sendable {
             }
             let p0 = UInt64(0xD251_1F53) * UInt64(c.0)
             let p1 = UInt64(0xCD9E_8D57) * UInt64(c.2)
-            c = (UInt32(truncatingIfNeeded: p1 >> 32) ^ c.1 ^ k.0, UInt32(truncatingIfNeeded: p1),
-                 UInt32(truncatingIfNeeded: p0 >> 32) ^ c.3 ^ k.1, UInt32(truncatingIfNeeded: p0))
+            c = (
+                UInt32(truncatingIfNeeded: p1 >> 32) ^ c.1 ^ k.0, UInt32(truncatingIfNeeded: p1),
+                UInt32(truncatingIfNeeded: p0 >> 32) ^ c.3 ^ k.1, UInt32(truncatingIfNeeded: p0)
+            )
         }
         return c
     }

@@ -12,7 +12,8 @@ public func diameter<Scalar: BLASScalar>(
 ) throws -> Double {
     guard x.rows > 0 else { throw EngineError.empty("x has no rows: the diameter of an empty set is undefined") }
     guard x.rows > 1 else { return 0 }
-    let n = x.columns, b = min(blockRows, x.rows)
+    let n = x.columns
+    let b = min(blockRows, x.rows)
     let blocks = (x.rows + b - 1) / b
     let reference = x.row(0)
 
@@ -20,7 +21,8 @@ public func diameter<Scalar: BLASScalar>(
     func centred(_ range: Range<Int>, into dst: UnsafeMutablePointer<Scalar>) throws -> [Scalar] {
         var norms = [Scalar](repeating: 0, count: range.count)
         for (k, i) in range.enumerated() {
-            let src = x.row(i), row = dst + k * n
+            let src = x.row(i)
+            let row = dst + k * n
             var s: Scalar = 0
             for c in 0..<n {
                 let v = src[c] - reference[c]
@@ -47,9 +49,10 @@ public func diameter<Scalar: BLASScalar>(
         for bj in bi..<blocks {
             let rj = (bj * b)..<min(x.rows, (bj + 1) * b)
             let nj = try centred(rj, into: right.pointer)
-            Scalar.gemm(transA: false, transB: true, m: ri.count, n: rj.count, k: n,
-                        alpha: 1, a: left.pointer, lda: n, b: right.pointer, ldb: n,
-                        beta: 0, c: gram.pointer, ldc: rj.count)
+            Scalar.gemm(
+                transA: false, transB: true, m: ri.count, n: rj.count, k: n,
+                alpha: 1, a: left.pointer, lda: n, b: right.pointer, ldb: n,
+                beta: 0, c: gram.pointer, ldc: rj.count)
             for p in 0..<ri.count {
                 for q in 0..<rj.count {
                     let d = ni[p] + nj[q] - 2 * gram.pointer[p * rj.count + q]
@@ -60,9 +63,13 @@ public func diameter<Scalar: BLASScalar>(
             try progress.advance(to: done)
         }
     }
-    let a = x.row(best.1), c = x.row(best.2)
+    let a = x.row(best.1)
+    let c = x.row(best.2)
     var s = 0.0
-    for k in 0..<n { let d = Double(a[k]) - Double(c[k]); s += d * d }
+    for k in 0..<n {
+        let d = Double(a[k]) - Double(c[k])
+        s += d * d
+    }
     return s.squareRoot()
 }
 

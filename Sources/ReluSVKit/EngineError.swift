@@ -28,14 +28,14 @@ public enum EngineError: Error, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .cancelled: return "cancelled (by the progress callback, Ctrl-C or relusv_cancel_all)"
-        case let .nonFinite(what): return what
-        case let .invalidArgument(what): return what
+        case .nonFinite(let what): return what
+        case .invalidArgument(let what): return what
         case .shape(let what): return what
         case .empty(let what): return what
-        case let .mismatch(what): return what
-        case let .lapackFailure(routine, info): return "LAPACK \(routine) failed with info = \(info)"
-        case let .corruptState(what): return "invalid accumulator state: \(what)"
-        case let .outOfMemory(what): return what
+        case .mismatch(let what): return what
+        case .lapackFailure(let routine, let info): return "LAPACK \(routine) failed with info = \(info)"
+        case .corruptState(let what): return "invalid accumulator state: \(what)"
+        case .outOfMemory(let what): return what
         }
     }
 

@@ -62,7 +62,9 @@ public struct Matrix<Scalar: BLASScalar> {
         }
     }
 
-    public mutating func withUnsafeMutableBufferPointer<R>(_ body: (inout UnsafeMutableBufferPointer<Scalar>) throws -> R) rethrows -> R {
+    public mutating func withUnsafeMutableBufferPointer<R>(
+        _ body: (inout UnsafeMutableBufferPointer<Scalar>) throws -> R
+    ) rethrows -> R {
         try storage.withUnsafeMutableBufferPointer(body)
     }
 }

@@ -42,7 +42,7 @@ public enum MemoryBudget {
         guard bytes.isFinite, bytes <= Double(limit) else {
             throw EngineError.outOfMemory(
                 "\(what()) needs \(describe(bytes)), more than the memory limit of \(describe(Double(limit))) "
-                + "(physical memory, or RELUSV_MEMORY_LIMIT); reduce the problem size")
+                    + "(physical memory, or RELUSV_MEMORY_LIMIT); reduce the problem size")
         }
     }
 
@@ -52,7 +52,8 @@ public enum MemoryBudget {
     }
 
     static var physicalMemory: Int {
-        let pages = sysconf(Int32(_SC_PHYS_PAGES)), size = sysconf(Int32(_SC_PAGESIZE))
+        let pages = sysconf(Int32(_SC_PHYS_PAGES))
+        let size = sysconf(Int32(_SC_PAGESIZE))
         guard pages > 0, size > 0 else { return Int.max }
         return pages.multipliedReportingOverflow(by: size).overflow ? Int.max : pages * size
     }
@@ -109,14 +110,18 @@ public enum MemoryBudget {
     private static func describe(_ bytes: Double) -> String {
         guard bytes.isFinite else { return "more than \(Int.max) bytes" }
         let units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
-        var value = bytes, unit = 0
-        while value >= 1024, unit < units.count - 1 { value /= 1024; unit += 1 }
+        var value = bytes
+        var unit = 0
+        while value >= 1024, unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
         return unit == 0 ? "\(Int(value)) bytes" : "\((value * 10).rounded() / 10) \(units[unit])"
     }
 }
 
-private extension String {
-    var trimmingSpaces: String {
+extension String {
+    fileprivate var trimmingSpaces: String {
         String(drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
     }
 }

@@ -22,9 +22,15 @@ public struct OperatorWidth: Sendable, Equatable {
 /// the SVD of `W`; for the layer the sample (`N x n`), `phi(X)` (`N x m`),
 /// the width accumulator over it and the layer's copy of `W`. Entry points
 /// check it against `MemoryBudget` before allocating anything.
-public func operatorWidthMemory(outputs m: Int, inputs n: Int, samples: Int, points: Int, relu: Bool,
-                                scalarBytes: Int) -> Double {
-    let m = Double(m), n = Double(n), s = Double(samples), p = Double(points), b = Double(scalarBytes)
+public func operatorWidthMemory(
+    outputs m: Int, inputs n: Int, samples: Int, points: Int, relu: Bool,
+    scalarBytes: Int
+) -> Double {
+    let m = Double(m)
+    let n = Double(n)
+    let s = Double(samples)
+    let p = Double(points)
+    let b = Double(scalarBytes)
     let perDirection: Double = 5 * 8 * s  // widths, extremes, norms (Double)
     if !relu {
         let elements: Double = s * (m + n) + 3 * m * n
@@ -46,31 +52,39 @@ public func linearOperatorWidth<Scalar: BLASScalar>(
 ) throws -> OperatorWidth {
     guard samples > 0 else { throw EngineError.invalidArgument("samples must be positive, got \(samples)") }
     guard samples <= WidthAccumulator<Scalar>.maximumSamples else {
-        throw EngineError.invalidArgument("samples = \(samples) exceeds the limit of \(WidthAccumulator<Scalar>.maximumSamples)")
+        throw EngineError.invalidArgument(
+            "samples = \(samples) exceeds the limit of \(WidthAccumulator<Scalar>.maximumSamples)")
     }
     try SampleSummary.checkTrim(trim)
-    let m = weight.rows, n = weight.columns
-    try MemoryBudget.require(bytes: operatorWidthMemory(outputs: m, inputs: n, samples: samples, points: 0,
-                                                        relu: false, scalarBytes: MemoryLayout<Scalar>.stride),
-                             for: "the width of a \(m) x \(n) map from \(samples) directions")
+    let m = weight.rows
+    let n = weight.columns
+    try MemoryBudget.require(
+        bytes: operatorWidthMemory(
+            outputs: m, inputs: n, samples: samples, points: 0,
+            relu: false, scalarBytes: MemoryLayout<Scalar>.stride),
+        for: "the width of a \(m) x \(n) map from \(samples) directions")
     let sigma = try singularValues(of: weight)  // also checks finiteness
     try progress.checkCancelled()
     let g = try ScratchBuffer<Scalar>(count: samples * m, purpose: "\(samples) x \(m) directions")
     CounterRandom(seed: seed, stream: .widthDirections).fillNormals(g.pointer, firstRow: 0, rows: samples, columns: m)
     try progress.checkCancelled()
     let t = try ScratchBuffer<Scalar>(count: samples * n, purpose: "\(samples) x \(n) products")
-    Scalar.gemm(transA: false, transB: false, m: samples, n: n, k: m, alpha: 1, a: g.pointer, lda: m,
-                b: weight.base, ldb: weight.rowStride, beta: 0, c: t.pointer, ldc: n)
+    Scalar.gemm(
+        transA: false, transB: false, m: samples, n: n, k: m, alpha: 1, a: g.pointer, lda: m,
+        b: weight.base, ldb: weight.rowStride, beta: 0, c: t.pointer, ldc: n)
     try progress.checkCancelled()
     let values = (0..<samples).map { j in 2 * RowExtremes.norm(t.pointer + j * n, count: n) }
     let summary = try SampleSummary(values, trim: trim)
-    let frobenius = sigma.map(Double.init).withUnsafeBufferPointer { RowExtremes.norm($0.baseAddress!, count: $0.count) }
+    let frobenius = sigma.map(Double.init).withUnsafeBufferPointer {
+        RowExtremes.norm($0.baseAddress!, count: $0.count)
+    }
     guard (2 * frobenius).isFinite else {
         throw EngineError.overflow("2 ||W||_F exceeds the range of Double; rescale W")
     }
-    return OperatorWidth(estimate: summary.estimate, standardError: summary.standardError,
-                         lower: 2 * (2 / Double.pi).squareRoot() * frobenius, upper: 2 * frobenius,
-                         norm: Double(sigma.first ?? 0), samples: samples, points: 0)
+    return OperatorWidth(
+        estimate: summary.estimate, standardError: summary.standardError,
+        lower: 2 * (2 / Double.pi).squareRoot() * frobenius, upper: 2 * frobenius,
+        norm: Double(sigma.first ?? 0), samples: samples, points: 0)
 }
 
 /// The width of the layer `phi` on the points `x`: the Gaussian mean width of
@@ -90,12 +104,15 @@ public func layerOperatorWidth<Scalar: BLASScalar>(
     try progress.checkCancelled()
     let (summary, norm) = try problem.y.withView { y in
         let norm = (0..<y.rows).reduce(0.0) { max($0, RowExtremes.norm(y.row($1), count: y.columns)) }
-        return (try gaussianMeanWidth(of: y, samples: samples, seed: seed, trim: trim, progress: progress).summary, norm)
+        return (
+            try gaussianMeanWidth(of: y, samples: samples, seed: seed, trim: trim, progress: progress).summary, norm
+        )
     }
     let frobenius = layer.weight.withView { RowExtremes.norm($0.base, count: $0.rows * $0.columns) }
     guard frobenius.isFinite, norm.isFinite, (2 * frobenius * problem.maxPointNorm).isFinite else {
         throw EngineError.overflow("||W||_F max ||x|| or max ||phi(x)|| exceeds the range of Double; rescale the data")
     }
-    return OperatorWidth(estimate: summary.estimate, standardError: summary.standardError, lower: .nan,
-                         upper: 2 * frobenius * problem.maxPointNorm, norm: norm, samples: samples, points: problem.count)
+    return OperatorWidth(
+        estimate: summary.estimate, standardError: summary.standardError, lower: .nan,
+        upper: 2 * frobenius * problem.maxPointNorm, norm: norm, samples: samples, points: problem.count)
 }

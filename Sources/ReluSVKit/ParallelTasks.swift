@@ -1,9 +1,10 @@
+import COpenBLAS
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import COpenBLAS
 
 /// Work counters shared by worker threads and the calling thread, behind a mutex.
 public final class SharedProgress: @unchecked Sendable {
@@ -129,11 +130,13 @@ private func runThreads(_ tasks: [() throws -> Void], threads: Int, shared: Shar
         }
         var thread = pthread_t()
         let context = Unmanaged.passRetained(box).toOpaque()
-        let rc = pthread_create(&thread, nil, { raw in
-            let box = Unmanaged<TaskBox>.fromOpaque(raw!).takeRetainedValue()
-            box.body()
-            return nil
-        }, context)
+        let rc = pthread_create(
+            &thread, nil,
+            { raw in
+                let box = Unmanaged<TaskBox>.fromOpaque(raw!).takeRetainedValue()
+                box.body()
+                return nil
+            }, context)
         if rc != 0 {
             Unmanaged<TaskBox>.fromOpaque(context).release()
             box.body()  // run inline when no thread can be created

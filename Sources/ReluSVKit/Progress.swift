@@ -42,10 +42,12 @@ public struct Progress {
     /// A reporter for a sub-task covering `range` of this one's units (same start generation).
     public func scoped(_ range: Range<Int>, subtotal: Int) -> Progress {
         guard let observer, subtotal > 0 else { return Progress(total: 0, observer: nil, generation: generation) }
-        return Progress(total: subtotal, observer: { done, _ in
-            let mapped = range.lowerBound + Int(Double(done) / Double(subtotal) * Double(range.count))
-            return observer(UInt64(mapped), self.total)
-        }, generation: generation)
+        return Progress(
+            total: subtotal,
+            observer: { done, _ in
+                let mapped = range.lowerBound + Int(Double(done) / Double(subtotal) * Double(range.count))
+                return observer(UInt64(mapped), self.total)
+            }, generation: generation)
     }
 
 }

@@ -100,7 +100,9 @@ public struct EvaluatedCandidate<Scalar: BLASScalar> {
 struct SplitMix64 {
     var state: UInt64
     init(seed: UInt64, k: Int) {
-        state = seed ^ (UInt64(CounterRandom.Stream.minibatch.rawValue) << 56) ^ (UInt64(truncatingIfNeeded: k) &* 0x9E37_79B9_7F4A_7C15)
+        state =
+            seed ^ (UInt64(CounterRandom.Stream.minibatch.rawValue) << 56)
+            ^ (UInt64(truncatingIfNeeded: k) &* 0x9E37_79B9_7F4A_7C15)
     }
     mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
@@ -196,13 +198,15 @@ final class ReluBoundFit<Scalar: BLASScalar> {
         n = problem.layer.inputs
         lrU0 = settings.learningRate * ReluBoundFit.rms(start.u)
         lrV0 = settings.learningRate * ReluBoundFit.rms(start.v)
-        let N = problem.count, P = problem.groupSize
+        let N = problem.count
+        let P = problem.groupSize
         fullBatch = N <= max(settings.fullBatchRows, settings.batchSize)
         // Mini-batches hold whole groups (their rows are consecutive).
         batch = fullBatch ? N : max(P, settings.batchSize / P * P)
         activeGroups = min(problem.groups, max(1, settings.activeSetSize / P, min(8, problem.groups)))
-        buffers = Buffers(rows: max(batch, activeGroups * P), n: n, m: m, k: max(k, 1),
-                          count: N, seed: seed)
+        buffers = Buffers(
+            rows: max(batch, activeGroups * P), n: n, m: m, k: max(k, 1),
+            count: N, seed: seed)
     }
 
     /// Fits from `start`; `checkpoint(step)` is called after every step and
@@ -221,9 +225,11 @@ final class ReluBoundFit<Scalar: BLASScalar> {
     }
 
     /// The phases in order (see the type's documentation).
-    private func phases(from start: EvaluatedCandidate<Scalar>) throws -> (best: EvaluatedCandidate<Scalar>, steps: Int) {
-        var state = State(theta: start.factors.u + start.factors.v, m1: [Double](repeating: 0, count: k * (m + n)),
-                          m2: [Double](repeating: 0, count: k * (m + n)), scale: 1, best: start)
+    private func phases(from start: EvaluatedCandidate<Scalar>) throws -> (best: EvaluatedCandidate<Scalar>, steps: Int)
+    {
+        var state = State(
+            theta: start.factors.u + start.factors.v, m1: [Double](repeating: 0, count: k * (m + n)),
+            m2: [Double](repeating: 0, count: k * (m + n)), scale: 1, best: start)
         if settings.leastSquaresFirst {
             try probe(&state, start: start)
             try leastSquares(&state)
@@ -237,7 +243,8 @@ final class ReluBoundFit<Scalar: BLASScalar> {
     /// Phase 1: one evaluation interval per probe scale from the start.
     func probe(_ s: inout State, start: EvaluatedCandidate<Scalar>) throws {
         var chosen: (state: State, end: Double)?
-        var best = s.best, steps = s.steps
+        var best = s.best
+        var steps = s.steps
         for scale in settings.probeScales {
             var trial = s
             trial.scale = scale
@@ -267,7 +274,9 @@ final class ReluBoundFit<Scalar: BLASScalar> {
                 if !restart(&s, refining: false) { return }
                 continue
             }
-            if s.stale >= settings.leastSquaresPatience || (settings.refine && s.steps >= settings.maxSteps / 2) { return }
+            if s.stale >= settings.leastSquaresPatience || (settings.refine && s.steps >= settings.maxSteps / 2) {
+                return
+            }
         }
     }
 
@@ -353,7 +362,9 @@ final class ReluBoundFit<Scalar: BLASScalar> {
         let N = problem.count
         let b = buffers
         let used: Int
-        let xPtr: UnsafePointer<Scalar>, ldx: Int, yPtr: UnsafePointer<Scalar>
+        let xPtr: UnsafePointer<Scalar>
+        let ldx: Int
+        let yPtr: UnsafePointer<Scalar>
         if refining {
             used = b.activeRows
             (xPtr, ldx, yPtr) = (UnsafePointer(b.xb.base), n, UnsafePointer(b.yb.base))
@@ -363,7 +374,9 @@ final class ReluBoundFit<Scalar: BLASScalar> {
             ldx = problem.x.rowStride
             yPtr = problem.y.storage.withUnsafeBufferPointer { $0.baseAddress! }  // storage is immutable here
         } else {
-            let P = problem.groupSize, groups = problem.groups, perBatch = batch / P
+            let P = problem.groupSize
+            let groups = problem.groups
+            let perBatch = batch / P
             if b.cursor + perBatch > groups {
                 b.order = Array(0..<groups)
                 for i in stride(from: groups - 1, to: 0, by: -1) { b.order.swapAt(i, b.random.below(i + 1)) }
@@ -409,17 +422,22 @@ final class ReluBoundFit<Scalar: BLASScalar> {
     }
 
     func resetAdam(_ s: inout State) {
-        for i in s.m1.indices { s.m1[i] = 0; s.m2[i] = 0 }
+        for i in s.m1.indices {
+            s.m1[i] = 0
+            s.m2[i] = 0
+        }
         s.adamStep = 0
     }
 
     /// One Adam update (beta = 0.9, 0.999) with step sizes `lrU0 * scale` for
     /// U (the first `m k` parameters) and `lrV0 * scale` for V.
     private func adam(_ s: inout State, _ grad: [Scalar]) {
-        let c1 = 1 - pow(0.9, Double(s.adamStep)), c2 = 1 - pow(0.999, Double(s.adamStep))
+        let c1 = 1 - pow(0.9, Double(s.adamStep))
+        let c2 = 1 - pow(0.999, Double(s.adamStep))
         let d2 = 1 / c2
         let split = m * k
-        let lrU = lrU0 * s.scale / c1, lrV = lrV0 * s.scale / c1
+        let lrU = lrU0 * s.scale / c1
+        let lrV = lrV0 * s.scale / c1
         s.theta.withUnsafeMutableBufferPointer { t in
             grad.withUnsafeBufferPointer { g in
                 s.m1.withUnsafeMutableBufferPointer { a in

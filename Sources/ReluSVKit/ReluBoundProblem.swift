@@ -59,7 +59,10 @@ public final class ReluBoundProblem<Scalar: BLASScalar> {
         var rowSquares = [Double](repeating: 0, count: x.rows)
         for i in 0..<x.rows {
             var s = 0.0
-            for j in 0..<layer.outputs { let d = Double(y[i, j] - rest[j]); s += d * d }
+            for j in 0..<layer.outputs {
+                let d = Double(y[i, j] - rest[j])
+                s += d * d
+            }
             rowSquares[i] = s
         }
         outputScale = ReluBoundProblem.groupRoots(rowSquares, groupSize: groupSize).reduce(0, max)
@@ -99,13 +102,15 @@ public final class ReluBoundProblem<Scalar: BLASScalar> {
         let scratch = Workspace<Scalar>(count: blockRows * (k + layer.outputs))
         y.storage.withUnsafeBufferPointer { yp in
             rows.withUnsafeMutableBufferPointer { ep in
-                layer.squaredErrors(x: x.base, ldx: x.rowStride, y: yp.baseAddress!, rows: count, u: u, v: v, k: k,
-                                    out: ep.baseAddress!, scratch: scratch.base, blockRows: blockRows)
+                layer.squaredErrors(
+                    x: x.base, ldx: x.rowStride, y: yp.baseAddress!, rows: count, u: u, v: v, k: k,
+                    out: ep.baseAddress!, scratch: scratch.base, blockRows: blockRows)
             }
         }
         var errors = ReluBoundProblem.groupRoots(rows, groupSize: groupSize)
         let factors = FactorPointers(u: u, v: v, k: k, ldu: k)
-        let bound = certified ? certify(errors: &errors, factors: factors) : refineTop(errors: &errors, factors: factors)
+        let bound =
+            certified ? certify(errors: &errors, factors: factors) : refineTop(errors: &errors, factors: factors)
         return (bound, errors)
     }
 
@@ -116,9 +121,13 @@ public final class ReluBoundProblem<Scalar: BLASScalar> {
         y.storage.withUnsafeBufferPointer { yp in
             layer.bias.withUnsafeBufferPointer { b in
                 for i in 0..<count {
-                    let zr = z + i * m, yr = yp.baseAddress! + i * m
+                    let zr = z + i * m
+                    let yr = yp.baseAddress! + i * m
                     var s: Scalar = 0
-                    for j in 0..<m { let d = layer.activate(zr[j] + b[j]) - yr[j]; s += d * d }
+                    for j in 0..<m {
+                        let d = layer.activate(zr[j] + b[j]) - yr[j]
+                        s += d * d
+                    }
                     out[i] = Double(s)
                 }
             }
@@ -162,7 +171,8 @@ public final class ReluBoundProblem<Scalar: BLASScalar> {
         var largest = 0.0
         // The first few one at a time; then blocks of doubling size by Double
         // GEMMs (`groupErrorsInDouble`), each block's candidates still above M.
-        var position = 0, weight: [Double] = []
+        var position = 0
+        var weight: [Double] = []
         while position < order.count {
             let g = order[position]
             if errors[g] + slack[g] < largest { break }
@@ -228,8 +238,14 @@ struct FactorPointers<Scalar: BLASScalar> {
 
     /// `||U||_F ||V||_F` in `Double`.
     func frobeniusProduct(m: Int, n: Int) -> Double {
-        var su = 0.0, sv = 0.0
-        for i in 0..<m { for r in 0..<k { let a = Double(u[i * ldu + r]); su += a * a } }
+        var su = 0.0
+        var sv = 0.0
+        for i in 0..<m {
+            for r in 0..<k {
+                let a = Double(u[i * ldu + r])
+                su += a * a
+            }
+        }
         for i in 0..<(k * n) { sv += Double(v[i]) * Double(v[i]) }
         return (su * sv).squareRoot()
     }
@@ -261,7 +277,8 @@ extension ReluBoundProblem {
     @_specialize(where Scalar == Float)
     @_specialize(where Scalar == Double)
     public func lossAndGradient(factors f: RankFactors<Scalar>) -> (loss: Double, gradU: [Scalar], gradV: [Scalar]) {
-        var gu = [Scalar](repeating: 0, count: f.m * f.k), gv = [Scalar](repeating: 0, count: f.k * f.n)
+        var gu = [Scalar](repeating: 0, count: f.m * f.k)
+        var gv = [Scalar](repeating: 0, count: f.k * f.n)
         guard f.k > 0 else {
             let (_, errors) = f.withPointers { evaluate(u: $0, v: $1, k: 0, certified: false) }
             return (errors.reduce(0) { $0 + $1 * $1 }, gu, gv)
@@ -271,8 +288,10 @@ extension ReluBoundProblem {
             y.storage.withUnsafeBufferPointer { yp in
                 gu.withUnsafeMutableBufferPointer { gup in
                     gv.withUnsafeMutableBufferPointer { gvp in
-                        layer.gradient(x: x.base, ldx: x.rowStride, y: yp.baseAddress!, rows: count, u: u, v: v, k: f.k,
-                                       power: 1, gradU: gup.baseAddress!, gradV: gvp.baseAddress!, scratch: scratch.base).loss
+                        layer.gradient(
+                            x: x.base, ldx: x.rowStride, y: yp.baseAddress!, rows: count, u: u, v: v, k: f.k,
+                            power: 1, gradU: gup.baseAddress!, gradV: gvp.baseAddress!, scratch: scratch.base
+                        ).loss
                     }
                 }
             }

@@ -62,8 +62,9 @@ public struct ReluLayer<Scalar: BLASScalar> {
         weight.storage.withUnsafeBufferPointer { w in
             y.withUnsafeMutableBufferPointer { yp in
                 let out = yp.baseAddress!
-                Scalar.gemm(transA: false, transB: true, m: x.rows, n: m, k: inputs, alpha: 1,
-                            a: x.base, lda: x.rowStride, b: w.baseAddress!, ldb: inputs, beta: 0, c: out, ldc: m)
+                Scalar.gemm(
+                    transA: false, transB: true, m: x.rows, n: m, k: inputs, alpha: 1,
+                    a: x.base, lda: x.rowStride, b: w.baseAddress!, ldb: inputs, beta: 0, c: out, ldc: m)
                 for i in 0..<x.rows {
                     let r = out + i * m
                     for j in 0..<m { r[j] = activate(r[j] + bias[j]) }
@@ -76,10 +77,12 @@ public struct ReluLayer<Scalar: BLASScalar> {
     /// `|| |W| |x_i| + |b| ||` for every row of `x` (the magnitude that bounds
     /// the rounding of `W x_i + b`), by one GEMM of absolute values per block.
     func absoluteMagnitudes(_ x: MatrixView<Scalar>) -> [Double] {
-        let m = outputs, n = inputs
+        let m = outputs
+        let n = inputs
         let absW = weight.storage.map { abs($0) }
         let block = max(1, min(x.rows, 1 << 18 / max(1, m + n)))
-        let xa = Workspace<Scalar>(count: block * n), z = Workspace<Scalar>(count: block * m)
+        let xa = Workspace<Scalar>(count: block * n)
+        let z = Workspace<Scalar>(count: block * m)
         var out = [Double](repeating: 0, count: x.rows)
         var start = 0
         while start < x.rows {
@@ -89,12 +92,16 @@ public struct ReluLayer<Scalar: BLASScalar> {
                 for j in 0..<n { xa.base[i * n + j] = abs(r[j]) }
             }
             absW.withUnsafeBufferPointer { w in
-                Scalar.gemm(transA: false, transB: true, m: rows, n: m, k: n, alpha: 1, a: xa.base, lda: n,
-                            b: w.baseAddress!, ldb: n, beta: 0, c: z.base, ldc: m)
+                Scalar.gemm(
+                    transA: false, transB: true, m: rows, n: m, k: n, alpha: 1, a: xa.base, lda: n,
+                    b: w.baseAddress!, ldb: n, beta: 0, c: z.base, ldc: m)
             }
             for i in 0..<rows {
                 var s = 0.0
-                for j in 0..<m { let v = Double(z.base[i * m + j]) + Double(abs(bias[j])); s += v * v }
+                for j in 0..<m {
+                    let v = Double(z.base[i * m + j]) + Double(abs(bias[j]))
+                    s += v * v
+                }
                 out[start + i] = s.squareRoot()
             }
             start += rows
@@ -111,8 +118,9 @@ public struct ReluLayer<Scalar: BLASScalar> {
     ) {
         let m = outputs
         if k > 0 {
-            Scalar.gemm(transA: false, transB: true, m: rows, n: m, k: k, alpha: 1, a: p, lda: k,
-                        b: u, ldb: k, beta: 0, c: z, ldc: m)
+            Scalar.gemm(
+                transA: false, transB: true, m: rows, n: m, k: k, alpha: 1, a: p, lda: k,
+                b: u, ldb: k, beta: 0, c: z, ldc: m)
         } else {
             for i in 0..<rows * m { z[i] = 0 }
         }
@@ -138,20 +146,27 @@ public struct ReluLayer<Scalar: BLASScalar> {
         u: UnsafePointer<Scalar>, v: UnsafePointer<Scalar>, k: Int,
         out: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Scalar>, blockRows: Int
     ) {
-        let m = outputs, n = inputs
-        let p = scratch, z = scratch + blockRows * k
+        let m = outputs
+        let n = inputs
+        let p = scratch
+        let z = scratch + blockRows * k
         var start = 0
         while start < rows {
             let b = min(blockRows, rows - start)
             if k > 0 {
-                Scalar.gemm(transA: false, transB: true, m: b, n: k, k: n, alpha: 1, a: x + start * ldx, lda: ldx,
-                            b: v, ldb: n, beta: 0, c: p, ldc: k)
+                Scalar.gemm(
+                    transA: false, transB: true, m: b, n: k, k: n, alpha: 1, a: x + start * ldx, lda: ldx,
+                    b: v, ldb: n, beta: 0, c: p, ldc: k)
             }
             predictFromProjection(rows: b, k: k, p: p, u: u, z: z, activated: true)
             for i in 0..<b {
-                let zr = z + i * m, yr = y + (start + i) * m
+                let zr = z + i * m
+                let yr = y + (start + i) * m
                 var s: Scalar = 0
-                for j in 0..<m { let d = zr[j] - yr[j]; s += d * d }
+                for j in 0..<m {
+                    let d = zr[j] - yr[j]
+                    s += d * d
+                }
                 out[start + i] = Double(s)
             }
             start += b
@@ -161,7 +176,11 @@ public struct ReluLayer<Scalar: BLASScalar> {
     /// The error of one point recomputed in `Double` from the caller's values:
     /// `||act(W x + b) - act(U (V x) + b)||` with every product in `Double`.
     func errorInDouble(x: UnsafePointer<Scalar>, factors f: FactorPointers<Scalar>) -> Double {
-        let m = outputs, n = inputs, k = f.k, u = f.u, v = f.v
+        let m = outputs
+        let n = inputs
+        let k = f.k
+        let u = f.u
+        let v = f.v
         let a = Double(slope)
         var vx = [Double](repeating: 0, count: k)
         for r in 0..<k {
@@ -173,7 +192,8 @@ public struct ReluLayer<Scalar: BLASScalar> {
         var total = 0.0
         weight.storage.withUnsafeBufferPointer { w in
             for i in 0..<m {
-                var wx = Double(bias[i]), lx = Double(bias[i])
+                var wx = Double(bias[i])
+                var lx = Double(bias[i])
                 let wr = w.baseAddress! + i * n
                 for j in 0..<n { wx += Double(wr[j]) * Double(x[j]) }
                 let ur = u + i * f.ldu
@@ -204,29 +224,45 @@ public struct ReluLayer<Scalar: BLASScalar> {
         gradU: UnsafeMutablePointer<Scalar>, gradV: UnsafeMutablePointer<Scalar>, scratch: UnsafeMutablePointer<Scalar>,
         skipLoss: Bool = false, groupSize: Int = 1
     ) -> (loss: Double, maxSquared: Double) {
-        let m = outputs, n = inputs
-        let p = scratch, z = scratch + rows * k, t = z + rows * m
-        Scalar.gemm(transA: false, transB: true, m: rows, n: k, k: n, alpha: 1, a: x, lda: ldx,
-                    b: v, ldb: n, beta: 0, c: p, ldc: k)
+        let m = outputs
+        let n = inputs
+        let p = scratch
+        let z = scratch + rows * k
+        let t = z + rows * m
+        Scalar.gemm(
+            transA: false, transB: true, m: rows, n: k, k: n, alpha: 1, a: x, lda: ldx,
+            b: v, ldb: n, beta: 0, c: p, ldc: k)
         predictFromProjection(rows: rows, k: k, p: p, u: u, z: z, activated: false)
-        var loss = 0.0, largest = 0.0
+        var loss = 0.0
+        var largest = 0.0
         var rowSquares = [Double](repeating: 0, count: power > 1 ? rows : 0)
         let a = slope
         for i in 0..<rows {
-            let zr = z + i * m, yr = y + i * m
+            let zr = z + i * m
+            let yr = y + i * m
             if power > 1 || !skipLoss {
                 // Four partial sums: the reduction stays fast without reassociation.
-                var s0: Scalar = 0, s1: Scalar = 0, s2: Scalar = 0, s3: Scalar = 0
+                var s0: Scalar = 0
+                var s1: Scalar = 0
+                var s2: Scalar = 0
+                var s3: Scalar = 0
                 var j = 0
                 while j + 3 < m {
                     let e0 = (zr[j] > 0 ? zr[j] : a * zr[j]) - yr[j]
                     let e1 = (zr[j + 1] > 0 ? zr[j + 1] : a * zr[j + 1]) - yr[j + 1]
                     let e2 = (zr[j + 2] > 0 ? zr[j + 2] : a * zr[j + 2]) - yr[j + 2]
                     let e3 = (zr[j + 3] > 0 ? zr[j + 3] : a * zr[j + 3]) - yr[j + 3]
-                    s0 += e0 * e0; s1 += e1 * e1; s2 += e2 * e2; s3 += e3 * e3
+                    s0 += e0 * e0
+                    s1 += e1 * e1
+                    s2 += e2 * e2
+                    s3 += e3 * e3
                     j += 4
                 }
-                while j < m { let e = (zr[j] > 0 ? zr[j] : a * zr[j]) - yr[j]; s0 += e * e; j += 1 }
+                while j < m {
+                    let e = (zr[j] > 0 ? zr[j] : a * zr[j]) - yr[j]
+                    s0 += e * e
+                    j += 1
+                }
                 let s = Double((s0 + s1) + (s2 + s3))
                 loss += s
                 largest = max(largest, s)
@@ -257,12 +293,15 @@ public struct ReluLayer<Scalar: BLASScalar> {
             }
         }
         // dF/dU = D^T P (m x k); T = D U (rows x k); dF/dV = T^T X (k x n).
-        Scalar.gemm(transA: true, transB: false, m: m, n: k, k: rows, alpha: 1, a: z, lda: m,
-                    b: p, ldb: k, beta: 0, c: gradU, ldc: k)
-        Scalar.gemm(transA: false, transB: false, m: rows, n: k, k: m, alpha: 1, a: z, lda: m,
-                    b: u, ldb: k, beta: 0, c: t, ldc: k)
-        Scalar.gemm(transA: true, transB: false, m: k, n: n, k: rows, alpha: 1, a: t, lda: k,
-                    b: x, ldb: ldx, beta: 0, c: gradV, ldc: n)
+        Scalar.gemm(
+            transA: true, transB: false, m: m, n: k, k: rows, alpha: 1, a: z, lda: m,
+            b: p, ldb: k, beta: 0, c: gradU, ldc: k)
+        Scalar.gemm(
+            transA: false, transB: false, m: rows, n: k, k: m, alpha: 1, a: z, lda: m,
+            b: u, ldb: k, beta: 0, c: t, ldc: k)
+        Scalar.gemm(
+            transA: true, transB: false, m: k, n: n, k: rows, alpha: 1, a: t, lda: k,
+            b: x, ldb: ldx, beta: 0, c: gradV, ldc: n)
         return (loss, largest)
     }
 }

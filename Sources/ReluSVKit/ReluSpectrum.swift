@@ -146,7 +146,8 @@ public func reluSpectrum<Scalar: BLASScalar>(
     let plan = SpectrumPlan(problem: problem, ks: ks, rank: svd.numericalRank, settings: settings)
 
     let shared = SharedProgress()
-    let weighting = settings.dataCandidates && settings.weightedRounds > 0
+    let weighting =
+        settings.dataCandidates && settings.weightedRounds > 0
         && Double(problem.count * layer.outputs) <= settings.weightedLimit && bases.count > 1
     let familyUnits = (bases.count + (weighting ? 1 : 0)) * ks.count
     let totalUnits = familyUnits + ks.reduce(0) { $0 + plan.units($1) }
@@ -163,13 +164,16 @@ public func reluSpectrum<Scalar: BLASScalar>(
     }
 
     // 1. Every family at every k (blocked passes, MATH.md §3).
-    let familyBounds = try familyCurves(bases, problem: problem, ks: ks, threads: threads, shared: shared,
-                                        report: report, progress: overall)
-    let weighted = weighting
-        ? try weightedCandidates(problem: problem, rrr: bases[1], ks: ks, rounds: settings.weightedRounds,
-                                 exponent: settings.weightedExponent, threads: threads,
-                                 evaluated: { _ in true }, shared: shared, progress: overall,
-                                 report: report)
+    let familyBounds = try familyCurves(
+        bases, problem: problem, ks: ks, threads: threads, shared: shared,
+        report: report, progress: overall)
+    let weighted =
+        weighting
+        ? try weightedCandidates(
+            problem: problem, rrr: bases[1], ks: ks, rounds: settings.weightedRounds,
+            exponent: settings.weightedExponent, threads: threads,
+            evaluated: { _ in true }, shared: shared, progress: overall,
+            report: report)
         : [:]
 
     // 2. Fits along chains of k.
@@ -178,8 +182,9 @@ public func reluSpectrum<Scalar: BLASScalar>(
     let results = chains.map { _ in Box<[Int: (SpectrumEntry, RankFactors<Scalar>?)]>([:]) }
     let tasks: [() throws -> Void] = chains.enumerated().map { index, chain in
         {
-            let run = SpectrumChain(problem: problem, bases: bases, familyBounds: familyBounds, svd: svd, plan: plan,
-                                    weighted: weighted)
+            let run = SpectrumChain(
+                problem: problem, bases: bases, familyBounds: familyBounds, svd: svd, plan: plan,
+                weighted: weighted)
             results[index].value = try run.run(chain, deadline: deadline, shared: shared, report: report)
         }
     }
@@ -204,9 +209,10 @@ public func reluSpectrum<Scalar: BLASScalar>(
     guard byK.values.allSatisfy({ $0.0.bound.isFinite }) else {
         throw EngineError.overflow("an approximation error exceeds the range of \(Scalar.self); rescale W, b or X")
     }
-    return ReluSpectrum(entries: requested.map { byK[$0]!.0 },
-                        factors: requested.map { settings.keepFactors ? byK[$0]!.1 : nil },
-                        dataMaxNorm: problem.maxPointNorm, fitStride: plan.stride)
+    return ReluSpectrum(
+        entries: requested.map { byK[$0]!.0 },
+        factors: requested.map { settings.keepFactors ? byK[$0]!.1 : nil },
+        dataMaxNorm: problem.maxPointNorm, fitStride: plan.stride)
 }
 
 extension SpectrumSettings {
@@ -220,12 +226,15 @@ extension SpectrumSettings {
         guard fit.learningRate.isFinite, fit.learningRate > 0 else {
             throw EngineError.invalidArgument("learning_rate must be positive, got \(fit.learningRate)")
         }
-        guard fit.batchSize > 0 else { throw EngineError.invalidArgument("batch_size must be positive, got \(fit.batchSize)") }
+        guard fit.batchSize > 0 else {
+            throw EngineError.invalidArgument("batch_size must be positive, got \(fit.batchSize)")
+        }
         guard fit.maxSteps >= 0, fit.evaluationInterval > 0 else {
             throw EngineError.invalidArgument("max_steps must be >= 0 and the evaluation interval positive")
         }
         guard weightedRounds >= 0, weightedExponent.isFinite, weightedExponent > 0, warmFitSlack >= 0 else {
-            throw EngineError.invalidArgument("weighted rounds must be >= 0, their exponent positive and the warm-fit slack >= 0")
+            throw EngineError.invalidArgument(
+                "weighted rounds must be >= 0, their exponent positive and the warm-fit slack >= 0")
         }
     }
 }
@@ -251,8 +260,9 @@ func familyCurves<Scalar: BLASScalar>(
         }
     }
     let curves = try bases.indices.map { index in
-        try NestedCurve(problem: problem, basis: bases[index], first: 0,
-                        counts: evaluated[index].map { min(ks[$0], bases[index].size) }, start: nil)
+        try NestedCurve(
+            problem: problem, basis: bases[index], first: 0,
+            counts: evaluated[index].map { min(ks[$0], bases[index].size) }, start: nil)
     }
     let parts = max(1, min(threads, problem.count / 64))
     let fills: [() throws -> Void] = curves.flatMap { curve in
@@ -273,7 +283,8 @@ func familyCurves<Scalar: BLASScalar>(
     }
     try runInParallel(certifications, threads: threads, shared: shared, progress: progress)
     // +infinity where a family was not evaluated.
-    var out: [Int: [Double]] = Dictionary(uniqueKeysWithValues: ks.map { ($0, [Double](repeating: .infinity, count: bases.count)) })
+    var out: [Int: [Double]] = Dictionary(
+        uniqueKeysWithValues: ks.map { ($0, [Double](repeating: .infinity, count: bases.count)) })
     for index in bases.indices {
         for (q, i) in evaluated[index].enumerated() { out[ks[i]]![index] = bounds[index].value[q] }
     }
@@ -296,7 +307,9 @@ struct SpectrumPlan {
     private let perK: (Int) -> Double
 
     init<Scalar>(problem: ReluBoundProblem<Scalar>, ks: [Int], rank: Int, settings: SpectrumSettings) {
-        let m = problem.layer.outputs, n = problem.layer.inputs, N = problem.count
+        let m = problem.layer.outputs
+        let n = problem.layer.inputs
+        let N = problem.count
         var fit = settings.fit
         let subset = settings.fitPoints > 0 && problem.groups > settings.fitPoints
         if subset { fit.leastSquaresFirst = false }
@@ -311,8 +324,9 @@ struct SpectrumPlan {
         // GEMM flops of a step and its share of an evaluation, plus a fixed
         // overhead (measured: a few hundred microseconds) that dominates small problems.
         let perStep = { (k: Int) -> Double in
-            2 * Double(k * (m + n)) * (3 * (lsShare * batch + (1 - lsShare) * active)
-                + Double(rows) / Double(fit.evaluationInterval)) + 5e6
+            2 * Double(k * (m + n))
+                * (3 * (lsShare * batch + (1 - lsShare) * active)
+                    + Double(rows) / Double(fit.evaluationInterval)) + 5e6
         }
         perK = perStep
         // A fit on a subset ends with one evaluation over all points.
@@ -393,8 +407,10 @@ struct SpectrumPlan {
     /// Where a family is evaluated: every `k`, but the data projection of a
     /// large problem only at every `dataProjectionStride`-th position and from
     /// `min(N, n)` on (where it is exact).
-    static func evaluates<Scalar>(_ source: BoundSource, position: Int, k: Int, problem: ReluBoundProblem<Scalar>,
-                                  largestK: Int) -> Bool {
+    static func evaluates<Scalar>(
+        _ source: BoundSource, position: Int, k: Int, problem: ReluBoundProblem<Scalar>,
+        largestK: Int
+    ) -> Bool {
         guard source == .dataProjection else { return true }
         let work = Double(problem.count) * Double(problem.layer.outputs) * Double(largestK)
         return work <= dataProjectionEverywhere || position % dataProjectionStride == 0
@@ -407,7 +423,8 @@ struct SpectrumPlan {
     static func passCost<Scalar>(problem: ReluBoundProblem<Scalar>, ks: [Int], settings: SpectrumSettings) -> Double {
         let largest = Double(ks.max() ?? 0)
         let work = Double(problem.count) * Double(problem.layer.outputs) * largest
-        let dataPasses = settings.dataCandidates
+        let dataPasses =
+            settings.dataCandidates
             ? 1 + (work <= dataProjectionEverywhere ? 1 : 1 / Double(dataProjectionStride)) : 0
         return elementCost * work * (2 + dataPasses)
     }
@@ -423,7 +440,8 @@ struct SpectrumPlan {
         let totalCost = ks.reduce(0.0) { $0 + cost($1) }
         let chainCount = max(1, min(ks.count, totalCost < 5e8 ? 1 : settings.chains))
         var chains: [[Int]] = []
-        var current: [Int] = [], accumulated = 0.0
+        var current: [Int] = []
+        var accumulated = 0.0
         for k in ks {
             current.append(k)
             accumulated += cost(k)

@@ -16,7 +16,9 @@ enum RowExtremes {
         if Scalar.self == Double.self {
             return of(UnsafeRawPointer(v).assumingMemoryBound(to: Double.self), count: count)
         }
-        var hi = v[0], lo = v[0], finite = true
+        var hi = v[0]
+        var lo = v[0]
+        var finite = true
         for i in 0..<count {
             hi = Swift.max(hi, v[i])
             lo = Swift.min(lo, v[i])
@@ -37,7 +39,10 @@ enum RowExtremes {
         guard largest.isFinite else { return .infinity }
         let scale = Double(sign: .plus, exponent: largest.exponent, significand: 1)
         var s = 0.0
-        for i in 0..<count { let x = Double(v[i]) / scale; s += x * x }
+        for i in 0..<count {
+            let x = Double(v[i]) / scale
+            s += x * x
+        }
         return s.squareRoot() * scale
     }
 
@@ -60,7 +65,9 @@ enum RowExtremes {
 
     static func of(_ v: UnsafePointer<Float>, count: Int) -> (Double, Double, Bool) {
         typealias Lanes = SIMD8<Float>
-        var hi = Lanes(repeating: v[0]), lo = hi, nonFinite = Lanes(repeating: 0)
+        var hi = Lanes(repeating: v[0])
+        var lo = hi
+        var nonFinite = Lanes(repeating: 0)
         var i = 0
         while i + Lanes.scalarCount <= count {
             let e = UnsafeRawPointer(v + i).loadUnaligned(as: Lanes.self)
@@ -69,7 +76,9 @@ enum RowExtremes {
             nonFinite += e - e  // 0 for finite e, NaN for NaN and infinity
             i += Lanes.scalarCount
         }
-        var h = hi.max(), l = lo.min(), z = nonFinite.sum()
+        var h = hi.max()
+        var l = lo.min()
+        var z = nonFinite.sum()
         while i < count {
             h = Swift.max(h, v[i])
             l = Swift.min(l, v[i])
@@ -81,7 +90,9 @@ enum RowExtremes {
 
     static func of(_ v: UnsafePointer<Double>, count: Int) -> (Double, Double, Bool) {
         typealias Lanes = SIMD4<Double>
-        var hi = Lanes(repeating: v[0]), lo = hi, nonFinite = Lanes(repeating: 0)
+        var hi = Lanes(repeating: v[0])
+        var lo = hi
+        var nonFinite = Lanes(repeating: 0)
         var i = 0
         while i + Lanes.scalarCount <= count {
             let e = UnsafeRawPointer(v + i).loadUnaligned(as: Lanes.self)
@@ -90,7 +101,9 @@ enum RowExtremes {
             nonFinite += e - e  // 0 for finite e, NaN for NaN and infinity
             i += Lanes.scalarCount
         }
-        var h = hi.max(), l = lo.min(), z = nonFinite.sum()
+        var h = hi.max()
+        var l = lo.min()
+        var z = nonFinite.sum()
         while i < count {
             h = Swift.max(h, v[i])
             l = Swift.min(l, v[i])

@@ -50,7 +50,8 @@ public struct SampleSummary: Equatable, Sendable {
         estimate = Self.scaledMean(kept)
         meanStandardError = n > 1 ? Self.standardDeviation(sorted, mean: mean) / Double(n).squareRoot() : 0
         if n > 1 {
-            let low = sorted[cut], high = sorted[n - 1 - cut]
+            let low = sorted[cut]
+            let high = sorted[n - 1 - cut]
             let winsorised = sorted.map { Swift.min(Swift.max($0, low), high) }
             let wMean = Self.scaledMean(winsorised[...])
             let sw = Self.standardDeviation(winsorised, mean: wMean)
@@ -59,7 +60,8 @@ public struct SampleSummary: Equatable, Sendable {
             standardError = 0
         }
         guard estimate.isFinite, self.mean.isFinite, standardError.isFinite, meanStandardError.isFinite else {
-            throw EngineError.overflow("the standard error of the per-direction widths exceeds the range of Double; rescale the data")
+            throw EngineError.overflow(
+                "the standard error of the per-direction widths exceeds the range of Double; rescale the data")
         }
     }
 

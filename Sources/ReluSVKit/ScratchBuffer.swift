@@ -23,7 +23,8 @@ final class ScratchBuffer<Element> {
         let bytes = Double(Swift.max(count, 1)) * Double(MemoryLayout<Element>.stride)
         try MemoryBudget.require(bytes: bytes, for: purpose())
         guard let raw = malloc(Int(bytes)) else {
-            throw EngineError.outOfMemory("cannot allocate \(Int(bytes)) bytes for \(purpose()); reduce the problem size")
+            throw EngineError.outOfMemory(
+                "cannot allocate \(Int(bytes)) bytes for \(purpose()); reduce the problem size")
         }
         pointer = raw.bindMemory(to: Element.self, capacity: Swift.max(count, 1))
         self.count = count

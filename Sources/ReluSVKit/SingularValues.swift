@@ -53,7 +53,9 @@ private func copyChecked<Scalar: BLASScalar>(_ w: MatrixView<Scalar>) throws -> 
     for i in 0..<w.rows {
         let r = w.row(i)
         for j in 0..<w.columns {
-            guard r[j].isFinite else { throw EngineError.nonFinite("W contains NaN or infinity at row \(i), column \(j)") }
+            guard r[j].isFinite else {
+                throw EngineError.nonFinite("W contains NaN or infinity at row \(i), column \(j)")
+            }
             a[i * w.columns + j] = r[j]
         }
     }
@@ -69,8 +71,9 @@ public func singularValues<Scalar: BLASScalar>(of w: MatrixView<Scalar>) throws 
     var s = [Scalar](repeating: 0, count: p)
     let info = a.withUnsafeMutableBufferPointer { ap in
         s.withUnsafeMutableBufferPointer { sp in
-            Scalar.gesdd(jobz: UInt8(ascii: "N"), m: w.rows, n: w.columns, a: ap.baseAddress!, lda: w.columns,
-                         s: sp.baseAddress!, u: nil, ldu: max(w.rows, w.columns), vt: nil, ldvt: max(w.rows, w.columns))
+            Scalar.gesdd(
+                jobz: UInt8(ascii: "N"), m: w.rows, n: w.columns, a: ap.baseAddress!, lda: w.columns,
+                s: sp.baseAddress!, u: nil, ldu: max(w.rows, w.columns), vt: nil, ldvt: max(w.rows, w.columns))
         }
     }
     guard info == 0 else { throw EngineError.lapackFailure(routine: "gesdd", info: info) }
@@ -82,7 +85,9 @@ public func singularValues<Scalar: BLASScalar>(of w: MatrixView<Scalar>) throws 
 @_specialize(where Scalar == Double)
 public func thinSVD<Scalar: BLASScalar>(of w: MatrixView<Scalar>) throws -> ThinSVD<Scalar> {
     var a = try copyChecked(w)
-    let m = w.rows, n = w.columns, p = min(m, n)
+    let m = w.rows
+    let n = w.columns
+    let p = min(m, n)
     var s = [Scalar](repeating: 0, count: p)
     var u = [Scalar](repeating: 0, count: m * p)
     var vt = [Scalar](repeating: 0, count: p * n)
@@ -90,8 +95,9 @@ public func thinSVD<Scalar: BLASScalar>(of w: MatrixView<Scalar>) throws -> Thin
         s.withUnsafeMutableBufferPointer { sp in
             u.withUnsafeMutableBufferPointer { up in
                 vt.withUnsafeMutableBufferPointer { vp in
-                    Scalar.gesdd(jobz: UInt8(ascii: "S"), m: m, n: n, a: ap.baseAddress!, lda: n,
-                                 s: sp.baseAddress!, u: up.baseAddress!, ldu: p, vt: vp.baseAddress!, ldvt: n)
+                    Scalar.gesdd(
+                        jobz: UInt8(ascii: "S"), m: m, n: n, a: ap.baseAddress!, lda: n,
+                        s: sp.baseAddress!, u: up.baseAddress!, ldu: p, vt: vp.baseAddress!, ldvt: n)
                 }
             }
         }
@@ -108,12 +114,15 @@ public func thinSVD<Scalar: BLASScalar>(of w: MatrixView<Scalar>) throws -> Thin
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 func rightSVD<Scalar: BLASScalar>(of w: MatrixView<Scalar>) throws -> ThinSVD<Scalar> {
-    let rows = w.rows, n = w.columns
+    let rows = w.rows
+    let n = w.columns
     guard rows >= 2 * n else { return try thinSVD(of: w) }
     var a = try copyChecked(w)
     var tau = [Scalar](repeating: 0, count: n)
     let info = a.withUnsafeMutableBufferPointer { ap in
-        tau.withUnsafeMutableBufferPointer { Scalar.geqrf(m: rows, n: n, a: ap.baseAddress!, lda: n, tau: $0.baseAddress!) }
+        tau.withUnsafeMutableBufferPointer {
+            Scalar.geqrf(m: rows, n: n, a: ap.baseAddress!, lda: n, tau: $0.baseAddress!)
+        }
     }
     guard info == 0 else { throw EngineError.lapackFailure(routine: "geqrf", info: info) }
     var r = Matrix<Scalar>(rows: n, columns: n)

@@ -15,7 +15,7 @@ struct ChainBest<Scalar: BLASScalar> {
     var source: BoundSource
 
     /// A fit's result (its extensions are evaluated along the chain).
-    var fit: RankFactors<Scalar>? { if case let .fitted(f) = base { f } else { nil } }
+    var fit: RankFactors<Scalar>? { if case .fitted(let f) = base { f } else { nil } }
 }
 
 /// One contiguous chain of `k`, processed in increasing order (MATH.md §3):
@@ -39,10 +39,10 @@ struct SpectrumChain<Scalar: BLASScalar> {
     /// The factors of a candidate.
     func factors(_ c: ChainBest<Scalar>) -> RankFactors<Scalar> {
         switch c.base {
-        case let .family(index, rank):
+        case .family(let index, let rank):
             let f = bases[index].factors(rank: rank)
             return c.rank > rank ? f.extended(by: bases[0], pairs: rank..<c.rank) : f
-        case let .fitted(f):
+        case .fitted(let f):
             return c.rank > f.k ? f.extended(by: bases[0], pairs: f.k..<c.rank) : f
         }
     }
@@ -52,8 +52,9 @@ struct SpectrumChain<Scalar: BLASScalar> {
         let family = familyBounds[k]!
         let index = family.indices.min { family[$0] < family[$1] }!
         let rank = min(k, bases[index].size)
-        return ChainBest(base: .family(index: index, rank: rank), rank: rank, bound: family[index],
-                         source: k == 0 ? .exact : bases[index].source)
+        return ChainBest(
+            base: .family(index: index, rank: rank), rank: rank, bound: family[index],
+            source: k == 0 ? .exact : bases[index].source)
     }
 
     func run(
@@ -69,8 +70,9 @@ struct SpectrumChain<Scalar: BLASScalar> {
             let started = now()
             try report()
             var result = familyCandidate(k)
-            var entry = SpectrumEntry(k: k, sigma: Double(svd.s[k]), truncationBound: familyBounds[k]![0], bound: 0,
-                                      source: .svd, steps: 0, seconds: 0)
+            var entry = SpectrumEntry(
+                k: k, sigma: Double(svd.s[k]), truncationBound: familyBounds[k]![0], bound: 0,
+                source: .svd, steps: 0, seconds: 0)
             var extended: ChainBest<Scalar>?
             if let origin, let bound = extensions[k] {
                 extended = ChainBest(base: origin.base, rank: k, bound: bound, source: .extended)
@@ -86,7 +88,8 @@ struct SpectrumChain<Scalar: BLASScalar> {
                 // cold fit did not get below the previous k (a plateau otherwise).
                 for (index, start) in starts.prefix(plan.starts).enumerated()
                 where index == 0 || start.bound <= result.bound * (1 + plan.settings.warmFitSlack)
-                    || result.bound >= best?.bound ?? .infinity {
+                    || result.bound >= best?.bound ?? .infinity
+                {
                     let (fitted, steps) = try fit(from: start, deadline: fitDeadline) { step in
                         shared.add(entry.steps + step - reported)
                         reported = entry.steps + step
@@ -101,8 +104,9 @@ struct SpectrumChain<Scalar: BLASScalar> {
                 if let bestFit {
                     origin = bestFit
                     let next = chain[(position + 1)...].firstIndex { plan.fitted($0) } ?? chain.count - 1
-                    extensions = try extensionBounds(of: bestFit, ks: Array(chain[(position + 1)..<min(next + 1, chain.count)]),
-                                                     report: report)
+                    extensions = try extensionBounds(
+                        of: bestFit, ks: Array(chain[(position + 1)..<min(next + 1, chain.count)]),
+                        report: report)
                 }
             }
             // A candidate, not a start: fits from it ended higher on the suite.
@@ -117,7 +121,10 @@ struct SpectrumChain<Scalar: BLASScalar> {
                 best = result
                 out[k] = (entry, plan.settings.keepFactors ? factors(result) : nil)
             }
-            if entry.bound == 0 { entry.source = .zero; out[k]!.0 = entry }
+            if entry.bound == 0 {
+                entry.source = .zero
+                out[k]!.0 = entry
+            }
             out[k]!.0.seconds = now() - started
             remainingCost -= plan.cost(k)
             shared.add(1)
@@ -135,8 +142,9 @@ struct SpectrumChain<Scalar: BLASScalar> {
         var from = 0
         while from < ks.count {
             let run = Array(ks[from..<min(from + SpectrumChain.extensionRun, ks.count)])
-            let bounds = try NestedCurve.bounds(problem: problem, basis: bases[0], first: fit.k,
-                                                counts: run.map { $0 - fit.k }, start: fit, report: report)
+            let bounds = try NestedCurve.bounds(
+                problem: problem, basis: bases[0], first: fit.k,
+                counts: run.map { $0 - fit.k }, start: fit, report: report)
             for (k, bound) in zip(run, bounds) { out[k] = bound }
             guard zip(run, bounds).contains(where: { $1 < familyCandidate($0).bound }) else { break }
             from += run.count
@@ -176,30 +184,40 @@ struct SpectrumChain<Scalar: BLASScalar> {
     {
         let limit = plan.settings.fitPoints
         guard limit > 0, problem.groups > limit else {
-            let runner = ReluBoundFit(problem: problem, settings: plan.fit, seed: plan.settings.seed, start: start.factors)
+            let runner = ReluBoundFit(
+                problem: problem, settings: plan.fit, seed: plan.settings.seed, start: start.factors)
             let (best, steps) = try runner.run(from: start, deadline: deadline, checkpoint: checkpoint)
             var errors = best.errors
             let bound = best.factors.withFactorPointers { problem.certify(errors: &errors, factors: $0) }
-            return (ChainBest(base: .fitted(best.factors), rank: best.factors.k, bound: bound, source: best.source), steps)
+            return (
+                ChainBest(base: .fitted(best.factors), rank: best.factors.k, bound: bound, source: best.source), steps
+            )
         }
         // The groups of largest start error; the rest is only certified after.
         let groups = start.errors.indices.sorted { start.errors[$0] > start.errors[$1] }.prefix(limit).sorted()
-        let P = problem.groupSize, n = problem.layer.inputs
+        let P = problem.groupSize
+        let n = problem.layer.inputs
         var points = Matrix<Scalar>(rows: groups.count * P, columns: n)
         points.withUnsafeMutableBufferPointer { p in
             for (slot, g) in groups.enumerated() {
-                for r in 0..<P { (p.baseAddress! + (slot * P + r) * n).update(from: problem.x.row(g * P + r), count: n) }
+                for r in 0..<P {
+                    (p.baseAddress! + (slot * P + r) * n).update(from: problem.x.row(g * P + r), count: n)
+                }
             }
         }
         let (best, steps) = try points.withView { view in
             let subset = try ReluBoundProblem(layer: problem.layer, points: view, groupSize: P)
             let errors = groups.map { start.errors[$0] }
-            let subStart = EvaluatedCandidate(factors: start.factors, bound: errors.reduce(0, max), errors: errors,
-                                              source: start.source)
-            let runner = ReluBoundFit(problem: subset, settings: plan.fit, seed: plan.settings.seed, start: start.factors)
+            let subStart = EvaluatedCandidate(
+                factors: start.factors, bound: errors.reduce(0, max), errors: errors,
+                source: start.source)
+            let runner = ReluBoundFit(
+                problem: subset, settings: plan.fit, seed: plan.settings.seed, start: start.factors)
             return try runner.run(from: subStart, deadline: deadline, checkpoint: checkpoint)
         }
-        let (bound, _) = best.factors.withPointers { problem.evaluate(u: $0, v: $1, k: best.factors.k, certified: true) }
+        let (bound, _) = best.factors.withPointers {
+            problem.evaluate(u: $0, v: $1, k: best.factors.k, certified: true)
+        }
         return (ChainBest(base: .fitted(best.factors), rank: best.factors.k, bound: bound, source: best.source), steps)
     }
 }

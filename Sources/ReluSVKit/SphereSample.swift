@@ -47,7 +47,8 @@ public func sphereSample<Scalar: BLASScalar>(
 ) throws -> Matrix<Scalar> {
     let sample: Matrix<Scalar> = try sphereSample(points: points, dimension: w.columns, seed: seed)
     let svd = try thinSVD(of: w)
-    let r = svd.numericalRank, n = w.columns
+    let r = svd.numericalRank
+    let n = w.columns
     var storage = sample.storage
     storage.reserveCapacity((points + 2 * r) * n)
     for sign in [Scalar(1), Scalar(-1)] {

@@ -24,7 +24,9 @@ public func gaussianToSphericalFactor(dimension n: Int) -> Double {
     if n <= 300 { return 2.0.squareRoot() * tgamma(x + 0.5) / tgamma(x) }
     // Gamma(x + 1/2) / Gamma(x) = sqrt(x) (1 - 1/(8x) + 1/(128x^2) + 5/(1024x^3) - 21/(32768x^4)
     //                                      - 399/(262144x^5) + 869/(4194304x^6) + O(x^-7))
-    let coefficients: [Double] = [1, -1.0 / 8, 1.0 / 128, 5.0 / 1024, -21.0 / 32768, -399.0 / 262144, 869.0 / 4194304]
+    let coefficients: [Double] = [
+        1, -1.0 / 8, 1.0 / 128, 5.0 / 1024, -21.0 / 32768, -399.0 / 262144, 869.0 / 4_194_304,
+    ]
     let inverse = 1 / x
     let series = coefficients.reversed().reduce(0.0) { $0 * inverse + $1 }
     return (2 * x).squareRoot() * series

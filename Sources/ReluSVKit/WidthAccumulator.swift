@@ -81,10 +81,12 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
         let (elements, overflow) = dimension.multipliedReportingOverflow(by: samples)
         guard !overflow, elements <= maximumElements else {
             throw EngineError.outOfMemory(
-                "samples x dimension = \(samples) x \(dimension) direction values exceed the limit of \(maximumElements)")
+                "samples x dimension = \(samples) x \(dimension) direction values exceed the limit of \(maximumElements)"
+            )
         }
-        try MemoryBudget.require(bytes: memoryNeeded(dimension: dimension, samples: samples),
-                                 for: "a width accumulator of \(samples) directions in dimension \(dimension)")
+        try MemoryBudget.require(
+            bytes: memoryNeeded(dimension: dimension, samples: samples),
+            for: "a width accumulator of \(samples) directions in dimension \(dimension)")
     }
 
     /// `progress` is checked for cancellation while the directions are drawn.
@@ -103,8 +105,9 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
         let chunk = max(1, Self.scratchBudget / dimension)
         for first in stride(from: 0, to: samples, by: chunk) {
             try progress.checkCancelled()
-            random.fillNormals(directions.pointer + first * dimension, firstRow: first,
-                               rows: min(chunk, samples - first), columns: dimension)
+            random.fillNormals(
+                directions.pointer + first * dimension, firstRow: first,
+                rows: min(chunk, samples - first), columns: dimension)
         }
         directionNorms = (0..<samples).map { [directions] j in
             RowExtremes.norm(directions.pointer + j * dimension, count: dimension)
@@ -127,15 +130,17 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
         let block = min(blockRows, x.rows)
         // Written by the GEMM (beta = 0) before it is read: no initialisation.
         let products = try ScratchBuffer<Scalar>(count: samples * block, purpose: "\(samples) x \(block) products")
-        let scratch = products.pointer, g = directions.pointer
+        let scratch = products.pointer
+        let g = directions.pointer
         do {
             var start = 0
             while start < x.rows {
                 let b = min(block, x.rows - start)
-                Scalar.gemm(transA: false, transB: true, m: samples, n: b, k: dimension,
-                            alpha: 1, a: g, lda: dimension,
-                            b: x.row(start), ldb: x.rowStride,
-                            beta: 0, c: scratch, ldc: b)
+                Scalar.gemm(
+                    transA: false, transB: true, m: samples, n: b, k: dimension,
+                    alpha: 1, a: g, lda: dimension,
+                    b: x.row(start), ldb: x.rowStride,
+                    beta: 0, c: scratch, ldc: b)
                 for j in 0..<samples {
                     let (hi, lo, finite) = RowExtremes.of(scratch + j * b, count: b)
                     guard finite else { throw Self.diagnoseNonFinite(x.rows(start..<(start + b)), offset: start) }
@@ -155,17 +160,22 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
             throw EngineError.invalidArgument("cannot merge an accumulator into itself: its points would count twice")
         }
         let snapshot = other.snapshot
-        try merge(maxima: snapshot.maxima, minima: snapshot.minima, count: snapshot.count,
-                  dimension: other.dimension, seed: other.seed)
+        try merge(
+            maxima: snapshot.maxima, minima: snapshot.minima, count: snapshot.count,
+            dimension: other.dimension, seed: other.seed)
     }
 
     /// Merges raw extremes of an accumulator with the same directions, as an
     /// all-reduce across data-parallel workers produces them.
-    public func merge(maxima otherMax: [Double], minima otherMin: [Double], count otherCount: Int,
-                      dimension otherDimension: Int, seed otherSeed: UInt64) throws {
-        guard otherDimension == dimension, otherSeed == seed, otherMax.count == samples, otherMin.count == samples else {
+    public func merge(
+        maxima otherMax: [Double], minima otherMin: [Double], count otherCount: Int,
+        dimension otherDimension: Int, seed otherSeed: UInt64
+    ) throws {
+        guard otherDimension == dimension, otherSeed == seed, otherMax.count == samples, otherMin.count == samples
+        else {
             throw EngineError.mismatch(
-                "cannot merge accumulators with different directions: (dimension \(otherDimension), samples \(otherMax.count), seed \(otherSeed)) vs (dimension \(dimension), samples \(samples), seed \(seed))")
+                "cannot merge accumulators with different directions: (dimension \(otherDimension), samples \(otherMax.count), seed \(otherSeed)) vs (dimension \(dimension), samples \(samples), seed \(seed))"
+            )
         }
         guard otherCount >= 0 else { throw EngineError.invalidArgument("negative point count") }
         guard !otherMax.contains(where: \.isNaN), !otherMin.contains(where: \.isNaN) else {
@@ -173,7 +183,8 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
         }
         if otherCount == 0 {
             guard otherMax.allSatisfy({ $0 == -.infinity }), otherMin.allSatisfy({ $0 == .infinity }) else {
-                throw EngineError.invalidArgument("extremes of 0 points must be -infinity (maxima) and +infinity (minima)")
+                throw EngineError.invalidArgument(
+                    "extremes of 0 points must be -infinity (maxima) and +infinity (minima)")
             }
         } else {
             guard otherMax.allSatisfy(\.isFinite), otherMin.allSatisfy(\.isFinite) else {
@@ -202,7 +213,10 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
     /// for the spherical width (directions `theta_j = g_j / ||g_j||`).
     public func sampleWidths(spherical: Bool) throws -> [Double] {
         let snapshot = self.snapshot
-        guard snapshot.count > 0 else { throw EngineError.empty("no points have been added to the accumulator: the width of an empty set is undefined") }
+        guard snapshot.count > 0 else {
+            throw EngineError.empty(
+                "no points have been added to the accumulator: the width of an empty set is undefined")
+        }
         var widths = zip(snapshot.maxima, snapshot.minima).map { $0 - $1 }
         guard widths.allSatisfy(\.isFinite) else {  // finite products whose difference is not
             throw EngineError.overflow("a width max - min exceeds the range of Double; rescale the data")
@@ -221,7 +235,9 @@ public final class WidthAccumulator<Scalar: BLASScalar> {
     /// `a + b` points, or an error when the count does not fit in `Int`.
     private static func total(_ a: Int, _ b: Int) throws -> Int {
         let (sum, overflow) = a.addingReportingOverflow(b)
-        guard !overflow else { throw EngineError.invalidArgument("the number of points (\(a) + \(b)) overflows a 64-bit count") }
+        guard !overflow else {
+            throw EngineError.invalidArgument("the number of points (\(a) + \(b)) overflows a 64-bit count")
+        }
         return sum
     }
 
@@ -242,7 +258,8 @@ public func gaussianMeanWidth<Scalar: BLASScalar>(
 ) throws -> (summary: SampleSummary, sampleWidths: [Double]) {
     try SampleSummary.checkTrim(trim)
     guard x.rows > 0 else { throw EngineError.empty("x has no rows: the width of an empty set is undefined") }
-    let accumulator = try WidthAccumulator<Scalar>(dimension: x.columns, samples: samples, seed: seed, progress: progress)
+    let accumulator = try WidthAccumulator<Scalar>(
+        dimension: x.columns, samples: samples, seed: seed, progress: progress)
     try accumulator.update(x, progress: progress)
     let widths = try accumulator.sampleWidths(spherical: spherical)
     return (try SampleSummary(widths, trim: trim), widths)

@@ -36,16 +36,54 @@ public enum AnyWidthAccumulator {
     static let headerSize = 48
     static let checksumSize = 4
 
-    public var dimension: Int { switch self { case .float(let a): a.dimension; case .double(let a): a.dimension } }
-    public var samples: Int { switch self { case .float(let a): a.samples; case .double(let a): a.samples } }
-    public var seed: UInt64 { switch self { case .float(let a): a.seed; case .double(let a): a.seed } }
-    public var count: Int { switch self { case .float(let a): a.count; case .double(let a): a.count } }
-    public var maxima: [Double] { switch self { case .float(let a): a.maxima; case .double(let a): a.maxima } }
-    public var minima: [Double] { switch self { case .float(let a): a.minima; case .double(let a): a.minima } }
-    public var snapshot: (count: Int, maxima: [Double], minima: [Double]) {
-        switch self { case .float(let a): a.snapshot; case .double(let a): a.snapshot }
+    public var dimension: Int {
+        switch self {
+        case .float(let a): a.dimension
+        case .double(let a): a.dimension
+        }
     }
-    public var precisionBits: Int { switch self { case .float: 32; case .double: 64 } }
+    public var samples: Int {
+        switch self {
+        case .float(let a): a.samples
+        case .double(let a): a.samples
+        }
+    }
+    public var seed: UInt64 {
+        switch self {
+        case .float(let a): a.seed
+        case .double(let a): a.seed
+        }
+    }
+    public var count: Int {
+        switch self {
+        case .float(let a): a.count
+        case .double(let a): a.count
+        }
+    }
+    public var maxima: [Double] {
+        switch self {
+        case .float(let a): a.maxima
+        case .double(let a): a.maxima
+        }
+    }
+    public var minima: [Double] {
+        switch self {
+        case .float(let a): a.minima
+        case .double(let a): a.minima
+        }
+    }
+    public var snapshot: (count: Int, maxima: [Double], minima: [Double]) {
+        switch self {
+        case .float(let a): a.snapshot
+        case .double(let a): a.snapshot
+        }
+    }
+    public var precisionBits: Int {
+        switch self {
+        case .float: 32
+        case .double: 64
+        }
+    }
 
     /// Number of bytes of `serialized()`.
     public var serializedSize: Int { Self.headerSize + 16 * samples + Self.checksumSize }
@@ -67,11 +105,12 @@ public enum AnyWidthAccumulator {
     /// Merges `other`, which must have the same precision, dimension, samples and seed.
     public func merge(_ other: AnyWidthAccumulator) throws {
         guard other.precisionBits == precisionBits else {
-            throw EngineError.mismatch("cannot merge a float\(other.precisionBits) accumulator into a float\(precisionBits) one")
+            throw EngineError.mismatch(
+                "cannot merge a float\(other.precisionBits) accumulator into a float\(precisionBits) one")
         }
         switch (self, other) {
-        case let (.float(a), .float(b)): try a.merge(b)
-        case let (.double(a), .double(b)): try a.merge(b)
+        case (.float(let a), .float(let b)): try a.merge(b)
+        case (.double(let a), .double(let b)): try a.merge(b)
         default: break  // precisions differ: rejected above
         }
     }
@@ -115,11 +154,13 @@ public enum AnyWidthAccumulator {
             throw EngineError.corruptState("extremes contain NaN")
         }
         do {
-            self = header.bits == 32
+            self =
+                header.bits == 32
                 ? .float(try WidthAccumulator<Float>(dimension: header.dimension, samples: s, seed: header.seed))
                 : .double(try WidthAccumulator<Double>(dimension: header.dimension, samples: s, seed: header.seed))
-            try merge(maxima: maxima, minima: minima, count: header.count, dimension: header.dimension,
-                      seed: header.seed)
+            try merge(
+                maxima: maxima, minima: minima, count: header.count, dimension: header.dimension,
+                seed: header.seed)
         } catch EngineError.invalidArgument(let why) {
             throw EngineError.corruptState(why)
         }
@@ -139,7 +180,9 @@ public enum AnyWidthAccumulator {
             func get<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T {
                 T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
             }
-            guard Array(bytes[0..<4]) == AnyWidthAccumulator.magic else { throw EngineError.corruptState("bad magic number") }
+            guard Array(bytes[0..<4]) == AnyWidthAccumulator.magic else {
+                throw EngineError.corruptState("bad magic number")
+            }
             let version = get(4, UInt32.self)
             guard version == 1 || version == AnyWidthAccumulator.version else {
                 throw EngineError.corruptState("unsupported format version \(version)")
@@ -150,7 +193,8 @@ public enum AnyWidthAccumulator {
             let (payload, o1) = rawSamples.multipliedReportingOverflow(by: 16)
             let (expected, o2) = payload.addingReportingOverflow(UInt64(headerSize + trailer))
             guard !o1, !o2, UInt64(bytes.count) == expected else {
-                throw EngineError.corruptState("\(bytes.count) bytes do not match a version-\(version) state of \(rawSamples) samples")
+                throw EngineError.corruptState(
+                    "\(bytes.count) bytes do not match a version-\(version) state of \(rawSamples) samples")
             }
             if version >= 2 {
                 let body = UnsafeRawBufferPointer(rebasing: bytes[0..<(bytes.count - trailer)])
@@ -159,17 +203,23 @@ public enum AnyWidthAccumulator {
                 }
             }
             bits = get(8, UInt32.self)
-            guard bits == 32 || bits == 64 else { throw EngineError.corruptState("precision \(bits) is neither 32 nor 64") }
+            guard bits == 32 || bits == 64 else {
+                throw EngineError.corruptState("precision \(bits) is neither 32 nor 64")
+            }
             guard get(12, UInt32.self) == 0 else { throw EngineError.corruptState("reserved field is not zero") }
-            let rawDimension = get(16, UInt64.self), rawCount = get(40, UInt64.self)
+            let rawDimension = get(16, UInt64.self)
+            let rawCount = get(40, UInt64.self)
             guard rawDimension > 0, rawDimension <= UInt64(WidthAccumulator<Double>.maximumDimension),
-                  rawSamples > 0, rawSamples <= UInt64(WidthAccumulator<Double>.maximumSamples),
-                  rawCount <= UInt64(Int.max) else {
-                throw EngineError.corruptState("dimension \(rawDimension), samples \(rawSamples) or count \(rawCount) out of range")
+                rawSamples > 0, rawSamples <= UInt64(WidthAccumulator<Double>.maximumSamples),
+                rawCount <= UInt64(Int.max)
+            else {
+                throw EngineError.corruptState(
+                    "dimension \(rawDimension), samples \(rawSamples) or count \(rawCount) out of range")
             }
             guard rawDimension * rawSamples <= UInt64(WidthAccumulator<Double>.maximumElements) else {
-                throw EngineError.corruptState("samples x dimension = \(rawSamples) x \(rawDimension) exceeds the limit "
-                                               + "of \(WidthAccumulator<Double>.maximumElements) that every accumulator respects")
+                throw EngineError.corruptState(
+                    "samples x dimension = \(rawSamples) x \(rawDimension) exceeds the limit "
+                        + "of \(WidthAccumulator<Double>.maximumElements) that every accumulator respects")
             }
             dimension = Int(rawDimension)
             samples = Int(rawSamples)

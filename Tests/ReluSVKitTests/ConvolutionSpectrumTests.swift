@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import ReluSVKit
 
 /// The circular-convolution spectrum (MATH.md §9) against the SVD of the
@@ -15,23 +16,34 @@ final class ConvolutionSpectrumTests: XCTestCase {
     func denseOperator(_ k: Matrix<Double>, _ g: CircularConvolution) -> Matrix<Double> {
         let (h, w) = (g.height, g.width)
         var a = Matrix<Double>(rows: g.outChannels * h * w, columns: g.inChannels * h * w)
-        for o in 0..<g.outChannels { for p in 0..<h { for q in 0..<w { for i in 0..<g.inChannels {
-            for dy in 0..<g.kernelHeight { for dx in 0..<g.kernelWidth {
-                let tap = k[o, (i * g.kernelHeight + dy) * g.kernelWidth + dx]
-                a[(o * h + p) * w + q, (i * h + (p + dy) % h) * w + (q + dx) % w] += tap
-            } }
-        } } } }
+        for o in 0..<g.outChannels {
+            for p in 0..<h {
+                for q in 0..<w {
+                    for i in 0..<g.inChannels {
+                        for dy in 0..<g.kernelHeight {
+                            for dx in 0..<g.kernelWidth {
+                                let tap = k[o, (i * g.kernelHeight + dy) * g.kernelWidth + dx]
+                                a[(o * h + p) * w + q, (i * h + (p + dy) % h) * w + (q + dx) % w] += tap
+                            }
+                        }
+                    }
+                }
+            }
+        }
         return a
     }
 
     func testSpectrumEqualsTheDenseOperatorSVD() throws {
         for (cOut, cIn, kh, kw, h, w) in [(3, 2, 2, 3, 4, 5), (2, 3, 3, 3, 3, 4), (2, 2, 1, 1, 2, 2)] {
-            let g = try CircularConvolution(outChannels: cOut, inChannels: cIn, kernelHeight: kh, kernelWidth: kw,
-                                            height: h, width: w)
+            let g = try CircularConvolution(
+                outChannels: cOut, inChannels: cIn, kernelHeight: kh, kernelWidth: kw,
+                height: h, width: w)
             let k = kernel(cOut, cIn, kh, kw, seed: UInt64(h * w))
             let expected = try denseOperator(k, g).withView { try singularValues(of: $0) }
             for threads in [1, 2] {
-                let got = try k.withView { try circularConvolutionSingularValues(kernel: $0, geometry: g, threads: threads) }
+                let got = try k.withView {
+                    try circularConvolutionSingularValues(kernel: $0, geometry: g, threads: threads)
+                }
                 XCTAssertEqual(got.count, g.valueCount)
                 for (x, y) in zip(got, expected) { XCTAssertEqual(x, y, accuracy: 1e-12 * expected[0]) }
             }
@@ -42,9 +54,12 @@ final class ConvolutionSpectrumTests: XCTestCase {
     }
 
     func testRefusals() throws {
-        XCTAssertThrowsError(try CircularConvolution(outChannels: 1, inChannels: 1, kernelHeight: 4, kernelWidth: 1,
-                                                     height: 3, width: 3))
-        let g = try CircularConvolution(outChannels: 1, inChannels: 1, kernelHeight: 1, kernelWidth: 2, height: 3, width: 3)
+        XCTAssertThrowsError(
+            try CircularConvolution(
+                outChannels: 1, inChannels: 1, kernelHeight: 4, kernelWidth: 1,
+                height: 3, width: 3))
+        let g = try CircularConvolution(
+            outChannels: 1, inChannels: 1, kernelHeight: 1, kernelWidth: 2, height: 3, width: 3)
         var k = Matrix<Double>(rows: 1, columns: 2)
         k[0, 1] = .nan
         XCTAssertThrowsError(try k.withView { try circularConvolutionSingularValues(kernel: $0, geometry: g) }) {

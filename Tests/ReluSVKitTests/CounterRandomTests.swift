@@ -1,14 +1,18 @@
 import XCTest
+
 @testable import ReluSVKit
 
 /// The counter-based normal generator: distribution, and values that depend
 /// only on `(seed, stream, row, column)`.
 final class CounterRandomTests: XCTestCase {
-    func normals(seed: UInt64, stream: CounterRandom.Stream = .widthDirections,
-                 firstRow: Int = 0, rows: Int, columns: Int) -> [Double] {
+    func normals(
+        seed: UInt64, stream: CounterRandom.Stream = .widthDirections,
+        firstRow: Int = 0, rows: Int, columns: Int
+    ) -> [Double] {
         var out = [Double](repeating: .nan, count: rows * columns)
         out.withUnsafeMutableBufferPointer {
-            CounterRandom(seed: seed, stream: stream).fillNormals($0.baseAddress!, firstRow: firstRow, rows: rows, columns: columns)
+            CounterRandom(seed: seed, stream: stream).fillNormals(
+                $0.baseAddress!, firstRow: firstRow, rows: rows, columns: columns)
         }
         return out
     }
@@ -36,15 +40,24 @@ final class CounterRandomTests: XCTestCase {
     /// Neighbouring values (the two halves of one Box-Muller pair, and consecutive
     /// rows) are uncorrelated: |r| < 4 / sqrt(m).
     func testNeighboursAreUncorrelated() {
-        let rows = 20000, columns = 4
+        let rows = 20000
+        let columns = 4
         let v = normals(seed: 7, rows: rows, columns: columns)
         func correlation(_ a: [Double], _ b: [Double]) -> Double {
-            let ma = a.reduce(0, +) / Double(a.count), mb = b.reduce(0, +) / Double(b.count)
-            var sab = 0.0, saa = 0.0, sbb = 0.0
-            for i in a.indices { sab += (a[i] - ma) * (b[i] - mb); saa += (a[i] - ma) * (a[i] - ma); sbb += (b[i] - mb) * (b[i] - mb) }
+            let ma = a.reduce(0, +) / Double(a.count)
+            let mb = b.reduce(0, +) / Double(b.count)
+            var sab = 0.0
+            var saa = 0.0
+            var sbb = 0.0
+            for i in a.indices {
+                sab += (a[i] - ma) * (b[i] - mb)
+                saa += (a[i] - ma) * (a[i] - ma)
+                sbb += (b[i] - mb) * (b[i] - mb)
+            }
             return sab / (saa * sbb).squareRoot()
         }
-        let col0 = (0..<rows).map { v[$0 * columns] }, col1 = (0..<rows).map { v[$0 * columns + 1] }
+        let col0 = (0..<rows).map { v[$0 * columns] }
+        let col1 = (0..<rows).map { v[$0 * columns + 1] }
         let col2 = (0..<rows).map { v[$0 * columns + 2] }
         let bound = 4 / Double(rows).squareRoot()
         XCTAssertLessThan(abs(correlation(col0, col1)), bound)  // one Box-Muller pair
@@ -70,15 +83,19 @@ final class CounterRandomTests: XCTestCase {
         }
         // an odd column count gives the leading columns of the even one
         let wider = normals(seed: 99, rows: 64, columns: 8)
-        for row in 0..<64 { XCTAssertEqual(Array(wider[(row * 8)..<(row * 8 + 7)]), Array(whole[(row * 7)..<(row * 7 + 7)])) }
+        for row in 0..<64 {
+            XCTAssertEqual(Array(wider[(row * 8)..<(row * 8 + 7)]), Array(whole[(row * 7)..<(row * 7 + 7)]))
+        }
     }
 
     func testSameSeedSameNumbersAndStreamsAndSeedsDiffer() {
         let a = normals(seed: 2024, rows: 10, columns: 10)
         XCTAssertEqual(a, normals(seed: 2024, rows: 10, columns: 10))
-        let others = [normals(seed: 2025, rows: 10, columns: 10),
-                      normals(seed: 2024 | 1 << 40, rows: 10, columns: 10),  // the high key word matters
-                      normals(seed: 2024, stream: .sphereSample, rows: 10, columns: 10)]
+        let others = [
+            normals(seed: 2025, rows: 10, columns: 10),
+            normals(seed: 2024 | 1 << 40, rows: 10, columns: 10),  // the high key word matters
+            normals(seed: 2024, stream: .sphereSample, rows: 10, columns: 10),
+        ]
         for b in others { XCTAssertTrue(zip(a, b).allSatisfy { $0 != $1 }) }
         // rows far apart (beyond 2^32) are distinct
         let far = normals(seed: 2024, firstRow: 1 << 32, rows: 10, columns: 10)
@@ -90,7 +107,8 @@ final class CounterRandomTests: XCTestCase {
         let d = normals(seed: 5, rows: 9, columns: 11)
         var f = [Float](repeating: .nan, count: d.count)
         f.withUnsafeMutableBufferPointer {
-            CounterRandom(seed: 5, stream: .widthDirections).fillNormals($0.baseAddress!, firstRow: 0, rows: 9, columns: 11)
+            CounterRandom(seed: 5, stream: .widthDirections).fillNormals(
+                $0.baseAddress!, firstRow: 0, rows: 9, columns: 11)
         }
         XCTAssertEqual(f, d.map { Float($0) })
     }

@@ -1,8 +1,10 @@
 import XCTest
+
+@testable import ReluSVKit
+
 #if canImport(Glibc)
 import Glibc
 #endif
-@testable import ReluSVKit
 
 /// The engine's memory limit, process-wide cancellation, checksum and overflow-free summaries.
 final class HardeningTests: XCTestCase {
@@ -25,8 +27,11 @@ final class HardeningTests: XCTestCase {
         }
         XCTAssertThrowsError(try MemoryBudget.require(bytes: .infinity, for: "infinite"))
         MemoryBudget.setLimit(0)
-        XCTAssertEqual(MemoryBudget.limit, min(MemoryBudget.environmentLimit ?? MemoryBudget.physicalMemory,
-                                               MemoryBudget.addressSpaceHeadroom ?? Int.max))
+        XCTAssertEqual(
+            MemoryBudget.limit,
+            min(
+                MemoryBudget.environmentLimit ?? MemoryBudget.physicalMemory,
+                MemoryBudget.addressSpaceHeadroom ?? Int.max))
     }
 
     func testScratchBufferRefusesBeforeAllocating() throws {
@@ -53,20 +58,27 @@ final class HardeningTests: XCTestCase {
 
     func testCancelAllStopsARunningComputationInAnotherThread() throws {
         let x = randomMatrix(rows: 4000, columns: 200)
-        final class Outcome: @unchecked Sendable { var error: Error?; var finished = false }
+        final class Outcome: @unchecked Sendable {
+            var error: Error?
+            var finished = false
+        }
         let outcome = Outcome()
         let started = Progress.silent  // the generation before cancelAll
         var thread = pthread_t()
-        let box = Unmanaged.passRetained(ThreadBody {
-            do {
-                _ = try x.withView { try diameter(of: $0, blockRows: 64) }
-                outcome.finished = true
-            } catch { outcome.error = error }
-        }).toOpaque()
-        pthread_create(&thread, nil, { raw in
-            Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue().body()
-            return nil
-        }, box)
+        let box = Unmanaged.passRetained(
+            ThreadBody {
+                do {
+                    _ = try x.withView { try diameter(of: $0, blockRows: 64) }
+                    outcome.finished = true
+                } catch { outcome.error = error }
+            }
+        ).toOpaque()
+        pthread_create(
+            &thread, nil,
+            { raw in
+                Unmanaged<ThreadBody>.fromOpaque(raw!).takeRetainedValue().body()
+                return nil
+            }, box)
         usleep(200_000)
         Cancellation.cancelAll()
         pthread_join(thread, nil)
@@ -90,7 +102,7 @@ final class HardeningTests: XCTestCase {
             XCTAssertEqual(scaled.meanStandardError, base.meanStandardError * c)
         }
         XCTAssertThrowsError(try SampleSummary([1, .infinity], trim: 0)) { error in
-            guard case let EngineError.nonFinite(message) = error, message.hasPrefix("floating-point overflow") else {
+            guard case EngineError.nonFinite(let message) = error, message.hasPrefix("floating-point overflow") else {
                 return XCTFail("\(error)")
             }
         }
@@ -103,7 +115,8 @@ final class HardeningTests: XCTestCase {
     private func randomMatrix(rows: Int, columns: Int) -> Matrix<Double> {
         var m = Matrix<Double>(rows: rows, columns: columns)
         m.withUnsafeMutableBufferPointer {
-            CounterRandom(seed: 1, stream: .sphereSample).fillNormals($0.baseAddress!, firstRow: 0, rows: rows, columns: columns)
+            CounterRandom(seed: 1, stream: .sphereSample).fillNormals(
+                $0.baseAddress!, firstRow: 0, rows: rows, columns: columns)
         }
         return m
     }

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import ReluSVKit
 
 /// The oracles of MATH.md §2–3 and §9 for the bound engine: data-aware
@@ -17,8 +18,12 @@ final class ReluBoundOracleTests: XCTestCase {
         var out = [Double](repeating: 0, count: x.rows / P)
         for i in 0..<x.rows {
             for r in 0..<w.rows {
-                var wx = b[r], lx = b[r]
-                for c in 0..<w.columns { wx += w[r, c] * x[i, c]; lx += l[r, c] * x[i, c] }
+                var wx = b[r]
+                var lx = b[r]
+                for c in 0..<w.columns {
+                    wx += w[r, c] * x[i, c]
+                    lx += l[r, c] * x[i, c]
+                }
                 let d = max(wx, 0) - max(lx, 0)
                 out[i / P] += d * d
             }
@@ -44,7 +49,8 @@ final class ReluBoundOracleTests: XCTestCase {
     /// eigenvectors of `Z Z^T` by Jacobi rotations, independently of LAPACK).
     func testReducedRankRegressionIsTheTruncationOfZ() throws {
         let (m, n, N) = (5, 7, 40)
-        let w = gaussian(m, n, seed: 21), x = gaussian(N, n, seed: 22)
+        let w = gaussian(m, n, seed: 21)
+        let x = gaussian(N, n, seed: 22)
         let layer = try w.withView { try ReluLayer(weight: $0, bias: nil, slope: 0) }
         let basis = try XCTUnwrap(try x.withView { try CandidateBasis.reducedRankRegression(layer: layer, points: $0) })
         let z = productTransposed(w, x)  // m x N
@@ -82,19 +88,23 @@ final class ReluBoundOracleTests: XCTestCase {
                 for q in (p + 1)..<n where a[p, q] != 0 {
                     let theta = (a[q, q] - a[p, p]) / (2 * a[p, q])
                     let t = (theta >= 0 ? 1.0 : -1.0) / (abs(theta) + (theta * theta + 1).squareRoot())
-                    let c = 1 / (t * t + 1).squareRoot(), s = t * c
+                    let c = 1 / (t * t + 1).squareRoot()
+                    let s = t * c
                     for r in 0..<n {
-                        let arp = a[r, p], arq = a[r, q]
+                        let arp = a[r, p]
+                        let arq = a[r, q]
                         a[r, p] = c * arp - s * arq
                         a[r, q] = s * arp + c * arq
                     }
                     for r in 0..<n {
-                        let apr = a[p, r], aqr = a[q, r]
+                        let apr = a[p, r]
+                        let aqr = a[q, r]
                         a[p, r] = c * apr - s * aqr
                         a[q, r] = s * apr + c * aqr
                     }
                     for r in 0..<n {
-                        let vrp = v[r, p], vrq = v[r, q]
+                        let vrp = v[r, p]
+                        let vrq = v[r, q]
                         v[r, p] = c * vrp - s * vrq
                         v[r, q] = s * vrp + c * vrq
                     }
@@ -108,7 +118,8 @@ final class ReluBoundOracleTests: XCTestCase {
     /// the curve reaches the rounding level there, certified by its factors.
     func testZerosAtTheRankOfThePreactivations() throws {
         let (m, n, N) = (12, 16, 6)
-        let w = gaussian(m, n, seed: 23, scale: 0.3), x = gaussian(N, n, seed: 24)
+        let w = gaussian(m, n, seed: 23, scale: 0.3)
+        let x = gaussian(N, n, seed: 24)
         let b = (0..<m).map { 0.05 * Double($0 % 5) - 0.1 }
         let layer = try w.withView { try ReluLayer(weight: $0, bias: b, slope: 0) }
         var settings = SpectrumSettings()
@@ -131,7 +142,8 @@ final class ReluBoundOracleTests: XCTestCase {
     /// root-sum-square of the row errors of the returned factors, `k = 0` exact.
     func testGroupedMaximaMatchAHandComputation() throws {
         let (m, n, N, P) = (8, 6, 60, 5)
-        let w = gaussian(m, n, seed: 25, scale: 0.4), x = gaussian(N, n, seed: 26)
+        let w = gaussian(m, n, seed: 25, scale: 0.4)
+        let x = gaussian(N, n, seed: 26)
         let b = (0..<m).map { 0.1 * Double($0 % 3) - 0.1 }
         let layer = try w.withView { try ReluLayer(weight: $0, bias: b, slope: 0) }
         var settings = SpectrumSettings()
@@ -139,9 +151,13 @@ final class ReluBoundOracleTests: XCTestCase {
         settings.fit.maxSteps = 60
         let ks = Array(0..<6)
         let (grouped, plain, single) = try x.withView { view in
-            (try reluSpectrum(of: ReluBoundProblem(layer: layer, points: view, groupSize: P), ks: ks, settings: settings),
-             try reluSpectrum(of: ReluBoundProblem(layer: layer, points: view), ks: ks, settings: settings),
-             try reluSpectrum(of: ReluBoundProblem(layer: layer, points: view, groupSize: 1), ks: ks, settings: settings))
+            (
+                try reluSpectrum(
+                    of: ReluBoundProblem(layer: layer, points: view, groupSize: P), ks: ks, settings: settings),
+                try reluSpectrum(of: ReluBoundProblem(layer: layer, points: view), ks: ks, settings: settings),
+                try reluSpectrum(
+                    of: ReluBoundProblem(layer: layer, points: view, groupSize: 1), ks: ks, settings: settings)
+            )
         }
         XCTAssertEqual(plain.entries.map(\.bound), single.entries.map(\.bound))
         let zero = Matrix<Double>(rows: m, columns: n)
@@ -151,11 +167,13 @@ final class ReluBoundOracleTests: XCTestCase {
         for (e, f) in zip(grouped.entries, grouped.factors) {
             let factors = try XCTUnwrap(f)
             XCTAssertLessThanOrEqual(factors.k, e.k)
-            XCTAssertEqual(e.bound, groupErrors(w, b, x, dense(factors), P: P).max()!, accuracy: 1e-10 * e.bound + 1e-14)
+            XCTAssertEqual(
+                e.bound, groupErrors(w, b, x, dense(factors), P: P).max()!, accuracy: 1e-10 * e.bound + 1e-14)
             XCTAssertLessThanOrEqual(e.bound, previous)
             previous = e.bound
         }
-        XCTAssertThrowsError(try x.withView { try ReluBoundProblem(layer: layer, points: $0.rows(0..<(N - 1)), groupSize: P) })
+        XCTAssertThrowsError(
+            try x.withView { try ReluBoundProblem(layer: layer, points: $0.rows(0..<(N - 1)), groupSize: P) })
     }
 
     /// The start portfolio: at every fitted `k` the curve ends at or below a
@@ -177,7 +195,9 @@ final class ReluBoundOracleTests: XCTestCase {
         let (curve, coldFits) = try x.withView { view -> (ReluSpectrum<Double>, [Double]) in
             let problem = try ReluBoundProblem(layer: layer, points: view)
             let curve = try reluSpectrum(of: problem, ks: ks, settings: settings)
-            let single = try ks.dropFirst().map { try reluSpectrum(of: problem, ks: [$0], settings: cold).entries[0].bound }
+            let single = try ks.dropFirst().map {
+                try reluSpectrum(of: problem, ks: [$0], settings: cold).entries[0].bound
+            }
             return (curve, single)
         }
         for (e, c) in zip(curve.entries.dropFirst(), coldFits) {
@@ -190,7 +210,8 @@ final class ReluBoundOracleTests: XCTestCase {
     /// start, a restart halves the step and goes back to the best factors.
     func testFitPhases() throws {
         let (m, n, N, k) = (10, 8, 200, 3)
-        let w = gaussian(m, n, seed: 29, scale: 0.5), x = gaussian(N, n, seed: 30)
+        let w = gaussian(m, n, seed: 29, scale: 0.5)
+        let x = gaussian(N, n, seed: 30)
         let layer = try w.withView { try ReluLayer(weight: $0, bias: nil, slope: 0) }
         try x.withView { view in
             let problem = try ReluBoundProblem(layer: layer, points: view)
@@ -199,13 +220,17 @@ final class ReluBoundOracleTests: XCTestCase {
             let (bound, errors) = factors.withPointers { problem.evaluate(u: $0, v: $1, k: k) }
             let start = EvaluatedCandidate(factors: factors, bound: bound, errors: errors, source: .svd)
             let fit = ReluBoundFit(problem: problem, settings: FitSettings(), seed: 0, start: factors)
-            var state = ReluBoundFit<Double>.State(theta: factors.u + factors.v, m1: .init(repeating: 0, count: k * (m + n)),
-                                                   m2: .init(repeating: 0, count: k * (m + n)), scale: 1, best: start)
+            var state = ReluBoundFit<Double>.State(
+                theta: factors.u + factors.v, m1: .init(repeating: 0, count: k * (m + n)),
+                m2: .init(repeating: 0, count: k * (m + n)), scale: 1, best: start)
             try fit.probe(&state, start: start)
             XCTAssertEqual(state.steps, 3 * FitSettings().evaluationInterval)
             func loss(_ theta: [Double]) -> Double {
-                problem.lossAndGradient(factors: RankFactors(k: k, m: m, n: n, u: Array(theta[0..<(m * k)]),
-                                                             v: Array(theta[(m * k)...]))).loss
+                problem.lossAndGradient(
+                    factors: RankFactors(
+                        k: k, m: m, n: n, u: Array(theta[0..<(m * k)]),
+                        v: Array(theta[(m * k)...]))
+                ).loss
             }
             let lossAfterProbe = loss(state.theta)
             XCTAssertLessThan(lossAfterProbe, problem.lossAndGradient(factors: factors).loss)

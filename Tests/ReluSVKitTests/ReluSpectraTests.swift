@@ -1,5 +1,6 @@
-import XCTest
 import CReluSV
+import XCTest
+
 @testable import CABI
 @testable import ReluSVKit
 
@@ -20,8 +21,12 @@ final class ReluSpectraTests: XCTestCase {
         for i in 0..<x.rows {
             var s = 0.0
             for r in 0..<w.rows {
-                var wx = b[r], lx = b[r]
-                for c in 0..<w.columns { wx += w[r, c] * x[i, c]; lx += l[r, c] * x[i, c] }
+                var wx = b[r]
+                var lx = b[r]
+                for c in 0..<w.columns {
+                    wx += w[r, c] * x[i, c]
+                    lx += l[r, c] * x[i, c]
+                }
                 let d = max(wx, 0) - max(lx, 0)
                 s += d * d
             }
@@ -38,7 +43,9 @@ final class ReluSpectraTests: XCTestCase {
 
     func testSingularValuesOfADiagonalMatrix() throws {
         var a = Matrix<Double>(rows: 3, columns: 4)
-        a[0, 0] = 2; a[1, 1] = -5; a[2, 2] = 3
+        a[0, 0] = 2
+        a[1, 1] = -5
+        a[2, 2] = 3
         let s = try a.withView { try singularValues(of: $0) }
         XCTAssertEqual(s, [5, 3, 2])
         let svd = try a.withView { try thinSVD(of: $0) }
@@ -74,7 +81,8 @@ final class ReluSpectraTests: XCTestCase {
     }
 
     func testZeroAtAndAboveTheRank() throws {
-        let a = gaussian(6, 2, seed: 3), c = gaussian(2, 5, seed: 4)
+        let a = gaussian(6, 2, seed: 3)
+        let c = gaussian(2, 5, seed: 4)
         var w = Matrix<Double>(rows: 6, columns: 5)
         for i in 0..<6 { for j in 0..<5 { w[i, j] = a[i, 0] * c[0, j] + a[i, 1] * c[1, j] } }
         let layer = try w.withView { try ReluLayer(weight: $0, bias: nil, slope: 0) }
@@ -90,16 +98,19 @@ final class ReluSpectraTests: XCTestCase {
         // a returned rank-<= k matrix, at the rounding level, never a declared zero.
         for (e, f) in zip(spectrum.entries.dropFirst(2), spectrum.factors.dropFirst(2)) {
             XCTAssertLessThan(e.bound, 1e-13 * s0)
-            XCTAssertEqual(e.bound, maxError(w, [Double](repeating: 0, count: 6), sample, dense(try XCTUnwrap(f))),
-                           accuracy: 1e-15 * s0)
+            XCTAssertEqual(
+                e.bound, maxError(w, [Double](repeating: 0, count: 6), sample, dense(try XCTUnwrap(f))),
+                accuracy: 1e-15 * s0)
             if e.source == .zero { XCTAssertEqual(e.bound, 0) }
         }
     }
 
     func testGradientMatchesFiniteDifferences() throws {
         let (m, n, k, N) = (5, 4, 2, 30)
-        let w = gaussian(m, n, seed: 6), x = gaussian(N, n, seed: 7)
-        let u = gaussian(m, k, seed: 8), v = gaussian(k, n, seed: 9)
+        let w = gaussian(m, n, seed: 6)
+        let x = gaussian(N, n, seed: 7)
+        let u = gaussian(m, k, seed: 8)
+        let v = gaussian(k, n, seed: 9)
         let b = [0.1, -0.2, 0.3, 0.0, 0.05]
         for slope in [0.0, 0.2] {
             let layer = try w.withView { try ReluLayer(weight: $0, bias: b, slope: slope) }
@@ -108,17 +119,26 @@ final class ReluSpectraTests: XCTestCase {
                 func loss(_ uu: [Double], _ vv: [Double]) -> Double {
                     problem.lossAndGradient(factors: RankFactors(k: k, m: m, n: n, u: uu, v: vv)).loss
                 }
-                let (_, gu, gv) = problem.lossAndGradient(factors: RankFactors(k: k, m: m, n: n, u: u.storage, v: v.storage))
+                let (_, gu, gv) = problem.lossAndGradient(
+                    factors: RankFactors(k: k, m: m, n: n, u: u.storage, v: v.storage))
                 let h = 1e-6
                 for i in 0..<(m * k) {
-                    var up = u.storage, um = u.storage
-                    up[i] += h; um[i] -= h
-                    XCTAssertEqual(gu[i], (loss(up, v.storage) - loss(um, v.storage)) / (2 * h), accuracy: 1e-5 * max(1, abs(gu[i])))
+                    var up = u.storage
+                    var um = u.storage
+                    up[i] += h
+                    um[i] -= h
+                    XCTAssertEqual(
+                        gu[i], (loss(up, v.storage) - loss(um, v.storage)) / (2 * h),
+                        accuracy: 1e-5 * max(1, abs(gu[i])))
                 }
                 for i in 0..<(k * n) {
-                    var vp = v.storage, vm = v.storage
-                    vp[i] += h; vm[i] -= h
-                    XCTAssertEqual(gv[i], (loss(u.storage, vp) - loss(u.storage, vm)) / (2 * h), accuracy: 1e-5 * max(1, abs(gv[i])))
+                    var vp = v.storage
+                    var vm = v.storage
+                    vp[i] += h
+                    vm[i] -= h
+                    XCTAssertEqual(
+                        gv[i], (loss(u.storage, vp) - loss(u.storage, vm)) / (2 * h),
+                        accuracy: 1e-5 * max(1, abs(gv[i])))
                 }
             }
         }

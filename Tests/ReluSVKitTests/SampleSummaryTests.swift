@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import ReluSVKit
 
 /// `SampleSummary` against SciPy's definitions, on hand-made data.

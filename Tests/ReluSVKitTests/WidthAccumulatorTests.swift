@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import ReluSVKit
 
 /// The Gaussian mean width engine against MATH.md section 4.
@@ -10,13 +11,16 @@ import XCTest
 final class WidthAccumulatorTests: XCTestCase {
     /// Points given row-major, as a view for the duration of `body`.
     func withView<R>(_ data: [Double], columns: Int, _ body: (MatrixView<Double>) throws -> R) rethrows -> R {
-        try data.withUnsafeBufferPointer { try body(MatrixView(base: $0.baseAddress!, rows: data.count / columns, columns: columns)) }
+        try data.withUnsafeBufferPointer {
+            try body(MatrixView(base: $0.baseAddress!, rows: data.count / columns, columns: columns))
+        }
     }
 
     func randomPoints(rows: Int, columns: Int, seed: UInt64) -> [Double] {
         var out = [Double](repeating: 0, count: rows * columns)
         out.withUnsafeMutableBufferPointer {
-            CounterRandom(seed: seed, stream: .sphereSample).fillNormals($0.baseAddress!, firstRow: 0, rows: rows, columns: columns)
+            CounterRandom(seed: seed, stream: .sphereSample).fillNormals(
+                $0.baseAddress!, firstRow: 0, rows: rows, columns: columns)
         }
         return out
     }
@@ -24,7 +28,9 @@ final class WidthAccumulatorTests: XCTestCase {
     func testSegmentWidth() throws {
         let a: [Double] = [1.5, -2, 0.5]
         let exact = 2 * (a.reduce(0) { $0 + $1 * $1 }).squareRoot() * (2 / Double.pi).squareRoot()
-        let r = try withView(a + a.map { -$0 }, columns: 3) { try gaussianMeanWidth(of: $0, samples: 20000, seed: 1, trim: 0) }
+        let r = try withView(a + a.map { -$0 }, columns: 3) {
+            try gaussianMeanWidth(of: $0, samples: 20000, seed: 1, trim: 0)
+        }
         XCTAssertLessThan(abs(r.summary.mean - exact), 4 * r.summary.meanStandardError)
         XCTAssertEqual(r.sampleWidths.count, 20000)
     }
@@ -39,7 +45,8 @@ final class WidthAccumulatorTests: XCTestCase {
         // Float computes the same widths (products of +-1 with float-rounded directions)
         let cubeF = cube.map { Float($0) }
         let rf = try cubeF.withUnsafeBufferPointer {
-            try gaussianMeanWidth(of: MatrixView(base: $0.baseAddress!, rows: 1 << n, columns: n), samples: 20000, seed: 2, trim: 0)
+            try gaussianMeanWidth(
+                of: MatrixView(base: $0.baseAddress!, rows: 1 << n, columns: n), samples: 20000, seed: 2, trim: 0)
         }
         XCTAssertEqual(rf.summary.mean, r.summary.mean, accuracy: 1e-5 * r.summary.mean)
     }
@@ -50,7 +57,9 @@ final class WidthAccumulatorTests: XCTestCase {
         // spherical width of direction j = Gaussian width / ||g_j||
         let x = randomPoints(rows: 30, columns: 4, seed: 9)
         let g = try withView(x, columns: 4) { try gaussianMeanWidth(of: $0, samples: 40, seed: 3, trim: 0) }
-        let s = try withView(x, columns: 4) { try gaussianMeanWidth(of: $0, samples: 40, seed: 3, trim: 0, spherical: true) }
+        let s = try withView(x, columns: 4) {
+            try gaussianMeanWidth(of: $0, samples: 40, seed: 3, trim: 0, spherical: true)
+        }
         let random = CounterRandom(seed: 3, stream: .widthDirections)
         for j in 0..<40 {
             let norm = (0..<4).reduce(0.0) { $0 + pow(random.normal(row: j, column: $1), 2) }.squareRoot()
@@ -59,18 +68,24 @@ final class WidthAccumulatorTests: XCTestCase {
     }
 
     func testSampleWidthsAreMaxMinusMinOverTheDirections() throws {
-        let n = 3, x = randomPoints(rows: 25, columns: n, seed: 4)
+        let n = 3
+        let x = randomPoints(rows: 25, columns: n, seed: 4)
         let r = try withView(x, columns: n) { try gaussianMeanWidth(of: $0, samples: 30, seed: 8, trim: 0) }
         let random = CounterRandom(seed: 8, stream: .widthDirections)
         for j in 0..<30 {
-            let products = (0..<25).map { i in (0..<n).reduce(0.0) { $0 + random.normal(row: j, column: $1) * x[i * n + $1] } }
+            let products = (0..<25).map { i in
+                (0..<n).reduce(0.0) { $0 + random.normal(row: j, column: $1) * x[i * n + $1] }
+            }
             XCTAssertEqual(r.sampleWidths[j], products.max()! - products.min()!, accuracy: 1e-12)
         }
     }
 
     func testStreamingMatchesOneCallAndMergeIsOrderIndependent() throws {
-        let n = 6, rows = 700, x = randomPoints(rows: rows, columns: n, seed: 5)
-        let one = try withView(x, columns: n) { try gaussianMeanWidth(of: $0, samples: 2048, seed: 4, trim: 0) }  // blocks of 512
+        let n = 6
+        let rows = 700
+        let x = randomPoints(rows: rows, columns: n, seed: 5)
+        // blocks of 512
+        let one = try withView(x, columns: n) { try gaussianMeanWidth(of: $0, samples: 2048, seed: 4, trim: 0) }
         let cuts = [0, 1, 130, 131, 600, rows]
         let streamed = try WidthAccumulator<Double>(dimension: n, samples: 2048, seed: 4)
         var parts: [WidthAccumulator<Double>] = []
@@ -85,7 +100,8 @@ final class WidthAccumulatorTests: XCTestCase {
         // BLAS may round a product differently in another call shape: the
         // widths agree within 2 k eps ||g_j|| max_i ||x_i|| (k = n).
         let random = CounterRandom(seed: 4, stream: .widthDirections)
-        let maxNorm = (0..<rows).map { i in (0..<n).reduce(0.0) { $0 + x[i * n + $1] * x[i * n + $1] }.squareRoot() }.max()!
+        let maxNorm = (0..<rows).map { i in (0..<n).reduce(0.0) { $0 + x[i * n + $1] * x[i * n + $1] }.squareRoot() }
+            .max()!
         for (j, (a, b)) in zip(try streamed.sampleWidths(spherical: false), one.sampleWidths).enumerated() {
             let gNorm = (0..<n).reduce(0.0) { $0 + pow(random.normal(row: j, column: $1), 2) }.squareRoot()
             XCTAssertEqual(a, b, accuracy: 2 * Double(n) * Double.ulpOfOne * gNorm * maxNorm)
@@ -102,7 +118,8 @@ final class WidthAccumulatorTests: XCTestCase {
     }
 
     func testSerialisationRoundTripAndCorruptStates() throws {
-        let n = 4, x = randomPoints(rows: 50, columns: n, seed: 6)
+        let n = 4
+        let x = randomPoints(rows: 50, columns: n, seed: 6)
         let acc = try WidthAccumulator<Float>(dimension: n, samples: 7, seed: UInt64.max)
         let xf = x.map { Float($0) }
         try xf.withUnsafeBufferPointer { try acc.update(MatrixView(base: $0.baseAddress!, rows: 50, columns: n)) }
@@ -125,7 +142,8 @@ final class WidthAccumulatorTests: XCTestCase {
                 let crc = b.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[0..<(b.count - 4)])) }
                 withUnsafeBytes(of: crc.littleEndian) { b.replaceSubrange((b.count - 4)..<b.count, with: $0) }
             }
-            XCTAssertThrowsError(try b.withUnsafeBytes { try AnyWidthAccumulator(serialized: $0) }, line: line) { error in
+            XCTAssertThrowsError(try b.withUnsafeBytes { try AnyWidthAccumulator(serialized: $0) }, line: line) {
+                error in
                 guard case EngineError.corruptState(let message) = error else { return XCTFail("\(error)", line: line) }
                 XCTAssertTrue(message.contains(fragment), message, line: line)
             }
@@ -137,7 +155,9 @@ final class WidthAccumulatorTests: XCTestCase {
         rejects({ $0[8] = 16 }, "precision")
         rejects({ $0.removeLast() }, "do not match")
         rejects({ $0 = Array($0.prefix(47)) }, "shorter")
-        rejects({ b in withUnsafeBytes(of: Double.nan.bitPattern.littleEndian) { b.replaceSubrange(48..<56, with: $0) } }, "NaN")
+        rejects(
+            { b in withUnsafeBytes(of: Double.nan.bitPattern.littleEndian) { b.replaceSubrange(48..<56, with: $0) } },
+            "NaN")
         rejects({ b in for k in 16..<24 { b[k] = 0 } }, "out of range")
     }
 
@@ -155,7 +175,10 @@ final class WidthAccumulatorTests: XCTestCase {
         let big = try WidthAccumulator<Double>(dimension: 2, samples: 1 << 14, seed: 1)
         let x = randomPoints(rows: 300, columns: 2, seed: 1)
         var calls = 0
-        let stop = Progress(total: 300) { _, _ in calls += 1; return calls < 2 }
+        let stop = Progress(total: 300) { _, _ in
+            calls += 1
+            return calls < 2
+        }
         XCTAssertThrowsError(try withView(x, columns: 2) { try big.update($0, progress: stop) }) { error in
             XCTAssertEqual(error as? EngineError, .cancelled)
         }
@@ -169,9 +192,11 @@ final class WidthAccumulatorTests: XCTestCase {
     func testArgumentChecks() {
         XCTAssertThrowsError(try WidthAccumulator<Double>(dimension: 0, samples: 5, seed: 1))
         XCTAssertThrowsError(try WidthAccumulator<Double>(dimension: 3, samples: 0, seed: 1))
-        XCTAssertThrowsError(try WidthAccumulator<Double>(dimension: 1 << 30, samples: 1 << 30, seed: 1))  // 2^60 directions
+        // 2^60 directions
+        XCTAssertThrowsError(try WidthAccumulator<Double>(dimension: 1 << 30, samples: 1 << 30, seed: 1))
         XCTAssertThrowsError(try WidthAccumulator<Double>(dimension: 1 << 20, samples: 1 << 20, seed: 1)) { error in
-            guard case EngineError.outOfMemory = error else { return XCTFail("\(error)") }  // 8 TB: an error, not a trap
+            // 8 TB: an error, not a trap
+            guard case EngineError.outOfMemory = error else { return XCTFail("\(error)") }
         }
         let empty = try? WidthAccumulator<Double>(dimension: 2, samples: 3, seed: 1)
         XCTAssertThrowsError(try empty!.sampleWidths(spherical: false))
