@@ -19,7 +19,7 @@ LIB := python/relusv/libReluSVKit.so
 demo: install
 	$(VENV)/bin/relusv
 
-test: install lint-python test-swift test-c test-python test-fuzz
+test: install lint test-swift test-c test-python test-fuzz
 
 setup: install
 
@@ -206,7 +206,6 @@ $(VENV)/.lint-tools: $(VENV)/.ready
 
 venv: $(VENV)/.lint-tools
 
-# `make test` runs lint-python; the Swift sources are not yet formatted (`make format` does it).
 lint-python: $(VENV)/.lint-tools
 	$(VENV)/bin/ruff check .
 
