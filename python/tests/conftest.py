@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -80,6 +81,13 @@ def subprocess_env() -> dict:
 @pytest.fixture(scope="session")
 def python() -> str:
     return sys.executable
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` of children that the tests interrupt: a shell runs
+    background jobs with SIGINT ignored, the child would inherit that and
+    Python would then install no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 

@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 import relusv
+from conftest import default_sigint
 
 # About 200 GFLOP in blocks of 52 points (2^20 / S, S = 20,000): many seconds of work,
 # a progress callback every few tens of milliseconds. "started" is printed
@@ -37,7 +38,7 @@ def interrupt_after_start(proc, delay=0.3):
 
 
 def test_ctrl_c_raises_keyboard_interrupt_quickly(python, subprocess_env):
-    proc = subprocess.Popen([python, "-c", LONG_RUN], env=subprocess_env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([python, "-c", LONG_RUN], env=subprocess_env, preexec_fn=default_sigint, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     elapsed, err = interrupt_after_start(proc)
     # The traceback ends in KeyboardInterrupt (not in CancelledError, nor an
@@ -74,7 +75,7 @@ def test_ctrl_c_in_the_command_line_tool(tmp_path, python, subprocess_env):
     """)
     runs = {}
     for name, code in (("baseline", baseline), ("cli", script)):
-        proc = subprocess.Popen([python, "-c", code], env=subprocess_env, stdout=subprocess.PIPE,
+        proc = subprocess.Popen([python, "-c", code], env=subprocess_env, preexec_fn=default_sigint, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         elapsed, err = interrupt_after_start(proc, delay=1.5)
         assert proc.returncode == 130, err

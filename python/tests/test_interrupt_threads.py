@@ -8,6 +8,7 @@ import textwrap
 import time
 
 import pytest
+from conftest import default_sigint
 
 WORKER = textwrap.dedent("""
     import json, sys, threading, time
@@ -56,7 +57,7 @@ WORKER = textwrap.dedent("""
 
 @pytest.mark.parametrize("call", ["gmw", "relu_singular_values", "diameter"])
 def test_ctrl_c_stops_a_call_in_a_worker_thread(python, subprocess_env, call):
-    proc = subprocess.Popen([python, "-c", WORKER, call], env=subprocess_env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen([python, "-c", WORKER, call], env=subprocess_env, preexec_fn=default_sigint, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "started"
     time.sleep(0.2)
