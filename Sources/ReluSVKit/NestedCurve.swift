@@ -101,30 +101,36 @@ struct NestedCurve<Scalar: BLASScalar> {
         let N = problem.count
         let p = basis.size
         let out = errors.pointer
-        problem.y.storage.withUnsafeBufferPointer { yAll in
-            basis.a.storage.withUnsafeBufferPointer { a in
-                bt.withUnsafeBufferPointer { btp in
-                    problem.layer.bias.withUnsafeBufferPointer { bias in
-                        var added = 0
-                        for (q, target) in counts.enumerated() {
-                            while added + 1 < target {
-                                let pair = btp.baseAddress! + added * m
-                                for (r, i) in rows.enumerated() {
-                                    let coefficient = a[i * p + first + added]
-                                    let zr = z + r * m
-                                    for j in 0..<m { zr[j] += coefficient * pair[j] }
+        // A count with no new pair still evaluates its errors through
+        // `updateAndError` (coefficient 0); it reads this zero pair, never `bt`,
+        // which may hold no pair at all.
+        let zeroPair = [Scalar](repeating: 0, count: m)
+        zeroPair.withUnsafeBufferPointer { zeroPair in
+            problem.y.storage.withUnsafeBufferPointer { yAll in
+                basis.a.storage.withUnsafeBufferPointer { a in
+                    bt.withUnsafeBufferPointer { btp in
+                        problem.layer.bias.withUnsafeBufferPointer { bias in
+                            var added = 0
+                            for (q, target) in counts.enumerated() {
+                                while added + 1 < target {
+                                    let pair = btp.baseAddress! + added * m
+                                    for (r, i) in rows.enumerated() {
+                                        let coefficient = a[i * p + first + added]
+                                        let zr = z + r * m
+                                        for j in 0..<m { zr[j] += coefficient * pair[j] }
+                                    }
+                                    added += 1
                                 }
-                                added += 1
+                                let last = added < target
+                                let pair = last ? btp.baseAddress! + added * m : zeroPair.baseAddress!
+                                for (r, i) in rows.enumerated() {
+                                    let coefficient = last ? a[i * p + first + added] : 0
+                                    out[q * N + i] = updateAndError(
+                                        z + r * m, pair, coefficient, bias.baseAddress!,
+                                        yAll.baseAddress! + i * m)
+                                }
+                                if last { added += 1 }
                             }
-                            let last = added < target
-                            let pair = btp.baseAddress! + (last ? added * m : 0)
-                            for (r, i) in rows.enumerated() {
-                                let coefficient = last ? a[i * p + first + added] : 0
-                                out[q * N + i] = updateAndError(
-                                    z + r * m, pair, coefficient, bias.baseAddress!,
-                                    yAll.baseAddress! + i * m)
-                            }
-                            if last { added += 1 }
                         }
                     }
                 }
