@@ -3,30 +3,8 @@ import XCTest
 @testable import ReluSVKit
 
 /// The blocked pass of `NestedCurve` (MATH.md §3) against the errors of each
-/// approximant computed on its own by direct loops.
+/// approximant computed on its own by direct loops (`maxError` of `ReluSpectraTests`).
 extension ReluSpectraTests {
-    /// `max_x ||relu(W x + b) - relu(L x + b)||` with `L = U V` by direct loops.
-    func maxFactorError(_ w: Matrix<Double>, _ b: [Double], _ x: Matrix<Double>, _ f: RankFactors<Double>) -> Double {
-        var worst = 0.0
-        for i in 0..<x.rows {
-            var s = 0.0
-            for r in 0..<w.rows {
-                var wx = b[r]
-                var lx = b[r]
-                for c in 0..<w.columns {
-                    wx += w[r, c] * x[i, c]
-                    var l = 0.0
-                    for q in 0..<f.k { l += f.u[r * f.k + q] * f.v[q * f.n + c] }
-                    lx += l * x[i, c]
-                }
-                let d = max(wx, 0) - max(lx, 0)
-                s += d * d
-            }
-            worst = max(worst, s.squareRoot())
-        }
-        return worst
-    }
-
     /// A start of rank 3 plus singular pairs 3 ..< 3 + c of `W`, at uneven
     /// counts (repeats and gaps included), over more rows than one block.
     func testBlockedExtensionsEqualDirectErrors() throws {
@@ -51,7 +29,7 @@ extension ReluSpectraTests {
             let bounds = curve.bounds()
             for (q, c) in counts.enumerated() {
                 let f = start.extended(by: basis, pairs: 3..<(3 + c))
-                let direct = maxFactorError(w, b, x, f)
+                let direct = maxError(w, b, x, dense(f))
                 XCTAssertEqual(bounds[q], direct, accuracy: 1e-12 * max(1, direct), "count \(c)")
             }
         }
