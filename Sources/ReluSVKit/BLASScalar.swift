@@ -27,6 +27,12 @@ public protocol BLASScalar: BinaryFloatingPoint & Sendable where Self.RawSignifi
     /// Householder QR of the row-major `m x n` matrix `a` (`?geqrf`): `R` in
     /// the upper triangle of `a`. Returns LAPACK's `info`.
     static func geqrf(m: Int, n: Int, a: UnsafeMutablePointer<Self>, lda: Int, tau: UnsafeMutablePointer<Self>) -> Int32
+
+    /// Eigenvalues (ascending, into `w`) and eigenvectors of the symmetric
+    /// row-major `n x n` matrix `a` (its upper triangle read; `?syevd`, divide
+    /// and conquer): on return column `j` of `a` is the eigenvector of `w[j]`.
+    /// Returns LAPACK's `info`.
+    static func syevd(n: Int, a: UnsafeMutablePointer<Self>, lda: Int, w: UnsafeMutablePointer<Self>) -> Int32
 }
 
 extension Float: BLASScalar {
@@ -58,6 +64,10 @@ extension Float: BLASScalar {
         LAPACKE_sgeqrf(LAPACK_ROW_MAJOR, Int32(m), Int32(n), a, Int32(lda), tau)
     }
 
+    public static func syevd(n: Int, a: UnsafeMutablePointer<Float>, lda: Int, w: UnsafeMutablePointer<Float>) -> Int32 {
+        LAPACKE_ssyevd(LAPACK_ROW_MAJOR, CChar(UInt8(ascii: "V")), CChar(UInt8(ascii: "U")), Int32(n), a, Int32(lda), w)
+    }
+
 }
 
 extension Double: BLASScalar {
@@ -87,6 +97,12 @@ extension Double: BLASScalar {
         m: Int, n: Int, a: UnsafeMutablePointer<Double>, lda: Int, tau: UnsafeMutablePointer<Double>
     ) -> Int32 {
         LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, Int32(m), Int32(n), a, Int32(lda), tau)
+    }
+
+    public static func syevd(n: Int, a: UnsafeMutablePointer<Double>, lda: Int, w: UnsafeMutablePointer<Double>)
+        -> Int32
+    {
+        LAPACKE_dsyevd(LAPACK_ROW_MAJOR, CChar(UInt8(ascii: "V")), CChar(UInt8(ascii: "U")), Int32(n), a, Int32(lda), w)
     }
 
 }

@@ -138,39 +138,14 @@ struct NestedCurve<Scalar: BLASScalar> {
         }
     }
 
-    /// `z += c pair`, then `||act(z + b) - y||^2` in `Scalar` (eight partial sums).
+    /// `z += c pair`, then `||act(z + b) - y||^2` in `Scalar` (`ActivationErrorKernel`).
     @inline(__always)
     private func updateAndError(
         _ z: UnsafeMutablePointer<Scalar>, _ pair: UnsafePointer<Scalar>, _ c: Scalar, _ b: UnsafePointer<Scalar>,
         _ y: UnsafePointer<Scalar>
     ) -> Scalar {
-        let m = problem.layer.outputs
-        let slope = problem.layer.slope
-        var s = (Scalar(0), Scalar(0), Scalar(0), Scalar(0), Scalar(0), Scalar(0), Scalar(0), Scalar(0))
-        @inline(__always) func term(_ j: Int) -> Scalar {
-            let v = z[j] + c * pair[j]
-            z[j] = v
-            let t = v + b[j]
-            let d = (t > 0 ? t : slope * t) - y[j]
-            return d * d
-        }
-        var j = 0
-        while j + 7 < m {
-            s.0 += term(j)
-            s.1 += term(j + 1)
-            s.2 += term(j + 2)
-            s.3 += term(j + 3)
-            s.4 += term(j + 4)
-            s.5 += term(j + 5)
-            s.6 += term(j + 6)
-            s.7 += term(j + 7)
-            j += 8
-        }
-        while j < m {
-            s.0 += term(j)
-            j += 1
-        }
-        return ((s.0 + s.1) + (s.2 + s.3)) + ((s.4 + s.5) + (s.6 + s.7))
+        ActivationErrorKernel.updateAndError(
+            z, pair, c, b, y, m: problem.layer.outputs, slope: problem.layer.slope)
     }
 
     /// The group errors `e_g` at count index `q` (MATH.md §9).

@@ -87,7 +87,8 @@ public enum ReluBoundRequest {
     /// projected data and one pre-activation each; README, memory) and the
     /// row's data; three copies of `W` (the layer, its SVD); and with
     /// `settings.keepFactors` the kept factors, `sum_k k (m + n)` in `Scalar`
-    /// and as `Double`.
+    /// and as `Double`; with weighted bands (`WeightedBands`) their bases'
+    /// projected data and each chain's scaled pre-activations and QR copy.
     public static func memoryBytes(
         outputs m: Int, inputs n: Int, points: Int, ks: [Int], settings: SpectrumSettings,
         scalarBytes: Int
@@ -97,7 +98,11 @@ public enum ReluBoundRequest {
         let families = 3.0
         let p = min(m, n)
         let factors = settings.keepFactors ? Double(ks.reduce(0, +)) * Double(m + n) * (8 + scalar) : 0
-        let perPoint = Double(m) * (2 * chains + 2 + families) + Double(p + m) * families + Double(n)
+        let bandCount = WeightedBands.bands(of: ks, limit: p, width: settings.weightedBandWidth).count
+        let bands =
+            SpectrumPlan.weighting(points: points, outputs: m, settings: settings) == .bands
+            ? Double(p) * Double(bandCount + 1) / 2 + 3 * Double(m) * chains : 0
+        let perPoint = Double(m) * (2 * chains + 2 + families) + Double(p + m) * families + Double(n) + bands
         return scalar * (Double(points) * perPoint + 3 * Double(m) * Double(n)) + factors
     }
 }

@@ -70,9 +70,15 @@ public struct SpectrumSettings: Sendable {
     public var weightedRounds: Int = 4
     /// Exponent `p` of Lawson's update `d_g <- d_g (e_g / max e)^p`.
     public var weightedExponent: Double = 1
-    /// Largest `N m` at which the weighted candidates are evaluated (each
-    /// round is a thin SVD of the `N x m` pre-activations).
+    /// Largest `N m` at which the weighted candidates are evaluated at every
+    /// `k` (each round is an SVD of the `N x m` pre-activations); above it
+    /// they are evaluated by bands (`WeightedBands`).
     public var weightedLimit: Double = 4e6
+    /// `k` per band of the weighted regression above `weightedLimit` (0: no bands).
+    public var weightedBandWidth: Int = 256
+    /// Exponent `p` of Lawson's update in the bands: few rounds, so a faster
+    /// update than at every `k` (`weightedExponent`).
+    public var weightedBandExponent: Double = 2
 
     public init() {}
 }
@@ -146,10 +152,8 @@ public func reluSpectrum<Scalar: BLASScalar>(
     let plan = SpectrumPlan(problem: problem, ks: ks, rank: svd.numericalRank, settings: settings)
 
     let shared = SharedProgress()
-    let weighting =
-        settings.dataCandidates && settings.weightedRounds > 0
-        && Double(problem.count * layer.outputs) <= settings.weightedLimit && bases.count > 1
-    let familyUnits = (bases.count + (weighting ? 1 : 0)) * ks.count
+    let weighting = bases.count > 1 ? SpectrumPlan.weighting(points: problem.count, outputs: layer.outputs, settings: settings) : .none
+    let familyUnits = (bases.count + (weighting == .none ? 0 : 1)) * ks.count
     let totalUnits = familyUnits + ks.reduce(0) { $0 + plan.units($1) }
     let overall = progress.scoped(0..<Int(progress.total), subtotal: totalUnits)
     let threads = plan.threads
@@ -164,17 +168,29 @@ public func reluSpectrum<Scalar: BLASScalar>(
     }
 
     // 1. Every family at every k (blocked passes, MATH.md §3).
-    let familyBounds = try familyCurves(
+    var familyBounds = try familyCurves(
         bases, problem: problem, ks: ks, threads: threads, shared: shared,
         report: report, progress: overall)
     let weighted =
-        weighting
+        weighting == .everyK
         ? try weightedCandidates(
             problem: problem, rrr: bases[1], ks: ks, rounds: settings.weightedRounds,
             exponent: settings.weightedExponent, threads: threads,
             evaluated: { _ in true }, shared: shared, progress: overall,
             report: report)
         : [:]
+    if weighting == .bands {
+        // Each band's basis joins the families, evaluated at its band only.
+        let bands = try weightedBandCurves(
+            problem: problem, rrr: bases[1], ks: ks, width: settings.weightedBandWidth,
+            rounds: settings.weightedRounds, exponent: settings.weightedBandExponent, threads: threads,
+            shared: shared, progress: overall, report: report)
+        for band in bands {
+            for k in ks { familyBounds[k]!.append(band.bounds[k] ?? .infinity) }
+            bases.append(band.basis)
+        }
+        shared.add(ks.count - ks.filter { $0 > 0 && $0 < bases[1].size }.count)
+    }
 
     // 2. Fits along chains of k.
     let deadline = settings.timeBudget > 0 ? now() + settings.timeBudget : Double.infinity
@@ -232,9 +248,11 @@ extension SpectrumSettings {
         guard fit.maxSteps >= 0, fit.evaluationInterval > 0 else {
             throw EngineError.invalidArgument("max_steps must be >= 0 and the evaluation interval positive")
         }
-        guard weightedRounds >= 0, weightedExponent.isFinite, weightedExponent > 0, warmFitSlack >= 0 else {
+        guard weightedRounds >= 0, weightedExponent.isFinite, weightedExponent > 0, warmFitSlack >= 0,
+            weightedBandWidth >= 0, weightedBandExponent.isFinite, weightedBandExponent > 0
+        else {
             throw EngineError.invalidArgument(
-                "weighted rounds must be >= 0, their exponent positive and the warm-fit slack >= 0")
+                "weighted rounds and band width must be >= 0, their exponents positive and the warm-fit slack >= 0")
         }
     }
 }
@@ -417,16 +435,33 @@ struct SpectrumPlan {
             || k >= min(problem.count, problem.layer.inputs)
     }
 
+    /// How the weighted regression is evaluated (MATH.md §3).
+    enum Weighting { case none, everyK, bands }
+
+    /// At every `k` up to `weightedLimit` (`N m`), by bands above it; none
+    /// without data candidates or rounds. (The caller also needs the plain
+    /// regression, which is missing when `X W^T` overflows.)
+    static func weighting(points: Int, outputs m: Int, settings: SpectrumSettings) -> Weighting {
+        guard settings.dataCandidates, settings.weightedRounds > 0 else { return .none }
+        if Double(points) * Double(m) <= settings.weightedLimit { return .everyK }
+        return settings.weightedBandWidth > 0 ? .bands : .none
+    }
+
     /// Estimated flops of the blocked passes: the SVD family and reduced-rank
-    /// regression at every `k`, the data projection where evaluated, and the
-    /// fits' extensions (about one more pass).
+    /// regression at every `k`, the data projection where evaluated, the
+    /// fits' extensions (about one more pass) and the weighted bands.
     static func passCost<Scalar>(problem: ReluBoundProblem<Scalar>, ks: [Int], settings: SpectrumSettings) -> Double {
         let largest = Double(ks.max() ?? 0)
         let work = Double(problem.count) * Double(problem.layer.outputs) * largest
         let dataPasses =
             settings.dataCandidates
             ? 1 + (work <= dataProjectionEverywhere ? 1 : 1 / Double(dataProjectionStride)) : 0
-        return elementCost * work * (2 + dataPasses)
+        let bands =
+            weighting(points: problem.count, outputs: problem.layer.outputs, settings: settings) == .bands
+            ? WeightedBands.cost(
+                problem: problem, ks: ks, width: settings.weightedBandWidth, rounds: settings.weightedRounds,
+                elementCost: elementCost) : 0
+        return elementCost * work * (2 + dataPasses) + bands
     }
     func cost(_ k: Int) -> Double {
         (fitted(k) ? budgetedStarts * Double(expected) * perK(k) : 0) + 4 * evaluation + 1

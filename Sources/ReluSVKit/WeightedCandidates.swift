@@ -31,25 +31,43 @@ struct WeightedRegression<Scalar: BLASScalar> {
     let zt: Matrix<Scalar>
     let rounds: Int
     let exponent: Double
+    /// `Q` from the eigenvectors of the Gram matrix `(Z D^(1/2))^T Z D^(1/2)`
+    /// (one GEMM and an `m x m` eigendecomposition: cheaper than the SVD for
+    /// `N >> m`, with the squared conditioning, which only changes which
+    /// candidate is evaluated) instead of the SVD of `Z D^(1/2)`.
+    let gram: Bool
 
-    init(problem: ReluBoundProblem<Scalar>, rounds: Int, exponent: Double) {
+    init(problem: ReluBoundProblem<Scalar>, rounds: Int, exponent: Double, gram: Bool = false) {
         self.problem = problem
         zt = linearPreactivations(layer: problem.layer, points: problem.x)
         self.rounds = rounds
         self.exponent = exponent
+        self.gram = gram
     }
 
     /// The best of `rounds` reweighted regressions at rank `k`, started from
     /// the plain regression's per-point errors `errors` (bound `bound`);
     /// certified. Nil when no round beats `bound` or the data are not finite.
     func candidate(k: Int, errors start: [Double], bound: Double) throws -> ChainBest<Scalar>? {
+        guard var chosen = try bestRound(k: k, errors: start, bound: bound) else { return nil }
+        let certified = chosen.factors.withFactorPointers { problem.certify(errors: &chosen.errors, factors: $0) }
+        return ChainBest(base: .fitted(chosen.factors), rank: chosen.factors.k, bound: certified, source: .weightedRRR)
+    }
+
+    /// The round of Lawson's iteration at rank `k` whose approximant has the
+    /// smallest maximum error (evaluated, not yet certified), with `Q^T` (the
+    /// rows of `vt`, `r x m`) of its weighted regression; nil when no round
+    /// beats `bound` (the plain regression, errors `start`).
+    func bestRound(k: Int, errors start: [Double], bound: Double) throws -> (
+        vt: Matrix<Scalar>, factors: RankFactors<Scalar>, bound: Double, errors: [Double]
+    )? {
         guard k > 0, rounds > 0, zt.storage.allSatisfy(\.isFinite) else { return nil }
         let m = problem.layer.outputs
         let N = problem.count
         let P = problem.groupSize
         var weights = [Double](repeating: 1, count: problem.groups)
         var errors = start
-        var best: (factors: RankFactors<Scalar>, bound: Double, errors: [Double])?
+        var best: (vt: Matrix<Scalar>, factors: RankFactors<Scalar>, bound: Double, errors: [Double])?
         for _ in 0..<rounds {
             guard reweight(&weights, errors: errors) else { break }
             var scaled = zt
@@ -59,17 +77,35 @@ struct WeightedRegression<Scalar: BLASScalar> {
                     for j in 0..<m { z[i * m + j] *= root }
                 }
             }
-            let f = try scaled.withView { try thinSVD(of: $0) }
-            guard k <= f.vt.rows else { break }
-            let factors = projection(f.vt, rank: k)
+            let vt = try gram ? gramEigenvectors(scaled) : scaled.withView { try rightSVD(of: $0) }.vt
+            guard k <= vt.rows else { break }
+            let factors = projection(vt, rank: k)
             let (value, next) = factors.withPointers { problem.evaluate(u: $0, v: $1, k: k, certified: false) }
             guard value.isFinite else { break }
-            if value < (best?.bound ?? bound) { best = (factors, value, next) }
+            if value < (best?.bound ?? bound) { best = (vt, factors, value, next) }
             errors = next
         }
-        guard var chosen = best else { return nil }
-        let certified = chosen.factors.withFactorPointers { problem.certify(errors: &chosen.errors, factors: $0) }
-        return ChainBest(base: .fitted(chosen.factors), rank: chosen.factors.k, bound: certified, source: .weightedRRR)
+        return best
+    }
+
+    /// `Q^T` (`m x m`, rows by decreasing eigenvalue) of the Gram matrix
+    /// `Z_s^T Z_s` of the scaled pre-activations `Z_s` (`N x m`).
+    func gramEigenvectors(_ scaled: Matrix<Scalar>) throws -> Matrix<Scalar> {
+        let m = scaled.columns
+        var g = [Scalar](repeating: 0, count: m * m)
+        var w = [Scalar](repeating: 0, count: m)
+        let info = scaled.storage.withUnsafeBufferPointer { z in
+            g.withUnsafeMutableBufferPointer { gp in
+                Scalar.gemm(
+                    transA: true, transB: false, m: m, n: m, k: scaled.rows, alpha: 1, a: z.baseAddress!, lda: m,
+                    b: z.baseAddress!, ldb: m, beta: 0, c: gp.baseAddress!, ldc: m)
+                return w.withUnsafeMutableBufferPointer { Scalar.syevd(n: m, a: gp.baseAddress!, lda: m, w: $0.baseAddress!) }
+            }
+        }
+        guard info == 0 else { throw EngineError.lapackFailure(routine: "syevd", info: info) }
+        var vt = Matrix<Scalar>(rows: m, columns: m)
+        for r in 0..<m { for i in 0..<m { vt[r, i] = g[i * m + (m - 1 - r)] } }
+        return vt
     }
 
     /// Lawson's update `d_g <- d_g (e_g / max e)^p`, rescaled to a largest
