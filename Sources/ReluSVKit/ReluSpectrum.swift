@@ -248,11 +248,17 @@ final class Box<Value> {
 /// The certified bound of every family's approximant at every `k` of `ks`
 /// (ascending; beyond a basis's size the whole basis, rank `<= k`), keyed by
 /// `k` in the order of `bases`: one blocked pass per family (`NestedCurve`),
-/// the rows split into `threads` ranges run in parallel, then certified.
+/// the rows split into `threads` ranges run in parallel, then certified
+/// (a `Float` problem's passes run on its `Double` copies, `passInDouble`).
 func familyCurves<Scalar: BLASScalar>(
     _ bases: [CandidateBasis<Scalar>], problem: ReluBoundProblem<Scalar>, ks: [Int], threads: Int,
     shared: SharedProgress, report: @escaping () throws -> Void, progress: Progress
 ) throws -> [Int: [Double]] {
+    if let exact = try problem.passInDouble(bases) {
+        return try familyCurves(
+            exact.bases, problem: exact.problem, ks: ks, threads: threads, shared: shared, report: report,
+            progress: progress)
+    }
     let largest = ks.last ?? 0
     let evaluated = bases.map { basis in
         ks.indices.filter {
