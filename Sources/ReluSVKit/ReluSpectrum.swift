@@ -110,7 +110,7 @@ public struct ReluSpectrum<Scalar: BLASScalar> {
 /// `0 ..< min(m, n)`, no repeats).
 ///
 /// For each `k` the bound is the minimum over these candidates, each
-/// evaluated exactly over all points and certified (`ReluBoundProblem.certify`):
+/// evaluated exactly over all points and certified (in float32 as `DoublePass.swift` says):
 /// - the families of `CandidateBasis` at rank `k`: the truncated SVD `W_k`
 ///   (also reported as `t_k`; at `k = 0` the exact value), reduced-rank
 ///   regression and the data projection (`dataCandidates`);
