@@ -1,5 +1,6 @@
-/// How a `Float` problem is certified (MATH.md §2, the chain in float32):
-/// the one owner of the rule.
+/// How a `Float` problem is certified: the one owner of the rule. (MATH.md
+/// §2–3 define the bound as the maximum error of a returned matrix; the
+/// float32 argument is stated here.)
 ///
 /// Every bound reported for a `Float` problem is `max_g e_g` with `e_g` the
 /// error of the returned `Float` factors computed in `Double` from the
@@ -16,11 +17,12 @@
 ///   and the bound is the maximum as computed, as for `Double` problems: no
 ///   rounding slack, no point recomputed.
 /// - **Single candidates** (fits' results, weighted candidates) are evaluated
-///   in `Float` and certified by `ReluBoundProblem.certify`: a group whose
-///   `Float` error plus the rounding bound `roundingSlack` stays below the
-///   `Double` maximum `M` of the groups recomputed so far has `e_g < M`; the
-///   others are recomputed in `Double` on the copy (`groupErrorsInDouble`,
-///   `k (m + n)` per row), so the result is `max_g e_g`.
+///   in `Float` and certified by `ReluBoundProblem.certify`. With
+///   `|e_g^Float - e_g| <= slack_g` (`roundingSlack`) and `M` the `Double`
+///   maximum of the groups recomputed so far, a group with
+///   `e_g^Float + slack_g < M` has `e_g < M`; the others are recomputed in
+///   `Double` on the copy (`groupErrorsInDouble`, `k (m + n)` per row), so
+///   the result is `max_g e_g`.
 ///
 /// Memory: the copy holds `N (n + m + 1) + m n` doubles, a basis copy
 /// `N p + p (m + n)`; each is checked before it is allocated (`MemoryBudget`)
