@@ -5,8 +5,8 @@ N = 10,000, the same seed), run with relusv's defaults; prints the wall and
 processor seconds (processor time shows the work on a shared machine), the mean
 bound / t_k over the whole curve, the fit stride and how many k were fitted.
 
-    .venv/bin/python bench/relu_sv_large.py                   # float64 (as relu_sv.py runs it)
-    .venv/bin/python bench/relu_sv_large.py --dtype float32
+    .venv/bin/python bench/relu_sv_large.py                   # float32 (as relu_sv.py runs it)
+    .venv/bin/python bench/relu_sv_large.py --dtype float64   # the same values in float64
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from relu_sv import RELUSV_SEED, SEED, make_layer, workloads  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dtype", choices=["float32", "float64"], default="float64")
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     args = parser.parse_args()
     w = next(w for w in workloads(False) if w.key == "large")
     W, b, X = (a.astype(args.dtype) for a in make_layer(w, SEED))

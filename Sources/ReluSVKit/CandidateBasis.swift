@@ -19,6 +19,8 @@ struct CandidateBasis<Scalar: BLASScalar> {
     let c: Matrix<Scalar>
     /// `X C^T`, `N x p`.
     let a: Matrix<Scalar>
+    /// `Float` only: the `Double` copy for blocked passes (`doubleCopy(on:)`).
+    let exactCopy = MadeOnce<CandidateBasis<Double>>()
 
     var size: Int { b.columns }
 

@@ -176,13 +176,18 @@ struct NestedCurve<Scalar: BLASScalar> {
 }
 
 extension NestedCurve {
-    /// The certified bounds at `counts`, the rows split into `parts` ranges run
-    /// by `runner` (one task per range), or on the calling thread when nil.
+    /// The certified bounds at `counts`, on the calling thread; a `Float`
+    /// problem's pass runs on its `Double` copies (`passInDouble`).
     static func bounds(
         problem: ReluBoundProblem<Scalar>, basis: CandidateBasis<Scalar>, first: Int = 0, counts: [Int],
         start: RankFactors<Scalar>? = nil, report: () throws -> Void
     ) throws -> [Double] {
         guard !counts.isEmpty else { return [] }
+        if let exact = try problem.passInDouble([basis]) {
+            return try NestedCurve<Double>.bounds(
+                problem: exact.problem, basis: exact.bases[0], first: first, counts: counts,
+                start: start?.inDouble, report: report)
+        }
         let curve = try NestedCurve(problem: problem, basis: basis, first: first, counts: counts, start: start)
         try curve.fill(rows: 0..<problem.count, report: report)
         return curve.bounds()

@@ -11,10 +11,10 @@
 ///
 /// **Precision.** Products are formed in `Scalar`, the precision of the
 /// caller's data. For `Double` the reported bound is the maximum of the
-/// computed errors. For `Float`, `certify` makes it the `Double` maximum
-/// error of the `Float` factors as given: every group whose `Float` error
-/// could reach the `Double` maximum, by the rounding bound `roundingSlack`,
-/// is recomputed in `Double` from the caller's values.
+/// computed errors. For `Float` every reported bound is the `Double` maximum
+/// error of the `Float` factors as given; how, is decided in one place
+/// (`DoublePass.swift`): blocked passes run on the exact `Double` copy
+/// (`doubleCopy()`), single candidates are certified by `certify`.
 public final class ReluBoundProblem<Scalar: BLASScalar> {
     public let layer: ReluLayer<Scalar>
     public let x: MatrixView<Scalar>
@@ -30,6 +30,10 @@ public final class ReluBoundProblem<Scalar: BLASScalar> {
     let targetMagnitudes: [Double]
     /// Rows per block of the exact evaluation.
     let blockRows: Int
+    /// `Float` only: the `Double` copy (`doubleCopy()`), made once when first needed.
+    let exactCopy = MadeOnce<ReluBoundProblem<Double>>()
+    /// Memory the points `x` live in when the problem owns them (the `Double` copy's).
+    var ownedPoints: AnyObject?
 
     /// Rows of `X`.
     public var count: Int { x.rows }
@@ -162,17 +166,20 @@ public final class ReluBoundProblem<Scalar: BLASScalar> {
     /// not recomputed can exceed `M` only if `e_g^Float + slack_g >= M`
     /// (`roundingSlack`); those are recomputed until none is left, so `M` is
     /// the `Double` maximum over every group (MATH.md §2, chain in float32).
-    /// `errors` are updated to the recomputed values.
+    /// After the first few, groups are recomputed in blocks of `Double` GEMMs
+    /// on the problem's `Double` copy (`groupErrorsInDouble`, `k (m + n)` per
+    /// row): where the errors are concentrated the slack exceeds their spread
+    /// and nearly every group is recomputed. `errors` are updated to the
+    /// recomputed values.
     func certify(errors: inout [Double], factors f: FactorPointers<Scalar>) -> Double {
         guard Scalar.self != Double.self else { return errors.reduce(0, max) }
         let slack = roundingSlack(errors: errors, factors: f)
         // Groups in decreasing order of what they could reach; stop below M.
         let order = errors.indices.sorted { errors[$0] + slack[$0] > errors[$1] + slack[$1] }
         var largest = 0.0
-        // The first few one at a time; then blocks of doubling size by Double
-        // GEMMs (`groupErrorsInDouble`), each block's candidates still above M.
+        // The first few one at a time; then blocks of doubling size.
         var position = 0
-        var weight: [Double] = []
+        var copy: ReluBoundProblem<Double>??
         while position < order.count {
             let g = order[position]
             if errors[g] + slack[g] < largest { break }
@@ -184,8 +191,9 @@ public final class ReluBoundProblem<Scalar: BLASScalar> {
             }
             let size = min(ReluBoundProblem.recomputeBlock, position, order.count - position)
             let block = order[position..<(position + size)].filter { errors[$0] + slack[$0] >= largest }
-            if weight.isEmpty { weight = weightInDouble() }
-            for (g, e) in zip(block, groupErrorsInDouble(block, factors: f, weight: weight)) {
+            // The copy once blocks are needed; nil when its memory is refused.
+            if copy == nil { copy = .some(try? doubleCopy()) }
+            for (g, e) in zip(block, groupErrorsInDouble(block, factors: f, copy: copy!)) {
                 errors[g] = e
                 largest = max(largest, e)
             }

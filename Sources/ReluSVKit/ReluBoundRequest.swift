@@ -88,7 +88,10 @@ public enum ReluBoundRequest {
     /// row's data; three copies of `W` (the layer, its SVD); and with
     /// `settings.keepFactors` the kept factors, `sum_k k (m + n)` in `Scalar`
     /// and as `Double`; with weighted bands (`WeightedBands`) their bases'
-    /// projected data and each chain's scaled pre-activations and QR copy.
+    /// projected data and each chain's scaled pre-activations and Gram copy.
+    /// Below `Double` (`scalarBytes < 8`) also the `Double` copies the blocked
+    /// passes run on (`DoublePass.swift`): the problem's (`doubleCopyBytes`)
+    /// and per family its basis (`N p + p (m + n)`) and the pass's row errors (`N p`).
     public static func memoryBytes(
         outputs m: Int, inputs n: Int, points: Int, ks: [Int], settings: SpectrumSettings,
         scalarBytes: Int
@@ -98,12 +101,25 @@ public enum ReluBoundRequest {
         let families = 3.0
         let p = min(m, n)
         let factors = settings.keepFactors ? Double(ks.reduce(0, +)) * Double(m + n) * (8 + scalar) : 0
-        let bandCount = WeightedBands.bands(of: ks, limit: p, width: settings.weightedBandWidth).count
-        let bands =
-            SpectrumPlan.weighting(points: points, outputs: m, settings: settings) == .bands
-            ? Double(p) * Double(bandCount + 1) / 2 + 3 * Double(m) * chains : 0
-        let perPoint = Double(m) * (2 * chains + 2 + families) + Double(p + m) * families + Double(n) + bands
-        return scalar * (Double(points) * perPoint + 3 * Double(m) * Double(n)) + factors
+        let requested = ks.isEmpty ? Array(0..<p) : ks
+        let bandCount = WeightedBands.bands(of: requested, limit: p, width: settings.weightedBandWidth).count
+        let banded = SpectrumPlan.weighting(points: points, outputs: m, settings: settings) == .bands
+        // The band bases hold about p (bands + 1) / 2 columns in all.
+        let bandColumns = banded ? Double(p) * Double(bandCount + 1) / 2 : 0
+        let perPoint =
+            Double(m) * (2 * chains + 2 + families) + Double(p + m) * families + Double(n) + bandColumns
+            + (banded ? 3 * Double(m) * chains : 0)
+        let doublePass =
+            scalarBytes < 8
+            ? doubleCopyBytes(points: points, outputs: m, inputs: n)
+                + 8 * (families * Double(p) + bandColumns) * (2 * Double(points) + Double(m + n)) : 0
+        return scalar * (Double(points) * perPoint + 3 * Double(m) * Double(n)) + factors + doublePass
+    }
+
+    /// Bytes of the `Double` copy of a problem of `points` rows (`ReluBoundProblem.doubleCopy`):
+    /// `X`, the targets and the row norms, `N (n + m + 1)`, and `W`, `m n`.
+    static func doubleCopyBytes(points: Int, outputs m: Int, inputs n: Int) -> Double {
+        8 * (Double(points) * Double(n + m + 1) + Double(m) * Double(n))
     }
 }
 

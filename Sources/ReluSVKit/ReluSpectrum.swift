@@ -116,7 +116,7 @@ public struct ReluSpectrum<Scalar: BLASScalar> {
 /// `0 ..< min(m, n)`, no repeats).
 ///
 /// For each `k` the bound is the minimum over these candidates, each
-/// evaluated exactly over all points and certified (`ReluBoundProblem.certify`):
+/// evaluated exactly over all points and certified (in float32 as `DoublePass.swift` says):
 /// - the families of `CandidateBasis` at rank `k`: the truncated SVD `W_k`
 ///   (also reported as `t_k`; at `k = 0` the exact value), reduced-rank
 ///   regression and the data projection (`dataCandidates`);
@@ -266,11 +266,17 @@ final class Box<Value> {
 /// The certified bound of every family's approximant at every `k` of `ks`
 /// (ascending; beyond a basis's size the whole basis, rank `<= k`), keyed by
 /// `k` in the order of `bases`: one blocked pass per family (`NestedCurve`),
-/// the rows split into `threads` ranges run in parallel, then certified.
+/// the rows split into `threads` ranges run in parallel, then certified
+/// (a `Float` problem's passes run on its `Double` copies, `passInDouble`).
 func familyCurves<Scalar: BLASScalar>(
     _ bases: [CandidateBasis<Scalar>], problem: ReluBoundProblem<Scalar>, ks: [Int], threads: Int,
     shared: SharedProgress, report: @escaping () throws -> Void, progress: Progress
 ) throws -> [Int: [Double]] {
+    if let exact = try problem.passInDouble(bases) {
+        return try familyCurves(
+            exact.bases, problem: exact.problem, ks: ks, threads: threads, shared: shared, report: report,
+            progress: progress)
+    }
     let largest = ks.last ?? 0
     let evaluated = bases.map { basis in
         ks.indices.filter {

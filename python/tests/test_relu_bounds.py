@@ -22,12 +22,12 @@ def group_errors(W, b, X, L, P=1):
     return np.sqrt((e * e).sum(axis=1).reshape(-1, P).sum(axis=1))
 
 
-def conditioned_layer(n, smallest, seed):
+def conditioned_layer(n, smallest, seed, points=150):
     rng = np.random.default_rng(seed)
     Q1, _ = np.linalg.qr(rng.normal(size=(n, n)))
     Q2, _ = np.linalg.qr(rng.normal(size=(n, n)))
     W = (Q1 * np.logspace(0, np.log10(smallest), n)) @ Q2.T
-    return W, 0.05 * rng.normal(size=n), rng.uniform(-1, 1, size=(150, n))
+    return W, 0.05 * rng.normal(size=n), rng.uniform(-1, 1, size=(points, n))
 
 
 def check_certified(r, W, b, X, P=1):
@@ -61,6 +61,19 @@ def test_float32_ill_conditioned_tail_is_not_declared_zero():
     r = relusv.relu_singular_values(W, b, X, return_factors=True, progress=False, **FAST)
     check_certified(r, W, b, X)
     assert np.all(r.bound[30:] > 0) and "zero" not in r.source
+
+
+@pytest.mark.parametrize("smallest", [1.0, 1e-3, 1e-7])
+def test_float32_whole_curve_over_many_points_is_the_float64_error(smallest):
+    """float32 over 3,000 points (more than a fit's 2,048: fits on a subset,
+    certified over all), fits at every 8th k and their extensions: the
+    families and extensions run in float64 on exact copies of the float32
+    values and factors, fits are certified by recomputing in float64; every
+    value is the float64 maximum error of the returned float32 factors."""
+    W, b, X = (a.astype(np.float32) for a in conditioned_layer(64, smallest, seed=7, points=3000))
+    r = relusv.relu_singular_values(W, b, X, return_factors=True, progress=False, max_steps=30, fit_stride=8)
+    assert r.dtype == "float32" and r.steps.sum() > 0
+    check_certified(r, W, b, X)
 
 
 def test_zeros_at_the_rank_of_the_preactivations():
