@@ -16,12 +16,14 @@ enum ActivationErrorKernel {
     ) -> Scalar {
         if Scalar.self == Double.self {
             let s = run(
-                UnsafeMutableRawPointer(z), UnsafeRawPointer(p), unsafeBitCast(c, to: Double.self), UnsafeRawPointer(b), UnsafeRawPointer(y),
+                UnsafeMutableRawPointer(z), UnsafeRawPointer(p), unsafeBitCast(c, to: Double.self), UnsafeRawPointer(b),
+                UnsafeRawPointer(y),
                 m: m, slope: unsafeBitCast(slope, to: Double.self))
             return unsafeBitCast(s, to: Scalar.self)
         }
         let s = run(
-            UnsafeMutableRawPointer(z), UnsafeRawPointer(p), unsafeBitCast(c, to: Float.self), UnsafeRawPointer(b), UnsafeRawPointer(y),
+            UnsafeMutableRawPointer(z), UnsafeRawPointer(p), unsafeBitCast(c, to: Float.self), UnsafeRawPointer(b),
+            UnsafeRawPointer(y),
             m: m, slope: unsafeBitCast(slope, to: Float.self))
         return unsafeBitCast(s, to: Scalar.self)
     }
@@ -43,7 +45,8 @@ enum ActivationErrorKernel {
                 + cs * p.loadUnaligned(fromByteOffset: offset, as: Lanes.self)
             z.storeBytes(of: v, toByteOffset: offset, as: Lanes.self)
             let t = v + b.loadUnaligned(fromByteOffset: offset, as: Lanes.self)
-            let d = t.replacing(with: slopes * t, where: t .<= 0) - y.loadUnaligned(fromByteOffset: offset, as: Lanes.self)
+            let d =
+                t.replacing(with: slopes * t, where: t .<= 0) - y.loadUnaligned(fromByteOffset: offset, as: Lanes.self)
             lanes += d * d
             j += 8
         }
@@ -80,7 +83,8 @@ enum ActivationErrorKernel {
                 + cs * p.loadUnaligned(fromByteOffset: offset, as: Lanes.self)
             z.storeBytes(of: v, toByteOffset: offset, as: Lanes.self)
             let t = v + b.loadUnaligned(fromByteOffset: offset, as: Lanes.self)
-            let d = t.replacing(with: slopes * t, where: t .<= 0) - y.loadUnaligned(fromByteOffset: offset, as: Lanes.self)
+            let d =
+                t.replacing(with: slopes * t, where: t .<= 0) - y.loadUnaligned(fromByteOffset: offset, as: Lanes.self)
             lanes += d * d
             j += 8
         }

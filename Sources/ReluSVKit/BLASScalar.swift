@@ -28,6 +28,10 @@ public protocol BLASScalar: BinaryFloatingPoint & Sendable where Self.RawSignifi
     /// the upper triangle of `a`. Returns LAPACK's `info`.
     static func geqrf(m: Int, n: Int, a: UnsafeMutablePointer<Self>, lda: Int, tau: UnsafeMutablePointer<Self>) -> Int32
 
+    /// `C = A^T A` for the row-major `k x n` matrix `a`: the upper triangle of
+    /// the row-major `n x n` matrix `c` (`?syrk`, half the work of a GEMM).
+    static func gramUpper(n: Int, k: Int, a: UnsafePointer<Self>, lda: Int, c: UnsafeMutablePointer<Self>, ldc: Int)
+
     /// Eigenvalues (ascending, into `w`) and eigenvectors of the symmetric
     /// row-major `n x n` matrix `a` (its upper triangle read; `?syevd`, divide
     /// and conquer): on return column `j` of `a` is the eigenvector of `w[j]`.
@@ -64,7 +68,15 @@ extension Float: BLASScalar {
         LAPACKE_sgeqrf(LAPACK_ROW_MAJOR, Int32(m), Int32(n), a, Int32(lda), tau)
     }
 
-    public static func syevd(n: Int, a: UnsafeMutablePointer<Float>, lda: Int, w: UnsafeMutablePointer<Float>) -> Int32 {
+    public static func gramUpper(
+        n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        cblas_ssyrk(
+            CblasRowMajor, CblasUpper, CblasTrans, blasint(n), blasint(k), 1, a, blasint(lda), 0, c, blasint(ldc))
+    }
+
+    public static func syevd(n: Int, a: UnsafeMutablePointer<Float>, lda: Int, w: UnsafeMutablePointer<Float>) -> Int32
+    {
         LAPACKE_ssyevd(LAPACK_ROW_MAJOR, CChar(UInt8(ascii: "V")), CChar(UInt8(ascii: "U")), Int32(n), a, Int32(lda), w)
     }
 
@@ -97,6 +109,13 @@ extension Double: BLASScalar {
         m: Int, n: Int, a: UnsafeMutablePointer<Double>, lda: Int, tau: UnsafeMutablePointer<Double>
     ) -> Int32 {
         LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, Int32(m), Int32(n), a, Int32(lda), tau)
+    }
+
+    public static func gramUpper(
+        n: Int, k: Int, a: UnsafePointer<Double>, lda: Int, c: UnsafeMutablePointer<Double>, ldc: Int
+    ) {
+        cblas_dsyrk(
+            CblasRowMajor, CblasUpper, CblasTrans, blasint(n), blasint(k), 1, a, blasint(lda), 0, c, blasint(ldc))
     }
 
     public static func syevd(n: Int, a: UnsafeMutablePointer<Double>, lda: Int, w: UnsafeMutablePointer<Double>)

@@ -94,8 +94,9 @@ struct NestedCurve<Scalar: BLASScalar> {
         }
     }
 
-    /// Adds the pairs one after another to the block and records the errors
-    /// at every count (the last pair before a count fused with its errors).
+    /// Adds the pairs to the block and records the errors at every count: the
+    /// last pair before a count fused with its errors, the pairs before it by
+    /// one GEMM.
     private func pass(rows: Range<Int>, z: UnsafeMutablePointer<Scalar>) {
         let m = problem.layer.outputs
         let N = problem.count
@@ -112,14 +113,15 @@ struct NestedCurve<Scalar: BLASScalar> {
                         problem.layer.bias.withUnsafeBufferPointer { bias in
                             var added = 0
                             for (q, target) in counts.enumerated() {
-                                while added + 1 < target {
-                                    let pair = btp.baseAddress! + added * m
-                                    for (r, i) in rows.enumerated() {
-                                        let coefficient = a[i * p + first + added]
-                                        let zr = z + r * m
-                                        for j in 0..<m { zr[j] += coefficient * pair[j] }
-                                    }
-                                    added += 1
+                                // The pairs before the count's last, with no errors
+                                // taken: one GEMM, `z += a[rows, gap] B[:, gap]^T`.
+                                let gap = target - 1 - added
+                                if gap > 0 {
+                                    Scalar.gemm(
+                                        transA: false, transB: false, m: rows.count, n: m, k: gap, alpha: 1,
+                                        a: a.baseAddress! + rows.lowerBound * p + first + added, lda: p,
+                                        b: btp.baseAddress! + added * m, ldb: m, beta: 1, c: z, ldc: m)
+                                    added += gap
                                 }
                                 let last = added < target
                                 let pair = last ? btp.baseAddress! + added * m : zeroPair.baseAddress!

@@ -75,7 +75,9 @@ public struct SpectrumSettings: Sendable {
     /// they are evaluated by bands (`WeightedBands`).
     public var weightedLimit: Double = 4e6
     /// `k` per band of the weighted regression above `weightedLimit` (0: no bands).
-    public var weightedBandWidth: Int = 256
+    public var weightedBandWidth: Int = 128
+    /// Lawson rounds per band (0: no bands).
+    public var weightedBandRounds: Int = 4
     /// Exponent `p` of Lawson's update in the bands: few rounds, so a faster
     /// update than at every `k` (`weightedExponent`).
     public var weightedBandExponent: Double = 2
@@ -152,7 +154,9 @@ public func reluSpectrum<Scalar: BLASScalar>(
     let plan = SpectrumPlan(problem: problem, ks: ks, rank: svd.numericalRank, settings: settings)
 
     let shared = SharedProgress()
-    let weighting = bases.count > 1 ? SpectrumPlan.weighting(points: problem.count, outputs: layer.outputs, settings: settings) : .none
+    let weighting =
+        bases.count > 1
+        ? SpectrumPlan.weighting(points: problem.count, outputs: layer.outputs, settings: settings) : .none
     let familyUnits = (bases.count + (weighting == .none ? 0 : 1)) * ks.count
     let totalUnits = familyUnits + ks.reduce(0) { $0 + plan.units($1) }
     let overall = progress.scoped(0..<Int(progress.total), subtotal: totalUnits)
@@ -169,7 +173,7 @@ public func reluSpectrum<Scalar: BLASScalar>(
 
     // 1. Every family at every k (blocked passes, MATH.md §3).
     var familyBounds = try familyCurves(
-        bases, problem: problem, ks: ks, threads: threads, shared: shared,
+        bases, problem: problem, ks: ks, settings: settings, threads: threads, shared: shared,
         report: report, progress: overall)
     let weighted =
         weighting == .everyK
@@ -183,7 +187,7 @@ public func reluSpectrum<Scalar: BLASScalar>(
         // Each band's basis joins the families, evaluated at its band only.
         let bands = try weightedBandCurves(
             problem: problem, rrr: bases[1], ks: ks, width: settings.weightedBandWidth,
-            rounds: settings.weightedRounds, exponent: settings.weightedBandExponent, threads: threads,
+            rounds: settings.weightedBandRounds, exponent: settings.weightedBandExponent, threads: threads,
             shared: shared, progress: overall, report: report)
         for band in bands {
             for k in ks { familyBounds[k]!.append(band.bounds[k] ?? .infinity) }
@@ -249,7 +253,7 @@ extension SpectrumSettings {
             throw EngineError.invalidArgument("max_steps must be >= 0 and the evaluation interval positive")
         }
         guard weightedRounds >= 0, weightedExponent.isFinite, weightedExponent > 0, warmFitSlack >= 0,
-            weightedBandWidth >= 0, weightedBandExponent.isFinite, weightedBandExponent > 0
+            weightedBandWidth >= 0, weightedBandRounds >= 0, weightedBandExponent.isFinite, weightedBandExponent > 0
         else {
             throw EngineError.invalidArgument(
                 "weighted rounds and band width must be >= 0, their exponents positive and the warm-fit slack >= 0")
@@ -269,18 +273,19 @@ final class Box<Value> {
 /// the rows split into `threads` ranges run in parallel, then certified
 /// (a `Float` problem's passes run on its `Double` copies, `passInDouble`).
 func familyCurves<Scalar: BLASScalar>(
-    _ bases: [CandidateBasis<Scalar>], problem: ReluBoundProblem<Scalar>, ks: [Int], threads: Int,
-    shared: SharedProgress, report: @escaping () throws -> Void, progress: Progress
+    _ bases: [CandidateBasis<Scalar>], problem: ReluBoundProblem<Scalar>, ks: [Int], settings: SpectrumSettings,
+    threads: Int, shared: SharedProgress, report: @escaping () throws -> Void, progress: Progress
 ) throws -> [Int: [Double]] {
     if let exact = try problem.passInDouble(bases) {
         return try familyCurves(
-            exact.bases, problem: exact.problem, ks: ks, threads: threads, shared: shared, report: report,
-            progress: progress)
+            exact.bases, problem: exact.problem, ks: ks, settings: settings, threads: threads, shared: shared,
+            report: report, progress: progress)
     }
     let largest = ks.last ?? 0
     let evaluated = bases.map { basis in
         ks.indices.filter {
-            SpectrumPlan.evaluates(basis.source, position: $0, k: ks[$0], problem: problem, largestK: largest)
+            SpectrumPlan.evaluates(
+                basis.source, position: $0, k: ks[$0], problem: problem, largestK: largest, settings: settings)
         }
     }
     let curves = try bases.indices.map { index in
@@ -422,23 +427,35 @@ struct SpectrumPlan {
     /// budget assumes: the pass runs at about 1/40 of it per element.
     static let elementCost = 40.0
 
-    /// Evaluate the data projection at every `k` when the blocked pass is at
-    /// most this many element steps (`N m max k`), else at every
-    /// `dataProjectionStride`-th requested `k` (it rarely wins on large layers with `N > n`).
-    static let dataProjectionEverywhere = 4e9
-    static let dataProjectionStride = 8
+    /// Evaluate the data-aware families at every `k` when the blocked pass is
+    /// at most this many element steps (`N m max k`), else at every
+    /// `largeFamilyStride`-th requested `k`: the data projection (it rarely
+    /// wins on large layers with `N > n`) and, where the weighted regression
+    /// runs by bands (which supersede it), the plain regression. Between the
+    /// evaluated `k` the pass adds the pairs by GEMM (`NestedCurve`).
+    static let familiesEverywhere = 4e9
+    static let largeFamilyStride = 8
 
-    /// Where a family is evaluated: every `k`, but the data projection of a
-    /// large problem only at every `dataProjectionStride`-th position and from
-    /// `min(N, n)` on (where it is exact).
+    /// Where a family is evaluated: every `k`, but on a large problem the data
+    /// projection, and the plain regression under weighted bands, only at every
+    /// `largeFamilyStride`-th position and where they are exact (`k >= min(N, n)`,
+    /// and for the regression `k >= min(N, m, n)`).
     static func evaluates<Scalar>(
         _ source: BoundSource, position: Int, k: Int, problem: ReluBoundProblem<Scalar>,
-        largestK: Int
+        largestK: Int, settings: SpectrumSettings
     ) -> Bool {
-        guard source == .dataProjection else { return true }
-        let work = Double(problem.count) * Double(problem.layer.outputs) * Double(largestK)
-        return work <= dataProjectionEverywhere || position % dataProjectionStride == 0
-            || k >= min(problem.count, problem.layer.inputs)
+        let N = problem.count
+        let m = problem.layer.outputs
+        let n = problem.layer.inputs
+        guard Double(N) * Double(m) * Double(largestK) > familiesEverywhere,
+            position % largeFamilyStride != 0
+        else { return true }
+        switch source {
+        case .dataProjection: return k >= min(N, n)
+        case .reducedRankRegression:
+            return weighting(points: N, outputs: m, settings: settings) != .bands || k >= min(N, m, n)
+        default: return true
+        }
     }
 
     /// How the weighted regression is evaluated (MATH.md §3).
@@ -450,7 +467,7 @@ struct SpectrumPlan {
     static func weighting(points: Int, outputs m: Int, settings: SpectrumSettings) -> Weighting {
         guard settings.dataCandidates, settings.weightedRounds > 0 else { return .none }
         if Double(points) * Double(m) <= settings.weightedLimit { return .everyK }
-        return settings.weightedBandWidth > 0 ? .bands : .none
+        return settings.weightedBandWidth > 0 && settings.weightedBandRounds > 0 ? .bands : .none
     }
 
     /// Estimated flops of the blocked passes: the SVD family and reduced-rank
@@ -459,13 +476,14 @@ struct SpectrumPlan {
     static func passCost<Scalar>(problem: ReluBoundProblem<Scalar>, ks: [Int], settings: SpectrumSettings) -> Double {
         let largest = Double(ks.max() ?? 0)
         let work = Double(problem.count) * Double(problem.layer.outputs) * largest
-        let dataPasses =
-            settings.dataCandidates
-            ? 1 + (work <= dataProjectionEverywhere ? 1 : 1 / Double(dataProjectionStride)) : 0
+        let weighting = weighting(points: problem.count, outputs: problem.layer.outputs, settings: settings)
+        // A family evaluated at every `largeFamilyStride`-th k costs about that fraction of a pass.
+        let strided = work <= familiesEverywhere ? 1 : 1 / Double(largeFamilyStride)
+        let dataPasses = settings.dataCandidates ? strided + (weighting == .bands ? strided : 1) : 0
         let bands =
-            weighting(points: problem.count, outputs: problem.layer.outputs, settings: settings) == .bands
+            weighting == .bands
             ? WeightedBands.cost(
-                problem: problem, ks: ks, width: settings.weightedBandWidth, rounds: settings.weightedRounds,
+                problem: problem, ks: ks, width: settings.weightedBandWidth, rounds: settings.weightedBandRounds,
                 elementCost: elementCost) : 0
         return elementCost * work * (2 + dataPasses) + bands
     }

@@ -38,7 +38,7 @@ struct WeightedBands {
         let m = Double(problem.layer.outputs)
         let n = Double(problem.layer.inputs)
         return bands(of: ks, limit: problem.layer.outputs, width: width).reduce(0.0) { total, band in
-            let round = 2 * N * m * m + 9 * m * m * m + 2 * N * Double(band.center) * (n + m)
+            let round = N * m * m + 9 * m * m * m + 2 * N * Double(band.center) * (n + m)
             let pass = elementCost * N * m * Double(band.ks.count) + 2 * N * Double(band.ks[0]) * (n + m)
             return total + Double(rounds) * round + pass
         }
@@ -53,7 +53,8 @@ func weightedBandCurves<Scalar: BLASScalar>(
     problem: ReluBoundProblem<Scalar>, rrr: CandidateBasis<Scalar>, ks: [Int], width: Int, rounds: Int,
     exponent: Double, threads: Int, shared: SharedProgress, progress: Progress, report: @escaping () throws -> Void
 ) throws -> [(basis: CandidateBasis<Scalar>, bounds: [Int: Double])] {
-    let bands = WeightedBands.bands(of: ks, limit: rrr.size, width: width)
+    // The costliest bands (largest k) first, so that the threads end together.
+    let bands = WeightedBands.bands(of: ks, limit: rrr.size, width: width).reversed().map { $0 }
     let regression = WeightedRegression(problem: problem, rounds: rounds, exponent: exponent, gram: true)
     let results = bands.map { _ in Box<(basis: CandidateBasis<Scalar>, bounds: [Int: Double])?>(nil) }
     let tasks: [() throws -> Void] = bands.indices.map { index in

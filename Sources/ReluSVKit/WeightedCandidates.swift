@@ -96,10 +96,10 @@ struct WeightedRegression<Scalar: BLASScalar> {
         var w = [Scalar](repeating: 0, count: m)
         let info = scaled.storage.withUnsafeBufferPointer { z in
             g.withUnsafeMutableBufferPointer { gp in
-                Scalar.gemm(
-                    transA: true, transB: false, m: m, n: m, k: scaled.rows, alpha: 1, a: z.baseAddress!, lda: m,
-                    b: z.baseAddress!, ldb: m, beta: 0, c: gp.baseAddress!, ldc: m)
-                return w.withUnsafeMutableBufferPointer { Scalar.syevd(n: m, a: gp.baseAddress!, lda: m, w: $0.baseAddress!) }
+                Scalar.gramUpper(n: m, k: scaled.rows, a: z.baseAddress!, lda: m, c: gp.baseAddress!, ldc: m)
+                return w.withUnsafeMutableBufferPointer {
+                    Scalar.syevd(n: m, a: gp.baseAddress!, lda: m, w: $0.baseAddress!)
+                }
             }
         }
         guard info == 0 else { throw EngineError.lapackFailure(routine: "syevd", info: info) }

@@ -1,0 +1,69 @@
+import XCTest
+
+@testable import ReluSVKit
+
+/// The weighted regression by bands of `k` (`WeightedBands`, MATH.md §3):
+/// the bands partition the requested `k`; every reported bound, the bands'
+/// included, is the float64 maximum error of the returned factors (recomputed
+/// here by direct loops in float64) for float32 and float64 inputs; the bands
+/// only add candidates, so the curve is nowhere above the curve without them.
+final class WeightedBandTests: XCTestCase {
+    func testBandsPartitionTheRequestedK() {
+        let ks = [0, 1, 2, 3, 5, 8, 9, 10, 11, 12, 40]
+        let bands = WeightedBands.bands(of: ks, limit: 12, width: 3)
+        // The k in 1 ..< 12, in order, in ceil(8 / 3) = 3 runs of sizes 2, 3, 3.
+        XCTAssertEqual(bands.map(\.ks), [[1, 2], [3, 5, 8], [9, 10, 11]])
+        XCTAssertEqual(bands.map(\.center), [2, 5, 10])
+        XCTAssertTrue(WeightedBands.bands(of: ks, limit: 12, width: 0).isEmpty)
+        XCTAssertTrue(WeightedBands.bands(of: [0], limit: 12, width: 3).isEmpty)
+    }
+
+    func check<Scalar: BLASScalar>(_: Scalar.Type) throws {
+        let oracle = WeightedCandidateTests()
+        let (m, n, N) = (14, 12, 80)
+        let (w, b, x) = oracle.data(m: m, n: n, N: N, seed: 97)
+        let cast = { (a: [Double]) in a.map { Scalar(Double($0)) } }
+        let (ws, bs, xs) = (cast(w), cast(b), cast(x))
+        let widen = { (a: [Scalar]) in a.map { Double($0) } }
+        let layer = try Matrix(rows: m, columns: n, storage: ws).withView {
+            try ReluLayer(weight: $0, bias: bs, slope: 0)
+        }
+        var settings = SpectrumSettings()
+        settings.keepFactors = true
+        settings.fit.maxSteps = 0  // candidates only: the bands' effect alone
+        var banded = settings
+        banded.weightedLimit = 0  // bands at this size
+        banded.weightedBandWidth = 4
+        var plain = settings
+        plain.weightedRounds = 0  // no weighted candidates at all
+        let ks = Array(0..<min(m, n))
+        let (curve, without) = try Matrix(rows: N, columns: n, storage: xs).withView { view in
+            let problem = try ReluBoundProblem(layer: layer, points: view)
+            XCTAssertEqual(SpectrumPlan.weighting(points: N, outputs: m, settings: banded), .bands)
+            return (
+                try reluSpectrum(of: problem, ks: ks, settings: banded),
+                try reluSpectrum(of: problem, ks: ks, settings: plain)
+            )
+        }
+        var bandWins = 0
+        for (e, f) in zip(curve.entries, curve.factors) {
+            let factors = try XCTUnwrap(f)
+            XCTAssertLessThanOrEqual(factors.k, e.k)
+            let exact = oracle.errors(
+                w: widen(ws), b: widen(bs), x: widen(xs), u: widen(factors.u), v: widen(factors.v), m: m, n: n,
+                k: factors.k, P: 1
+            ).max()!
+            XCTAssertEqual(e.bound, exact, accuracy: 1e-9 * exact + 1e-14, "k = \(e.k), \(Scalar.self)")
+            if e.source == .weightedRRR { bandWins += 1 }
+        }
+        for (a, c) in zip(curve.entries, without.entries) {
+            XCTAssertLessThanOrEqual(a.bound, c.bound, "k = \(a.k): the bands only add candidates")
+        }
+        XCTAssertGreaterThan(bandWins, 0, "no band candidate was the best at any k (\(Scalar.self))")
+    }
+
+    func testBandBoundsAreTheFloat64ErrorsOfTheirFactors() throws {
+        try check(Double.self)
+        try check(Float.self)
+    }
+}
