@@ -19,7 +19,7 @@ final class WeightedBandTests: XCTestCase {
     }
 
     func check<Scalar: BLASScalar>(_: Scalar.Type) throws {
-        let oracle = WeightedCandidateTests()
+        let oracle = WeightedCandidateTests.self
         let (m, n, N) = (14, 12, 80)
         let (w, b, x) = oracle.data(m: m, n: n, N: N, seed: 97)
         let cast = { (a: [Double]) in a.map { Scalar(Double($0)) } }

@@ -8,7 +8,7 @@ import XCTest
 /// float64 inputs, grouped and not; below the plain regression it starts from.
 final class WeightedCandidateTests: XCTestCase {
     /// `W` He Gaussian, a bias, nonnegative sparse `X` (rows are points), in float64.
-    func data(m: Int, n: Int, N: Int, seed: UInt64) -> (w: [Double], b: [Double], x: [Double]) {
+    static func data(m: Int, n: Int, N: Int, seed: UInt64) -> (w: [Double], b: [Double], x: [Double]) {
         let random = CounterRandom(seed: seed, stream: .factorInitialisation)
         let w = (0..<(m * n)).map { (2.0 / Double(n)).squareRoot() * random.normal(row: $0 / n, column: $0 % n) }
         let x = (0..<(N * n)).map { max(random.normal(row: m + $0 / n, column: $0 % n) - 0.5, 0) }
@@ -17,7 +17,7 @@ final class WeightedCandidateTests: XCTestCase {
     }
 
     /// Per group of `P` rows: `(sum ||ReLU(W x + b) - ReLU(U V x + b)||^2)^(1/2)`, by loops in float64.
-    func errors(w: [Double], b: [Double], x: [Double], u: [Double], v: [Double], m: Int, n: Int, k: Int, P: Int)
+    static func errors(w: [Double], b: [Double], x: [Double], u: [Double], v: [Double], m: Int, n: Int, k: Int, P: Int)
         -> [Double]
     {
         let N = x.count / n
@@ -39,7 +39,7 @@ final class WeightedCandidateTests: XCTestCase {
 
     func check<Scalar: BLASScalar>(_: Scalar.Type, P: Int) throws {
         let (m, n, N) = (12, 10, 60)
-        let (w, b, x) = data(m: m, n: n, N: N, seed: 91)
+        let (w, b, x) = Self.data(m: m, n: n, N: N, seed: 91)
         let cast = { (a: [Double]) in a.map { Scalar(Double($0)) } }
         // The caller's values are the Scalar ones: the oracle uses them, widened.
         let (ws, bs, xs) = (cast(w), cast(b), cast(x))
@@ -60,7 +60,7 @@ final class WeightedCandidateTests: XCTestCase {
                 won += 1
                 XCTAssertEqual(c.source, .weightedRRR)
                 XCTAssertLessThanOrEqual(c.fit!.k, k)
-                let exact = errors(
+                let exact = Self.errors(
                     w: widen(ws), b: widen(bs), x: widen(xs), u: widen(c.fit!.u), v: widen(c.fit!.v),
                     m: m, n: n, k: c.fit!.k, P: P
                 ).max()!
@@ -82,7 +82,7 @@ final class WeightedCandidateTests: XCTestCase {
     /// name at some `k`, with factors of rank `<= k` that reproduce the bound.
     func testReportedInTheCurve() throws {
         let (m, n, N) = (12, 10, 60)
-        let (w, b, x) = data(m: m, n: n, N: N, seed: 92)
+        let (w, b, x) = Self.data(m: m, n: n, N: N, seed: 92)
         let layer = try Matrix(rows: m, columns: n, storage: w).withView {
             try ReluLayer(weight: $0, bias: b, slope: 0)
         }
@@ -98,7 +98,7 @@ final class WeightedCandidateTests: XCTestCase {
             seen += 1
             let f = try XCTUnwrap(f)
             XCTAssertLessThanOrEqual(f.k, e.k)
-            let exact = errors(w: w, b: b, x: x, u: f.u, v: f.v, m: m, n: n, k: f.k, P: 1).max()!
+            let exact = Self.errors(w: w, b: b, x: x, u: f.u, v: f.v, m: m, n: n, k: f.k, P: 1).max()!
             XCTAssertEqual(e.bound, exact, accuracy: 1e-12 * exact)
         }
         XCTAssertGreaterThan(seen, 0)

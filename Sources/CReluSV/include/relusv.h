@@ -342,7 +342,9 @@ typedef struct relusv_relu_spectrum relusv_relu_spectrum;
  * point and the error of a point is the root-sum-square over its rows.
  * bound_k is the minimum over candidates each evaluated exactly over all
  * points: the exact value at k = 0, the truncated SVD W_k, reduced-rank
- * regression Q_k Q_k^T W and the data projection W V_k V_k^T, the approximant
+ * regression Q_k Q_k^T W (also with the points weighted by Lawson's rule: at
+ * every k when N m <= 4e6, else by bands of 128 k) and the data projection
+ * W V_k V_k^T, the approximant
  * of the previous requested k, the previous best extended by the next singular
  * pairs, and Adam fits from a cold start (the best of W_k and the data-aware
  * candidates) and a warm start (the extension), so the curve is non-increasing
