@@ -16,6 +16,10 @@
 /// the scaled pre-activations and its eigendecomposition, plus one
 /// evaluation at `c`) and one pass over the band (`O(N m)` per `k`).
 struct WeightedBands {
+    /// Ranks below this have a weighted regression: the size of the plain
+    /// regression's basis, `min(N, m)` (`CandidateBasis.reducedRankRegression`).
+    static func limit(points: Int, outputs m: Int) -> Int { min(points, m) }
+
     /// The bands of the ascending `ks` (those in `1 ..< limit`): contiguous
     /// runs of about `width` `k`, each with its middle `k`.
     static func bands(of ks: [Int], limit: Int, width: Int) -> [(center: Int, ks: [Int])] {
@@ -37,7 +41,9 @@ struct WeightedBands {
         let N = Double(problem.count)
         let m = Double(problem.layer.outputs)
         let n = Double(problem.layer.inputs)
-        return bands(of: ks, limit: problem.layer.outputs, width: width).reduce(0.0) { total, band in
+        return bands(of: ks, limit: limit(points: problem.count, outputs: problem.layer.outputs), width: width).reduce(
+            0.0
+        ) { total, band in
             let round = N * m * m + 9 * m * m * m + 2 * N * Double(band.center) * (n + m)
             let pass = elementCost * N * m * Double(band.ks.count) + 2 * N * Double(band.ks[0]) * (n + m)
             return total + Double(rounds) * round + pass

@@ -54,20 +54,27 @@ struct WeightedRegression<Scalar: BLASScalar> {
         return ChainBest(base: .fitted(chosen.factors), rank: chosen.factors.k, bound: certified, source: .weightedRRR)
     }
 
+    /// One round of Lawson's iteration: `Q^T` of its weighted regression, the
+    /// rank-`k` approximant, its evaluated (not yet certified) bound and point errors.
+    struct Round {
+        var vt: Matrix<Scalar>
+        var factors: RankFactors<Scalar>
+        var bound: Double
+        var errors: [Double]
+    }
+
     /// The round of Lawson's iteration at rank `k` whose approximant has the
     /// smallest maximum error (evaluated, not yet certified), with `Q^T` (the
     /// rows of `vt`, `r x m`) of its weighted regression; nil when no round
     /// beats `bound` (the plain regression, errors `start`).
-    func bestRound(k: Int, errors start: [Double], bound: Double) throws -> (
-        vt: Matrix<Scalar>, factors: RankFactors<Scalar>, bound: Double, errors: [Double]
-    )? {
+    func bestRound(k: Int, errors start: [Double], bound: Double) throws -> Round? {
         guard k > 0, rounds > 0, zt.storage.allSatisfy(\.isFinite) else { return nil }
         let m = problem.layer.outputs
         let N = problem.count
         let P = problem.groupSize
         var weights = [Double](repeating: 1, count: problem.groups)
         var errors = start
-        var best: (vt: Matrix<Scalar>, factors: RankFactors<Scalar>, bound: Double, errors: [Double])?
+        var best: Round?
         for _ in 0..<rounds {
             guard reweight(&weights, errors: errors) else { break }
             var scaled = zt
@@ -82,7 +89,7 @@ struct WeightedRegression<Scalar: BLASScalar> {
             let factors = projection(vt, rank: k)
             let (value, next) = factors.withPointers { problem.evaluate(u: $0, v: $1, k: k, certified: false) }
             guard value.isFinite else { break }
-            if value < (best?.bound ?? bound) { best = (vt, factors, value, next) }
+            if value < (best?.bound ?? bound) { best = Round(vt: vt, factors: factors, bound: value, errors: next) }
             errors = next
         }
         return best
