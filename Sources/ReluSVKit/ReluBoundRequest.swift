@@ -102,10 +102,13 @@ public enum ReluBoundRequest {
         let p = min(m, n)
         let factors = settings.keepFactors ? Double(ks.reduce(0, +)) * Double(m + n) * (8 + scalar) : 0
         let requested = ks.isEmpty ? Array(0..<p) : ks
-        let bandCount = WeightedBands.bands(
-            of: requested, limit: WeightedBands.limit(points: points, outputs: m), width: settings.weightedBandWidth
-        ).count
-        let banded = SpectrumPlan.weighting(points: points, outputs: m, settings: settings) == .bands
+        let weighting = SpectrumPlan.weighting(points: points, outputs: m, inputs: n, ks: requested, settings: settings)
+        let banded = weighting.banded
+        var bandCount = 0
+        if case .bands(let width) = weighting {
+            let limit = WeightedBands.limit(points: points, outputs: m)
+            bandCount = WeightedBands.bands(of: requested, limit: limit, width: width).count
+        }
         // The band bases hold about p (bands + 1) / 2 columns in all.
         let bandColumns = banded ? Double(p) * Double(bandCount + 1) / 2 : 0
         let perPoint =

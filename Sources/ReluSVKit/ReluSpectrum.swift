@@ -70,11 +70,14 @@ public struct SpectrumSettings: Sendable {
     public var weightedRounds: Int = 4
     /// Exponent `p` of Lawson's update `d_g <- d_g (e_g / max e)^p`.
     public var weightedExponent: Double = 1
-    /// Largest `N m` at which the weighted candidates are evaluated at every
-    /// `k` (each round is an SVD of the `N x m` pre-activations); above it
-    /// they are evaluated by bands (`WeightedBands`).
-    public var weightedLimit: Double = 4e6
-    /// `k` per band of the weighted regression above `weightedLimit` (0: no bands).
+    /// Largest work, `weightedRounds K N m min(N, m)` (`K` the requested `k`
+    /// with a weighted regression; each round is a thin SVD of the `N x m`
+    /// pre-activations), at which the weighted candidates are evaluated at
+    /// every `k`; above it they are evaluated by bands (`WeightedBands`).
+    /// The default is a few seconds of one core.
+    public var weightedLimit: Double = 1e10
+    /// Widest band of the weighted regression above `weightedLimit` (0: no
+    /// bands); the width itself follows the problem (`WeightedBands.width`).
     public var weightedBandWidth: Int = 128
     /// Lawson rounds per band (0: no bands).
     public var weightedBandRounds: Int = 4
@@ -156,7 +159,8 @@ public func reluSpectrum<Scalar: BLASScalar>(
     let shared = SharedProgress()
     let weighting =
         bases.count > 1
-        ? SpectrumPlan.weighting(points: problem.count, outputs: layer.outputs, settings: settings) : .none
+        ? SpectrumPlan.weighting(
+            points: problem.count, outputs: layer.outputs, inputs: layer.inputs, ks: ks, settings: settings) : .none
     let familyUnits = (bases.count + (weighting == .none ? 0 : 1)) * ks.count
     let totalUnits = familyUnits + ks.reduce(0) { $0 + plan.units($1) }
     let overall = progress.scoped(0..<Int(progress.total), subtotal: totalUnits)
@@ -173,7 +177,7 @@ public func reluSpectrum<Scalar: BLASScalar>(
 
     // 1. Every family at every k (blocked passes, MATH.md §3).
     var familyBounds = try familyCurves(
-        bases, problem: problem, ks: ks, settings: settings, threads: threads, shared: shared,
+        bases, problem: problem, ks: ks, weighting: weighting, threads: threads, shared: shared,
         report: report, progress: overall)
     let weighted =
         weighting == .everyK
@@ -183,10 +187,10 @@ public func reluSpectrum<Scalar: BLASScalar>(
             evaluated: { _ in true }, shared: shared, progress: overall,
             report: report)
         : [:]
-    if weighting == .bands {
+    if case .bands(let width) = weighting {
         // Each band's basis joins the families, evaluated at its band only.
         let bands = try weightedBandCurves(
-            problem: problem, rrr: bases[1], ks: ks, width: settings.weightedBandWidth,
+            problem: problem, rrr: bases[1], ks: ks, width: width,
             rounds: settings.weightedBandRounds, exponent: settings.weightedBandExponent, threads: threads,
             shared: shared, progress: overall, report: report)
         for band in bands {
@@ -273,19 +277,20 @@ final class Box<Value> {
 /// the rows split into `threads` ranges run in parallel, then certified
 /// (a `Float` problem's passes run on its `Double` copies, `passInDouble`).
 func familyCurves<Scalar: BLASScalar>(
-    _ bases: [CandidateBasis<Scalar>], problem: ReluBoundProblem<Scalar>, ks: [Int], settings: SpectrumSettings,
-    threads: Int, shared: SharedProgress, report: @escaping () throws -> Void, progress: Progress
+    _ bases: [CandidateBasis<Scalar>], problem: ReluBoundProblem<Scalar>, ks: [Int],
+    weighting: SpectrumPlan.Weighting, threads: Int, shared: SharedProgress, report: @escaping () throws -> Void,
+    progress: Progress
 ) throws -> [Int: [Double]] {
     if let exact = try problem.passInDouble(bases) {
         return try familyCurves(
-            exact.bases, problem: exact.problem, ks: ks, settings: settings, threads: threads, shared: shared,
+            exact.bases, problem: exact.problem, ks: ks, weighting: weighting, threads: threads, shared: shared,
             report: report, progress: progress)
     }
     let largest = ks.last ?? 0
     let evaluated = bases.map { basis in
         ks.indices.filter {
             SpectrumPlan.evaluates(
-                basis.source, position: $0, k: ks[$0], problem: problem, largestK: largest, settings: settings)
+                basis.source, position: $0, k: ks[$0], problem: problem, largestK: largest, weighting: weighting)
         }
     }
     let curves = try bases.indices.map { index in
@@ -442,7 +447,7 @@ struct SpectrumPlan {
     /// and for the regression `k >= min(N, m, n)`).
     static func evaluates<Scalar>(
         _ source: BoundSource, position: Int, k: Int, problem: ReluBoundProblem<Scalar>,
-        largestK: Int, settings: SpectrumSettings
+        largestK: Int, weighting: Weighting
     ) -> Bool {
         let N = problem.count
         let m = problem.layer.outputs
@@ -452,40 +457,71 @@ struct SpectrumPlan {
         else { return true }
         switch source {
         case .dataProjection: return k >= min(N, n)
-        case .reducedRankRegression:
-            return weighting(points: N, outputs: m, settings: settings) != .bands || k >= min(N, m, n)
+        case .reducedRankRegression: return !weighting.banded || k >= min(N, m, n)
         default: return true
         }
     }
 
     /// How the weighted regression is evaluated (MATH.md §3).
-    enum Weighting { case none, everyK, bands }
+    enum Weighting: Equatable {
+        case none
+        /// Lawson's iteration at every `k` (`weightedCandidates`).
+        case everyK
+        /// By bands of about `width` `k` (`weightedBandCurves`).
+        case bands(width: Int)
 
-    /// At every `k` up to `weightedLimit` (`N m`), by bands above it; none
-    /// without data candidates or rounds. (The caller also needs the plain
-    /// regression, which is missing when `X W^T` overflows.)
-    static func weighting(points: Int, outputs m: Int, settings: SpectrumSettings) -> Weighting {
-        guard settings.dataCandidates, settings.weightedRounds > 0 else { return .none }
-        if Double(points) * Double(m) <= settings.weightedLimit { return .everyK }
-        return settings.weightedBandWidth > 0 && settings.weightedBandRounds > 0 ? .bands : .none
+        var banded: Bool { if case .bands = self { true } else { false } }
     }
 
-    /// Estimated flops of the blocked passes: the SVD family and reduced-rank
-    /// regression at every `k`, the data projection where evaluated, the
-    /// fits' extensions (about one more pass) and the weighted bands.
-    static func passCost<Scalar>(problem: ReluBoundProblem<Scalar>, ks: [Int], settings: SpectrumSettings) -> Double {
-        let largest = Double(ks.max() ?? 0)
-        let work = Double(problem.count) * Double(problem.layer.outputs) * largest
-        let weighting = weighting(points: problem.count, outputs: problem.layer.outputs, settings: settings)
+    /// At every `k` while the work is at most `weightedLimit`, else by bands
+    /// as wide as `WeightedBands.width` says; none without data candidates or
+    /// rounds. (The caller also needs the plain regression, which is missing
+    /// when `X W^T` overflows.) The one owner of this choice: the curve, its
+    /// plan and its memory estimate call it.
+    static func weighting(
+        points N: Int, outputs m: Int, inputs n: Int, ks: [Int], settings: SpectrumSettings
+    ) -> Weighting {
+        guard settings.dataCandidates, settings.weightedRounds > 0 else { return .none }
+        let limit = WeightedBands.limit(points: N, outputs: m)
+        let weightedKs = Double(ks.filter { $0 > 0 && $0 < limit }.count)
+        let perK = Double(settings.weightedRounds) * Double(N) * Double(m) * Double(min(N, m))
+        if weightedKs * perK <= settings.weightedLimit { return .everyK }
+        guard settings.weightedBandWidth > 0, settings.weightedBandRounds > 0 else { return .none }
+        let passes = familyPassCost(points: N, outputs: m, ks: ks, settings: settings, banded: true)
+        return .bands(
+            width: WeightedBands.width(
+                points: N, outputs: m, inputs: n, ks: ks, rounds: settings.weightedBandRounds,
+                widest: settings.weightedBandWidth, passes: passes))
+    }
+
+    /// Estimated flops of the families' blocked passes: the SVD family and
+    /// reduced-rank regression at every `k` (under bands where evaluated),
+    /// the data projection where evaluated and the fits' extensions (about one
+    /// more pass).
+    static func familyPassCost(points N: Int, outputs m: Int, ks: [Int], settings: SpectrumSettings, banded: Bool)
+        -> Double
+    {
+        let work = Double(N) * Double(m) * Double(ks.max() ?? 0)
         // A family evaluated at every `largeFamilyStride`-th k costs about that fraction of a pass.
         let strided = work <= familiesEverywhere ? 1 : 1 / Double(largeFamilyStride)
-        let dataPasses = settings.dataCandidates ? strided + (weighting == .bands ? strided : 1) : 0
-        let bands =
-            weighting == .bands
-            ? WeightedBands.cost(
-                problem: problem, ks: ks, width: settings.weightedBandWidth, rounds: settings.weightedBandRounds,
-                elementCost: elementCost) : 0
-        return elementCost * work * (2 + dataPasses) + bands
+        let dataPasses = settings.dataCandidates ? strided + (banded ? strided : 1) : 0
+        return elementCost * work * (2 + dataPasses)
+    }
+
+    /// Estimated flops of the blocked passes (`familyPassCost`) and of the
+    /// weighted bands. (Lawson's iteration at every `k` is left out: at most
+    /// `weightedLimit`, a few percent of the default budget.)
+    static func passCost<Scalar>(problem: ReluBoundProblem<Scalar>, ks: [Int], settings: SpectrumSettings) -> Double {
+        let N = problem.count
+        let m = problem.layer.outputs
+        let weighting = weighting(points: N, outputs: m, inputs: problem.layer.inputs, ks: ks, settings: settings)
+        guard case .bands(let width) = weighting else {
+            return familyPassCost(points: N, outputs: m, ks: ks, settings: settings, banded: false)
+        }
+        return familyPassCost(points: N, outputs: m, ks: ks, settings: settings, banded: true)
+            + WeightedBands.cost(
+                points: N, outputs: m, inputs: problem.layer.inputs, ks: ks, width: width,
+                rounds: settings.weightedBandRounds)
     }
     func cost(_ k: Int) -> Double {
         (fitted(k) ? budgetedStarts * Double(expected) * perK(k) : 0) + 4 * evaluation + 1

@@ -2,7 +2,8 @@
 /// data-aware candidates, weighted), for layers where reweighting at every
 /// `k` (`weightedCandidates`) costs too much.
 ///
-/// The requested `k` are split into contiguous bands of about `width` `k`.
+/// The requested `k` are split into contiguous bands of about `width` `k`
+/// (`width`: narrower where the rounds are cheap next to the blocked passes).
 /// In each band, Lawson's iteration (`WeightedRegression`) runs at the band's
 /// middle `k = c`: the point weights `d` of its best round give the weighted
 /// regression's `Q` (left singular vectors of `Z D^(1/2)`, `Z = W X^T`), and
@@ -32,21 +33,47 @@ struct WeightedBands {
         }
     }
 
+    /// At most this many bands: each keeps its basis (`N` by up to its last
+    /// `k` columns) for the chains' starts, so the count bounds the memory.
+    static let maxBands = 16
+
+    /// Estimated flops of one Lawson round at the middle `k = center`: the
+    /// Gram matrix of the scaled pre-activations (`N m^2`), its
+    /// eigendecomposition (about `9 m^3`) and the evaluation at `center`.
+    static func roundCost(points N: Int, outputs m: Int, inputs n: Int, center: Int) -> Double {
+        let (N, m, n) = (Double(N), Double(m), Double(n))
+        return N * m * m + 9 * m * m * m + 2 * N * Double(center) * (n + m)
+    }
+
+    /// The band width: the smallest power of two, with at most `maxBands`
+    /// bands, at which the bands' Lawson rounds cost at most twice the
+    /// blocked passes (`passes` flops), and at most `widest`. Narrower bands
+    /// put each `k` nearer to where its weights were fitted (lower bounds);
+    /// on the 1,024-wide benchmark layer this gives 128, on 256 x 256 with
+    /// 4,000 points 16 (README, weighted regression by bands).
+    static func width(
+        points N: Int, outputs m: Int, inputs n: Int, ks: [Int], rounds: Int, widest: Int, passes: Double
+    ) -> Int {
+        let limit = limit(points: N, outputs: m)
+        let count = ks.filter { $0 > 0 && $0 < limit }.count
+        let round = roundCost(points: N, outputs: m, inputs: n, center: (ks.max() ?? 0) / 2)
+        var width = 1
+        while width < widest {
+            let bands = (count + width - 1) / width
+            if bands <= maxBands, Double(bands * rounds) * round <= 2 * passes { break }
+            width *= 2
+        }
+        return min(width, widest)
+    }
+
     /// Estimated flops of the bands of `ks` (for the curve's plan): per band
-    /// `rounds` Gram matrices and eigendecompositions and evaluations at
-    /// the middle `k`, and the band's blocked pass.
-    static func cost<Scalar>(
-        problem: ReluBoundProblem<Scalar>, ks: [Int], width: Int, rounds: Int, elementCost: Double
-    ) -> Double {
-        let N = Double(problem.count)
-        let m = Double(problem.layer.outputs)
-        let n = Double(problem.layer.inputs)
-        return bands(of: ks, limit: limit(points: problem.count, outputs: problem.layer.outputs), width: width).reduce(
-            0.0
-        ) { total, band in
-            let round = N * m * m + 9 * m * m * m + 2 * N * Double(band.center) * (n + m)
-            let pass = elementCost * N * m * Double(band.ks.count) + 2 * N * Double(band.ks[0]) * (n + m)
-            return total + Double(rounds) * round + pass
+    /// `rounds` Lawson rounds at the middle `k` and the band's blocked pass.
+    static func cost(points N: Int, outputs m: Int, inputs n: Int, ks: [Int], width: Int, rounds: Int) -> Double {
+        bands(of: ks, limit: limit(points: N, outputs: m), width: width).reduce(0.0) { total, band in
+            let pass =
+                SpectrumPlan.elementCost * Double(N) * Double(m) * Double(band.ks.count)
+                + 2 * Double(N) * Double(band.ks[0]) * Double(n + m)
+            return total + Double(rounds) * roundCost(points: N, outputs: m, inputs: n, center: band.center) + pass
         }
     }
 }

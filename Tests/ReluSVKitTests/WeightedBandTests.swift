@@ -18,6 +18,40 @@ final class WeightedBandTests: XCTestCase {
         XCTAssertTrue(WeightedBands.bands(of: [0], limit: 12, width: 3).isEmpty)
     }
 
+    /// Lawson's iteration at every `k` where its SVDs are cheap, by bands
+    /// where not (also where `N m` is small but `K` SVDs of `N x m` are not:
+    /// 1,000 x 1,000 on 4,000 points would take about an hour at every `k`);
+    /// the bands narrow where their rounds are cheap next to the passes,
+    /// never more than `maxBands` of them, never wider than the setting.
+    func testWeightingFollowsTheWork() {
+        let settings = SpectrumSettings()
+        func weighting(_ m: Int, _ n: Int, _ N: Int, _ s: SpectrumSettings = SpectrumSettings())
+            -> SpectrumPlan.Weighting
+        {
+            SpectrumPlan.weighting(points: N, outputs: m, inputs: n, ks: Array(0..<min(m, n)), settings: s)
+        }
+        XCTAssertEqual(weighting(100, 100, 500), .everyK)  // the benchmark suite's layers
+        XCTAssertEqual(weighting(100, 100, 50), .everyK)
+        XCTAssertEqual(weighting(1024, 1024, 10_000), .bands(width: 128))  // the large benchmark layer
+        XCTAssertEqual(weighting(256, 256, 4000), .bands(width: 16))
+        XCTAssertTrue(weighting(1000, 1000, 4000).banded)
+        for (m, N) in [(128, 100_000), (512, 2000), (2048, 20_000), (300, 100_000)] {
+            guard case .bands(let width) = weighting(m, m, N) else { return XCTFail("\(m) x \(m), N = \(N)") }
+            XCTAssertTrue(width <= settings.weightedBandWidth && width & (width - 1) == 0, "\(width)")
+            let count = WeightedBands.bands(of: Array(0..<m), limit: min(m, N), width: width).count
+            XCTAssertLessThanOrEqual(count, WeightedBands.maxBands, "\(m) x \(m), N = \(N)")
+        }
+        var narrow = settings
+        narrow.weightedBandWidth = 8
+        XCTAssertEqual(weighting(1024, 1024, 10_000, narrow), .bands(width: 8))
+        var none = settings
+        none.weightedBandRounds = 0
+        XCTAssertEqual(weighting(1024, 1024, 10_000, none), SpectrumPlan.Weighting.none)
+        none = settings
+        none.dataCandidates = false
+        XCTAssertEqual(weighting(100, 100, 500, none), SpectrumPlan.Weighting.none)
+    }
+
     func check<Scalar: BLASScalar>(_: Scalar.Type) throws {
         let oracle = WeightedCandidateTests.self
         let (m, n, N) = (14, 12, 80)
@@ -39,7 +73,8 @@ final class WeightedBandTests: XCTestCase {
         let ks = Array(0..<min(m, n))
         let (curve, without) = try Matrix(rows: N, columns: n, storage: xs).withView { view in
             let problem = try ReluBoundProblem(layer: layer, points: view)
-            XCTAssertEqual(SpectrumPlan.weighting(points: N, outputs: m, settings: banded), .bands)
+            XCTAssertTrue(
+                SpectrumPlan.weighting(points: N, outputs: m, inputs: n, ks: ks, settings: banded).banded)
             return (
                 try reluSpectrum(of: problem, ks: ks, settings: banded),
                 try reluSpectrum(of: problem, ks: ks, settings: plain)

@@ -226,11 +226,12 @@ def relu_singular_values(
       error vanishes once ``k >= rank(X W^T)``), and the data projection
       ``W V_k V_k^T``, ``V`` the right singular vectors of ``X``
       (``"data-projection"``); also the reduced-rank regression with the
-      points reweighted by Lawson's rule (``"weighted-rrr"``): on layers with
-      ``N m <= 4e6`` at every ``k`` (4 rounds, weights times ``e / max e``),
-      above it by bands of 128 ``k`` (4 rounds at each band's middle ``k``,
-      weights times ``(e / max e)^2``, the band's nested family evaluated at
-      every ``k`` of the band);
+      points reweighted by Lawson's rule (``"weighted-rrr"``): at every ``k``
+      where its SVDs are cheap (``4 K N m min(N, m) <= 1e10`` for ``K`` values
+      of ``k``; 4 rounds, weights times ``e / max e``), else by bands of at
+      most 128 ``k``, narrower where affordable (4 rounds at each band's
+      middle ``k``, weights times ``(e / max e)^2``, the band's nested family
+      evaluated at every ``k`` of the band);
     * the approximant of a smaller requested ``k`` (``"previous-k"``, so the
       curve is monotone) and that approximant plus the next singular pairs of
       ``W`` (``"extended"``);
