@@ -36,8 +36,9 @@ public struct SpectrumSettings: Sendable {
     /// 500 points it fits every second `k` with up to 300 steps).
     public var workBudget: Double = 4.25e11
     /// Steps a fit is expected to take (for the work estimate): most fits
-    /// keep improving slowly and run to their cap, so the cap is budgeted.
-    public var expectedSteps: Int = 500
+    /// keep improving slowly and run to their cap, so the default cap is
+    /// budgeted (a fit's `maxSteps` below it is budgeted instead).
+    public var expectedSteps: Int = FitSettings().maxSteps
     /// Fewest steps per fit before the automatic choice fits fewer `k`
     /// instead (on the suite, fewer `k` with longer fits gave lower curves
     /// than every `k` with shorter ones for the same work).

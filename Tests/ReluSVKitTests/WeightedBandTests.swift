@@ -20,7 +20,7 @@ final class WeightedBandTests: XCTestCase {
 
     /// Lawson's iteration at every `k` where its SVDs are cheap, by bands
     /// where not (also where `N m` is small but `K` SVDs of `N x m` are not:
-    /// 1,000 x 1,000 on 4,000 points would take about an hour at every `k`);
+    /// 1,000 x 1,000 on 4,000 points would take nearly two hours at every `k`);
     /// the bands narrow where their rounds are cheap next to the passes,
     /// never more than `maxBands` of them, never wider than the setting.
     func testWeightingFollowsTheWork() {
@@ -34,7 +34,9 @@ final class WeightedBandTests: XCTestCase {
         XCTAssertEqual(weighting(100, 100, 50), .everyK)
         XCTAssertEqual(weighting(1024, 1024, 10_000), .bands(width: 128))  // the large benchmark layer
         XCTAssertEqual(weighting(256, 256, 4000), .bands(width: 16))
-        XCTAssertTrue(weighting(1000, 1000, 4000).banded)
+        XCTAssertEqual(weighting(128, 128, 20_000), .bands(width: 8))  // README's measurements
+        XCTAssertEqual(weighting(512, 512, 2000), .bands(width: 64))
+        XCTAssertEqual(weighting(1000, 1000, 4000), .bands(width: 128))
         for (m, N) in [(128, 100_000), (512, 2000), (2048, 20_000), (300, 100_000)] {
             guard case .bands(let width) = weighting(m, m, N) else { return XCTFail("\(m) x \(m), N = \(N)") }
             XCTAssertTrue(width <= settings.weightedBandWidth && width & (width - 1) == 0, "\(width)")

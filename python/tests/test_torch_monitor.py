@@ -165,6 +165,8 @@ def test_singular_values_and_relu_bounds_against_oracles(trained):
         sigma = np.linalg.svd(w, compute_uv=False)
         got = [r["value"] for r in records.select(layer=name, quantity="singular_value")]
         np.testing.assert_allclose(got, sigma, rtol=1e-5, atol=1e-6)
+        [norm] = records.select(layer=name, quantity="operator_norm")
+        assert norm["note"] == "exact" and norm["value"] == pytest.approx(sigma[0], rel=1e-5)
         acts, _ = hand_activations(model, x)
         for g in ("correct", "incorrect"):
             idx = monitor.last.subsets[g][0]
@@ -179,6 +181,51 @@ def test_singular_values_and_relu_bounds_against_oracles(trained):
             for k in (1, 2):
                 assert bounds[k] <= sigma[k] * radius * (1 + 1e-5)
                 assert bounds[k] <= bounds[k - 1] * (1 + 1e-9)
+
+
+class SmallCNN(nn.Module):
+    """Two 3 x 3 convolutions on 1 x 6 x 6 images (circular, then zero padding) and a linear read-out."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(1, 3, 3, padding=1, padding_mode="circular")
+        self.c2 = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4 * 6 * 6, 3)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.c2(torch.relu(self.c1(x)))).flatten(1))
+
+
+def dense_operator_norm(conv: nn.Module, shape) -> float:
+    """Oracle: the top singular value of the convolution's matrix, built column by column from the module."""
+    n = int(np.prod(shape))
+    with torch.no_grad():
+        basis = torch.eye(n, dtype=torch.float64).reshape(n, *shape)
+        columns = torch.nn.functional.conv2d(
+            torch.nn.functional.pad(basis, (1, 1, 1, 1), mode=conv.padding_mode if conv.padding_mode != "zeros"
+                                    else "constant"), conv.weight.double())
+    return float(np.linalg.svd(columns.reshape(n, -1).numpy(), compute_uv=False)[0])
+
+
+def test_convolution_operator_norms_against_the_dense_operator():
+    torch.manual_seed(3)
+    model = SmallCNN()
+    g = torch.Generator().manual_seed(4)
+    x, y = torch.randn(80, 1, 6, 6, generator=g), torch.randint(0, 3, (80,), generator=g)
+    records = Monitor(model, x, y, samples=20, subsets=1, seed=SEED).measure()
+    norms = {r["layer"]: r for r in records.select(quantity="operator_norm")}
+    assert sorted(norms) == ["c1", "c2"]   # the layers before a ReLU
+    # Circular padding, stride 1: the exact value (to float32 rounding of the weights).
+    assert norms["c1"]["note"] == "exact (circular)"
+    assert norms["c1"]["value"] == pytest.approx(dense_operator_norm(model.c1, (1, 6, 6)), rel=1e-5)
+    # Zero padding: a power-iteration estimate, from below and close.
+    exact = dense_operator_norm(model.c2, (3, 6, 6))
+    assert norms["c2"]["note"] == "estimate (power iteration)"
+    assert exact * 0.99 <= norms["c2"]["value"] <= exact * (1 + 1e-5)
+    # ||A|| >= sigma_0(K_mat) (the top right singular vector as one patch inside the image) and
+    # ||A|| <= sqrt(kh kw) sigma_0(K_mat) (every pixel lies in at most kh kw patches; MATH.md section 9).
+    sigma0 = [r["value"] for r in records.select(layer="c2", quantity="singular_value")][0]
+    assert sigma0 <= norms["c2"]["value"] * (1 + 1e-5) <= 3 * sigma0 * (1 + 1e-5)
 
 
 def test_triggers_every_steps_and_epochs(trained):

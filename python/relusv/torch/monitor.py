@@ -100,7 +100,12 @@ class Monitor:
         subsample of a layer, so the comparisons share their random numbers)
         and of the subsamples.
     singular_values : bool, default True
-        Record ``relusv.singular_values(W)`` of every linear-like layer.
+        Record ``relusv.singular_values(W)`` of every linear-like layer (a
+        convolution's kernel matrix) and its ``operator_norm``, the norm of the
+        layer as a map of its input, the ``note`` naming the method (MATH.md
+        section 9; as the ``operator_norm`` column of ``relusv.torch.analyze``:
+        a convolution's over the probe's image size, exact for circular
+        padding with stride 1, else a power-iteration estimate from below).
     relu_bounds : bool, default False
         Record upper bounds of the first ReLU singular values of every
         ``Linear`` / ``DoubleLinear`` layer with a ReLU (BatchNorm folded), over
@@ -216,7 +221,7 @@ class Monitor:
             if self.eval_mode:
                 model.eval()
             with torch.no_grad(), torch.random.fork_rng(devices=[]):
-                correct, dims, dtype, aliases = self._classify(model, comm)
+                correct, dims, dtype, aliases, input_shapes = self._classify(model, comm)
                 chosen = equal_size_subsets(correct, self.group_size, self.subsets, self.seed)
                 accumulators, inputs = self._stream(model, comm, chosen, dims, dtype, aliases)
         finally:
@@ -229,7 +234,7 @@ class Monitor:
         measurement = Measurement(self.measurements, self.steps if step is None else step,
                                   self.epochs if epoch is None else epoch, correct, chosen, widths)
         records = self._records(measurement)
-        records += self._spectra(measurement, inputs, comm)
+        records += self._spectra(measurement, inputs, comm, input_shapes)
         self.measurements += 1
         self.last = measurement
         self.history.extend(records)
@@ -269,6 +274,7 @@ class Monitor:
         n = len(self.probe)
         verdict = np.zeros(n, dtype=np.int32)   # 0 unseen, 1 incorrect, 2 correct
         dims = np.zeros(len(self.taps), dtype=np.int64)
+        shapes = np.zeros((len(self.taps), 3), dtype=np.int64)   # C, H, W of each image input
         bits = np.zeros(1, dtype=np.int64)
         index = {tap.key: i for i, tap in enumerate(self.taps)}
         previous = self._previous_outputs()
@@ -278,6 +284,8 @@ class Monitor:
         def sink(tap: Tap, activation: torch.Tensor) -> None:
             i = index[tap.key]
             dims[i] = int(np.prod(activation.shape[1:]))
+            if tap.site == "input" and activation.dim() == 4:
+                shapes[i] = activation.shape[1:]
             bits[0] = max(bits[0], 64 if activation.dtype == torch.float64 else 32)
             captured[i] = activation.reshape(activation.shape[0], -1)   # widths see flattened points
 
@@ -302,12 +310,15 @@ class Monitor:
             captured.clear()
         verdict = comm.all_reduce(verdict, "sum")
         dims = comm.all_reduce(dims, "max")
+        shapes = comm.all_reduce(shapes, "max")
         bits = comm.all_reduce(bits, "max")
         same = comm.all_reduce(same, "min")
         if not (verdict > 0).all():
             raise RuntimeError("internal error: some probe points were classified by no rank")
         aliases = {i: previous[i] for i in range(len(self.taps)) if same[i]}
-        return verdict == 2, dims, self.dtype or _DTYPE_CODES[int(bits[0])], aliases
+        input_shapes = {tap.layer.name: tuple(int(d) for d in shapes[i])
+                        for i, tap in enumerate(self.taps) if tap.site == "input" and shapes[i].all()}
+        return verdict == 2, dims, self.dtype or _DTYPE_CODES[int(bits[0])], aliases, input_shapes
 
     def _stream(self, model: nn.Module, comm: SingleProcess, chosen: Dict[str, List[np.ndarray]],
                 dims: np.ndarray, dtype: str, aliases: Dict[int, int]):
@@ -420,15 +431,23 @@ class Monitor:
                 out.append(self._record(m, tap.layer.name, tap.site, g, "gmw", None, float(np.mean(values)), spread))
         return out
 
-    def _spectra(self, m: Measurement, inputs: Dict, comm: SingleProcess) -> History:
+    def _spectra(self, m: Measurement, inputs: Dict, comm: SingleProcess, input_shapes: Dict[str, tuple]) -> History:
         out = History()
         weighted = [layer for layer in self.layers if layer.weighted]
         if self.singular_values:
             from .. import singular_values
+            from ..layer_table import operator_norm
+            from .analysis import layer_input
 
             for layer in weighted:
                 sigma = singular_values(_arrays.to_numpy(layer.matrix(), "W"))  # bfloat16 too
                 out.extend(self._record(m, layer.name, None, None, "singular_value", k, s) for k, s in enumerate(sigma))
+                # The layer's norm as a map of its input (a convolution's on the probe's image size).
+                norm, method = operator_norm(layer_input(layer, input_shapes.get(layer.name)), float(sigma[0]),
+                                             self.seed)
+                record = self._record(m, layer.name, None, None, "operator_norm", None, norm)
+                record["note"] = method
+                out.append(record)
         if self.relu_bounds and self.relu_ks:
             bounds = self._relu_bounds(m, [layer for layer in weighted if layer.kind == "linear"], inputs, comm)
             for (name, g), spectrum in bounds.items():
