@@ -2,7 +2,10 @@
 
 Oracles: the held-out accuracy by hand (argmax of the model on the stored
 test indices), the linear spectra of the kernel matrices (BatchNorm folded
-by hand) with NumPy's SVD, the report's JSON against its schema.
+by hand) with NumPy's SVD, the report's JSON against its schema, the one-shot
+pruning's accuracies against NumPy-truncated copies of the model, and the
+retrained path against the rules it must follow (one cut per iteration,
+retraining exactly where the criterion says, every state within tolerance).
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ def test_the_cnn_example_reports_its_convolutions(tmp_path, capsys):
     from relusv.cli import main
     from relusv.torch.digits_cnn import load_digits_cnn
 
-    code = main(["report", "--example", "cnn", "--out", str(tmp_path / "r"), "--quick", "--no-progress", "--json"])
+    code = main(["report", "--example", "cnn", "--out", str(tmp_path / "r"), "--quick", "--no-progress", "--json",
+                 "--retrain"])
     assert code == 0, capsys.readouterr().err
     capsys.readouterr()
     report = json.loads((tmp_path / "r" / "report.json").read_text())
@@ -40,6 +44,7 @@ def test_the_cnn_example_reports_its_convolutions(tmp_path, capsys):
                                    rtol=1e-5, atol=1e-6)
     assert "BatchNorm2d" in layers["2"]["folded"]
     _check_pruning(report, model, x, y)
+    _check_retrained(report)
 
 
 def _truncated(model, names, ranks):
@@ -87,3 +92,27 @@ def test_example_with_a_model_is_refused(capsys):
 
     assert main(["report", "--example", "cnn", "--model", "m.pt", "--data", "d.npz"]) == 2
     assert "--example" in capsys.readouterr().err
+
+
+def _check_retrained(report):
+    """The retrained path on the CNN: the same layers and halves as the one-shot path, one rank cut per accepted
+    iteration, retraining exactly where the cut left the selection accuracy more than 0.5 % below the start, every
+    accepted state within the tolerance, the last one chosen."""
+    p, one_shot = report["pruning_retrained"], report["pruning"]
+    assert p is not None and p["method"] == "retrained" and "also with retraining" in report["model"]["pruning"]
+    assert p["names"] == one_shot["names"] and p["shapes"] == one_shot["shapes"]
+    assert (p["selection_points"], p["evaluation_points"]) == (one_shot["selection_points"],
+                                                               one_shot["evaluation_points"])
+    assert p["training_points"] > 0 and p["retraining"]["batches"] > 0
+    history = p["history"]
+    base = history[0]["selection_accuracy"]
+    assert base == one_shot["history"][0]["selection_accuracy"]
+    assert len(history) > 1 and all(sum(a["ranks"]) - sum(b["ranks"]) == 1 for a, b in zip(history, history[1:]))
+    assert all(h["selection_accuracy"] >= base - p["tolerance"] - 1e-12 for h in history)
+    for h in history[1:]:
+        dropped = h["selection_accuracy_before_retraining"] < base - 0.005
+        assert h["retrained"] == dropped, h
+        if not h["retrained"]:
+            assert h["selection_accuracy"] == h["selection_accuracy_before_retraining"]
+    assert any(h["retrained"] for h in history)
+    assert p["chosen"]["iteration"] == history[-1]["iteration"] and p["chosen"]["ranks"] == history[-1]["ranks"]

@@ -59,6 +59,9 @@ def compute(model: ModelSource, data: LabelledData, settings: ReportSettings,
     elif model.module is not None:
         pruning = harmonic_prune_torch(model.module, data.x, data.y, settings.tolerance, settings.seed, layers,
                                        show_progress)
+        if train is not None and pruning is not None:
+            retrained = harmonic_prune_torch(model.module, data.x, data.y, settings.tolerance, settings.seed, layers,
+                                             show_progress, train=(train.x, train.y))
     report = {
         "schema_version": SCHEMA_VERSION,
         "relusv_version": relusv.__version__,
@@ -70,7 +73,8 @@ def compute(model: ModelSource, data: LabelledData, settings: ReportSettings,
                                 "trace_error": attrs["discovery"]["trace_error"]},
                   "pruning": ("one-shot harmonic pruning of the chain of linear layers" if chain else
                               "one-shot harmonic pruning with relusv.torch.harmonic_prune (Linear and Conv2d "
-                              "layers before a ReLU; no retraining)" if pruning is not None else
+                              "layers before a ReLU)" + ("; also with retraining" if retrained is not None else "")
+                              if pruning is not None else
                               "not run: no layer to prune")},
         "data": {"source": data.source, "points": data.points, "dimension": int(np.prod(data.x.shape[1:])),
                  "classes": _classes(model, data),
