@@ -104,6 +104,21 @@ struct CandidateBasis<Scalar: BLASScalar> {
         return CandidateBasis(source: .dataProjection, b: b, c: vt, points: x)
     }
 
+    /// The same basis without `a` (`N x p`): enough for `factors(rank:)`,
+    /// not for a blocked pass (`NestedCurve` refuses it). What the chains keep
+    /// of a weighted band's basis, so that the bands' memory does not grow
+    /// with `N` times their count.
+    func factorsOnly() -> CandidateBasis {
+        CandidateBasis(source: source, b: b, c: c, a: Matrix(rows: 0, columns: 0))
+    }
+
+    private init(source: BoundSource, b: Matrix<Scalar>, c: Matrix<Scalar>, a: Matrix<Scalar>) {
+        self.source = source
+        self.b = b
+        self.c = c
+        self.a = a
+    }
+
     /// The factors of `L_k` (`k <= size`).
     func factors(rank k: Int) -> RankFactors<Scalar> {
         RankFactors(k: 0, m: b.rows, n: c.columns, u: [], v: []).extended(by: self, pairs: 0..<k)

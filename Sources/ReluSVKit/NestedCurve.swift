@@ -36,6 +36,7 @@ struct NestedCurve<Scalar: BLASScalar> {
     ) throws {
         precondition(zip(counts, counts.dropFirst()).allSatisfy { $0 <= $1 }, "counts must be nondecreasing")
         precondition(first + (counts.last ?? 0) <= basis.size, "counts exceed the basis")
+        precondition(basis.a.rows == problem.count, "the basis has no projected points (factorsOnly)")
         self.problem = problem
         self.basis = basis
         self.first = first

@@ -87,8 +87,9 @@ public enum ReluBoundRequest {
     /// projected data and one pre-activation each; README, memory) and the
     /// row's data; three copies of `W` (the layer, its SVD); and with
     /// `settings.keepFactors` the kept factors, `sum_k k (m + n)` in `Scalar`
-    /// and as `Double`; with weighted bands (`WeightedBands`) their bases'
-    /// projected data and each chain's scaled pre-activations and Gram copy.
+    /// and as `Double`; with weighted bands (`WeightedBands`) the projected
+    /// data of the bands running at once, every band's factors and each
+    /// chain's scaled pre-activations and Gram copy.
     /// Below `Double` (`scalarBytes < 8`) also the `Double` copies the blocked
     /// passes run on (`DoublePass.swift`): the problem's (`doubleCopyBytes`)
     /// and per family its basis (`N p + p (m + n)`) and the pass's row errors (`N p`).
@@ -109,8 +110,10 @@ public enum ReluBoundRequest {
             let limit = WeightedBands.limit(points: points, outputs: m)
             bandCount = WeightedBands.bands(of: requested, limit: limit, width: width).count
         }
-        // The band bases hold about p (bands + 1) / 2 columns in all.
-        let bandColumns = banded ? Double(p) * Double(bandCount + 1) / 2 : 0
+        // Each running band (one per chain's thread) projects the points on up to p columns; the chains keep
+        // every band's factors, about p (bands + 1) / 2 pairs in all.
+        let bandColumns = banded ? Double(p) * Double(min(settings.chains, bandCount)) : 0
+        let bandFactors = banded ? Double(p) * Double(bandCount + 1) / 2 * Double(m + n) : 0
         let perPoint =
             Double(m) * (2 * chains + 2 + families) + Double(p + m) * families + Double(n) + bandColumns
             + (banded ? 3 * Double(m) * chains : 0)
@@ -118,7 +121,7 @@ public enum ReluBoundRequest {
             scalarBytes < 8
             ? doubleCopyBytes(points: points, outputs: m, inputs: n)
                 + 8 * (families * Double(p) + bandColumns) * (2 * Double(points) + Double(m + n)) : 0
-        return scalar * (Double(points) * perPoint + 3 * Double(m) * Double(n)) + factors + doublePass
+        return scalar * (Double(points) * perPoint + 3 * Double(m) * Double(n) + bandFactors) + factors + doublePass
     }
 
     /// Bytes of the `Double` copy of a problem of `points` rows (`ReluBoundProblem.doubleCopy`):

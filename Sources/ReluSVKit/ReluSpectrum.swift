@@ -372,7 +372,7 @@ struct SpectrumPlan {
         let fittable = ks.filter { $0 > 0 && $0 < rank && fit.maxSteps > 0 }
         let cores = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         threads = settings.threads > 0 ? settings.threads : cores
-        let budget = settings.timeBudget > 0 ? 1.8e10 * settings.timeBudget : settings.workBudget
+        let budget = SpectrumPlan.budget(settings)
         // The blocked passes of the families and of the fits' extensions come
         // first; the fits get what is left (at least a tenth of the budget).
         // A time budget is wall-clock, so every thread adds capacity; the work
@@ -488,11 +488,18 @@ struct SpectrumPlan {
         let perK = Double(settings.weightedRounds) * Double(N) * Double(m) * Double(min(N, m))
         if weightedKs * perK <= settings.weightedLimit { return .everyK }
         guard settings.weightedBandWidth > 0, settings.weightedBandRounds > 0 else { return .none }
+        // The bands' rounds may cost as much as the fits' budget, or twice the blocked passes where more.
         let passes = familyPassCost(points: N, outputs: m, ks: ks, settings: settings, banded: true)
         return .bands(
             width: WeightedBands.width(
                 points: N, outputs: m, inputs: n, ks: ks, rounds: settings.weightedBandRounds,
-                widest: settings.weightedBandWidth, passes: passes))
+                widest: settings.weightedBandWidth, allowed: max(2 * passes, budget(settings))))
+    }
+
+    /// Flops the whole curve aims at: `workBudget`, or with a time budget its
+    /// seconds at the rate the plan assumes.
+    static func budget(_ settings: SpectrumSettings) -> Double {
+        settings.timeBudget > 0 ? 1.8e10 * settings.timeBudget : settings.workBudget
     }
 
     /// Estimated flops of the families' blocked passes: the SVD family and
@@ -509,9 +516,10 @@ struct SpectrumPlan {
         return elementCost * work * (2 + dataPasses)
     }
 
-    /// Estimated flops of the blocked passes (`familyPassCost`) and of the
-    /// weighted bands. (Lawson's iteration at every `k` is left out: at most
-    /// `weightedLimit`, a few percent of the default budget.)
+    /// Estimated flops of the blocked passes: the families' (`familyPassCost`)
+    /// and the weighted bands'. Lawson's rounds are not charged to the fits'
+    /// budget: they are bounded on their own (`weighting`), and where they
+    /// took from the fits, curves came out higher (README).
     static func passCost<Scalar>(problem: ReluBoundProblem<Scalar>, ks: [Int], settings: SpectrumSettings) -> Double {
         let N = problem.count
         let m = problem.layer.outputs
@@ -520,9 +528,7 @@ struct SpectrumPlan {
             return familyPassCost(points: N, outputs: m, ks: ks, settings: settings, banded: false)
         }
         return familyPassCost(points: N, outputs: m, ks: ks, settings: settings, banded: true)
-            + WeightedBands.cost(
-                points: N, outputs: m, inputs: problem.layer.inputs, ks: ks, width: width,
-                rounds: settings.weightedBandRounds)
+            + WeightedBands.passCost(points: N, outputs: m, inputs: problem.layer.inputs, ks: ks, width: width)
     }
     func cost(_ k: Int) -> Double {
         (fitted(k) ? budgetedStarts * Double(expected) * perK(k) : 0) + 4 * evaluation + 1

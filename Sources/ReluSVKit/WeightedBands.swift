@@ -33,9 +33,9 @@ struct WeightedBands {
         }
     }
 
-    /// At most this many bands: each keeps its basis (`N` by up to its last
-    /// `k` columns) for the chains' starts, so the count bounds the memory.
-    static let maxBands = 16
+    /// At most this many bands (beyond it narrower bands gained little on
+    /// the layers measured in the README).
+    static let maxBands = 32
 
     /// Estimated flops of one Lawson round at the middle `k = center`: the
     /// Gram matrix of the scaled pre-activations (`N m^2`), its
@@ -46,13 +46,11 @@ struct WeightedBands {
     }
 
     /// The band width: the smallest power of two, with at most `maxBands`
-    /// bands, at which the bands' Lawson rounds cost at most twice the
-    /// blocked passes (`passes` flops), and at most `widest`. Narrower bands
-    /// put each `k` nearer to where its weights were fitted (lower bounds);
-    /// on the 1,024-wide benchmark layer this gives 128, on 256 x 256 with
-    /// 4,000 points 16 (README, weighted regression by bands).
+    /// bands, at which the bands' Lawson rounds cost at most `allowed` flops,
+    /// and at most `widest`. Narrower bands put each `k` nearer to where its
+    /// weights were fitted (lower bounds; README, weighted regression by bands).
     static func width(
-        points N: Int, outputs m: Int, inputs n: Int, ks: [Int], rounds: Int, widest: Int, passes: Double
+        points N: Int, outputs m: Int, inputs n: Int, ks: [Int], rounds: Int, widest: Int, allowed: Double
     ) -> Int {
         let limit = limit(points: N, outputs: m)
         let count = ks.filter { $0 > 0 && $0 < limit }.count
@@ -60,20 +58,18 @@ struct WeightedBands {
         var width = 1
         while width < widest {
             let bands = (count + width - 1) / width
-            if bands <= maxBands, Double(bands * rounds) * round <= 2 * passes { break }
+            if bands <= maxBands, Double(bands * rounds) * round <= allowed { break }
             width *= 2
         }
         return min(width, widest)
     }
 
-    /// Estimated flops of the bands of `ks` (for the curve's plan): per band
-    /// `rounds` Lawson rounds at the middle `k` and the band's blocked pass.
-    static func cost(points N: Int, outputs m: Int, inputs n: Int, ks: [Int], width: Int, rounds: Int) -> Double {
+    /// Estimated flops of the bands' blocked passes over `ks` (for the
+    /// curve's plan): per band the pass over its `k` and its start.
+    static func passCost(points N: Int, outputs m: Int, inputs n: Int, ks: [Int], width: Int) -> Double {
         bands(of: ks, limit: limit(points: N, outputs: m), width: width).reduce(0.0) { total, band in
-            let pass =
-                SpectrumPlan.elementCost * Double(N) * Double(m) * Double(band.ks.count)
+            total + SpectrumPlan.elementCost * Double(N) * Double(m) * Double(band.ks.count)
                 + 2 * Double(N) * Double(band.ks[0]) * Double(n + m)
-            return total + Double(rounds) * roundCost(points: N, outputs: m, inputs: n, center: band.center) + pass
         }
     }
 }
@@ -110,7 +106,7 @@ func weightedBandCurves<Scalar: BLASScalar>(
             let values = try NestedCurve.bounds(
                 problem: problem, basis: basis, first: first, counts: band.ks.map { $0 - first },
                 start: basis.factors(rank: first), report: report)
-            results[index].value = (basis, Dictionary(uniqueKeysWithValues: zip(band.ks, values)))
+            results[index].value = (basis.factorsOnly(), Dictionary(uniqueKeysWithValues: zip(band.ks, values)))
         }
     }
     try runInParallel(tasks, threads: threads, shared: shared, progress: progress)
