@@ -172,7 +172,8 @@ private func reluSVOptionDefaults() -> relusv_relu_sv_options {
         leaky_slope: 0, seed: d.seed, sphere_points: UInt64(ReluBoundRequest.defaultSpherePoints),
         max_steps: UInt64(d.fit.maxSteps), time_budget: 0,
         threads: 0, refine: d.fit.refine ? 1 : 0, keep_factors: 0, fit_stride: 0,
-        learning_rate: d.fit.learningRate, batch_size: UInt64(d.fit.batchSize), group_size: 1)
+        learning_rate: d.fit.learningRate, batch_size: UInt64(d.fit.batchSize), group_size: 1,
+        fit_points: UInt64(d.fitPoints))
 }
 
 @_cdecl("relusv_bound_source_name")
@@ -214,6 +215,7 @@ private func spectrumSettings(_ o: relusv_relu_sv_options) -> SpectrumSettings {
     settings.fit.refine = o.refine != 0
     settings.fit.learningRate = o.learning_rate
     settings.fit.batchSize = Int(min(o.batch_size, UInt64(Int32.max)))
+    settings.fitPoints = Int(min(o.fit_points, UInt64(Int32.max)))
     return settings
 }
 

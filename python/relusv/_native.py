@@ -75,6 +75,7 @@ class ReluSVOptions(ctypes.Structure):
         ("learning_rate", c_double),
         ("batch_size", c_uint64),
         ("group_size", c_uint64),
+        ("fit_points", c_uint64),
     ]
 
 

@@ -211,6 +211,7 @@ def relu_singular_values(
     learning_rate: float = DEFAULT_LEARNING_RATE,
     batch_size: int = DEFAULT_BATCH_SIZE,
     group_size: int = 1,
+    fit_points: Optional[int] = None,
 ) -> ReluSpectrum:
     """Certified upper bounds of the ReLU singular values of ``phi(x) = ReLU(W x + b)``.
 
@@ -303,6 +304,13 @@ def relu_singular_values(
         error is the root-sum-square of its rows' errors (MATH.md section 9:
         the patches of one image of a convolution); ``N`` must be a multiple
         of ``P``. 1 (default) is the fully connected layer.
+    fit_points : int, optional
+        A fit runs on at most this many points (groups), those of largest
+        error at its start, when there are more; its result is certified over
+        all points. Default: the library's (2048); 0: all points. On large
+        ``N`` all points give lower bounds at high ``k`` for more work per step
+        (README, "Large layer"): e.g. ``ks=[884], fit_points=0,
+        time_budget=600``.
 
     Returns
     -------
@@ -337,6 +345,8 @@ def relu_singular_values(
     # Ranges (sphere_points, batch_size, group_size against X, ...) are the library's checks.
     options.batch_size = _validation.integer(batch_size, "batch_size", 0, _validation.MAX_UINT64)
     options.group_size = _validation.integer(group_size, "group_size", 0, _validation.MAX_UINT64)
+    if fit_points is not None:
+        options.fit_points = _validation.integer(fit_points, "fit_points", 0, _validation.MAX_UINT64)
 
     wm, bm, xm = _arrays.matrix(w), _mat(bias), _mat(x)
     ks_ptr = k_array.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)) if k_array is not None else None

@@ -104,6 +104,22 @@ def test_bounds_are_certified_by_their_factors():
         assert r.bound[i] == pytest.approx(max_error(W, b, X, U @ V), rel=1e-9, abs=1e-12)
 
 
+def test_fit_points_choose_the_fits_points_and_stay_certified():
+    # 300 points: fits on the 40 of largest error at their start, or on all (0); either way every bound is
+    # the float64 error of the returned factors over all points, and the two runs differ only at fitted k.
+    W, b = layer(10, 8, seed=7)
+    X = np.random.default_rng(8).normal(size=(300, 8))
+    runs = {points: relusv.relu_singular_values(W, b, X, [2, 4], return_factors=True, fit_points=points,
+                                                max_steps=150, seed=1, progress=False)
+            for points in (40, 0)}
+    for r in runs.values():
+        assert list(r.steps) and all(s > 0 for s in r.steps)
+        for i, _ in enumerate(r.ks):
+            U, V = r.factors[i]
+            assert r.bound[i] == pytest.approx(max_error(W, b, X, U @ V), rel=1e-9, abs=1e-12)
+    assert not np.array_equal(runs[40].bound, runs[0].bound)
+
+
 def test_float32_bounds_are_true_upper_bounds():
     W, b = layer(16, 12, seed=7)
     X = np.random.default_rng(8).uniform(-1, 1, size=(400, 12))
@@ -302,6 +318,7 @@ def test_progress_reports_reach_total():
     (dict(X=np.full((3, 6), np.nan)), "NaN"),
     (dict(leaky_slope=1.5), "leaky_slope"),
     (dict(b=np.zeros((5, 1))), "1-D"),
+    (dict(fit_points=-1), "fit_points"),
 ])
 def test_bad_input_raises_value_error(kwargs, message):
     W = np.random.default_rng(0).normal(size=(5, 6))
