@@ -3,7 +3,7 @@
 /// `k` (`weightedCandidates`) costs too much.
 ///
 /// The requested `k` are split into contiguous bands of about `width` `k`
-/// (`width`: narrower where the rounds are cheap next to the blocked passes).
+/// (`width`: narrower where their rounds are affordable).
 /// In each band, Lawson's iteration (`WeightedRegression`) runs at the band's
 /// middle `k = c`: the point weights `d` of its best round give the weighted
 /// regression's `Q` (left singular vectors of `Z D^(1/2)`, `Z = W X^T`), and
