@@ -64,7 +64,8 @@ public struct SpectrumSettings: Sendable {
     /// error at its start, when there are more (0: all); its result is
     /// certified over all points. Such fits refine from the start (no
     /// least-squares phase): the data-aware starts already minimise the
-    /// linear least squares.
+    /// linear least squares. One that ends no lower over all points than its
+    /// start is repeated on all points (`SpectrumChain.fit`).
     public var fitPoints: Int = 2048
     /// Lawson reweighting rounds of the weighted reduced-rank regression
     /// (`weighted-rrr`, `WeightedRegression`); 0: not evaluated.

@@ -184,15 +184,38 @@ struct SpectrumChain<Scalar: BLASScalar> {
     {
         let limit = plan.settings.fitPoints
         guard limit > 0, problem.groups > limit else {
-            let runner = ReluBoundFit(
-                problem: problem, settings: plan.fit, seed: plan.settings.seed, start: start.factors)
-            let (best, steps) = try runner.run(from: start, deadline: deadline, checkpoint: checkpoint)
-            var errors = best.errors
-            let bound = best.factors.withFactorPointers { problem.certify(errors: &errors, factors: $0) }
-            return (
-                ChainBest(base: .fitted(best.factors), rank: best.factors.k, bound: bound, source: best.source), steps
-            )
+            return try fullFit(from: start, settings: plan.fit, deadline: deadline, checkpoint: checkpoint)
         }
+        let (subsetBest, subsetSteps) = try subsetFit(
+            from: start, limit: limit, deadline: deadline, checkpoint: checkpoint)
+        // A subset fit that ends no lower over all points than its start (points outside it rose) is
+        // repeated on all points, least squares first (the subset's fit skips them).
+        guard subsetBest.bound >= start.bound, now() < deadline else { return (subsetBest, subsetSteps) }
+        var settings = plan.fit
+        settings.leastSquaresFirst = plan.settings.fit.leastSquaresFirst
+        let (best, steps) = try fullFit(from: start, settings: settings, deadline: deadline) {
+            try checkpoint(min(plan.fit.maxSteps, subsetSteps + $0))
+        }
+        return (best.bound < subsetBest.bound ? best : subsetBest, subsetSteps + steps)
+    }
+
+    /// One fit from `start` on all points; its best iterate certified.
+    func fullFit(
+        from start: EvaluatedCandidate<Scalar>, settings: FitSettings, deadline: Double,
+        checkpoint: (Int) throws -> Void
+    ) throws -> (ChainBest<Scalar>, Int) {
+        let runner = ReluBoundFit(problem: problem, settings: settings, seed: plan.settings.seed, start: start.factors)
+        let (best, steps) = try runner.run(from: start, deadline: deadline, checkpoint: checkpoint)
+        var errors = best.errors
+        let bound = best.factors.withFactorPointers { problem.certify(errors: &errors, factors: $0) }
+        return (ChainBest(base: .fitted(best.factors), rank: best.factors.k, bound: bound, source: best.source), steps)
+    }
+
+    /// One fit from `start` on the `limit` groups of largest error under it;
+    /// its best iterate certified over all points.
+    func subsetFit(
+        from start: EvaluatedCandidate<Scalar>, limit: Int, deadline: Double, checkpoint: (Int) throws -> Void
+    ) throws -> (ChainBest<Scalar>, Int) {
         // The groups of largest start error; the rest is only certified after.
         let groups = start.errors.indices.sorted { start.errors[$0] > start.errors[$1] }.prefix(limit).sorted()
         let P = problem.groupSize

@@ -307,7 +307,9 @@ def relu_singular_values(
     fit_points : int, optional
         A fit runs on at most this many points (groups), those of largest
         error at its start, when there are more; its result is certified over
-        all points. Default: the library's (2048); 0: all points. On large
+        all points, and a subset fit that ends no lower over all points than
+        its start is repeated on all points. Default: the library's (2048); 0:
+        all points. On large
         ``N`` all points give lower bounds at high ``k`` for more work per step
         (README, "Large layer"): e.g. ``ks=[884], fit_points=0,
         time_budget=600``.

@@ -106,7 +106,7 @@ def test_bounds_are_certified_by_their_factors():
 
 def test_fit_points_choose_the_fits_points_and_stay_certified():
     # 300 points: fits on the 40 of largest error at their start, or on all (0); either way every bound is
-    # the float64 error of the returned factors over all points, and the two runs differ only at fitted k.
+    # the float64 error of the returned factors over all points.
     W, b = layer(10, 8, seed=7)
     X = np.random.default_rng(8).normal(size=(300, 8))
     runs = {points: relusv.relu_singular_values(W, b, X, [2, 4], return_factors=True, fit_points=points,
@@ -117,7 +117,24 @@ def test_fit_points_choose_the_fits_points_and_stay_certified():
         for i, _ in enumerate(r.ks):
             U, V = r.factors[i]
             assert r.bound[i] == pytest.approx(max_error(W, b, X, U @ V), rel=1e-9, abs=1e-12)
-    assert not np.array_equal(runs[40].bound, runs[0].bound)
+
+
+def test_a_subset_fit_that_cannot_lower_the_bound_is_repeated_on_all_points():
+    # A fit on 1 point of 300 lowers that point's error while the others rise, so it ends no lower over
+    # all points than its start; the fit is then repeated on all points, from the same start, and reaches
+    # what fit_points=0 reaches (well below the candidates), certified over all points.
+    W, b = layer(10, 8, seed=7)
+    X = np.random.default_rng(8).normal(size=(300, 8))
+    options = dict(ks=[2, 4], max_steps=150, seed=1, progress=False)
+    candidates = relusv.relu_singular_values(W, b, X, **{**options, "max_steps": 0})
+    one = relusv.relu_singular_values(W, b, X, fit_points=1, return_factors=True, **options)
+    full = relusv.relu_singular_values(W, b, X, fit_points=0, **options)
+    assert np.all(one.bound < 0.95 * candidates.bound)
+    np.testing.assert_allclose(one.bound, full.bound, rtol=1e-9)
+    assert np.all(one.steps > full.steps)   # the subset's steps, then the repeated fit's
+    for i, _ in enumerate(one.ks):
+        U, V = one.factors[i]
+        assert one.bound[i] == pytest.approx(max_error(W, b, X, U @ V), rel=1e-9, abs=1e-12)
 
 
 def test_float32_bounds_are_true_upper_bounds():

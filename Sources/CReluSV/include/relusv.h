@@ -275,7 +275,8 @@ typedef struct relusv_relu_sv_options {
                                the root-sum-square of its rows' (MATH.md section 9; a convolution's
                                patches of one image); N must be a multiple of P (default 1) */
     uint64_t fit_points;    /* a fit runs on at most this many points, those of largest error at its
-                               start (its result certified over all points); 0: all points (default
+                               start (its result certified over all points; repeated on all points
+                               when it ends no lower than its start); 0: all points (default
                                2048; all points give lower bounds at high k on large N, at more work) */
 } relusv_relu_sv_options;
 
