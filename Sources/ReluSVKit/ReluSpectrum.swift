@@ -150,19 +150,22 @@ public func reluSpectrum<Scalar: BLASScalar>(
     try progress.advance(to: 0)  // a chance to cancel between the set-up steps
     let ks = requested.sorted()
     var bases = [CandidateBasis.svd(svd, points: problem.x)]
+    // The plain regression, nil without data candidates or where `X W^T` overflows; the weighted one starts from it.
+    let rrr = settings.dataCandidates ? try CandidateBasis.reducedRankRegression(layer: layer, points: problem.x) : nil
     if settings.dataCandidates {
-        if let rrr = try CandidateBasis.reducedRankRegression(layer: layer, points: problem.x) { bases.append(rrr) }
+        if let rrr { bases.append(rrr) }
         try progress.advance(to: 0)
         bases.append(try CandidateBasis.dataProjection(layer: layer, points: problem.x))
     }
     try progress.advance(to: 0)
-    let plan = SpectrumPlan(problem: problem, ks: ks, rank: svd.numericalRank, settings: settings)
+    let weighting =
+        rrr == nil
+        ? .none
+        : SpectrumPlan.weighting(
+            points: problem.count, outputs: layer.outputs, inputs: layer.inputs, ks: ks, settings: settings)
+    let plan = SpectrumPlan(problem: problem, ks: ks, rank: svd.numericalRank, settings: settings, weighting: weighting)
 
     let shared = SharedProgress()
-    let weighting =
-        bases.count > 1
-        ? SpectrumPlan.weighting(
-            points: problem.count, outputs: layer.outputs, inputs: layer.inputs, ks: ks, settings: settings) : .none
     let familyUnits = (bases.count + (weighting == .none ? 0 : 1)) * ks.count
     let totalUnits = familyUnits + ks.reduce(0) { $0 + plan.units($1) }
     let overall = progress.scoped(0..<Int(progress.total), subtotal: totalUnits)
@@ -181,25 +184,25 @@ public func reluSpectrum<Scalar: BLASScalar>(
     var familyBounds = try familyCurves(
         bases, problem: problem, ks: ks, weighting: weighting, threads: threads, shared: shared,
         report: report, progress: overall)
-    let weighted =
-        weighting == .everyK
-        ? try weightedCandidates(
-            problem: problem, rrr: bases[1], ks: ks, rounds: settings.weightedRounds,
+    var weighted: [Int: ChainBest<Scalar>] = [:]
+    if let rrr, weighting == .everyK {
+        weighted = try weightedCandidates(
+            problem: problem, rrr: rrr, ks: ks, rounds: settings.weightedRounds,
             exponent: settings.weightedExponent, threads: threads,
             evaluated: { _ in true }, shared: shared, progress: overall,
             report: report)
-        : [:]
-    if case .bands(let width) = weighting {
+    }
+    if let rrr, case .bands(let width) = weighting {
         // Each band's basis joins the families, evaluated at its band only.
         let bands = try weightedBandCurves(
-            problem: problem, rrr: bases[1], ks: ks, width: width,
+            problem: problem, rrr: rrr, ks: ks, width: width,
             rounds: settings.weightedBandRounds, exponent: settings.weightedBandExponent, threads: threads,
             shared: shared, progress: overall, report: report)
         for band in bands {
             for k in ks { familyBounds[k]!.append(band.bounds[k] ?? .infinity) }
             bases.append(band.basis)
         }
-        shared.add(ks.count - ks.filter { $0 > 0 && $0 < bases[1].size }.count)
+        shared.add(ks.count - ks.filter { $0 > 0 && $0 < rrr.size }.count)
     }
 
     // 2. Fits along chains of k.
@@ -342,7 +345,9 @@ struct SpectrumPlan {
     private let position: [Int: Int]
     private let perK: (Int) -> Double
 
-    init<Scalar>(problem: ReluBoundProblem<Scalar>, ks: [Int], rank: Int, settings: SpectrumSettings) {
+    init<Scalar>(
+        problem: ReluBoundProblem<Scalar>, ks: [Int], rank: Int, settings: SpectrumSettings, weighting: Weighting
+    ) {
         let m = problem.layer.outputs
         let n = problem.layer.inputs
         let N = problem.count
@@ -380,7 +385,7 @@ struct SpectrumPlan {
         // budget is the whole curve's, so the plan (and the result) does not
         // depend on the thread count.
         let parallel = settings.timeBudget > 0 ? Double(min(threads, max(1, fittable.count))) : 1
-        let passes = SpectrumPlan.passCost(problem: problem, ks: ks, settings: settings)
+        let passes = SpectrumPlan.passCost(problem: problem, ks: ks, settings: settings, weighting: weighting)
         let capacity = max(0.1 * budget * parallel, budget * parallel - passes)
         var expected = min(fit.maxSteps, settings.expectedSteps)
         var total = fittable.reduce(0.0) { $0 + fitCost($1, steps: expected) }
@@ -521,10 +526,11 @@ struct SpectrumPlan {
     /// and the weighted bands'. Lawson's rounds are not charged to the fits'
     /// budget: they are bounded on their own (`weighting`), and where they
     /// took from the fits, curves came out higher (README).
-    static func passCost<Scalar>(problem: ReluBoundProblem<Scalar>, ks: [Int], settings: SpectrumSettings) -> Double {
+    static func passCost<Scalar>(
+        problem: ReluBoundProblem<Scalar>, ks: [Int], settings: SpectrumSettings, weighting: Weighting
+    ) -> Double {
         let N = problem.count
         let m = problem.layer.outputs
-        let weighting = weighting(points: N, outputs: m, inputs: problem.layer.inputs, ks: ks, settings: settings)
         guard case .bands(let width) = weighting else {
             return familyPassCost(points: N, outputs: m, ks: ks, settings: settings, banded: false)
         }

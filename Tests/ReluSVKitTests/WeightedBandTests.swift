@@ -58,13 +58,8 @@ final class WeightedBandTests: XCTestCase {
     func check<Scalar: BLASScalar>(_: Scalar.Type) throws {
         let oracle = WeightedCandidateTests.self
         let (m, n, N) = (14, 12, 80)
-        let (w, b, x) = oracle.data(m: m, n: n, N: N, seed: 97)
-        let cast = { (a: [Double]) in a.map { Scalar(Double($0)) } }
-        let (ws, bs, xs) = (cast(w), cast(b), cast(x))
+        let (ws, bs, xs, layer) = try oracle.scalarData(Scalar.self, m: m, n: n, N: N, seed: 97)
         let widen = { (a: [Scalar]) in a.map { Double($0) } }
-        let layer = try Matrix(rows: m, columns: n, storage: ws).withView {
-            try ReluLayer(weight: $0, bias: bs, slope: 0)
-        }
         var settings = SpectrumSettings()
         settings.keepFactors = true
         settings.fit.maxSteps = 0  // candidates only: the bands' effect alone

@@ -37,16 +37,24 @@ final class WeightedCandidateTests: XCTestCase {
         return out.map { $0.squareRoot() }
     }
 
-    func check<Scalar: BLASScalar>(_: Scalar.Type, P: Int) throws {
-        let (m, n, N) = (12, 10, 60)
-        let (w, b, x) = Self.data(m: m, n: n, N: N, seed: 91)
+    /// `data` rounded to `Scalar` (the caller's values: the oracle uses them,
+    /// widened) and its layer.
+    static func scalarData<Scalar: BLASScalar>(_: Scalar.Type, m: Int, n: Int, N: Int, seed: UInt64) throws -> (
+        w: [Scalar], b: [Scalar], x: [Scalar], layer: ReluLayer<Scalar>
+    ) {
+        let (w, b, x) = data(m: m, n: n, N: N, seed: seed)
         let cast = { (a: [Double]) in a.map { Scalar(Double($0)) } }
-        // The caller's values are the Scalar ones: the oracle uses them, widened.
-        let (ws, bs, xs) = (cast(w), cast(b), cast(x))
-        let widen = { (a: [Scalar]) in a.map { Double($0) } }
+        let (ws, bs) = (cast(w), cast(b))
         let layer = try Matrix(rows: m, columns: n, storage: ws).withView {
             try ReluLayer(weight: $0, bias: bs, slope: 0)
         }
+        return (ws, bs, cast(x), layer)
+    }
+
+    func check<Scalar: BLASScalar>(_: Scalar.Type, P: Int) throws {
+        let (m, n, N) = (12, 10, 60)
+        let (ws, bs, xs, layer) = try Self.scalarData(Scalar.self, m: m, n: n, N: N, seed: 91)
+        let widen = { (a: [Scalar]) in a.map { Double($0) } }
         let points = Matrix(rows: N, columns: n, storage: xs)
         try points.withView { view in
             let problem = try ReluBoundProblem(layer: layer, points: view, groupSize: P)
