@@ -26,6 +26,23 @@ BATCH_SIZE = 64
 LEARNING_RATE = 1e-3
 
 
+RETRAINING = {"batches": RETRAIN_BATCHES, "batch_size": BATCH_SIZE, "learning_rate": LEARNING_RATE,
+              "criterion": "selection accuracy more than 0.5 % below the start"}
+
+
+def retraining_options(x_train: np.ndarray, y_train: np.ndarray, seed: int) -> dict:
+    """``relusv.torch.harmonic_prune``'s retraining keywords: ``RETRAIN_BATCHES`` Adam steps on seeded shuffled
+    mini-batches of the training data."""
+    import torch
+
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.from_numpy(np.asarray(x_train, dtype=np.float64)),
+                                       torch.from_numpy(np.asarray(y_train, dtype=np.int64))),
+        batch_size=BATCH_SIZE, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    return {"retrain": loader, "retrain_batches": RETRAIN_BATCHES,
+            "optimizer": lambda params: torch.optim.Adam(params, lr=LEARNING_RATE)}
+
+
 def available() -> bool:
     try:
         import torch  # noqa: F401
@@ -53,11 +70,7 @@ def harmonic_prune_retrained(network: Network, x: np.ndarray, y: np.ndarray, x_t
     index = {LAYER_NAME.format(i): i for i in hidden}  # network_module's names
     x_sel, y_sel = torch.from_numpy(x[sel]), torch.from_numpy(y[sel])
     x_ev, y_ev = torch.from_numpy(x[ev]), torch.from_numpy(y[ev])
-    generator = torch.Generator().manual_seed(seed)
-    loader = torch.utils.data.DataLoader(
-        torch.utils.data.TensorDataset(torch.from_numpy(np.asarray(x_train, dtype=np.float64)),
-                                       torch.from_numpy(np.asarray(y_train, dtype=np.int64))),
-        batch_size=BATCH_SIZE, shuffle=True, generator=generator)
+    options = retraining_options(x_train, y_train, seed)
     evaluation = [accuracy(model, x_ev, y_ev)]
     start = accuracy(model, x_sel, y_sel)
     bar = _bar(show_progress, sum(min(network.layers[i].shape) - 1 for i in hidden))
@@ -69,9 +82,8 @@ def harmonic_prune_retrained(network: Network, x: np.ndarray, y: np.ndarray, x_t
         return False
 
     try:
-        result = harmonic_prune(model, x_sel, y_sel, retrain=loader, retrain_batches=RETRAIN_BATCHES,
-                                optimizer=lambda params: torch.optim.Adam(params, lr=LEARNING_RATE),
-                                min_accuracy=start - tolerance - 1e-12, inplace=True, progress=after_iteration)
+        result = harmonic_prune(model, x_sel, y_sel, min_accuracy=start - tolerance - 1e-12, inplace=True,
+                                progress=after_iteration, **options)
     finally:
         if bar is not None:
             bar.close()
@@ -90,10 +102,7 @@ def harmonic_prune_retrained(network: Network, x: np.ndarray, y: np.ndarray, x_t
         })
     return pruning_section(
         "retrained", network, hidden, names, tolerance, sel, ev, history[0]["ranks"], history, history[-1],
-        training_points=int(len(x_train)),
-        retraining={"batches": RETRAIN_BATCHES, "batch_size": BATCH_SIZE, "learning_rate": LEARNING_RATE,
-                    "criterion": "selection accuracy more than 0.5 % below the start"},
-        stop_reason=result.stop_reason)
+        training_points=int(len(x_train)), retraining=RETRAINING, stop_reason=result.stop_reason)
 
 
 def _bar(show: Optional[bool], total: int):

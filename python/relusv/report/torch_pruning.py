@@ -30,7 +30,7 @@ def harmonic_prune_torch(module, x: np.ndarray, y: np.ndarray, tolerance: float,
     import torch
 
     from ..torch import harmonic_prune
-    from .retrain import BATCH_SIZE, LEARNING_RATE, RETRAIN_BATCHES
+    from .retrain import RETRAINING, retraining_options
 
     if x.shape[0] < 4 or (train is not None and len(train[0]) == 0):
         return None
@@ -41,14 +41,8 @@ def harmonic_prune_torch(module, x: np.ndarray, y: np.ndarray, tolerance: float,
         from ..torch import accuracy
 
         torch.manual_seed(seed)
-        generator = torch.Generator().manual_seed(seed)
-        options.update(
-            retrain=torch.utils.data.DataLoader(
-                torch.utils.data.TensorDataset(torch.from_numpy(np.asarray(train[0])),
-                                               torch.from_numpy(np.asarray(train[1], dtype=np.int64))),
-                batch_size=BATCH_SIZE, shuffle=True, generator=generator),
-            retrain_batches=RETRAIN_BATCHES, optimizer=lambda params: torch.optim.Adam(params, lr=LEARNING_RATE),
-            min_accuracy=accuracy(module, x_sel, y_sel) - tolerance - 1e-12)
+        options.update(retraining_options(*train, seed),
+                       min_accuracy=accuracy(module, x_sel, y_sel) - tolerance - 1e-12)
     result = harmonic_prune(module, x_sel, y_sel, **options)
     if not result.layers:
         return None
@@ -68,6 +62,4 @@ def harmonic_prune_torch(module, x: np.ndarray, y: np.ndarray, tolerance: float,
         entry["retrained"] = r["retrained"] in (True, "True")
     return section("retrained", hidden, list(result.layers), shapes, history[0]["parameters"], tolerance, sel, ev,
                    history[0]["ranks"], history, history[-1], training_points=int(len(train[0])),
-                   retraining={"batches": RETRAIN_BATCHES, "batch_size": BATCH_SIZE, "learning_rate": LEARNING_RATE,
-                               "criterion": "selection accuracy more than 0.5 % below the start"},
-                   stop_reason=result.stop_reason)
+                   retraining=RETRAINING, stop_reason=result.stop_reason)
