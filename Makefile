@@ -64,7 +64,7 @@ test-swift: system-deps
 	$(SWIFT) test 2>&1 | tail -n 40; exit $${PIPESTATUS[0]}
 
 # C programs linked against libReluSVKit through relusv.h, under valgrind.
-C_EXAMPLES := gmw_example relu_spectrum_example
+C_EXAMPLES := gmw_example relu_spectrum_example conv_example
 test-c: build
 	for example in $(C_EXAMPLES); do \
 		cc -std=c11 -Wall -Wextra -Werror -o examples/c/$$example examples/c/$$example.c \
