@@ -68,13 +68,14 @@ def _square(value: Any, name: str) -> int:
     return _validation.positive_int(values[0], name)
 
 
-def _dilated(weight: np.ndarray, dilation: int) -> np.ndarray:
-    """The kernel with ``dilation - 1`` zeros between taps: the same circular operator with dilation 1."""
-    if dilation == 1:
+def dilated_kernel(weight: np.ndarray, dilation: Tuple[int, int]) -> np.ndarray:
+    """The kernel with ``d - 1`` zeros between taps: a dilation ``(d_h, d_w)`` as a dense kernel (same operator)."""
+    dh, dw = (_validation.positive_int(d, "dilation") for d in dilation)
+    if (dh, dw) == (1, 1):
         return weight
     c_out, c_in, kh, kw = weight.shape
-    out = np.zeros((c_out, c_in, dilation * (kh - 1) + 1, dilation * (kw - 1) + 1), dtype=weight.dtype)
-    out[:, :, ::dilation, ::dilation] = weight
+    out = np.zeros((c_out, c_in, dh * (kh - 1) + 1, dw * (kw - 1) + 1), dtype=weight.dtype)
+    out[:, :, ::dh, ::dw] = weight
     return out
 
 
@@ -101,7 +102,7 @@ def conv_geometry(conv: Any, groups: Optional[int] = None, stride: Optional[int]
         for given, own, name in ((groups, module_groups, "groups"), (stride, module_stride, "stride")):
             if given is not None and given != own:
                 raise InvalidInputError(f"{name} = {given} disagrees with the module's {name} = {own}")
-        weight = _dilated(kernel_weight(conv.weight.detach().cpu()), _square(conv.dilation, "dilation"))
+        weight = dilated_kernel(kernel_weight(conv.weight.detach().cpu()), tuple(conv.dilation))
         return weight, module_groups, module_stride
     weight = kernel_weight(conv)
     groups = 1 if groups is None else _validation.positive_int(groups, "groups")
