@@ -236,7 +236,8 @@ public struct CircularConvolution: Sendable {
     public func memoryBytes<Scalar: ComplexSingularValueScalar>(threads: Int, as _: Scalar.Type) -> Double {
         let scalar = Double(MemoryLayout<Scalar>.stride)
         let lists = Double(classCount) * Double(groups)
-        let shared = scalar * (Double(pairs) * Double(taps) + lists * Double(valuesPerBlock))
+        let shared =
+            scalar * (Double(pairs) * Double(taps) + lists * Double(valuesPerBlock))
             + 4 * Double(classCount) + 8 * lists
         let workspace = BlockWorkspace(self, Scalar.self)
         let perWorker = scalar * Double(workspace.scalars) + 4 * Double(workspace.integers)
@@ -457,7 +458,8 @@ public func circularConvolutionSpectrum<Scalar: ComplexSingularValueScalar>(
     try g.checkKernel(rows: kernel.rows, columns: kernel.columns)
     if let top { try g.checkTop(top) }
     precondition(output.count == (top ?? g.valueCount), "output buffer of the wrong size")
-    try MemoryBudget.require(bytes: g.memoryBytes(threads: threads, as: Scalar.self), for: "the spectrum of this convolution")
+    try MemoryBudget.require(
+        bytes: g.memoryBytes(threads: threads, as: Scalar.self), for: "the spectrum of this convolution")
     let taps = try ScratchBuffer<Scalar>(count: g.pairs * g.taps, purpose: "the kernel's taps")
     let exponent = try scaledKernelTaps(kernel, g, into: taps.pointer)
     let classes = try ScratchBuffer<Int32>(count: g.classCount, purpose: "the frequency classes")

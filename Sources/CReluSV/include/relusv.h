@@ -430,8 +430,9 @@ relusv_status relusv_operator_gmw(const relusv_matrix *w, const relusv_matrix *b
  *   `values` receives that many doubles, descending; with values = NULL the
  *   arguments and the memory the computation needs are checked, nothing is
  *   computed (call it so before allocating `values` for a large spectrum).
- * Zero padding or strides are not circular: see the Python package's
- * power-iteration estimate of the top value. Progress counts frequencies;
+ * Groups and strides: relusv_conv_spectrum below (this entry is its case
+ * G = 1, s = 1). Zero padding is not circular: see the Python package's
+ * certified bracket of the top value. Progress counts frequencies;
  * cancellation stops between blocks of frequencies. */
 relusv_status relusv_conv_singular_values(const relusv_matrix *kernel, size_t in_channels, size_t kernel_height,
                                           size_t kernel_width, size_t height, size_t width, size_t top,
