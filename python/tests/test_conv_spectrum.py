@@ -297,3 +297,24 @@ def test_entries_near_the_largest_float_give_values_or_nonfinite_never_nan(dtype
     got = relusv.conv_singular_values(kernel, 8)
     assert np.all(np.isfinite(got)) and got.dtype == dtype
     np.testing.assert_array_equal(got, np.full(128, dtype(entry)))
+
+
+def test_the_options_struct_size_is_checked():
+    import ctypes
+
+    from relusv import _native
+    from relusv.conv import _Request
+
+    request = _Request(np.ones((2, 2, 3, 3)), 8, None, None, None, None)
+    assert request.options.struct_size == ctypes.sizeof(_native.ConvOptions)
+    assert (request.options.groups, request.options.stride, request.options.top) == (1, 1, 0)
+    request.options.struct_size = ctypes.sizeof(_native.ConvOptions) + 8
+    with pytest.raises(ValueError, match="newer relusv.h"):
+        request.call(None, None, _native.PROGRESS_FN())
+    request.options.struct_size = 8
+    with pytest.raises(ValueError, match="is not the size of any version"):
+        request.call(None, None, _native.PROGRESS_FN())
+    # NULL options: the defaults (no groups, stride 1, all values)
+    status = _native.lib.relusv_conv_spectrum(ctypes.byref(request.matrix), 2, 3, 3, 8, 8, None, None, None,
+                                              _native.PROGRESS_FN(), None)
+    assert status == 0
