@@ -16,6 +16,7 @@ has two spectra:
 from __future__ import annotations
 
 import ctypes
+import sys
 from typing import Any, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -56,8 +57,9 @@ def kernel_matrix(weight: Any) -> np.ndarray:
 
 
 def _is_conv_module(conv: Any) -> bool:
-    return all(hasattr(conv, name) for name in ("weight", "groups", "stride", "dilation")) and \
-        type(conv).__name__.startswith("Conv")
+    """A ``torch.nn.Conv2d`` (subclasses included); torch is not imported for arrays."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(conv, torch.nn.Conv2d)
 
 
 def _square(value: Any, name: str) -> int:
@@ -104,6 +106,9 @@ def conv_geometry(conv: Any, groups: Optional[int] = None, stride: Optional[int]
                 raise InvalidInputError(f"{name} = {given} disagrees with the module's {name} = {own}")
         weight = dilated_kernel(kernel_weight(conv.weight.detach().cpu()), tuple(conv.dilation))
         return weight, module_groups, module_stride
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(conv, torch.nn.Module):
+        raise InvalidTypeError(f"expected a torch.nn.Conv2d or a weight array, got a {type(conv).__name__}")
     weight = kernel_weight(conv)
     groups = 1 if groups is None else _validation.positive_int(groups, "groups")
     stride = 1 if stride is None else _validation.positive_int(stride, "stride")

@@ -164,6 +164,8 @@ def test_a_conv2d_module_gives_its_groups_stride_and_dilation():
         relusv.conv_singular_values(conv, 8, groups=1)
     with pytest.raises(ValueError, match="equal strides"):
         relusv.conv_singular_values(torch.nn.Conv2d(2, 2, 3, stride=(1, 2)), 8)
+    with pytest.raises(TypeError, match="Conv2d or a weight array, got a ConvTranspose2d"):
+        relusv.conv_singular_values(torch.nn.ConvTranspose2d(2, 2, 3), 8)
 
 
 def test_a_depthwise_weight_alone_reads_as_dense_and_groups_make_it_depthwise():
