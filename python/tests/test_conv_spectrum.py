@@ -131,6 +131,7 @@ def assert_spectrum_of(dense: np.ndarray, got: np.ndarray) -> None:
     assert np.all(expected[got.shape[0]:] <= 1e-12 * expected[0])
 
 
+@pytest.mark.usefixtures("one_torch_thread")
 @pytest.mark.parametrize("c_out, c_in_group, k, size, groups, stride", [
     (4, 2, 3, (5, 6), 2, 1),     # two groups
     (6, 1, 3, (5, 4), 3, 1),     # depthwise with channel multiplier 2 (3 -> 6)
@@ -153,6 +154,7 @@ def test_grouped_and_strided_spectra_equal_the_dense_operator_svd(c_out, c_in_gr
                                   got[:top])
 
 
+@pytest.mark.usefixtures("one_torch_thread")
 def test_a_conv2d_module_gives_its_groups_stride_and_dilation():
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
