@@ -243,6 +243,7 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
     if not found.layers:
         raise ValueError(f"analyze: the model has no Linear / Conv2d layers to analyse (skipped: {found.skipped})")
     data = probe_data(X, y, batch_size)
+    _arrays.require_floating_inputs(X, model)
     predict = predict or predicted_labels
     modes = TrainingModes(model)
     try:
