@@ -78,3 +78,12 @@ def test_monitor_accepts_a_data_loader_as_analyze_does(mlp):
     from_tensors.measure()
     assert len(from_loader.history) > 10
     assert from_loader.history.to_pandas().equals(from_tensors.history.to_pandas())
+
+
+def test_harmonic_prune_accepts_a_data_loader(mlp):
+    model, x, y = mlp
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32)
+    from_loader = rt.harmonic_prune(model, loader, max_iterations=3, progress=False)
+    from_tensors = rt.harmonic_prune(model, x, y, max_iterations=3, progress=False)
+    assert [r["ranks"] for r in from_loader.history] == [r["ranks"] for r in from_tensors.history]
+    assert rt.accuracy(model, loader) == rt.accuracy(model, x, y)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import _arrays
 from .._progress import Progress, ProgressOption
 from ._layers import TrainingModes, forward, model_device, predicted_labels, replace_module, unwrap, weight_of
 from .discovery import layer_kind, relu_layers
@@ -37,7 +38,7 @@ def accuracy(model: nn.Module, x: Any, y: Any = None, batch_size: int = 1024,
     ``x``, ``y`` as for ``Monitor`` (tensors, arrays, or a dataset of pairs with
     ``y=None``). Module modes and the CPU random generator are restored.
     """
-    probe = ProbeSet(x, y, batch_size)
+    probe = ProbeSet(*_arrays.loader_points(x, y), batch_size)  # a DataLoader is read once
     predict = predict or predicted_labels
     model = unwrap(model)
     device = model_device(model)
@@ -233,6 +234,8 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
                             f"needs Linear or DoubleLinear layers, or Conv2d (groups = 1) or DoubleConv2d layers")
     if retrain is not None and not callable(retrain):
         retrain = _LoaderRetraining(retrain, retrain_batches, optimizer, loss)
+
+    x_val, y_val = _arrays.loader_points(x_val, y_val)  # a DataLoader is read once, not at every cut
 
     def evaluate() -> float:
         return accuracy(work, x_val, y_val, batch_size, predict)
