@@ -25,8 +25,8 @@ NOTEBOOKS = {
            "of the correctly and the incorrectly classified points of a probe set (equal-size subsets), "
            "and the singular values of the weights. Here: a small MLP trained on scikit-learn's digits, "
            "probed on the held-out digits."),
-        code("import torch\nfrom torch import nn\n\nimport relusv.plot\nimport relusv.torch as rt\n"
-             "from relusv.datasets import load_digits\n\n"
+        code("import relusv.plot\nimport relusv.torch as rt\nimport torch\n"
+             "from relusv.datasets import load_digits\nfrom torch import nn\n\n"
              "torch.manual_seed(0)\ntorch.set_num_threads(1)\n"
              "x_train, y_train = (torch.from_numpy(a) for a in load_digits(\"train\"))\n"
              "x_probe, y_probe = load_digits(\"test\")\n"
@@ -36,7 +36,7 @@ NOTEBOOKS = {
              "optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)"),
         code("monitor = rt.Monitor(model, x_probe, y_probe, every_epochs=1, relu_bounds=True, relu_ks=(0, 2, 4),\n"
              "                     relu_options={\"max_steps\": 20})\n"
-             "for epoch in range(4):\n"
+             "for _epoch in range(4):\n"
              "    for xb, yb in loader:\n"
              "        optimizer.zero_grad()\n"
              "        nn.functional.cross_entropy(model(xb), yb).backward()\n"
@@ -57,7 +57,7 @@ NOTEBOOKS = {
         md("# Analysing a CNN\n\n"
            "`relusv.torch.analyze` finds the layers of any model (tracing; BatchNorm folded), and gives one "
            "row per layer. The example is the digits CNN that ships with relusv."),
-        code("import torch\n\nimport relusv\nimport relusv.plot\nimport relusv.torch as rt\n"
+        code("import relusv\nimport relusv.plot\nimport relusv.torch as rt\nimport torch\n"
              "from relusv.datasets import load_digits_cnn\n\n"
              "torch.set_num_threads(1)\n"
              "cnn, images, labels = load_digits_cnn()\ncnn"),
@@ -79,7 +79,7 @@ NOTEBOOKS = {
            "`relusv.torch.harmonic_prune` lowers the rank of one hidden layer per iteration, where the "
            "truncation costs the least held-out accuracy, and retrains when the accuracy dropped. Here: "
            "the digits MLP that ships with relusv (64-100-100-100-10)."),
-        code("import torch\n\nimport relusv.plot\nimport relusv.torch as rt\n"
+        code("import relusv.plot\nimport relusv.torch as rt\nimport torch\n"
              "from relusv.datasets import load_digits, load_digits_mlp\n\n"
              "torch.manual_seed(0)\ntorch.set_num_threads(1)\n"
              "model, x, y = load_digits_mlp()\n"
@@ -100,7 +100,7 @@ NOTEBOOKS = {
            "`relusv.h`, and `relusv.gmw`, on the vertices of the cube `{-1, 1}^6` (exact width "
            "`2 n sqrt(2 / pi)`) with the same directions (seed 7)."),
         code("import subprocess\nimport tempfile\nfrom pathlib import Path\n\n"
-             "import numpy as np\n\nimport relusv\nfrom relusv import _native\n\n"
+             "import numpy as np\nimport relusv\nfrom relusv import _native\n\n"
              "HEADER_DIR = Path(\"..\", \"Sources\", \"CReluSV\", \"include\").resolve()\n"
              "LIBRARY = _native.library_path().resolve()\nLIBRARY"),
         code("C_PROGRAM = r'''\n"
