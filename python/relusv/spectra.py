@@ -276,7 +276,7 @@ def relu_singular_values(
         warm-start one where it can pay); 0 evaluates the candidates only.
         Without ``fit_stride``, a job above the engine's work budget (about
         4.25e11 flops for the whole curve) gets a lower cap, down to 300, then
-        a stride (README, "Budgets").
+        a stride (docs/engine.md, "Budgets").
     time_budget : float, optional
         Seconds for the fits, shared across ``k`` by their cost. It sets the
         work budget both ways: a short budget lowers the effort, a generous
@@ -311,7 +311,7 @@ def relu_singular_values(
         its start is repeated on all points. Default: the library's (2048); 0:
         all points. On large
         ``N`` all points give lower bounds at high ``k`` for more work per step
-        (README, "Large layer"): e.g. ``ks=[884], fit_points=0,
+        (bench/RESULTS.md, "Large layer"): e.g. ``ks=[884], fit_points=0,
         time_budget=600``.
 
     Returns
