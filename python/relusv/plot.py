@@ -97,9 +97,35 @@ def spectra(history: Any, measurement: Optional[int] = None, path: Optional[Path
             log: bool = False):
     """Linear singular values next to ReLU singular-value bounds, one panel per layer.
 
-    ``measurement`` selects one measurement of the monitor (default the last one).
     Grey: ``sigma_k(W)``; coloured: the ReLU bounds over the correctly (solid)
-    and incorrectly (dashed) classified points of that measurement.
+    and incorrectly (dashed) classified points of one measurement (recorded by
+    ``Monitor(relu_bounds=True)``).
+
+    Parameters
+    ----------
+    history : Monitor, History or list of dict
+        The monitor or its records (also read back from CSV or JSON).
+    measurement : int, optional
+        Which measurement (default the last one).
+    path : str or pathlib.Path, optional
+        Also save the figure there as PNG.
+    log : bool
+        Logarithmic vertical axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Displays itself in Jupyter.
+
+    Raises
+    ------
+    InvalidInputError
+        For an empty history or a measurement without singular values.
+
+    Examples
+    --------
+    >>> monitor = relusv.torch.Monitor(model, x, y, every_epochs=1)   # doctest: +SKIP
+    >>> relusv.plot.spectra(monitor, path="spectra.png")              # doctest: +SKIP
     """
     records = _records(history)
     if not records:
@@ -141,9 +167,33 @@ def spectra(history: Any, measurement: Optional[int] = None, path: Optional[Path
 def gmw(history: Any, site: str = "output", x: str = "epoch", path: Optional[PathLike] = None):
     """Gaussian mean width per layer over training, correct (solid) vs incorrect (dashed).
 
-    One panel per layer; the band is mean +- spread over the subsamples. ``site``
-    is ``"output"`` (after the ReLU) or ``"input"``; ``x`` is the record field on
-    the horizontal axis (``"epoch"``, ``"step"`` or ``"measurement"``).
+    One panel per layer; the band is mean +- spread over the subsamples.
+
+    Parameters
+    ----------
+    history : Monitor, History or list of dict
+        The monitor or its records (also read back from CSV or JSON).
+    site : {"output", "input"}
+        The widths after the activation (default) or at the layer's input.
+    x : {"epoch", "step", "measurement"}
+        The record field on the horizontal axis.
+    path : str or pathlib.Path, optional
+        Also save the figure there as PNG.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Displays itself in Jupyter.
+
+    Raises
+    ------
+    InvalidInputError
+        When the history has no widths at ``site``.
+
+    Examples
+    --------
+    >>> relusv.plot.gmw(monitor)                          # doctest: +SKIP
+    >>> relusv.plot.gmw(History.from_csv("monitor.csv"), x="step")   # doctest: +SKIP
     """
     records = [r for r in _records(history) if r.get("quantity") == "gmw" and r.get("site") == site]
     layers = _layers(records)
@@ -176,6 +226,30 @@ def pruning(history: Any, path: Optional[PathLike] = None, layers: Optional[Sequ
 
     Iterations with retraining are marked with filled circles on the accuracy
     curve; the accuracy before retraining is drawn thin.
+
+    Parameters
+    ----------
+    history : PruneResult or list of dict
+        The result of ``relusv.torch.harmonic_prune`` or its history.
+    path : str or pathlib.Path, optional
+        Also save the figure there as PNG.
+    layers : sequence of str, optional
+        Names of the pruned layers (default: the result's own).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Displays itself in Jupyter.
+
+    Raises
+    ------
+    InvalidInputError
+        For an empty history.
+
+    Examples
+    --------
+    >>> result = relusv.torch.harmonic_prune(model, x_val, y_val)   # doctest: +SKIP
+    >>> relusv.plot.pruning(result)                                # doctest: +SKIP
     """
     records = [r for r in _records(history) if r.get("accepted", True) in (True, "True")]
     if not records:

@@ -81,10 +81,37 @@ def _mat(a: Optional[np.ndarray]) -> Optional[_native.Matrix]:
 
 
 def singular_values(W: Any) -> np.ndarray:
-    """Singular values of ``W``, descending, by LAPACK's divide-and-conquer ``?gesdd``.
+    """Singular values ``sigma_0 >= sigma_1 >= ...`` of ``W`` by LAPACK's divide-and-conquer ``?gesdd``.
 
-    Computed in ``W``'s precision (float32 stays float32); returns an array of
-    ``min(m, n)`` values with ``W``'s float dtype.
+    The linear spectrum that the ReLU singular values are compared with
+    (MATH.md section 2: ``s_k <= t_k <= sigma_k max ||x||``).
+
+    Parameters
+    ----------
+    W : array_like, shape (m, n)
+        The matrix (a layer's weight, ``out x in`` as in PyTorch; NumPy or a
+        torch tensor). Computed in its precision: float32 stays float32, other
+        real dtypes are computed in float64.
+
+    Returns
+    -------
+    numpy.ndarray, shape (min(m, n),)
+        The singular values, descending, with ``W``'s float dtype.
+
+    Raises
+    ------
+    InvalidInputError
+        For a ``W`` that is not 2-D, is empty or holds NaN or infinity.
+    InvalidTypeError
+        For complex or non-numeric entries, or a model instead of its weight.
+    ComputationError
+        When LAPACK does not converge.
+
+    Examples
+    --------
+    >>> import numpy as np, relusv
+    >>> relusv.singular_values(np.diag([3.0, -4.0, 0.5]))
+    array([4. , 3. , 0.5])
     """
     w = _weight(W)
     p = min(w.shape)
@@ -97,10 +124,37 @@ def singular_values(W: Any) -> np.ndarray:
 def truncated_svd(W: Any, rank: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Factors ``(U, s, Vt)`` of the rank-``rank`` truncated SVD ``W_r = U diag(s) Vt``.
 
-    ``U`` is ``m x r``, ``s`` has ``r`` descending values and ``Vt`` is
-    ``r x n``; ``rank`` lies in ``[0, min(m, n)]`` (0 gives empty factors).
     By Eckart-Young ``W_r`` is a best rank-``r`` approximation in every
-    unitarily invariant norm.
+    unitarily invariant norm; its ReLU error is ``t_k`` of MATH.md section 2.
+
+    Parameters
+    ----------
+    W : array_like, shape (m, n)
+        The matrix, as for ``singular_values``.
+    rank : int
+        ``r`` in ``[0, min(m, n)]`` (0 gives empty factors).
+
+    Returns
+    -------
+    U : numpy.ndarray, shape (m, r)
+    s : numpy.ndarray, shape (r,)
+        The ``r`` largest singular values, descending.
+    Vt : numpy.ndarray, shape (r, n)
+        All three with ``W``'s float dtype.
+
+    Raises
+    ------
+    InvalidInputError
+        For ``rank`` out of range and for an invalid ``W`` (as for
+        ``singular_values``).
+
+    Examples
+    --------
+    >>> import numpy as np, relusv
+    >>> U, s, Vt = relusv.truncated_svd(np.diag([3.0, 1.0]), 1)
+    >>> U @ np.diag(s) @ Vt
+    array([[3., 0.],
+           [0., 0.]])
     """
     w = _weight(W)
     r = _validation.integer(rank, "rank", 0, min(w.shape))  # before NumPy sizes buffers by it

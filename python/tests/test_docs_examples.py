@@ -49,3 +49,40 @@ def test_python_blocks_run_as_written(path, tmp_path, monkeypatch, capsys):
                 exec(compile("\n" * (line - 1) + code, str(path), "exec"), namespace)
     finally:
         torch.set_num_threads(threads)
+
+
+def _documented():
+    import relusv
+    import relusv.datasets
+    import relusv.plot
+
+    return [relusv.diameter, relusv.effective_dimension, relusv.gaussian_to_spherical_factor,
+            relusv.singular_values, relusv.truncated_svd, relusv.conv_singular_values,
+            relusv.plot.relu_spectrum, *[getattr(relusv.datasets, n) for n in relusv.datasets.__all__]]
+
+
+def test_docstring_examples_run_and_print_what_they_show():
+    import doctest
+
+    pytest.importorskip("torch")
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    finder, runner = doctest.DocTestFinder(), doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    ran = 0
+    for function in _documented():
+        for test in finder.find(function, function.__name__, globs={}):
+            ran += len(test.examples)
+            runner.run(test)
+    assert ran >= 15
+    assert runner.failures == 0, f"{runner.failures} docstring examples failed (see the output above)"
+
+
+def test_documented_functions_have_the_numpydoc_sections():
+    import inspect
+
+    import relusv.plot
+
+    for function in _documented() + [getattr(relusv.plot, n) for n in relusv.plot.__all__]:
+        doc = inspect.getdoc(function)
+        for section in ("Parameters", "Returns", "Raises", "Examples"):
+            assert f"\n{section}\n---" in doc, (function.__qualname__, section)
