@@ -105,6 +105,20 @@ def gmw(x: Any, samples: int = DEFAULT_SAMPLES, seed: Optional[int] = None, trim
     -------
     float or WidthEstimate
 
+    Raises
+    ------
+    InvalidInputError
+        For an empty set, NaN or infinity (naming the row and column), a 1-D
+        array, a list of 2-D arrays (pass ``np.concatenate`` of them),
+        ``samples`` or ``trim`` out of range.
+    InvalidTypeError
+        For complex or non-numeric data, or a model instead of its activations
+        (use ``relusv.torch.analyze``).
+    MemoryLimitError
+        When ``samples x dimension`` directions exceed the memory limit.
+    CancelledError
+        When a callable ``progress`` asked to stop.
+
     Examples
     --------
     >>> import numpy as np, relusv

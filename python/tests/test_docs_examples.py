@@ -56,7 +56,8 @@ def _documented():
     import relusv.datasets
     import relusv.plot
 
-    return [relusv.diameter, relusv.effective_dimension, relusv.gaussian_to_spherical_factor,
+    return [relusv.gmw, relusv.diameter, relusv.effective_dimension, relusv.gaussian_to_spherical_factor,
+            relusv.relu_singular_values, relusv.relu_fit_gradient, relusv.operator_gmw,
             relusv.singular_values, relusv.truncated_svd, relusv.conv_singular_values,
             relusv.plot.relu_spectrum, *[getattr(relusv.datasets, n) for n in relusv.datasets.__all__]]
 
