@@ -102,7 +102,7 @@ NOTEBOOKS = {
         code("import subprocess\nimport tempfile\nfrom pathlib import Path\n\n"
              "import numpy as np\nimport relusv\nfrom relusv import _native\n\n"
              "HEADER_DIR = Path(\"..\", \"Sources\", \"CReluSV\", \"include\").resolve()\n"
-             "LIBRARY = _native.library_path().resolve()\nLIBRARY"),
+             "LIBRARY = _native.library_path().resolve()\nLIBRARY.name"),
         code("C_PROGRAM = r'''\n"
              "#include <stdio.h>\n#include \"relusv.h\"\n\n"
              "int main(void) {\n"
