@@ -204,7 +204,7 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
     predict : callable, optional
         ``predict(output) -> labels``; default argmax of the logits.
     progress : bool, optional
-        ``tqdm.auto`` bars (widget in Jupyter, bar on a terminal); None shows them there, False is silent.
+        Progress as everywhere in relusv (``relusv.ProgressOption``); None shows it, False is silent.
 
     Returns
     -------
