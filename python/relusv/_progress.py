@@ -284,7 +284,16 @@ def cancel_all() -> None:
 
     Each raises ``CancelledError`` in its own thread at its next check
     (within about a second; a single LAPACK call finishes first). Calls
-    started afterwards run normally.
+    started afterwards run normally. Ctrl-C does the same (the SIGINT handler
+    relusv installs over Python's default one). With nothing running it does
+    nothing.
+
+    Examples
+    --------
+    >>> import threading, numpy as np, relusv
+    >>> x = np.ones((200_000, 500))
+    >>> worker = threading.Thread(target=lambda: relusv.gmw(x, samples=2000))   # doctest: +SKIP
+    >>> worker.start(); relusv.cancel_all(); worker.join()   # gmw raises CancelledError there  # doctest: +SKIP
     """
     _native.lib.relusv_cancel_all()
 
