@@ -226,6 +226,9 @@ def conv_singular_values(conv: Any, input_size: Union[int, Sequence[int]], k: Op
     Examples
     --------
     >>> import numpy as np, relusv
+    >>> identity = np.zeros((2, 2, 3, 3)); identity[0, 0, 1, 1] = identity[1, 1, 1, 1] = 1.0
+    >>> relusv.conv_singular_values(identity, (4, 4), k=3)   # the identity map: all ones
+    array([1., 1., 1.])
     >>> depthwise = np.random.default_rng(0).normal(size=(4, 1, 3, 3))
     >>> relusv.conv_singular_values(depthwise, 8, groups=4).shape
     (256,)
