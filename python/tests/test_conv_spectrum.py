@@ -195,18 +195,24 @@ def test_geometry_refusals_name_the_problem():
 # --- real layer sizes, memory, overflow -------------------------------------------------------------------------
 
 LARGE_LAYER = textwrap.dedent("""
-    import json, sys
+    import json
+    from concurrent.futures import ThreadPoolExecutor
     import numpy as np
     import relusv
 
     # A 3 x 3 kernel with 512 input and output channels on an 8 x 8 input, default threads (one per core).
     kernel = np.random.default_rng(0).normal(size=(512, 512, 3, 3))
     got = relusv.conv_singular_values(kernel, 8)
-    # NumPy reference: the singular values of the DFT of the zero-padded kernel at every frequency; rfft2 keeps
-    # one of each conjugate pair (the others have the same values), counted twice unless self-conjugate.
-    spectra = np.linalg.svd(np.moveaxis(np.fft.rfft2(kernel, s=(8, 8)), (2, 3), (0, 1)), compute_uv=False)
-    weights = np.where(np.isin(np.arange(5), (0, 4)), 1, 2)  # columns v = 0 and v = W / 2 are their own pairs
-    expected = np.sort(np.concatenate([np.tile(spectra[:, v], weights[v]).ravel() for v in range(5)]))[::-1]
+    # NumPy reference: the singular values of the DFT of the zero-padded kernel at one frequency (u, v) of each
+    # conjugate pair (the other has the same values), counted twice unless the pair is one frequency.
+    f = np.fft.rfft2(kernel, s=(8, 8))   # columns v = 0 ..< 5; v = 0 and v = 4 hold their own pairs
+    frequencies = [(u, v) for v in range(5) for u in range(8) if v in (1, 2, 3) or u <= 4]
+    counts = [1 if v in (0, 4) and u in (0, 4) else 2 for u, v in frequencies]
+    halves = [frequencies[:17], frequencies[17:]]
+    with ThreadPoolExecutor(2) as pool:   # NumPy's SVD releases the GIL
+        spectra = [s for part in pool.map(lambda fs: np.linalg.svd(np.stack([f[:, :, u, v] for u, v in fs]),
+                                                                       compute_uv=False), halves) for s in part]
+    expected = np.sort(np.concatenate([np.tile(s, c) for s, c in zip(spectra, counts)]))[::-1]
     print(json.dumps({"count": len(got), "error": float(np.max(np.abs(got - expected)) / expected[0]),
                       "top": float(got[0])}))
 """)
