@@ -98,6 +98,10 @@ class Design:
         return {g: [np.sort(self.pool[self.observed[r, k]]) for r in range(self.repeats)]
                 for k, g in enumerate(GROUPS)}
 
+    def chosen(self) -> np.ndarray:
+        """The probe indices whose activations the comparisons need: the pool (sorted)."""
+        return self.pool
+
     def pair(self, r: int) -> Dict[str, np.ndarray]:
         """Repeat ``r``'s probe indices per group (sorted)."""
         return {g: np.sort(self.pool[self.observed[r, k]]) for k, g in enumerate(GROUPS)}
@@ -215,6 +219,19 @@ def design(correct, *, repeats: int = DEFAULT_REPEATS, permutations: int = DEFAU
     resampled = np.take_along_axis(np.broadcast_to(observed, (bootstrap,) + observed.shape), picks, axis=3)
     return Design(mask, pool, labels, size, repeats, observed.astype(np.int32), permuted.astype(np.int32),
                   resampled.astype(np.int32), float(alpha), "", settings)
+
+
+def equal_size_subsets(correct, size: Optional[int] = None, repeats: int = DEFAULT_REPEATS, seed: int = 0,
+                       max_group_size: Optional[int] = DEFAULT_MAX_GROUP_SIZE) -> Dict[str, List[np.ndarray]]:
+    """The compared sets of ``design(correct, ...)``: ``{"correct": [idx, ...], "incorrect": [...]}``.
+
+    ``repeats`` sorted int64 probe-index arrays per group, all of the same length ``size`` (default: the
+    smaller pool); a pool of exactly that size appears whole in every repeat. Empty lists when the groups
+    are not compared. The same sets as ``relusv.torch.analyze`` and ``Monitor`` with these settings.
+    """
+    plan = design(correct, repeats=repeats, permutations=1, bootstrap=1, group_size=size,
+                  max_group_size=max_group_size, seed=seed)
+    return {g: [idx.astype(np.int64) for idx in sets] for g, sets in plan.subsets().items()}
 
 
 def _relabellings(rng: np.random.Generator, pooled: int, n_correct: int, permutations: int, repeats: int,
