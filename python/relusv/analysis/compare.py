@@ -343,6 +343,7 @@ class Comparison:
                 f"{prefix}_verdict": self.verdict}
 
 
+COMPARISON_FIELDS = ("difference", "effect", "effect_low", "effect_high", "p_value", "p_adjusted")
 COLUMN_SUFFIXES = ("correct", "correct_spread", "incorrect", "incorrect_spread", "difference", "effect",
                    "effect_low", "effect_high", "p_value", "p_adjusted", "verdict")
 

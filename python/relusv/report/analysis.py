@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..analysis.compare import GROUPS, spread
+from ..analysis.compare import COMPARISON_FIELDS, GROUPS, spread
 from ..layer_table import LayerInput, compare_groups, table_records, table_settings
 from .data import LabelledData
 from .model import LAYER_NAME, Network
@@ -69,9 +69,6 @@ def run(module, network: Optional[Network], data: LabelledData, settings: Report
 def _summary(values: List[float]) -> dict:
     v = np.asarray(values, dtype=np.float64)
     return {"mean": float(v.mean()), "spread": spread(v), "values": [float(t) for t in v]}
-
-
-COMPARISON_FIELDS = ("difference", "effect", "effect_low", "effect_high", "p_value", "p_adjusted")
 
 
 def comparison_fields(row: dict, prefix: str) -> Optional[dict]:

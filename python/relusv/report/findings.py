@@ -28,8 +28,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from ..analysis.compare import DEFAULT_ALPHA
-from .analysis import COMPARISON_FIELDS
+from ..analysis.compare import COMPARISON_FIELDS, DEFAULT_ALPHA
 
 
 def _stated(comparison: Optional[dict]) -> dict:
