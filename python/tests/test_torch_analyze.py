@@ -328,3 +328,32 @@ def test_same_names_in_monitor_analyze_and_report(trained, tmp_path, capsys):
                  "--data", str(tmp_path / "probe.npz"), "--out", str(tmp_path / "r2")])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("relusv: error: --weights") and err.count("\n") == 1
+
+
+def test_analyze_and_monitor_agree_value_for_value(trained):
+    """Same model, data, seed and settings: the same sets, widths, statistics, adjusted p and verdicts
+    (the Holm family is the four sites of fc1 and fc2 in both: analyze without ReLU bounds states no s_0)."""
+    model, x, y = trained
+    settings = dict(seed=SEED, samples=SAMPLES, repeats=REPEATS, permutations=300, bootstrap=60, max_group_size=150,
+                    batch_size=128)
+    table = analyze(model, x, y, layers=["fc1", "fc2"], relu_bounds=False, progress=False, **settings)
+    monitor = Monitor(model, x, y, layers=["fc1", "fc2"], singular_values=False, **settings)
+    records = monitor.measure()
+    assert {g: [s.tolist() for s in v] for g, v in monitor.last.subsets.items()} == table.attrs["subsets"]
+    compared = 0
+    for row in table.to_dict("records"):
+        for site, prefix in (("output", ""), ("input", "input_")):
+            (rec,) = records.select(layer=row["layer"], site=site, quantity="gmw_difference")
+            assert rec["value"] == pytest.approx(row[f"{prefix}gmw_difference"], rel=1e-9, abs=1e-12)
+            for key in ("effect", "effect_low", "effect_high"):
+                assert rec[key] == pytest.approx(row[f"{prefix}gmw_{key}"], rel=1e-9, abs=1e-12)
+            assert rec["p_value"] == row[f"{prefix}gmw_p_value"]
+            assert rec["p_adjusted"] == row[f"{prefix}gmw_p_adjusted"]
+            assert rec["verdict"] == row[f"{prefix}gmw_verdict"]
+            for g in ("correct", "incorrect"):
+                (width,) = records.select(layer=row["layer"], site=site, group=g, quantity="gmw")
+                assert width["value"] == pytest.approx(row[f"{prefix}gmw_{g}"], rel=1e-9)
+                assert width["spread"] == pytest.approx(row[f"{prefix}gmw_{g}_spread"], rel=1e-6, abs=1e-12)
+                assert width["repeats"] == REPEATS
+            compared += 1
+    assert compared == 4 and table.attrs["family"] == 4
