@@ -30,6 +30,7 @@ hands in what needs torch, e.g. ``LayerInput.operator_norm_estimate``).
 from __future__ import annotations
 
 import sys
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -50,6 +51,7 @@ from .analysis.compare import (
     empty_columns,
     gmw_functional,
     maximum_functional,
+    resolution_note,
     spread,
 )
 
@@ -400,6 +402,9 @@ def table_records(layers: Sequence[LayerInput], groups: Design, acts: Dict[tuple
     rows = [_layer_row(layer, acts, groups, settings, details, family)
             for layer in progress_bar(layers, "layers", show=show)]
     adjust([c for _, _, c in family], groups.alpha)
+    note = resolution_note(int(groups.settings.get("permutations", 0)), len(family), groups.alpha)
+    if note:
+        warnings.warn(note, stacklevel=3)
     for row, prefix, c in family:
         row[f"{prefix}_p_adjusted"], row[f"{prefix}_verdict"] = c.p_adjusted, c.verdict
     n = int(groups.correct.size)
@@ -407,7 +412,7 @@ def table_records(layers: Sequence[LayerInput], groups: Design, acts: Dict[tuple
         "points": n, "accuracy": float(groups.correct.mean()), "correct": int(groups.correct.sum()),
         "incorrect": int(n - groups.correct.sum()), "group_size": groups.size, "repeats": groups.repeats,
         "comparison": groups.reason, "settings": {k: v for k, v in settings.items() if k != "dimensions"},
-        "design": dict(groups.settings), "family": len(family), "pool": groups.pool.tolist(),
+        "design": dict(groups.settings), "family": len(family), "family_note": note, "pool": groups.pool.tolist(),
         "subsets": {g: [idx.tolist() for idx in sets] for g, sets in groups.subsets().items()},
         "correct_mask": groups.correct.tolist(), "details": details,
     }

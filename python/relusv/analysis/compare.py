@@ -38,7 +38,7 @@ over row subsets of it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -48,13 +48,13 @@ from .directions import gaussian_directions
 GROUPS = ("correct", "incorrect")
 MIN_GROUP_SIZE = 2          # the width of a single point is 0: nothing to compare
 DEFAULT_REPEATS = 5
-DEFAULT_PERMUTATIONS = 1000
+DEFAULT_PERMUTATIONS = 500
 DEFAULT_BOOTSTRAP = 200
 DEFAULT_ALPHA = 0.05
 DEFAULT_MAX_GROUP_SIZE = 500
 VERDICTS = ("correct larger", "incorrect larger", "no difference shown")
 _MAX_INDICES = 1 << 26      # index values a design may hold (256 MiB of int32)
-_CHUNK = 1 << 22            # gathered values per block of set evaluations
+_BLOCK = 1 << 17            # values of the running extremes per block of set evaluations
 
 
 def spread(values: Sequence[float]) -> float:
@@ -90,6 +90,13 @@ class Design:
     @property
     def comparable(self) -> bool:
         return not self.reason
+
+    @property
+    def whole(self) -> Tuple[bool, bool]:
+        """Per group: is its pool exactly the compared size (the same whole set in every repeat, also after
+        relabelling, which keeps the pools' sizes)?"""
+        n_correct = int(self.labels.sum())
+        return n_correct == self.size, self.labels.size - n_correct == self.size
 
     def subsets(self) -> Dict[str, List[np.ndarray]]:
         """Probe indices of every repeat's compared set per group (sorted)."""
@@ -242,7 +249,7 @@ def _relabellings(rng: np.random.Generator, pooled: int, n_correct: int, permuta
     block = max(1, (1 << 22) // max(1, pooled * repeats))
     for start in range(0, permutations, block):
         b = min(block, permutations - start)
-        shuffled = np.argsort(rng.random((b, pooled)), axis=1)
+        shuffled = rng.permuted(np.broadcast_to(np.arange(pooled), (b, pooled)), axis=1)
         groups = (shuffled[:, :n_correct], shuffled[:, n_correct:])
         for k, members in enumerate(groups):
             rows = np.repeat(members, repeats, axis=0)
@@ -261,13 +268,23 @@ class Functional:
     reduce: Callable[[np.ndarray, np.ndarray], np.ndarray]
 
     def evaluate(self, sets: np.ndarray) -> np.ndarray:
-        """``f`` of every set: ``sets`` of shape ``(..., n)`` (positions) gives shape ``(...)``."""
+        """``f`` of every set: ``sets`` of shape ``(..., n)`` (positions) gives shape ``(...)``.
+
+        Blocks of sets keep running column-wise maxima and minima over their members (``n`` vectorised
+        steps over a block), so no ``(sets, n, S)`` array is ever formed.
+        """
         flat = sets.reshape(-1, sets.shape[-1])
         out = np.empty(flat.shape[0])
-        per = max(1, _CHUNK // max(1, flat.shape[1] * self.values.shape[1]))
+        per = max(1, _BLOCK // self.values.shape[1])
         for start in range(0, flat.shape[0], per):
-            rows = self.values[flat[start:start + per]]
-            out[start:start + per] = self.reduce(rows.max(axis=1), rows.min(axis=1))
+            idx = flat[start:start + per]
+            hi = self.values[idx[:, 0]]
+            lo = hi.copy()
+            for j in range(1, idx.shape[1]):
+                row = self.values[idx[:, j]]
+                np.maximum(hi, row, out=hi)
+                np.minimum(lo, row, out=lo)
+            out[start:start + per] = self.reduce(hi, lo)
         return out.reshape(sets.shape[:-1])
 
 
@@ -363,6 +380,17 @@ def _statistic(values: np.ndarray) -> tuple:
         return d, np.where(scale > 0, d / scale, np.nan)
 
 
+def _evaluate_pairs(functional: Functional, sets: np.ndarray, whole: Sequence[bool]) -> np.ndarray:
+    """``f`` of ``sets[..., r, g, :]``; a group used whole has the same set in every repeat: evaluated once."""
+    out = np.empty(sets.shape[:-1])
+    for k in range(2):
+        if whole[k]:
+            out[..., :, k] = functional.evaluate(sets[..., 0, k, :])[..., None]
+        else:
+            out[..., :, k] = functional.evaluate(sets[..., :, k, :])
+    return out
+
+
 def compare(plan: Design, functional: Functional) -> Comparison:
     """The statistic, permutation p-value and bootstrap interval of ``functional`` on ``plan`` (unadjusted).
 
@@ -381,9 +409,9 @@ def compare(plan: Design, functional: Functional) -> Comparison:
     if functional.values.shape[0] != plan.pool.size:
         raise InvalidInputError(f"the functional has {functional.values.shape[0]} rows, the pool "
                                 f"{plan.pool.size} points")
-    observed = functional.evaluate(plan.observed)
+    observed = _evaluate_pairs(functional, plan.observed, plan.whole)
     d, effect = _statistic(observed)
-    d_star, _ = _statistic(functional.evaluate(plan.permuted))
+    d_star, _ = _statistic(_evaluate_pairs(functional, plan.permuted, plan.whole))
     tie = 1e-12 * max(float(np.abs(observed).max()), np.finfo(float).tiny)
     p = (1 + int(np.sum(np.abs(d_star) >= abs(d) - tie))) / (d_star.size + 1)
     _, boot = _statistic(functional.evaluate(plan.resampled))
@@ -424,6 +452,16 @@ def verdict(difference: float, p_adjusted: float, alpha: float) -> str:
     if np.isfinite(p_adjusted) and p_adjusted < alpha and difference != 0:
         return VERDICTS[0] if difference > 0 else VERDICTS[1]
     return VERDICTS[2]
+
+
+def resolution_note(permutations: int, family: int, alpha: float) -> str:
+    """Why no verdict is reachable (``""`` when one is): the smallest permutation p-value ``1 / (B + 1)``
+    must lie below Holm's first threshold ``alpha / m`` for any verdict to be possible."""
+    if family and 1 / (permutations + 1) >= alpha / family:
+        return (f"with {permutations} permutations the smallest p-value is 1/{permutations + 1}, not below "
+                f"alpha / {family} = {alpha / family:.2g} (Holm over {family} comparisons): no verdict is "
+                f"possible; use at least {int(np.ceil(family / alpha))} permutations")
+    return ""
 
 
 def adjust(comparisons: Sequence[Comparison], alpha: float) -> None:

@@ -63,7 +63,7 @@ class ReportSettings:
     @classmethod
     def default(cls, seed: int = 0, quick: bool = False, tolerance: float = 0.01) -> ReportSettings:
         if quick:
-            return cls(seed=seed, quick=True, repeats=4, permutations=200, bootstrap=100, max_group_size=200, spectrum_points=9,
+            return cls(seed=seed, quick=True, repeats=4, bootstrap=100, max_group_size=200, spectrum_points=9,
                        spectrum_max_steps=20,
                        sphere_points=500, sphere_max_steps=10, tolerance=tolerance)
         return cls(seed=seed, tolerance=tolerance)

@@ -50,6 +50,7 @@ from ..analysis.compare import (
     design,
     gmw_functional,
     projections,
+    resolution_note,
     spread,
 )
 from ..analysis.directions import gaussian_directions
@@ -437,6 +438,9 @@ class Monitor:
             out[self.taps[i].key] = Comparison(**{**c.__dict__})
         family = [out[tap.key] for tap in self.taps]
         adjust(family, plan.alpha)
+        note = resolution_note(int(plan.settings["permutations"]), len(family), plan.alpha)
+        if note:
+            warnings.warn(note, stacklevel=3)
         return out
 
     # -- records ------------------------------------------------------------------------------------
