@@ -17,7 +17,7 @@ every number of the table has one implementation:
   layer's input and at its activation's output, on ``repeats`` equal-size
   subsample pairs on the same directions (seed ``seed``), compared by the
   calibrated procedure of MATH.md section 11 (``relusv.analysis.compare``):
-  permutation p-value, effect ``D / mean(f)`` with its bootstrap interval,
+  permutation p-value, effect ``D / mean(f)`` with its interval,
   Holm adjustment over every comparison of the table, verdict;
 - for a ReLU layer, the exact ``s_0`` on every repeat's sets (compared the
   same way) and certified bounds of ``s_k`` over each group's inputs (first
@@ -337,7 +337,7 @@ def _relu_columns(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Desi
         out["relu_bounds"] = f"not computed over the data: {groups.reason}"
         out["s0_verdict"] = f"not compared: {groups.reason}"
         return out
-    comparison = _exact_top(layer, acts[(layer.name, "output")], b, groups, detail)
+    comparison = _exact_top(layer, acts[(layer.name, "output")], groups, detail)
     out.update(comparison.columns("s0"))
     family.append((row, "s0", comparison))
     for k, g in enumerate(GROUPS):
@@ -358,17 +358,20 @@ def _relu_columns(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Desi
     return out
 
 
-def _exact_top(layer: LayerInput, outputs: np.ndarray, b: Optional[np.ndarray], groups: Design,
-               detail: dict) -> Comparison:
-    """The comparison of ``s_0(phi; X) = max_x ||phi(x) - phi_0||`` (exact; MATH.md sections 2, 9 and 11),
-    ``phi_0`` the activation of the bias alone (broadcast over positions for a convolution): the functional
-    ``max`` of the per-point norms, on the table's design."""
+def top_values(layer: LayerInput, outputs: np.ndarray) -> np.ndarray:
+    """Per point ``||phi(x) - phi_0||`` (float64), ``phi_0`` the activation of the bias alone (broadcast over
+    positions for a convolution): ``s_0(phi; X)`` is their maximum over ``X`` (MATH.md sections 2 and 9)."""
     channels = layer.matrix.shape[0]
-    bias = np.zeros(channels) if b is None else b
+    bias = np.zeros(channels) if layer.bias is None else layer.bias
     at_zero = np.where(bias > 0, bias, layer.leaky_slope * bias)
     at_zero = np.repeat(at_zero, outputs.shape[1] // channels)
-    norms = np.linalg.norm(outputs.astype(np.float64) - at_zero, axis=1)
-    comparison = compare(groups, maximum_functional(norms))
+    return np.linalg.norm(outputs.astype(np.float64) - at_zero, axis=1)
+
+
+def _exact_top(layer: LayerInput, outputs: np.ndarray, groups: Design, detail: dict) -> Comparison:
+    """The comparison of the exact ``s_0(phi; X) = max_x ||phi(x) - phi_0||`` (MATH.md sections 2, 9 and 11):
+    the functional ``max`` of ``top_values``, on the table's design."""
+    comparison = compare(groups, maximum_functional(top_values(layer, outputs)))
     detail["s0"] = {"correct": comparison.correct_values, "incorrect": comparison.incorrect_values}
     return comparison
 

@@ -10,8 +10,8 @@ input or output, the exact top ReLU singular value ``s_0``):
    ``(C'_r, I'_r)`` of ``n`` points each (a pool of exactly ``n`` points is
    used whole in every repeat). ``permutations`` random relabellings of the
    pooled points into groups of the pools' sizes, each subsampled the same
-   way; ``bootstrap`` resamplings with replacement of the points of every
-   observed pair.
+   way; optionally ``bootstrap`` resamplings with replacement of the points
+   of every observed pair.
 2. **A set functional** ``f`` of a set of rows of a per-point matrix ``V``
    (``L x S``, one row per pooled point): ``f(A) = reduce(max_A V, min_A V)``,
    column-wise extremes. The GMW: ``V = Z G^T`` (the projections of the pooled
@@ -23,8 +23,16 @@ input or output, the exact top ReLU singular value ``s_0``):
 3. **Statistic** ``D = mean_r (f(C'_r) - f(I'_r))``; two-sided permutation
    p-value ``p = (1 + #{b : |D*_b| >= |D|}) / (B + 1)`` with ``D*_b`` the same
    average on relabelling ``b``; effect ``D / mean(f)`` (``mean(f)`` over both
-   groups and all repeats) with the percentile interval of its bootstrap
-   distribution at level ``1 - alpha``.
+   groups and all repeats) with an interval at level ``1 - alpha``: by
+   default ``effect +- z_{1 - alpha/2} sd(D*) / mean(f)``, the spread of ``D``
+   over random equal-size sets of the pooled points (its sampling spread
+   where the groups do not differ); with ``bootstrap > 0`` instead the
+   percentile interval of the bootstrap over points. The bootstrap of a
+   maximum / minimum is known to be inconsistent (a resample repeats points,
+   and its extremes are the sample's with probability about 0.63), and it
+   covers too rarely here: on planted effects in the digits MLP (bench/findings.py)
+   the 95 % bootstrap interval held the true effect in 76 % of the runs, the
+   permutation-spread interval in 98 %.
 4. **Family**: the p-values stated together are Holm-adjusted (``holm``); the
    verdict (``verdict``) is ``correct larger`` / ``incorrect larger`` where
    the adjusted ``p < alpha``, else ``no difference shown``.
@@ -38,6 +46,7 @@ over row subsets of it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from statistics import NormalDist
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -49,7 +58,7 @@ GROUPS = ("correct", "incorrect")
 MIN_GROUP_SIZE = 2          # the width of a single point is 0: nothing to compare
 DEFAULT_REPEATS = 5
 DEFAULT_PERMUTATIONS = 500
-DEFAULT_BOOTSTRAP = 200
+DEFAULT_BOOTSTRAP = 0      # 0: the interval from the permutation spread (see above)
 DEFAULT_ALPHA = 0.05
 DEFAULT_MAX_GROUP_SIZE = 500
 VERDICTS = ("correct larger", "incorrect larger", "no difference shown")
@@ -162,7 +171,8 @@ def design(correct, *, repeats: int = DEFAULT_REPEATS, permutations: int = DEFAU
     permutations : int
         Random relabellings of the pooled points (the permutation distribution).
     bootstrap : int
-        Bootstrap resamples (with replacement, within every observed set) for the effect's interval.
+        0 (default): the effect's interval from the permutation spread; otherwise this many bootstrap
+        resamples (with replacement, within every observed set) give a percentile interval.
     group_size : int, optional
         Points per compared set; default (and upper limit) the smaller pool.
     max_group_size : int or None
@@ -190,7 +200,9 @@ def design(correct, *, repeats: int = DEFAULT_REPEATS, permutations: int = DEFAU
     """
     repeats = _positive(repeats, "repeats")
     permutations = _positive(permutations, "permutations")
-    bootstrap = _positive(bootstrap, "bootstrap")
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
+        raise InvalidInputError(f"bootstrap must be a non-negative integer, got {bootstrap!r}")
+    bootstrap = int(bootstrap)
     group_size = _positive(group_size, "group_size", allow_none=True)
     max_group_size = _positive(max_group_size, "max_group_size", allow_none=True)
     if not 0 < float(alpha) < 1:
@@ -391,8 +403,25 @@ def _evaluate_pairs(functional: Functional, sets: np.ndarray, whole: Sequence[bo
     return out
 
 
+def _interval(plan: Design, functional: Functional, effect: float, d_star: np.ndarray,
+              scale: float) -> Tuple[float, float]:
+    """The effect's interval at level ``1 - alpha``: the permutation spread (``plan`` without bootstrap
+    resamples) or the bootstrap percentiles."""
+    if plan.resampled.shape[0] == 0:
+        if not scale > 0 or d_star.size < 2:
+            return float("nan"), float("nan")
+        half = NormalDist().inv_cdf(1 - plan.alpha / 2) * float(d_star.std(ddof=1)) / scale
+        return effect - half, effect + half
+    _, boot = _statistic(functional.evaluate(plan.resampled))
+    boot = boot[np.isfinite(boot)]
+    if not boot.size:
+        return float("nan"), float("nan")
+    low, high = np.quantile(boot, [plan.alpha / 2, 1 - plan.alpha / 2])
+    return float(low), float(high)
+
+
 def compare(plan: Design, functional: Functional) -> Comparison:
-    """The statistic, permutation p-value and bootstrap interval of ``functional`` on ``plan`` (unadjusted).
+    """The statistic, permutation p-value and the effect's interval of ``functional`` on ``plan`` (unadjusted).
 
     Examples
     --------
@@ -414,10 +443,7 @@ def compare(plan: Design, functional: Functional) -> Comparison:
     d_star, _ = _statistic(_evaluate_pairs(functional, plan.permuted, plan.whole))
     tie = 1e-12 * max(float(np.abs(observed).max()), np.finfo(float).tiny)
     p = (1 + int(np.sum(np.abs(d_star) >= abs(d) - tie))) / (d_star.size + 1)
-    _, boot = _statistic(functional.evaluate(plan.resampled))
-    boot = boot[np.isfinite(boot)]
-    low, high = (np.quantile(boot, [plan.alpha / 2, 1 - plan.alpha / 2]) if boot.size
-                 else (float("nan"), float("nan")))
+    low, high = _interval(plan, functional, float(effect), d_star, float(observed.mean()))
     return Comparison(functional.name, observed[:, 0].tolist(), observed[:, 1].tolist(), float(d),
                       float(effect), float(low), float(high), float(p), int(d_star.size))
 

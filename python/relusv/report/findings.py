@@ -8,7 +8,7 @@ the command line state them the same way, true or not:
   ``relusv.torch.analyze``): the verdict ``correct larger`` / ``incorrect
   larger`` where the Holm-adjusted permutation p-value is below ``alpha``,
   else ``no difference shown`` (never "same"), stated with the adjusted p
-  and the bootstrap interval of the effect ``D / mean(f)``;
+  and the interval of the effect ``D / mean(f)``;
 - does the GMW grow with depth through the hidden layers (input first), each
   step by more than the two spreads?
 - are the ReLU bounds below the linear singular values? Over data the chain

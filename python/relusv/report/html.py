@@ -229,7 +229,7 @@ Gaussian directions; entries are mean &plusmn; standard deviation over the repea
 &sect;11) is a permutation test ({s['permutations']} random relabellings of the pooled points) of the mean paired
 difference D, Holm-adjusted over every comparison of the report; the verdict is "correct larger" or "incorrect
 larger" only where the adjusted p is below {s['alpha']:g}, else "no difference shown"; the effect D / mean(GMW) is
-given with its bootstrap interval ({s['bootstrap']} resamples of the points, level {100 * (1 - s['alpha']):.0f}%). GMW: Gaussian mean width of the layer's outputs ({s['gmw_samples']} directions,
+given with its interval at level {100 * (1 - s['alpha']):.0f}% ({"the spread of the permutation distribution" if not s['bootstrap'] else f"{s['bootstrap']} bootstrap resamples of the points"}). GMW: Gaussian mean width of the layer's outputs ({s['gmw_samples']} directions,
 {100 * s['gmw_trim']:g}% trimmed mean). ReLU bounds: certified upper bounds of the ReLU singular values
 s<sub>k</sub>(ReLU(W&middot;+b); X) over the layer's inputs X from each group (first subset), computed at
 ranks k below rank(X W<sup>T</sup>) only: from there on s<sub>k</sub> = 0 exactly (MATH.md &sect;2; a set of

@@ -21,7 +21,7 @@ class ReportSettings:
         Gaussian directions (MATH.md section 11).
     permutations, bootstrap, alpha
         Relabellings of the pooled points (permutation p-value), bootstrap
-        resamples (interval of the effect) and the family-wise level of the
+        resamples (0: the effect's interval from the permutation spread) and the family-wise level of the
         verdicts (Holm over every comparison of the report).
     max_group_size
         Each group enters the comparisons with at most this many points (a
@@ -63,7 +63,7 @@ class ReportSettings:
     @classmethod
     def default(cls, seed: int = 0, quick: bool = False, tolerance: float = 0.01) -> ReportSettings:
         if quick:
-            return cls(seed=seed, quick=True, repeats=4, bootstrap=100, max_group_size=200, spectrum_points=9,
+            return cls(seed=seed, quick=True, repeats=4, max_group_size=200, spectrum_points=9,
                        spectrum_max_steps=20,
                        sphere_points=500, sphere_max_steps=10, tolerance=tolerance)
         return cls(seed=seed, tolerance=tolerance)

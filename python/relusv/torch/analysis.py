@@ -12,7 +12,7 @@ over a probe set split into correctly and incorrectly classified points:
   (``relusv.analysis.compare``): ``repeats`` subsample pairs on the same
   Gaussian directions (seed ``seed``), a permutation p-value from
   ``permutations`` relabellings of the pooled points, the effect
-  ``D / mean(f)`` with its bootstrap interval, Holm-adjusted over every
+  ``D / mean(f)`` with its interval, Holm-adjusted over every
   comparison of the table, and the verdict ``correct larger`` /
   ``incorrect larger`` / ``no difference shown``;
 - for a ReLU layer, certified bounds of ``s_k(ReLU(W . + b); X)`` over each
@@ -208,7 +208,8 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
         Subsample pairs averaged per comparison (MATH.md section 11).
     permutations, bootstrap : int
         Random relabellings of the pooled points (the permutation p-value; the smallest possible p is
-        ``1 / (permutations + 1)``) and bootstrap resamples (the effect's interval).
+        ``1 / (permutations + 1)``), and bootstrap resamples for the effect's interval (0, the default:
+        the interval from the spread of the permutation distribution; MATH.md section 11).
     alpha : float
         Family-wise level of the verdicts (Holm over every comparison of the table) and
         ``1 - alpha`` the level of the effect intervals.
@@ -242,7 +243,7 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
         ``gmw_incorrect``, ``gmw_incorrect_spread`` (mean and spread over the
         repeats), ``gmw_ratio``, ``gmw_difference`` (``D``, the mean paired
         difference), ``gmw_effect`` (``D / mean(f)``) with ``gmw_effect_low``
-        / ``gmw_effect_high`` (bootstrap interval at level ``1 - alpha``),
+        / ``gmw_effect_high`` (its interval at level ``1 - alpha``),
         ``gmw_p_value`` (permutation), ``gmw_p_adjusted`` (Holm over every
         comparison of the table), ``gmw_verdict`` (``correct larger`` /
         ``incorrect larger`` where ``gmw_p_adjusted < alpha``, else ``no
