@@ -19,14 +19,16 @@ For each network (the shipped ``digits_mlp.npz`` 64-100-100-100-10 and
 3. **Power**: on null splits, the points of the smaller group scaled by
    ``l`` at every site (its widths and ``s_0`` scale by ``l`` exactly:
    ``w(lK) = l w(K)``), the fraction of runs with verdict ``incorrect larger``
-   (Holm over the family), per ``l``: the power curve.
+   (Holm over the family), per ``l``: the power curve; and how often the
+   effect's 95 % interval holds the planted effect ``-2 (l - 1) / (l + 1)``.
 4. **Findings**: the real split, stated with the procedure (verdict, Holm-adjusted p,
    effect and its 95 % interval).
 5. **Time**: ``analyze`` with the new procedure against the revision before
    it (``--old-ref``, extracted with ``git archive``), interleaved runs,
    medians and their ratio (target: at most 2x).
 
-    PYTHONPATH=python .venv/bin/python bench/findings.py [--null-runs 200] [--power-runs 40]
+    PYTHONPATH=python .venv/bin/python bench/findings.py [--networks mlp cnn] [--null-runs 400]
+        [--power-runs 40] [--parts route null power timing]
 """
 from __future__ import annotations
 
@@ -92,7 +94,7 @@ def capture(model, x, y) -> Tuple[np.ndarray, List[Tuple[str, str, np.ndarray]]]
         handles.append(layer.module.register_forward_hook(hook))
     model.eval()
     with torch.no_grad():
-        logits = model(torch.as_tensor(x))
+        logits = model(torch.as_tensor(np.asarray(x), dtype=next(model.parameters()).dtype))
     for h in handles:
         h.remove()
     correct = (logits.argmax(1).numpy() == np.asarray(y))
@@ -186,21 +188,26 @@ def power_curve(correct, members, runs: int, seed: int, permutations: int, scale
     keep = [(label, kind, values[correct]) for label, kind, values in members]
     print(f"  power on planted effects ({runs} null splits per scale; the smaller group's points scaled by l at "
           "every site; effect 2(l-1)/(l+1) = D / mean(f) of the population):")
-    print("    l       effect   any member   mean over members   smallest member   largest member")
+    print("    l       effect   any member   mean over members   smallest member   largest member   "
+          "interval coverage")
     for scale in scales:
         children = np.random.SeedSequence([seed, 2, int(round(scale * 1e6))]).spawn(runs)
         hits = np.zeros(len(members))
-        any_hit = 0
+        any_hit, covered = 0, 0
+        truth = -2 * (scale - 1) / (scale + 1)   # the smaller ('incorrect') group scaled: D < 0
         for child in children:
             rng = np.random.default_rng(child)
-            verdicts = [c.verdict for c in run_family(keep, null_mask(rng, correct), int(rng.integers(2**63)),
-                                                      permutations, 1, scale)]
+            results = run_family(keep, null_mask(rng, correct), int(rng.integers(2**63)), permutations,
+                                 DEFAULT_BOOTSTRAP, scale)
+            verdicts = [c.verdict for c in results]
+            covered += sum(c.effect_low <= truth <= c.effect_high for c in results)
             detected = np.array([v == "incorrect larger" for v in verdicts])
             hits += detected
             any_hit += bool(detected.any())
         power = hits / runs
         print(f"    {scale:<6.3f}  {2 * (scale - 1) / (scale + 1):+6.3f}   {any_hit / runs:9.2f}    "
-              f"{power.mean():15.2f}   {power.min():15.2f}   {power.max():14.2f}")
+              f"{power.mean():15.2f}   {power.min():15.2f}   {power.max():14.2f}   "
+              f"{covered / (runs * len(members)):14.3f}")
 
 
 TIMING = """
@@ -242,13 +249,15 @@ def timing(name: str, runs: int, old_ref: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--networks", nargs="+", default=["mlp", "cnn"], choices=["mlp", "cnn"])
-    parser.add_argument("--null-runs", type=int, default=200)
+    parser.add_argument("--null-runs", type=int, default=400)
     parser.add_argument("--power-runs", type=int, default=40)
     parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 1.03, 1.06, 1.1, 1.15, 1.25])
     parser.add_argument("--permutations", type=int, default=DEFAULT_PERMUTATIONS)
     parser.add_argument("--timing-runs", type=int, default=3, help="0 skips the timing")
     parser.add_argument("--old-ref", default=OLD_REF)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--parts", nargs="+", default=["route", "null", "power", "timing"],
+                        choices=["route", "null", "power", "timing"])
     args = parser.parse_args()
     torch.set_num_threads(1)
     for name in args.networks:
@@ -257,10 +266,13 @@ def main() -> None:
         print(f"{name}: {len(y)} held-out points, {int((~correct).sum())} misclassified; family of "
               f"{len(members)} comparisons; {DEFAULT_REPEATS} repeats, {args.permutations} permutations, "
               f"alpha {DEFAULT_ALPHA}")
-        route_check(model, x, y, correct, members)
-        null_runs(correct, members, args.null_runs, args.seed, args.permutations)
-        power_curve(correct, members, args.power_runs, args.seed, args.permutations, args.scales)
-        if args.timing_runs:
+        if "route" in args.parts:
+            route_check(model, x, y, correct, members)
+        if "null" in args.parts:
+            null_runs(correct, members, args.null_runs, args.seed, args.permutations)
+        if "power" in args.parts:
+            power_curve(correct, members, args.power_runs, args.seed, args.permutations, args.scales)
+        if "timing" in args.parts and args.timing_runs:
             timing(name, args.timing_runs, args.old_ref)
         sys.stdout.flush()
 
