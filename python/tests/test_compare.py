@@ -176,3 +176,11 @@ def test_maximum_functional_is_the_largest_value_of_each_set():
         assert c.correct_values[r] == v[plan.pool[plan.observed[r, 0]]].max()
         assert c.incorrect_values[r] == v[plan.pool[plan.observed[r, 1]]].max()
     assert math.isfinite(c.p_value) and 1 / 11 <= c.p_value <= 1
+
+
+def test_a_family_too_large_for_the_permutations_is_named():
+    from relusv.analysis.compare import resolution_note
+
+    assert resolution_note(500, 11, 0.05) == ""                 # 1/501 < 0.05/11
+    note = resolution_note(100, 11, 0.05)                        # 1/101 >= 0.05/11: no verdict possible
+    assert "no verdict is possible" in note and "at least 220 permutations" in note
