@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .errors import InvalidInputError, InvalidTypeError
+from .errors import InvalidInputError, InvalidTypeError, MemoryLimitError
 
 MAX_SIZE = 2**63 - 1
 """Largest ``size_t`` the library accepts (it reads sizes as signed 64-bit)."""
@@ -108,3 +108,36 @@ def labels(y: Any, classes: int, name: str = "labels") -> None:
 
 def _power(high: int) -> str:
     return {MAX_SIZE: "2**63 - 1", MAX_UINT64: "2**64 - 1"}.get(high, str(high))
+
+
+def within_memory_limit(nbytes: int, what: str) -> None:
+    """Refuses ``nbytes`` of memory for ``what`` when it exceeds the library's memory limit (``relusv.memory``).
+
+    Raises
+    ------
+    MemoryLimitError
+        Naming ``what``, the size and the limit; called before anything of that size is allocated.
+    """
+    from .memory import memory_limit
+
+    limit = memory_limit()
+    if nbytes > limit:
+        raise MemoryLimitError(f"{what} would take {nbytes:,} bytes, more than the memory limit of {limit:,} "
+                               "bytes (RELUSV_MEMORY_LIMIT or relusv.set_memory_limit sets it)")
+
+
+def checked_tensor_extent(size: tuple, stride: tuple, offset: Any, storage_numel: int, what: str) -> int:
+    """The element count ``prod(size)`` of a strided view, after checking that it is well formed and that
+    every element it addresses lies inside a storage of ``storage_numel`` elements.
+
+    A view may repeat storage (stride 0) or share it with other views: its element count, not its
+    storage, is what a copy of it takes.
+    """
+    ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (*size, *stride, offset))
+    if not ints or len(size) != len(stride) or min((*size, *stride, offset), default=0) < 0:
+        raise InvalidInputError(f"{what} has a malformed shape {size}, strides {stride} or offset {offset}")
+    numel = math.prod(size)
+    if numel and offset + sum((n - 1) * s for n, s in zip(size, stride)) >= storage_numel:
+        raise InvalidInputError(f"{what} of shape {size} and strides {stride} reaches beyond its storage of "
+                                f"{storage_numel} elements")
+    return numel

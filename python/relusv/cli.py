@@ -58,7 +58,7 @@ def _real_array(a: np.ndarray, name: str) -> np.ndarray:
 
 def _one_line(error: BaseException) -> str:
     text = " ".join(str(error).split()) or type(error).__name__
-    return text if len(text) <= 300 else text[:297] + "..."
+    return text if len(text) <= 500 else text[:497] + "..."
 
 
 def command_gmw(args: argparse.Namespace) -> int:

@@ -49,6 +49,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "nn.Module")
     p.add_argument("--weights", metavar="FILE",
                    help="state_dict for --model package.module:callable (read with torch.load(weights_only=True))")
+    p.add_argument("--trust-model-code", action="store_true",
+                   help="load a TorchScript --model with torch.jit.load, which RUNS code stored in the archive (only "
+                        "for archives from a trusted source); by default archives are read as data, and only "
+                        "Sequentials of standard layers are accepted")
     p.add_argument("--data", metavar="FILE", nargs="+",
                    help=".npz with X (points as rows) and y (labels), or two .npy files: points, labels")
     p.add_argument("--out", metavar="DIR", default=DEFAULT_OUT, help=f"output directory (default ./{DEFAULT_OUT})")
@@ -88,7 +92,7 @@ def _inputs(args):
         raise ReportInputError("--data needs --model (or give neither for the built-in default)")
     if args.data is None:
         raise ReportInputError("--model needs --data: a .npz with X and y, or two .npy files")
-    model = load_model(args.model, args.weights)
+    model = load_model(args.model, args.weights, trust_model_code=args.trust_model_code)
 
     def checked(paths):
         x, y, source = load_data(paths)
