@@ -2,7 +2,9 @@
 
 Accepted forms: one ``.npz`` with arrays ``X`` (points as rows; trailing
 dimensions are flattened) and ``y`` (integer class labels), or two ``.npy``
-files, points first, labels second.
+files, points first, labels second. The size every array declares is checked
+against the bytes its file holds and the memory limit before it is read
+(``relusv._npyfile``).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from .._npyfile import check_npy_file, check_npz_member
 from .errors import ReportInputError
 
 
@@ -32,6 +35,7 @@ def _read(path: str):
     p = Path(path)
     if not p.is_file():
         raise ReportInputError(f"no such data file: {path}")
+    check_npy_file(p, path)
     try:
         return np.load(p, allow_pickle=False)
     except Exception as error:  # numpy raises several types for unreadable files
@@ -56,6 +60,8 @@ def load_data(paths: Sequence[str]) -> tuple:
             if missing:
                 raise ReportInputError(f"{paths[0]} has no array named {missing[0]!r} (found: "
                                        f"{', '.join(archive.files) or 'none'}); expected X (points) and y (labels)")
+            for key in ("X", "y"):
+                check_npz_member(archive, key, f"{paths[0]}: array {key}")
             try:
                 return archive["X"], archive["y"], paths[0]
             except Exception as error:  # object arrays (pickle refused), bad CRC, corrupt deflate streams
