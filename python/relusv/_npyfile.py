@@ -26,7 +26,9 @@ def _header(stream: IO[bytes], what: str) -> Tuple[int, int]:
         reader = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
         shape, _fortran, dtype = reader(stream, max_header_size=10_000)
     except Exception as error:  # numpy raises several types for malformed headers
-        raise InvalidInputError(f"{what} is not a readable .npy array: {error}") from None
+        raise InvalidInputError(f"cannot read {what} as a .npy array: {error}") from None
+    if dtype.hasobject:
+        raise InvalidInputError(f"cannot read {what}: it holds Python objects (a pickle), which relusv does not load")
     return math.prod(shape) * dtype.itemsize, stream.tell()
 
 
@@ -64,5 +66,5 @@ def check_npz_member(archive: np.lib.npyio.NpzFile, key: str, what: str) -> None
     except InvalidInputError:
         raise
     except Exception as error:  # zipfile / zlib errors of a corrupt member
-        raise InvalidInputError(f"{what}: cannot read it: {error}") from None
+        raise InvalidInputError(f"cannot read {what}: {error}") from None
     _check(declared, header, info.file_size, what)

@@ -93,17 +93,57 @@ def finite_array(a: Any, name: str) -> None:
         raise InvalidInputError(f"{name} contains NaN or infinity at index {index}")
 
 
-def labels(y: Any, classes: int, name: str = "labels") -> None:
-    """Refuses class labels that are not integers in ``[0, classes)``, naming the first bad one."""
+def labels(y: Any, classes: Optional[int], name: str = "labels") -> np.ndarray:
+    """Class labels as int64 indices in ``[0, classes)`` (``[0, inf)`` when ``classes`` is None).
+
+    The one check of labels for ``relusv.torch`` (``analyze``, ``Monitor``, ``harmonic_prune``, through
+    ``probe.class_targets``) and the report. Integer labels are taken as they are; float labels only
+    when every entry is finite and integral (``2.0``, never ``2.9``), so no label is truncated.
+
+    Parameters
+    ----------
+    y : array_like or torch.Tensor
+        The labels (any shape; entries are counted in C order).
+    classes : int or None
+        The number of classes (the model's logits).
+    name : str
+        How messages name the labels.
+
+    Returns
+    -------
+    numpy.ndarray of int64, the shape of ``y``.
+
+    Raises
+    ------
+    InvalidTypeError
+        Labels that are neither integers nor floats (bool, complex, strings, objects).
+    InvalidInputError
+        Naming the first offending entry: NaN or infinity, a fraction, or a value outside the range.
+
+    Examples
+    --------
+    >>> labels(np.array([0.0, 2.0]), 3).tolist()
+    [0, 2]
+    """
     if hasattr(y, "detach"):
         y = y.detach().cpu().numpy()
     arr = np.asarray(y)
-    if arr.dtype.kind not in "iu":
+    if arr.dtype.kind not in "iuf":
         raise InvalidTypeError(f"{name} must be integer class indices, got dtype {arr.dtype}")
-    bad = (arr < 0) | (arr >= classes)
+    flat = arr.reshape(-1)
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(flat)
+        bad[~bad] = flat[~bad] != np.floor(flat[~bad])
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise InvalidInputError(f"{name} must be integer class indices, got {flat[i]} at position {i}")
+    high = MAX_SIZE if classes is None else classes - 1
+    bad = (flat < 0) | (flat > high)
     if bad.any():
-        i = int(np.argmax(bad.reshape(-1)))
-        raise InvalidInputError(f"{name} must lie in [0, {classes - 1}], got {int(arr.reshape(-1)[i])} at position {i}")
+        i = int(np.argmax(bad))
+        value = int(flat[i]) if arr.dtype.kind != "f" else str(flat[i])
+        raise InvalidInputError(f"{name} must lie in [0, {_power(high)}], got {value} at position {i}")
+    return arr.astype(np.int64)
 
 
 def _power(high: int) -> str:

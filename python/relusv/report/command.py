@@ -98,7 +98,7 @@ def _inputs(args):
         x, y, source = load_data(paths)
         if model.network is not None:
             return validate(x, y, model.network.input_dimension, model.network.classes, source)
-        points = validate(x, y, None, 2 ** 62, source)
+        points = validate(x, y, None, None, source)
         return validate(points.x, points.y, None, model_outputs(model.module, points.x, source), source)
 
     data = checked(args.data)

@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from .. import _validation
 from .._npyfile import check_npy_file, check_npz_member
 from .errors import ReportInputError
 
@@ -73,7 +74,7 @@ def load_data(paths: Sequence[str]) -> tuple:
     raise ReportInputError(f"--data takes one .npz (X, y) or two .npy files (points, labels), got {len(paths)} files")
 
 
-def validate(x, y, input_dimension: Optional[int], classes: int, source: str) -> LabelledData:
+def validate(x, y, input_dimension: Optional[int], classes: Optional[int], source: str) -> LabelledData:
     """Check points and labels against a network with ``input_dimension`` inputs and ``classes`` logits.
 
     ``input_dimension=None`` (a model that is not an MLP) keeps the points' shape; the model
@@ -96,16 +97,7 @@ def validate(x, y, input_dimension: Optional[int], classes: int, source: str) ->
         raise ReportInputError(f"{source}: points contain NaN or infinity at row {row}, column {col}")
     if y.ndim != 1 or y.shape[0] != x.shape[0]:
         raise ReportInputError(f"{source}: labels y must have shape ({x.shape[0]},) to match X, got {y.shape}")
-    if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
-        raise ReportInputError(f"{source}: labels y must be integers, got dtype {y.dtype}")
-    if np.issubdtype(y.dtype, np.floating):
-        if not np.isfinite(y).all() or not np.all(y == np.round(y)):
-            raise ReportInputError(f"{source}: labels y must be integers (class indices)")
-    y = y.astype(np.int64)
-    bad = np.flatnonzero((y < 0) | (y >= classes))
-    if bad.size:
-        raise ReportInputError(f"{source}: labels out of range: y[{bad[0]}] = {y[bad[0]]}, but the model has "
-                               f"{classes} outputs (labels must lie in 0..{classes - 1})")
+    y = _validation.labels(y, classes, f"{source}: labels y")
     return LabelledData(x.astype(np.float64), y, source)
 
 

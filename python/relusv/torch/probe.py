@@ -66,14 +66,14 @@ def _tensor(values: Any) -> torch.Tensor:
 
 
 def class_targets(targets: torch.Tensor, output: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Class indices of ``targets``; with the model's ``output`` (logits), integer labels
-    outside ``[0, classes)`` are refused."""
+    """Class indices of ``targets`` as int64, checked by ``_validation.labels`` (integers, or floats that are
+    finite and integral, never truncated; with the model's ``output`` (logits), within ``[0, classes)``).
+    One-hot or probability rows give their argmax."""
     if targets.ndim == 2 and targets.shape[1] > 1:   # one-hot or probabilities
         return targets.argmax(dim=1)
     labels = targets.reshape(targets.shape[0])
-    if output is not None and output.ndim == 2 and output.shape[1] > 1 and not labels.is_floating_point():
-        _validation.labels(labels, int(output.shape[1]), "the probe labels")
-    return labels
+    classes = int(output.shape[1]) if output is not None and output.ndim == 2 and output.shape[1] > 1 else None
+    return torch.from_numpy(_validation.labels(labels, classes, "the probe labels")).to(labels.device)
 
 
 class LoaderProbe:
