@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import secrets
-import shutil
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from .errors import ReportInputError
 
@@ -178,33 +175,8 @@ def print_headline(s: dict) -> None:
     print(f"  report: {s['report']}  ({s['elapsed_seconds']:.1f} s)")
 
 
-def staged(write: Callable[..., object]) -> Callable[..., None]:
-    """``write(report, ..., out)`` made all-or-nothing: it writes into a new directory beside ``out``,
-    moved into place only when complete.
-
-    A failure leaves no half-written report: ``out`` is created only by the final rename, and in an
-    existing ``out`` the report's files are replaced one by one (other files there are left alone).
-    """
-
-    def write_staged(*args) -> None:
-        *contents, out = args
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = out.parent / f".{out.name}.{os.getpid()}-{secrets.token_hex(4)}"
-        staging.mkdir()  # with the umask's permissions, unlike mkdtemp
-        try:
-            write(*contents, staging)
-            if out.is_dir():
-                for path in staging.iterdir():
-                    os.replace(path, out / path.name)
-            else:
-                staging.rename(out)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-
-    return write_staged
-
-
 def run(args: argparse.Namespace) -> int:
+    from .atomic import check_out, staged
     from .build import compute, write
     from .errors import missing_dependency
     from .settings import ReportSettings
@@ -220,8 +192,7 @@ def run(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise ReportInputError(f"--seed must be non-negative, got {args.seed}")
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ReportInputError(f"--out {args.out} exists and is not a directory")
+    check_out(out, args.out)   # before any work: the folder must be replaceable as a whole
     started = time.perf_counter()
     model, data, train = _inputs(args)
     if args.retrain:
