@@ -153,3 +153,34 @@ def test_a_truncated_storage_is_refused(tmp_path):
             dst.writestr(info, data[:-4] if info.filename.endswith("/data/0") else data)
     with pytest.raises(ReportInputError, match="holds 44 bytes, its record declares 48"):
         load_model(str(damaged))
+
+
+def test_an_expanded_tensor_in_an_archive_is_refused_before_materialising(tmp_path):
+    import relusv
+    from relusv.errors import MemoryLimitError
+
+    linear = nn.Linear(30000, 30000, device="meta")
+    linear.weight = nn.Parameter(torch.zeros(1).expand(30000, 30000))
+    linear.bias = nn.Parameter(torch.zeros(30000))
+    path = _script(nn.Sequential(linear), tmp_path / "expanded.pt")
+    assert path.stat().st_size < 1_000_000
+    relusv.set_memory_limit(1 << 30)
+    try:
+        with pytest.raises(MemoryLimitError, match="the tensors of the TorchScript archive would take"):
+            load_model(str(path))
+    finally:
+        relusv.set_memory_limit(None)
+
+
+def test_an_oversized_class_source_is_refused_unread(tmp_path):
+    path = _script(nn.Sequential(nn.Linear(4, 3)), tmp_path / "m.pt")
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename.endswith(".py"):   # every class source (the Linear may be a mangled name)
+                data += b" " * (20 << 20)
+            dst.writestr(info.filename, data)
+    assert bomb.stat().st_size < 200_000
+    with pytest.raises(ReportInputError, match="declares 20,97.* bytes; relusv reads at most 16,777,216"):
+        load_model(str(bomb))

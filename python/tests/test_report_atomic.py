@@ -42,12 +42,12 @@ staged(write)(run, out)
 """
 
 
-def start(run, out, names, env, phase=None, seconds=1.0):
+def start(run, out, names, env, phase=None, seconds=1.0, cwd=None):
     env = dict(env)
     if phase:
         env["RELUSV_REPORT_PAUSE"] = f"{phase}:{seconds}"
     return subprocess.Popen([sys.executable, "-c", WRITER, run, str(out), ",".join(names)], env=env,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, cwd=cwd)
 
 
 def wait_for_pause(proc, phase):
@@ -82,6 +82,15 @@ def test_sigterm_while_writing_a_first_report_leaves_nothing(tmp_path, subproces
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == -signal.SIGTERM
     assert list((tmp_path / "nested").iterdir()) == []
+
+
+def test_out_given_as_dot_replaces_the_current_folder(tmp_path, subprocess_env):
+    out = tmp_path / "r"
+    assert start("old", out, OLD, subprocess_env).wait(timeout=60) == 0
+    proc = start("new", ".", NEW, subprocess_env, cwd=out)
+    assert proc.wait(timeout=60) == 0, proc.stderr.read()
+    assert contents(out) == dict.fromkeys(NEW, "new")
+    assert [p.name for p in tmp_path.iterdir()] == ["r"]
 
 
 def test_the_cli_replaces_an_earlier_retrain_report_whole_and_survives_sigterm(tmp_path, subprocess_env):

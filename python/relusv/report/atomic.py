@@ -72,6 +72,9 @@ def check_out(out: Path, label: str) -> None:
     ReportInputError
         Naming ``label`` (as the user wrote it) and the problem.
     """
+    out = Path(os.path.abspath(out))
+    if not out.name:
+        raise ReportInputError(f"--out {label}: the report needs a folder of its own, not the file system root")
     if out.is_symlink() or (out.exists() and not out.is_dir()):
         raise ReportInputError(f"--out {label} exists and is not a folder")
     if out.exists():
@@ -93,8 +96,9 @@ def check_out(out: Path, label: str) -> None:
         raise ReportInputError(f"--out {label}: {anchor} is in the way and is not a folder")
     try:   # a folder can be made where the staging folder will be (the missing parents are made later)
         probe = anchor / _sibling(out, "check").name
-        probe.mkdir()
-        probe.rmdir()
+        with _signals_blocked():   # no probe folder left behind by a signal
+            probe.mkdir()
+            probe.rmdir()
     except OSError as error:
         raise ReportInputError(f"cannot write the report to {label}: {error.strerror or error}") from None
 
@@ -172,6 +176,7 @@ def staged(write: Callable[..., object]) -> Callable[..., None]:
 
     def write_staged(*args) -> None:
         *contents, out = args
+        out = Path(os.path.abspath(out))   # "." and "a/.." name their folder
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = _Staging()
         with _terminate_cleanly(staging):

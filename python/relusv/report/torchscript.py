@@ -146,6 +146,22 @@ def _root(archive: zipfile.ZipFile, path: str) -> str:
     return roots[0]
 
 
+MAX_SOURCE_BYTES = 1 << 24
+"""Largest ``data.pkl`` or class source read from an archive (16 MiB; a module tree's pickle and the
+source of a layer class are a few kB)."""
+
+
+def _read_member(archive: zipfile.ZipFile, member: str, path: str) -> bytes:
+    """The bytes of ``member``, refused when its declared (uncompressed) size exceeds ``MAX_SOURCE_BYTES``
+    or the memory limit; reading stops at the declared size, so a deflate bomb inflates no further."""
+    info = archive.getinfo(member)
+    if info.file_size > MAX_SOURCE_BYTES:
+        raise ReportInputError(f"{path}: archive member {member} declares {info.file_size:,} bytes; relusv reads "
+                               f"at most {MAX_SOURCE_BYTES:,} of a module description")
+    _validation.within_memory_limit(info.file_size, f"{path}: {member}")
+    return archive.read(info)
+
+
 def read_records(path: str) -> tuple:
     """``(root record, archive, root name)``: ``data.pkl`` of the archive at ``path`` unpickled into records."""
     import io
@@ -155,10 +171,8 @@ def read_records(path: str) -> tuple:
     except (zipfile.BadZipFile, OSError) as error:
         raise ReportInputError(f"cannot read {path} as a TorchScript archive: {error}") from None
     root = _root(archive, path)
-    info = archive.getinfo(f"{root}/data.pkl")
-    _validation.within_memory_limit(info.file_size, f"{path}: {info.filename}")
     try:
-        data = archive.read(info)
+        data = _read_member(archive, f"{root}/data.pkl", path)
         obj = _ArchiveUnpickler(io.BytesIO(data), archive, root, path, [0]).load()
     except (ReportInputError, UserInputError):
         raise
@@ -175,9 +189,12 @@ class _ClassSource:
         self.methods: List[str] = []
         member = f"{root}/code/{record.code_path}.py"
         name = type(record).__name__
+        if member not in archive.namelist():
+            raise ReportInputError(f"{path}: the TorchScript archive has no source for {record.qualified_name}")
+        text = _read_member(archive, member, path)
         try:
-            tree = ast.parse(archive.read(member).decode("utf-8"))
-        except (KeyError, SyntaxError, UnicodeDecodeError, ValueError):
+            tree = ast.parse(text.decode("utf-8"))
+        except (SyntaxError, UnicodeDecodeError, ValueError, RecursionError, MemoryError):
             raise ReportInputError(f"{path}: the TorchScript archive has no readable source for "
                                    f"{record.qualified_name}") from None
         classes = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == name]
