@@ -69,6 +69,17 @@ def test_expanded_tensor_state_dict_is_refused_before_materialising(expanded_sta
         load_model(str(expanded_state_dict))
 
 
+def test_views_sharing_one_storage_count_once_each(tmp_path, low_limit):
+    from relusv.report.source import load_model
+
+    storage = torch.zeros(100_000)
+    path = tmp_path / "shared.pt"
+    torch.save({f"l{i}.weight": storage.view(1000, 100) for i in range(200)}, path)
+    assert path.stat().st_size < 500_000   # one storage on disk
+    with pytest.raises(MemoryLimitError, match="would take 160,000,000 bytes"):
+        load_model(str(path))
+
+
 def test_cli_refuses_the_expanded_state_dict_under_an_address_space_limit(expanded_state_dict, data,
                                                                            subprocess_env):
     # 6 GB of address space: enough for Python and torch (about 3.5 GB), not for the 7.2 GB copy.
