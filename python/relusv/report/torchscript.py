@@ -66,8 +66,12 @@ def _record_class(module: str, name: str) -> type:
 
 
 class _Storage:
+    """One storage's elements as a flat tensor (shared by every view of it)."""
+
     def __init__(self, dtype, data: bytes):
-        self.dtype, self.data = dtype, data
+        import torch
+
+        self.flat = torch.frombuffer(bytearray(data), dtype=dtype) if data else torch.empty(0, dtype=dtype)
 
 
 class _ArchiveUnpickler(pickle.Unpickler):
@@ -125,18 +129,13 @@ class _ArchiveUnpickler(pickle.Unpickler):
         return _Storage(dtype, self.archive.read(member))
 
     def _rebuild_tensor(self, storage, offset, size, stride, requires_grad=False, hooks=None, metadata=None):
-        import torch
-
         if not isinstance(storage, _Storage):
             raise ReportInputError(f"{self.path}: a tensor of the TorchScript archive has no storage")
         size, stride = tuple(size), tuple(stride)
-        numel = _validation.checked_tensor_extent(size, stride, offset, len(storage.data) // storage.dtype.itemsize,
-                                                  f"{self.path}: a tensor")
+        numel = _validation.checked_tensor_extent(size, stride, offset, storage.flat.numel(), f"{self.path}: a tensor")
         self.budget[0] += numel * 8   # what its float64 copy takes
         _validation.within_memory_limit(self.budget[0], f"{self.path}: the tensors of the TorchScript archive")
-        flat = torch.frombuffer(bytearray(storage.data), dtype=storage.dtype) if storage.data else \
-            torch.empty(0, dtype=storage.dtype)
-        return flat.as_strided(size, stride, offset).clone()
+        return storage.flat.as_strided(size, stride, offset).clone()
 
 
 def _root(archive: zipfile.ZipFile, path: str) -> str:
@@ -171,6 +170,8 @@ def read_records(path: str) -> tuple:
     except (zipfile.BadZipFile, OSError) as error:
         raise ReportInputError(f"cannot read {path} as a TorchScript archive: {error}") from None
     root = _root(archive, path)
+    if f"{root}/byteorder" in archive.namelist() and _read_member(archive, f"{root}/byteorder", path) != b"little":
+        raise ReportInputError(f"{path}: the TorchScript archive is not little-endian; re-save it on this machine")
     try:
         data = _read_member(archive, f"{root}/data.pkl", path)
         obj = _ArchiveUnpickler(io.BytesIO(data), archive, root, path, [0]).load()
@@ -330,7 +331,10 @@ def load_module(path: str):
     """
     record, archive, root = read_records(path)
     with archive:
-        return _Rebuilder(archive, root, path).build(record)
+        try:
+            return _Rebuilder(archive, root, path).build(record)
+        except RecursionError:
+            raise ReportInputError(f"{path}: the TorchScript module tree is nested too deeply") from None
 
 
 def is_torchscript(path: str) -> bool:
