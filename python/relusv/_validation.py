@@ -98,7 +98,8 @@ def labels(y: Any, classes: Optional[int], name: str = "labels") -> np.ndarray:
 
     The one check of labels for ``relusv.torch`` (``analyze``, ``Monitor``, ``harmonic_prune``, through
     ``probe.class_targets``) and the report. Integer labels are taken as they are; float labels only
-    when every entry is finite and integral (``2.0``, never ``2.9``), so no label is truncated.
+    when every entry is finite and integral (``2.0``, never ``2.9``), so no label is truncated; booleans
+    are the classes 0 and 1.
 
     Parameters
     ----------
@@ -116,7 +117,7 @@ def labels(y: Any, classes: Optional[int], name: str = "labels") -> np.ndarray:
     Raises
     ------
     InvalidTypeError
-        Labels that are neither integers nor floats (bool, complex, strings, objects).
+        Labels that are neither booleans, integers nor floats (complex, strings, objects).
     InvalidInputError
         Naming the first offending entry: NaN or infinity, a fraction, or a value outside the range.
 
@@ -128,7 +129,7 @@ def labels(y: Any, classes: Optional[int], name: str = "labels") -> np.ndarray:
     if hasattr(y, "detach"):
         y = y.detach().cpu().numpy()
     arr = np.asarray(y)
-    if arr.dtype.kind not in "iuf":
+    if arr.dtype.kind not in "biuf":
         raise InvalidTypeError(f"{name} must be integer class indices, got dtype {arr.dtype}")
     flat = arr.reshape(-1)
     if arr.dtype.kind == "f":
@@ -141,7 +142,7 @@ def labels(y: Any, classes: Optional[int], name: str = "labels") -> np.ndarray:
     bad = (flat < 0) | (flat > high)
     if bad.any():
         i = int(np.argmax(bad))
-        value = int(flat[i]) if arr.dtype.kind != "f" else str(flat[i])
+        value = str(flat[i]) if arr.dtype.kind == "f" else int(flat[i])
         raise InvalidInputError(f"{name} must lie in [0, {_power(high)}], got {value} at position {i}")
     return arr.astype(np.int64)
 

@@ -99,7 +99,8 @@ def test_the_check_itself():
     np.testing.assert_array_equal(_validation.labels(np.array([0.0, 2.0, 1.0]), 3), [0, 2, 1])
     assert _validation.labels(np.array([2.0]), 3).dtype == np.int64
     assert _validation.labels(np.array([5, 0]), None).tolist() == [5, 0]   # no range without classes
-    with pytest.raises(relusv.InvalidTypeError, match="bool"):
-        _validation.labels(np.array([True, False]), 2)
+    assert _validation.labels(np.array([True, False]), 2).tolist() == [1, 0]
+    with pytest.raises(relusv.InvalidTypeError, match="complex"):
+        _validation.labels(np.array([1j]), 2)
     with pytest.raises(relusv.InvalidInputError, match="got 1.5 at position 1"):
         _validation.labels(np.array([1.0, 1.5]), None)

@@ -28,11 +28,13 @@ examples:
   relusv report --quick --out /tmp/r --json       # smaller settings, summary as JSON
   relusv report --model mlp.npz --data test.npz   # W0,b0,W1,b1,... and X,y
   relusv report --model mlp.pt --data X.npy y.npy # torch.save(module) or an MLP's state_dict
+  relusv report --model net.pt --data test.npz    # torch.jit.save of a Sequential: read as data, never run
   relusv report --model my_pkg.nets:build --weights state_dict.pt --data test.npz   # your architecture
   relusv report --model mlp.pt --data test.npz --train-data train.npz --retrain
 
 The report directory holds index.html (open it in a browser), report.json (schema.json),
-CSV tables and PNG figures. Exit status: 0 on success, 2 on bad input."""
+CSV tables and PNG figures; it is written beside --out and swapped in whole, replacing an earlier
+report there (a folder holding other files is refused). Exit status: 0 on success, 2 on bad input."""
 
 DEFAULT_OUT = "relusv-report"
 
