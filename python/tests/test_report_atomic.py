@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import default_sigint
 from relusv.report import atomic
 from relusv.report.errors import ReportInputError
 
@@ -47,7 +48,7 @@ def start(run, out, names, env, phase=None, seconds=1.0, cwd=None):
     if phase:
         env["RELUSV_REPORT_PAUSE"] = f"{phase}:{seconds}"
     return subprocess.Popen([sys.executable, "-c", WRITER, run, str(out), ",".join(names)], env=env,
-                            stderr=subprocess.PIPE, text=True, cwd=cwd)
+                            stderr=subprocess.PIPE, text=True, cwd=cwd, preexec_fn=default_sigint)
 
 
 def wait_for_pause(proc, phase):
@@ -73,6 +74,19 @@ def test_sigterm_at_every_phase_leaves_one_whole_report(tmp_path, subprocess_env
     else:                                     # the swap runs with signals blocked: it completes
         assert got == dict.fromkeys(NEW, "new")
     assert [p.name for p in tmp_path.iterdir()] == ["r"]   # no staging or previous folder left
+
+
+@pytest.mark.parametrize("phase", atomic.PHASES)
+def test_ctrl_c_at_every_phase_leaves_one_whole_report(tmp_path, subprocess_env, phase):
+    out = tmp_path / "r"
+    assert start("old", out, OLD, subprocess_env).wait(timeout=60) == 0
+    proc = start("new", out, NEW, subprocess_env, phase)
+    wait_for_pause(proc, phase)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    got = contents(out)
+    assert got == (dict.fromkeys(OLD, "old") if phase in ("writing", "written") else dict.fromkeys(NEW, "new"))
+    assert [p.name for p in tmp_path.iterdir()] == ["r"]
 
 
 def test_sigterm_while_writing_a_first_report_leaves_nothing(tmp_path, subprocess_env):
