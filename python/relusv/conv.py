@@ -72,11 +72,47 @@ def conv_singular_values(weight: Any, input_size: Union[int, Sequence[int]], k: 
     is the spectrum (MATH.md section 9). One frequency of each conjugate pair
     is computed (a real kernel gives both the same values).
 
-    Returns all ``H W min(C_out, C_in)`` values, or the largest ``k``, in the
-    weight's float dtype (float32 weights are computed in float32). ``threads``
-    (default one per core) share the frequencies. ``progress`` as elsewhere
-    (``relusv.ProgressOption``). For the kernel matrix's own spectrum use
+    For the kernel matrix's own spectrum (the channel rank) use
     ``relusv.singular_values(relusv.conv.kernel_matrix(weight))``.
+
+    Parameters
+    ----------
+    weight : array_like, shape (C_out, C_in, kh, kw)
+        The kernel (``Conv2d.weight``; NumPy or torch). float32 weights are
+        computed in float32, other real dtypes in float64.
+    input_size : int or (int, int)
+        ``(H, W)`` of the input images, or one integer for ``H = W``; at
+        least the kernel's size.
+    k : int, optional
+        Return only the ``k`` largest values (default: all).
+    threads : int, optional
+        Threads sharing the frequencies (default one per core).
+    progress : bool, callable or None
+        ``relusv.ProgressOption``.
+
+    Returns
+    -------
+    numpy.ndarray
+        The ``H W min(C_out, C_in)`` singular values (or the largest ``k``),
+        descending, in the weight's float dtype.
+
+    Raises
+    ------
+    InvalidInputError
+        For a weight that is not 4-D, a kernel larger than the input, NaN or
+        infinity, ``k`` or ``threads`` out of range.
+    InvalidTypeError
+        For complex or non-numeric weights.
+    MemoryLimitError
+        When the spectrum does not fit in ``relusv.memory_limit()`` (checked
+        before allocating).
+
+    Examples
+    --------
+    >>> import numpy as np, relusv
+    >>> identity = np.zeros((2, 2, 3, 3)); identity[0, 0, 1, 1] = identity[1, 1, 1, 1] = 1.0
+    >>> relusv.conv_singular_values(identity, (4, 4), k=3)   # the identity map: all ones
+    array([1., 1., 1.])
     """
     a = kernel_weight(weight)
     c_out, c_in, kh, kw = a.shape

@@ -23,12 +23,12 @@ every number of the table has one implementation:
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from . import _progress
 from .groups import (
     GROUPS,
     MIN_GROUP_SIZE,
@@ -47,19 +47,8 @@ DEFAULT_RELU_MAX_STEPS = 50  # Adam steps per fitted rank: a survey's budget (re
 
 
 def progress_bar(iterable: Iterable, description: str, total: Optional[int] = None, show: Optional[bool] = None):
-    """``iterable`` with a ``tqdm.auto`` bar: a widget in Jupyter, a bar on a terminal.
-
-    ``show=None`` shows it on a terminal or in a notebook kernel; ``False`` is silent.
-    """
-    if show is None:
-        show = sys.stderr.isatty() or "ipykernel" in sys.modules
-    if not show:
-        return iterable
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return iterable
-    return tqdm(iterable, desc=description, total=total, leave=False)
+    """``iterable`` reporting progress under relusv's one policy (``relusv._progress.progress_bar``)."""
+    return _progress.progress_bar(iterable, description, total, show)
 
 
 def numerical_rank(sigma: np.ndarray, shape: Sequence[int], dtype: Any) -> int:

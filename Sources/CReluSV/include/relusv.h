@@ -264,7 +264,7 @@ typedef struct relusv_relu_sv_options {
     uint64_t threads;       /* worker threads across k; 0: one per core */
     int32_t refine;         /* non-zero: minimax refinement after the least-squares fit (default 1) */
     int32_t keep_factors;   /* non-zero: keep the factors of each reported approximant */
-    uint64_t fit_stride;    /* fit every fit_stride-th requested k (and the k at both ends, README
+    uint64_t fit_stride;    /* fit every fit_stride-th requested k (and the k at both ends, docs/engine.md
                                "Budgets"); 0: automatic, a power of two keeping the work near
                                4.25e11 flops for the whole curve, whatever the thread count (or
                                time_budget, which also raises the effort when generous) */

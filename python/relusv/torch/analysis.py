@@ -204,7 +204,7 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
     predict : callable, optional
         ``predict(output) -> labels``; default argmax of the logits.
     progress : bool, optional
-        ``tqdm.auto`` bars (widget in Jupyter, bar on a terminal); None shows them there, False is silent.
+        Progress as everywhere in relusv (``relusv.ProgressOption``); None shows it, False is silent.
 
     Returns
     -------
@@ -243,6 +243,7 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
     if not found.layers:
         raise ValueError(f"analyze: the model has no Linear / Conv2d layers to analyse (skipped: {found.skipped})")
     data = probe_data(X, y, batch_size)
+    _arrays.require_floating_inputs(X, model)
     predict = predict or predicted_labels
     modes = TrainingModes(model)
     try:

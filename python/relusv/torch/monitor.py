@@ -152,7 +152,8 @@ class Monitor:
         if dtype is not None and str(np.dtype(dtype)) not in _DTYPE_CODES.values():
             raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
         self.model = model
-        self.probe = ProbeSet(x, y, batch_size)
+        self.probe = ProbeSet(*_arrays.loader_points(x, y), batch_size)  # a DataLoader is read once
+        _arrays.require_floating_inputs(self.probe.x, model)
         self.layers = relu_layers(unwrap(model), layers, "Monitor")
         self.taps = [Tap(layer, site) for layer in self.layers for site in SITES
                      if site == "output" or layer.weighted]
