@@ -140,7 +140,8 @@ def _terminate_cleanly(staging: _Staging) -> Iterator[None]:
         os.kill(os.getpid(), signum)
         os._exit(128 + signum)
 
-    wanted = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None]
+    wanted = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None))
+              if s is not None and signal.getsignal(s) is not signal.SIG_IGN]   # an ignored signal stays ignored
     previous = {s: signal.signal(s, handler) for s in wanted}
     try:
         yield
