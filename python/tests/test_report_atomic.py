@@ -31,6 +31,9 @@ from pathlib import Path
 from relusv.report.atomic import check_out, pause, staged
 
 run, out, names = sys.argv[1], Path(sys.argv[2]), sys.argv[3].split(",")
+if sys.argv[4:] == ["rename"]:   # the two-rename fallback of systems without an atomic exchange
+    import relusv.report.atomic as atomic
+    atomic._exchange = lambda a, b: False
 
 def write(run, folder):
     for i, name in enumerate(names):
@@ -43,11 +46,11 @@ staged(write)(run, out)
 """
 
 
-def start(run, out, names, env, phase=None, seconds=1.0, cwd=None):
+def start(run, out, names, env, phase=None, seconds=1.0, cwd=None, swap="exchange"):
     env = dict(env)
     if phase:
         env["RELUSV_REPORT_PAUSE"] = f"{phase}:{seconds}"
-    return subprocess.Popen([sys.executable, "-c", WRITER, run, str(out), ",".join(names)], env=env,
+    return subprocess.Popen([sys.executable, "-c", WRITER, run, str(out), ",".join(names), swap], env=env,
                             stderr=subprocess.PIPE, text=True, cwd=cwd, preexec_fn=default_sigint)
 
 
@@ -60,11 +63,15 @@ def contents(out: Path) -> dict:
     return {p.name: p.read_text() for p in sorted(out.iterdir())}
 
 
-@pytest.mark.parametrize("phase", atomic.PHASES)
-def test_sigterm_at_every_phase_leaves_one_whole_report(tmp_path, subprocess_env, phase):
+SWEEP = [(swap, phase) for swap in ("exchange", "rename") for phase in atomic.PHASES
+         if swap == "rename" or phase != "previous-moved"]
+
+
+@pytest.mark.parametrize("swap, phase", SWEEP)
+def test_sigterm_at_every_phase_leaves_one_whole_report(tmp_path, subprocess_env, swap, phase):
     out = tmp_path / "r"
     assert start("old", out, OLD, subprocess_env).wait(timeout=60) == 0
-    proc = start("new", out, NEW, subprocess_env, phase)
+    proc = start("new", out, NEW, subprocess_env, phase, swap=swap)
     wait_for_pause(proc, phase)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == -signal.SIGTERM
@@ -76,11 +83,11 @@ def test_sigterm_at_every_phase_leaves_one_whole_report(tmp_path, subprocess_env
     assert [p.name for p in tmp_path.iterdir()] == ["r"]   # no staging or previous folder left
 
 
-@pytest.mark.parametrize("phase", atomic.PHASES)
-def test_ctrl_c_at_every_phase_leaves_one_whole_report(tmp_path, subprocess_env, phase):
+@pytest.mark.parametrize("swap, phase", SWEEP)
+def test_ctrl_c_at_every_phase_leaves_one_whole_report(tmp_path, subprocess_env, swap, phase):
     out = tmp_path / "r"
     assert start("old", out, OLD, subprocess_env).wait(timeout=60) == 0
-    proc = start("new", out, NEW, subprocess_env, phase)
+    proc = start("new", out, NEW, subprocess_env, phase, swap=swap)
     wait_for_pause(proc, phase)
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=60)
@@ -167,6 +174,17 @@ def test_out_problems_exit_2_before_any_computation(tmp_path, capsys, case, frag
     assert time.perf_counter() - started < 30
     if case == "a folder of other files":
         assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_the_exchange_is_atomic_where_the_system_offers_it(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "x").write_text("a")
+    (b / "x").write_text("b")
+    if not atomic._exchange(a, b):
+        pytest.skip("renameat2(RENAME_EXCHANGE) is not available here (the two-rename fallback is tested)")
+    assert (a / "x").read_text() == "b" and (b / "x").read_text() == "a"
 
 
 def test_a_mount_point_is_refused(tmp_path, monkeypatch):

@@ -8,19 +8,21 @@ created. ``staged`` then wraps the writer:
 
 1. the report is written into ``.<name>.staging-<id>`` beside ``out`` (same
    parent, hence the same file system);
-2. with SIGINT / SIGTERM / SIGHUP blocked, an existing ``out`` is renamed to
-   ``.<name>.previous-<id>``, the staging folder to ``out``, and the previous
-   folder is removed;
+2. with SIGINT / SIGTERM / SIGHUP blocked, the staging folder and an existing
+   ``out`` are exchanged in one atomic step (``renameat2(RENAME_EXCHANGE)``;
+   where the system lacks it, ``out`` is renamed to ``.<name>.previous-<id>``
+   and the staging folder to ``out``), and the previous report is removed;
 3. SIGTERM and SIGHUP while writing remove the staging folder and end the
    process by the same signal; any failure, and Ctrl-C (``KeyboardInterrupt``),
    remove it too.
 
-At every moment ``out`` is the previous report or the new one, never a mix;
+At every moment ``out`` is the previous report or the new one (with the
+fallback, briefly absent between its two renames), never a mix;
 files of an earlier run (e.g. ``pruning_retrained.*``) do not survive; no
 hidden folder is left behind.
 
 ``RELUSV_REPORT_PAUSE=<phase>:<seconds>`` sleeps at a named phase (``writing``,
-``written``, ``previous-moved``, ``swapped``) after printing
+``written``, ``previous-moved`` (fallback only), ``swapped``) after printing
 ``relusv: paused at <phase>`` on stderr: a hook for tests that send signals at
 each point.
 """
@@ -150,10 +152,28 @@ def _terminate_cleanly(staging: _Staging) -> Iterator[None]:
             signal.signal(s, h)
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swaps the folders ``a`` and ``b`` in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``); False
+    where the system or the file system does not offer it."""
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
 def _swap(staging: Path, out: Path) -> None:
-    """``staging`` becomes ``out``; a previous ``out`` is moved aside first and removed after."""
+    """``staging`` becomes ``out``: exchanged with a previous ``out`` in one step where the system allows
+    it, else the previous ``out`` is moved aside first; the previous report is removed after."""
     if not out.exists():
         staging.rename(out)
+        return
+    if _exchange(staging, out):   # staging now holds the previous report
+        pause("swapped")
+        shutil.rmtree(staging)
         return
     previous = _sibling(out, "previous")
     out.rename(previous)
