@@ -282,7 +282,7 @@ def test_user_npz_model_with_npy_pair(tmp_path, capsys):
     ("model without weights", "has no weight arrays W0"),
     ("data without y", "has no array named 'y'"),
     ("layer shape mismatch", "shape mismatch between consecutive layers"),
-    ("labels out of range", "labels out of range"),
+    ("labels out of range", "labels y must lie in [0, 2], got 3 at position 0"),
     ("feature mismatch", "points have 5 features but the model's first layer expects 8"),
     ("label length", "labels y must have shape (120,)"),
     ("NaN points", "NaN or infinity"),
