@@ -169,6 +169,13 @@ extension ReluBoundProblem {
         let factors = RankFactors(
             k: u.columns, m: layer.outputs, n: layer.inputs, u: try entries(u, "U"),
             v: try entries(v, "V"))
-        return lossAndGradient(factors: factors)
+        let result = lossAndGradient(factors: factors)
+        // Finite inputs whose products exceed the range of `Scalar` give inf - inf = NaN or an
+        // infinite loss or gradient entry: an overflow, never a value.
+        guard result.loss.isFinite, result.gradU.allSatisfy(\.isFinite), result.gradV.allSatisfy(\.isFinite) else {
+            throw EngineError.overflow(
+                "the loss or its gradient exceeds the range of \(Scalar.self); rescale W, b, X, U or V")
+        }
+        return result
     }
 }
