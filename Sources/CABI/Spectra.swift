@@ -142,7 +142,9 @@ final class SpectrumBox: OpaqueHandle {
 
     init<Scalar: BLASScalar>(_ s: ReluSpectrum<Scalar>, m: Int, n: Int, points: Int, dtype: Int32) {
         entries = s.entries
-        factors = s.factors.map { f in f.map { ($0.u.map(Double.init), $0.v.map(Double.init), $0.k) } }
+        // L = U V / factorScale (a power of two): divided in Double, exactly.
+        let scale = s.factorScale
+        factors = s.factors.map { f in f.map { ($0.u.map { Double($0) / scale }, $0.v.map(Double.init), $0.k) } }
         info = relusv_relu_spectrum_info(
             count: UInt64(s.entries.count), rows: UInt64(m), cols: UInt64(n),
             points: UInt64(points), data_max_norm: s.dataMaxNorm,
@@ -256,8 +258,8 @@ public func relusv_relu_singular_values(
                 try ReluLayer(weight: v, bias: biasVector(bias), slope: o.leaky_slope)
             }
             func compute(_ data: MatrixView<Scalar>) throws -> SpectrumBox {
-                let problem = try ReluBoundProblem(layer: layer, points: data, groupSize: groupSize)
-                let spectrum = try reluSpectrum(of: problem, ks: list, settings: settings, progress: report)
+                let spectrum = try reluSpectrum(
+                    layer: layer, points: data, groupSize: groupSize, ks: list, settings: settings, progress: report)
                 return SpectrumBox(
                     spectrum, m: w.rows, n: w.columns, points: data.rows,
                     dtype: (Scalar.self == Float.self ? RELUSV_FLOAT32 : RELUSV_FLOAT64).rawValue.int32)

@@ -85,7 +85,8 @@ public enum ReluBoundRequest {
     /// in `scalarBytes`-byte scalars: per row the targets, the pre-activations
     /// of every chain (`settings.chains`), the candidate families (their
     /// projected data and one pre-activation each; README, memory) and the
-    /// row's data; three copies of `W` (the layer, its SVD); and with
+    /// row's data; four copies of `W` (the layer, its scaled copy
+    /// (`CertificationScale`), its SVD); and with
     /// `settings.keepFactors` the kept factors, `sum_k k (m + n)` in `Scalar`
     /// and as `Double`; with weighted bands (`WeightedBands`) the projected
     /// data of the bands running at once, every band's factors and each
@@ -121,7 +122,7 @@ public enum ReluBoundRequest {
             scalarBytes < 8
             ? doubleCopyBytes(points: points, outputs: m, inputs: n)
                 + 8 * (families * Double(p) + bandColumns) * (2 * Double(points) + Double(m + n)) : 0
-        return scalar * (Double(points) * perPoint + 3 * Double(m) * Double(n) + bandFactors) + factors + doublePass
+        return scalar * (Double(points) * perPoint + 4 * Double(m) * Double(n) + bandFactors) + factors + doublePass
     }
 
     /// Bytes of the `Double` copy of a problem of `points` rows (`ReluBoundProblem.doubleCopy`):

@@ -116,6 +116,9 @@ public struct ReluSpectrum<Scalar: BLASScalar> {
     public var dataMaxNorm: Double
     /// Fits were run at every `fitStride`-th requested `k`.
     public var fitStride: Int
+    /// The kept factors are those of the layer scaled by this power of two
+    /// (`CertificationScale`): the approximant is `L = U V / factorScale`.
+    public var factorScale: Double = 1
 }
 
 /// Computes certified upper bounds of the ReLU singular values `s_k(phi; X)`
