@@ -270,7 +270,11 @@ public func relusv_relu_singular_values(
             }
             return try sample.withView(compute)
         }
-        let box = computesInFloat(w, bias, x) ? try run(Float.self) : try run(Double.self)
+        // The whole call (the sphere sample's SVD included) with OpenBLAS at one thread: the bounds are
+        // bit-identical whatever OPENBLAS_NUM_THREADS, `threads` and concurrent calls (relusv.h).
+        let box = try BLASThreadLimit.singleThreaded {
+            computesInFloat(w, bias, x) ? try run(Float.self) : try run(Double.self)
+        }
         out.pointee = box.handle()
     }
 }

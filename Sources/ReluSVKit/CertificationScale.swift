@@ -67,11 +67,28 @@ extension ReluLayer {
 /// `c = CertificationScale.factor` and scaled back. Bounds and `t_k` are
 /// divided by `c` (rounded up), `sigma_k` too; the kept factors are those of
 /// the scaled layer, `L = U V / factorScale` (`factorScale = c`).
+///
+/// Reproducible: the whole computation runs with OpenBLAS at one thread
+/// (`BLASThreadLimit`; the engine's own threads work across `k`), so every
+/// value is bit-identical whatever OpenBLAS's thread count, `settings.threads`
+/// and other calls running at the same time. Measured cost: none beyond the
+/// noise (the set-up's SVDs and GEMMs are a small share of the work).
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func reluSpectrum<Scalar: BLASScalar>(
     layer: ReluLayer<Scalar>, points: MatrixView<Scalar>, groupSize: Int = 1, ks: [Int],
     settings: SpectrumSettings = SpectrumSettings(), progress: Progress = .silent
+) throws -> ReluSpectrum<Scalar> {
+    try BLASThreadLimit.singleThreaded {
+        try scaledSpectrum(layer: layer, points: points, groupSize: groupSize, ks: ks, settings: settings,
+            progress: progress)
+    }
+}
+
+/// `reluSpectrum(layer:points:...)` without the OpenBLAS thread limit.
+private func scaledSpectrum<Scalar: BLASScalar>(
+    layer: ReluLayer<Scalar>, points: MatrixView<Scalar>, groupSize: Int, ks: [Int],
+    settings: SpectrumSettings, progress: Progress
 ) throws -> ReluSpectrum<Scalar> {
     try ReluBoundRequest.checkData(
         rows: points.rows, columns: points.columns, inputs: layer.inputs, groupSize: groupSize)

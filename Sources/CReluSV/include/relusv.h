@@ -38,8 +38,21 @@
  *     thread, with or without a callback. Checks come between blocks of
  *     work; a single LAPACK or BLAS call (e.g. the SVD of a large W) cannot
  *     be interrupted and finishes first.
- *   - Randomised routines take a seed; equal seeds give equal results,
- *     whatever the thread count or batch sizes.
+ *   - Randomised routines take a seed; equal seeds give equal results.
+ *     Reproducibility across threads (on one machine and library build):
+ *     relusv_relu_singular_values runs wholly with OpenBLAS at one thread,
+ *     so its bounds (the exact k = 0 value included), t_k, sigma_k and
+ *     factors are bit-identical whatever OPENBLAS_NUM_THREADS, the `threads`
+ *     option and calls running concurrently. The widths (relusv_gmw, the
+ *     accumulator, relusv_operator_gmw) use OpenBLAS's thread count: each
+ *     product <g_j, x_i> may round differently with another thread count,
+ *     another batch shape or concurrent calls, by at most n u ||g_j|| ||x_i||
+ *     (n the dimension, u the unit roundoff of the precision: 2^-53 for
+ *     float64, 2^-24 for float32), so a per-direction width by at most twice
+ *     the largest of these. Likewise the other results of those entries,
+ *     relusv_diameter, relusv_singular_values and relusv_truncated_svd may
+ *     differ by the rounding of their BLAS and LAPACK products (the diameter
+ *     is always the exact distance of the pair its products rank first).
  *
  * ABI stability (from version 0.1.0; the discipline zstd keeps)
  *   - The stable section (everything inside the RELUSV_H guard) is the ABI:
@@ -391,9 +404,15 @@ typedef struct relusv_relu_spectrum relusv_relu_spectrum;
  * bound is the float64 maximum error of the returned factors: in float32 each
  * point whose float32 error could, by the worst-case rounding bound of its
  * dot products, reach the float64 maximum is recomputed in float64.
- * Work runs on `threads` threads across k (OpenBLAS is set to one thread
- * meanwhile and restored after); progress and cancellation are relayed on the
- * calling thread at least every 50 ms. On success *spectrum is a new object. */
+ * Work runs on `threads` threads across k, the whole call with OpenBLAS at
+ * one thread (restored after; results bit-identical whatever the thread
+ * counts, see Conventions); progress and cancellation are relayed on the
+ * calling thread at least every 50 ms. Bounds are certified at every scale:
+ * a layer whose pre-activations are tiny (down to the smallest normal numbers)
+ * or huge is evaluated scaled by a power of two, where no squared error
+ * underflows or overflows, and the bounds scaled back (rounded up); bounds
+ * beyond the range of float64 give RELUSV_ERROR_NONFINITE. On success
+ * *spectrum is a new object. */
 relusv_status relusv_relu_singular_values(const relusv_matrix *w, const relusv_matrix *bias,
                                           const relusv_matrix *x, const uint64_t *ks, size_t k_count,
                                           const relusv_relu_sv_options *options,
