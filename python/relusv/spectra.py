@@ -282,8 +282,10 @@ def relu_singular_values(
         work budget both ways: a short budget lowers the effort, a generous
         one raises the cap and the patience of the fits (up to 4x).
     threads : int, optional
-        Threads across ``k`` (default: one per core; OpenBLAS is limited to
-        one thread per worker meanwhile).
+        Threads across ``k`` (default: one per core). The whole call runs with
+        OpenBLAS at one thread, so every value (bounds, the exact ``k = 0``
+        included, ``truncation_bound``, ``sigma``, factors) is bit-identical
+        whatever ``threads``, ``OPENBLAS_NUM_THREADS`` and concurrent calls.
     refine : bool
         Run the minimax refinement after the least-squares phase.
     return_factors : bool
@@ -324,6 +326,11 @@ def relu_singular_values(
     worst-case rounding bound of its dot products, is recomputed in float64
     (exact at the rounding level of float64; slow for large float32 layers
     with bounds near the rounding level, where float64 inputs are faster).
+    Certified at every scale: a layer whose pre-activations are tiny (down to
+    the smallest normal numbers) or huge is evaluated scaled by a power of
+    two, where no squared error underflows or overflows, and its bounds scaled
+    back, rounded up; bounds beyond the range of float64 raise
+    ``InvalidInputError`` (``RELUSV_ERROR_NONFINITE``).
     """
     w = _weight(W)
     bias = _bias(b)
@@ -404,6 +411,11 @@ def relu_fit_gradient(W: Any, b: Any, X: Any, U: Any, V: Any, leaky_slope: float
     of ``X``; returns ``(F, dF/dU, dF/dV)`` as computed by the engine's Adam
     steps (for testing and for custom optimisers). ``U`` is ``m x k``, ``V``
     is ``k x n`` with ``k >= 1``.
+
+    Experimental (the experimental section of relusv.h): its signature and
+    meaning may change in any minor version. A loss or gradient beyond the
+    range of the precision raises ``InvalidInputError``
+    (``RELUSV_ERROR_NONFINITE``), never returns inf or NaN.
     """
     w, bias, x = _weight(W), _bias(b), _points(_validation.required(X, "X", "the points (rows)"))
     u = _arrays.prepare(_arrays.as_points(U, "U"))
