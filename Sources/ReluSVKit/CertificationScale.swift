@@ -43,12 +43,13 @@ public enum CertificationScale {
         return Double(sign: .plus, exponent: min(-e, headroom), significand: 1)
     }
 
-    /// `value / c` rounded up: exact where the quotient is normal, else the
-    /// next representable value above it (a certified bound stays above).
+    /// `value / c` rounded up: exact where the quotient is normal, else (a
+    /// subnormal quotient, rounded to nearest) the next value above it when
+    /// it was rounded down (`q c`, a power-of-two scaling, is exact).
     static func unscaled(_ value: Double, by c: Double) -> Double {
         guard c != 1, value.isFinite, value > 0 else { return value }
         let q = value / c
-        return q * c == value ? q : q.nextUp
+        return q * c >= value ? q : q.nextUp
     }
 }
 
@@ -80,8 +81,8 @@ public func reluSpectrum<Scalar: BLASScalar>(
     settings: SpectrumSettings = SpectrumSettings(), progress: Progress = .silent
 ) throws -> ReluSpectrum<Scalar> {
     try BLASThreadLimit.singleThreaded {
-        try scaledSpectrum(layer: layer, points: points, groupSize: groupSize, ks: ks, settings: settings,
-            progress: progress)
+        try scaledSpectrum(
+            layer: layer, points: points, groupSize: groupSize, ks: ks, settings: settings, progress: progress)
     }
 }
 
