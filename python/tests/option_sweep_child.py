@@ -128,6 +128,9 @@ def scalar_entries(value: float, size: int) -> list:
     finite(lib.relusv_relu_fit_gradient(ctypes.byref(wm), None, ctypes.byref(xm), ctypes.byref(u1),
                                         ctypes.byref(v1), value, ctypes.byref(loss), grads[0], grads[1]),
            loss.value, *grads[0], *grads[1])
+    lib.relusv_set_memory_limit(size)  # any size_t: a limit, never a trap
+    assert lib.relusv_memory_limit() > 0
+    lib.relusv_set_memory_limit(0)  # back to the default (RELUSV_MEMORY_LIMIT)
     for status in out:
         status_ok(status)
     return out
