@@ -103,3 +103,23 @@ def test_diameter_and_operator_norm_at_every_scale(dtype, scale):
                                  else 1e-12)
     assert relusv.relu_singular_values(w, X=x, ks=[0], max_steps=0, progress=False).data_max_norm == \
         pytest.approx(np.linalg.norm(xs, axis=1).max() / c, rel=1e-12, abs=0)
+
+
+@pytest.mark.parametrize("dtype, exponents", [(np.float64, [-550, -1000, 600]), (np.float32, [-90, -60, 70])])
+def test_a_layer_scaled_by_a_power_of_two_gives_its_bounds_scaled(dtype, exponents):
+    # The problem is evaluated at the scale where nothing under- or overflows, so the whole
+    # curve, fits included, is the unit-scale curve times the power of two, bit for bit:
+    # the fits move as well at 2^-1000 as at 1 (their gradient moments would underflow otherwise).
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(30, 20)).astype(dtype)
+    b = (0.3 * rng.normal(size=30)).astype(dtype)
+    x = rng.normal(size=(300, 20)).astype(dtype)
+    ref = relusv.relu_singular_values(w, b, X=x, max_steps=100, threads=1, progress=False)
+    assert ref.source.count("refine") + ref.source.count("fit") > 5
+    for e in exponents:
+        s = dtype(2.0**e)
+        r = relusv.relu_singular_values(w, b * s, X=x * s, max_steps=100, threads=1, progress=False)
+        np.testing.assert_array_equal(r.bound, ref.bound * 2.0**e)
+        np.testing.assert_array_equal(r.truncation_bound, ref.truncation_bound * 2.0**e)
+        assert r.source == ref.source
+        assert r.data_max_norm == ref.data_max_norm * 2.0**e
