@@ -109,6 +109,8 @@ def test_every_entry_with_near_max_entries_returns_values_or_nonfinite(rng, dtyp
     x = (rng.choice([-1.0, 1.0], size=(30, 5)) * big).astype(dtype)
     calls = {
         "gmw": lambda: relusv.gmw(x, samples=50).estimate,
+        "accumulator": lambda: relusv.GMWAccumulator(5, samples=50, dtype=dtype).update(x).estimate(),
+        "effective_dimension": lambda: relusv.effective_dimension(x, samples=50),
         "diameter": lambda: relusv.diameter(x),
         "singular_values": lambda: relusv.singular_values(w),
         "truncated_svd": lambda: relusv.truncated_svd(w, 2)[1],
