@@ -244,12 +244,19 @@ public func relusv_relu_singular_values(
         } else {
             try ReluBoundRequest.checkSphere(points: spherePoints, groupSize: groupSize)
         }
+        // float32 points computed in float64 never need the scaled copy (their norms lie within 2^+-200).
+        let scaledPoints: Bool =
+            switch x {
+            case .float(let v): computesInFloat(w, bias, x) && CertificationScale.copiesPoints(v)
+            case .double(let v): CertificationScale.copiesPoints(v)
+            case nil: false
+            }
         try MemoryBudget.require(
             bytes: ReluBoundRequest.memoryBytes(
                 outputs: w.rows, inputs: w.columns,
                 points: x?.rows ?? spherePoints, ks: list,
                 settings: settings,
-                scalarBytes: computesInFloat(w, bias, x) ? 4 : 8),
+                scalarBytes: computesInFloat(w, bias, x) ? 4 : 8, scaledPoints: scaledPoints),
             for: "the ReLU singular values of these points")
         let report = progress(progressFn, userData, total: 1000)
 

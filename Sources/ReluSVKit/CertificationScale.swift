@@ -44,6 +44,14 @@ public enum CertificationScale {
         return abs(e) > range(Scalar.self) ? -e : 0
     }
 
+    /// Whether `reluSpectrum(layer:points:...)` copies the points `x` (scaled):
+    /// for the memory estimate, before the call (false where an entry is not
+    /// finite: the call refuses those).
+    public static func copiesPoints<Scalar: BLASScalar>(_ x: MatrixView<Scalar>) -> Bool {
+        guard let norm = try? largestNorm(x) else { return false }
+        return pointExponent(maxPointNorm: norm, Scalar.self) != 0
+    }
+
     /// `kc`: the layer `(W, b)` over points of largest norm `maxPointNorm`
     /// (before their scaling by `2^ka`) is scaled to `(2^kc W, 2^(kc + ka) b)`.
     public static func layerExponent<Scalar: BLASScalar>(
@@ -176,7 +184,7 @@ private func scaledSpectrum<Scalar: BLASScalar>(
 
 /// `max_i ||x_i||` (scaled where squares would underflow or overflow),
 /// checking that every entry is finite (named by position) and the norms representable.
-private func largestNorm<Scalar: BLASScalar>(_ points: MatrixView<Scalar>) throws -> Double {
+func largestNorm<Scalar: BLASScalar>(_ points: MatrixView<Scalar>) throws -> Double {
     try (0..<points.rows).reduce(0.0) { largest, i in
         let norm = RowExtremes.norm(points.row(i), count: points.columns)
         guard norm.isFinite else {

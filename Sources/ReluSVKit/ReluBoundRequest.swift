@@ -94,9 +94,10 @@ public enum ReluBoundRequest {
     /// Below `Double` (`scalarBytes < 8`) also the `Double` copies the blocked
     /// passes run on (`DoublePass.swift`): the problem's (`doubleCopyBytes`)
     /// and per family its basis (`N p + p (m + n)`) and the pass's row errors (`N p`).
+    /// With `scaledPoints` the scaled copy of the points (`CertificationScale`), `N n`.
     public static func memoryBytes(
         outputs m: Int, inputs n: Int, points: Int, ks: [Int], settings: SpectrumSettings,
-        scalarBytes: Int
+        scalarBytes: Int, scaledPoints: Bool = false
     ) -> Double {
         let scalar = Double(scalarBytes)
         let chains = Double(settings.chains)
@@ -122,7 +123,9 @@ public enum ReluBoundRequest {
             scalarBytes < 8
             ? doubleCopyBytes(points: points, outputs: m, inputs: n)
                 + 8 * (families * Double(p) + bandColumns) * (2 * Double(points) + Double(m + n)) : 0
-        return scalar * (Double(points) * perPoint + 4 * Double(m) * Double(n) + bandFactors) + factors + doublePass
+        let pointCopy = scaledPoints ? Double(points) * Double(n) : 0
+        return scalar * (Double(points) * perPoint + 4 * Double(m) * Double(n) + bandFactors + pointCopy) + factors
+            + doublePass
     }
 
     /// Bytes of the `Double` copy of a problem of `points` rows (`ReluBoundProblem.doubleCopy`):

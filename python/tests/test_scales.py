@@ -123,3 +123,24 @@ def test_a_layer_scaled_by_a_power_of_two_gives_its_bounds_scaled(dtype, exponen
         np.testing.assert_array_equal(r.truncation_bound, ref.truncation_bound * 2.0**e)
         assert r.source == ref.source
         assert r.data_max_norm == ref.data_max_norm * 2.0**e
+
+
+def _needed_bytes(w, x) -> float:
+    """The bytes the memory check says the call needs (refused under a 1 KiB limit)."""
+    import re
+
+    relusv.set_memory_limit(1024)
+    try:
+        with pytest.raises(relusv.MemoryLimitError) as info:
+            relusv.relu_singular_values(w, X=x, max_steps=0, progress=False)
+    finally:
+        relusv.set_memory_limit(None)  # the default again
+    value, unit = re.search(r"needs ([\d.]+) (bytes|KiB|MiB|GiB)", str(info.value)).groups()
+    return float(value) * {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}[unit]
+
+
+def test_the_scaled_copy_of_extreme_points_is_in_the_memory_estimate():
+    rng = np.random.default_rng(2)
+    w, x = rng.normal(size=(10, 64)), rng.normal(size=(4000, 64))
+    unit, tiny = _needed_bytes(w, x), _needed_bytes(w, x * 2.0**-900)
+    assert tiny - unit == pytest.approx(8 * x.size, abs=0.25 * 2**20)  # the message rounds to 0.1 MiB
