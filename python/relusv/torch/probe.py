@@ -11,7 +11,7 @@ from typing import Any, Iterator, Optional, Tuple
 import numpy as np
 import torch
 
-from .. import _validation
+from .. import _arrays, _validation
 
 
 class ProbeSet:
@@ -31,6 +31,7 @@ class ProbeSet:
             raise ValueError(f"the probe set has {len(x)} inputs but {len(y)} targets")
         if len(x) == 0:
             raise ValueError("the probe set is empty")
+        _arrays.require_labels(x, y)
         self.x, self.y, self.batch_size = x, y, int(batch_size)
 
     def __len__(self) -> int:
