@@ -135,6 +135,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         relusv_relu_spectrum_free(spectrum); /* a second free is ignored */
     }
 
+    /* The convolution spectrum with its options over their extremes: first the check-only call
+     * (values = NULL), then the computation when the values it implies fit the buffer. */
+    relusv_conv_options co;
+    relusv_conv_options_init(&co, sizeof co);
+    co.groups = size_value(&r, 1 + byte(&r) % 3);
+    co.stride = size_value(&r, 1 + byte(&r) % 2);
+    co.top = size_value(&r, byte(&r) % 5);
+    co.threads = size_value(&r, 1) > 2 ? 2 : 1;
+    if ((byte(&r) & 15) == 0) co.struct_size = size_value(&r, sizeof co);
+    size_t group_in = byte(&r) % 4, kh = 1 + byte(&r) % 3, kw = 1 + byte(&r) % 3;
+    size_t height = byte(&r) % 9, width = byte(&r) % 9;
+    static double conv_values[4096];
+    s = relusv_conv_spectrum(&w, group_in, kh, kw, height, width, &co, NULL, NULL, NULL, NULL);
+    check(s);
+    if (s == RELUSV_OK && co.groups && co.stride && w.rows % co.groups == 0) {
+        size_t per_group = w.rows / co.groups, inner = group_in * co.stride * co.stride;
+        size_t total = (height / co.stride) * (width / co.stride) * co.groups * (per_group < inner ? per_group : inner);
+        if (total <= 4096 && co.top <= 4096) check(relusv_conv_spectrum(&w, group_in, kh, kw, height, width, &co, conv_values, NULL,
+                                                      NULL, NULL));
+    }
+
     double loss, gu[81], gv[81];
     check(relusv_relu_fit_gradient(&w, (byte(&r) & 1) ? &b : NULL, &x, &u, &v, 0, &loss, gu, gv));
 

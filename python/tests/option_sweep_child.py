@@ -1,4 +1,5 @@
-"""Child process of test_option_ranges.py: drives the C entry points over extreme arguments.
+"""Child process of test_option_ranges.py: drives the C entry points over extreme arguments
+(``relusv_relu_sv_options``, ``relusv_conv_options`` and the scalar arguments of the other entries).
 
 Each case is printed (and flushed) before it runs, so that a crash names it;
 each call must return a status of relusv.h (with a message) or a valid result.
@@ -67,6 +68,40 @@ def relu_sv(fields: dict, use_x: bool) -> str:
         assert all(a >= b for a, b in zip(bounds, bounds[1:])), bounds
     finally:
         lib.relusv_relu_spectrum_free(handle)
+    return "OK"
+
+
+CONV_FIELDS = ["groups", "stride", "top", "threads"]
+
+
+def conv(fields: dict) -> str:
+    """relusv_conv_spectrum of a 4 x (2 2 2) kernel on 4 x 4 inputs under extreme options: first the
+    check-only call (values = NULL), then, when it passes, the computation into a buffer of the size
+    the options imply."""
+    kernel = np.random.default_rng(2).normal(size=(4, 8))
+    km = matrix(kernel)
+    options = _native.ConvOptions()
+    lib.relusv_conv_options_init(ctypes.byref(options), ctypes.sizeof(options))
+    options.threads = 1
+    for name, value in fields.items():
+        setattr(options, name, value)
+    scratch = ctypes.c_size_t()
+    status = lib.relusv_conv_spectrum(ctypes.byref(km), 2, 2, 2, 4, 4, ctypes.byref(options), None,
+                                      ctypes.byref(scratch), _native.NO_PROGRESS, None)
+    status_ok(status)
+    if status:
+        return _native.STATUS_NAMES[status]
+    g, s = options.groups, options.stride
+    total = (4 // s) ** 2 * g * min(4 // g, 2 * s * s)
+    count = min(options.top, total) if options.top else total
+    values = (ctypes.c_double * count)()
+    status = lib.relusv_conv_spectrum(ctypes.byref(km), 2, 2, 2, 4, 4, ctypes.byref(options), values, None,
+                                      _native.NO_PROGRESS, None)
+    status_ok(status)
+    if status:
+        return _native.STATUS_NAMES[status]
+    assert all(math.isfinite(v) and v >= 0 for v in values), list(values)
+    assert all(a >= b for a, b in zip(values, values[1:]))
     return "OK"
 
 
@@ -146,6 +181,11 @@ def cases(count: int, seed: int):
     for _ in range(count):
         fields = {name: rng.choice(values) for name, values in VALUES.items() if rng.random() < 0.5}
         yield "relu_sv", fields, rng.random() < 0.5
+    for name in CONV_FIELDS:
+        for value in SIZES:
+            yield "conv", {name: value}
+    for _ in range(count):
+        yield "conv", {name: rng.choice(SIZES + [4, 2]) for name in CONV_FIELDS if rng.random() < 0.5}
     for value in DOUBLES:
         for size in SIZES:
             yield "scalars", value, size
@@ -158,6 +198,8 @@ def main() -> None:
         print("CASE", repr(case), flush=True)
         if case[0] == "relu_sv":
             outcome = relu_sv(case[1], case[2])
+        elif case[0] == "conv":
+            outcome = conv(case[1])
         else:
             outcome = scalar_entries(case[1], case[2])
         print("RESULT", outcome, flush=True)

@@ -1,6 +1,6 @@
 """Every numeric argument of the C interface over its extremes gives a status or a valid result, never a crash.
 
-The options struct ``relusv_relu_sv_options`` (every field alone at every
+The options structs ``relusv_relu_sv_options`` and ``relusv_conv_options`` (every field alone at every
 extreme, then seeded random combinations) and the scalar arguments of the
 other entries (``trim``, ``samples``, ``seed``, ranks, slopes, point counts)
 are driven through ctypes with zero, subnormal, tiny, huge, infinite, NaN and

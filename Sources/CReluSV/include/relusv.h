@@ -94,8 +94,8 @@
  *          accumulator state is exported in format 2 (with a checksum;
  *          format 1 is still imported); relusv_relu_fit_gradient and the
  *          tuning knobs of relusv_relu_sv_options become experimental;
- *          relusv_conv_spectrum and relusv_conv_options (grouped and strided
- *          convolutions) are added.
+ *          grouped and strided convolutions are added: relusv_conv_spectrum
+ *          and relusv_conv_options.
  *          Behaviour: ReLU bounds certified at every scale and bit-identical
  *          across thread counts; values beyond the range of their precision
  *          (singular values, the fit gradient) give RELUSV_ERROR_NONFINITE.
