@@ -38,7 +38,7 @@ class Counts:
     parameters: int
     multiply_adds: Optional[int]
 
-    def __add__(self, other: "Counts") -> "Counts":
+    def __add__(self, other: Counts) -> Counts:
         macs = None if self.multiply_adds is None or other.multiply_adds is None else \
             self.multiply_adds + other.multiply_adds
         return Counts(self.parameters + other.parameters, macs)

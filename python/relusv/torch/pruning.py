@@ -77,11 +77,11 @@ def parameter_count(model: nn.Module) -> int:
     return model_counts(unwrap(model)).cheaper.parameters
 
 
-def _cut(module: nn.Module, rank: int) -> nn.Module:
+def _cut(module: nn.Module, rank: int, svd: Optional[tuple] = None) -> nn.Module:
     """The rank-``rank`` truncation of a layer as factors, per kind of layer (MATH.md sections 8 and 9)."""
     if isinstance(module, (nn.Conv2d, DoubleConv2d)):
-        return DoubleConv2d.from_conv(module, rank)
-    return DoubleLinear.from_linear(module, rank)
+        return DoubleConv2d.from_conv(module, rank, svd)
+    return DoubleLinear.from_linear(module, rank, svd)
 
 
 def _refusal(module: nn.Module) -> Optional[str]:
@@ -95,9 +95,12 @@ def _refusal(module: nn.Module) -> Optional[str]:
             f"(groups = 1) or DoubleConv2d layers")
 
 
-def _singular_values(module: nn.Module) -> np.ndarray:
+def _svd(module: nn.Module) -> tuple:
+    """``(u, s, vt)`` of a layer's ``W`` (``K_mat``): from the factors of a double layer, else dense (float64)."""
+    if isinstance(module, (DoubleLinear, DoubleConv2d)):
+        return module.svd()
     w = weight_of(module).cpu().double()
-    return torch.linalg.svdvals(w.reshape(w.shape[0], -1)).numpy()
+    return tuple(a.numpy() for a in torch.linalg.svd(w.reshape(w.shape[0], -1), full_matrices=False))
 
 
 def numerical_rank(module: nn.Module) -> int:
@@ -308,13 +311,14 @@ class _Pruning:
         for name in schedule.open():
             rank = schedule.proposal(name)
             original = self.target.get_submodule(name)
-            candidate = _cut(original, rank)
+            svd = _svd(original)
+            candidate = _cut(original, rank, svd)
             replace_module(self.target, name, candidate)
             try:
                 acc = self.accuracy(self.selection)
             finally:
                 replace_module(self.target, name, original)
-            sigma = _singular_values(original)
+            sigma = svd[1]
             relative = float(sigma[rank] / sigma[0]) if sigma.size > rank and sigma[0] > 0 else 0.0
             found.append((acc, relative, name, rank, candidate))
         return found
