@@ -72,11 +72,6 @@ def accuracy(model: nn.Module, x: Any, y: Any = None, batch_size: int = 1024,
     return hits / len(probe)
 
 
-def parameter_count(model: nn.Module) -> int:
-    """Parameters of ``model`` with every layer in its cheaper form (``relusv.params.model_counts``)."""
-    return model_counts(unwrap(model)).cheaper.parameters
-
-
 def _cut(module: nn.Module, rank: int, svd: Optional[tuple] = None) -> nn.Module:
     """The rank-``rank`` truncation of a layer as factors, per kind of layer (MATH.md sections 8 and 9)."""
     if isinstance(module, (nn.Conv2d, DoubleConv2d)):
