@@ -1,6 +1,6 @@
 """Harmonic pruning as the paper runs it (MATH.md section 8, paper section V-C, Fig. 5), on scikit-learn's digits.
 
-Per seed (data split 60 / 20 / 20 % into training, validation and test; the validation set is halved by
+Per seed (data split 50 / 30 / 20 % into training, validation and test; the validation set is halved by
 ``harmonic_prune`` into the selection half, which chooses the cuts, and the stopping half):
 
 1. **Start**: an MLP 64-100-100-100-10 whose hidden layers are double layers (``DoubleLinear``, inner rank
@@ -10,20 +10,20 @@ Per seed (data split 60 / 20 / 20 % into training, validation and test; the vali
    ``RETRAIN`` Adam steps after every cut, one rank per cut until every layer has rank 1 (collapse). Ranks and
    accuracies per iteration; the *chosen point* is the last one whose stopping-half accuracy is within 1 pt of
    the start (decided without the test set); its test accuracy is reported.
-3. **Default** ``harmonic_prune`` (bisection schedule, tolerance 1 pt, same retraining): its parameters, test drop
-   and number of retrainings.
-4. Baselines at the chosen point's parameter count ``P``, each with the same training budget (the start's
-   training, or the same number of retraining steps as the harmonic path used to reach its chosen point):
+3. **Default** ``harmonic_prune`` (bisection schedule, tolerance 1 pt on the stopping half, the same
+   retraining): its parameter count ``P``, test drop and number of retrainings; its retraining steps are the
+   budget ``B`` of the baselines.
+4. Baselines at ``P`` with the same training budget:
 
    - *dense from scratch*: a 64-h-h-h-10 MLP with the largest ``h`` fitting in ``P`` (the paper's comparison),
-     trained for the start's steps plus the retraining steps;
+     trained for the start's steps plus ``B``;
    - *magnitude, L1 unstructured* (``torch.nn.utils.prune.global_unstructured``) of the dense start, iterated
-     with retraining to ``P`` stored numbers (non-zero weights plus biases; indices of a sparse format not
-     counted, in its favour);
+     (up to 20 rounds) with ``B`` retraining steps in all to ``P`` stored numbers (non-zero weights plus biases;
+     the indices a sparse format needs are not counted, in its favour);
    - *magnitude, L1 structured* (``prune.ln_structured`` on whole neurons, their biases masked too) iterated to
-     the width ``h`` of the dense baseline (exactly ``P``-fitting after removing the dead neurons);
+     the width ``h`` of the dense baseline (at most ``P`` once the dead neurons are removed);
    - *plain SVD truncation*: the same double layers cut by the global order of normalised singular values
-     ``sigma_k / sigma_0`` (no data in the choice), iterated with retraining to ``P``.
+     ``sigma_k / sigma_0`` (no data in the choice), iterated with ``B`` retraining steps to ``P``.
 
 Parameters are counted by ``relusv.params`` (each layer in the cheaper of dense and factored form). Prints one
 row per method with the mean and standard deviation over seeds, and saves ``bench/figures/pruning.png``
@@ -46,6 +46,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 WIDTH, RETRAIN, BATCH, LR, EPOCHS = 100, 50, 64, 1e-3, 40
+SPLIT = (0.5, 0.3)        # training and validation fractions; the test set is the rest (20 %)
 FIGURES = Path(__file__).resolve().parent / "figures"
 
 
@@ -56,7 +57,7 @@ def digits(seed: int):
     x = torch.tensor(d.data / 16.0, dtype=torch.float32)
     y = torch.tensor(d.target)
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
-    a, b = int(0.6 * len(x)), int(0.8 * len(x))
+    a, b = int(SPLIT[0] * len(x)), int((SPLIT[0] + SPLIT[1]) * len(x))
     return [(x[order[i:j]], y[order[i:j]]) for i, j in ((0, a), (a, b), (b, len(x)))]
 
 
@@ -199,28 +200,26 @@ def _cost(layer, rank):
 
 # -- one seed --------------------------------------------------------------------------------------------------
 
-def run_seed(seed: int) -> dict:
+def run_seed(seed: int, path: bool) -> dict:
     train, val, test = digits(seed)
     start = mlp(WIDTH, True, seed)
-    Trainer(*train, seed)(start, EPOCHS * len(train[0]) // BATCH)
     start_steps = EPOCHS * len(train[0]) // BATCH
+    Trainer(*train, seed)(start, start_steps)
     row = {"start": (stored(start), accuracy(start, *test))}
-    t = time.perf_counter()
-    trainer = Trainer(*train, seed + 1)
-    history, chosen = harmonic_path(start, val, test, trainer)
-    budget = chosen * RETRAIN
-    target = history[chosen]["parameters"]
-    row["harmonic"] = (target, history[chosen]["test_accuracy"])
-    row["path"], row["chosen"] = history, chosen
-    row["path_seconds"] = time.perf_counter() - t
+    if path:
+        t = time.perf_counter()
+        history, chosen = harmonic_path(start, val, test, Trainer(*train, seed + 1))
+        row["path"], row["chosen"] = history, chosen
+        row["harmonic_path"] = (history[chosen]["parameters"], history[chosen]["test_accuracy"])
+        row["path_seconds"] = time.perf_counter() - t
     result, acc = harmonic_default(start, val, test, Trainer(*train, seed + 2))
     assert result.parameters == sum(p.numel() for p in result.model.parameters())
-    row["default"] = (result.parameters, acc)
-    row["default_retrainings"] = result.retrainings
+    target, budget = result.parameters, result.retrainings * RETRAIN
+    row["harmonic"], row["retrainings"], row["ranks"] = (target, acc), result.retrainings, result.accepted[-1]["ranks"]
     width = widest_fitting(target)
     row["dense_scratch"] = dense_scratch(width, start_steps + budget, train, test, seed)
-    dense = store_cheaper(_copy(start))
-    row["l1_unstructured"] = magnitude_unstructured(dense, target, budget, Trainer(*train, seed + 3), test)
+    row["l1_unstructured"] = magnitude_unstructured(store_cheaper(_copy(start)), target, budget,
+                                                    Trainer(*train, seed + 3), test)
     row["l1_structured"] = magnitude_structured(store_cheaper(_copy(start)), width, budget,
                                                 Trainer(*train, seed + 4), test)
     row["svd"] = svd_truncation(_copy(start), target, budget, Trainer(*train, seed + 5), test)
@@ -234,33 +233,39 @@ def _copy(model):
     return copy.deepcopy(model)
 
 
-METHODS = [("start", "start: double-layer MLP 64-100-100-100-10 (dense form)"),
-           ("harmonic", "harmonic pruning, single cuts + retraining, last point within 1 pt (stopping half)"),
-           ("default", "harmonic_prune default (bisection, 1 pt, retraining)"),
-           ("dense_scratch", "dense 64-h-h-h-10 from scratch at P"),
-           ("l1_unstructured", "magnitude L1 unstructured + retraining at P"),
-           ("l1_structured", "magnitude L1 structured (neurons) + retraining at P"),
-           ("svd", "plain SVD truncation (sigma_k / sigma_0) + retraining at P")]
+METHODS = [("start", "start: double-layer MLP 64-100-100-100-10 (stored dense)"),
+           ("harmonic_path", "harmonic path (single cuts + retraining): last point within 1 pt on stopping half"),
+           ("harmonic", "harmonic_prune default (bisection 1/4, 1 pt, retraining): P, its retraining budget B"),
+           ("dense_scratch", "dense 64-h-h-h-10 from scratch within P (start's steps + B)"),
+           ("l1_unstructured", "magnitude L1 unstructured, iterated with retraining B, to P"),
+           ("l1_structured", "magnitude L1 structured (neurons), iterated with retraining B, to width h"),
+           ("svd", "plain SVD truncation (global sigma_k / sigma_0), iterated with retraining B, to P")]
 
 
 def report(rows) -> None:
-    print(f"\n{len(rows)} seeds; test accuracy mean ± sd; parameters mean ± sd (stored, cheaper form per layer)")
-    print(f"{'method':<86} {'parameters':>17} {'test acc %':>14} {'drop pt':>14}")
-    start = [r["start"][1] for r in rows]
+    print(f"\n{len(rows)} seeds; mean ± sd over seeds; parameters stored (each layer in its cheaper form; "
+          f"non-zeros for unstructured); test drop against the start")
+    print(f"{'method':<92} {'parameters':>17} {'test acc %':>14} {'drop pt':>14}")
     for key, label in METHODS:
-        params = [r[key][0] for r in rows]
-        accs = [100 * r[key][1] for r in rows]
-        drops = [100 * s - a for s, a in zip(start, accs)]
-        print(f"{label:<86} {_pm(params, '.0f'):>17} {_pm(accs, '.2f'):>14} {_pm(drops, '.2f'):>14}")
+        have = [r for r in rows if key in r]
+        if not have:
+            continue
+        params = [r[key][0] for r in have]
+        accs = [100 * r[key][1] for r in have]
+        drops = [100 * r["start"][1] - a for r, a in zip(have, accs)]
+        print(f"{label + f' [{len(have)}]':<92} {_pm(params, '.0f'):>17} {_pm(accs, '.2f'):>14} "
+              f"{_pm(drops, '.2f'):>14}")
     ratio = [r["start"][0] / r["harmonic"][0] for r in rows]
-    print(f"\nharmonic (chosen point): {statistics.mean(ratio):.2f}x fewer parameters than the start "
-          f"(min {min(ratio):.2f}x); chosen ranks "
-          + ", ".join(str(tuple(r["path"][r["chosen"]]["ranks"])) for r in rows))
-    print("default harmonic_prune: " + ", ".join(f"{r['default'][0]:,} params / {r['default_retrainings']} "
-                                                 f"retrainings" for r in rows))
+    print(f"\nharmonic_prune default: {statistics.mean(ratio):.2f}x fewer parameters than the start (min "
+          f"{min(ratio):.2f}x); ranks " + ", ".join(str(tuple(r["ranks"])) for r in rows)
+          + "; retrainings " + ", ".join(str(r["retrainings"]) for r in rows))
+    paths = [r for r in rows if "path" in r]
+    if paths:
+        print("harmonic path: chosen ranks " + ", ".join(str(tuple(r["path"][r["chosen"]]["ranks"])) for r in paths)
+              + f"; {statistics.mean(r['start'][0] / r['harmonic_path'][0] for r in paths):.2f}x fewer; "
+              + "seconds " + ", ".join(f"{r['path_seconds']:.0f}" for r in paths))
     print("dense-from-scratch width h: " + ", ".join(str(r["width"]) for r in rows)
-          + "; retraining budget (steps): " + ", ".join(str(r["budget"]) for r in rows))
-    print("path time per seed (s): " + ", ".join(f"{r['path_seconds']:.0f}" for r in rows))
+          + "; retraining budget B (steps): " + ", ".join(str(r["budget"]) for r in rows))
 
 
 def _pm(values, fmt):
@@ -275,19 +280,22 @@ def figure(rows, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    history, chosen = rows[0]["path"], rows[0]["chosen"]
-    it = [r["iteration"] for r in history]
-    for j, name in enumerate(("layer 1", "layer 2", "layer 3")):
-        axes[0].plot(it, [r["ranks"][j] for r in history], label=name)
-    axes[0].set(xlabel="iteration", ylabel="rank", title="ranks along the harmonic path (seed 0)")
-    axes[0].legend()
-    axes[1].plot(it, [100 * r["test_accuracy"] for r in history], label="test")
-    axes[1].plot(it, [100 * r["accuracy"] for r in history], label="stopping half", alpha=0.7)
-    axes[1].axvline(it[chosen], color="k", ls=":", label="last within 1 pt")
-    axes[1].set(xlabel="iteration", ylabel="accuracy (%)", title="accuracy along the path (retrained)")
-    axes[1].legend()
+    first = next(((r["path"], r["chosen"]) for r in rows if "path" in r), None)
+    if first is not None:
+        history, chosen = first
+        it = [r["iteration"] for r in history]
+        for j, name in enumerate(("layer 1", "layer 2", "layer 3")):
+            axes[0].plot(it, [r["ranks"][j] for r in history], label=name)
+        axes[0].set(xlabel="iteration", ylabel="rank", title="ranks along the harmonic path (first seed)")
+        axes[0].legend()
+        axes[1].plot(it, [100 * r["test_accuracy"] for r in history], label="test")
+        axes[1].plot(it, [100 * r["accuracy"] for r in history], label="stopping half", alpha=0.7)
+        axes[1].axvline(it[chosen], color="k", ls=":", label="last within 1 pt")
+        axes[1].set(xlabel="iteration", ylabel="accuracy (%)", title="accuracy along the path (retrained)")
+        axes[1].legend()
     for k, (key, _) in enumerate(METHODS):
-        axes[2].scatter([r[key][0] for r in rows], [100 * r[key][1] for r in rows], label=key, s=18,
+        have = [r for r in rows if key in r]
+        axes[2].scatter([r[key][0] for r in have], [100 * r[key][1] for r in have], label=key, s=18,
                         color=f"C{k}")
     axes[2].set_xscale("log")
     axes[2].set(xlabel="stored parameters", ylabel="test accuracy (%)", title="methods at equal parameters")
@@ -301,12 +309,15 @@ def figure(rows, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--path-seeds", type=int, default=None,
+                        help="run the harmonic path until collapse (Fig. 5) on the first this many seeds (default all)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = []
+    paths = args.seeds if args.path_seeds is None else args.path_seeds
     for seed in range(args.seeds):
         t = time.perf_counter()
-        rows.append(run_seed(seed))
+        rows.append(run_seed(seed, seed < paths))
         print(f"seed {seed}: {time.perf_counter() - t:.0f} s", flush=True)
     report(rows)
     figure(rows, FIGURES / "pruning.png")

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import math
-from typing import Dict, Hashable, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Hashable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -71,16 +71,21 @@ class Schedule:
     """Which rank each layer is tried at next.
 
     Each layer keeps ``rank`` (its accepted rank) and ``refused`` (the largest rank known to break the floor,
-    initially ``min_rank - 1``); it is open while ``rank - refused >= 2``. ``"bisection"`` proposes
-    ``(refused + rank) // 2``, so every trial halves the open interval and a layer of rank ``r`` takes at most
-    ``ceil(log2(r - min_rank + 1))`` trials; ``"single"`` proposes ``rank - 1`` (the paper's one rank per
-    iteration), at most ``r - min_rank`` trials.
+    initially ``min_rank - 1``); it is open while its undecided width ``w = rank - refused`` is at least 2.
+    ``"bisection"`` proposes ``rank - max(1, floor(fraction * w))``: an accepted trial leaves the width
+    ``w - step``, a refused one ``step``, so every trial shrinks the width by a constant factor and a layer of
+    rank ``r`` takes ``O(log r)`` trials (exactly at most ``worst_trials(r - min_rank + 1)``; ``fraction`` 1/2 is
+    plain bisection, at most ``ceil(log2 w)``; smaller fractions cut more gently before each retraining, at a
+    constant factor more trials). ``"single"`` proposes ``rank - 1`` (the paper's one rank per iteration), at most
+    ``r - min_rank`` trials.
     """
 
-    def __init__(self, ranks: Dict[Hashable, int], min_rank: int, kind: str = "bisection"):
+    def __init__(self, ranks: Dict[Hashable, int], min_rank: int, kind: str = "bisection", fraction: float = 0.25):
         if kind not in SCHEDULES:
             raise InvalidInputError(f"schedule must be one of {SCHEDULES}, got {kind!r}")
-        self.kind, self.min_rank = kind, min_rank
+        if not (isinstance(fraction, (int, float)) and 0 < fraction <= 0.5):
+            raise InvalidInputError(f"cut_fraction must lie in (0, 1/2], got {fraction!r}")
+        self.kind, self.min_rank, self.fraction = kind, min_rank, float(fraction)
         self.rank = dict(ranks)
         self.refused = {k: min_rank - 1 for k in ranks}
 
@@ -90,7 +95,7 @@ class Schedule:
     def proposal(self, layer: Hashable) -> int:
         if self.kind == "single":
             return self.rank[layer] - 1
-        return (self.refused[layer] + self.rank[layer]) // 2
+        return self.rank[layer] - _step(self.rank[layer] - self.refused[layer], self.fraction)
 
     def accept(self, layer: Hashable, rank: int) -> None:
         self.rank[layer] = rank
@@ -98,10 +103,23 @@ class Schedule:
     def refuse(self, layer: Hashable, rank: int) -> None:
         self.refused[layer] = rank
 
-    @staticmethod
-    def trial_bound(ranks: Iterable[int], min_rank: int, kind: str = "bisection") -> int:
-        """The most trials the schedule can make from ``ranks``."""
-        ranks = [r for r in ranks if r > min_rank]
-        if kind == "single":
-            return sum(r - min_rank for r in ranks)
-        return sum(math.ceil(math.log2(r - min_rank + 1)) for r in ranks)
+    def trial_bound(self) -> int:
+        """The most trials the schedule can still make, over every sequence of accepted and refused cuts."""
+        widths = [self.rank[k] - self.refused[k] for k in self.rank]
+        if self.kind == "single":
+            return sum(w - 1 for w in widths)
+        return sum(worst_trials(w, self.fraction) for w in widths)
+
+
+def _step(width: int, fraction: float) -> int:
+    return max(1, math.floor(fraction * width))
+
+
+def worst_trials(width: int, fraction: float = 0.25) -> int:
+    """The most bisection trials a layer of undecided width ``width`` can take: ``T(1) = 0`` and
+    ``T(w) = 1 + max(T(w - step), T(step))`` with ``step = max(1, floor(fraction w))``; ``O(log w)``."""
+    table = [0, 0]
+    for w in range(2, width + 1):
+        step = _step(w, fraction)
+        table.append(1 + max(table[w - step], table[step]))
+    return table[width] if width >= 1 else 0

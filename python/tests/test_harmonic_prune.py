@@ -158,7 +158,7 @@ def test_a_floor_above_the_start_raises(setup):
 
 
 def test_bisection_retrainings_are_logarithmic_in_the_ranks():
-    """Three 300 x 300 layers (rank 300): at most sum ceil(log2(300)) = 27 retrainings, not 897."""
+    """Three 300 x 300 layers (rank 300): O(log 300) retrainings per layer, not 299."""
     torch.manual_seed(1)
     model = nn.Sequential(nn.Linear(300, 300), nn.ReLU(), nn.Linear(300, 300), nn.ReLU(),
                           nn.Linear(300, 300), nn.ReLU(), nn.Linear(300, 4))
@@ -169,12 +169,14 @@ def test_bisection_retrainings_are_logarithmic_in_the_ranks():
     result = harmonic_prune(model, x, y, retrain=lambda m: calls.append(1), tolerance=0.05, progress=False)
     assert result.history[0]["ranks"] == [300, 300, 300] and result.stop_reason == "every layer at its lowest " \
         "accepted rank"
-    assert len(calls) == result.retrainings == len(result.history) - 1 <= 3 * math.ceil(math.log2(300))
-    assert not all(r["accepted"] for r in result.history)          # some cuts refused, bound still holds
-    # Every cut accepted: each halves the rank (300, 150, 75, 37, 18, 9, 4, 2, 1), floor(log2(300)) = 8 per layer.
-    full = harmonic_prune(model, x, y, retrain=lambda m: None, tolerance=1.0, progress=False)
-    assert full.accepted[-1]["ranks"] == [1, 1, 1] and full.retrainings == 3 * 8
-    assert [r["rank_tried"] for r in full.history if r["layer"] == "0"] == [150, 75, 37, 18, 9, 4, 2, 1]
+    assert not all(r["accepted"] for r in result.history)          # some cuts refused
+    # Each trial leaves at most 3/4 of a layer's undecided interval (+1 for rounding): log_{4/3}(300) + 2 each.
+    bound = 3 * (math.ceil(math.log(300) / math.log(4 / 3)) + 2)
+    assert len(calls) == result.retrainings == len(result.history) - 1 <= bound < 3 * 299 / 10
+    # Plain bisection with every cut accepted: rank - floor(rank / 2) each time, ceil(log2(300)) = 9 cuts a layer.
+    full = harmonic_prune(model, x, y, retrain=lambda m: None, tolerance=1.0, cut_fraction=0.5, progress=False)
+    assert full.accepted[-1]["ranks"] == [1, 1, 1] and full.retrainings == 3 * 9
+    assert [r["rank_tried"] for r in full.history if r["layer"] == "0"] == [150, 75, 38, 19, 10, 5, 3, 2, 1]
 
 
 def digits_double_mlp(seed: int):
@@ -214,7 +216,8 @@ def test_bad_arguments_raise_clear_errors(setup):
     model, _, _, (x_val, y_val), _ = setup
     for options, match in (({"min_rank": 0}, "min_rank"), ({"tolerance": 2}, "tolerance"),
                            ({"tolerance": -0.1}, "tolerance"), ({"schedule": "fast"}, "schedule"),
-                           ({"retrain": True}, "retrain=True"), ({"min_accuracy": 1.5}, "min_accuracy")):
+                           ({"retrain": True}, "retrain=True"), ({"min_accuracy": 1.5}, "min_accuracy"),
+                           ({"cut_fraction": 0.7}, "cut_fraction")):
         with pytest.raises(relusv.InvalidInputError, match=match):
             harmonic_prune(model, x_val, y_val, progress=False, **options)
     with pytest.raises(ValueError, match="no submodule"):

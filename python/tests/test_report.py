@@ -213,7 +213,7 @@ def test_default_report_pruning_is_consistent(default_report):
         assert record["parameters"] == hand_parameters(record["ranks"])
         assert record["stopping_accuracy"] >= r["baseline"]["stopping_accuracy"] - r["tolerance"] - 1e-12
     assert r["chosen"]["parameters"] < p["chosen"]["parameters"]
-    assert r["trials"] <= sum(int(np.ceil(np.log2(k))) for k in r["initial_ranks"])
+    assert r["trials"] <= sum(int(np.ceil(np.log(k) / np.log(4 / 3))) + 2 for k in r["initial_ranks"])
 
 
 def test_default_report_findings_match_numbers(default_report, capsys):

@@ -86,7 +86,7 @@ def _check_path(p, model, x, y, seed):
     for a, b in zip(history, history[1:]):
         drops = [r0 - r1 for r0, r1 in zip(a["ranks"], b["ranks"])]
         assert sum(d > 0 for d in drops) == 1 and min(drops) >= 0     # one layer cut per accepted trial
-    assert p["trials"] <= sum(int(np.ceil(np.log2(r))) for r in p["initial_ranks"])
+    assert p["trials"] <= sum(int(np.ceil(np.log(r) / np.log(4 / 3))) + 2 for r in p["initial_ranks"])
     assert p["chosen"]["ranks"] == history[-1]["ranks"]
     for record in (history[0], p["chosen"]):
         assert record["parameters"] == _hand_parameters(model, p["shapes"], record["ranks"])
