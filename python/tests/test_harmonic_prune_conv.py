@@ -112,3 +112,18 @@ def test_grouped_convolutions_are_refused(setup):
         harmonic_prune(model, x, y, layers=["0"], max_iterations=1, progress=False)
     with pytest.raises(TypeError, match="grouped convolution"):      # found by discovery, refused as clearly
         harmonic_prune(model, x, y, max_iterations=1, progress=False)
+
+
+def test_the_one_liner_on_the_digits_cnn_keeps_the_accuracy():
+    """``harmonic_prune(cnn, x_val, y_val)`` with no floor and no retraining: within 1 pt of the start on the
+    stopping half (no layer driven to rank 1 by a default)."""
+    from relusv.torch.digits_cnn import load_digits_cnn
+
+    model, x, y, _ = load_digits_cnn()
+    x, y = torch.from_numpy(x), torch.from_numpy(y)
+    result = harmonic_prune(model, x, y, progress=False)
+    start = result.accepted[0]["accuracy"]
+    assert result.accepted[-1]["accuracy"] >= start - 0.01
+    assert hand_accuracy(result.model, x, y) > start - 0.05
+    assert any(r > 1 for r in result.accepted[-1]["ranks"])
+    assert result.parameters == sum(p.numel() for p in result.model.parameters())
