@@ -43,7 +43,7 @@ def test_split_sets_are_disjoint_seeded_and_cover():
 
 @pytest.mark.parametrize("fraction", [0.5, 0.25, 0.1])
 def test_worst_trials_is_the_exhaustive_worst_case_and_logarithmic(fraction):
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def search(rank, refused):
         plan = Schedule({0: rank}, 1, "bisection", fraction)
         plan.refused[0] = refused
