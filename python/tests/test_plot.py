@@ -30,7 +30,7 @@ def histories():
             nn.functional.cross_entropy(model(x[:600]), y[:600]).backward()
             opt.step()
         monitor.epoch_end()
-    pruned = harmonic_prune(model, x[600:], y[600:], max_iterations=6, retrain_every=2,
+    pruned = harmonic_prune(model, x[600:], y[600:], max_iterations=6, tolerance=1.0,
                             retrain=lambda m: None, progress=False)
     torch.set_num_threads(old)
     return monitor, pruned

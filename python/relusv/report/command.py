@@ -117,7 +117,8 @@ def summary(report: dict, out: Path) -> dict:
         if p is None:
             return None
         return {"method": p["method"], "tolerance": p["tolerance"], "initial_ranks": p["initial_ranks"],
-                "chosen": p["chosen"], "baseline": p["baseline"], "parameters_before": p["parameters_before"]}
+                "chosen": p["chosen"], "baseline": p["baseline"], "parameters_before": p["parameters_before"],
+                "guarantee": p["guarantee"]}
 
     return {
         "report": str((out / "index.html").resolve()),
@@ -168,11 +169,9 @@ def print_headline(s: dict) -> None:
     for p in (s["pruning"], s["pruning_retrained"]):
         if p is None:
             continue
-        c, b = p["chosen"], p["baseline"]
-        print(f"  harmonic pruning ({p['method']}, tolerance {100 * p['tolerance']:g} pt): ranks "
-              f"{tuple(p['initial_ranks'])} -> {tuple(c['ranks'])}, parameters {p['parameters_before']:,} -> "
-              f"{c['parameters']:,}, held-out accuracy {100 * b['evaluation_accuracy']:.2f}% -> "
-              f"{100 * c['evaluation_accuracy']:.2f}%")
+        c = p["chosen"]
+        print(f"  harmonic pruning ({p['method']}): ranks {tuple(p['initial_ranks'])} -> {tuple(c['ranks'])}, "
+              f"parameters {p['parameters_before']:,} -> {c['parameters']:,}; {p['guarantee']}")
     print(f"  report: {s['report']}  ({s['elapsed_seconds']:.1f} s)")
 
 
@@ -196,14 +195,16 @@ def run(args: argparse.Namespace) -> int:
     check_out(out, args.out)   # before any work: the folder must be replaceable as a whole
     started = time.perf_counter()
     model, data, train = _inputs(args)
-    if args.retrain:
-        from .retrain import available
+    from .retrain import available as retrain_available
 
-        if not available():
+    if args.retrain:
+        if not retrain_available():
             raise missing_dependency("torch", "--retrain", extra="torch")
     settings = ReportSettings.default(seed=args.seed, quick=args.quick, tolerance=args.tolerance / 100)
     show: Optional[bool] = False if args.no_progress else None
-    report, attrs = compute(model, data, settings, show_progress=show, train=train if args.retrain else None)
+    builtin_mlp = args.model is None and args.example is None and retrain_available()   # has a training split
+    report, attrs = compute(model, data, settings, show_progress=show,
+                            train=train if args.retrain or builtin_mlp else None)
     try:
         write(report, attrs, out)
     except OSError as error:
