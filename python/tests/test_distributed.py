@@ -49,7 +49,7 @@ def measure(model, x, y, distributed: bool):
     from relusv.torch import Monitor
 
     # 200 points in batches of 48: 5 batches, 3 on rank 0 and 2 on rank 1.
-    monitor = Monitor(model, x, y, samples=40, seed=3, subsets=3, batch_size=48, relu_bounds=True, relu_ks=(0, 1),
+    monitor = Monitor(model, x, y, samples=40, seed=3, repeats=3, batch_size=48, relu_bounds=True, relu_ks=(0, 1),
                       relu_options={"max_steps": 30}, distributed=distributed)
     return list(monitor.measure())
 
