@@ -54,6 +54,7 @@ from .analysis.compare import (
     resolution_note,
     spread,
 )
+from .spectra import numerical_rank, rank_of_spectrum
 
 SITES = ("input", "output")
 __all__ = ["DEFAULT_ALPHA", "DEFAULT_BOOTSTRAP", "DEFAULT_MAX_GROUP_SIZE", "DEFAULT_PERMUTATIONS", "DEFAULT_REPEATS",
@@ -65,14 +66,6 @@ DEFAULT_RELU_MAX_STEPS = 50  # Adam steps per fitted rank: a survey's budget (re
 def progress_bar(iterable: Iterable, description: str, total: Optional[int] = None, show: Optional[bool] = None):
     """``iterable`` reporting progress under relusv's one policy (``relusv._progress.progress_bar``)."""
     return _progress.progress_bar(iterable, description, total, show)
-
-
-def numerical_rank(sigma: np.ndarray, shape: Sequence[int], dtype: Any) -> int:
-    """``#{k : sigma_k > sigma_0 max(m, n) eps}`` with ``eps`` of ``dtype`` (NumPy's ``matrix_rank`` rule)."""
-    sigma = np.asarray(sigma, dtype=np.float64)
-    if sigma.size == 0 or sigma[0] == 0:
-        return 0
-    return int(np.sum(sigma > sigma[0] * max(shape) * np.finfo(dtype).eps))
 
 
 @dataclass(frozen=True)
@@ -175,8 +168,9 @@ def curve_ks(limit: int, points: Optional[int]) -> np.ndarray:
 
 
 def data_rank(w: np.ndarray, x: np.ndarray) -> int:
-    """``rank(X W^T)`` (NumPy's rule): ``s_k(phi; X) = 0`` for every ``k`` at or above it (MATH.md section 2)."""
-    return int(np.linalg.matrix_rank(x @ w.T)) if x.size and w.size else 0
+    """``rank(X W^T)`` (the library's rule, ``relusv.numerical_rank``): ``s_k(phi; X) = 0`` for every ``k`` at or
+    above it (MATH.md section 2)."""
+    return numerical_rank(x @ w.T) if x.size and w.size else 0
 
 
 def _curve_dict(spectrum, zero_from: int, limit: int) -> dict:
@@ -268,7 +262,7 @@ def _layer_row(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Design,
         sigma = np.asarray(singular_values(w), dtype=np.float64)
         row.update({"weight_shape": tuple(int(s) for s in layer.weight_shape), "matrix_shape": tuple(w.shape),
                     "parameters": layer.parameters,
-                    "rank": numerical_rank(sigma, w.shape, layer.dtype),
+                    "rank": rank_of_spectrum(sigma, w.shape, layer.dtype),
                     "sigma_0": float(sigma[0]), "sigma_min": float(sigma[-1]),
                     "stable_rank": float(np.sum(sigma ** 2) / sigma[0] ** 2) if sigma[0] > 0 else 0.0})
         row["operator_norm"], row["operator_norm_method"] = operator_norm(layer, float(sigma[0]), settings["seed"])
