@@ -83,6 +83,13 @@ class LayerInput:
     ``conv_geometry`` a convolution's ``stride``, ``padding``, ``dilation``
     and ``padding_mode`` (None where its operator norm is not computed).
     ``matrix`` is None for a named module that is not a weight layer.
+    ``phi_zero(dimension)`` is the activation of the bias alone in the
+    output layout of one point (default: ``ReLU(b)`` repeated channel-major);
+    ``norm(seed)`` gives ``(||A||, method)`` where the default rule does not
+    apply (multi-branch sites, grouped convolutions). With ``conv_bounds``
+    set, a linear layer's curve comes from it too, and its
+    ``conv_bounds.data_rank(points)`` (when present) gives the rank from
+    which ``s_k = 0`` exactly.
     """
 
     name: str
@@ -101,6 +108,8 @@ class LayerInput:
     conv_bounds: Optional[Callable] = None
     input_shape: Optional[Tuple[int, ...]] = None
     conv_geometry: Optional[Dict[str, Any]] = None
+    phi_zero: Optional[Callable[[int], np.ndarray]] = None
+    norm: Optional[Callable[[int], Tuple[float, str]]] = None
 
     @property
     def weighted(self) -> bool:
@@ -226,9 +235,11 @@ def relu_curve(layer: LayerInput, w: np.ndarray, b: Optional[np.ndarray], x: Opt
 def _conv_curve(layer: LayerInput, images: np.ndarray, points: Optional[int], seed: int, options: dict):
     """Channel-rank bounds of a convolution through ``layer.conv_bounds`` (``relusv.torch.relu_singular_values``)."""
     limit = min(layer.matrix.shape)
-    ks = curve_ks(limit, points)
+    rank = getattr(layer.conv_bounds, "data_rank", None)
+    zero_from = limit if rank is None else min(limit, rank(images))
+    ks = curve_ks(max(zero_from, 1), points)
     spectrum = layer.conv_bounds(images, ks, seed, {"progress": False, **options})
-    return _curve_dict(spectrum, limit, limit)
+    return _curve_dict(spectrum, zero_from, limit)
 
 
 def _curve_summary(curve: dict) -> Dict[str, float]:
@@ -255,6 +266,8 @@ def operator_norm(layer: LayerInput, sigma_0: float, seed: int) -> Tuple[float, 
     ``relusv.conv_singular_values``; otherwise ``relusv.torch.conv_operator_norm``
     (power iteration seeded ``seed``, an estimate from below).
     """
+    if layer.norm is not None:
+        return layer.norm(seed)
     if layer.kind == "linear":
         return sigma_0, "exact"
     geometry, shape = layer.conv_geometry, layer.input_shape
@@ -328,9 +341,6 @@ def _relu_columns(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Grou
     if not layer.relu:
         out["relu_bounds"] = f"not a ReLU layer (activation: {layer.activation or 'none'})"
         return out
-    if not settings["relu_bounds"]:
-        out["relu_bounds"] = "not requested (relu_bounds=False)"
-        return out
     status = "computed"
     w, b = layer.matrix, layer.bias
     if settings["unit_sphere"] and layer.kind == "linear":
@@ -345,9 +355,12 @@ def _relu_columns(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Grou
         out["s0_verdict"] = f"not compared: {groups.reason}"
         return out
     out.update(_exact_top(layer, acts[(layer.name, "output")], b, groups, position, detail))
+    if not settings["relu_bounds"]:
+        out["relu_bounds"] = "not requested (relu_bounds=False); s_0 exact"
+        return out
     for g, idx in groups.pair(0).items():
         x = acts[(layer.name, "input")][[position[i] for i in idx]]
-        if layer.kind == "linear":
+        if layer.kind == "linear" and layer.conv_bounds is None:
             curve = relu_curve(layer, w, b, x.astype(np.float64), settings["relu_points"], settings["seed"],
                                settings["relu_options"])
         elif layer.conv_bounds is None:
@@ -370,7 +383,8 @@ def _exact_top(layer: LayerInput, outputs: np.ndarray, b: Optional[np.ndarray], 
     channels = layer.matrix.shape[0]
     bias = np.zeros(channels) if b is None else b
     at_zero = np.where(bias > 0, bias, layer.leaky_slope * bias)
-    at_zero = np.repeat(at_zero, outputs.shape[1] // channels)
+    at_zero = np.repeat(at_zero, outputs.shape[1] // channels) if layer.phi_zero is None else \
+        layer.phi_zero(outputs.shape[1])
     values: Dict[str, List[float]] = {g: [] for g in GROUPS}
     for r in range(groups.repeats):
         for g, idx in groups.pair(r).items():

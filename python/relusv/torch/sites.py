@@ -178,6 +178,16 @@ def _resolve(node, modules: Dict[str, nn.Module], calls: Dict[str, int]) -> _Exp
     return _Expr([Branch(node.name, "identity")])
 
 
+def branches_of_layer(layer: Layer) -> Tuple[List[Branch], Optional[torch.Tensor]]:
+    """A discovered layer (BatchNorm folded) as one branch and its bias: ``(branches, bias)``."""
+    bias = getattr(layer.module, "bias", None)
+    expr = _Expr([Branch("input", layer.kind, (layer.name,), layer.module)],
+                 None if bias is None else bias.detach().double())
+    if layer.batchnorm is not None:
+        expr = _batchnorm(expr, *layer.batchnorm)
+    return expr.branches, expr.bias
+
+
 def _scope(node) -> str:
     stack = node.meta.get("nn_module_stack") or {}
     if not stack:
@@ -323,7 +333,7 @@ class _Piece:
         return x.reshape(x.shape[0], -1, w.shape[1]) @ w.T
 
 
-def _piece(branch: Branch, shape: Tuple[int, ...], channels: Optional[int]) -> _Piece:
+def _piece(branch: Branch, shape: Tuple[int, ...]) -> _Piece:
     scale = None if branch.scale is None else branch.scale.double().cpu()
     if branch.kind == "identity":
         c = shape[0] if len(shape) == 3 else shape[-1]
@@ -376,7 +386,7 @@ class JointMap:
         if len(branches) != len(shapes) or not branches:
             raise InvalidInputError("one input shape per branch is needed")
         self.activation = activation
-        self.pieces = [_piece(b, tuple(s), None) for b, s in zip(branches, shapes)]
+        self.pieces = [_piece(b, tuple(s)) for b, s in zip(branches, shapes)]
         heights = {p.matrix.shape[0] for p in self.pieces}
         if len(heights) != 1:
             raise InvalidInputError(f"the branches have different numbers of output channels: {sorted(heights)}")
@@ -505,7 +515,7 @@ class JointMap:
 
     # -- the linear operator ---------------------------------------------------------------------------------
 
-    def operator_norm(self, seed: int = 0, iterations: int = 300, tol: float = 1e-7) -> Tuple[float, str]:
+    def operator_norm(self, seed: int = 0, iterations: int = 100, tol: float = 1e-6) -> Tuple[float, str]:
         """``(||A||, method)`` of the joint linear map ``x -> sum_j A_j x_j`` on the stacked input.
 
         Linear layers and identities (any number of positions): ``A`` acts as
@@ -522,7 +532,7 @@ class JointMap:
             total = math.sqrt(sum(float(x.square().sum()) for x in xs))
             xs = [(x / total).requires_grad_(True) for x in xs]
             y = sum(p.apply(x) for p, x in zip(self.pieces, xs))
-            value = float(y.square().sum().sqrt())
+            value = float(y.detach().square().sum().sqrt())
             grads = torch.autograd.grad(0.5 * y.square().sum(), xs)
             xs = [g.detach() for g in grads]
             if abs(value - estimate) <= tol * value:
