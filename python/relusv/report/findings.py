@@ -3,6 +3,13 @@
 Each finding is a plain record with the numbers it rests on, so the page and
 the command line state them the same way, true or not:
 
+The depth sequence is the network's main path of activation sites: the
+input, then every row whose output is an activation (ReLU sites, among them
+the multi-branch sites of residual blocks, and other activations), in graph
+order. Rows whose output feeds no activation — a residual branch's raw
+output before the sum, a parallel downsample, the logits — are not depth
+steps (``on_main_path``).
+
 - per hidden layer: is the GMW of the correctly classified set larger than
   that of the incorrectly classified set (equal sizes)? Stated "yes" only
   when the gap exceeds the two spreads together and at least 90 % of the
@@ -29,10 +36,18 @@ from typing import List, Optional
 import numpy as np
 
 
+def on_main_path(d: dict) -> bool:
+    """A depth entry is a step of the main path: the input, or a row whose output is an activation's."""
+    if d["depth"] == 0:
+        return True
+    # the entry's name states the row's activation: "(ReLU)", "(relu6)", ..., "(no activation)" or "(logits)"
+    return not d["name"].endswith(("(logits)", "(no activation)"))
+
+
 def _gmw_rows(depths: List[dict]) -> List[dict]:
     rows = []
     for d in depths:
-        if d["gmw"] is None or d["depth"] == 0 or "logits" in d["name"]:
+        if d["gmw"] is None or d["depth"] == 0 or not on_main_path(d):
             continue
         c, i = d["gmw"]["correct"], d["gmw"]["incorrect"]
         rows.append({
@@ -48,8 +63,8 @@ def _gmw_rows(depths: List[dict]) -> List[dict]:
 
 
 def _grows(depths: List[dict], group: str) -> Optional[bool]:
-    """Every step from one depth to the next (logits excluded) larger than the two spreads together."""
-    values = [d["gmw"][group] for d in depths if d["gmw"] is not None and "logits" not in d["name"]]
+    """Every step from one depth to the next along the main path larger than the two spreads together."""
+    values = [d["gmw"][group] for d in depths if d["gmw"] is not None and on_main_path(d)]
     if len(values) < 2:
         return None
     return all(b["mean"] - a["mean"] > a["spread"] + b["spread"] for a, b in zip(values, values[1:]))
