@@ -40,7 +40,7 @@ $(VENV)/.ready:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP_INSTALL) --upgrade pip
 	$(PIP_INSTALL) $(PY_PACKAGES)
-	$(PIP_INSTALL) torch
+	$(PIP_INSTALL) torch torchvision
 	touch $@
 
 venv: $(VENV)/.ready

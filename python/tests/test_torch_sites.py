@@ -237,3 +237,51 @@ def test_relu6_site_certified_with_relu6():
         assert bound == pytest.approx(_per_point_error(relu6_out, torch.clamp(z, 0, 6)), rel=1e-9, abs=1e-12)
         u_t = torch.from_numpy(np.asarray(u))
         assert u_t.shape[1] <= k or np.linalg.matrix_rank(lm.reshape(6, -1).numpy()) <= k
+
+
+def test_resnet18_every_relu_site_has_a_row():
+    torchvision = pytest.importorskip("torchvision")
+    from relusv.torch.analysis import _own_sites
+
+    model = torchvision.models.resnet18(num_classes=10).eval()     # untrained: no weights downloaded
+    found = discover(model)
+    assert len(found.sites) == 17                                  # stem + 2 per block x 8 blocks
+    layer_rows = {la.name for la in found.layers if la.bounded}
+    own = {s.name for s in _own_sites(found)}
+    for site in found.sites:
+        assert (site.layer in layer_rows) != (site.name in own), site.describe()
+    assert own == {f"layer{i}.{j}.relu@1" for i in range(1, 5) for j in range(2)}
+    blocks = {s.name: s for s in found.sites}
+    assert [b.kind for b in blocks["layer2.0.relu@1"].branches] == ["conv2d", "conv2d"]   # conv2 + downsample
+    assert [b.kind for b in blocks["layer2.1.relu@1"].branches] == ["conv2d", "identity"]
+
+
+def test_analyze_rows_for_residual_sites_and_relu6():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), BasicBlock(4, 5, stride=2, seed=1),
+                          InvertedResidual(5, 2, seed=9, shift=3.0, gain=2.0), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(5, 2)).eval()
+    x = torch.randn(60, 3, 6, 6)
+    y = torch.randint(0, 2, (60,))
+    from relusv.torch import analyze
+
+    table = analyze(model, x, y, progress=False, relu_points=3, relu_options={"max_steps": 5}, repeats=2)
+    rows = table.set_index("layer")
+    assert list(table["layer"]) == ["0", "1.conv1", "1.conv2", "1.downsample.0", "1.relu@1", "2.conv.0.0",
+                                    "2.conv.1.0", "2.conv.2", "5"]
+    site = rows.loc["1.relu@1"]
+    assert site["relu"] and site["relu_bounds"] == "computed" and site["matrix_shape"] == (5, 5 * 9 + 4)
+    assert "a branch of the activation site 1.relu@1" in rows.loc["1.conv2", "notes"]
+    # s_0 of the site by hand: max over each subset of ||block output - ReLU(b)||
+    with torch.no_grad():
+        out = model[1](model[0](x.double().float())).double()
+    s2, c2 = _folded(model[1].bn2)
+    sd, cd = _folded(model[1].downsample[1])
+    zero = torch.relu(c2 + cd).reshape(1, -1, 1, 1)
+    for g in ("correct", "incorrect"):
+        values = [float((out[idx] - zero).reshape(len(idx), -1).norm(dim=1).max()) for idx in table.attrs["subsets"][g]]
+        assert site[f"s0_{g}"] == pytest.approx(np.mean(values), rel=1e-5)
+    depthwise = rows.loc["2.conv.1.0"]
+    assert depthwise["activation"] == "relu6" and depthwise["relu_bounds"] == "computed"
+    curve = table.attrs["details"]["2.conv.1.0"]["relu_bounds"]["correct"]
+    assert curve["zero_from"] <= curve["rank_limit"] and max(curve["ks"]) < max(curve["zero_from"], 1)

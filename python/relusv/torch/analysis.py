@@ -238,6 +238,20 @@ def _site_arrays(sites: list, tap, dims: Dict[tuple, int]) -> Dict[tuple, np.nda
     return out
 
 
+def _branch_notes(rows: List[LayerInput], sites: list) -> List[LayerInput]:
+    """Layer rows that are a branch of a multi-branch site say where their ReLU quantities are."""
+    import dataclasses
+
+    feeds: Dict[str, List[str]] = {}
+    for site in sites:
+        for branch in site.branches:
+            if branch.module is not None:
+                feeds.setdefault(branch.layers[0], []).append(site.name)
+    return [dataclasses.replace(row, notes=row.notes + tuple(
+        f"a branch of the activation site {name} (its ReLU quantities are in that row)" for name in feeds[row.name]))
+        if row.name in feeds else row for row in rows]
+
+
 def _in_graph_order(found: Discovery, layer_rows: List[LayerInput], site_rows: List[LayerInput]) -> List[LayerInput]:
     """Layer rows (at their module's first call) and site rows (at their activation) in the graph's order."""
     position: Dict[str, int] = {}
@@ -363,7 +377,8 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
     inputs = [layer_input(layer, shapes.get(layer.name)) for layer in found.layers]
     if sites:
         acts.update(_site_arrays(sites, tap, dims))
-        inputs = _in_graph_order(found, inputs, [site_input(site, tap.shapes) for site in sites])
+        inputs = _in_graph_order(found, _branch_notes(inputs, sites),
+                                 [site_input(site, tap.shapes) for site in sites])
     rows, attrs = table_records(inputs, groups, acts, settings, progress, dims)
     attrs["discovery"] = {"method": found.method, "skipped": dict(found.skipped), "trace_error": found.trace_error,
                           "layers": [layer.describe() for layer in found.layers],

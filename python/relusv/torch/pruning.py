@@ -230,7 +230,10 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
     target = unwrap(work)
     for name in names:
         if not _prunable(target.get_submodule(name)):
-            raise TypeError(f"layer {name!r} is a {type(target.get_submodule(name)).__name__}; harmonic pruning "
+            module = target.get_submodule(name)
+            why = (f" with groups = {module.groups}: a cut replaces the layer by a DoubleConv2d (a dense rank-r "
+                   "bottleneck), which would mix the groups" if isinstance(module, nn.Conv2d) else "")
+            raise TypeError(f"layer {name!r} is a {type(module).__name__}{why}; harmonic pruning "
                             f"needs Linear or DoubleLinear layers, or Conv2d (groups = 1) or DoubleConv2d layers")
     if retrain is not None and not callable(retrain):
         retrain = _LoaderRetraining(retrain, retrain_batches, optimizer, loss)
