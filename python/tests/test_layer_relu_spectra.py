@@ -165,6 +165,7 @@ def test_grouped_convolution_bounds_certified_through_the_block_diagonal_kernel(
     with torch.no_grad():
         exact = torch.relu(conv(x))
     for k, bound, (u, v) in zip(ks, result.bound, result.factors):
+        assert np.linalg.matrix_rank(np.asarray(u) @ np.asarray(v)) <= k
         kernel = torch.from_numpy(np.asarray(u) @ np.asarray(v)).reshape(6, 4, 3, 3)
         approx = torch.relu(torch.nn.functional.conv2d(x, kernel, conv.bias.detach(), padding=1))
         err = float((exact - approx).reshape(7, -1).norm(dim=1).max())

@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
-
 from relusv.torch import discover  # noqa: E402
 from relusv.torch.sites import JointMap  # noqa: E402
+from torch import nn  # noqa: E402
 
 
 def _bn(channels: int, seed: int, shift: float = 0.0, gain: float = 1.0) -> nn.BatchNorm2d:

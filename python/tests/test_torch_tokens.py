@@ -10,11 +10,10 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-from torch import nn  # noqa: E402
-
 from relusv import gmw  # noqa: E402
 from relusv.torch import Monitor, analyze, discover  # noqa: E402
 from relusv.torch.sites import JointMap, branches_of_layer  # noqa: E402
+from torch import nn  # noqa: E402
 
 TOKENS, D, HIDDEN = 4, 6, 10
 
@@ -82,6 +81,7 @@ def test_token_wise_bounds_certified_from_factors():
     exact = torch.relu(x.double() @ w.T + b)
     for k, bound, (u, v) in zip(ks, spectrum.bound, spectrum.factors):
         lm = torch.from_numpy(np.asarray(u) @ np.asarray(v))
+        assert np.linalg.matrix_rank(lm.numpy()) <= k
         approx = torch.relu(x.double() @ lm.T + b)
         assert bound == pytest.approx(float((exact - approx).reshape(30, -1).norm(dim=1).max()), rel=1e-9, abs=1e-12)
 

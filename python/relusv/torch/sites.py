@@ -528,7 +528,8 @@ class JointMap:
         generator = torch.Generator().manual_seed(int(seed))
         xs = [torch.randn(1, *p.shape, generator=generator, dtype=torch.float64) for p in self.pieces]
         estimate, converged, steps = 0.0, False, 0
-        for steps in range(1, iterations + 1):
+        for _ in range(iterations):
+            steps += 1
             total = math.sqrt(sum(float(x.square().sum()) for x in xs))
             xs = [(x / total).requires_grad_(True) for x in xs]
             y = sum(p.apply(x) for p, x in zip(self.pieces, xs))
