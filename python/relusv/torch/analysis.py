@@ -326,7 +326,18 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
     Returns
     -------
     pandas.DataFrame
-        One row per layer in execution order. Columns: ``layer`` (qualified
+        One row per layer, and one per activation site that no layer row
+        covers (``relusv.torch.sites``, MATH.md section 10: a ReLU after a
+        residual sum, analysed as the joint map ``[A_1, ..., A_J]`` of the
+        stacked branch inputs with ``module`` ``"activation site"`` and the
+        branches in ``notes``; a BatchNorm-ReLU on a concatenation), in
+        graph order. ReLU6 / hardtanh rows are computed with the clipped
+        activation itself (``activation`` names it). Convolutions (grouped
+        ones through their block-diagonal kernel matrix) and linear layers
+        applied per token are bounded over all patches / tokens, ``P`` rows
+        per point, with ``s_k = 0`` exactly from the rank of the patch
+        pre-activations on (``zero_from``); ``s_0`` is computed with or
+        without ``relu_bounds``. Columns: ``layer`` (qualified
         name), ``kind``, ``module``, ``activation``, ``relu``, ``folded``,
         ``notes``, ``weight_shape``, ``matrix_shape``, ``parameters``, ``rank``,
         ``sigma_0``, ``sigma_min``, ``stable_rank``; at the activation's output

@@ -17,8 +17,27 @@ a model from:
   between a layer and its activation is folded in eval mode (MATH.md section 9,
   ``fold_batchnorm``): the layer analysed is ``ReLU(W' x + b')``;
 - ``Dropout`` and ``Identity`` between them are skipped (identities in eval mode);
-- a layer followed by another activation (GELU, Tanh, SiLU, ...) is listed
-  with ``relu = False``: its widths are measured, its ReLU quantities are not;
+- activations are named by the function they apply (``relusv.torch.activations``:
+  ``relu``, ``leaky_relu``, ``relu6``, ``hardtanh``, ``clamp``, ``silu``,
+  ``gelu``, ``tanh``, ...), also inside composite modules that tracing
+  enters (a BatchNorm-plus-activation module calling ``F.batch_norm`` with
+  its own running statistics, as timm's ``BatchNormAct2d``: the BatchNorm is
+  folded, the activation found);
+- a layer followed by a clipped activation (ReLU6, hardtanh) has
+  ``clipped = True``: its ReLU quantities are computed with that activation
+  (MATH.md section 10); a layer followed by another activation (GELU, Tanh,
+  SiLU, ...) is listed with ``relu = False``: its widths are measured after
+  the activation, its ReLU quantities are not;
+- a ``torch.nn`` module holding weight layers is traced through when it
+  traces on its own; otherwise (``nn.TransformerEncoderLayer``'s fast-path
+  checks, ``nn.MultiheadAttention``) it stays one node, ``opaque`` says why,
+  and its weight layers are hooked one by one (``linear1`` of a
+  transformer layer with the layer's ``activation``); the projections of
+  ``nn.MultiheadAttention`` are listed as skipped (its forward reads their
+  weights, no hook fires);
+- ``sites`` lists every ReLU-family or clipped activation with the affine
+  branches feeding it (``relusv.torch.sites``: residual sums, pre-activation
+  BatchNorms);
 - a layer whose output feeds no activation (the logits, a residual sum) is
   listed with ``activation = None``;
 - a module the forward pass calls more than once is listed as skipped
