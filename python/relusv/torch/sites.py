@@ -418,7 +418,17 @@ class JointMap:
         return out
 
     def rows(self, points: np.ndarray) -> np.ndarray:
-        """``(N P, cols)``: the concatenated patches, point by point (``P`` consecutive rows per point)."""
+        """``(N P, cols)``: the concatenated patches, point by point (``P`` consecutive rows per point).
+
+        The last result is kept for the same ``points`` object (the data rank and the bounds of one set)."""
+        cached = getattr(self, "_cached", None)
+        if cached is not None and cached[0] is points:
+            return cached[1]
+        out = self._rows(points)
+        self._cached = (points, out)
+        return out
+
+    def _rows(self, points: np.ndarray) -> np.ndarray:
         n = points.shape[0]
         cols = self.matrix.shape[1]
         needed = 8.0 * n * self.positions * cols
@@ -462,6 +472,7 @@ class JointMap:
         from .. import relu_singular_values as engine
 
         rows = self.rows(points)
+        self._cached = None          # kept from data_rank for this call only
         options = {"progress": False, **options}
         want_factors = True
         if self.activation.family == CLIPPED:
