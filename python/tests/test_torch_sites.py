@@ -284,3 +284,23 @@ def test_analyze_rows_for_residual_sites_and_relu6():
     assert depthwise["activation"] == "relu6" and depthwise["relu_bounds"] == "computed"
     curve = table.attrs["details"]["2.conv.1.0"]["relu_bounds"]["correct"]
     assert curve["zero_from"] <= curve["rank_limit"] and max(curve["ks"]) < max(curve["zero_from"], 1)
+
+
+def test_joint_operator_norm_against_the_dense_operator():
+    block = BasicBlock(4, 5, stride=2, seed=1).double().eval()
+    site = {s.name: s for s in discover(block).sites}["relu@1"]
+    joint = JointMap(site.branches, site.bias, site.activation, [(5, 4, 4), (4, 8, 8)])
+    columns = []
+    eye = torch.eye(5 * 16 + 4 * 64, dtype=torch.float64)
+    with torch.no_grad():
+        for e in eye:       # the operator's columns: A e_i = bn2-scaled conv2 + folded downsample, no bias
+            h, x = e[:80].reshape(1, 5, 4, 4), e[80:].reshape(1, 4, 8, 8)
+            s2, _ = _folded(block.bn2)
+            sd, _ = _folded(block.downsample[1])
+            z = s2.reshape(1, -1, 1, 1) * nn.functional.conv2d(h, block.conv2.weight, padding=1) + \
+                sd.reshape(1, -1, 1, 1) * nn.functional.conv2d(x, block.downsample[0].weight, stride=2)
+            columns.append(z.reshape(-1))
+    exact = np.linalg.norm(torch.stack(columns, 1).numpy(), 2)
+    value, method = joint.operator_norm(seed=0, iterations=500, tol=1e-9)
+    assert value <= exact * (1 + 1e-12) and value == pytest.approx(exact, rel=1e-4)
+    assert method.startswith("estimate (power iteration")

@@ -320,14 +320,14 @@ class _Piece:
         return x.reshape(n, -1, self.matrix.shape[1])
 
     def apply(self, x: torch.Tensor) -> torch.Tensor:
-        """``A_j x`` in the output layout (no bias), for the operator norm."""
+        """``A_j x`` in the output layout (no bias) in ``x``'s precision, for the operator norm."""
         if self.geometry is not None:
             from ._conv_geometry import pad_input
 
             g = self.geometry
             x, padding = pad_input(x, g["padding"], g["padding_mode"])
-            return nn.functional.conv2d(x, self.kernel, None, g["stride"], padding, g["dilation"])
-        w = torch.from_numpy(self.matrix)
+            return nn.functional.conv2d(x, self.kernel.to(x.dtype), None, g["stride"], padding, g["dilation"])
+        w = torch.from_numpy(self.matrix).to(x.dtype)
         if self.kind == "identity-conv":
             return torch.einsum("oc,nchw->nohw", w, x)
         return x.reshape(x.shape[0], -1, w.shape[1]) @ w.T
@@ -526,18 +526,20 @@ class JointMap:
 
     # -- the linear operator ---------------------------------------------------------------------------------
 
-    def operator_norm(self, seed: int = 0, iterations: int = 100, tol: float = 1e-6) -> Tuple[float, str]:
+    def operator_norm(self, seed: int = 0, iterations: int = 100, tol: float = 1e-5) -> Tuple[float, str]:
         """``(||A||, method)`` of the joint linear map ``x -> sum_j A_j x_j`` on the stacked input.
 
         Linear layers and identities (any number of positions): ``A`` acts as
         ``W`` on every position, so ``||A|| = sigma_0(W)`` exactly. With a
-        convolution: power iteration on ``A^T A`` (``A^T`` by autograd), seeded,
-        a value from below (``||A x||`` of a unit ``x``).
+        convolution: power iteration on ``A^T A`` (``A^T`` by autograd, float32
+        iterations), seeded, until the relative change is below ``tol`` or
+        after ``iterations`` steps; the value reported is ``||A x|| / ||x||`` of
+        the last iterate evaluated in float64, a value from below.
         """
         if not self.conv or all(p.kind == "identity-conv" for p in self.pieces):
             return float(np.linalg.norm(self.matrix, 2)), "exact"
         generator = torch.Generator().manual_seed(int(seed))
-        xs = [torch.randn(1, *p.shape, generator=generator, dtype=torch.float64) for p in self.pieces]
+        xs = [torch.randn(1, *p.shape, generator=generator) for p in self.pieces]     # iterations in float32
         estimate, converged, steps = 0.0, False, 0
         for _ in range(iterations):
             steps += 1
@@ -548,9 +550,14 @@ class JointMap:
             grads = torch.autograd.grad(0.5 * y.square().sum(), xs)
             xs = [g.detach() for g in grads]
             if abs(value - estimate) <= tol * value:
-                estimate, converged = value, True
+                converged = True
                 break
             estimate = value
+        # The reported value: ||A x|| / ||x|| of the last iterate, evaluated in float64 (a value from below).
+        with torch.no_grad():
+            x64 = [x.double() for x in xs]
+            norm = math.sqrt(sum(float(x.square().sum()) for x in x64))
+            estimate = float(sum(p.apply(x) for p, x in zip(self.pieces, x64)).square().sum().sqrt()) / norm
         state = "converged" if converged else f"not converged after {steps} steps"
         return estimate, f"estimate (power iteration on the joint map, from below; {state})"
 
