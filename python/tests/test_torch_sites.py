@@ -307,3 +307,26 @@ def test_joint_operator_norm_against_the_dense_operator(seed):
     assert value <= exact * (1 + 1e-12), (value, exact)
     assert value == pytest.approx(exact, rel=1e-3), method
     assert method.startswith("estimate (power iteration")
+
+
+def test_analyze_pre_activation_sites_on_a_concatenation():
+    torch.manual_seed(1)
+    model = nn.Sequential(DenseBlock(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(10, 2)).eval()
+    x = torch.randn(50, 3, 5, 5)
+    y = torch.randint(0, 2, (50,))
+    from relusv.torch import analyze
+
+    table = analyze(model, x, y, progress=False, relu_points=3, relu_options={"max_steps": 5}, repeats=1)
+    rows = table.set_index("layer")
+    site = rows.loc["0.layer2.relu1"]               # ReLU(BN(cat(stem, layer1))): diagonal map of the cat
+    assert site["module"] == "activation site" and site["relu_bounds"] == "computed"
+    assert site["matrix_shape"] == (7, 7)
+    s, c = _folded(model[0].layer2.norm1)
+    idx = table.attrs["subsets"]["correct"][0]
+    with torch.no_grad():
+        stem = model[0].stem(x[idx])
+        cat = torch.cat([stem, model[0].layer1([stem])], 1).double()
+    out = torch.relu(s.reshape(1, -1, 1, 1) * cat + c.reshape(1, -1, 1, 1))
+    s0 = float((out - torch.relu(c).reshape(1, -1, 1, 1)).reshape(len(idx), -1).norm(dim=1).max())
+    assert site["s0_correct"] == pytest.approx(s0, rel=1e-5)
+    assert rows.loc["0.layer2.conv1", "activation"] == "relu"     # conv1 -> norm2 -> relu2: the layer's own row
