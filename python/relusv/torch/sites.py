@@ -333,14 +333,15 @@ class _Piece:
         return x.reshape(x.shape[0], -1, w.shape[1]) @ w.T
 
 
-def _piece(branch: Branch, shape: Tuple[int, ...]) -> _Piece:
+def _piece(branch: Branch, shape: Tuple[int, ...], channels_first: bool) -> _Piece:
     scale = None if branch.scale is None else branch.scale.double().cpu()
     if branch.kind == "identity":
-        c = shape[0] if len(shape) == 3 else shape[-1]
+        channels_first = channels_first and len(shape) == 3
+        c = shape[0] if channels_first else shape[-1]
         if scale is not None and scale.numel() != c:
             raise InvalidInputError(f"a BatchNorm of {scale.numel()} features on {branch.input} of {c} channels")
         eye = torch.eye(c, dtype=torch.float64) * (1 if scale is None else scale.reshape(-1, 1))
-        return _Piece("identity-conv" if len(shape) == 3 else "identity", eye.numpy(), shape)
+        return _Piece("identity-conv" if channels_first else "identity", eye.numpy(), shape)
     module = branch.module
     if branch.kind == "conv2d":
         kernel = _dense_kernel(module)
@@ -386,7 +387,11 @@ class JointMap:
         if len(branches) != len(shapes) or not branches:
             raise InvalidInputError("one input shape per branch is needed")
         self.activation = activation
-        self.pieces = [_piece(b, tuple(s)) for b, s in zip(branches, shapes)]
+        kinds = {b.kind for b in branches}
+        # identities follow the weight branches' layout: channels first beside convolutions (and for
+        # (C, H, W) inputs alone), the last axis beside linear layers (tokens, channels-last features)
+        channels_first = "conv2d" in kinds or (kinds == {"identity"} and all(len(s) == 3 for s in shapes))
+        self.pieces = [_piece(b, tuple(s), channels_first) for b, s in zip(branches, shapes)]
         heights = {p.matrix.shape[0] for p in self.pieces}
         if len(heights) != 1:
             raise InvalidInputError(f"the branches have different numbers of output channels: {sorted(heights)}")
