@@ -155,3 +155,36 @@ def test_transformer_encoder_layer_linears_hooked_individually():
     assert "0.self_attn.out_proj" in found.skipped
     assert "never called as a module" in found.skipped["0.self_attn.out_proj"]
     assert "not called in forward" not in found.skipped.values()
+
+
+class TokenResidual(nn.Module):
+    """``relu(x + fc(x))`` on tokens: a two-branch site (a linear layer and the identity) per position."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(D, D)
+        self.head = nn.Linear(D, 2)
+
+    def forward(self, x):
+        return self.head(torch.relu(x + self.fc(x)).mean(1))
+
+
+def test_token_residual_site_certified_from_factors():
+    torch.manual_seed(6)
+    model = TokenResidual().double().eval()
+    site = next(s for s in discover(model).sites)
+    assert sorted(b.kind for b in site.branches) == ["identity", "linear"]
+    x = torch.randn(20, TOKENS, D, dtype=torch.float64)
+    shapes = [(TOKENS, D)] * 2
+    joint = JointMap(site.branches, site.bias, site.activation, shapes)
+    assert joint.matrix.shape == (D, 2 * D) and joint.positions == TOKENS
+    points = torch.cat([x.reshape(20, -1)] * 2, 1).numpy()
+    ks = [0, 2, 5]
+    spectrum = joint.bounds(points, ks, seed=0, max_steps=10)
+    exact = torch.relu(x + model.fc(x)).detach()
+    b = model.fc.bias.detach()
+    for k, bound, (u, v) in zip(ks, spectrum.bound, spectrum.factors):
+        lm = torch.from_numpy(np.asarray(u) @ np.asarray(v))
+        assert np.linalg.matrix_rank(lm.numpy()) <= k
+        approx = torch.relu(torch.cat([x, x], 2) @ lm.T + b)      # both branches read x: stacked input (x, x)
+        assert bound == pytest.approx(float((exact - approx).reshape(20, -1).norm(dim=1).max()), rel=1e-9, abs=1e-12)
