@@ -64,7 +64,7 @@ test-swift: system-deps
 	$(SWIFT) test 2>&1 | tail -n 40; exit $${PIPESTATUS[0]}
 
 # C programs linked against libReluSVKit through relusv.h, under valgrind.
-C_EXAMPLES := gmw_example relu_spectrum_example
+C_EXAMPLES := gmw_example relu_spectrum_example conv_example
 test-c: build
 	for example in $(C_EXAMPLES); do \
 		cc -std=c11 -Wall -Wextra -Werror -o examples/c/$$example examples/c/$$example.c \
@@ -151,6 +151,7 @@ bench: install
 
 clean:
 	rm -rf .build $(FUZZ_BUILD) python/build $(LIB) $(addprefix examples/c/,$(C_EXAMPLES)) fuzz/artifacts
+	rm -rf docs/_build
 
 # ---------------------------------------------------------------- packages
 
@@ -192,6 +193,28 @@ clean-package:
 	rm -rf dist build
 
 clean: clean-package
+
+# ---------------------------------------------------------------- documentation
+
+.PHONY: docs
+
+# Sphinx with markdown pages (myst-parser), autodoc and napoleon; nbclient, nbformat and
+# ipykernel execute the example notebooks (python/tests/test_notebooks.py). In their own
+# stamp so that existing environments get them too.
+DOC_PY_PACKAGES := sphinx myst-parser nbclient nbformat ipykernel
+
+$(VENV)/.doc-tools: $(VENV)/.ready
+	$(PIP_INSTALL) $(DOC_PY_PACKAGES)
+	touch $@
+
+venv: $(VENV)/.doc-tools
+
+# The user guide, the API reference from the docstrings and the C reference (relusv.h) in
+# docs/_build/html; every warning is an error.
+docs: install $(VENV)/.doc-tools
+	MPLBACKEND=Agg $(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
+test: docs
 
 # ---------------------------------------------------------------- style
 

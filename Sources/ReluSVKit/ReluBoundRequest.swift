@@ -84,7 +84,7 @@ public enum ReluBoundRequest {
     /// Bytes `reluSpectrum` holds at most for `points` rows of a layer `m x n`
     /// in `scalarBytes`-byte scalars: per row the targets, the pre-activations
     /// of every chain (`settings.chains`), the candidate families (their
-    /// projected data and one pre-activation each; README, memory) and the
+    /// projected data and one pre-activation each; docs/engine.md, large point sets) and the
     /// row's data; three copies of `W` (the layer, its SVD); and with
     /// `settings.keepFactors` the kept factors, `sum_k k (m + n)` in `Scalar`
     /// and as `Double`; with weighted bands (`WeightedBands`) the projected

@@ -525,7 +525,7 @@ struct SpectrumPlan {
     /// Estimated flops of the blocked passes: the families' (`familyPassCost`)
     /// and the weighted bands'. Lawson's rounds are not charged to the fits'
     /// budget: they are bounded on their own (`weighting`), and where they
-    /// took from the fits, curves came out higher (README).
+    /// took from the fits, curves came out higher (docs/engine.md).
     static func passCost<Scalar>(
         problem: ReluBoundProblem<Scalar>, ks: [Int], settings: SpectrumSettings, weighting: Weighting
     ) -> Double {

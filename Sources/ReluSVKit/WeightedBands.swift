@@ -34,7 +34,7 @@ struct WeightedBands {
     }
 
     /// At most this many bands (beyond it narrower bands gained little on
-    /// the layers measured in the README).
+    /// the layers measured in docs/engine.md).
     static let maxBands = 32
 
     /// Estimated flops of one Lawson round at the middle `k = center`: the
@@ -48,7 +48,7 @@ struct WeightedBands {
     /// The band width: the smallest power of two, with at most `maxBands`
     /// bands, at which the bands' Lawson rounds cost at most `allowed` flops,
     /// and at most `widest`. Narrower bands put each `k` nearer to where its
-    /// weights were fitted (lower bounds; README, weighted regression by bands).
+    /// weights were fitted (lower bounds; docs/engine.md, weighted regression by bands).
     static func width(
         points N: Int, outputs m: Int, inputs n: Int, ks: [Int], rounds: Int, widest: Int, allowed: Double
     ) -> Int {

@@ -53,6 +53,48 @@ final class ConvolutionSpectrumTests: XCTestCase {
         }
     }
 
+    /// The grouped, strided operator: `y[o, p, q] = sum K[o, i, a, c] x[g C_in/G + i, (s p + a) mod H, (s q + c) mod W]`.
+    func denseGroupedOperator(_ k: Matrix<Double>, _ g: CircularConvolution) -> Matrix<Double> {
+        let (h, w, s) = (g.height, g.width, g.stride)
+        let (oh, ow) = (h / s, w / s)
+        let perGroup = g.outChannels / g.groups
+        var a = Matrix<Double>(rows: g.outChannels * oh * ow, columns: g.groups * g.inChannels * h * w)
+        for o in 0..<g.outChannels {
+            let first = (o / perGroup) * g.inChannels
+            for p in 0..<oh {
+                for q in 0..<ow {
+                    for i in 0..<g.inChannels {
+                        for dy in 0..<g.kernelHeight {
+                            for dx in 0..<g.kernelWidth {
+                                let tap = k[o, (i * g.kernelHeight + dy) * g.kernelWidth + dx]
+                                let column = ((first + i) * h + (s * p + dy) % h) * w + (s * q + dx) % w
+                                a[(o * oh + p) * ow + q, column] += tap
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return a
+    }
+
+    func testGroupedAndStridedSpectraEqualTheDenseOperatorSVD() throws {
+        for (cOut, cIn, k, h, w, groups, stride) in [
+            (4, 2, 3, 4, 6, 2, 1), (3, 1, 3, 5, 4, 3, 1), (3, 2, 3, 6, 4, 1, 2), (9, 2, 2, 4, 4, 1, 2),
+            (4, 3, 3, 6, 6, 2, 3),
+        ] {
+            let g = try CircularConvolution(
+                outChannels: cOut, inChannels: cIn, kernelHeight: k, kernelWidth: k, height: h, width: w,
+                groups: groups, stride: stride)
+            let kernel = kernel(cOut, cIn, k, k, seed: UInt64(h * w + groups))
+            let expected = try denseGroupedOperator(kernel, g).withView { try singularValues(of: $0) }
+            let got = try kernel.withView { try circularConvolutionSingularValues(kernel: $0, geometry: g, threads: 2) }
+            XCTAssertEqual(got.count, g.valueCount)
+            for (x, y) in zip(got, expected) { XCTAssertEqual(x, y, accuracy: 1e-12 * expected[0]) }
+            for y in expected.dropFirst(got.count) { XCTAssertLessThan(y, 1e-12 * expected[0]) }
+        }
+    }
+
     func testRefusals() throws {
         XCTAssertThrowsError(
             try CircularConvolution(

@@ -35,7 +35,7 @@ final class WeightedBandTests: XCTestCase {
         XCTAssertEqual(weighting(100, 100, 50), .everyK)
         XCTAssertEqual(weighting(1024, 1024, 10_000), .bands(width: 128))  // the large benchmark layer
         XCTAssertEqual(weighting(256, 256, 4000), .bands(width: 8))
-        XCTAssertEqual(weighting(128, 128, 20_000), .bands(width: 4))  // README's measurements
+        XCTAssertEqual(weighting(128, 128, 20_000), .bands(width: 4))  // measurements in docs/engine.md
         XCTAssertEqual(weighting(512, 512, 2000), .bands(width: 16))
         XCTAssertEqual(weighting(1000, 1000, 4000), .bands(width: 128))
         for (m, N) in [(128, 100_000), (512, 2000), (2048, 20_000), (300, 100_000)] {

@@ -18,8 +18,41 @@ from . import _native
 from .errors import InvalidInputError, InvalidTypeError
 
 
+def is_model(x: Any) -> bool:
+    """Whether ``x`` looks like a network (a ``torch.nn.Module``: ``forward`` and ``parameters``)."""
+    return callable(getattr(x, "forward", None)) and callable(getattr(x, "parameters", None))
+
+
+def refuse_model(x: Any, name: str) -> None:
+    """Raises ``InvalidTypeError`` when a model is passed where numbers are expected."""
+    if is_model(x):
+        raise InvalidTypeError(
+            f"{name} is a model ({type(x).__name__}), not an array: for a whole network use "
+            f"relusv.torch.analyze(model, X, y); for one layer pass its activations or weight "
+            f"(layer.weight), or use relusv.torch.relu_singular_values(layer, inputs)")
+
+
+def refuse_list_of_arrays(x: Any, name: str) -> None:
+    """Raises ``InvalidInputError`` for a list or tuple of 2-D (or larger) arrays.
+
+    NumPy would stack them into one array whose first axis counts the arrays,
+    so ``gmw([batch1, batch2])`` would measure 2 points of dimension
+    ``batch.size`` instead of the points of both batches.
+    """
+    if isinstance(x, (list, tuple)) and x and all(len(getattr(e, "shape", ())) >= 2 for e in x):
+        shapes = ", ".join(str(tuple(e.shape)) for e in x[:3]) + (", ..." if len(x) > 3 else "")
+        raise InvalidInputError(
+            f"{name} is a {type(x).__name__} of {len(x)} arrays ({shapes}); relusv takes one array whose rows "
+            f"are points. To use the points of all of them, pass np.concatenate({name}) (torch.cat for tensors)")
+
+
 def to_numpy(x: Any, name: str = "x") -> np.ndarray:
-    """A NumPy view (or copy) of ``x``; tensors are detached and moved to the CPU."""
+    """A NumPy view (or copy) of ``x``; tensors are detached and moved to the CPU.
+
+    A model (``torch.nn.Module``) is refused with a pointer to
+    ``relusv.torch.analyze``.
+    """
+    refuse_model(x, name)
     if isinstance(x, np.ma.MaskedArray):
         if np.ma.is_masked(x):
             raise InvalidTypeError(f"{name} is a masked array with masked entries; drop or fill them first "
@@ -57,7 +90,12 @@ def as_float_array(x: Any, name: str = "x", dtype: Any = None) -> np.ndarray:
 
 
 def as_points(x: Any, name: str = "x", dtype: Any = None) -> np.ndarray:
-    """``x`` as a 2-D float array of points (rows), trailing dimensions flattened."""
+    """``x`` as a 2-D float array of points (rows), trailing dimensions flattened.
+
+    A list of 2-D arrays is refused (``refuse_list_of_arrays``); a list of
+    points (1-D arrays or numbers) is one point per entry.
+    """
+    refuse_list_of_arrays(x, name)
     a = as_float_array(x, name, dtype)
     if a.ndim == 0:
         raise InvalidInputError(f"{name} is a scalar; expected a 2-D array of points (rows are points)")
@@ -99,3 +137,69 @@ def double_buffer(n: int) -> tuple[np.ndarray, Any]:
     """A float64 array of length ``n`` and a ``double *`` to its data."""
     out = np.empty(n, dtype=np.float64)
     return out, out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
+
+
+# ------------------------------------------------------------------ probe data of relusv.torch
+
+def is_loader(x: Any) -> bool:
+    """Whether ``x`` is an iterable of batches without indexing (a ``DataLoader``, a generator)."""
+    return hasattr(x, "__iter__") and not hasattr(x, "__getitem__")
+
+
+def require_labels(x: Any, y: Any) -> None:
+    """Raises ``InvalidInputError`` when labels are missing for an array or tensor of inputs.
+
+    Without ``y``, ``X`` must carry its targets: a dataset of ``(input, target)``
+    pairs or a loader of such batches.
+    """
+    if y is None and hasattr(x, "shape") and hasattr(x, "dtype"):
+        raise InvalidInputError(
+            "y is missing: the labels of X are needed to split the points into correctly and incorrectly "
+            "classified ones, e.g. relusv.torch.analyze(model, X, y); without y, X must be a dataset of "
+            "(input, target) pairs or a DataLoader of such batches")
+
+
+def require_floating_inputs(x: Any, model: Any, name: str = "X") -> None:
+    """Raises ``InvalidTypeError`` for integer, boolean or complex inputs of a model without embeddings.
+
+    The first layer of such a model is a floating-point Linear or Conv2d, so
+    these inputs would fail deep inside torch; the message says how to convert
+    them. Models with an embedding module (which takes integer indices) are
+    left alone.
+    """
+    dtype = getattr(x, "dtype", None)
+    modules = getattr(model, "modules", None)
+    if dtype is None or (callable(modules) and any("Embedding" in type(m).__name__ for m in modules())):
+        return
+    if hasattr(dtype, "is_floating_point"):   # a torch.dtype
+        is_float = dtype.is_floating_point
+    else:
+        try:
+            is_float = np.dtype(dtype).kind == "f"
+        except TypeError:
+            return
+    if not is_float:
+        raise InvalidTypeError(
+            f"{name} has dtype {dtype}; a model takes floating-point inputs: pass {name}.astype(np.float32) "
+            f"(NumPy) or {name}.float() (torch), scaled as in training")
+
+
+def loader_points(x: Any, y: Any = None) -> tuple:
+    """``(inputs, targets)`` of every batch of a loader, concatenated; ``(x, y)`` unchanged otherwise.
+
+    For consumers that read their probe set by index many times (the
+    monitor): a loader of ``(inputs, targets, ...)`` batches is read once.
+    """
+    if y is not None or not is_loader(x):
+        return x, y
+    import torch
+
+    inputs, targets = [], []
+    for batch in x:
+        if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+            raise InvalidTypeError("a probe DataLoader must yield (inputs, targets) pairs")
+        inputs.append(torch.as_tensor(batch[0]))
+        targets.append(torch.as_tensor(batch[1]))
+    if not inputs:
+        raise InvalidInputError("the probe DataLoader yielded no batches")
+    return torch.cat(inputs), torch.cat(targets)

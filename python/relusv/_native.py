@@ -122,6 +122,19 @@ class OperatorWidthResult(ctypes.Structure):
     ]
 
 
+
+class ConvOptions(ctypes.Structure):
+    """``relusv_conv_options``: fields only ever appended; fill with ``relusv_conv_options_init``."""
+
+    _fields_ = [
+        ("struct_size", c_size_t),
+        ("groups", c_uint64),
+        ("stride", c_uint64),
+        ("top", c_uint64),
+        ("threads", c_uint64),
+    ]
+
+
 PROGRESS_FN = ctypes.CFUNCTYPE(c_int32, c_void_p, c_uint64, c_uint64)
 
 # relusv_dtype
@@ -181,6 +194,10 @@ PROTOTYPES = {
     # convolutions
     "relusv_conv_singular_values": (_status, [POINTER(Matrix), c_size_t, c_size_t, c_size_t, c_size_t, c_size_t,
                                               c_size_t, c_size_t, POINTER(c_double), PROGRESS_FN, c_void_p]),
+    "relusv_conv_options_init": (None, [POINTER(ConvOptions), c_size_t]),
+    "relusv_conv_spectrum": (_status, [POINTER(Matrix), c_size_t, c_size_t, c_size_t, c_size_t, c_size_t,
+                                       POINTER(ConvOptions), POINTER(c_double), POINTER(c_size_t), PROGRESS_FN,
+                                       c_void_p]),
 }
 
 

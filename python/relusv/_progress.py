@@ -2,7 +2,7 @@
 
 Every long call passes a ``relusv_progress_fn`` to the library, which invokes
 it on the calling thread between blocks of work. The callback updates a
-progress bar (tqdm if installed, else a plain stderr line) and, when the user
+display (``Progress``: the one progress policy of relusv, below) and, when the user
 pressed Ctrl-C, answers "stop": the library unwinds, frees its memory and
 returns ``RELUSV_ERROR_CANCELLED``, and the caller re-raises
 ``KeyboardInterrupt``.
@@ -26,22 +26,52 @@ the computation and is re-raised unchanged once the library has unwound.
 """
 from __future__ import annotations
 
+import importlib.util
 import signal
 import sys
 import threading
 import time
-from typing import Callable, Optional, Union
+from typing import Callable, Iterable, Iterator, Optional, Union
 
 from . import _native
 from .errors import CancelledError
 
 ProgressOption = Union[bool, None, Callable[[int, int], Optional[bool]]]
-"""``True``: always show a bar; ``False``: silent; ``None`` (default): show a bar
-on a terminal once the call has run for a second; a callable ``f(done, total)``
-is called instead of a bar and may return ``True`` to cancel."""
+"""``True``: always show progress; ``False``: silent; ``None`` (default): show it
+on a terminal or in a Jupyter kernel once the call has run for a second; a
+callable ``f(done, total)`` is called instead of a display and may return
+``True`` to cancel."""
+
+DELAY = 1.0
+"""Seconds a call runs before ``progress=None`` shows anything."""
+
+_NOTEBOOK_INTERVAL = 0.25  # seconds between two updates of a notebook's text line
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter (IPython) kernel, where stderr is not a terminal."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None or "ipykernel" not in sys.modules:
+        return False
+    shell = ipython.get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def shows_progress(option: ProgressOption) -> bool:
+    """The policy for ``progress=option``: whether a display may appear at all.
+
+    ``True`` shows, ``False`` and callables show no display, ``None`` shows on a
+    terminal (stderr is a TTY) or in a notebook kernel, else (pipes, CI logs)
+    nothing.
+    """
+    if option is None:
+        return in_notebook() or sys.stderr.isatty()
+    return option is True
 
 
 class _PlainBar:
+    """A terminal bar on stderr, without tqdm."""
+
     def __init__(self, description: str, total: int):
         self.description, self.total, self.last = description, max(total, 1), -1
 
@@ -59,9 +89,13 @@ class _PlainBar:
 
 
 class _TqdmBar:
-    def __init__(self, description: str, total: int):
-        from tqdm.auto import tqdm
+    """tqdm's terminal bar, or its widget (``tqdm.notebook``) in a notebook."""
 
+    def __init__(self, description: str, total: int, widget: bool = False):
+        if widget:
+            from tqdm.notebook import tqdm
+        else:
+            from tqdm.std import tqdm
         self.bar = tqdm(total=total, desc=description, leave=False)
 
     def update_to(self, done: int) -> None:
@@ -71,11 +105,121 @@ class _TqdmBar:
         self.bar.close()
 
 
+class _NotebookLine:
+    """One text output in a notebook, updated in place (no widget, no stderr)."""
+
+    def __init__(self, description: str, total: int):
+        from IPython.display import display
+
+        self.description, self.total = description, max(total, 1)
+        self.started = self.shown = time.monotonic()
+        self.done = 0
+        self.handle = display(self._text(), display_id=True)
+
+    def _text(self):
+        from IPython.display import Pretty
+
+        percent = int(100 * self.done / self.total)
+        filled = percent // 4
+        elapsed = time.monotonic() - self.started
+        return Pretty(f"{self.description}: [{'#' * filled}{'.' * (25 - filled)}] {percent:3d}% "
+                      f"({self.done}/{self.total}, {elapsed:.1f} s)")
+
+    def update_to(self, done: int) -> None:
+        self.done = done
+        now = time.monotonic()
+        if now - self.shown >= _NOTEBOOK_INTERVAL or done >= self.total:
+            self.shown = now
+            self.handle.update(self._text())
+
+    def close(self) -> None:
+        self.handle.update(self._text())
+
+
+def _has_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def _make_bar(description: str, total: int):
+    """The display for this environment: in a notebook tqdm's widget when
+    ipywidgets is installed, else one updating text line; on a terminal tqdm's
+    bar, else a plain one."""
+    if in_notebook():
+        if _has_module("ipywidgets") and _has_module("tqdm"):
+            return _TqdmBar(description, total, widget=True)
+        return _NotebookLine(description, total)
     try:
         return _TqdmBar(description, total)
     except ImportError:
         return _PlainBar(description, total)
+
+
+class Progress:
+    """Progress of one long call under ``progress=option`` (``ProgressOption``).
+
+    The one policy of relusv: the display appears (``shows_progress``) once
+    the call has run ``DELAY`` seconds, or at once for ``progress=True``; a
+    callable option receives ``(done, total)`` instead and cancels by
+    returning ``True`` (``update_to`` then returns ``True``). Iterating wraps
+    ``iterable``; ``update(n)`` / ``update_to(done)`` count by hand;
+    ``close()`` ends the display.
+    """
+
+    def __init__(self, description: str, total: Optional[int] = None, option: ProgressOption = None,
+                 iterable: Optional[Iterable] = None, delay: float = DELAY):
+        if total is None and iterable is not None and hasattr(iterable, "__len__"):
+            total = len(iterable)
+        self.description, self.total, self.option, self.iterable = description, total or 0, option, iterable
+        self.delay = 0.0 if option is True else delay
+        self.visible = shows_progress(option)
+        self.started = time.monotonic()
+        self.done = 0
+        self.bar = None
+
+    def update_to(self, done: int, total: Optional[int] = None) -> bool:
+        """Records ``done`` of ``total`` steps; ``True`` when a callable option asks to cancel."""
+        self.done = int(done)
+        if total is not None:
+            self.total = int(total)
+        if callable(self.option):
+            return bool(self.option(self.done, self.total))
+        if self.bar is None and self.visible and time.monotonic() - self.started >= self.delay:
+            self.bar = _make_bar(self.description, self.total)
+        if self.bar is not None:
+            self.bar.update_to(self.done)
+        return False
+
+    def update(self, n: int = 1) -> bool:
+        return self.update_to(self.done + n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def __iter__(self) -> Iterator:
+        try:
+            for item in self.iterable:
+                yield item
+                self.update()
+        finally:
+            self.close()
+
+
+def progress_bar(iterable: Optional[Iterable], description: str, total: Optional[int] = None,
+                 show: ProgressOption = None):
+    """``iterable`` reporting its progress under the policy of ``Progress``.
+
+    With ``iterable=None`` a ``Progress`` to advance by ``update(n)`` and
+    ``close()``. ``show=False`` returns ``iterable`` unchanged (so ``None``
+    stays ``None``).
+    """
+    if show is False:
+        return iterable
+    return Progress(description, total, show, iterable)
 
 
 class ProgressSession:
@@ -85,24 +229,15 @@ class ProgressSession:
     ...     _native.check(lib.relusv_gmw(..., session.callback, None))
     """
 
-    def __init__(self, description: str, progress: ProgressOption = None, delay: float = 1.0):
+    def __init__(self, description: str, progress: ProgressOption = None, delay: float = DELAY):
         self.description = description
         self.option = progress
-        self.delay = 0.0 if progress is True else delay
+        self.progress = Progress(description, 0, progress, delay=delay)
         self.interrupted = False
         self.user_cancelled = False
         self.callback_error: Optional[BaseException] = None
-        self.bar = None
-        self.started = time.monotonic()
         self.callback = _native.PROGRESS_FN(self._on_progress)
         self._previous_sigint = None
-
-    def _wants_bar(self) -> bool:
-        if self.option is True:
-            return True
-        if self.option is None:
-            return sys.stderr.isatty() and time.monotonic() - self.started >= self.delay
-        return False
 
     def _on_progress(self, _user, done: int, total: int) -> int:
         # Runs with the GIL on the calling thread; a pending Ctrl-C runs
@@ -110,14 +245,9 @@ class ProgressSession:
         if self.interrupted:
             return 1
         try:
-            if callable(self.option):
-                if self.option(int(done), int(total)):
-                    self.user_cancelled = True
-                    return 1
-            elif self.bar is None and self._wants_bar():
-                self.bar = _make_bar(self.description, int(total))
-            if self.bar is not None:
-                self.bar.update_to(int(done))
+            if self.progress.update_to(int(done), int(total)):
+                self.user_cancelled = True
+                return 1
             return 0
         except KeyboardInterrupt:
             self.interrupted = True
@@ -140,8 +270,7 @@ class ProgressSession:
         if self._previous_sigint is not None:
             signal.signal(signal.SIGINT, self._previous_sigint)
             self._previous_sigint = None
-        if self.bar is not None:
-            self.bar.close()
+        self.progress.close()
         if self.interrupted and (exc_type is None or exc_type is CancelledError):
             # Also when Ctrl-C came after the last callback: the user asked to stop.
             raise KeyboardInterrupt from None
@@ -155,7 +284,16 @@ def cancel_all() -> None:
 
     Each raises ``CancelledError`` in its own thread at its next check
     (within about a second; a single LAPACK call finishes first). Calls
-    started afterwards run normally.
+    started afterwards run normally. Ctrl-C does the same (the SIGINT handler
+    relusv installs over Python's default one). With nothing running it does
+    nothing.
+
+    Examples
+    --------
+    >>> import threading, numpy as np, relusv
+    >>> x = np.ones((200_000, 500))
+    >>> worker = threading.Thread(target=lambda: relusv.gmw(x, samples=2000))   # doctest: +SKIP
+    >>> worker.start(); relusv.cancel_all(); worker.join()   # gmw raises CancelledError there  # doctest: +SKIP
     """
     _native.lib.relusv_cancel_all()
 

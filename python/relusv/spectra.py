@@ -81,10 +81,37 @@ def _mat(a: Optional[np.ndarray]) -> Optional[_native.Matrix]:
 
 
 def singular_values(W: Any) -> np.ndarray:
-    """Singular values of ``W``, descending, by LAPACK's divide-and-conquer ``?gesdd``.
+    """Singular values ``sigma_0 >= sigma_1 >= ...`` of ``W`` by LAPACK's divide-and-conquer ``?gesdd``.
 
-    Computed in ``W``'s precision (float32 stays float32); returns an array of
-    ``min(m, n)`` values with ``W``'s float dtype.
+    The linear spectrum that the ReLU singular values are compared with
+    (MATH.md section 2: ``s_k <= t_k <= sigma_k max ||x||``).
+
+    Parameters
+    ----------
+    W : array_like, shape (m, n)
+        The matrix (a layer's weight, ``out x in`` as in PyTorch; NumPy or a
+        torch tensor). Computed in its precision: float32 stays float32, other
+        real dtypes are computed in float64.
+
+    Returns
+    -------
+    numpy.ndarray, shape (min(m, n),)
+        The singular values, descending, with ``W``'s float dtype.
+
+    Raises
+    ------
+    InvalidInputError
+        For a ``W`` that is not 2-D, is empty or holds NaN or infinity.
+    InvalidTypeError
+        For complex or non-numeric entries, or a model instead of its weight.
+    ComputationError
+        When LAPACK does not converge.
+
+    Examples
+    --------
+    >>> import numpy as np, relusv
+    >>> relusv.singular_values(np.diag([3.0, -4.0, 0.5]))
+    array([4. , 3. , 0.5])
     """
     w = _weight(W)
     p = min(w.shape)
@@ -97,10 +124,37 @@ def singular_values(W: Any) -> np.ndarray:
 def truncated_svd(W: Any, rank: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Factors ``(U, s, Vt)`` of the rank-``rank`` truncated SVD ``W_r = U diag(s) Vt``.
 
-    ``U`` is ``m x r``, ``s`` has ``r`` descending values and ``Vt`` is
-    ``r x n``; ``rank`` lies in ``[0, min(m, n)]`` (0 gives empty factors).
     By Eckart-Young ``W_r`` is a best rank-``r`` approximation in every
-    unitarily invariant norm.
+    unitarily invariant norm; its ReLU error is ``t_k`` of MATH.md section 2.
+
+    Parameters
+    ----------
+    W : array_like, shape (m, n)
+        The matrix, as for ``singular_values``.
+    rank : int
+        ``r`` in ``[0, min(m, n)]`` (0 gives empty factors).
+
+    Returns
+    -------
+    U : numpy.ndarray, shape (m, r)
+    s : numpy.ndarray, shape (r,)
+        The ``r`` largest singular values, descending.
+    Vt : numpy.ndarray, shape (r, n)
+        All three with ``W``'s float dtype.
+
+    Raises
+    ------
+    InvalidInputError
+        For ``rank`` out of range and for an invalid ``W`` (as for
+        ``singular_values``).
+
+    Examples
+    --------
+    >>> import numpy as np, relusv
+    >>> U, s, Vt = relusv.truncated_svd(np.diag([3.0, 1.0]), 1)
+    >>> U @ np.diag(s) @ Vt
+    array([[3., 0.],
+           [0., 0.]])
     """
     w = _weight(W)
     r = _validation.integer(rank, "rank", 0, min(w.shape))  # before NumPy sizes buffers by it
@@ -276,7 +330,7 @@ def relu_singular_values(
         warm-start one where it can pay); 0 evaluates the candidates only.
         Without ``fit_stride``, a job above the engine's work budget (about
         4.25e11 flops for the whole curve) gets a lower cap, down to 300, then
-        a stride (README, "Budgets").
+        a stride (docs/engine.md, "Budgets").
     time_budget : float, optional
         Seconds for the fits, shared across ``k`` by their cost. It sets the
         work budget both ways: a short budget lowers the effort, a generous
@@ -311,7 +365,7 @@ def relu_singular_values(
         its start is repeated on all points. Default: the library's (2048); 0:
         all points. On large
         ``N`` all points give lower bounds at high ``k`` for more work per step
-        (README, "Large layer"): e.g. ``ks=[884], fit_points=0,
+        (bench/RESULTS.md, "Large layer"): e.g. ``ks=[884], fit_points=0,
         time_budget=600``.
 
     Returns
@@ -324,6 +378,32 @@ def relu_singular_values(
     worst-case rounding bound of its dot products, is recomputed in float64
     (exact at the rounding level of float64; slow for large float32 layers
     with bounds near the rounding level, where float64 inputs are faster).
+
+    Raises
+    ------
+    InvalidInputError
+        For shapes of ``W``, ``b``, ``X`` that do not fit, ``k`` out of range
+        or repeated, NaN or infinity, empty data, options out of range.
+    InvalidTypeError
+        For complex or non-numeric input, or a model instead of its weight
+        (use ``relusv.torch.relu_singular_values`` for a module).
+    MemoryLimitError
+        When the request would exceed ``relusv.memory_limit()`` (nothing is
+        allocated).
+    CancelledError
+        When a callable ``progress`` asked to stop (Ctrl-C raises
+        ``KeyboardInterrupt``).
+
+    Examples
+    --------
+    >>> import numpy as np, relusv
+    >>> rng = np.random.default_rng(0)
+    >>> W, b, X = rng.normal(size=(20, 10)), rng.normal(size=20), rng.normal(size=(300, 10))
+    >>> r = relusv.relu_singular_values(W, b, X, ks=[0, 3, 9], max_steps=50)
+    >>> bool(np.all(r.bound <= r.truncation_bound * (1 + 1e-12)))
+    True
+    >>> r.source[0]
+    'exact'
     """
     w = _weight(W)
     bias = _bias(b)
@@ -404,6 +484,38 @@ def relu_fit_gradient(W: Any, b: Any, X: Any, U: Any, V: Any, leaky_slope: float
     of ``X``; returns ``(F, dF/dU, dF/dV)`` as computed by the engine's Adam
     steps (for testing and for custom optimisers). ``U`` is ``m x k``, ``V``
     is ``k x n`` with ``k >= 1``.
+
+    Parameters
+    ----------
+    W, b, X
+        The layer ``(m, n)``, its bias ``(m,)`` (None for zero) and the points
+        ``(N, n)``, as for ``relu_singular_values``.
+    U, V : array_like
+        The factors of the approximant ``L = U V``.
+    leaky_slope : float
+        Slope of the activation below 0 (0 for ReLU).
+
+    Returns
+    -------
+    F : float
+        The objective.
+    dU, dV : numpy.ndarray
+        Its gradient with respect to ``U`` and ``V``.
+
+    Raises
+    ------
+    InvalidInputError
+        For shapes that do not fit (``U V`` must be ``m x n``), NaN or
+        infinity, empty data.
+
+    Examples
+    --------
+    >>> import numpy as np, relusv
+    >>> rng = np.random.default_rng(0)
+    >>> W, X = rng.normal(size=(4, 3)), rng.normal(size=(50, 3))
+    >>> F, dU, dV = relusv.relu_fit_gradient(W, None, X, W, np.eye(3))   # L = W: no error
+    >>> F, dU.shape, dV.shape
+    (0.0, (4, 3), (3, 3))
     """
     w, bias, x = _weight(W), _bias(b), _points(_validation.required(X, "X", "the points (rows)"))
     u = _arrays.prepare(_arrays.as_points(U, "U"))
@@ -469,6 +581,42 @@ def operator_gmw(
 
     ``trim`` in [0, 0.5) trims the per-direction values at each end (0: the
     plain, unbiased mean; 0.1 is the paper's estimator of set widths).
+
+    Parameters
+    ----------
+    W : array_like, shape (m, n)
+        The weight.
+    b, X : array_like, optional
+        The bias ``(m,)`` and the points ``(N, n)`` of the ReLU layer.
+    relu : bool, optional
+        Measure ``ReLU(W x + b)`` instead of ``W`` (implied by ``b`` or ``X``).
+    samples, seed, trim
+        The estimator: directions, their seed (default 0), trimming.
+    sphere_points : int
+        Points of the unit sphere when ``relu`` and no ``X``.
+    progress : bool, callable or None
+        ``relusv.ProgressOption``.
+
+    Returns
+    -------
+    OperatorWidth
+        ``estimate``, ``std_error``, ``lower``, ``upper``, ``norm`` and the
+        settings.
+
+    Raises
+    ------
+    InvalidInputError
+        For shapes that do not fit, NaN or infinity, empty data, options out
+        of range.
+    InvalidTypeError
+        For complex or non-numeric input, or a model instead of its weight.
+
+    Examples
+    --------
+    >>> import numpy as np, relusv
+    >>> w = relusv.operator_gmw(np.eye(50), samples=2000)   # 2 E||g|| for g in R^50: about 14.0
+    >>> w.lower <= w.estimate <= w.upper
+    True
     """
     if relu is None:
         relu = b is not None or X is not None

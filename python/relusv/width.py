@@ -105,6 +105,20 @@ def gmw(x: Any, samples: int = DEFAULT_SAMPLES, seed: Optional[int] = None, trim
     -------
     float or WidthEstimate
 
+    Raises
+    ------
+    InvalidInputError
+        For an empty set, NaN or infinity (naming the row and column), a 1-D
+        array, a list of 2-D arrays (pass ``np.concatenate`` of them),
+        ``samples`` or ``trim`` out of range.
+    InvalidTypeError
+        For complex or non-numeric data, or a model instead of its activations
+        (use ``relusv.torch.analyze``).
+    MemoryLimitError
+        When ``samples x dimension`` directions exceed the memory limit.
+    CancelledError
+        When a callable ``progress`` asked to stop.
+
     Examples
     --------
     >>> import numpy as np, relusv
@@ -129,10 +143,42 @@ def gmw(x: Any, samples: int = DEFAULT_SAMPLES, seed: Optional[int] = None, trim
 
 
 def diameter(x: Any, progress: ProgressOption = None) -> float:
-    """Exact diameter ``max_{i,j} ||x_i - x_j||`` of the rows of ``x``.
+    """Exact diameter ``diam(K) = max_{i,j} ||x_i - x_j||`` of the rows of ``x``.
 
     Blocked Gram products, O(N^2 n) work and O(block * n) extra memory; the
-    winning pair is re-measured directly, so the value is a true distance.
+    winning pair is re-measured directly, so the value is a true distance
+    (MATH.md section 5, the denominator of the effective dimension).
+
+    Parameters
+    ----------
+    x : array_like, shape (N, n) or (N, ...)
+        The points as rows (NumPy of any real dtype, nested lists or torch
+        tensors; trailing dimensions are flattened). float32 and float64 are
+        read in place, in their own precision.
+    progress : bool, callable or None
+        ``relusv.ProgressOption``: ``None`` shows progress on a terminal or in
+        a notebook after a second, ``False`` is silent.
+
+    Returns
+    -------
+    float
+        The largest distance between two rows (0 for a single point).
+
+    Raises
+    ------
+    InvalidInputError
+        For an empty set, NaN or infinity (naming the row and column), a 1-D
+        array or a list of arrays.
+    InvalidTypeError
+        For complex or non-numeric data, or a model instead of points.
+    MemoryLimitError
+        When the scratch memory would exceed ``relusv.memory_limit()``.
+
+    Examples
+    --------
+    >>> import relusv
+    >>> relusv.diameter([[0.0, 0.0], [3.0, 4.0], [1.0, 1.0]])
+    5.0
     """
     a = _arrays.prepare(_arrays.as_points(x))
     out = ctypes.c_double()
@@ -147,8 +193,36 @@ def effective_dimension(x: Any, samples: int = DEFAULT_SAMPLES, seed: Optional[i
     """Effective dimension ``(w(K) / diam(K))^2`` of the rows of ``x`` (Vershynin).
 
     About ``d`` for the unit ball of a d-dimensional subspace; at most of
-    order the ambient dimension. Raises ``ValueError`` when all points
-    coincide (diameter 0).
+    order the ambient dimension.
+
+    Parameters
+    ----------
+    x : array_like, shape (N, n)
+        The points as rows (as for ``gmw``).
+    samples, seed, trim
+        The width's estimator, as for ``gmw`` (100 directions, seed 0, 10 %
+        trimmed by default).
+    progress : bool, callable or None
+        ``relusv.ProgressOption``.
+
+    Returns
+    -------
+    float
+        ``(gmw(x) / diameter(x))^2``.
+
+    Raises
+    ------
+    InvalidInputError
+        When all points coincide (diameter 0), and for invalid points as in
+        ``gmw``.
+
+    Examples
+    --------
+    >>> import numpy as np, relusv
+    >>> g = np.random.default_rng(0).normal(size=(2000, 3))
+    >>> x = (g / np.linalg.norm(g, axis=1, keepdims=True)) @ np.eye(3, 20)   # a 2-sphere in R^20
+    >>> 2 < relusv.effective_dimension(x) < 3     # (E||g_3||)^2 = 8 / pi = 2.55
+    True
     """
     d = diameter(x, progress=progress)
     if d == 0.0:
@@ -161,6 +235,29 @@ def gaussian_to_spherical_factor(n: int) -> float:
 
     Lemma 13: ``w(K) = c_n * w_s(K)``. Accurate to a few ulps for every n (a
     ratio of Gamma values, then its asymptotic series); ``c_n ~ sqrt(n)``.
+
+    Parameters
+    ----------
+    n : int
+        The dimension, at least 1.
+
+    Returns
+    -------
+    float
+        ``c_n``, the factor between the Gaussian and the spherical width.
+
+    Raises
+    ------
+    InvalidInputError
+        For ``n < 1``.
+    InvalidTypeError
+        For a non-integer ``n``.
+
+    Examples
+    --------
+    >>> import relusv
+    >>> round(relusv.gaussian_to_spherical_factor(1) ** 2, 12)   # E|g| = sqrt(2 / pi)
+    0.636619772368
     """
     n = _positive_int(n, "n")
     out = ctypes.c_double()

@@ -1,8 +1,7 @@
-"""Power-iteration estimate of ||A_K|| for zero padding, strides and dilation (MATH.md section 9).
+"""``||A_K||`` of convolutions: exact for circular padding, a certified bracket otherwise (MATH.md section 9).
 
 Oracle: the top singular value (NumPy SVD) of the dense operator matrix whose
-columns are conv2d applied to the basis images; for circular padding and
-stride 1, also relusv.conv_singular_values.
+columns are the layer applied to the basis images.
 """
 from __future__ import annotations
 
@@ -26,39 +25,75 @@ def dense_operator(conv: nn.Conv2d, h: int, w: int) -> np.ndarray:
     return columns.T.numpy()
 
 
+def dense_top(conv: nn.Conv2d, h: int, w: int) -> float:
+    return float(np.linalg.svd(dense_operator(conv, h, w), compute_uv=False)[0])
+
+
 @pytest.mark.parametrize("kwargs, size", [
     (dict(kernel_size=3, stride=2, padding=1), (7, 6)),
     (dict(kernel_size=3, stride=1, padding=0), (6, 6)),
     (dict(kernel_size=(2, 3), stride=(2, 1), padding=(0, 2)), (5, 6)),
     (dict(kernel_size=3, stride=1, padding=2, dilation=2), (6, 5)),
     (dict(kernel_size=4, stride=2, padding=1), (8, 8)),
+    (dict(kernel_size=3, stride=1, padding=1, groups=2), (6, 6)),
+    (dict(kernel_size=3, stride=2, padding=1, groups=4), (8, 6)),   # depthwise
 ])
-def test_power_iteration_approaches_the_dense_top_singular_value_from_below(kwargs, size):
+def test_zero_padding_gives_a_bracket_around_the_dense_top_singular_value(kwargs, size):
     torch.manual_seed(sum(size))
-    conv = nn.Conv2d(3, 4, **kwargs).double()
-    top = np.linalg.svd(dense_operator(conv, *size), compute_uv=False)[0]
+    conv = nn.Conv2d(4, 4, **kwargs).double()
+    top = dense_top(conv, *size)
+    result = conv_operator_norm(conv, size, tol=1e-10, max_iter=20000)
+    assert result.method.startswith("bracket") and result.converged
+    assert result.lower <= top <= result.upper
+    assert result.estimate == result.lower == pytest.approx(top, rel=1e-5)
+    assert 0 <= result.gap == pytest.approx((result.upper - result.lower) / result.upper)
+    weight_only = {k: v for k, v in kwargs.items() if k != "kernel_size"}
+    again = conv_operator_norm(conv.weight, size, tol=1e-10, max_iter=20000, **weight_only)
+    assert (again.lower, again.upper) == (result.lower, result.upper)   # same seed, same geometry
+
+
+@pytest.mark.parametrize("padding_mode, padding, size", [
+    ("reflect", 1, (6, 5)), ("replicate", 2, (5, 5)), ("circular", 2, (6, 6)), ("zeros", 3, (4, 4)),
+])
+def test_the_upper_end_holds_for_every_padding_mode(padding_mode, padding, size):
+    torch.manual_seed(3)
+    conv = nn.Conv2d(3, 2, 3, padding=padding, padding_mode=padding_mode).double()
+    top = dense_top(conv, *size)
     result = conv_operator_norm(conv, size, tol=1e-12, max_iter=20000)
-    assert result.converged
-    assert result.estimate <= top * (1 + 1e-12)
-    assert result.estimate == pytest.approx(top, rel=1e-5)
-    again = conv_operator_norm(conv.weight, size, tol=1e-12, max_iter=20000, **{
-        k: v for k, v in kwargs.items() if k != "kernel_size"})
-    assert again.estimate == result.estimate   # same seed, same geometry: same result
+    assert result.lower <= top <= result.upper
+    assert result.lower == pytest.approx(top, rel=1e-5)
 
 
-def test_circular_padding_matches_the_exact_spectrum():
+@pytest.mark.parametrize("kwargs, size", [
+    (dict(kernel_size=3, padding=1), (8, 8)),
+    (dict(kernel_size=3, padding=1, stride=2, groups=2), (8, 6)),
+    (dict(kernel_size=3, padding=2, dilation=2, groups=4), (6, 7)),
+])
+def test_circular_padding_is_exact_without_iterations(kwargs, size):
     torch.manual_seed(0)
-    conv = nn.Conv2d(3, 5, 3, padding=1, padding_mode="circular").double()
-    exact = relusv.conv_singular_values(conv.weight, 8, k=1)[0]
-    assert conv_operator_norm(conv, 8, tol=1e-12, max_iter=20000).estimate == pytest.approx(exact, rel=1e-5)
+    conv = nn.Conv2d(4, 6 if kwargs.get("groups", 1) != 4 else 8, padding_mode="circular", **kwargs).double()
+    result = conv_operator_norm(conv, size)
+    assert result.method == "exact (circular)" and result.iterations == 0 and result.gap == 0
+    assert result.estimate == pytest.approx(dense_top(conv, *size), rel=1e-12)
+
+
+def test_the_bracket_is_tight_for_a_large_input():
+    # the zero-padded operator is the restriction of the circular one on the padded torus: close on large inputs
+    torch.manual_seed(1)
+    conv = nn.Conv2d(8, 8, 3, padding=1).double()
+    result = conv_operator_norm(conv, 32, tol=1e-4)
+    assert result.gap <= 1e-2 and result.lower <= result.upper
 
 
 def test_bad_inputs():
-    with pytest.raises(ValueError, match="groups"):
-        conv_operator_norm(nn.Conv2d(4, 4, 3, groups=2), 8)
     with pytest.raises(ValueError, match="cannot be applied"):
         conv_operator_norm(nn.Conv2d(2, 2, 5), 3)
     weight = torch.ones(2, 2, 3, 3)
     weight[0, 0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         conv_operator_norm(weight, 8)
+    with pytest.raises(ValueError, match="padding_mode"):
+        conv_operator_norm(torch.ones(2, 2, 3, 3), 8, padding_mode="mirror")
+    with pytest.raises(ValueError, match="groups"):
+        conv_operator_norm(torch.ones(2, 2, 3, 3), 8, groups=0)
+    assert relusv.conv_singular_values(torch.ones(2, 1, 3, 3), 8, k=1, groups=2)[0] == pytest.approx(9.0)

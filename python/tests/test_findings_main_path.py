@@ -5,7 +5,7 @@ from relusv.report.findings import findings, on_main_path
 def _depth(depth, name, correct, incorrect, spread=0.1):
     return {"depth": depth, "name": name, "layer": name.split(" ")[0], "dimension": 10,
             "gmw": {"correct": {"mean": correct, "spread": spread}, "incorrect": {"mean": incorrect, "spread": spread}},
-            "effective_dimension": None, "confidence": 1.0,
+            "effective_dimension": None, "comparison": None,
             "verdict": "correct larger" if correct > incorrect + 2 * spread else "within spread"}
 
 

@@ -5,6 +5,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
+import numpy as np  # noqa: E402
 from matplotlib.image import imread  # noqa: E402
 from relusv import plot  # noqa: E402
 from relusv.torch import History, Monitor, harmonic_prune  # noqa: E402
@@ -83,3 +84,62 @@ def test_empty_or_unsuitable_histories_raise_clear_errors(histories):
         plot.gmw(monitor, site="elsewhere")
     with pytest.raises(ValueError, match="empty"):
         plot.pruning([])
+
+
+def test_relu_spectrum_figure_draws_the_chain_of_the_result(tmp_path):
+    import numpy as np
+    import relusv
+
+    rng = np.random.default_rng(0)
+    W, b, X = rng.normal(size=(12, 8)), rng.normal(size=12), rng.normal(size=(300, 8))
+    r = relusv.relu_singular_values(W, b, X, ks=[4, 0, 2], max_steps=20, progress=False)
+    fig = plot.relu_spectrum(r, path=tmp_path / "spectrum.png")
+    check_png(tmp_path / "spectrum.png", min_width=500)
+    lines = {line.get_label(): line for line in fig.axes[0].get_lines()}
+    order = np.argsort(r.ks)
+    bound = lines["certified bound of $s_k$"]
+    assert list(bound.get_xdata()) == [0, 2, 4]
+    np.testing.assert_allclose(bound.get_ydata(), r.bound[order])
+    np.testing.assert_allclose(lines["$t_k$ (truncated SVD)"].get_ydata(), r.truncation_bound[order])
+    linear = next(line for label, line in lines.items() if label.startswith("$\\sigma_k"))
+    np.testing.assert_allclose(linear.get_ydata(), np.linalg.svd(W, compute_uv=False)[[0, 2, 4]]
+                               * np.linalg.norm(X, axis=1).max(), rtol=1e-10)
+    with pytest.raises(TypeError, match="relu_singular_values"):
+        plot.relu_spectrum({"bound": [1.0]})
+
+
+def test_analysis_figure_plots_both_groups_of_the_table(tmp_path):
+    from relusv.datasets import load_digits_mlp
+    from relusv.torch import analyze
+
+    model, x, y = load_digits_mlp()
+    table = analyze(model, x[:600], y[:600], relu_bounds=False, repeats=2, progress=False)
+    fig = plot.analysis(table, path=tmp_path / "analysis.png")
+    check_png(tmp_path / "analysis.png")
+    gmw_ax = fig.axes[0]
+    assert [t.get_text() for t in gmw_ax.get_xticklabels()] == [str(n) for n in table["layer"]]
+    widths = [c for c in gmw_ax.containers]          # one errorbar container per group
+    assert len(widths) == 2
+    np.testing.assert_allclose(np.asarray(widths[0].lines[0].get_ydata(), float), table["gmw_correct"])
+    np.testing.assert_allclose(np.asarray(widths[1].lines[0].get_ydata(), float), table["gmw_incorrect"])
+    with pytest.raises(TypeError, match="analyze"):
+        plot.analysis([1, 2, 3])
+    import relusv
+    with pytest.raises(relusv.InvalidInputError, match="no widths"):
+        plot.analysis(table.assign(gmw_incorrect=float("nan")))
+
+
+def test_figures_render_as_png_in_ipython_and_leave_no_pyplot_state(histories):
+    pytest.importorskip("IPython")
+    import matplotlib
+    from IPython.core.interactiveshell import InteractiveShell
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    monitor, pruned = histories
+    shell = InteractiveShell.instance()
+    for fig in (plot.gmw(monitor), plot.spectra(monitor), plot.pruning(pruned)):
+        data, _ = shell.display_formatter.format(fig)
+        assert data["image/png"][:8] == b"\x89PNG\r\n\x1a\n"
+    assert plt.get_fignums() == []

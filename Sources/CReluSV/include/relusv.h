@@ -264,7 +264,7 @@ typedef struct relusv_relu_sv_options {
     uint64_t threads;       /* worker threads across k; 0: one per core */
     int32_t refine;         /* non-zero: minimax refinement after the least-squares fit (default 1) */
     int32_t keep_factors;   /* non-zero: keep the factors of each reported approximant */
-    uint64_t fit_stride;    /* fit every fit_stride-th requested k (and the k at both ends, README
+    uint64_t fit_stride;    /* fit every fit_stride-th requested k (and the k at both ends, docs/engine.md
                                "Budgets"); 0: automatic, a power of two keeping the work near
                                4.25e11 flops for the whole curve, whatever the thread count (or
                                time_budget, which also raises the effort when generous) */
@@ -430,13 +430,57 @@ relusv_status relusv_operator_gmw(const relusv_matrix *w, const relusv_matrix *b
  *   `values` receives that many doubles, descending; with values = NULL the
  *   arguments and the memory the computation needs are checked, nothing is
  *   computed (call it so before allocating `values` for a large spectrum).
- * Zero padding or strides are not circular: see the Python package's
- * power-iteration estimate of the top value. Progress counts frequencies;
+ * Groups and strides: relusv_conv_spectrum below (this entry is its case
+ * G = 1, s = 1). Zero padding is not circular: see the Python package's
+ * certified bracket of the top value. Progress counts frequencies;
  * cancellation stops between blocks of frequencies. */
 relusv_status relusv_conv_singular_values(const relusv_matrix *kernel, size_t in_channels, size_t kernel_height,
                                           size_t kernel_width, size_t height, size_t width, size_t top,
                                           size_t threads, double *values, relusv_progress_fn progress,
                                           void *user_data);
+
+/* Options of relusv_conv_spectrum; fill with relusv_conv_options_init (the
+ * library's defaults), then change fields. Fields are only ever appended
+ * (see "ABI stability" above). */
+typedef struct relusv_conv_options {
+    size_t struct_size; /* sizeof the struct as the caller compiled it; set by the init function */
+    uint64_t groups;    /* G >= 1 dividing C_out (default 1): output channels g C_out / G ..< (g + 1)
+                           C_out / G see only input channels g C_in / G ..< (g + 1) C_in / G; a
+                           depthwise convolution has G = C_in. The weight alone cannot tell. */
+    uint64_t stride;    /* s >= 1 dividing height and width (default 1) */
+    uint64_t top;       /* how many of the largest values (0: all, the default) */
+    uint64_t threads;   /* worker threads; 0: one per core (default) */
+} relusv_conv_options;
+
+/* Writes the defaults into the first struct_size bytes of *options (pass
+ * sizeof(relusv_conv_options)) and sets options->struct_size. */
+void relusv_conv_options_init(relusv_conv_options *options, size_t struct_size);
+
+/* The singular values of the circular convolution A_K with G groups and
+ * stride s (MATH.md section 9, "Grouped convolutions" and "Strided circular
+ * convolutions"): K of shape (C_out, C_in / G, kernel_height, kernel_width),
+ * inputs C_in x height x width, outputs C_out x (height / s) x (width / s).
+ * The spectrum is the union over the groups and over the output frequencies
+ * (u', v') of the singular values of the C_out / G x (C_in / G) s^2 block
+ * (1 / s) [F_g(u' + j height / s, v' + l width / s)]_{j, l < s} (F_g as above,
+ * for group g's kernel): (height / s)(width / s) G min(C_out / G, (C_in / G) s^2)
+ * values, computed in the kernel's precision and returned descending.
+ *   kernel: K_mat = K reshaped to C_out x ((C_in / G) kernel_height kernel_width);
+ *   group_in_channels: C_in / G, the weight's second dimension;
+ *   options: NULL for the defaults (no groups, stride 1, all values);
+ *   values: options->top doubles (all values when top is 0); NULL: only the
+ *   arguments and the memory (the computation's and that many doubles) are
+ *   checked, nothing is computed;
+ *   scratch_bytes: NULL, or receives the bytes the computation allocates
+ *   (checked against the memory limit before anything is allocated).
+ * Kernel entries near the largest float give the correct values when they
+ * are representable in the kernel's precision, RELUSV_ERROR_NONFINITE when
+ * they are not. Progress counts output frequencies; cancellation stops
+ * between blocks of frequencies. */
+relusv_status relusv_conv_spectrum(const relusv_matrix *kernel, size_t group_in_channels, size_t kernel_height,
+                                   size_t kernel_width, size_t height, size_t width,
+                                   const relusv_conv_options *options, double *values, size_t *scratch_bytes,
+                                   relusv_progress_fn progress, void *user_data);
 
 #ifdef __cplusplus
 }

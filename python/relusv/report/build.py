@@ -19,6 +19,7 @@ import numpy as np
 import relusv
 
 from . import analysis, figures, html
+from .atomic import pause
 from .data import LabelledData
 from .findings import findings
 from .pruning import harmonic_prune_one_shot
@@ -85,7 +86,7 @@ def compute(model: ModelSource, data: LabelledData, settings: ReportSettings,
         "layers": layers,
         "pruning": pruning,
         "pruning_retrained": retrained,
-        "findings": findings(depths, layers),
+        "findings": findings(depths, layers, settings.alpha),
     }
     report["elapsed_seconds"] = time.perf_counter() - started
     return report, attrs
@@ -133,13 +134,18 @@ def write_tables(report: dict, out: Path) -> list:
                      *(top[g]["mean"] if top else "" for g in analysis.GROUPS),
                      b["unit_sphere"]["bound"][0] if b["unit_sphere"] is not None else "",
                      *pm(d, "gmw", "correct"), *pm(d, "gmw", "incorrect"),
-                     "" if d is None or d["confidence"] is None else d["confidence"], "" if d is None else d["verdict"],
+                     *(("",) * 3 if d is None or d["comparison"] is None else
+                       (d["comparison"]["effect"], d["comparison"]["effect_low"], d["comparison"]["effect_high"])),
+                     *(("",) * 2 if d is None or d["comparison"] is None else
+                       (d["comparison"]["p_value"], d["comparison"]["p_adjusted"])),
+                     "" if d is None else d["verdict"],
                      *pm(d, "effective_dimension", "correct"), *pm(d, "effective_dimension", "incorrect")])
     _write_csv(out / "layers.csv",
                ["layer", "kind", "activation", "folded", "out", "in", "relu", "rank", "parameters", "sigma_0",
                 "sigma_min", "stable_rank", "operator_norm", "operator_norm_method", "s0_correct", "s0_incorrect",
                 "s0_unit_sphere", "gmw_correct_mean",
-                "gmw_correct_spread", "gmw_incorrect_mean", "gmw_incorrect_spread", "gmw_confidence", "gmw_verdict",
+                "gmw_correct_spread", "gmw_incorrect_mean", "gmw_incorrect_spread", "gmw_effect", "gmw_effect_low", "gmw_effect_high",
+                "gmw_p_value", "gmw_p_adjusted", "gmw_verdict",
                 "effdim_correct_mean", "effdim_correct_spread", "effdim_incorrect_mean", "effdim_incorrect_spread"],
                rows)
     names.append("layers.csv")
@@ -184,13 +190,17 @@ def write_tables(report: dict, out: Path) -> list:
 
 
 def write(report: dict, attrs: dict, out: Path) -> dict:
-    """Write every file of the report to ``out`` (created if needed); returns the ``files`` entry."""
+    """Write every file of the report to ``out`` (created if needed); returns the ``files`` entry.
+
+    Every name written is in ``atomic.REPORT_FILES``. The command writes into a staging folder that then
+    replaces the report folder as a whole (``atomic.staged``)."""
     out.mkdir(parents=True, exist_ok=True)
     figs = {"spectra": figures.spectra_figure(report["layers"], out / "spectra.png").name}
     g = figures.gmw_figure(report["depths"], out / "gmw.png")
     figs["gmw"] = g.name if g else None
     for key in ("pruning", "pruning_retrained"):
         figs[key] = figures.pruning_figure(report[key], out / f"{key}.png").name if report[key] else None
+    pause("writing")
     correct = np.asarray(attrs["correct_mask"], dtype=bool)
     np.savez(out / "subsets.npz", correct=np.flatnonzero(correct), incorrect=np.flatnonzero(~correct),
              **analysis.subsets(attrs))

@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import secrets
-import shutil
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from .errors import ReportInputError
 
@@ -20,7 +17,7 @@ DESCRIPTION = """\
 Write a layer-by-layer spectral report of a trained ReLU network: every Linear / Conv2d layer found
 in the model (torch.fx tracing, BatchNorm folded, named by its qualified module name), its linear
 singular values, ReLU singular-value bounds over correctly and incorrectly classified data, the
-Gaussian mean width (GMW) of both sets on equal-size subsets with a confidence measure, the effective
+Gaussian mean width (GMW) of both sets on equal-size subsets with a calibrated test (MATH.md section 11), the effective
 dimension, and one-shot harmonic pruning of MLPs. Without --model and --data: the built-in digits
 network."""
 
@@ -31,11 +28,13 @@ examples:
   relusv report --quick --out /tmp/r --json       # smaller settings, summary as JSON
   relusv report --model mlp.npz --data test.npz   # W0,b0,W1,b1,... and X,y
   relusv report --model mlp.pt --data X.npy y.npy # torch.save(module) or an MLP's state_dict
+  relusv report --model net.pt --data test.npz    # torch.jit.save of a Sequential: read as data, never run
   relusv report --model my_pkg.nets:build --weights state_dict.pt --data test.npz   # your architecture
   relusv report --model mlp.pt --data test.npz --train-data train.npz --retrain
 
 The report directory holds index.html (open it in a browser), report.json (schema.json),
-CSV tables and PNG figures. Exit status: 0 on success, 2 on bad input."""
+CSV tables and PNG figures; it is written beside --out and swapped in whole, replacing an earlier
+report there (a folder holding other files is refused). Exit status: 0 on success, 2 on bad input."""
 
 DEFAULT_OUT = "relusv-report"
 
@@ -49,6 +48,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "nn.Module")
     p.add_argument("--weights", metavar="FILE",
                    help="state_dict for --model package.module:callable (read with torch.load(weights_only=True))")
+    p.add_argument("--trust-model-code", action="store_true",
+                   help="load a TorchScript --model with torch.jit.load, which RUNS code stored in the archive (only "
+                        "for archives from a trusted source); by default archives are read as data, and only "
+                        "Sequentials of standard layers are accepted")
     p.add_argument("--data", metavar="FILE", nargs="+",
                    help=".npz with X (points as rows) and y (labels), or two .npy files: points, labels")
     p.add_argument("--out", metavar="DIR", default=DEFAULT_OUT, help=f"output directory (default ./{DEFAULT_OUT})")
@@ -88,13 +91,13 @@ def _inputs(args):
         raise ReportInputError("--data needs --model (or give neither for the built-in default)")
     if args.data is None:
         raise ReportInputError("--model needs --data: a .npz with X and y, or two .npy files")
-    model = load_model(args.model, args.weights)
+    model = load_model(args.model, args.weights, trust_model_code=args.trust_model_code)
 
     def checked(paths):
         x, y, source = load_data(paths)
         if model.network is not None:
             return validate(x, y, model.network.input_dimension, model.network.classes, source)
-        points = validate(x, y, None, 2 ** 62, source)
+        points = validate(x, y, None, None, source)
         return validate(points.x, points.y, None, model_outputs(model.module, points.x, source), source)
 
     data = checked(args.data)
@@ -147,10 +150,9 @@ def print_headline(s: dict) -> None:
         for r in s["gmw_by_layer"]:
             print(f"    {r['name']:<16} correct {r['correct_mean']:8.3f} ± {r['correct_spread']:.3f}   "
                   f"incorrect {r['incorrect_mean']:8.3f} ± {r['incorrect_spread']:.3f}   "
-                  f"ratio {r['correct_mean'] / r['incorrect_mean']:.3f}   correct wider in "
-                  f"{100 * r['confidence']:.0f}% of pairs: {r['verdict']}")
+                  f"ratio {r['correct_mean'] / r['incorrect_mean']:.3f}: {r['statement']}")
         g = s["gmw_grows_with_depth"]
-        print(f"  correct larger beyond the spreads at every hidden layer: "
+        print(f"  correct larger (Holm-adjusted p < alpha) at every hidden layer: "
               f"{_yes(s['gmw_correct_larger_all_layers'])}; grows with depth beyond the spreads: "
               f"correct {_yes(g['correct'])}, incorrect {_yes(g['incorrect'])}")
     else:
@@ -174,33 +176,8 @@ def print_headline(s: dict) -> None:
     print(f"  report: {s['report']}  ({s['elapsed_seconds']:.1f} s)")
 
 
-def staged(write: Callable[..., object]) -> Callable[..., None]:
-    """``write(report, ..., out)`` made all-or-nothing: it writes into a new directory beside ``out``,
-    moved into place only when complete.
-
-    A failure leaves no half-written report: ``out`` is created only by the final rename, and in an
-    existing ``out`` the report's files are replaced one by one (other files there are left alone).
-    """
-
-    def write_staged(*args) -> None:
-        *contents, out = args
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = out.parent / f".{out.name}.{os.getpid()}-{secrets.token_hex(4)}"
-        staging.mkdir()  # with the umask's permissions, unlike mkdtemp
-        try:
-            write(*contents, staging)
-            if out.is_dir():
-                for path in staging.iterdir():
-                    os.replace(path, out / path.name)
-            else:
-                staging.rename(out)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-
-    return write_staged
-
-
 def run(args: argparse.Namespace) -> int:
+    from .atomic import check_out, staged
     from .build import compute, write
     from .errors import missing_dependency
     from .settings import ReportSettings
@@ -216,8 +193,7 @@ def run(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise ReportInputError(f"--seed must be non-negative, got {args.seed}")
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ReportInputError(f"--out {args.out} exists and is not a directory")
+    check_out(out, args.out)   # before any work: the folder must be replaceable as a whole
     started = time.perf_counter()
     model, data, train = _inputs(args)
     if args.retrain:

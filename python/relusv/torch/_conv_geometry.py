@@ -12,8 +12,10 @@ from ..errors import InvalidInputError
 def check_conv2d(conv: nn.Conv2d) -> None:
     """Refuses what the kernel-matrix view of MATH.md section 9 does not cover: groups != 1, string padding."""
     if conv.groups != 1:
-        raise InvalidInputError(f"groups = {conv.groups}: only convolutions with groups = 1 (one kernel matrix) "
-                                "are supported")
+        raise InvalidInputError(f"groups = {conv.groups}: the kernel-matrix quantities (channel-rank bounds, "
+                                "double layers, pruning) need groups = 1 (one kernel matrix); the operator's "
+                                "spectrum and norm accept groups: relusv.conv_singular_values, "
+                                "relusv.torch.conv_operator_norm")
     if isinstance(conv.padding, str):
         raise InvalidInputError(f"padding = {conv.padding!r}: give the padding as integers")
 

@@ -12,7 +12,6 @@ follow the criteria the caller chooses.
 from __future__ import annotations
 
 import copy
-import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, List, Optional, Tuple, Union
 
@@ -20,7 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .._progress import ProgressOption, _make_bar
+from .. import _arrays
+from .._progress import Progress, ProgressOption
 from ._layers import TrainingModes, forward, model_device, predicted_labels, replace_module, unwrap, weight_of
 from .discovery import layer_kind, relu_layers
 from .double_conv import DoubleConv2d
@@ -38,7 +38,7 @@ def accuracy(model: nn.Module, x: Any, y: Any = None, batch_size: int = 1024,
     ``x``, ``y`` as for ``Monitor`` (tensors, arrays, or a dataset of pairs with
     ``y=None``). Module modes and the CPU random generator are restored.
     """
-    probe = ProbeSet(x, y, batch_size)
+    probe = ProbeSet(*_arrays.loader_points(x, y), batch_size)  # a DataLoader is read once
     predict = predict or predicted_labels
     model = unwrap(model)
     device = model_device(model)
@@ -238,6 +238,8 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
     if retrain is not None and not callable(retrain):
         retrain = _LoaderRetraining(retrain, retrain_batches, optimizer, loss)
 
+    x_val, y_val = _arrays.loader_points(x_val, y_val)  # a DataLoader is read once, not at every cut
+
     def evaluate() -> float:
         return accuracy(work, x_val, y_val, batch_size, predict)
 
@@ -256,8 +258,7 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
 
     record(0, None, initial, initial, False, [])
     total = sum(max(r - min_rank, 0) for r in ranks.values())
-    bar = _make_bar("harmonic pruning", total) if progress is True or \
-        (progress is None and sys.stderr.isatty()) else None
+    bar = Progress("harmonic pruning", total, progress)
     snapshot = copy.deepcopy(target) if min_accuracy is not None else None
     iteration = 0
     stop_reason = "every layer at min_rank"
@@ -312,14 +313,11 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
             record(iteration, name, final, cut_accuracy, retrained, reasons)
             if snapshot is not None:
                 snapshot = copy.deepcopy(target)
-            if bar is not None:
-                bar.update_to(iteration)
-            if callable(progress) and progress(iteration, total):
+            if bar.update_to(iteration):  # a callable progress asked to cancel
                 stop_reason = "cancelled"
                 break
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     return PruneResult(work, names, history, initial, stop_reason)
 
 
