@@ -337,11 +337,15 @@ def _relu_columns(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Desi
         out["s0_verdict"] = f"not compared: {groups.reason}"
         return out
     comparison = _exact_top(layer, acts[(layer.name, "output")], groups, detail)
-    out.update(comparison.columns("s0"))
-    family.append((row, "s0", comparison))
     if not settings["relu_bounds"]:
+        # s_0 is exact and cheap, so its values are given; it is not tested (not a member of the family)
+        out.update({key: value for key, value in comparison.columns("s0").items()
+                    if key.endswith(("_correct", "_correct_spread", "_incorrect", "_incorrect_spread"))})
+        out["s0_verdict"] = "not compared: relu_bounds=False (s_0 given, not tested)"
         out["relu_bounds"] = "not requested (relu_bounds=False); s_0 exact"
         return out
+    out.update(comparison.columns("s0"))
+    family.append((row, "s0", comparison))
     for k, g in enumerate(GROUPS):
         x = acts[(layer.name, "input")][np.sort(groups.observed[0, k])]
         if layer.kind == "linear" and layer.conv_bounds is None:

@@ -137,6 +137,9 @@ def test_silu_rows_carry_post_silu_width():
     x = torch.randn(60, 3, 6, 6)
     y = torch.randint(0, 2, (60,))
     table = analyze(model, x, y, progress=False, relu_bounds=False, repeats=1, samples=50)
+    relu_row = table.set_index("layer").loc["0"]
+    assert np.isfinite(relu_row["s0_correct"]) and np.isfinite(relu_row["s0_incorrect"])   # s_0 without bounds
+    assert relu_row["s0_verdict"].startswith("not compared")
     row = table.set_index("layer").loc["2"]
     idx = table.attrs["subsets"]["correct"][0]
     with torch.no_grad():
