@@ -330,3 +330,22 @@ def test_analyze_pre_activation_sites_on_a_concatenation():
     s0 = float((out - torch.relu(c).reshape(1, -1, 1, 1)).reshape(len(idx), -1).norm(dim=1).max())
     assert site["s0_correct"] == pytest.approx(s0, rel=1e-5)
     assert rows.loc["0.layer2.conv1", "activation"] == "relu"     # conv1 -> norm2 -> relu2: the layer's own row
+
+
+def test_grouped_conv_row_operator_norm_within_its_bracket():
+    from relusv.torch.analysis import layer_input
+
+    block = InvertedResidual(2, 3, seed=2).double().eval()
+    layer = {la.name: la for la in discover(block).layers}["conv.1.0"]
+    row = layer_input(layer, (6, 5, 5))
+    value, method = row.norm(0)
+    columns = []
+    with torch.no_grad():
+        s, _ = _folded(block.conv[1][1])
+        for e in torch.eye(6 * 25, dtype=torch.float64):
+            z = s.reshape(1, -1, 1, 1) * block.conv[1][0](e.reshape(1, 6, 5, 5))
+            columns.append(z.reshape(-1))
+    exact = np.linalg.norm(torch.stack(columns, 1).numpy(), 2)
+    low, high = (float(v) for v in method.split("[")[1].rstrip("])").split(", "))
+    assert low <= exact * (1 + 1e-9) and exact <= high * (1 + 1e-9) and value <= exact * (1 + 1e-9)
+    assert "groups = 6" in method

@@ -174,8 +174,7 @@ def layer_input(layer: Layer, input_shape: Optional[tuple] = None) -> LayerInput
         notes = notes + (f"groups = {module.groups}: bounds of the block-diagonal kernel matrix (approximants of any "
                          "structure with rank <= k)",)
     matrix = joint.matrix if joint is not None and grouped else _arrays.to_numpy(layer.matrix(), "W")
-    norm = (lambda seed, joint=joint: joint.operator_norm(seed)) if joint is not None and not conv and \
-        layer.kind == "conv2d" else None
+    norm = _grouped_norm(layer, input_shape) if grouped and layer.kind == "conv2d" else None
     return LayerInput(layer.name, layer.kind, type(module).__name__, layer.activation,
                       layer.bounded and (joint is not None or layer.kind == "linear"), layer.leaky_slope,
                       layer.folded, notes, tuple(stored.shape), matrix.astype(np.float64),
@@ -184,6 +183,24 @@ def layer_input(layer: Layer, input_shape: Optional[tuple] = None) -> LayerInput
                       _conv_geometry(module) if conv else None,
                       operator_norm_estimate=_conv_norm_estimate if conv else None,
                       phi_zero=None if joint is None else joint.at_zero, norm=norm)
+
+
+def _grouped_norm(layer: Layer, input_shape: Optional[tuple]):
+    """``norm(seed)`` of a grouped convolution (BatchNorm folded: the per-channel scale keeps the groups):
+    ``conv_operator_norm`` with its ``groups``, exact where circular, else its certified bracket."""
+    module = layer.module
+    if input_shape is None or len(input_shape) != 3 or isinstance(module.padding, str):
+        return None
+    kernel = _arrays.to_numpy(layer.weight(), "W").astype(np.float64)
+
+    def norm(seed: int):
+        from .conv_operator import conv_operator_norm
+
+        r = conv_operator_norm(kernel, tuple(int(v) for v in input_shape[1:]), groups=module.groups, seed=seed,
+                               **_conv_geometry(module))
+        return float(r.estimate), f"{r.method} (groups = {module.groups}; bracket [{r.lower:.10g}, {r.upper:.10g}])"
+
+    return norm
 
 
 def site_input(site, shapes: Dict[str, tuple]) -> LayerInput:
