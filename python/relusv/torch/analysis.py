@@ -417,7 +417,10 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
     model = unwrap(model)
     found: Discovery = discover(model, layers)
     if not found.layers:
-        raise ValueError(f"analyze: the model has no Linear / Conv2d layers to analyse (skipped: {found.skipped})")
+        skipped = [f"{name} ({why})" for name, why in list(found.skipped.items())[:3]]
+        more = f", and {len(found.skipped) - 3} more" if len(found.skipped) > 3 else ""
+        raise InvalidInputError(f"analyze: the model has no Linear / Conv2d layers to analyse (skipped: "
+                                f"{', '.join(skipped) or 'none'}{more})")
     data = probe_data(X, y, batch_size)
     _arrays.require_floating_inputs(X, model)
     predict = predict or predicted_labels
