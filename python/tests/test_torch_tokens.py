@@ -130,6 +130,10 @@ def test_activations_inside_composite_modules():
     assert [layers[n].activation for n in ("0", "2", "4", "8")] == ["relu", "silu", "relu6", None]
     assert layers["0"].batchnorm[0] == "1" and layers["2"].batchnorm[0] == "3"
     assert layers["0"].relu and layers["4"].clipped and not layers["2"].bounded
+    model = _composite_model()
+    monitor = Monitor(model, torch.randn(40, 3, 6, 6), torch.randint(0, 2, (40,)), samples=20, subsets=2)
+    assert [layer.name for layer in monitor.layers] == ["0"]          # the ReLU inside BatchNormAct2d is seen
+    monitor.measure()
 
 
 def test_silu_rows_carry_post_silu_width():
