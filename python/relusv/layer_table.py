@@ -84,6 +84,13 @@ class LayerInput:
     estimate of a convolution's operator norm (``relusv.torch.conv_operator_norm``;
     None where torch is not at hand). ``matrix`` is None for a named module that
     is not a weight layer.
+    ``phi_zero(dimension)`` is the activation of the bias alone in the
+    output layout of one point (default: ``ReLU(b)`` repeated channel-major);
+    ``norm(seed)`` gives ``(||A||, method)`` where the default rule does not
+    apply (multi-branch sites, grouped convolutions). With ``conv_bounds``
+    set, a linear layer's curve comes from it too, and its
+    ``conv_bounds.data_rank(points)`` (when present) gives the rank from
+    which ``s_k = 0`` exactly.
     """
 
     name: str
@@ -103,6 +110,8 @@ class LayerInput:
     input_shape: Optional[Tuple[int, ...]] = None
     conv_geometry: Optional[Dict[str, Any]] = None
     operator_norm_estimate: Optional[Callable] = None
+    phi_zero: Optional[Callable[[int], np.ndarray]] = None
+    norm: Optional[Callable[[int], Tuple[float, str]]] = None
 
     @property
     def weighted(self) -> bool:
@@ -199,9 +208,11 @@ def relu_curve(layer: LayerInput, w: np.ndarray, b: Optional[np.ndarray], x: Opt
 def _conv_curve(layer: LayerInput, images: np.ndarray, points: Optional[int], seed: int, options: dict):
     """Channel-rank bounds of a convolution through ``layer.conv_bounds`` (``relusv.torch.relu_singular_values``)."""
     limit = min(layer.matrix.shape)
-    ks = curve_ks(limit, points)
+    rank = getattr(layer.conv_bounds, "data_rank", None)
+    zero_from = limit if rank is None else min(limit, rank(images))
+    ks = curve_ks(max(zero_from, 1), points)
     spectrum = layer.conv_bounds(images, ks, seed, {"progress": False, **options})
-    return _curve_dict(spectrum, limit, limit)
+    return _curve_dict(spectrum, zero_from, limit)
 
 
 def _curve_summary(curve: dict) -> Dict[str, float]:
@@ -229,6 +240,8 @@ def operator_norm(layer: LayerInput, sigma_0: float, seed: int) -> Tuple[float, 
     (``relusv.torch.conv_operator_norm``: power iteration seeded ``seed``, an
     estimate from below), not computed where the layer has none.
     """
+    if layer.norm is not None:
+        return layer.norm(seed)
     if layer.kind == "linear":
         return sigma_0, "exact"
     geometry, shape = layer.conv_geometry, layer.input_shape
@@ -304,9 +317,6 @@ def _relu_columns(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Desi
     if not layer.relu:
         out["relu_bounds"] = f"not a ReLU layer (activation: {layer.activation or 'none'})"
         return out
-    if not settings["relu_bounds"]:
-        out["relu_bounds"] = "not requested (relu_bounds=False)"
-        return out
     status = "computed"
     w, b = layer.matrix, layer.bias
     if settings["unit_sphere"] and layer.kind == "linear":
@@ -321,11 +331,18 @@ def _relu_columns(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Desi
         out["s0_verdict"] = f"not compared: {groups.reason}"
         return out
     comparison = _exact_top(layer, acts[(layer.name, "output")], groups, detail)
+    if not settings["relu_bounds"]:
+        # s_0 is exact and cheap, so its values are given; it is not tested (not a member of the family)
+        out.update({key: value for key, value in comparison.columns("s0").items()
+                    if key.endswith(("_correct", "_correct_spread", "_incorrect", "_incorrect_spread"))})
+        out["s0_verdict"] = "not compared: relu_bounds=False (s_0 given, not tested)"
+        out["relu_bounds"] = "not requested (relu_bounds=False); s_0 exact"
+        return out
     out.update(comparison.columns("s0"))
     family.append((row, "s0", comparison))
     for k, g in enumerate(GROUPS):
         x = acts[(layer.name, "input")][np.sort(groups.observed[0, k])]
-        if layer.kind == "linear":
+        if layer.kind == "linear" and layer.conv_bounds is None:
             curve = relu_curve(layer, w, b, x.astype(np.float64), settings["relu_points"], settings["seed"],
                                settings["relu_options"])
         elif layer.conv_bounds is None:
@@ -347,7 +364,8 @@ def top_values(layer: LayerInput, outputs: np.ndarray) -> np.ndarray:
     channels = layer.matrix.shape[0]
     bias = np.zeros(channels) if layer.bias is None else layer.bias
     at_zero = np.where(bias > 0, bias, layer.leaky_slope * bias)
-    at_zero = np.repeat(at_zero, outputs.shape[1] // channels)
+    at_zero = np.repeat(at_zero, outputs.shape[1] // channels) if layer.phi_zero is None else \
+        layer.phi_zero(outputs.shape[1])
     return np.linalg.norm(outputs.astype(np.float64) - at_zero, axis=1)
 
 
