@@ -445,10 +445,13 @@ class JointMap:
             return torch.cat(parts, dim=2).reshape(n * self.positions, cols).numpy()
 
     def data_rank(self, points: np.ndarray) -> int:
-        """``rank`` of the patch pre-activations ``rows W^T`` (NumPy's rule): ``s_k = 0`` for every ``k`` at or
-        above it, with any activation (``L = W P_X`` reproduces every pre-activation; MATH.md sections 2, 9)."""
+        """``rank`` of the patch pre-activations ``rows W^T`` (``relusv.numerical_rank``): ``s_k = 0`` for every
+        ``k`` at or above it, with any activation (``L = W P_X`` reproduces every pre-activation; MATH.md
+        sections 2, 9)."""
+        from .. import numerical_rank
+
         r = self.rows(points)
-        return int(np.linalg.matrix_rank(r @ self.matrix.T)) if r.size else 0
+        return numerical_rank(r @ self.matrix.T) if r.size else 0
 
     def at_zero(self, dimension: Optional[int] = None) -> np.ndarray:
         """``phi(0) = act(b)`` in the output layout of one point: channel-major ``(C, H, W)`` for convolutions,
