@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from .. import _arrays
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, InvalidTypeError
 from ..layer_table import (
     DEFAULT_ALPHA,
     DEFAULT_BOOTSTRAP,
@@ -102,7 +102,7 @@ def _passes(model: nn.Module, data, layers: List[Layer], predict: Callable, grou
         output = forward(model, inputs, device)
         labels = torch.as_tensor(predict(output)).reshape(-1).cpu()
         if labels.shape[0] != b - a:
-            raise ValueError(f"predict returned {labels.shape[0]} labels for a batch of {b - a} points")
+            raise InvalidInputError(f"predict returned {labels.shape[0]} labels for a batch of {b - a} points")
         verdicts.append((labels == class_targets(targets, output).to(labels.dtype)).numpy())
     correct = np.concatenate(verdicts)
     groups = compare_groups(correct, **group_settings)
@@ -411,9 +411,9 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
     import pandas as pd
 
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise InvalidTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+        raise InvalidInputError(f"repeats must be a positive integer, got {repeats!r}")
     model = unwrap(model)
     found: Discovery = discover(model, layers)
     if not found.layers:

@@ -61,7 +61,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 import torch
 from torch import nn
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, InvalidTypeError
 from .activations import CLIPPED, RELU_FAMILY, Activation, function_activation, module_activation, node_activation
 from .double_conv import DoubleConv2d
 from .double_linear import DoubleLinear
@@ -81,7 +81,7 @@ def register_layer_kind(cls: type, kind: str) -> None:
     as one node when tracing.
     """
     if kind not in ("linear", "conv2d"):
-        raise ValueError(f"kind must be 'linear' or 'conv2d', got {kind!r}")
+        raise InvalidInputError(f"kind must be 'linear' or 'conv2d', got {kind!r}")
     LAYER_KINDS[cls] = kind
 
 
@@ -239,7 +239,7 @@ class Layer:
         clone = copy.deepcopy(self.module)
         with torch.no_grad():
             if isinstance(getattr(type(clone), "weight", None), property):
-                raise TypeError(f"cannot fold BatchNorm into {type(clone).__name__} (its weight is computed)")
+                raise InvalidTypeError(f"cannot fold BatchNorm into {type(clone).__name__} (its weight is computed)")
             clone.double()
             clone.weight.copy_(w)
             if clone.bias is None:
@@ -582,7 +582,7 @@ def discover(model: nn.Module, layers: Optional[Iterable[str]] = None) -> Discov
         For a name that is not a submodule.
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise InvalidTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     trace_error, graph, opaque, sites = None, None, {}, []
     try:
         graph = _trace(model, opaque)
@@ -607,7 +607,7 @@ def discover(model: nn.Module, layers: Optional[Iterable[str]] = None) -> Discov
     chosen = []
     for name in layers:
         if not isinstance(name, str) or not name or name not in modules:
-            raise ValueError(f"the model has no submodule named {name!r}; known names: "
+            raise InvalidInputError(f"the model has no submodule named {name!r}; known names: "
                              f"{[n for n in modules if n][:20]}")
         if name in known:
             chosen.append(known[name])
@@ -633,6 +633,6 @@ def relu_layers(model: nn.Module, layers: Optional[Iterable[str]] = None, what: 
         listed = ", ".join(layer.describe() for layer in found.layers[:3]) or "no Linear / Conv2d modules"
         if len(found.layers) > 3:
             listed += f", and {len(found.layers) - 3} more"
-        raise ValueError(f"{what}: the model has no Linear / Conv2d layer followed by a ReLU ({listed}); "
+        raise InvalidInputError(f"{what}: the model has no Linear / Conv2d layer followed by a ReLU ({listed}); "
                          "name the modules to watch with layers=[...]")
     return chosen

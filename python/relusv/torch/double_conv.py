@@ -16,6 +16,7 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import nn
 
+from ..errors import InvalidInputError, InvalidTypeError
 from ._conv_geometry import check_conv2d, pad_input
 from .double_linear import (
     _positive,
@@ -32,7 +33,7 @@ IntPair = Union[int, Tuple[int, int]]
 def _pair(value: IntPair, name: str, minimum: int) -> Tuple[int, int]:
     values = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
     if len(values) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in values):
-        raise ValueError(f"{name} must be an integer >= {minimum} or a pair of them, got {value!r}")
+        raise InvalidInputError(f"{name} must be an integer >= {minimum} or a pair of them, got {value!r}")
     return values
 
 
@@ -76,7 +77,7 @@ class DoubleConv2d(nn.Module):
         self.padding = _pair(padding, "padding", 0)
         self.dilation = _pair(dilation, "dilation", 1)
         if padding_mode not in ("zeros", "circular", "reflect", "replicate"):
-            raise ValueError(f"padding_mode must be 'zeros', 'circular', 'reflect' or 'replicate', got {padding_mode!r}")
+            raise InvalidInputError(f"padding_mode must be 'zeros', 'circular', 'reflect' or 'replicate', got {padding_mode!r}")
         self.padding_mode = padding_mode
         self.p = _positive(p, "p")
         self.init = init_rule(init)
@@ -145,7 +146,7 @@ class DoubleConv2d(nn.Module):
         if isinstance(conv, nn.Conv2d):
             check_conv2d(conv)
         elif not isinstance(conv, DoubleConv2d):
-            raise TypeError(f"from_conv needs an nn.Conv2d or a DoubleConv2d, got {type(conv).__name__}")
+            raise InvalidTypeError(f"from_conv needs an nn.Conv2d or a DoubleConv2d, got {type(conv).__name__}")
         weight = conv.weight.detach()
         c_out, c_in, kh, kw = weight.shape
         if svd is None and isinstance(conv, DoubleConv2d):

@@ -15,12 +15,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import InvalidInputError, InvalidTypeError
+
 
 def _positive(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+        raise InvalidTypeError(f"{name} must be an integer, got {type(value).__name__}")
     if value < 1:
-        raise ValueError(f"{name} must be positive, got {value}")
+        raise InvalidInputError(f"{name} must be positive, got {value}")
     return int(value)
 
 
@@ -28,10 +30,10 @@ def init_rule(init: Union[str, float]) -> Union[str, float]:
     """``init`` checked: ``"he"``, ``"glorot"`` (any case) or a positive variance."""
     if isinstance(init, str):
         if init.lower() not in ("he", "glorot"):
-            raise ValueError(f"init must be 'he', 'glorot' or a positive variance, got {init!r}")
+            raise InvalidInputError(f"init must be 'he', 'glorot' or a positive variance, got {init!r}")
         return init.lower()
     if not (isinstance(init, (int, float)) and not isinstance(init, bool) and math.isfinite(init) and init > 0):
-        raise ValueError(f"init must be 'he', 'glorot' or a positive variance, got {init!r}")
+        raise InvalidInputError(f"init must be 'he', 'glorot' or a positive variance, got {init!r}")
     return init
 
 
@@ -88,7 +90,7 @@ def split_truncated_svd(weight: torch.Tensor, rank: int, svd: Optional[tuple] = 
     m, n = weight.shape
     rank = _positive(rank, "rank")
     if rank > min(m, n):
-        raise ValueError(f"rank must be at most min(out, in) = {min(m, n)} of the {m} x {n} weight, got {rank}")
+        raise InvalidInputError(f"rank must be at most min(out, in) = {min(m, n)} of the {m} x {n} weight, got {rank}")
     if svd is None or len(svd[1]) < rank:
         svd = truncated_svd(weight.detach().cpu().double().numpy(), rank)
     u, s, vt = (np.asarray(a, dtype=np.float64) for a in svd)

@@ -54,6 +54,7 @@ from ..analysis.compare import (
     spread,
 )
 from ..analysis.directions import gaussian_directions
+from ..errors import InvalidInputError, InvalidTypeError
 from ..width import DEFAULT_SAMPLES, DEFAULT_TRIM
 from ._layers import TrainingModes, forward, model_device, predicted_labels, unwrap
 from .discovery import Layer, relu_layers
@@ -175,16 +176,16 @@ class Monitor:
                  predict: Optional[Callable[[torch.Tensor], torch.Tensor]] = None, dtype: Optional[str] = None,
                  distributed: Optional[bool] = None, process_group: Any = None, subsets: Optional[int] = None):
         if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+            raise InvalidTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if subsets is not None:
             warnings.warn("Monitor(subsets=...) is now called repeats=", DeprecationWarning, stacklevel=2)
             repeats = subsets
         for name, value in (("every_steps", every_steps), ("every_epochs", every_epochs), ("repeats", repeats),
                             ("samples", samples)):
             if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+                raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
         if dtype is not None and str(np.dtype(dtype)) not in _DTYPE_CODES.values():
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+            raise InvalidInputError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
         self.model = model
         self.probe = ProbeSet(*_arrays.loader_points(x, y), batch_size)  # a DataLoader is read once
         _arrays.require_floating_inputs(self.probe.x, model)
@@ -342,7 +343,7 @@ class Monitor:
                         same[i] = 0
                 labels = torch.as_tensor(self.predict(output)).reshape(-1).cpu()
                 if labels.shape[0] != b - a:
-                    raise ValueError(f"predict returned {labels.shape[0]} labels for a batch of {b - a} points")
+                    raise InvalidInputError(f"predict returned {labels.shape[0]} labels for a batch of {b - a} points")
                 verdict[a:b] = np.where((labels == class_targets(targets, output).to(labels.dtype)).numpy(), 2, 1)
         finally:
             for h in handles:
