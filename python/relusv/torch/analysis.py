@@ -407,6 +407,29 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
         ``discovery`` (method, skipped modules) and per-layer ``details``
         (all singular values, every subsample's width, the bound curves with
         ``zero_from``, the rank from which ``s_k = 0`` exactly).
+
+    Raises
+    ------
+    InvalidTypeError
+        ``model`` is not a ``torch.nn.Module``; a probe array of an unsupported type.
+    InvalidInputError
+        Bad settings (``repeats`` not a positive integer, ...), probe inputs and
+        targets of different lengths or with NaN / infinity, a name in ``layers``
+        that is not a submodule, ``predict`` returning the wrong number of labels.
+    MemoryLimitError
+        A computation would need more memory than ``relusv.memory_limit()``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from relusv.torch import analyze
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> X, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
+    >>> df = analyze(model, X, y, progress=False)
+    >>> list(df["layer"]), df.attrs["points"]
+    (['0', '2'], 40)
     """
     import pandas as pd
 
