@@ -63,6 +63,31 @@ class DoubleConv2d(nn.Module):
         Seed of the initialisation (None: torch's global generator).
     device, dtype
         As for ``nn.Conv2d``.
+
+    Returns
+    -------
+    DoubleConv2d
+        ``weight`` is the product kernel ``(C_out, C_in, kh, kw)`` of channel
+        rank at most ``rank``; ``from_conv`` builds one from a trained convolution.
+
+    Raises
+    ------
+    InvalidTypeError
+        A size or ``rank`` that is not an integer; ``from_conv`` given
+        something other than an ``nn.Conv2d`` or ``DoubleConv2d``.
+    InvalidInputError
+        Sizes, ``rank``, ``stride`` or ``dilation`` below 1, a negative
+        ``padding``, an unknown ``padding_mode`` or ``init``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from relusv.torch import DoubleConv2d
+    >>> conv = DoubleConv2d(3, 8, 3, rank=2, padding=1, seed=0)
+    >>> conv.weight.shape, conv(torch.randn(1, 3, 5, 5)).shape
+    (torch.Size([8, 3, 3, 3]), torch.Size([1, 8, 5, 5]))
+    >>> int(torch.linalg.matrix_rank(conv.weight.detach().reshape(8, -1)))
+    2
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntPair, rank: int, stride: IntPair = 1,

@@ -142,6 +142,31 @@ class DoubleLinear(nn.Module):
     weight1 : Parameter, shape (out_features, rank)  (``W1``)
     weight2 : Parameter, shape (rank, in_features)   (``W2``)
     bias : Parameter of shape (out_features,) or None
+
+    Returns
+    -------
+    DoubleLinear
+        ``weight`` (the product ``W1 W2``, read-only) behaves like
+        ``nn.Linear.weight``; ``from_linear`` builds one from a trained layer.
+
+    Raises
+    ------
+    InvalidTypeError
+        A size, ``rank`` or ``p`` that is not an integer.
+    InvalidInputError
+        A size, ``rank`` or ``p`` below 1, or an ``init`` that is neither a
+        rule name nor a positive variance; in ``from_linear``, a ``rank``
+        above ``min(in_features, out_features)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from relusv.torch import DoubleLinear
+    >>> layer = DoubleLinear(4, 3, rank=2, seed=0)
+    >>> layer.weight.shape, int(torch.linalg.matrix_rank(layer.weight.detach()))
+    (torch.Size([3, 4]), 2)
+    >>> layer(torch.randn(5, 4)).shape
+    torch.Size([5, 3])
     """
 
     def __init__(self, in_features: int, out_features: int, rank: int, bias: bool = True,

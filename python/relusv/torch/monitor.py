@@ -163,6 +163,36 @@ class Monitor:
         ``j mod world``) and all-reduce the results (MAX / MIN of the running
         extremes, SUM of counts); every rank ends with the single-process history.
     process_group : optional ``torch.distributed`` group (default: the world).
+
+    Returns
+    -------
+    Monitor
+        ``step()`` / ``epoch_end()`` measure on schedule (``measure()`` at once)
+        and return the new records; ``history`` holds them all, ``last`` the
+        latest ``Measurement``.
+
+    Raises
+    ------
+    InvalidTypeError
+        ``model`` is not a ``torch.nn.Module``; probe inputs without ``len()`` and indexing.
+    InvalidInputError
+        ``every_steps``, ``every_epochs``, ``repeats`` or ``samples`` not a
+        positive integer, an unknown ``dtype``, an empty probe set or inputs and
+        targets of different lengths; when measuring, ``predict`` returning the
+        wrong number of labels.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from relusv.torch import Monitor
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> x, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
+    >>> monitor = Monitor(model, x, y, every_epochs=1, samples=50, repeats=2)
+    >>> records = monitor.epoch_end()
+    >>> sorted({r["layer"] for r in monitor.history if r["layer"]})
+    ['0']
     """
 
     def __init__(self, model: nn.Module, x: Any, y: Any = None, *, layers: Optional[Iterable[str]] = None,
@@ -547,6 +577,28 @@ class Measurement:
     ``subsets[group][r]`` are the probe indices of subsample ``r``;
     ``widths[(layer, site, group)][r]`` its Gaussian mean width;
     ``comparisons[(layer, site)]`` the calibrated comparison (MATH.md section 11) and ``design`` its sets.
+
+    Attributes
+    ----------
+    index, step, epoch : int
+        Which measurement this is and when it was taken.
+    correct : numpy.ndarray of bool
+        Per probe point: classified correctly.
+    subsets, widths, comparisons, design
+        As above.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from relusv.torch import Monitor
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> monitor = Monitor(model, torch.randn(40, 4), torch.randint(0, 3, (40,)), samples=50, repeats=2)
+    >>> _ = monitor.measure()
+    >>> last = monitor.last
+    >>> last.correct.shape, len(last.subsets["correct"]), ("0", "input", "correct") in last.widths
+    ((40,), 2, True)
     """
 
     index: int
