@@ -247,6 +247,39 @@ def equal_size_subsets(correct, size: Optional[int] = None, repeats: int = DEFAU
     ``repeats`` sorted int64 probe-index arrays per group, all of the same length ``size`` (default: the
     smaller pool); a pool of exactly that size appears whole in every repeat. Empty lists when the groups
     are not compared. The same sets as ``relusv.torch.analyze`` and ``Monitor`` with these settings.
+
+    Parameters
+    ----------
+    correct : array of bool
+        Per probe point: classified correctly.
+    size : int, optional
+        Points per compared set (``group_size``); default the smaller pool.
+    repeats : int
+        Subsample pairs per group.
+    seed : int
+        Seeds the pools and subsamples (``numpy.random.SeedSequence``).
+    max_group_size : int, optional
+        Each group's pool is a seeded subset of at most this many points (None: all).
+
+    Returns
+    -------
+    dict of str to list of numpy.ndarray
+        ``{"correct": [...], "incorrect": [...]}``, ``repeats`` index arrays each.
+
+    Raises
+    ------
+    InvalidInputError
+        ``repeats``, ``size`` or ``max_group_size`` not a positive integer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from relusv.torch import equal_size_subsets
+    >>> sets = equal_size_subsets(np.array([1, 1, 1, 0, 0, 1, 0, 1], bool), repeats=2)
+    >>> [s.tolist() for s in sets["incorrect"]]
+    [[3, 4, 6], [3, 4, 6]]
+    >>> [len(s) for s in sets["correct"]]
+    [3, 3]
     """
     plan = design(correct, repeats=repeats, permutations=1, bootstrap=1, group_size=size,
                   max_group_size=max_group_size, seed=seed)
