@@ -39,6 +39,7 @@ class History(list):
 
     Examples
     --------
+    >>> from relusv.torch import History
     >>> h = History([{"step": 1, "value": 0.5}])
     >>> h.select(step=1)[0]["value"]
     0.5
