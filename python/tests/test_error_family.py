@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import numpy as np
 import pytest
 import relusv
 from relusv.errors import InvalidInputError, InvalidTypeError, UserInputError
@@ -115,6 +116,23 @@ def test_double_linear_from_linear_refuses_a_rank_above_the_weights():
 
     with pytest.raises(InvalidInputError, match="rank must be at most"):
         DoubleLinear.from_linear(nn.Linear(4, 3), rank=4)
+
+
+@pytest.mark.parametrize("correct", [np.ones((2, 3), bool), "abc", np.array([0.0, 1.0]), np.array([0, 2, 1])])
+def test_equal_size_subsets_refuses_a_classification_that_is_not_a_boolean_vector(correct):
+    from relusv.analysis import equal_size_subsets
+
+    with pytest.raises(InvalidInputError, match="correct must be a 1-D array"):
+        equal_size_subsets(correct)
+
+
+def test_equal_size_subsets_accepts_booleans_and_zero_one_integers():
+    from relusv.analysis import equal_size_subsets
+
+    flags = [1, 0, 1, 1, 0, 0, 1, 0]
+    from_ints, from_bools = equal_size_subsets(flags, repeats=2), equal_size_subsets(np.array(flags, bool), repeats=2)
+    assert [s.tolist() for s in from_ints["incorrect"]] == [[1, 4, 5, 7]] * 2
+    assert all(np.array_equal(a, b) for g in from_ints for a, b in zip(from_ints[g], from_bools[g]))
 
 
 def test_user_errors_are_relusv_errors_and_built_ins():
