@@ -14,7 +14,7 @@ from typing import IO, Tuple
 
 import numpy as np
 
-from . import _validation
+from . import memory
 from .errors import InvalidInputError
 
 
@@ -35,7 +35,7 @@ def _header(stream: IO[bytes], what: str) -> Tuple[int, int]:
 def _check(declared: int, header: int, stored: int, what: str) -> None:
     if header + declared > stored:
         raise InvalidInputError(f"{what} declares {declared:,} bytes of data but holds {max(stored - header, 0):,}")
-    _validation.within_memory_limit(declared, what)
+    memory.within_memory_limit(declared, what)
 
 
 def check_npy_file(path, what: str) -> None:

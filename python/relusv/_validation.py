@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .errors import InvalidInputError, InvalidTypeError, MemoryLimitError
+from .errors import InvalidInputError, InvalidTypeError
 
 MAX_SIZE = 2**63 - 1
 """Largest ``size_t`` the library accepts (it reads sizes as signed 64-bit)."""
@@ -149,22 +149,6 @@ def labels(y: Any, classes: Optional[int], name: str = "labels") -> np.ndarray:
 
 def _power(high: int) -> str:
     return {MAX_SIZE: "2**63 - 1", MAX_UINT64: "2**64 - 1"}.get(high, str(high))
-
-
-def within_memory_limit(nbytes: int, what: str) -> None:
-    """Refuses ``nbytes`` of memory for ``what`` when it exceeds the library's memory limit (``relusv.memory``).
-
-    Raises
-    ------
-    MemoryLimitError
-        Naming ``what``, the size and the limit; called before anything of that size is allocated.
-    """
-    from .memory import memory_limit
-
-    limit = memory_limit()
-    if nbytes > limit:
-        raise MemoryLimitError(f"{what} would take {nbytes:,} bytes, more than the memory limit of {limit:,} "
-                               "bytes (RELUSV_MEMORY_LIMIT or relusv.set_memory_limit sets it)")
 
 
 def checked_tensor_extent(size: tuple, stride: tuple, offset: Any, storage_numel: int, what: str) -> int:

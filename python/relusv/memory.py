@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from . import _validation
 from ._native import lib
+from .errors import MemoryLimitError
 
 
 def set_memory_limit(limit: int | None) -> None:
@@ -67,3 +68,17 @@ def memory_limit() -> int:
     True
     """
     return int(lib.relusv_memory_limit())
+
+
+def within_memory_limit(nbytes: int, what: str) -> None:
+    """Refuses ``nbytes`` of memory for ``what`` when it exceeds the library's memory limit .
+
+    Raises
+    ------
+    MemoryLimitError
+        Naming ``what``, the size and the limit; called before anything of that size is allocated.
+    """
+    limit = memory_limit()
+    if nbytes > limit:
+        raise MemoryLimitError(f"{what} would take {nbytes:,} bytes, more than the memory limit of {limit:,} "
+                               "bytes (RELUSV_MEMORY_LIMIT or relusv.set_memory_limit sets it)")

@@ -3,7 +3,7 @@
 Runs only when torch is installed and training data are given (the built-in default has its own training
 split). The network becomes a float64 ``nn.Sequential`` of ``Linear`` / ``ReLU`` (``source.network_module``)
 and is pruned as every torch model of the report is (``torch_pruning.prune_module``): double layers, the
-bisection schedule, ``RETRAIN_BATCHES`` Adam steps on seeded mini-batches of the training data after every
+bisection schedule, ``torch_pruning.RETRAIN_BATCHES`` Adam steps on seeded mini-batches of the training data after every
 cut, a cut kept only while the stopping-set accuracy stays within the tolerance of the start.
 """
 from __future__ import annotations
@@ -14,28 +14,6 @@ import numpy as np
 
 from .model import LAYER_NAME, Network
 from .source import network_module
-
-RETRAIN_BATCHES = 50
-BATCH_SIZE = 64
-LEARNING_RATE = 1e-3
-
-
-RETRAINING = {"batches": RETRAIN_BATCHES, "batch_size": BATCH_SIZE, "learning_rate": LEARNING_RATE,
-              "criterion": "after every cut; the cut is kept while the stopping-set accuracy stays within the "
-                           "tolerance of the start"}
-
-
-def retraining_options(x_train: np.ndarray, y_train: np.ndarray, seed: int) -> dict:
-    """``relusv.torch.harmonic_prune``'s retraining keywords: ``RETRAIN_BATCHES`` Adam steps on seeded shuffled
-    mini-batches of the training data."""
-    import torch
-
-    loader = torch.utils.data.DataLoader(
-        torch.utils.data.TensorDataset(torch.from_numpy(np.asarray(x_train, dtype=np.float64)),
-                                       torch.from_numpy(np.asarray(y_train, dtype=np.int64))),
-        batch_size=BATCH_SIZE, shuffle=True, generator=torch.Generator().manual_seed(seed))
-    return {"retrain": loader, "retrain_batches": RETRAIN_BATCHES,
-            "optimizer": lambda params: torch.optim.Adam(params, lr=LEARNING_RATE)}
 
 
 def available() -> bool:

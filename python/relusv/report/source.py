@@ -116,7 +116,7 @@ def _check_zip_sizes(path: str) -> None:
     pickle declares before reading them)."""
     import zipfile
 
-    from .. import _validation
+    from .. import memory
 
     try:
         with zipfile.ZipFile(path) as archive:
@@ -124,7 +124,7 @@ def _check_zip_sizes(path: str) -> None:
     except (zipfile.BadZipFile, OSError):
         raise ReportInputError(f"cannot read {path} as a PyTorch checkpoint: not a zip archive (saved in "
                                "PyTorch's legacy format, or not by torch.save); re-save it with torch.save") from None
-    _validation.within_memory_limit(total, f"{path}: the members of the archive")
+    memory.within_memory_limit(total, f"{path}: the members of the archive")
 
 
 def _load(path: str, what: str, safe: bool = True):
@@ -151,10 +151,10 @@ def _check_tensors(state: dict, path: str) -> None:
     with stride 0, or several views of one storage, is checked by its element count), before any of
     them is read."""
     torch = _torch()
-    from .. import _validation
+    from .. import memory
 
     total = sum(int(v.numel()) for v in state.values() if torch.is_tensor(v)) * 8
-    _validation.within_memory_limit(total, f"{path}: the tensors (as float64)")
+    memory.within_memory_limit(total, f"{path}: the tensors (as float64)")
     for key, value in state.items():
         if not torch.is_tensor(value):
             continue

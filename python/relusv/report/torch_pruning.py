@@ -2,7 +2,7 @@
 
 One route for every torch model the report prunes (any model; a chain of linear layers built by
 ``retrain.py``): the layers that feed a ReLU become double layers, the cuts follow the bisection schedule, and
-with training data every cut is followed by a short retraining (``retrain.RETRAINING``); without, one-shot. The
+with training data every cut is followed by a short retraining (``RETRAINING``); without, one-shot. The
 report's three seeded disjoint sets (``pruning.report_sets``) play their parts: the selection set chooses the
 cuts, the stopping set keeps a cut only while its accuracy stays within the tolerance of the start, and the
 evaluation set is only measured. Parameters are those of the model as ``harmonic_prune`` returns it (each
@@ -15,6 +15,28 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from .pruning import report_sets, section
+
+RETRAIN_BATCHES = 50
+BATCH_SIZE = 64
+LEARNING_RATE = 1e-3
+
+
+RETRAINING = {"batches": RETRAIN_BATCHES, "batch_size": BATCH_SIZE, "learning_rate": LEARNING_RATE,
+              "criterion": "after every cut; the cut is kept while the stopping-set accuracy stays within the "
+                           "tolerance of the start"}
+
+
+def retraining_options(x_train: np.ndarray, y_train: np.ndarray, seed: int) -> dict:
+    """``relusv.torch.harmonic_prune``'s retraining keywords: ``RETRAIN_BATCHES`` Adam steps on seeded shuffled
+    mini-batches of the training data."""
+    import torch
+
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(torch.from_numpy(np.asarray(x_train, dtype=np.float64)),
+                                       torch.from_numpy(np.asarray(y_train, dtype=np.int64))),
+        batch_size=BATCH_SIZE, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    return {"retrain": loader, "retrain_batches": RETRAIN_BATCHES,
+            "optimizer": lambda params: torch.optim.Adam(params, lr=LEARNING_RATE)}
 
 
 def harmonic_prune_torch(module, x: np.ndarray, y: np.ndarray, tolerance: float, seed: int, layers: List[dict],
@@ -38,7 +60,6 @@ def prune_module(module, x: np.ndarray, y: np.ndarray, tolerance: float, seed: i
 
     from ..params import model_counts
     from ..torch import harmonic_prune
-    from .retrain import RETRAINING, retraining_options
 
     if x.shape[0] < 6 or (train is not None and len(train[0]) == 0):
         return None

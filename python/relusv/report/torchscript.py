@@ -35,7 +35,7 @@ import zipfile
 from collections import OrderedDict
 from typing import Any, Callable, Dict, List
 
-from .. import _validation
+from .. import _validation, memory
 from ..errors import UserInputError
 from .errors import ReportInputError
 
@@ -125,7 +125,7 @@ class _ArchiveUnpickler(pickle.Unpickler):
             raise ReportInputError(f"{self.path}: tensor data {member} holds {info.file_size} bytes, its record "
                                    f"declares {nbytes}")
         self.budget[0] += nbytes
-        _validation.within_memory_limit(self.budget[0], f"{self.path}: the tensors of the TorchScript archive")
+        memory.within_memory_limit(self.budget[0], f"{self.path}: the tensors of the TorchScript archive")
         return _Storage(dtype, self.archive.read(member))
 
     def _rebuild_tensor(self, storage, offset, size, stride, requires_grad=False, hooks=None, metadata=None):
@@ -134,7 +134,7 @@ class _ArchiveUnpickler(pickle.Unpickler):
         size, stride = tuple(size), tuple(stride)
         numel = _validation.checked_tensor_extent(size, stride, offset, storage.flat.numel(), f"{self.path}: a tensor")
         self.budget[0] += numel * 8   # what its float64 copy takes
-        _validation.within_memory_limit(self.budget[0], f"{self.path}: the tensors of the TorchScript archive")
+        memory.within_memory_limit(self.budget[0], f"{self.path}: the tensors of the TorchScript archive")
         return storage.flat.as_strided(size, stride, offset).clone()
 
 
@@ -157,7 +157,7 @@ def _read_member(archive: zipfile.ZipFile, member: str, path: str) -> bytes:
     if info.file_size > MAX_SOURCE_BYTES:
         raise ReportInputError(f"{path}: archive member {member} declares {info.file_size:,} bytes; relusv reads "
                                f"at most {MAX_SOURCE_BYTES:,} of a module description")
-    _validation.within_memory_limit(info.file_size, f"{path}: {member}")
+    memory.within_memory_limit(info.file_size, f"{path}: {member}")
     return archive.read(info)
 
 

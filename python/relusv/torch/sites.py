@@ -42,8 +42,8 @@ import torch
 from torch import nn
 
 from ..errors import InvalidInputError
+from ._graph import _BATCHNORMS, _PASSTHROUGH, Layer, functional_batchnorm, layer_kind
 from .activations import CLIPPED, Activation, node_activation
-from .discovery import _BATCHNORMS, _PASSTHROUGH, Layer, functional_batchnorm, layer_kind
 
 MEMORY_FRACTION = 0.25
 """The joint patch matrix may take at most this fraction of the machine's physical memory."""
