@@ -55,12 +55,12 @@ public struct SpectrumSettings: Sendable {
     /// curve falls fast (`bench/relu_sv.py`, layer `subspace`). The fits at the
     /// fitted `k` and their starts do not depend on them; their work is not
     /// charged to the work budget (it does not change the stride).
-    public var bridgeShare: Double = 0.5
+    public var bridgeShare: Double = 0.33
     /// The relative drop of the bound between two fitted `k` above which the
     /// `k` between get bridge fits: where it falls less, the previous `k`'s
     /// value stays within it (measured: below the paper's procedure on the
     /// suite's layers).
-    public var bridgeDrop: Double = 0.2
+    public var bridgeDrop: Double = 0.25
     /// Fewest steps of a bridge fit.
     public var minimumBridgeSteps: Int = 30
     /// Keep the factors of every reported approximant.
