@@ -52,9 +52,10 @@ public struct SpectrumSettings: Sendable {
     /// the next singular pairs of `W` (`SpectrumChain.bridge`). Without them
     /// such a `k` repeats the fitted value before it (`previous-k`), a
     /// staircase that stood up to 12 % above the paper's procedure where the
-    /// curve falls fast (`bench/relu_sv.py`, layer `subspace`). The fits at the
-    /// fitted `k` and their starts do not depend on them; their work is not
-    /// charged to the work budget (it does not change the stride).
+    /// curve falls fast (`bench/relu_sv.py`, layer `subspace`). Without a
+    /// time budget the fits at the fitted `k` and their starts do not depend
+    /// on them; their work is not charged to the work budget (it does not
+    /// change the stride).
     public var bridgeShare: Double = 0.33
     /// The relative drop of the bound between two fitted `k` above which the
     /// `k` between get bridge fits: where it falls less, the previous `k`'s
@@ -151,7 +152,11 @@ public struct ReluSpectrum<Scalar: BLASScalar> {
 /// - the previous best extended by the next singular pairs of `W`;
 /// - at every `fitStride`-th `k` below the numerical rank of `W`, the best
 ///   evaluated iterate of a fit (`ReluBoundFit`) from the cold start (the best
-///   family candidate) and one from the warm start (the extended previous best).
+///   family candidate) and one from the warm start (the extended previous best);
+/// - at the `k` between two fitted `k` across which the bound falls by more
+///   than `bridgeDrop`, the best iterate of a short minimax refinement (a
+///   bridge fit, `SpectrumChain.bridge`; across the ends of chains after all
+///   chains, `bridgeEnds`).
 /// A bound whose certified value is exactly 0 is reported with source `zero`.
 ///
 /// Work: one pass per family over all `k` (rank updates, `O(N m)` per `k`),

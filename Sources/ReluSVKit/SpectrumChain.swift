@@ -337,4 +337,3 @@ struct SpectrumChain<Scalar: BLASScalar> {
         return (ChainBest(base: .fitted(best.factors), rank: best.factors.k, bound: bound, source: best.source), steps)
     }
 }
-

@@ -11,7 +11,9 @@ final class BridgeFitTests: XCTestCase {
         let random = CounterRandom(seed: 18, stream: .factorInitialisation)
         var w = Matrix<Double>(rows: m, columns: n)
         var x = Matrix<Double>(rows: N, columns: n)
-        for i in 0..<m { for j in 0..<n { w[i, j] = (2.0 / Double(n)).squareRoot() * random.normal(row: i, column: j) } }
+        for i in 0..<m {
+            for j in 0..<n { w[i, j] = (2.0 / Double(n)).squareRoot() * random.normal(row: i, column: j) }
+        }
         for i in 0..<N { for j in 0..<n { x[i, j] = random.normal(row: m + i, column: j) } }
         let b = (0..<m).map { 0.1 * random.normal(row: m + N, column: $0) }
         return (try w.withView { try ReluLayer(weight: $0, bias: b, slope: 0) }, x)
@@ -36,7 +38,9 @@ final class BridgeFitTests: XCTestCase {
         return worst
     }
 
-    func curves() throws -> (layer: ReluLayer<Double>, x: Matrix<Double>, on: ReluSpectrum<Double>, off: ReluSpectrum<Double>) {
+    func curves() throws -> (
+        layer: ReluLayer<Double>, x: Matrix<Double>, on: ReluSpectrum<Double>, off: ReluSpectrum<Double>
+    ) {
         let (layer, x) = try layer()
         var settings = SpectrumSettings()
         settings.fitStride = 4
