@@ -159,8 +159,7 @@ def test_blocked_truncation_bounds_equal_numpy_per_k(dtype):
 def test_fit_extensions_are_certified_along_a_strided_curve():
     """Fits at every 8th k (and below 8 and at the last 8 below the rank); the
     k between them take the fits' extensions by singular pairs of W (one
-    blocked pass) and, across a steep drop, one short bridge fit each (at most
-    ``max_steps`` steps); every value recomputed from its factors in float64."""
+    blocked pass); every value recomputed from its factors in float64."""
     rng = np.random.default_rng(12)
     m, n, N = 32, 32, 400
     W = rng.normal(0.0, np.sqrt(2.0 / n), size=(m, n))
@@ -169,8 +168,7 @@ def test_fit_extensions_are_certified_along_a_strided_curve():
     r = relusv.relu_singular_values(W, b, X, progress=False, max_steps=60, fit_stride=8, return_factors=True)
     check_certified(r, W, b, X)
     fitted = set(range(1, 8)) | set(range(8, 32, 8)) | set(range(24, 32))
-    assert r.fit_stride == 8 and fitted <= set(np.flatnonzero(r.steps))
-    assert all(r.steps[k] <= 60 for k in range(32) if k not in fitted)
+    assert r.fit_stride == 8 and set(np.flatnonzero(r.steps)) <= fitted
 
 
 def test_tall_data_zeros_at_the_rank_of_the_data():
