@@ -14,6 +14,10 @@ b ~ N(0, 0.1^2) unless the layer brings its own), every curve whole:
   decaying        100 x 100, W's singular values reshaped to s_i / (1 + i/16), X uniform, N = 500;
   rank-deficient  100 x 100, W of rank 40 (product of He factors), X uniform, N = 500;
   few-points      100 x 100, W He, X uniform, N = 50 < n (s_k = 0 for k >= 50);
+  gaussian        100 x 100, W He, X standard Gaussian, N = 1,000;
+  subspace        as gaussian, X in a random 92-dimensional subspace (s_k = 0 for k >= 92);
+  heldout-1/2     hidden layers 1 and 2 of the digits MLP on all 1,258 held-out images
+                  (these three fit every 4th k by default: the k between get bridge fits);
   large           1,024 x 1,024, W He, X sparse nonnegative as above, N = 10,000.
 The peer (bench/paper_peer.py) runs at every k of the suite's layers; for the
 large layer at one k drawn at random (seeded) from each block of
@@ -122,6 +126,14 @@ def workloads(quick: bool, peer_stride: int = 256, suite_stride: int = 1) -> Lis
             Workload("decaying", 100, 100, 500, "decaying spectrum s_i / (1 + i/16)", peer_stride=suite_stride),
             Workload("rank-deficient", 100, 100, 500, "W of rank 40", peer_stride=suite_stride),
             Workload("few-points", 100, 100, 50, "N = 50 < n = 100", peer_stride=suite_stride),
+            Workload("gaussian", 100, 100, 1000, "He W, Gaussian X with bias (fits at every 4th k)",
+                     peer_stride=suite_stride),
+            Workload("subspace", 100, 100, 1000, "He W, Gaussian X in a 92-dimensional subspace (s_k = 0 for k >= 92)",
+                     peer_stride=suite_stride),
+            Workload("heldout-1", 100, 100, 1258, "digits MLP hidden layer 1 on all held-out activations "
+                     "(fits at every 4th k)", peer_stride=suite_stride),
+            Workload("heldout-2", 100, 100, 1258, "digits MLP hidden layer 2 on all held-out activations "
+                     "(fits at every 4th k)", peer_stride=suite_stride),
             Workload("large", 1024, 1024, 10_000, "He W, sparse nonnegative X", peer_stride=peer_stride,
                      relusv_repeats=1, large=True)]
 
@@ -136,14 +148,15 @@ def decaying_spectrum(G: np.ndarray) -> np.ndarray:
     return (U * shaped) @ Vt
 
 
-def digits_layer(index: int, points: int):
-    """Hidden layer ``index`` of the built-in digits MLP and its inputs on held-out images."""
+def digits_layer(index: int, points: int, every: int = 2):
+    """Hidden layer ``index`` of the built-in digits MLP and its inputs on held-out images
+    (every ``every``-th held-out image, at most ``points``)."""
     from sklearn.datasets import load_digits
     with np.load(DIGITS, allow_pickle=False) as archive:
         weights = [archive[f"W{i}"] for i in range(index + 1)]
         biases = [archive[f"b{i}"] for i in range(index + 1)]
         test_index = archive["test_index"]
-    h = load_digits().data[test_index[::2][:points]] / 16.0
+    h = load_digits().data[test_index[::every][:points]] / 16.0
     for W, b in zip(weights[:-1], biases[:-1]):
         h = np.maximum(h @ W.T + b, 0.0)
     return weights[-1], biases[-1], h
@@ -151,8 +164,9 @@ def digits_layer(index: int, points: int):
 
 def make_layer(w: Workload, seed: int):
     rng = np.random.default_rng([seed, sum(map(ord, w.key))])
-    if w.key.startswith("digits"):
-        W, b, X = digits_layer(int(w.key.split("-")[1]), w.points)
+    if w.key.startswith(("digits", "heldout")):
+        every = 1 if w.key.startswith("heldout") else 2
+        W, b, X = digits_layer(int(w.key.split("-")[1]), w.points, every)
         return W.astype(DTYPE), b.astype(DTYPE), X.astype(DTYPE)
     W = rng.normal(0.0, np.sqrt(2.0 / w.n), size=(w.m, w.n))
     if w.key == "decaying":
@@ -163,6 +177,11 @@ def make_layer(w: Workload, seed: int):
     b = rng.normal(0.0, BIAS_SCALE, size=w.m)
     if w.key in ("sparse-nonneg", "large"):
         X = np.maximum(rng.normal(size=(w.points, w.n)) - 1.0, 0.0)
+    elif w.key == "gaussian":
+        X = rng.normal(size=(w.points, w.n))
+    elif w.key == "subspace":
+        basis = np.linalg.qr(rng.normal(size=(w.n, 92)))[0]
+        X = rng.normal(size=(w.points, 92)) @ basis.T
     else:
         X = rng.uniform(-1.0, 1.0, size=(w.points, w.n))
     return W.astype(DTYPE), b.astype(DTYPE), X.astype(DTYPE)

@@ -57,14 +57,38 @@ struct SpectrumChain<Scalar: BLASScalar> {
             source: k == 0 ? .exact : bases[index].source)
     }
 
+    /// An unfitted `k` whose value may still come from a bridge fit: its best
+    /// candidate (before the previous `k`'s approximant is compared).
+    struct Pending {
+        var k: Int
+        var candidate: ChainBest<Scalar>
+    }
+
+    /// What a chain leaves to bridge across its ends (`bridgeEnds`, after all
+    /// chains): the unfitted `k` before its first fitted `k` (`head`), and
+    /// those after its last fitted `k` (`tail`), whose best approximant is
+    /// `anchor` (nil: the chain fitted no `k`, `tail` holds all its unfitted `k`).
+    struct Ends {
+        var head: [Pending] = []
+        var anchor: ChainBest<Scalar>?
+        var tail: [Pending] = []
+        /// The chain's first fitted `k`.
+        var firstFitted: Int?
+    }
+
+    /// The entries of `chain` and its `Ends`.
     func run(
         _ chain: [Int], deadline: Double, shared: SharedProgress, report: () throws -> Void
-    ) throws -> [Int: (SpectrumEntry, RankFactors<Scalar>?)] {
+    ) throws -> (entries: [Int: (SpectrumEntry, RankFactors<Scalar>?)], ends: Ends) {
         var out: [Int: (SpectrumEntry, RankFactors<Scalar>?)] = [:]
         var best: ChainBest<Scalar>?
         // The best fit so far and its extensions' bounds at the k up to the next fitted k.
         var origin: ChainBest<Scalar>?
         var extensions: [Int: Double] = [:]
+        // The unfitted k since the last fitted k, and the best approximant at that fitted k.
+        var pending: [Pending] = []
+        var anchor: ChainBest<Scalar>?
+        var ends = Ends()
         var remainingCost = chain.reduce(0.0) { $0 + plan.cost($1) }
         for (position, k) in chain.enumerated() {
             let started = now()
@@ -90,7 +114,7 @@ struct SpectrumChain<Scalar: BLASScalar> {
                 where index == 0 || start.bound <= result.bound * (1 + plan.settings.warmFitSlack)
                     || result.bound >= best?.bound ?? .infinity
                 {
-                    let (fitted, steps) = try fit(from: start, deadline: fitDeadline) { step in
+                    let (fitted, steps) = try fit(from: start, settings: plan.fit, deadline: fitDeadline) { step in
                         shared.add(entry.steps + step - reported)
                         reported = entry.steps + step
                         try report()
@@ -111,6 +135,7 @@ struct SpectrumChain<Scalar: BLASScalar> {
             }
             // A candidate, not a start: fits from it ended higher on the suite.
             if let w = weighted[k], w.bound < result.bound { result = w }
+            if plan.bridged(k) { pending.append(Pending(k: k, candidate: result)) }
             if let previous = best, previous.bound <= result.bound {
                 entry.bound = previous.bound
                 entry.source = .previousK
@@ -128,8 +153,74 @@ struct SpectrumChain<Scalar: BLASScalar> {
             out[k]!.0.seconds = now() - started
             remainingCost -= plan.cost(k)
             shared.add(1)
+            if plan.fitted(k) {
+                if anchor == nil {
+                    ends.head = pending
+                    ends.firstFitted = k
+                } else {
+                    // The k since the previous fitted k, now that the drop across them is known.
+                    try bridge(
+                        pending, from: anchor, to: entry.bound, out: &out, deadline: deadline, shared: shared,
+                        report: report)
+                }
+                pending = []
+                anchor = best
+            }
         }
-        return out
+        ends.anchor = anchor
+        ends.tail = pending
+        return (out, ends)
+    }
+
+    /// Bridge fits (`SpectrumSettings.bridgeShare`) at the unfitted `pending`
+    /// `k` between the fitted `k` of `anchor` (the best approximant there) and
+    /// the next fitted `k`, whose bound is `next` (nil: none), only where the curve falls
+    /// steeply across them (`anchor.bound > (1 + bridgeDrop) next`); elsewhere
+    /// the previous `k`'s value stays close. Each result replaces the entry in
+    /// `out` where it is lower (source `fit` or `refine`). The fitted `k` and
+    /// their starts do not depend on them.
+    func bridge(
+        _ pending: [Pending], from anchor: ChainBest<Scalar>?, to next: Double?,
+        out: inout [Int: (SpectrumEntry, RankFactors<Scalar>?)], deadline: Double, shared: SharedProgress,
+        report: () throws -> Void
+    ) throws {
+        guard let anchor, let next, !pending.isEmpty, anchor.bound > (1 + plan.settings.bridgeDrop) * next,
+            now() < deadline
+        else {
+            shared.add(pending.count * plan.bridge.maxSteps)
+            return
+        }
+        for p in pending {
+            let started = now()
+            let (fitted, steps) = try bridgeFit(
+                k: p.k, candidate: p.candidate, anchor: anchor, deadline: deadline, shared: shared, report: report)
+            out[p.k]!.0.steps += steps
+            out[p.k]!.0.seconds += now() - started
+            guard fitted.bound < out[p.k]!.0.bound else { continue }
+            out[p.k]!.0.bound = fitted.bound
+            out[p.k]!.0.source = fitted.bound == 0 ? .zero : fitted.source
+            if plan.settings.keepFactors { out[p.k]!.1 = factors(fitted) }
+        }
+    }
+
+    /// The bridge fit at an unfitted `k`: a minimax refinement (`plan.bridge`,
+    /// no least-squares phase) from the lower of `candidate` (the best
+    /// candidate at `k`) and `anchor` extended by the next singular pairs of
+    /// `W`; its best iterate certified. Reports `plan.bridge.maxSteps` progress units.
+    func bridgeFit(
+        k: Int, candidate: ChainBest<Scalar>, anchor: ChainBest<Scalar>, deadline: Double, shared: SharedProgress,
+        report: () throws -> Void
+    ) throws -> (ChainBest<Scalar>, Int) {
+        let start = startCandidates(cold: candidate, best: anchor, k: k).min { $0.bound < $1.bound }!
+        var reported = 0
+        let (fitted, steps) = try fit(from: start, settings: plan.bridge, refineOnly: true, deadline: deadline) {
+            step in
+            shared.add(step - reported)
+            reported = step
+            try report()
+        }
+        shared.add(plan.bridge.maxSteps - reported)
+        return (fitted, steps)
     }
 
     /// The certified bounds of `c` extended by singular pairs of `W` to each `k`
@@ -177,24 +268,25 @@ struct SpectrumChain<Scalar: BLASScalar> {
         return starts
     }
 
-    /// One fit from `start` on the fit's points (`fitPoints`); its best
-    /// iterate certified over all points.
-    func fit(from start: EvaluatedCandidate<Scalar>, deadline: Double, checkpoint: (Int) throws -> Void)
-        throws -> (ChainBest<Scalar>, Int)
-    {
+    /// One fit from `start` with `settings` on the fit's points (`fitPoints`);
+    /// its best iterate certified over all points.
+    func fit(
+        from start: EvaluatedCandidate<Scalar>, settings: FitSettings, refineOnly: Bool = false, deadline: Double,
+        checkpoint: (Int) throws -> Void
+    ) throws -> (ChainBest<Scalar>, Int) {
         let limit = plan.settings.fitPoints
         guard limit > 0, problem.groups > limit else {
-            return try fullFit(from: start, settings: plan.fit, deadline: deadline, checkpoint: checkpoint)
+            return try fullFit(from: start, settings: settings, deadline: deadline, checkpoint: checkpoint)
         }
         let (subsetBest, subsetSteps) = try subsetFit(
-            from: start, limit: limit, deadline: deadline, checkpoint: checkpoint)
+            from: start, settings: settings, limit: limit, deadline: deadline, checkpoint: checkpoint)
         // A subset fit that ends no lower over all points than its start (points outside it rose) is
-        // repeated on all points, least squares first (the subset's fit skips them).
+        // repeated on all points, least squares first unless `refineOnly` (the subset's fit skips it).
         guard subsetBest.bound >= start.bound, now() < deadline else { return (subsetBest, subsetSteps) }
-        var settings = plan.fit
-        settings.leastSquaresFirst = plan.settings.fit.leastSquaresFirst
-        let (best, steps) = try fullFit(from: start, settings: settings, deadline: deadline) {
-            try checkpoint(min(plan.fit.maxSteps, subsetSteps + $0))
+        var full = settings
+        if !refineOnly { full.leastSquaresFirst = plan.settings.fit.leastSquaresFirst }
+        let (best, steps) = try fullFit(from: start, settings: full, deadline: deadline) {
+            try checkpoint(min(settings.maxSteps, subsetSteps + $0))
         }
         return (best.bound < subsetBest.bound ? best : subsetBest, subsetSteps + steps)
     }
@@ -214,7 +306,8 @@ struct SpectrumChain<Scalar: BLASScalar> {
     /// One fit from `start` on the `limit` groups of largest error under it;
     /// its best iterate certified over all points.
     func subsetFit(
-        from start: EvaluatedCandidate<Scalar>, limit: Int, deadline: Double, checkpoint: (Int) throws -> Void
+        from start: EvaluatedCandidate<Scalar>, settings: FitSettings, limit: Int, deadline: Double,
+        checkpoint: (Int) throws -> Void
     ) throws -> (ChainBest<Scalar>, Int) {
         // The groups of largest start error; the rest is only certified after.
         let groups = start.errors.indices.sorted { start.errors[$0] > start.errors[$1] }.prefix(limit).sorted()
@@ -235,7 +328,7 @@ struct SpectrumChain<Scalar: BLASScalar> {
                 factors: start.factors, bound: errors.reduce(0, max), errors: errors,
                 source: start.source)
             let runner = ReluBoundFit(
-                problem: subset, settings: plan.fit, seed: plan.settings.seed, start: start.factors)
+                problem: subset, settings: settings, seed: plan.settings.seed, start: start.factors)
             return try runner.run(from: subStart, deadline: deadline, checkpoint: checkpoint)
         }
         let (bound, _) = best.factors.withPointers {
