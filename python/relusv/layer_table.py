@@ -8,11 +8,10 @@ every number of the table has one implementation:
 - the spectrum of ``W`` (``K_mat`` for a convolution): numerical rank,
   ``sigma_0``, smallest ``sigma``, stable rank ``||W||_F^2 / sigma_0^2``;
 - the operator norm of the layer's linear map on its input (MATH.md
-  section 9): ``sigma_0`` for a linear layer; for a convolution with
-  circular padding and stride 1 the exact top of
-  ``relusv.conv_singular_values`` at the input's ``H x W``, otherwise the
-  power-iteration estimate of ``relusv.torch.conv_operator_norm`` (a value
-  from below); ``operator_norm_method`` says which;
+  section 9, ``operator_norm``): ``sigma_0`` for a linear layer; for a
+  convolution exact where cheap, else a certified bracket
+  ``operator_norm_lower <= ||A|| <= operator_norm`` (``relusv.torch.conv_operator_norm``);
+  ``operator_norm_method`` says which, with the bracket's relative gap;
 - the GMW and effective dimension ``(w / diam)^2`` of both groups at the
   layer's input and at its activation's output, on ``repeats`` equal-size
   subsample pairs (directions seeded ``seed + r`` in repeat ``r``), with the
@@ -232,37 +231,50 @@ def _curve_summary(curve: dict) -> Dict[str, float]:
     return {"s0": s0, "k10": k10, "ratio": float(np.median(ratio)) if ratio.size else float("nan")}
 
 
-EXACT_CIRCULAR, POWER_ITERATION = "exact (circular)", "estimate (power iteration)"
+def operator_norm(layer: LayerInput, sigma_0: float, seed: int,
+                  start: Optional[np.ndarray] = None) -> Tuple[Dict[str, Any], Optional[np.ndarray]]:
+    """The table's operator-norm columns of the layer's linear map on its input, BatchNorm folded (MATH.md section 9).
 
-
-def operator_norm(layer: LayerInput, sigma_0: float, seed: int) -> Tuple[float, str]:
-    """``(||A||, method)`` of the layer's linear map on its input, BatchNorm folded (MATH.md section 9).
-
-    A linear layer's is ``sigma_0`` ("exact"). A convolution's operator acts on
-    ``C_in x H x W`` inputs (``layer.input_shape``): with circular padding that
-    keeps ``H x W`` and stride 1 (dilation 1) its exact top singular value from
-    ``relusv.conv_singular_values``; otherwise ``relusv.torch.conv_operator_norm``
-    (power iteration seeded ``seed``, an estimate from below).
+    Returns ``(columns, vector)``: ``columns`` are ``operator_norm``, a
+    certified upper bound of ``||A||``, ``operator_norm_lower``, a certified
+    lower bound (attained by a unit input), and ``operator_norm_method``
+    naming how they were obtained, with the relative gap
+    ``(upper - lower) / upper`` for a bracket. A linear layer's norm is
+    ``sigma_0`` ("exact"). A convolution's operator acts on ``C_in x H x W``
+    inputs (``layer.input_shape``); ``relusv.torch.conv_operator_norm`` gives
+    it exactly (circular padding keeping ``H x W``; 1x1 kernels with zero
+    padding, ``max_g sigma_0`` of the groups' kernel matrices) or as a
+    certified bracket (small zero-padded layers: dense matrix with a Cholesky
+    certificate; others: Lanczos from below, the circular convolution on the
+    padded torus from above, at most ``conv_operator.DEFAULT_MAX_ITER``
+    operator applications or a gap of ``conv_operator.DEFAULT_TOL``), never a
+    bare estimate from below. Grouped convolutions included. ``vector`` is
+    the unit input attaining the lower end of a Lanczos bracket (None
+    otherwise): passed back as ``start`` for the same layer, it warm-starts
+    the iteration (``relusv.torch.Monitor`` does so between measurements).
     """
+    nan = float("nan")
     if layer.kind == "linear":
-        return sigma_0, "exact"
+        return {"operator_norm": sigma_0, "operator_norm_lower": sigma_0, "operator_norm_method": "exact"}, None
     geometry, shape = layer.conv_geometry, layer.input_shape
     if geometry is None:
-        return float("nan"), "not computed: grouped or string-padded convolution"
-    if shape is None or len(shape) != 3:
-        return float("nan"), "not computed: the input size is unknown"
-    kernel = layer.matrix.reshape(layer.weight_shape)
-    size = tuple(int(s) for s in shape[1:])
-    same = all(2 * p == k - 1 for p, k in zip(geometry["padding"], kernel.shape[2:]))   # output H x W
-    if geometry["padding_mode"] == "circular" and same and tuple(geometry["stride"]) == (1, 1) and \
-            tuple(geometry["dilation"]) == (1, 1):
-        from . import conv_singular_values
-
-        return float(conv_singular_values(kernel, size, k=1)[0]), EXACT_CIRCULAR
+        reason = "not computed: string-padded convolution"
+    elif shape is None or len(shape) != 3:
+        reason = "not computed: the input size is unknown"
+    else:
+        reason = ""
+    if reason:
+        return {"operator_norm": nan, "operator_norm_lower": nan, "operator_norm_method": reason}, None
     from .torch import conv_operator_norm
 
-    estimate = conv_operator_norm(kernel, size, seed=seed, **geometry)
-    return estimate.estimate, POWER_ITERATION
+    if start is not None and np.size(start) != int(np.prod(shape)):
+        start = None   # the input size changed: a cold start
+    kernel = layer.matrix.reshape(layer.weight_shape)
+    result = conv_operator_norm(kernel, tuple(int(s) for s in shape[1:]), seed=seed, start=start, **geometry)
+    method = result.method if result.exact else f"{result.method}, gap {result.gap:.1e}"
+    return {"operator_norm": result.upper if not result.exact else result.estimate,
+            "operator_norm_lower": result.lower if not result.exact else result.estimate,
+            "operator_norm_method": method}, result.vector
 
 
 def _layer_row(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Groups, position: Dict[int, int],
@@ -281,12 +293,13 @@ def _layer_row(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Groups,
                     "rank": numerical_rank(sigma, w.shape, layer.dtype),
                     "sigma_0": float(sigma[0]), "sigma_min": float(sigma[-1]),
                     "stable_rank": float(np.sum(sigma ** 2) / sigma[0] ** 2) if sigma[0] > 0 else 0.0})
-        row["operator_norm"], row["operator_norm_method"] = operator_norm(layer, float(sigma[0]), settings["seed"])
+        row.update(operator_norm(layer, float(sigma[0]), settings["seed"])[0])
         detail["singular_values"] = sigma.tolist()
     else:
         row.update({"weight_shape": None, "matrix_shape": None, "parameters": layer.parameters,
                     "rank": None, "sigma_0": float("nan"), "sigma_min": float("nan"), "stable_rank": float("nan"),
-                    "operator_norm": float("nan"), "operator_norm_method": "not a weight layer"})
+                    "operator_norm": float("nan"), "operator_norm_lower": float("nan"),
+                    "operator_norm_method": "not a weight layer"})
         detail["singular_values"] = None
     for site in SITES:
         key = (layer.name, site)

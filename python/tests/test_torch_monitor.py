@@ -218,10 +218,12 @@ def test_convolution_operator_norms_against_the_dense_operator():
     # Circular padding, stride 1: the exact value (to float32 rounding of the weights).
     assert norms["c1"]["note"] == "exact (circular)"
     assert norms["c1"]["value"] == pytest.approx(dense_operator_norm(model.c1, (1, 6, 6)), rel=1e-5)
-    # Zero padding: a power-iteration estimate, from below and close.
+    # Zero padding: a certified bracket (small layer: dense matrix with a Cholesky certificate).
     exact = dense_operator_norm(model.c2, (3, 6, 6))
-    assert norms["c2"]["note"] == "estimate (power iteration)"
-    assert exact * 0.99 <= norms["c2"]["value"] <= exact * (1 + 1e-5)
+    [lower] = records.select(layer="c2", quantity="operator_norm_lower")
+    assert norms["c2"]["note"].startswith("bracket (dense, Cholesky certificate), gap ")
+    assert lower["note"] == norms["c2"]["note"]
+    assert lower["value"] <= exact <= norms["c2"]["value"] <= exact * (1 + 1e-6)
     # ||A|| >= sigma_0(K_mat) (the top right singular vector as one patch inside the image) and
     # ||A|| <= sqrt(kh kw) sigma_0(K_mat) (every pixel lies in at most kh kw patches; MATH.md section 9).
     sigma0 = [r["value"] for r in records.select(layer="c2", quantity="singular_value")][0]

@@ -143,13 +143,13 @@ def layer_input(layer: Layer, input_shape: Optional[tuple] = None) -> LayerInput
                       layer.folded, notes, tuple(stored.shape), _arrays.to_numpy(layer.matrix(), "W").astype(np.float64),
                       None if bias is None else _arrays.to_numpy(bias, "b").astype(np.float64), parameters,
                       _NUMPY_DTYPES.get(stored.dtype, np.float64), _conv_bounds(layer) if conv else None, input_shape,
-                      _conv_geometry(module) if conv else None)
+                      _conv_geometry(module) if layer.kind == "conv2d" and not isinstance(module.padding, str) else None)
 
 
 def _conv_geometry(module: nn.Module) -> Dict[str, Any]:
     """The geometry ``relusv.torch.conv_operator_norm`` takes, from a Conv2d or DoubleConv2d."""
     return {"stride": tuple(module.stride), "padding": tuple(module.padding), "dilation": tuple(module.dilation),
-            "padding_mode": module.padding_mode}
+            "padding_mode": module.padding_mode, "groups": int(getattr(module, "groups", 1))}
 
 
 _NUMPY_DTYPES = {torch.float16: np.float16, torch.bfloat16: np.float32, torch.float32: np.float32}
