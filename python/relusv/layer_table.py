@@ -14,33 +14,49 @@ every number of the table has one implementation:
   ``operator_norm_method`` says which, with the bracket's relative gap;
 - the GMW and effective dimension ``(w / diam)^2`` of both groups at the
   layer's input and at its activation's output, on ``repeats`` equal-size
-  subsample pairs (directions seeded ``seed + r`` in repeat ``r``), with the
-  confidence of the comparison (``relusv.groups``);
-- for a ReLU layer, the exact ``s_0`` on every repeat's sets and certified
-  bounds of ``s_k`` over each group's inputs (first subsample) at ranks below
-  ``rank(X W^T)``, above which ``s_k = 0`` exactly (MATH.md section 2).
+  subsample pairs on the same directions (seed ``seed``), compared by the
+  calibrated procedure of MATH.md section 11 (``relusv.analysis.compare``):
+  permutation p-value, effect ``D / mean(f)`` with its interval,
+  Holm adjustment over every comparison of the table, verdict;
+- for a ReLU layer, the exact ``s_0`` on every repeat's sets (compared the
+  same way) and certified bounds of ``s_k`` over each group's inputs (first
+  subsample) at ranks below ``rank(X W^T)``, above which ``s_k = 0`` exactly
+  (MATH.md section 2).
+
+This module is NumPy-only: it never imports ``relusv.torch`` (the torch side
+hands in what needs torch, e.g. ``LayerInput.operator_norm_estimate``).
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from . import _progress
-from .groups import (
+from .analysis.compare import (
+    DEFAULT_ALPHA,
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_MAX_GROUP_SIZE,
+    DEFAULT_PERMUTATIONS,
+    DEFAULT_REPEATS,
     GROUPS,
-    MIN_GROUP_SIZE,
-    comparison_reason,
-    comparison_verdict,
-    equal_size_subsets,
+    Comparison,
+    Design,
+    adjust,
+    compare,
+    design,
+    empty_columns,
+    gmw_functional,
+    maximum_functional,
+    resolution_note,
     spread,
-    wider_fraction,
 )
 
 SITES = ("input", "output")
-DEFAULT_REPEATS = 5
-DEFAULT_MAX_GROUP_SIZE = 500
+__all__ = ["DEFAULT_ALPHA", "DEFAULT_BOOTSTRAP", "DEFAULT_MAX_GROUP_SIZE", "DEFAULT_PERMUTATIONS", "DEFAULT_REPEATS",
+           "LayerInput", "compare_groups", "table_records", "table_settings", "operator_norm", "progress_bar"]
 DEFAULT_RELU_POINTS = 9     # ranks per bound curve (evenly spaced below the data rank); None: every rank
 DEFAULT_RELU_MAX_STEPS = 50  # Adam steps per fitted rank: a survey's budget (relu_options={"max_steps": ...} for more)
 
@@ -69,8 +85,12 @@ class LayerInput:
     a convolution (a ``ReluSpectrum``-like object with ``to_dict()``), None
     where it cannot be computed; ``input_shape`` the per-point input shape;
     ``conv_geometry`` a convolution's ``stride``, ``padding``, ``dilation``
-    and ``padding_mode`` (None where its operator norm is not computed).
-    ``matrix`` is None for a named module that is not a weight layer.
+    ``padding_mode`` and ``groups`` (None where its operator norm is not computed);
+    ``operator_norm_estimate(kernel, size, seed, geometry, start)`` a
+    convolution's operator norm, exact or a certified bracket
+    (``relusv.torch.conv_operator_norm``'s ``OperatorNormEstimate``; None
+    where torch is not at hand). ``matrix`` is None for a named module that
+    is not a weight layer.
     """
 
     name: str
@@ -89,88 +109,59 @@ class LayerInput:
     conv_bounds: Optional[Callable] = None
     input_shape: Optional[Tuple[int, ...]] = None
     conv_geometry: Optional[Dict[str, Any]] = None
+    operator_norm_estimate: Optional[Callable] = None
 
     @property
     def weighted(self) -> bool:
         return self.matrix is not None
 
 
-@dataclass
-class Groups:
-    """The classification and the compared subsets."""
-
-    correct: np.ndarray                 # (N,) bool
-    subsets: Dict[str, List[np.ndarray]]
-    size: int
-    repeats: int
-    reason: str                         # why the groups are not compared ("" when they are)
-
-    @property
-    def comparable(self) -> bool:
-        return not self.reason
-
-    def pair(self, r: int) -> Dict[str, np.ndarray]:
-        """Repeat ``r``'s indices per group (a group used whole appears in every repeat)."""
-        return {g: self.subsets[g][r % len(self.subsets[g])] for g in GROUPS}
-
-    def chosen(self) -> np.ndarray:
-        """Every probe index in some subset, sorted: the rows whose activations the table needs."""
-        parts = [idx for g in GROUPS for idx in self.subsets[g]]
-        return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.int64)
+Groups = Design   # the classification and the compared sets of one table (``relusv.analysis.compare.Design``)
 
 
-def compare_groups(correct: np.ndarray, group_size: Optional[int], max_group_size: Optional[int], repeats: int,
-                   seed: int) -> Groups:
-    """The classification ``correct`` split into ``repeats`` equal-size seeded subsample pairs (or the reason
-    there are none): ``size`` is the smaller group, at most ``group_size`` and ``max_group_size``."""
-    smallest = int(min(correct.sum(), (~correct).sum()))
-    size = smallest if group_size is None else min(int(group_size), smallest)
-    if max_group_size is not None:
-        size = min(size, int(max_group_size))
-    reason = comparison_reason(correct, size, MIN_GROUP_SIZE)
-    subsets = equal_size_subsets(correct, size, repeats, seed) if not reason else {g: [] for g in GROUPS}
-    return Groups(correct, subsets, size if not reason else 0, repeats, reason)
+def compare_groups(correct: np.ndarray, group_size: Optional[int] = None,
+                   max_group_size: Optional[int] = DEFAULT_MAX_GROUP_SIZE, repeats: int = DEFAULT_REPEATS,
+                   seed: int = 0, permutations: int = DEFAULT_PERMUTATIONS, bootstrap: int = DEFAULT_BOOTSTRAP,
+                   alpha: float = DEFAULT_ALPHA) -> Design:
+    """The design of the table's comparisons (MATH.md section 11; ``relusv.analysis.compare.design``):
+    each group capped at ``max_group_size`` points, ``repeats`` subsample pairs of the smaller pool's size (at
+    most ``group_size``), ``permutations`` relabellings, ``bootstrap`` resamples, or the reason there are none."""
+    return design(correct, repeats=repeats, permutations=permutations, bootstrap=bootstrap, group_size=group_size,
+                  max_group_size=max_group_size, alpha=alpha, seed=seed)
 
 
-def _widths(points: np.ndarray, groups: Groups, position: Dict[int, int], samples: int, trim: float,
-            seed: int) -> Dict[str, Dict[str, List[float]]]:
-    """Per group: the GMW and effective dimension of each repeat's subset of ``points`` (rows in ``chosen`` order)."""
-    from . import diameter, gmw
+def _site_comparison(points: np.ndarray, groups: Design, samples: int, trim: float,
+                     seed: int) -> Tuple[Comparison, Dict[str, Dict[str, List[float]]]]:
+    """The GMW comparison of one site (rows of ``points`` in pool order) and, per group, the width and
+    effective dimension ``(w / diam)^2`` of each repeat's set, on the directions of seed ``seed``."""
+    from . import diameter
 
-    out = {g: {"gmw": [], "effective_dimension": []} for g in GROUPS}
-    for r in range(groups.repeats):
-        for g, idx in groups.pair(r).items():
-            x = points[[position[i] for i in idx]]
-            w = gmw(x, samples=samples, seed=seed + r, trim=trim, progress=False)
-            d = diameter(x, progress=False)
-            out[g]["gmw"].append(float(w))
-            out[g]["effective_dimension"].append(float((w / d) ** 2) if d > 0 else 0.0)
-    return out
+    comparison = compare(groups, gmw_functional(points, samples, trim, seed))
+    values: Dict[str, Dict[str, List[float]]] = {}
+    for k, g in enumerate(GROUPS):
+        widths = comparison.correct_values if k == 0 else comparison.incorrect_values
+        diameters = [diameter(points[groups.observed[r, k]], progress=False) for r in range(groups.repeats)]
+        values[g] = {"gmw": list(widths),
+                     "effective_dimension": [float((w / d) ** 2) if d > 0 else 0.0 for w, d in zip(widths, diameters)]}
+    return comparison, values
 
 
-def _summary_columns(prefix: str, values: Dict[str, Dict[str, List[float]]]) -> Dict[str, Any]:
-    row: Dict[str, Any] = {}
-    for quantity, short in (("gmw", "gmw"), ("effective_dimension", "effdim")):
-        for g in GROUPS:
-            v = values[g][quantity]
-            row[f"{prefix}{short}_{g}"] = float(np.mean(v))
-            row[f"{prefix}{short}_{g}_spread"] = spread(v)
-    c, i = values["correct"]["gmw"], values["incorrect"]["gmw"]
-    row[f"{prefix}gmw_ratio"] = float(np.mean(c) / np.mean(i)) if np.mean(i) > 0 else float("nan")
-    row[f"{prefix}gmw_confidence"] = wider_fraction(c, i)
-    row[f"{prefix}gmw_verdict"] = comparison_verdict(np.mean(c), spread(c), np.mean(i), spread(i),
-                                                     row[f"{prefix}gmw_confidence"])
+def _summary_columns(prefix: str, comparison: Comparison, values: Dict[str, Dict[str, List[float]]]) -> Dict[str, Any]:
+    row: Dict[str, Any] = comparison.columns(f"{prefix}gmw")
+    for g in GROUPS:
+        v = values[g]["effective_dimension"]
+        row[f"{prefix}effdim_{g}"] = float(np.mean(v))
+        row[f"{prefix}effdim_{g}_spread"] = spread(v)
+    row[f"{prefix}gmw_ratio"] = comparison.correct / comparison.incorrect if comparison.incorrect > 0 else float("nan")
     return row
 
 
 def _empty_summary(prefix: str, reason: str) -> Dict[str, Any]:
-    row: Dict[str, Any] = {}
-    for short in ("gmw", "effdim"):
-        for g in GROUPS:
-            row[f"{prefix}{short}_{g}"] = float("nan")
-            row[f"{prefix}{short}_{g}_spread"] = float("nan")
-    row.update({f"{prefix}gmw_ratio": float("nan"), f"{prefix}gmw_confidence": float("nan"),
-                f"{prefix}gmw_verdict": f"not compared: {reason}"})
+    row: Dict[str, Any] = empty_columns(f"{prefix}gmw", reason)
+    for g in GROUPS:
+        row[f"{prefix}effdim_{g}"] = float("nan")
+        row[f"{prefix}effdim_{g}_spread"] = float("nan")
+    row[f"{prefix}gmw_ratio"] = float("nan")
     return row
 
 
@@ -231,6 +222,9 @@ def _curve_summary(curve: dict) -> Dict[str, float]:
     return {"s0": s0, "k10": k10, "ratio": float(np.median(ratio)) if ratio.size else float("nan")}
 
 
+EXACT_CIRCULAR = "exact (circular)"
+
+
 def operator_norm(layer: LayerInput, sigma_0: float, seed: int,
                   start: Optional[np.ndarray] = None) -> Tuple[Dict[str, Any], Optional[np.ndarray]]:
     """The table's operator-norm columns of the layer's linear map on its input, BatchNorm folded (MATH.md section 9).
@@ -241,44 +235,58 @@ def operator_norm(layer: LayerInput, sigma_0: float, seed: int,
     naming how they were obtained, with the relative gap
     ``(upper - lower) / upper`` for a bracket. A linear layer's norm is
     ``sigma_0`` ("exact"). A convolution's operator acts on ``C_in x H x W``
-    inputs (``layer.input_shape``); ``relusv.torch.conv_operator_norm`` gives
-    it exactly (circular padding keeping ``H x W``; 1x1 kernels with zero
-    padding, ``max_g sigma_0`` of the groups' kernel matrices) or as a
-    certified bracket (small zero-padded layers: dense matrix with a Cholesky
-    certificate; others: Lanczos from below, the circular convolution on the
-    padded torus from above, at most ``conv_operator.DEFAULT_MAX_ITER``
-    operator applications or a gap of ``conv_operator.DEFAULT_TOL``), never a
-    bare estimate from below. Grouped convolutions included. ``vector`` is
-    the unit input attaining the lower end of a Lanczos bracket (None
-    otherwise): passed back as ``start`` for the same layer, it warm-starts
-    the iteration (``relusv.torch.Monitor`` does so between measurements).
+    inputs (``layer.input_shape``); ``layer.operator_norm_estimate``
+    (``relusv.torch.conv_operator_norm``) gives it exactly (circular padding
+    keeping ``H x W``; 1x1 kernels with zero padding, ``max_g sigma_0`` of the
+    groups' kernel matrices) or as a certified bracket (small zero-padded
+    layers: dense matrix with a Cholesky certificate; others: Lanczos from
+    below, the circular convolution on the padded torus from above, at most
+    ``conv_operator.DEFAULT_MAX_ITER`` operator applications or a gap of
+    ``conv_operator.DEFAULT_TOL``), never a bare estimate from below. Grouped
+    convolutions included. Without torch (no ``operator_norm_estimate``) only
+    the circular stride-1 case is computed (``relusv.conv_singular_values``).
+    ``vector`` is the unit input attaining the lower end of a Lanczos bracket
+    (None otherwise): passed back as ``start`` for the same layer, it
+    warm-starts the iteration (``relusv.torch.Monitor`` does so between
+    measurements).
     """
-    nan = float("nan")
     if layer.kind == "linear":
-        return {"operator_norm": sigma_0, "operator_norm_lower": sigma_0, "operator_norm_method": "exact"}, None
+        return _norm_columns(sigma_0, sigma_0, "exact"), None
     geometry, shape = layer.conv_geometry, layer.input_shape
     if geometry is None:
-        reason = "not computed: string-padded convolution"
-    elif shape is None or len(shape) != 3:
-        reason = "not computed: the input size is unknown"
-    else:
-        reason = ""
-    if reason:
-        return {"operator_norm": nan, "operator_norm_lower": nan, "operator_norm_method": reason}, None
-    from .torch import conv_operator_norm
-
+        return _norm_columns(float("nan"), float("nan"), "not computed: string-padded convolution"), None
+    if shape is None or len(shape) != 3:
+        return _norm_columns(float("nan"), float("nan"), "not computed: the input size is unknown"), None
+    kernel = layer.matrix.reshape(layer.weight_shape)
+    size = tuple(int(s) for s in shape[1:])
+    if layer.operator_norm_estimate is None:
+        return _circular_without_torch(kernel, size, geometry), None
     if start is not None and np.size(start) != int(np.prod(shape)):
         start = None   # the input size changed: a cold start
-    kernel = layer.matrix.reshape(layer.weight_shape)
-    result = conv_operator_norm(kernel, tuple(int(s) for s in shape[1:]), seed=seed, start=start, **geometry)
-    method = result.method if result.exact else f"{result.method}, gap {result.gap:.1e}"
-    return {"operator_norm": result.upper if not result.exact else result.estimate,
-            "operator_norm_lower": result.lower if not result.exact else result.estimate,
-            "operator_norm_method": method}, result.vector
+    result = layer.operator_norm_estimate(kernel, size, seed, geometry, start)
+    if result.exact:
+        return _norm_columns(result.estimate, result.estimate, result.method), None
+    return _norm_columns(result.upper, result.lower, f"{result.method}, gap {result.gap:.1e}"), result.vector
 
 
-def _layer_row(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Groups, position: Dict[int, int],
-               settings: dict, details: dict) -> Dict[str, Any]:
+def _norm_columns(upper: float, lower: float, method: str) -> Dict[str, Any]:
+    return {"operator_norm": float(upper), "operator_norm_lower": float(lower), "operator_norm_method": method}
+
+
+def _circular_without_torch(kernel: np.ndarray, size: Tuple[int, int], geometry: Dict[str, Any]) -> Dict[str, Any]:
+    """The exact norm of a circular stride-1 convolution keeping ``H x W`` by ``relusv.conv_singular_values``."""
+    same = all(2 * p == k - 1 for p, k in zip(geometry["padding"], kernel.shape[2:]))   # output H x W
+    if geometry["padding_mode"] == "circular" and same and tuple(geometry["stride"]) == (1, 1) and \
+            tuple(geometry["dilation"]) == (1, 1):
+        from . import conv_singular_values
+
+        top = float(conv_singular_values(kernel, size, k=1, groups=geometry.get("groups", 1))[0])
+        return _norm_columns(top, top, EXACT_CIRCULAR)
+    return _norm_columns(float("nan"), float("nan"), "not computed: a bracket needs relusv.torch.conv_operator_norm")
+
+
+def _layer_row(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Design, settings: dict, details: dict,
+               family: List[Tuple[Dict[str, Any], str, Comparison]]) -> Dict[str, Any]:
     from . import singular_values
 
     row: Dict[str, Any] = {"layer": layer.name, "kind": layer.kind, "module": layer.module,
@@ -309,21 +317,24 @@ def _layer_row(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Groups,
             row.update(_empty_summary(prefix, groups.reason or "not measured"))
             detail[site] = None
             continue
-        values = _widths(acts[key], groups, position, settings["samples"], settings["trim"], settings["seed"])
-        row.update(_summary_columns(prefix, values))
+        comparison, values = _site_comparison(acts[key], groups, settings["samples"], settings["trim"],
+                                              settings["seed"])
+        row.update(_summary_columns(prefix, comparison, values))
+        family.append((row, f"{prefix}gmw", comparison))
         detail[site] = values
-    row.update(_relu_columns(layer, acts, groups, position, settings, detail))
+    row.update(_relu_columns(layer, acts, groups, settings, detail, family, row))
     details[layer.name] = detail
     return row
 
 
-def _relu_columns(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Groups, position: Dict[int, int],
-                  settings: dict, detail: dict) -> Dict[str, Any]:
-    out: Dict[str, Any] = {}
+def _relu_columns(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Design, settings: dict, detail: dict,
+                  family: List[Tuple[Dict[str, Any], str, Comparison]], row: Dict[str, Any]) -> Dict[str, Any]:
+    """The ReLU columns of ``row`` (returned; the ``s_0`` comparison joins ``family`` as a member of ``row``)."""
+    out: Dict[str, Any] = empty_columns("s0", "")
+    out["s0_verdict"] = ""
     for g in GROUPS:
-        out.update({f"s0_{g}": float("nan"), f"s0_{g}_spread": float("nan"), f"relu_k10_{g}": None,
-                    f"relu_bound_ratio_{g}": float("nan")})
-    out.update({"s0_confidence": float("nan"), "s0_verdict": "", "s0_unit_sphere": float("nan")})
+        out.update({f"relu_k10_{g}": None, f"relu_bound_ratio_{g}": float("nan")})
+    out["s0_unit_sphere"] = float("nan")
     if not layer.weighted:
         out["relu_bounds"] = "not a weight layer"
         return out
@@ -346,9 +357,11 @@ def _relu_columns(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Grou
         out["relu_bounds"] = f"not computed over the data: {groups.reason}"
         out["s0_verdict"] = f"not compared: {groups.reason}"
         return out
-    out.update(_exact_top(layer, acts[(layer.name, "output")], b, groups, position, detail))
-    for g, idx in groups.pair(0).items():
-        x = acts[(layer.name, "input")][[position[i] for i in idx]]
+    comparison = _exact_top(layer, acts[(layer.name, "output")], groups, detail)
+    out.update(comparison.columns("s0"))
+    family.append((row, "s0", comparison))
+    for k, g in enumerate(GROUPS):
+        x = acts[(layer.name, "input")][np.sort(groups.observed[0, k])]
         if layer.kind == "linear":
             curve = relu_curve(layer, w, b, x.astype(np.float64), settings["relu_points"], settings["seed"],
                                settings["relu_options"])
@@ -365,25 +378,22 @@ def _relu_columns(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Grou
     return out
 
 
-def _exact_top(layer: LayerInput, outputs: np.ndarray, b: Optional[np.ndarray], groups: Groups,
-               position: Dict[int, int], detail: dict) -> Dict[str, Any]:
-    """``s_0(phi; X) = max_x ||phi(x) - phi_0||`` exactly (MATH.md sections 2 and 9), ``phi_0`` the activation
-    of the bias alone (broadcast over positions for a convolution), on every repeat's subset of each group."""
+def top_values(layer: LayerInput, outputs: np.ndarray) -> np.ndarray:
+    """Per point ``||phi(x) - phi_0||`` (float64), ``phi_0`` the activation of the bias alone (broadcast over
+    positions for a convolution): ``s_0(phi; X)`` is their maximum over ``X`` (MATH.md sections 2 and 9)."""
     channels = layer.matrix.shape[0]
-    bias = np.zeros(channels) if b is None else b
+    bias = np.zeros(channels) if layer.bias is None else layer.bias
     at_zero = np.where(bias > 0, bias, layer.leaky_slope * bias)
     at_zero = np.repeat(at_zero, outputs.shape[1] // channels)
-    values: Dict[str, List[float]] = {g: [] for g in GROUPS}
-    for r in range(groups.repeats):
-        for g, idx in groups.pair(r).items():
-            rows = outputs[[position[i] for i in idx]].astype(np.float64)
-            values[g].append(float(np.linalg.norm(rows - at_zero, axis=1).max()))
-    detail["s0"] = values
-    c, i = values["correct"], values["incorrect"]
-    confidence = wider_fraction(c, i)
-    return {"s0_correct": float(np.mean(c)), "s0_correct_spread": spread(c), "s0_incorrect": float(np.mean(i)),
-            "s0_incorrect_spread": spread(i), "s0_confidence": confidence,
-            "s0_verdict": comparison_verdict(np.mean(c), spread(c), np.mean(i), spread(i), confidence)}
+    return np.linalg.norm(outputs.astype(np.float64) - at_zero, axis=1)
+
+
+def _exact_top(layer: LayerInput, outputs: np.ndarray, groups: Design, detail: dict) -> Comparison:
+    """The comparison of the exact ``s_0(phi; X) = max_x ||phi(x) - phi_0||`` (MATH.md sections 2, 9 and 11):
+    the functional ``max`` of ``top_values``, on the table's design."""
+    comparison = compare(groups, maximum_functional(top_values(layer, outputs)))
+    detail["s0"] = {"correct": comparison.correct_values, "incorrect": comparison.incorrect_values}
+    return comparison
 
 
 def table_settings(seed: int = 0, samples: int = 100, trim: float = 0.1, relu_bounds: bool = True,
@@ -396,29 +406,37 @@ def table_settings(seed: int = 0, samples: int = 100, trim: float = 0.1, relu_bo
             "unit_sphere": unit_sphere, "sphere_points": sphere_points, "sphere_max_steps": sphere_max_steps}
 
 
-def table_records(layers: Sequence[LayerInput], groups: Groups, acts: Dict[tuple, np.ndarray],
+def table_records(layers: Sequence[LayerInput], groups: Design, acts: Dict[tuple, np.ndarray],
                   settings: dict, show: Optional[bool] = None,
                   dimensions: Optional[Dict[tuple, int]] = None) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
     """``(rows, attrs)`` of the table: one row per layer, and the probe summary with per-layer ``details``.
 
-    ``acts[(name, site)]`` holds the activations (flattened rows) of the points ``groups.chosen()`` in that
+    ``acts[(name, site)]`` holds the activations (flattened rows) of the pooled points ``groups.pool`` in that
     order, at ``site`` ``"input"`` (weight layers) and ``"output"`` (after the activation). ``settings``:
     ``seed``, ``samples``, ``trim``, ``relu_bounds``, ``relu_points``, ``relu_options``, ``unit_sphere``,
     ``sphere_points``, ``sphere_max_steps``. ``dimensions[(name, site)]``: the size of a point there
-    (default: the width of ``acts``; given when no points were chosen).
+    (default: the width of ``acts``; given when no points were chosen). Every comparison of the table (GMW
+    at each site, ``s_0``) is one member of a Holm family (MATH.md section 11); ``attrs["family"]`` counts them.
     """
     dimensions = {**{key: int(a.shape[1]) for key, a in acts.items()}, **(dimensions or {})}
     settings = {**settings, "dimensions": dimensions}
-    position = {int(i): p for p, i in enumerate(groups.chosen())}
     details: Dict[str, Any] = {}
-    rows = [_layer_row(layer, acts, groups, position, settings, details)
+    family: List[Tuple[Dict[str, Any], str, Comparison]] = []
+    rows = [_layer_row(layer, acts, groups, settings, details, family)
             for layer in progress_bar(layers, "layers", show=show)]
+    adjust([c for _, _, c in family], groups.alpha)
+    note = resolution_note(int(groups.settings.get("permutations", 0)), len(family), groups.alpha)
+    if note:
+        warnings.warn(note, stacklevel=3)
+    for row, prefix, c in family:
+        row[f"{prefix}_p_adjusted"], row[f"{prefix}_verdict"] = c.p_adjusted, c.verdict
     n = int(groups.correct.size)
     attrs = {
         "points": n, "accuracy": float(groups.correct.mean()), "correct": int(groups.correct.sum()),
         "incorrect": int(n - groups.correct.sum()), "group_size": groups.size, "repeats": groups.repeats,
         "comparison": groups.reason, "settings": {k: v for k, v in settings.items() if k != "dimensions"},
-        "subsets": {g: [idx.tolist() for idx in groups.subsets[g]] for g in GROUPS},
+        "design": dict(groups.settings), "family": len(family), "family_note": note, "pool": groups.pool.tolist(),
+        "subsets": {g: [idx.tolist() for idx in sets] for g, sets in groups.subsets().items()},
         "correct_mask": groups.correct.tolist(), "details": details,
     }
     return rows, attrs

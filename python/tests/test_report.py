@@ -82,7 +82,7 @@ def test_default_report_forward_pass_and_groups(default_report):
     assert d["points"] == len(y) == 1258
     assert d["accuracy"] == pytest.approx(np.mean(pred == y), abs=1e-15)
     assert d["incorrect"] == int(np.sum(pred != y)) and d["incorrect"] >= 10
-    assert d["group_size"] == min(d["correct"], d["incorrect"])
+    assert d["group_size"] == min(d["correct"], d["incorrect"], report["settings"]["max_group_size"])
     with np.load(out / "subsets.npz") as s:
         assert np.array_equal(s["incorrect"], np.flatnonzero(pred != y))
         for r in range(report["settings"]["repeats"]):
@@ -105,7 +105,8 @@ def test_default_report_widths_agree_with_library(default_report):
             widths, dims = [], []
             for r in range(st["repeats"]):
                 pts = acts[d["depth"]][subsets[f"{group}_{r}"]]
-                w = relusv.gmw(pts, samples=st["gmw_samples"], seed=st["seed"] + r, trim=st["gmw_trim"])
+                # Every repeat and both groups on the same directions (MATH.md section 11).
+                w = relusv.gmw(pts, samples=st["gmw_samples"], seed=st["seed"], trim=st["gmw_trim"])
                 widths.append(w)
                 dims.append((w / pdist(pts).max()) ** 2)
             np.testing.assert_allclose(d["gmw"][group]["values"], widths, rtol=1e-12)
@@ -207,13 +208,19 @@ def test_default_report_findings_match_numbers(default_report, capsys):
     hidden = [d for d in report["depths"] if "ReLU" in d["name"]]
     assert [r["depth"] for r in f["gmw_by_layer"]] == [d["depth"] for d in hidden]
     for row, d in zip(f["gmw_by_layer"], hidden):
-        assert row["correct_larger"] == (d["gmw"]["correct"]["mean"] > d["gmw"]["incorrect"]["mean"])
-        # "yes" only beyond the spreads, with at least 90 % of the subsample pairs agreeing.
-        c, i = d["gmw"]["correct"], d["gmw"]["incorrect"]
-        wider = np.mean([[a > b for b in i["values"]] for a in c["values"]])
-        assert row["confidence"] == pytest.approx(wider)
-        beyond = c["mean"] - i["mean"] > c["spread"] + i["spread"]
-        assert (row["verdict"] == "correct larger") == (beyond and wider >= 0.9)
+        # The calibrated comparison (MATH.md section 11): D the mean paired difference, effect D / mean(f),
+        # a verdict only where the Holm-adjusted p is below alpha, stated with p and the interval.
+        c, i = np.array(d["gmw"]["correct"]["values"]), np.array(d["gmw"]["incorrect"]["values"])
+        alpha = report["settings"]["alpha"]
+        assert d["comparison"]["difference"] == pytest.approx(np.mean(c - i), rel=1e-12)
+        assert row["effect"] == pytest.approx(np.mean(c - i) / np.mean(np.concatenate([c, i])), rel=1e-12)
+        assert row["effect_low"] <= row["effect_high"]
+        assert 1 / (report["settings"]["permutations"] + 1) <= row["p_value"] <= row["p_adjusted"] <= 1
+        expected = "no difference shown" if row["p_adjusted"] >= alpha else \
+            ("correct larger" if np.mean(c - i) > 0 else "incorrect larger")
+        assert row["verdict"] == expected and row["correct_larger"] == (expected == "correct larger")
+        assert row["statement"].startswith(f"{expected} (Holm-adjusted p = {row['p_adjusted']:.3g}; effect ")
+        assert "same" not in row["statement"]
     assert f["gmw_correct_larger_all_layers"] == all(r["verdict"] == "correct larger" for r in f["gmw_by_layer"])
     steps = [d["gmw"]["correct"] for d in report["depths"] if "logits" not in d["name"]]
     assert f["gmw_grows_with_depth"]["correct"] == all(b["mean"] - a["mean"] > a["spread"] + b["spread"]

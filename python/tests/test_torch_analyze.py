@@ -3,7 +3,10 @@
 Oracles: activations captured layer by layer with the model's own modules
 (BatchNorm in eval form), the classification by hand, the subsets redrawn
 with ``equal_size_subsets`` and the same seed, every width recomputed with
-``relusv.gmw`` / ``relusv.diameter``, spectra with ``numpy.linalg.svd``,
+``relusv.gmw`` / ``relusv.diameter`` (one direction seed for every repeat and
+both groups: the paired design of MATH.md section 11), the comparison columns
+checked against their definitions (mean paired difference, Holm over the
+table, verdict from the adjusted p), spectra with ``numpy.linalg.svd``,
 ``s_0`` by its closed form (MATH.md section 2), bound curves with
 ``relusv.relu_singular_values`` on the same points and ranks. Also: the
 model's modes, gradients, parameters and random state untouched; a
@@ -144,8 +147,8 @@ def test_values_equal_the_library_on_hand_captured_activations(trained, table):
             for g in ("correct", "incorrect"):
                 widths, dims = [], []
                 for r in range(REPEATS):
-                    idx = subsets[g][r % len(subsets[g])]
-                    w_r = relusv.gmw(points[idx], samples=SAMPLES, seed=SEED + r)
+                    idx = subsets[g][r]
+                    w_r = relusv.gmw(points[idx], samples=SAMPLES, seed=SEED)
                     widths.append(w_r)
                     dims.append((w_r / relusv.diameter(points[idx])) ** 2)
                 # Batched forward passes round like the hand pass to float32 (~1e-7 relative).
@@ -154,13 +157,16 @@ def test_values_equal_the_library_on_hand_captured_activations(trained, table):
                 assert row[f"{prefix}gmw_{g}"] == pytest.approx(np.mean(widths), rel=1e-5)
                 assert row[f"{prefix}gmw_{g}_spread"] == pytest.approx(np.std(widths, ddof=1), rel=1e-3, abs=1e-6)
             c, i = detail[site]["correct"]["gmw"], detail[site]["incorrect"]["gmw"]
-            wider = np.mean([[cv > iv for iv in i] for cv in c])
-            assert row[f"{prefix}gmw_confidence"] == pytest.approx(wider)
+            assert row[f"{prefix}gmw_difference"] == pytest.approx(np.mean(np.subtract(c, i)), rel=1e-12)
+            assert row[f"{prefix}gmw_effect"] == pytest.approx(
+                np.mean(np.subtract(c, i)) / np.mean(np.concatenate([c, i])), rel=1e-12)
+            assert row[f"{prefix}gmw_effect_low"] <= row[f"{prefix}gmw_effect_high"]
+            assert 1 / (table.attrs["design"]["permutations"] + 1) <= row[f"{prefix}gmw_p_value"] <= row[f"{prefix}gmw_p_adjusted"] <= 1
         if not row["relu"]:
             continue
         for g in ("correct", "incorrect"):
             # s_0 exactly, on every repeat's set (MATH.md section 2).
-            s0 = [np.linalg.norm(np.maximum(acts[(name, "input")][subsets[g][r % len(subsets[g])]].astype(np.float64)
+            s0 = [np.linalg.norm(np.maximum(acts[(name, "input")][subsets[g][r]].astype(np.float64)
                                             @ w.T + b, 0) - np.maximum(b, 0), axis=1).max() for r in range(REPEATS)]
             np.testing.assert_allclose(detail["s0"][g], s0, rtol=1e-5)
             # The curve: relu_singular_values on the first subset, at the same ranks, below rank(X W^T).
@@ -171,6 +177,24 @@ def test_values_equal_the_library_on_hand_captured_activations(trained, table):
             ref = relusv.relu_singular_values(w, b, xin, curve["ks"], seed=SEED, max_steps=20, progress=False)
             np.testing.assert_allclose(curve["bound"], ref.bound, rtol=1e-4)
             assert curve["bound"][0] == pytest.approx(s0[0], rel=1e-5)
+    _check_family(table)
+
+
+def _check_family(table):
+    """Every stated comparison is one member of a Holm family (recomputed here) and its verdict follows."""
+    prefixes = [p for p in ("input_gmw", "gmw", "s0") if f"{p}_p_value" in table]
+    members = [(i, p) for i in range(len(table)) for p in prefixes if np.isfinite(table.loc[i, f"{p}_p_value"])]
+    p = np.array([table.loc[i, f"{q}_p_value"] for i, q in members])
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    holm = np.maximum.accumulate(np.minimum(1, (m - np.arange(m)) * p[order]))
+    assert table.attrs["family"] == m
+    for rank, k in enumerate(order):
+        i, q = members[k]
+        assert table.loc[i, f"{q}_p_adjusted"] == pytest.approx(holm[rank], rel=1e-12)
+        expected = "no difference shown" if holm[rank] >= 0.05 else \
+            ("correct larger" if table.loc[i, f"{q}_difference"] > 0 else "incorrect larger")
+        assert table.loc[i, f"{q}_verdict"] == expected
 
 
 def test_model_state_untouched_and_dataloader_gives_the_same_table(trained):
@@ -323,7 +347,7 @@ def test_same_names_in_monitor_analyze_and_report(trained, tmp_path, capsys):
     assert names == ["fc1", "fc2", "side", "head"] == list(run(model, x, y, relu_bounds=False)["layer"])
     assert report["layers"][0]["folded"] == "bn (BatchNorm1d)" and report["layers"][2]["activation"] == "gelu"
     assert report["pruning"]["names"] == ["fc1", "fc2"] and "harmonic_prune" in report["model"]["pruning"]
-    monitor = Monitor(model, x, y, samples=10, subsets=1)
+    monitor = Monitor(model, x, y, samples=10, repeats=1)
     monitor.measure()
     assert sorted({r["layer"] for r in monitor.history}) == ["fc1", "fc2"]   # the ReLU layers
     csv = (tmp_path / "r" / "layers.csv").read_text().splitlines()
@@ -336,3 +360,32 @@ def test_same_names_in_monitor_analyze_and_report(trained, tmp_path, capsys):
                  "--data", str(tmp_path / "probe.npz"), "--out", str(tmp_path / "r2")])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("relusv: error: --weights") and err.count("\n") == 1
+
+
+def test_analyze_and_monitor_agree_value_for_value(trained):
+    """Same model, data, seed and settings: the same sets, widths, statistics, adjusted p and verdicts
+    (the Holm family is the four sites of fc1 and fc2 in both: analyze without ReLU bounds states no s_0)."""
+    model, x, y = trained
+    settings = dict(seed=SEED, samples=SAMPLES, repeats=REPEATS, permutations=300, bootstrap=60, max_group_size=150,
+                    batch_size=128)
+    table = analyze(model, x, y, layers=["fc1", "fc2"], relu_bounds=False, progress=False, **settings)
+    monitor = Monitor(model, x, y, layers=["fc1", "fc2"], singular_values=False, **settings)
+    records = monitor.measure()
+    assert {g: [s.tolist() for s in v] for g, v in monitor.last.subsets.items()} == table.attrs["subsets"]
+    compared = 0
+    for row in table.to_dict("records"):
+        for site, prefix in (("output", ""), ("input", "input_")):
+            (rec,) = records.select(layer=row["layer"], site=site, quantity="gmw_difference")
+            assert rec["value"] == pytest.approx(row[f"{prefix}gmw_difference"], rel=1e-9, abs=1e-12)
+            for key in ("effect", "effect_low", "effect_high"):
+                assert rec[key] == pytest.approx(row[f"{prefix}gmw_{key}"], rel=1e-9, abs=1e-12)
+            assert rec["p_value"] == row[f"{prefix}gmw_p_value"]
+            assert rec["p_adjusted"] == row[f"{prefix}gmw_p_adjusted"]
+            assert rec["verdict"] == row[f"{prefix}gmw_verdict"]
+            for g in ("correct", "incorrect"):
+                (width,) = records.select(layer=row["layer"], site=site, group=g, quantity="gmw")
+                assert width["value"] == pytest.approx(row[f"{prefix}gmw_{g}"], rel=1e-9)
+                assert width["spread"] == pytest.approx(row[f"{prefix}gmw_{g}_spread"], rel=1e-6, abs=1e-12)
+                assert width["repeats"] == REPEATS
+            compared += 1
+    assert compared == 4 and table.attrs["family"] == 4

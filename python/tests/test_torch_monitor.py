@@ -80,7 +80,8 @@ def check_against_hand(monitor, model, x, y, tolerance):
             got = m.widths[(layer, site, g)]
             assert len(got) == len(m.subsets[g])
             for r, idx in enumerate(m.subsets[g]):
-                want = relusv.gmw(a[idx], samples=SAMPLES, seed=SEED, trim=TRIM)
+                # The products with the directions are formed in float64 (MATH.md section 11).
+                want = relusv.gmw(a[idx].astype(np.float64), samples=SAMPLES, seed=SEED, trim=TRIM)
                 assert got[r] == pytest.approx(want, rel=tolerance, abs=0)
                 compared += 1
             rec = monitor.history.select(layer=layer, site=site, group=g, quantity="gmw")[-1]
@@ -93,7 +94,7 @@ def check_against_hand(monitor, model, x, y, tolerance):
 def test_gmw_equals_relusv_gmw_on_hand_captured_activations(trained):
     model, x, y = trained
     # One probe batch: the monitor's forward is the same computation as the hand one, value for value.
-    monitor = Monitor(model, x, y, samples=SAMPLES, seed=SEED, trim=TRIM, subsets=3, batch_size=len(x),
+    monitor = Monitor(model, x, y, samples=SAMPLES, seed=SEED, trim=TRIM, repeats=3, batch_size=len(x),
                       singular_values=False)
     monitor.measure()
     check_against_hand(monitor, model, x, y, tolerance=1e-12)
@@ -103,7 +104,7 @@ def test_streaming_in_small_batches_matches_hand_capture(trained):
     model, x, y = trained
     # Batches of 64 change float32 rounding inside the matrix products only: relative 1e-5 covers it
     # (activations agree to ~1e-7, widths are sums of ~10 such terms).
-    monitor = Monitor(model, x, y, samples=SAMPLES, seed=SEED, trim=TRIM, subsets=3, batch_size=64,
+    monitor = Monitor(model, x, y, samples=SAMPLES, seed=SEED, trim=TRIM, repeats=3, batch_size=64,
                       singular_values=False)
     monitor.measure()
     check_against_hand(monitor, model, x, y, tolerance=1e-5)
@@ -111,7 +112,7 @@ def test_streaming_in_small_batches_matches_hand_capture(trained):
 
 def test_numpy_memmap_and_dataset_probes_give_the_same_records(trained, tmp_path):
     model, x, y = trained
-    kwargs = dict(samples=SAMPLES, seed=SEED, subsets=2, batch_size=100, singular_values=False)
+    kwargs = dict(samples=SAMPLES, seed=SEED, repeats=2, batch_size=100, singular_values=False)
     reference = Monitor(model, x, y, **kwargs).measure()
     path = tmp_path / "probe.npy"
     np.save(path, x.numpy())
@@ -137,7 +138,7 @@ def test_model_mode_gradients_parameters_and_rng_untouched():
     seen_modes = []
     handle = model[0].register_forward_hook(lambda m, i, o: seen_modes.append(m.training))
     rng = torch.get_rng_state()
-    monitor = Monitor(model, x, y, samples=20, subsets=2)
+    monitor = Monitor(model, x, y, samples=20, repeats=2)
     first = monitor.measure()
     handle.remove()
     assert seen_modes and not any(seen_modes)           # the probe ran in eval mode
@@ -149,14 +150,14 @@ def test_model_mode_gradients_parameters_and_rng_untouched():
     second = monitor.measure()
     assert [r["value"] for r in second] == [r["value"] for r in first]
     # eval_mode=False keeps training mode during the probe, and still restores everything.
-    Monitor(model, x, y, samples=20, subsets=2, eval_mode=False).measure()
+    Monitor(model, x, y, samples=20, repeats=2, eval_mode=False).measure()
     assert [m.training for m in model.modules()] == modes
     assert torch.equal(torch.get_rng_state(), rng)
 
 
 def test_singular_values_and_relu_bounds_against_oracles(trained):
     model, x, y = trained
-    monitor = Monitor(model, x, y, samples=SAMPLES, seed=SEED, subsets=2, relu_bounds=True, relu_ks=(0, 1, 2),
+    monitor = Monitor(model, x, y, samples=SAMPLES, seed=SEED, repeats=2, relu_bounds=True, relu_ks=(0, 1, 2),
                       relu_options={"max_steps": 60})
     records = monitor.measure()
     for name in ("0", "2"):
@@ -212,7 +213,7 @@ def test_convolution_operator_norms_against_the_dense_operator():
     model = SmallCNN()
     g = torch.Generator().manual_seed(4)
     x, y = torch.randn(80, 1, 6, 6, generator=g), torch.randint(0, 3, (80,), generator=g)
-    records = Monitor(model, x, y, samples=20, subsets=1, seed=SEED).measure()
+    records = Monitor(model, x, y, samples=20, repeats=1, seed=SEED).measure()
     norms = {r["layer"]: r for r in records.select(quantity="operator_norm")}
     assert sorted(norms) == ["c1", "c2"]   # the layers before a ReLU
     # Circular padding, stride 1: the exact value (to float32 rounding of the weights).
@@ -232,11 +233,11 @@ def test_convolution_operator_norms_against_the_dense_operator():
 
 def test_triggers_every_steps_and_epochs(trained):
     model, x, y = trained
-    monitor = Monitor(model, x[:200], y[:200], samples=10, subsets=1, every_steps=3, singular_values=False)
+    monitor = Monitor(model, x[:200], y[:200], samples=10, repeats=1, every_steps=3, singular_values=False)
     fired = [monitor.step() is not None for _ in range(7)]
     assert fired == [False, False, True, False, False, True, False]
     assert sorted({r["step"] for r in monitor.history}) == [3, 6]
-    by_epoch = Monitor(model, x[:200], y[:200], samples=10, subsets=1, every_epochs=2, singular_values=False)
+    by_epoch = Monitor(model, x[:200], y[:200], samples=10, repeats=1, every_epochs=2, singular_values=False)
     for _ in range(5):
         by_epoch.epoch_end()
     assert sorted({r["epoch"] for r in by_epoch.history}) == [2, 4]
@@ -245,7 +246,7 @@ def test_triggers_every_steps_and_epochs(trained):
 
 def test_history_round_trips_through_csv_and_json(trained, tmp_path):
     model, x, y = trained
-    monitor = Monitor(model, x, y, samples=10, subsets=2)
+    monitor = Monitor(model, x, y, samples=10, repeats=2)
     monitor.measure()
     for back in (History.from_csv(monitor.history.to_csv(tmp_path / "h.csv")),
                  History.from_json(monitor.history.to_json(tmp_path / "h.json"))):
@@ -280,13 +281,19 @@ def test_equal_size_subsets_are_seeded_uniform_and_capped():
     a = equal_size_subsets(correct, repeats=4, seed=5)
     again = equal_size_subsets(correct, repeats=4, seed=5)
     assert all(np.array_equal(p, q) for g in a for p, q in zip(a[g], again[g]))
-    assert len(a["incorrect"]) == 1 and np.array_equal(a["incorrect"][0], np.flatnonzero(~correct))
+    # The smaller group is used whole, in every repeat.
+    assert len(a["incorrect"]) == 4 and all(np.array_equal(s, np.flatnonzero(~correct)) for s in a["incorrect"])
     assert len(a["correct"]) == 4 and all(len(s) == n_bad and correct[s].all() for s in a["correct"])
     b = equal_size_subsets(correct, repeats=4, seed=6)
     assert not np.array_equal(a["correct"][0], b["correct"][0])
     capped = equal_size_subsets(correct, size=30, repeats=2, seed=0)
     assert all(len(s) == 30 for g in capped for s in capped[g]) and len(capped["incorrect"]) == 2
     assert equal_size_subsets(np.ones(10, bool)) == {"correct": [], "incorrect": []}
+    # The cap: each group enters with at most max_group_size points (one seeded pool for every repeat).
+    pooled = equal_size_subsets(correct, repeats=6, seed=2, max_group_size=40)
+    assert all(len(s) == 40 for g in pooled for s in pooled[g])
+    assert len(np.unique(np.concatenate(pooled["correct"]))) == 40 and \
+        all(np.array_equal(s, pooled["correct"][0]) for s in pooled["correct"])
     # Inclusion frequencies: every correct point is chosen with probability n_bad / n_good.
     many = equal_size_subsets(correct, repeats=400, seed=1)["correct"]
     counts = np.bincount(np.concatenate(many), minlength=500)[correct]
@@ -323,7 +330,7 @@ def test_a_layer_input_that_is_not_the_previous_relu_output_is_measured_itself()
     x, y = make_data(400, 6)
     seen = []
     handle = model[3].register_forward_hook(lambda m, i, o: seen.append(i[0].detach().numpy().copy()))
-    monitor = Monitor(model, x, y, samples=SAMPLES, seed=SEED, trim=0, subsets=2, batch_size=len(x),
+    monitor = Monitor(model, x, y, samples=SAMPLES, seed=SEED, trim=0, repeats=2, batch_size=len(x),
                       singular_values=False)
     monitor.measure()
     handle.remove()
@@ -333,4 +340,5 @@ def test_a_layer_input_that_is_not_the_previous_relu_output_is_measured_itself()
         outs = monitor.last.widths[("0", "output", g)]
         np.testing.assert_allclose(ins, 2 * np.asarray(outs), rtol=1e-6)
         for r, idx in enumerate(monitor.last.subsets[g]):
-            assert ins[r] == pytest.approx(relusv.gmw(captured[idx], samples=SAMPLES, seed=SEED, trim=0), rel=1e-12)
+            want = relusv.gmw(captured[idx].astype(np.float64), samples=SAMPLES, seed=SEED, trim=0)
+            assert ins[r] == pytest.approx(want, rel=1e-12)

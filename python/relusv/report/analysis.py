@@ -4,8 +4,9 @@ Nothing is computed here: the numbers are the rows of ``relusv.layer_table``,
 through ``relusv.torch.analyze`` for a torch model, or, for a NumPy MLP when
 torch is not installed, on the NumPy forward pass. ``analyze`` finds the layers (qualified module
 names, BatchNorm folded), splits the points into correctly and incorrectly
-classified, compares them on equal-size sets (MATH.md section 6: ``repeats``
-subsample pairs, direction seed ``seed + r`` in repeat ``r``), and bounds the
+classified, compares them by the calibrated procedure of MATH.md section 11
+(``repeats`` equal-size subsample pairs on the same directions, permutation
+p-value, bootstrap interval of the effect, Holm over the table), and bounds the
 ReLU singular values over each group's inputs at ranks below ``rank(X W^T)``
 (above it ``s_k = 0`` exactly, MATH.md section 2) and over a seeded sample of
 the unit sphere with ``b = 0`` (MATH.md section 1). This module turns its
@@ -17,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from ..groups import GROUPS
+from ..analysis.compare import COMPARISON_FIELDS, GROUPS, spread
 from ..layer_table import LayerInput, compare_groups, table_records, table_settings
 from .data import LabelledData
 from .model import LAYER_NAME, Network
@@ -41,13 +42,15 @@ def run(module, network: Optional[Network], data: LabelledData, settings: Report
         from ..torch import analyze
 
         table = analyze(module, data.x, data.y, seed=s["seed"], repeats=settings.repeats,
+                        permutations=settings.permutations, bootstrap=settings.bootstrap, alpha=settings.alpha,
                         max_group_size=settings.max_group_size, samples=s["samples"], trim=s["trim"],
                         relu_points=s["relu_points"], relu_options=s["relu_options"], unit_sphere=True,
                         sphere_points=s["sphere_points"], sphere_max_steps=s["sphere_max_steps"],
                         progress=show_progress)
         return table.to_dict("records"), dict(table.attrs)
     correct = network.predict(data.x) == data.y
-    groups = compare_groups(correct, None, settings.max_group_size, settings.repeats, settings.seed)
+    groups = compare_groups(correct, None, settings.max_group_size, settings.repeats, settings.seed,
+                            settings.permutations, settings.bootstrap, settings.alpha)
     h = network.activations(data.x[groups.chosen()])
     inputs, acts, dims = [], {}, {}
     for i, layer in enumerate(network.layers):
@@ -65,8 +68,14 @@ def run(module, network: Optional[Network], data: LabelledData, settings: Report
 
 def _summary(values: List[float]) -> dict:
     v = np.asarray(values, dtype=np.float64)
-    return {"mean": float(v.mean()), "spread": float(v.std(ddof=1)) if v.size > 1 else 0.0,
-            "values": [float(t) for t in v]}
+    return {"mean": float(v.mean()), "spread": spread(v), "values": [float(t) for t in v]}
+
+
+def comparison_fields(row: dict, prefix: str) -> Optional[dict]:
+    """The calibrated comparison ``{prefix}_*`` of a table row (MATH.md section 11), None when not compared."""
+    if not np.isfinite(row.get(f"{prefix}_p_value", float("nan"))):
+        return None
+    return {key: _none(float(row[f"{prefix}_{key}"])) for key in COMPARISON_FIELDS}
 
 
 def _comparison(site: Optional[dict]) -> Optional[dict]:
@@ -115,7 +124,7 @@ def layers_section(rows: List[dict], attrs: dict) -> List[dict]:
             "relu_status": row["relu_bounds"],
             "relu_bounds": {g: d["relu_bounds"].get(g) for g in CURVES},
             "top_bound": None if top is None else {g: _summary(top[g]) for g in GROUPS},
-            "top_bound_confidence": _none(row["s0_confidence"]),
+            "top_bound_comparison": comparison_fields(row, "s0"),
             "top_bound_verdict": row["s0_verdict"],
         })
     return out
@@ -139,14 +148,14 @@ def depths_section(rows: List[dict], attrs: dict) -> List[dict]:
         entry = {"depth": depth, "name": name, "layer": row["layer"], "dimension": int(row[f"{prefix}dimension"])}
         comparison = _comparison(details[row["layer"]][site])
         entry.update(comparison or {"gmw": None, "effective_dimension": None})
-        entry["confidence"] = _none(row[f"{prefix}gmw_confidence"])
+        entry["comparison"] = comparison_fields(row, f"{prefix}gmw")
         entry["verdict"] = row[f"{prefix}gmw_verdict"]
         out.append(entry)
     return out
 
 
 def subsets(attrs: dict) -> Dict[str, np.ndarray]:
-    """The compared index sets: ``correct_<r>`` / ``incorrect_<r>`` per repeat (a group used whole repeats)."""
+    """The compared index sets: ``correct_<r>`` / ``incorrect_<r>`` per repeat (a pool used whole repeats)."""
     chosen = attrs["subsets"]
     out = {}
     if not attrs["group_size"]:

@@ -85,7 +85,7 @@ def compute(model: ModelSource, data: LabelledData, settings: ReportSettings,
         "layers": layers,
         "pruning": pruning,
         "pruning_retrained": retrained,
-        "findings": findings(depths, layers),
+        "findings": findings(depths, layers, settings.alpha),
     }
     report["elapsed_seconds"] = time.perf_counter() - started
     return report, attrs
@@ -133,13 +133,18 @@ def write_tables(report: dict, out: Path) -> list:
                      *(top[g]["mean"] if top else "" for g in analysis.GROUPS),
                      b["unit_sphere"]["bound"][0] if b["unit_sphere"] is not None else "",
                      *pm(d, "gmw", "correct"), *pm(d, "gmw", "incorrect"),
-                     "" if d is None or d["confidence"] is None else d["confidence"], "" if d is None else d["verdict"],
+                     *(("",) * 3 if d is None or d["comparison"] is None else
+                       (d["comparison"]["effect"], d["comparison"]["effect_low"], d["comparison"]["effect_high"])),
+                     *(("",) * 2 if d is None or d["comparison"] is None else
+                       (d["comparison"]["p_value"], d["comparison"]["p_adjusted"])),
+                     "" if d is None else d["verdict"],
                      *pm(d, "effective_dimension", "correct"), *pm(d, "effective_dimension", "incorrect")])
     _write_csv(out / "layers.csv",
                ["layer", "kind", "activation", "folded", "out", "in", "relu", "rank", "parameters", "sigma_0",
                 "sigma_min", "stable_rank", "operator_norm", "operator_norm_method", "s0_correct", "s0_incorrect",
                 "s0_unit_sphere", "gmw_correct_mean",
-                "gmw_correct_spread", "gmw_incorrect_mean", "gmw_incorrect_spread", "gmw_confidence", "gmw_verdict",
+                "gmw_correct_spread", "gmw_incorrect_mean", "gmw_incorrect_spread", "gmw_effect", "gmw_effect_low", "gmw_effect_high",
+                "gmw_p_value", "gmw_p_adjusted", "gmw_verdict",
                 "effdim_correct_mean", "effdim_correct_spread", "effdim_incorrect_mean", "effdim_incorrect_spread"],
                rows)
     names.append("layers.csv")

@@ -20,7 +20,7 @@ DESCRIPTION = """\
 Write a layer-by-layer spectral report of a trained ReLU network: every Linear / Conv2d layer found
 in the model (torch.fx tracing, BatchNorm folded, named by its qualified module name), its linear
 singular values, ReLU singular-value bounds over correctly and incorrectly classified data, the
-Gaussian mean width (GMW) of both sets on equal-size subsets with a confidence measure, the effective
+Gaussian mean width (GMW) of both sets on equal-size subsets with a calibrated test (MATH.md section 11), the effective
 dimension, and one-shot harmonic pruning of MLPs. Without --model and --data: the built-in digits
 network."""
 
@@ -147,10 +147,9 @@ def print_headline(s: dict) -> None:
         for r in s["gmw_by_layer"]:
             print(f"    {r['name']:<16} correct {r['correct_mean']:8.3f} ± {r['correct_spread']:.3f}   "
                   f"incorrect {r['incorrect_mean']:8.3f} ± {r['incorrect_spread']:.3f}   "
-                  f"ratio {r['correct_mean'] / r['incorrect_mean']:.3f}   correct wider in "
-                  f"{100 * r['confidence']:.0f}% of pairs: {r['verdict']}")
+                  f"ratio {r['correct_mean'] / r['incorrect_mean']:.3f}: {r['statement']}")
         g = s["gmw_grows_with_depth"]
-        print(f"  correct larger beyond the spreads at every hidden layer: "
+        print(f"  correct larger (Holm-adjusted p < alpha) at every hidden layer: "
               f"{_yes(s['gmw_correct_larger_all_layers'])}; grows with depth beyond the spreads: "
               f"correct {_yes(g['correct'])}, incorrect {_yes(g['incorrect'])}")
     else:

@@ -3,11 +3,12 @@
 Each finding is a plain record with the numbers it rests on, so the page and
 the command line state them the same way, true or not:
 
-- per hidden layer: is the GMW of the correctly classified set larger than
-  that of the incorrectly classified set (equal sizes)? Stated "yes" only
-  when the gap exceeds the two spreads together and at least 90 % of the
-  (correct, incorrect) subsample pairs agree (``verdict`` and ``confidence``
-  from ``relusv.torch.analyze``);
+- per hidden layer: the calibrated comparison of the GMW of the correctly
+  and incorrectly classified sets (MATH.md section 11, from
+  ``relusv.torch.analyze``): the verdict ``correct larger`` / ``incorrect
+  larger`` where the Holm-adjusted permutation p-value is below ``alpha``,
+  else ``no difference shown`` (never "same"), stated with the adjusted p
+  and the interval of the effect ``D / mean(f)``;
 - does the GMW grow with depth through the hidden layers (input first), each
   step by more than the two spreads?
 - are the ReLU bounds below the linear singular values? Over data the chain
@@ -18,9 +19,8 @@ the command line state them the same way, true or not:
   ``unit_sphere``: ``b = 0``, radius 1), where the ratio ``bound_k / sigma_k``
   compares with Lemma 5's ``s_k <= sigma_k`` over the whole ball (the sample
   misses the worst directions, so it flatters the layer);
-- is the top ReLU singular value ``s_0`` (exact: the operator norm over the
-  set, on every repeat's subset) larger for the correctly classified set,
-  beyond the spreads?
+- the same comparison of the top ReLU singular value ``s_0`` (exact: the
+  operator norm over the set, on every repeat's subset).
 """
 from __future__ import annotations
 
@@ -28,8 +28,25 @@ from typing import List, Optional
 
 import numpy as np
 
+from ..analysis.compare import COMPARISON_FIELDS, DEFAULT_ALPHA
 
-def _gmw_rows(depths: List[dict]) -> List[dict]:
+
+def _stated(comparison: Optional[dict]) -> dict:
+    """The effect, its interval and the p-values of a comparison (None where not compared)."""
+    return {key: None if comparison is None else comparison[key] for key in COMPARISON_FIELDS if key != "difference"}
+
+
+def statement(verdict: str, comparison: Optional[dict], level: float) -> str:
+    """The verdict in words, exactly: ``correct larger (Holm-adjusted p = 0.002; effect +4.1 %, 95 % interval
+    [+2.0 %, +6.3 %])``; ``no difference shown (...)`` where adjusted ``p >= alpha``; the reason when not compared."""
+    if comparison is None or comparison["p_adjusted"] is None:
+        return verdict
+    return (f"{verdict} (Holm-adjusted p = {comparison['p_adjusted']:.3g}; effect {100 * comparison['effect']:+.1f} %, "
+            f"{100 * level:.0f} % interval [{100 * comparison['effect_low']:+.1f} %, "
+            f"{100 * comparison['effect_high']:+.1f} %])")
+
+
+def _gmw_rows(depths: List[dict], alpha: float) -> List[dict]:
     rows = []
     for d in depths:
         if d["gmw"] is None or d["depth"] == 0 or "logits" in d["name"]:
@@ -39,10 +56,9 @@ def _gmw_rows(depths: List[dict]) -> List[dict]:
             "depth": d["depth"], "name": d["name"],
             "correct_mean": c["mean"], "correct_spread": c["spread"],
             "incorrect_mean": i["mean"], "incorrect_spread": i["spread"],
-            "correct_larger": c["mean"] > i["mean"],
-            "separated": abs(c["mean"] - i["mean"]) > c["spread"] + i["spread"],
-            "confidence": d["confidence"],
-            "verdict": d["verdict"],
+            "correct_larger": d["verdict"] == "correct larger",
+            **_stated(d["comparison"]),
+            "verdict": d["verdict"], "statement": statement(d["verdict"], d["comparison"], 1 - alpha),
         })
     return rows
 
@@ -78,15 +94,17 @@ def _bound_rows(layers: List[dict]) -> List[dict]:
     return rows
 
 
-def findings(depths: List[dict], layers: List[dict]) -> dict:
-    gmw_rows = _gmw_rows(depths)
+def findings(depths: List[dict], layers: List[dict], alpha: float = DEFAULT_ALPHA) -> dict:
+    """The findings records; ``alpha`` is the level the table's comparisons were made at (intervals ``1 - alpha``)."""
+    gmw_rows = _gmw_rows(depths, alpha)
     bound_rows = _bound_rows(layers)
     top_larger = [{"layer": layer["index"], "name": layer["name"],
                    "correct": layer["top_bound"]["correct"]["mean"],
                    "correct_spread": layer["top_bound"]["correct"]["spread"],
                    "incorrect": layer["top_bound"]["incorrect"]["mean"],
                    "incorrect_spread": layer["top_bound"]["incorrect"]["spread"],
-                   "confidence": layer["top_bound_confidence"], "verdict": layer["top_bound_verdict"],
+                   **_stated(layer["top_bound_comparison"]), "verdict": layer["top_bound_verdict"],
+                   "statement": statement(layer["top_bound_verdict"], layer["top_bound_comparison"], 1 - alpha),
                    "correct_larger": layer["top_bound_verdict"] == "correct larger"}
                   for layer in layers if layer["top_bound"] is not None]
     return {

@@ -51,7 +51,7 @@ def _summary_table(report: dict) -> str:
             "<th>s<sub>0</sub> correct (exact)</th><th>s<sub>0</sub> incorrect (exact)</th>"
             "<th>ReLU s<sub>0</sub> over the sphere sample</th>"
             "<th>median bound / (&sigma;<sub>k</sub> radius) correct / incorrect</th>"
-            "<th>GMW correct</th><th>GMW incorrect</th><th>correct wider in</th>"
+            "<th>GMW correct</th><th>GMW incorrect</th><th>comparison (Holm-adjusted p, effect interval)</th>"
             "<th>eff. dim. correct</th><th>eff. dim. incorrect</th></tr>")
     rows = []
     d0 = depths.get(0)
@@ -110,9 +110,12 @@ def _layers_found(report: dict) -> str:
 def _gmw_cells(depth: Optional[dict]) -> List[str]:
     if depth is None or depth["gmw"] is None:
         return ["<td>&ndash;</td>"] * 5
-    confidence = "&ndash;" if depth["confidence"] is None else f"{100 * depth['confidence']:.0f}% of pairs"
+    c = depth["comparison"]
+    compared = "&ndash;" if c is None else (f"{escape(depth['verdict'])}<br>p<sub>adj</sub> = {c['p_adjusted']:.3g}, "
+                                           f"effect {100 * c['effect']:+.1f}% [{100 * c['effect_low']:+.1f}%, "
+                                           f"{100 * c['effect_high']:+.1f}%]")
     return [f"<td>{_pm(depth['gmw']['correct'])}</td>", f"<td>{_pm(depth['gmw']['incorrect'])}</td>",
-            f"<td>{confidence}</td>", f"<td>{_pm(depth['effective_dimension']['correct'], 3)}</td>",
+            f"<td>{compared}</td>", f"<td>{_pm(depth['effective_dimension']['correct'], 3)}</td>",
             f"<td>{_pm(depth['effective_dimension']['incorrect'], 3)}</td>"]
 
 
@@ -124,10 +127,11 @@ def _findings_section(report: dict) -> str:
     rows = "".join(
         f"<tr><td class='name'>{escape(r['name'])}</td><td>{r['correct_mean']:.4g} &plusmn; {r['correct_spread']:.2g}"
         f"</td><td>{r['incorrect_mean']:.4g} &plusmn; {r['incorrect_spread']:.2g}</td>"
-        f"<td>{r['correct_mean'] / r['incorrect_mean']:.3f}</td><td>{100 * r['confidence']:.0f}%</td>"
+        f"<td>{r['correct_mean'] / r['incorrect_mean']:.3f}</td><td>{escape(r['statement'])}</td>"
         f"<td>{_verdict(r['verdict'])}</td></tr>" for r in f["gmw_by_layer"])
     grows = f["gmw_grows_with_depth"]
-    items = [f"GMW larger for correctly classified points at every hidden layer, beyond the spreads: "
+    items = [f"GMW larger for correctly classified points at every hidden layer (Holm-adjusted p &lt; "
+             f"{report['settings']['alpha']:g}): "
              f"{_yes_no(f['gmw_correct_larger_all_layers'])}",
              f"GMW grows with depth (input, then each hidden layer; every step larger than the spreads): "
              f"correct {_yes_no(grows['correct'])}, incorrect {_yes_no(grows['incorrect'])}"]
@@ -149,18 +153,18 @@ def _findings_section(report: dict) -> str:
     if top:
         items.append("Top ReLU singular value s<sub>0</sub> (exact, on every repeat's sets) larger for correctly "
                      "classified points: " + ", ".join(
-                         f"{escape(t['name'])} {_verdict(t['verdict'])} ({100 * t['confidence']:.0f}% of pairs)"
+                         f"{escape(t['name'])}: {escape(t['statement'])}"
                          for t in top))
     if not on_data:
         items.append("ReLU singular-value bounds over the data: not computed (too few points in one of the groups).")
     return ("<table id='findings'><tr><th class='name'>hidden layer output</th><th>GMW correct</th>"
-            "<th>GMW incorrect</th><th>ratio</th><th>correct wider in (subsample pairs)</th>"
-            "<th>correct larger beyond the spreads</th></tr>"
+            "<th>GMW incorrect</th><th>ratio</th><th>comparison (MATH.md &sect;11)</th>"
+            "<th>correct larger</th></tr>"
             f"{rows}</table><ul>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>")
 
 
 def _verdict(verdict: str) -> str:
-    """``yes`` only for a difference beyond the spreads; ``no`` for the reverse; else as stated."""
+    """``yes`` only for ``correct larger`` (adjusted p below alpha); ``no`` for the reverse; else as stated."""
     if verdict == "correct larger":
         return "<span class='yes'>yes</span>"
     if verdict == "incorrect larger":
@@ -220,14 +224,17 @@ Seed {s['seed']}{', quick settings' if s['quick'] else ''}; relusv {escape(repor
 
 <h2>Summary per layer</h2>
 <p class="note">Groups are compared on sets of equal size ({d['group_size']} points each; the larger group is
-subsampled), {s['repeats']} times with fresh subsets and Gaussian directions; entries are mean &plusmn; standard
-deviation over the repeats. GMW: Gaussian mean width of the layer's outputs ({s['gmw_samples']} directions,
+subsampled; each group capped at {s['max_group_size']} points), {s['repeats']} times with fresh subsets on the same
+Gaussian directions; entries are mean &plusmn; standard deviation over the repeats. Each comparison (MATH.md
+&sect;11) is a permutation test ({s['permutations']} random relabellings of the pooled points) of the mean paired
+difference D, Holm-adjusted over every comparison of the report; the verdict is "correct larger" or "incorrect
+larger" only where the adjusted p is below {s['alpha']:g}, else "no difference shown"; the effect D / mean(GMW) is
+given with its interval at level {100 * (1 - s['alpha']):.0f}% ({"the spread of the permutation distribution" if not s['bootstrap'] else f"{s['bootstrap']} bootstrap resamples of the points"}). GMW: Gaussian mean width of the layer's outputs ({s['gmw_samples']} directions,
 {100 * s['gmw_trim']:g}% trimmed mean). ReLU bounds: certified upper bounds of the ReLU singular values
 s<sub>k</sub>(ReLU(W&middot;+b); X) over the layer's inputs X from each group (first subset), computed at
 ranks k below rank(X W<sup>T</sup>) only: from there on s<sub>k</sub> = 0 exactly (MATH.md &sect;2; a set of
 {d['group_size']} points has rank at most {d['group_size']}); s<sub>0</sub> is exact and given as mean &plusmn;
-spread over every repeat's sets; the radius is max&#8214;x&#8214; over the set. "Correct wider in": the fraction of
-the (correct, incorrect) subsample pairs in which the correct set has the larger GMW.</p>
+spread over every repeat's sets (compared the same way); the radius is max&#8214;x&#8214; over the set.</p>
 {_summary_table(report)}
 
 <h2>The paper's observations on this network</h2>

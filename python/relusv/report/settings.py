@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Optional
 
+from ..analysis.compare import DEFAULT_ALPHA, DEFAULT_BOOTSTRAP, DEFAULT_MAX_GROUP_SIZE, DEFAULT_PERMUTATIONS
 from ..layer_table import DEFAULT_RELU_MAX_STEPS
 from ..width import DEFAULT_SAMPLES, DEFAULT_TRIM
 
@@ -16,11 +17,15 @@ class ReportSettings:
         Gaussian directions per GMW estimate and the trimmed-mean fraction
         (default: the library's, the paper's estimator of 100 samples, 10 % trimmed at each end).
     repeats
-        Number of equal-size subsample pairs per layer (MATH.md section 6);
-        repeat ``r`` draws fresh subsets and uses direction seed ``seed + r``
-        for both groups, so the spread covers both sources of randomness.
+        Number of equal-size subsample pairs per comparison, all on the same
+        Gaussian directions (MATH.md section 11).
+    permutations, bootstrap, alpha
+        Relabellings of the pooled points (permutation p-value), bootstrap
+        resamples (0: the effect's interval from the permutation spread) and the family-wise level of the
+        verdicts (Holm over every comparison of the report).
     max_group_size
-        Cap on the size of the compared sets (keeps big data sets cheap).
+        Each group enters the comparisons with at most this many points (a
+        seeded random subset; keeps big data sets cheap).
     spectrum_points
         Number of ranks k per layer at which ReLU bounds are computed
         (evenly spaced over 0 .. min(m, n) - 1, always including 0);
@@ -44,7 +49,10 @@ class ReportSettings:
     gmw_samples: int = DEFAULT_SAMPLES
     gmw_trim: float = DEFAULT_TRIM
     repeats: int = 10
-    max_group_size: int = 500
+    permutations: int = DEFAULT_PERMUTATIONS
+    bootstrap: int = DEFAULT_BOOTSTRAP
+    alpha: float = DEFAULT_ALPHA
+    max_group_size: int = DEFAULT_MAX_GROUP_SIZE
     spectrum_points: Optional[int] = None
     spectrum_max_steps: int = DEFAULT_RELU_MAX_STEPS
     spectrum_time_budget: Optional[float] = None

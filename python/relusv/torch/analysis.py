@@ -8,11 +8,13 @@ over a probe set split into correctly and incorrectly classified points:
   rank ``||W||_F^2 / sigma_0^2``;
 - the Gaussian mean width and effective dimension ``(w / diam)^2`` of both
   groups, at the layer's input and at its activation's output, on sets of
-  equal size (MATH.md section 6): ``repeats`` seeded subsample pairs
-  (``equal_size_subsets``), repeat ``r`` with directions seeded ``seed + r``
-  for both groups; mean, spread (sample standard deviation) and the fraction
-  of the ``repeats x repeats`` (correct, incorrect) pairs in which the correct
-  set is wider (the confidence of the comparison);
+  equal size compared by the calibrated procedure of MATH.md section 11
+  (``relusv.analysis.compare``): ``repeats`` subsample pairs on the same
+  Gaussian directions (seed ``seed``), a permutation p-value from
+  ``permutations`` relabellings of the pooled points, the effect
+  ``D / mean(f)`` with its interval, Holm-adjusted over every
+  comparison of the table, and the verdict ``correct larger`` /
+  ``incorrect larger`` / ``no difference shown``;
 - for a ReLU layer, certified bounds of ``s_k(ReLU(W . + b); X)`` over each
   group's inputs (first subsample), at ranks ``k`` below ``rank(X W^T)``:
   from there on ``s_k = 0`` exactly (MATH.md section 2), so those ranks are
@@ -20,7 +22,8 @@ over a probe set split into correctly and incorrectly classified points:
 
 Two passes over the probe data, under ``torch.no_grad()`` in eval mode (the
 modes, gradients, parameters and CPU random generator are restored): the
-first classifies, the second keeps the activations of the chosen points only.
+first classifies, the second keeps the activations of the pooled points only
+(at most ``max_group_size`` of each group).
 """
 from __future__ import annotations
 
@@ -32,7 +35,10 @@ from torch import nn
 
 from .. import _arrays
 from ..layer_table import (
+    DEFAULT_ALPHA,
+    DEFAULT_BOOTSTRAP,
     DEFAULT_MAX_GROUP_SIZE,
+    DEFAULT_PERMUTATIONS,
     DEFAULT_RELU_POINTS,
     DEFAULT_REPEATS,
     LayerInput,
@@ -87,7 +93,8 @@ def _passes(model: nn.Module, data, layers: List[Layer], predict: Callable, grou
     """Pass 1 (classify) and pass 2 (capture the chosen rows).
 
     Returns ``(groups, activations, input_shapes, dimensions)``: ``activations[(name, site)]`` has one row
-    per entry of ``groups.chosen()`` (sorted probe indices); ``dimensions[(name, site)]`` its size per point."""
+    per entry of ``groups.chosen()`` (the pooled probe indices, sorted); ``dimensions[(name, site)]`` its size
+    per point."""
     device = model_device(model)
     verdicts: List[np.ndarray] = []
     for a, b, inputs, targets in progress_bar(data.iterate(), "classifying", show=show):
@@ -125,6 +132,13 @@ def _conv_bounds(layer: Layer):
     return bounds
 
 
+def _conv_norm_estimate(kernel: np.ndarray, size: tuple, seed: int, geometry: Dict[str, Any], start=None):
+    """A convolution's operator norm, exact or a certified bracket (``conv_operator_norm``; MATH.md section 9)."""
+    from .conv_operator import conv_operator_norm
+
+    return conv_operator_norm(kernel, size, seed=seed, start=start, **geometry)
+
+
 def layer_input(layer: Layer, input_shape: Optional[tuple] = None) -> LayerInput:
     """The table's view of a discovered layer: ``W`` (or ``K_mat``) and bias with BatchNorm folded, float64."""
     module = layer.module
@@ -134,8 +148,8 @@ def layer_input(layer: Layer, input_shape: Optional[tuple] = None) -> LayerInput
                           layer.notes, None, None, None, parameters)
     stored = module.weight
     bias = layer.bias()
-    conv = layer.kind == "conv2d" and getattr(module, "groups", 1) == 1 and \
-        not isinstance(getattr(module, "padding", 0), str)
+    string_padding = isinstance(getattr(module, "padding", 0), str)
+    conv = layer.kind == "conv2d" and getattr(module, "groups", 1) == 1 and not string_padding
     notes = layer.notes
     if layer.kind == "conv2d" and not conv:
         notes = notes + ("grouped or string-padded convolution: channel-rank bounds not computed",)
@@ -143,7 +157,8 @@ def layer_input(layer: Layer, input_shape: Optional[tuple] = None) -> LayerInput
                       layer.folded, notes, tuple(stored.shape), _arrays.to_numpy(layer.matrix(), "W").astype(np.float64),
                       None if bias is None else _arrays.to_numpy(bias, "b").astype(np.float64), parameters,
                       _NUMPY_DTYPES.get(stored.dtype, np.float64), _conv_bounds(layer) if conv else None, input_shape,
-                      _conv_geometry(module) if layer.kind == "conv2d" and not isinstance(module.padding, str) else None)
+                      _conv_geometry(module) if layer.kind == "conv2d" and not string_padding else None,
+                      operator_norm_estimate=_conv_norm_estimate if layer.kind == "conv2d" else None)
 
 
 def _conv_geometry(module: nn.Module) -> Dict[str, Any]:
@@ -158,7 +173,8 @@ _NUMPY_DTYPES = {torch.float16: np.float16, torch.bfloat16: np.float32, torch.fl
 def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterable[str]] = None, seed: int = 0,
             relu_bounds: bool = True, group_size: Optional[int] = None,
             max_group_size: Optional[int] = DEFAULT_MAX_GROUP_SIZE, repeats: int = DEFAULT_REPEATS,
-            samples: int = DEFAULT_SAMPLES, trim: float = DEFAULT_TRIM,
+            permutations: int = DEFAULT_PERMUTATIONS, bootstrap: int = DEFAULT_BOOTSTRAP,
+            alpha: float = DEFAULT_ALPHA, samples: int = DEFAULT_SAMPLES, trim: float = DEFAULT_TRIM,
             relu_points: Optional[int] = DEFAULT_RELU_POINTS, relu_options: Optional[Dict[str, Any]] = None,
             unit_sphere: bool = False, sphere_points: int = 2000, sphere_max_steps: Optional[int] = None,
             batch_size: int = 1024, predict: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
@@ -178,15 +194,25 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
         ``DataLoader`` of such batches (not shuffled: it is read twice), with
         ``y=None``.
     seed : int
-        Seeds the subsamples and the Gaussian directions (``seed + r`` in repeat ``r``).
+        Seeds the Gaussian directions (those of ``relusv.gmw(..., seed=seed)``, shared by both groups
+        and every repeat) and, through ``numpy.random.SeedSequence``, the pools, subsamples,
+        relabellings and bootstrap resamples.
     relu_bounds : bool
         Compute ReLU singular-value bounds over each group's inputs for every
         ReLU layer (``relusv.relu_singular_values``, float64; convolutions
         through ``relusv.torch.relu_singular_values`` where available).
     group_size, max_group_size : int, optional
-        Points per compared set: default the size of the smaller group, capped at ``max_group_size``.
+        Each group enters with at most ``max_group_size`` of its points (a seeded random subset; None:
+        all); the compared sets have the size of the smaller, at most ``group_size``.
     repeats : int
-        Subsample pairs per comparison.
+        Subsample pairs averaged per comparison (MATH.md section 11).
+    permutations, bootstrap : int
+        Random relabellings of the pooled points (the permutation p-value; the smallest possible p is
+        ``1 / (permutations + 1)``), and bootstrap resamples for the effect's interval (0, the default:
+        the interval from the spread of the permutation distribution; MATH.md section 11).
+    alpha : float
+        Family-wise level of the verdicts (Holm over every comparison of the table) and
+        ``1 - alpha`` the level of the effect intervals.
     samples, trim
         The GMW estimator (as ``relusv.gmw``).
     relu_points : int or None
@@ -214,19 +240,24 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
         ``notes``, ``weight_shape``, ``matrix_shape``, ``parameters``, ``rank``,
         ``sigma_0``, ``sigma_min``, ``stable_rank``; at the activation's output
         ``dimension``, ``gmw_correct``, ``gmw_correct_spread``,
-        ``gmw_incorrect``, ``gmw_incorrect_spread``, ``gmw_ratio``,
-        ``gmw_confidence`` (fraction of subsample pairs in which the correct set
-        is wider), ``gmw_verdict`` (``correct larger`` / ``incorrect larger``
-        only beyond the spreads, else ``within spread``, or the reason there is
-        no comparison), ``effdim_*``; the same with prefix ``input_`` at the
-        layer's input; ``s0_correct``, ``s0_incorrect`` (exact ``s_0``, mean over
-        the repeats, with ``_spread``), ``s0_confidence``, ``s0_verdict``,
+        ``gmw_incorrect``, ``gmw_incorrect_spread`` (mean and spread over the
+        repeats), ``gmw_ratio``, ``gmw_difference`` (``D``, the mean paired
+        difference), ``gmw_effect`` (``D / mean(f)``) with ``gmw_effect_low``
+        / ``gmw_effect_high`` (its interval at level ``1 - alpha``),
+        ``gmw_p_value`` (permutation), ``gmw_p_adjusted`` (Holm over every
+        comparison of the table), ``gmw_verdict`` (``correct larger`` /
+        ``incorrect larger`` where ``gmw_p_adjusted < alpha``, else ``no
+        difference shown``, or ``not compared: <reason>``), ``effdim_*``; the
+        same with prefix ``input_`` at the layer's input; ``s0_*`` the same
+        comparison of the exact ``s_0`` over each repeat's sets,
         ``relu_k10_*`` (smallest computed ``k`` with bound at most ``s_0 / 10``),
         ``relu_bound_ratio_*`` (median of ``bound_k / (sigma_k max ||x||)``),
         ``s0_unit_sphere`` and ``relu_bounds`` (``computed`` or why not).
         ``df.attrs`` holds the probe summary (``points``, ``accuracy``,
         ``correct``, ``incorrect``, ``group_size``, ``repeats``, ``comparison``
         — the reason groups are not compared, or ``""``), the settings, the
+        ``design`` (repeats, permutations, bootstrap, caps, alpha, seed), the
+        ``family`` size, the ``pool`` (probe indices), the
         ``subsets`` compared (probe indices per group and repeat), the
         ``discovery`` (method, skipped modules) and per-layer ``details``
         (all singular values, every subsample's width, the bound curves with
@@ -251,7 +282,8 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             groups, acts, shapes, dims = _passes(model, data, found.layers, predict,
                                            {"group_size": group_size, "max_group_size": max_group_size,
-                                            "repeats": repeats, "seed": seed}, progress)
+                                            "repeats": repeats, "permutations": permutations,
+                                            "bootstrap": bootstrap, "alpha": alpha, "seed": seed}, progress)
     finally:
         modes.restore()
     settings = table_settings(seed, samples, trim, relu_bounds, relu_points, relu_options, unit_sphere, sphere_points,

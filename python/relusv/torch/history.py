@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Union
 
 PathLike = Union[str, Path]
-TEXT_COLUMNS = ("layer", "site", "group", "quantity", "stop_reason", "note")
+TEXT_COLUMNS = ("layer", "site", "group", "quantity", "stop_reason", "note", "verdict")
 
 
 def _plain(value: Any) -> Any:

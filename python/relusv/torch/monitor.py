@@ -4,16 +4,22 @@ A ``Monitor`` runs a fixed probe set ``(X, y)`` through the model, splits the
 points into correctly and incorrectly classified ones, and records per layer:
 
 - the Gaussian mean width of each group's activations, on equal-size seeded
-  subsets of the two groups (several subsamples: mean and spread), for the
-  layer's input and for the output of its ReLU;
+  subsets of the two groups (``repeats`` subsamples: mean and spread), for the
+  layer's input and for the output of its ReLU, and the calibrated comparison
+  of the two groups (MATH.md section 11; ``relusv.analysis.compare``, the
+  same design, directions and numbers as ``relusv.torch.analyze``): the mean
+  paired difference, its permutation p-value, the effect with its bootstrap
+  interval, Holm-adjusted over the measurement's comparisons, and the verdict;
 - the singular values of the layer's weight ``W``;
 - optionally, the top of the ReLU singular-value bound curve of the layer
   ``ReLU(W x + b)`` over each group's inputs (``relusv.relu_singular_values``).
 
 One measurement is two passes over the probe set under ``torch.no_grad()``:
 the first classifies every point, the second streams the activations of the
-chosen points, batch by batch, into ``relusv.GMWAccumulator`` objects, so the
-probe set never has to be in memory at once (``X`` may be a NumPy memmap or a
+pooled points (at most ``max_group_size`` per group), batch by batch, into
+their products with the Gaussian directions (``S`` numbers per point and
+site; the comparison needs only maxima and minima of these), so the probe
+set never has to be in memory at once (``X`` may be a NumPy memmap or a
 map-style dataset). Activations on a GPU are copied to the CPU batch by batch
 for the native library; the model stays where it is. A layer's input that
 equals the previous layer's ReLU output on every probe batch (the usual MLP;
@@ -30,8 +36,24 @@ import torch
 from torch import nn
 
 from .. import _arrays
-from ..accumulator import GMWAccumulator
-from ..groups import GROUPS, MIN_GROUP_SIZE, comparison_reason, equal_size_subsets
+from ..analysis.compare import (
+    DEFAULT_ALPHA,
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_MAX_GROUP_SIZE,
+    DEFAULT_PERMUTATIONS,
+    DEFAULT_REPEATS,
+    GROUPS,
+    Comparison,
+    Design,
+    adjust,
+    compare,
+    design,
+    gmw_functional,
+    projections,
+    resolution_note,
+    spread,
+)
+from ..analysis.directions import gaussian_directions
 from ..width import DEFAULT_SAMPLES, DEFAULT_TRIM
 from ._layers import TrainingModes, forward, model_device, predicted_labels, unwrap
 from .discovery import Layer, relu_layers
@@ -89,16 +111,22 @@ class Monitor:
         qualified names.
     every_steps, every_epochs : int, optional
         Measure on every N-th call of ``step()`` / ``epoch_end()``.
-    group_size : int, optional
-        Points per subset; default (and upper limit) the size of the smaller group.
-    subsets : int, default 5
-        Number of seeded subsamples per group (a group that has exactly
-        ``group_size`` points is used whole, once).
+    group_size, max_group_size : int, optional
+        Each group enters with at most ``max_group_size`` of its points (a
+        seeded random subset; None: all); the compared sets have the size of
+        the smaller, at most ``group_size`` (the rule of ``analyze``).
+    repeats : int, default 5
+        Subsample pairs per comparison (a group of exactly the compared size
+        is used whole in every repeat). ``subsets`` is its former name.
+    permutations, bootstrap, alpha
+        The calibrated comparison (MATH.md section 11), as in ``analyze``:
+        relabellings of the pooled points, bootstrap resamples, level.
     samples, trim : GMW estimator settings (as ``relusv.gmw``).
     seed : int, default 0
-        Seed of the Gaussian directions (the same for every group and
-        subsample of a layer, so the comparisons share their random numbers)
-        and of the subsamples.
+        Seed of the Gaussian directions (those of ``relusv.gmw(..., seed=seed)``,
+        the same for both groups and every subsample: paired) and, through
+        ``numpy.random.SeedSequence``, of the pools, subsamples, relabellings
+        and bootstrap resamples.
     singular_values : bool, default True
         Record ``relusv.singular_values(W)`` of every linear-like layer (a
         convolution's kernel matrix) and its ``operator_norm``, the norm of the
@@ -128,7 +156,8 @@ class Monitor:
     predict : callable, optional
         ``predict(output) -> labels``; default argmax of the logits.
     dtype : {"float32", "float64"}, optional
-        Precision of the width computations; default that of the activations.
+        Precision the activations are rounded to before their products with
+        the directions (formed in float64); default that of the activations.
     distributed : bool, optional
         Default: on when ``torch.distributed`` is initialised with several ranks.
         Ranks classify and stream disjoint probe batches (batch ``j`` on rank
@@ -139,15 +168,20 @@ class Monitor:
 
     def __init__(self, model: nn.Module, x: Any, y: Any = None, *, layers: Optional[Iterable[str]] = None,
                  every_steps: Optional[int] = None, every_epochs: Optional[int] = None,
-                 group_size: Optional[int] = None, subsets: int = 5, samples: int = DEFAULT_SAMPLES,
+                 group_size: Optional[int] = None, max_group_size: Optional[int] = DEFAULT_MAX_GROUP_SIZE,
+                 repeats: int = DEFAULT_REPEATS, permutations: int = DEFAULT_PERMUTATIONS,
+                 bootstrap: int = DEFAULT_BOOTSTRAP, alpha: float = DEFAULT_ALPHA, samples: int = DEFAULT_SAMPLES,
                  trim: float = DEFAULT_TRIM, seed: int = 0, singular_values: bool = True,
                  relu_bounds: bool = False, relu_ks: Sequence[int] = (0, 1, 2, 3),
                  relu_options: Optional[Dict[str, Any]] = None, batch_size: int = 1024, eval_mode: bool = True,
                  predict: Optional[Callable[[torch.Tensor], torch.Tensor]] = None, dtype: Optional[str] = None,
-                 distributed: Optional[bool] = None, process_group: Any = None):
+                 distributed: Optional[bool] = None, process_group: Any = None, subsets: Optional[int] = None):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        for name, value in (("every_steps", every_steps), ("every_epochs", every_epochs), ("subsets", subsets),
+        if subsets is not None:
+            warnings.warn("Monitor(subsets=...) is now called repeats=", DeprecationWarning, stacklevel=2)
+            repeats = subsets
+        for name, value in (("every_steps", every_steps), ("every_epochs", every_epochs), ("repeats", repeats),
                             ("samples", samples)):
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -160,7 +194,12 @@ class Monitor:
         self.taps = [Tap(layer, site) for layer in self.layers for site in SITES
                      if site == "output" or layer.weighted]
         self.every_steps, self.every_epochs = every_steps, every_epochs
-        self.group_size, self.subsets, self.samples, self.trim, self.seed = group_size, subsets, samples, trim, seed
+        self.group_size, self.repeats, self.samples, self.trim, self.seed = group_size, repeats, samples, trim, seed
+        self.design_settings = {"repeats": repeats, "permutations": permutations, "bootstrap": bootstrap,
+                                "group_size": group_size, "max_group_size": max_group_size, "alpha": alpha,
+                                "seed": seed}
+        design([True, False], **self.design_settings)   # checks the settings now, not at the first measurement
+        self._directions: Dict[int, np.ndarray] = {}
         self.singular_values, self.relu_bounds = singular_values, relu_bounds
         self.relu_ks = [int(k) for k in relu_ks]
         self.relu_options = dict(relu_options or {})
@@ -226,17 +265,16 @@ class Monitor:
                 model.eval()
             with torch.no_grad(), torch.random.fork_rng(devices=[]):
                 correct, dims, dtype, aliases, input_shapes = self._classify(model, comm)
-                chosen = equal_size_subsets(correct, self.group_size, self.subsets, self.seed)
-                accumulators, inputs = self._stream(model, comm, chosen, dims, dtype, aliases)
+                plan = design(correct, **self.design_settings)
+                projected, inputs = self._stream(model, comm, plan, dims, dtype, aliases)
         finally:
             modes.restore()
-        widths = self._widths(accumulators, comm, chosen)
-        for i, source in aliases.items():
-            for g in GROUPS:
-                if (*self.taps[source].key, g) in widths:
-                    widths[(*self.taps[i].key, g)] = widths[(*self.taps[source].key, g)]
+        comparisons = self._compare(plan, projected, aliases)
+        widths = {(*key, g): (c.correct_values if g == "correct" else c.incorrect_values)
+                  for key, c in comparisons.items() for g in GROUPS}
         measurement = Measurement(self.measurements, self.steps if step is None else step,
-                                  self.epochs if epoch is None else epoch, correct, chosen, widths)
+                                  self.epochs if epoch is None else epoch, correct, plan.subsets(), widths,
+                                  comparisons, plan)
         records = self._records(measurement)
         records += self._spectra(measurement, inputs, comm, input_shapes)
         self.measurements += 1
@@ -324,20 +362,25 @@ class Monitor:
                         for i, tap in enumerate(self.taps) if tap.site == "input" and shapes[i].all()}
         return verdict == 2, dims, self.dtype or _DTYPE_CODES[int(bits[0])], aliases, input_shapes
 
-    def _stream(self, model: nn.Module, comm: SingleProcess, chosen: Dict[str, List[np.ndarray]],
-                dims: np.ndarray, dtype: str, aliases: Dict[int, int]):
-        """Pass 2: the activations of the chosen points into one accumulator per (tap, group, subset)."""
+    def directions(self, dimension: int) -> np.ndarray:
+        """The ``samples x dimension`` Gaussian directions of seed ``seed`` (those of ``relusv.gmw``), cached."""
+        if dimension not in self._directions:
+            self._directions[dimension] = gaussian_directions(dimension, self.samples, self.seed)
+        return self._directions[dimension]
+
+    def _stream(self, model: nn.Module, comm: SingleProcess, plan: Design, dims: np.ndarray, dtype: str,
+                aliases: Dict[int, int]):
+        """Pass 2: the products ``Z G^T`` of the pooled points with each tap's directions (pool order), and the
+        inputs of repeat 0's sets (for the ReLU bounds)."""
         n = len(self.probe)
-        members: Dict[Tuple[str, int], np.ndarray] = {}
-        for g in GROUPS:
-            if len(chosen[g]) and len(chosen[g][0]) >= MIN_GROUP_SIZE:
-                for r, idx in enumerate(chosen[g]):
-                    mask = np.zeros(n, dtype=bool)
-                    mask[idx] = True
-                    members[(g, r)] = mask
-        accumulators = {(tap.key, member): GMWAccumulator(int(d), self.samples, self.seed, dtype)
-                        for i, (tap, d) in enumerate(zip(self.taps, dims)) if i not in aliases
-                        for member in members}
+        position = np.full(n, -1, dtype=np.int64)
+        position[plan.pool] = np.arange(plan.pool.size)
+        first = {g: np.zeros(n, dtype=bool) for g in GROUPS}
+        if plan.comparable:
+            for g, idx in plan.pair(0).items():
+                first[g][idx] = True
+        measured = [i for i in range(len(self.taps)) if i not in aliases]
+        projected = {i: np.zeros((plan.pool.size, self.samples)) for i in measured} if plan.comparable else {}
         # Where each tap's rows are kept as inputs of a layer (for the ReLU bounds): its own input,
         # or the input of the layer whose input it is an alias of.
         index = {tap.key: i for i, tap in enumerate(self.taps)}
@@ -347,8 +390,7 @@ class Monitor:
                 input_of.setdefault(aliases.get(i, i), []).append(tap.layer.name)
         inputs: Dict[Tuple[str, str], List[Tuple[np.ndarray, np.ndarray]]] = {}
         want_inputs = self.relu_bounds and bool(self.relu_ks)
-        rows: Dict[Tuple[str, int], np.ndarray] = {}
-        start = [0]
+        batch: Dict[str, Any] = {}
 
         def sink(tap: Tap, activation: torch.Tensor) -> None:
             i = index[tap.key]
@@ -356,53 +398,54 @@ class Monitor:
                 return
             # GPU tensors come to the CPU here, one batch at a time.
             x = _arrays.as_points(activation, f"activation of {tap.layer.name}", dtype)
-            for member, r in rows.items():
-                if r.size:
-                    accumulators[(tap.key, member)].update(x[r], progress=False)
-                    if want_inputs and member[1] == 0:
-                        for layer in input_of.get(i, ()):
-                            inputs.setdefault((layer, member[0]), []).append((start[0] + r, x[r].copy()))
+            rows = batch["rows"]
+            projected[i][position[batch["start"] + rows]] = projections(x[rows], self.directions(int(dims[i])))
+            if want_inputs:
+                for g in GROUPS:
+                    keep = rows[first[g][batch["start"] + rows]]
+                    for layer in input_of.get(i, ()):
+                        inputs.setdefault((layer, g), []).append((batch["start"] + keep, x[keep].copy()))
 
         device = model_device(model)
-        if members:
+        if projected:
             handles = self._hooks(model, sink)
             try:
                 for j in comm.shard(self.probe.batches):
                     a = j * self.probe.batch_size
                     b = min(n, a + self.probe.batch_size)
-                    rows = {member: np.flatnonzero(mask[a:b]) for member, mask in members.items()}
-                    if not any(r.size for r in rows.values()):
-                        continue   # no chosen point in this batch
-                    start[0] = a
+                    batch["rows"], batch["start"] = np.flatnonzero(position[a:b] >= 0), a
+                    if not batch["rows"].size:
+                        continue   # no pooled point in this batch
                     _, _, batch_inputs, _ = self.probe.batch(j)
                     forward(model, batch_inputs, device)
             finally:
                 for h in handles:
                     h.remove()
-        return accumulators, inputs
+        if comm.world_size > 1 and projected:   # each pooled row was filled by exactly one rank
+            stacked = comm.all_reduce(np.stack([projected[i] for i in measured]), "sum")
+            projected = {i: stacked[k] for k, i in enumerate(measured)}
+        return projected, inputs
 
-    def _widths(self, accumulators: Dict, comm: SingleProcess,
-                chosen: Dict[str, List[np.ndarray]]) -> Dict[Tuple[str, str, str], List[float]]:
-        """Merges the accumulators across ranks; the width of every (layer, site, group) subsample."""
-        keys = list(accumulators)
-        if comm.world_size > 1 and keys:
-            extremes = [accumulators[k].extremes for k in keys]
-            maxima = comm.all_reduce(np.stack([e[0] for e in extremes]), "max")
-            minima = comm.all_reduce(np.stack([e[1] for e in extremes]), "min")
-            points = comm.all_reduce(np.array([accumulators[k].points for k in keys], dtype=np.int64), "sum")
-            merged = {}
-            for i, k in enumerate(keys):
-                acc = accumulators[k]
-                fresh = GMWAccumulator(acc.dimension, acc.samples, acc.seed, str(acc.dtype))
-                merged[k] = fresh.merge_extremes(maxima[i], minima[i], int(points[i]))
-            accumulators = merged
-        widths: Dict[Tuple[str, str, str], List[float]] = {}
-        for (tap_key, (g, r)), acc in accumulators.items():
-            expected = len(chosen[g][r])
-            if acc.points != expected:
-                raise RuntimeError(f"internal error: {acc.points} points reached a subset of {expected}")
-            widths.setdefault((*tap_key, g), []).append(acc.estimate(self.trim))
-        return widths
+    def _compare(self, plan: Design, projected: Dict[int, np.ndarray],
+                 aliases: Dict[int, int]) -> Dict[Tuple[str, str], Comparison]:
+        """The comparison of every tap (an alias shares its source's), Holm-adjusted over the measurement."""
+        if not plan.comparable:
+            return {}
+        out: Dict[Tuple[str, str], Comparison] = {}
+        for i, tap in enumerate(self.taps):
+            if i in aliases:
+                continue
+            out[tap.key] = compare(plan, gmw_functional(None, self.samples, self.trim, self.seed,
+                                                        projected=projected[i]))
+        for i, source in aliases.items():
+            c = out[self.taps[source].key]
+            out[self.taps[i].key] = Comparison(**{**c.__dict__})
+        family = [out[tap.key] for tap in self.taps]
+        adjust(family, plan.alpha)
+        note = resolution_note(int(plan.settings["permutations"]), len(family), plan.alpha)
+        if note:
+            warnings.warn(note, stacklevel=3)
+        return out
 
     # -- records ------------------------------------------------------------------------------------
 
@@ -418,7 +461,7 @@ class Monitor:
         return {**self._base(m), "layer": layer, "site": site, "group": group, "quantity": quantity, "k": k,
                 "value": float(value), "spread": None if spread is None else float(spread),
                 "group_size": size if group else None,
-                "subsets": len(m.subsets[group]) if group else None}
+                "repeats": len(m.subsets[group]) if group else None}
 
     def _records(self, m: Measurement) -> History:
         out = History()
@@ -427,12 +470,17 @@ class Monitor:
                 values = m.widths.get((*tap.key, g))
                 if values is None:   # a group too small to have a width: the record says why
                     record = self._record(m, tap.layer.name, tap.site, g, "gmw", None, float("nan"))
-                    record["note"] = comparison_reason(m.correct, len(m.subsets[g][0]) if m.subsets[g] else 0,
-                                                       MIN_GROUP_SIZE)
+                    record["note"] = m.design.reason
                     out.append(record)
                     continue
-                spread = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-                out.append(self._record(m, tap.layer.name, tap.site, g, "gmw", None, float(np.mean(values)), spread))
+                out.append(self._record(m, tap.layer.name, tap.site, g, "gmw", None, float(np.mean(values)),
+                                        spread(values)))
+            c = m.comparisons.get(tap.key)
+            if c is not None:   # the comparison (MATH.md section 11): value D, and its statistics
+                record = self._record(m, tap.layer.name, tap.site, None, "gmw_difference", None, c.difference)
+                record.update({"effect": c.effect, "effect_low": c.effect_low, "effect_high": c.effect_high,
+                               "p_value": c.p_value, "p_adjusted": c.p_adjusted, "verdict": c.verdict})
+                out.append(record)
         return out
 
     def _spectra(self, m: Measurement, inputs: Dict, comm: SingleProcess, input_shapes: Dict[str, tuple]) -> History:
@@ -508,7 +556,8 @@ class Measurement:
     """Everything one ``measure()`` saw, kept as ``Monitor.last`` for inspection.
 
     ``subsets[group][r]`` are the probe indices of subsample ``r``;
-    ``widths[(layer, site, group)][r]`` its Gaussian mean width.
+    ``widths[(layer, site, group)][r]`` its Gaussian mean width;
+    ``comparisons[(layer, site)]`` the calibrated comparison (MATH.md section 11) and ``design`` its sets.
     """
 
     index: int
@@ -517,6 +566,8 @@ class Measurement:
     correct: np.ndarray
     subsets: Dict[str, List[np.ndarray]]
     widths: Dict[Tuple[str, str, str], List[float]] = field(default_factory=dict)
+    comparisons: Dict[Tuple[str, str], Comparison] = field(default_factory=dict)
+    design: Optional[Design] = None
 
     def __repr__(self) -> str:
         sizes = {g: (len(v[0]) if v else 0) for g, v in self.subsets.items()}
