@@ -23,7 +23,9 @@ Exact where that is cheap, a certified bracket ``lower <= ||A_K|| <= upper`` oth
 
   - ``lower = ||A_K y||`` for the unit Ritz vector ``y`` of (restarted, fully
     reorthogonalised) Lanczos on ``A_K^T A_K`` (``conv2d`` and its adjoint by
-    autograd, float64): the operator attains it, so it is a value from below.
+    autograd; the iteration applies the operator in float32, where
+    convolutions are fast, and ``||A_K y||`` is evaluated in float64): the
+    operator attains it, so it is a value from below.
     Lanczos reaches a given accuracy in far fewer operator applications than
     power iteration; a ``start`` vector (the previous ``vector``, e.g. of the
     same layer before a training step) warm-starts it.
@@ -66,8 +68,9 @@ Pair = Union[int, Tuple[int, int]]
 ROUNDING = 1e-10
 EXACT_CIRCULAR, EXACT_POINTWISE = "exact (circular)", "exact (1x1 kernel)"
 BRACKET, DENSE = "bracket (Lanczos, circular torus)", "bracket (dense, Cholesky certificate)"
-#: Default relative gap of the bracket at which the iteration stops, and its budget of operator applications.
-DEFAULT_TOL, DEFAULT_MAX_ITER = 1e-3, 60
+#: Default relative gap of the bracket at which the iteration stops, and its budget of operator applications
+#: from a random start and from a given (warm) start vector.
+DEFAULT_TOL, DEFAULT_MAX_ITER, DEFAULT_WARM_MAX_ITER = 1e-3, 60, 15
 #: The dense route: the smaller side of ``A_K`` at most this, and at most this many entries.
 DENSE_MAX_SIDE, DENSE_MAX_ENTRIES = 1024, 1 << 22
 _RESTART = 30   # Lanczos vectors kept before a restart from the Ritz vector
@@ -236,9 +239,10 @@ def _dense_bracket(g: _Geometry, h: int, w: int, tol: float) -> Optional[Tuple[f
     n, m = a.shape
     eps = float(np.finfo(np.float64).eps)
     product_error = (m + 2) * eps * float(torch.sum(a * a))
-    lower, _, _ = _lanczos(lambda v: a.T @ v.reshape(-1), torch.ones(n, dtype=torch.float64) + 0.5 *
-                           torch.randn(n, generator=torch.Generator().manual_seed(0), dtype=torch.float64),
-                           float("inf"), 1e-10, 4 * _RESTART)
+    start = torch.ones(n, dtype=torch.float64) + 0.5 * torch.randn(
+        n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    lower, _, _ = _lanczos(lambda v: a.T @ v.reshape(-1), start, float("inf"), 1e-10, 4 * _RESTART,
+                           gram=lambda v: gram @ v.reshape(-1))
     identity = torch.eye(n, dtype=torch.float64)
     for factor in (1 + 1e-8, 1 + 1e-6, (1 + tol) ** 2):
         mu = lower * lower * factor
@@ -272,7 +276,7 @@ def _torus_upper(g: _Geometry, h: int, w: int) -> float:
 
 def conv_operator_norm(conv: Any, input_size: Union[int, Sequence[int]], *, stride: Pair = 1, padding: Pair = 0,
                        dilation: Pair = 1, padding_mode: str = "zeros", groups: int = 1, seed: Optional[int] = 0,
-                       tol: float = DEFAULT_TOL, max_iter: int = DEFAULT_MAX_ITER, start: Any = None,
+                       tol: float = DEFAULT_TOL, max_iter: Optional[int] = None, start: Any = None,
                        dense: bool = True) -> OperatorNormEstimate:
     """``||A_K||`` of a convolution on ``C_in x H x W`` inputs: exact, or a certified bracket.
 
@@ -291,8 +295,9 @@ def conv_operator_norm(conv: Any, input_size: Union[int, Sequence[int]], *, stri
     tol : float, default 1e-3
         Stop when the relative gap ``(upper - lower) / upper`` is at most
         ``tol`` (``converged``), or when the top Ritz pair's relative residual is.
-    max_iter : int, default 60
-        At most this many applications of ``A_K^T A_K``.
+    max_iter : int, optional
+        At most this many applications of ``A_K^T A_K``; default 60, or 15
+        with a ``start`` vector (a warm start needs few).
     start : array_like, optional
         ``C_in H W`` values (e.g. the ``vector`` of an earlier result for this
         layer): the start vector of the iteration.
@@ -323,6 +328,8 @@ def conv_operator_norm(conv: Any, input_size: Union[int, Sequence[int]], *, stri
     """
     g = _geometry(conv, stride, padding, dilation, padding_mode, groups)
     h, w = _input_size(input_size)
+    if max_iter is None:
+        max_iter = DEFAULT_MAX_ITER if start is None else DEFAULT_WARM_MAX_ITER
     if not (tol > 0) or isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
         raise InvalidInputError(f"tol must be positive and max_iter a positive integer, got {tol}, {max_iter}")
     seed = 0 if seed is None else int(seed)
@@ -342,7 +349,9 @@ def conv_operator_norm(conv: Any, input_size: Union[int, Sequence[int]], *, stri
         lower, upper = found
         return OperatorNormEstimate(lower, 0, upper - lower <= tol * upper, seed, lower, upper, DENSE)
     upper = _torus_upper(g, h, w) * (1 + ROUNDING)
-    lower, vector, iterations = _lanczos(forward, x, upper, tol, max_iter)
+    single = _gram(_forward(g, kernel.float()))   # iterate in float32 (fast convolutions), measure in float64
+    lower, vector, iterations = _lanczos(forward, x, upper, tol, max_iter,
+                                         gram=lambda v: single(v.float()).double())
     lower *= 1 - ROUNDING
     upper = max(upper, lower)
     converged = upper - lower <= tol * upper
@@ -382,10 +391,11 @@ def _gram(forward: Callable) -> Callable[[torch.Tensor], torch.Tensor]:
     return apply
 
 
-def _lanczos(forward: Callable, x: torch.Tensor, upper: float, tol: float,
-             max_iter: int) -> Tuple[float, np.ndarray, int]:
-    """``(max ||A y||, y, applications)`` over the unit Ritz vectors ``y`` of restarted Lanczos on ``A^T A``."""
-    gram, shape = _gram(forward), x.shape
+def _lanczos(forward: Callable, x: torch.Tensor, upper: float, tol: float, max_iter: int,
+             gram: Optional[Callable] = None) -> Tuple[float, np.ndarray, int]:
+    """``(max ||A y||, y, applications)`` over the unit Ritz vectors ``y`` of restarted Lanczos on ``A^T A``
+    (``gram``: ``v -> A^T A v``, by default by autograd through ``forward``)."""
+    gram, shape = gram or _gram(forward), x.shape
     v = x.reshape(-1) / x.norm()
     best, best_vector, used = 0.0, v, 0
     while used < max_iter:
@@ -395,7 +405,7 @@ def _lanczos(forward: Callable, x: torch.Tensor, upper: float, tol: float,
             value = float(forward(y.reshape(shape)).norm())
         if value > best:
             best, best_vector = value, y
-        if upper - best <= tol * upper or residual <= tol * theta or theta <= 0:
+        if _within(best, upper, tol) or residual <= tol * theta or theta <= 0:
             break
         v = y
     return best, best_vector.numpy().copy(), used
@@ -420,12 +430,17 @@ def _lanczos_cycle(gram: Callable, v: torch.Tensor, shape, steps: int, upper: fl
         values, vectors = np.linalg.eigh(np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1))
         theta, s = float(values[-1]), torch.from_numpy(vectors[:, -1].copy())
         residual = beta * abs(float(s[-1]))
-        done = residual <= tol * theta or upper - np.sqrt(max(theta, 0.0)) <= tol * upper
+        done = residual <= tol * theta or _within(np.sqrt(max(theta, 0.0)), upper, tol)
         if done or beta <= 1e-14 * max(theta, 1e-300) or j == steps - 1:
             return _ritz_vector(basis, s), j + 1, residual, theta
         basis.append(wv / beta)
         betas.append(beta)
     return _ritz_vector(basis, s), steps, residual, theta
+
+
+def _within(lower: float, upper: float, tol: float) -> bool:
+    """Whether the relative gap ``(upper - lower) / upper`` is at most ``tol`` (never for an infinite ``upper``)."""
+    return bool(np.isfinite(upper)) and upper - lower <= tol * upper
 
 
 def _ritz_vector(basis, s: torch.Tensor) -> torch.Tensor:
