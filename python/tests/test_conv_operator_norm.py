@@ -43,7 +43,7 @@ def test_zero_padding_gives_a_bracket_around_the_dense_top_singular_value(kwargs
     conv = nn.Conv2d(4, 4, **kwargs).double()
     top = dense_top(conv, *size)
     # The iterative bracket (Lanczos below, circular torus above).
-    result = conv_operator_norm(conv, size, tol=1e-10, max_iter=2000, dense=False)
+    result = conv_operator_norm(conv, size, tol=1e-10, max_iter=2000, dense=False, ritz_tol=1e-10)
     assert result.method == "bracket (Lanczos, circular torus)"
     assert result.lower <= top <= result.upper
     assert result.estimate == result.lower == pytest.approx(top, rel=1e-6)
@@ -51,7 +51,8 @@ def test_zero_padding_gives_a_bracket_around_the_dense_top_singular_value(kwargs
     assert result.converged == (result.gap <= 1e-10)   # converged: the certified gap, nothing else
     assert np.linalg.norm(result.vector) == pytest.approx(1.0)
     weight_only = {k: v for k, v in kwargs.items() if k != "kernel_size"}
-    again = conv_operator_norm(conv.weight, size, tol=1e-10, max_iter=2000, dense=False, **weight_only)
+    again = conv_operator_norm(conv.weight, size, tol=1e-10, max_iter=2000, dense=False, ritz_tol=1e-10,
+                               **weight_only)
     assert (again.lower, again.upper) == (result.lower, result.upper)   # same seed, same geometry
     # The dense route of small layers: Lanczos below, a Cholesky certificate above, a tight bracket.
     small = conv_operator_norm(conv, size)
@@ -83,11 +84,11 @@ def test_a_1x1_kernel_reading_only_padding_is_zero():
 def test_a_warm_start_needs_fewer_iterations_and_stays_certified():
     torch.manual_seed(2)
     conv = nn.Conv2d(4, 4, 3, padding=1).double()
-    first = conv_operator_norm(conv, 10, tol=1e-6, max_iter=200, dense=False)
+    first = conv_operator_norm(conv, 10, tol=1e-6, max_iter=200, dense=False, ritz_tol=1e-8)
     with torch.no_grad():
         conv.weight.add_(1e-3 * torch.randn_like(conv.weight))
-    cold = conv_operator_norm(conv, 10, tol=1e-6, max_iter=200, dense=False)
-    warm = conv_operator_norm(conv, 10, tol=1e-6, max_iter=200, dense=False, start=first.vector)
+    cold = conv_operator_norm(conv, 10, tol=1e-6, max_iter=200, dense=False, ritz_tol=1e-8)
+    warm = conv_operator_norm(conv, 10, tol=1e-6, max_iter=200, dense=False, ritz_tol=1e-8, start=first.vector)
     top = dense_top(conv, 10, 10)
     assert warm.lower <= top <= warm.upper and warm.lower == pytest.approx(top, rel=1e-6)
     assert warm.iterations < cold.iterations
@@ -102,7 +103,7 @@ def test_the_upper_end_holds_for_every_padding_mode(padding_mode, padding, size)
     torch.manual_seed(3)
     conv = nn.Conv2d(3, 2, 3, padding=padding, padding_mode=padding_mode).double()
     top = dense_top(conv, *size)
-    result = conv_operator_norm(conv, size, tol=1e-12, max_iter=2000)
+    result = conv_operator_norm(conv, size, tol=1e-12, max_iter=2000, ritz_tol=1e-12)
     assert result.lower <= top <= result.upper
     assert result.lower == pytest.approx(top, rel=1e-6)
 

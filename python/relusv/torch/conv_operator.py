@@ -44,9 +44,10 @@ Exact where that is cheap, a certified bracket ``lower <= ||A_K|| <= upper`` oth
   Both ends are widened by a relative ``1e-10`` for the float64 rounding of
   their evaluation. The iteration stops once the relative gap
   ``(upper - lower) / upper`` is at most ``tol`` (``converged``), once the top
-  Ritz pair has converged (residual ``||A^T A y - theta y|| <= tol theta``:
-  more steps would not move ``lower``, the bracket is as tight as the torus
-  bound allows), or after ``max_iter`` operator applications. ``converged``
+  Ritz pair has converged (residual ``||A^T A y - theta y|| <= tol theta``, or
+  at most a quarter of the current relative gap times ``theta``: more steps
+  would barely move ``lower``, the bracket's width is the torus bound's), or
+  after ``max_iter`` operator applications. ``converged``
   means the bracket is certified to within ``tol``, nothing less.
 """
 from __future__ import annotations
@@ -242,7 +243,7 @@ def _dense_bracket(g: _Geometry, h: int, w: int, tol: float) -> Optional[Tuple[f
     start = torch.ones(n, dtype=torch.float64) + 0.5 * torch.randn(
         n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     lower, _, _ = _lanczos(lambda v: a.T @ v.reshape(-1), start, float("inf"), 1e-10, 4 * _RESTART,
-                           gram=lambda v: gram @ v.reshape(-1))
+                           gram=lambda v: gram @ v.reshape(-1), ritz_tol=1e-10)
     identity = torch.eye(n, dtype=torch.float64)
     for factor in (1 + 1e-8, 1 + 1e-6, (1 + tol) ** 2):
         mu = lower * lower * factor
@@ -277,7 +278,7 @@ def _torus_upper(g: _Geometry, h: int, w: int) -> float:
 def conv_operator_norm(conv: Any, input_size: Union[int, Sequence[int]], *, stride: Pair = 1, padding: Pair = 0,
                        dilation: Pair = 1, padding_mode: str = "zeros", groups: int = 1, seed: Optional[int] = 0,
                        tol: float = DEFAULT_TOL, max_iter: Optional[int] = None, start: Any = None,
-                       dense: bool = True) -> OperatorNormEstimate:
+                       dense: bool = True, ritz_tol: Optional[float] = None) -> OperatorNormEstimate:
     """``||A_K||`` of a convolution on ``C_in x H x W`` inputs: exact, or a certified bracket.
 
     Parameters
@@ -302,7 +303,12 @@ def conv_operator_norm(conv: Any, input_size: Union[int, Sequence[int]], *, stri
         ``C_in H W`` values (e.g. the ``vector`` of an earlier result for this
         layer): the start vector of the iteration.
     dense : bool, default True
-        Allow the exact dense route for small zero-padded operators (module docstring).
+        Allow the dense route for small zero-padded operators (module docstring).
+    ritz_tol : float, optional
+        Stop once the top Ritz pair's relative residual is at most this.
+        Default: ``tol``, or a quarter of the bracket's current relative gap
+        when that is larger. The iteration applies the operator in float32
+        unless ``ritz_tol`` is below ``1e-5`` (float64 then).
 
     Returns
     -------
@@ -349,9 +355,12 @@ def conv_operator_norm(conv: Any, input_size: Union[int, Sequence[int]], *, stri
         lower, upper = found
         return OperatorNormEstimate(lower, 0, upper - lower <= tol * upper, seed, lower, upper, DENSE)
     upper = _torus_upper(g, h, w) * (1 + ROUNDING)
-    single = _gram(_forward(g, kernel.float()))   # iterate in float32 (fast convolutions), measure in float64
-    lower, vector, iterations = _lanczos(forward, x, upper, tol, max_iter,
-                                         gram=lambda v: single(v.float()).double())
+    if ritz_tol is not None and ritz_tol < 1e-5:
+        gram = _gram(forward)
+    else:   # iterate in float32 (fast convolutions); the lower end is measured in float64
+        single = _gram(_forward(g, kernel.float()))
+        gram = lambda v: single(v.float()).double()   # noqa: E731
+    lower, vector, iterations = _lanczos(forward, x, upper, tol, max_iter, gram=gram, ritz_tol=ritz_tol)
     lower *= 1 - ROUNDING
     upper = max(upper, lower)
     converged = upper - lower <= tol * upper
@@ -392,27 +401,29 @@ def _gram(forward: Callable) -> Callable[[torch.Tensor], torch.Tensor]:
 
 
 def _lanczos(forward: Callable, x: torch.Tensor, upper: float, tol: float, max_iter: int,
-             gram: Optional[Callable] = None) -> Tuple[float, np.ndarray, int]:
+             gram: Optional[Callable] = None, ritz_tol: Optional[float] = None) -> Tuple[float, np.ndarray, int]:
     """``(max ||A y||, y, applications)`` over the unit Ritz vectors ``y`` of restarted Lanczos on ``A^T A``
     (``gram``: ``v -> A^T A v``, by default by autograd through ``forward``)."""
     gram, shape = gram or _gram(forward), x.shape
     v = x.reshape(-1) / x.norm()
     best, best_vector, used = 0.0, v, 0
     while used < max_iter:
-        y, steps, residual, theta = _lanczos_cycle(gram, v, shape, min(_RESTART, max_iter - used), upper, tol)
+        y, steps, residual, theta = _lanczos_cycle(gram, v, shape, min(_RESTART, max_iter - used), upper, tol,
+                                                   ritz_tol)
         used += steps
         with torch.no_grad():
             value = float(forward(y.reshape(shape)).norm())
         if value > best:
             best, best_vector = value, y
-        if _within(best, upper, tol) or residual <= tol * theta or theta <= 0:
+        if _within(best, upper, tol) or residual <= _ritz_tolerance(theta, upper, tol, ritz_tol) * theta or \
+                theta <= 0:
             break
         v = y
     return best, best_vector.numpy().copy(), used
 
 
-def _lanczos_cycle(gram: Callable, v: torch.Tensor, shape, steps: int, upper: float,
-                   tol: float) -> Tuple[torch.Tensor, int, float, float]:
+def _lanczos_cycle(gram: Callable, v: torch.Tensor, shape, steps: int, upper: float, tol: float,
+                   ritz_tol: Optional[float]) -> Tuple[torch.Tensor, int, float, float]:
     """One Lanczos cycle of at most ``steps`` applications from unit ``v``, fully reorthogonalised.
 
     Returns the unit top Ritz vector, the applications used, the Ritz residual
@@ -427,15 +438,31 @@ def _lanczos_cycle(gram: Callable, v: torch.Tensor, shape, steps: int, upper: fl
         for _ in range(2):   # full reorthogonalisation, twice is enough
             wv = wv - stacked.T @ (stacked @ wv)
         beta = float(wv.norm())
-        values, vectors = np.linalg.eigh(np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1))
-        theta, s = float(values[-1]), torch.from_numpy(vectors[:, -1].copy())
+        tridiagonal = torch.diag(torch.tensor(alphas, dtype=torch.float64))
+        if betas:
+            off = torch.tensor(betas, dtype=torch.float64)
+            tridiagonal = tridiagonal + torch.diag(off, 1) + torch.diag(off, -1)
+        values, vectors = torch.linalg.eigh(tridiagonal)
+        theta, s = float(values[-1]), vectors[:, -1].clone()
         residual = beta * abs(float(s[-1]))
-        done = residual <= tol * theta or _within(np.sqrt(max(theta, 0.0)), upper, tol)
+        done = residual <= _ritz_tolerance(theta, upper, tol, ritz_tol) * theta or \
+            _within(np.sqrt(max(theta, 0.0)), upper, tol)
         if done or beta <= 1e-14 * max(theta, 1e-300) or j == steps - 1:
             return _ritz_vector(basis, s), j + 1, residual, theta
         basis.append(wv / beta)
         betas.append(beta)
     return _ritz_vector(basis, s), steps, residual, theta
+
+
+def _ritz_tolerance(theta: float, upper: float, tol: float, ritz_tol: Optional[float]) -> float:
+    """The relative Ritz residual at which the iteration stops: ``ritz_tol`` if given, else ``tol``, or a
+    quarter of the bracket's current relative gap when that is larger (the width is then the upper end's,
+    which more steps cannot narrow)."""
+    if ritz_tol is not None:
+        return ritz_tol
+    if not np.isfinite(upper) or upper <= 0:
+        return tol
+    return max(tol, 0.25 * (upper - np.sqrt(max(theta, 0.0))) / upper)
 
 
 def _within(lower: float, upper: float, tol: float) -> bool:
