@@ -342,3 +342,25 @@ def test_a_layer_input_that_is_not_the_previous_relu_output_is_measured_itself()
         for r, idx in enumerate(monitor.last.subsets[g]):
             want = relusv.gmw(captured[idx].astype(np.float64), samples=SAMPLES, seed=SEED, trim=0)
             assert ins[r] == pytest.approx(want, rel=1e-12)
+
+
+def test_operator_norm_brackets_stay_certified_when_warm_started():
+    """A layer too large for the dense route gets a Lanczos bracket; after a weight change the next
+    measurement starts from the previous vector and its bracket still holds (oracle: dense SVD)."""
+    torch.manual_seed(6)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(8 * 12 * 12, 3))
+    g = torch.Generator().manual_seed(7)
+    x, y = torch.randn(60, 1, 12, 12, generator=g), torch.randint(0, 3, (60,), generator=g)
+    monitor = Monitor(model, x, y, samples=10, subsets=1, seed=SEED)
+    for change in (0.0, 0.05):
+        with torch.no_grad():
+            model[2].weight.add_(change * torch.randn(model[2].weight.shape, generator=g))
+        records = monitor.measure()
+        [upper] = records.select(layer="2", quantity="operator_norm")
+        [lower] = records.select(layer="2", quantity="operator_norm_lower")
+        assert upper["note"].startswith("bracket (Lanczos, circular torus), gap ")
+        exact = dense_operator_norm(model[2], (8, 12, 12))
+        assert lower["value"] <= exact <= upper["value"]
+        # cold: Lanczos to a Ritz residual of 1e-3; warm after a large change: the short warm budget
+        assert lower["value"] == pytest.approx(exact, rel=1e-3 if change == 0 else 1e-2)
