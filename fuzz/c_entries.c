@@ -6,10 +6,12 @@
  * Layout of the input: 16 header bytes choose the arguments, the rest are the
  * matrix elements (reused cyclically). Sizes are kept small so that each run
  * takes milliseconds. */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define RELUSV_EXPERIMENTAL /* relusv_relu_fit_gradient */
 #include "relusv.h"
 
 typedef struct {
@@ -34,6 +36,28 @@ static relusv_matrix matrix(reader *r, void **buffer) {
     *buffer = p;
     m.data = (byte(r) % 16 == 0) ? NULL : p;
     return m;
+}
+
+/* Extreme values of the scalar arguments and option fields: zero, subnormal,
+ * tiny, huge, infinite, NaN and negative doubles; sizes at and beyond the
+ * int32, int64 and uint64 limits. */
+static const double extreme_doubles[] = {0.0,  5e-324, 2.2250738585072014e-308, 1e-300, 5e-21, 0.02, 0.5, 1.0,
+                                         1e300, 1.7976931348623157e308, INFINITY, -INFINITY, NAN, -1.0};
+static const uint64_t extreme_sizes[] = {0,           1,           2,          3,          7,
+                                         0x7fffffffu, 0x80000000u, 0xffffffffu, INT64_MAX,  (uint64_t)INT64_MAX + 1,
+                                         UINT64_MAX - 1, UINT64_MAX};
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+/* A double: mostly a small ordinary value, else one of the extremes. */
+static double scalar(reader *r, double ordinary) {
+    uint8_t b = byte(r);
+    return b < 128 ? ordinary : extreme_doubles[b % COUNT(extreme_doubles)];
+}
+
+/* A size: mostly a small ordinary value, else one of the extremes. */
+static uint64_t size_value(reader *r, uint64_t ordinary) {
+    uint8_t b = byte(r);
+    return b < 128 ? ordinary : extreme_sizes[b % COUNT(extreme_sizes)];
 }
 
 static void check(relusv_status s) {
@@ -78,6 +102,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     o.threads = 1;
     o.keep_factors = byte(&r) & 1;
     o.leaky_slope = (double)(byte(&r) % 120) / 100.0;
+    /* Every numeric option over its extremes too (each must give a status, never a trap). */
+    o.leaky_slope = scalar(&r, o.leaky_slope);
+    o.time_budget = scalar(&r, 0.0);
+    o.learning_rate = scalar(&r, o.learning_rate);
+    o.seed = size_value(&r, byte(&r));
+    o.fit_stride = size_value(&r, 0);
+    o.batch_size = size_value(&r, o.batch_size);
+    o.group_size = size_value(&r, 1 + byte(&r) % 3);
+    o.fit_points = size_value(&r, o.fit_points);
+    o.threads = size_value(&r, 1) > 2 ? 2 : o.threads; /* at most two threads: runs stay short */
+    o.refine = (byte(&r) & 7) == 0 ? -1 : o.refine;
+    if ((byte(&r) & 7) == 0) o.max_steps = UINT64_MAX;
+    if ((byte(&r) & 15) == 0) o.sphere_points = size_value(&r, 0);
+    if ((byte(&r) & 15) == 0) o.struct_size = size_value(&r, sizeof o);
     uint64_t ks[3] = {byte(&r) % 10, byte(&r) % 10, byte(&r) % 10};
     relusv_relu_spectrum *spectrum = NULL;
     relusv_status s = relusv_relu_singular_values(&w, (byte(&r) & 1) ? &b : NULL, (byte(&r) & 1) ? &x : NULL,
@@ -95,6 +133,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         check(relusv_relu_spectrum_factors(spectrum, byte(&r) % 4, &rank, NULL, NULL));
         relusv_relu_spectrum_free(spectrum);
         relusv_relu_spectrum_free(spectrum); /* a second free is ignored */
+    }
+
+    /* The convolution spectrum with its options over their extremes: first the check-only call
+     * (values = NULL), then the computation when the values it implies fit the buffer. */
+    relusv_conv_options co;
+    relusv_conv_options_init(&co, sizeof co);
+    co.groups = size_value(&r, 1 + byte(&r) % 3);
+    co.stride = size_value(&r, 1 + byte(&r) % 2);
+    co.top = size_value(&r, byte(&r) % 5);
+    co.threads = size_value(&r, 1) > 2 ? 2 : 1;
+    if ((byte(&r) & 15) == 0) co.struct_size = size_value(&r, sizeof co);
+    size_t group_in = byte(&r) % 4, kh = 1 + byte(&r) % 3, kw = 1 + byte(&r) % 3;
+    size_t height = byte(&r) % 9, width = byte(&r) % 9;
+    static double conv_values[4096];
+    s = relusv_conv_spectrum(&w, group_in, kh, kw, height, width, &co, NULL, NULL, NULL, NULL);
+    check(s);
+    if (s == RELUSV_OK && co.groups && co.stride && w.rows % co.groups == 0) {
+        size_t per_group = w.rows / co.groups, inner = group_in * co.stride * co.stride;
+        size_t total = (height / co.stride) * (width / co.stride) * co.groups * (per_group < inner ? per_group : inner);
+        if (total <= 4096 && co.top <= 4096) check(relusv_conv_spectrum(&w, group_in, kh, kw, height, width, &co, conv_values, NULL,
+                                                      NULL, NULL));
     }
 
     double loss, gu[81], gv[81];

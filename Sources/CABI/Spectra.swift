@@ -142,7 +142,9 @@ final class SpectrumBox: OpaqueHandle {
 
     init<Scalar: BLASScalar>(_ s: ReluSpectrum<Scalar>, m: Int, n: Int, points: Int, dtype: Int32) {
         entries = s.entries
-        factors = s.factors.map { f in f.map { ($0.u.map(Double.init), $0.v.map(Double.init), $0.k) } }
+        // L = U V / factorScale (a power of two): divided in Double, exactly.
+        let scale = s.factorScale
+        factors = s.factors.map { f in f.map { ($0.u.map { Double($0) / scale }, $0.v.map(Double.init), $0.k) } }
         info = relusv_relu_spectrum_info(
             count: UInt64(s.entries.count), rows: UInt64(m), cols: UInt64(n),
             points: UInt64(points), data_max_norm: s.dataMaxNorm,
@@ -242,12 +244,19 @@ public func relusv_relu_singular_values(
         } else {
             try ReluBoundRequest.checkSphere(points: spherePoints, groupSize: groupSize)
         }
+        // float32 points computed in float64 never need the scaled copy (their norms lie within 2^+-200).
+        let scaledPoints: Bool =
+            switch x {
+            case .float(let v): computesInFloat(w, bias, x) && CertificationScale.copiesPoints(v)
+            case .double(let v): CertificationScale.copiesPoints(v)
+            case nil: false
+            }
         try MemoryBudget.require(
             bytes: ReluBoundRequest.memoryBytes(
                 outputs: w.rows, inputs: w.columns,
                 points: x?.rows ?? spherePoints, ks: list,
                 settings: settings,
-                scalarBytes: computesInFloat(w, bias, x) ? 4 : 8),
+                scalarBytes: computesInFloat(w, bias, x) ? 4 : 8, scaledPoints: scaledPoints),
             for: "the ReLU singular values of these points")
         let report = progress(progressFn, userData, total: 1000)
 
@@ -256,8 +265,8 @@ public func relusv_relu_singular_values(
                 try ReluLayer(weight: v, bias: biasVector(bias), slope: o.leaky_slope)
             }
             func compute(_ data: MatrixView<Scalar>) throws -> SpectrumBox {
-                let problem = try ReluBoundProblem(layer: layer, points: data, groupSize: groupSize)
-                let spectrum = try reluSpectrum(of: problem, ks: list, settings: settings, progress: report)
+                let spectrum = try reluSpectrum(
+                    layer: layer, points: data, groupSize: groupSize, ks: list, settings: settings, progress: report)
                 return SpectrumBox(
                     spectrum, m: w.rows, n: w.columns, points: data.rows,
                     dtype: (Scalar.self == Float.self ? RELUSV_FLOAT32 : RELUSV_FLOAT64).rawValue.int32)
@@ -268,7 +277,11 @@ public func relusv_relu_singular_values(
             }
             return try sample.withView(compute)
         }
-        let box = computesInFloat(w, bias, x) ? try run(Float.self) : try run(Double.self)
+        // The whole call (the sphere sample's SVD included) with OpenBLAS at one thread: the bounds are
+        // bit-identical whatever OPENBLAS_NUM_THREADS, `threads` and concurrent calls (relusv.h).
+        let box = try BLASThreadLimit.singleThreaded {
+            computesInFloat(w, bias, x) ? try run(Float.self) : try run(Double.self)
+        }
         out.pointee = box.handle()
     }
 }

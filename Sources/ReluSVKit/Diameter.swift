@@ -5,6 +5,12 @@
 /// per pair of blocks, `O(N^2 n)` work, `O(block^2 + block * n)` extra
 /// memory); the winning pair is then re-measured directly in `Double`, so the
 /// result is a true distance between two points of the set.
+///
+/// At every scale: the centred rows are multiplied by a power of two that
+/// brings the largest entry near 1 (exact, so the ranking is that of the
+/// data), and the re-measure scales its sum of squares (`RowExtremes.norm`):
+/// distinct points down to the smallest normal numbers have a nonzero
+/// diameter, and huge ones a finite diameter while it is representable.
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func diameter<Scalar: BLASScalar>(
@@ -16,8 +22,9 @@ public func diameter<Scalar: BLASScalar>(
     let b = min(blockRows, x.rows)
     let blocks = (x.rows + b - 1) / b
     let reference = x.row(0)
+    let scale = Scalar(diameterScale(x))
 
-    /// Copies rows `range` minus the reference point into `dst`, returning squared norms.
+    /// Copies rows `range` minus the reference point, times `scale`, into `dst`, returning squared norms.
     func centred(_ range: Range<Int>, into dst: UnsafeMutablePointer<Scalar>) throws -> [Scalar] {
         var norms = [Scalar](repeating: 0, count: range.count)
         for (k, i) in range.enumerated() {
@@ -25,7 +32,7 @@ public func diameter<Scalar: BLASScalar>(
             let row = dst + k * n
             var s: Scalar = 0
             for c in 0..<n {
-                let v = src[c] - reference[c]
+                let v = src[c] * scale - reference[c] * scale
                 row[c] = v
                 s += v * v
             }
@@ -65,12 +72,24 @@ public func diameter<Scalar: BLASScalar>(
     }
     let a = x.row(best.1)
     let c = x.row(best.2)
-    var s = 0.0
-    for k in 0..<n {
-        let d = Double(a[k]) - Double(c[k])
-        s += d * d
+    let differences = (0..<n).map { Double(a[$0]) - Double(c[$0]) }
+    let distance = differences.withUnsafeBufferPointer { RowExtremes.norm($0.baseAddress!, count: n) }
+    guard distance.isFinite else { throw EngineError.overflow("the diameter exceeds the range of Double") }
+    return distance
+}
+
+/// The power of two that brings the largest `|x_ij|` to `[1, 2)`, limited to
+/// the exponents `Scalar` can hold (1 for a zero matrix); finite entries are
+/// checked later, by position.
+private func diameterScale<Scalar: BLASScalar>(_ x: MatrixView<Scalar>) -> Double {
+    var largest = 0.0
+    for i in 0..<x.rows {
+        let r = x.row(i)
+        for j in 0..<x.columns where r[j].isFinite { largest = max(largest, abs(Double(r[j]))) }
     }
-    return s.squareRoot()
+    guard largest > 0 else { return 1 }
+    let limit = Int(Scalar.greatestFiniteMagnitude.exponent) - 2
+    return Double(sign: .plus, exponent: max(-limit, min(limit, -Int(largest.exponent))), significand: 1)
 }
 
 /// Number of progress units `diameter(of:)` reports for `rows` points.

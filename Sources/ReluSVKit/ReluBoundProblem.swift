@@ -47,12 +47,8 @@ public final class ReluBoundProblem<Scalar: BLASScalar> {
         var norms = [Double](repeating: 0, count: x.rows)
         for i in 0..<x.rows {
             let r = x.row(i)
-            var s = 0.0
-            for j in 0..<x.columns {
-                guard r[j].isFinite else { throw EngineError.nonFiniteData(row: i, column: j) }
-                s += Double(r[j]) * Double(r[j])
-            }
-            norms[i] = s.squareRoot()
+            for j in 0..<x.columns where !r[j].isFinite { throw EngineError.nonFiniteData(row: i, column: j) }
+            norms[i] = RowExtremes.norm(r, count: x.columns)  // scaled where squares would underflow
         }
         self.layer = layer
         self.x = x
@@ -215,10 +211,23 @@ public final class ReluBoundProblem<Scalar: BLASScalar> {
     /// `slack_i = gamma_{n+k+m+8} (a_i + ||U||_F ||V||_F ||x_i|| + ||b|| + e_i)`,
     /// per group the root-sum-square of its rows' (the triangle inequality on
     /// the group's vector of row errors).
+    ///
+    /// Underflow (gradual) adds an absolute error of at most `eta`, half the
+    /// smallest subnormal, to every product and square and none to sums:
+    /// `(n + k + 2) eta` to each entry of the difference, `m eta` to the
+    /// row's sum of squares, so `slack_i` also has
+    /// `sqrt(m) 2 (n + k + 2) eta + sqrt(1.01 m eta)` (a few `1e-23` in
+    /// `Float`: what lets errors of layers at the smallest scales be
+    /// recomputed rather than trusted; `CertificationScale` keeps ordinary
+    /// errors far above it).
     func roundingSlack(errors: [Double], factors f: FactorPointers<Scalar>) -> [Double] {
         let u = Double(Scalar.ulpOfOne) / 2
         let j = Double(layer.inputs + f.k + layer.outputs + 8)
         let gamma = j * u / (1 - j * u) * 1.01  // 1 %: the magnitudes themselves were rounded
+        let eta = Double(Scalar.leastNonzeroMagnitude) / 2
+        let m = Double(layer.outputs)
+        let underflow =
+            m.squareRoot() * 2 * Double(layer.inputs + f.k + 2) * eta + (1.01 * m * eta).squareRoot()
         let frobenius = f.frobeniusProduct(m: layer.outputs, n: layer.inputs)
         var biasNorm = 0.0
         for b in layer.bias { biasNorm += Double(b) * Double(b) }
@@ -227,7 +236,7 @@ public final class ReluBoundProblem<Scalar: BLASScalar> {
         for g in errors.indices {
             var s = 0.0
             for i in (g * groupSize)..<((g + 1) * groupSize) {
-                let r = gamma * (targetMagnitudes[i] + frobenius * pointNorms[i] + biasNorm)
+                let r = gamma * (targetMagnitudes[i] + frobenius * pointNorms[i] + biasNorm) + underflow
                 s += r * r
             }
             out[g] = s.squareRoot() + gamma * errors[g]

@@ -85,7 +85,8 @@ public enum ReluBoundRequest {
     /// in `scalarBytes`-byte scalars: per row the targets, the pre-activations
     /// of every chain (`settings.chains`), the candidate families (their
     /// projected data and one pre-activation each; docs/engine.md, large point sets) and the
-    /// row's data; three copies of `W` (the layer, its SVD); and with
+    /// row's data; four copies of `W` (the layer, its scaled copy
+    /// (`CertificationScale`), its SVD); and with
     /// `settings.keepFactors` the kept factors, `sum_k k (m + n)` in `Scalar`
     /// and as `Double`; with weighted bands (`WeightedBands`) the projected
     /// data of the bands running at once, every band's factors and each
@@ -93,9 +94,10 @@ public enum ReluBoundRequest {
     /// Below `Double` (`scalarBytes < 8`) also the `Double` copies the blocked
     /// passes run on (`DoublePass.swift`): the problem's (`doubleCopyBytes`)
     /// and per family its basis (`N p + p (m + n)`) and the pass's row errors (`N p`).
+    /// With `scaledPoints` the scaled copy of the points (`CertificationScale`), `N n`.
     public static func memoryBytes(
         outputs m: Int, inputs n: Int, points: Int, ks: [Int], settings: SpectrumSettings,
-        scalarBytes: Int
+        scalarBytes: Int, scaledPoints: Bool = false
     ) -> Double {
         let scalar = Double(scalarBytes)
         let chains = Double(settings.chains)
@@ -121,7 +123,9 @@ public enum ReluBoundRequest {
             scalarBytes < 8
             ? doubleCopyBytes(points: points, outputs: m, inputs: n)
                 + 8 * (families * Double(p) + bandColumns) * (2 * Double(points) + Double(m + n)) : 0
-        return scalar * (Double(points) * perPoint + 3 * Double(m) * Double(n) + bandFactors) + factors + doublePass
+        let pointCopy = scaledPoints ? Double(points) * Double(n) : 0
+        return scalar * (Double(points) * perPoint + 4 * Double(m) * Double(n) + bandFactors + pointCopy) + factors
+            + doublePass
     }
 
     /// Bytes of the `Double` copy of a problem of `points` rows (`ReluBoundProblem.doubleCopy`):
@@ -169,6 +173,13 @@ extension ReluBoundProblem {
         let factors = RankFactors(
             k: u.columns, m: layer.outputs, n: layer.inputs, u: try entries(u, "U"),
             v: try entries(v, "V"))
-        return lossAndGradient(factors: factors)
+        let result = lossAndGradient(factors: factors)
+        // Finite inputs whose products exceed the range of `Scalar` give inf - inf = NaN or an
+        // infinite loss or gradient entry: an overflow, never a value.
+        guard result.loss.isFinite, result.gradU.allSatisfy(\.isFinite), result.gradV.allSatisfy(\.isFinite) else {
+            throw EngineError.overflow(
+                "the loss or its gradient exceeds the range of \(Scalar.self); rescale W, b, X, U or V")
+        }
+        return result
     }
 }

@@ -116,6 +116,9 @@ public struct ReluSpectrum<Scalar: BLASScalar> {
     public var dataMaxNorm: Double
     /// Fits were run at every `fitStride`-th requested `k`.
     public var fitStride: Int
+    /// The kept factors are those of the layer scaled by this power of two
+    /// (`CertificationScale`): the approximant is `L = U V / factorScale`.
+    public var factorScale: Double = 1
 }
 
 /// Computes certified upper bounds of the ReLU singular values `s_k(phi; X)`
@@ -406,9 +409,7 @@ struct SpectrumPlan {
                 expected = steps
                 total = fittable.reduce(0.0) { $0 + fitCost($1, steps: expected) }
             }
-            // A power of two (the nearest), so fitted k fall on round values.
-            let raw = total / capacity
-            stride = raw <= 1 ? 1 : 1 << Int(log2(raw).rounded())
+            stride = SpectrumPlan.automaticStride(work: total, capacity: capacity, count: ks.count)
         }
         self.fit = fit
         self.stride = stride
@@ -424,6 +425,21 @@ struct SpectrumPlan {
 
     private let expected: Int
     private let evaluation: Double
+
+    /// The automatic stride for fits of `work` flops in `capacity`: the power
+    /// of two nearest to `work / capacity` (so fitted `k` fall on round
+    /// values), 1 when the work fits, and at most the power of two at or
+    /// above `count` (the requested `k`; a wider stride fits the same `k`).
+    /// Every ratio, down to a capacity of 0 (a `timeBudget` of a few
+    /// zeptoseconds) or an infinite one, gives a stride in `1 ... 2^62`.
+    static func automaticStride(work: Double, capacity: Double, count: Int) -> Int {
+        let raw = work / capacity
+        guard raw > 1 else { return 1 }  // also NaN (0 / 0): nothing to thin out
+        let n = max(1, count)
+        let widest = Int.bitWidth - 1 - n.leadingZeroBitCount + (n & (n - 1) == 0 ? 0 : 1)  // ceil(log2 n)
+        let exponent = raw.isFinite ? min(log2(raw).rounded(), Double(widest)) : Double(widest)
+        return 1 << Int(max(0, exponent))
+    }
 
     /// Every stride-th k, all k below `min(stride, 8)` and, when the stride
     /// is at most 8 (fits are cheap), the last 8 below the rank: the curve

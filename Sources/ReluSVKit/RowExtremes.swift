@@ -28,15 +28,18 @@ enum RowExtremes {
     }
 
     /// Euclidean norm of `v[0 ..< count]`, accumulated in `Double`; when the
-    /// sum of squares overflows, recomputed with the values scaled by a power
-    /// of two, so a representable norm is returned (infinity only when the
-    /// norm itself exceeds the range of `Double`).
+    /// sum of squares overflows, or is so small that squares may have
+    /// underflowed (below `2^-480`: entries under `2^-511` square to
+    /// subnormals), recomputed with the values scaled by a power of two, so a
+    /// representable norm is returned (infinity only when the norm itself
+    /// exceeds the range of `Double`; 0 only for a zero vector).
     static func norm<Scalar: BLASScalar>(_ v: UnsafePointer<Scalar>, count: Int) -> Double {
         let plain = sumOfSquares(v, count: count).squareRoot()
-        guard plain.isInfinite else { return plain }
+        guard plain.isInfinite || plain < 0x1p-480 else { return plain }
         var largest = 0.0
         for i in 0..<count { largest = Swift.max(largest, abs(Double(v[i]))) }
         guard largest.isFinite else { return .infinity }
+        guard largest > 0 else { return 0 }
         let scale = Double(sign: .plus, exponent: largest.exponent, significand: 1)
         var s = 0.0
         for i in 0..<count {

@@ -77,7 +77,19 @@ public func singularValues<Scalar: BLASScalar>(of w: MatrixView<Scalar>) throws 
         }
     }
     guard info == 0 else { throw EngineError.lapackFailure(routine: "gesdd", info: info) }
+    try checkRepresentable(s)
     return s
+}
+
+/// Singular values of finite entries that exceed the range of `Scalar` (a
+/// float32 `W` of entries near 1e37, say) come back from LAPACK as infinity
+/// or NaN: an overflow, reported as such (MATH.md §1 values are never
+/// returned as infinite).
+private func checkRepresentable<Scalar: BLASScalar>(_ s: [Scalar]) throws {
+    guard s.allSatisfy(\.isFinite) else {
+        throw EngineError.overflow(
+            "the singular values of W exceed the range of \(Scalar.self); rescale W (or pass it in float64)")
+    }
 }
 
 /// The thin SVD of `w` (`?gesdd` with `jobz = "S"`).
@@ -103,6 +115,7 @@ public func thinSVD<Scalar: BLASScalar>(of w: MatrixView<Scalar>) throws -> Thin
         }
     }
     guard info == 0 else { throw EngineError.lapackFailure(routine: "gesdd", info: info) }
+    try checkRepresentable(s)
     return ThinSVD(u: Matrix(rows: m, columns: p, storage: u), s: s, vt: Matrix(rows: p, columns: n, storage: vt))
 }
 

@@ -23,6 +23,25 @@ final class RequestCheckTests: XCTestCase {
         return a
     }
 
+    /// The automatic fit stride is a power of two in `1 ... 2^ceil(log2 count)`
+    /// for every work-to-capacity ratio, including a capacity of 0, a
+    /// subnormal one (a `timeBudget` of 5e-324 s) and an infinite one.
+    func testAutomaticStrideStaysInRangeForEveryRatio() {
+        let capacities = [0, Double.leastNonzeroMagnitude, 1e-300, 9e-11, 1, 1e300, .infinity]
+        for count in [1, 2, 3, 100, 1024, 1025] {
+            let widest = 1 << Int(log2(Double(count)).rounded(.up))
+            for work in [0, 1, 1e12, 1e300, Double.greatestFiniteMagnitude] {
+                for capacity in capacities {
+                    let s = SpectrumPlan.automaticStride(work: work, capacity: capacity, count: count)
+                    XCTAssert(s >= 1 && s <= widest && s & (s - 1) == 0, "\(work) / \(capacity), \(count): \(s)")
+                }
+            }
+        }
+        XCTAssertEqual(SpectrumPlan.automaticStride(work: 3, capacity: 1, count: 100), 4)
+        XCTAssertEqual(SpectrumPlan.automaticStride(work: 1, capacity: 1, count: 100), 1)
+        XCTAssertEqual(SpectrumPlan.automaticStride(work: 1e12, capacity: 1e-300, count: 100), 128)
+    }
+
     func testRanksAreCheckedForRangeRepeatsCountAndEmptiness() {
         let settings = SpectrumSettings()
         let range = "is out of range: k must lie in [0, min(m, n) - 1] = [0, 2]"

@@ -7,6 +7,12 @@ variable ``RELUSV_LIBRARY``, then ``libReluSVKit.so`` inside this package.
 
 Status codes are not repeated here: their names come from the library's own
 ``relusv_status_name`` table, read once at import.
+
+The structs and prototypes below mirror ``relusv.h`` version
+``HEADER_VERSION`` (``test_abi_layout.py`` checks both against the header).
+At load the library's ``relusv_version_number()`` must have the same major
+version and at least that minor version (relusv.h, "ABI stability"); any other
+library is refused with one message naming both versions and ``RELUSV_LIBRARY``.
 """
 from __future__ import annotations
 
@@ -15,10 +21,14 @@ import os
 import re
 from ctypes import POINTER, c_char_p, c_double, c_int32, c_size_t, c_uint32, c_uint64, c_void_p
 from pathlib import Path
+from typing import Optional
 
 from .errors import error_class_for_status
 
 LIBRARY_NAME = "libReluSVKit.so"
+
+# The relusv.h version these bindings mirror: RELUSV_VERSION_MAJOR, _MINOR, _PATCH.
+HEADER_VERSION = (0, 2, 0)
 
 
 class Matrix(ctypes.Structure):
@@ -218,6 +228,43 @@ def load_failure_message(path: Path, error: OSError) -> str:
     )
 
 
+def version_number_parts(number: int) -> tuple:
+    """``(major, minor, patch)`` of a ``relusv_version_number()`` (``MAJOR*10000 + MINOR*100 + PATCH``)."""
+    return number // 10000, number // 100 % 100, number % 100
+
+
+def incompatibility(path: Path, number: Optional[int]) -> Optional[str]:
+    """Why the library at ``path`` reporting ``number`` (None: no version function) cannot serve
+    these bindings, or None when it can: the same major version and at least ``HEADER_VERSION``'s minor."""
+    needed = "{}.{}".format(*HEADER_VERSION[:2])
+    source = (f"RELUSV_LIBRARY={os.environ['RELUSV_LIBRARY']}" if os.environ.get("RELUSV_LIBRARY")
+              else "the library bundled with the package (RELUSV_LIBRARY is not set)")
+    advice = ("Point RELUSV_LIBRARY at a compatible libReluSVKit.so, or unset it to use the bundled one"
+              if os.environ.get("RELUSV_LIBRARY") else "Reinstall the package (`make install`)")
+    if number is None:
+        return (f"relusv: the native library {path} ({source}) has no relusv_version_number(): it is not a "
+                f"relusv library, and this package needs relusv {needed}.x (at least "
+                f"{'.'.join(map(str, HEADER_VERSION))}). {advice}.")
+    major, minor, patch = version_number_parts(number)
+    if major == HEADER_VERSION[0] and minor >= HEADER_VERSION[1]:
+        return None
+    return (f"relusv: the native library {path} ({source}) is version {major}.{minor}.{patch}, but this package "
+            f"needs {HEADER_VERSION[0]}.{HEADER_VERSION[1]} or a later {HEADER_VERSION[0]}.x (it was written "
+            f"against relusv.h {'.'.join(map(str, HEADER_VERSION))}). {advice}.")
+
+
+def _check_version(library: ctypes.CDLL, path: Path) -> None:
+    """Refuse (ImportError) a library whose version these bindings cannot use, before binding anything."""
+    function = getattr(library, "relusv_version_number", None)
+    number = None
+    if function is not None:
+        function.restype, function.argtypes = c_uint32, []
+        number = int(function())
+    problem = incompatibility(path, number)
+    if problem:
+        raise ImportError(problem)
+
+
 def _load() -> ctypes.CDLL:
     path = library_path()
     if not path.is_file():
@@ -230,6 +277,7 @@ def _load() -> ctypes.CDLL:
         library = ctypes.CDLL(str(path))
     except OSError as error:
         raise ImportError(load_failure_message(path, error)) from None
+    _check_version(library, path)
     for name, (restype, argtypes) in PROTOTYPES.items():
         function = getattr(library, name)
         function.restype = restype

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .errors import InvalidInputError, InvalidTypeError
+from .errors import InvalidInputError, InvalidTypeError, MemoryLimitError
 
 MAX_SIZE = 2**63 - 1
 """Largest ``size_t`` the library accepts (it reads sizes as signed 64-bit)."""
@@ -93,18 +93,92 @@ def finite_array(a: Any, name: str) -> None:
         raise InvalidInputError(f"{name} contains NaN or infinity at index {index}")
 
 
-def labels(y: Any, classes: int, name: str = "labels") -> None:
-    """Refuses class labels that are not integers in ``[0, classes)``, naming the first bad one."""
+def labels(y: Any, classes: Optional[int], name: str = "labels") -> np.ndarray:
+    """Class labels as int64 indices in ``[0, classes)`` (``[0, inf)`` when ``classes`` is None).
+
+    The one check of labels for ``relusv.torch`` (``analyze``, ``Monitor``, ``harmonic_prune``, through
+    ``probe.class_targets``) and the report. Integer labels are taken as they are; float labels only
+    when every entry is finite and integral (``2.0``, never ``2.9``), so no label is truncated; booleans
+    are the classes 0 and 1.
+
+    Parameters
+    ----------
+    y : array_like or torch.Tensor
+        The labels (any shape; entries are counted in C order).
+    classes : int or None
+        The number of classes (the model's logits).
+    name : str
+        How messages name the labels.
+
+    Returns
+    -------
+    numpy.ndarray of int64, the shape of ``y``.
+
+    Raises
+    ------
+    InvalidTypeError
+        Labels that are neither booleans, integers nor floats (complex, strings, objects).
+    InvalidInputError
+        Naming the first offending entry: NaN or infinity, a fraction, or a value outside the range.
+
+    Examples
+    --------
+    >>> labels(np.array([0.0, 2.0]), 3).tolist()
+    [0, 2]
+    """
     if hasattr(y, "detach"):
         y = y.detach().cpu().numpy()
     arr = np.asarray(y)
-    if arr.dtype.kind not in "iu":
+    if arr.dtype.kind not in "biuf":
         raise InvalidTypeError(f"{name} must be integer class indices, got dtype {arr.dtype}")
-    bad = (arr < 0) | (arr >= classes)
+    flat = arr.reshape(-1)
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(flat)
+        bad[~bad] = flat[~bad] != np.floor(flat[~bad])
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise InvalidInputError(f"{name} must be integer class indices, got {flat[i]} at position {i}")
+    high = MAX_SIZE if classes is None else classes - 1
+    bad = (flat < 0) | (flat > high)
     if bad.any():
-        i = int(np.argmax(bad.reshape(-1)))
-        raise InvalidInputError(f"{name} must lie in [0, {classes - 1}], got {int(arr.reshape(-1)[i])} at position {i}")
+        i = int(np.argmax(bad))
+        value = str(flat[i]) if arr.dtype.kind == "f" else int(flat[i])
+        raise InvalidInputError(f"{name} must lie in [0, {_power(high)}], got {value} at position {i}")
+    return arr.astype(np.int64)
 
 
 def _power(high: int) -> str:
     return {MAX_SIZE: "2**63 - 1", MAX_UINT64: "2**64 - 1"}.get(high, str(high))
+
+
+def within_memory_limit(nbytes: int, what: str) -> None:
+    """Refuses ``nbytes`` of memory for ``what`` when it exceeds the library's memory limit (``relusv.memory``).
+
+    Raises
+    ------
+    MemoryLimitError
+        Naming ``what``, the size and the limit; called before anything of that size is allocated.
+    """
+    from .memory import memory_limit
+
+    limit = memory_limit()
+    if nbytes > limit:
+        raise MemoryLimitError(f"{what} would take {nbytes:,} bytes, more than the memory limit of {limit:,} "
+                               "bytes (RELUSV_MEMORY_LIMIT or relusv.set_memory_limit sets it)")
+
+
+def checked_tensor_extent(size: tuple, stride: tuple, offset: Any, storage_numel: int, what: str) -> int:
+    """The element count ``prod(size)`` of a strided view, after checking that it is well formed and that
+    every element it addresses lies inside a storage of ``storage_numel`` elements.
+
+    A view may repeat storage (stride 0) or share it with other views: its element count, not its
+    storage, is what a copy of it takes.
+    """
+    ints = all(isinstance(v, int) and not isinstance(v, bool) for v in (*size, *stride, offset))
+    if not ints or len(size) != len(stride) or min((*size, *stride, offset), default=0) < 0:
+        raise InvalidInputError(f"{what} has a malformed shape {size}, strides {stride} or offset {offset}")
+    numel = math.prod(size)
+    if numel and offset + sum((n - 1) * s for n, s in zip(size, stride)) >= storage_numel:
+        raise InvalidInputError(f"{what} of shape {size} and strides {stride} reaches beyond its storage of "
+                                f"{storage_numel} elements")
+    return numel

@@ -14,6 +14,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from ._npyfile import check_npy_file, check_npz_member
 from .errors import ReluSVError, UserInputError
 from .report.errors import ReportInputError
 from .width import DEFAULT_SAMPLES, DEFAULT_SEED, DEFAULT_TRIM
@@ -31,11 +32,13 @@ def _load_points(path: str) -> np.ndarray:
 
     Every way the file can be unreadable (missing, not NumPy, truncated, a
     bad CRC or deflate stream inside a .npz, object arrays that would need
-    pickle) is a ``UsageError`` naming the file.
+    pickle) is a ``UsageError`` naming the file; a declared size beyond what
+    the file holds or the memory limit allows is refused before it is read.
     """
     p = Path(path)
     if not p.is_file():
         raise UsageError(f"no such file: {path}")
+    check_npy_file(p, path)
     try:
         data = np.load(p, allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):
@@ -43,8 +46,9 @@ def _load_points(path: str) -> np.ndarray:
         with data:
             if "X" not in data.files:
                 raise UsageError(f"{path} has no array named 'X' (found: {', '.join(data.files) or 'none'})")
+            check_npz_member(data, "X", f"{path}: X")
             return _real_array(data["X"], f"{path}: X")
-    except UsageError:
+    except (UsageError, UserInputError):
         raise
     except Exception as error:  # numpy, zipfile and zlib raise many types for unreadable files
         raise UsageError(f"cannot read {path} as a NumPy .npy/.npz file: {_one_line(error)}") from None
@@ -58,7 +62,7 @@ def _real_array(a: np.ndarray, name: str) -> np.ndarray:
 
 def _one_line(error: BaseException) -> str:
     text = " ".join(str(error).split()) or type(error).__name__
-    return text if len(text) <= 300 else text[:297] + "..."
+    return text if len(text) <= 500 else text[:497] + "..."
 
 
 def command_gmw(args: argparse.Namespace) -> int:

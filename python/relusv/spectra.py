@@ -336,8 +336,10 @@ def relu_singular_values(
         work budget both ways: a short budget lowers the effort, a generous
         one raises the cap and the patience of the fits (up to 4x).
     threads : int, optional
-        Threads across ``k`` (default: one per core; OpenBLAS is limited to
-        one thread per worker meanwhile).
+        Threads across ``k`` (default: one per core). The whole call runs with
+        OpenBLAS at one thread, so every value (bounds, the exact ``k = 0``
+        included, ``truncation_bound``, ``sigma``, factors) is bit-identical
+        whatever ``threads``, ``OPENBLAS_NUM_THREADS`` and concurrent calls.
     refine : bool
         Run the minimax refinement after the least-squares phase.
     return_factors : bool
@@ -378,12 +380,18 @@ def relu_singular_values(
     worst-case rounding bound of its dot products, is recomputed in float64
     (exact at the rounding level of float64; slow for large float32 layers
     with bounds near the rounding level, where float64 inputs are faster).
+    Certified at every scale: a layer whose pre-activations are tiny (down to
+    the smallest normal numbers) or huge is evaluated scaled by a power of
+    two, where no squared error underflows or overflows, and its bounds scaled
+    back, rounded up; bounds beyond the range of float64 raise
+    ``InvalidInputError`` (``RELUSV_ERROR_NONFINITE``).
 
     Raises
     ------
     InvalidInputError
         For shapes of ``W``, ``b``, ``X`` that do not fit, ``k`` out of range
-        or repeated, NaN or infinity, empty data, options out of range.
+        or repeated, NaN or infinity, empty data, options out of range;
+        ``RELUSV_ERROR_NONFINITE`` for bounds beyond the range of float64.
     InvalidTypeError
         For complex or non-numeric input, or a model instead of its weight
         (use ``relusv.torch.relu_singular_values`` for a module).
@@ -485,6 +493,11 @@ def relu_fit_gradient(W: Any, b: Any, X: Any, U: Any, V: Any, leaky_slope: float
     steps (for testing and for custom optimisers). ``U`` is ``m x k``, ``V``
     is ``k x n`` with ``k >= 1``.
 
+    Experimental (the experimental section of relusv.h): its signature and
+    meaning may change in any minor version. A loss or gradient beyond the
+    range of the precision raises ``InvalidInputError``
+    (``RELUSV_ERROR_NONFINITE``), never returns inf or NaN.
+
     Parameters
     ----------
     W, b, X
@@ -506,7 +519,8 @@ def relu_fit_gradient(W: Any, b: Any, X: Any, U: Any, V: Any, leaky_slope: float
     ------
     InvalidInputError
         For shapes that do not fit (``U V`` must be ``m x n``), NaN or
-        infinity, empty data.
+        infinity, empty data; ``RELUSV_ERROR_NONFINITE`` for a loss or
+        gradient beyond the range of the precision.
 
     Examples
     --------

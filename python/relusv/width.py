@@ -88,7 +88,11 @@ def gmw(x: Any, samples: int = DEFAULT_SAMPLES, seed: Optional[int] = None, trim
     seed : int or None, default None
         Seed of the directions; ``None`` means the fixed default seed 0, so
         results are reproducible. Equal seeds give equal directions in every
-        process, whatever the batch sizes or thread count.
+        process, whatever the batch sizes or thread count. The products
+        ``<g_j, x_i>`` use OpenBLAS's threads: with another thread count,
+        batch shape or concurrent calls a per-direction width may differ by at
+        most ``2 n u ||g_j|| max_i ||x_i||`` (``u`` the unit roundoff: 2**-53
+        for float64, 2**-24 for float32; relusv.h, Conventions).
     trim : float in [0, 0.5), default 0.1
         Fraction trimmed at each end. ``trim=0`` gives the plain mean, which
         is unbiased (the trimmed mean is not, for skewed per-sample values).
@@ -147,7 +151,10 @@ def diameter(x: Any, progress: ProgressOption = None) -> float:
 
     Blocked Gram products, O(N^2 n) work and O(block * n) extra memory; the
     winning pair is re-measured directly, so the value is a true distance
-    (MATH.md section 5, the denominator of the effective dimension).
+    (MATH.md section 5, the denominator of the effective dimension). At every
+    scale: the points are scaled by a power of two for the products and the
+    re-measure scales its sum of squares, so distinct points down to the
+    smallest normal numbers have a nonzero diameter.
 
     Parameters
     ----------
@@ -168,7 +175,8 @@ def diameter(x: Any, progress: ProgressOption = None) -> float:
     ------
     InvalidInputError
         For an empty set, NaN or infinity (naming the row and column), a 1-D
-        array or a list of arrays.
+        array or a list of arrays; ``RELUSV_ERROR_NONFINITE`` for a diameter
+        beyond the range of float64.
     InvalidTypeError
         For complex or non-numeric data, or a model instead of points.
     MemoryLimitError

@@ -171,3 +171,117 @@ def test_an_options_struct_of_unknown_size_is_refused(size, message):
     options.struct_size = size
     status, error = _relu_sv(options, np.eye(3))
     assert _native.STATUS_NAMES[status] == "RELUSV_ERROR_INVALID_ARGUMENT" and message in error, error
+
+
+# relusv_relu_sv_options as relusv 0.2.0 published it (group_size and fit_points appended).
+OPTIONS_V2 = OPTIONS_V1 + [("group_size", ctypes.c_uint64), ("fit_points", ctypes.c_uint64)]
+
+
+class OptionsV2(ctypes.Structure):
+    _fields_ = OPTIONS_V2
+
+
+def header_version() -> tuple:
+    text = (HEADER_DIR / "relusv.h").read_text()
+    return tuple(int(re.search(rf"^#define RELUSV_VERSION_{part} (\d+)$", text, re.MULTILINE).group(1))
+                 for part in ("MAJOR", "MINOR", "PATCH"))
+
+
+def test_the_bindings_mirror_the_header_version_and_its_published_layouts():
+    assert _native.HEADER_VERSION == header_version()
+    assert _native.ReluSVOptions._fields_[:len(OPTIONS_V2)] == OPTIONS_V2
+    assert ctypes.sizeof(_native.ReluSVOptions) >= ctypes.sizeof(OptionsV2)
+
+
+def test_every_version_is_recorded_in_the_header_history():
+    # The rule of relusv.h: every addition bumps the minor version and is listed under "Versions".
+    text = (HEADER_DIR / "relusv.h").read_text()
+    history = re.findall(r"^ \*   (\d+)\.(\d+)\.(\d+)  ", text, re.MULTILINE)
+    assert history, "relusv.h lists no versions"
+    listed = [tuple(map(int, v)) for v in history]
+    assert listed == sorted(listed)
+    assert listed[-1][:2] == header_version()[:2], (listed[-1], header_version())
+    for since in re.findall(r"since (\d+)\.(\d+)\.(\d+)", text):
+        assert tuple(map(int, since)) in listed, since
+
+
+@pytest.mark.parametrize("fields", [OPTIONS_V1, OPTIONS_V1 + OPTIONS_V2[len(OPTIONS_V1):-1], OPTIONS_V2])
+def test_every_published_options_layout_is_read(fields):
+    import numpy as np
+
+    layout = type("Options", (ctypes.Structure,), {"_fields_": fields})
+    options = layout()
+    _native.lib.relusv_relu_sv_options_init(ctypes.cast(ctypes.pointer(options),
+                                                        ctypes.POINTER(_native.ReluSVOptions)), ctypes.sizeof(options))
+    assert options.struct_size == ctypes.sizeof(layout)
+    options.max_steps, options.sphere_points, options.threads = 0, 32, 1
+    status, info = _relu_sv(options, np.random.default_rng(1).normal(size=(5, 4)))
+    assert status == 0, info
+    assert info.points == 32 + 2 * 4
+
+
+def _compiles(tmp_path, body: str, *flags: str) -> subprocess.CompletedProcess:
+    source = tmp_path / "use.c"
+    source.write_text(f'{body}\nint main(void) {{ return (int)(size_t)&relusv_relu_fit_gradient; }}\n')
+    return subprocess.run([shutil.which("cc") or "cc", "-std=c11", "-Werror=implicit-function-declaration",
+                           *flags, f"-I{HEADER_DIR}", "-c", str(source), "-o", str(tmp_path / "use.o")],
+                          capture_output=True, text=True)
+
+
+def test_the_experimental_section_is_declared_only_on_request(tmp_path):
+    if shutil.which("cc") is None:
+        pytest.skip("no C compiler")
+    assert _compiles(tmp_path, '#include "relusv.h"').returncode != 0
+    done = _compiles(tmp_path, '#define RELUSV_EXPERIMENTAL\n#include "relusv.h"')
+    assert done.returncode == 0, done.stderr
+    # Included twice (with and without the macro) the header still compiles.
+    done = _compiles(tmp_path, '#include "relusv.h"\n#define RELUSV_EXPERIMENTAL\n#include "relusv.h"\n'
+                     '#include "relusv.h"')
+    assert done.returncode == 0, done.stderr
+    header = (HEADER_DIR / "relusv.h").read_text()
+    stable, experimental = header.split("#endif /* RELUSV_H */")
+    assert not re.search(r"\brelusv_relu_fit_gradient\s*\(", stable)
+    assert re.search(r"\brelusv_relu_fit_gradient\s*\(", experimental)
+
+
+@pytest.mark.parametrize("number, accepted", [(200, True), (201, True), (299, True), (900, True),
+                                              (100, False), (199, False), (10200, False), (0, False)])
+def test_the_version_rule_of_the_bindings(number, accepted):
+    assert _native.HEADER_VERSION[:2] == (0, 2)  # the table below is written for 0.2
+    assert (_native.incompatibility(Path("lib.so"), number) is None) == accepted
+
+
+FAKE_LIBRARY = """
+#include <stdint.h>
+uint32_t relusv_version_number(void) { return VERSION; }
+const char *relusv_version_string(void) { return "fake"; }
+"""
+
+
+def _fake_library(tmp_path, version) -> Path:
+    source = tmp_path / "fake.c"
+    source.write_text(FAKE_LIBRARY if version is not None else "int not_relusv(void) { return 0; }\n")
+    library = tmp_path / f"libfake{version}.so"
+    flags = [f"-DVERSION={version}"] if version is not None else []
+    subprocess.run([shutil.which("cc") or "cc", "-shared", "-fPIC", *flags, str(source), "-o", str(library)],
+                   check=True, capture_output=True, text=True)
+    return library
+
+
+@pytest.mark.parametrize("version, shown", [(100, "is version 0.1.0"), (10200, "is version 1.2.0"),
+                                            (None, "has no relusv_version_number()")])
+def test_an_incompatible_library_is_refused_at_import_with_one_message(tmp_path, version, shown):
+    import os
+    import sys
+
+    if shutil.which("cc") is None:
+        pytest.skip("no C compiler")
+    library = _fake_library(tmp_path, version)
+    env = dict(os.environ, RELUSV_LIBRARY=str(library))
+    done = subprocess.run([sys.executable, "-c", "import relusv"], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode != 0
+    message = done.stderr.strip().splitlines()[-1]
+    assert message.startswith("ImportError: relusv: the native library"), message
+    needed = "{}.{}".format(*_native.HEADER_VERSION[:2])
+    assert shown in message and needed in message and f"RELUSV_LIBRARY={library}" in message, message

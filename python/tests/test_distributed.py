@@ -49,7 +49,7 @@ def measure(model, x, y, distributed: bool):
     from relusv.torch import Monitor
 
     # 200 points in batches of 48: 5 batches, 3 on rank 0 and 2 on rank 1.
-    monitor = Monitor(model, x, y, samples=40, seed=3, subsets=3, batch_size=48, relu_bounds=True, relu_ks=(0, 1),
+    monitor = Monitor(model, x, y, samples=40, seed=3, repeats=3, batch_size=48, relu_bounds=True, relu_ks=(0, 1),
                       relu_options={"max_steps": 30}, distributed=distributed)
     return list(monitor.measure())
 
@@ -96,3 +96,35 @@ def test_two_gloo_ranks_give_the_single_process_history(tmp_path):
             assert a.keys() == b.keys()
             for key in a:
                 assert same(a[key], b[key]), (rank, key, a, b)
+
+
+def mismatch_worker(rank: int, port: int, out_dir: str) -> None:
+    from relusv.errors import InvalidInputError
+    from relusv.torch import Monitor
+
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = str(port)
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    try:
+        model, x, y = build()
+        n = 200 - rank   # rank 1 holds one point fewer: same number of batches of 48, different sizes
+        try:
+            Monitor(model, x[:n], y[:n], samples=20, batch_size=48, distributed=True).measure()
+            message = "no error"
+        except InvalidInputError as error:
+            message = str(error)
+        with open(os.path.join(out_dir, f"error{rank}.txt"), "w") as f:
+            f.write(message)
+        dist.barrier()   # the group is still usable after the refusal
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed is not available")
+def test_ranks_with_different_probe_sets_get_an_error_not_an_abort(tmp_path):
+    # Before the sizes were compared, the first all_reduce of mismatched shapes ended gloo with SIGABRT.
+    mp.spawn(mismatch_worker, args=(free_port(), str(tmp_path)), nprocs=WORLD, join=True)
+    for rank in range(WORLD):
+        message = (tmp_path / f"error{rank}.txt").read_text()
+        assert message.startswith("the ranks differ in their probe points (rank 0: 200, rank 1: 199)"), message

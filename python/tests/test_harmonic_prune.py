@@ -1,19 +1,24 @@
-"""harmonic_prune (MATH.md section 8): one rank per iteration, criteria and stops, honest accuracy.
+"""harmonic_prune (MATH.md section 8): cuts chosen on the selection set, kept on the stopping set, counts that are true.
 
-Oracles: accuracies are recomputed by hand (argmax of the model's logits on
-the held-out set), candidate truncations with NumPy's SVD, parameter counts
-from the layer shapes.
+Oracles: accuracies are recomputed by hand (argmax of the model's logits), candidate truncations with NumPy's
+SVD, parameter counts from the layer shapes with the formula of MATH.md section 7 (``r (m + n) + m`` against
+``m n + m``), the selection / stopping halves from a NumPy permutation of the seed.
 """
 from __future__ import annotations
 
+import copy
+import math
+
 import numpy as np
 import pytest
+import relusv
 
 torch = pytest.importorskip("torch")
 from relusv.torch import DoubleLinear, harmonic_prune  # noqa: E402
 from torch import nn  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+SHAPES = {"0": (8, 10), "2": (6, 8)}         # (m, n) of the two hidden layers
 
 
 def make_data(n: int, seed: int):
@@ -39,8 +44,7 @@ def setup():
     model = nn.Sequential(nn.Linear(10, 8), nn.ReLU(), nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 3))
     x, y = make_data(1500, 0)
     train(model, x, y)
-    x_val, y_val = make_data(400, 1)
-    return model, x, y, x_val, y_val
+    return model, x, y, make_data(400, 1), make_data(400, 2)
 
 
 def hand_accuracy(model, x, y) -> float:
@@ -53,157 +57,191 @@ def truncated(w: np.ndarray, k: int) -> np.ndarray:
     return (u[:, :k] * s[:k]) @ vt[:k]
 
 
-def check_ranks_step_down(result, start):
-    history = result.history
-    assert history[0]["ranks"] == start and history[0]["iteration"] == 0
-    for before, after in zip(history, history[1:]):
-        assert after["iteration"] == before["iteration"] + 1
-        drops = [a - b for a, b in zip(before["ranks"], after["ranks"])]
-        assert sorted(drops) == [0] * (len(drops) - 1) + [1]          # exactly one rank, one layer
-        assert result.layers[drops.index(1)] == after["layer"]
+def with_weights(model, weights: dict):
+    trial = copy.deepcopy(model)
+    for name, w in weights.items():
+        with torch.no_grad():
+            trial.get_submodule(name).weight.copy_(torch.from_numpy(w))
+    return trial
 
 
-def test_one_rank_per_iteration_honest_accuracy_and_counts(setup):
-    model, _, _, x_val, y_val = setup
+def hand_parameters(ranks) -> int:
+    """Hidden layers in the cheaper of r (m + n) + m and m n + m, the output layer dense (6 x 3 + 3)."""
+    total = 6 * 3 + 3
+    for (m, n), r in zip(SHAPES.values(), ranks):
+        total += min(r * (m + n), m * n) + m
+    return total
+
+
+def test_single_schedule_cuts_the_best_candidate_on_the_selection_set(setup):
+    model, _, _, (x_sel, y_sel), stop = setup
     original = [p.detach().clone() for p in model.parameters()]
-    result = harmonic_prune(model, x_val, y_val, max_iterations=6, progress=False)
-    assert result.layers == ["0", "2"] and result.stop_reason == "max_iterations"
-    assert len(result.history) == 7
-    check_ranks_step_down(result, [8, 6])
+    result = harmonic_prune(model, x_sel, y_sel, stop_data=stop, schedule="single", tolerance=1.0,
+                            max_iterations=4, progress=False)
+    assert result.layers == ["0", "2"] and result.stop_reason == "max_iterations" and len(result.history) == 5
     assert all(torch.equal(p, q) for p, q in zip(model.parameters(), original))   # the input is not modified
-    last = result.history[-1]
-    assert last["accuracy"] == pytest.approx(hand_accuracy(result.model, x_val, y_val), abs=1e-12)
-    assert result.history[0]["accuracy"] == pytest.approx(hand_accuracy(model, x_val, y_val), abs=1e-12)
-    counts = {"0": (10, 8), "2": (8, 6)}
-    expected = 6 * 3 + 3
-    for name, rank in zip(result.layers, last["ranks"]):
+    weights = {name: model.get_submodule(name).weight.detach().double().numpy() for name in SHAPES}
+    ranks = {"0": 8, "2": 6}
+    current = copy.deepcopy(model)
+    for record in result.history[1:]:
+        candidates = {}
+        for name in SHAPES:
+            w = current.get_submodule(name).weight.detach().double().numpy()
+            candidates[name] = hand_accuracy(with_weights(current, {name: truncated(w, ranks[name] - 1)}),
+                                             x_sel, y_sel)
+        best = max(candidates.values())
+        assert record["selection_accuracy_before_retraining"] == pytest.approx(best, abs=1e-12)
+        assert candidates[record["layer"]] == pytest.approx(best, abs=1e-12) and record["accepted"]
+        ranks[record["layer"]] -= 1
+        assert record["ranks"] == [ranks["0"], ranks["2"]] and record["parameters"] == hand_parameters(record["ranks"])
+        w = current.get_submodule(record["layer"]).weight.detach().double().numpy()
+        current = with_weights(current, {record["layer"]: truncated(w, ranks[record["layer"]])})
+    # The returned model computes the truncations: same accuracy on the stopping set as recorded.
+    assert hand_accuracy(result.model, *stop) == pytest.approx(result.history[-1]["accuracy"], abs=1e-12)
+    assert set(weights) == set(SHAPES)
+
+
+def test_returned_model_holds_what_is_printed(setup):
+    """Every output (history, repr, parameters, relusv.params) states the stored count of the returned model."""
+    model, _, _, (x_val, y_val), _ = setup
+    result = harmonic_prune(model, x_val, y_val, tolerance=0.05, progress=False)
+    stored = sum(p.numel() for p in result.model.parameters())
+    last = result.accepted[-1]
+    assert result.parameters == last["parameters"] == stored == hand_parameters(last["ranks"])
+    assert f"-> {stored:,};" in repr(result)
+    counts = relusv.params.model_counts(result.model)
+    assert counts.stored.parameters == counts.cheaper.parameters == stored
+    for (name, (m, n)), rank in zip(SHAPES.items(), last["ranks"]):
         module = result.model.get_submodule(name)
-        n, m = counts[name]
+        # factored exactly below break-even rank m n / (m + n), dense at or above it
+        assert isinstance(module, DoubleLinear) == (rank < m * n / (m + n))
         if isinstance(module, DoubleLinear):
             assert module.rank == rank
-            expected += rank * (n + m) + m
-            product = module.weight1.detach().double() @ module.weight2.detach().double()
-            assert np.linalg.matrix_rank(product.numpy()) == rank
-        else:
-            assert rank == min(n, m)
-            expected += n * m + m
-    assert last["parameters"] == expected == sum(p.numel() for p in result.model.parameters())
+        w = module.weight.detach().double().numpy()
+        assert np.linalg.matrix_rank(w, tol=1e-5 * np.linalg.norm(w, 2)) == rank
 
 
-def test_the_first_cut_is_the_best_candidate(setup):
-    model, _, _, x_val, y_val = setup
-    result = harmonic_prune(model, x_val, y_val, max_iterations=1, progress=False)
-    candidates = {}
-    for name in ("0", "2"):
-        trial = __import__("copy").deepcopy(model)
-        layer = trial.get_submodule(name)
-        w = layer.weight.detach().double().numpy()
-        with torch.no_grad():
-            layer.weight.copy_(torch.from_numpy(truncated(w, min(w.shape) - 1)))
-        candidates[name] = hand_accuracy(trial, x_val, y_val)
-    first = result.history[1]
-    assert first["accuracy_before_retraining"] == pytest.approx(max(candidates.values()), abs=1e-12)
-    assert candidates[first["layer"]] == pytest.approx(max(candidates.values()), abs=1e-12)
-    cut = result.model.get_submodule(first["layer"])
-    w = model.get_submodule(first["layer"]).weight.detach().double().numpy()
-    np.testing.assert_allclose(cut.weight.detach().double().numpy(), truncated(w, min(w.shape) - 1), atol=1e-5)
+def test_selection_and_stopping_halves_are_disjoint_and_seeded(setup):
+    model, _, _, (x_val, y_val), _ = setup
+    result = harmonic_prune(model, x_val, y_val, seed=7, max_iterations=0, progress=False)
+    order = np.random.default_rng(7).permutation(len(x_val))
+    sel, stop = np.sort(order[:200]), np.sort(order[200:])
+    assert result.selection_points == 200 and result.stopping_points == 200
+    first = result.history[0]
+    assert first["selection_accuracy"] == pytest.approx(hand_accuracy(model, x_val[sel], y_val[sel]), abs=1e-12)
+    assert first["accuracy"] == pytest.approx(hand_accuracy(model, x_val[stop], y_val[stop]), abs=1e-12)
 
 
-def test_retraining_every_t_th_iteration_and_below_rank(setup):
-    model, x, y, x_val, y_val = setup
+def test_default_tolerance_is_relative_to_the_start(setup):
+    """No floor given: every kept cut stays within 1 pt of the start on the stopping set (no collapse to rank 1)."""
+    model, _, _, (x_val, y_val), test = setup
+    result = harmonic_prune(model, x_val, y_val, test_data=test, progress=False)
+    start = result.accepted[0]["accuracy"]
+    assert result.floor == pytest.approx(start - 0.01)
+    assert all(r["accuracy"] >= start - 0.01 - 1e-12 for r in result.accepted)
+    assert all(r["accuracy"] < start - 0.01 for r in result.history if not r["accepted"])
+    assert hand_accuracy(result.model, x_val, y_val) > 0.5
+    text = result.guarantee()
+    test_drop = 100 * (result.accepted[0]["test_accuracy"] - hand_accuracy(result.model, *test))
+    assert "within 1 pt of the start on the stopping set (200 points" in text
+    assert f"test drop {test_drop:.2f} pt" in text
+
+
+def test_a_floor_above_the_start_raises(setup):
+    model, _, _, (x_val, y_val), _ = setup
+    start = harmonic_prune(model, x_val, y_val, max_iterations=0, progress=False).initial_accuracy
+    with pytest.raises(relusv.InvalidInputError, match="above the unpruned model's accuracy"):
+        harmonic_prune(model, x_val, y_val, min_accuracy=min(1.0, start + 0.01), progress=False)
+    result = harmonic_prune(model, x_val, y_val, min_accuracy=start - 0.1, progress=False)
+    assert result.tolerance is None and "at least" in result.guarantee()
+    assert all(r["accuracy"] >= start - 0.1 for r in result.accepted)
+
+
+def test_bisection_retrainings_are_logarithmic_in_the_ranks():
+    """Three 300 x 300 layers (rank 300): O(log 300) retrainings per layer, not 299."""
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(300, 300), nn.ReLU(), nn.Linear(300, 300), nn.ReLU(),
+                          nn.Linear(300, 300), nn.ReLU(), nn.Linear(300, 4))
+    x = torch.randn(64, 300)
+    with torch.no_grad():
+        y = model(x).argmax(1)
     calls = []
-
-    def retrain(m):
-        calls.append(sum(getattr(m.get_submodule(n), "rank", 0) for n in ("0", "2")))
-        train(m, x[:300], y[:300], steps=3)
-
-    result = harmonic_prune(model, x_val, y_val, retrain=retrain, retrain_drop=None, retrain_every=3,
-                            max_iterations=7, progress=False)
-    retrained = [r["iteration"] for r in result.history if r["retrained"]]
-    assert retrained == [3, 6] and len(calls) == 2
-    check_ranks_step_down(result, [8, 6])
-    # Retraining keeps the factors: ranks stay bounded, and the recorded accuracy is the retrained one.
-    assert result.history[-1]["accuracy"] == pytest.approx(hand_accuracy(result.model, x_val, y_val), abs=1e-12)
-    low = harmonic_prune(model, x_val, y_val, retrain=retrain, retrain_drop=None, retrain_below_rank=6,
-                         max_iterations=6, progress=False)
-    for r in low.history[1:]:
-        cut_rank = r["ranks"][low.layers.index(r["layer"])]
-        assert r["retrained"] == (cut_rank < 6)
-        assert r["retrain_reasons"] == (["low rank"] if cut_rank < 6 else [])
+    result = harmonic_prune(model, x, y, retrain=lambda m: calls.append(1), tolerance=0.05, progress=False)
+    assert result.history[0]["ranks"] == [300, 300, 300] and result.stop_reason == "every layer at its lowest " \
+        "accepted rank"
+    assert not all(r["accepted"] for r in result.history)          # some cuts refused
+    # Each trial leaves at most 3/4 of a layer's undecided interval (+1 for rounding): log_{4/3}(300) + 2 each.
+    bound = 3 * (math.ceil(math.log(300) / math.log(4 / 3)) + 2)
+    assert len(calls) == result.retrainings == len(result.history) - 1 <= bound < 3 * 299 / 10
+    # Plain bisection with every cut accepted: rank - floor(rank / 2) each time, ceil(log2(300)) = 9 cuts a layer.
+    full = harmonic_prune(model, x, y, retrain=lambda m: None, tolerance=1.0, cut_fraction=0.5, progress=False)
+    assert full.accepted[-1]["ranks"] == [1, 1, 1] and full.retrainings == 3 * 9
+    assert [r["rank_tried"] for r in full.history if r["layer"] == "0"] == [150, 75, 38, 19, 10, 5, 3, 2, 1]
 
 
-def test_retraining_on_accuracy_drop_from_a_data_loader(setup):
-    model, x, y, x_val, y_val = setup
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=128, shuffle=False)
-    result = harmonic_prune(model, x_val, y_val, retrain=loader, retrain_batches=5, retrain_drop=0.01,
-                            max_iterations=8, progress=False)
-    initial = result.initial_accuracy
-    for r in result.history[1:]:
-        dropped = initial - r["accuracy_before_retraining"] > 0.01
-        assert r["retrained"] == dropped
-        if not r["retrained"]:
-            assert r["accuracy"] == r["accuracy_before_retraining"]
-    check_ranks_step_down(result, [8, 6])
-    for name, rank in zip(result.layers, result.history[-1]["ranks"]):
-        module = result.model.get_submodule(name)
-        assert not isinstance(module, DoubleLinear) or module.rank == rank
-    assert all(p.grad is None for p in result.model.parameters())
+def digits_double_mlp(seed: int):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = torch.tensor(digits.data / 16.0, dtype=torch.float32)
+    y = torch.tensor(digits.target)
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    torch.manual_seed(seed)
+    model = nn.Sequential(DoubleLinear(64, 32, 32, seed=seed), nn.ReLU(), DoubleLinear(32, 32, 32, seed=seed + 1),
+                          nn.ReLU(), nn.Linear(32, 10))
+    train_x, train_y = x[order[:1000]], y[order[:1000]]
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(15):
+        for batch in torch.randperm(1000, generator=torch.Generator().manual_seed(seed)).split(64):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(train_x[batch]), train_y[batch]).backward()
+            opt.step()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(train_x, train_y), batch_size=64,
+                                         shuffle=True, generator=torch.Generator().manual_seed(seed))
+    return model, (x[order[1000:1400]], y[order[1000:1400]]), loader
 
 
-def test_parameter_budget_stop(setup):
-    model, _, _, x_val, y_val = setup
-    budget = 150
-    result = harmonic_prune(model, x_val, y_val, max_parameters=budget, progress=False)
-    assert result.stop_reason == "parameter budget"
-    counts = [r["parameters"] for r in result.history]
-    assert counts[-1] <= budget and all(c > budget for c in counts[:-1])
-
-
-def test_accuracy_floor_undoes_the_iteration_that_breaks_it(setup):
-    model, _, _, x_val, y_val = setup
-    floor = 0.9 * harmonic_prune(model, x_val, y_val, max_iterations=0, progress=False).initial_accuracy
-    result = harmonic_prune(model, x_val, y_val, min_accuracy=floor, progress=False)
-    assert result.stop_reason == "accuracy floor"
-    accepted = [r for r in result.history if r["accepted"]]
-    assert all(r["accuracy"] >= floor for r in accepted)
-    assert not result.history[-1]["accepted"] and result.history[-1]["accuracy"] < floor
-    assert hand_accuracy(result.model, x_val, y_val) == pytest.approx(accepted[-1]["accuracy"], abs=1e-12)
-    for name, rank in zip(result.layers, accepted[-1]["ranks"]):
-        module = result.model.get_submodule(name)
-        assert (module.rank if isinstance(module, DoubleLinear) else min(module.weight.shape)) == rank
-
-
-def test_no_stop_criterion_prunes_to_min_rank(setup):
-    model, _, _, x_val, y_val = setup
-    seen = []
-    result = harmonic_prune(model, x_val, y_val, min_rank=2, progress=lambda done, total: seen.append((done, total)))
-    assert result.stop_reason == "every layer at min_rank"
-    assert result.history[-1]["ranks"] == [2, 2]
-    assert len(result.history) == 1 + (8 - 2) + (6 - 2)
-    assert seen[-1] == (10, 10)
-    check_ranks_step_down(result, [8, 6])
+def test_retraining_reaches_fewer_parameters_than_one_shot():
+    model, (x_val, y_val), loader = digits_double_mlp(0)
+    one_shot = harmonic_prune(model, x_val, y_val, progress=False)
+    retrained = harmonic_prune(model, x_val, y_val, retrain=loader, retrain_batches=30, progress=False)
+    assert retrained.retrained and not one_shot.retrained and one_shot.retrainings == 0
+    for result in (one_shot, retrained):
+        assert result.parameters == sum(p.numel() for p in result.model.parameters())
+        assert result.accepted[-1]["accuracy"] >= result.accepted[0]["accuracy"] - 0.01
+    assert retrained.parameters < one_shot.parameters
 
 
 def test_bad_arguments_raise_clear_errors(setup):
-    model, _, _, x_val, y_val = setup
-    with pytest.raises(ValueError, match="min_rank"):
-        harmonic_prune(model, x_val, y_val, min_rank=0)
+    model, _, _, (x_val, y_val), _ = setup
+    for options, match in (({"min_rank": 0}, "min_rank"), ({"tolerance": 2}, "tolerance"),
+                           ({"tolerance": -0.1}, "tolerance"), ({"schedule": "fast"}, "schedule"),
+                           ({"retrain": True}, "retrain=True"), ({"min_accuracy": 1.5}, "min_accuracy"),
+                           ({"cut_fraction": 0.7}, "cut_fraction")):
+        with pytest.raises(relusv.InvalidInputError, match=match):
+            harmonic_prune(model, x_val, y_val, progress=False, **options)
     with pytest.raises(ValueError, match="no submodule"):
         harmonic_prune(model, x_val, y_val, layers=["9"])
-    with pytest.raises(TypeError, match="Linear or DoubleLinear"):
+    with pytest.raises(relusv.InvalidTypeError, match="Linear or DoubleLinear"):
         harmonic_prune(model, x_val, y_val, layers=["1"])
-    with pytest.raises(ValueError, match="inputs but"):
+    with pytest.raises(relusv.InvalidInputError, match="points but y_val"):
         harmonic_prune(model, x_val, y_val[:5])
 
 
-def test_test_data_is_recorded_and_takes_no_part_in_decisions(setup):
-    model, _, _, x_val, y_val = setup
-    x_test, y_test = make_data(300, 2)
-    plain = harmonic_prune(model, x_val, y_val, max_iterations=4, progress=False)
-    tested = harmonic_prune(model, x_val, y_val, max_iterations=4, test_data=(x_test, y_test), progress=False)
-    assert [h["layer"] for h in tested.history] == [h["layer"] for h in plain.history]
-    assert [h["accuracy"] for h in tested.history] == [h["accuracy"] for h in plain.history]
-    assert "test_accuracy" not in plain.history[-1]
-    assert tested.history[0]["test_accuracy"] == pytest.approx(hand_accuracy(model, x_test, y_test), abs=1e-12)
-    assert tested.history[-1]["test_accuracy"] == pytest.approx(
-        hand_accuracy(tested.model, x_test, y_test), abs=1e-12)
+def test_test_data_takes_no_part_in_decisions(setup):
+    model, _, _, (x_val, y_val), (x_test, y_test) = setup
+    a = harmonic_prune(model, x_val, y_val, test_data=(x_test, y_test), progress=False)
+    b = harmonic_prune(model, x_val, y_val, test_data=(x_test, 2 - y_test), progress=False)
+    strip = [{k: v for k, v in r.items() if k != "test_accuracy"} for r in a.history]
+    assert strip == [{k: v for k, v in r.items() if k != "test_accuracy"} for r in b.history]
+    for record in a.history:
+        assert "test_accuracy" in record
+    assert a.accepted[-1]["test_accuracy"] == pytest.approx(hand_accuracy(a.model, x_test, y_test), abs=1e-12)
+
+
+def test_parameter_budget_stop(setup):
+    model, _, _, (x_val, y_val), _ = setup
+    result = harmonic_prune(model, x_val, y_val, tolerance=1.0, max_parameters=150, progress=False)
+    assert result.stop_reason == "parameter budget"
+    counts = [r["parameters"] for r in result.accepted]
+    assert counts[-1] <= 150 and all(c > 150 for c in counts[:-1])

@@ -72,8 +72,8 @@ def test_integer_inputs_of_a_model_with_embeddings_are_left_to_the_model():
 def test_monitor_accepts_a_data_loader_as_analyze_does(mlp):
     model, x, y = mlp
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32)
-    from_loader = rt.Monitor(model, loader, subsets=2, samples=30)
-    from_tensors = rt.Monitor(model, x, y, subsets=2, samples=30)
+    from_loader = rt.Monitor(model, loader, repeats=2, samples=30)
+    from_tensors = rt.Monitor(model, x, y, repeats=2, samples=30)
     from_loader.measure()
     from_tensors.measure()
     assert len(from_loader.history) > 10

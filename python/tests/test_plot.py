@@ -21,7 +21,7 @@ def histories():
     g = torch.Generator().manual_seed(0)
     x = torch.randn(900, 8, generator=g)
     y = (x[:, 0] > 0).long() + (x[:, 1] * x[:, 2] > 0.3).long()
-    monitor = Monitor(model, x[600:], y[600:], samples=20, subsets=2, every_epochs=1, relu_bounds=True,
+    monitor = Monitor(model, x[600:], y[600:], samples=20, repeats=2, every_epochs=1, relu_bounds=True,
                       relu_ks=(0, 1, 2), relu_options={"max_steps": 20})
     opt = torch.optim.Adam(model.parameters(), lr=2e-2)
     for _ in range(3):
@@ -30,7 +30,7 @@ def histories():
             nn.functional.cross_entropy(model(x[:600]), y[:600]).backward()
             opt.step()
         monitor.epoch_end()
-    pruned = harmonic_prune(model, x[600:], y[600:], max_iterations=6, retrain_every=2,
+    pruned = harmonic_prune(model, x[600:], y[600:], max_iterations=6, tolerance=1.0,
                             retrain=lambda m: None, progress=False)
     torch.set_num_threads(old)
     return monitor, pruned

@@ -62,10 +62,11 @@ def test_default_report_files_and_schema(default_report):
     for name in ["index.html", "report.json", "subsets.npz", *report["files"]["csv"],
                  *[f for f in report["files"]["figures"].values() if f]]:
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
-    assert set(report["files"]["csv"]) == {"layers.csv", "spectra.csv", "gmw.csv", "pruning.csv"}
+    assert set(report["files"]["csv"]) == {"layers.csv", "spectra.csv", "gmw.csv", "pruning.csv",
+                                           "pruning_retrained.csv"}
     figures = report["files"]["figures"]
-    assert all(figures[k] for k in ("spectra", "gmw", "pruning")) and figures["pruning_retrained"] is None
-    assert report["pruning_retrained"] is None  # only with --retrain
+    assert all(figures[k] for k in ("spectra", "gmw", "pruning", "pruning_retrained"))
+    assert report["pruning_retrained"] is not None  # the built-in network brings its training split
     assert summary["report"] == str((out / "index.html").resolve())
     # A broken report must fail validation: the schema is not vacuous.
     broken = json.loads(json.dumps(report))
@@ -178,8 +179,8 @@ def test_default_report_pruning_is_consistent(default_report):
     for prev, cur in zip(history, history[1:]):
         diff = np.array(prev["ranks"]) - np.array(cur["ranks"])
         assert sorted(diff) == [0, 0, 1] and p["layers"][int(np.argmax(diff))] == cur["layer"]
-    n_sel, n_ev = p["selection_points"], p["evaluation_points"]
-    assert n_sel + n_ev == len(y)
+    sizes = [p[f"{k}_points"] for k in ("selection", "stopping", "evaluation")]
+    assert sum(sizes) == len(y) and max(sizes) - min(sizes) <= 1
 
     def correct_count(ranks):
         trunc = list(ws)
@@ -188,18 +189,32 @@ def test_default_report_pruning_is_consistent(default_report):
             trunc[i] = (u[:, :r] * s[:r]) @ vt[:r]
         return int(np.sum(_activations(trunc, bs, x)[-1].argmax(axis=1) == y))
 
-    # The two halves partition the data: their correct counts add up to the whole.
-    for record in (history[0], p["chosen"], history[len(history) // 2]):
-        total = record["selection_accuracy"] * n_sel + record["evaluation_accuracy"] * n_ev
-        assert total == pytest.approx(correct_count(record["ranks"]), abs=1e-6)
+    def hand_parameters(ranks):
         m = [ws[i].shape for i in p["layers"]]
-        expected = sum(min(r * (a + b_), a * b_) + a for r, (a, b_) in zip(record["ranks"], m)) + ws[3].size + 10
-        assert record["parameters"] == expected
+        return sum(min(r * (a + b_), a * b_) + a for r, (a, b_) in zip(ranks, m)) + ws[3].size + 10
+
+    # The three sets partition the data: their correct counts add up to the whole.
+    keys = ("selection_accuracy", "stopping_accuracy", "evaluation_accuracy")
+    for record in (history[0], p["chosen"], history[len(history) // 2]):
+        total = sum(record[k] * n for k, n in zip(keys, sizes))
+        assert total == pytest.approx(correct_count(record["ranks"]), abs=1e-6)
+        assert record["parameters"] == hand_parameters(record["ranks"])
     chosen = p["chosen"]
-    assert chosen["selection_accuracy"] >= p["baseline"]["selection_accuracy"] - p["tolerance"]
+    assert chosen["stopping_accuracy"] >= p["baseline"]["stopping_accuracy"] - p["tolerance"]
     after = history[chosen["iteration"] + 1] if chosen["iteration"] + 1 < len(history) else None
-    if after is not None:  # the next cut leaves the tolerance
-        assert after["selection_accuracy"] < p["baseline"]["selection_accuracy"] - p["tolerance"]
+    if after is not None:  # the next cut leaves the tolerance on the stopping set
+        assert after["stopping_accuracy"] < p["baseline"]["stopping_accuracy"] - p["tolerance"]
+    drop = 100 * (p["baseline"]["evaluation_accuracy"] - chosen["evaluation_accuracy"])
+    assert f"held-out drop {drop:.2f} pt on the evaluation set" in p["guarantee"]
+    # With retraining (double layers, bisection): same sets, counts of the same rule, fewer parameters.
+    r = report["pruning_retrained"]
+    assert [r[f"{k}_points"] for k in ("selection", "stopping", "evaluation")] == sizes
+    assert r["history"][0]["stopping_accuracy"] == p["history"][0]["stopping_accuracy"]
+    for record in r["history"]:
+        assert record["parameters"] == hand_parameters(record["ranks"])
+        assert record["stopping_accuracy"] >= r["baseline"]["stopping_accuracy"] - r["tolerance"] - 1e-12
+    assert r["chosen"]["parameters"] < p["chosen"]["parameters"]
+    assert r["trials"] <= sum(int(np.ceil(np.log(k) / np.log(4 / 3))) + 2 for k in r["initial_ranks"])
 
 
 def test_default_report_findings_match_numbers(default_report, capsys):
@@ -282,7 +297,7 @@ def test_user_npz_model_with_npy_pair(tmp_path, capsys):
     ("model without weights", "has no weight arrays W0"),
     ("data without y", "has no array named 'y'"),
     ("layer shape mismatch", "shape mismatch between consecutive layers"),
-    ("labels out of range", "labels out of range"),
+    ("labels out of range", "labels y must lie in [0, 2], got 3 at position 0"),
     ("feature mismatch", "points have 5 features but the model's first layer expects 8"),
     ("label length", "labels y must have shape (120,)"),
     ("NaN points", "NaN or infinity"),

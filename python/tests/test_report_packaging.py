@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from relusv.report import command
+from relusv.report import atomic
 
 
 def test_missing_matplotlib_is_one_line_naming_the_extra(tmp_path):
@@ -41,7 +41,7 @@ def _fake_write(fail: bool):
 def test_a_failed_write_leaves_no_directory(tmp_path):
     out = tmp_path / "nested" / "report"
     with pytest.raises(OSError):
-        command.staged(_fake_write(fail=True))({}, None, out)
+        atomic.staged(_fake_write(fail=True))({}, None, out)
     assert not out.exists()
     assert list((tmp_path / "nested").iterdir()) == []  # no staging directory left behind
 
@@ -51,17 +51,17 @@ def test_a_failed_write_keeps_the_previous_report(tmp_path):
     out.mkdir()
     (out / "index.html").write_text("old")
     with pytest.raises(OSError):
-        command.staged(_fake_write(fail=True))({}, None, out)
+        atomic.staged(_fake_write(fail=True))({}, None, out)
     assert [p.name for p in out.iterdir()] == ["index.html"] and (out / "index.html").read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["report"]
 
 
-def test_a_complete_write_replaces_the_report_files_only(tmp_path):
+def test_a_complete_write_replaces_the_whole_folder(tmp_path):
     out = tmp_path / "report"
     out.mkdir()
     (out / "index.html").write_text("old")
-    (out / "notes.txt").write_text("mine")
-    command.staged(_fake_write(fail=False))({}, None, out)
-    assert sorted(p.name for p in out.iterdir()) == ["index.html", "notes.txt", "report.json"]
-    assert (out / "index.html").read_text() == "new" and (out / "notes.txt").read_text() == "mine"
+    (out / "pruning_retrained.csv").write_text("old")   # from an earlier run with --retrain
+    atomic.staged(_fake_write(fail=False))({}, None, out)
+    assert sorted(p.name for p in out.iterdir()) == ["index.html", "report.json"]
+    assert (out / "index.html").read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["report"]

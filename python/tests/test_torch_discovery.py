@@ -240,7 +240,7 @@ def test_monitor_and_pruning_find_functional_relus():
     from relusv.torch import Monitor, harmonic_prune
 
     model, x, y = untrained_with_errors(200, 0)
-    monitor = Monitor(model, x, y, samples=10, subsets=1)
+    monitor = Monitor(model, x, y, samples=10, repeats=1)
     assert [l.name for l in monitor.layers] == ["fc1", "fc2"]
     monitor.measure()
     assert {r["layer"] for r in monitor.history} == {"fc1", "fc2"}
@@ -253,7 +253,7 @@ def test_notebook_conveniences_reprs_pandas_and_a_step_without_schedule():
     from relusv.torch import Monitor, harmonic_prune
 
     model, x, y = untrained_with_errors(120, 1)
-    monitor = Monitor(model, x, y, samples=10, subsets=2, every_epochs=1)
+    monitor = Monitor(model, x, y, samples=10, repeats=2, every_epochs=1)
     with pytest.warns(UserWarning, match="measures nothing"):
         assert monitor.step() is None                    # no every_steps: says so instead of silence
     monitor.epoch_end()

@@ -38,18 +38,37 @@
  *     thread, with or without a callback. Checks come between blocks of
  *     work; a single LAPACK or BLAS call (e.g. the SVD of a large W) cannot
  *     be interrupted and finishes first.
- *   - Randomised routines take a seed; equal seeds give equal results,
- *     whatever the thread count or batch sizes.
+ *   - Randomised routines take a seed; equal seeds give equal results.
+ *     Reproducibility across threads (on one machine and library build):
+ *     relusv_relu_singular_values runs wholly with OpenBLAS at one thread,
+ *     so its bounds (the exact k = 0 value included), t_k, sigma_k and
+ *     factors are bit-identical whatever OPENBLAS_NUM_THREADS, the `threads`
+ *     option and calls running concurrently. The widths (relusv_gmw, the
+ *     accumulator, relusv_operator_gmw) use OpenBLAS's thread count: each
+ *     product <g_j, x_i> may round differently with another thread count,
+ *     another batch shape or concurrent calls, by at most n u ||g_j|| ||x_i||
+ *     (n the dimension, u the unit roundoff of the precision: 2^-53 for
+ *     float64, 2^-24 for float32), so a per-direction width by at most twice
+ *     the largest of these. Likewise the other results of those entries,
+ *     relusv_diameter, relusv_singular_values and relusv_truncated_svd may
+ *     differ by the rounding of their BLAS and LAPACK products (the diameter
+ *     is always the exact distance of the pair its products rank first).
  *
- * ABI stability (from version 0.1.0)
- *   - Everything declared here is stable: a program built against relusv
- *     X.Y runs with every library X.Z, Z >= Y (soname libReluSVKit.so.X).
- *     An incompatible change increments X and the soname.
+ * ABI stability (from version 0.1.0; the discipline zstd keeps)
+ *   - The stable section (everything inside the RELUSV_H guard) is the ABI:
+ *     a program built against relusv X.Y runs with every library X.Z,
+ *     Z >= Y (soname libReluSVKit.so.X). An incompatible change increments
+ *     X and the soname.
+ *   - Rule: every addition to the stable section (a function, a field
+ *     appended to an option struct, a status code, an enum value, a new
+ *     serialised format written) comes with a minor version bump (X.Y+1.0),
+ *     recorded under "Versions" below; changes that add nothing (fixes) bump
+ *     the patch only. A program that needs an addition checks
+ *     relusv_version_number() >= the version that added it.
  *   - Within a major version, functions keep their signatures, status codes
  *     and enum values keep their numbers, and structs the library writes
- *     (results, *_info, *_entry) keep their layout. New functions, status
- *     codes and enum values may be added: treat an unknown status as an
- *     error (relusv_status_name returns NULL for it).
+ *     (results, *_info, *_entry) keep their layout. Treat an unknown status
+ *     as an error (relusv_status_name returns NULL for it).
  *   - Option structs (read by the library) begin with `size_t struct_size`
  *     and grow only at their end. Their *_init function takes the caller's
  *     sizeof and writes the library's defaults into that many bytes (setting
@@ -58,7 +77,28 @@
  *     header keep working unchanged. A struct larger than the library knows
  *     (a program built against a newer header) is refused with
  *     RELUSV_ERROR_INVALID_ARGUMENT.
+ *   - Fields marked "tuning knob (experimental)" keep their place in the
+ *     layout and their range checks, but what they tune may change in any
+ *     minor version (a later engine may ignore one and use its own choice).
+ *   - The experimental section (after the RELUSV_H guard, declared only when
+ *     RELUSV_EXPERIMENTAL is defined before relusv.h is included, as zstd's
+ *     ZSTD_STATIC_LINKING_ONLY) may change or disappear in any version: a
+ *     program using it should require relusv_version_number() to equal the
+ *     RELUSV_VERSION_NUMBER it was built with.
  *   - The library exports only the relusv_* symbols declared here.
+ *
+ * Versions
+ *   0.1.0  The first stable ABI (relusv_relu_sv_options up to batch_size;
+ *          accumulator state format 1).
+ *   0.2.0  relusv_relu_sv_options gains group_size and fit_points; the
+ *          accumulator state is exported in format 2 (with a checksum;
+ *          format 1 is still imported); relusv_relu_fit_gradient and the
+ *          tuning knobs of relusv_relu_sv_options become experimental;
+ *          grouped and strided convolutions are added: relusv_conv_spectrum
+ *          and relusv_conv_options.
+ *          Behaviour: ReLU bounds certified at every scale and bit-identical
+ *          across thread counts; values beyond the range of their precision
+ *          (singular values, the fit gradient) give RELUSV_ERROR_NONFINITE.
  */
 #ifndef RELUSV_H
 #define RELUSV_H
@@ -73,11 +113,12 @@ extern "C" {
 /* ----------------------------------------------------------------- version */
 
 /* The version of this header, the one place the version is written (the
- * library, its soname and the Python package take it from here).
+ * library, its soname and the Python package take it from here; every
+ * addition bumps the minor version, see "ABI stability" above).
  * relusv_version_number() is the version of the library loaded at run time:
  * it must have the same MAJOR and be at least RELUSV_VERSION_NUMBER. */
 #define RELUSV_VERSION_MAJOR 0
-#define RELUSV_VERSION_MINOR 1
+#define RELUSV_VERSION_MINOR 2
 #define RELUSV_VERSION_PATCH 0
 #define RELUSV_VERSION_NUMBER (RELUSV_VERSION_MAJOR * 10000 + RELUSV_VERSION_MINOR * 100 + RELUSV_VERSION_PATCH)
 #define RELUSV_QUOTE_(x) #x
@@ -241,7 +282,9 @@ relusv_status relusv_gmw_accumulator_import(const void *buffer, size_t size,
 /* ----------------------------------------------------------------- spectra */
 
 /* Singular values of W (m x n), descending, by LAPACK ?gesdd (values only),
- * in W's precision; `values` receives min(m, n) doubles. */
+ * in W's precision; `values` receives min(m, n) doubles. Values beyond the
+ * range of that precision (a float32 W of entries near 1e37, say) give
+ * RELUSV_ERROR_NONFINITE, never inf or NaN (as does every entry below). */
 relusv_status relusv_singular_values(const relusv_matrix *w, double *values);
 
 /* Factors of the rank-`rank` truncated SVD W_r = U diag(s) Vt, rank in
@@ -256,28 +299,36 @@ typedef struct relusv_relu_sv_options {
     size_t struct_size;     /* sizeof the struct as the caller compiled it; set by the init function */
     double leaky_slope;     /* a in [0, 1): act(z) = max(z, a z); 0 is the ReLU */
     uint64_t seed;          /* seeds the sphere sample and the mini-batch order */
-    uint64_t sphere_points; /* points of the unit-sphere sample used when x is NULL (default 4096) */
-    uint64_t max_steps;     /* cap of Adam steps per fit (default 500; fits end earlier by their
-                               stopping rule; with fit_stride = 0 a job above the work budget gets
-                               fewer, down to 300); 0: no fits, candidates only */
-    double time_budget;     /* wall-clock seconds for the fits; 0: none */
-    uint64_t threads;       /* worker threads across k; 0: one per core */
-    int32_t refine;         /* non-zero: minimax refinement after the least-squares fit (default 1) */
+    uint64_t sphere_points; /* points of the unit-sphere sample used when x is NULL (default 4096;
+                               at most 2^31 - 1) */
+    uint64_t max_steps;     /* tuning knob (experimental): cap of Adam steps per fit (default 500;
+                               fits end earlier by their stopping rule; with fit_stride = 0 a job
+                               above the work budget gets fewer, down to 300); 0: no fits,
+                               candidates only; values above 2^31 - 1 count as 2^31 - 1 */
+    double time_budget;     /* wall-clock seconds for the fits, finite and >= 0; 0: none. Any
+                               positive value is accepted: a tiny one fits only the ends */
+    uint64_t threads;       /* worker threads across k; 0: one per core; above 1024: 1024 */
+    int32_t refine;         /* tuning knob (experimental): non-zero: minimax refinement after the
+                               least-squares fit (default 1) */
     int32_t keep_factors;   /* non-zero: keep the factors of each reported approximant */
-    uint64_t fit_stride;    /* fit every fit_stride-th requested k (and the k at both ends, docs/engine.md
-                               "Budgets"); 0: automatic, a power of two keeping the work near
-                               4.25e11 flops for the whole curve, whatever the thread count (or
-                               time_budget, which also raises the effort when generous) */
-    double learning_rate;   /* Adam step relative to the RMS entry of each start factor (default 0.02) */
-    uint64_t batch_size;    /* mini-batch rows of the least-squares phase when N > 4096 (default 1024;
-                               full batch otherwise) */
+    uint64_t fit_stride;    /* tuning knob (experimental): fit every fit_stride-th requested k (and
+                               the k at both ends, docs/engine.md "Budgets"); 0: automatic, a power of two
+                               keeping the work near 4.25e11 flops for the whole curve, whatever
+                               the thread count (or time_budget, which also raises the effort when
+                               generous); values above 2^31 - 1 count as 2^31 - 1 */
+    double learning_rate;   /* tuning knob (experimental): Adam step relative to the RMS entry of
+                               each start factor, finite and > 0 (default 0.02) */
+    uint64_t batch_size;    /* tuning knob (experimental): mini-batch rows of the least-squares
+                               phase when N > 4096, >= 1 (default 1024; full batch otherwise) */
+    /* since 0.2.0 */
     uint64_t group_size;    /* P >= 1: every P consecutive rows of x are one point, whose error is
                                the root-sum-square of its rows' (MATH.md section 9; a convolution's
                                patches of one image); N must be a multiple of P (default 1) */
-    uint64_t fit_points;    /* a fit runs on at most this many points, those of largest error at its
-                               start (its result certified over all points; repeated on all points
-                               when it ends no lower than its start); 0: all points (default
-                               2048; all points give lower bounds at high k on large N, at more work) */
+    uint64_t fit_points;    /* tuning knob (experimental): a fit runs on at most this many points,
+                               those of largest error at its start (its result certified over all
+                               points; repeated on all points when it ends no lower than its
+                               start); 0: all points (default 2048; all points give lower bounds at
+                               high k on large N, at more work) */
 } relusv_relu_sv_options;
 
 /* Writes the defaults into the first struct_size bytes of *options (pass
@@ -358,9 +409,15 @@ typedef struct relusv_relu_spectrum relusv_relu_spectrum;
  * bound is the float64 maximum error of the returned factors: in float32 each
  * point whose float32 error could, by the worst-case rounding bound of its
  * dot products, reach the float64 maximum is recomputed in float64.
- * Work runs on `threads` threads across k (OpenBLAS is set to one thread
- * meanwhile and restored after); progress and cancellation are relayed on the
- * calling thread at least every 50 ms. On success *spectrum is a new object. */
+ * Work runs on `threads` threads across k, the whole call with OpenBLAS at
+ * one thread (restored after; results bit-identical whatever the thread
+ * counts, see Conventions); progress and cancellation are relayed on the
+ * calling thread at least every 50 ms. Bounds are certified at every scale:
+ * a layer whose pre-activations are tiny (down to the smallest normal numbers)
+ * or huge is evaluated scaled by a power of two, where no squared error
+ * underflows or overflows, and the bounds scaled back (rounded up); bounds
+ * beyond the range of float64 give RELUSV_ERROR_NONFINITE. On success
+ * *spectrum is a new object. */
 relusv_status relusv_relu_singular_values(const relusv_matrix *w, const relusv_matrix *bias,
                                           const relusv_matrix *x, const uint64_t *ks, size_t k_count,
                                           const relusv_relu_sv_options *options,
@@ -376,16 +433,6 @@ relusv_status relusv_relu_spectrum_entries(const relusv_relu_spectrum *spectrum,
  * = NULL first to learn r. */
 relusv_status relusv_relu_spectrum_factors(const relusv_relu_spectrum *spectrum, size_t index, size_t *rank,
                                            double *u, double *v);
-
-/* The least-squares objective of MATH.md section 3 and its analytic gradient
- * over all rows of x: F = sum_i ||act(U V x_i + b) - act(W x_i + b)||^2,
- * dF/dU = 2 D^T P, dF/dV = 2 U^T D^T X (P = X V^T, D = E * act'(Z)).
- * u: m x k, v: k x n (k >= 1); bias as above (NULL: zero). `grad_u` receives
- * m x k and `grad_v` k x n doubles. Precision as relusv_relu_singular_values
- * (all of w, bias, x, u, v float32 for float32). */
-relusv_status relusv_relu_fit_gradient(const relusv_matrix *w, const relusv_matrix *bias, const relusv_matrix *x,
-                                       const relusv_matrix *u, const relusv_matrix *v, double leaky_slope,
-                                       double *loss, double *grad_u, double *grad_v);
 
 /* ------------------------------------------- Gaussian mean width (operators) */
 
@@ -487,3 +534,33 @@ relusv_status relusv_conv_spectrum(const relusv_matrix *kernel, size_t group_in_
 #endif
 
 #endif /* RELUSV_H */
+
+/* ================================================= experimental section
+ * Declared only when RELUSV_EXPERIMENTAL is defined before relusv.h is
+ * included. Not covered by "ABI stability": these declarations may change or
+ * disappear in any version, so a program using them should require
+ * relusv_version_number() == RELUSV_VERSION_NUMBER. */
+#if defined(RELUSV_EXPERIMENTAL) && !defined(RELUSV_H_EXPERIMENTAL)
+#define RELUSV_H_EXPERIMENTAL
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The least-squares objective of MATH.md section 3 and its analytic gradient
+ * over all rows of x: F = sum_i ||act(U V x_i + b) - act(W x_i + b)||^2,
+ * dF/dU = 2 D^T P, dF/dV = 2 U^T D^T X (P = X V^T, D = E * act'(Z)).
+ * u: m x k, v: k x n (k >= 1); bias as in relusv_relu_singular_values (NULL:
+ * zero). `grad_u` receives m x k and `grad_v` k x n doubles. Precision as
+ * relusv_relu_singular_values (all of w, bias, x, u, v float32 for float32).
+ * A loss or gradient entry beyond the range of that precision (finite inputs
+ * whose products overflow) gives RELUSV_ERROR_NONFINITE, never inf or NaN. */
+relusv_status relusv_relu_fit_gradient(const relusv_matrix *w, const relusv_matrix *bias, const relusv_matrix *x,
+                                       const relusv_matrix *u, const relusv_matrix *v, double leaky_slope,
+                                       double *loss, double *grad_u, double *grad_v);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RELUSV_EXPERIMENTAL */

@@ -19,6 +19,7 @@ import numpy as np
 import relusv
 
 from . import analysis, figures, html
+from .atomic import pause
 from .data import LabelledData
 from .findings import findings
 from .pruning import harmonic_prune_one_shot
@@ -189,13 +190,17 @@ def write_tables(report: dict, out: Path) -> list:
 
 
 def write(report: dict, attrs: dict, out: Path) -> dict:
-    """Write every file of the report to ``out`` (created if needed); returns the ``files`` entry."""
+    """Write every file of the report to ``out`` (created if needed); returns the ``files`` entry.
+
+    Every name written is in ``atomic.REPORT_FILES``. The command writes into a staging folder that then
+    replaces the report folder as a whole (``atomic.staged``)."""
     out.mkdir(parents=True, exist_ok=True)
     figs = {"spectra": figures.spectra_figure(report["layers"], out / "spectra.png").name}
     g = figures.gmw_figure(report["depths"], out / "gmw.png")
     figs["gmw"] = g.name if g else None
     for key in ("pruning", "pruning_retrained"):
         figs[key] = figures.pruning_figure(report[key], out / f"{key}.png").name if report[key] else None
+    pause("writing")
     correct = np.asarray(attrs["correct_mask"], dtype=bool)
     np.savez(out / "subsets.npz", correct=np.flatnonzero(correct), incorrect=np.flatnonzero(~correct),
              **analysis.subsets(attrs))

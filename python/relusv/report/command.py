@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import secrets
-import shutil
 import time
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from .errors import ReportInputError
 
@@ -31,11 +28,13 @@ examples:
   relusv report --quick --out /tmp/r --json       # smaller settings, summary as JSON
   relusv report --model mlp.npz --data test.npz   # W0,b0,W1,b1,... and X,y
   relusv report --model mlp.pt --data X.npy y.npy # torch.save(module) or an MLP's state_dict
+  relusv report --model net.pt --data test.npz    # torch.jit.save of a Sequential: read as data, never run
   relusv report --model my_pkg.nets:build --weights state_dict.pt --data test.npz   # your architecture
   relusv report --model mlp.pt --data test.npz --train-data train.npz --retrain
 
 The report directory holds index.html (open it in a browser), report.json (schema.json),
-CSV tables and PNG figures. Exit status: 0 on success, 2 on bad input."""
+CSV tables and PNG figures; it is written beside --out and swapped in whole, replacing an earlier
+report there (a folder holding other files is refused). Exit status: 0 on success, 2 on bad input."""
 
 DEFAULT_OUT = "relusv-report"
 
@@ -49,6 +48,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "nn.Module")
     p.add_argument("--weights", metavar="FILE",
                    help="state_dict for --model package.module:callable (read with torch.load(weights_only=True))")
+    p.add_argument("--trust-model-code", action="store_true",
+                   help="load a TorchScript --model with torch.jit.load, which RUNS code stored in the archive (only "
+                        "for archives from a trusted source); by default archives are read as data, and only "
+                        "Sequentials of standard layers are accepted")
     p.add_argument("--data", metavar="FILE", nargs="+",
                    help=".npz with X (points as rows) and y (labels), or two .npy files: points, labels")
     p.add_argument("--out", metavar="DIR", default=DEFAULT_OUT, help=f"output directory (default ./{DEFAULT_OUT})")
@@ -88,13 +91,13 @@ def _inputs(args):
         raise ReportInputError("--data needs --model (or give neither for the built-in default)")
     if args.data is None:
         raise ReportInputError("--model needs --data: a .npz with X and y, or two .npy files")
-    model = load_model(args.model, args.weights)
+    model = load_model(args.model, args.weights, trust_model_code=args.trust_model_code)
 
     def checked(paths):
         x, y, source = load_data(paths)
         if model.network is not None:
             return validate(x, y, model.network.input_dimension, model.network.classes, source)
-        points = validate(x, y, None, 2 ** 62, source)
+        points = validate(x, y, None, None, source)
         return validate(points.x, points.y, None, model_outputs(model.module, points.x, source), source)
 
     data = checked(args.data)
@@ -114,7 +117,8 @@ def summary(report: dict, out: Path) -> dict:
         if p is None:
             return None
         return {"method": p["method"], "tolerance": p["tolerance"], "initial_ranks": p["initial_ranks"],
-                "chosen": p["chosen"], "baseline": p["baseline"], "parameters_before": p["parameters_before"]}
+                "chosen": p["chosen"], "baseline": p["baseline"], "parameters_before": p["parameters_before"],
+                "guarantee": p["guarantee"]}
 
     return {
         "report": str((out / "index.html").resolve()),
@@ -165,41 +169,14 @@ def print_headline(s: dict) -> None:
     for p in (s["pruning"], s["pruning_retrained"]):
         if p is None:
             continue
-        c, b = p["chosen"], p["baseline"]
-        print(f"  harmonic pruning ({p['method']}, tolerance {100 * p['tolerance']:g} pt): ranks "
-              f"{tuple(p['initial_ranks'])} -> {tuple(c['ranks'])}, parameters {p['parameters_before']:,} -> "
-              f"{c['parameters']:,}, held-out accuracy {100 * b['evaluation_accuracy']:.2f}% -> "
-              f"{100 * c['evaluation_accuracy']:.2f}%")
+        c = p["chosen"]
+        print(f"  harmonic pruning ({p['method']}): ranks {tuple(p['initial_ranks'])} -> {tuple(c['ranks'])}, "
+              f"parameters {p['parameters_before']:,} -> {c['parameters']:,}; {p['guarantee']}")
     print(f"  report: {s['report']}  ({s['elapsed_seconds']:.1f} s)")
 
 
-def staged(write: Callable[..., object]) -> Callable[..., None]:
-    """``write(report, ..., out)`` made all-or-nothing: it writes into a new directory beside ``out``,
-    moved into place only when complete.
-
-    A failure leaves no half-written report: ``out`` is created only by the final rename, and in an
-    existing ``out`` the report's files are replaced one by one (other files there are left alone).
-    """
-
-    def write_staged(*args) -> None:
-        *contents, out = args
-        out.parent.mkdir(parents=True, exist_ok=True)
-        staging = out.parent / f".{out.name}.{os.getpid()}-{secrets.token_hex(4)}"
-        staging.mkdir()  # with the umask's permissions, unlike mkdtemp
-        try:
-            write(*contents, staging)
-            if out.is_dir():
-                for path in staging.iterdir():
-                    os.replace(path, out / path.name)
-            else:
-                staging.rename(out)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-
-    return write_staged
-
-
 def run(args: argparse.Namespace) -> int:
+    from .atomic import check_out, staged
     from .build import compute, write
     from .errors import missing_dependency
     from .settings import ReportSettings
@@ -215,18 +192,19 @@ def run(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise ReportInputError(f"--seed must be non-negative, got {args.seed}")
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ReportInputError(f"--out {args.out} exists and is not a directory")
+    check_out(out, args.out)   # before any work: the folder must be replaceable as a whole
     started = time.perf_counter()
     model, data, train = _inputs(args)
-    if args.retrain:
-        from .retrain import available
+    from .retrain import available as retrain_available
 
-        if not available():
+    if args.retrain:
+        if not retrain_available():
             raise missing_dependency("torch", "--retrain", extra="torch")
     settings = ReportSettings.default(seed=args.seed, quick=args.quick, tolerance=args.tolerance / 100)
     show: Optional[bool] = False if args.no_progress else None
-    report, attrs = compute(model, data, settings, show_progress=show, train=train if args.retrain else None)
+    builtin_mlp = args.model is None and args.example is None and retrain_available()   # has a training split
+    report, attrs = compute(model, data, settings, show_progress=show,
+                            train=train if args.retrain or builtin_mlp else None)
     try:
         write(report, attrs, out)
     except OSError as error:

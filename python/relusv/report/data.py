@@ -2,7 +2,9 @@
 
 Accepted forms: one ``.npz`` with arrays ``X`` (points as rows; trailing
 dimensions are flattened) and ``y`` (integer class labels), or two ``.npy``
-files, points first, labels second.
+files, points first, labels second. The size every array declares is checked
+against the bytes its file holds and the memory limit before it is read
+(``relusv._npyfile``).
 """
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from .. import _validation
+from .._npyfile import check_npy_file, check_npz_member
 from .errors import ReportInputError
 
 
@@ -32,6 +36,7 @@ def _read(path: str):
     p = Path(path)
     if not p.is_file():
         raise ReportInputError(f"no such data file: {path}")
+    check_npy_file(p, path)
     try:
         return np.load(p, allow_pickle=False)
     except Exception as error:  # numpy raises several types for unreadable files
@@ -56,6 +61,8 @@ def load_data(paths: Sequence[str]) -> tuple:
             if missing:
                 raise ReportInputError(f"{paths[0]} has no array named {missing[0]!r} (found: "
                                        f"{', '.join(archive.files) or 'none'}); expected X (points) and y (labels)")
+            for key in ("X", "y"):
+                check_npz_member(archive, key, f"{paths[0]}: array {key}")
             try:
                 return archive["X"], archive["y"], paths[0]
             except Exception as error:  # object arrays (pickle refused), bad CRC, corrupt deflate streams
@@ -67,7 +74,7 @@ def load_data(paths: Sequence[str]) -> tuple:
     raise ReportInputError(f"--data takes one .npz (X, y) or two .npy files (points, labels), got {len(paths)} files")
 
 
-def validate(x, y, input_dimension: Optional[int], classes: int, source: str) -> LabelledData:
+def validate(x, y, input_dimension: Optional[int], classes: Optional[int], source: str) -> LabelledData:
     """Check points and labels against a network with ``input_dimension`` inputs and ``classes`` logits.
 
     ``input_dimension=None`` (a model that is not an MLP) keeps the points' shape; the model
@@ -90,16 +97,7 @@ def validate(x, y, input_dimension: Optional[int], classes: int, source: str) ->
         raise ReportInputError(f"{source}: points contain NaN or infinity at row {row}, column {col}")
     if y.ndim != 1 or y.shape[0] != x.shape[0]:
         raise ReportInputError(f"{source}: labels y must have shape ({x.shape[0]},) to match X, got {y.shape}")
-    if not (np.issubdtype(y.dtype, np.integer) or np.issubdtype(y.dtype, np.floating)):
-        raise ReportInputError(f"{source}: labels y must be integers, got dtype {y.dtype}")
-    if np.issubdtype(y.dtype, np.floating):
-        if not np.isfinite(y).all() or not np.all(y == np.round(y)):
-            raise ReportInputError(f"{source}: labels y must be integers (class indices)")
-    y = y.astype(np.int64)
-    bad = np.flatnonzero((y < 0) | (y >= classes))
-    if bad.size:
-        raise ReportInputError(f"{source}: labels out of range: y[{bad[0]}] = {y[bad[0]]}, but the model has "
-                               f"{classes} outputs (labels must lie in 0..{classes - 1})")
+    y = _validation.labels(y, classes, f"{source}: labels y")
     return LabelledData(x.astype(np.float64), y, source)
 
 

@@ -180,7 +180,7 @@ def _pruning_section(report: dict, key: str = "pruning") -> str:
     if p is None:
         return (f"<p class='note'>One-shot pruning: {escape(report['model']['pruning'])}. No hidden layers to prune, "
                 "or too few points, when it says it ran.</p>")
-    c, b = p["chosen"], p["baseline"]
+    c = p["chosen"]
     ranks = "".join(f"<tr><td class='name'>{escape(name)}</td><td>{shape[0]}&times;{shape[1]}</td><td>{r0}</td>"
                     f"<td>{r}</td></tr>"
                     for name, shape, r0, r in zip(p["names"], p["shapes"], p["initial_ranks"], c["ranks"]))
@@ -189,18 +189,17 @@ def _pruning_section(report: dict, key: str = "pruning") -> str:
     if p["retrained"]:
         r = p["retraining"]
         extra = (f" Retraining: {r['batches']} Adam steps (batches of {r['batch_size']}, learning rate "
-                 f"{r['learning_rate']:g}) on the {p['training_points']} training points whenever the "
+                 f"{r['learning_rate']:g}) on the {p['training_points']} training points "
                  f"{escape(r['criterion'])}; stopped by: {escape(p['stop_reason'])}.")
     return (f"<p>Method: <b>{escape(p['method'])}</b> ({'with' if p['retrained'] else 'no'} retraining).{extra} "
-            f"Decisions on a seeded half of the data ({p['selection_points']} points); accuracy reported on the "
-            f"other half ({p['evaluation_points']} points). Tolerance: {100 * p['tolerance']:g} percentage "
-            f"point(s) of selection accuracy. Parameters count each pruned layer in the cheaper of its factored "
-            f"(r(m+n)+m) and full (mn+m) form.</p>"
+            f"Three seeded disjoint sets: the cuts are chosen on {p['selection_points']} points, kept while the "
+            f"accuracy on {p['stopping_points']} other points stays within {100 * p['tolerance']:g} percentage "
+            f"point(s) of the start, and {p['evaluation_points']} points are only measured. Parameters count each "
+            f"layer in the cheaper of its factored (r(m+n)+m) and dense (mn+m) form (relusv.params).</p>"
             f"<table id='{key}'><tr><th class='name'>hidden layer</th><th>shape</th><th>rank before</th>"
             f"<th>smallest rank kept</th></tr>{ranks}</table>"
             f"<p>Parameters: {p['parameters_before']:,} before, {c['parameters']:,} after "
-            f"({100 * saved:.1f}% fewer). Held-out (evaluation half) accuracy: "
-            f"{100 * b['evaluation_accuracy']:.2f}% before, {100 * c['evaluation_accuracy']:.2f}% after.</p>")
+            f"({100 * saved:.1f}% fewer). Result: {escape(p['guarantee'])}.</p>")
 
 
 def render(report: dict) -> str:

@@ -26,6 +26,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .._npyfile import check_npz_member
 from .errors import ReportInputError
 
 LAYER_NAME = "fc{}"
@@ -159,6 +160,8 @@ def load_npz_network(path: Path) -> Network:
         extra_biases = [n for n in names if re.match(r"^b\d+$", n) and int(n[1:]) not in indices]
         if extra_biases:
             raise ReportInputError(f"{path}: bias {extra_biases[0]} has no weight W{extra_biases[0][1:]}")
+        for key in [f"W{i}" for i in indices] + [f"b{i}" for i in indices if f"b{i}" in names]:
+            check_npz_member(archive, key, f"{path}: array {key}")
         try:
             weights = [archive[f"W{i}"] for i in indices]
             biases = [archive[f"b{i}"] if f"b{i}" in names else None for i in indices]

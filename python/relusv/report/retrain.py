@@ -1,15 +1,10 @@
-"""Harmonic pruning with retraining (MATH.md section 8), through ``relusv.torch.harmonic_prune``.
+"""Harmonic pruning with retraining (MATH.md section 8) of a chain of linear layers, through the torch route.
 
-Runs only when torch is installed and training data are given (the built-in
-default uses its own training split). The network becomes a float64
-``nn.Sequential`` of ``Linear`` / ``ReLU``; decisions and the retraining
-criterion (accuracy more than 0.5 % below the start, the paper's rule) use
-the same selection half of the data as the one-shot variant, retraining uses
-the training data only (``batches`` Adam steps on seeded mini-batches), and
-the accuracy of every accepted iteration is also measured on the evaluation
-half, which plays no part in any decision. Pruning stops at the first cut
-that leaves the selection accuracy more than ``tolerance`` below the start;
-that cut is undone, so the last recorded state is the chosen one.
+Runs only when torch is installed and training data are given (the built-in default has its own training
+split). The network becomes a float64 ``nn.Sequential`` of ``Linear`` / ``ReLU`` (``source.network_module``)
+and is pruned as every torch model of the report is (``torch_pruning.prune_module``): double layers, the
+bisection schedule, ``RETRAIN_BATCHES`` Adam steps on seeded mini-batches of the training data after every
+cut, a cut kept only while the stopping-set accuracy stays within the tolerance of the start.
 """
 from __future__ import annotations
 
@@ -18,7 +13,6 @@ from typing import List, Optional
 import numpy as np
 
 from .model import LAYER_NAME, Network
-from .pruning import layer_parameters, pruning_section, split_halves
 from .source import network_module
 
 RETRAIN_BATCHES = 50
@@ -27,7 +21,8 @@ LEARNING_RATE = 1e-3
 
 
 RETRAINING = {"batches": RETRAIN_BATCHES, "batch_size": BATCH_SIZE, "learning_rate": LEARNING_RATE,
-              "criterion": "selection accuracy more than 0.5 % below the start"}
+              "criterion": "after every cut; the cut is kept while the stopping-set accuracy stays within the "
+                           "tolerance of the start"}
 
 
 def retraining_options(x_train: np.ndarray, y_train: np.ndarray, seed: int) -> dict:
@@ -57,56 +52,17 @@ def harmonic_prune_retrained(network: Network, x: np.ndarray, y: np.ndarray, x_t
                              y_train: np.ndarray, tolerance: float, seed: int, names: List[str],
                              show_progress: Optional[bool] = None) -> Optional[dict]:
     """The retrained pruning path and the chosen ranks; ``None`` without torch or hidden layers."""
+    from .torch_pruning import prune_module
+
     hidden = [i for i, layer in enumerate(network.layers) if layer.relu]
-    if not hidden or x.shape[0] < 4 or len(x_train) == 0 or not available():
+    if not hidden or len(x_train) == 0 or not available():
         return None
-    import torch
-
-    from ..torch import accuracy, harmonic_prune
-
-    sel, ev = split_halves(x.shape[0], seed)
-    torch.manual_seed(seed)
-    model = network_module(network)
-    index = {LAYER_NAME.format(i): i for i in hidden}  # network_module's names
-    x_sel, y_sel = torch.from_numpy(x[sel]), torch.from_numpy(y[sel])
-    x_ev, y_ev = torch.from_numpy(x[ev]), torch.from_numpy(y[ev])
-    options = retraining_options(x_train, y_train, seed)
-    evaluation = [accuracy(model, x_ev, y_ev)]
-    start = accuracy(model, x_sel, y_sel)
-    bar = _bar(show_progress, sum(min(network.layers[i].shape) - 1 for i in hidden))
-
-    def after_iteration(done: int, total: int) -> bool:
-        evaluation.append(accuracy(model, x_ev, y_ev))
-        if bar is not None:
-            bar.update(1)
-        return False
-
-    try:
-        result = harmonic_prune(model, x_sel, y_sel, min_accuracy=start - tolerance - 1e-12, inplace=True,
-                                progress=after_iteration, **options)
-    finally:
-        if bar is not None:
-            bar.close()
-    accepted = [r for r in result.history if r["accepted"] in (True, "True")]
-    history = []
-    for record, ev_acc in zip(accepted, evaluation):
-        ranks = [int(r) for r in record["ranks"]]
-        layer = None if record["layer"] in (None, "") else index[str(record["layer"])]
-        history.append({
-            "iteration": int(record["iteration"]), "layer": layer, "ranks": ranks,
-            "parameters": sum(layer_parameters(l.shape, ranks[hidden.index(i)] if i in hidden else None)
-                              for i, l in enumerate(network.layers)),
-            "selection_accuracy": float(record["accuracy"]),
-            "selection_accuracy_before_retraining": float(record["accuracy_before_retraining"]),
-            "evaluation_accuracy": float(ev_acc), "retrained": record["retrained"] in (True, "True"),
-        })
-    return pruning_section(
-        "retrained", network, hidden, names, tolerance, sel, ev, history[0]["ranks"], history, history[-1],
-        training_points=int(len(x_train)), retraining=RETRAINING, stop_reason=result.stop_reason)
-
-
-def _bar(show: Optional[bool], total: int):
-    from ..layer_table import progress_bar
-
-    bar = progress_bar(None, "harmonic pruning with retraining", total=total, show=show)
-    return bar if bar is not None else None
+    module = network_module(network)
+    layers = [LAYER_NAME.format(i) for i in hidden]              # network_module's names
+    index = dict(zip(layers, hidden))
+    shapes = {LAYER_NAME.format(i): list(network.layers[i].shape) for i in hidden}
+    p = prune_module(module, x, y, tolerance, seed, index, shapes, show_progress, (x_train, y_train), layers,
+                     network.parameters)
+    if p is not None:
+        p["names"] = names
+    return p

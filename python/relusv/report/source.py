@@ -12,8 +12,10 @@ Forms of ``--model``:
   (activations are not recorded in a state dict: a ReLU between consecutive
   layers is assumed, and the report says so);
 - a TorchScript archive (``torch.jit.save``) of an ``nn.Sequential`` of such
-  layers: rebuilt as the eager modules its ``original_name``s and
-  constants describe, with its state dict; the archive's code never runs;
+  layers: read as data (``torchscript``: its tensors, and the layer types and
+  constants it declares, checked against an allow list) and rebuilt as eager
+  modules; the archive's code never runs. Only ``trust_model_code=True``
+  (``--trust-model-code``) loads it with ``torch.jit.load``, which runs it;
 - ``package.module:callable`` (the user's own architecture): the callable
   (a function or an ``nn.Module`` class) is imported from the user's code and
   called without arguments; ``--weights FILE`` then loads a ``state_dict``
@@ -34,6 +36,7 @@ from typing import List, Optional
 
 from .errors import ReportInputError, missing_dependency
 from .model import LAYER_NAME, Network, load_npz_network, network_from_module, network_from_state_dict
+from .torchscript import is_torchscript
 
 
 @dataclass
@@ -107,12 +110,30 @@ def _first_line(error: Exception) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def _check_zip_sizes(path: str) -> None:
+    """Refuses a zip archive whose members (as their sizes are declared, compressed or not) exceed the memory
+    limit, and a file that is not a zip archive (PyTorch's legacy format allocates the storage sizes its
+    pickle declares before reading them)."""
+    import zipfile
+
+    from .. import _validation
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            total = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError):
+        raise ReportInputError(f"cannot read {path} as a PyTorch checkpoint: not a zip archive (saved in "
+                               "PyTorch's legacy format, or not by torch.save); re-save it with torch.save") from None
+    _validation.within_memory_limit(total, f"{path}: the members of the archive")
+
+
 def _load(path: str, what: str, safe: bool = True):
     """``torch.load(path, weights_only=True)`` with relusv's user errors for every way a file can be bad."""
     torch = _torch()
     p = Path(path)
     if not p.is_file():
         raise ReportInputError(f"no such {what} file: {path}")
+    _check_zip_sizes(path)
     try:
         with torch.serialization.safe_globals(_safe_classes(torch) if safe else []):
             return torch.load(p, map_location="cpu", weights_only=True)
@@ -125,8 +146,15 @@ def _load(path: str, what: str, safe: bool = True):
 
 
 def _check_tensors(state: dict, path: str) -> None:
-    """Refuse what a report cannot analyse: non-tensors, meta / sparse / quantised tensors, complex values."""
+    """Refuse what a report cannot analyse: non-tensors, meta / sparse / quantised tensors, complex values;
+    and tensors whose float64 copies together exceed the memory limit (a view that repeats its storage
+    with stride 0, or several views of one storage, is checked by its element count), before any of
+    them is read."""
     torch = _torch()
+    from .. import _validation
+
+    total = sum(int(v.numel()) for v in state.values() if torch.is_tensor(v)) * 8
+    _validation.within_memory_limit(total, f"{path}: the tensors (as float64)")
     for key, value in state.items():
         if not torch.is_tensor(value):
             continue
@@ -149,19 +177,9 @@ def _unwrap_state(obj, path: str):
     return obj
 
 
-def _is_torchscript(path: str) -> bool:
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return any(name.endswith("/constants.pkl") for name in archive.namelist())
-    except (zipfile.BadZipFile, OSError):
-        return False
-
-
 def _eager_builders(nn) -> dict:
     """Eager constructors of the layers a TorchScript ``Sequential`` may hold, from the scripted module's
-    constants (its parameters and buffers are loaded afterwards)."""
+    constants (its parameters and buffers are loaded afterwards); used only with ``trust_model_code``."""
     from ..torch import DoubleLinear
 
     def batchnorm(cls):
@@ -206,21 +224,40 @@ def _eager(scripted, path: str, builders: dict, name: str = ""):
     return module
 
 
-def load_torchscript(path: str) -> ModelSource:
-    """An eager copy of a TorchScript ``Sequential`` (its code is read, never run)."""
+def _jit_load(path: str):
+    """``torch.jit.load``: compiles and RUNS the archive's code; only with ``trust_model_code``."""
     torch = _torch()
     import warnings
 
+    _check_zip_sizes(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)   # torch.jit is deprecated in recent versions
             scripted = torch.jit.load(path, map_location="cpu")
     except Exception as error:
         raise ReportInputError(f"cannot read {path} as a TorchScript archive: {_first_line(error)}") from None
-    module = _eager(scripted, path, _eager_builders(torch.nn))
+    return _eager(scripted, path, _eager_builders(torch.nn))
+
+
+def load_torchscript(path: str, trust_model_code: bool = False) -> ModelSource:
+    """An eager copy of a TorchScript ``Sequential`` of standard layers.
+
+    By default the archive is read as data (``torchscript.load_module``): its tensors and the declared
+    types of its layers, none of its code runs. ``trust_model_code=True`` (``--trust-model-code``) loads
+    it with ``torch.jit.load`` instead, which runs the archive's code (e.g. a scripted class's
+    ``__setstate__``): only for archives from a trusted source.
+    """
+    from .torchscript import load_module
+
+    if trust_model_code:
+        module = _jit_load(path)
+        note = "loaded with torch.jit.load (--trust-model-code: the archive's code ran) and rebuilt as eager modules"
+    else:
+        module = load_module(path)
+        note = ("rebuilt from a TorchScript archive as eager modules of the same types and weights, without "
+                "running the archive's code")
     _check_tensors(module.state_dict(), path)
-    return ModelSource(module, network_from_module(module, path), path,
-                       ["rebuilt from a TorchScript archive as eager modules of the same types and weights"])
+    return ModelSource(module, network_from_module(module, path), path, [note])
 
 
 def load_checkpoint(path: str) -> ModelSource:
@@ -284,8 +321,24 @@ def load_user_model(spec: str, weights: Optional[str]) -> ModelSource:
     return ModelSource(model, network_from_module(model, source), source, notes)
 
 
-def load_model(spec: str, weights: Optional[str] = None) -> ModelSource:
-    """The model of ``--model spec [--weights FILE]``."""
+def load_model(spec: str, weights: Optional[str] = None, trust_model_code: bool = False) -> ModelSource:
+    """The model of ``--model spec [--weights FILE]``.
+
+    Parameters
+    ----------
+    spec, weights
+        As ``relusv report --model`` and ``--weights`` take them (module docstring).
+    trust_model_code
+        Allow ``torch.jit.load`` on a TorchScript archive, which runs the archive's code
+        (``--trust-model-code``). Off by default: archives are read as data.
+
+    Raises
+    ------
+    ReportInputError
+        Any problem with the files, naming it.
+    MemoryLimitError
+        A file declares or implies more memory than the memory limit (nothing was materialised).
+    """
     p = Path(spec)
     if weights is not None or (":" in spec and not p.exists()):
         if weights is not None and ":" not in spec:
@@ -295,6 +348,6 @@ def load_model(spec: str, weights: Optional[str] = None) -> ModelSource:
         raise ReportInputError(f"no such model file: {spec}")
     if p.suffix.lower() == ".npz":
         return from_network(load_npz_network(p), spec)
-    if _is_torchscript(spec):
-        return load_torchscript(spec)
+    if is_torchscript(spec):
+        return load_torchscript(spec, trust_model_code)
     return load_checkpoint(spec)

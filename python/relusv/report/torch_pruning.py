@@ -1,65 +1,77 @@
-"""Harmonic pruning of a torch model that is not a chain of linear layers (MATH.md sections 8-9).
+"""Harmonic pruning of a torch model in the report (MATH.md sections 8-9), through ``relusv.torch.harmonic_prune``.
 
-``relusv.torch.harmonic_prune`` (one-shot, or with retraining when training data are given) cuts one rank at a time from
-the Linear / Conv2d layers that feed a ReLU (a convolution's ``W`` is its
-kernel matrix ``K_mat``), choosing each cut on the *selection* half of the
-data; the accuracy of the *evaluation* half is recorded after every
-iteration. The halves, the tolerance and the choice of the reported ranks
-are those of the chain pruning (``pruning.split_halves``,
-``pruning.chosen_record``), so both report the same section.
+One route for every torch model the report prunes (any model; a chain of linear layers built by
+``retrain.py``): the layers that feed a ReLU become double layers, the cuts follow the bisection schedule, and
+with training data every cut is followed by a short retraining (``retrain.RETRAINING``); without, one-shot. The
+report's three seeded disjoint sets (``pruning.report_sets``) play their parts: the selection set chooses the
+cuts, the stopping set keeps a cut only while its accuracy stays within the tolerance of the start, and the
+evaluation set is only measured. Parameters are those of the model as ``harmonic_prune`` returns it (each
+layer in its cheaper form, ``relusv.params``).
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .pruning import chosen_record, section, split_halves
+from .pruning import report_sets, section
 
 
 def harmonic_prune_torch(module, x: np.ndarray, y: np.ndarray, tolerance: float, seed: int, layers: List[dict],
                          show_progress: Optional[bool] = None,
                          train: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> Optional[dict]:
     """The pruning path and the chosen ranks of ``module``; ``None`` when there is nothing to prune or too little
-    data. ``layers``: the report's layer section (names, shapes and indices of the pruned layers).
+    data. ``layers``: the report's layer section (names, shapes and indices of the pruned layers); ``train``:
+    training inputs and targets (retraining after every cut), or None (one-shot)."""
+    index = {layer["name"]: layer["index"] for layer in layers}
+    shapes = {layer["name"]: list(layer["shape"]) for layer in layers}
+    return prune_module(module, x, y, tolerance, seed, index, shapes, show_progress, train)
 
-    With ``train`` (training inputs and targets) the path retrains as the chain's retrained pruning does
-    (``retrain.py``: Adam on seeded mini-batches of the training data when the selection accuracy falls more
-    than 0.5 % below the start) and stops at the first cut that leaves it more than ``tolerance`` below the
-    start, undone; without it, one-shot."""
+
+def prune_module(module, x: np.ndarray, y: np.ndarray, tolerance: float, seed: int, index: Dict[str, int],
+                 shapes: Dict[str, List[int]], show_progress: Optional[bool] = None,
+                 train: Optional[Tuple[np.ndarray, np.ndarray]] = None, layers: Optional[List[str]] = None,
+                 parameters_before: Optional[int] = None) -> Optional[dict]:
+    """The report's pruning section for a torch ``module`` (see the module docstring); ``index`` maps the pruned
+    layers' names to the report's layer indices, ``shapes`` to the shapes of their ``W``."""
     import torch
 
+    from ..params import model_counts
     from ..torch import harmonic_prune
     from .retrain import RETRAINING, retraining_options
 
-    if x.shape[0] < 4 or (train is not None and len(train[0]) == 0):
+    if x.shape[0] < 6 or (train is not None and len(train[0]) == 0):
         return None
-    sel, ev = split_halves(x.shape[0], seed)
-    x_sel, y_sel = torch.from_numpy(x[sel]), torch.from_numpy(y[sel])
-    options: dict = {"test_data": (torch.from_numpy(x[ev]), torch.from_numpy(y[ev])), "progress": show_progress}
+    sel, stop, ev = sets = report_sets(x.shape[0], seed)
+    options: dict = {"stop_data": (torch.from_numpy(x[stop]), torch.from_numpy(y[stop])),
+                     "test_data": (torch.from_numpy(x[ev]), torch.from_numpy(y[ev])), "tolerance": tolerance,
+                     "progress": show_progress, "layers": layers}
     if train is not None:
-        from ..torch import accuracy
-
         torch.manual_seed(seed)
-        options.update(retraining_options(*train, seed),
-                       min_accuracy=accuracy(module, x_sel, y_sel) - tolerance - 1e-12)
-    result = harmonic_prune(module, x_sel, y_sel, **options)
+        options.update(retraining_options(*train, seed))
+    result = harmonic_prune(module, torch.from_numpy(x[sel]), torch.from_numpy(y[sel]), **options)
     if not result.layers:
         return None
-    index = {layer["name"]: layer["index"] for layer in layers}
+    history = [_entry(r, index, train is not None) for r in result.accepted]
     hidden = [index[name] for name in result.layers]
-    shapes = [list(layers[i]["shape"]) for i in hidden]
-    records = [r for r in result.history if train is None or r["accepted"] in (True, "True")]
-    history = [{"iteration": int(r["iteration"]), "layer": None if r["layer"] in (None, "") else index[r["layer"]],
-                "ranks": [int(k) for k in r["ranks"]], "parameters": int(r["parameters"]),
-                "selection_accuracy": float(r["accuracy"]), "evaluation_accuracy": float(r["test_accuracy"])}
-               for r in records]
-    if train is None:
-        return section("one-shot", hidden, list(result.layers), shapes, history[0]["parameters"], tolerance, sel,
-                       ev, history[0]["ranks"], history, chosen_record(history, tolerance))
-    for entry, r in zip(history, records):
-        entry["selection_accuracy_before_retraining"] = float(r["accuracy_before_retraining"])
-        entry["retrained"] = r["retrained"] in (True, "True")
-    return section("retrained", hidden, list(result.layers), shapes, history[0]["parameters"], tolerance, sel, ev,
-                   history[0]["ranks"], history, history[-1], training_points=int(len(train[0])),
-                   retraining=RETRAINING, stop_reason=result.stop_reason)
+    before = parameters_before if parameters_before is not None else model_counts(module).stored.parameters
+    details = {"stop_reason": result.stop_reason, "trials": len(result.history) - 1}
+    if train is not None:
+        details.update(training_points=int(len(train[0])), retraining=RETRAINING)
+    return section("retrained" if train is not None else "one-shot", hidden, list(result.layers),
+                   [shapes[name] for name in result.layers], before, tolerance, sets, history[0]["ranks"],
+                   history, history[-1], **details)
+
+
+def _entry(record: dict, index: Dict[str, int], retrained: bool) -> dict:
+    entry = {"iteration": int(record["iteration"]),
+             "layer": None if record["layer"] in (None, "") else index[record["layer"]],
+             "ranks": [int(k) for k in record["ranks"]], "parameters": int(record["parameters"]),
+             "selection_accuracy": float(record["selection_accuracy"]),
+             "stopping_accuracy": float(record["accuracy"]), "evaluation_accuracy": float(record["test_accuracy"])}
+    if retrained:
+        before = record["selection_accuracy_before_retraining"]
+        entry["selection_accuracy_before_retraining"] = float(entry["selection_accuracy"] if before is None
+                                                              else before)
+        entry["retrained"] = bool(record["retrained"])
+    return entry

@@ -12,8 +12,10 @@ of relusv never imports it.
   incorrectly classified probe points during training (MATH.md section 6).
 - ``DoubleLinear``: a linear layer stored as two factors ``W1 W2``, with the
   double-p-product initialisation (MATH.md section 7).
-- ``harmonic_prune``: lowers the ranks of an MLP's layers one at a time
-  (MATH.md section 8).
+- ``harmonic_prune``: the paper's harmonic pruning (MATH.md section 8): layers
+  become double layers, ReLU-aware cuts with a short retraining after each,
+  kept within a tolerance of the start on a stopping set; a bisection schedule
+  (retrainings logarithmic in the ranks); counts by ``relusv.params``.
 - ``DoubleConv2d``: a convolution of channel rank at most ``rank``, a
   ``kh x kw`` conv to ``rank`` channels then a ``1 x 1`` conv (MATH.md section 9).
 - ``relu_singular_values``: certified ReLU bounds of an ``nn.Linear`` or

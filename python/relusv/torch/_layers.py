@@ -9,15 +9,24 @@ from torch import nn
 
 
 def unwrap(model: nn.Module) -> nn.Module:
-    """The user's module inside ``DistributedDataParallel`` / ``DataParallel``.
+    """The user's module inside ``DistributedDataParallel`` / ``DataParallel`` / ``torch.compile``.
 
     Probe passes go through the inner module so that they trigger no
-    collective of the wrapper (ranks run different numbers of probe batches).
+    collective of the wrapper (ranks run different numbers of probe batches)
+    and no compilation; layers keep the names of the user's module (no
+    ``_orig_mod.`` prefix of a compiled module's ``OptimizedModule``).
     """
     wrappers = (nn.DataParallel, nn.parallel.DistributedDataParallel)
-    while isinstance(model, wrappers):
-        model = model.module
+    while isinstance(model, wrappers) or _compiled(model):
+        model = model._orig_mod if _compiled(model) else model.module
     return model
+
+
+def _compiled(model: nn.Module) -> bool:
+    """Whether ``model`` is the ``OptimizedModule`` that ``torch.compile`` returns (recognised without
+    importing ``torch._dynamo``)."""
+    return type(model).__module__.startswith("torch._dynamo") and isinstance(getattr(model, "_orig_mod", None),
+                                                                          nn.Module)
 
 
 def weight_of(module: nn.Module) -> torch.Tensor:

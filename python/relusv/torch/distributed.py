@@ -8,11 +8,13 @@ extremes reproduces the single-process state value for value.
 """
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
 import torch.distributed as dist
+
+from ..errors import InvalidInputError
 
 
 class SingleProcess:
@@ -32,6 +34,10 @@ class SingleProcess:
 
     def broadcast_object(self, obj: Any) -> Any:
         return obj
+
+    def agree(self, sizes: Dict[str, int]) -> None:
+        """Checks that every rank has the same ``sizes`` (probe points, batch size, ...); nothing to check
+        in one process."""
 
 
 class ProcessGroup(SingleProcess):
@@ -59,6 +65,29 @@ class ProcessGroup(SingleProcess):
         out: List[Any] = [None] * self.world_size
         dist.all_gather_object(out, obj, group=self.group)
         return out
+
+    def agree(self, sizes: Dict[str, int]) -> None:
+        """Checks that every rank has the same ``sizes`` before any collective whose shape depends on them.
+
+        The ranks exchange the sizes in one ``all_gather`` of a fixed-shape tensor (one entry per size,
+        the same on every rank whatever the sizes), so every rank raises the same error instead of
+        entering a collective of mismatched shapes (which gloo ends with SIGABRT).
+
+        Raises
+        ------
+        InvalidInputError
+            On every rank, naming the first size that differs and each rank's value.
+        """
+        mine = torch.tensor(list(sizes.values()), dtype=torch.int64, device=self.device)
+        gathered = [torch.empty_like(mine) for _ in range(self.world_size)]
+        dist.all_gather(gathered, mine, group=self.group)
+        table = torch.stack(gathered).cpu().numpy()
+        for column, name in enumerate(sizes):
+            values = table[:, column]
+            if (values != values[0]).any():
+                per_rank = ", ".join(f"rank {r}: {int(v)}" for r, v in enumerate(values))
+                raise InvalidInputError(f"the ranks differ in their {name} ({per_rank}); every rank must pass the "
+                                        "same probe set (it is sharded by batch across the ranks)")
 
     def broadcast_object(self, obj: Any) -> Any:
         box = [obj]

@@ -17,7 +17,14 @@ import torch
 from torch import nn
 
 from ._conv_geometry import check_conv2d, pad_input
-from .double_linear import _positive, init_rule, reset_double_p_product_, split_truncated_svd, target_variance
+from .double_linear import (
+    _positive,
+    factored_svd,
+    init_rule,
+    reset_double_p_product_,
+    split_truncated_svd,
+    target_variance,
+)
 
 IntPair = Union[int, Tuple[int, int]]
 
@@ -100,6 +107,10 @@ class DoubleConv2d(nn.Module):
         """``W1_mat W2_mat`` of shape ``(C_out, C_in kh kw)`` (differentiable)."""
         return self.weight1.reshape(self.out_channels, self.rank) @ self.weight2.reshape(self.rank, -1)
 
+    def svd(self) -> tuple:
+        """The thin SVD ``(u, s, vt)`` of ``K_mat`` from the factors (``factored_svd``), float64."""
+        return factored_svd(self.weight1.reshape(self.out_channels, self.rank), self.weight2.reshape(self.rank, -1))
+
     @property
     def weight(self) -> torch.Tensor:
         """The equivalent ``Conv2d`` weight ``(C_out, C_in, kh, kw)`` (differentiable)."""
@@ -120,7 +131,7 @@ class DoubleConv2d(nn.Module):
                 + (f", padding_mode={self.padding_mode!r}" if self.padding_mode != "zeros" else ""))
 
     @classmethod
-    def from_conv(cls, conv: nn.Module, rank: int) -> DoubleConv2d:
+    def from_conv(cls, conv: nn.Module, rank: int, svd: Optional[tuple] = None) -> DoubleConv2d:
         """The best rank-``rank`` approximation of a ``Conv2d`` (or ``DoubleConv2d``) kernel as two convolutions.
 
         The truncated SVD of ``K_mat`` (``relusv.truncated_svd``, float64),
@@ -128,7 +139,8 @@ class DoubleConv2d(nn.Module):
         (reshaped to ``(rank, C_in, kh, kw)``), ``W1_mat = U_r Sigma_r^{1/2}``.
         Geometry and bias are copied; at ``rank = min(C_out, C_in kh kw)`` the
         layer is reproduced up to rounding. ``groups`` must be 1. Device and
-        dtype follow ``conv``.
+        dtype follow ``conv``. A ``DoubleConv2d``'s SVD comes from its factors (``factored_svd``); ``svd``: a
+        precomputed ``(u, s, vt)`` of ``K_mat``.
         """
         if isinstance(conv, nn.Conv2d):
             check_conv2d(conv)
@@ -136,7 +148,9 @@ class DoubleConv2d(nn.Module):
             raise TypeError(f"from_conv needs an nn.Conv2d or a DoubleConv2d, got {type(conv).__name__}")
         weight = conv.weight.detach()
         c_out, c_in, kh, kw = weight.shape
-        w1, w2 = split_truncated_svd(weight.reshape(c_out, -1), rank)
+        if svd is None and isinstance(conv, DoubleConv2d):
+            svd = conv.svd()
+        w1, w2 = split_truncated_svd(weight.reshape(c_out, -1), rank, svd)
         bias = getattr(conv, "bias", None)
         layer = cls(c_in, c_out, (kh, kw), rank, stride=tuple(conv.stride), padding=tuple(conv.padding),
                     dilation=tuple(conv.dilation), bias=bias is not None, padding_mode=conv.padding_mode, seed=0,

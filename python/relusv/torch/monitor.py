@@ -258,6 +258,7 @@ class Monitor:
         ``step`` / ``epoch`` default to the counts of ``step()`` / ``epoch_end()`` calls.
         """
         comm = communicator(self.distributed, self.process_group)
+        comm.agree({"probe points": len(self.probe), "batch size": self.probe.batch_size, "taps": len(self.taps)})
         model = unwrap(self.model)
         modes = TrainingModes(model)
         try:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from .. import _arrays, _validation
+from ..errors import InvalidInputError, InvalidTypeError
 
 
 class ProbeSet:
@@ -24,13 +25,13 @@ class ProbeSet:
 
     def __init__(self, x: Any, y: Any, batch_size: int):
         if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}")
+            raise InvalidInputError(f"batch_size must be positive, got {batch_size}")
         if not (hasattr(x, "__len__") and hasattr(x, "__getitem__")):
-            raise TypeError(f"the probe inputs must support len() and indexing, got {type(x).__name__}")
+            raise InvalidTypeError(f"the probe inputs must support len() and indexing, got {type(x).__name__}")
         if y is not None and len(x) != len(y):
-            raise ValueError(f"the probe set has {len(x)} inputs but {len(y)} targets")
+            raise InvalidInputError(f"the probe set has {len(x)} inputs but {len(y)} targets")
         if len(x) == 0:
-            raise ValueError("the probe set is empty")
+            raise InvalidInputError("the probe set is empty")
         _arrays.require_labels(x, y)
         self.x, self.y, self.batch_size = x, y, int(batch_size)
 
@@ -67,14 +68,14 @@ def _tensor(values: Any) -> torch.Tensor:
 
 
 def class_targets(targets: torch.Tensor, output: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Class indices of ``targets``; with the model's ``output`` (logits), integer labels
-    outside ``[0, classes)`` are refused."""
+    """Class indices of ``targets`` as int64, checked by ``_validation.labels`` (integers, or floats that are
+    finite and integral, never truncated; with the model's ``output`` (logits), within ``[0, classes)``).
+    One-hot or probability rows give their argmax."""
     if targets.ndim == 2 and targets.shape[1] > 1:   # one-hot or probabilities
         return targets.argmax(dim=1)
     labels = targets.reshape(targets.shape[0])
-    if output is not None and output.ndim == 2 and output.shape[1] > 1 and not labels.is_floating_point():
-        _validation.labels(labels, int(output.shape[1]), "the probe labels")
-    return labels
+    classes = int(output.shape[1]) if output is not None and output.ndim == 2 and output.shape[1] > 1 else None
+    return torch.from_numpy(_validation.labels(labels, classes, "the probe labels")).to(labels.device)
 
 
 class LoaderProbe:
@@ -100,17 +101,17 @@ class LoaderProbe:
         seen = []
         for batch in self.loader:
             if not isinstance(batch, (tuple, list)) or len(batch) < 2:
-                raise TypeError("a probe DataLoader must yield (inputs, targets) pairs")
+                raise InvalidTypeError("a probe DataLoader must yield (inputs, targets) pairs")
             inputs, targets = _tensor(batch[0]), _tensor(batch[1])
             _validation.finite_array(inputs, f"the probe inputs {start}..{start + inputs.shape[0] - 1} "
                                              "(index within them)")
             if inputs.shape[0] != targets.shape[0]:
-                raise ValueError(f"a probe batch has {inputs.shape[0]} inputs but {targets.shape[0]} targets")
+                raise InvalidInputError(f"a probe batch has {inputs.shape[0]} inputs but {targets.shape[0]} targets")
             stop = start + inputs.shape[0]
             if self.targets is not None:
                 if stop > self.targets.shape[0] or not torch.equal(class_targets(targets).cpu(),
                                                                    self.targets[start:stop]):
-                    raise ValueError("the probe DataLoader yields its points in another order on a second pass; "
+                    raise InvalidInputError("the probe DataLoader yields its points in another order on a second pass; "
                                      "use shuffle=False")
             else:
                 seen.append(class_targets(targets).cpu())
@@ -118,11 +119,11 @@ class LoaderProbe:
             start = stop
         if self.targets is None:
             if start == 0:
-                raise ValueError("the probe set is empty")
+                raise InvalidInputError("the probe set is empty")
             self.points = start
             self.targets = torch.cat(seen)
         elif start != self.points:
-            raise ValueError(f"the probe DataLoader yielded {start} points on a second pass, {self.points} on the "
+            raise InvalidInputError(f"the probe DataLoader yielded {start} points on a second pass, {self.points} on the "
                              "first")
 
 

@@ -1,19 +1,30 @@
-"""Harmonic pruning (MATH.md section 8): lowering layer ranks one at a time.
+"""Harmonic pruning (MATH.md section 8): the paper's algorithm, with a logarithmic schedule of cuts.
 
-Every iteration removes one rank from one layer: for each prunable layer the
-network's held-out accuracy is measured with that layer's smallest non-zero
-singular value set to zero (its rank-(r-1) truncation), and the layer that
-loses least is replaced by a ``DoubleLinear`` (``DoubleConv2d`` for a
-convolution, whose ``W`` is the kernel matrix ``K_mat``, MATH.md section 9)
-holding the factors of that truncation, so retraining cannot raise its rank
-again. Retraining and stopping
-follow the criteria the caller chooses.
+1. Every pruned layer becomes a double layer (``DoubleLinear``; ``DoubleConv2d`` for a convolution, whose ``W``
+   is the kernel matrix ``K_mat``, MATH.md sections 7 and 9): the SVD of ``W`` at its numerical rank, split
+   evenly between the two factors, so retraining cannot raise the rank again.
+2. A cut: for each layer still open, its smallest singular directions are removed down to the rank the schedule
+   proposes (``relusv.pruning_rules.Schedule``), the network's accuracy on the *selection* set is measured with
+   that cut alone, and the cut that loses least is made (``pruning_rules.choose_cut``: ReLU-aware, through the
+   whole network).
+3. A short retraining (``retrain_batches`` optimiser steps, the paper's 50 batches) follows every cut.
+4. The cut is kept when the accuracy on the *stopping* set stays at or above the floor (``tolerance`` below the
+   start, or ``min_accuracy``); otherwise the network is put back as it was before the cut, and the schedule
+   learns that the layer cannot go that low. Pruning ends when no layer can be tried lower.
+
+With the default ``schedule="bisection"`` each trial shrinks the interval of ranks still undecided for one layer
+by a constant factor, so the number of cuts (and retrainings) is ``O(sum_l log r_l)``: it grows with the
+number of layers and the log of the ranks. ``schedule="single"`` cuts one rank at a time as the paper does.
+Without ``retrain`` the same cuts are made one-shot (for models that cannot be retrained).
+
+Counts come from ``relusv.params`` (each layer in the cheaper of its dense and factored forms); the returned
+model is stored in exactly that form (``params.store_cheaper``).
 """
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -21,6 +32,9 @@ from torch import nn
 
 from .. import _arrays
 from .._progress import Progress, ProgressOption
+from ..errors import InvalidInputError, InvalidTypeError
+from ..params import model_counts, store_cheaper
+from ..pruning_rules import Schedule, accuracy_floor, choose_cut, split_sets
 from ._layers import TrainingModes, forward, model_device, predicted_labels, replace_module, unwrap, weight_of
 from .discovery import layer_kind, relu_layers
 from .double_conv import DoubleConv2d
@@ -28,7 +42,8 @@ from .double_linear import DoubleLinear
 from .history import History
 from .probe import ProbeSet, class_targets
 
-Retrain = Union[Callable[[nn.Module], Any], Iterable]
+Retrain = Union[Callable[[nn.Module], Any], Iterable, bool]
+Data = Tuple[Any, Any]
 
 
 def accuracy(model: nn.Module, x: Any, y: Any = None, batch_size: int = 1024,
@@ -57,20 +72,30 @@ def accuracy(model: nn.Module, x: Any, y: Any = None, batch_size: int = 1024,
     return hits / len(probe)
 
 
-def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def _cut(module: nn.Module, rank: int) -> nn.Module:
+def _cut(module: nn.Module, rank: int, svd: Optional[tuple] = None) -> nn.Module:
     """The rank-``rank`` truncation of a layer as factors, per kind of layer (MATH.md sections 8 and 9)."""
     if isinstance(module, (nn.Conv2d, DoubleConv2d)):
-        return DoubleConv2d.from_conv(module, rank)
-    return DoubleLinear.from_linear(module, rank)
+        return DoubleConv2d.from_conv(module, rank, svd)
+    return DoubleLinear.from_linear(module, rank, svd)
 
 
-def _prunable(module: nn.Module) -> bool:
-    return layer_kind(module) == "linear" or isinstance(module, DoubleConv2d) or \
-        (isinstance(module, nn.Conv2d) and module.groups == 1)
+def _refusal(module: nn.Module) -> Optional[str]:
+    """Why harmonic pruning cannot cut ``module`` (None when it can)."""
+    if isinstance(module, nn.Conv2d) and module.groups != 1:
+        return (f"a grouped convolution (groups = {module.groups}): its kernel is block-diagonal across groups, "
+                f"which a DoubleConv2d cannot keep; harmonic pruning supports Conv2d with groups = 1 only")
+    if layer_kind(module) == "linear" or isinstance(module, (DoubleConv2d, nn.Conv2d)):
+        return None
+    return (f"a {type(module).__name__}; harmonic pruning needs Linear or DoubleLinear layers, or Conv2d "
+            f"(groups = 1) or DoubleConv2d layers")
+
+
+def _svd(module: nn.Module) -> tuple:
+    """``(u, s, vt)`` of a layer's ``W`` (``K_mat``): from the factors of a double layer, else dense (float64)."""
+    if isinstance(module, (DoubleLinear, DoubleConv2d)):
+        return module.svd()
+    w = weight_of(module).cpu().double()
+    return tuple(a.numpy() for a in torch.linalg.svd(w.reshape(w.shape[0], -1), full_matrices=False))
 
 
 def numerical_rank(module: nn.Module) -> int:
@@ -107,7 +132,7 @@ class _LoaderRetraining:
                 return next(self.iterator)
             except StopIteration:
                 self.iterator = None
-        raise ValueError("the retraining data loader yields no batches")
+        raise InvalidInputError("the retraining data loader yields no batches")
 
     def __call__(self, model: nn.Module) -> None:
         # Layers are replaced between calls, so the optimiser is built afresh each time.
@@ -127,17 +152,21 @@ class _LoaderRetraining:
                 p.grad = None
 
 
+
 @dataclass
 class PruneResult:
-    """The pruned model, its layer names, and one history record per iteration.
+    """The pruned model, its layer names, one history record per trial cut, and what the result guarantees.
 
-    ``history[i]`` has ``iteration`` (0 is the network as given), ``layer`` (the
-    layer cut), ``ranks`` (one per entry of ``layers``), ``parameters``,
-    ``accuracy`` (held-out, at the end of the iteration),
-    ``accuracy_before_retraining``, ``retrained``, ``retrain_reasons`` and
-    ``accepted`` (False for an iteration undone by the accuracy floor), and
-    ``test_accuracy`` when ``test_data`` is given.
-    ``stop_reason`` says why pruning ended.
+    ``history[0]`` is the network as given (after the exact conversion to double layers); every later record is
+    one trial cut with ``iteration``, ``layer`` (the layer cut), ``rank_tried``, ``ranks`` (one per entry of
+    ``layers``, as measured in this trial), ``parameters`` and ``multiply_adds`` (cheaper form per layer,
+    ``relusv.params``), ``selection_accuracy_before_retraining`` (right after the cut: what chose it),
+    ``selection_accuracy``, ``accuracy_before_retraining`` and ``accuracy`` (the stopping set, before and after
+    retraining), ``retrained``, ``accepted`` (False for a cut undone because it broke the floor) and
+    ``test_accuracy`` when ``test_data`` is given (reported only, never used).
+
+    ``model`` is stored in the cheaper form per layer, so ``parameters == sum(p.numel() for p in
+    model.parameters())``.
     """
 
     model: nn.Module
@@ -145,177 +174,305 @@ class PruneResult:
     history: History
     initial_accuracy: float
     stop_reason: str
+    floor: float
+    tolerance: Optional[float]
+    selection_points: int
+    stopping_points: int
+    retrained: bool
+    schedule: str
+
+    @property
+    def accepted(self) -> List[dict]:
+        """The records of the kept states: the start and every accepted cut."""
+        return [r for r in self.history if r["accepted"] in (True, "True")]
+
+    @property
+    def parameters(self) -> int:
+        return self.accepted[-1]["parameters"]
+
+    @property
+    def retrainings(self) -> int:
+        return sum(r["retrained"] in (True, "True") for r in self.history)
+
+    def guarantee(self) -> str:
+        """What the result promises, on which set, and the test drop measured apart from every decision."""
+        first, last = self.accepted[0], self.accepted[-1]
+        bound = (f"within {100 * self.tolerance:g} pt of the start" if self.tolerance is not None
+                 else f"at least {100 * self.floor:.2f}%")
+        text = (f"accuracy {bound} on the stopping set ({self.stopping_points} points: "
+                f"{100 * first['accuracy']:.2f}% -> {100 * last['accuracy']:.2f}%); selection set "
+                f"({self.selection_points} points) {100 * first['selection_accuracy']:.2f}% -> "
+                f"{100 * last['selection_accuracy']:.2f}%")
+        if "test_accuracy" in first:
+            text += f"; test drop {100 * (first['test_accuracy'] - last['test_accuracy']):.2f} pt"
+        return text
 
     def __repr__(self) -> str:
-        last = self.history[-1] if self.history else {}
+        first, last = self.accepted[0], self.accepted[-1]
         ranks = dict(zip(self.layers, last.get("ranks", [])))
-        return (f"PruneResult({len(self.history) - 1} iterations, stopped by {self.stop_reason!r}; accuracy "
-                f"{self.initial_accuracy:.4f} -> {last.get('accuracy', float('nan')):.4f}; ranks {ranks}; "
-                f"{last.get('parameters', 0):,} parameters)")
+        return (f"PruneResult({len(self.history) - 1} iterations ({self.retrainings} retrainings), stopped by "
+                f"{self.stop_reason!r}; ranks {ranks}; parameters {first['parameters']:,} -> "
+                f"{last['parameters']:,}; {self.guarantee()})")
+
+
+def _subset(x: Any, y: Any, index: np.ndarray) -> Data:
+    """Points ``index`` of ``(x, y)`` (tensors, arrays, or a dataset of pairs with ``y=None``)."""
+    if y is None:
+        return torch.utils.data.Subset(x, index.tolist()), None
+    pick = torch.as_tensor(index) if isinstance(x, torch.Tensor) else index
+    return x[pick], y[torch.as_tensor(index) if isinstance(y, torch.Tensor) else index]
+
+
+def _decision_sets(x_val: Any, y_val: Any, stop_data: Optional[Data], seed: int) -> Tuple[Data, Data]:
+    """``(selection, stopping)``: ``(x_val, y_val)`` and ``stop_data``, or two seeded disjoint halves of
+    ``(x_val, y_val)`` when ``stop_data`` is None."""
+    if stop_data is not None:
+        return (x_val, y_val), tuple(stop_data)
+    if not hasattr(x_val, "__len__"):
+        raise InvalidTypeError(f"x_val must support len() and indexing, got {type(x_val).__name__}")
+    if y_val is not None and len(x_val) != len(y_val):
+        raise InvalidInputError(f"x_val has {len(x_val)} points but y_val has {len(y_val)}")
+    if len(x_val) < 2:
+        raise InvalidInputError(f"x_val has {len(x_val)} points: at least 2 are needed (a selection half and a "
+                                f"stopping half), or pass stop_data")
+    selection, stopping = split_sets(len(x_val), seed, [0.5, 0.5])
+    return _subset(x_val, y_val, selection), _subset(x_val, y_val, stopping)
+
+
+def _check_options(min_rank: int, retrain_batches: int, max_iterations: Optional[int], retrain: Any) -> None:
+    for name, value, least in (("min_rank", min_rank, 1), ("retrain_batches", retrain_batches, 1),
+                               ("max_iterations", max_iterations, 0)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
+            raise InvalidInputError(f"{name} must be an integer >= {least}, got {value!r}")
+    if retrain is True:
+        raise InvalidInputError("retrain=True: pass the retraining itself (a data loader of (inputs, targets) "
+                                "batches, or a callable retrain(model)), or retrain=False for one-shot pruning")
+
+
+def _pruned_layers(target: nn.Module, layers: Optional[Iterable[str]]) -> List[str]:
+    """The layers to prune (default: every weight layer feeding a ReLU); a clear refusal for unsupported ones."""
+    found = relu_layers(target, layers, "harmonic_prune")
+    names = []
+    for layer in found:
+        reason = _refusal(target.get_submodule(layer.name))
+        if reason is not None:
+            raise InvalidTypeError(f"harmonic_prune: layer {layer.name!r} is {reason}")
+        names.append(layer.name)
+    return names
+
+
+def _to_double_layers(target: nn.Module, names: List[str]) -> Dict[str, int]:
+    """Step 1: every pruned layer as a double layer at its numerical rank (exact up to rounding); the ranks."""
+    ranks = {}
+    for name in names:
+        module = target.get_submodule(name)
+        rank = max(numerical_rank(module), 1)
+        if not isinstance(module, (DoubleLinear, DoubleConv2d)) or module.rank != rank:
+            replace_module(target, name, _cut(module, rank))
+        ranks[name] = rank
+    return ranks
+
+
+class _Pruning:
+    """The state of one run: the model, the data sets, the floor, the schedule and the history."""
+
+    def __init__(self, work: nn.Module, names: List[str], selection: Data, stopping: Data,
+                 test_data: Optional[Data], batch_size: int, predict: Optional[Callable],
+                 retrain: Optional[Callable]):
+        self.work, self.target, self.names = work, unwrap(work), names
+        self.selection, self.stopping, self.test_data = selection, stopping, test_data
+        self.batch_size, self.predict, self.retrain = batch_size, predict, retrain
+        self.example = ProbeSet(*selection, 1).batch(0)[2]
+        self.history = History()
+
+    def accuracy(self, data: Data) -> float:
+        return accuracy(self.work, data[0], data[1], self.batch_size, self.predict)
+
+    def record(self, ranks: Dict[str, int], **entry: Any) -> dict:
+        counts = model_counts(self.target, self.example).cheaper
+        entry.update(ranks=[ranks[n] for n in self.names], parameters=counts.parameters,
+                     multiply_adds=counts.multiply_adds)
+        if self.test_data is not None:
+            entry["test_accuracy"] = self.accuracy(self.test_data)
+        self.history.append(entry)
+        return entry
+
+    def accepted_parameters(self) -> int:
+        return [r for r in self.history if r["accepted"]][-1]["parameters"]
+
+    def candidates(self, schedule: Schedule) -> List[Tuple[float, float, str, int, nn.Module]]:
+        """Step 2: each open layer cut to its proposed rank alone, measured on the selection set."""
+        found = []
+        for name in schedule.open():
+            rank = schedule.proposal(name)
+            original = self.target.get_submodule(name)
+            svd = _svd(original)
+            candidate = _cut(original, rank, svd)
+            replace_module(self.target, name, candidate)
+            try:
+                acc = self.accuracy(self.selection)
+            finally:
+                replace_module(self.target, name, original)
+            sigma = svd[1]
+            relative = float(sigma[rank] / sigma[0]) if sigma.size > rank and sigma[0] > 0 else 0.0
+            found.append((acc, relative, name, rank, candidate))
+        return found
+
+    def trial(self, iteration: int, floor: float, schedule: Schedule) -> dict:
+        """Steps 2-4: the least harmful cut, retraining, and the floor on the stopping set (undone below it)."""
+        options = self.candidates(schedule)
+        before, _, name, rank, candidate = options[choose_cut([(a, r) for a, r, *_ in options])]
+        snapshot = copy.deepcopy(self.target) if self.retrain is not None else None
+        original = self.target.get_submodule(name)
+        replace_module(self.target, name, candidate)
+        stop_before = self.accuracy(self.stopping)
+        if self.retrain is not None:
+            self.retrain(self.work)
+        stop_after = self.accuracy(self.stopping) if self.retrain is not None else stop_before
+        accepted = stop_after >= floor
+        ranks = dict(schedule.rank, **{name: rank})
+        entry = self.record(ranks, iteration=iteration, layer=name, rank_tried=rank,
+                            selection_accuracy_before_retraining=before,
+                            selection_accuracy=self.accuracy(self.selection) if self.retrain is not None else before,
+                            accuracy_before_retraining=stop_before, accuracy=stop_after,
+                            retrained=self.retrain is not None, accepted=accepted)
+        if accepted:
+            schedule.accept(name, rank)
+        else:
+            schedule.refuse(name, rank)
+            if snapshot is None:
+                replace_module(self.target, name, original)
+            else:
+                _restore(self.target, snapshot, self.names)
+        return entry
 
 
 def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: Optional[Retrain] = None,
                    retrain_batches: int = 50, optimizer: Optional[Callable] = None, loss: Optional[Callable] = None,
-                   retrain_drop: Optional[float] = 0.005, retrain_every: Optional[int] = None,
-                   retrain_below_rank: Optional[int] = None, min_accuracy: Optional[float] = None,
+                   tolerance: float = 0.01, min_accuracy: Optional[float] = None, stop_data: Optional[Data] = None,
+                   test_data: Optional[Data] = None, schedule: str = "bisection", cut_fraction: float = 0.25,
                    max_parameters: Optional[int] = None, max_iterations: Optional[int] = None, min_rank: int = 1,
                    layers: Optional[Iterable[str]] = None, batch_size: int = 1024, inplace: bool = False,
-                   predict: Optional[Callable] = None, test_data: Optional[Tuple[Any, Any]] = None,
+                   predict: Optional[Callable] = None, seed: int = 0,
                    progress: ProgressOption = None) -> PruneResult:
-    """Harmonic pruning of a network of ``Linear`` / ``DoubleLinear`` / ``Conv2d`` / ``DoubleConv2d`` layers.
+    """Harmonic pruning (MATH.md section 8) of ``Linear`` / ``DoubleLinear`` / ``Conv2d`` / ``DoubleConv2d`` layers.
+
+    The paper's algorithm: the layers become double layers, then repeatedly the ReLU-aware least useful singular
+    directions are cut from one layer, the network is retrained briefly, and the cut is kept while the accuracy
+    on a stopping set stays within ``tolerance`` of the start (see the module docstring for the steps).
 
     Parameters
     ----------
     model : nn.Module
         Copied first unless ``inplace``.
     x_val, y_val
-        Held-out data on which every accuracy is measured (as for ``accuracy``).
-        The cuts are chosen on it too, so its accuracy is optimistic; pass
-        ``test_data`` for an unbiased figure.
-    retrain : callable or data loader, optional
-        ``retrain(model)`` trains the current model in place (layers change
-        between calls: build the optimiser inside); or an iterable of
-        ``(inputs, targets)`` batches, of which ``retrain_batches`` are used per
-        retraining with ``optimizer(params)`` (default Adam, lr 1e-3) and
-        ``loss`` (default cross-entropy). Without it, nothing is retrained.
-    retrain_drop : float or None, default 0.005
-        Retrain when the accuracy after a cut is more than this below the
-        accuracy of the network as given (the paper's 0.5 %).
-    retrain_every : int, optional
-        Retrain on every t-th iteration.
-    retrain_below_rank : int, optional
-        Retrain when the layer just cut has a rank below this.
+        Validation data (tensors, arrays, or a dataset of ``(input, target)`` pairs with ``y_val=None``). Without
+        ``stop_data`` they are split into two seeded disjoint halves: the *selection* half chooses every cut,
+        the *stopping* half decides whether a cut is kept. With ``stop_data`` all of them choose the cuts.
+    retrain : data loader, callable or False, optional
+        The paper's short retraining after every cut: an iterable of ``(inputs, targets)`` batches, of which
+        ``retrain_batches`` are used per retraining with ``optimizer(params)`` (default Adam, lr 1e-3) and
+        ``loss`` (default cross-entropy); or ``retrain(model)`` that trains the current model in place (layers
+        change between calls: build the optimiser inside). None or False: one-shot pruning, nothing retrained.
+    retrain_batches : int, default 50
+        Optimiser steps per retraining (the paper's 50 batches).
+    tolerance : float, default 0.01
+        A cut is kept while the stopping-set accuracy is at least the start minus ``tolerance`` (0.01 = one
+        percentage point), so no default can take a model far below where it started.
     min_accuracy : float, optional
-        Accuracy floor: when an iteration ends below it, the iteration is undone
-        (recorded with ``accepted=False``) and pruning stops.
-    max_parameters : int, optional
-        Parameter budget: stop once the model has at most this many parameters.
-    max_iterations : int, optional
-    min_rank : int, default 1
-        No layer is cut below this rank. Without a stop criterion, pruning goes
-        on until every layer has this rank.
-    layers : list of str, optional
-        Qualified names of the layers to prune; default every prunable layer
-        whose output feeds a ReLU (``relusv.torch.discover``: found by tracing,
-        so ``F.relu`` in ``forward`` counts): ``Linear`` / ``DoubleLinear``, and
-        ``Conv2d`` (``groups = 1``) / ``DoubleConv2d``, whose ``W`` is the kernel
-        matrix and which a cut makes a ``DoubleConv2d``.
+        An explicit floor instead of ``tolerance``; it must not exceed the starting stopping-set accuracy.
+    stop_data : (x_stop, y_stop), optional
+        The stopping set; disjoint from ``x_val`` is the caller's promise.
     test_data : (x_test, y_test), optional
-        An independent set that takes no part in any decision; its accuracy is
-        recorded after every iteration as ``test_accuracy``.
+        Only reported (``test_accuracy`` in every record, the test drop in ``guarantee()``), never used.
+    schedule : {"bisection", "single"}, default "bisection"
+        ``"bisection"``: each layer's next trial cuts ``max(1, floor(cut_fraction * w))`` ranks, ``w`` the width
+        of the interval between its accepted rank and the largest rank refused, so every trial shrinks that
+        interval by a constant factor: ``O(log r_l)`` cuts and retrainings per layer
+        (``relusv.pruning_rules.worst_trials``; 16 for rank 100, 22 for rank 512 at the default fraction);
+        ``"single"``: one rank per cut as in the paper (``sum_l (r_l - min_rank)`` at most).
+    cut_fraction : float in (0, 1/2], default 0.25
+        The bisection's step: 1/2 is plain bisection (fewest trials, at most ``ceil(log2 w)``); smaller
+        fractions cut more gently before each short retraining, which retraining recovers from more often.
+    max_parameters : int, optional
+        Stop once the model (cheaper form per layer) has at most this many parameters.
+    max_iterations : int, optional
+        At most this many trial cuts.
+    min_rank : int, default 1
+        No layer is cut below this rank.
+    layers : list of str, optional
+        Qualified names of the layers to prune; default every weight layer whose output feeds a ReLU
+        (``relusv.torch.discover``). Grouped convolutions are refused.
+    seed : int, default 0
+        Seed of the selection / stopping split.
     progress : bool, callable or None
-        A progress bar (``relusv.ProgressOption``); a callable ``f(done, total)``
-        may return True to stop.
+        A progress bar (``relusv.ProgressOption``); a callable ``f(done, total)`` may return True to stop.
 
     Returns
     -------
     PruneResult
+        ``result.model`` stored in the cheaper form per layer (``relusv.params.store_cheaper``): double layers
+        at or above break-even rank become dense again, so ``result.parameters`` is ``sum(p.numel())``.
 
-    Notes
-    -----
-    A ``Linear`` layer becomes a ``DoubleLinear`` at its first cut (a ``Conv2d``
-    a ``DoubleConv2d``). While its rank ``r`` exceeds ``m n / (m + n)`` the
-    factors hold more parameters than the plain layer (MATH.md sections 7 and
-    9), so the recorded parameter count can rise at first; networks built from double layers (the paper's setting)
-    only ever shrink.
+    Raises
+    ------
+    InvalidInputError
+        Bad options, too few validation points, or ``min_accuracy`` above the starting accuracy.
+    InvalidTypeError
+        A named layer that cannot be pruned (e.g. a grouped convolution).
+
+    Examples
+    --------
+    >>> result = harmonic_prune(model, x_val, y_val, retrain=train_loader, test_data=(x_test, y_test))
+    ... # doctest: +SKIP
+    >>> print(result.guarantee())  # doctest: +SKIP
     """
-    if min_rank < 1:
-        raise ValueError(f"min_rank must be at least 1, got {min_rank}")
-    for name, value in (("retrain_every", retrain_every), ("retrain_batches", retrain_batches)):
-        if value is not None and value < 1:
-            raise ValueError(f"{name} must be positive, got {value}")
-    work = model if inplace else copy.deepcopy(model)
-    found = relu_layers(unwrap(work), layers, "harmonic_prune")
-    names = [layer.name for layer in found if layers is not None or _prunable(layer.module)]
-    target = unwrap(work)
-    for name in names:
-        if not _prunable(target.get_submodule(name)):
-            raise TypeError(f"layer {name!r} is a {type(target.get_submodule(name)).__name__}; harmonic pruning "
-                            f"needs Linear or DoubleLinear layers, or Conv2d (groups = 1) or DoubleConv2d layers")
-    if retrain is not None and not callable(retrain):
-        retrain = _LoaderRetraining(retrain, retrain_batches, optimizer, loss)
-
+    _check_options(min_rank, retrain_batches, max_iterations, retrain)
     x_val, y_val = _arrays.loader_points(x_val, y_val)  # a DataLoader is read once, not at every cut
+    selection, stopping = _decision_sets(x_val, y_val, stop_data, seed)
+    work = model if inplace else copy.deepcopy(model)
+    target = unwrap(work)
+    names = _pruned_layers(target, layers)
+    if retrain is not None and retrain is not False and not callable(retrain):
+        retrain = _LoaderRetraining(retrain, retrain_batches, optimizer, loss)
+    run = _Pruning(work, names, selection, stopping, test_data, batch_size, predict, retrain or None)
+    start = run.accuracy(stopping)
+    floor = accuracy_floor(start, tolerance, min_accuracy)
+    plan = Schedule(_to_double_layers(target, names), min_rank, schedule, cut_fraction)
+    run.record(plan.rank, iteration=0, layer=None, rank_tried=None, selection_accuracy_before_retraining=None,
+               selection_accuracy=run.accuracy(selection), accuracy_before_retraining=start, accuracy=start,
+               retrained=False, accepted=True)
+    stop_reason = _loop(run, plan, floor, max_parameters, max_iterations, progress)
+    store_cheaper(target)
+    return PruneResult(work, names, run.history, start, stop_reason, floor,
+                       None if min_accuracy is not None else float(tolerance), _points(selection),
+                       _points(stopping), run.retrain is not None, schedule)
 
-    def evaluate() -> float:
-        return accuracy(work, x_val, y_val, batch_size, predict)
 
-    initial = evaluate()
-    ranks = {name: numerical_rank(target.get_submodule(name)) for name in names}
-    history = History()
+def _points(data: Data) -> int:
+    return len(data[0])
 
-    def record(iteration: int, layer: Optional[str], acc: float, before: float, retrained: bool,
-               reasons: List[str], accepted: bool = True) -> None:
-        entry = {"iteration": iteration, "layer": layer, "ranks": [ranks[n] for n in names],
-                 "parameters": parameter_count(work), "accuracy": acc, "accuracy_before_retraining": before,
-                 "retrained": retrained, "retrain_reasons": reasons, "accepted": accepted}
-        if test_data is not None:
-            entry["test_accuracy"] = accuracy(work, test_data[0], test_data[1], batch_size, predict)
-        history.append(entry)
 
-    record(0, None, initial, initial, False, [])
-    total = sum(max(r - min_rank, 0) for r in ranks.values())
+def _loop(run: _Pruning, plan: Schedule, floor: float, max_parameters: Optional[int],
+          max_iterations: Optional[int], progress: ProgressOption) -> str:
+    """Trial cuts until the schedule is done or a stop criterion holds; the stop reason."""
+    total = plan.trial_bound()
     bar = Progress("harmonic pruning", total, progress)
-    snapshot = copy.deepcopy(target) if min_accuracy is not None else None
     iteration = 0
-    stop_reason = "every layer at min_rank"
     try:
         while True:
-            if min_accuracy is not None and history[-1]["accuracy"] < min_accuracy:
-                stop_reason = "accuracy floor"
-                break
-            if max_parameters is not None and parameter_count(work) <= max_parameters:
-                stop_reason = "parameter budget"
-                break
+            if max_parameters is not None and run.accepted_parameters() <= max_parameters:
+                return "parameter budget"
             if max_iterations is not None and iteration >= max_iterations:
-                stop_reason = "max_iterations"
-                break
-            best = None
-            for name in names:
-                if ranks[name] <= min_rank:
-                    continue
-                original = target.get_submodule(name)
-                candidate = _cut(original, ranks[name] - 1)
-                replace_module(target, name, candidate)
-                try:
-                    acc = evaluate()
-                finally:
-                    replace_module(target, name, original)
-                if best is None or acc > best[0]:
-                    best = (acc, name, candidate)
-            if best is None:
-                break
+                return "max_iterations"
+            if not plan.open():
+                return "every layer at its lowest accepted rank"
             iteration += 1
-            cut_accuracy, name, candidate = best
-            replace_module(target, name, candidate)
-            previous_ranks = dict(ranks)
-            ranks[name] -= 1
-            reasons = []
-            if retrain_drop is not None and initial - cut_accuracy > retrain_drop:
-                reasons.append("accuracy drop")
-            if retrain_every is not None and iteration % retrain_every == 0:
-                reasons.append("every t-th iteration")
-            if retrain_below_rank is not None and ranks[name] < retrain_below_rank:
-                reasons.append("low rank")
-            retrained = bool(reasons) and retrain is not None
-            if retrained:
-                retrain(work)
-            final = evaluate() if retrained else cut_accuracy
-            if min_accuracy is not None and final < min_accuracy:
-                record(iteration, name, final, cut_accuracy, retrained, reasons, accepted=False)
-                _restore(target, snapshot, names)
-                ranks = previous_ranks
-                stop_reason = "accuracy floor"
-                break
-            record(iteration, name, final, cut_accuracy, retrained, reasons)
-            if snapshot is not None:
-                snapshot = copy.deepcopy(target)
-            if bar.update_to(iteration):  # a callable progress asked to cancel
-                stop_reason = "cancelled"
-                break
+            run.trial(iteration, floor, plan)
+            if bar.update_to(min(iteration, total)):  # a callable progress asked to cancel
+                return "cancelled"
     finally:
         bar.close()
-    return PruneResult(work, names, history, initial, stop_reason)
 
 
 def _restore(target: nn.Module, snapshot: nn.Module, names: List[str]) -> None:
