@@ -240,10 +240,9 @@ def operator_norm(layer: LayerInput, sigma_0: float, seed: int,
     keeping ``H x W``; 1x1 kernels with zero padding, ``max_g sigma_0`` of the
     groups' kernel matrices) or as a certified bracket (small zero-padded
     layers: dense matrix with a Cholesky certificate; others: Lanczos from
-    below, the circular convolution on the padded torus from above, at most
-    ``conv_operator.DEFAULT_MAX_ITER`` operator applications or a gap of
-    ``conv_operator.DEFAULT_TOL``), never a bare estimate from below. Grouped
-    convolutions included. Without torch (no ``operator_norm_estimate``) only
+    below, the circular convolution on the padded torus from above, within the
+    iteration budget of ``conv_operator_norm``'s defaults), never a bare
+    estimate from below. Grouped convolutions included. Without torch (no ``operator_norm_estimate``) only
     the circular stride-1 case is computed (``relusv.conv_singular_values``).
     ``vector`` is the unit input attaining the lower end of a Lanczos bracket
     (None otherwise): passed back as ``start`` for the same layer, it
