@@ -352,7 +352,7 @@ def test_operator_norm_brackets_stay_certified_when_warm_started():
                           nn.Flatten(), nn.Linear(8 * 12 * 12, 3))
     g = torch.Generator().manual_seed(7)
     x, y = torch.randn(60, 1, 12, 12, generator=g), torch.randint(0, 3, (60,), generator=g)
-    monitor = Monitor(model, x, y, samples=10, subsets=1, seed=SEED)
+    monitor = Monitor(model, x, y, samples=10, repeats=1, seed=SEED)
     for change in (0.0, 0.05):
         with torch.no_grad():
             model[2].weight.add_(change * torch.randn(model[2].weight.shape, generator=g))

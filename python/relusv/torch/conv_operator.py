@@ -47,8 +47,8 @@ Exact where that is cheap, a certified bracket ``lower <= ||A_K|| <= upper`` oth
   Ritz pair has converged (residual ``||A^T A y - theta y|| <= tol theta``,
   after at least a few steps: more steps would barely move ``lower``, the
   bracket's width is then the torus bound's), or after ``max_iter`` operator
-  applications. ``converged``
-  means the bracket is certified to within ``tol``, nothing less.
+  applications. ``converged`` means the bracket is certified to within
+  ``tol``, nothing less.
 """
 from __future__ import annotations
 
@@ -203,9 +203,10 @@ def _dense_matrix(g: _Geometry, h: int, w: int) -> Optional[np.ndarray]:
     c_in = c_group * g.groups
     ho, wo = _output_size(g, h, w)
     n_in, n_out = c_in * h * w, c_out * ho * wo
-    if min(n_in, n_out) > DENSE_MAX_SIDE or n_in * n_out > DENSE_MAX_ENTRIES:
-        return None
     (ph, pw), (sh, sw) = g.padding, g.stride
+    padded = n_out * c_in * (h + 2 * ph) * (w + 2 * pw)   # entries of the array assembled below
+    if min(n_in, n_out) > DENSE_MAX_SIDE or n_in * n_out > DENSE_MAX_ENTRIES or padded > 4 * DENSE_MAX_ENTRIES:
+        return None
     full = np.zeros((c_out, c_in, kh, kw))
     rows = c_out // g.groups
     for i in range(g.groups):
