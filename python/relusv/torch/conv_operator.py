@@ -204,19 +204,21 @@ def _dense_matrix(g: _Geometry, h: int, w: int) -> Optional[np.ndarray]:
     ho, wo = _output_size(g, h, w)
     n_in, n_out = c_in * h * w, c_out * ho * wo
     (ph, pw), (sh, sw) = g.padding, g.stride
-    padded = n_out * c_in * (h + 2 * ph) * (w + 2 * pw)   # entries of the array assembled below
-    if min(n_in, n_out) > DENSE_MAX_SIDE or n_in * n_out > DENSE_MAX_ENTRIES or padded > 4 * DENSE_MAX_ENTRIES:
+    if min(n_in, n_out) > DENSE_MAX_SIDE or n_in * n_out > DENSE_MAX_ENTRIES:
         return None
     full = np.zeros((c_out, c_in, kh, kw))
     rows = c_out // g.groups
     for i in range(g.groups):
         full[i * rows:(i + 1) * rows, i * c_group:(i + 1) * c_group] = kernel[i * rows:(i + 1) * rows]
-    dense = np.zeros((c_out, ho, wo, c_in, h + 2 * ph, w + 2 * pw))
+    dense = np.zeros((c_out, ho, wo, c_in, h, w))
     oi, oj = np.meshgrid(np.arange(ho), np.arange(wo), indexing="ij")
     for a in range(kh):
         for b in range(kw):
-            dense[:, oi, oj, :, oi * sh + a, oj * sw + b] += full[:, :, a, b]
-    return dense[..., ph:ph + h, pw:pw + w].reshape(n_out, n_in)
+            ii, jj = oi * sh + a - ph, oj * sw + b - pw    # the input pixel of this tap (outside: padding zeros)
+            inside = (ii >= 0) & (ii < h) & (jj >= 0) & (jj < w)
+            if inside.any() and np.any(full[:, :, a, b]):
+                dense[:, oi[inside], oj[inside], :, ii[inside], jj[inside]] += full[:, :, a, b]
+    return dense.reshape(n_out, n_in)
 
 
 def _dense_bracket(g: _Geometry, h: int, w: int, tol: float) -> Optional[Tuple[float, float]]:
