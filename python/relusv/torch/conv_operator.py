@@ -346,7 +346,8 @@ def conv_operator_norm(conv: Any, input_size: Union[int, Sequence[int]], *, stri
     forward = _forward(g, kernel)
     x = _start_vector(start, seed, (1, kernel.shape[1] * g.groups, h, w))
     try:
-        forward(x)
+        with torch.no_grad():
+            _forward(g, kernel.float())(x.float())   # the geometry check, in float32 (fast)
     except RuntimeError as error:
         raise InvalidInputError(f"the convolution cannot be applied to a {h} x {w} input: {error}") from None
     exact = _exact(g, h, w)
