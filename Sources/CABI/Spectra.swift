@@ -102,6 +102,49 @@ public func relusv_singular_values(_ w: UnsafePointer<relusv_matrix>?, _ values:
     }
 }
 
+@_cdecl("relusv_numerical_rank")
+public func relusv_numerical_rank(_ a: UnsafePointer<relusv_matrix>?, _ rank: UnsafeMutablePointer<Int>?)
+    -> relusv_status
+{
+    guarded {
+        let a = try MatrixArgument(a, "A")
+        let rank = try required(rank, "rank")
+        rank.pointee =
+            switch a {
+            case .float(let v): try numericalRank(of: v)
+            case .double(let v): try numericalRank(of: v)
+            }
+    }
+}
+
+@_cdecl("relusv_rank_of_spectrum")
+public func relusv_rank_of_spectrum(
+    _ values: UnsafePointer<Double>?, _ count: Int, _ rows: Int, _ columns: Int, _ dtype: Int32,
+    _ rank: UnsafeMutablePointer<Int>?
+) -> relusv_status {
+    guarded {
+        let rank = try required(rank, "rank")
+        let bits = try dtypeBits(dtype)
+        guard count >= 0, rows >= 0, columns >= 0, count <= min(rows, columns) else {
+            throw CallError(
+                RELUSV_ERROR_SHAPE,
+                "count = \(UInt(bitPattern: count)) singular values for a \(UInt(bitPattern: rows)) x "
+                    + "\(UInt(bitPattern: columns)) matrix (at most min(m, n))")
+        }
+        let s = count == 0 ? [] : Array(UnsafeBufferPointer(start: try required(values, "values"), count: count))
+        for (i, v) in s.enumerated() {
+            guard v.isFinite, v >= 0 else {
+                throw CallError(RELUSV_ERROR_NONFINITE, "values[\(i)] = \(v) is not a finite nonnegative number")
+            }
+            guard i == 0 || v <= s[i - 1] else {
+                throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "values are not descending at index \(i)")
+            }
+        }
+        let epsilon = bits == 32 ? Double(Float.ulpOfOne) : Double.ulpOfOne
+        rank.pointee = numericalRank(singularValues: s, rows: rows, columns: columns, epsilon: epsilon)
+    }
+}
+
 @_cdecl("relusv_truncated_svd")
 public func relusv_truncated_svd(
     _ w: UnsafePointer<relusv_matrix>?, _ rank: Int, _ u: UnsafeMutablePointer<Double>?,

@@ -22,13 +22,33 @@ public struct ThinSVD<Scalar: BLASScalar> {
         return (ur, Array(s[0..<r]), vr)
     }
 
-    /// Numerical rank: the number of singular values above
-    /// `max(m, n) * eps * sigma_0` (the NumPy `matrix_rank` convention).
+    /// Numerical rank (`numericalRank(singularValues:rows:columns:epsilon:)`
+    /// with `eps` of `Scalar`).
     public var numericalRank: Int {
-        guard let top = s.first, top > 0 else { return 0 }
-        let tolerance = Scalar(max(u.rows, vt.columns)) * Scalar.ulpOfOne * top
-        return s.filter { $0 > tolerance }.count
+        ReluSVKit.numericalRank(
+            singularValues: s.map(Double.init), rows: u.rows, columns: vt.columns,
+            epsilon: Double(Scalar.ulpOfOne))
     }
+}
+
+/// The numerical rank of an `m x n` matrix from its singular values
+/// `sigma_0 >= sigma_1 >= ...`: the number of values above
+/// `max(m, n) * eps * sigma_0`, `eps` the unit roundoff of the matrix's
+/// precision (the NumPy `matrix_rank` convention). The one owner of this
+/// rule: the bound curve's rank, `rank(W)` and `rank(X W^T)` of the layer
+/// table (MATH.md §2: `s_k = 0` exactly from `rank(X W^T)` on) and pruning
+/// all call it, through `relusv_numerical_rank` from C and Python.
+public func numericalRank(singularValues s: [Double], rows: Int, columns: Int, epsilon: Double) -> Int {
+    guard let top = s.first, top > 0 else { return 0 }
+    let tolerance = Double(max(rows, columns)) * epsilon * top
+    return s.filter { $0 > tolerance }.count
+}
+
+/// The numerical rank of `W` (its singular values by `singularValues(of:)`).
+public func numericalRank<Scalar: BLASScalar>(of w: MatrixView<Scalar>) throws -> Int {
+    let s = try singularValues(of: w)
+    return numericalRank(
+        singularValues: s.map(Double.init), rows: w.rows, columns: w.columns, epsilon: Double(Scalar.ulpOfOne))
 }
 
 /// A weight `W` (`rows x columns`) has at least one entry: the one owner of

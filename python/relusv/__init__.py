@@ -21,7 +21,9 @@ from .memory import memory_limit, set_memory_limit
 from .spectra import (
                      OperatorWidth,
                      ReluSpectrum,
+                     numerical_rank,
                      operator_gmw,
+                     rank_of_spectrum,
                      relu_fit_gradient,
                      relu_singular_values,
                      singular_values,
@@ -50,6 +52,8 @@ __all__ = [
     "memory_limit",
     "singular_values",
     "truncated_svd",
+    "numerical_rank",
+    "rank_of_spectrum",
     "relu_singular_values",
     "relu_fit_gradient",
     "ReluSpectrum",

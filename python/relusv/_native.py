@@ -183,6 +183,9 @@ PROTOTYPES = {
     "relusv_gmw_accumulator_import": (_status, [c_void_p, c_size_t, POINTER(_handle)]),
     # spectra
     "relusv_singular_values": (_status, [POINTER(Matrix), POINTER(c_double)]),
+    "relusv_numerical_rank": (_status, [POINTER(Matrix), POINTER(c_size_t)]),
+    "relusv_rank_of_spectrum": (_status, [POINTER(c_double), c_size_t, c_size_t, c_size_t, c_int32,
+                                          POINTER(c_size_t)]),
     "relusv_truncated_svd": (_status, [POINTER(Matrix), c_size_t, POINTER(c_double), POINTER(c_double),
                                        POINTER(c_double)]),
     "relusv_relu_sv_options_init": (None, [POINTER(ReluSVOptions), c_size_t]),

@@ -53,6 +53,7 @@ from .analysis.compare import (
     resolution_note,
     spread,
 )
+from .spectra import numerical_rank, rank_of_spectrum
 
 SITES = ("input", "output")
 __all__ = ["DEFAULT_ALPHA", "DEFAULT_BOOTSTRAP", "DEFAULT_MAX_GROUP_SIZE", "DEFAULT_PERMUTATIONS", "DEFAULT_REPEATS",
@@ -64,14 +65,6 @@ DEFAULT_RELU_MAX_STEPS = 50  # Adam steps per fitted rank: a survey's budget (re
 def progress_bar(iterable: Iterable, description: str, total: Optional[int] = None, show: Optional[bool] = None):
     """``iterable`` reporting progress under relusv's one policy (``relusv._progress.progress_bar``)."""
     return _progress.progress_bar(iterable, description, total, show)
-
-
-def numerical_rank(sigma: np.ndarray, shape: Sequence[int], dtype: Any) -> int:
-    """``#{k : sigma_k > sigma_0 max(m, n) eps}`` with ``eps`` of ``dtype`` (NumPy's ``matrix_rank`` rule)."""
-    sigma = np.asarray(sigma, dtype=np.float64)
-    if sigma.size == 0 or sigma[0] == 0:
-        return 0
-    return int(np.sum(sigma > sigma[0] * max(shape) * np.finfo(dtype).eps))
 
 
 @dataclass(frozen=True)
@@ -91,6 +84,13 @@ class LayerInput:
     (``relusv.torch.conv_operator_norm``'s ``OperatorNormEstimate``; None
     where torch is not at hand). ``matrix`` is None for a named module that
     is not a weight layer.
+    ``phi_zero(dimension)`` is the activation of the bias alone in the
+    output layout of one point (default: ``ReLU(b)`` repeated channel-major);
+    ``norm(seed)`` gives ``(||A||, method)`` where the default rule does not
+    apply (multi-branch sites, grouped convolutions). With ``conv_bounds``
+    set, a linear layer's curve comes from it too, and its
+    ``conv_bounds.data_rank(points)`` (when present) gives the rank from
+    which ``s_k = 0`` exactly.
     """
 
     name: str
@@ -110,6 +110,8 @@ class LayerInput:
     input_shape: Optional[Tuple[int, ...]] = None
     conv_geometry: Optional[Dict[str, Any]] = None
     operator_norm_estimate: Optional[Callable] = None
+    phi_zero: Optional[Callable[[int], np.ndarray]] = None
+    norm: Optional[Callable[[int], Tuple[float, str]]] = None
 
     @property
     def weighted(self) -> bool:
@@ -175,8 +177,9 @@ def curve_ks(limit: int, points: Optional[int]) -> np.ndarray:
 
 
 def data_rank(w: np.ndarray, x: np.ndarray) -> int:
-    """``rank(X W^T)`` (NumPy's rule): ``s_k(phi; X) = 0`` for every ``k`` at or above it (MATH.md section 2)."""
-    return int(np.linalg.matrix_rank(x @ w.T)) if x.size and w.size else 0
+    """``rank(X W^T)`` (the library's rule, ``relusv.numerical_rank``): ``s_k(phi; X) = 0`` for every ``k`` at or
+    above it (MATH.md section 2)."""
+    return numerical_rank(x @ w.T) if x.size and w.size else 0
 
 
 def _curve_dict(spectrum, zero_from: int, limit: int) -> dict:
@@ -205,9 +208,11 @@ def relu_curve(layer: LayerInput, w: np.ndarray, b: Optional[np.ndarray], x: Opt
 def _conv_curve(layer: LayerInput, images: np.ndarray, points: Optional[int], seed: int, options: dict):
     """Channel-rank bounds of a convolution through ``layer.conv_bounds`` (``relusv.torch.relu_singular_values``)."""
     limit = min(layer.matrix.shape)
-    ks = curve_ks(limit, points)
+    rank = getattr(layer.conv_bounds, "data_rank", None)
+    zero_from = limit if rank is None else min(limit, rank(images))
+    ks = curve_ks(max(zero_from, 1), points)
     spectrum = layer.conv_bounds(images, ks, seed, {"progress": False, **options})
-    return _curve_dict(spectrum, limit, limit)
+    return _curve_dict(spectrum, zero_from, limit)
 
 
 def _curve_summary(curve: dict) -> Dict[str, float]:
@@ -247,8 +252,13 @@ def operator_norm(layer: LayerInput, sigma_0: float, seed: int,
     ``vector`` is the unit input attaining the lower end of a Lanczos bracket
     (None otherwise): passed back as ``start`` for the same layer, it
     warm-starts the iteration (``relusv.torch.Monitor`` does so between
-    measurements).
+    measurements). A row with its own ``layer.norm`` rule (a multi-branch
+    site's joint map) reports its value as ``operator_norm`` only when exact;
+    an estimate from below goes to ``operator_norm_lower`` alone.
     """
+    if layer.norm is not None:   # a joint map's own rule: exact, or an estimate from below (no upper end)
+        value, method = layer.norm(seed)
+        return _norm_columns(value if method.startswith("exact") else float("nan"), value, method), None
     if layer.kind == "linear":
         return _norm_columns(sigma_0, sigma_0, "exact"), None
     geometry, shape = layer.conv_geometry, layer.input_shape
@@ -297,7 +307,7 @@ def _layer_row(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Design,
         sigma = np.asarray(singular_values(w), dtype=np.float64)
         row.update({"weight_shape": tuple(int(s) for s in layer.weight_shape), "matrix_shape": tuple(w.shape),
                     "parameters": layer.parameters,
-                    "rank": numerical_rank(sigma, w.shape, layer.dtype),
+                    "rank": rank_of_spectrum(sigma, w.shape, layer.dtype),
                     "sigma_0": float(sigma[0]), "sigma_min": float(sigma[-1]),
                     "stable_rank": float(np.sum(sigma ** 2) / sigma[0] ** 2) if sigma[0] > 0 else 0.0})
         row.update(operator_norm(layer, float(sigma[0]), settings["seed"])[0])
@@ -340,9 +350,6 @@ def _relu_columns(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Desi
     if not layer.relu:
         out["relu_bounds"] = f"not a ReLU layer (activation: {layer.activation or 'none'})"
         return out
-    if not settings["relu_bounds"]:
-        out["relu_bounds"] = "not requested (relu_bounds=False)"
-        return out
     status = "computed"
     w, b = layer.matrix, layer.bias
     if settings["unit_sphere"] and layer.kind == "linear":
@@ -357,11 +364,18 @@ def _relu_columns(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Desi
         out["s0_verdict"] = f"not compared: {groups.reason}"
         return out
     comparison = _exact_top(layer, acts[(layer.name, "output")], groups, detail)
+    if not settings["relu_bounds"]:
+        # s_0 is exact and cheap, so its values are given; it is not tested (not a member of the family)
+        out.update({key: value for key, value in comparison.columns("s0").items()
+                    if key.endswith(("_correct", "_correct_spread", "_incorrect", "_incorrect_spread"))})
+        out["s0_verdict"] = "not compared: relu_bounds=False (s_0 given, not tested)"
+        out["relu_bounds"] = "not requested (relu_bounds=False); s_0 exact"
+        return out
     out.update(comparison.columns("s0"))
     family.append((row, "s0", comparison))
     for k, g in enumerate(GROUPS):
         x = acts[(layer.name, "input")][np.sort(groups.observed[0, k])]
-        if layer.kind == "linear":
+        if layer.kind == "linear" and layer.conv_bounds is None:
             curve = relu_curve(layer, w, b, x.astype(np.float64), settings["relu_points"], settings["seed"],
                                settings["relu_options"])
         elif layer.conv_bounds is None:
@@ -383,7 +397,8 @@ def top_values(layer: LayerInput, outputs: np.ndarray) -> np.ndarray:
     channels = layer.matrix.shape[0]
     bias = np.zeros(channels) if layer.bias is None else layer.bias
     at_zero = np.where(bias > 0, bias, layer.leaky_slope * bias)
-    at_zero = np.repeat(at_zero, outputs.shape[1] // channels)
+    at_zero = np.repeat(at_zero, outputs.shape[1] // channels) if layer.phi_zero is None else \
+        layer.phi_zero(outputs.shape[1])
     return np.linalg.norm(outputs.astype(np.float64) - at_zero, axis=1)
 
 

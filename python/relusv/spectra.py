@@ -121,6 +121,75 @@ def singular_values(W: Any) -> np.ndarray:
     return out.astype(w.dtype, copy=False)
 
 
+def numerical_rank(A: Any) -> int:
+    """The numerical rank of ``A``: the number of singular values above ``max(m, n) * eps * sigma_0``.
+
+    ``eps`` is the unit roundoff of ``A``'s precision (NumPy's ``matrix_rank``
+    convention). The library's one rule for ranks: ``rank(W)`` of a layer and
+    ``rank(X W^T)``, from which the ReLU singular values of a layer over the
+    points ``X`` vanish exactly (MATH.md section 2).
+
+    Parameters
+    ----------
+    A : array_like, shape (m, n)
+        The matrix, as for ``singular_values``.
+
+    Returns
+    -------
+    int
+        The numerical rank, ``0 <= rank <= min(m, n)``.
+
+    Raises
+    ------
+    InvalidInputError
+        For an ``A`` that is not 2-D, is empty or holds NaN or infinity.
+    InvalidTypeError
+        For complex or non-numeric entries.
+
+    Examples
+    --------
+    >>> import numpy as np, relusv
+    >>> relusv.numerical_rank(np.outer([1.0, 2.0, 3.0], [1.0, -1.0]))
+    1
+    """
+    w = _weight(A)
+    m = _arrays.matrix(w)
+    rank = ctypes.c_size_t()
+    check(lib.relusv_numerical_rank(ctypes.byref(m), ctypes.byref(rank)))
+    return int(rank.value)
+
+
+def rank_of_spectrum(sigma: Any, shape: Tuple[int, int], dtype: Any) -> int:
+    """``numerical_rank``'s rule applied to singular values already computed.
+
+    Parameters
+    ----------
+    sigma : array_like, shape (p,)
+        Descending, finite, nonnegative singular values, ``p <= min(shape)``.
+    shape : (int, int)
+        ``(m, n)`` of the matrix they belong to.
+    dtype : numpy dtype
+        The matrix's precision (float32 or float64; others count as float64).
+
+    Returns
+    -------
+    int
+        The number of values above ``max(m, n) * eps * sigma_0``.
+
+    Raises
+    ------
+    InvalidInputError
+        For values that are not finite, negative, not descending, or more than ``min(shape)``.
+    """
+    values = np.ascontiguousarray(np.asarray(sigma, dtype=np.float64).reshape(-1))
+    rows, columns = (int(v) for v in shape)
+    code = _native.FLOAT32 if np.dtype(dtype) == np.float32 else _native.FLOAT64
+    rank = ctypes.c_size_t()
+    check(lib.relusv_rank_of_spectrum(values.ctypes.data_as(ctypes.POINTER(ctypes.c_double)), values.size, rows,
+                                      columns, code, ctypes.byref(rank)))
+    return int(rank.value)
+
+
 def truncated_svd(W: Any, rank: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Factors ``(U, s, Vt)`` of the rank-``rank`` truncated SVD ``W_r = U diag(s) Vt``.
 

@@ -131,8 +131,8 @@ def test_batchnorm_folding_equals_the_eval_forward_pass():
 
 
 def test_refusals_and_sampling():
-    with pytest.raises(ValueError, match="groups"):
-        relu_singular_values(nn.Conv2d(4, 4, 3, groups=2), torch.randn(2, 4, 5, 5))
+    with pytest.raises(ValueError, match="groups = 2"):     # grouped: analysed, but no DoubleConv2d approximant
+        relu_singular_values(nn.Conv2d(4, 4, 3, groups=2), torch.randn(2, 4, 5, 5), return_double=True)
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
         relu_singular_values(nn.Conv2d(3, 4, 3), torch.randn(2, 5, 5))
     with pytest.raises(ValueError, match="max_images"):
@@ -148,3 +148,27 @@ def test_refusals_and_sampling():
 def _huge_inputs():
     """A tensor whose patch matrix would not fit: expanded from one image, so nothing is allocated."""
     return torch.zeros(1, 64, 64, 64).expand(100_000, 64, 64, 64)
+
+
+def test_grouped_convolution_bounds_certified_through_the_block_diagonal_kernel():
+    from relusv.errors import InvalidInputError
+    from relusv.torch import relu_singular_values as layer_bounds
+
+    torch.manual_seed(4)
+    conv = torch.nn.Conv2d(4, 6, 3, padding=1, groups=2).double()
+    x = torch.randn(7, 4, 5, 5, dtype=torch.float64)
+    ks = [0, 1, 3, 5]
+    result = layer_bounds(conv, x, ks, seed=0, max_steps=20, return_factors=True)
+    dense = torch.zeros(6, 4, 3, 3, dtype=torch.float64)
+    dense[:3, :2], dense[3:, 2:] = conv.weight.detach()[:3], conv.weight.detach()[3:]
+    torch.testing.assert_close(result.weight, dense)
+    with torch.no_grad():
+        exact = torch.relu(conv(x))
+    for k, bound, (u, v) in zip(ks, result.bound, result.factors):
+        assert np.linalg.matrix_rank(np.asarray(u) @ np.asarray(v)) <= k
+        kernel = torch.from_numpy(np.asarray(u) @ np.asarray(v)).reshape(6, 4, 3, 3)
+        approx = torch.relu(torch.nn.functional.conv2d(x, kernel, conv.bias.detach(), padding=1))
+        err = float((exact - approx).reshape(7, -1).norm(dim=1).max())
+        assert bound == pytest.approx(err, rel=1e-9, abs=1e-12)
+    with pytest.raises(InvalidInputError, match="mix the groups"):
+        layer_bounds(conv, x, [1], return_double=True)

@@ -95,7 +95,8 @@
  *          format 1 is still imported); relusv_relu_fit_gradient and the
  *          tuning knobs of relusv_relu_sv_options become experimental;
  *          grouped and strided convolutions are added: relusv_conv_spectrum
- *          and relusv_conv_options.
+ *          and relusv_conv_options; the numerical-rank rule is exported:
+ *          relusv_numerical_rank and relusv_rank_of_spectrum.
  *          Behaviour: ReLU bounds certified at every scale and bit-identical
  *          across thread counts; values beyond the range of their precision
  *          (singular values, the fit gradient) give RELUSV_ERROR_NONFINITE.
@@ -291,6 +292,18 @@ relusv_status relusv_singular_values(const relusv_matrix *w, double *values);
  * [0, min(m, n)]: `u` receives m x rank, `s` rank, `vt` rank x n doubles
  * (row-major). With rank 0 nothing is written and the buffers may be NULL. */
 relusv_status relusv_truncated_svd(const relusv_matrix *w, size_t rank, double *u, double *s, double *vt);
+
+/* The numerical rank of A (m x n): the number of singular values above
+ * max(m, n) * eps * sigma_0, eps the unit roundoff of A's precision (NumPy's
+ * matrix_rank convention; the rule the whole library uses, e.g. for rank(W)
+ * and for rank(X W^T), from which s_k = 0 exactly, MATH.md section 2). */
+relusv_status relusv_numerical_rank(const relusv_matrix *a, size_t *rank);
+
+/* The same rule applied to singular values already computed: `values` holds
+ * `count` <= min(rows, columns) descending, finite, nonnegative values of a
+ * rows x columns matrix of precision `dtype` (a relusv_dtype). */
+relusv_status relusv_rank_of_spectrum(const double *values, size_t count, size_t rows, size_t columns,
+                                      int32_t dtype, size_t *rank);
 
 /* Options of relusv_relu_singular_values; fill with relusv_relu_sv_options_init
  * (the library's defaults), then change fields. Fields are only ever

@@ -131,7 +131,7 @@ def layers_section(rows: List[dict], attrs: dict) -> List[dict]:
 
 
 def _depth_name(row: dict) -> str:
-    if row["relu"]:
+    if row["relu"] and row["activation"] in ("relu", "leaky_relu"):     # ReLU6 rows say relu6
         return f"{row['layer']} (ReLU)"
     if row["activation"] == "none":
         return f"{row['layer']} (logits)" if "model's output" in row["notes"] else f"{row['layer']} (no activation)"

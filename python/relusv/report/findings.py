@@ -3,6 +3,13 @@
 Each finding is a plain record with the numbers it rests on, so the page and
 the command line state them the same way, true or not:
 
+The depth sequence is the network's main path of activation sites: the
+input, then every row whose output is an activation (ReLU sites, among them
+the multi-branch sites of residual blocks, and other activations), in graph
+order. Rows whose output feeds no activation — a residual branch's raw
+output before the sum, a parallel downsample, the logits — are not depth
+steps (``on_main_path``).
+
 - per hidden layer: the calibrated comparison of the GMW of the correctly
   and incorrectly classified sets (MATH.md section 11, from
   ``relusv.torch.analyze``): the verdict ``correct larger`` / ``incorrect
@@ -31,6 +38,14 @@ import numpy as np
 from ..analysis.compare import COMPARISON_FIELDS, DEFAULT_ALPHA
 
 
+def on_main_path(d: dict) -> bool:
+    """A depth entry is a step of the main path: the input, or a row whose output is an activation's."""
+    if d["depth"] == 0:
+        return True
+    # the entry's name states the row's activation: "(ReLU)", "(relu6)", ..., "(no activation)" or "(logits)"
+    return not d["name"].endswith(("(logits)", "(no activation)"))
+
+
 def _stated(comparison: Optional[dict]) -> dict:
     """The effect, its interval and the p-values of a comparison (None where not compared)."""
     return {key: None if comparison is None else comparison[key] for key in COMPARISON_FIELDS if key != "difference"}
@@ -49,7 +64,7 @@ def statement(verdict: str, comparison: Optional[dict], level: float) -> str:
 def _gmw_rows(depths: List[dict], alpha: float) -> List[dict]:
     rows = []
     for d in depths:
-        if d["gmw"] is None or d["depth"] == 0 or "logits" in d["name"]:
+        if d["gmw"] is None or d["depth"] == 0 or not on_main_path(d):
             continue
         c, i = d["gmw"]["correct"], d["gmw"]["incorrect"]
         rows.append({
@@ -64,8 +79,8 @@ def _gmw_rows(depths: List[dict], alpha: float) -> List[dict]:
 
 
 def _grows(depths: List[dict], group: str) -> Optional[bool]:
-    """Every step from one depth to the next (logits excluded) larger than the two spreads together."""
-    values = [d["gmw"][group] for d in depths if d["gmw"] is not None and "logits" not in d["name"]]
+    """Every step from one depth to the next along the main path larger than the two spreads together."""
+    values = [d["gmw"][group] for d in depths if d["gmw"] is not None and on_main_path(d)]
     if len(values) < 2:
         return None
     return all(b["mean"] - a["mean"] > a["spread"] + b["spread"] for a, b in zip(values, values[1:]))

@@ -133,7 +133,8 @@ def _findings_section(report: dict) -> str:
     items = [f"GMW larger for correctly classified points at every hidden layer (Holm-adjusted p &lt; "
              f"{report['settings']['alpha']:g}): "
              f"{_yes_no(f['gmw_correct_larger_all_layers'])}",
-             f"GMW grows with depth (input, then each hidden layer; every step larger than the spreads): "
+             f"GMW grows with depth (input, then each activation site along the main path; every step larger than "
+             f"the spreads): "
              f"correct {_yes_no(grows['correct'])}, incorrect {_yes_no(grows['incorrect'])}"]
     sphere = [r for r in f["relu_bounds"] if r["group"] == "unit_sphere"]
     on_data = [r for r in f["relu_bounds"] if r["group"] != "unit_sphere"]
@@ -231,8 +232,12 @@ larger" only where the adjusted p is below {s['alpha']:g}, else "no difference s
 given with its interval at level {100 * (1 - s['alpha']):.0f}% ({"the spread of the permutation distribution" if not s['bootstrap'] else f"{s['bootstrap']} bootstrap resamples of the points"}). GMW: Gaussian mean width of the layer's outputs ({s['gmw_samples']} directions,
 {100 * s['gmw_trim']:g}% trimmed mean). ReLU bounds: certified upper bounds of the ReLU singular values
 s<sub>k</sub>(ReLU(W&middot;+b); X) over the layer's inputs X from each group (first subset), computed at
-ranks k below rank(X W<sup>T</sup>) only: from there on s<sub>k</sub> = 0 exactly (MATH.md &sect;2; a set of
-{d['group_size']} points has rank at most {d['group_size']}); s<sub>0</sub> is exact and given as mean &plusmn;
+ranks k below the data rank only: from there on s<sub>k</sub> = 0 exactly (MATH.md &sect;2 and &sect;9). For a
+linear layer the data rank is rank(X W<sup>T</sup>), at most {d['group_size']} for a set of {d['group_size']} points;
+for a convolution or a layer applied per token it is the rank of the pre-activations of all patches (each point
+contributes one row per output position, so it can exceed the number of points). Rows named by an activation site
+(a residual sum) analyse the joint map of the stacked branch inputs (MATH.md &sect;10); clipped activations
+(ReLU6) are evaluated with their own definition. s<sub>0</sub> is exact and given as mean &plusmn;
 spread over every repeat's sets (compared the same way); the radius is max&#8214;x&#8214; over the set.</p>
 {_summary_table(report)}
 

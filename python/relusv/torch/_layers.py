@@ -4,6 +4,8 @@ Which modules are layers is decided in one place, ``discovery``.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import nn
 
@@ -49,9 +51,14 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def forward(model: nn.Module, inputs: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """``model(inputs)`` on the model's device, floating inputs cast to the model's floating dtype."""
-    floating = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+def forward(model, inputs: torch.Tensor, device: torch.device, reference: Optional[nn.Module] = None) -> torch.Tensor:
+    """``model(inputs)`` on the model's device, floating inputs cast to the model's floating dtype.
+
+    ``model`` may be any callable (a traced graph's runner) when ``reference`` is the module whose parameters
+    give the dtype.
+    """
+    owner = model if reference is None else reference
+    floating = next((p.dtype for p in owner.parameters() if p.is_floating_point()), None)
     if floating is not None and inputs.is_floating_point():
         inputs = inputs.to(dtype=floating)
     return model(inputs.to(device))

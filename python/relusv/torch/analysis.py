@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from .. import _arrays
+from ..errors import InvalidInputError
 from ..layer_table import (
     DEFAULT_ALPHA,
     DEFAULT_BOOTSTRAP,
@@ -89,7 +90,7 @@ class _Capture:
 
 
 def _passes(model: nn.Module, data, layers: List[Layer], predict: Callable, group_settings: dict,
-            show: Optional[bool]):
+            show: Optional[bool], tap=None):
     """Pass 1 (classify) and pass 2 (capture the chosen rows).
 
     Returns ``(groups, activations, input_shapes, dimensions)``: ``activations[(name, site)]`` has one row
@@ -112,24 +113,41 @@ def _passes(model: nn.Module, data, layers: List[Layer], predict: Callable, grou
         for a, b, inputs, _ in progress_bar(data.iterate(), "activations", show=show):
             capture.rows = chosen[(chosen >= a) & (chosen < b)] - a
             if capture.rows.size or (a == 0 and not chosen.size):   # no points chosen: one batch for the sizes
-                forward(model, inputs, device)
+                if tap is None:
+                    forward(model, inputs, device)
+                else:   # the traced graph, keeping the activation sites' branch inputs (hooks fire as in model(x))
+                    tap.rows = torch.as_tensor(capture.rows)
+                    forward(tap.run, inputs, device, model)
     finally:
         for h in handles:
             h.remove()
     return groups, capture.arrays(), capture.input_shapes, capture.dimensions
 
 
-def _conv_bounds(layer: Layer):
-    """The channel-rank bound curve of a convolution over images, BatchNorm folded (MATH.md section 9)."""
-    from .layer_spectra import relu_singular_values
+def _layer_map(layer: Layer, input_shape: Optional[tuple]):
+    """The row's layer as a one-branch ``JointMap`` (BatchNorm folded), for convolutions (channel rank over the
+    patches, grouped kernels as their block-diagonal dense kernel, data-rank zeros), linear layers applied per
+    position (tokens: MATH.md section 9 with ``P`` = positions) and clipped activations; None where the
+    default linear path applies or no map can be built (the reason is returned)."""
+    from .sites import JointMap, branches_of_layer
 
-    bn = None if layer.batchnorm is None else layer.batchnorm[1]
+    if not layer.bounded or input_shape is None:
+        return None, ""
+    if layer.kind == "linear" and len(input_shape) == 1 and not layer.clipped:
+        return None, ""
+    branches, bias = branches_of_layer(layer)
+    try:
+        return JointMap(branches, bias, activation_of(layer), [tuple(input_shape)]), ""
+    except InvalidInputError as error:
+        return None, f"ReLU bounds not computed: {error}"
 
-    def bounds(images: np.ndarray, ks, seed: int, options: dict):
-        return relu_singular_values(layer.module, torch.from_numpy(images), ks, bn=bn, seed=seed,
-                                    leaky_slope=layer.leaky_slope, **options).spectrum
 
-    return bounds
+def activation_of(layer: Layer):
+    """The layer's activation as an ``Activation`` (ReLU family or clipped)."""
+    from .activations import RELU_FAMILY, Activation
+
+    return layer.act if layer.act is not None else Activation(layer.activation or "relu", RELU_FAMILY,
+                                                              slope=layer.leaky_slope)
 
 
 def _conv_norm_estimate(kernel: np.ndarray, size: tuple, seed: int, geometry: Dict[str, Any], start=None):
@@ -148,23 +166,120 @@ def layer_input(layer: Layer, input_shape: Optional[tuple] = None) -> LayerInput
                           layer.notes, None, None, None, parameters)
     stored = module.weight
     bias = layer.bias()
+    grouped = getattr(module, "groups", 1) != 1
     string_padding = isinstance(getattr(module, "padding", 0), str)
-    conv = layer.kind == "conv2d" and getattr(module, "groups", 1) == 1 and not string_padding
-    notes = layer.notes
-    if layer.kind == "conv2d" and not conv:
-        notes = notes + ("grouped or string-padded convolution: channel-rank bounds not computed",)
-    return LayerInput(layer.name, layer.kind, type(module).__name__, layer.activation, layer.relu, layer.leaky_slope,
-                      layer.folded, notes, tuple(stored.shape), _arrays.to_numpy(layer.matrix(), "W").astype(np.float64),
+    joint, reason = _layer_map(layer, input_shape)
+    notes = layer.notes + ((reason,) if reason else ())
+    if grouped and joint is not None:
+        notes = notes + (f"groups = {module.groups}: bounds of the block-diagonal kernel matrix (approximants of any "
+                         "structure with rank <= k)",)
+    matrix = joint.matrix if joint is not None and grouped else _arrays.to_numpy(layer.matrix(), "W")
+    return LayerInput(layer.name, layer.kind, type(module).__name__, layer.activation,
+                      layer.bounded and (joint is not None or layer.kind == "linear"), layer.leaky_slope,
+                      layer.folded, notes, tuple(stored.shape), matrix.astype(np.float64),
                       None if bias is None else _arrays.to_numpy(bias, "b").astype(np.float64), parameters,
-                      _NUMPY_DTYPES.get(stored.dtype, np.float64), _conv_bounds(layer) if conv else None, input_shape,
+                      _NUMPY_DTYPES.get(stored.dtype, np.float64), joint, input_shape,
                       _conv_geometry(module) if layer.kind == "conv2d" and not string_padding else None,
-                      operator_norm_estimate=_conv_norm_estimate if layer.kind == "conv2d" else None)
+                      operator_norm_estimate=_conv_norm_estimate if layer.kind == "conv2d" else None,
+                      phi_zero=None if joint is None else joint.at_zero)
+
+
+def site_input(site, shapes: Dict[str, tuple]) -> LayerInput:
+    """The table's view of a multi-branch (or weightless) activation site (MATH.md section 10): the joint map
+    ``[A_1, ..., A_J]`` of the stacked branch inputs, or GMW only with the reason no map was built."""
+    from .sites import JointMap
+
+    branches = "; ".join(f"branch {j + 1}: {b.describe()}" for j, b in enumerate(site.branches))
+    notes = (f"activation site: {site.activation.describe()} of the sum of {len(site.branches)} affine branches "
+             f"({branches})",)
+    modules = [b.module for b in site.branches if b.module is not None]
+    parameters = int(sum(p.numel() for m in modules for p in m.parameters()))
+    kind = "conv2d" if any(b.kind == "conv2d" for b in site.branches) else "linear"
+    in_shapes = [shapes.get(b.input) for b in site.branches]
+    reason = site.reason or ("" if all(s is not None for s in in_shapes) else "not measured (no value seen)")
+    joint = None
+    if not reason:
+        try:
+            joint = JointMap(site.branches, site.bias, site.activation, in_shapes)
+            kind = "conv2d" if joint.conv else "linear"
+        except InvalidInputError as error:
+            reason = f"no joint map: {error}"
+    total = sum(int(np.prod(s)) for s in in_shapes) if reason == "" else None
+    if joint is None:
+        return LayerInput(site.name, "site", "activation site", site.activation.name, False, 0.0, "",
+                          notes + (reason,), None, None, None, parameters)
+    return LayerInput(site.name, kind, "activation site", site.activation.name, True, site.activation.slope,
+                      ", ".join(name for b in site.branches for name in b.layers[1:]), notes,
+                      tuple(joint.matrix.shape), joint.matrix, joint.bias, parameters,
+                      np.float32 if any(m.weight.dtype == torch.float32 for m in modules) else np.float64, joint, (total,),
+                      None, phi_zero=joint.at_zero, norm=lambda seed, joint=joint: joint.operator_norm(seed))
 
 
 def _conv_geometry(module: nn.Module) -> Dict[str, Any]:
     """The geometry ``relusv.torch.conv_operator_norm`` takes, from a Conv2d or DoubleConv2d."""
     return {"stride": tuple(module.stride), "padding": tuple(module.padding), "dilation": tuple(module.dilation),
             "padding_mode": module.padding_mode, "groups": int(getattr(module, "groups", 1))}
+
+
+def _own_sites(found: Discovery) -> list:
+    """The activation sites that need their own row: every ReLU-family or clipped site not analysed in the row of
+    a discovered layer (several branches, a BatchNorm on a non-weight input, a weight layer called twice...)."""
+    return [site for site in found.sites if site.layer is None]
+
+
+def _site_tap(model: nn.Module, found: Discovery, sites: list):
+    """A runner of the traced graph keeping what the sites' rows need (None without such sites)."""
+    from .sites import SiteTap, site_nodes
+
+    return SiteTap(model, found.graph, site_nodes(sites)) if sites else None
+
+
+def _site_arrays(sites: list, tap, dims: Dict[tuple, int]) -> Dict[tuple, np.ndarray]:
+    """Per site: the stacked branch inputs (flattened, concatenated) and the activation's output."""
+    arrays = tap.arrays()
+    out = {}
+    for site in sites:
+        inputs = [site_branch.input for site_branch in site.branches]
+        if all(name in tap.shapes for name in inputs):
+            dims[(site.name, "input")] = int(sum(np.prod(tap.shapes[name]) for name in inputs))
+        if site.node in tap.shapes:
+            dims[(site.name, "output")] = int(np.prod(tap.shapes[site.node]))
+        if all(name in arrays for name in inputs):
+            out[(site.name, "input")] = np.concatenate([arrays[name] for name in inputs], axis=1)
+        if site.node in arrays:
+            out[(site.name, "output")] = arrays[site.node]
+    return out
+
+
+def _branch_notes(rows: List[LayerInput], sites: list) -> List[LayerInput]:
+    """Layer rows that are a branch of a multi-branch site say where their ReLU quantities are."""
+    import dataclasses
+
+    feeds: Dict[str, List[str]] = {}
+    for site in sites:
+        for branch in site.branches:
+            if branch.module is not None:
+                feeds.setdefault(branch.layers[0], []).append(site.name)
+    return [dataclasses.replace(row, notes=row.notes + tuple(
+        f"a branch of the activation site {name} (its ReLU quantities are in that row)" for name in feeds[row.name]))
+        if row.name in feeds else row for row in rows]
+
+
+def _in_graph_order(found: Discovery, layer_rows: List[LayerInput], site_rows: List[LayerInput]) -> List[LayerInput]:
+    """Layer rows (at their module's first call) and site rows (at their activation) in the graph's order."""
+    position: Dict[str, int] = {}
+    for i, node in enumerate(found.graph.nodes):
+        if node.op == "call_module":
+            position.setdefault(node.target, i)
+
+    def where(name: str) -> int:
+        while name and name not in position:
+            name = name.rpartition(".")[0]
+        return position.get(name, len(position))
+
+    keyed = [((where(row.name), 0, j), row) for j, row in enumerate(layer_rows)]
+    keyed += [((site.order, 1, j), row) for j, (site, row) in enumerate(zip(_own_sites(found), site_rows))]
+    return [row for _, row in sorted(keyed, key=lambda item: item[0])]
 
 
 _NUMPY_DTYPES = {torch.float16: np.float16, torch.bfloat16: np.float32, torch.float32: np.float32}
@@ -235,7 +350,18 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
     Returns
     -------
     pandas.DataFrame
-        One row per layer in execution order. Columns: ``layer`` (qualified
+        One row per layer, and one per activation site that no layer row
+        covers (``relusv.torch.sites``, MATH.md section 10: a ReLU after a
+        residual sum, analysed as the joint map ``[A_1, ..., A_J]`` of the
+        stacked branch inputs with ``module`` ``"activation site"`` and the
+        branches in ``notes``; a BatchNorm-ReLU on a concatenation), in
+        graph order. ReLU6 / hardtanh rows are computed with the clipped
+        activation itself (``activation`` names it). Convolutions (grouped
+        ones through their block-diagonal kernel matrix) and linear layers
+        applied per token are bounded over all patches / tokens, ``P`` rows
+        per point, with ``s_k = 0`` exactly from the rank of the patch
+        pre-activations on (``zero_from``); ``s_0`` is computed with or
+        without ``relu_bounds``. Columns: ``layer`` (qualified
         name), ``kind``, ``module``, ``activation``, ``relu``, ``folded``,
         ``notes``, ``weight_shape``, ``matrix_shape``, ``parameters``, ``rank``,
         ``sigma_0``, ``sigma_min``, ``stable_rank``; at the activation's output
@@ -272,26 +398,36 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
     model = unwrap(model)
     found: Discovery = discover(model, layers)
     if not found.layers:
-        raise ValueError(f"analyze: the model has no Linear / Conv2d layers to analyse (skipped: {found.skipped})")
+        skipped = [f"{name} ({why})" for name, why in list(found.skipped.items())[:3]]
+        more = f", and {len(found.skipped) - 3} more" if len(found.skipped) > 3 else ""
+        raise InvalidInputError(f"analyze: the model has no Linear / Conv2d layers to analyse (skipped: "
+                                f"{', '.join(skipped) or 'none'}{more})")
     data = probe_data(X, y, batch_size)
     _arrays.require_floating_inputs(X, model)
     predict = predict or predicted_labels
+    sites = _own_sites(found) if layers is None else []
     modes = TrainingModes(model)
     try:
         model.eval()
+        tap = _site_tap(model, found, sites)
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
             groups, acts, shapes, dims = _passes(model, data, found.layers, predict,
                                            {"group_size": group_size, "max_group_size": max_group_size,
                                             "repeats": repeats, "permutations": permutations,
-                                            "bootstrap": bootstrap, "alpha": alpha, "seed": seed}, progress)
+                                            "bootstrap": bootstrap, "alpha": alpha, "seed": seed}, progress, tap)
     finally:
         modes.restore()
     settings = table_settings(seed, samples, trim, relu_bounds, relu_points, relu_options, unit_sphere, sphere_points,
                               sphere_max_steps)
     inputs = [layer_input(layer, shapes.get(layer.name)) for layer in found.layers]
+    if sites:
+        acts.update(_site_arrays(sites, tap, dims))
+        inputs = _in_graph_order(found, _branch_notes(inputs, sites),
+                                 [site_input(site, tap.shapes) for site in sites])
     rows, attrs = table_records(inputs, groups, acts, settings, progress, dims)
     attrs["discovery"] = {"method": found.method, "skipped": dict(found.skipped), "trace_error": found.trace_error,
-                          "layers": [layer.describe() for layer in found.layers]}
+                          "layers": [layer.describe() for layer in found.layers],
+                          "sites": [site.describe() for site in found.sites], "opaque": dict(found.opaque)}
     table = pd.DataFrame(rows)
     table.attrs.update(attrs)
     return table

@@ -17,8 +17,27 @@ a model from:
   between a layer and its activation is folded in eval mode (MATH.md section 9,
   ``fold_batchnorm``): the layer analysed is ``ReLU(W' x + b')``;
 - ``Dropout`` and ``Identity`` between them are skipped (identities in eval mode);
-- a layer followed by another activation (GELU, Tanh, SiLU, ...) is listed
-  with ``relu = False``: its widths are measured, its ReLU quantities are not;
+- activations are named by the function they apply (``relusv.torch.activations``:
+  ``relu``, ``leaky_relu``, ``relu6``, ``hardtanh``, ``clamp``, ``silu``,
+  ``gelu``, ``tanh``, ...), also inside composite modules that tracing
+  enters (a BatchNorm-plus-activation module calling ``F.batch_norm`` with
+  its own running statistics, as timm's ``BatchNormAct2d``: the BatchNorm is
+  folded, the activation found);
+- a layer followed by a clipped activation (ReLU6, hardtanh) has
+  ``clipped = True``: its ReLU quantities are computed with that activation
+  (MATH.md section 10); a layer followed by another activation (GELU, Tanh,
+  SiLU, ...) is listed with ``relu = False``: its widths are measured after
+  the activation, its ReLU quantities are not;
+- a ``torch.nn`` module holding weight layers is traced through when it
+  traces on its own; otherwise (``nn.TransformerEncoderLayer``'s fast-path
+  checks, ``nn.MultiheadAttention``) it stays one node, ``opaque`` says why,
+  and its weight layers are hooked one by one (``linear1`` of a
+  transformer layer with the layer's ``activation``); the projections of
+  ``nn.MultiheadAttention`` are listed as skipped (its forward reads their
+  weights, no hook fires);
+- ``sites`` lists every ReLU-family or clipped activation with the affine
+  branches feeding it (``relusv.torch.sites``: residual sums, pre-activation
+  BatchNorms);
 - a layer whose output feeds no activation (the logits, a residual sum) is
   listed with ``activation = None``;
 - a module the forward pass calls more than once is listed as skipped
@@ -43,6 +62,7 @@ import torch
 from torch import nn
 
 from ..errors import InvalidInputError
+from .activations import CLIPPED, RELU_FAMILY, Activation, function_activation, module_activation, node_activation
 from .double_conv import DoubleConv2d
 from .double_linear import DoubleLinear
 
@@ -79,28 +99,15 @@ RELU_ACTIVATIONS = (RELU, LEAKY_RELU)   # nonnegatively homogeneous: MATH.md sec
 
 _BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 _PASSTHROUGH = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Identity)
-_RELU_FUNCTIONS = {torch.relu, torch.relu_, nn.functional.relu, nn.functional.relu_}
-_LEAKY_FUNCTIONS = {nn.functional.leaky_relu, nn.functional.leaky_relu_}
-_RELU_METHODS = {"relu", "relu_"}
 # Reshapes commute with an elementwise activation: the layer is the same (no BatchNorm folded across them).
 _RESHAPE_METHODS = {"view", "reshape", "flatten", "contiguous"}
 _RESHAPE_FUNCTIONS = {torch.flatten, torch.reshape}
-_OTHER_FUNCTIONS = {
-    nn.functional.gelu: "gelu", torch.tanh: "tanh", torch.sigmoid: "sigmoid", nn.functional.silu: "silu",
-    nn.functional.elu: "elu", nn.functional.selu: "selu", nn.functional.softplus: "softplus",
-    nn.functional.relu6: "relu6", nn.functional.hardtanh: "hardtanh", nn.functional.mish: "mish",
-    nn.functional.softmax: "softmax", nn.functional.log_softmax: "log_softmax", nn.functional.tanh: "tanh",
-    nn.functional.sigmoid: "sigmoid", nn.functional.hardswish: "hardswish", nn.functional.celu: "celu",
-}
-_OTHER_METHODS = {"tanh": "tanh", "tanh_": "tanh", "sigmoid": "sigmoid", "sigmoid_": "sigmoid",
-                  "softmax": "softmax", "log_softmax": "log_softmax"}
 
 
 def _activation_module_name(module: nn.Module) -> Optional[str]:
     """The name of a non-ReLU activation module (``"gelu"`` for ``nn.GELU``), else ``None``."""
-    if type(module).__module__ == "torch.nn.modules.activation" and not isinstance(module, (nn.ReLU, nn.LeakyReLU)):
-        return type(module).__name__.lower()
-    return None
+    act = module_activation(module)
+    return None if act is None or act.family == RELU_FAMILY else act.name
 
 
 # -- BatchNorm folding -------------------------------------------------------------------------------
@@ -159,11 +166,24 @@ class Layer:
     batchnorm: Optional[Tuple[str, nn.Module]] = None
     notes: Tuple[str, ...] = ()
     apply_activation: Optional[Callable[[torch.Tensor], torch.Tensor]] = field(default=None, repr=False)
+    act: Optional[Activation] = field(default=None, repr=False)
+    activation_node: Optional[str] = None
 
     @property
     def relu(self) -> bool:
         """True when a ReLU or leaky ReLU follows (ReLU quantities apply)."""
         return self.activation in RELU_ACTIVATIONS
+
+    @property
+    def clipped(self) -> bool:
+        """True when a clipped activation follows (ReLU6, hardtanh, clamp: MATH.md section 10)."""
+        return self.act is not None and self.act.family == CLIPPED
+
+    @property
+    def bounded(self) -> bool:
+        """True when ReLU quantities are computed: ReLU, leaky ReLU, or a clipped activation (with its own
+        definition, never as ReLU)."""
+        return self.relu or self.clipped
 
     @property
     def weighted(self) -> bool:
@@ -184,6 +204,8 @@ class Layer:
             return torch.relu(z)
         if self.activation == LEAKY_RELU:
             return nn.functional.leaky_relu(z, self.leaky_slope)
+        if self.clipped:
+            return self.act(z)
         if self.apply_activation is not None:
             return self.apply_activation(z.clone())
         return z
@@ -229,7 +251,7 @@ class Layer:
     def describe(self) -> str:
         """One line: name, kind, activation, folding and notes."""
         parts = [f"{self.name} ({self.kind}, {type(self.module).__name__})",
-                 f"activation {self.activation or 'none'}"]
+                 f"activation {self.act.describe() if self.act is not None else self.activation or 'none'}"]
         if self.batchnorm is not None:
             parts.append(f"BatchNorm {self.folded} folded")
         parts += list(self.notes)
@@ -238,18 +260,24 @@ class Layer:
 
 @dataclass
 class Discovery:
-    """What ``discover`` found: the layers in execution order, the modules it skipped, and how.
+    """What ``discover`` found: the layers in execution order, the ReLU sites, the modules it skipped, and how.
 
     ``method`` is ``"trace"`` (torch.fx), ``"registration order"`` (the model
     did not trace) or ``"names"`` (``layers=`` given); ``skipped`` maps a
     qualified name to the reason it is not analysed; ``trace_error`` holds
-    the tracing failure, if any.
+    the tracing failure, if any. ``sites`` lists every place a ReLU-family or
+    clipped activation is applied, with the affine branches that feed it
+    (``relusv.torch.sites``, MATH.md section 10; traced models only);
+    ``opaque`` maps the modules tracing cannot see inside to the reason.
     """
 
     layers: List[Layer]
     method: str
     skipped: Dict[str, str] = field(default_factory=dict)
     trace_error: Optional[str] = None
+    sites: list = field(default_factory=list)
+    opaque: Dict[str, str] = field(default_factory=dict)
+    graph: Optional[torch.fx.Graph] = field(default=None, repr=False)
 
     def relu_layers(self) -> List[Layer]:
         return [layer for layer in self.layers if layer.relu]
@@ -259,82 +287,129 @@ class Discovery:
 
     def __repr__(self) -> str:
         relu = sum(layer.relu for layer in self.layers)
-        return (f"Discovery({len(self.layers)} layers, {relu} with ReLU, by {self.method}"
-                + (f", {len(self.skipped)} skipped" if self.skipped else "") + ")")
+        return (f"Discovery({len(self.layers)} layers, {relu} with ReLU, {len(self.sites)} activation sites, "
+                f"by {self.method}" + (f", {len(self.skipped)} skipped" if self.skipped else "") + ")")
 
 
 # -- tracing ---------------------------------------------------------------------------------------------
 
+def _short_error(error: Exception) -> str:
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {text[:160]}"
+
+
 class _Tracer(torch.fx.Tracer):
-    """Keeps weight layers (DoubleLinear included) and BatchNorm as single nodes."""
+    """Keeps weight layers (DoubleLinear included) and BatchNorm as single nodes.
+
+    A ``torch.nn`` module holding weight layers (``nn.TransformerEncoderLayer``)
+    is traced through when it traces on its own; otherwise it stays one node
+    and ``opaque`` records why (its weight layers are then hooked one by one).
+    """
+
+    def __init__(self, opaque: Optional[Dict[str, str]] = None):
+        super().__init__()
+        self.opaque = {} if opaque is None else opaque
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return layer_kind(m) is not None or super().is_leaf_module(m, qualname)
+        if layer_kind(m) is not None:
+            return True
+        if not super().is_leaf_module(m, qualname):
+            return False
+        if not any(layer_kind(c) is not None for c in m.modules()):
+            return True
+        if isinstance(m, nn.MultiheadAttention):
+            self.opaque[qualname] = ("nn.MultiheadAttention reads its projection weights inside "
+                                     "F.multi_head_attention_forward (no module call to trace or hook)")
+            return True
+        try:
+            _Tracer().trace(m)
+            return False
+        except Exception as error:  # dynamic code (fast paths, checks on tensor values)
+            self.opaque[qualname] = f"{type(m).__name__} does not trace with torch.fx ({_short_error(error)})"
+            return True
 
 
-def _trace(model: nn.Module) -> torch.fx.Graph:
-    return _Tracer().trace(model)
+def _trace(model: nn.Module, opaque: Optional[Dict[str, str]] = None) -> torch.fx.Graph:
+    """The eval-mode graph of ``model`` (what relusv analyses: BatchNorm in its folded form); modes restored."""
+    from ._layers import TrainingModes
+
+    modes = TrainingModes(model)
+    try:
+        model.eval()
+        return _Tracer(opaque).trace(model)
+    finally:
+        modes.restore()
 
 
 def _node_module(node, modules: Dict[str, nn.Module]) -> Optional[nn.Module]:
     return modules.get(node.target) if node.op == "call_module" else None
 
 
-def _slope(node) -> float:
-    if "negative_slope" in node.kwargs:
-        return float(node.kwargs["negative_slope"])
-    if len(node.args) > 1 and isinstance(node.args[1], (int, float)):
-        return float(node.args[1])
-    return 0.01
+def functional_batchnorm(node, modules: Dict[str, nn.Module]) -> Optional[Tuple[str, nn.Module]]:
+    """``(name, module)`` whose running statistics a traced ``F.batch_norm`` call uses (a BatchNorm-plus-activation
+    module traced through, such as timm's ``BatchNormAct2d``), or None."""
+    if node.op != "call_function" or node.target is not nn.functional.batch_norm or len(node.args) < 3:
+        return None
+    mean, var = node.args[1], node.args[2]
+    if not (isinstance(mean, torch.fx.Node) and mean.op == "get_attr" and isinstance(var, torch.fx.Node)
+            and var.op == "get_attr"):
+        return None
+    owner, _, attr = mean.target.rpartition(".")
+    module = modules.get(owner)
+    if module is None or attr != "running_mean" or var.target != f"{owner}.running_var" or \
+            getattr(module, "running_mean", None) is None or not hasattr(module, "eps"):
+        return None
+    training = node.kwargs.get("training", node.args[5] if len(node.args) > 5 else False)
+    return None if training is not False else (owner, module)
 
 
 def _classify(node, modules: Dict[str, nn.Module]):
-    """What ``node`` does to its first input: ``("relu", slope)``, ``("other", name, fn)``,
-    ``("batchnorm", name, module)``, ``("pass",)`` or ``("stop", description)``."""
+    """What ``node`` does to its first input: ``("relu" | "leaky_relu", slope, act)``, ``("other", name, act)``
+    (clipped and other activations), ``("batchnorm", name, module)``, ``("pass",)``, ``("reshape",)`` or
+    ``("stop", description)``."""
+    act = node_activation(node, modules)
+    if act is not None:
+        return (act.name, act.slope, act) if act.family == RELU_FAMILY else ("other", act.name, act)
     module = _node_module(node, modules)
     if module is not None:
-        if isinstance(module, nn.LeakyReLU):
-            return ("leaky_relu", float(module.negative_slope))
-        if isinstance(module, nn.ReLU):
-            return ("relu", 0.0)
         if isinstance(module, _BATCHNORMS) and module.track_running_stats:
             return ("batchnorm", node.target, module)
         if isinstance(module, _PASSTHROUGH):
             return ("pass",)
-        name = _activation_module_name(module)
-        if name is not None:
-            return ("other", name, module)
         return ("stop", f"feeds {node.target} ({type(module).__name__})")
     if node.op == "call_function":
-        if node.target in _RELU_FUNCTIONS:
-            return ("relu", 0.0)
-        if node.target in _LEAKY_FUNCTIONS:
-            return ("leaky_relu", _slope(node))
-        if node.target in _OTHER_FUNCTIONS:
-            extra_args = tuple(a for a in node.args[1:] if not isinstance(a, torch.fx.Node))
-            kwargs = {k: v for k, v in node.kwargs.items() if not isinstance(v, torch.fx.Node)}
-            fn = node.target
-            return ("other", _OTHER_FUNCTIONS[fn], lambda z, fn=fn, a=extra_args, k=kwargs: fn(z, *a, **k))
+        owner = functional_batchnorm(node, modules)
+        if owner is not None:
+            return ("batchnorm", owner[0], owner[1])
         if node.target in _RESHAPE_FUNCTIONS:
             return ("reshape",)
         return ("stop", f"feeds {getattr(node.target, '__name__', str(node.target))}")
     if node.op == "call_method":
-        if node.target in _RELU_METHODS:
-            return ("relu", 0.0)
         if node.target in _RESHAPE_METHODS:
             return ("reshape",)
-        if node.target in _OTHER_METHODS:
-            return ("other", _OTHER_METHODS[node.target], getattr(torch, _OTHER_METHODS[node.target]))
         return ("stop", f"feeds .{node.target}()")
     return ("stop", "is the model's output" if node.op == "output" else f"feeds {node.op}")
 
 
-def _follow(node, modules: Dict[str, nn.Module]):
-    """Walks from a layer's node through BatchNorm / Dropout to its activation.
+@dataclass
+class _Followed:
+    act: Optional[Activation] = None
+    node: Optional[str] = None
+    batchnorm: Optional[Tuple[str, nn.Module]] = None
+    notes: Tuple[str, ...] = ()
 
-    Returns ``(activation, slope, fn, batchnorm, notes)``.
-    """
-    batchnorm = None
+
+def _activation_note(act: Activation, among_others: bool) -> str:
+    where = " among other operations" if among_others else ""
+    if act.family == CLIPPED:
+        return (f"followed by {act.describe()}{where}: a clipped activation, ReLU quantities computed with it "
+                "(MATH.md section 10)")
+    return f"followed by {act.name}{where}, not a ReLU: ReLU quantities not computed"
+
+
+def _follow(node, modules: Dict[str, nn.Module]) -> _Followed:
+    """Walks from a layer's node through BatchNorm / Dropout / reshapes to its activation."""
+    found = _Followed()
     notes: List[str] = []
     current = node
     reshaped = False
@@ -342,40 +417,83 @@ def _follow(node, modules: Dict[str, nn.Module]):
     while True:
         users = list(current.users)
         if not users:
-            return None, 0.0, None, batchnorm, tuple(notes + ["output unused"])
+            return _Followed(None, None, found.batchnorm, tuple(notes + ["output unused"]))
         verdicts = [(u, _classify(u, modules)) for u in users]
-        for _, v in verdicts:
+        for user, v in verdicts:
             if v[0] in RELU_ACTIVATIONS:
                 if len(users) > 1:
                     notes.append("its output also feeds other operations")
-                return v[0], v[1], None, batchnorm, tuple(notes)
+                return _Followed(v[2], user.name, found.batchnorm, tuple(notes))
         if len(users) == 1:
             user, v = verdicts[0]
-            if v[0] == "batchnorm" and batchnorm is None and not reshaped and v[2].num_features == channels:
-                batchnorm = (v[1], v[2])
+            if v[0] == "batchnorm" and found.batchnorm is None and not reshaped and v[2].num_features == channels:
+                found.batchnorm = (v[1], v[2])
                 current = user
                 continue
             if v[0] == "batchnorm":
-                return None, 0.0, None, batchnorm, tuple(notes + [f"no activation: feeds {v[1]}, a BatchNorm "
-                                                                  "that cannot be folded into it"])
+                return _Followed(None, None, found.batchnorm, tuple(notes + [
+                    f"no activation: feeds {v[1]}, a BatchNorm that cannot be folded into it"]))
             if v[0] in ("pass", "reshape"):
                 reshaped = reshaped or v[0] == "reshape"
                 current = user
                 continue
             if v[0] == "other":
-                fn = v[2]
-                return v[1], 0.0, fn, batchnorm, tuple(notes + [f"followed by {v[1]}, not a ReLU: "
-                                                                 "ReLU quantities not computed"])
-            return None, 0.0, None, batchnorm, tuple(notes + [f"no activation: {v[1]}"])
-        others = [v for _, v in verdicts if v[0] == "other"]
+                return _Followed(v[2], user.name, found.batchnorm, tuple(notes + [_activation_note(v[2], False)]))
+            return _Followed(None, None, found.batchnorm, tuple(notes + [f"no activation: {v[1]}"]))
+        others = [(u, v) for u, v in verdicts if v[0] == "other"]
         if others:
-            v = others[0]
-            return v[1], 0.0, v[2], batchnorm, tuple(notes + [f"followed by {v[1]} among other operations, "
-                                                              "not a ReLU: ReLU quantities not computed"])
-        return None, 0.0, None, batchnorm, tuple(notes + ["no activation: output feeds several operations"])
+            user, v = others[0]
+            return _Followed(v[2], user.name, found.batchnorm, tuple(notes + [_activation_note(v[2], True)]))
+        return _Followed(None, None, found.batchnorm, tuple(notes + ["no activation: output feeds several operations"]))
 
 
-def _discover_traced(model: nn.Module, graph: torch.fx.Graph) -> Tuple[List[Layer], Dict[str, str]]:
+def _make_layer(name: str, module: nn.Module, kind: str, followed: _Followed) -> Layer:
+    act, batchnorm, notes = followed.act, followed.batchnorm, followed.notes
+    if batchnorm is not None and act is None:
+        notes = notes + (f"BatchNorm {batchnorm[0]} not folded (no activation after it)",)
+        batchnorm = None
+    fn = act if act is not None and act.family != RELU_FAMILY else None
+    return Layer(name, module, kind, None if act is None else act.name, 0.0 if act is None else act.slope,
+                 batchnorm, notes, fn, act, followed.node)
+
+
+def _opaque_layers(name: str, module: nn.Module, reason: str,
+                   skipped: Dict[str, str]) -> List[Layer]:
+    """The weight layers inside a module tracing cannot see into, hooked one by one.
+
+    For a ``nn.TransformerEncoderLayer``-style module (``linear1``, ``linear2``
+    and an ``activation`` attribute) ``linear1`` is followed by that
+    activation, as its forward computes ``linear2(dropout(activation(linear1(x))))``.
+    """
+    out: List[Layer] = []
+    attention = set()
+    for inner, m in module.named_modules():
+        if isinstance(m, nn.MultiheadAttention):
+            attention.update(f"{inner}.{c}" if inner else c for c, _ in m.named_modules() if c)
+    known = getattr(module, "activation", None)
+    act = None
+    if known is not None and hasattr(module, "linear1") and hasattr(module, "linear2"):
+        act = module_activation(known) if isinstance(known, nn.Module) else function_activation(known)
+    for child, sub in module.named_modules():
+        kind = layer_kind(sub)
+        if not child or kind is None:
+            continue
+        full = f"{name}.{child}" if name else child
+        if child in attention:
+            skipped[full] = (f"inside {name} ({type(module).__name__}): {reason}; read as a weight by "
+                             "F.multi_head_attention_forward, never called as a module: not analysed")
+            continue
+        note = f"inside {name} ({type(module).__name__}), which {reason.split(' ', 1)[-1]}: hooked individually"
+        if child == "linear1" and act is not None:
+            out.append(_make_layer(full, sub, kind, _Followed(act, None, None, (
+                note + f"; followed by its activation attribute ({act.name})",))))
+        else:
+            out.append(Layer(full, sub, kind, None, 0.0, None, (note + "; what follows it is not traced",)))
+    return out
+
+
+def _discover_traced(model: nn.Module, graph: torch.fx.Graph,
+                     opaque: Dict[str, str]) -> Tuple[List[Layer], Dict[str, str]]:
     modules = dict(model.named_modules())
     calls: Dict[str, int] = {}
     for node in graph.nodes:
@@ -386,6 +504,11 @@ def _discover_traced(model: nn.Module, graph: torch.fx.Graph) -> Tuple[List[Laye
     seen = set()
     for node in graph.nodes:
         module = _node_module(node, modules)
+        if module is not None and node.target in opaque and node.target not in seen:
+            seen.add(node.target)
+            layers.extend(_opaque_layers(node.target, module, opaque[node.target], skipped))
+            seen.update(name for name, _ in module.named_modules(prefix=node.target))
+            continue
         kind = layer_kind(module) if module is not None else None
         if kind is None or node.target in seen:
             continue
@@ -393,14 +516,10 @@ def _discover_traced(model: nn.Module, graph: torch.fx.Graph) -> Tuple[List[Laye
         if calls[node.target] > 1:
             skipped[node.target] = f"called {calls[node.target]} times in forward: not analysed"
             continue
-        activation, slope, fn, batchnorm, notes = _follow(node, modules)
-        if batchnorm is not None and activation is None:
-            notes = notes + (f"BatchNorm {batchnorm[0]} not folded (no activation after it)",)
-            batchnorm = None
-        layers.append(Layer(node.target, module, kind, activation, slope, batchnorm, notes, fn))
+        layers.append(_make_layer(node.target, module, kind, _follow(node, modules)))
     # Weight modules the forward pass never calls.
     for name, module in modules.items():
-        if name and layer_kind(module) is not None and name not in seen:
+        if name and layer_kind(module) is not None and name not in seen and name not in skipped:
             skipped[name] = "not called in forward"
     return layers, skipped
 
@@ -426,24 +545,19 @@ def _discover_registered(model: nn.Module) -> List[Layer]:
         kind = layer_kind(module)
         if kind is None:
             continue
-        batchnorm, activation, slope, fn = None, None, 0.0, None
+        batchnorm, act = None, None
         for nxt_name, nxt in leaves[i + 1:]:
             if isinstance(nxt, _BATCHNORMS) and batchnorm is None and nxt.track_running_stats:
                 batchnorm = (nxt_name, nxt)
                 continue
             if isinstance(nxt, _PASSTHROUGH):
                 continue
-            if isinstance(nxt, nn.LeakyReLU):
-                activation, slope = LEAKY_RELU, float(nxt.negative_slope)
-            elif isinstance(nxt, nn.ReLU):
-                activation = RELU
-            elif _activation_module_name(nxt) is not None:
-                activation, fn = _activation_module_name(nxt), nxt
+            act = module_activation(nxt)
             break
-        if activation is None:
-            batchnorm = None
         notes = ("found by registration order (the model does not trace)",)
-        layers.append(Layer(name, module, kind, activation, slope, batchnorm, notes, fn))
+        if act is not None and act.family != RELU_FAMILY:
+            notes = notes + (_activation_note(act, False),)
+        layers.append(_make_layer(name, module, kind, _Followed(act, None, batchnorm, notes)))
     return layers
 
 
@@ -469,20 +583,25 @@ def discover(model: nn.Module, layers: Optional[Iterable[str]] = None) -> Discov
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    trace_error = None
+    trace_error, graph, opaque, sites = None, None, {}, []
     try:
-        traced, skipped = _discover_traced(model, _trace(model))
+        graph = _trace(model, opaque)
+        traced, skipped = _discover_traced(model, graph, opaque)
         method = "trace"
     except Exception as error:  # tracing fails on data-dependent control flow and other dynamic code
         trace_error = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-        traced, skipped, method = None, {}, "registration order"
+        traced, skipped, method, graph = None, {}, "registration order", None
+    if traced is not None:
+        from .sites import find_sites
+
+        sites = find_sites(model, graph, traced)
     if layers is None:
         found = traced if traced is not None else _discover_registered(model)
         if traced is None:
             warnings.warn(f"relusv: {type(model).__name__} does not trace with torch.fx ({trace_error}); layers "
                           "were found by registration order, which assumes modules run in the order they are "
                           "registered. Pass layers=[...] to choose them.", stacklevel=3)
-        return Discovery(found, method, skipped, trace_error)
+        return Discovery(found, method, skipped, trace_error, sites, opaque, graph)
     modules = dict(model.named_modules())
     known = {layer.name: layer for layer in (traced if traced is not None else _discover_registered(model))}
     chosen = []
@@ -497,7 +616,7 @@ def discover(model: nn.Module, layers: Optional[Iterable[str]] = None) -> Discov
             chosen.append(Layer(name, modules[name], layer_kind(modules[name]), notes=(reason,)))
         else:
             chosen.append(Layer(name, modules[name], "module", notes=("output measured as is",)))
-    return Discovery(chosen, "names", {}, trace_error)
+    return Discovery(chosen, "names", {}, trace_error, [], opaque, graph)
 
 
 def relu_layers(model: nn.Module, layers: Optional[Iterable[str]] = None, what: str = "relusv") -> List[Layer]:
@@ -511,7 +630,9 @@ def relu_layers(model: nn.Module, layers: Optional[Iterable[str]] = None, what: 
         return found.layers
     chosen = found.relu_layers()
     if not chosen:
-        listed = ", ".join(layer.describe() for layer in found.layers) or "no Linear / Conv2d modules"
+        listed = ", ".join(layer.describe() for layer in found.layers[:3]) or "no Linear / Conv2d modules"
+        if len(found.layers) > 3:
+            listed += f", and {len(found.layers) - 3} more"
         raise ValueError(f"{what}: the model has no Linear / Conv2d layer followed by a ReLU ({listed}); "
                          "name the modules to watch with layers=[...]")
     return chosen

@@ -27,10 +27,11 @@ from torch import nn
 
 from ..errors import InvalidInputError
 from ..spectra import ReluSpectrum
-from ._conv_geometry import check_conv2d, pad_input
+from ._conv_geometry import pad_input
 from .discovery import fold_batchnorm as _fold_batchnorm
 from .double_conv import DoubleConv2d
 from .double_linear import DoubleLinear
+from .sites import _dense_kernel
 
 MEMORY_FRACTION = 0.25
 """The patch matrix may take at most this fraction of the machine's physical memory."""
@@ -77,7 +78,8 @@ def _layer_kind(module: nn.Module) -> str:
     if isinstance(module, DoubleConv2d):
         return "conv2d"
     if isinstance(module, nn.Conv2d):
-        check_conv2d(module)
+        if isinstance(module.padding, str):
+            raise InvalidInputError(f"padding = {module.padding!r}: give the padding as integers")
         return "conv2d"
     raise InvalidInputError(f"relu_singular_values takes nn.Linear, DoubleLinear, nn.Conv2d or DoubleConv2d, "
                             f"got {type(module).__name__}")
@@ -151,9 +153,13 @@ def relu_singular_values(module: nn.Module, inputs: Any, ks: Optional[Sequence[i
     Parameters
     ----------
     module : nn.Linear, DoubleLinear, nn.Conv2d or DoubleConv2d
-        A convolution may have any stride, padding (any ``padding_mode``) and
-        dilation; ``groups`` must be 1. The layer analysed is
-        ``ReLU(module(x))`` (``ReLU(bn(module(x)))`` with ``bn``).
+        A convolution may have any stride, padding (any ``padding_mode``),
+        dilation and ``groups``: a grouped (or depthwise) convolution is
+        analysed through its block-diagonal kernel matrix (``C_out x C_in kh kw``,
+        zero outside the groups, MATH.md section 9), with approximants of rank
+        ``<= k`` of any structure (not block diagonal); ``return_double`` is
+        refused for it. The layer analysed is ``ReLU(module(x))``
+        (``ReLU(bn(module(x)))`` with ``bn``).
     inputs : tensor or array
         What enters the layer: ``(N, in_features)`` or ``(N, C_in, H, W)``.
     ks : sequence of int, optional
@@ -193,13 +199,19 @@ def relu_singular_values(module: nn.Module, inputs: Any, ks: Optional[Sequence[i
     chosen = _select_images(x.shape[0], max_images, seed)
     if len(chosen) < x.shape[0]:
         x = x[torch.from_numpy(chosen)]
-    weight = module.weight.detach().cpu()
+    groups = int(getattr(module, "groups", 1))
+    if groups > 1 and return_double:
+        raise InvalidInputError(
+            f"return_double: the approximants of a grouped convolution (groups = {groups}) are rank-k matrices of "
+            "its block-diagonal kernel matrix, which mix the groups; no DoubleConv2d (a dense k-channel "
+            "bottleneck) of the grouped geometry represents them. Use return_factors=True for the factors")
+    weight = _dense_kernel(module) if groups > 1 else module.weight.detach().cpu()
     bias = module.bias.detach().cpu() if getattr(module, "bias", None) is not None else None
     if bn is not None:
         weight, bias = _fold_batchnorm(weight, bias, bn)
     weight64 = weight.double()
     bias64 = bias.double() if bias is not None else torch.zeros(weight.shape[0], dtype=torch.float64)
-    dtype = torch.float32 if x.dtype == torch.float32 and weight.dtype == torch.float32 and bn is None \
+    dtype = torch.float32 if x.dtype == torch.float32 and weight.dtype == torch.float32 and bn is None and groups == 1 \
         else torch.float64
     if kind == "linear":
         rows, group_size = x.to(dtype), 1

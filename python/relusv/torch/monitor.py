@@ -544,6 +544,10 @@ class Monitor:
                     if not ks:
                         continue
                     options = {"seed": self.seed, "progress": False, **self.relu_options}
+                    if x.shape[1] != w.shape[1] and x.shape[1] % w.shape[1] == 0:
+                        # applied per position (tokens): a grouped layer, P positions per point (MATH.md section 9)
+                        options["group_size"] = x.shape[1] // w.shape[1]
+                        x = x.reshape(-1, w.shape[1])
                     spectrum = relu_singular_values(w, None if b is None else _arrays.to_numpy(b, "b"), x, ks,
                                                     leaky_slope=layer.leaky_slope, **options)
                     results[(layer.name, g)] = {"ks": np.asarray(spectrum.ks).tolist(),

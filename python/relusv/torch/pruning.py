@@ -99,19 +99,12 @@ def _svd(module: nn.Module) -> tuple:
 
 
 def numerical_rank(module: nn.Module) -> int:
-    """Number of singular values of ``W`` above ``max(m, n) * eps * sigma_0`` (NumPy's rule).
+    """``relusv.numerical_rank`` of ``W`` (a convolution's kernel matrix ``K_mat``, ``C_out x C_in kh kw``),
+    at most a double layer's ``rank``."""
+    from .. import numerical_rank as matrix_rank
 
-    For a convolution ``W`` is the kernel matrix ``K_mat`` (``C_out x C_in kh kw``).
-    """
-    from .. import singular_values
-
-    w = weight_of(module).cpu()
-    w = w.reshape(w.shape[0], -1)
-    sigma = np.asarray(singular_values(w.numpy()))
-    if sigma.size == 0 or sigma[0] == 0:
-        return 0
-    tolerance = max(w.shape) * np.finfo(w.numpy().dtype).eps * sigma[0]
-    rank = int((sigma > tolerance).sum())
+    w = weight_of(module).detach().cpu()
+    rank = matrix_rank(w.reshape(w.shape[0], -1).numpy())
     return min(rank, module.rank) if isinstance(module, (DoubleLinear, DoubleConv2d)) else rank
 
 
