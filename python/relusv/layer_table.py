@@ -266,7 +266,7 @@ def operator_norm(layer: LayerInput, sigma_0: float, seed: int,
         return _norm_columns(float("nan"), float("nan"), "not computed: string-padded convolution"), None
     if shape is None or len(shape) != 3:
         return _norm_columns(float("nan"), float("nan"), "not computed: the input size is unknown"), None
-    kernel = layer.matrix.reshape(layer.weight_shape)
+    kernel, geometry = _kernel(layer, geometry)
     size = tuple(int(s) for s in shape[1:])
     if layer.operator_norm_estimate is None:
         return _circular_without_torch(kernel, size, geometry), None
@@ -276,6 +276,16 @@ def operator_norm(layer: LayerInput, sigma_0: float, seed: int,
     if result.exact:
         return _norm_columns(result.estimate, result.estimate, result.method), None
     return _norm_columns(result.upper, result.lower, f"{result.method}, gap {result.gap:.1e}"), result.vector
+
+
+def _kernel(layer: LayerInput, geometry: Dict[str, Any]) -> Tuple[np.ndarray, Dict[str, Any]]:
+    """The convolution kernel and geometry of ``layer.matrix``: the stored ``(C_out, C_in / G, kh, kw)`` kernel,
+    or, where the matrix is a grouped kernel's block-diagonal dense form ``(C_out, C_in kh kw)``, that dense
+    kernel with ``groups = 1`` (the same operator)."""
+    shape = tuple(layer.weight_shape)
+    if layer.matrix.size == int(np.prod(shape)):
+        return layer.matrix.reshape(shape), geometry
+    return layer.matrix.reshape(shape[0], -1, *shape[2:]), {**geometry, "groups": 1}
 
 
 def _norm_columns(upper: float, lower: float, method: str) -> Dict[str, Any]:
