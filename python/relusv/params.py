@@ -106,7 +106,7 @@ def _positions(model, example) -> Dict[str, int]:
     """Output positions per input point of every module, from one forward pass on ``example`` (hooks)."""
     import torch
 
-    from .torch._layers import forward, model_device
+    from .torch._layers import TrainingModes, forward, model_device
 
     found: Dict[str, int] = {}
     handles = []
@@ -119,10 +119,13 @@ def _positions(model, example) -> Dict[str, int]:
             found[name] = int(output[0].numel() // m) if output.dim() > 1 else 1
 
         handles.append(module.register_forward_hook(hook))
+    modes = TrainingModes(model)
     try:
+        model.eval()  # one point through a training-mode BatchNorm fails, and would move its running statistics
         with torch.no_grad():
             forward(model, torch.as_tensor(example[:1]), model_device(model))
     finally:
+        modes.restore()
         for handle in handles:
             handle.remove()
     return found

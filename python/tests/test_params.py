@@ -62,3 +62,19 @@ def test_store_cheaper_keeps_the_map_and_stores_the_counted_form():
     after = params.model_counts(net, x)
     assert sum(p.numel() for p in net.parameters()) == after.stored.parameters == expected.parameters
     assert after.stored == after.cheaper == expected
+
+
+def test_model_counts_of_a_training_model_with_batchnorm_leave_it_untouched():
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
+    net.train()
+    net[2].eval()  # mixed modes are restored exactly
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    counts = params.model_counts(net, torch.randn(5, 3, 8, 8))
+    assert counts.cheaper.multiply_adds == 4 * 27 * 36 + 4 * 36 * 2   # conv: 36 positions; linear: 1
+    assert [m.training for m in net.modules()] == [True, True, True, False, True, True]
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())  # running statistics unmoved
+
+
+def test_model_counts_of_a_training_model_with_batchnorm1d():
+    net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2)).train()
+    assert params.model_counts(net, torch.randn(5, 3)).cheaper.multiply_adds == 3 * 4 + 4 * 2

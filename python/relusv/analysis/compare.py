@@ -156,6 +156,15 @@ def _subsamples(rng: np.random.Generator, members: np.ndarray, count: int, size:
     return np.take_along_axis(members, order, axis=1)
 
 
+def _correct_mask(correct) -> np.ndarray:
+    """``correct`` as a 1-D boolean array; refuses other shapes and values other than booleans or 0 / 1."""
+    mask = np.asarray(correct)
+    if mask.ndim != 1 or mask.dtype.kind not in "biu" or (mask.dtype.kind != "b" and not np.isin(mask, (0, 1)).all()):
+        raise InvalidInputError(f"correct must be a 1-D array of booleans (or 0 / 1), got shape {mask.shape} and "
+                                f"dtype {mask.dtype}")
+    return mask.astype(bool)
+
+
 def design(correct, *, repeats: int = DEFAULT_REPEATS, permutations: int = DEFAULT_PERMUTATIONS,
            bootstrap: int = DEFAULT_BOOTSTRAP, group_size: Optional[int] = None,
            max_group_size: Optional[int] = DEFAULT_MAX_GROUP_SIZE, alpha: float = DEFAULT_ALPHA,
@@ -189,7 +198,8 @@ def design(correct, *, repeats: int = DEFAULT_REPEATS, permutations: int = DEFAU
     Raises
     ------
     InvalidInputError
-        For a non-positive count or size, ``alpha`` outside ``(0, 1)``, a negative seed, or a design
+        For ``correct`` not a 1-D boolean (or 0 / 1) array, a non-positive count or size, ``alpha`` outside
+        ``(0, 1)``, a negative seed, or a design
         beyond ``2**26`` indices (``MemoryLimitError``; use fewer permutations, repeats or a smaller cap).
 
     Examples
@@ -209,7 +219,7 @@ def design(correct, *, repeats: int = DEFAULT_REPEATS, permutations: int = DEFAU
         raise InvalidInputError(f"alpha must lie in (0, 1), got {alpha!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InvalidInputError(f"seed must be a non-negative integer, got {seed!r}")
-    mask = np.asarray(correct, dtype=bool).reshape(-1)
+    mask = _correct_mask(correct)
     pool_rng, sub_rng, perm_rng, boot_rng = (np.random.default_rng(s)
                                              for s in np.random.SeedSequence(int(seed)).spawn(4))
     members = [np.flatnonzero(mask), np.flatnonzero(~mask)]
@@ -247,6 +257,40 @@ def equal_size_subsets(correct, size: Optional[int] = None, repeats: int = DEFAU
     ``repeats`` sorted int64 probe-index arrays per group, all of the same length ``size`` (default: the
     smaller pool); a pool of exactly that size appears whole in every repeat. Empty lists when the groups
     are not compared. The same sets as ``relusv.torch.analyze`` and ``Monitor`` with these settings.
+
+    Parameters
+    ----------
+    correct : array of bool
+        Per probe point: classified correctly.
+    size : int, optional
+        Points per compared set (``group_size``); default the smaller pool.
+    repeats : int
+        Subsample pairs per group.
+    seed : int
+        Seeds the pools and subsamples (``numpy.random.SeedSequence``).
+    max_group_size : int, optional
+        Each group's pool is a seeded subset of at most this many points (None: all).
+
+    Returns
+    -------
+    dict of str to list of numpy.ndarray
+        ``{"correct": [...], "incorrect": [...]}``, ``repeats`` index arrays each.
+
+    Raises
+    ------
+    InvalidInputError
+        ``correct`` not a 1-D boolean (or 0 / 1) array; ``repeats``, ``size`` or ``max_group_size`` not a
+        positive integer.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from relusv.torch import equal_size_subsets
+    >>> sets = equal_size_subsets(np.array([1, 1, 1, 0, 0, 1, 0, 1], bool), repeats=2)
+    >>> [s.tolist() for s in sets["incorrect"]]
+    [[3, 4, 6], [3, 4, 6]]
+    >>> [len(s) for s in sets["correct"]]
+    [3, 3]
     """
     plan = design(correct, repeats=repeats, permutations=1, bootstrap=1, group_size=size,
                   max_group_size=max_group_size, seed=seed)

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import InvalidInputError
+
 RELU_FAMILY, CLIPPED, OTHER = "relu", "clipped", "other"
 
 
@@ -65,7 +67,7 @@ class Activation:
             return np.where(z > 0, z, self.slope * z)
         if self.family == CLIPPED:
             return np.clip(z, self.low, self.high)
-        raise ValueError(f"{self.name} has no NumPy form in relusv")
+        raise InvalidInputError(f"{self.name} has no NumPy form in relusv")
 
     def describe(self) -> str:
         if self.family == CLIPPED:

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from .. import _arrays
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, InvalidTypeError
 from ..layer_table import (
     DEFAULT_ALPHA,
     DEFAULT_BOOTSTRAP,
@@ -102,7 +102,7 @@ def _passes(model: nn.Module, data, layers: List[Layer], predict: Callable, grou
         output = forward(model, inputs, device)
         labels = torch.as_tensor(predict(output)).reshape(-1).cpu()
         if labels.shape[0] != b - a:
-            raise ValueError(f"predict returned {labels.shape[0]} labels for a batch of {b - a} points")
+            raise InvalidInputError(f"predict returned {labels.shape[0]} labels for a batch of {b - a} points")
         verdicts.append((labels == class_targets(targets, output).to(labels.dtype)).numpy())
     correct = np.concatenate(verdicts)
     groups = compare_groups(correct, **group_settings)
@@ -388,13 +388,36 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
         ``discovery`` (method, skipped modules) and per-layer ``details``
         (all singular values, every subsample's width, the bound curves with
         ``zero_from``, the rank from which ``s_k = 0`` exactly).
+
+    Raises
+    ------
+    InvalidTypeError
+        ``model`` is not a ``torch.nn.Module``; a probe array of an unsupported type.
+    InvalidInputError
+        Bad settings (``repeats`` not a positive integer, ...), probe inputs and
+        targets of different lengths or with NaN / infinity, a name in ``layers``
+        that is not a submodule, ``predict`` returning the wrong number of labels.
+    MemoryLimitError
+        A computation would need more memory than ``relusv.memory_limit()``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from relusv.torch import analyze
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> X, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
+    >>> df = analyze(model, X, y, progress=False)
+    >>> list(df["layer"]), df.attrs["points"]
+    (['0', '2'], 40)
     """
     import pandas as pd
 
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise InvalidTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+        raise InvalidInputError(f"repeats must be a positive integer, got {repeats!r}")
     model = unwrap(model)
     found: Discovery = discover(model, layers)
     if not found.layers:

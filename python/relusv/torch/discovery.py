@@ -61,7 +61,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Tuple
 import torch
 from torch import nn
 
-from ..errors import InvalidInputError
+from ..errors import InvalidInputError, InvalidTypeError
 from .activations import CLIPPED, RELU_FAMILY, Activation, function_activation, module_activation, node_activation
 from .double_conv import DoubleConv2d
 from .double_linear import DoubleLinear
@@ -79,9 +79,44 @@ def register_layer_kind(cls: type, kind: str) -> None:
     The module must have a ``weight`` of shape ``(out, ...)`` (a property is
     fine, e.g. a product of factors) and a ``bias`` (or ``None``). It is kept
     as one node when tracing.
+
+    Parameters
+    ----------
+    cls : type
+        A module class (subclasses are matched too).
+    kind : {"linear", "conv2d"}
+        How its ``weight`` is read: a matrix ``(out, in)`` or a kernel
+        ``(C_out, C_in, kh, kw)``.
+
+    Returns
+    -------
+    None
+
+    Raises
+    ------
+    InvalidInputError
+        ``kind`` is neither ``"linear"`` nor ``"conv2d"``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from relusv.torch import discover, register_layer_kind
+    >>> class Scaled(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.raw, self.bias = nn.Parameter(torch.ones(3, 4)), None
+    ...     @property
+    ...     def weight(self):
+    ...         return 2 * self.raw
+    ...     def forward(self, x):
+    ...         return x @ self.weight.T
+    >>> register_layer_kind(Scaled, "linear")
+    >>> [(layer.name, layer.kind) for layer in discover(nn.Sequential(Scaled(), nn.ReLU())).layers]
+    [('0', 'linear')]
     """
     if kind not in ("linear", "conv2d"):
-        raise ValueError(f"kind must be 'linear' or 'conv2d', got {kind!r}")
+        raise InvalidInputError(f"kind must be 'linear' or 'conv2d', got {kind!r}")
     LAYER_KINDS[cls] = kind
 
 
@@ -122,6 +157,36 @@ def fold_batchnorm(weight: torch.Tensor, bias: Optional[torch.Tensor],
     output channel first (``(m, n)`` or ``(C_out, C_in, kh, kw)``) and keeps
     its shape; ``gamma = 1``, ``beta = 0`` without affine parameters. Computed
     in float64.
+
+    Parameters
+    ----------
+    weight : torch.Tensor
+        The layer's weight, output channel first.
+    bias : torch.Tensor or None
+        The layer's bias (None: zero).
+    bn : nn.BatchNorm1d or nn.BatchNorm2d
+        The BatchNorm after the layer; its running statistics are used.
+
+    Returns
+    -------
+    (torch.Tensor, torch.Tensor)
+        ``W'`` (the shape of ``weight``) and ``b'`` (one entry per output channel), float64.
+
+    Raises
+    ------
+    InvalidInputError
+        ``bn`` keeps no running statistics, or its size differs from the layer's output channels.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from relusv.torch import fold_batchnorm
+    >>> layer, bn = nn.Linear(4, 8), nn.BatchNorm1d(8).eval()
+    >>> w, b = fold_batchnorm(layer.weight, layer.bias, bn)
+    >>> x = torch.randn(5, 4, dtype=torch.float64)
+    >>> torch.allclose(x @ w.T + b, bn(layer(x.float())).double(), atol=1e-5)
+    True
     """
     if getattr(bn, "running_mean", None) is None or getattr(bn, "running_var", None) is None:
         raise InvalidInputError(f"{type(bn).__name__} keeps no running statistics (track_running_stats=False): "
@@ -156,6 +221,15 @@ class Layer:
     leaky_slope : negative slope of a leaky ReLU (0 for ReLU)
     batchnorm : ``(name, module)`` of the BatchNorm folded into the layer, or None
     notes : what discovery did (folded, skipped, fell back), in words
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from relusv.torch import discover
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU())
+    >>> layer = discover(model).layers[0]
+    >>> layer.name, layer.kind, layer.activation, layer.batchnorm[0]
+    ('0', 'linear', 'relu', '1')
     """
 
     name: str
@@ -239,7 +313,7 @@ class Layer:
         clone = copy.deepcopy(self.module)
         with torch.no_grad():
             if isinstance(getattr(type(clone), "weight", None), property):
-                raise TypeError(f"cannot fold BatchNorm into {type(clone).__name__} (its weight is computed)")
+                raise InvalidTypeError(f"cannot fold BatchNorm into {type(clone).__name__} (its weight is computed)")
             clone.double()
             clone.weight.copy_(w)
             if clone.bias is None:
@@ -269,6 +343,24 @@ class Discovery:
     clipped activation is applied, with the affine branches that feed it
     (``relusv.torch.sites``, MATH.md section 10; traced models only);
     ``opaque`` maps the modules tracing cannot see inside to the reason.
+
+    Attributes
+    ----------
+    layers : list of Layer
+    method : str
+    skipped, opaque : dict of str to str
+    trace_error : str or None
+    sites : list of activation sites
+    graph : torch.fx.Graph or None
+        The traced graph (traced models only).
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from relusv.torch import discover
+    >>> found = discover(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)))
+    >>> found.names(), [layer.name for layer in found.relu_layers()]
+    (['0', '2'], ['0'])
     """
 
     layers: List[Layer]
@@ -576,13 +668,31 @@ def discover(model: nn.Module, layers: Optional[Iterable[str]] = None) -> Discov
         keeps the activation and BatchNorm tracing finds after it; any other
         module is a ``kind="module"`` layer whose output is measured as is.
 
+    Returns
+    -------
+    Discovery
+        The layers in execution order (``.layers``), the activation sites, the
+        skipped modules and the method used.
+
     Raises
     ------
-    ValueError
-        For a name that is not a submodule.
+    InvalidTypeError
+        ``model`` is not a ``torch.nn.Module``.
+    InvalidInputError
+        A name in ``layers`` that is not a submodule.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> from relusv.torch import discover
+    >>> found = discover(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)))
+    >>> [(layer.name, layer.kind, layer.activation) for layer in found.layers]
+    [('0', 'linear', 'relu'), ('2', 'linear', None)]
+    >>> found.method
+    'trace'
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise InvalidTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     trace_error, graph, opaque, sites = None, None, {}, []
     try:
         graph = _trace(model, opaque)
@@ -607,7 +717,7 @@ def discover(model: nn.Module, layers: Optional[Iterable[str]] = None) -> Discov
     chosen = []
     for name in layers:
         if not isinstance(name, str) or not name or name not in modules:
-            raise ValueError(f"the model has no submodule named {name!r}; known names: "
+            raise InvalidInputError(f"the model has no submodule named {name!r}; known names: "
                              f"{[n for n in modules if n][:20]}")
         if name in known:
             chosen.append(known[name])
@@ -633,6 +743,6 @@ def relu_layers(model: nn.Module, layers: Optional[Iterable[str]] = None, what: 
         listed = ", ".join(layer.describe() for layer in found.layers[:3]) or "no Linear / Conv2d modules"
         if len(found.layers) > 3:
             listed += f", and {len(found.layers) - 3} more"
-        raise ValueError(f"{what}: the model has no Linear / Conv2d layer followed by a ReLU ({listed}); "
+        raise InvalidInputError(f"{what}: the model has no Linear / Conv2d layer followed by a ReLU ({listed}); "
                          "name the modules to watch with layers=[...]")
     return chosen

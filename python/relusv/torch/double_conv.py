@@ -16,6 +16,7 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import nn
 
+from ..errors import InvalidInputError, InvalidTypeError
 from ._conv_geometry import check_conv2d, pad_input
 from .double_linear import (
     _positive,
@@ -32,7 +33,7 @@ IntPair = Union[int, Tuple[int, int]]
 def _pair(value: IntPair, name: str, minimum: int) -> Tuple[int, int]:
     values = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
     if len(values) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < minimum for v in values):
-        raise ValueError(f"{name} must be an integer >= {minimum} or a pair of them, got {value!r}")
+        raise InvalidInputError(f"{name} must be an integer >= {minimum} or a pair of them, got {value!r}")
     return values
 
 
@@ -62,6 +63,31 @@ class DoubleConv2d(nn.Module):
         Seed of the initialisation (None: torch's global generator).
     device, dtype
         As for ``nn.Conv2d``.
+
+    Returns
+    -------
+    DoubleConv2d
+        ``weight`` is the product kernel ``(C_out, C_in, kh, kw)`` of channel
+        rank at most ``rank``; ``from_conv`` builds one from a trained convolution.
+
+    Raises
+    ------
+    InvalidTypeError
+        A size or ``rank`` that is not an integer; ``from_conv`` given
+        something other than an ``nn.Conv2d`` or ``DoubleConv2d``.
+    InvalidInputError
+        Sizes, ``rank``, ``stride`` or ``dilation`` below 1, a negative
+        ``padding``, an unknown ``padding_mode`` or ``init``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from relusv.torch import DoubleConv2d
+    >>> conv = DoubleConv2d(3, 8, 3, rank=2, padding=1, seed=0)
+    >>> conv.weight.shape, conv(torch.randn(1, 3, 5, 5)).shape
+    (torch.Size([8, 3, 3, 3]), torch.Size([1, 8, 5, 5]))
+    >>> int(torch.linalg.matrix_rank(conv.weight.detach().reshape(8, -1)))
+    2
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntPair, rank: int, stride: IntPair = 1,
@@ -76,7 +102,7 @@ class DoubleConv2d(nn.Module):
         self.padding = _pair(padding, "padding", 0)
         self.dilation = _pair(dilation, "dilation", 1)
         if padding_mode not in ("zeros", "circular", "reflect", "replicate"):
-            raise ValueError(f"padding_mode must be 'zeros', 'circular', 'reflect' or 'replicate', got {padding_mode!r}")
+            raise InvalidInputError(f"padding_mode must be 'zeros', 'circular', 'reflect' or 'replicate', got {padding_mode!r}")
         self.padding_mode = padding_mode
         self.p = _positive(p, "p")
         self.init = init_rule(init)
@@ -145,7 +171,7 @@ class DoubleConv2d(nn.Module):
         if isinstance(conv, nn.Conv2d):
             check_conv2d(conv)
         elif not isinstance(conv, DoubleConv2d):
-            raise TypeError(f"from_conv needs an nn.Conv2d or a DoubleConv2d, got {type(conv).__name__}")
+            raise InvalidTypeError(f"from_conv needs an nn.Conv2d or a DoubleConv2d, got {type(conv).__name__}")
         weight = conv.weight.detach()
         c_out, c_in, kh, kw = weight.shape
         if svd is None and isinstance(conv, DoubleConv2d):

@@ -15,12 +15,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import InvalidInputError, InvalidTypeError
+
 
 def _positive(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+        raise InvalidTypeError(f"{name} must be an integer, got {type(value).__name__}")
     if value < 1:
-        raise ValueError(f"{name} must be positive, got {value}")
+        raise InvalidInputError(f"{name} must be positive, got {value}")
     return int(value)
 
 
@@ -28,10 +30,10 @@ def init_rule(init: Union[str, float]) -> Union[str, float]:
     """``init`` checked: ``"he"``, ``"glorot"`` (any case) or a positive variance."""
     if isinstance(init, str):
         if init.lower() not in ("he", "glorot"):
-            raise ValueError(f"init must be 'he', 'glorot' or a positive variance, got {init!r}")
+            raise InvalidInputError(f"init must be 'he', 'glorot' or a positive variance, got {init!r}")
         return init.lower()
     if not (isinstance(init, (int, float)) and not isinstance(init, bool) and math.isfinite(init) and init > 0):
-        raise ValueError(f"init must be 'he', 'glorot' or a positive variance, got {init!r}")
+        raise InvalidInputError(f"init must be 'he', 'glorot' or a positive variance, got {init!r}")
     return init
 
 
@@ -88,7 +90,7 @@ def split_truncated_svd(weight: torch.Tensor, rank: int, svd: Optional[tuple] = 
     m, n = weight.shape
     rank = _positive(rank, "rank")
     if rank > min(m, n):
-        raise ValueError(f"rank must be at most min(out, in) = {min(m, n)} of the {m} x {n} weight, got {rank}")
+        raise InvalidInputError(f"rank must be at most min(out, in) = {min(m, n)} of the {m} x {n} weight, got {rank}")
     if svd is None or len(svd[1]) < rank:
         svd = truncated_svd(weight.detach().cpu().double().numpy(), rank)
     u, s, vt = (np.asarray(a, dtype=np.float64) for a in svd)
@@ -140,6 +142,31 @@ class DoubleLinear(nn.Module):
     weight1 : Parameter, shape (out_features, rank)  (``W1``)
     weight2 : Parameter, shape (rank, in_features)   (``W2``)
     bias : Parameter of shape (out_features,) or None
+
+    Returns
+    -------
+    DoubleLinear
+        ``weight`` (the product ``W1 W2``, read-only) behaves like
+        ``nn.Linear.weight``; ``from_linear`` builds one from a trained layer.
+
+    Raises
+    ------
+    InvalidTypeError
+        A size, ``rank`` or ``p`` that is not an integer.
+    InvalidInputError
+        A size, ``rank`` or ``p`` below 1, or an ``init`` that is neither a
+        rule name nor a positive variance; in ``from_linear``, a ``rank``
+        above ``min(in_features, out_features)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from relusv.torch import DoubleLinear
+    >>> layer = DoubleLinear(4, 3, rank=2, seed=0)
+    >>> layer.weight.shape, int(torch.linalg.matrix_rank(layer.weight.detach()))
+    (torch.Size([3, 4]), 2)
+    >>> layer(torch.randn(5, 4)).shape
+    torch.Size([5, 3])
     """
 
     def __init__(self, in_features: int, out_features: int, rank: int, bias: bool = True,

@@ -27,6 +27,19 @@ def _plain(value: Any) -> Any:
 class History(list):
     """A list of records (dicts with the same keys); NaN is stored as null / an empty cell.
 
+    Parameters
+    ----------
+    records : iterable of dict, optional
+        The records, as for ``list``.
+
+    Raises
+    ------
+    TypeError
+        ``records`` is not iterable (as for ``list``).
+
+    Examples
+    --------
+    >>> from relusv.torch import History
     >>> h = History([{"step": 1, "value": 0.5}])
     >>> h.select(step=1)[0]["value"]
     0.5

@@ -54,6 +54,25 @@ class LayerReluSpectrum:
     ``layers`` holds, per ``k``, the approximant as a ``DoubleConv2d`` /
     ``DoubleLinear`` (same geometry and bias, rank of its factors; None where
     the rank is 0) when ``return_double`` was set.
+
+    Attributes
+    ----------
+    spectrum : relusv.ReluSpectrum
+    weight, bias : torch.Tensor
+    group_size : int
+    images : numpy.ndarray
+    layers : list of nn.Module or None, optional
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from relusv.torch import relu_singular_values
+    >>> _ = torch.manual_seed(0)
+    >>> conv = nn.Conv2d(2, 4, 3)
+    >>> result = relu_singular_values(conv, torch.randn(3, 2, 6, 6), ks=[0], seed=0)
+    >>> result.group_size, tuple(result.weight.shape), len(result.images)
+    (16, (4, 2, 3, 3), 3)
     """
 
     spectrum: ReluSpectrum
@@ -188,6 +207,29 @@ def relu_singular_values(module: nn.Module, inputs: Any, ks: Optional[Sequence[i
     LayerReluSpectrum
         The curve (``bound``, ``sigma``, ``source``, ...) with the layer's
         (folded) weight and bias, ``group_size = P`` and the images used.
+
+    Raises
+    ------
+    InvalidInputError
+        A module of another type, string padding, inputs of the wrong shape or
+        without points, a convolution with no output position on the input,
+        ``max_images`` not a positive integer, ``return_double`` for a grouped
+        convolution, or an invalid engine option or ``k``.
+    MemoryLimitError
+        The patch matrix would exceed the memory limit (use ``max_images``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from relusv.torch import relu_singular_values
+    >>> _ = torch.manual_seed(0)
+    >>> layer, x = nn.Linear(4, 3), torch.randn(20, 4)
+    >>> result = relu_singular_values(layer, x, ks=[0, 1], seed=0)
+    >>> result.ks.tolist(), result.group_size
+    ([0, 1], 1)
+    >>> bool(result.bound[0] >= result.bound[1] >= 0)
+    True
     """
     from .. import relu_singular_values as engine
 

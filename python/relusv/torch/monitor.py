@@ -54,6 +54,7 @@ from ..analysis.compare import (
     spread,
 )
 from ..analysis.directions import gaussian_directions
+from ..errors import InvalidInputError, InvalidTypeError
 from ..width import DEFAULT_SAMPLES, DEFAULT_TRIM
 from ._layers import TrainingModes, forward, model_device, predicted_labels, unwrap
 from .discovery import Layer, relu_layers
@@ -164,6 +165,36 @@ class Monitor:
         ``j mod world``) and all-reduce the results (MAX / MIN of the running
         extremes, SUM of counts); every rank ends with the single-process history.
     process_group : optional ``torch.distributed`` group (default: the world).
+
+    Returns
+    -------
+    Monitor
+        ``step()`` / ``epoch_end()`` measure on schedule (``measure()`` at once)
+        and return the new records; ``history`` holds them all, ``last`` the
+        latest ``Measurement``.
+
+    Raises
+    ------
+    InvalidTypeError
+        ``model`` is not a ``torch.nn.Module``; probe inputs without ``len()`` and indexing.
+    InvalidInputError
+        ``every_steps``, ``every_epochs``, ``repeats`` or ``samples`` not a
+        positive integer, an unknown ``dtype``, an empty probe set or inputs and
+        targets of different lengths; when measuring, ``predict`` returning the
+        wrong number of labels.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from relusv.torch import Monitor
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> x, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
+    >>> monitor = Monitor(model, x, y, every_epochs=1, samples=50, repeats=2)
+    >>> records = monitor.epoch_end()
+    >>> sorted({r["layer"] for r in monitor.history if r["layer"]})
+    ['0']
     """
 
     def __init__(self, model: nn.Module, x: Any, y: Any = None, *, layers: Optional[Iterable[str]] = None,
@@ -177,16 +208,16 @@ class Monitor:
                  predict: Optional[Callable[[torch.Tensor], torch.Tensor]] = None, dtype: Optional[str] = None,
                  distributed: Optional[bool] = None, process_group: Any = None, subsets: Optional[int] = None):
         if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+            raise InvalidTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if subsets is not None:
             warnings.warn("Monitor(subsets=...) is now called repeats=", DeprecationWarning, stacklevel=2)
             repeats = subsets
         for name, value in (("every_steps", every_steps), ("every_epochs", every_epochs), ("repeats", repeats),
                             ("samples", samples)):
             if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+                raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
         if dtype is not None and str(np.dtype(dtype)) not in _DTYPE_CODES.values():
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+            raise InvalidInputError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
         self.model = model
         self.probe = ProbeSet(*_arrays.loader_points(x, y), batch_size)  # a DataLoader is read once
         _arrays.require_floating_inputs(self.probe.x, model)
@@ -345,7 +376,7 @@ class Monitor:
                         same[i] = 0
                 labels = torch.as_tensor(self.predict(output)).reshape(-1).cpu()
                 if labels.shape[0] != b - a:
-                    raise ValueError(f"predict returned {labels.shape[0]} labels for a batch of {b - a} points")
+                    raise InvalidInputError(f"predict returned {labels.shape[0]} labels for a batch of {b - a} points")
                 verdict[a:b] = np.where((labels == class_targets(targets, output).to(labels.dtype)).numpy(), 2, 1)
         finally:
             for h in handles:
@@ -563,6 +594,28 @@ class Measurement:
     ``subsets[group][r]`` are the probe indices of subsample ``r``;
     ``widths[(layer, site, group)][r]`` its Gaussian mean width;
     ``comparisons[(layer, site)]`` the calibrated comparison (MATH.md section 11) and ``design`` its sets.
+
+    Attributes
+    ----------
+    index, step, epoch : int
+        Which measurement this is and when it was taken.
+    correct : numpy.ndarray of bool
+        Per probe point: classified correctly.
+    subsets, widths, comparisons, design
+        As above.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from relusv.torch import Monitor
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> monitor = Monitor(model, torch.randn(40, 4), torch.randint(0, 3, (40,)), samples=50, repeats=2)
+    >>> _ = monitor.measure()
+    >>> last = monitor.last
+    >>> last.correct.shape, len(last.subsets["correct"]), ("0", "input", "correct") in last.widths
+    ((40,), 2, True)
     """
 
     index: int

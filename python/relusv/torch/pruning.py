@@ -52,6 +52,41 @@ def accuracy(model: nn.Module, x: Any, y: Any = None, batch_size: int = 1024,
 
     ``x``, ``y`` as for ``Monitor`` (tensors, arrays, or a dataset of pairs with
     ``y=None``). Module modes and the CPU random generator are restored.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The classifier (wrappers are unwrapped).
+    x, y
+        Inputs and class targets, or a dataset / ``DataLoader`` of pairs with ``y=None``.
+    batch_size : int, default 1024
+        Points per forward pass.
+    predict : callable, optional
+        ``predict(output) -> labels``; default argmax of the logits.
+
+    Returns
+    -------
+    float
+        The fraction in ``[0, 1]``.
+
+    Raises
+    ------
+    InvalidInputError
+        An empty set, inputs and targets of different lengths, ``batch_size``
+        not positive, ``predict`` returning the wrong number of labels.
+    InvalidTypeError
+        Inputs without ``len()`` and indexing.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from relusv.torch import accuracy
+    >>> model = nn.Linear(2, 2)
+    >>> with torch.no_grad():
+    ...     _ = model.weight.copy_(torch.eye(2)), model.bias.zero_()
+    >>> accuracy(model, torch.tensor([[1.0, 0.0], [0.0, 1.0], [2.0, 1.0], [0.0, 3.0]]), torch.tensor([0, 1, 1, 1]))
+    0.75
     """
     probe = ProbeSet(*_arrays.loader_points(x, y), batch_size)  # a DataLoader is read once
     predict = predict or predicted_labels
@@ -160,6 +195,31 @@ class PruneResult:
 
     ``model`` is stored in the cheaper form per layer, so ``parameters == sum(p.numel() for p in
     model.parameters())``.
+
+    Attributes
+    ----------
+    model : nn.Module
+    layers : list of str
+    history : History
+    initial_accuracy, floor : float
+        Stopping-set accuracy at the start, and the floor every accepted cut kept.
+    tolerance : float or None
+    stop_reason, schedule : str
+    selection_points, stopping_points : int
+    retrained : bool
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from relusv.torch import harmonic_prune
+    >>> _ = torch.manual_seed(0)
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> result = harmonic_prune(model, torch.randn(60, 4), torch.randint(0, 3, (60,)), progress=False)
+    >>> result.layers
+    ['0']
+    >>> result.parameters == sum(p.numel() for p in result.model.parameters())
+    True
     """
 
     model: nn.Module
