@@ -14,11 +14,17 @@ as medians over ``--repeats`` runs:
 and the ratios ``analyze / (forward + svd)`` and ``no bounds / forward``. The
 targets are at most 10x and 3x, and ``analyze`` at most 60 s per model.
 
-    .venv/bin/python bench/models.py [--models resnet18,vgg11_bn] [--points 512] [--repeats 1]
+``--profile N`` prints, per model, the N functions of relusv with the largest
+cumulative time in the ``relu_bounds=False`` call (cProfile): what dominates.
+
+    .venv/bin/python bench/models.py [--models resnet18,vgg11_bn] [--points 512] [--repeats 1] [--profile 12]
 """
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
+import pstats
 import statistics
 import time
 
@@ -75,6 +81,8 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--no-bounds-only", action="store_true", help="time analyze with relu_bounds=False only")
+    parser.add_argument("--profile", type=int, default=0, help="print the N relusv functions with most cumulative "
+                                                               "time in the relu_bounds=False call")
     args = parser.parse_args()
     x, y = probe(args.points)
     print(f"torch threads {torch.get_num_threads()}, {args.points} probe points at 32x32, medians of {args.repeats}")
@@ -95,6 +103,21 @@ def main() -> None:
             args.repeats, lambda: analyze(model, x, y, progress=False))
         print(f"{name:<14}{len(table):>7}{forward:>8.2f}s{svd:>7.2f}s{full:>8.1f}s{plain:>9.1f}s"
               f"{full / (forward + svd):>18.1f}{plain / forward:>14.1f}", flush=True)
+        if args.profile:
+            profiled(args.profile, lambda: analyze(model, x, y, relu_bounds=False, progress=False))
+
+
+def profiled(count: int, fn) -> None:
+    """Runs ``fn`` under cProfile and prints the ``count`` relusv functions with the largest cumulative time."""
+    profile = cProfile.Profile()
+    profile.runcall(fn)
+    out = io.StringIO()
+    pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats("relusv/", count)
+    lines = [line for line in out.getvalue().splitlines() if "relusv/" in line]
+    print("  cumulative s  calls  function (relu_bounds=False, profiled)")
+    for line in lines[:count]:
+        parts = line.split(None, 5)
+        print(f"  {float(parts[3]):12.2f}  {parts[0]:>5}  {parts[5].split('relusv/')[-1]}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
-"""Training overhead of relusv.torch.Monitor.
+"""Training overhead of relusv.torch.Monitor, on an MLP and on ResNet-18.
 
-An MLP 784-100-100-100-10 is trained on 60,000 synthetic points (10 Gaussian
+MLP: 784-100-100-100-10 trained on 60,000 synthetic points (10 Gaussian
 classes in R^784, noisy enough that a few percent of the points stay
 misclassified), once without and once with a monitor that measures at the end
 of every epoch on a 2,000-point probe set (GMW of both groups at every layer's
@@ -8,11 +8,21 @@ input and ReLU output, 5 subsamples each, and the layers' singular values).
 The two runs start from the same weights and see the same batches; their
 epochs are interleaved (plain, monitored, monitored, plain, ...) so that a
 change in machine load hits both alike. An epoch's time includes the monitor's
-measurement. Printed: per-epoch times, their medians and the ratio, and the
-median time of one measurement relative to a plain epoch (on a shared machine
-the epoch-to-epoch noise can exceed the overhead itself).
+measurement.
 
-    .venv/bin/python bench/monitor.py [--epochs 3] [--threads 1] [--relu-bounds] [--hidden 1024,200,100]
+ResNet-18 (torchvision, 10 classes) at 32x32 on synthetic images (10 Gaussian
+class patterns plus noise), SGD with batch ``--cnn-batch``, for ``--cnn-steps``
+steps, with a monitor on 200 probe points measuring every ``--cnn-every``
+steps (GMW, singular values, operator norms warm-started between
+measurements); the plain and monitored runs alternate in chunks of
+``--cnn-every`` steps, each monitored chunk ending with one measurement.
+
+Printed: per-epoch (per-chunk) times, their medians and ratio, the median
+time of one measurement relative to a plain epoch (chunk) -- the added time
+itself, free of the noise between epochs on a shared machine -- and a summary
+with both models' overheads side by side (target < 10 %).
+
+    .venv/bin/python bench/monitor.py [--models mlp,resnet18] [--epochs 3] [--cnn-steps 300] [--threads 1]
 """
 from __future__ import annotations
 
@@ -64,20 +74,9 @@ class Run:
         self.times.append(time.perf_counter() - start)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--points", type=int, default=60_000)
-    parser.add_argument("--probe", type=int, default=2_000)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (the native library uses its own)")
-    parser.add_argument("--relu-bounds", action="store_true", help="also record ReLU singular-value bounds k=0..3")
-    parser.add_argument("--hidden", default="100,100,100",
-                        help="hidden widths (default 100,100,100; 1024,200,100 gives about 1M parameters)")
-    args = parser.parse_args()
+def bench_mlp(args) -> tuple:
+    """The MLP run; returns (added time fraction, one measurement / plain epoch)."""
     hidden = tuple(int(h) for h in args.hidden.split(","))
-    torch.set_num_threads(args.threads)
-
     x, y = synthetic(args.points + args.probe, seed=0)
     x_train, y_train, x_probe, y_probe = x[:args.points], y[:args.points], x[args.points:], y[args.points:]
     torch.manual_seed(0)
@@ -100,12 +99,105 @@ def main() -> None:
         last = monitor.history.select(measurement=monitor.measurements - 1)
         print(f"{epoch:5d} {plain.times[-1]:9.3f} {watched.times[-1]:12.3f} {watched.measure_times[-1]:10.3f} "
               f"{last[0]['accuracy']:10.3f} {min(last[0]['correct'], last[0]['incorrect']):6d}")
+    return report(plain, watched, len(monitor.history), "epoch")
+
+
+def report(plain, watched, records: int, unit: str) -> tuple:
     a, b = statistics.median(plain.times), statistics.median(watched.times)
-    print(f"median epoch: plain {a:.3f} s, monitored {b:.3f} s, ratio {b / a:.3f} "
+    print(f"median {unit}: plain {a:.3f} s, monitored {b:.3f} s, ratio {b / a:.3f} "
           f"(added {100 * (b / a - 1):+.1f} %; target < +10 %)")
     m = statistics.median(watched.measure_times)
-    print(f"median measurement: {m:.3f} s = {100 * m / a:.1f} % of a plain epoch "
-          f"(the added time itself, free of the noise between epochs; {len(monitor.history)} records)")
+    print(f"median measurement: {m:.3f} s = {100 * m / a:.1f} % of a plain {unit} "
+          f"(the added time itself, free of the noise between {unit}s; {records} records)", flush=True)
+    return b / a - 1, m / a
+
+
+def synthetic_images(points: int, seed: int):
+    """10 classes of 3 x 32 x 32 images: a smooth random pattern per class plus pixel noise."""
+    g = torch.Generator().manual_seed(seed)
+    patterns = nn.functional.interpolate(torch.randn(10, 3, 8, 8, generator=g), size=32, mode="bilinear")
+    labels = torch.randint(0, 10, (points,), generator=g)
+    return patterns[labels] + 1.5 * torch.randn(points, 3, 32, 32, generator=g), labels
+
+
+class Chunks:
+    """Training in chunks of ``every`` steps (SGD, momentum 0.9); a monitored chunk ends with its measurement."""
+
+    def __init__(self, model: nn.Module, x, y, batch_size: int, every: int, monitor=None):
+        self.model, self.x, self.y, self.batch_size, self.every, self.monitor = model, x, y, batch_size, every, monitor
+        self.optimizer = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
+        self.times, self.measure_times, self.step = [], [], 0
+
+    def chunk(self) -> None:
+        start = time.perf_counter()
+        self.model.train()
+        for _ in range(self.every):
+            g = torch.Generator().manual_seed(self.step)
+            idx = torch.randint(0, len(self.x), (self.batch_size,), generator=g)
+            self.optimizer.zero_grad()
+            nn.functional.cross_entropy(self.model(self.x[idx]), self.y[idx]).backward()
+            self.optimizer.step()
+            self.step += 1
+            if self.monitor is not None:
+                before = time.perf_counter()
+                if self.monitor.step() is not None:
+                    self.measure_times.append(time.perf_counter() - before)
+        self.times.append(time.perf_counter() - start)
+
+
+def bench_resnet18(args) -> tuple:
+    """The ResNet-18 run; returns (added time fraction, one measurement / plain chunk)."""
+    import torchvision
+
+    x, y = synthetic_images(args.cnn_points + 200, seed=1)
+    x_train, y_train, x_probe, y_probe = x[:-200], y[:-200], x[-200:], y[-200:]
+    torch.manual_seed(0)
+    plain_model = torchvision.models.resnet18(num_classes=10)
+    watched_model = torchvision.models.resnet18(num_classes=10)
+    watched_model.load_state_dict(plain_model.state_dict())
+    monitor = Monitor(watched_model, x_probe, y_probe, every_steps=args.cnn_every)
+    plain = Chunks(plain_model, x_train, y_train, args.cnn_batch, args.cnn_every)
+    watched = Chunks(watched_model, x_train, y_train, args.cnn_batch, args.cnn_every, monitor)
+    print(f"ResNet-18 at 32x32, {len(x_train)} synthetic images, batch {args.cnn_batch}, {args.cnn_steps} steps, "
+          f"probe 200 points measured every {args.cnn_every} steps ({len(monitor.layers)} layers), "
+          f"torch threads {args.threads}")
+    print(f"{'chunk':>5} {'plain s':>9} {'monitored s':>12} {'measure s':>10} {'probe acc':>10}")
+    for chunk in range(1, args.cnn_steps // args.cnn_every + 1):
+        for run in ((plain, watched) if chunk % 2 else (watched, plain)):
+            run.chunk()
+        last = monitor.history.select(measurement=monitor.measurements - 1)
+        print(f"{chunk:5d} {plain.times[-1]:9.3f} {watched.times[-1]:12.3f} {watched.measure_times[-1]:10.3f} "
+              f"{last[0]['accuracy']:10.3f}", flush=True)
+    norms = monitor.history.select(measurement=monitor.measurements - 1, quantity="operator_norm")
+    print("operator norms (last measurement): " + "; ".join(f"{r['layer']} {r['value']:.4g} [{r['note']}]"
+                                                            for r in norms))
+    return report(plain, watched, len(monitor.history), "chunk")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="mlp,resnet18", help="comma-separated: mlp, resnet18")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--points", type=int, default=60_000)
+    parser.add_argument("--probe", type=int, default=2_000)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the native library uses its own)")
+    parser.add_argument("--relu-bounds", action="store_true", help="also record ReLU singular-value bounds k=0..3")
+    parser.add_argument("--hidden", default="100,100,100",
+                        help="hidden widths (default 100,100,100; 1024,200,100 gives about 1M parameters)")
+    parser.add_argument("--cnn-steps", type=int, default=300, help="ResNet-18 training steps per run")
+    parser.add_argument("--cnn-every", type=int, default=100, help="ResNet-18: measure every N steps")
+    parser.add_argument("--cnn-batch", type=int, default=64)
+    parser.add_argument("--cnn-points", type=int, default=5_000, help="ResNet-18 training images")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    results = {}
+    for name in args.models.split(","):
+        results[name] = {"mlp": bench_mlp, "resnet18": bench_resnet18}[name](args)
+        print()
+    print(f"{'model':<10}{'added time':>12}{'measurement / plain':>22}   (target < 10 %)")
+    for name, (added, measurement) in results.items():
+        print(f"{name:<10}{100 * added:>+11.1f}%{100 * measurement:>21.1f}%")
 
 
 if __name__ == "__main__":

@@ -8,11 +8,10 @@ every number of the table has one implementation:
 - the spectrum of ``W`` (``K_mat`` for a convolution): numerical rank,
   ``sigma_0``, smallest ``sigma``, stable rank ``||W||_F^2 / sigma_0^2``;
 - the operator norm of the layer's linear map on its input (MATH.md
-  section 9): ``sigma_0`` for a linear layer; for a convolution with
-  circular padding and stride 1 the exact top of
-  ``relusv.conv_singular_values`` at the input's ``H x W``, otherwise the
-  power-iteration estimate of ``relusv.torch.conv_operator_norm`` (a value
-  from below); ``operator_norm_method`` says which;
+  section 9, ``operator_norm``): ``sigma_0`` for a linear layer; for a
+  convolution exact where cheap, else a certified bracket
+  ``operator_norm_lower <= ||A|| <= operator_norm`` (``relusv.torch.conv_operator_norm``);
+  ``operator_norm_method`` says which, with the bracket's relative gap;
 - the GMW and effective dimension ``(w / diam)^2`` of both groups at the
   layer's input and at its activation's output, on ``repeats`` equal-size
   subsample pairs on the same directions (seed ``seed``), compared by the
@@ -79,10 +78,11 @@ class LayerInput:
     a convolution (a ``ReluSpectrum``-like object with ``to_dict()``), None
     where it cannot be computed; ``input_shape`` the per-point input shape;
     ``conv_geometry`` a convolution's ``stride``, ``padding``, ``dilation``
-    and ``padding_mode`` (None where its operator norm is not computed);
-    ``operator_norm_estimate(kernel, size, seed, geometry)`` the power-iteration
-    estimate of a convolution's operator norm (``relusv.torch.conv_operator_norm``;
-    None where torch is not at hand). ``matrix`` is None for a named module that
+    ``padding_mode`` and ``groups`` (None where its operator norm is not computed);
+    ``operator_norm_estimate(kernel, size, seed, geometry, start)`` a
+    convolution's operator norm, exact or a certified bracket
+    (``relusv.torch.conv_operator_norm``'s ``OperatorNormEstimate``; None
+    where torch is not at hand). ``matrix`` is None for a named module that
     is not a weight layer.
     ``phi_zero(dimension)`` is the activation of the bias alone in the
     output layout of one point (default: ``ReLU(b)`` repeated channel-major);
@@ -227,39 +227,81 @@ def _curve_summary(curve: dict) -> Dict[str, float]:
     return {"s0": s0, "k10": k10, "ratio": float(np.median(ratio)) if ratio.size else float("nan")}
 
 
-EXACT_CIRCULAR, POWER_ITERATION = "exact (circular)", "estimate (power iteration)"
+EXACT_CIRCULAR = "exact (circular)"
 
 
-def operator_norm(layer: LayerInput, sigma_0: float, seed: int) -> Tuple[float, str]:
-    """``(||A||, method)`` of the layer's linear map on its input, BatchNorm folded (MATH.md section 9).
+def operator_norm(layer: LayerInput, sigma_0: float, seed: int,
+                  start: Optional[np.ndarray] = None) -> Tuple[Dict[str, Any], Optional[np.ndarray]]:
+    """The table's operator-norm columns of the layer's linear map on its input, BatchNorm folded (MATH.md section 9).
 
-    A linear layer's is ``sigma_0`` ("exact"). A convolution's operator acts on
-    ``C_in x H x W`` inputs (``layer.input_shape``): with circular padding that
-    keeps ``H x W`` and stride 1 (dilation 1) its exact top singular value from
-    ``relusv.conv_singular_values``; otherwise ``layer.operator_norm_estimate``
-    (``relusv.torch.conv_operator_norm``: power iteration seeded ``seed``, an
-    estimate from below), not computed where the layer has none.
+    Returns ``(columns, vector)``: ``columns`` are ``operator_norm``, a
+    certified upper bound of ``||A||``, ``operator_norm_lower``, a certified
+    lower bound (attained by a unit input), and ``operator_norm_method``
+    naming how they were obtained, with the relative gap
+    ``(upper - lower) / upper`` for a bracket. A linear layer's norm is
+    ``sigma_0`` ("exact"). A convolution's operator acts on ``C_in x H x W``
+    inputs (``layer.input_shape``); ``layer.operator_norm_estimate``
+    (``relusv.torch.conv_operator_norm``) gives it exactly (circular padding
+    keeping ``H x W``; 1x1 kernels with zero padding, ``max_g sigma_0`` of the
+    groups' kernel matrices) or as a certified bracket (small zero-padded
+    layers: dense matrix with a Cholesky certificate; others: Lanczos from
+    below, the circular convolution on the padded torus from above, within the
+    iteration budget of ``conv_operator_norm``'s defaults), never a bare
+    estimate from below. Grouped convolutions included. Without torch (no ``operator_norm_estimate``) only
+    the circular stride-1 case is computed (``relusv.conv_singular_values``).
+    ``vector`` is the unit input attaining the lower end of a Lanczos bracket
+    (None otherwise): passed back as ``start`` for the same layer, it
+    warm-starts the iteration (``relusv.torch.Monitor`` does so between
+    measurements). A row with its own ``layer.norm`` rule (a multi-branch
+    site's joint map) reports its value as ``operator_norm`` only when exact;
+    an estimate from below goes to ``operator_norm_lower`` alone.
     """
-    if layer.norm is not None:
-        return layer.norm(seed)
+    if layer.norm is not None:   # a joint map's own rule: exact, or an estimate from below (no upper end)
+        value, method = layer.norm(seed)
+        return _norm_columns(value if method.startswith("exact") else float("nan"), value, method), None
     if layer.kind == "linear":
-        return sigma_0, "exact"
+        return _norm_columns(sigma_0, sigma_0, "exact"), None
     geometry, shape = layer.conv_geometry, layer.input_shape
     if geometry is None:
-        return float("nan"), "not computed: grouped or string-padded convolution"
+        return _norm_columns(float("nan"), float("nan"), "not computed: string-padded convolution"), None
     if shape is None or len(shape) != 3:
-        return float("nan"), "not computed: the input size is unknown"
-    kernel = layer.matrix.reshape(layer.weight_shape)
+        return _norm_columns(float("nan"), float("nan"), "not computed: the input size is unknown"), None
+    kernel, geometry = _kernel(layer, geometry)
     size = tuple(int(s) for s in shape[1:])
+    if layer.operator_norm_estimate is None:
+        return _circular_without_torch(kernel, size, geometry), None
+    if start is not None and np.size(start) != int(np.prod(shape)):
+        start = None   # the input size changed: a cold start
+    result = layer.operator_norm_estimate(kernel, size, seed, geometry, start)
+    if result.exact:
+        return _norm_columns(result.estimate, result.estimate, result.method), None
+    return _norm_columns(result.upper, result.lower, f"{result.method}, gap {result.gap:.1e}"), result.vector
+
+
+def _kernel(layer: LayerInput, geometry: Dict[str, Any]) -> Tuple[np.ndarray, Dict[str, Any]]:
+    """The convolution kernel and geometry of ``layer.matrix``: the stored ``(C_out, C_in / G, kh, kw)`` kernel,
+    or, where the matrix is a grouped kernel's block-diagonal dense form ``(C_out, C_in kh kw)``, that dense
+    kernel with ``groups = 1`` (the same operator)."""
+    shape = tuple(layer.weight_shape)
+    if layer.matrix.size == int(np.prod(shape)):
+        return layer.matrix.reshape(shape), geometry
+    return layer.matrix.reshape(shape[0], -1, *shape[2:]), {**geometry, "groups": 1}
+
+
+def _norm_columns(upper: float, lower: float, method: str) -> Dict[str, Any]:
+    return {"operator_norm": float(upper), "operator_norm_lower": float(lower), "operator_norm_method": method}
+
+
+def _circular_without_torch(kernel: np.ndarray, size: Tuple[int, int], geometry: Dict[str, Any]) -> Dict[str, Any]:
+    """The exact norm of a circular stride-1 convolution keeping ``H x W`` by ``relusv.conv_singular_values``."""
     same = all(2 * p == k - 1 for p, k in zip(geometry["padding"], kernel.shape[2:]))   # output H x W
     if geometry["padding_mode"] == "circular" and same and tuple(geometry["stride"]) == (1, 1) and \
             tuple(geometry["dilation"]) == (1, 1):
         from . import conv_singular_values
 
-        return float(conv_singular_values(kernel, size, k=1)[0]), EXACT_CIRCULAR
-    if layer.operator_norm_estimate is None:
-        return float("nan"), "not computed: a power-iteration estimate needs relusv.torch.conv_operator_norm"
-    return float(layer.operator_norm_estimate(kernel, size, seed, geometry)), POWER_ITERATION
+        top = float(conv_singular_values(kernel, size, k=1, groups=geometry.get("groups", 1))[0])
+        return _norm_columns(top, top, EXACT_CIRCULAR)
+    return _norm_columns(float("nan"), float("nan"), "not computed: a bracket needs relusv.torch.conv_operator_norm")
 
 
 def _layer_row(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Design, settings: dict, details: dict,
@@ -278,12 +320,13 @@ def _layer_row(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Design,
                     "rank": rank_of_spectrum(sigma, w.shape, layer.dtype),
                     "sigma_0": float(sigma[0]), "sigma_min": float(sigma[-1]),
                     "stable_rank": float(np.sum(sigma ** 2) / sigma[0] ** 2) if sigma[0] > 0 else 0.0})
-        row["operator_norm"], row["operator_norm_method"] = operator_norm(layer, float(sigma[0]), settings["seed"])
+        row.update(operator_norm(layer, float(sigma[0]), settings["seed"])[0])
         detail["singular_values"] = sigma.tolist()
     else:
         row.update({"weight_shape": None, "matrix_shape": None, "parameters": layer.parameters,
                     "rank": None, "sigma_0": float("nan"), "sigma_min": float("nan"), "stable_rank": float("nan"),
-                    "operator_norm": float("nan"), "operator_norm_method": "not a weight layer"})
+                    "operator_norm": float("nan"), "operator_norm_lower": float("nan"),
+                    "operator_norm_method": "not a weight layer"})
         detail["singular_values"] = None
     for site in SITES:
         key = (layer.name, site)

@@ -42,14 +42,58 @@ def test_zero_padding_gives_a_bracket_around_the_dense_top_singular_value(kwargs
     torch.manual_seed(sum(size))
     conv = nn.Conv2d(4, 4, **kwargs).double()
     top = dense_top(conv, *size)
-    result = conv_operator_norm(conv, size, tol=1e-10, max_iter=20000)
-    assert result.method.startswith("bracket") and result.converged
+    # The iterative bracket (Lanczos below, circular torus above).
+    result = conv_operator_norm(conv, size, tol=1e-10, max_iter=2000, dense=False, ritz_tol=1e-10)
+    assert result.method == "bracket (Lanczos, circular torus)"
     assert result.lower <= top <= result.upper
-    assert result.estimate == result.lower == pytest.approx(top, rel=1e-5)
+    assert result.estimate == result.lower == pytest.approx(top, rel=1e-6)
     assert 0 <= result.gap == pytest.approx((result.upper - result.lower) / result.upper)
+    assert result.converged == (result.gap <= 1e-10)   # converged: the certified gap, nothing else
+    assert np.linalg.norm(result.vector) == pytest.approx(1.0)
     weight_only = {k: v for k, v in kwargs.items() if k != "kernel_size"}
-    again = conv_operator_norm(conv.weight, size, tol=1e-10, max_iter=20000, **weight_only)
+    again = conv_operator_norm(conv.weight, size, tol=1e-10, max_iter=2000, dense=False, ritz_tol=1e-10,
+                               **weight_only)
     assert (again.lower, again.upper) == (result.lower, result.upper)   # same seed, same geometry
+    # The dense route of small layers: Lanczos below, a Cholesky certificate above, a tight bracket.
+    small = conv_operator_norm(conv, size)
+    assert small.method == "bracket (dense, Cholesky certificate)" and small.converged
+    assert small.lower <= top <= small.upper and small.gap <= 1e-6
+
+
+@pytest.mark.parametrize("kwargs, size", [
+    (dict(kernel_size=1), (5, 4)),
+    (dict(kernel_size=1, stride=2, padding=1), (5, 6)),
+    (dict(kernel_size=1, stride=(1, 3), padding=(0, 2), groups=2), (4, 7)),
+    (dict(kernel_size=1, groups=4), (3, 3)),   # depthwise
+])
+def test_a_1x1_kernel_is_exact_from_the_groups_kernel_matrices(kwargs, size):
+    torch.manual_seed(5)
+    conv = nn.Conv2d(4, 8, **kwargs).double()
+    result = conv_operator_norm(conv, size)
+    assert result.method == "exact (1x1 kernel)" and result.iterations == 0 and result.converged
+    top = dense_top(conv, *size)
+    assert result.lower <= top <= result.upper and result.estimate == pytest.approx(top, rel=1e-12)
+
+
+def test_a_1x1_kernel_reading_only_padding_is_zero():
+    conv = nn.Conv2d(2, 3, 1, stride=4, padding=2).double()
+    result = conv_operator_norm(conv, 1)   # one pixel: the two outputs per axis read padded positions -2 and 2
+    assert result.estimate == 0.0 == dense_top(conv, 1, 1)
+
+
+def test_a_warm_start_needs_fewer_iterations_and_stays_certified():
+    torch.manual_seed(2)
+    conv = nn.Conv2d(4, 4, 3, padding=1).double()
+    first = conv_operator_norm(conv, 10, tol=1e-6, max_iter=200, dense=False, ritz_tol=1e-8)
+    with torch.no_grad():
+        conv.weight.add_(1e-3 * torch.randn_like(conv.weight))
+    cold = conv_operator_norm(conv, 10, tol=1e-6, max_iter=200, dense=False, ritz_tol=1e-8)
+    warm = conv_operator_norm(conv, 10, tol=1e-6, max_iter=200, dense=False, ritz_tol=1e-8, start=first.vector)
+    top = dense_top(conv, 10, 10)
+    assert warm.lower <= top <= warm.upper and warm.lower == pytest.approx(top, rel=1e-6)
+    assert warm.iterations < cold.iterations
+    with pytest.raises(ValueError, match="start must hold"):
+        conv_operator_norm(conv, 10, dense=False, start=np.ones(5))
 
 
 @pytest.mark.parametrize("padding_mode, padding, size", [
@@ -59,9 +103,9 @@ def test_the_upper_end_holds_for_every_padding_mode(padding_mode, padding, size)
     torch.manual_seed(3)
     conv = nn.Conv2d(3, 2, 3, padding=padding, padding_mode=padding_mode).double()
     top = dense_top(conv, *size)
-    result = conv_operator_norm(conv, size, tol=1e-12, max_iter=20000)
+    result = conv_operator_norm(conv, size, tol=1e-12, max_iter=2000, ritz_tol=1e-12)
     assert result.lower <= top <= result.upper
-    assert result.lower == pytest.approx(top, rel=1e-5)
+    assert result.lower == pytest.approx(top, rel=1e-6)
 
 
 @pytest.mark.parametrize("kwargs, size", [
@@ -82,7 +126,8 @@ def test_the_bracket_is_tight_for_a_large_input():
     torch.manual_seed(1)
     conv = nn.Conv2d(8, 8, 3, padding=1).double()
     result = conv_operator_norm(conv, 32, tol=1e-4)
-    assert result.gap <= 1e-2 and result.lower <= result.upper
+    assert result.method == "bracket (Lanczos, circular torus)"
+    assert result.gap <= 1e-2 and result.lower <= result.upper and result.iterations <= 60
 
 
 def test_bad_inputs():

@@ -292,11 +292,43 @@ def test_operator_norm_against_the_dense_operator():
     assert table.loc["0", "operator_norm_method"] == "exact (circular)"
     # BatchNorm is folded into the float32 weight in float32 (rounding ~1e-7); the oracle folds in float64.
     assert table.loc["0", "operator_norm"] == pytest.approx(circular, rel=1e-6)
-    assert table.loc["3", "operator_norm_method"] == "estimate (power iteration)"
-    assert strided * (1 - 1e-3) <= table.loc["3", "operator_norm"] <= strided * (1 + 1e-7)
+    # A small zero-padded layer: a certified bracket (dense matrix, Cholesky certificate), tight.
+    assert table.loc["3", "operator_norm_method"].startswith("bracket (dense, Cholesky certificate), gap ")
+    assert table.loc["3", "operator_norm_lower"] <= strided <= table.loc["3", "operator_norm"]
+    assert table.loc["3", "operator_norm"] == pytest.approx(strided, rel=1e-6)
     assert (table.loc["6", "operator_norm"], table.loc["6", "operator_norm_method"]) == \
         (pytest.approx(linear, rel=1e-10), "exact")
-    assert table.loc["6", "operator_norm"] == table.loc["6", "sigma_0"]
+    assert table.loc["6", "operator_norm"] == table.loc["6", "sigma_0"] == table.loc["6", "operator_norm_lower"]
+
+
+def _dense_top(conv: nn.Conv2d, shape) -> float:
+    """Oracle: the top singular value of the module's matrix (bias removed), built column by column, float64."""
+    n = int(np.prod(shape))
+    with torch.no_grad():
+        basis = torch.eye(n, dtype=torch.float64).reshape(n, *shape)
+        columns = conv.double()._conv_forward(basis, conv.weight, None).reshape(n, -1)
+    conv.float()
+    return float(torch.linalg.svdvals(columns)[0])
+
+
+def test_operator_norms_of_1x1_grouped_and_larger_convolutions_are_certified():
+    """1x1: exact; grouped: a bracket (no longer "not computed"); a layer too large for the dense route:
+    Lanczos below, the circular torus above, never a bare estimate."""
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Conv2d(3, 8, 1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1, groups=4), nn.ReLU(),
+                          nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 16 * 12, 3)).eval()
+    x, y = torch.randn(100, 3, 16, 12), torch.randint(0, 3, (100,))
+    table = run(model, x, y, relu_bounds=False).set_index("layer")
+    assert table.loc["0", "operator_norm_method"] == "exact (1x1 kernel)"
+    assert table.loc["0", "operator_norm"] == pytest.approx(_dense_top(model[0], (3, 16, 12)), rel=1e-9)
+    for name, method in (("2", "bracket (Lanczos, circular torus)"), ("4", "bracket (Lanczos, circular torus)")):
+        top = _dense_top(model[int(name)], (8, 16, 12))
+        row = table.loc[name]
+        assert row["operator_norm_method"].startswith(method + ", gap ")
+        assert row["operator_norm_lower"] <= top <= row["operator_norm"]
+        gap = (row["operator_norm"] - row["operator_norm_lower"]) / row["operator_norm"]
+        assert f"gap {gap:.1e}" in row["operator_norm_method"] and gap < 0.2
+        assert row["operator_norm_lower"] == pytest.approx(top, rel=1e-3)
 
 
 def test_same_names_in_monitor_analyze_and_report(trained, tmp_path, capsys):

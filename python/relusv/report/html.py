@@ -83,7 +83,7 @@ def _summary_table(report: dict) -> str:
 
 
 def _operator_norm_cell(layer: dict) -> str:
-    """The operator norm and how it was obtained (exact, or a power-iteration estimate from below)."""
+    """The operator norm and how it was obtained (exact, or the certified upper end of a bracket and its gap)."""
     value = layer["operator_norm"]
     if value is None:
         return f"<td title='{escape(layer['operator_norm_method'])}'>&ndash;</td>"

@@ -22,8 +22,7 @@ of relusv never imports it.
   ``nn.Conv2d`` layer over its inputs, channel rank for convolutions
   (MATH.md section 9), BatchNorm folded on request.
 - ``conv_operator_norm``: the top singular value of a convolution with any
-  padding, stride or groups: exact for circular padding, otherwise a certified
-  bracket (MATH.md section 9).
+  padding, stride or groups: exact where cheap, else a certified bracket (MATH.md section 9).
 """
 try:
     import torch as _torch  # noqa: F401

@@ -150,11 +150,11 @@ def activation_of(layer: Layer):
                                                               slope=layer.leaky_slope)
 
 
-def _conv_norm_estimate(kernel: np.ndarray, size: tuple, seed: int, geometry: Dict[str, Any]) -> float:
-    """The power-iteration estimate of a convolution's operator norm (``conv_operator_norm``; MATH.md section 9)."""
+def _conv_norm_estimate(kernel: np.ndarray, size: tuple, seed: int, geometry: Dict[str, Any], start=None):
+    """A convolution's operator norm, exact or a certified bracket (``conv_operator_norm``; MATH.md section 9)."""
     from .conv_operator import conv_operator_norm
 
-    return conv_operator_norm(kernel, size, seed=seed, **geometry).estimate
+    return conv_operator_norm(kernel, size, seed=seed, start=start, **geometry)
 
 
 def layer_input(layer: Layer, input_shape: Optional[tuple] = None) -> LayerInput:
@@ -167,40 +167,21 @@ def layer_input(layer: Layer, input_shape: Optional[tuple] = None) -> LayerInput
     stored = module.weight
     bias = layer.bias()
     grouped = getattr(module, "groups", 1) != 1
-    conv = layer.kind == "conv2d" and not grouped and not isinstance(getattr(module, "padding", 0), str)
+    string_padding = isinstance(getattr(module, "padding", 0), str)
     joint, reason = _layer_map(layer, input_shape)
     notes = layer.notes + ((reason,) if reason else ())
     if grouped and joint is not None:
         notes = notes + (f"groups = {module.groups}: bounds of the block-diagonal kernel matrix (approximants of any "
                          "structure with rank <= k)",)
     matrix = joint.matrix if joint is not None and grouped else _arrays.to_numpy(layer.matrix(), "W")
-    norm = _grouped_norm(layer, input_shape) if grouped and layer.kind == "conv2d" else None
     return LayerInput(layer.name, layer.kind, type(module).__name__, layer.activation,
                       layer.bounded and (joint is not None or layer.kind == "linear"), layer.leaky_slope,
                       layer.folded, notes, tuple(stored.shape), matrix.astype(np.float64),
                       None if bias is None else _arrays.to_numpy(bias, "b").astype(np.float64), parameters,
                       _NUMPY_DTYPES.get(stored.dtype, np.float64), joint, input_shape,
-                      _conv_geometry(module) if conv else None,
-                      operator_norm_estimate=_conv_norm_estimate if conv else None,
-                      phi_zero=None if joint is None else joint.at_zero, norm=norm)
-
-
-def _grouped_norm(layer: Layer, input_shape: Optional[tuple]):
-    """``norm(seed)`` of a grouped convolution (BatchNorm folded: the per-channel scale keeps the groups):
-    ``conv_operator_norm`` with its ``groups``, exact where circular, else its certified bracket."""
-    module = layer.module
-    if input_shape is None or len(input_shape) != 3 or isinstance(module.padding, str):
-        return None
-    kernel = _arrays.to_numpy(layer.weight(), "W").astype(np.float64)
-
-    def norm(seed: int):
-        from .conv_operator import conv_operator_norm
-
-        r = conv_operator_norm(kernel, tuple(int(v) for v in input_shape[1:]), groups=module.groups, seed=seed,
-                               **_conv_geometry(module))
-        return float(r.estimate), f"{r.method} (groups = {module.groups}; bracket [{r.lower:.10g}, {r.upper:.10g}])"
-
-    return norm
+                      _conv_geometry(module) if layer.kind == "conv2d" and not string_padding else None,
+                      operator_norm_estimate=_conv_norm_estimate if layer.kind == "conv2d" else None,
+                      phi_zero=None if joint is None else joint.at_zero)
 
 
 def site_input(site, shapes: Dict[str, tuple]) -> LayerInput:
@@ -237,7 +218,7 @@ def site_input(site, shapes: Dict[str, tuple]) -> LayerInput:
 def _conv_geometry(module: nn.Module) -> Dict[str, Any]:
     """The geometry ``relusv.torch.conv_operator_norm`` takes, from a Conv2d or DoubleConv2d."""
     return {"stride": tuple(module.stride), "padding": tuple(module.padding), "dilation": tuple(module.dilation),
-            "padding_mode": module.padding_mode}
+            "padding_mode": module.padding_mode, "groups": int(getattr(module, "groups", 1))}
 
 
 def _own_sites(found: Discovery) -> list:

@@ -1,13 +1,34 @@
 """The operator norm ``||A_K||`` of a convolution with any padding, stride, dilation or groups (MATH.md section 9).
 
+Exact where that is cheap, a certified bracket ``lower <= ||A_K|| <= upper`` otherwise:
+
 * **Circular padding** keeping the input size (``2 padding = dilation (k - 1)``)
   with a stride dividing it: ``relusv.conv_singular_values`` gives the top
   singular value exactly (groups and strides included), no iteration.
-* **Any other padding**: a certified bracket ``lower <= ||A_K|| <= upper``.
+* **1x1 kernels with zero padding** (any stride): every output pixel reads
+  one input pixel or a padding zero, and distinct output pixels read distinct
+  input pixels. Ordering coordinates by pixel, ``A_K = S (x) B`` with ``S`` a
+  0/1 selection matrix (at most one 1 per row and per column, so
+  ``||S|| = 1`` when some output pixel reads an input pixel) and ``B`` the
+  block-diagonal matrix of the groups' ``(C_out/G) x (C_in/G)`` kernel
+  matrices. Hence ``||A_K|| = ||B|| = max_g sigma_0(K_g)``: for ``G = 1`` the
+  top singular value of the kernel matrix ``C_out x C_in``.
+* **Small zero-padded operators** (``min(n_in, n_out) <= DENSE_MAX_SIDE`` and
+  ``n_in n_out <= DENSE_MAX_ENTRIES``, ``n = C H W``): the dense matrix is
+  assembled from the kernel taps; ``lower`` by Lanczos on its Gram matrix,
+  ``upper`` certified by a Cholesky factorisation of ``mu I - G``
+  (``_dense_bracket``), typically a relative gap of ``1e-8``. Here the torus
+  bound below would be loose (small images are mostly border).
+* **Any other case**: a certified bracket.
 
-  - ``lower = ||A_K x||`` for the unit vector ``x`` that power iteration on
-    ``A_K^T A_K`` ends with (``conv2d`` and its adjoint by autograd, float64):
-    the operator attains it, so it is a value from below.
+  - ``lower = ||A_K y||`` for the unit Ritz vector ``y`` of (restarted, fully
+    reorthogonalised) Lanczos on ``A_K^T A_K`` (``conv2d`` and its adjoint by
+    autograd; the iteration applies the operator in float32, where
+    convolutions are fast, and ``||A_K y||`` is evaluated in float64): the
+    operator attains it, so it is a value from below.
+    Lanczos reaches a given accuracy in far fewer operator applications than
+    power iteration; a ``start`` vector (the previous ``vector``, e.g. of the
+    same layer before a training step) warm-starts it.
   - ``upper``: the padded input ``Pad(x)`` (``P_h x P_w = (H + 2 p_h) x (W + 2 p_w)``)
     sits in a torus of ``T_h x T_w`` (the multiples of the stride at least
     ``P_h x P_w``), where the circular convolution ``C`` with the same kernel,
@@ -22,13 +43,17 @@
 
   Both ends are widened by a relative ``1e-10`` for the float64 rounding of
   their evaluation. The iteration stops once the relative gap
-  ``(upper - lower) / upper`` is at most ``tol`` (or the estimate changes by less than
-  ``tol``, or after ``max_iter``).
+  ``(upper - lower) / upper`` is at most ``tol`` (``converged``), once the top
+  Ritz pair has converged (residual ``||A^T A y - theta y|| <= tol theta``,
+  after at least a few steps: more steps would barely move ``lower``, the
+  bracket's width is then the torus bound's), or after ``max_iter`` operator
+  applications. ``converged`` means the bracket is certified to within
+  ``tol``, nothing less.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Optional, Sequence, Tuple, Union
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -42,18 +67,29 @@ Pair = Union[int, Tuple[int, int]]
 
 #: Relative widening of both ends of a bracket for the float64 rounding of their evaluation.
 ROUNDING = 1e-10
-EXACT_CIRCULAR, BRACKET = "exact (circular)", "bracket (power iteration, circular torus)"
+EXACT_CIRCULAR, EXACT_POINTWISE = "exact (circular)", "exact (1x1 kernel)"
+BRACKET, DENSE = "bracket (Lanczos, circular torus)", "bracket (dense, Cholesky certificate)"
+#: Default relative gap of the bracket at which the iteration stops, and its budget of operator applications
+#: from a random start and from a given (warm) start vector.
+DEFAULT_TOL, DEFAULT_MAX_ITER, DEFAULT_WARM_MAX_ITER = 1e-3, 60, 15
+#: The dense route: the smaller side of ``A_K`` at most this, and at most this many entries.
+DENSE_MAX_SIDE, DENSE_MAX_ENTRIES = 1024, 1 << 22
+_RESTART = 30   # Lanczos vectors kept before a restart from the Ritz vector
+_MIN_STEPS = 4  # Lanczos steps of a cycle before its Ritz residual may stop it
 
 
 @dataclass(frozen=True)
 class OperatorNormEstimate:
     """``||A_K||`` of a convolution: exact, or a certified bracket (see the module docstring).
 
-    ``lower <= ||A_K|| <= upper``; ``estimate`` is the exact value
-    (``method == "exact (circular)"``, ``lower == upper``) or ``lower``, the
-    power-iteration value attained by a unit vector. ``iterations`` run
-    (0 when exact); ``converged`` when the gap or the change of the estimate
-    fell below ``tol``; ``seed`` of the start vector.
+    ``lower <= ||A_K|| <= upper``; ``estimate`` is the exact value (a
+    ``method`` starting with ``"exact"``; ``lower`` and ``upper`` then differ
+    from it only by the stated rounding widening) or ``lower``, the value
+    attained by the unit vector ``vector``. ``iterations``: applications of
+    ``A_K^T A_K`` (0 when exact); ``converged`` when the relative gap is at
+    most ``tol``; ``seed`` of the start vector; ``vector``: the flattened
+    ``C_in x H x W`` unit vector attaining ``lower`` (None when exact), to
+    warm-start the next call on a slightly changed kernel.
     """
 
     estimate: float
@@ -63,11 +99,16 @@ class OperatorNormEstimate:
     lower: float
     upper: float
     method: str
+    vector: Optional[np.ndarray] = field(default=None, repr=False, compare=False)
 
     @property
     def gap(self) -> float:
         """``(upper - lower) / upper``: the relative width of the bracket (0 when exact)."""
         return (self.upper - self.lower) / self.upper if self.upper > 0 else 0.0
+
+    @property
+    def exact(self) -> bool:
+        return self.method.startswith("exact")
 
     def __float__(self) -> float:
         return self.estimate
@@ -104,6 +145,8 @@ def _geometry(conv: Any, stride: Pair, padding: Pair, dilation: Pair, padding_mo
         raise InvalidInputError(f"unknown padding_mode {padding_mode!r}")
     if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
         raise InvalidInputError(f"groups must be a positive integer, got {groups!r}")
+    if weight.shape[0] % groups:
+        raise InvalidInputError(f"groups = {groups} does not divide the {weight.shape[0]} output channels")
     return _Geometry(weight, _pair(stride, "stride"), _pair(padding, "padding"), _pair(dilation, "dilation"),
                      padding_mode, groups)
 
@@ -115,6 +158,11 @@ def _forward(g: _Geometry, kernel: torch.Tensor):
     return apply
 
 
+def _output_size(g: _Geometry, h: int, w: int) -> Tuple[int, int]:
+    kernel = dilated_kernel(g.weight, g.dilation)
+    return tuple((n + 2 * p - k) // s + 1 for n, p, k, s in zip((h, w), g.padding, kernel.shape[2:], g.stride))
+
+
 def _exact_circular(g: _Geometry, h: int, w: int) -> Optional[float]:
     """``||A_K||`` by the FFT formula when the layer is the circular convolution on the ``H x W`` torus."""
     kernel, s = dilated_kernel(g.weight, g.dilation), g.stride[0]
@@ -123,6 +171,93 @@ def _exact_circular(g: _Geometry, h: int, w: int) -> Optional[float]:
     if any(2 * p != k - 1 for p, k in zip(g.padding, kernel.shape[2:])):
         return None
     return float(conv_singular_values(kernel, (h, w), k=1, groups=g.groups, stride=s)[0])
+
+
+def _group_blocks(g: _Geometry, tap: Tuple[int, int] = (0, 0)) -> list:
+    """The groups' ``(C_out/G) x (C_in/G)`` matrices of one kernel tap."""
+    rows = g.weight.shape[0] // g.groups
+    return [g.weight[i * rows:(i + 1) * rows, :, tap[0], tap[1]] for i in range(g.groups)]
+
+
+def _reads_input(n: int, padding: int, stride: int, outputs: int) -> bool:
+    """Whether some output index ``i < outputs`` of a 1-tap axis reads input row ``i s - p`` inside ``[0, n)``."""
+    return any(0 <= i * stride - padding < n for i in range(outputs))
+
+
+def _exact_pointwise(g: _Geometry, h: int, w: int) -> Optional[float]:
+    """``max_g sigma_0(K_g)`` for a 1x1 kernel with zero padding (module docstring), else None."""
+    if g.weight.shape[2:] != (1, 1) or (g.padding_mode != "zeros" and g.padding != (0, 0)):
+        return None
+    ho, wo = _output_size(g, h, w)
+    if not (_reads_input(h, g.padding[0], g.stride[0], ho) and _reads_input(w, g.padding[1], g.stride[1], wo)):
+        return 0.0   # every output pixel reads padding: A_K = 0
+    return max(float(torch.linalg.svdvals(torch.from_numpy(block))[0]) for block in _group_blocks(g))
+
+
+def _dense_matrix(g: _Geometry, h: int, w: int) -> Optional[np.ndarray]:
+    """``A_K`` as an ``(C_out Ho Wo) x (C_in H W)`` matrix for a small zero-padded layer, else None."""
+    if g.padding_mode != "zeros" and g.padding != (0, 0):
+        return None
+    kernel = dilated_kernel(g.weight, g.dilation)
+    c_out, c_group, kh, kw = kernel.shape
+    c_in = c_group * g.groups
+    ho, wo = _output_size(g, h, w)
+    n_in, n_out = c_in * h * w, c_out * ho * wo
+    (ph, pw), (sh, sw) = g.padding, g.stride
+    if min(n_in, n_out) > DENSE_MAX_SIDE or n_in * n_out > DENSE_MAX_ENTRIES:
+        return None
+    full = np.zeros((c_out, c_in, kh, kw))
+    rows = c_out // g.groups
+    for i in range(g.groups):
+        full[i * rows:(i + 1) * rows, i * c_group:(i + 1) * c_group] = kernel[i * rows:(i + 1) * rows]
+    dense = np.zeros((c_out, ho, wo, c_in, h, w))
+    oi, oj = np.meshgrid(np.arange(ho), np.arange(wo), indexing="ij")
+    for a in range(kh):
+        for b in range(kw):
+            ii, jj = oi * sh + a - ph, oj * sw + b - pw    # the input pixel of this tap (outside: padding zeros)
+            inside = (ii >= 0) & (ii < h) & (jj >= 0) & (jj < w)
+            if inside.any() and np.any(full[:, :, a, b]):
+                dense[:, oi[inside], oj[inside], :, ii[inside], jj[inside]] += full[:, :, a, b]
+    return dense.reshape(n_out, n_in)
+
+
+def _dense_bracket(g: _Geometry, h: int, w: int, tol: float) -> Optional[Tuple[float, float]]:
+    """``(lower, upper)`` of ``||A_K||`` from the dense matrix of a small zero-padded layer, else None.
+
+    ``A`` is oriented with rows on the smaller side; ``lower = ||A^T y||``
+    (``= ||A_K^T y||``, and ``||A_K^T|| = ||A_K||``) for the unit top Ritz
+    vector ``y`` of Lanczos on the explicit Gram matrix ``G = A A^T`` (float64). ``upper``: a
+    Cholesky factorisation of ``(mu - c) I - G`` that succeeds in floating
+    point proves ``mu I - G`` positive definite (Rump, "Verification of
+    positive definiteness", BIT 2006) for ``c = 2 (n + 2) eps trace(mu I - G)``,
+    so ``lambda_max(G) < mu``; the float64 product ``G`` differs from
+    ``A A^T`` by at most ``(m + 2) eps ||A||_F^2`` in the 2-norm (``m`` the
+    inner dimension), added to ``mu``. ``mu`` is tried at ``lower^2`` times
+    ``1 + 1e-8``, ``1 + 1e-6`` and ``(1 + tol)^2``; if none succeeds, the
+    symmetric eigensolver's top eigenvalue widened the same way gives ``upper``.
+    """
+    a = _dense_matrix(g, h, w)
+    if a is None:
+        return None
+    a = torch.from_numpy(a.T if a.shape[0] > a.shape[1] else a)
+    gram = a @ a.T
+    n, m = a.shape
+    eps = float(np.finfo(np.float64).eps)
+    product_error = (m + 2) * eps * float(torch.sum(a * a))
+    start = torch.ones(n, dtype=torch.float64) + 0.5 * torch.randn(
+        n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    lower, _, _ = _lanczos(lambda v: a.T @ v.reshape(-1), start, float("inf"), 1e-10, 4 * _RESTART,
+                           gram=lambda v: gram @ v.reshape(-1), ritz_tol=1e-10)
+    identity = torch.eye(n, dtype=torch.float64)
+    for factor in (1 + 1e-8, 1 + 1e-6, (1 + tol) ** 2):
+        mu = lower * lower * factor
+        margin = 2 * (n + 2) * eps * float(n * mu - torch.trace(gram))
+        _, info = torch.linalg.cholesky_ex((mu - margin) * identity - gram)
+        if int(info) == 0:
+            return lower * (1 - ROUNDING), float(np.sqrt(mu + product_error))
+    top = float(torch.linalg.eigvalsh(gram)[-1])
+    slack = product_error + 16 * n * eps * abs(top)
+    return float(np.sqrt(max(top - slack, 0.0))), float(np.sqrt(max(top + slack, 0.0)))
 
 
 def _pad_norm(g: _Geometry, h: int, w: int) -> float:
@@ -146,7 +281,8 @@ def _torus_upper(g: _Geometry, h: int, w: int) -> float:
 
 def conv_operator_norm(conv: Any, input_size: Union[int, Sequence[int]], *, stride: Pair = 1, padding: Pair = 0,
                        dilation: Pair = 1, padding_mode: str = "zeros", groups: int = 1, seed: Optional[int] = 0,
-                       tol: float = 1e-7, max_iter: int = 1000) -> OperatorNormEstimate:
+                       tol: float = DEFAULT_TOL, max_iter: Optional[int] = None, start: Any = None,
+                       dense: bool = True, ritz_tol: Optional[float] = None) -> OperatorNormEstimate:
     """``||A_K||`` of a convolution on ``C_in x H x W`` inputs: exact, or a certified bracket.
 
     Parameters
@@ -160,25 +296,36 @@ def conv_operator_norm(conv: Any, input_size: Union[int, Sequence[int]], *, stri
     stride, padding, dilation, padding_mode, groups
         The geometry of a bare weight, as ``torch.nn.Conv2d`` takes it.
     seed : int, optional
-        Seeds the Gaussian start vector of the power iteration.
-    tol : float
-        Stop when the relative gap of the bracket, or the relative change of
-        the estimate, is at most ``tol``.
-    max_iter : int
-        At most this many power iterations.
+        Seeds the Gaussian start vector of the iteration (unused with ``start``).
+    tol : float, default 1e-3
+        Stop when the relative gap ``(upper - lower) / upper`` is at most
+        ``tol`` (``converged``), or when the top Ritz pair's relative residual is.
+    max_iter : int, optional
+        At most this many applications of ``A_K^T A_K``; default 60, or 15
+        with a ``start`` vector (a warm start needs few).
+    start : array_like, optional
+        ``C_in H W`` values (e.g. the ``vector`` of an earlier result for this
+        layer): the start vector of the iteration.
+    dense : bool, default True
+        Allow the dense route for small zero-padded operators (module docstring).
+    ritz_tol : float, optional
+        Stop once the top Ritz pair's relative residual is at most this
+        (default ``tol``). The iteration applies the operator in float32
+        unless ``ritz_tol`` is below ``1e-5`` (float64 then).
 
     Returns
     -------
     OperatorNormEstimate
         ``lower <= ||A_K|| <= upper`` (module docstring); exact for a
-        circular convolution that keeps the input size. The bias plays no
-        part (the operator is linear).
+        circular convolution that keeps the input size and for a 1x1
+        zero-padded convolution. The bias plays no part
+        (the operator is linear).
 
     Raises
     ------
     InvalidInputError
         NaN or infinity in the kernel, a geometry ``conv2d`` cannot apply to
-        the input, bad ``tol`` or ``max_iter``.
+        the input, bad ``tol``, ``max_iter`` or ``start``.
 
     Examples
     --------
@@ -190,42 +337,146 @@ def conv_operator_norm(conv: Any, input_size: Union[int, Sequence[int]], *, stri
     """
     g = _geometry(conv, stride, padding, dilation, padding_mode, groups)
     h, w = _input_size(input_size)
-    if not (tol > 0) or max_iter < 1:
-        raise InvalidInputError(f"tol must be positive and max_iter at least 1, got {tol}, {max_iter}")
+    if max_iter is None:
+        max_iter = DEFAULT_MAX_ITER if start is None else DEFAULT_WARM_MAX_ITER
+    if not (tol > 0) or isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise InvalidInputError(f"tol must be positive and max_iter a positive integer, got {tol}, {max_iter}")
     seed = 0 if seed is None else int(seed)
     kernel = torch.from_numpy(g.weight)
     forward = _forward(g, kernel)
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(1, kernel.shape[1] * g.groups, h, w, generator=generator, dtype=torch.float64)
+    x = _start_vector(start, seed, (1, kernel.shape[1] * g.groups, h, w))
     try:
-        forward(x)
+        with torch.no_grad():
+            _forward(g, kernel.float())(x.float())   # the geometry check, in float32 (fast)
     except RuntimeError as error:
         raise InvalidInputError(f"the convolution cannot be applied to a {h} x {w} input: {error}") from None
-    exact = _exact_circular(g, h, w)
+    exact = _exact(g, h, w)
     if exact is not None:
-        return OperatorNormEstimate(exact, 0, True, seed, exact, exact, EXACT_CIRCULAR)
+        value, lower, upper, method = exact
+        return OperatorNormEstimate(value, 0, True, seed, lower, upper, method)
+    found = _dense_bracket(g, h, w, tol) if dense else None
+    if found is not None:
+        lower, upper = found
+        return OperatorNormEstimate(lower, 0, upper - lower <= tol * upper, seed, lower, upper, DENSE)
     upper = _torus_upper(g, h, w) * (1 + ROUNDING)
-    lower, iterations, converged = _power_iteration(forward, x, upper, tol, max_iter)
+    if ritz_tol is not None and ritz_tol < 1e-5:
+        gram = _gram(forward)
+    else:   # iterate in float32 (fast convolutions); the lower end is measured in float64
+        single = _gram(_forward(g, kernel.float()))
+        gram = lambda v: single(v.float()).double()   # noqa: E731
+    lower, vector, iterations = _lanczos(forward, x, upper, tol, max_iter, gram=gram, ritz_tol=ritz_tol)
     lower *= 1 - ROUNDING
-    return OperatorNormEstimate(lower, iterations, converged, seed, lower, max(upper, lower), BRACKET)
+    upper = max(upper, lower)
+    converged = upper - lower <= tol * upper
+    return OperatorNormEstimate(lower, iterations, converged, seed, lower, upper, BRACKET, vector)
 
 
-def _power_iteration(forward, x: torch.Tensor, upper: float, tol: float, max_iter: int) -> Tuple[float, int, bool]:
-    """``(max ||A x_t||, iterations, converged)`` over the unit iterates ``x_t`` of power iteration on ``A^T A``."""
-    x = x / x.norm()
-    estimate, iterations = 0.0, 0
-    for iterations in range(1, max_iter + 1):  # noqa: B007 (returned after the loop)
-        x.requires_grad_(True)
-        y = forward(x)
-        value = float(y.detach().norm())
-        (gradient,) = torch.autograd.grad(y, x, y.detach())   # A^T A x
-        x = gradient.detach()
-        changed = abs(value - estimate)
-        estimate = max(estimate, value)
-        if value > 0 and (changed <= tol * value or upper - estimate <= tol * upper):
-            return estimate, iterations, True
-        size = x.norm()
-        if size == 0:
-            return estimate, iterations, True   # A x = 0: the start vector saw only the kernel's null space
-        x = x / size
-    return estimate, iterations, False
+def _exact(g: _Geometry, h: int, w: int) -> Optional[Tuple[float, float, float, str]]:
+    """``(value, lower, upper, method)`` by the first exact route that applies, else None."""
+    value = _exact_circular(g, h, w)
+    if value is not None:
+        return value, value, value, EXACT_CIRCULAR
+    value = _exact_pointwise(g, h, w)
+    if value is not None:
+        return value, value * (1 - ROUNDING), value * (1 + ROUNDING), EXACT_POINTWISE
+    return None
+
+
+def _start_vector(start: Any, seed: int, shape: Tuple[int, ...]) -> torch.Tensor:
+    """The iteration's start: a seeded Gaussian vector, or ``start`` (unit) plus a fifth of a unit Gaussian one.
+
+    The Gaussian part keeps the Krylov space from collapsing when ``start``
+    is close to an eigenvector of ``A^T A`` other than the top one (the old
+    top vector after a large weight change).
+    """
+    noise = torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    if start is None:
+        return noise
+    x = torch.as_tensor(np.asarray(start, dtype=np.float64)).reshape(-1)
+    if x.numel() != int(np.prod(shape)) or not torch.isfinite(x).all() or float(x.norm()) == 0:
+        raise InvalidInputError(f"start must hold {int(np.prod(shape))} finite values, not all zero "
+                                f"(a C_in x H x W input), got {x.numel()}")
+    return x.reshape(shape) / x.norm() + 0.2 * noise / noise.norm()
+
+
+def _gram(forward: Callable) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``v -> A^T A v`` by autograd (the adjoint of ``conv2d`` is its gradient)."""
+    def apply(v: torch.Tensor) -> torch.Tensor:
+        v = v.detach().requires_grad_(True)
+        y = forward(v)
+        (gradient,) = torch.autograd.grad(y, v, y.detach())
+        return gradient.detach()
+    return apply
+
+
+def _lanczos(forward: Callable, x: torch.Tensor, upper: float, tol: float, max_iter: int,
+             gram: Optional[Callable] = None, ritz_tol: Optional[float] = None) -> Tuple[float, np.ndarray, int]:
+    """``(max ||A y||, y, applications)`` over the unit Ritz vectors ``y`` of restarted Lanczos on ``A^T A``
+    (``gram``: ``v -> A^T A v``, by default by autograd through ``forward``)."""
+    gram, shape = gram or _gram(forward), x.shape
+    v = x.reshape(-1) / x.norm()
+    best, best_vector, used = 0.0, v, 0
+    while used < max_iter:
+        y, steps, residual, theta = _lanczos_cycle(gram, v, shape, min(_RESTART, max_iter - used), upper, tol,
+                                                   ritz_tol)
+        used += steps
+        with torch.no_grad():
+            value = float(forward(y.reshape(shape)).norm())
+        if value > best:
+            best, best_vector = value, y
+        if _within(best, upper, tol) or residual <= _ritz_tolerance(theta, upper, tol, ritz_tol) * theta or \
+                theta <= 0:
+            break
+        v = y
+    return best, best_vector.numpy().copy(), used
+
+
+def _lanczos_cycle(gram: Callable, v: torch.Tensor, shape, steps: int, upper: float, tol: float,
+                   ritz_tol: Optional[float]) -> Tuple[torch.Tensor, int, float, float]:
+    """One Lanczos cycle of at most ``steps`` applications from unit ``v``, fully reorthogonalised.
+
+    Returns the unit top Ritz vector, the applications used, the Ritz residual
+    estimate ``beta_j |s_j|`` and the top Ritz value ``theta``.
+    """
+    basis, alphas, betas = [v], [], []
+    s, theta, residual = torch.ones(1, dtype=torch.float64), 0.0, float("inf")
+    for j in range(steps):
+        wv = gram(basis[j].reshape(shape)).reshape(-1)
+        alphas.append(float(wv @ basis[j]))
+        stacked = torch.stack(basis)
+        for _ in range(2):   # full reorthogonalisation, twice is enough
+            wv = wv - stacked.T @ (stacked @ wv)
+        beta = float(wv.norm())
+        tridiagonal = torch.diag(torch.tensor(alphas, dtype=torch.float64))
+        if betas:
+            off = torch.tensor(betas, dtype=torch.float64)
+            tridiagonal = tridiagonal + torch.diag(off, 1) + torch.diag(off, -1)
+        values, vectors = torch.linalg.eigh(tridiagonal)
+        theta, s = float(values[-1]), vectors[:, -1].clone()
+        residual = beta * abs(float(s[-1]))
+        done = (j >= _MIN_STEPS and residual <= _ritz_tolerance(theta, upper, tol, ritz_tol) * theta) or \
+            _within(np.sqrt(max(theta, 0.0)), upper, tol)
+        if done or beta <= 1e-14 * max(theta, 1e-300) or j == steps - 1:
+            return _ritz_vector(basis, s), j + 1, residual, theta
+        basis.append(wv / beta)
+        betas.append(beta)
+    return _ritz_vector(basis, s), steps, residual, theta
+
+
+def _ritz_tolerance(theta: float, upper: float, tol: float, ritz_tol: Optional[float]) -> float:
+    """The relative Ritz residual at which the iteration stops: ``ritz_tol``, by default ``tol``.
+
+    (A looser rule tied to the bracket's gap stops too early: where the top of
+    the spectrum is dense, a small residual is reached near any eigenvalue.)
+    """
+    return tol if ritz_tol is None else ritz_tol
+
+
+def _within(lower: float, upper: float, tol: float) -> bool:
+    """Whether the relative gap ``(upper - lower) / upper`` is at most ``tol`` (never for an infinite ``upper``)."""
+    return bool(np.isfinite(upper)) and upper - lower <= tol * upper
+
+
+def _ritz_vector(basis, s: torch.Tensor) -> torch.Tensor:
+    y = torch.stack(basis[:len(s)]).T @ s
+    return y / y.norm()

@@ -131,10 +131,12 @@ class Monitor:
     singular_values : bool, default True
         Record ``relusv.singular_values(W)`` of every linear-like layer (a
         convolution's kernel matrix) and its ``operator_norm``, the norm of the
-        layer as a map of its input, the ``note`` naming the method (MATH.md
-        section 9; as the ``operator_norm`` column of ``relusv.torch.analyze``:
-        a convolution's over the probe's image size, exact for circular
-        padding with stride 1, else a power-iteration estimate from below).
+        layer as a map of its input, with ``operator_norm_lower``, the ``note``
+        naming the method and the bracket's gap (MATH.md section 9; as the
+        columns of ``relusv.torch.analyze``: a convolution's over the probe's
+        image size, exact where cheap, else a certified bracket
+        ``operator_norm_lower <= ||A|| <= operator_norm``, warm-started from
+        the previous measurement's vector).
     relu_bounds : bool, default False
         Record upper bounds of the first ReLU singular values of every
         ``Linear`` / ``DoubleLinear`` layer with a ReLU (BatchNorm folded), over
@@ -240,6 +242,7 @@ class Monitor:
         self.epochs = 0
         self.measurements = 0
         self.last: Optional[Measurement] = None
+        self._operator_starts: Dict[str, np.ndarray] = {}   # per layer: the last bracket's lower-end vector
 
     # -- triggers ---------------------------------------------------------------------------------
 
@@ -517,24 +520,38 @@ class Monitor:
         weighted = [layer for layer in self.layers if layer.weighted]
         if self.singular_values:
             from .. import singular_values
-            from ..layer_table import operator_norm
-            from .analysis import layer_input
 
             for layer in weighted:
                 sigma = singular_values(_arrays.to_numpy(layer.matrix(), "W"))  # bfloat16 too
                 out.extend(self._record(m, layer.name, None, None, "singular_value", k, s) for k, s in enumerate(sigma))
-                # The layer's norm as a map of its input (a convolution's on the probe's image size).
-                norm, method = operator_norm(layer_input(layer, input_shapes.get(layer.name)), float(sigma[0]),
-                                             self.seed)
-                record = self._record(m, layer.name, None, None, "operator_norm", None, norm)
-                record["note"] = method
-                out.append(record)
+                out.extend(self._operator_norm(m, layer, float(sigma[0]), input_shapes.get(layer.name)))
         if self.relu_bounds and self.relu_ks:
             bounds = self._relu_bounds(m, [layer for layer in weighted if layer.kind == "linear"], inputs, comm)
             for (name, g), spectrum in bounds.items():
                 for k, bound, truncation in zip(spectrum["ks"], spectrum["bound"], spectrum["truncation_bound"]):
                     out.append(self._record(m, name, "input", g, "relu_bound", int(k), bound))
                     out.append(self._record(m, name, "input", g, "relu_truncation_bound", int(k), truncation))
+        return out
+
+    def _operator_norm(self, m: Measurement, layer: Layer, sigma_0: float, input_shape) -> History:
+        """The layer's norm as a map of its input (a convolution's on the probe's image size): two records,
+        ``operator_norm`` (certified upper end) and ``operator_norm_lower``, their ``note`` the method and gap.
+
+        A bracket's iteration starts from the vector that attained the lower end at the previous
+        measurement (the weights change little in between), so it usually needs a few steps only.
+        """
+        from ..layer_table import operator_norm
+        from .analysis import layer_input
+
+        columns, vector = operator_norm(layer_input(layer, input_shape), sigma_0, self.seed,
+                                        start=self._operator_starts.get(layer.name))
+        if vector is not None:
+            self._operator_starts[layer.name] = vector
+        out = History()
+        for quantity, key in (("operator_norm", "operator_norm"), ("operator_norm_lower", "operator_norm_lower")):
+            record = self._record(m, layer.name, None, None, quantity, None, columns[key])
+            record["note"] = columns["operator_norm_method"]
+            out.append(record)
         return out
 
     def _relu_bounds(self, m: Measurement, layers: List[Layer], inputs: Dict, comm: SingleProcess) -> Dict:
