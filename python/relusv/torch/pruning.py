@@ -276,6 +276,22 @@ def _subset(x: Any, y: Any, index: np.ndarray) -> Data:
     return x[pick], y[torch.as_tensor(index) if isinstance(y, torch.Tensor) else index]
 
 
+def _checked_labels(model: nn.Module, x_val: Any, y_val: Any) -> Any:
+    """``y_val`` checked as a whole by the one label check (``probe.class_targets``, the classes from the
+    model's logits on the first point) before it is split, so that a message names the caller's position."""
+    if y_val is None or not isinstance(x_val, (torch.Tensor, np.ndarray)) or len(x_val) == 0:
+        return y_val
+    modes = TrainingModes(model)
+    try:
+        model.eval()
+        with torch.no_grad():
+            output = forward(model, torch.as_tensor(x_val[:1]), model_device(model))
+    finally:
+        modes.restore()
+    class_targets(torch.as_tensor(np.asarray(y_val)), output)
+    return y_val
+
+
 def _decision_sets(x_val: Any, y_val: Any, stop_data: Optional[Data], seed: int) -> Tuple[Data, Data]:
     """``(selection, stopping)``: ``(x_val, y_val)`` and ``stop_data``, or two seeded disjoint halves of
     ``(x_val, y_val)`` when ``stop_data`` is None."""
@@ -482,7 +498,7 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
     """
     _check_options(min_rank, retrain_batches, max_iterations, retrain)
     x_val, y_val = _arrays.loader_points(x_val, y_val)  # a DataLoader is read once, not at every cut
-    selection, stopping = _decision_sets(x_val, y_val, stop_data, seed)
+    selection, stopping = _decision_sets(x_val, _checked_labels(unwrap(model), x_val, y_val), stop_data, seed)
     work = model if inplace else copy.deepcopy(model)
     target = unwrap(work)
     names = _pruned_layers(target, layers)
