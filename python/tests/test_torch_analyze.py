@@ -389,3 +389,42 @@ def test_analyze_and_monitor_agree_value_for_value(trained):
                 assert width["repeats"] == REPEATS
             compared += 1
     assert compared == 4 and table.attrs["family"] == 4
+
+
+def test_analyze_and_the_report_state_the_same_comparisons(trained, tmp_path, capsys):
+    """One procedure (MATH.md section 11) behind ``analyze`` and ``relusv report``: on the same model, data,
+    seed and settings, every comparison the report states (widths along the depths, the exact ``s_0``) has the
+    numbers, the Holm-adjusted p and the verdict of the matching ``analyze`` column."""
+    from relusv.cli import main
+
+    model, x, y = trained
+    torch.save(model.state_dict(), tmp_path / "weights.pt")
+    np.savez(tmp_path / "probe.npz", X=x.numpy(), y=y.numpy())
+    code = main(["report", "--model", "test_torch_analyze:build", "--weights", str(tmp_path / "weights.pt"),
+                 "--data", str(tmp_path / "probe.npz"), "--out", str(tmp_path / "r"), "--quick", "--no-progress",
+                 "--json", "--seed", "0"])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    s = report["settings"]
+    table = analyze(model, x, y, seed=s["seed"], samples=s["gmw_samples"], trim=s["gmw_trim"], repeats=s["repeats"],
+                    max_group_size=s["max_group_size"], relu_points=s["spectrum_points"],
+                    relu_options={"max_steps": s["spectrum_max_steps"]}, progress=False).set_index("layer")
+    fields = ("difference", "effect", "effect_low", "effect_high", "p_value", "p_adjusted")
+    compared = 0
+    for depth in report["depths"]:
+        if not depth.get("comparison"):
+            continue
+        prefix = "input_gmw" if depth["name"] == "input" else "gmw"
+        row = table.loc[depth["layer"]]
+        assert depth["gmw"]["correct"]["mean"] == pytest.approx(row[f"{prefix}_correct"], rel=1e-12)
+        for field in fields:
+            assert depth["comparison"][field] == pytest.approx(row[f"{prefix}_{field}"], rel=1e-12), (depth, field)
+        compared += 1
+    for layer in report["layers"]:
+        if layer.get("top_bound_comparison"):
+            row = table.loc[layer["name"]]
+            for field in ("p_value", "p_adjusted"):
+                assert layer["top_bound_comparison"][field] == pytest.approx(row[f"s0_{field}"], rel=1e-12)
+            assert layer["top_bound_verdict"] == row["s0_verdict"]
+            compared += 1
+    assert compared >= 6
