@@ -56,7 +56,9 @@ def _chromium(args, tmp_path):
 
 def test_every_image_loads_in_chromium(report_dir, tmp_path):
     page = (report_dir / "index.html").read_text()
-    assert page.count("<img") == 3
+    figures = sorted(path.name for path in report_dir.glob("*.png"))
+    assert figures == ["gmw.png", "pruning.png", "pruning_retrained.png", "spectra.png"]
+    assert page.count("<img") == len(figures)
     check = report_dir / "check.html"  # beside index.html so relative image paths resolve the same way
     check.write_text(page.replace("</body>", CHECK_SCRIPT + "</body>"))
     proc = _chromium(["--dump-dom", check.as_uri()], tmp_path)
@@ -64,7 +66,7 @@ def test_every_image_loads_in_chromium(report_dir, tmp_path):
                        proc.stdout)
     assert marker, proc.stdout[-2000:] + proc.stderr[-2000:]
     loaded, total, sizes, rows = int(marker.group(1)), int(marker.group(2)), marker.group(3), int(marker.group(4))
-    assert total == 3 and loaded == total, sizes
+    assert total == len(figures) and loaded == total, sizes
     assert all(int(w) > 300 and int(h) > 200 for w, h in (s.split("x") for s in sizes.split(",")))
     assert rows == 1 + 1 + 4  # header, input, four layers
 
