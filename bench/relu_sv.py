@@ -23,7 +23,7 @@ The peer (bench/paper_peer.py) runs at every k of the suite's layers; for the
 large layer at one k drawn at random (seeded) from each block of
 ``--peer-stride`` consecutive k, its whole-curve time extrapolated (block size x time).
 
-Targets (issue 8): on every suite layer no k above the peer by more than 1 %,
+Targets: on every suite layer no k above the peer by more than 1 %,
 mean bound / peer at most 0.85, whole-curve time at least 10x below the peer's;
 large: the whole curve in at most 60 s with mean bound / t_k at most 0.80.
 Both tools run in the same process, one after the other (or the peer's fits
@@ -62,7 +62,7 @@ DTYPE = np.float32
 BIAS_SCALE = 0.1
 SEED = 2020
 RELUSV_SEED = 0
-# Targets of issue 8.
+# The targets the suite is held to.
 TIME_RATIO_TARGET = 10.0
 EXCESS_TARGET = 0.01
 MEAN_RATIO_TARGET = 0.85

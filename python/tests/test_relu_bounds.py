@@ -54,7 +54,7 @@ def test_every_bound_is_the_float64_error_of_its_factors(dtype, smallest):
 
 
 def test_float32_ill_conditioned_tail_is_not_declared_zero():
-    """The case of issue 8: float32 W with singular values down to 1e-7 was
+    """A float32 W with singular values down to 1e-7 was formerly
     reported as exactly 0 from the numerical rank on; now each value is the
     float64 error of the returned factors, positive where it is."""
     W, b, X = (a.astype(np.float32) for a in conditioned_layer(40, 1e-7, seed=3))
