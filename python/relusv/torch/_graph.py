@@ -95,6 +95,16 @@ def _activation_module_name(module: nn.Module) -> Optional[str]:
 
 # -- BatchNorm folding -------------------------------------------------------------------------------
 
+def batchnorm_parts(bn: nn.Module) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(gamma / sqrt(var + eps), mu, beta)`` of an eval-mode BatchNorm in float64 (``gamma = 1``,
+    ``beta = 0`` without affine parameters): ``BN(z) = scale (z - mu) + beta``. The one reading of a
+    BatchNorm's statistics, for folding it into a layer and into the branches of an activation site."""
+    mean, var = bn.running_mean.detach().double(), bn.running_var.detach().double()
+    gamma = bn.weight.detach().double() if getattr(bn, "weight", None) is not None else torch.ones_like(mean)
+    beta = bn.bias.detach().double() if getattr(bn, "bias", None) is not None else torch.zeros_like(mean)
+    return gamma / torch.sqrt(var + bn.eps), mean, beta
+
+
 def fold_batchnorm(weight: torch.Tensor, bias: Optional[torch.Tensor],
                    bn: nn.Module) -> Tuple[torch.Tensor, torch.Tensor]:
     """``(W', b')`` of a layer followed by an eval-mode BatchNorm (MATH.md section 9, BatchNorm).
@@ -144,10 +154,7 @@ def fold_batchnorm(weight: torch.Tensor, bias: Optional[torch.Tensor],
     if bn.num_features != channels:
         raise InvalidInputError(f"{type(bn).__name__} has {bn.num_features} features but the layer has {channels} "
                                 "outputs")
-    mean, var = bn.running_mean.detach().double(), bn.running_var.detach().double()
-    gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones_like(mean)
-    beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros_like(mean)
-    scale = gamma / torch.sqrt(var + bn.eps)
+    scale, mean, beta = batchnorm_parts(bn)
     b = bias.detach().double() if bias is not None else torch.zeros_like(mean)
     folded_w = w * scale.reshape(-1, *([1] * (w.dim() - 1)))
     folded_b = scale * (b - mean) + beta

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from ..errors import InvalidInputError
-from ._graph import _BATCHNORMS, _PASSTHROUGH, Layer, functional_batchnorm, layer_kind
+from ._graph import _BATCHNORMS, _PASSTHROUGH, Layer, batchnorm_parts, functional_batchnorm, layer_kind
 from .activations import CLIPPED, Activation, node_activation
 
 MEMORY_FRACTION = 0.25
@@ -125,10 +125,7 @@ def _add_bias(a: Optional[torch.Tensor], b: Optional[torch.Tensor]) -> Optional[
 
 def _batchnorm(expr: _Expr, name: str, bn: nn.Module) -> _Expr:
     """``BN(sum_j A_j x_j + b)``: every branch scaled by ``gamma / sqrt(var + eps)``, the bias folded."""
-    mean, var = bn.running_mean.detach().double(), bn.running_var.detach().double()
-    gamma = bn.weight.detach().double() if getattr(bn, "weight", None) is not None else torch.ones_like(mean)
-    beta = bn.bias.detach().double() if getattr(bn, "bias", None) is not None else torch.zeros_like(mean)
-    scale = gamma / torch.sqrt(var + bn.eps)
+    scale, mean, beta = batchnorm_parts(bn)
     branches = []
     for branch in expr.branches:
         if branch.module is not None and branch.module.weight.shape[0] != scale.numel():
