@@ -45,12 +45,13 @@ def build():
     return model, x[500:], y[500:]
 
 
-def measure(model, x, y, distributed: bool):
+def measure(model, x, y, distributed: bool, relu_bounds: bool = True):
     from relusv.torch import Monitor
 
-    # 200 points in batches of 48: 5 batches, 3 on rank 0 and 2 on rank 1.
-    monitor = Monitor(model, x, y, samples=40, seed=3, repeats=3, batch_size=48, relu_bounds=True, relu_ks=(0, 1),
-                      relu_options={"max_steps": 30}, distributed=distributed)
+    # 200 points in batches of 48: 5 batches, 3 on rank 0 and 2 on rank 1. With ReLU bounds a measurement
+    # is two passes over the probe set, without them one (the products of all points formed in pass 1).
+    monitor = Monitor(model, x, y, samples=40, seed=3, repeats=3, batch_size=48, relu_bounds=relu_bounds,
+                      relu_ks=(0, 1), relu_options={"max_steps": 30}, distributed=distributed)
     return list(monitor.measure())
 
 
@@ -64,13 +65,14 @@ def worker(rank: int, port: int, out_dir: str) -> None:
         # Wrapped in DDP as in a real run: the monitor probes the inner module, so the ranks' unequal
         # numbers of probe batches trigger no collective of the wrapper.
         wrapped = torch.nn.parallel.DistributedDataParallel(model)
-        together = measure(wrapped, x, y, distributed=True)
-        with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as f:
-            json.dump(together, f)
-        if rank == 0:
-            alone = measure(model, x, y, distributed=False)
-            with open(os.path.join(out_dir, "single.json"), "w") as f:
-                json.dump(alone, f)
+        for suffix, bounds in (("", True), ("-one-pass", False)):
+            together = measure(wrapped, x, y, distributed=True, relu_bounds=bounds)
+            with open(os.path.join(out_dir, f"rank{rank}{suffix}.json"), "w") as f:
+                json.dump(together, f)
+            if rank == 0:
+                alone = measure(model, x, y, distributed=False, relu_bounds=bounds)
+                with open(os.path.join(out_dir, f"single{suffix}.json"), "w") as f:
+                    json.dump(alone, f)
         dist.barrier()
     finally:
         dist.destroy_process_group()
@@ -89,13 +91,15 @@ def test_two_gloo_ranks_give_the_single_process_history(tmp_path):
     assert any(r["quantity"] == "gmw" and r["value"] is not None for r in single)
     assert any(r["quantity"] == "relu_bound" for r in single)
     assert {r["correct"] + r["incorrect"] for r in single} == {200}
-    for rank in range(WORLD):
-        together = json.loads((tmp_path / f"rank{rank}.json").read_text())
-        assert len(together) == len(single)
-        for a, b in zip(together, single):
-            assert a.keys() == b.keys()
-            for key in a:
-                assert same(a[key], b[key]), (rank, key, a, b)
+    for suffix in ("", "-one-pass"):
+        single = json.loads((tmp_path / f"single{suffix}.json").read_text())
+        for rank in range(WORLD):
+            together = json.loads((tmp_path / f"rank{rank}{suffix}.json").read_text())
+            assert len(together) == len(single)
+            for a, b in zip(together, single):
+                assert a.keys() == b.keys()
+                for key in a:
+                    assert same(a[key], b[key]), (rank, suffix, key, a, b)
 
 
 def mismatch_worker(rank: int, port: int, out_dir: str) -> None:

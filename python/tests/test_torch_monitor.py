@@ -364,3 +364,45 @@ def test_operator_norm_brackets_stay_certified_when_warm_started():
         assert lower["value"] <= exact <= upper["value"]
         # cold: Lanczos to a Ritz residual of 1e-3; warm after a large change: the short warm budget
         assert lower["value"] == pytest.approx(exact, rel=1e-3 if change == 0 else 1e-2)
+
+
+class ClampAbove(nn.Module):
+    """``min(x, c)``: the identity on batches whose values stay below ``c`` (an input tap equal to the previous
+    ReLU output on some batches only)."""
+
+    def __init__(self, c: float):
+        super().__init__()
+        self.c = c
+
+    def forward(self, x):
+        return torch.clamp(x, max=self.c)
+
+
+@pytest.mark.parametrize("probe_points", [300, 1300])   # 1,300 points: more than the pool of 2 x 500
+def test_one_pass_and_two_passes_give_the_same_records(probe_points, monkeypatch):
+    import relusv.torch.monitor as monitor_module
+
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Linear(12, 10), nn.ReLU(), ClampAbove(1.2), nn.Linear(10, 8), nn.ReLU(),
+                          nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3))
+    x, y = make_data(probe_points, 8)
+    x[:100] *= 0.05   # the first batch stays below the clamp: layer 3's input equals layer 0's output there
+
+    def run(one_pass_bytes):
+        monkeypatch.setattr(monitor_module, "ONE_PASS_BYTES", one_pass_bytes)
+        monitor = Monitor(model, x, y, samples=SAMPLES, seed=SEED, trim=TRIM, repeats=3, batch_size=100)
+        assert monitor._one_pass() == (one_pass_bytes > 0)
+        monitor.measure()
+        return monitor
+
+    one, two = run(1 << 40), run(0)
+    assert len(one.history) == len(two.history) > 0
+    for a, b in zip(one.history, two.history):
+        assert a.keys() == b.keys()
+        for key in a:
+            same = a[key] == b[key] or (isinstance(a[key], float) and math.isnan(a[key]) and math.isnan(b[key]))
+            assert same, (key, a, b)
+    # The clamped input is measured itself (not an alias), and differs from layer 0's output.
+    assert one.last.widths[("3", "input", "correct")] != one.last.widths[("0", "output", "correct")]
+    # Layer 5's input is layer 3's ReLU output on every batch: an alias, recorded under both names.
+    assert one.last.widths[("5", "input", "correct")] == one.last.widths[("3", "output", "correct")]

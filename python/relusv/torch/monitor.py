@@ -14,16 +14,21 @@ points into correctly and incorrectly classified ones, and records per layer:
 - optionally, the top of the ReLU singular-value bound curve of the layer
   ``ReLU(W x + b)`` over each group's inputs (``relusv.relu_singular_values``).
 
-One measurement is two passes over the probe set under ``torch.no_grad()``:
-the first classifies every point, the second streams the activations of the
-pooled points (at most ``max_group_size`` per group), batch by batch, into
-their products with the Gaussian directions (``S`` numbers per point and
-site; the comparison needs only maxima and minima of these), so the probe
-set never has to be in memory at once (``X`` may be a NumPy memmap or a
-map-style dataset). Activations on a GPU are copied to the CPU batch by batch
-for the native library; the model stays where it is. A layer's input that
-equals the previous layer's ReLU output on every probe batch (the usual MLP;
-checked in the first pass) is measured once and recorded under both names.
+One measurement is one pass over the probe set under ``torch.no_grad()``
+where the products of all probe points with the Gaussian directions fit in
+``ONE_PASS_BYTES`` (``S`` numbers per point and site; the comparison needs
+only maxima and minima of these): the pass classifies every point and forms
+the products batch by batch, and the pooled points' rows are taken once the
+groups are known. Otherwise (a large probe set, or ReLU bounds, which keep the
+inputs of the first subsamples) it is two passes: the first classifies, the
+second streams the activations of the pooled points (at most
+``max_group_size`` per group) into their products. Either way the probe set
+never has to be in memory at once (``X`` may be a NumPy memmap or a
+map-style dataset), and the numbers are the same. Activations on a GPU are
+copied to the CPU batch by batch for the native library; the model stays
+where it is. A layer's input that equals the previous layer's ReLU output on
+every probe batch (the usual MLP; checked in the first pass) is measured once
+and recorded under both names.
 """
 from __future__ import annotations
 
@@ -78,6 +83,7 @@ class Tap:
 
 
 _DTYPE_CODES = {32: "float32", 64: "float64"}
+ONE_PASS_BYTES = 1 << 27   # products of all probe points kept in pass 1 up to this size
 
 
 class Monitor:
@@ -296,9 +302,13 @@ class Monitor:
             if self.eval_mode:
                 model.eval()
             with torch.no_grad(), torch.random.fork_rng(devices=[]):
-                correct, dims, dtype, aliases, input_shapes = self._classify(model, comm)
+                first = self._classify(model, comm, project=self._one_pass())
+                correct, dims, dtype, aliases, input_shapes = first.summary()
                 plan = design(correct, **self.design_settings)
-                projected, inputs = self._stream(model, comm, plan, dims, dtype, aliases)
+                if first.projected is not None:
+                    projected, inputs = first.pooled(plan, aliases), {}
+                else:
+                    projected, inputs = self._stream(model, comm, plan, dims, dtype, aliases)
         finally:
             modes.restore()
         comparisons = self._compare(plan, projected, aliases)
@@ -338,29 +348,41 @@ class Monitor:
                 last_output = i
         return previous
 
-    def _classify(self, model: nn.Module, comm: SingleProcess):
+    def _one_pass(self) -> bool:
+        """Whether pass 1 also forms the products of every probe point with the directions (then no pass 2).
+
+        It does when no ReLU-bound inputs are kept and the products of all
+        points fit in ``ONE_PASS_BYTES`` (they are ``samples`` float64 numbers
+        per point and tap; the pool is a subset, chosen after classification).
+        """
+        if self.relu_bounds and self.relu_ks:
+            return False
+        return len(self.probe) * self.samples * len(self.taps) * 8 <= ONE_PASS_BYTES
+
+    def _classify(self, model: nn.Module, comm: SingleProcess, project: bool = False) -> _FirstPass:
         """Pass 1: which probe points are classified correctly, the width of every tap, and aliases.
 
         A layer's input that equals the previous layer's ReLU output on every
         probe batch (the usual MLP) is an *alias*: its widths are that tap's,
-        computed once.
+        computed once. With ``project``, every point's products with the
+        directions are formed here as well (in the activation's own precision;
+        ``_FirstPass.summary`` drops them if the taps' precisions differ, and
+        pass 2 then streams as usual).
         """
-        n = len(self.probe)
-        verdict = np.zeros(n, dtype=np.int32)   # 0 unseen, 1 incorrect, 2 correct
-        dims = np.zeros(len(self.taps), dtype=np.int64)
-        shapes = np.zeros((len(self.taps), 3), dtype=np.int64)   # C, H, W of each image input
-        bits = np.zeros(1, dtype=np.int64)
-        index = {tap.key: i for i, tap in enumerate(self.taps)}
         previous = self._previous_outputs()
-        same = np.array([1 if p >= 0 else 0 for p in previous], dtype=np.int64)
+        state = _FirstPass(self.taps, previous, len(self.probe), self.samples)
+        verdict = state.verdict
+        index = {tap.key: i for i, tap in enumerate(self.taps)}
         captured: Dict[int, torch.Tensor] = {}
+        if project:
+            state.projected = {}
 
         def sink(tap: Tap, activation: torch.Tensor) -> None:
             i = index[tap.key]
-            dims[i] = int(np.prod(activation.shape[1:]))
+            state.dims[i] = int(np.prod(activation.shape[1:]))
             if tap.site == "input" and activation.dim() == 4:
-                shapes[i] = activation.shape[1:]
-            bits[0] = max(bits[0], 64 if activation.dtype == torch.float64 else 32)
+                state.shapes[i] = activation.shape[1:]
+            state.tap_bits[i] = max(state.tap_bits[i], 64 if activation.dtype == torch.float64 else 32)
             captured[i] = activation.reshape(activation.shape[0], -1)   # widths see flattened points
 
         device = model_device(model)
@@ -371,9 +393,11 @@ class Monitor:
                 captured.clear()
                 output = forward(model, inputs, device)
                 for i, p in enumerate(previous):
-                    if same[i] and not (i in captured and p in captured and captured[i].shape == captured[p].shape
-                                        and torch.equal(captured[i], captured[p])):
-                        same[i] = 0
+                    if state.same[i] and not (i in captured and p in captured and captured[i].shape == captured[p].shape
+                                              and torch.equal(captured[i], captured[p])):
+                        state.same[i] = 0
+                if project:
+                    self._project_batch(state, captured, previous, a, b)
                 labels = torch.as_tensor(self.predict(output)).reshape(-1).cpu()
                 if labels.shape[0] != b - a:
                     raise InvalidInputError(f"predict returned {labels.shape[0]} labels for a batch of {b - a} points")
@@ -382,17 +406,25 @@ class Monitor:
             for h in handles:
                 h.remove()
             captured.clear()
-        verdict = comm.all_reduce(verdict, "sum")
-        dims = comm.all_reduce(dims, "max")
-        shapes = comm.all_reduce(shapes, "max")
-        bits = comm.all_reduce(bits, "max")
-        same = comm.all_reduce(same, "min")
-        if not (verdict > 0).all():
-            raise RuntimeError("internal error: some probe points were classified by no rank")
-        aliases = {i: previous[i] for i in range(len(self.taps)) if same[i]}
-        input_shapes = {tap.layer.name: tuple(int(d) for d in shapes[i])
-                        for i, tap in enumerate(self.taps) if tap.site == "input" and shapes[i].all()}
-        return verdict == 2, dims, self.dtype or _DTYPE_CODES[int(bits[0])], aliases, input_shapes
+        state.reduce(comm, self.dtype)
+        return state
+
+    def _project_batch(self, state: _FirstPass, captured: Dict[int, torch.Tensor], previous: List[int],
+                       a: int, b: int) -> None:
+        """Pass 1's products of batch ``[a, b)`` with every tap's directions.
+
+        A tap still equal to its previous output tap borrows that tap's rows
+        later (``_FirstPass.pooled``): the same points give the same products.
+        """
+        for i, activation in captured.items():
+            if state.same[i] and previous[i] in captured:
+                state.borrowed.setdefault(i, []).append((a, b))
+                continue
+            dtype = self.dtype or _DTYPE_CODES[int(state.tap_bits[i])]
+            x = _arrays.as_points(activation, f"activation of {self.taps[i].layer.name}", dtype)
+            if i not in state.projected:
+                state.projected[i] = np.zeros((state.verdict.size, self.samples))
+            state.projected[i][a:b] = projections(x, self.directions(int(state.dims[i])))
 
     def directions(self, dimension: int) -> np.ndarray:
         """The ``samples x dimension`` Gaussian directions of seed ``seed`` (those of ``relusv.gmw``), cached."""
@@ -585,6 +617,75 @@ class Monitor:
                                                 "bound": np.asarray(spectrum.bound).tolist(),
                                                 "truncation_bound": np.asarray(spectrum.truncation_bound).tolist()}
         return comm.broadcast_object(results) if comm.world_size > 1 else results
+
+
+class _FirstPass:
+    """What pass 1 of a measurement collects (``Monitor._classify``), combined over ranks by ``reduce``.
+
+    ``previous[i]`` is the output tap just before input tap ``i`` (-1 if
+    none); ``same[i]`` whether tap ``i`` has equalled it on every batch so far.
+    """
+
+    def __init__(self, taps: Sequence[Tap], previous: List[int], n: int, samples: int):
+        self.taps, self.previous, self.samples = taps, previous, samples
+        self.verdict = np.zeros(n, dtype=np.int32)   # 0 unseen, 1 incorrect, 2 correct
+        self.dims = np.zeros(len(taps), dtype=np.int64)
+        self.shapes = np.zeros((len(taps), 3), dtype=np.int64)   # C, H, W of each image input
+        self.tap_bits = np.zeros(len(taps), dtype=np.int64)
+        self.same = np.array([1 if p >= 0 else 0 for p in previous], dtype=np.int64)
+        self.projected: Optional[Dict[int, np.ndarray]] = None   # tap -> n x samples products (one-pass route)
+        self.borrowed: Dict[int, List[Tuple[int, int]]] = {}     # tap -> batches equal to its previous tap's
+        self.dtype = "float32"
+
+    def reduce(self, comm: SingleProcess, dtype: Optional[str]) -> None:
+        """Combines the ranks' parts; fixes the precision of the products (``dtype``, else the widest tap's)."""
+        self.verdict = comm.all_reduce(self.verdict, "sum")
+        self.dims = comm.all_reduce(self.dims, "max")
+        self.shapes = comm.all_reduce(self.shapes, "max")
+        self.tap_bits = comm.all_reduce(self.tap_bits, "max")
+        self.same = comm.all_reduce(self.same, "min")
+        if not (self.verdict > 0).all():
+            raise RuntimeError("internal error: some probe points were classified by no rank")
+        self.dtype = dtype or _DTYPE_CODES[int(self.tap_bits.max(initial=32))]
+        if self.projected is not None and dtype is None and any(
+                _DTYPE_CODES[int(bits)] != self.dtype for bits in self.tap_bits if bits):
+            self.projected = None   # formed in each tap's own precision: pass 2 forms them again
+        if self.projected is not None and comm.world_size > 1:
+            self._combine_products(comm)
+
+    def _combine_products(self, comm: SingleProcess) -> None:
+        """Every rank's rows into every rank's arrays (each row was formed by one rank, or is borrowed)."""
+        keys = [i for i in range(len(self.taps)) if not self.same[i]]
+        if keys:
+            blank = np.zeros((self.verdict.size, self.samples))
+            stacked = comm.all_reduce(np.stack([self.projected.get(i, blank) for i in keys]), "sum")
+            self.projected = {i: stacked[k] for k, i in enumerate(keys)}
+        borrowed: Dict[int, List[Tuple[int, int]]] = {}
+        for part in comm.all_gather_object(self.borrowed):
+            for i, spans in part.items():
+                borrowed.setdefault(i, []).extend(spans)
+        self.borrowed = borrowed
+
+    def summary(self):
+        """``(correct, dims, dtype, aliases, input_shapes)`` of the probe set."""
+        aliases = {i: self.previous[i] for i in range(len(self.taps)) if self.same[i]}
+        input_shapes = {tap.layer.name: tuple(int(d) for d in self.shapes[i])
+                        for i, tap in enumerate(self.taps) if tap.site == "input" and self.shapes[i].all()}
+        return self.verdict == 2, self.dims, self.dtype, aliases, input_shapes
+
+    def pooled(self, plan: Design, aliases: Dict[int, int]) -> Dict[int, np.ndarray]:
+        """Each measured tap's products at the pooled points, in pool order (as ``Monitor._stream`` gives them)."""
+        if not plan.comparable:
+            return {}
+        out = {}
+        for i in range(len(self.taps)):
+            if i in aliases:
+                continue
+            full = self.projected[i]
+            for a, b in self.borrowed.get(i, ()):   # batches on which it equalled its previous output tap
+                full[a:b] = self.projected[self.previous[i]][a:b]
+            out[i] = full[plan.pool]
+        return out
 
 
 @dataclass
