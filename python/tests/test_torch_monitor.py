@@ -406,3 +406,30 @@ def test_one_pass_and_two_passes_give_the_same_records(probe_points, monkeypatch
     assert one.last.widths[("3", "input", "correct")] != one.last.widths[("0", "output", "correct")]
     # Layer 5's input is layer 3's ReLU output on every batch: an alias, recorded under both names.
     assert one.last.widths[("5", "input", "correct")] == one.last.widths[("3", "output", "correct")]
+
+
+def test_spectra_of_unchanged_layers_are_computed_once(monkeypatch):
+    # A frozen first layer (fine-tuning): its singular values and operator norm are computed at the first
+    # measurement only; the trained layers' anew at each. The records are those of a fresh computation.
+    import relusv as relusv_module
+
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Linear(12, 10), nn.ReLU(), nn.Linear(10, 8), nn.ReLU(), nn.Linear(8, 3))
+    model[0].requires_grad_(False)
+    x, y = make_data(300, 9)
+    calls = []
+    real = relusv_module.singular_values
+    monkeypatch.setattr(relusv_module, "singular_values", lambda w: calls.append(np.array(w).shape) or real(w))
+    monitor = Monitor(model, x, y, samples=SAMPLES, seed=SEED, repeats=2)
+    monitor.measure()
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    opt.zero_grad()
+    nn.functional.cross_entropy(model(x), y).backward()
+    opt.step()
+    monitor.measure()
+    assert calls == [(10, 12), (8, 10), (8, 10)]
+    for name, layer in (("0", model[0]), ("2", model[2])):
+        got = [r["value"] for r in monitor.history.select(layer=name, quantity="singular_value", measurement=1)]
+        np.testing.assert_array_equal(got, real(layer.weight.detach().numpy()))
+        norm = monitor.history.select(layer=name, quantity="operator_norm", measurement=1)[0]["value"]
+        assert norm == pytest.approx(np.linalg.norm(layer.weight.detach().numpy().astype(np.float64), 2), rel=1e-6)

@@ -142,7 +142,10 @@ class Monitor:
         columns of ``relusv.torch.analyze``: a convolution's over the probe's
         image size, exact where cheap, else a certified bracket
         ``operator_norm_lower <= ||A|| <= operator_norm``, warm-started from
-        the previous measurement's vector).
+        the previous measurement's vector). Both are computed anew only when
+        the layer's ``W`` (BatchNorm folded) or input size changed since the
+        last measurement (frozen layers cost a comparison; the monitor keeps a
+        copy of each watched ``W``).
     relu_bounds : bool, default False
         Record upper bounds of the first ReLU singular values of every
         ``Linear`` / ``DoubleLinear`` layer with a ReLU (BatchNorm folded), over
@@ -249,6 +252,7 @@ class Monitor:
         self.measurements = 0
         self.last: Optional[Measurement] = None
         self._operator_starts: Dict[str, np.ndarray] = {}   # per layer: the last bracket's lower-end vector
+        self._spectra_cache: Dict[str, tuple] = {}   # per layer: (W, input size, singular values, norm columns)
 
     # -- triggers ---------------------------------------------------------------------------------
 
@@ -551,12 +555,13 @@ class Monitor:
         out = History()
         weighted = [layer for layer in self.layers if layer.weighted]
         if self.singular_values:
-            from .. import singular_values
-
             for layer in weighted:
-                sigma = singular_values(_arrays.to_numpy(layer.matrix(), "W"))  # bfloat16 too
+                sigma, norm = self._layer_spectrum(layer, input_shapes.get(layer.name))
                 out.extend(self._record(m, layer.name, None, None, "singular_value", k, s) for k, s in enumerate(sigma))
-                out.extend(self._operator_norm(m, layer, float(sigma[0]), input_shapes.get(layer.name)))
+                for quantity in ("operator_norm", "operator_norm_lower"):
+                    record = self._record(m, layer.name, None, None, quantity, None, norm[quantity])
+                    record["note"] = norm["operator_norm_method"]
+                    out.append(record)
         if self.relu_bounds and self.relu_ks:
             bounds = self._relu_bounds(m, [layer for layer in weighted if layer.kind == "linear"], inputs, comm)
             for (name, g), spectrum in bounds.items():
@@ -565,9 +570,24 @@ class Monitor:
                     out.append(self._record(m, name, "input", g, "relu_truncation_bound", int(k), truncation))
         return out
 
-    def _operator_norm(self, m: Measurement, layer: Layer, sigma_0: float, input_shape) -> History:
-        """The layer's norm as a map of its input (a convolution's on the probe's image size): two records,
-        ``operator_norm`` (certified upper end) and ``operator_norm_lower``, their ``note`` the method and gap.
+    def _layer_spectrum(self, layer: Layer, input_shape) -> Tuple[np.ndarray, Dict[str, Any]]:
+        """``(singular values of W, operator-norm columns)`` of a layer, computed anew only when ``W`` (BatchNorm
+        folded) or the input size changed since the last measurement: a frozen layer costs a comparison."""
+        from .. import singular_values
+
+        w = _arrays.to_numpy(layer.matrix(), "W")   # bfloat16 too
+        cached = self._spectra_cache.get(layer.name)
+        if cached is not None and cached[1] == input_shape and np.array_equal(cached[0], w):
+            return cached[2], cached[3]
+        sigma = singular_values(w)
+        norm = self._operator_norm(layer, float(sigma[0]), input_shape)
+        self._spectra_cache[layer.name] = (w.copy(), input_shape, sigma, norm)
+        return sigma, norm
+
+    def _operator_norm(self, layer: Layer, sigma_0: float, input_shape) -> Dict[str, Any]:
+        """The layer's norm as a map of its input (a convolution's on the probe's image size): the columns
+        ``operator_norm`` (certified upper end), ``operator_norm_lower`` and ``operator_norm_method`` (the
+        method and the gap), recorded with the ``note`` the method.
 
         A bracket's iteration starts from the vector that attained the lower end at the previous
         measurement (the weights change little in between), so it usually needs a few steps only.
@@ -579,12 +599,7 @@ class Monitor:
                                         start=self._operator_starts.get(layer.name))
         if vector is not None:
             self._operator_starts[layer.name] = vector
-        out = History()
-        for quantity, key in (("operator_norm", "operator_norm"), ("operator_norm_lower", "operator_norm_lower")):
-            record = self._record(m, layer.name, None, None, quantity, None, columns[key])
-            record["note"] = columns["operator_norm_method"]
-            out.append(record)
-        return out
+        return columns
 
     def _relu_bounds(self, m: Measurement, layers: List[Layer], inputs: Dict, comm: SingleProcess) -> Dict:
         from .. import relu_singular_values
