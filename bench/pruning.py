@@ -48,7 +48,7 @@ from relusv.torch import DoubleLinear, harmonic_prune
 from torch import nn
 from torch.nn.utils import prune
 
-WIDTH, RETRAIN, BATCH, LR, RETRAIN_LR, START_STEPS = 100, 50, 256, 1e-3, 3e-4, 600
+WIDTH, RETRAIN, BATCH, LR, START_STEPS = 100, 50, 256, 1e-3, 600
 SPLIT = (0.5, 0.3)        # training and validation fractions; the test set is the rest (20 %)
 FIGURES = Path(__file__).resolve().parent / "figures"
 
@@ -65,21 +65,26 @@ def digits(seed: int):
 
 
 class Trainer:
-    """Adam steps on seeded mini-batches of the training data (a fresh optimiser per call, as in retraining)."""
+    """Adam steps on seeded mini-batches of the training data (a fresh optimiser per call, as in retraining);
+    with ``anneal`` (every retraining) the learning rate goes from ``lr`` to 0 on a cosine over the call's steps,
+    as in ``harmonic_prune``'s own loader retraining."""
 
-    def __init__(self, x, y, seed: int, lr: float = LR):
-        self.x, self.y, self.lr = x, y, lr
+    def __init__(self, x, y, seed: int, lr: float = LR, anneal: bool = True):
+        self.x, self.y, self.lr, self.anneal = x, y, lr, anneal
         self.generator = torch.Generator().manual_seed(seed)
         self.steps = 0
 
     def __call__(self, model: nn.Module, steps: int = RETRAIN) -> None:
         opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=self.lr)
+        annealing = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if self.anneal else None
         model.train()
         for _ in range(steps):
             batch = torch.randint(len(self.x), (BATCH,), generator=self.generator)
             opt.zero_grad()
             nn.functional.cross_entropy(model(self.x[batch]), self.y[batch]).backward()
             opt.step()
+            if annealing is not None:
+                annealing.step()
         model.eval()
         self.steps += steps
 
@@ -111,7 +116,7 @@ def widest_fitting(parameters: int) -> int:
 
 def harmonic_path(start, val, test, trainer):
     result = harmonic_prune(start, *val, retrain=trainer, schedule="single", tolerance=1.0, test_data=test,
-                            progress=False)
+                            final_retrainings=0, progress=False)
     history = result.accepted
     floor = history[0]["accuracy"] - 0.01
     chosen = max(i for i, r in enumerate(history) if r["accuracy"] >= floor - 1e-12)
@@ -125,7 +130,7 @@ def harmonic_default(start, val, test, trainer):
 
 def dense_scratch(width, steps, train, test, seed):
     model = mlp(width, False, seed + 100)
-    Trainer(*train, seed + 100)(model, steps)
+    Trainer(*train, seed + 100, anneal=False)(model, steps)
     return stored(model), accuracy(model, *test)
 
 
@@ -207,25 +212,25 @@ def run_seed(seed: int, path: bool) -> dict:
     train, val, test = digits(seed)
     start = mlp(WIDTH, True, seed)
     start_steps = START_STEPS
-    Trainer(*train, seed)(start, start_steps)
+    Trainer(*train, seed, anneal=False)(start, start_steps)
     row = {"start": (stored(start), accuracy(start, *test))}
     if path:
         t = time.perf_counter()
-        history, chosen = harmonic_path(start, val, test, Trainer(*train, seed + 1, RETRAIN_LR))
+        history, chosen = harmonic_path(start, val, test, Trainer(*train, seed + 1))
         row["path"], row["chosen"] = history, chosen
         row["harmonic_path"] = (history[chosen]["parameters"], history[chosen]["test_accuracy"])
         row["path_seconds"] = time.perf_counter() - t
-    result, acc = harmonic_default(start, val, test, Trainer(*train, seed + 2, RETRAIN_LR))
+    result, acc = harmonic_default(start, val, test, Trainer(*train, seed + 2))
     assert result.parameters == sum(p.numel() for p in result.model.parameters())
     target, budget = result.parameters, result.retrainings * RETRAIN
     row["harmonic"], row["retrainings"], row["ranks"] = (target, acc), result.retrainings, result.accepted[-1]["ranks"]
     width = widest_fitting(target)
     row["dense_scratch"] = dense_scratch(width, start_steps + budget, train, test, seed)
     row["l1_unstructured"] = magnitude_unstructured(store_cheaper(_copy(start)), target, budget,
-                                                    Trainer(*train, seed + 3, RETRAIN_LR), test)
+                                                    Trainer(*train, seed + 3), test)
     row["l1_structured"] = magnitude_structured(store_cheaper(_copy(start)), width, budget,
-                                                Trainer(*train, seed + 4, RETRAIN_LR), test)
-    row["svd"] = svd_truncation(_copy(start), target, budget, Trainer(*train, seed + 5, RETRAIN_LR), test)
+                                                Trainer(*train, seed + 4), test)
+    row["svd"] = svd_truncation(_copy(start), target, budget, Trainer(*train, seed + 5), test)
     row["width"], row["budget"] = width, budget
     return row
 
