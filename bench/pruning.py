@@ -1,21 +1,21 @@
 """Harmonic pruning as the paper runs it (MATH.md section 8, paper section V-C, Fig. 5), on scikit-learn's digits.
 
-Per seed (data split 50 / 30 / 20 % into training, validation and test; the validation set is halved by
-``harmonic_prune`` into the selection half, which chooses the cuts, and the stopping half):
+Per seed (data split 50 / 30 / 20 % into training, validation and test; ``harmonic_prune`` splits the
+validation set into the selection set (a quarter), which chooses the cuts, and the stopping set (the rest)):
 
 1. **Start**: an MLP 64-100-100-100-10 whose hidden layers are double layers (``DoubleLinear``, inner rank
    ``min(in, out)``, double-p-product initialisation), trained with Adam (``START_STEPS`` steps of batches of
-   ``BATCH``, lr ``LR``). Every retraining is ``RETRAIN`` Adam steps of batches of ``BATCH`` at lr ``RETRAIN_LR``
-   (a fine-tuning rate: at the training rate, retraining alone moves the stopping-half accuracy by about the
-   1 pt tolerance). Stored in its cheaper form it has the
-   parameters of the dense network, 27,710.
+   ``BATCH``, lr ``LR``, constant). Every retraining (of every method) is ``RETRAIN`` Adam steps of batches of
+   ``BATCH``, the learning rate annealed from ``LR`` to 0 on a cosine over the steps, as ``harmonic_prune``'s
+   own loader retraining does. Stored in its cheaper form the start has the parameters of the dense network,
+   27,710.
 2. **Harmonic path** (Fig. 5): ``relusv.torch.harmonic_prune(schedule="single", tolerance=1.0)`` with
    ``RETRAIN`` Adam steps after every cut, one rank per cut until every layer has rank 1 (collapse). Ranks and
-   accuracies per iteration; the *chosen point* is the last one whose stopping-half accuracy is within 1 pt of
+   accuracies per iteration; the *chosen point* is the last one whose stopping-set accuracy is within 1 pt of
    the start (decided without the test set); its test accuracy is reported.
-3. **Default** ``harmonic_prune`` (bisection schedule, tolerance 1 pt on the stopping half, the same
-   retraining): its parameter count ``P``, test drop and number of retrainings; its retraining steps are the
-   budget ``B`` of the baselines.
+3. **Default** ``harmonic_prune`` (bisection schedule, tolerance 1 pt on the stopping set, patience 4, final
+   retraining of 10 rounds, the same retraining): its parameter count ``P``, test drop and number of
+   retraining rounds; their steps (retries and final rounds included) are the budget ``B`` of the baselines.
 4. Baselines at ``P`` with the same training budget:
 
    - *dense from scratch*: a 64-h-h-h-10 MLP with the largest ``h`` fitting in ``P`` (the paper's comparison),
@@ -242,8 +242,8 @@ def _copy(model):
 
 
 METHODS = [("start", "start: double-layer MLP 64-100-100-100-10 (stored dense)"),
-           ("harmonic_path", "harmonic path (single cuts + retraining): last point within 1 pt on stopping half"),
-           ("harmonic", "harmonic_prune default (bisection 1/4, 1 pt, retraining): P, its retraining budget B"),
+           ("harmonic_path", "harmonic path (single cuts + retraining): last point within 1 pt on stopping set"),
+           ("harmonic", "harmonic_prune default (bisection, 1 pt, patience, retraining): P, its budget B"),
            ("dense_scratch", "dense 64-h-h-h-10 from scratch within P (start's steps + B)"),
            ("l1_unstructured", "magnitude L1 unstructured, iterated with retraining B, to P"),
            ("l1_structured", "magnitude L1 structured (neurons), iterated with retraining B, to width h"),
@@ -263,6 +263,9 @@ def report(rows) -> None:
         drops = [100 * r["start"][1] - a for r, a in zip(have, accs)]
         print(f"{label + f' [{len(have)}]':<92} {_pm(params, '.0f'):>17} {_pm(accs, '.2f'):>14} "
               f"{_pm(drops, '.2f'):>14}")
+    print("\ntest accuracy of each method minus harmonic_prune default's, paired by seed (pt; > 0: the method "
+          "is better): " + "; ".join(f"{key} {_signed([100 * (r[key][1] - r['harmonic'][1]) for r in rows])}"
+                                     for key, _ in METHODS[3:]))
     ratio = [r["start"][0] / r["harmonic"][0] for r in rows]
     print(f"\nharmonic_prune default: {statistics.mean(ratio):.2f}x fewer parameters than the start (min "
           f"{min(ratio):.2f}x); ranks " + ", ".join(str(tuple(r["ranks"])) for r in rows)
@@ -274,6 +277,11 @@ def report(rows) -> None:
               + "seconds " + ", ".join(f"{r['path_seconds']:.0f}" for r in paths))
     print("dense-from-scratch width h: " + ", ".join(str(r["width"]) for r in rows)
           + "; retraining budget B (steps): " + ", ".join(str(r["budget"]) for r in rows))
+
+
+def _signed(values):
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):+.2f} ± {sd:.2f}"
 
 
 def _pm(values, fmt):
@@ -297,7 +305,7 @@ def figure(rows, path: Path) -> None:
         axes[0].set(xlabel="iteration", ylabel="rank", title="ranks along the harmonic path (first seed)")
         axes[0].legend()
         axes[1].plot(it, [100 * r["test_accuracy"] for r in history], label="test")
-        axes[1].plot(it, [100 * r["accuracy"] for r in history], label="stopping half", alpha=0.7)
+        axes[1].plot(it, [100 * r["accuracy"] for r in history], label="stopping set", alpha=0.7)
         axes[1].axvline(it[chosen], color="k", ls=":", label="last within 1 pt")
         axes[1].set(xlabel="iteration", ylabel="accuracy (%)", title="accuracy along the path (retrained)")
         axes[1].legend()

@@ -17,8 +17,8 @@
 5. A final retraining of ``final_retrainings`` rounds, kept when the stopping set stays at or above the floor.
 
 With the default ``schedule="bisection"`` each trial shrinks the interval of ranks still undecided for one layer
-by a constant factor, so the number of cuts (and retrainings) is ``O(sum_l log r_l)``: it grows with the
-number of layers and the log of the ranks. ``schedule="single"`` cuts one rank at a time as the paper does.
+by a constant factor, so the number of cuts is ``O(sum_l log r_l)``: it grows with the number of layers and
+the log of the ranks; the retrainings are at most ``1 + patience`` per cut plus the final ones. ``schedule="single"`` cuts one rank at a time as the paper does.
 Without ``retrain`` the same cuts are made one-shot (for models that cannot be retrained).
 
 Counts come from ``relusv.params`` (each layer in the cheaper of its dense and factored forms); the returned
@@ -274,7 +274,8 @@ class PruneResult:
     def __repr__(self) -> str:
         first, last = self.accepted[0], self.accepted[-1]
         ranks = dict(zip(self.layers, last.get("ranks", [])))
-        return (f"PruneResult({len(self.history) - 1} iterations ({self.retrainings} retrainings), stopped by "
+        trials = sum(r["layer"] not in (None, "") for r in self.history)
+        return (f"PruneResult({trials} trial cuts ({self.retrainings} retrainings), stopped by "
                 f"{self.stop_reason!r}; ranks {ranks}; parameters {first['parameters']:,} -> "
                 f"{last['parameters']:,}; {self.guarantee()})")
 
