@@ -319,6 +319,11 @@ def test_final_retraining_is_recorded_and_undone_below_the_floor(setup):
     assert last["layer"] is None and not last["accepted"] and last["accuracy"] < undone.floor
     assert hand_accuracy(undone.model, *stop) == pytest.approx(undone.accepted[-1]["accuracy"], abs=1e-12)
     assert torch.equal(undone.model.get_submodule("4").weight, model.get_submodule("4").weight)
+    recovering = _Scripted(model, ["keep", "keep", "break", "keep"])   # the final retraining's patience
+    patient = harmonic_prune(model, x_val, y_val, retrain=recovering, final_retrainings=1, **dict(options, patience=1))
+    last = patient.history[-1]
+    assert last["layer"] is None and last["accepted"] and last["retrainings"] == 2 and recovering.calls == 4
+    assert last["accuracy"] == pytest.approx(hand_accuracy(patient.model, *stop), abs=1e-12)
     without = harmonic_prune(model, x_val, y_val, retrain=lambda m: None, final_retrainings=0, **options)
     assert all(r["layer"] is not None for r in without.history[1:])
     one_shot = harmonic_prune(model, x_val, y_val, final_retrainings=5, **options)

@@ -14,7 +14,8 @@
    final for that rank of that layer, so a refusal by noise costs the most); a refused cut puts the network
    back as it was before the cut, and the schedule learns that the layer cannot go that low. Pruning ends when
    no layer can be tried lower.
-5. A final retraining of ``final_retrainings`` rounds, kept when the stopping set stays at or above the floor.
+5. A final retraining of ``final_retrainings`` rounds (with the same patience), kept when the stopping set stays
+   at or above the floor.
 
 With the default ``schedule="bisection"`` each trial shrinks the interval of ranks still undecided for one layer
 by a constant factor, so the number of cuts is ``O(sum_l log r_l)``: it grows with the number of layers and
@@ -445,13 +446,14 @@ class _Pruning:
         return entry
 
     def final_retraining(self, iteration: int, floor: float, schedule: Schedule, rounds: int) -> dict:
-        """Step 5: ``rounds`` retrainings of the pruned network, undone when the stopping set falls below the
-        floor."""
+        """Step 5: ``rounds`` retrainings of the pruned network, then the patience of a cut (further rounds while
+        the stopping set is below the floor); undone when it stays below."""
         snapshot = copy.deepcopy(self.target)
         selection_before, stop_before = self.accuracy(self.selection), self.accuracy(self.stopping)
-        for _ in range(rounds):
+        for _ in range(rounds - 1):
             self.retrain(self.work)
-        stop_after = self.accuracy(self.stopping)
+        stop_after, last = self.retrained_accuracy(floor, 1 + self.patience)
+        rounds += last - 1
         accepted = stop_after >= floor
         entry = self.record(schedule.rank, iteration=iteration, layer=None, rank_tried=None,
                             selection_accuracy_before_retraining=selection_before,
@@ -514,7 +516,7 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
         its measurement is in the ``retrainings`` of the record). 0 refuses at the first measurement.
     final_retrainings : int, default 10
         With retraining and at least one kept cut: retraining rounds of the final network (the last record),
-        undone if the stopping set then falls below the floor. 0: none.
+        then up to ``patience`` more while the stopping set is below the floor; undone if it stays below. 0: none.
     schedule : {"bisection", "single"}, default "bisection"
         ``"bisection"``: each layer's next trial cuts ``max(1, floor(cut_fraction * w))`` ranks, ``w`` the width
         of the interval between its accepted rank and the largest rank refused, so every trial shrinks that
