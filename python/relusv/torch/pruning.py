@@ -19,7 +19,8 @@
 
 With the default ``schedule="bisection"`` each trial shrinks the interval of ranks still undecided for one layer
 by a constant factor, so the number of cuts is ``O(sum_l log r_l)``: it grows with the number of layers and
-the log of the ranks; the retrainings are at most ``1 + patience`` per cut plus the final ones. ``schedule="single"`` cuts one rank at a time as the paper does.
+the log of the ranks; the retrainings are at most ``1 + patience`` per cut plus the final ones.
+``schedule="single"`` cuts one rank at a time as the paper does.
 Without ``retrain`` the same cuts are made one-shot (for models that cannot be retrained).
 
 Counts come from ``relusv.params`` (each layer in the cheaper of its dense and factored forms); the returned
@@ -577,13 +578,18 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
                selection_accuracy=run.accuracy(selection), accuracy_before_retraining=start, accuracy=start,
                retrained=False, retrainings=0, accepted=True)
     stop_reason = _loop(run, plan, floor, max_parameters, max_iterations, progress)
-    if run.retrain is not None and final_retrainings and stop_reason != "cancelled" and len(run.history.select(
-            accepted=True)) > 1:
+    if _polishes(run, stop_reason, final_retrainings):
         run.final_retraining(len(run.history), floor, plan, final_retrainings)
     store_cheaper(target)
     return PruneResult(work, names, run.history, start, stop_reason, floor,
                        None if min_accuracy is not None else float(tolerance), _points(selection),
                        _points(stopping), run.retrain is not None, schedule)
+
+
+def _polishes(run: _Pruning, stop_reason: str, final_retrainings: int) -> bool:
+    """Whether step 5 runs: with retraining, rounds asked for, at least one kept cut, and not cancelled."""
+    kept_cuts = len(run.history.select(accepted=True)) - 1
+    return run.retrain is not None and final_retrainings > 0 and kept_cuts > 0 and stop_reason != "cancelled"
 
 
 def _points(data: Data) -> int:
