@@ -277,7 +277,7 @@ class PruneResult:
         first, last = self.accepted[0], self.accepted[-1]
         ranks = dict(zip(self.layers, last.get("ranks", [])))
         trials = sum(r["layer"] not in (None, "") for r in self.history)
-        return (f"PruneResult({trials} trial cuts ({self.retrainings} retrainings), stopped by "
+        return (f"PruneResult({trials} iterations ({self.retrainings} retrainings), stopped by "
                 f"{self.stop_reason!r}; ranks {ranks}; parameters {first['parameters']:,} -> "
                 f"{last['parameters']:,}; {self.guarantee()})")
 
