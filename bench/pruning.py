@@ -1,21 +1,21 @@
 """Harmonic pruning as the paper runs it (MATH.md section 8, paper section V-C, Fig. 5), on scikit-learn's digits.
 
-Per seed (data split 50 / 30 / 20 % into training, validation and test; the validation set is halved by
-``harmonic_prune`` into the selection half, which chooses the cuts, and the stopping half):
+Per seed (data split 50 / 30 / 20 % into training, validation and test; ``harmonic_prune`` splits the
+validation set into the selection set (a quarter), which chooses the cuts, and the stopping set (the rest)):
 
 1. **Start**: an MLP 64-100-100-100-10 whose hidden layers are double layers (``DoubleLinear``, inner rank
    ``min(in, out)``, double-p-product initialisation), trained with Adam (``START_STEPS`` steps of batches of
-   ``BATCH``, lr ``LR``). Every retraining is ``RETRAIN`` Adam steps of batches of ``BATCH`` at lr ``RETRAIN_LR``
-   (a fine-tuning rate: at the training rate, retraining alone moves the stopping-half accuracy by about the
-   1 pt tolerance). Stored in its cheaper form it has the
-   parameters of the dense network, 27,710.
+   ``BATCH``, lr ``LR``, constant). Every retraining (of every method) is ``RETRAIN`` Adam steps of batches of
+   ``BATCH``, the learning rate annealed from ``LR`` to 0 on a cosine over the steps, as ``harmonic_prune``'s
+   own loader retraining does. Stored in its cheaper form the start has the parameters of the dense network,
+   27,710.
 2. **Harmonic path** (Fig. 5): ``relusv.torch.harmonic_prune(schedule="single", tolerance=1.0)`` with
    ``RETRAIN`` Adam steps after every cut, one rank per cut until every layer has rank 1 (collapse). Ranks and
-   accuracies per iteration; the *chosen point* is the last one whose stopping-half accuracy is within 1 pt of
+   accuracies per iteration; the *chosen point* is the last one whose stopping-set accuracy is within 1 pt of
    the start (decided without the test set); its test accuracy is reported.
-3. **Default** ``harmonic_prune`` (bisection schedule, tolerance 1 pt on the stopping half, the same
-   retraining): its parameter count ``P``, test drop and number of retrainings; its retraining steps are the
-   budget ``B`` of the baselines.
+3. **Default** ``harmonic_prune`` (bisection schedule, tolerance 1 pt on the stopping set, patience 4, final
+   retraining of 10 rounds, the same retraining): its parameter count ``P``, test drop and number of
+   retraining rounds; their steps (retries and final rounds included) are the budget ``B`` of the baselines.
 4. Baselines at ``P`` with the same training budget:
 
    - *dense from scratch*: a 64-h-h-h-10 MLP with the largest ``h`` fitting in ``P`` (the paper's comparison),
@@ -48,7 +48,7 @@ from relusv.torch import DoubleLinear, harmonic_prune
 from torch import nn
 from torch.nn.utils import prune
 
-WIDTH, RETRAIN, BATCH, LR, RETRAIN_LR, START_STEPS = 100, 50, 256, 1e-3, 3e-4, 600
+WIDTH, RETRAIN, BATCH, LR, START_STEPS = 100, 50, 256, 1e-3, 600
 SPLIT = (0.5, 0.3)        # training and validation fractions; the test set is the rest (20 %)
 FIGURES = Path(__file__).resolve().parent / "figures"
 
@@ -65,21 +65,26 @@ def digits(seed: int):
 
 
 class Trainer:
-    """Adam steps on seeded mini-batches of the training data (a fresh optimiser per call, as in retraining)."""
+    """Adam steps on seeded mini-batches of the training data (a fresh optimiser per call, as in retraining);
+    with ``anneal`` (every retraining) the learning rate goes from ``lr`` to 0 on a cosine over the call's steps,
+    as in ``harmonic_prune``'s own loader retraining."""
 
-    def __init__(self, x, y, seed: int, lr: float = LR):
-        self.x, self.y, self.lr = x, y, lr
+    def __init__(self, x, y, seed: int, lr: float = LR, anneal: bool = True):
+        self.x, self.y, self.lr, self.anneal = x, y, lr, anneal
         self.generator = torch.Generator().manual_seed(seed)
         self.steps = 0
 
     def __call__(self, model: nn.Module, steps: int = RETRAIN) -> None:
         opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=self.lr)
+        annealing = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if self.anneal else None
         model.train()
         for _ in range(steps):
             batch = torch.randint(len(self.x), (BATCH,), generator=self.generator)
             opt.zero_grad()
             nn.functional.cross_entropy(model(self.x[batch]), self.y[batch]).backward()
             opt.step()
+            if annealing is not None:
+                annealing.step()
         model.eval()
         self.steps += steps
 
@@ -111,7 +116,7 @@ def widest_fitting(parameters: int) -> int:
 
 def harmonic_path(start, val, test, trainer):
     result = harmonic_prune(start, *val, retrain=trainer, schedule="single", tolerance=1.0, test_data=test,
-                            progress=False)
+                            final_retrainings=0, progress=False)
     history = result.accepted
     floor = history[0]["accuracy"] - 0.01
     chosen = max(i for i, r in enumerate(history) if r["accuracy"] >= floor - 1e-12)
@@ -125,7 +130,7 @@ def harmonic_default(start, val, test, trainer):
 
 def dense_scratch(width, steps, train, test, seed):
     model = mlp(width, False, seed + 100)
-    Trainer(*train, seed + 100)(model, steps)
+    Trainer(*train, seed + 100, anneal=False)(model, steps)
     return stored(model), accuracy(model, *test)
 
 
@@ -207,25 +212,25 @@ def run_seed(seed: int, path: bool) -> dict:
     train, val, test = digits(seed)
     start = mlp(WIDTH, True, seed)
     start_steps = START_STEPS
-    Trainer(*train, seed)(start, start_steps)
+    Trainer(*train, seed, anneal=False)(start, start_steps)
     row = {"start": (stored(start), accuracy(start, *test))}
     if path:
         t = time.perf_counter()
-        history, chosen = harmonic_path(start, val, test, Trainer(*train, seed + 1, RETRAIN_LR))
+        history, chosen = harmonic_path(start, val, test, Trainer(*train, seed + 1))
         row["path"], row["chosen"] = history, chosen
         row["harmonic_path"] = (history[chosen]["parameters"], history[chosen]["test_accuracy"])
         row["path_seconds"] = time.perf_counter() - t
-    result, acc = harmonic_default(start, val, test, Trainer(*train, seed + 2, RETRAIN_LR))
+    result, acc = harmonic_default(start, val, test, Trainer(*train, seed + 2))
     assert result.parameters == sum(p.numel() for p in result.model.parameters())
     target, budget = result.parameters, result.retrainings * RETRAIN
     row["harmonic"], row["retrainings"], row["ranks"] = (target, acc), result.retrainings, result.accepted[-1]["ranks"]
     width = widest_fitting(target)
     row["dense_scratch"] = dense_scratch(width, start_steps + budget, train, test, seed)
     row["l1_unstructured"] = magnitude_unstructured(store_cheaper(_copy(start)), target, budget,
-                                                    Trainer(*train, seed + 3, RETRAIN_LR), test)
+                                                    Trainer(*train, seed + 3), test)
     row["l1_structured"] = magnitude_structured(store_cheaper(_copy(start)), width, budget,
-                                                Trainer(*train, seed + 4, RETRAIN_LR), test)
-    row["svd"] = svd_truncation(_copy(start), target, budget, Trainer(*train, seed + 5, RETRAIN_LR), test)
+                                                Trainer(*train, seed + 4), test)
+    row["svd"] = svd_truncation(_copy(start), target, budget, Trainer(*train, seed + 5), test)
     row["width"], row["budget"] = width, budget
     return row
 
@@ -237,8 +242,8 @@ def _copy(model):
 
 
 METHODS = [("start", "start: double-layer MLP 64-100-100-100-10 (stored dense)"),
-           ("harmonic_path", "harmonic path (single cuts + retraining): last point within 1 pt on stopping half"),
-           ("harmonic", "harmonic_prune default (bisection 1/4, 1 pt, retraining): P, its retraining budget B"),
+           ("harmonic_path", "harmonic path (single cuts + retraining): last point within 1 pt on stopping set"),
+           ("harmonic", "harmonic_prune default (bisection, 1 pt, patience, retraining): P, its budget B"),
            ("dense_scratch", "dense 64-h-h-h-10 from scratch within P (start's steps + B)"),
            ("l1_unstructured", "magnitude L1 unstructured, iterated with retraining B, to P"),
            ("l1_structured", "magnitude L1 structured (neurons), iterated with retraining B, to width h"),
@@ -258,6 +263,9 @@ def report(rows) -> None:
         drops = [100 * r["start"][1] - a for r, a in zip(have, accs)]
         print(f"{label + f' [{len(have)}]':<92} {_pm(params, '.0f'):>17} {_pm(accs, '.2f'):>14} "
               f"{_pm(drops, '.2f'):>14}")
+    print("\ntest accuracy of each method minus harmonic_prune default's, paired by seed (pt; > 0: the method "
+          "is better): " + "; ".join(f"{key} {_signed([100 * (r[key][1] - r['harmonic'][1]) for r in rows])}"
+                                     for key, _ in METHODS[3:]))
     ratio = [r["start"][0] / r["harmonic"][0] for r in rows]
     print(f"\nharmonic_prune default: {statistics.mean(ratio):.2f}x fewer parameters than the start (min "
           f"{min(ratio):.2f}x); ranks " + ", ".join(str(tuple(r["ranks"])) for r in rows)
@@ -269,6 +277,11 @@ def report(rows) -> None:
               + "seconds " + ", ".join(f"{r['path_seconds']:.0f}" for r in paths))
     print("dense-from-scratch width h: " + ", ".join(str(r["width"]) for r in rows)
           + "; retraining budget B (steps): " + ", ".join(str(r["budget"]) for r in rows))
+
+
+def _signed(values):
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):+.2f} ± {sd:.2f}"
 
 
 def _pm(values, fmt):
@@ -292,7 +305,7 @@ def figure(rows, path: Path) -> None:
         axes[0].set(xlabel="iteration", ylabel="rank", title="ranks along the harmonic path (first seed)")
         axes[0].legend()
         axes[1].plot(it, [100 * r["test_accuracy"] for r in history], label="test")
-        axes[1].plot(it, [100 * r["accuracy"] for r in history], label="stopping half", alpha=0.7)
+        axes[1].plot(it, [100 * r["accuracy"] for r in history], label="stopping set", alpha=0.7)
         axes[1].axvline(it[chosen], color="k", ls=":", label="last within 1 pt")
         axes[1].set(xlabel="iteration", ylabel="accuracy (%)", title="accuracy along the path (retrained)")
         axes[1].legend()

@@ -77,9 +77,9 @@ NOTEBOOKS = {
     "harmonic_pruning.ipynb": [
         md("# Harmonic pruning\n\n"
            "`relusv.torch.harmonic_prune` runs the paper's algorithm: the hidden layers become double layers, "
-           "each cut removes the least useful singular directions of one layer (chosen on half of the "
+           "each cut removes the least useful singular directions of one layer (chosen on a quarter of the "
            "validation data), the network retrains briefly, and the cut is kept while the accuracy on the other "
-           "half stays within 1 pt of the start. Here: "
+           "three quarters stays within 1 pt of the start. Here: "
            "the digits MLP that ships with relusv (64-100-100-100-10)."),
         code("import relusv.plot\nimport relusv.torch as rt\nimport torch\n"
              "from relusv.datasets import load_digits, load_digits_mlp\n\n"

@@ -121,12 +121,15 @@ def test_returned_model_holds_what_is_printed(setup):
         assert np.linalg.matrix_rank(w, tol=1e-5 * np.linalg.norm(w, 2)) == rank
 
 
-def test_selection_and_stopping_halves_are_disjoint_and_seeded(setup):
+@pytest.mark.parametrize("fraction, selected", [(None, 100), (0.5, 200)])
+def test_selection_and_stopping_sets_are_disjoint_and_seeded(setup, fraction, selected):
+    """Default: a quarter of x_val selects the cuts, the other three quarters decide whether they are kept."""
     model, _, _, (x_val, y_val), _ = setup
-    result = harmonic_prune(model, x_val, y_val, seed=7, max_iterations=0, progress=False)
+    options = {} if fraction is None else {"selection_fraction": fraction}
+    result = harmonic_prune(model, x_val, y_val, seed=7, max_iterations=0, progress=False, **options)
     order = np.random.default_rng(7).permutation(len(x_val))
-    sel, stop = np.sort(order[:200]), np.sort(order[200:])
-    assert result.selection_points == 200 and result.stopping_points == 200
+    sel, stop = np.sort(order[:selected]), np.sort(order[selected:])
+    assert result.selection_points == selected and result.stopping_points == 400 - selected
     first = result.history[0]
     assert first["selection_accuracy"] == pytest.approx(hand_accuracy(model, x_val[sel], y_val[sel]), abs=1e-12)
     assert first["accuracy"] == pytest.approx(hand_accuracy(model, x_val[stop], y_val[stop]), abs=1e-12)
@@ -143,7 +146,7 @@ def test_default_tolerance_is_relative_to_the_start(setup):
     assert hand_accuracy(result.model, x_val, y_val) > 0.5
     text = result.guarantee()
     test_drop = 100 * (result.accepted[0]["test_accuracy"] - hand_accuracy(result.model, *test))
-    assert "within 1 pt of the start on the stopping set (200 points" in text
+    assert "within 1 pt of the start on the stopping set (300 points" in text
     assert f"test drop {test_drop:.2f} pt" in text
 
 
@@ -166,16 +169,19 @@ def test_bisection_retrainings_are_logarithmic_in_the_ranks():
     with torch.no_grad():
         y = model(x).argmax(1)
     calls = []
-    result = harmonic_prune(model, x, y, retrain=lambda m: calls.append(1), tolerance=0.05, progress=False)
+    result = harmonic_prune(model, x, y, retrain=lambda m: calls.append(1), tolerance=0.05, patience=0,
+                            final_retrainings=0, progress=False)
     assert result.history[0]["ranks"] == [300, 300, 300] and result.stop_reason == "every layer at its lowest " \
         "accepted rank"
     assert not all(r["accepted"] for r in result.history)          # some cuts refused
     # Each trial leaves at most 3/4 of a layer's undecided interval (+1 for rounding): log_{4/3}(300) + 2 each.
     bound = 3 * (math.ceil(math.log(300) / math.log(4 / 3)) + 2)
     assert len(calls) == result.retrainings == len(result.history) - 1 <= bound < 3 * 299 / 10
-    # Plain bisection with every cut accepted: rank - floor(rank / 2) each time, ceil(log2(300)) = 9 cuts a layer.
-    full = harmonic_prune(model, x, y, retrain=lambda m: None, tolerance=1.0, cut_fraction=0.5, progress=False)
-    assert full.accepted[-1]["ranks"] == [1, 1, 1] and full.retrainings == 3 * 9
+    # Plain bisection with every cut accepted: rank - floor(rank / 2) each time, ceil(log2(300)) = 9 cuts a layer,
+    # then the final retraining's rounds.
+    full = harmonic_prune(model, x, y, retrain=lambda m: None, tolerance=1.0, cut_fraction=0.5, final_retrainings=3,
+                          progress=False)
+    assert full.accepted[-1]["ranks"] == [1, 1, 1] and full.retrainings == 3 * 9 + 3
     assert [r["rank_tried"] for r in full.history if r["layer"] == "0"] == [150, 75, 38, 19, 10, 5, 3, 2, 1]
 
 
@@ -215,6 +221,8 @@ def test_retraining_reaches_fewer_parameters_than_one_shot():
 def test_bad_arguments_raise_clear_errors(setup):
     model, _, _, (x_val, y_val), _ = setup
     for options, match in (({"min_rank": 0}, "min_rank"), ({"tolerance": 2}, "tolerance"),
+                           ({"patience": -1}, "patience"), ({"final_retrainings": 1.5}, "final_retrainings"),
+                           ({"selection_fraction": 1.0}, "selection_fraction"),
                            ({"tolerance": -0.1}, "tolerance"), ({"schedule": "fast"}, "schedule"),
                            ({"retrain": True}, "retrain=True"), ({"min_accuracy": 1.5}, "min_accuracy"),
                            ({"cut_fraction": 0.7}, "cut_fraction")):
@@ -245,3 +253,78 @@ def test_parameter_budget_stop(setup):
     assert result.stop_reason == "parameter budget"
     counts = [r["parameters"] for r in result.accepted]
     assert counts[-1] <= 150 and all(c > 150 for c in counts[:-1])
+
+
+
+class _Scripted:
+    """A retraining that sets the output layer ``4`` (never pruned) to a scripted state per round: ``"break"``
+    (every point classified as class 2) or ``"keep"`` (its weights as given), so every round's accuracy is known."""
+
+    def __init__(self, model, script):
+        layer = model.get_submodule("4")
+        self.kept = layer.weight.detach().clone(), layer.bias.detach().clone()
+        self.script, self.calls = list(script), 0
+
+    def __call__(self, model):
+        state = self.script[min(self.calls, len(self.script) - 1)]
+        self.calls += 1
+        layer = model.get_submodule("4")
+        with torch.no_grad():
+            if state == "break":
+                layer.weight.zero_()
+                layer.bias.copy_(torch.tensor([0.0, 0.0, 1.0]))
+            else:
+                layer.weight.copy_(self.kept[0])
+                layer.bias.copy_(self.kept[1])
+
+
+BASE = dict(schedule="single", tolerance=0.05, progress=False)
+
+
+def test_patience_retrains_a_cut_below_the_floor_before_refusing_it(setup):
+    """A cut below the floor after its retraining is retrained again, up to ``patience`` more rounds; kept when a
+    round brings it back, else refused and put back. Oracle: accuracies by hand."""
+    model, _, _, (x_val, y_val), stop = setup
+    options = dict(BASE, stop_data=stop, max_iterations=1, final_retrainings=0)
+    unchanged = harmonic_prune(model, x_val, y_val, retrain=lambda m: None, **options).history
+    assert unchanged[1]["accepted"]
+    broken = float((stop[1] == 2).double().mean())                  # the accuracy of "every point is class 2"
+    assert broken < unchanged[0]["accuracy"] - 0.05
+    recovering = _Scripted(model, ["break", "break", "keep"])
+    kept = harmonic_prune(model, x_val, y_val, retrain=recovering, patience=2, **options)
+    assert recovering.calls == 3 and kept.history[1]["retrainings"] == 3 == kept.retrainings
+    assert kept.history[1]["accepted"]
+    assert kept.history[1]["accuracy"] == pytest.approx(unchanged[1]["accuracy"], abs=1e-12)
+    for patience, script, calls in ((0, ["break", "keep"], 1), (1, ["break", "break", "keep"], 2)):
+        retraining = _Scripted(model, script)
+        refused = harmonic_prune(model, x_val, y_val, retrain=retraining, patience=patience, **options)
+        assert retraining.calls == calls == refused.retrainings and not refused.history[1]["accepted"]
+        assert refused.history[1]["accuracy"] == pytest.approx(broken, abs=1e-12)
+        assert hand_accuracy(refused.model, *stop) == pytest.approx(unchanged[0]["accuracy"], abs=1e-12)
+        assert torch.equal(refused.model.get_submodule("4").weight, model.get_submodule("4").weight)
+
+
+def test_final_retraining_is_recorded_and_undone_below_the_floor(setup):
+    model, _, _, (x_val, y_val), stop = setup
+    options = dict(BASE, stop_data=stop, max_iterations=2, patience=0)
+    calls = []
+    kept = harmonic_prune(model, x_val, y_val, retrain=lambda m: calls.append(1), final_retrainings=3, **options)
+    last = kept.history[-1]
+    assert last["layer"] is None and last["rank_tried"] is None and last["retrainings"] == 3 and last["accepted"]
+    assert last["ranks"] == kept.accepted[-2]["ranks"] and len(calls) == kept.retrainings == 2 + 3
+    assert last["accuracy"] == pytest.approx(hand_accuracy(kept.model, *stop), abs=1e-12)
+    breaking = _Scripted(model, ["keep", "keep", "break"])           # the two cuts as they are; the final round breaks
+    undone = harmonic_prune(model, x_val, y_val, retrain=breaking, final_retrainings=1, **options)
+    last = undone.history[-1]
+    assert last["layer"] is None and not last["accepted"] and last["accuracy"] < undone.floor
+    assert hand_accuracy(undone.model, *stop) == pytest.approx(undone.accepted[-1]["accuracy"], abs=1e-12)
+    assert torch.equal(undone.model.get_submodule("4").weight, model.get_submodule("4").weight)
+    recovering = _Scripted(model, ["keep", "keep", "break", "keep"])   # the final retraining's patience
+    patient = harmonic_prune(model, x_val, y_val, retrain=recovering, final_retrainings=1, **dict(options, patience=1))
+    last = patient.history[-1]
+    assert last["layer"] is None and last["accepted"] and last["retrainings"] == 2 and recovering.calls == 4
+    assert last["accuracy"] == pytest.approx(hand_accuracy(patient.model, *stop), abs=1e-12)
+    without = harmonic_prune(model, x_val, y_val, retrain=lambda m: None, final_retrainings=0, **options)
+    assert all(r["layer"] is not None for r in without.history[1:])
+    one_shot = harmonic_prune(model, x_val, y_val, final_retrainings=5, **options)
+    assert one_shot.retrainings == 0 and all(r["layer"] is not None for r in one_shot.history[1:])

@@ -22,8 +22,9 @@ LEARNING_RATE = 1e-3
 
 
 RETRAINING = {"batches": RETRAIN_BATCHES, "batch_size": BATCH_SIZE, "learning_rate": LEARNING_RATE,
-              "criterion": "after every cut; the cut is kept while the stopping-set accuracy stays within the "
-                           "tolerance of the start"}
+              "criterion": "after every cut (learning rate cosine-annealed to 0); the cut is kept while the "
+                           "stopping-set accuracy stays within the tolerance of the start, retried up to "
+                           "harmonic_prune's patience before a refusal; a final retraining after the last cut"}
 
 
 def retraining_options(x_train: np.ndarray, y_train: np.ndarray, seed: int) -> dict:
@@ -73,15 +74,31 @@ def prune_module(module, x: np.ndarray, y: np.ndarray, tolerance: float, seed: i
     result = harmonic_prune(module, torch.from_numpy(x[sel]), torch.from_numpy(y[sel]), **options)
     if not result.layers:
         return None
-    history = [_entry(r, index, train is not None) for r in result.accepted]
+    history, chosen = _path(result, index, train is not None)
     hidden = [index[name] for name in result.layers]
     before = parameters_before if parameters_before is not None else model_counts(module).stored.parameters
-    details = {"stop_reason": result.stop_reason, "trials": len(result.history) - 1}
+    details = {"stop_reason": result.stop_reason, "trials": len(result.history) - 1 - _final_records(result)}
     if train is not None:
         details.update(training_points=int(len(train[0])), retraining=RETRAINING)
     return section("retrained" if train is not None else "one-shot", hidden, list(result.layers),
                    [shapes[name] for name in result.layers], before, tolerance, sets, history[0]["ranks"],
-                   history, history[-1], **details)
+                   history, chosen, **details)
+
+
+def _final_records(result) -> int:
+    """1 when the history ends with ``harmonic_prune``'s final retraining (a record without a layer), else 0."""
+    return int(len(result.history) > 1 and result.history[-1]["layer"] in (None, ""))
+
+
+def _path(result, index: Dict[str, int], retrained: bool) -> Tuple[List[dict], dict]:
+    """The path (the start and every kept cut) and the chosen state: the model as returned, which is the last
+    kept cut after the final retraining when that was kept (at the last cut's iteration, with its ranks)."""
+    cuts = result.accepted if not _final_records(result) else [
+        r for r in result.accepted if r is not result.history[-1]]
+    history = [_entry(r, index, retrained) for r in cuts]
+    chosen = _entry(result.accepted[-1], index, retrained)
+    chosen["iteration"] = history[-1]["iteration"]
+    return history, chosen
 
 
 def _entry(record: dict, index: Dict[str, int], retrained: bool) -> dict:

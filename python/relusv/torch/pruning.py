@@ -9,12 +9,18 @@
    whole network).
 3. A short retraining (``retrain_batches`` optimiser steps, the paper's 50 batches) follows every cut.
 4. The cut is kept when the accuracy on the *stopping* set stays at or above the floor (``tolerance`` below the
-   start, or ``min_accuracy``); otherwise the network is put back as it was before the cut, and the schedule
-   learns that the layer cannot go that low. Pruning ends when no layer can be tried lower.
+   start, or ``min_accuracy``). A short retraining moves that accuracy by about as much as a 1 pt tolerance, so
+   a cut below the floor is retrained again, up to ``patience`` more times, before it is refused (a refusal is
+   final for that rank of that layer, so a refusal by noise costs the most); a refused cut puts the network
+   back as it was before the cut, and the schedule learns that the layer cannot go that low. Pruning ends when
+   no layer can be tried lower.
+5. A final retraining of ``final_retrainings`` rounds (with the same patience), kept when the stopping set stays
+   at or above the floor.
 
 With the default ``schedule="bisection"`` each trial shrinks the interval of ranks still undecided for one layer
-by a constant factor, so the number of cuts (and retrainings) is ``O(sum_l log r_l)``: it grows with the
-number of layers and the log of the ranks. ``schedule="single"`` cuts one rank at a time as the paper does.
+by a constant factor, so the number of cuts is ``O(sum_l log r_l)``: it grows with the number of layers and
+the log of the ranks; the retrainings are at most ``1 + patience`` per cut plus the final ones.
+``schedule="single"`` cuts one rank at a time as the paper does.
 Without ``retrain`` the same cuts are made one-shot (for models that cannot be retrained).
 
 Counts come from ``relusv.params`` (each layer in the cheaper of its dense and factored forms); the returned
@@ -144,7 +150,8 @@ def numerical_rank(module: nn.Module) -> int:
 
 
 class _LoaderRetraining:
-    """Retraining from a data loader: ``batches`` optimiser steps, cycling through the loader."""
+    """Retraining from a data loader: ``batches`` optimiser steps, cycling through the loader, the learning rate
+    annealed to 0 on a cosine over the steps (``CosineAnnealingLR``), so every retraining ends settled."""
 
     def __init__(self, loader: Iterable, batches: int, optimizer: Optional[Callable], loss: Optional[Callable]):
         self.loader, self.batches = loader, batches
@@ -165,6 +172,7 @@ class _LoaderRetraining:
     def __call__(self, model: nn.Module) -> None:
         # Layers are replaced between calls, so the optimiser is built afresh each time.
         optimizer = self.optimizer([p for p in model.parameters() if p.requires_grad])
+        annealing = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, self.batches)
         device = model_device(model)
         modes = TrainingModes(model)
         try:
@@ -174,6 +182,7 @@ class _LoaderRetraining:
                 optimizer.zero_grad()
                 self.loss(forward(model, inputs, device), targets.to(device)).backward()
                 optimizer.step()
+                annealing.step()
         finally:
             modes.restore()
             for p in model.parameters():
@@ -190,8 +199,11 @@ class PruneResult:
     ``layers``, as measured in this trial), ``parameters`` and ``multiply_adds`` (cheaper form per layer,
     ``relusv.params``), ``selection_accuracy_before_retraining`` (right after the cut: what chose it),
     ``selection_accuracy``, ``accuracy_before_retraining`` and ``accuracy`` (the stopping set, before and after
-    retraining), ``retrained``, ``accepted`` (False for a cut undone because it broke the floor) and
-    ``test_accuracy`` when ``test_data`` is given (reported only, never used).
+    retraining), ``retrained``, ``retrainings`` (the retraining rounds it took: 1 plus the retries of
+    ``patience``), ``accepted`` (False for a cut undone because it broke the floor) and ``test_accuracy`` when
+    ``test_data`` is given (reported only, never used). With retraining and at least one kept cut, the last
+    record is the final retraining (``layer`` and ``rank_tried`` None, the ranks unchanged; ``accepted`` False
+    when it was undone because it broke the floor).
 
     ``model`` is stored in the cheaper form per layer, so ``parameters == sum(p.numel() for p in
     model.parameters())``.
@@ -245,7 +257,8 @@ class PruneResult:
 
     @property
     def retrainings(self) -> int:
-        return sum(r["retrained"] in (True, "True") for r in self.history)
+        """Retraining rounds in all (every trial's, the retries and the final retraining)."""
+        return sum(int(r.get("retrainings") or 0) for r in self.history)
 
     def guarantee(self) -> str:
         """What the result promises, on which set, and the test drop measured apart from every decision."""
@@ -263,7 +276,8 @@ class PruneResult:
     def __repr__(self) -> str:
         first, last = self.accepted[0], self.accepted[-1]
         ranks = dict(zip(self.layers, last.get("ranks", [])))
-        return (f"PruneResult({len(self.history) - 1} iterations ({self.retrainings} retrainings), stopped by "
+        trials = sum(r["layer"] not in (None, "") for r in self.history)
+        return (f"PruneResult({trials} iterations ({self.retrainings} retrainings), stopped by "
                 f"{self.stop_reason!r}; ranks {ranks}; parameters {first['parameters']:,} -> "
                 f"{last['parameters']:,}; {self.guarantee()})")
 
@@ -292,9 +306,10 @@ def _checked_labels(model: nn.Module, x_val: Any, y_val: Any) -> Any:
     return y_val
 
 
-def _decision_sets(x_val: Any, y_val: Any, stop_data: Optional[Data], seed: int) -> Tuple[Data, Data]:
-    """``(selection, stopping)``: ``(x_val, y_val)`` and ``stop_data``, or two seeded disjoint halves of
-    ``(x_val, y_val)`` when ``stop_data`` is None."""
+def _decision_sets(x_val: Any, y_val: Any, stop_data: Optional[Data], seed: int,
+                   selection_fraction: float) -> Tuple[Data, Data]:
+    """``(selection, stopping)``: ``(x_val, y_val)`` and ``stop_data``, or two seeded disjoint parts of
+    ``(x_val, y_val)`` when ``stop_data`` is None, the first ``selection_fraction`` of the points."""
     if stop_data is not None:
         return (x_val, y_val), tuple(stop_data)
     if not hasattr(x_val, "__len__"):
@@ -302,17 +317,22 @@ def _decision_sets(x_val: Any, y_val: Any, stop_data: Optional[Data], seed: int)
     if y_val is not None and len(x_val) != len(y_val):
         raise InvalidInputError(f"x_val has {len(x_val)} points but y_val has {len(y_val)}")
     if len(x_val) < 2:
-        raise InvalidInputError(f"x_val has {len(x_val)} points: at least 2 are needed (a selection half and a "
-                                f"stopping half), or pass stop_data")
-    selection, stopping = split_sets(len(x_val), seed, [0.5, 0.5])
+        raise InvalidInputError(f"x_val has {len(x_val)} points: at least 2 are needed (a selection set and a "
+                                f"stopping set), or pass stop_data")
+    selection, stopping = split_sets(len(x_val), seed, [selection_fraction, 1 - selection_fraction])
     return _subset(x_val, y_val, selection), _subset(x_val, y_val, stopping)
 
 
-def _check_options(min_rank: int, retrain_batches: int, max_iterations: Optional[int], retrain: Any) -> None:
+def _check_options(min_rank: int, retrain_batches: int, max_iterations: Optional[int], retrain: Any,
+                   patience: int, final_retrainings: int, selection_fraction: float) -> None:
     for name, value, least in (("min_rank", min_rank, 1), ("retrain_batches", retrain_batches, 1),
-                               ("max_iterations", max_iterations, 0)):
+                               ("max_iterations", max_iterations, 0), ("patience", patience, 0),
+                               ("final_retrainings", final_retrainings, 0)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
             raise InvalidInputError(f"{name} must be an integer >= {least}, got {value!r}")
+    if isinstance(selection_fraction, bool) or not isinstance(selection_fraction, (int, float)) \
+            or not 0 < selection_fraction < 1:
+        raise InvalidInputError(f"selection_fraction must lie in (0, 1), got {selection_fraction!r}")
     if retrain is True:
         raise InvalidInputError("retrain=True: pass the retraining itself (a data loader of (inputs, targets) "
                                 "batches, or a callable retrain(model)), or retrain=False for one-shot pruning")
@@ -347,10 +367,10 @@ class _Pruning:
 
     def __init__(self, work: nn.Module, names: List[str], selection: Data, stopping: Data,
                  test_data: Optional[Data], batch_size: int, predict: Optional[Callable],
-                 retrain: Optional[Callable]):
+                 retrain: Optional[Callable], patience: int = 0):
         self.work, self.target, self.names = work, unwrap(work), names
         self.selection, self.stopping, self.test_data = selection, stopping, test_data
-        self.batch_size, self.predict, self.retrain = batch_size, predict, retrain
+        self.batch_size, self.predict, self.retrain, self.patience = batch_size, predict, retrain, patience
         self.example = ProbeSet(*selection, 1).batch(0)[2]
         self.history = History()
 
@@ -387,24 +407,35 @@ class _Pruning:
             found.append((acc, relative, name, rank, candidate))
         return found
 
+    def retrained_accuracy(self, floor: float, rounds: int) -> Tuple[float, int]:
+        """Step 3-4: retraining, then the stopping-set accuracy; below the floor, up to ``rounds - 1`` further
+        retrainings while it stays there. The last accuracy and the rounds made."""
+        made = 0
+        while True:
+            self.retrain(self.work)
+            made += 1
+            accuracy_now = self.accuracy(self.stopping)
+            if accuracy_now >= floor or made >= rounds:
+                return accuracy_now, made
+
     def trial(self, iteration: int, floor: float, schedule: Schedule) -> dict:
-        """Steps 2-4: the least harmful cut, retraining, and the floor on the stopping set (undone below it)."""
+        """Steps 2-4: the least harmful cut, retraining (with patience), and the floor on the stopping set
+        (undone below it)."""
         options = self.candidates(schedule)
         before, _, name, rank, candidate = options[choose_cut([(a, r) for a, r, *_ in options])]
         snapshot = copy.deepcopy(self.target) if self.retrain is not None else None
         original = self.target.get_submodule(name)
         replace_module(self.target, name, candidate)
         stop_before = self.accuracy(self.stopping)
-        if self.retrain is not None:
-            self.retrain(self.work)
-        stop_after = self.accuracy(self.stopping) if self.retrain is not None else stop_before
+        stop_after, rounds = (stop_before, 0) if self.retrain is None else \
+            self.retrained_accuracy(floor, 1 + self.patience)
         accepted = stop_after >= floor
         ranks = dict(schedule.rank, **{name: rank})
         entry = self.record(ranks, iteration=iteration, layer=name, rank_tried=rank,
                             selection_accuracy_before_retraining=before,
                             selection_accuracy=self.accuracy(self.selection) if self.retrain is not None else before,
                             accuracy_before_retraining=stop_before, accuracy=stop_after,
-                            retrained=self.retrain is not None, accepted=accepted)
+                            retrained=self.retrain is not None, retrainings=rounds, accepted=accepted)
         if accepted:
             schedule.accept(name, rank)
         else:
@@ -415,11 +446,30 @@ class _Pruning:
                 _restore(self.target, snapshot, self.names)
         return entry
 
+    def final_retraining(self, iteration: int, floor: float, schedule: Schedule, rounds: int) -> dict:
+        """Step 5: ``rounds`` retrainings of the pruned network, then the patience of a cut (further rounds while
+        the stopping set is below the floor); undone when it stays below."""
+        snapshot = copy.deepcopy(self.target)
+        selection_before, stop_before = self.accuracy(self.selection), self.accuracy(self.stopping)
+        for _ in range(rounds - 1):
+            self.retrain(self.work)
+        stop_after, last = self.retrained_accuracy(floor, 1 + self.patience)
+        rounds += last - 1
+        accepted = stop_after >= floor
+        entry = self.record(schedule.rank, iteration=iteration, layer=None, rank_tried=None,
+                            selection_accuracy_before_retraining=selection_before,
+                            selection_accuracy=self.accuracy(self.selection), accuracy_before_retraining=stop_before,
+                            accuracy=stop_after, retrained=True, retrainings=rounds, accepted=accepted)
+        if not accepted:
+            _restore(self.target, snapshot, self.names)
+        return entry
+
 
 def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: Optional[Retrain] = None,
                    retrain_batches: int = 50, optimizer: Optional[Callable] = None, loss: Optional[Callable] = None,
                    tolerance: float = 0.01, min_accuracy: Optional[float] = None, stop_data: Optional[Data] = None,
-                   test_data: Optional[Data] = None, schedule: str = "bisection", cut_fraction: float = 0.25,
+                   test_data: Optional[Data] = None, selection_fraction: float = 0.25, patience: int = 4,
+                   final_retrainings: int = 10, schedule: str = "bisection", cut_fraction: float = 0.25,
                    max_parameters: Optional[int] = None, max_iterations: Optional[int] = None, min_rank: int = 1,
                    layers: Optional[Iterable[str]] = None, batch_size: int = 1024, inplace: bool = False,
                    predict: Optional[Callable] = None, seed: int = 0,
@@ -428,7 +478,8 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
 
     The paper's algorithm: the layers become double layers, then repeatedly the ReLU-aware least useful singular
     directions are cut from one layer, the network is retrained briefly, and the cut is kept while the accuracy
-    on a stopping set stays within ``tolerance`` of the start (see the module docstring for the steps).
+    on a stopping set stays within ``tolerance`` of the start; a final longer retraining polishes the result
+    (see the module docstring for the steps).
 
     Parameters
     ----------
@@ -436,13 +487,15 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
         Copied first unless ``inplace``.
     x_val, y_val
         Validation data (tensors, arrays, or a dataset of ``(input, target)`` pairs with ``y_val=None``). Without
-        ``stop_data`` they are split into two seeded disjoint halves: the *selection* half chooses every cut,
-        the *stopping* half decides whether a cut is kept. With ``stop_data`` all of them choose the cuts.
+        ``stop_data`` they are split into two seeded disjoint parts: the *selection* set (``selection_fraction``
+        of the points) chooses every cut, the *stopping* set (the rest) decides whether a cut is kept. With
+        ``stop_data`` all of them choose the cuts.
     retrain : data loader, callable or False, optional
         The paper's short retraining after every cut: an iterable of ``(inputs, targets)`` batches, of which
-        ``retrain_batches`` are used per retraining with ``optimizer(params)`` (default Adam, lr 1e-3) and
-        ``loss`` (default cross-entropy); or ``retrain(model)`` that trains the current model in place (layers
-        change between calls: build the optimiser inside). None or False: one-shot pruning, nothing retrained.
+        ``retrain_batches`` are used per retraining with ``optimizer(params)`` (default Adam, lr 1e-3), its
+        learning rate annealed to 0 on a cosine over those steps, and ``loss`` (default cross-entropy); or
+        ``retrain(model)`` that trains the current model in place (one round; layers change between calls:
+        build the optimiser inside). None or False: one-shot pruning, nothing retrained.
     retrain_batches : int, default 50
         Optimiser steps per retraining (the paper's 50 batches).
     tolerance : float, default 0.01
@@ -454,6 +507,17 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
         The stopping set; disjoint from ``x_val`` is the caller's promise.
     test_data : (x_test, y_test), optional
         Only reported (``test_accuracy`` in every record, the test drop in ``guarantee()``), never used.
+    selection_fraction : float in (0, 1), default 0.25
+        Without ``stop_data``: the part of ``x_val`` that chooses the cuts. Choosing among one candidate per
+        layer needs few points; the decision to keep a cut compares accuracies one tolerance apart, so the
+        stopping set gets the larger part (its sampling spread is what makes a decision a coin flip).
+    patience : int, default 4
+        With retraining: a cut whose stopping-set accuracy is below the floor after its retraining is retrained
+        again, up to ``patience`` more rounds, and refused only if it is still below the floor (every round and
+        its measurement is in the ``retrainings`` of the record). 0 refuses at the first measurement.
+    final_retrainings : int, default 10
+        With retraining and at least one kept cut: retraining rounds of the final network (the last record),
+        then up to ``patience`` more while the stopping set is below the floor; undone if it stays below. 0: none.
     schedule : {"bisection", "single"}, default "bisection"
         ``"bisection"``: each layer's next trial cuts ``max(1, floor(cut_fraction * w))`` ranks, ``w`` the width
         of the interval between its accepted rank and the largest rank refused, so every trial shrinks that
@@ -496,26 +560,36 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
     ... # doctest: +SKIP
     >>> print(result.guarantee())  # doctest: +SKIP
     """
-    _check_options(min_rank, retrain_batches, max_iterations, retrain)
+    _check_options(min_rank, retrain_batches, max_iterations, retrain, patience, final_retrainings,
+                   selection_fraction)
     x_val, y_val = _arrays.loader_points(x_val, y_val)  # a DataLoader is read once, not at every cut
-    selection, stopping = _decision_sets(x_val, _checked_labels(unwrap(model), x_val, y_val), stop_data, seed)
+    selection, stopping = _decision_sets(x_val, _checked_labels(unwrap(model), x_val, y_val), stop_data, seed,
+                                         selection_fraction)
     work = model if inplace else copy.deepcopy(model)
     target = unwrap(work)
     names = _pruned_layers(target, layers)
     if retrain is not None and retrain is not False and not callable(retrain):
         retrain = _LoaderRetraining(retrain, retrain_batches, optimizer, loss)
-    run = _Pruning(work, names, selection, stopping, test_data, batch_size, predict, retrain or None)
+    run = _Pruning(work, names, selection, stopping, test_data, batch_size, predict, retrain or None, patience)
     start = run.accuracy(stopping)
     floor = accuracy_floor(start, tolerance, min_accuracy)
     plan = Schedule(_to_double_layers(target, names), min_rank, schedule, cut_fraction)
     run.record(plan.rank, iteration=0, layer=None, rank_tried=None, selection_accuracy_before_retraining=None,
                selection_accuracy=run.accuracy(selection), accuracy_before_retraining=start, accuracy=start,
-               retrained=False, accepted=True)
+               retrained=False, retrainings=0, accepted=True)
     stop_reason = _loop(run, plan, floor, max_parameters, max_iterations, progress)
+    if _polishes(run, stop_reason, final_retrainings):
+        run.final_retraining(len(run.history), floor, plan, final_retrainings)
     store_cheaper(target)
     return PruneResult(work, names, run.history, start, stop_reason, floor,
                        None if min_accuracy is not None else float(tolerance), _points(selection),
                        _points(stopping), run.retrain is not None, schedule)
+
+
+def _polishes(run: _Pruning, stop_reason: str, final_retrainings: int) -> bool:
+    """Whether step 5 runs: with retraining, rounds asked for, at least one kept cut, and not cancelled."""
+    kept_cuts = len(run.history.select(accepted=True)) - 1
+    return run.retrain is not None and final_retrainings > 0 and kept_cuts > 0 and stop_reason != "cancelled"
 
 
 def _points(data: Data) -> int:
