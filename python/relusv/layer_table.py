@@ -48,6 +48,7 @@ from .analysis.compare import (
     compare,
     design,
     empty_columns,
+    for_family,
     gmw_functional,
     maximum_functional,
     resolution_note,
@@ -123,11 +124,13 @@ Groups = Design   # the classification and the compared sets of one table (``rel
 
 def compare_groups(correct: np.ndarray, group_size: Optional[int] = None,
                    max_group_size: Optional[int] = DEFAULT_MAX_GROUP_SIZE, repeats: int = DEFAULT_REPEATS,
-                   seed: int = 0, permutations: int = DEFAULT_PERMUTATIONS, bootstrap: int = DEFAULT_BOOTSTRAP,
+                   seed: int = 0, permutations: Optional[int] = None, bootstrap: int = DEFAULT_BOOTSTRAP,
                    alpha: float = DEFAULT_ALPHA) -> Design:
     """The design of the table's comparisons (MATH.md section 11; ``relusv.analysis.compare.design``):
     each group capped at ``max_group_size`` points, ``repeats`` subsample pairs of the smaller pool's size (at
-    most ``group_size``), ``permutations`` relabellings, ``bootstrap`` resamples, or the reason there are none."""
+    most ``group_size``), ``permutations`` relabellings (None: from the size of the table's family,
+    ``relusv.analysis.compare.permutations_for``, set by ``table_records``), ``bootstrap`` resamples, or the
+    reason there are none."""
     return design(correct, repeats=repeats, permutations=permutations, bootstrap=bootstrap, group_size=group_size,
                   max_group_size=max_group_size, alpha=alpha, seed=seed)
 
@@ -140,9 +143,17 @@ def _site_comparison(points: np.ndarray, groups: Design, samples: int, trim: flo
 
     comparison = compare(groups, gmw_functional(points, samples, trim, seed))
     values: Dict[str, Dict[str, List[float]]] = {}
+    measured: Dict[bytes, float] = {}     # a set compared in several repeats (a whole pool) is measured once
+
+    def set_diameter(positions: np.ndarray) -> float:
+        key = np.sort(positions).tobytes()
+        if key not in measured:
+            measured[key] = diameter(points[positions], progress=False)
+        return measured[key]
+
     for k, g in enumerate(GROUPS):
         widths = comparison.correct_values if k == 0 else comparison.incorrect_values
-        diameters = [diameter(points[groups.observed[r, k]], progress=False) for r in range(groups.repeats)]
+        diameters = [set_diameter(groups.observed[r, k]) for r in range(groups.repeats)]
         values[g] = {"gmw": list(widths),
                      "effective_dimension": [float((w / d) ** 2) if d > 0 else 0.0 for w, d in zip(widths, diameters)]}
     return comparison, values
@@ -430,6 +441,17 @@ def table_settings(seed: int = 0, samples: int = 100, trim: float = 0.1, relu_bo
             "unit_sphere": unit_sphere, "sphere_points": sphere_points, "sphere_max_steps": sphere_max_steps}
 
 
+def family_size(layers: Sequence[LayerInput], acts: Dict[tuple, np.ndarray], groups: Design,
+                relu_bounds: bool) -> int:
+    """The comparisons ``table_records`` makes (its Holm family): the GMW at every captured site (a layer's
+    input and output), and ``s_0`` of every ReLU layer when ``relu_bounds``; none when the groups are not
+    compared."""
+    if not groups.comparable:
+        return 0
+    return sum(sum((layer.name, site) in acts for site in SITES) + int(layer.weighted and layer.relu and relu_bounds)
+               for layer in layers)
+
+
 def table_records(layers: Sequence[LayerInput], groups: Design, acts: Dict[tuple, np.ndarray],
                   settings: dict, show: Optional[bool] = None,
                   dimensions: Optional[Dict[tuple, int]] = None) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
@@ -441,15 +463,21 @@ def table_records(layers: Sequence[LayerInput], groups: Design, acts: Dict[tuple
     ``sphere_points``, ``sphere_max_steps``. ``dimensions[(name, site)]``: the size of a point there
     (default: the width of ``acts``; given when no points were chosen). Every comparison of the table (GMW
     at each site, ``s_0``) is one member of a Holm family (MATH.md section 11); ``attrs["family"]`` counts them.
+    A design whose count of relabellings was left open (``permutations=None``) gets it from the family's size
+    here (``relusv.analysis.compare.for_family``).
     """
     dimensions = {**{key: int(a.shape[1]) for key, a in acts.items()}, **(dimensions or {})}
     settings = {**settings, "dimensions": dimensions}
+    expected = family_size(layers, acts, groups, settings["relu_bounds"])
+    groups = for_family(groups, expected)
     details: Dict[str, Any] = {}
     family: List[Tuple[Dict[str, Any], str, Comparison]] = []
     rows = [_layer_row(layer, acts, groups, settings, details, family)
             for layer in progress_bar(layers, "layers", show=show)]
+    if len(family) != expected:
+        raise RuntimeError(f"the table made {len(family)} comparisons, {expected} were foreseen")
     adjust([c for _, _, c in family], groups.alpha)
-    note = resolution_note(int(groups.settings.get("permutations", 0)), len(family), groups.alpha)
+    note = resolution_note(int(groups.settings.get("permutations") or DEFAULT_PERMUTATIONS), len(family), groups.alpha)
     if note:
         warnings.warn(note, stacklevel=3)
     for row, prefix, c in family:
