@@ -542,7 +542,8 @@ class JointMap:
 
     # -- the linear operator ---------------------------------------------------------------------------------
 
-    def operator_norm(self, seed: int = 0, iterations: int = 100, tol: float = 1e-5) -> Tuple[float, str]:
+    def operator_norm(self, seed: int = 0, iterations: Optional[int] = None, tol: Optional[float] = None
+                      ) -> Tuple[float, str]:
         """``(||A||, method)`` of the joint linear map ``x -> sum_j A_j x_j`` on the stacked input.
 
         Linear layers and identities (any number of positions): ``A`` acts as
@@ -551,13 +552,17 @@ class JointMap:
         iteration in float32 unless ``tol < 1e-5``; ``relusv.torch.conv_operator``'s
         ``_lanczos``) from a seeded Gaussian start, until the top Ritz pair's
         relative residual is at most ``tol`` or after ``iterations``
-        applications of ``A^T A``; the value reported is ``||A y||`` of the
-        unit Ritz vector ``y`` evaluated in float64, a value from below (the
-        operator attains it).
+        applications of ``A^T A`` (defaults: those of ``conv_operator_norm``,
+        ``1e-3`` and 60; the Ritz value's error is of the order of the squared
+        residual); the value reported is ``||A y||`` of the unit Ritz vector
+        ``y`` evaluated in float64, a value from below (the operator attains it).
         """
         if not self.conv or all(p.kind == "identity-conv" for p in self.pieces):
             return float(np.linalg.norm(self.matrix, 2)), "exact"
-        from .conv_operator import _gram, _lanczos
+        from .conv_operator import DEFAULT_MAX_ITER, DEFAULT_TOL, _gram, _lanczos
+
+        tol = DEFAULT_TOL if tol is None else float(tol)
+        iterations = DEFAULT_MAX_ITER if iterations is None else int(iterations)
 
         generator = torch.Generator().manual_seed(int(seed))
         start = torch.cat([torch.randn(1, *p.shape, generator=generator).reshape(1, -1) for p in self.pieces], 1)
