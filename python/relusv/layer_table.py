@@ -61,6 +61,8 @@ __all__ = ["DEFAULT_ALPHA", "DEFAULT_BOOTSTRAP", "DEFAULT_MAX_GROUP_SIZE", "DEFA
            "LayerInput", "compare_groups", "table_records", "table_settings", "operator_norm", "progress_bar"]
 DEFAULT_RELU_POINTS = 9     # ranks per bound curve (evenly spaced below the data rank); None: every rank
 DEFAULT_RELU_MAX_STEPS = 50  # Adam steps per fitted rank: a survey's budget (relu_options={"max_steps": ...} for more)
+SURVEY_FIT_WORK = 5e7        # multiply-adds of one evaluation of a layer's curve up to which every rank is fitted
+SURVEY_MAX_STRIDE = 2        # above: every second rank (survey_fit_stride; relu_options={"fit_stride": 1} for all)
 
 
 def progress_bar(iterable: Iterable, description: str, total: Optional[int] = None, show: Optional[bool] = None):
@@ -216,12 +218,33 @@ def relu_curve(layer: LayerInput, w: np.ndarray, b: Optional[np.ndarray], x: Opt
     return _curve_dict(spectrum, zero_from, limit)
 
 
+def survey_fit_stride(rows: int, cols: int, outputs: int) -> int:
+    """The fit stride of a table's bound curve, from the size of the layer over its points.
+
+    One evaluation of the layer over its points costs ``rows x cols x outputs`` multiply-adds (``N P`` patch
+    rows of ``cols`` values, ``outputs`` channels). Up to ``SURVEY_FIT_WORK`` every requested ``k`` is fitted;
+    above, every ``s``-th (``relu_singular_values``' ``fit_stride``), ``s`` the smallest power of two with
+    ``work <= s * SURVEY_FIT_WORK``, at most ``SURVEY_MAX_STRIDE``: the other ``k`` take the truncated SVD,
+    data-aware, extended and previous-``k`` candidates. Every bound stays the exact error of its factors.
+    """
+    work = float(rows) * float(cols) * float(outputs)
+    stride = 1
+    while stride < SURVEY_MAX_STRIDE and work > stride * SURVEY_FIT_WORK:
+        stride *= 2
+    return stride
+
+
 def _conv_curve(layer: LayerInput, images: np.ndarray, points: Optional[int], seed: int, options: dict):
-    """Channel-rank bounds of a convolution through ``layer.conv_bounds`` (``relusv.torch.relu_singular_values``)."""
+    """Channel-rank bounds of a convolution through ``layer.conv_bounds`` (``relusv.torch.relu_singular_values``);
+    without a ``fit_stride`` in ``options``, the stride of ``survey_fit_stride``."""
     limit = min(layer.matrix.shape)
     rank = getattr(layer.conv_bounds, "data_rank", None)
     zero_from = limit if rank is None else min(limit, rank(images))
     ks = curve_ks(max(zero_from, 1), points)
+    if "fit_stride" not in options:   # stride 1: left to the engine (its own budget may thin out a huge curve)
+        rows = images.shape[0] * int(getattr(layer.conv_bounds, "positions", 1))
+        stride = survey_fit_stride(rows, layer.matrix.shape[1], layer.matrix.shape[0])
+        options = {**options, "fit_stride": stride} if stride > 1 else options
     spectrum = layer.conv_bounds(images, ks, seed, {"progress": False, **options})
     return _curve_dict(spectrum, zero_from, limit)
 

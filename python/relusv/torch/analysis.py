@@ -339,8 +339,12 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
         Ranks per bound curve, evenly spaced over ``0 .. rank(X W^T) - 1``; None for every rank.
     relu_options : dict, optional
         Extra keyword arguments of ``relu_singular_values`` (``max_steps``, ``time_budget``, ...).
-        Default ``max_steps``: ``DEFAULT_RELU_MAX_STEPS`` (50), a survey's budget; every bound is
-        certified whatever the budget, more steps only tighten it.
+        Default ``max_steps``: ``DEFAULT_RELU_MAX_STEPS`` (50), a survey's budget; and for a convolution
+        (or activation site) whose evaluation over its points costs more than ``SURVEY_FIT_WORK``
+        (5e7) multiply-adds, ``fit_stride=2``: fits at every second computed rank, the others from
+        the SVD, data-aware, extended and previous-``k`` candidates (``relusv.layer_table.survey_fit_stride``;
+        ``relu_options={"fit_stride": 1}`` fits every rank). Every bound is certified whatever the
+        budget, more work only tightens it.
     unit_sphere : bool
         Also bound each linear ReLU layer over a seeded sample of ``sphere_points`` points
         of the unit sphere with ``b = 0`` (column ``s0_unit_sphere``), with
