@@ -61,8 +61,8 @@ __all__ = ["DEFAULT_ALPHA", "DEFAULT_BOOTSTRAP", "DEFAULT_MAX_GROUP_SIZE", "DEFA
            "LayerInput", "compare_groups", "table_records", "table_settings", "operator_norm", "progress_bar"]
 DEFAULT_RELU_POINTS = 9     # ranks per bound curve (evenly spaced below the data rank); None: every rank
 DEFAULT_RELU_MAX_STEPS = 50  # Adam steps per fitted rank: a survey's budget (relu_options={"max_steps": ...} for more)
-SURVEY_FIT_WORK = 5e7        # multiply-adds of one evaluation of a layer's curve up to which every rank is fitted
-SURVEY_MAX_STRIDE = 2        # above: every second rank (survey_fit_stride; relu_options={"fit_stride": 1} for all)
+SURVEY_FIT_WORK = 1e7        # multiply-adds of one evaluation of a layer's curve up to which every rank is fitted
+SURVEY_MAX_STRIDE = 8        # above: a stride growing with the work, up to 8 (survey_fit_stride; fit_stride=1: all)
 
 
 def progress_bar(iterable: Iterable, description: str, total: Optional[int] = None, show: Optional[bool] = None):
