@@ -12,7 +12,9 @@ as medians over ``--repeats`` runs:
 - ``no bounds``: the same with ``relu_bounds=False``;
 
 and the ratios ``analyze / (forward + svd)`` and ``no bounds / forward``. The
-targets are at most 10x and 3x, and ``analyze`` at most 60 s per model.
+targets are at most 10x and 3x, and ``analyze`` at most 60 s per model. Below each
+row: the size of the ``relu_bounds=False`` table's Holm family and the count of
+relabellings drawn for it.
 
 ``--profile N`` prints, per model, the N functions of relusv with the largest
 cumulative time in the ``relu_bounds=False`` call (cProfile): what dominates.
@@ -103,6 +105,8 @@ def main() -> None:
             args.repeats, lambda: analyze(model, x, y, progress=False))
         print(f"{name:<14}{len(table):>7}{forward:>8.2f}s{svd:>7.2f}s{full:>8.1f}s{plain:>9.1f}s"
               f"{full / (forward + svd):>18.1f}{plain / forward:>14.1f}", flush=True)
+        print(f"{'':<14}no bounds: {table.attrs['family']} comparisons, "
+              f"{table.attrs['design']['permutations']} permutations", flush=True)
         if args.profile:
             profiled(args.profile, lambda: analyze(model, x, y, relu_bounds=False, progress=False))
 

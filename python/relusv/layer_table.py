@@ -48,6 +48,7 @@ from .analysis.compare import (
     compare,
     design,
     empty_columns,
+    for_family,
     gmw_functional,
     maximum_functional,
     resolution_note,
@@ -60,6 +61,8 @@ __all__ = ["DEFAULT_ALPHA", "DEFAULT_BOOTSTRAP", "DEFAULT_MAX_GROUP_SIZE", "DEFA
            "LayerInput", "compare_groups", "table_records", "table_settings", "operator_norm", "progress_bar"]
 DEFAULT_RELU_POINTS = 9     # ranks per bound curve (evenly spaced below the data rank); None: every rank
 DEFAULT_RELU_MAX_STEPS = 50  # Adam steps per fitted rank: a survey's budget (relu_options={"max_steps": ...} for more)
+SURVEY_FIT_WORK = 1e7        # multiply-adds of one evaluation of a layer's curve up to which every rank is fitted
+SURVEY_MAX_STRIDE = 8        # above: a stride growing with the work, up to 8 (survey_fit_stride; fit_stride=1: all)
 
 
 def progress_bar(iterable: Iterable, description: str, total: Optional[int] = None, show: Optional[bool] = None):
@@ -123,11 +126,13 @@ Groups = Design   # the classification and the compared sets of one table (``rel
 
 def compare_groups(correct: np.ndarray, group_size: Optional[int] = None,
                    max_group_size: Optional[int] = DEFAULT_MAX_GROUP_SIZE, repeats: int = DEFAULT_REPEATS,
-                   seed: int = 0, permutations: int = DEFAULT_PERMUTATIONS, bootstrap: int = DEFAULT_BOOTSTRAP,
+                   seed: int = 0, permutations: Optional[int] = None, bootstrap: int = DEFAULT_BOOTSTRAP,
                    alpha: float = DEFAULT_ALPHA) -> Design:
     """The design of the table's comparisons (MATH.md section 11; ``relusv.analysis.compare.design``):
     each group capped at ``max_group_size`` points, ``repeats`` subsample pairs of the smaller pool's size (at
-    most ``group_size``), ``permutations`` relabellings, ``bootstrap`` resamples, or the reason there are none."""
+    most ``group_size``), ``permutations`` relabellings (None: from the size of the table's family,
+    ``relusv.analysis.compare.permutations_for``, set by ``table_records``), ``bootstrap`` resamples, or the
+    reason there are none."""
     return design(correct, repeats=repeats, permutations=permutations, bootstrap=bootstrap, group_size=group_size,
                   max_group_size=max_group_size, alpha=alpha, seed=seed)
 
@@ -140,9 +145,17 @@ def _site_comparison(points: np.ndarray, groups: Design, samples: int, trim: flo
 
     comparison = compare(groups, gmw_functional(points, samples, trim, seed))
     values: Dict[str, Dict[str, List[float]]] = {}
+    measured: Dict[bytes, float] = {}     # a set compared in several repeats (a whole pool) is measured once
+
+    def set_diameter(positions: np.ndarray) -> float:
+        key = np.sort(positions).tobytes()
+        if key not in measured:
+            measured[key] = diameter(points[positions], progress=False)
+        return measured[key]
+
     for k, g in enumerate(GROUPS):
         widths = comparison.correct_values if k == 0 else comparison.incorrect_values
-        diameters = [diameter(points[groups.observed[r, k]], progress=False) for r in range(groups.repeats)]
+        diameters = [set_diameter(groups.observed[r, k]) for r in range(groups.repeats)]
         values[g] = {"gmw": list(widths),
                      "effective_dimension": [float((w / d) ** 2) if d > 0 else 0.0 for w, d in zip(widths, diameters)]}
     return comparison, values
@@ -205,12 +218,33 @@ def relu_curve(layer: LayerInput, w: np.ndarray, b: Optional[np.ndarray], x: Opt
     return _curve_dict(spectrum, zero_from, limit)
 
 
+def survey_fit_stride(rows: int, cols: int, outputs: int) -> int:
+    """The fit stride of a table's bound curve, from the size of the layer over its points.
+
+    One evaluation of the layer over its points costs ``rows x cols x outputs`` multiply-adds (``N P`` patch
+    rows of ``cols`` values, ``outputs`` channels). Up to ``SURVEY_FIT_WORK`` every requested ``k`` is fitted;
+    above, every ``s``-th (``relu_singular_values``' ``fit_stride``), ``s`` the smallest power of two with
+    ``work <= s * SURVEY_FIT_WORK``, at most ``SURVEY_MAX_STRIDE``: the other ``k`` take the truncated SVD,
+    data-aware, extended and previous-``k`` candidates. Every bound stays the exact error of its factors.
+    """
+    work = float(rows) * float(cols) * float(outputs)
+    stride = 1
+    while stride < SURVEY_MAX_STRIDE and work > stride * SURVEY_FIT_WORK:
+        stride *= 2
+    return stride
+
+
 def _conv_curve(layer: LayerInput, images: np.ndarray, points: Optional[int], seed: int, options: dict):
-    """Channel-rank bounds of a convolution through ``layer.conv_bounds`` (``relusv.torch.relu_singular_values``)."""
+    """Channel-rank bounds of a convolution through ``layer.conv_bounds`` (``relusv.torch.relu_singular_values``);
+    without a ``fit_stride`` in ``options``, the stride of ``survey_fit_stride``."""
     limit = min(layer.matrix.shape)
     rank = getattr(layer.conv_bounds, "data_rank", None)
     zero_from = limit if rank is None else min(limit, rank(images))
     ks = curve_ks(max(zero_from, 1), points)
+    if "fit_stride" not in options:   # stride 1: left to the engine (its own budget may thin out a huge curve)
+        rows = images.shape[0] * int(getattr(layer.conv_bounds, "positions", 1))
+        stride = survey_fit_stride(rows, layer.matrix.shape[1], layer.matrix.shape[0])
+        options = {**options, "fit_stride": stride} if stride > 1 else options
     spectrum = layer.conv_bounds(images, ks, seed, {"progress": False, **options})
     return _curve_dict(spectrum, zero_from, limit)
 
@@ -430,6 +464,17 @@ def table_settings(seed: int = 0, samples: int = 100, trim: float = 0.1, relu_bo
             "unit_sphere": unit_sphere, "sphere_points": sphere_points, "sphere_max_steps": sphere_max_steps}
 
 
+def family_size(layers: Sequence[LayerInput], acts: Dict[tuple, np.ndarray], groups: Design,
+                relu_bounds: bool) -> int:
+    """The comparisons ``table_records`` makes (its Holm family): the GMW at every captured site (a layer's
+    input and output), and ``s_0`` of every ReLU layer when ``relu_bounds``; none when the groups are not
+    compared."""
+    if not groups.comparable:
+        return 0
+    return sum(sum((layer.name, site) in acts for site in SITES) + int(layer.weighted and layer.relu and relu_bounds)
+               for layer in layers)
+
+
 def table_records(layers: Sequence[LayerInput], groups: Design, acts: Dict[tuple, np.ndarray],
                   settings: dict, show: Optional[bool] = None,
                   dimensions: Optional[Dict[tuple, int]] = None) -> Tuple[List[Dict[str, Any]], Dict[str, Any]]:
@@ -441,15 +486,21 @@ def table_records(layers: Sequence[LayerInput], groups: Design, acts: Dict[tuple
     ``sphere_points``, ``sphere_max_steps``. ``dimensions[(name, site)]``: the size of a point there
     (default: the width of ``acts``; given when no points were chosen). Every comparison of the table (GMW
     at each site, ``s_0``) is one member of a Holm family (MATH.md section 11); ``attrs["family"]`` counts them.
+    A design whose count of relabellings was left open (``permutations=None``) gets it from the family's size
+    here (``relusv.analysis.compare.for_family``).
     """
     dimensions = {**{key: int(a.shape[1]) for key, a in acts.items()}, **(dimensions or {})}
     settings = {**settings, "dimensions": dimensions}
+    expected = family_size(layers, acts, groups, settings["relu_bounds"])
+    groups = for_family(groups, expected)
     details: Dict[str, Any] = {}
     family: List[Tuple[Dict[str, Any], str, Comparison]] = []
     rows = [_layer_row(layer, acts, groups, settings, details, family)
             for layer in progress_bar(layers, "layers", show=show)]
+    if len(family) != expected:
+        raise RuntimeError(f"the table made {len(family)} comparisons, {expected} were foreseen")
     adjust([c for _, _, c in family], groups.alpha)
-    note = resolution_note(int(groups.settings.get("permutations", 0)), len(family), groups.alpha)
+    note = resolution_note(int(groups.settings.get("permutations") or DEFAULT_PERMUTATIONS), len(family), groups.alpha)
     if note:
         warnings.warn(note, stacklevel=3)
     for row, prefix, c in family:

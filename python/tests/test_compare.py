@@ -184,3 +184,86 @@ def test_a_family_too_large_for_the_permutations_is_named():
     assert resolution_note(500, 11, 0.05) == ""                 # 1/501 < 0.05/11
     note = resolution_note(100, 11, 0.05)                        # 1/101 >= 0.05/11: no verdict possible
     assert "no verdict is possible" in note and "at least 220 permutations" in note
+
+
+@pytest.mark.parametrize("family", [1, 11, 26, 58, 400])
+def test_the_permutation_count_from_the_family_makes_a_verdict_attainable(family):
+    from relusv.analysis.compare import DEFAULT_PERMUTATIONS, permutations_for, resolution_note
+
+    count = permutations_for(family, 0.05)
+    assert count >= DEFAULT_PERMUTATIONS
+    # Holm's smallest adjusted p-value, family / (count + 1), is at most alpha / 2: a verdict is attainable.
+    assert family / (count + 1) <= 0.05 / 2
+    assert resolution_note(count, family, 0.05) == ""
+    assert family < 26 or resolution_note(DEFAULT_PERMUTATIONS, family, 0.05) != ""   # 500 alone would not do
+    with pytest.raises(InvalidInputError):
+        permutations_for(-1)
+
+
+def _staged_plan(seed, scale):
+    from relusv.analysis.compare import for_family
+
+    rng = np.random.default_rng([seed, 5])
+    correct = rng.random(160) < 0.6
+    x = _null_points(rng, 160) * np.where(correct, scale, 1.0)[:, None]
+    plan = for_family(design(correct, repeats=2, permutations=None, seed=seed), 40)   # 1599 relabellings
+    return plan, gmw_functional(x[plan.pool], samples=30, trim=0.1, seed=seed)
+
+
+def _naive_p(plan, functional, stop):
+    """The staged p-value from the definition: all relabellings, or the first stage alone."""
+    first = plan.settings["first_stage"]
+    observed = np.array([[functional.evaluate(plan.observed[r, k][None])[0] for k in range(2)]
+                         for r in range(plan.repeats)])
+    d = (observed[:, 0] - observed[:, 1]).mean()
+    d_star = np.array([np.mean([functional.evaluate(plan.permuted[b, r, 0][None])[0] -
+                                functional.evaluate(plan.permuted[b, r, 1][None])[0] for r in range(plan.repeats)])
+                       for b in range(plan.permuted.shape[0])])
+    hits = np.abs(d_star) >= abs(d) - 1e-9 * abs(d)
+    if hits[:first].sum() >= stop:
+        return (1 + hits[:first].sum()) / (first + 1), first
+    return (1 + hits.sum()) / (hits.size + 1), hits.size
+
+
+@pytest.mark.parametrize("seed, scale", [(0, 1.0), (1, 1.0), (2, 1.6)])
+def test_staged_relabellings_against_the_definition(seed, scale):
+    from relusv.analysis.compare import stop_count
+
+    plan, functional = _staged_plan(seed, scale)
+    assert plan.permuted.shape[0] == 1599 and plan.settings["first_stage"] == 500
+    stop = stop_count(500, 0.05)
+    assert (1 + stop) / 501 >= 0.05 > stop / 501       # a comparison stopped early has p >= alpha
+    c = compare(plan, functional)
+    p, used = _naive_p(plan, functional, stop)
+    assert c.p_value == pytest.approx(p, rel=1e-12) and c.permutations == used
+    if scale > 1:                                          # a planted effect runs to the end, below alpha / 40
+        assert used == 1599 and c.p_value < 0.05 / 40
+
+
+def test_analyze_draws_enough_permutations_for_its_family():
+    # A deep MLP: 16 layers, 32 GMW comparisons (relu_bounds=False), more than 500 relabellings can serve
+    # (1/501 >= 0.05/32). The correct points are planted 3 times wider than the incorrect ones, so their
+    # widths differ at every layer: with the count from the family there are verdicts, with 500 none.
+    import warnings
+
+    import torch
+    from relusv.analysis.compare import permutations_for
+    from relusv.torch import analyze
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(*[m for _ in range(15) for m in (nn.Linear(8, 8), nn.ReLU())], nn.Linear(8, 3)).eval()
+    x = torch.randn(80, 8)
+    x[:40] *= 3.0
+    with torch.no_grad():
+        y = model(x).argmax(1)
+    y[40:] = (y[40:] + 1) % 3                            # the narrow half misclassified
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                  # no "no verdict is possible" warning with the defaults
+        table = analyze(model, x, y, relu_bounds=False, repeats=2, samples=30, progress=False)
+    family = table.attrs["family"]
+    assert family == 32 and table.attrs["design"]["permutations"] == permutations_for(family)
+    assert (table["gmw_verdict"] == "correct larger").any()
+    with pytest.warns(UserWarning, match="no verdict is possible"):
+        fixed = analyze(model, x, y, relu_bounds=False, repeats=2, samples=30, permutations=500, progress=False)
+    assert (fixed["gmw_verdict"] == "no difference shown").all()

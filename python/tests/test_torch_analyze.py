@@ -428,3 +428,30 @@ def test_analyze_and_the_report_state_the_same_comparisons(trained, tmp_path, ca
             assert layer["top_bound_verdict"] == row["s0_verdict"]
             compared += 1
     assert compared >= 6
+
+
+def test_survey_fit_stride_scales_with_the_layer():
+    from relusv.layer_table import SURVEY_FIT_WORK, LayerInput, _conv_curve, survey_fit_stride
+
+    assert survey_fit_stride(100, 27, 16) == 1                                  # a small layer: every rank fitted
+    assert survey_fit_stride(3264, 576, 64) == 8                                # ResNet-18's layer1 over 51 images
+    assert survey_fit_stride(1, 1, int(SURVEY_FIT_WORK)) == 1 and survey_fit_stride(1, 1, int(SURVEY_FIT_WORK) + 1) == 2
+    assert survey_fit_stride(1, 1, int(3 * SURVEY_FIT_WORK)) == 4 and survey_fit_stride(1, 10**6, 10**6) == 8
+    seen = []
+
+    class Bounds:                                                               # records what the curve asks for
+        positions = 64
+
+        def __call__(self, images, ks, seed, options):
+            seen.append(dict(options))
+            raise StopIteration
+
+    for cols, want in ((576, 8), (9, None)):
+        layer = LayerInput("c", "conv2d", "Conv2d", "relu", True, 0.0, "", (), (64, cols // 9, 3, 3),
+                           np.zeros((64, cols)), np.zeros(64), 0, conv_bounds=Bounds())
+        with pytest.raises(StopIteration):
+            _conv_curve(layer, np.zeros((51, cols // 9, 8, 8)), 9, 0, {"max_steps": 50})
+        assert seen[-1].get("fit_stride") == want
+    with pytest.raises(StopIteration):                                          # an explicit stride is kept
+        _conv_curve(layer, np.zeros((51, 1, 8, 8)), 9, 0, {"fit_stride": 1})
+    assert seen[-1]["fit_stride"] == 1

@@ -306,7 +306,7 @@ def test_joint_operator_norm_against_the_dense_operator(seed):
     value, method = joint.operator_norm(seed=0, iterations=500, tol=1e-9)
     assert value <= exact * (1 + 1e-12), (value, exact)
     assert value == pytest.approx(exact, rel=1e-3), method
-    assert method.startswith("estimate (power iteration")
+    assert method.startswith("estimate (Lanczos on the joint map")
 
 
 def test_analyze_pre_activation_sites_on_a_concatenation():

@@ -20,9 +20,11 @@ from .compare import (
     comparison_reason,
     design,
     equal_size_subsets,
+    for_family,
     gmw_functional,
     holm,
     maximum_functional,
+    permutations_for,
     projections,
     spread,
     verdict,
@@ -31,5 +33,5 @@ from .directions import gaussian_directions
 
 __all__ = ["DEFAULT_ALPHA", "DEFAULT_BOOTSTRAP", "DEFAULT_MAX_GROUP_SIZE", "DEFAULT_PERMUTATIONS", "DEFAULT_REPEATS",
            "GROUPS", "MIN_GROUP_SIZE", "VERDICTS", "Comparison", "Design", "Functional", "adjust", "compare",
-           "comparison_reason", "design", "equal_size_subsets", "gmw_functional", "gaussian_directions", "holm", "maximum_functional",
+           "comparison_reason", "design", "equal_size_subsets", "for_family", "gmw_functional", "gaussian_directions", "holm", "maximum_functional", "permutations_for",
            "projections", "spread", "verdict"]

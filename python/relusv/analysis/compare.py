@@ -52,12 +52,13 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import InvalidInputError, MemoryLimitError
-from .directions import gaussian_directions
+from .directions import shared_directions
 
 GROUPS = ("correct", "incorrect")
 MIN_GROUP_SIZE = 2          # the width of a single point is 0: nothing to compare
 DEFAULT_REPEATS = 5
-DEFAULT_PERMUTATIONS = 500
+DEFAULT_PERMUTATIONS = 500  # a count given by default; also the least count and first stage of one from the family
+PERMUTATION_MARGIN = 2      # a count from the family: Holm's smallest adjusted p, m / (B + 1), at most alpha / 2
 DEFAULT_BOOTSTRAP = 0      # 0: the interval from the permutation spread (see above)
 DEFAULT_ALPHA = 0.05
 DEFAULT_MAX_GROUP_SIZE = 500
@@ -165,10 +166,10 @@ def _correct_mask(correct) -> np.ndarray:
     return mask.astype(bool)
 
 
-def design(correct, *, repeats: int = DEFAULT_REPEATS, permutations: int = DEFAULT_PERMUTATIONS,
+def design(correct, *, repeats: int = DEFAULT_REPEATS, permutations: Optional[int] = DEFAULT_PERMUTATIONS,
            bootstrap: int = DEFAULT_BOOTSTRAP, group_size: Optional[int] = None,
            max_group_size: Optional[int] = DEFAULT_MAX_GROUP_SIZE, alpha: float = DEFAULT_ALPHA,
-           seed: int = 0) -> Design:
+           seed: int = 0, first_stage: int = 0) -> Design:
     """The pools, compared sets, relabellings and bootstrap resamples of one analysis (MATH.md section 11).
 
     Parameters
@@ -177,8 +178,10 @@ def design(correct, *, repeats: int = DEFAULT_REPEATS, permutations: int = DEFAU
         Whether probe point ``i`` is classified correctly.
     repeats : int
         Subsample pairs averaged in the statistic (and in every relabelling).
-    permutations : int
-        Random relabellings of the pooled points (the permutation distribution).
+    permutations : int or None
+        Random relabellings of the pooled points (the permutation distribution). None: the count is
+        to be drawn from the size of the comparison family (``for_family``); until then the design holds
+        ``DEFAULT_PERMUTATIONS`` relabellings and ``settings["permutations"]`` is None.
     bootstrap : int
         0 (default): the effect's interval from the permutation spread; otherwise this many bootstrap
         resamples (with replacement, within every observed set) give a percentile interval.
@@ -190,6 +193,9 @@ def design(correct, *, repeats: int = DEFAULT_REPEATS, permutations: int = DEFAU
         Level of the verdicts (adjusted ``p < alpha``) and of the interval (``1 - alpha``).
     seed : int
         Seeds every random choice (``SeedSequence(seed)`` children).
+    first_stage : int
+        0 (default): every comparison uses all relabellings. Otherwise a comparison first uses this many
+        and stops there when they already put its p-value at ``alpha`` or above (``compare``).
 
     Returns
     -------
@@ -209,7 +215,8 @@ def design(correct, *, repeats: int = DEFAULT_REPEATS, permutations: int = DEFAU
     (25, (3, 2, 25), (50, 3, 2, 25))
     """
     repeats = _positive(repeats, "repeats")
-    permutations = _positive(permutations, "permutations")
+    from_family = permutations is None
+    permutations = DEFAULT_PERMUTATIONS if from_family else _positive(permutations, "permutations")
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0:
         raise InvalidInputError(f"bootstrap must be a non-negative integer, got {bootstrap!r}")
     bootstrap = int(bootstrap)
@@ -227,8 +234,10 @@ def design(correct, *, repeats: int = DEFAULT_REPEATS, permutations: int = DEFAU
     pools = [np.sort(pool_rng.permutation(m)[:cap]) if m.size > cap else m for m in members]
     size = min(p.size for p in pools)
     size = size if group_size is None else min(size, group_size)
-    settings = {"repeats": repeats, "permutations": permutations, "bootstrap": bootstrap, "group_size": group_size,
-                "max_group_size": max_group_size, "alpha": float(alpha), "seed": int(seed)}
+    settings = {"repeats": repeats, "permutations": None if from_family else permutations, "bootstrap": bootstrap,
+                "group_size": group_size, "max_group_size": max_group_size, "alpha": float(alpha), "seed": int(seed)}
+    if 0 < first_stage < permutations:
+        settings["first_stage"] = int(first_stage)
     reason = comparison_reason(mask, size)
     empty = np.zeros((0, repeats, 2, 0), dtype=np.int32)
     if reason:
@@ -295,6 +304,62 @@ def equal_size_subsets(correct, size: Optional[int] = None, repeats: int = DEFAU
     plan = design(correct, repeats=repeats, permutations=1, bootstrap=1, group_size=size,
                   max_group_size=max_group_size, seed=seed)
     return {g: [idx.astype(np.int64) for idx in sets] for g, sets in plan.subsets().items()}
+
+
+def permutations_for(family: int, alpha: float = DEFAULT_ALPHA) -> int:
+    """The number of relabellings for a Holm family of ``family`` comparisons at level ``alpha``: the one rule.
+
+    ``B = max(DEFAULT_PERMUTATIONS, ceil(PERMUTATION_MARGIN * family / alpha) - 1)``. The smallest permutation
+    p-value is ``1 / (B + 1)`` and Holm multiplies the smallest p-value by ``family``, so with fewer than
+    ``family / alpha`` relabellings no verdict is possible (``resolution_note``); with ``B`` the smallest
+    attainable adjusted p-value is at most ``alpha / PERMUTATION_MARGIN``.
+
+    Parameters
+    ----------
+    family : int
+        Comparisons adjusted together (``analyze``'s ``attrs["family"]``; a ``Monitor``'s per measurement).
+    alpha : float in (0, 1)
+        The family-wise level.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    InvalidInputError
+        For a negative ``family`` or ``alpha`` outside ``(0, 1)``.
+
+    Examples
+    --------
+    >>> permutations_for(58), permutations_for(3)
+    (2319, 500)
+    """
+    if isinstance(family, bool) or not isinstance(family, (int, np.integer)) or family < 0:
+        raise InvalidInputError(f"family must be a non-negative integer, got {family!r}")
+    if not 0 < float(alpha) < 1:
+        raise InvalidInputError(f"alpha must lie in (0, 1), got {alpha!r}")
+    return max(DEFAULT_PERMUTATIONS, int(np.ceil(PERMUTATION_MARGIN * int(family) / float(alpha))) - 1)
+
+
+def for_family(plan: Design, family: int) -> Design:
+    """``plan`` with its count of relabellings drawn from the family when it was left open (``permutations=None``).
+
+    The count is ``permutations_for(family, alpha)``, lowered where the design would exceed its index limit
+    (``resolution_note`` then says so); the relabellings are drawn in two stages (``design``'s ``first_stage``:
+    ``DEFAULT_PERMUTATIONS`` first). The pools and compared sets are those of ``plan`` (the same seed and
+    streams). A plan with a fixed count, or whose groups are not compared, is returned as it is.
+    """
+    if plan.settings.get("permutations", 0) is not None or not plan.comparable:
+        return plan
+    s = plan.settings
+    limit = _MAX_INDICES // (s["repeats"] * 2 * plan.size) - 1 - s["bootstrap"]
+    count = max(1, min(permutations_for(family, plan.alpha), limit))
+    out = design(plan.correct, repeats=s["repeats"], permutations=count, bootstrap=s["bootstrap"],
+                 group_size=s["group_size"], max_group_size=s["max_group_size"], alpha=s["alpha"], seed=s["seed"],
+                 first_stage=DEFAULT_PERMUTATIONS)
+    out.settings["permutations_rule"] = f"from the family: {family} comparisons"
+    return out
 
 
 def _relabellings(rng: np.random.Generator, pooled: int, n_correct: int, permutations: int, repeats: int,
@@ -367,7 +432,7 @@ def gmw_functional(points: Optional[np.ndarray], samples: int, trim: float, seed
     """
     if projected is None:
         x = np.asarray(points, dtype=np.float64).reshape(len(points), -1)
-        projected = projections(x, gaussian_directions(x.shape[1], samples, seed))
+        projected = projections(x, shared_directions(int(x.shape[1]), int(samples), int(seed)))
     return Functional("gmw", projected, lambda hi, lo: trimmed_mean(hi - lo, trim))
 
 
@@ -464,6 +529,30 @@ def _interval(plan: Design, functional: Functional, effect: float, d_star: np.nd
     return float(low), float(high)
 
 
+def stop_count(first: int, alpha: float) -> int:
+    """Exceedances among the first ``first`` relabellings that end a staged comparison there: the least ``h``
+    with ``(1 + h) / (first + 1) >= alpha``, so a comparison stopped early has ``p >= alpha`` (never a verdict)."""
+    return max(0, int(np.ceil(alpha * (first + 1))) - 1)
+
+
+def _permutation_statistics(plan: Design, functional: Functional, threshold: float) -> np.ndarray:
+    """``D*`` on the plan's relabellings; staged (``first_stage``): on the first ones only when at least
+    ``stop_count`` of them reach ``|D*| >= threshold``.
+
+    The staged p-value is valid: for ``u`` below ``(1 + h) / (first + 1)`` it is at most ``u`` only where the
+    comparison ran to the end and the full p-value is; above, ``p <= u`` implies that the p-value of the first
+    stage, itself a permutation p-value, is (it is reported when the comparison stops, and below ``u`` when it
+    does not)."""
+    first = int(plan.settings.get("first_stage", 0))
+    if not 0 < first < plan.permuted.shape[0]:
+        return _statistic(_evaluate_pairs(functional, plan.permuted, plan.whole))[0]
+    head, _ = _statistic(_evaluate_pairs(functional, plan.permuted[:first], plan.whole))
+    if int(np.sum(np.abs(head) >= threshold)) >= stop_count(first, plan.alpha):
+        return head
+    tail, _ = _statistic(_evaluate_pairs(functional, plan.permuted[first:], plan.whole))
+    return np.concatenate([head, tail])
+
+
 def compare(plan: Design, functional: Functional) -> Comparison:
     """The statistic, permutation p-value and the effect's interval of ``functional`` on ``plan`` (unadjusted).
 
@@ -484,8 +573,8 @@ def compare(plan: Design, functional: Functional) -> Comparison:
                                 f"{plan.pool.size} points")
     observed = _evaluate_pairs(functional, plan.observed, plan.whole)
     d, effect = _statistic(observed)
-    d_star, _ = _statistic(_evaluate_pairs(functional, plan.permuted, plan.whole))
     tie = 1e-12 * max(float(np.abs(observed).max()), np.finfo(float).tiny)
+    d_star = _permutation_statistics(plan, functional, abs(d) - tie)
     p = (1 + int(np.sum(np.abs(d_star) >= abs(d) - tie))) / (d_star.size + 1)
     low, high = _interval(plan, functional, float(effect), d_star, float(observed.mean()))
     return Comparison(functional.name, observed[:, 0].tolist(), observed[:, 1].tolist(), float(d),

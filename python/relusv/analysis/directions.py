@@ -10,6 +10,8 @@ test suite checks the agreement against the library).
 """
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ..errors import InvalidInputError
@@ -86,3 +88,12 @@ def gaussian_directions(dimension: int, samples: int, seed: int) -> np.ndarray:
     out[:, 0::2] = (radius * np.cos(angle)).reshape(samples, pairs)
     out[:, 1::2] = (radius * np.sin(angle)).reshape(samples, pairs)
     return np.ascontiguousarray(out[:, :dimension])
+
+
+@functools.lru_cache(maxsize=2)
+def shared_directions(dimension: int, samples: int, seed: int) -> np.ndarray:
+    """``gaussian_directions(dimension, samples, seed)``, read-only and kept for the last two sizes: the sites
+    of one table (a layer's input and output, consecutive layers) share them instead of drawing them again."""
+    out = gaussian_directions(dimension, samples, seed)
+    out.setflags(write=False)
+    return out

@@ -18,6 +18,7 @@ import numpy as np
 
 import relusv
 
+from ..analysis.compare import DEFAULT_PERMUTATIONS
 from . import analysis, figures, html
 from .atomic import pause
 from .data import LabelledData
@@ -81,7 +82,8 @@ def compute(model: ModelSource, data: LabelledData, settings: ReportSettings,
                  "classes": _classes(model, data),
                  "accuracy": attrs["accuracy"], "correct": attrs["correct"], "incorrect": attrs["incorrect"],
                  "group_size": attrs["group_size"], "comparison": attrs["comparison"]},
-        "settings": settings.to_dict(),
+        "settings": {**settings.to_dict(), "permutations": int(attrs["design"].get("permutations") or
+                                                               DEFAULT_PERMUTATIONS)},
         "depths": depths,
         "layers": layers,
         "pruning": pruning,

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Optional
 
-from ..analysis.compare import DEFAULT_ALPHA, DEFAULT_BOOTSTRAP, DEFAULT_MAX_GROUP_SIZE, DEFAULT_PERMUTATIONS
+from ..analysis.compare import DEFAULT_ALPHA, DEFAULT_BOOTSTRAP, DEFAULT_MAX_GROUP_SIZE
 from ..layer_table import DEFAULT_RELU_MAX_STEPS
 from ..width import DEFAULT_SAMPLES, DEFAULT_TRIM
 
@@ -20,7 +20,8 @@ class ReportSettings:
         Number of equal-size subsample pairs per comparison, all on the same
         Gaussian directions (MATH.md section 11).
     permutations, bootstrap, alpha
-        Relabellings of the pooled points (permutation p-value), bootstrap
+        Relabellings of the pooled points (permutation p-value; None: from the number of comparisons,
+        ``relusv.analysis.compare.permutations_for``; the report records the count used), bootstrap
         resamples (0: the effect's interval from the permutation spread) and the family-wise level of the
         verdicts (Holm over every comparison of the report).
     max_group_size
@@ -49,7 +50,7 @@ class ReportSettings:
     gmw_samples: int = DEFAULT_SAMPLES
     gmw_trim: float = DEFAULT_TRIM
     repeats: int = 10
-    permutations: int = DEFAULT_PERMUTATIONS
+    permutations: Optional[int] = None
     bootstrap: int = DEFAULT_BOOTSTRAP
     alpha: float = DEFAULT_ALPHA
     max_group_size: int = DEFAULT_MAX_GROUP_SIZE

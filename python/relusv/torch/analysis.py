@@ -39,7 +39,6 @@ from ..layer_table import (
     DEFAULT_ALPHA,
     DEFAULT_BOOTSTRAP,
     DEFAULT_MAX_GROUP_SIZE,
-    DEFAULT_PERMUTATIONS,
     DEFAULT_RELU_POINTS,
     DEFAULT_REPEATS,
     LayerInput,
@@ -288,7 +287,7 @@ _NUMPY_DTYPES = {torch.float16: np.float16, torch.bfloat16: np.float32, torch.fl
 def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterable[str]] = None, seed: int = 0,
             relu_bounds: bool = True, group_size: Optional[int] = None,
             max_group_size: Optional[int] = DEFAULT_MAX_GROUP_SIZE, repeats: int = DEFAULT_REPEATS,
-            permutations: int = DEFAULT_PERMUTATIONS, bootstrap: int = DEFAULT_BOOTSTRAP,
+            permutations: Optional[int] = None, bootstrap: int = DEFAULT_BOOTSTRAP,
             alpha: float = DEFAULT_ALPHA, samples: int = DEFAULT_SAMPLES, trim: float = DEFAULT_TRIM,
             relu_points: Optional[int] = DEFAULT_RELU_POINTS, relu_options: Optional[Dict[str, Any]] = None,
             unit_sphere: bool = False, sphere_points: int = 2000, sphere_max_steps: Optional[int] = None,
@@ -321,10 +320,16 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
         all); the compared sets have the size of the smaller, at most ``group_size``.
     repeats : int
         Subsample pairs averaged per comparison (MATH.md section 11).
-    permutations, bootstrap : int
+    permutations : int, optional
         Random relabellings of the pooled points (the permutation p-value; the smallest possible p is
-        ``1 / (permutations + 1)``), and bootstrap resamples for the effect's interval (0, the default:
-        the interval from the spread of the permutation distribution; MATH.md section 11).
+        ``1 / (permutations + 1)``). Default: from the size ``m`` of the table's Holm family
+        (``relusv.analysis.compare.permutations_for``: at least ``ceil(2 m / alpha) - 1`` and at least 500,
+        so that a verdict is attainable), drawn in two stages: a comparison whose first 500 relabellings
+        already put its p-value at ``alpha`` or above stops there (``attrs["design"]`` holds the count and
+        the rule).
+    bootstrap : int
+        Bootstrap resamples for the effect's interval (0, the default: the interval from the spread of the
+        permutation distribution; MATH.md section 11).
     alpha : float
         Family-wise level of the verdicts (Holm over every comparison of the table) and
         ``1 - alpha`` the level of the effect intervals.
@@ -334,8 +339,13 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
         Ranks per bound curve, evenly spaced over ``0 .. rank(X W^T) - 1``; None for every rank.
     relu_options : dict, optional
         Extra keyword arguments of ``relu_singular_values`` (``max_steps``, ``time_budget``, ...).
-        Default ``max_steps``: ``DEFAULT_RELU_MAX_STEPS`` (50), a survey's budget; every bound is
-        certified whatever the budget, more steps only tighten it.
+        Default ``max_steps``: ``DEFAULT_RELU_MAX_STEPS`` (50), a survey's budget; and for a convolution
+        (or activation site) whose evaluation over its points costs more than ``SURVEY_FIT_WORK``
+        (1e7) multiply-adds, a fit stride growing with that work (2, 4, up to 8: on ResNet-18 at
+        32x32, 8 for every curve): fits at every ``s``-th computed rank, the others from the SVD,
+        data-aware, extended and previous-``k`` candidates (``relusv.layer_table.survey_fit_stride``;
+        ``relu_options={"fit_stride": 1}`` fits every rank). Every bound is certified whatever the
+        budget, more work only tightens it.
     unit_sphere : bool
         Also bound each linear ReLU layer over a seeded sample of ``sphere_points`` points
         of the unit sphere with ``b = 0`` (column ``s0_unit_sphere``), with

@@ -470,12 +470,11 @@ def _lanczos_cycle(gram: Callable, v: torch.Tensor, shape, steps: int, upper: fl
         for _ in range(2):   # full reorthogonalisation, twice is enough
             wv = wv - stacked.T @ (stacked @ wv)
         beta = float(wv.norm())
-        tridiagonal = torch.diag(torch.tensor(alphas, dtype=torch.float64))
+        tridiagonal = np.diag(alphas)      # small: NumPy's eigensolver has no per-call threading overhead
         if betas:
-            off = torch.tensor(betas, dtype=torch.float64)
-            tridiagonal = tridiagonal + torch.diag(off, 1) + torch.diag(off, -1)
-        values, vectors = torch.linalg.eigh(tridiagonal)
-        theta, s = float(values[-1]), vectors[:, -1].clone()
+            tridiagonal += np.diag(betas, 1) + np.diag(betas, -1)
+        values, vectors = np.linalg.eigh(tridiagonal)
+        theta, s = float(values[-1]), torch.from_numpy(vectors[:, -1].copy())
         residual = beta * abs(float(s[-1]))
         done = (j >= _MIN_STEPS and residual <= _ritz_tolerance(theta, upper, tol, ritz_tol) * theta) or \
             _within(np.sqrt(max(theta, 0.0)), upper, tol)

@@ -32,7 +32,6 @@ applied inside the module ``scope`` (``layer1.0:relu``).
 """
 from __future__ import annotations
 
-import math
 import operator
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -323,11 +322,23 @@ class _Piece:
 
             g = self.geometry
             x, padding = pad_input(x, g["padding"], g["padding_mode"])
-            return nn.functional.conv2d(x, self.kernel.to(x.dtype), None, g["stride"], padding, g["dilation"])
-        w = torch.from_numpy(self.matrix).to(x.dtype)
-        if self.kind == "identity-conv":
-            return torch.einsum("oc,nchw->nohw", w, x)
+            return nn.functional.conv2d(x, self._weight(x.dtype), None, g["stride"], padding, g["dilation"])
+        if self.kind == "identity-conv":     # a diagonal (scaled identity): one product per channel
+            return x * self._weight(x.dtype).reshape(1, -1, 1, 1)
+        w = self._weight(x.dtype)
         return x.reshape(x.shape[0], -1, w.shape[1]) @ w.T
+
+    def _weight(self, dtype: torch.dtype) -> torch.Tensor:
+        """The kernel (conv2d), the diagonal (identity-conv) or the matrix in ``dtype``, converted once."""
+        cache = self.__dict__.setdefault("_converted", {})
+        if dtype not in cache:
+            if self.geometry is not None:
+                cache[dtype] = self.kernel.to(dtype)
+            elif self.kind == "identity-conv":
+                cache[dtype] = torch.from_numpy(np.ascontiguousarray(np.diag(self.matrix))).to(dtype)
+            else:
+                cache[dtype] = torch.from_numpy(self.matrix).to(dtype)
+        return cache[dtype]
 
 
 def _piece(branch: Branch, shape: Tuple[int, ...], channels_first: bool) -> _Piece:
@@ -531,40 +542,44 @@ class JointMap:
 
     # -- the linear operator ---------------------------------------------------------------------------------
 
-    def operator_norm(self, seed: int = 0, iterations: int = 100, tol: float = 1e-5) -> Tuple[float, str]:
+    def operator_norm(self, seed: int = 0, iterations: Optional[int] = None, tol: Optional[float] = None
+                      ) -> Tuple[float, str]:
         """``(||A||, method)`` of the joint linear map ``x -> sum_j A_j x_j`` on the stacked input.
 
         Linear layers and identities (any number of positions): ``A`` acts as
         ``W`` on every position, so ``||A|| = sigma_0(W)`` exactly. With a
-        convolution: power iteration on ``A^T A`` (``A^T`` by autograd, float32
-        iterations), seeded, until the relative change is below ``tol`` or
-        after ``iterations`` steps; the value reported is ``||A x|| / ||x||`` of
-        the last iterate evaluated in float64, a value from below.
+        convolution: restarted Lanczos on ``A^T A`` (``A^T`` by autograd; the
+        iteration in float32 unless ``tol < 1e-5``; ``relusv.torch.conv_operator``'s
+        ``_lanczos``) from a seeded Gaussian start, until the top Ritz pair's
+        relative residual is at most ``tol`` or after ``iterations``
+        applications of ``A^T A`` (defaults: those of ``conv_operator_norm``,
+        ``1e-3`` and 60; the Ritz value's error is of the order of the squared
+        residual); the value reported is ``||A y||`` of the unit Ritz vector
+        ``y`` evaluated in float64, a value from below (the operator attains it).
         """
         if not self.conv or all(p.kind == "identity-conv" for p in self.pieces):
             return float(np.linalg.norm(self.matrix, 2)), "exact"
+        from .conv_operator import DEFAULT_MAX_ITER, DEFAULT_TOL, _gram, _lanczos
+
+        tol = DEFAULT_TOL if tol is None else float(tol)
+        iterations = DEFAULT_MAX_ITER if iterations is None else int(iterations)
+
         generator = torch.Generator().manual_seed(int(seed))
-        xs = [torch.randn(1, *p.shape, generator=generator) for p in self.pieces]     # iterations in float32
-        estimate, converged, steps = 0.0, False, 0
-        for _ in range(iterations):
-            steps += 1
-            total = math.sqrt(sum(float(x.square().sum()) for x in xs))
-            xs = [(x / total).requires_grad_(True) for x in xs]
-            y = sum(p.apply(x) for p, x in zip(self.pieces, xs))
-            value = float(y.detach().square().sum().sqrt())
-            grads = torch.autograd.grad(0.5 * y.square().sum(), xs)
-            xs = [g.detach() for g in grads]
-            if abs(value - estimate) <= tol * value:
-                converged = True
-                break
-            estimate = value
-        # The reported value: ||A x|| / ||x|| of the last iterate, evaluated in float64 (a value from below).
-        with torch.no_grad():
-            x64 = [x.double() for x in xs]
-            norm = math.sqrt(sum(float(x.square().sum()) for x in x64))
-            estimate = float(sum(p.apply(x) for p, x in zip(self.pieces, x64)).square().sum().sqrt()) / norm
-        state = "converged" if converged else f"not converged after {steps} steps"
-        return estimate, f"estimate (power iteration on the joint map, from below; {state})"
+        start = torch.cat([torch.randn(1, *p.shape, generator=generator).reshape(1, -1) for p in self.pieces], 1)
+        forward = self._stacked_apply
+        gram = _gram(forward)
+        if tol >= 1e-5:      # iterate in float32 (fast convolutions); the value is measured in float64
+            single = _gram(forward)
+            gram = lambda v: single(v.float()).double()   # noqa: E731
+        value, _, steps = _lanczos(forward, start.double(), float("inf"), tol, int(iterations), gram=gram,
+                                   ritz_tol=tol)
+        state = f"{steps} applications of A^T A"
+        return value, f"estimate (Lanczos on the joint map, from below; {state})"
+
+    def _stacked_apply(self, v: torch.Tensor) -> torch.Tensor:
+        """``A v`` for the stacked input ``v`` (``(1, sum of sizes)``), in ``v``'s precision."""
+        parts = torch.split(v.reshape(-1), self.sizes)
+        return sum(p.apply(part.reshape(1, *p.shape)) for p, part in zip(self.pieces, parts))
 
 
 def os_physical_memory() -> float:
