@@ -62,6 +62,7 @@ from torch import nn
 from ..conv import _input_size, conv_singular_values, dilated_kernel, kernel_weight
 from ..errors import InvalidInputError
 from ._conv_geometry import pad_input
+from ._threads import one_torch_thread
 
 Pair = Union[int, Tuple[int, int]]
 
@@ -435,7 +436,16 @@ def _gram(forward: Callable) -> Callable[[torch.Tensor], torch.Tensor]:
 def _lanczos(forward: Callable, x: torch.Tensor, upper: float, tol: float, max_iter: int,
              gram: Optional[Callable] = None, ritz_tol: Optional[float] = None) -> Tuple[float, np.ndarray, int]:
     """``(max ||A y||, y, applications)`` over the unit Ritz vectors ``y`` of restarted Lanczos on ``A^T A``
-    (``gram``: ``v -> A^T A v``, by default by autograd through ``forward``)."""
+    (``gram``: ``v -> A^T A v``, by default by autograd through ``forward``).
+
+    Runs on one torch thread (``one_torch_thread``): each step applies the operator to a single input.
+    """
+    with one_torch_thread():
+        return _lanczos_iterations(forward, x, upper, tol, max_iter, gram, ritz_tol)
+
+
+def _lanczos_iterations(forward: Callable, x: torch.Tensor, upper: float, tol: float, max_iter: int,
+                        gram: Optional[Callable], ritz_tol: Optional[float]) -> Tuple[float, np.ndarray, int]:
     gram, shape = gram or _gram(forward), x.shape
     v = x.reshape(-1) / x.norm()
     best, best_vector, used = 0.0, v, 0

@@ -45,7 +45,6 @@ from ..analysis.compare import (
     DEFAULT_ALPHA,
     DEFAULT_BOOTSTRAP,
     DEFAULT_MAX_GROUP_SIZE,
-    DEFAULT_PERMUTATIONS,
     DEFAULT_REPEATS,
     GROUPS,
     Comparison,
@@ -53,6 +52,7 @@ from ..analysis.compare import (
     adjust,
     compare,
     design,
+    for_family,
     gmw_functional,
     projections,
     resolution_note,
@@ -127,7 +127,12 @@ class Monitor:
         is used whole in every repeat). ``subsets`` is its former name.
     permutations, bootstrap, alpha
         The calibrated comparison (MATH.md section 11), as in ``analyze``:
-        relabellings of the pooled points, bootstrap resamples, level.
+        relabellings of the pooled points, bootstrap resamples, level. The
+        default ``permutations=None`` draws as many relabellings as a
+        measurement's Holm family of ``m`` comparisons (one per measured
+        activation) needs for a verdict to be attainable
+        (``relusv.analysis.compare.permutations_for(m, alpha)``, at least 500),
+        in two stages as ``analyze`` does; an integer fixes the count.
     samples, trim : GMW estimator settings (as ``relusv.gmw``).
     seed : int, default 0
         Seed of the Gaussian directions (those of ``relusv.gmw(..., seed=seed)``,
@@ -209,7 +214,7 @@ class Monitor:
     def __init__(self, model: nn.Module, x: Any, y: Any = None, *, layers: Optional[Iterable[str]] = None,
                  every_steps: Optional[int] = None, every_epochs: Optional[int] = None,
                  group_size: Optional[int] = None, max_group_size: Optional[int] = DEFAULT_MAX_GROUP_SIZE,
-                 repeats: int = DEFAULT_REPEATS, permutations: int = DEFAULT_PERMUTATIONS,
+                 repeats: int = DEFAULT_REPEATS, permutations: Optional[int] = None,
                  bootstrap: int = DEFAULT_BOOTSTRAP, alpha: float = DEFAULT_ALPHA, samples: int = DEFAULT_SAMPLES,
                  trim: float = DEFAULT_TRIM, seed: int = 0, singular_values: bool = True,
                  relu_bounds: bool = False, relu_ks: Sequence[int] = (0, 1, 2, 3),
@@ -308,7 +313,7 @@ class Monitor:
             with torch.no_grad(), torch.random.fork_rng(devices=[]):
                 first = self._classify(model, comm, project=self._one_pass())
                 correct, dims, dtype, aliases, input_shapes = first.summary()
-                plan = design(correct, **self.design_settings)
+                plan = for_family(design(correct, **self.design_settings), len(self.taps))
                 if first.projected is not None:
                     projected, inputs = first.pooled(plan, aliases), {}
                 else:
