@@ -93,11 +93,14 @@ public func relusv_singular_values(_ w: UnsafePointer<relusv_matrix>?, _ values:
     guarded {
         let w = try MatrixArgument(w, "W")
         let values = try required(values, "values")
-        let s: [Double] =
+        // One OpenBLAS thread: ?gesdd's values-only path gains nothing from more on these sizes, and threads that
+        // wait for a core (busy machines, or OpenMP threads of the caller still spinning) slow it several times.
+        let s: [Double] = try BLASThreadLimit.singleThreaded {
             switch w {
             case .float(let v): try singularValues(of: v).map(Double.init)
             case .double(let v): try singularValues(of: v)
             }
+        }
         copyOut(s, to: values)
     }
 }
@@ -109,11 +112,12 @@ public func relusv_numerical_rank(_ a: UnsafePointer<relusv_matrix>?, _ rank: Un
     guarded {
         let a = try MatrixArgument(a, "A")
         let rank = try required(rank, "rank")
-        rank.pointee =
+        rank.pointee = try BLASThreadLimit.singleThreaded {
             switch a {
             case .float(let v): try numericalRank(of: v)
             case .double(let v): try numericalRank(of: v)
             }
+        }
     }
 }
 

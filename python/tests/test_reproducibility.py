@@ -1,7 +1,8 @@
 """Reproducibility across thread counts (relusv.h, Conventions).
 
-ReLU singular-value bounds run wholly with OpenBLAS at one thread: every
-bound (the exact k = 0 value included), t_k and sigma_k is bit-identical with
+ReLU singular-value bounds, singular values and numerical ranks run wholly
+with OpenBLAS at one thread: every bound (the exact k = 0 value included),
+t_k, sigma_k and singular value is bit-identical with
 OPENBLAS_NUM_THREADS=1 and 2, with the `threads` option 1 and 2, and when
 several calls run concurrently. Widths use OpenBLAS's threads: per-direction
 widths agree within the stated bound, ``2 n u ||g_j|| max_i ||x_i||``.
@@ -53,8 +54,10 @@ CHILD = textwrap.dedent("""
         t.join()
     x = np.random.default_rng(3).normal(size=(3000, 200))
     widths = relusv.gmw(x, samples=300, seed=4, return_details=True).sample_widths
+    big = [rng.normal(size=(300, 2000)), rng.normal(size=(256, 2304)).astype(np.float32)]
+    spectra = [[float(v).hex() for v in relusv.singular_values(w)] + [relusv.numerical_rank(w)] for w in big]
     print(json.dumps({"serial": serial, "concurrent": [concurrent[i] for i in range(3)],
-                      "widths": widths.tolist()}))
+                      "widths": widths.tolist(), "spectra": spectra}))
 """)
 
 
@@ -75,6 +78,8 @@ def test_bounds_are_bit_identical_across_thread_counts_and_concurrency():
         for case, (expected, got) in enumerate(zip(reference, result)):
             differing = [i for i, (a, b) in enumerate(zip(expected, got)) if a != b]
             assert not differing, f"{name}, case {case}: {len(differing)} values differ, first at {differing[0]}"
+    # Singular values and numerical ranks run at one OpenBLAS thread too.
+    assert one["spectra"] == two["spectra"] and len(one["spectra"][0]) == 301
     # The stated bound of the widths: 2 n u ||g_j|| max_i ||x_i|| per direction.
     x = np.random.default_rng(3).normal(size=(3000, 200))
     g = relusv_directions(200, 300, 4)

@@ -43,14 +43,15 @@
  *     relusv_relu_singular_values runs wholly with OpenBLAS at one thread,
  *     so its bounds (the exact k = 0 value included), t_k, sigma_k and
  *     factors are bit-identical whatever OPENBLAS_NUM_THREADS, the `threads`
- *     option and calls running concurrently. The widths (relusv_gmw, the
+ *     option and calls running concurrently; so are relusv_singular_values
+ *     and relusv_numerical_rank (also at one thread). The widths (relusv_gmw, the
  *     accumulator, relusv_operator_gmw) use OpenBLAS's thread count: each
  *     product <g_j, x_i> may round differently with another thread count,
  *     another batch shape or concurrent calls, by at most n u ||g_j|| ||x_i||
  *     (n the dimension, u the unit roundoff of the precision: 2^-53 for
  *     float64, 2^-24 for float32), so a per-direction width by at most twice
  *     the largest of these. Likewise the other results of those entries,
- *     relusv_diameter, relusv_singular_values and relusv_truncated_svd may
+ *     relusv_diameter and relusv_truncated_svd may
  *     differ by the rounding of their BLAS and LAPACK products (the diameter
  *     is always the exact distance of the pair its products rank first).
  *
@@ -283,7 +284,8 @@ relusv_status relusv_gmw_accumulator_import(const void *buffer, size_t size,
 /* ----------------------------------------------------------------- spectra */
 
 /* Singular values of W (m x n), descending, by LAPACK ?gesdd (values only),
- * in W's precision; `values` receives min(m, n) doubles. Values beyond the
+ * in W's precision, with OpenBLAS at one thread (restored after; see
+ * Conventions); `values` receives min(m, n) doubles. Values beyond the
  * range of that precision (a float32 W of entries near 1e37, say) give
  * RELUSV_ERROR_NONFINITE, never inf or NaN (as does every entry below). */
 relusv_status relusv_singular_values(const relusv_matrix *w, double *values);

@@ -156,8 +156,12 @@ def _conv_norm_estimate(kernel: np.ndarray, size: tuple, seed: int, geometry: Di
     return conv_operator_norm(kernel, size, seed=seed, start=start, **geometry)
 
 
-def layer_input(layer: Layer, input_shape: Optional[tuple] = None) -> LayerInput:
-    """The table's view of a discovered layer: ``W`` (or ``K_mat``) and bias with BatchNorm folded, float64."""
+def layer_input(layer: Layer, input_shape: Optional[tuple] = None, bounds: bool = True) -> LayerInput:
+    """The table's view of a discovered layer: ``W`` (or ``K_mat``) and bias with BatchNorm folded, float64.
+
+    ``bounds=False`` leaves out the map the ReLU bounds need (``_layer_map``): enough for the spectrum and
+    the operator norm, and cheaper (``Monitor`` measures these at every step it is asked to).
+    """
     module = layer.module
     parameters = int(sum(p.numel() for p in module.parameters()))
     if not layer.weighted:
@@ -167,7 +171,7 @@ def layer_input(layer: Layer, input_shape: Optional[tuple] = None) -> LayerInput
     bias = layer.bias()
     grouped = getattr(module, "groups", 1) != 1
     string_padding = isinstance(getattr(module, "padding", 0), str)
-    joint, reason = _layer_map(layer, input_shape)
+    joint, reason = _layer_map(layer, input_shape) if bounds else (None, "")
     notes = layer.notes + ((reason,) if reason else ())
     if grouped and joint is not None:
         notes = notes + (f"groups = {module.groups}: bounds of the block-diagonal kernel matrix (approximants of any "

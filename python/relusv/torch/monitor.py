@@ -600,7 +600,7 @@ class Monitor:
         from ..layer_table import operator_norm
         from .analysis import layer_input
 
-        columns, vector = operator_norm(layer_input(layer, input_shape), sigma_0, self.seed,
+        columns, vector = operator_norm(layer_input(layer, input_shape, bounds=False), sigma_0, self.seed,
                                         start=self._operator_starts.get(layer.name))
         if vector is not None:
             self._operator_starts[layer.name] = vector
