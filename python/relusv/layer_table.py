@@ -264,7 +264,7 @@ def _curve_summary(curve: dict) -> Dict[str, float]:
 EXACT_CIRCULAR = "exact (circular)"
 
 
-def operator_norm(layer: LayerInput, sigma_0: float, seed: int,
+def operator_norm(layer: LayerInput, sigma_0: Optional[float], seed: int,
                   start: Optional[np.ndarray] = None) -> Tuple[Dict[str, Any], Optional[np.ndarray]]:
     """The table's operator-norm columns of the layer's linear map on its input, BatchNorm folded (MATH.md section 9).
 

@@ -56,3 +56,25 @@ def test_concurrent_blocks_leave_the_count_restored_whatever_order_they_end(two_
     a.join(10)
     assert seen == [1, 1]
     assert torch.get_num_threads() == 2
+
+
+def test_native_calls_keep_to_one_thread_only_on_the_thread_inside_the_block():
+    from relusv.torch._threads import native_threads
+
+    assert native_threads() is None
+    inside, seen = threading.Event(), []
+    done = threading.Event()
+
+    def other():
+        inside.wait(10)
+        seen.append(native_threads())   # another thread, while the main thread is inside
+        done.set()
+
+    t = threading.Thread(target=other)
+    t.start()
+    with one_torch_thread():
+        assert native_threads() == 1
+        inside.set()
+        done.wait(10)
+    t.join(10)
+    assert seen == [None] and native_threads() is None

@@ -1,20 +1,25 @@
-"""Running small tensor work on one torch thread.
+"""Running small tensor work on one thread.
 
 The iterations of ``conv_operator_norm`` apply a convolution to one image at
 a time: work far too small to split across threads. On several threads each
 operation pays for their synchronisation, and on a machine whose cores are
 busy with other processes a thread that waits for a descheduled sibling
 stalls the whole iteration (several times slower on two busy cores). Such
-loops run under ``one_torch_thread()``.
+loops run under ``one_torch_thread()``, and so does work that runs beside
+another computation on purpose (``Monitor`` computes operator norms while a
+worker thread computes singular values): inside the block, relusv's own native
+calls made for torch helpers use one thread too (``native_threads``).
 """
 from __future__ import annotations
 
+import contextvars
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterator, Optional
 
 import torch
 
+_one_thread = contextvars.ContextVar("relusv_one_thread", default=False)   # per thread
 _lock = threading.Lock()
 _depth = 0
 _saved = 1
@@ -30,6 +35,7 @@ def one_torch_thread() -> Iterator[None]:
     ``BLASThreadLimit`` for OpenBLAS).
     """
     global _depth, _saved
+    token = _one_thread.set(True)
     with _lock:
         if _depth == 0:
             _saved = torch.get_num_threads()
@@ -43,3 +49,10 @@ def one_torch_thread() -> Iterator[None]:
             _depth -= 1
             if _depth == 0 and torch.get_num_threads() != _saved:
                 torch.set_num_threads(_saved)
+        _one_thread.reset(token)
+
+
+def native_threads() -> Optional[int]:
+    """The ``threads`` option for relusv's native calls here: 1 inside ``one_torch_thread()`` on this thread,
+    else None (one per core)."""
+    return 1 if _one_thread.get() else None

@@ -62,7 +62,7 @@ from torch import nn
 from ..conv import _input_size, conv_singular_values, dilated_kernel, kernel_weight
 from ..errors import InvalidInputError
 from ._conv_geometry import pad_input
-from ._threads import one_torch_thread
+from ._threads import native_threads, one_torch_thread
 
 Pair = Union[int, Tuple[int, int]]
 
@@ -263,23 +263,27 @@ def _dense_bracket(g: _Geometry, h: int, w: int, tol: float) -> Optional[Tuple[f
     a = _dense_matrix(g, h, w)
     if a is None:
         return None
-    a = torch.from_numpy(a.T if a.shape[0] > a.shape[1] else a)
-    gram = a @ a.T
+    a = np.ascontiguousarray(a.T if a.shape[0] > a.shape[1] else a)
+    gram = a @ a.T     # NumPy forms A A^T by a symmetric rank-k update (half the work of a product)
     n, m = a.shape
     eps = float(np.finfo(np.float64).eps)
-    product_error = (m + 2) * eps * float(torch.sum(a * a))
+    product_error = (m + 2) * eps * float(np.einsum("ij,ij->", a, a))
     start = torch.ones(n, dtype=torch.float64) + 0.5 * torch.randn(
         n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    lower, _, _ = _lanczos(lambda v: a.T @ v.reshape(-1), start, float("inf"), 1e-10, 4 * _RESTART,
-                           gram=lambda v: gram @ v.reshape(-1), ritz_tol=1e-10)
-    identity = torch.eye(n, dtype=torch.float64)
+    a_t, gram_t = torch.from_numpy(a), torch.from_numpy(gram)
+    lower, _, _ = _lanczos(lambda v: a_t.T @ v.reshape(-1), start, float("inf"), 1e-10, 4 * _RESTART,
+                           gram=lambda v: gram_t @ v.reshape(-1), ritz_tol=1e-10)
+    trace = float(np.trace(gram))
+    diagonal = np.arange(n)
     for factor in (1 + 1e-8, 1 + 1e-6, (1 + tol) ** 2):
         mu = lower * lower * factor
-        margin = 2 * (n + 2) * eps * float(n * mu - torch.trace(gram))
-        _, info = torch.linalg.cholesky_ex((mu - margin) * identity - gram)
+        margin = 2 * (n + 2) * eps * (n * mu - trace)
+        shifted = -gram
+        shifted[diagonal, diagonal] += mu - margin
+        _, info = torch.linalg.cholesky_ex(torch.from_numpy(shifted))
         if int(info) == 0:
             return lower * (1 - ROUNDING), float(np.sqrt(mu + product_error))
-    top = float(torch.linalg.eigvalsh(gram)[-1])
+    top = float(np.linalg.eigvalsh(gram)[-1])
     slack = product_error + 16 * n * eps * abs(top)
     return float(np.sqrt(max(top - slack, 0.0))), float(np.sqrt(max(top + slack, 0.0)))
 
@@ -299,7 +303,7 @@ def _torus_upper(g: _Geometry, h: int, w: int) -> float:
     kernel = dilated_kernel(g.weight, g.dilation)
     s = g.stride[0] if g.stride[0] == g.stride[1] else 1
     torus = tuple(-(-(n + 2 * p) // s) * s for n, p in zip((h, w), g.padding))
-    top = conv_singular_values(kernel, torus, k=1, groups=g.groups, stride=s)[0]
+    top = conv_singular_values(kernel, torus, k=1, groups=g.groups, stride=s, threads=native_threads())[0]
     return float(top) * _pad_norm(g, h, w)
 
 

@@ -62,6 +62,7 @@ from ..analysis.directions import gaussian_directions
 from ..errors import InvalidInputError, InvalidTypeError
 from ..width import DEFAULT_SAMPLES, DEFAULT_TRIM
 from ._layers import TrainingModes, forward, model_device, predicted_labels, unwrap
+from ._threads import one_torch_thread
 from .discovery import Layer, relu_layers
 from .distributed import SingleProcess, communicator
 from .history import History
@@ -560,8 +561,7 @@ class Monitor:
         out = History()
         weighted = [layer for layer in self.layers if layer.weighted]
         if self.singular_values:
-            for layer in weighted:
-                sigma, norm = self._layer_spectrum(layer, input_shapes.get(layer.name))
+            for layer, (sigma, norm) in zip(weighted, self._layer_spectra(weighted, input_shapes)):
                 out.extend(self._record(m, layer.name, None, None, "singular_value", k, s) for k, s in enumerate(sigma))
                 for quantity in ("operator_norm", "operator_norm_lower"):
                     record = self._record(m, layer.name, None, None, quantity, None, norm[quantity])
@@ -575,21 +575,44 @@ class Monitor:
                     out.append(self._record(m, name, "input", g, "relu_truncation_bound", int(k), truncation))
         return out
 
-    def _layer_spectrum(self, layer: Layer, input_shape) -> Tuple[np.ndarray, Dict[str, Any]]:
-        """``(singular values of W, operator-norm columns)`` of a layer, computed anew only when ``W`` (BatchNorm
-        folded) or the input size changed since the last measurement: a frozen layer costs a comparison."""
+    def _layer_spectra(self, layers: List[Layer], input_shapes: Dict[str, tuple]
+                       ) -> List[Tuple[np.ndarray, Dict[str, Any]]]:
+        """Per layer ``(singular values of W, operator-norm columns)``, computed anew only when ``W`` (BatchNorm
+        folded) or the input size changed since the last measurement: a frozen layer costs a comparison.
+
+        The singular values (native, one OpenBLAS thread, the GIL released) run on a worker thread while
+        this one computes the convolutions' operator norms on one thread (``one_torch_thread``): the two
+        share no state, each keeps to one core, and each result is what it would be alone.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
         from .. import singular_values
 
-        w = _arrays.to_numpy(layer.matrix(), "W")   # bfloat16 too
-        cached = self._spectra_cache.get(layer.name)
-        if cached is not None and cached[1] == input_shape and np.array_equal(cached[0], w):
-            return cached[2], cached[3]
-        sigma = singular_values(w)
-        norm = self._operator_norm(layer, float(sigma[0]), input_shape)
-        self._spectra_cache[layer.name] = (w.copy(), input_shape, sigma, norm)
-        return sigma, norm
+        todo, out = [], []
+        for layer in layers:
+            w = _arrays.to_numpy(layer.matrix(), "W")   # bfloat16 too
+            shape = input_shapes.get(layer.name)
+            cached = self._spectra_cache.get(layer.name)
+            if cached is not None and cached[1] == shape and np.array_equal(cached[0], w):
+                out.append(cached[2:])
+            else:
+                todo.append((layer, w, shape))
+                out.append(None)
+        with ThreadPoolExecutor(max_workers=1) as worker, one_torch_thread():
+            spectra = [worker.submit(singular_values, w) for _, w, _ in todo]
+            # A linear layer's norm is its sigma_0; a convolution's does not need the spectrum.
+            norms = [self._operator_norm(layer, float(spectrum.result()[0]) if layer.kind == "linear" else None,
+                                         shape) for (layer, _, shape), spectrum in zip(todo, spectra)]
+            sigmas = [spectrum.result() for spectrum in spectra]
+        computed = iter(zip(todo, sigmas, norms))
+        for i, value in enumerate(out):
+            if value is None:
+                (layer, w, shape), sigma, norm = next(computed)
+                self._spectra_cache[layer.name] = (w.copy(), shape, sigma, norm)
+                out[i] = (sigma, norm)
+        return out
 
-    def _operator_norm(self, layer: Layer, sigma_0: float, input_shape) -> Dict[str, Any]:
+    def _operator_norm(self, layer: Layer, sigma_0: Optional[float], input_shape) -> Dict[str, Any]:
         """The layer's norm as a map of its input (a convolution's on the probe's image size): the columns
         ``operator_norm`` (certified upper end), ``operator_norm_lower`` and ``operator_norm_method`` (the
         method and the gap), recorded with the ``note`` the method.
