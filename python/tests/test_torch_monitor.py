@@ -433,3 +433,36 @@ def test_spectra_of_unchanged_layers_are_computed_once(monkeypatch):
         np.testing.assert_array_equal(got, real(layer.weight.detach().numpy()))
         norm = monitor.history.select(layer=name, quantity="operator_norm", measurement=1)[0]["value"]
         assert norm == pytest.approx(np.linalg.norm(layer.weight.detach().numpy().astype(np.float64), 2), rel=1e-6)
+
+
+def test_an_interrupt_during_the_norms_drops_the_spectra_not_yet_started(monkeypatch):
+    # Singular values run on a worker thread beside the operator norms; Ctrl-C (here raised by the first
+    # norm) must not wait for the queued layers' spectra to be computed first.
+    import time
+
+    import relusv as relusv_module
+    import relusv.torch.monitor as monitor_module
+
+    torch.manual_seed(6)
+    layers = []
+    for _ in range(6):
+        layers += [nn.Linear(12, 12), nn.ReLU()]
+    model = nn.Sequential(*layers, nn.Linear(12, 3))
+    x, y = make_data(200, 10)
+    started = []
+    real = relusv_module.singular_values
+
+    def slow(w):
+        started.append(1)
+        time.sleep(0.3)
+        return real(w)
+
+    def interrupted(self, layer, sigma_0, shape):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(relusv_module, "singular_values", slow)
+    monkeypatch.setattr(monitor_module.Monitor, "_operator_norm", interrupted)
+    monitor = Monitor(model, x, y, samples=SAMPLES, seed=SEED, repeats=2)
+    with pytest.raises(KeyboardInterrupt):
+        monitor.measure()
+    assert len(started) <= 2   # the running one (a linear layer's norm waits for it), at most one more

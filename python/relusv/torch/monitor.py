@@ -598,12 +598,16 @@ class Monitor:
             else:
                 todo.append((layer, w, shape))
                 out.append(None)
-        with ThreadPoolExecutor(max_workers=1) as worker, one_torch_thread():
-            spectra = [worker.submit(singular_values, w) for _, w, _ in todo]
-            # A linear layer's norm is its sigma_0; a convolution's does not need the spectrum.
-            norms = [self._operator_norm(layer, float(spectrum.result()[0]) if layer.kind == "linear" else None,
-                                         shape) for (layer, _, shape), spectrum in zip(todo, spectra)]
-            sigmas = [spectrum.result() for spectrum in spectra]
+        worker = ThreadPoolExecutor(max_workers=1)
+        try:
+            with one_torch_thread():
+                spectra = [worker.submit(singular_values, w) for _, w, _ in todo]
+                # A linear layer's norm is its sigma_0; a convolution's does not need the spectrum.
+                norms = [self._operator_norm(layer, float(spectrum.result()[0]) if layer.kind == "linear" else None,
+                                             shape) for (layer, _, shape), spectrum in zip(todo, spectra)]
+                sigmas = [spectrum.result() for spectrum in spectra]
+        finally:   # on Ctrl-C or an error, the layers not started yet are dropped, not computed first
+            worker.shutdown(wait=True, cancel_futures=True)
         computed = iter(zip(todo, sigmas, norms))
         for i, value in enumerate(out):
             if value is None:
