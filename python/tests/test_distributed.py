@@ -55,11 +55,16 @@ def measure(model, x, y, distributed: bool, relu_bounds: bool = True):
     return list(monitor.measure())
 
 
-def worker(rank: int, port: int, out_dir: str) -> None:
+def join_group(rank: int, port: int) -> None:
+    """This process as rank ``rank`` of a local gloo group, torch on one thread."""
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(port)
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+
+
+def worker(rank: int, port: int, out_dir: str) -> None:
+    join_group(rank, port)
     try:
         model, x, y = build()
         # Wrapped in DDP as in a real run: the monitor probes the inner module, so the ranks' unequal
@@ -106,10 +111,7 @@ def mismatch_worker(rank: int, port: int, out_dir: str) -> None:
     from relusv.errors import InvalidInputError
     from relusv.torch import Monitor
 
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(port)
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", rank=rank, world_size=WORLD)
+    join_group(rank, port)
     try:
         model, x, y = build()
         n = 200 - rank   # rank 1 holds one point fewer: same number of batches of 48, different sizes

@@ -375,9 +375,9 @@ class Monitor:
         A layer's input that equals the previous layer's ReLU output on every
         probe batch (the usual MLP) is an *alias*: its widths are that tap's,
         computed once. With ``project``, every point's products with the
-        directions are formed here as well (in the activation's own precision;
-        ``_FirstPass.summary`` drops them if the taps' precisions differ, and
-        pass 2 then streams as usual).
+        directions are formed here as well (in ``dtype``, else the activation's
+        own precision; ``_FirstPass.reduce`` drops them if the taps' precisions
+        differ, and pass 2 then streams as usual).
         """
         previous = self._previous_outputs()
         state = _FirstPass(self.taps, previous, len(self.probe), self.samples)
@@ -407,7 +407,7 @@ class Monitor:
                                               and torch.equal(captured[i], captured[p])):
                         state.same[i] = 0
                 if project:
-                    self._project_batch(state, captured, previous, a, b)
+                    self._project_batch(state, captured, a, b)
                 labels = torch.as_tensor(self.predict(output)).reshape(-1).cpu()
                 if labels.shape[0] != b - a:
                     raise InvalidInputError(f"predict returned {labels.shape[0]} labels for a batch of {b - a} points")
@@ -419,15 +419,14 @@ class Monitor:
         state.reduce(comm, self.dtype)
         return state
 
-    def _project_batch(self, state: _FirstPass, captured: Dict[int, torch.Tensor], previous: List[int],
-                       a: int, b: int) -> None:
+    def _project_batch(self, state: _FirstPass, captured: Dict[int, torch.Tensor], a: int, b: int) -> None:
         """Pass 1's products of batch ``[a, b)`` with every tap's directions.
 
         A tap still equal to its previous output tap borrows that tap's rows
         later (``_FirstPass.pooled``): the same points give the same products.
         """
         for i, activation in captured.items():
-            if state.same[i] and previous[i] in captured:
+            if state.same[i] and state.previous[i] in captured:
                 state.borrowed.setdefault(i, []).append((a, b))
                 continue
             dtype = self.dtype or _DTYPE_CODES[int(state.tap_bits[i])]
@@ -619,7 +618,7 @@ class Monitor:
     def _operator_norm(self, layer: Layer, sigma_0: Optional[float], input_shape) -> Dict[str, Any]:
         """The layer's norm as a map of its input (a convolution's on the probe's image size): the columns
         ``operator_norm`` (certified upper end), ``operator_norm_lower`` and ``operator_norm_method`` (the
-        method and the gap), recorded with the ``note`` the method.
+        method and the gap, which becomes the records' ``note``).
 
         A bracket's iteration starts from the vector that attained the lower end at the previous
         measurement (the weights change little in between), so it usually needs a few steps only.
@@ -728,7 +727,8 @@ class _FirstPass:
         for i in range(len(self.taps)):
             if i in aliases:
                 continue
-            full = self.projected[i]
+            # A tap no batch reached keeps zero products, as in pass 2.
+            full = self.projected.get(i, np.zeros((self.verdict.size, self.samples)))
             for a, b in self.borrowed.get(i, ()):   # batches on which it equalled its previous output tap
                 full[a:b] = self.projected[self.previous[i]][a:b]
             out[i] = full[plan.pool]
