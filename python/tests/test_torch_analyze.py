@@ -434,9 +434,11 @@ def test_survey_fit_stride_scales_with_the_layer():
     from relusv.layer_table import SURVEY_FIT_WORK, LayerInput, _conv_curve, survey_fit_stride
 
     assert survey_fit_stride(100, 27, 16) == 1                                  # a small layer: every rank fitted
-    assert survey_fit_stride(3264, 576, 64) == 8                                # ResNet-18's layer1 over 51 images
+    assert survey_fit_stride(960, 576, 128) == 8                                # ResNet-18's layer2.0.conv1, 60 images
+    assert survey_fit_stride(3840, 576, 64) is None                             # ResNet-18's layer1: candidates only
     assert survey_fit_stride(1, 1, int(SURVEY_FIT_WORK)) == 1 and survey_fit_stride(1, 1, int(SURVEY_FIT_WORK) + 1) == 2
-    assert survey_fit_stride(1, 1, int(3 * SURVEY_FIT_WORK)) == 4 and survey_fit_stride(1, 10**6, 10**6) == 8
+    assert survey_fit_stride(1, 1, int(3 * SURVEY_FIT_WORK)) == 4
+    assert survey_fit_stride(1, 1, int(8 * SURVEY_FIT_WORK)) == 8 and survey_fit_stride(1, 1, int(8 * SURVEY_FIT_WORK) + 1) is None
     seen = []
 
     class Bounds:                                                               # records what the curve asks for
@@ -446,12 +448,12 @@ def test_survey_fit_stride_scales_with_the_layer():
             seen.append(dict(options))
             raise StopIteration
 
-    for cols, want in ((576, 8), (9, None)):
+    for images, cols, stride, steps in ((51, 576, None, 0), (20, 576, 8, 50), (51, 9, None, 50)):
         layer = LayerInput("c", "conv2d", "Conv2d", "relu", True, 0.0, "", (), (64, cols // 9, 3, 3),
                            np.zeros((64, cols)), np.zeros(64), 0, conv_bounds=Bounds())
         with pytest.raises(StopIteration):
-            _conv_curve(layer, np.zeros((51, cols // 9, 8, 8)), 9, 0, {"max_steps": 50})
-        assert seen[-1].get("fit_stride") == want
+            _conv_curve(layer, np.zeros((images, cols // 9, 8, 8)), 9, 0, {"max_steps": 50})
+        assert seen[-1].get("fit_stride") == stride and seen[-1]["max_steps"] == steps
     with pytest.raises(StopIteration):                                          # an explicit stride is kept
         _conv_curve(layer, np.zeros((51, 1, 8, 8)), 9, 0, {"fit_stride": 1})
     assert seen[-1]["fit_stride"] == 1
