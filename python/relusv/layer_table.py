@@ -363,7 +363,8 @@ def _layer_row(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Design,
                     "rank": rank_of_spectrum(sigma, w.shape, layer.dtype),
                     "sigma_0": float(sigma[0]), "sigma_min": float(sigma[-1]),
                     "stable_rank": float(np.sum(sigma ** 2) / sigma[0] ** 2) if sigma[0] > 0 else 0.0})
-        row.update(operator_norm(layer, float(sigma[0]), settings["seed"])[0])
+        norm = jobs.norms.get(layer.name)
+        row.update((operator_norm(layer, float(sigma[0]), settings["seed"]) if norm is None else norm.result())[0])
         detail["singular_values"] = sigma.tolist()
     else:
         row.update({"weight_shape": None, "matrix_shape": None, "parameters": layer.parameters,
@@ -445,16 +446,23 @@ def _relu_columns(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Desi
 
 
 class _Jobs:
-    """The table's native work on a pool (``relusv._workers.NativeWorkers``): the singular values of every
-    kernel, submitted first, and the bound curves, submitted as the rows reach them, each on one thread
-    (``threads=1`` unless ``relu_options`` names a count), while the calling thread computes the comparisons
-    and operator norms. Every value is what the call gives alone: the pool's size changes the time only."""
+    """The table's native work on a pool (``relusv._workers.NativeWorkers``): per layer in order, the
+    singular values of its kernel and the operator norm of a convolution or joint map (both on one thread),
+    submitted first; then the bound curves, submitted as the rows reach them, each on one thread
+    (``threads=1`` unless ``relu_options`` names a count), while the calling thread computes the
+    comparisons. Every value is what the call gives alone: the pool's size changes the time only."""
 
-    def __init__(self, pool: Any, layers: Sequence[LayerInput]):
+    def __init__(self, pool: Any, layers: Sequence[LayerInput], seed: int):
         from . import singular_values
 
         self.pool = pool
-        self.spectra = {layer.name: pool.submit(singular_values, layer.matrix) for layer in layers if layer.weighted}
+        self.spectra: Dict[str, Any] = {}
+        self.norms: Dict[str, Any] = {}
+        for layer in layers:
+            if layer.weighted:
+                self.spectra[layer.name] = pool.submit(singular_values, layer.matrix)
+                if layer.norm is not None or layer.kind != "linear":   # a linear layer's norm is its sigma_0
+                    self.norms[layer.name] = pool.submit(operator_norm, layer, None, seed)
         self.curves: List[Tuple[Dict[str, Any], Dict[str, Any], str, Any]] = []
 
     def submit(self, fn: Callable, *args: Any) -> Any:
@@ -534,7 +542,7 @@ def table_records(layers: Sequence[LayerInput], groups: Design, acts: Dict[tuple
     details: Dict[str, Any] = {}
     family: List[Tuple[Dict[str, Any], str, Comparison]] = []
     with NativeWorkers() as pool:
-        jobs = _Jobs(pool, layers)
+        jobs = _Jobs(pool, layers, settings["seed"])
         rows = [_layer_row(layer, acts, groups, settings, details, family, jobs)
                 for layer in progress_bar(layers, "layers", show=show)]
         jobs.finish(show)
