@@ -28,6 +28,7 @@ hands in what needs torch, e.g. ``LayerInput.operator_norm_estimate``).
 """
 from __future__ import annotations
 
+import functools
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -380,14 +381,27 @@ def _layer_row(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Design,
             row.update(_empty_summary(prefix, groups.reason or "not measured"))
             detail[site] = None
             continue
-        comparison, values = _site_comparison(acts[key], groups, settings["samples"], settings["trim"],
-                                              settings["seed"])
-        row.update(_summary_columns(prefix, comparison, values))
-        family.append((row, f"{prefix}gmw", comparison))
-        detail[site] = values
+        row.update(_empty_summary(prefix, "pending"))   # the columns in their place, filled when computed
+        jobs.later(jobs.submit(_site_comparison, acts[key], groups, settings["samples"], settings["trim"],
+                               settings["seed"]),
+                   functools.partial(_fill_site, row, detail, family, site, prefix))
     row.update(_relu_columns(layer, acts, groups, settings, detail, family, row, jobs))
     details[layer.name] = detail
     return row
+
+
+def _fill_site(row: Dict[str, Any], detail: Dict[str, Any], family: List[Tuple[Dict[str, Any], str, Comparison]],
+               site: str, prefix: str, result: Tuple[Comparison, Dict[str, Dict[str, List[float]]]]) -> None:
+    comparison, values = result
+    row.update(_summary_columns(prefix, comparison, values))
+    family.append((row, f"{prefix}gmw", comparison))
+    detail[site] = values
+
+
+def _fill_curve(row: Dict[str, Any], detail: Dict[str, Any], g: str, curve: dict) -> None:
+    detail["relu_bounds"][g] = curve
+    summary = _curve_summary(curve)
+    row.update({f"relu_k10_{g}": summary["k10"], f"relu_bound_ratio_{g}": summary["ratio"]})
 
 
 def _relu_columns(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Design, settings: dict, detail: dict,
@@ -440,17 +454,18 @@ def _relu_columns(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Desi
         else:
             images = x.reshape(x.shape[0], *layer.input_shape).astype(np.float64)
             curve = jobs.submit(_conv_curve, layer, images, settings["relu_points"], settings["seed"], options)
-        jobs.curves.append((row, detail, g, curve))
+        jobs.later(curve, functools.partial(_fill_curve, row, detail, g))
     out["relu_bounds"] = "computed"
     return out
 
 
 class _Jobs:
-    """The table's native work on a pool (``relusv._workers.NativeWorkers``): per layer in order, the
-    singular values of its kernel and the operator norm of a convolution or joint map (both on one thread),
-    submitted first; then the bound curves, submitted as the rows reach them, each on one thread
-    (``threads=1`` unless ``relu_options`` names a count), while the calling thread computes the
-    comparisons. Every value is what the call gives alone: the pool's size changes the time only."""
+    """The table's work on a pool (``relusv._workers.NativeWorkers``), while the calling thread walks the rows:
+    per layer in order, the singular values of its kernel and the operator norm of a convolution or joint map,
+    submitted first; then, as the rows reach them, the GMW comparison of every site and the bound curves (each
+    native call on one thread: ``threads=1`` for the curves unless ``relu_options`` names a count). ``later``
+    pairs a result with what writes it into its row; ``finish`` waits for them in order. Every value is what
+    the call gives alone: the pool's size changes the time only."""
 
     def __init__(self, pool: Any, layers: Sequence[LayerInput], seed: int):
         from . import singular_values
@@ -463,22 +478,22 @@ class _Jobs:
                 self.spectra[layer.name] = pool.submit(singular_values, layer.matrix)
                 if layer.norm is not None or layer.kind != "linear":   # a linear layer's norm is its sigma_0
                     self.norms[layer.name] = pool.submit(operator_norm, layer, None, seed)
-        self.curves: List[Tuple[Dict[str, Any], Dict[str, Any], str, Any]] = []
+        self.pending: List[Tuple[Any, Callable[[Any], None]]] = []
 
     def submit(self, fn: Callable, *args: Any) -> Any:
         return self.pool.submit(fn, *args)
+
+    def later(self, future: Any, fill: Callable[[Any], None]) -> None:
+        self.pending.append((future, fill))
 
     @staticmethod
     def curve_options(options: dict) -> dict:
         return {"threads": 1, **options}
 
     def finish(self, show: Optional[bool]) -> None:
-        """Waits for the curves in order and writes their columns and details."""
-        for row, detail, g, future in progress_bar(self.curves, "bound curves", show=show):
-            curve = future.result()
-            detail["relu_bounds"][g] = curve
-            summary = _curve_summary(curve)
-            row.update({f"relu_k10_{g}": summary["k10"], f"relu_bound_ratio_{g}": summary["ratio"]})
+        """Waits for the pending results in the order they were submitted and writes them into their rows."""
+        for future, fill in progress_bar(self.pending, "comparisons and bound curves", show=show):
+            fill(future.result())
 
 
 def top_values(layer: LayerInput, outputs: np.ndarray) -> np.ndarray:
