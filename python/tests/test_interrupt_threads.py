@@ -71,3 +71,51 @@ def test_ctrl_c_stops_a_call_in_a_worker_thread(python, subprocess_env, call):
     assert result["outcome"] == "CancelledError", result
     assert result["ended"] - result["interrupted"] < 1.0, result
     assert total < 2.0, f"the process took {total:.2f} s to end"
+
+
+ANALYZE = textwrap.dedent("""
+    import json, threading, time
+    import torch
+    from torch import nn
+    from relusv.torch import analyze
+
+    inside = threading.Event()   # set by the first progress report of a bound curve (on a pool thread)
+
+    def report(done, total):
+        inside.set()
+
+    def announce():
+        inside.wait()
+        time.sleep(0.5)
+        print("started", flush=True)
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(32 * 16 * 16, 10)).eval()
+    x, y = torch.randn(300, 3, 16, 16), torch.randint(0, 10, (300,))
+    threading.Thread(target=announce, daemon=True).start()
+    result = {}
+    try:
+        analyze(model, x, y, relu_options={"max_steps": 100000, "fit_stride": 1, "progress": report})
+        result["outcome"] = "finished"
+    except KeyboardInterrupt:
+        result["outcome"] = "KeyboardInterrupt"
+    result["workers"] = [t.name for t in threading.enumerate() if t.name.startswith("relusv-worker")]
+    print(json.dumps(result), flush=True)
+""")
+
+
+def test_ctrl_c_stops_analyze_and_its_pool(python, subprocess_env):
+    """The table's pool (``relusv._workers.NativeWorkers``): Ctrl-C in the main thread cancels the curves running
+    on its threads and drops the queued ones; ``analyze`` raises KeyboardInterrupt and leaves no thread behind."""
+    proc = subprocess.Popen([python, "-c", ANALYZE], env=subprocess_env, preexec_fn=default_sigint,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "started", proc.stderr.read()[-2000:]
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    total = time.monotonic() - sent
+    assert proc.returncode == 0, err[-2000:]
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result == {"outcome": "KeyboardInterrupt", "workers": []}, result
+    assert total < 3.0, f"the process took {total:.2f} s to end"

@@ -457,3 +457,22 @@ def test_survey_fit_stride_scales_with_the_layer():
     with pytest.raises(StopIteration):                                          # an explicit stride is kept
         _conv_curve(layer, np.zeros((51, 1, 8, 8)), 9, 0, {"fit_stride": 1})
     assert seen[-1]["fit_stride"] == 1
+
+
+def test_the_table_does_not_depend_on_the_pool_size(monkeypatch):
+    """The table's native work runs on a pool of one thread per core (``relusv._workers``), each call on one
+    thread: one, two or three pool threads give the same table, value for value."""
+    import relusv._workers as workers
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 6, 3, padding=1), nn.ReLU(), nn.Conv2d(6, 6, 3, padding=1), nn.ReLU(),
+                          nn.Flatten(), nn.Linear(6 * 8 * 8, 3)).eval()
+    x, y = torch.randn(200, 2, 8, 8), torch.randint(0, 3, (200,))
+    tables = []
+    for cores in (1, 2, 3):
+        monkeypatch.setattr(workers, "available_cores", lambda cores=cores: cores)
+        tables.append(analyze(model, x, y, samples=SAMPLES, repeats=REPEATS, seed=SEED, progress=False))
+    for other in tables[1:]:
+        pd.testing.assert_frame_equal(tables[0], other, check_exact=True)
+        assert json.dumps(tables[0].attrs["details"], default=str) == json.dumps(other.attrs["details"], default=str)
+    assert (tables[0]["relu_bounds"] == "computed").sum() == 2
