@@ -19,7 +19,7 @@ from __future__ import annotations
 import ctypes
 import os
 import re
-from ctypes import POINTER, c_char_p, c_double, c_int32, c_size_t, c_uint32, c_uint64, c_void_p
+from ctypes import POINTER, c_char_p, c_double, c_int32, c_int64, c_size_t, c_uint32, c_uint64, c_void_p
 from pathlib import Path
 from typing import Optional
 
@@ -167,6 +167,8 @@ PROTOTYPES = {
     "relusv_gmw": (_status, [POINTER(Matrix), c_size_t, c_uint64, c_double, c_int32,
                              POINTER(c_double), POINTER(WidthResult), PROGRESS_FN, c_void_p]),
     "relusv_diameter": (_status, [POINTER(Matrix), POINTER(c_double), PROGRESS_FN, c_void_p]),
+    "relusv_set_extremes": (_status, [POINTER(Matrix), POINTER(c_int64), c_size_t, c_size_t, POINTER(c_double),
+                                      POINTER(c_double), PROGRESS_FN, c_void_p]),
     "relusv_gaussian_to_spherical_factor": (_status, [c_uint64, POINTER(c_double)]),
     "relusv_gmw_accumulator_create": (_status, [c_size_t, c_size_t, c_uint64, c_int32, POINTER(_handle)]),
     "relusv_gmw_accumulator_free": (None, [_handle]),

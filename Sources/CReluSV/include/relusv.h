@@ -224,6 +224,19 @@ relusv_status relusv_gmw(const relusv_matrix *x, size_t samples, uint64_t seed, 
 relusv_status relusv_diameter(const relusv_matrix *x, double *diameter,
                               relusv_progress_fn progress, void *user_data);
 
+/* Column-wise extremes of sets of rows of V (rows x columns, RELUSV_FLOAT64): the cost of a
+ * set functional f(A) = reduce(max_A V, min_A V) evaluated on many sets, as
+ * the permutation test of MATH.md section 11 does (V: the points' products
+ * with the Gaussian directions for the GMW; per-point values for s_0).
+ * `sets` holds `count` sets of `set_size` row indices (int64, set by set,
+ * each in [0, rows), all checked before any is read); `hi` receives the
+ * count x columns maxima hi[i][j] = max over set i of V[r][j], `lo` (may be
+ * NULL) the minima. A NaN member makes its column's extremes NaN. One
+ * thread; progress in sets. count = 0 does nothing; set_size = 0 with
+ * count > 0 is RELUSV_ERROR_EMPTY. */
+relusv_status relusv_set_extremes(const relusv_matrix *v, const int64_t *sets, size_t count, size_t set_size,
+                                  double *hi, double *lo, relusv_progress_fn progress, void *user_data);
+
 /* c_n = E||g|| = sqrt(2) Gamma((n+1)/2) / Gamma(n/2) for g ~ N(0, I_n), n >= 1. */
 relusv_status relusv_gaussian_to_spherical_factor(uint64_t n, double *factor);
 

@@ -45,6 +45,7 @@ over row subsets of it.
 """
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass, field
 from statistics import NormalDist
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -391,22 +392,36 @@ class Functional:
     def evaluate(self, sets: np.ndarray) -> np.ndarray:
         """``f`` of every set: ``sets`` of shape ``(..., n)`` (positions) gives shape ``(...)``.
 
-        Blocks of sets keep running column-wise maxima and minima over their members (``n`` vectorised
-        steps over a block), so no ``(sets, n, S)`` array is ever formed.
+        The column-wise maxima and minima of a block of sets come from the library
+        (``set_extremes``, one native call per block), so no ``(sets, n, S)`` array is ever formed.
         """
         flat = sets.reshape(-1, sets.shape[-1])
         out = np.empty(flat.shape[0])
         per = max(1, _BLOCK // self.values.shape[1])
         for start in range(0, flat.shape[0], per):
-            idx = flat[start:start + per]
-            hi = self.values[idx[:, 0]]
-            lo = hi.copy()
-            for j in range(1, idx.shape[1]):
-                row = self.values[idx[:, j]]
-                np.maximum(hi, row, out=hi)
-                np.minimum(lo, row, out=lo)
+            hi, lo = set_extremes(self.values, flat[start:start + per])
             out[start:start + per] = self.reduce(hi, lo)
         return out.reshape(sets.shape[:-1])
+
+
+def set_extremes(values: np.ndarray, sets: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """``(hi, lo)``, each ``(len(sets), S)``: the column-wise maxima and minima of ``values[set]`` (``L x S``
+    float64) for every row of ``sets`` (positions in ``0 .. L - 1``), by ``relusv_set_extremes`` (one thread,
+    the GIL released; every position checked by the library)."""
+    from .. import _native
+    from .._arrays import matrix, prepare
+
+    v = prepare(np.asarray(values, dtype=np.float64))
+    idx = np.ascontiguousarray(sets, dtype=np.int64)
+    count, size = idx.shape
+    hi = np.empty((count, v.shape[1]))
+    lo = np.empty((count, v.shape[1]))
+    m = matrix(v)
+    double = ctypes.POINTER(ctypes.c_double)
+    _native.check(_native.lib.relusv_set_extremes(
+        ctypes.byref(m), idx.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)), count, size,
+        hi.ctypes.data_as(double), lo.ctypes.data_as(double), _native.NO_PROGRESS, None))
+    return hi, lo
 
 
 def trimmed_mean(values: np.ndarray, trim: float) -> np.ndarray:

@@ -345,11 +345,12 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
         Extra keyword arguments of ``relu_singular_values`` (``max_steps``, ``time_budget``, ...).
         Default ``max_steps``: ``DEFAULT_RELU_MAX_STEPS`` (50), a survey's budget; and for a convolution
         (or activation site) whose evaluation over its points costs more than ``SURVEY_FIT_WORK``
-        (1e7) multiply-adds, a fit stride growing with that work (2, 4, up to 8: on ResNet-18 at
-        32x32, 8 for every curve): fits at every ``s``-th computed rank, the others from the SVD,
-        data-aware, extended and previous-``k`` candidates (``relusv.layer_table.survey_fit_stride``;
-        ``relu_options={"fit_stride": 1}`` fits every rank). Every bound is certified whatever the
-        budget, more work only tightens it.
+        (1e7) multiply-adds, a fit stride growing with that work (2, 4, up to 8), and above 8x that work
+        no fits: the unfitted ranks take the SVD, data-aware, extended and previous-``k`` candidates
+        (``relusv.layer_table.survey_fit_stride``; on ResNet-18 at 32x32 most curves are candidates
+        only; ``relu_options={"fit_stride": 1}`` fits every rank). Every bound is certified whatever the
+        budget, more work only tightens it. The curves run side by side on a pool of one thread per core,
+        each with ``threads=1`` unless ``relu_options`` names a count.
     unit_sphere : bool
         Also bound each linear ReLU layer over a seeded sample of ``sphere_points`` points
         of the unit sphere with ``b = 0`` (column ``s0_unit_sphere``), with
