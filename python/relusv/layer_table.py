@@ -23,6 +23,12 @@ every number of the table has one implementation:
   subsample) at ranks below ``rank(X W^T)``, above which ``s_k = 0`` exactly
   (MATH.md section 2).
 
+The independent computations (kernel spectra, operator norms, the comparison
+of every site, the bound curves) run on a pool of one thread per core
+(``relusv._workers.NativeWorkers``), each native call on one thread, and are
+written into their rows in a fixed order: the pool's size changes the time,
+never a value.
+
 This module is NumPy-only: it never imports ``relusv.torch`` (the torch side
 hands in what needs torch, e.g. ``LayerInput.operator_norm_estimate``).
 """
