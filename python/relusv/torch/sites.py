@@ -32,6 +32,7 @@ applied inside the module ``scope`` (``layer1.0:relu``).
 """
 from __future__ import annotations
 
+import functools
 import operator
 from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -502,19 +503,28 @@ class JointMap:
         radius = float(np.sqrt(np.square(rows).sum(1).reshape(-1, self.positions).sum(1)).max())
         return replace(spectrum, data_max_norm=radius)
 
-    def error(self, rows: np.ndarray, u: np.ndarray, v: np.ndarray) -> float:
-        """``max_x ||act(W pi(x) + b) - act(U V pi(x) + b)||`` over the points (float64, grouped by ``P``)."""
+    def error(self, rows: np.ndarray, u: np.ndarray, v: np.ndarray, exact: Optional[np.ndarray] = None) -> float:
+        """``max_x ||act(W pi(x) + b) - act(U V pi(x) + b)||`` over the points (float64, grouped by ``P``);
+        ``exact``: ``act(W pi(x) + b)`` already computed for these rows."""
         act = self.activation.numpy
-        exact = act(rows @ self.matrix.T + self.bias)
+        if exact is None:
+            exact = act(rows @ self.matrix.T + self.bias)
         approx = act((rows @ v.T) @ u.T + self.bias) if u.shape[1] else act(np.broadcast_to(self.bias, exact.shape))
         per_point = np.square(exact - approx).sum(1).reshape(-1, self.positions).sum(1)
         return float(np.sqrt(per_point.max()))
 
+    @functools.cached_property
+    def _weight_svd(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The thin SVD of ``W`` (float64), shared by the curves over every set of points."""
+        return np.linalg.svd(self.matrix, full_matrices=False)
+
     def _clipped(self, rows: np.ndarray, spectrum):
         """Every candidate re-evaluated with the clipped activation (see ``bounds``)."""
         w = self.matrix
-        u_w, s_w, vt_w = np.linalg.svd(w, full_matrices=False)
-        _, _, vt_z = np.linalg.svd(rows @ w.T, full_matrices=False)
+        u_w, s_w, vt_w = self._weight_svd
+        z = rows @ w.T
+        _, _, vt_z = np.linalg.svd(z, full_matrices=False)
+        exact = self.activation.numpy(z + self.bias)
         bounds, truncation, sources, factors = [], [], [], []
         best = None
         for i, k in enumerate(np.asarray(spectrum.ks, dtype=np.int64)):
@@ -527,7 +537,7 @@ class JointMap:
                                                                      np.asarray(fv, np.float64))))
             if best is not None:
                 candidates.append(("previous-k", best[1]))
-            scored = [(self.error(rows, *f), name, f) for name, f in candidates]
+            scored = [(self.error(rows, *f, exact=exact), name, f) for name, f in candidates]
             t_k = scored[0][0]
             value, name, chosen = min(scored, key=lambda c: c[0])
             if k == 0:
