@@ -476,3 +476,22 @@ def test_the_table_does_not_depend_on_the_pool_size(monkeypatch):
         pd.testing.assert_frame_equal(tables[0], other, check_exact=True)
         assert json.dumps(tables[0].attrs["details"], default=str) == json.dumps(other.attrs["details"], default=str)
     assert (tables[0]["relu_bounds"] == "computed").sum() == 2
+
+
+@pytest.mark.parametrize("groups, block", [(8, (1, 9)), (4, (3, 18)), (2, (5, 2))])
+def test_grouped_kernel_spectrum_is_the_dense_one(groups, block):
+    """A grouped convolution's block-diagonal kernel matrix: the union of its blocks' singular values equals the
+    dense matrix's SVD (NumPy); a matrix with entries outside the blocks takes the dense route."""
+    from relusv.layer_table import LayerInput, kernel_singular_values
+
+    rng = np.random.default_rng(groups)
+    mg, ng = block
+    dense = np.zeros((groups * mg, groups * ng))
+    for g in range(groups):
+        dense[g * mg:(g + 1) * mg, g * ng:(g + 1) * ng] = rng.standard_normal(block)
+    for matrix in (dense, dense + 1e-3 * (rng.random(dense.shape) < 0.05)):
+        layer = LayerInput("c", "conv2d", "Conv2d", "relu", True, 0.0, "", (), (groups * mg, ng, 1, 1), matrix,
+                           np.zeros(groups * mg), matrix.size, conv_geometry={"groups": groups})
+        got = kernel_singular_values(layer)
+        want = np.linalg.svd(matrix, compute_uv=False)
+        assert got.shape == want.shape and np.allclose(got, want, rtol=1e-12, atol=1e-12 * want[0])
