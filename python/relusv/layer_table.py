@@ -454,13 +454,13 @@ def _relu_columns(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Desi
     options = jobs.curve_options(settings["relu_options"])
     for k, g in enumerate(GROUPS):
         x = acts[(layer.name, "input")][np.sort(groups.observed[0, k])]
+        work = float(x.shape[0]) * int(getattr(layer.conv_bounds, "positions", 1)) * w.size
         if layer.conv_bounds is None:
-            curve = jobs.submit(relu_curve, layer, w, b, x.astype(np.float64), settings["relu_points"],
-                                settings["seed"], options)
+            args = (relu_curve, layer, w, b, x.astype(np.float64), settings["relu_points"], settings["seed"], options)
         else:
             images = x.reshape(x.shape[0], *layer.input_shape).astype(np.float64)
-            curve = jobs.submit(_conv_curve, layer, images, settings["relu_points"], settings["seed"], options)
-        jobs.later(curve, functools.partial(_fill_curve, row, detail, g))
+            args = (_conv_curve, layer, images, settings["relu_points"], settings["seed"], options)
+        jobs.curve(work, args, functools.partial(_fill_curve, row, detail, g))
     out["relu_bounds"] = "computed"
     return out
 
@@ -485,10 +485,10 @@ def kernel_singular_values(layer: LayerInput) -> np.ndarray:
 class _Jobs:
     """The table's work on a pool (``relusv._workers.NativeWorkers``), while the calling thread walks the rows:
     per layer in order, the singular values of its kernel and the operator norm of a convolution or joint map,
-    submitted first; then, as the rows reach them, the GMW comparison of every site and the bound curves (each
-    native call on one thread: ``threads=1`` for the curves unless ``relu_options`` names a count). ``later``
-    pairs a result with what writes it into its row; ``finish`` waits for them in order. Every value is what
-    the call gives alone: the pool's size changes the time only."""
+    submitted first; then, as the rows reach them, the GMW comparison of every site; after the rows, the bound
+    curves, largest first (each native call on one thread: ``threads=1`` for the curves unless ``relu_options``
+    names a count). ``later`` pairs a result with what writes it into its row; ``finish`` waits for them in
+    the rows' order. Every value is what the call gives alone: the pool's size changes the time only."""
 
     def __init__(self, pool: Any, layers: Sequence[LayerInput], seed: int):
         self.pool = pool
@@ -500,12 +500,24 @@ class _Jobs:
                 if layer.norm is not None or layer.kind != "linear":   # a linear layer's norm is its sigma_0
                     self.norms[layer.name] = pool.submit(operator_norm, layer, None, seed)
         self.pending: List[Tuple[Any, Callable[[Any], None]]] = []
+        self.curves: List[Tuple[float, int, tuple]] = []
 
     def submit(self, fn: Callable, *args: Any) -> Any:
         return self.pool.submit(fn, *args)
 
     def later(self, future: Any, fill: Callable[[Any], None]) -> None:
         self.pending.append((future, fill))
+
+    def curve(self, work: float, args: tuple, fill: Callable[[Any], None]) -> None:
+        """A bound curve of estimated ``work``, submitted by ``start_curves``; its result filled in this order."""
+        self.curves.append((work, len(self.pending), args))
+        self.pending.append((None, fill))
+
+    def start_curves(self) -> None:
+        """Submits the curves, the largest first (so that no large one runs alone at the end)."""
+        for _, slot, args in sorted(self.curves, key=lambda c: (-c[0], c[1])):
+            self.pending[slot] = (self.pool.submit(*args), self.pending[slot][1])
+        self.curves = []
 
     @staticmethod
     def curve_options(options: dict) -> dict:
@@ -581,6 +593,7 @@ def table_records(layers: Sequence[LayerInput], groups: Design, acts: Dict[tuple
         jobs = _Jobs(pool, layers, settings["seed"])
         rows = [_layer_row(layer, acts, groups, settings, details, family, jobs)
                 for layer in progress_bar(layers, "layers", show=show)]
+        jobs.start_curves()
         jobs.finish(show)
     if len(family) != expected:
         raise RuntimeError(f"the table made {len(family)} comparisons, {expected} were foreseen")
