@@ -55,18 +55,24 @@ WORKER = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("call", ["gmw", "relu_singular_values", "diameter"])
-def test_ctrl_c_stops_a_call_in_a_worker_thread(python, subprocess_env, call):
-    proc = subprocess.Popen([python, "-c", WORKER, call], env=subprocess_env, preexec_fn=default_sigint, stdout=subprocess.PIPE,
+def _interrupted(python, env, args, settle=0.0):
+    """Runs ``python args``, sends SIGINT once it prints ``started`` (after ``settle`` seconds); returns its last
+    output line as JSON and the seconds from the signal to the end of the process."""
+    proc = subprocess.Popen([python, *args], env=env, preexec_fn=default_sigint, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "started"
-    time.sleep(0.2)
+    assert proc.stdout.readline().strip() == "started", proc.stderr.read()[-2000:]
+    time.sleep(settle)
     sent = time.monotonic()
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     total = time.monotonic() - sent
     assert proc.returncode == 0, err[-2000:]
-    result = json.loads(out.strip().splitlines()[-1])
+    return json.loads(out.strip().splitlines()[-1]), total
+
+
+@pytest.mark.parametrize("call", ["gmw", "relu_singular_values", "diameter"])
+def test_ctrl_c_stops_a_call_in_a_worker_thread(python, subprocess_env, call):
+    result, total = _interrupted(python, subprocess_env, ["-c", WORKER, call], settle=0.2)
     assert "interrupted" in result, result  # the main thread saw KeyboardInterrupt
     assert result["outcome"] == "CancelledError", result
     assert result["ended"] - result["interrupted"] < 1.0, result
@@ -108,14 +114,6 @@ ANALYZE = textwrap.dedent("""
 def test_ctrl_c_stops_analyze_and_its_pool(python, subprocess_env):
     """The table's pool (``relusv._workers.NativeWorkers``): Ctrl-C in the main thread cancels the curves running
     on its threads and drops the queued ones; ``analyze`` raises KeyboardInterrupt and leaves no thread behind."""
-    proc = subprocess.Popen([python, "-c", ANALYZE], env=subprocess_env, preexec_fn=default_sigint,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "started", proc.stderr.read()[-2000:]
-    sent = time.monotonic()
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    total = time.monotonic() - sent
-    assert proc.returncode == 0, err[-2000:]
-    result = json.loads(out.strip().splitlines()[-1])
+    result, total = _interrupted(python, subprocess_env, ["-c", ANALYZE])
     assert result == {"outcome": "KeyboardInterrupt", "workers": []}, result
     assert total < 3.0, f"the process took {total:.2f} s to end"
