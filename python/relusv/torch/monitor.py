@@ -583,9 +583,8 @@ class Monitor:
         this one computes the convolutions' operator norms on one thread (``one_torch_thread``): the two
         share no state, each keeps to one core, and each result is what it would be alone.
         """
-        from concurrent.futures import ThreadPoolExecutor
-
         from .. import singular_values
+        from .._workers import NativeWorkers
 
         todo, out = [], []
         for layer in layers:
@@ -597,16 +596,13 @@ class Monitor:
             else:
                 todo.append((layer, w, shape))
                 out.append(None)
-        worker = ThreadPoolExecutor(max_workers=1)
-        try:
-            with one_torch_thread():
-                spectra = [worker.submit(singular_values, w) for _, w, _ in todo]
-                # A linear layer's norm is its sigma_0; a convolution's does not need the spectrum.
-                norms = [self._operator_norm(layer, float(spectrum.result()[0]) if layer.kind == "linear" else None,
-                                             shape) for (layer, _, shape), spectrum in zip(todo, spectra)]
-                sigmas = [spectrum.result() for spectrum in spectra]
-        finally:   # on Ctrl-C or an error, the layers not started yet are dropped, not computed first
-            worker.shutdown(wait=True, cancel_futures=True)
+        # On Ctrl-C or an error, the layers not started yet are dropped, not computed first (NativeWorkers).
+        with NativeWorkers(1) as worker, one_torch_thread():
+            spectra = [worker.submit(singular_values, w) for _, w, _ in todo]
+            # A linear layer's norm is its sigma_0; a convolution's does not need the spectrum.
+            norms = [self._operator_norm(layer, float(spectrum.result()[0]) if layer.kind == "linear" else None,
+                                         shape) for (layer, _, shape), spectrum in zip(todo, spectra)]
+            sigmas = [spectrum.result() for spectrum in spectra]
         computed = iter(zip(todo, sigmas, norms))
         for i, value in enumerate(out):
             if value is None:
