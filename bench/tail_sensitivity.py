@@ -52,6 +52,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=4, help="seeds and perturbed copies per layer (R)")
     parser.add_argument("--only", default="", help="comma-separated layer keys")
     args = parser.parse_args()
+    if args.runs < 2:
+        parser.error("--runs must be at least 2 (a spread needs two runs of each kind)")
     only = {k for k in args.only.split(",") if k}
     print(f"{'layer':16s} {'change':10s} {'median':>7s} {'max':>7s} {'at k/K':>7s} {'mean ratio':>10s}  time")
     for w in workloads(quick=False):
