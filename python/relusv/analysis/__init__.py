@@ -1,6 +1,7 @@
-"""The NumPy-only analysis side of relusv: group selection and the calibrated comparison (MATH.md section 11).
+"""The torch-free analysis side of relusv: group selection and the calibrated comparison (MATH.md section 11).
 
-Nothing here imports ``relusv.torch``: the torch adapters (``analyze``,
+NumPy and the native library (the set extremes of the permutation statistics, ``relusv_set_extremes``);
+nothing here imports ``relusv.torch``: the torch adapters (``analyze``,
 ``Monitor``) and the report call into this package, never the reverse.
 """
 from .compare import (
