@@ -82,18 +82,32 @@ private func copyChecked<Scalar: BLASScalar>(_ w: MatrixView<Scalar>) throws -> 
     return a
 }
 
-/// The singular values of `w`, descending (`?gesdd`, values only).
+/// The singular values of `w`, descending (`?gesdd`, values only); a matrix
+/// of several independent blocks as the union of the blocks' values
+/// (`IndependentBlocks`), zeros completing it to `min(m, n)` values.
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func singularValues<Scalar: BLASScalar>(of w: MatrixView<Scalar>) throws -> [Scalar] {
     var a = try copyChecked(w)
     let p = min(w.rows, w.columns)
-    var s = [Scalar](repeating: 0, count: p)
+    guard let split = IndependentBlocks.of(w) else { return try denseValues(&a, rows: w.rows, columns: w.columns) }
+    var s: [Scalar] = []
+    for b in split.blocks.indices where !split.blocks[b].rows.isEmpty && !split.blocks[b].columns.isEmpty {
+        var block = split.gather(b, from: a, columns: w.columns)
+        s += try denseValues(&block, rows: split.blocks[b].rows.count, columns: split.blocks[b].columns.count)
+    }
+    s += [Scalar](repeating: 0, count: p - s.count)
+    return s.sorted(by: >)
+}
+
+/// `?gesdd`, values only, of the row-major `m x n` buffer `a` (overwritten).
+private func denseValues<Scalar: BLASScalar>(_ a: inout [Scalar], rows m: Int, columns n: Int) throws -> [Scalar] {
+    var s = [Scalar](repeating: 0, count: min(m, n))
     let info = a.withUnsafeMutableBufferPointer { ap in
         s.withUnsafeMutableBufferPointer { sp in
             Scalar.gesdd(
-                jobz: UInt8(ascii: "N"), m: w.rows, n: w.columns, a: ap.baseAddress!, lda: w.columns,
-                s: sp.baseAddress!, u: nil, ldu: max(w.rows, w.columns), vt: nil, ldvt: max(w.rows, w.columns))
+                jobz: UInt8(ascii: "N"), m: m, n: n, a: ap.baseAddress!, lda: n,
+                s: sp.baseAddress!, u: nil, ldu: max(m, n), vt: nil, ldvt: max(m, n))
         }
     }
     guard info == 0 else { throw EngineError.lapackFailure(routine: "gesdd", info: info) }
@@ -112,13 +126,45 @@ private func checkRepresentable<Scalar: BLASScalar>(_ s: [Scalar]) throws {
     }
 }
 
-/// The thin SVD of `w` (`?gesdd` with `jobz = "S"`).
+/// The thin SVD of `w` (`?gesdd` with `jobz = "S"`); a matrix of several
+/// independent blocks whose pairs fill `min(m, n)` (`IndependentBlocks`) from
+/// the blocks' SVDs, each pair placed on its block's rows and columns.
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func thinSVD<Scalar: BLASScalar>(of w: MatrixView<Scalar>) throws -> ThinSVD<Scalar> {
     var a = try copyChecked(w)
     let m = w.rows
     let n = w.columns
+    guard let split = IndependentBlocks.of(w), split.pairs == min(m, n) else {
+        return try denseThinSVD(&a, rows: m, columns: n)
+    }
+    var parts: [ThinSVD<Scalar>] = []
+    for b in split.blocks.indices {
+        var block = split.gather(b, from: a, columns: n)
+        let (rows, columns) = split.blocks[b]
+        parts.append(
+            rows.isEmpty || columns.isEmpty
+                ? ThinSVD(
+                    u: Matrix(rows: rows.count, columns: 0), s: [],
+                    vt: Matrix(rows: 0, columns: columns.count))
+                : try denseThinSVD(&block, rows: rows.count, columns: columns.count))
+    }
+    let order = unionOrder(parts.map(\.s))
+    var u = Matrix<Scalar>(rows: m, columns: order.count)
+    var vt = Matrix<Scalar>(rows: order.count, columns: n)
+    var s = [Scalar](repeating: 0, count: order.count)
+    for (t, pair) in order.enumerated() {
+        let part = parts[pair.block]
+        let (rows, columns) = split.blocks[pair.block]
+        s[t] = part.s[pair.index]
+        for (r, i) in rows.enumerated() { u[i, t] = part.u[r, pair.index] }
+        for (c, j) in columns.enumerated() { vt[t, j] = part.vt[pair.index, c] }
+    }
+    return ThinSVD(u: u, s: s, vt: vt)
+}
+
+/// `?gesdd` with `jobz = "S"` of the row-major `m x n` buffer `a` (overwritten).
+private func denseThinSVD<Scalar: BLASScalar>(_ a: inout [Scalar], rows m: Int, columns n: Int) throws -> ThinSVD<Scalar> {
     let p = min(m, n)
     var s = [Scalar](repeating: 0, count: p)
     var u = [Scalar](repeating: 0, count: m * p)

@@ -215,13 +215,16 @@ def _curve_dict(spectrum, zero_from: int, limit: int) -> dict:
 
 def relu_curve(layer: LayerInput, w: np.ndarray, b: Optional[np.ndarray], x: Optional[np.ndarray], points: Optional[int],
                seed: int, options: dict) -> dict:
-    """Certified ReLU bounds of a linear layer over ``x`` (float64), at ranks below ``rank(X W^T)``;
-    ``x=None``: over a seeded sample of the unit sphere with ``b = 0`` (MATH.md section 1)."""
+    """Certified ReLU bounds of a linear layer over ``x`` (float64), at ranks below ``rank(X W^T)``, with the
+    survey's fit stride (``survey_options``); ``x=None``: over a seeded sample of the unit sphere with
+    ``b = 0`` (MATH.md section 1)."""
     from . import relu_singular_values
 
     limit = min(w.shape)
     zero_from = limit if x is None else min(limit, data_rank(w, x))
     ks = curve_ks(max(zero_from, 1), points)
+    if x is not None:
+        options = survey_options(options, x.shape[0], w.shape[1], w.shape[0])
     spectrum = relu_singular_values(w, b, x, ks, leaky_slope=layer.leaky_slope, seed=seed,
                                     **{"progress": False, **options})
     return _curve_dict(spectrum, zero_from, limit)
@@ -249,20 +252,27 @@ def survey_fit_stride(rows: int, cols: int, outputs: int) -> Optional[int]:
     return stride
 
 
+def survey_options(options: dict, rows: int, cols: int, outputs: int) -> dict:
+    """``options`` with the survey's fit stride of a curve over ``rows`` points or patches
+    (``survey_fit_stride``), unless they name a ``fit_stride``: no fits is ``max_steps=0``; stride 1 is left
+    to the engine (its own budget may thin out a huge curve)."""
+    if "fit_stride" in options:
+        return options
+    stride = survey_fit_stride(rows, cols, outputs)
+    if stride is None:
+        return {**options, "max_steps": 0}
+    return {**options, "fit_stride": stride} if stride > 1 else options
+
+
 def _conv_curve(layer: LayerInput, images: np.ndarray, points: Optional[int], seed: int, options: dict):
-    """Channel-rank bounds of a convolution through ``layer.conv_bounds`` (``relusv.torch.relu_singular_values``);
-    without a ``fit_stride`` in ``options``, the stride of ``survey_fit_stride`` (no fits: ``max_steps=0``)."""
+    """Channel-rank bounds of a convolution through ``layer.conv_bounds`` (``relusv.torch.relu_singular_values``)
+    with the survey's fit stride (``survey_options``)."""
     limit = min(layer.matrix.shape)
     rank = getattr(layer.conv_bounds, "data_rank", None)
     zero_from = limit if rank is None else min(limit, rank(images))
     ks = curve_ks(max(zero_from, 1), points)
-    if "fit_stride" not in options:   # stride 1: left to the engine (its own budget may thin out a huge curve)
-        rows = images.shape[0] * int(getattr(layer.conv_bounds, "positions", 1))
-        stride = survey_fit_stride(rows, layer.matrix.shape[1], layer.matrix.shape[0])
-        if stride is None:
-            options = {**options, "max_steps": 0}
-        elif stride > 1:
-            options = {**options, "fit_stride": stride}
+    rows = images.shape[0] * int(getattr(layer.conv_bounds, "positions", 1))
+    options = survey_options(options, rows, layer.matrix.shape[1], layer.matrix.shape[0])
     spectrum = layer.conv_bounds(images, ks, seed, {"progress": False, **options})
     return _curve_dict(spectrum, zero_from, limit)
 
@@ -466,20 +476,13 @@ def _relu_columns(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Desi
 
 
 def kernel_singular_values(layer: LayerInput) -> np.ndarray:
-    """The singular values of ``layer.matrix`` (``relusv.singular_values``); for a grouped convolution whose
-    matrix is its block-diagonal dense kernel (``C_out x C_in kh kw``, zero outside the groups' blocks), the
-    descending union of the blocks' values: the same spectrum (MATH.md section 9) for the work of the blocks
-    (a depthwise layer of 960 channels: 960 SVDs of 1 x 9 instead of one of 960 x 8640)."""
+    """The singular values of ``layer.matrix`` (``relusv.singular_values``). A grouped convolution's matrix is
+    its block-diagonal dense kernel (``C_out x C_in kh kw``, zero outside the groups' blocks): the engine finds
+    the independent blocks and returns the union of their values, the same spectrum (MATH.md section 9) for
+    the work of the blocks (a depthwise layer of 960 channels: 960 SVDs of 1 x 9 instead of one of 960 x 8640)."""
     from . import singular_values
 
-    w = layer.matrix
-    groups = int((layer.conv_geometry or {}).get("groups", 1))
-    if groups > 1 and w.shape[0] % groups == 0 and w.shape[1] % groups == 0:
-        mg, ng = w.shape[0] // groups, w.shape[1] // groups
-        blocks = [w[g * mg:(g + 1) * mg, g * ng:(g + 1) * ng] for g in range(groups)]
-        if np.count_nonzero(w) == sum(np.count_nonzero(b) for b in blocks):   # nothing outside the blocks
-            return np.sort(np.concatenate([singular_values(b) for b in blocks]))[::-1]
-    return singular_values(w)
+    return singular_values(layer.matrix)
 
 
 class _Jobs:

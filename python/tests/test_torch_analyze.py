@@ -430,8 +430,8 @@ def test_analyze_and_the_report_state_the_same_comparisons(trained, tmp_path, ca
     assert compared >= 6
 
 
-def test_survey_fit_stride_scales_with_the_layer():
-    from relusv.layer_table import SURVEY_FIT_WORK, LayerInput, _conv_curve, survey_fit_stride
+def test_survey_fit_stride_scales_with_the_layer(monkeypatch):
+    from relusv.layer_table import SURVEY_FIT_WORK, LayerInput, _conv_curve, relu_curve, survey_fit_stride
 
     assert survey_fit_stride(100, 27, 16) == 1                                  # a small layer: every rank fitted
     assert survey_fit_stride(960, 576, 128) == 8                                # ResNet-18's layer2.0.conv1, 60 images
@@ -457,6 +457,21 @@ def test_survey_fit_stride_scales_with_the_layer():
     with pytest.raises(StopIteration):                                          # an explicit stride is kept
         _conv_curve(layer, np.zeros((51, 1, 8, 8)), 9, 0, {"fit_stride": 1})
     assert seen[-1]["fit_stride"] == 1
+    # Linear curves follow the same rule (VGG-11's 25088 -> 4096 classifier over 461 points: no fits).
+    import relusv
+
+    def record(w, b, x, ks, **options):
+        seen.append(options)
+        raise StopIteration
+
+    monkeypatch.setattr(relusv, "relu_singular_values", record)
+    for points, inputs, outputs, stride, steps in ((461, 25088, 4096, None, 0), (100, 64, 100, None, 50),
+                                                   (400, 500, 200, 4, 50)):
+        w, x = np.eye(outputs, inputs), np.ones((points, inputs))
+        dense = LayerInput("f", "linear", "Linear", "relu", True, 0.0, "", (), w.shape, w, np.zeros(outputs), 0)
+        with pytest.raises(StopIteration):
+            relu_curve(dense, w, None, x, 9, 0, {"max_steps": 50})
+        assert seen[-1].get("fit_stride") == stride and seen[-1]["max_steps"] == steps
 
 
 def test_the_table_does_not_depend_on_the_pool_size(monkeypatch):

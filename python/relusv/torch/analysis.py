@@ -343,8 +343,9 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
         Ranks per bound curve, evenly spaced over ``0 .. rank(X W^T) - 1``; None for every rank.
     relu_options : dict, optional
         Extra keyword arguments of ``relu_singular_values`` (``max_steps``, ``time_budget``, ...).
-        Default ``max_steps``: ``DEFAULT_RELU_MAX_STEPS`` (50), a survey's budget; and for a convolution
-        (or activation site) whose evaluation over its points costs more than ``SURVEY_FIT_WORK``
+        Default ``max_steps``: ``DEFAULT_RELU_MAX_STEPS`` (50), a survey's budget; and for a curve (of a
+        linear or conv layer, or an activation site) whose evaluation over its points costs more than
+        ``SURVEY_FIT_WORK``
         (1e7) multiply-adds, a fit stride growing with that work (2, 4, up to 8), and above 8x that work
         no fits: the unfitted ranks take the SVD, data-aware, extended and previous-``k`` candidates
         (``relusv.layer_table.survey_fit_stride``; on ResNet-18 at 32x32 most curves are candidates
