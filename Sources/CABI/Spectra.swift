@@ -222,7 +222,7 @@ private func reluSVOptionDefaults() -> relusv_relu_sv_options {
         max_steps: UInt64(d.fit.maxSteps), time_budget: 0,
         threads: 0, refine: d.fit.refine ? 1 : 0, keep_factors: 0, fit_stride: 0,
         learning_rate: d.fit.learningRate, batch_size: UInt64(d.fit.batchSize), group_size: 1,
-        fit_points: UInt64(d.fitPoints))
+        fit_points: UInt64(d.fitPoints), weight_svd: nil)
 }
 
 @_cdecl("relusv_bound_source_name")
@@ -311,9 +311,13 @@ public func relusv_relu_singular_values(
             let layer = try withView(w) { (v: MatrixView<Scalar>) in
                 try ReluLayer(weight: v, bias: biasVector(bias), slope: o.leaky_slope)
             }
+            let shared = try o.weight_svd.map { handle in
+                try withView(w) { (v: MatrixView<Scalar>) in try WeightSVDBox.factors(handle, for: v) }
+            }
             func compute(_ data: MatrixView<Scalar>) throws -> SpectrumBox {
                 let spectrum = try reluSpectrum(
-                    layer: layer, points: data, groupSize: groupSize, ks: list, settings: settings, progress: report)
+                    layer: layer, points: data, groupSize: groupSize, ks: list, settings: settings,
+                    weightSVD: shared, progress: report)
                 return SpectrumBox(
                     spectrum, m: w.rows, n: w.columns, points: data.rows,
                     dtype: (Scalar.self == Float.self ? RELUSV_FLOAT32 : RELUSV_FLOAT64).rawValue.int32)

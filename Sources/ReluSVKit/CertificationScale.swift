@@ -126,22 +126,30 @@ extension ReluLayer {
 /// value is bit-identical whatever OpenBLAS's thread count, `settings.threads`
 /// and other calls running at the same time. Measured cost: none beyond the
 /// noise (the set-up's SVDs and GEMMs are a small share of the work).
+///
+/// `weightSVD`, when given, is `thinSVD(of: layer.weight)` computed by the
+/// caller with OpenBLAS at one thread (shared by several curves of one layer,
+/// the same values the call would compute). A layer evaluated scaled
+/// (`kc != 0`) takes the SVD of its scaled weight instead: LAPACK rescales
+/// matrices of extreme norm internally, so the unscaled factors could differ
+/// in their last bits from those the call computes alone.
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func reluSpectrum<Scalar: BLASScalar>(
     layer: ReluLayer<Scalar>, points: MatrixView<Scalar>, groupSize: Int = 1, ks: [Int],
-    settings: SpectrumSettings = SpectrumSettings(), progress: Progress = .silent
+    settings: SpectrumSettings = SpectrumSettings(), weightSVD: ThinSVD<Scalar>? = nil, progress: Progress = .silent
 ) throws -> ReluSpectrum<Scalar> {
     try BLASThreadLimit.singleThreaded {
         try scaledSpectrum(
-            layer: layer, points: points, groupSize: groupSize, ks: ks, settings: settings, progress: progress)
+            layer: layer, points: points, groupSize: groupSize, ks: ks, settings: settings, weightSVD: weightSVD,
+            progress: progress)
     }
 }
 
 /// `reluSpectrum(layer:points:...)` without the OpenBLAS thread limit.
 private func scaledSpectrum<Scalar: BLASScalar>(
     layer: ReluLayer<Scalar>, points: MatrixView<Scalar>, groupSize: Int, ks: [Int],
-    settings: SpectrumSettings, progress: Progress
+    settings: SpectrumSettings, weightSVD: ThinSVD<Scalar>?, progress: Progress
 ) throws -> ReluSpectrum<Scalar> {
     try ReluBoundRequest.checkData(
         rows: points.rows, columns: points.columns, inputs: layer.inputs, groupSize: groupSize)
@@ -151,7 +159,8 @@ private func scaledSpectrum<Scalar: BLASScalar>(
     let scaledLayer = ka == 0 && kc == 0 ? layer : try layer.scaled(weightExponent: kc, biasExponent: kc + ka)
     func run(_ x: MatrixView<Scalar>) throws -> ReluSpectrum<Scalar> {
         let problem = try ReluBoundProblem(layer: scaledLayer, points: x, groupSize: groupSize)
-        return try reluSpectrum(of: problem, ks: ks, settings: settings, progress: progress)
+        return try reluSpectrum(
+            of: problem, ks: ks, settings: settings, weightSVD: kc == 0 ? weightSVD : nil, progress: progress)
     }
     var spectrum: ReluSpectrum<Scalar>
     if ka == 0 {

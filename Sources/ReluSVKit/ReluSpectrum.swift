@@ -171,16 +171,21 @@ public struct ReluSpectrum<Scalar: BLASScalar> {
 /// Work: one pass per family over all `k` (rank updates, `O(N m)` per `k`),
 /// then contiguous chains of `k` (warm starts flow along a chain), one chain
 /// per thread, balanced by estimated cost; the calling thread relays progress.
+/// `weightSVD`: the thin SVD of the problem's `W` when the caller has it
+/// (else computed here).
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func reluSpectrum<Scalar: BLASScalar>(
     of problem: ReluBoundProblem<Scalar>, ks requested: [Int], settings: SpectrumSettings = SpectrumSettings(),
-    progress: Progress = .silent
+    weightSVD: ThinSVD<Scalar>? = nil, progress: Progress = .silent
 ) throws -> ReluSpectrum<Scalar> {
     let layer = problem.layer
     let p = min(layer.outputs, layer.inputs)
     try ReluBoundRequest.check(ks: requested, p: p, settings: settings)
-    let svd = try layer.weight.withView { try thinSVD(of: $0) }
+    precondition(
+        weightSVD.map { $0.u.rows == layer.outputs && $0.vt.columns == layer.inputs && $0.s.count == p } ?? true,
+        "the weight's SVD does not have the shape of W")
+    let svd = try weightSVD ?? layer.weight.withView { try thinSVD(of: $0) }
     try progress.advance(to: 0)  // a chance to cancel between the set-up steps
     let ks = requested.sorted()
     var bases = [CandidateBasis.svd(svd, points: problem.x)]

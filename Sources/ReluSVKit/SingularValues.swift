@@ -164,7 +164,9 @@ public func thinSVD<Scalar: BLASScalar>(of w: MatrixView<Scalar>) throws -> Thin
 }
 
 /// `?gesdd` with `jobz = "S"` of the row-major `m x n` buffer `a` (overwritten).
-private func denseThinSVD<Scalar: BLASScalar>(_ a: inout [Scalar], rows m: Int, columns n: Int) throws -> ThinSVD<Scalar> {
+private func denseThinSVD<Scalar: BLASScalar>(_ a: inout [Scalar], rows m: Int, columns n: Int) throws -> ThinSVD<
+    Scalar
+> {
     let p = min(m, n)
     var s = [Scalar](repeating: 0, count: p)
     var u = [Scalar](repeating: 0, count: m * p)

@@ -21,6 +21,7 @@ from .memory import memory_limit, set_memory_limit
 from .spectra import (
                      OperatorWidth,
                      ReluSpectrum,
+                     WeightSVD,
                      numerical_rank,
                      operator_gmw,
                      rank_of_spectrum,
@@ -55,6 +56,7 @@ __all__ = [
     "numerical_rank",
     "rank_of_spectrum",
     "relu_singular_values",
+    "WeightSVD",
     "relu_fit_gradient",
     "ReluSpectrum",
     "operator_gmw",

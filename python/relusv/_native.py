@@ -28,7 +28,7 @@ from .errors import error_class_for_status
 LIBRARY_NAME = "libReluSVKit.so"
 
 # The relusv.h version these bindings mirror: RELUSV_VERSION_MAJOR, _MINOR, _PATCH.
-HEADER_VERSION = (0, 2, 0)
+HEADER_VERSION = (0, 3, 0)
 
 
 class Matrix(ctypes.Structure):
@@ -86,6 +86,7 @@ class ReluSVOptions(ctypes.Structure):
         ("batch_size", c_uint64),
         ("group_size", c_uint64),
         ("fit_points", c_uint64),
+        ("weight_svd", c_void_p),
     ]
 
 
@@ -190,6 +191,9 @@ PROTOTYPES = {
                                           POINTER(c_size_t)]),
     "relusv_truncated_svd": (_status, [POINTER(Matrix), c_size_t, POINTER(c_double), POINTER(c_double),
                                        POINTER(c_double)]),
+    "relusv_weight_svd_create": (_status, [POINTER(Matrix), POINTER(_handle)]),
+    "relusv_weight_svd_free": (None, [_handle]),
+    "relusv_weight_svd_values": (_status, [_handle, POINTER(c_double), c_size_t]),
     "relusv_relu_sv_options_init": (None, [POINTER(ReluSVOptions), c_size_t]),
     "relusv_bound_source_name": (c_char_p, [c_int32]),
     "relusv_relu_singular_values": (_status, [POINTER(Matrix), POINTER(Matrix), POINTER(Matrix), POINTER(c_uint64),

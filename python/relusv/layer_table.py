@@ -62,7 +62,7 @@ from .analysis.compare import (
     resolution_note,
     spread,
 )
-from .spectra import numerical_rank, rank_of_spectrum
+from .spectra import WeightSVD, numerical_rank, rank_of_spectrum
 
 SITES = ("input", "output")
 __all__ = ["DEFAULT_ALPHA", "DEFAULT_BOOTSTRAP", "DEFAULT_MAX_GROUP_SIZE", "DEFAULT_PERMUTATIONS", "DEFAULT_REPEATS",
@@ -470,7 +470,7 @@ def _relu_columns(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Desi
         else:
             images = x.reshape(x.shape[0], *layer.input_shape).astype(np.float64)
             args = (_conv_curve, layer, images, settings["relu_points"], settings["seed"], options)
-        jobs.curve(work, args, functools.partial(_fill_curve, row, detail, g))
+        jobs.curve(layer, work, args, functools.partial(_fill_curve, row, detail, g))
     out["relu_bounds"] = "computed"
     return out
 
@@ -493,13 +493,19 @@ class _Jobs:
     names a count). ``later`` pairs a result with what writes it into its row; ``finish`` waits for them in
     the rows' order. Every value is what the call gives alone: the pool's size changes the time only."""
 
-    def __init__(self, pool: Any, layers: Sequence[LayerInput], seed: int):
+    def __init__(self, pool: Any, layers: Sequence[LayerInput], seed: int, bounded: Callable[[LayerInput], bool]):
         self.pool = pool
         self.spectra: Dict[str, Any] = {}
         self.norms: Dict[str, Any] = {}
+        self.svds: Dict[str, Any] = {}
         for layer in layers:
             if layer.weighted:
-                self.spectra[layer.name] = pool.submit(kernel_singular_values, layer)
+                if bounded(layer):   # one SVD of W for both groups' curves (and the spectrum where W is the same)
+                    svd = self.svds[layer.name] = pool.submit(WeightSVD, curve_matrix(layer).astype(np.float64))
+                    self.spectra[layer.name] = pool.submit(_spectrum_of, layer, svd) if \
+                        curve_matrix(layer) is layer.matrix else pool.submit(kernel_singular_values, layer)
+                else:
+                    self.spectra[layer.name] = pool.submit(kernel_singular_values, layer)
                 if layer.norm is not None or layer.kind != "linear":   # a linear layer's norm is its sigma_0
                     self.norms[layer.name] = pool.submit(operator_norm, layer, None, seed)
         self.pending: List[Tuple[Any, Callable[[Any], None]]] = []
@@ -511,8 +517,11 @@ class _Jobs:
     def later(self, future: Any, fill: Callable[[Any], None]) -> None:
         self.pending.append((future, fill))
 
-    def curve(self, work: float, args: tuple, fill: Callable[[Any], None]) -> None:
-        """A bound curve of estimated ``work``, submitted by ``start_curves``; its result filled in this order."""
+    def curve(self, layer: LayerInput, work: float, args: tuple, fill: Callable[[Any], None]) -> None:
+        """A bound curve of ``layer`` of estimated ``work``, ``args = (fn, ..., options)``, submitted by
+        ``start_curves`` (with the layer's shared SVD of ``W`` in its options); filled in this order."""
+        if layer.name in self.svds:
+            args = (_with_weight_svd, self.svds[layer.name]) + args
         self.curves.append((work, len(self.pending), args))
         self.pending.append((None, fill))
 
@@ -527,9 +536,30 @@ class _Jobs:
         return {"threads": 1, **options}
 
     def finish(self, show: Optional[bool]) -> None:
-        """Waits for the pending results in the order they were submitted and writes them into their rows."""
+        """Waits for the pending results in the order they were submitted and writes them into their rows;
+        then frees the shared SVDs."""
         for future, fill in progress_bar(self.pending, "comparisons and bound curves", show=show):
             fill(future.result())
+        for svd in self.svds.values():
+            svd.result().close()
+
+
+def curve_matrix(layer: LayerInput) -> np.ndarray:
+    """The ``W`` of the layer's bound curves: its joint map's matrix where it has one (convolutions, sites),
+    else ``layer.matrix``."""
+    return layer.matrix if layer.conv_bounds is None else layer.conv_bounds.matrix
+
+
+def _spectrum_of(layer: LayerInput, svd: Any) -> np.ndarray:
+    """The kernel spectrum read from the layer's shared SVD (a future of a ``WeightSVD`` of ``layer.matrix``)."""
+    return svd.result().values
+
+
+def _with_weight_svd(svd: Any, fn: Callable, *args: Any) -> Any:
+    """``fn(*args)`` with ``weight_svd`` (the result of the future ``svd``) added to its last argument, the
+    curve's options."""
+    *head, options = args
+    return fn(*head, {**options, "weight_svd": svd.result()})
 
 
 def top_values(layer: LayerInput, outputs: np.ndarray) -> np.ndarray:
@@ -549,6 +579,12 @@ def _exact_top(layer: LayerInput, outputs: np.ndarray, groups: Design, detail: d
     comparison = compare(groups, maximum_functional(top_values(layer, outputs)))
     detail["s0"] = {"correct": comparison.correct_values, "incorrect": comparison.incorrect_values}
     return comparison
+
+
+def _has_curves(layer: LayerInput, settings: dict, groups: Design) -> bool:
+    """Whether ``_relu_columns`` hands bound curves over the data to the jobs for this layer."""
+    return bool(settings["relu_bounds"] and groups.comparable and layer.weighted and layer.relu and
+                (layer.kind == "linear" or layer.conv_bounds is not None))
 
 
 def table_settings(seed: int = 0, samples: int = 100, trim: float = 0.1, relu_bounds: bool = True,
@@ -593,7 +629,7 @@ def table_records(layers: Sequence[LayerInput], groups: Design, acts: Dict[tuple
     details: Dict[str, Any] = {}
     family: List[Tuple[Dict[str, Any], str, Comparison]] = []
     with NativeWorkers() as pool:
-        jobs = _Jobs(pool, layers, settings["seed"])
+        jobs = _Jobs(pool, layers, settings["seed"], lambda layer: _has_curves(layer, settings, groups))
         rows = [_layer_row(layer, acts, groups, settings, details, family, jobs)
                 for layer in progress_bar(layers, "layers", show=show)]
         jobs.start_curves()

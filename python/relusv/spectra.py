@@ -14,6 +14,7 @@ truncated-SVD bound ``t_k``.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import math
 from dataclasses import dataclass, field
@@ -315,6 +316,82 @@ def _ks(ks: Any) -> Optional[np.ndarray]:
     return np.ascontiguousarray(a, dtype=np.uint64)
 
 
+class WeightSVD:
+    """The thin SVD of a weight ``W``, computed once and shared by several bound curves of that layer.
+
+    ``relu_singular_values(W, b, X, ..., weight_svd=svd)`` then skips its own SVD of ``W`` (the costliest
+    step of a wide layer: a ``4096 x 25088`` classifier's takes minutes) and reports the same values bit for
+    bit (a layer evaluated scaled, see "Certified at every scale" there, takes the SVD of its scaled weight
+    instead). The SVD is computed as the curves compute it (LAPACK ``?gesdd`` in ``W``'s precision with OpenBLAS
+    at one thread; a matrix of independent blocks, such as a grouped convolution's kernel matrix, from its
+    blocks' SVDs). A curve checks that it is the SVD of its own ``W`` (shape and CRC-32 of the entries)
+    in the precision it computes in; every bound stays the exact error of its factors whatever the SVD.
+
+    Parameters
+    ----------
+    W : array_like (m, n)
+        The weight; float32 gives a float32 SVD (for curves computed in float32: ``W``, ``b`` and ``X`` all
+        float32), anything else float64.
+
+    Attributes
+    ----------
+    shape : tuple
+        ``(m, n)``.
+    values : numpy.ndarray
+        The ``min(m, n)`` singular values, descending.
+
+    Raises
+    ------
+    InvalidInputError
+        ``W`` not a non-empty 2-D matrix, or with NaN or infinity.
+    MemoryLimitError
+        The factors would exceed ``relusv.memory_limit()`` (nothing is allocated).
+
+    Examples
+    --------
+    >>> import numpy as np, relusv
+    >>> rng = np.random.default_rng(0)
+    >>> W, b = rng.normal(size=(30, 20)), rng.normal(size=30)
+    >>> with relusv.WeightSVD(W) as svd:
+    ...     a = relusv.relu_singular_values(W, b, rng.normal(size=(100, 20)), [0, 5], weight_svd=svd)
+    ...     c = relusv.relu_singular_values(W, b, rng.normal(size=(80, 20)), [0, 5], weight_svd=svd)
+    >>> bool(np.allclose(svd.values, np.linalg.svd(W, compute_uv=False)))
+    True
+    """
+
+    def __init__(self, W: Any):
+        from ._handle import NativeHandle
+
+        w = _weight(W)
+        handle = ctypes.c_void_p()
+        check(lib.relusv_weight_svd_create(ctypes.byref(_arrays.matrix(w)), ctypes.byref(handle)))
+        self._native = NativeHandle(handle, lib.relusv_weight_svd_free, "weight SVD")
+        self.shape: Tuple[int, int] = (int(w.shape[0]), int(w.shape[1]))
+        values, pointer = _arrays.double_buffer(min(self.shape))
+        with self._native.borrow() as h:
+            check(lib.relusv_weight_svd_values(h, pointer, values.size))
+        self.values: np.ndarray = values
+
+    @property
+    def closed(self) -> bool:
+        native = getattr(self, "_native", None)
+        return native is None or native.closed
+
+    def close(self) -> None:
+        """Frees the factors (also done when the object is collected); later curves given it raise."""
+        native = getattr(self, "_native", None)
+        if native is not None:
+            native.close()
+
+    __del__ = close
+
+    def __enter__(self) -> WeightSVD:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def relu_singular_values(
     W: Any,
     b: Any = None,
@@ -335,6 +412,7 @@ def relu_singular_values(
     batch_size: int = DEFAULT_BATCH_SIZE,
     group_size: int = 1,
     fit_points: Optional[int] = None,
+    weight_svd: Optional[WeightSVD] = None,
 ) -> ReluSpectrum:
     """Certified upper bounds of the ReLU singular values of ``phi(x) = ReLU(W x + b)``.
 
@@ -438,6 +516,11 @@ def relu_singular_values(
         ``N`` all points give lower bounds at high ``k`` for more work per step
         (bench/RESULTS.md, "Large layer"): e.g. ``ks=[884], fit_points=0,
         time_budget=600``.
+    weight_svd : WeightSVD, optional
+        The SVD of this ``W``, made once for several curves of the layer
+        (over different points): the call skips its own SVD and gives the
+        same values. A ``WeightSVD`` of another matrix, or of another
+        precision than the call computes in, raises ``InvalidInputError``.
 
     Returns
     -------
@@ -507,13 +590,21 @@ def relu_singular_values(
     if fit_points is not None:
         options.fit_points = _validation.integer(fit_points, "fit_points", 0, _validation.MAX_UINT64)
 
+    if weight_svd is not None and not isinstance(weight_svd, WeightSVD):
+        raise InvalidTypeError(f"weight_svd must be a relusv.WeightSVD, got {type(weight_svd).__name__}")
+
     wm, bm, xm = _arrays.matrix(w), _mat(bias), _mat(x)
     ks_ptr = k_array.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)) if k_array is not None else None
     handle = ctypes.c_void_p()
-    with ProgressSession("relu singular values", progress) as session:
-        check(lib.relusv_relu_singular_values(
-            ctypes.byref(wm), _ref(bm), _ref(xm), ks_ptr, 0 if k_array is None else len(k_array),
-            ctypes.byref(options), ctypes.byref(handle), session.callback, None))
+    with contextlib.ExitStack() as stack:
+        if weight_svd is not None:
+            if weight_svd.closed:
+                raise InvalidInputError("weight_svd has been closed")
+            options.weight_svd = stack.enter_context(weight_svd._native.borrow())
+        with ProgressSession("relu singular values", progress) as session:
+            check(lib.relusv_relu_singular_values(
+                ctypes.byref(wm), _ref(bm), _ref(xm), ks_ptr, 0 if k_array is None else len(k_array),
+                ctypes.byref(options), ctypes.byref(handle), session.callback, None))
     try:
         info = _native.ReluSpectrumInfo()
         check(lib.relusv_relu_spectrum_info_get(handle, ctypes.byref(info)))

@@ -101,6 +101,11 @@
  *          Behaviour: ReLU bounds certified at every scale and bit-identical
  *          across thread counts; values beyond the range of their precision
  *          (singular values, the fit gradient) give RELUSV_ERROR_NONFINITE.
+ *   0.3.0  relusv_set_extremes; a weight's SVD shared by several curves:
+ *          relusv_weight_svd_create, _free, _values and the field
+ *          weight_svd of relusv_relu_sv_options. Behaviour: the singular
+ *          values and SVD of a matrix of independent blocks (a grouped
+ *          convolution's kernel matrix, a diagonal) from its blocks'.
  */
 #ifndef RELUSV_H
 #define RELUSV_H
@@ -120,7 +125,7 @@ extern "C" {
  * relusv_version_number() is the version of the library loaded at run time:
  * it must have the same MAJOR and be at least RELUSV_VERSION_NUMBER. */
 #define RELUSV_VERSION_MAJOR 0
-#define RELUSV_VERSION_MINOR 2
+#define RELUSV_VERSION_MINOR 3
 #define RELUSV_VERSION_PATCH 0
 #define RELUSV_VERSION_NUMBER (RELUSV_VERSION_MAJOR * 10000 + RELUSV_VERSION_MINOR * 100 + RELUSV_VERSION_PATCH)
 #define RELUSV_QUOTE_(x) #x
@@ -320,6 +325,23 @@ relusv_status relusv_numerical_rank(const relusv_matrix *a, size_t *rank);
 relusv_status relusv_rank_of_spectrum(const double *values, size_t count, size_t rows, size_t columns,
                                       int32_t dtype, size_t *rank);
 
+/* The thin SVD of one weight W, computed once (in W's precision, by ?gesdd
+ * with OpenBLAS at one thread, a matrix of independent blocks from its
+ * blocks' SVDs) and shared by the calls of relusv_relu_singular_values that
+ * bound the same layer over several sets of points (options->weight_svd): each
+ * call then skips its own SVD of W, the most expensive step of a wide layer,
+ * and reports the same values bit for bit (a layer evaluated scaled, see
+ * relusv_relu_singular_values, takes the SVD of its scaled W). A call checks that the handle is
+ * the SVD of its W (shape and CRC-32 of the entries; RELUSV_ERROR_INVALID_ARGUMENT
+ * otherwise) in the precision it computes in (RELUSV_ERROR_DTYPE otherwise).
+ * Holds U (m x p), s and Vt (p x n), p = min(m, n); checked against the memory
+ * limit first. Free with relusv_weight_svd_free (accepts NULL). Since 0.3.0. */
+typedef struct relusv_weight_svd relusv_weight_svd;
+relusv_status relusv_weight_svd_create(const relusv_matrix *w, relusv_weight_svd **svd);
+void relusv_weight_svd_free(relusv_weight_svd *svd);
+/* Copies the singular values, descending: `count` must be min(m, n). */
+relusv_status relusv_weight_svd_values(const relusv_weight_svd *svd, double *values, size_t count);
+
 /* Options of relusv_relu_singular_values; fill with relusv_relu_sv_options_init
  * (the library's defaults), then change fields. Fields are only ever
  * appended (see "ABI stability" above). */
@@ -357,6 +379,9 @@ typedef struct relusv_relu_sv_options {
                                points; repeated on all points when it ends no lower than its
                                start); 0: all points (default 2048; all points give lower bounds at
                                high k on large N, at more work) */
+    /* since 0.3.0 */
+    const relusv_weight_svd *weight_svd; /* the SVD of w made by relusv_weight_svd_create, used instead
+                                            of computing it (NULL, the default: computed) */
 } relusv_relu_sv_options;
 
 /* Writes the defaults into the first struct_size bytes of *options (pass

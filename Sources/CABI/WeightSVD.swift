@@ -1,0 +1,95 @@
+import CReluSV
+import ReluSVKit
+
+/// The object behind a `relusv_weight_svd *`: the thin SVD of one `W` in its
+/// precision (`WeightSVD`), handed to `relusv_relu_singular_values` through
+/// `options->weight_svd` by the calls that bound the same layer over several
+/// sets of points.
+final class WeightSVDBox: OpaqueHandle {
+    static let kindName = "relusv_weight_svd"
+    enum Factors {
+        case float(WeightSVD<Float>)
+        case double(WeightSVD<Double>)
+    }
+    let factors: Factors
+    init(_ factors: Factors) { self.factors = factors }
+
+    static func from(_ handle: OpaquePointer?, _ name: String = "svd") throws -> Factors {
+        try borrow(handle, name).factors
+    }
+
+    /// The factors for a call computing in `Scalar` on the weight `w`, or the error naming the mismatch.
+    static func factors<Scalar: BLASScalar>(_ handle: OpaquePointer, for w: MatrixView<Scalar>) throws -> ThinSVD<
+        Scalar
+    > {
+        let found = try from(handle, "options->weight_svd")
+        let svd: WeightSVD<Scalar>? =
+            switch found {
+            case .float(let f): f as? WeightSVD<Scalar>
+            case .double(let d): d as? WeightSVD<Scalar>
+            }
+        guard let svd else {
+            let bits = if case .float = found { 32 } else { 64 }
+            throw CallError(
+                RELUSV_ERROR_DTYPE,
+                "options->weight_svd holds a float\(bits) SVD but this call computes in "
+                    + "float\(MemoryLayout<Scalar>.size * 8)")
+        }
+        guard svd.belongs(to: w) else {
+            throw CallError(
+                RELUSV_ERROR_INVALID_ARGUMENT,
+                "options->weight_svd is the SVD of another matrix (\(svd.rows) x \(svd.columns)), not of this W "
+                    + "(\(w.rows) x \(w.columns))")
+        }
+        return svd.svd
+    }
+}
+
+@_cdecl("relusv_weight_svd_create")
+public func relusv_weight_svd_create(_ w: UnsafePointer<relusv_matrix>?, _ out: UnsafeMutablePointer<OpaquePointer?>?)
+    -> relusv_status
+{
+    guarded {
+        let w = try MatrixArgument(w, "W")
+        let out = try required(out, "svd")
+        try checkWeight(rows: w.rows, columns: w.columns)
+        let factors: WeightSVDBox.Factors
+        switch w {
+        case .float(let v):
+            try MemoryBudget.require(
+                bytes: WeightSVD<Float>.memoryBytes(rows: v.rows, columns: v.columns), for: "the SVD of W")
+            factors = .float(try WeightSVD(of: v))
+        case .double(let v):
+            try MemoryBudget.require(
+                bytes: WeightSVD<Double>.memoryBytes(rows: v.rows, columns: v.columns), for: "the SVD of W")
+            factors = .double(try WeightSVD(of: v))
+        }
+        out.pointee = WeightSVDBox(factors).handle()
+    }
+}
+
+@_cdecl("relusv_weight_svd_free")
+public func relusv_weight_svd_free(_ handle: OpaquePointer?) {
+    WeightSVDBox.release(handle)
+}
+
+@_cdecl("relusv_weight_svd_values")
+public func relusv_weight_svd_values(_ handle: OpaquePointer?, _ values: UnsafeMutablePointer<Double>?, _ count: Int)
+    -> relusv_status
+{
+    guarded {
+        let factors = try WeightSVDBox.from(handle)
+        let values = try required(values, "values")
+        let s: [Double] =
+            switch factors {
+            case .float(let f): f.svd.s.map(Double.init)
+            case .double(let d): d.svd.s
+            }
+        guard count == s.count else {
+            throw CallError(
+                RELUSV_ERROR_INVALID_ARGUMENT,
+                "count = \(UInt(bitPattern: count)) but the SVD has min(m, n) = \(s.count) values")
+        }
+        copyOut(s, to: values)
+    }
+}

@@ -1,0 +1,106 @@
+"""``relusv.WeightSVD``: one SVD of ``W`` shared by several bound curves of a layer.
+
+A curve given the shared SVD must report exactly what it reports alone (the SVD is computed by the
+same routine at one OpenBLAS thread); the SVD's values are checked against NumPy's SVD (an independent
+LAPACK call), block-diagonal matrices included (the engine's union of the blocks' SVDs); a shared SVD of
+another matrix or precision, or a closed one, is refused with an error naming it.
+"""
+import numpy as np
+import pytest
+import relusv
+from relusv import InvalidInputError, InvalidTypeError, WeightSVD
+
+
+def _layer(m=24, n=18, points=150, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(m, n)).astype(dtype), rng.normal(size=m).astype(dtype),
+            np.abs(rng.normal(size=(points, n))).astype(dtype))
+
+
+def _same(a, b):
+    np.testing.assert_array_equal(a.bound, b.bound)
+    np.testing.assert_array_equal(a.truncation_bound, b.truncation_bound)
+    np.testing.assert_array_equal(a.sigma, b.sigma)
+    assert a.source == b.source
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_shared_svd_gives_the_same_curve_bit_for_bit(dtype):
+    w, b, x = _layer(dtype=dtype)
+    ks = [0, 2, 5, 9, 14]
+    with WeightSVD(w) as svd:
+        for part in (x[:70], x[70:]):          # two groups of points, one SVD
+            alone = relusv.relu_singular_values(w, b, part, ks, max_steps=30, threads=1, seed=1)
+            shared = relusv.relu_singular_values(w, b, part, ks, max_steps=30, threads=1, seed=1, weight_svd=svd)
+            _same(alone, shared)
+            assert shared.dtype == np.dtype(dtype).name
+
+
+def test_grouped_points_and_a_scaled_layer():
+    w, b, x = _layer(m=10, n=12, points=60)
+    ks = [0, 3, 7]
+    # group_size: every 3 rows one point (a convolution's patches); a tiny layer is evaluated scaled by 2^k.
+    for scale in (1.0, 2.0 ** -540):
+        with WeightSVD(w * scale) as svd:
+            alone = relusv.relu_singular_values(w * scale, b * scale, x, ks, group_size=3, max_steps=20, seed=2)
+            shared = relusv.relu_singular_values(w * scale, b * scale, x, ks, group_size=3, max_steps=20, seed=2,
+                                                 weight_svd=svd)
+        _same(alone, shared)
+
+
+def test_values_against_numpy_dense_and_blocks():
+    rng = np.random.default_rng(3)
+    dense = rng.normal(size=(30, 50))
+    depthwise = np.zeros((12, 12 * 9))            # a depthwise 3x3 kernel matrix: blocks 1 x 9
+    for c in range(12):
+        depthwise[c, 9 * c:9 * c + 9] = rng.normal(size=9)
+    diagonal = np.diag(rng.normal(size=16))       # a folded BatchNorm
+    for w in (dense, depthwise, diagonal, dense.astype(np.float32)):
+        expected = np.linalg.svd(w.astype(np.float64), compute_uv=False)
+        tol = (1e-5 if w.dtype == np.float32 else 1e-12) * expected[0]
+        with WeightSVD(w) as svd:
+            assert svd.shape == w.shape
+            np.testing.assert_allclose(svd.values, expected, rtol=0, atol=tol)
+        np.testing.assert_allclose(relusv.singular_values(w), expected, rtol=0, atol=tol)
+        u, s, vt = relusv.truncated_svd(w.astype(np.float64), min(w.shape))
+        np.testing.assert_allclose((u * s) @ vt, w, rtol=0, atol=1e-12 * expected[0])
+        np.testing.assert_allclose(u.T @ u, np.eye(u.shape[1]), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(vt @ vt.T, np.eye(vt.shape[0]), rtol=0, atol=1e-12)
+
+
+def test_a_depthwise_curve_with_its_shared_svd_is_certified():
+    rng = np.random.default_rng(4)
+    w = np.zeros((8, 72))
+    for c in range(8):
+        w[c, 9 * c:9 * c + 9] = rng.normal(size=9)
+    b, x = rng.normal(size=8), rng.normal(size=(90, 72))
+    with WeightSVD(w) as svd:
+        r = relusv.relu_singular_values(w, b, x, [0, 2, 5], max_steps=20, return_factors=True, weight_svd=svd)
+    for bound, (u, v) in zip(r.bound, r.factors):  # each bound recomputed in float64 from its factors
+        error = np.linalg.norm(np.maximum(x @ w.T + b, 0) - np.maximum(x @ v.T @ u.T + b, 0), axis=1).max()
+        assert bound == pytest.approx(error, rel=1e-12, abs=1e-12)
+
+
+def test_the_wrong_svd_is_refused():
+    w, b, x = _layer()
+    with WeightSVD(w) as svd:
+        other = w.copy()
+        other[3, 4] = np.nextafter(other[3, 4], np.inf)   # one entry one ulp away
+        with pytest.raises(InvalidInputError, match="SVD of another matrix"):
+            relusv.relu_singular_values(other, b, x, [0, 3], weight_svd=svd)
+        with pytest.raises(InvalidInputError, match="SVD of another matrix"):
+            relusv.relu_singular_values(w[:, :10], b, x[:, :10], [0, 3], weight_svd=svd)
+    with pytest.raises(InvalidInputError, match="closed"):
+        relusv.relu_singular_values(w, b, x, [0, 3], weight_svd=svd)
+    with WeightSVD(w.astype(np.float32)) as single:   # float32 factors, a float64 computation
+        with pytest.raises(InvalidTypeError, match="float32 SVD but this call computes in float64"):
+            relusv.relu_singular_values(w, b, x, [0, 3], weight_svd=single)
+    with pytest.raises(InvalidTypeError, match="relusv.WeightSVD"):
+        relusv.relu_singular_values(w, b, x, [0, 3], weight_svd=(1, 2, 3))
+
+
+def test_bad_weights_are_refused():
+    for bad, match in ((np.array([[1.0, np.nan]]), "NaN"), (np.zeros((0, 3)), "no rows"),
+                       (np.ones(4), "2-D")):
+        with pytest.raises(InvalidInputError, match=match):
+            WeightSVD(bad)
