@@ -116,11 +116,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if ((byte(&r) & 7) == 0) o.max_steps = UINT64_MAX;
     if ((byte(&r) & 15) == 0) o.sphere_points = size_value(&r, 0);
     if ((byte(&r) & 15) == 0) o.struct_size = size_value(&r, sizeof o);
+    /* A shared SVD of W, or of another matrix (refused with a status), or none. */
+    relusv_weight_svd *shared = NULL;
+    if (byte(&r) & 1) check(relusv_weight_svd_create((byte(&r) & 1) ? &w : &u, &shared));
+    if (o.struct_size >= sizeof o) o.weight_svd = shared;
+    if (shared) {
+        double sv[16];
+        check(relusv_weight_svd_values(shared, sv, byte(&r) % 17));
+    }
     uint64_t ks[3] = {byte(&r) % 10, byte(&r) % 10, byte(&r) % 10};
     relusv_relu_spectrum *spectrum = NULL;
     relusv_status s = relusv_relu_singular_values(&w, (byte(&r) & 1) ? &b : NULL, (byte(&r) & 1) ? &x : NULL,
                                                   ks, byte(&r) % 4, &o, &spectrum, NULL, NULL);
     check(s);
+    relusv_weight_svd_free(shared);
     if (s == RELUSV_OK) {
         relusv_relu_spectrum_info info;
         check(relusv_relu_spectrum_info_get(spectrum, &info));

@@ -21,13 +21,16 @@ struct IndependentBlocks {
     /// provides.
     var pairs: Int { blocks.reduce(0) { $0 + min($1.rows.count, $1.columns.count) } }
 
-    /// The blocks of `w`, or nil when `w` is one block (the scan stops as soon as
-    /// every row and column is linked, after about one row and one column of a
-    /// dense matrix).
+    /// The blocks of `w`, or nil when `w` is one block: at once when a row and a
+    /// column have no zero (they link everything: a dense matrix costs one row
+    /// and one column), else by a scan that stops as soon as every row and
+    /// column is linked.
     static func of<Scalar: BLASScalar>(_ w: MatrixView<Scalar>) -> IndependentBlocks? {
         let m = w.rows
         let n = w.columns
         guard m > 0, n > 0, m + n > 2 else { return nil }
+        let fullRow = (0..<m).contains { i in (0..<n).allSatisfy { w.row(i)[$0] != 0 } }
+        if fullRow && (0..<n).contains(where: { j in (0..<m).allSatisfy { w.row($0)[j] != 0 } }) { return nil }
         var parent = [Int](0..<(m + n))
         var components = m + n
         func root(_ x: Int) -> Int {

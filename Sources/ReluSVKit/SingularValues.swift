@@ -190,15 +190,16 @@ private func denseThinSVD<Scalar: BLASScalar>(_ a: inout [Scalar], rows m: Int, 
 /// The singular values and right singular vectors of `w` (`N x n`): for a
 /// tall matrix (`N >= 2 n`) from the SVD of the triangular factor `R` of a
 /// Householder QR (`w = Q R`, so `w` and `R` share `Sigma` and `V`), which
-/// skips the `N x n` left factor; else `thinSVD`. The `u` of the result is
-/// empty (`0 x p`) in the first case.
+/// skips the `N x n` left factor; else `?gesdd`. The `u` of the result is
+/// empty (`0 x p`) in the first case. A data matrix: always one dense SVD
+/// (the independent blocks of `thinSVD(of:)` are a weight's structure).
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 func rightSVD<Scalar: BLASScalar>(of w: MatrixView<Scalar>) throws -> ThinSVD<Scalar> {
     let rows = w.rows
     let n = w.columns
-    guard rows >= 2 * n else { return try thinSVD(of: w) }
     var a = try copyChecked(w)
+    guard rows >= 2 * n else { return try denseThinSVD(&a, rows: rows, columns: n) }
     var tau = [Scalar](repeating: 0, count: n)
     let info = a.withUnsafeMutableBufferPointer { ap in
         tau.withUnsafeMutableBufferPointer {
@@ -206,8 +207,8 @@ func rightSVD<Scalar: BLASScalar>(of w: MatrixView<Scalar>) throws -> ThinSVD<Sc
         }
     }
     guard info == 0 else { throw EngineError.lapackFailure(routine: "geqrf", info: info) }
-    var r = Matrix<Scalar>(rows: n, columns: n)
-    for i in 0..<n { for j in i..<n { r[i, j] = a[i * n + j] } }
-    let f = try r.withView { try thinSVD(of: $0) }
+    var r = [Scalar](repeating: 0, count: n * n)
+    for i in 0..<n { for j in i..<n { r[i * n + j] = a[i * n + j] } }
+    let f = try denseThinSVD(&r, rows: n, columns: n)
     return ThinSVD(u: Matrix(rows: 0, columns: n, storage: []), s: f.s, vt: f.vt)
 }

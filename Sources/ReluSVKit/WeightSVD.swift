@@ -6,13 +6,14 @@
 /// The factors are `thinSVD(of: W)` computed with OpenBLAS at one thread, the
 /// values a curve computes for itself: a curve given them reports the same
 /// bounds, bit for bit. Every bound stays the exact error of its factors
-/// whatever the SVD; the fingerprint (shape and CRC-32 of the entries) keeps
-/// `t_k` and `sigma_k` those of the `W` of the curve.
+/// whatever the SVD; the fingerprint (the shape and a 64-bit hash of the
+/// entries' bits, `fingerprint(of:)`) keeps `t_k` and `sigma_k` those of the
+/// `W` of the curve.
 public struct WeightSVD<Scalar: BLASScalar> {
     public let svd: ThinSVD<Scalar>
     public let rows: Int
     public let columns: Int
-    let checksum: UInt32
+    let hash: UInt64
 
     /// Bytes `of(rows:columns:)` holds: `U` (`m x p`), `Vt` (`p x n`), the values, and the
     /// copy of `W` `?gesdd` overwrites, `p = min(m, n)`.
@@ -27,11 +28,37 @@ public struct WeightSVD<Scalar: BLASScalar> {
         svd = try BLASThreadLimit.singleThreaded { try thinSVD(of: w) }
         rows = w.rows
         columns = w.columns
-        checksum = CRC32.checksum(of: w)
+        hash = Self.fingerprint(of: w)
     }
 
     /// Whether these are the factors of `w` (the same shape and entries).
     public func belongs(to w: MatrixView<Scalar>) -> Bool {
-        w.rows == rows && w.columns == columns && CRC32.checksum(of: w) == checksum
+        w.rows == rows && w.columns == columns && Self.fingerprint(of: w) == hash
+    }
+
+    /// A 64-bit hash of the entries' bits, row by row (whatever the row
+    /// stride): multiply-xorshift over 64-bit words, a few cycles per word,
+    /// so that the check costs little beside the curve (a byte-wise CRC-32
+    /// of a `960 x 8640` kernel matrix took longer than its blocks' SVD).
+    /// Not a cryptographic hash: it tells a changed `W` from the original,
+    /// and a crafted collision could only mislabel `t_k` and `sigma_k`,
+    /// never a bound.
+    static func fingerprint(of w: MatrixView<Scalar>) -> UInt64 {
+        var h: UInt64 = 0x243F_6A88_85A3_08D3
+        let bytes = w.columns * MemoryLayout<Scalar>.stride
+        for i in 0..<w.rows {
+            let row = UnsafeRawPointer(w.row(i))
+            var offset = 0
+            while offset + 8 <= bytes {
+                h = (h ^ row.loadUnaligned(fromByteOffset: offset, as: UInt64.self)) &* 0x9E37_79B9_7F4A_7C15
+                h ^= h >> 29
+                offset += 8
+            }
+            if offset < bytes {  // a float32 row of odd length: its last four bytes
+                h = (h ^ UInt64(row.loadUnaligned(fromByteOffset: offset, as: UInt32.self))) &* 0x9E37_79B9_7F4A_7C15
+                h ^= h >> 29
+            }
+        }
+        return h
     }
 }

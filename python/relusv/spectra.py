@@ -324,7 +324,7 @@ class WeightSVD:
     bit (a layer evaluated scaled, see "Certified at every scale" there, takes the SVD of its scaled weight
     instead). The SVD is computed as the curves compute it (LAPACK ``?gesdd`` in ``W``'s precision with OpenBLAS
     at one thread; a matrix of independent blocks, such as a grouped convolution's kernel matrix, from its
-    blocks' SVDs). A curve checks that it is the SVD of its own ``W`` (shape and CRC-32 of the entries)
+    blocks' SVDs). A curve checks that it is the SVD of its own ``W`` (shape and a 64-bit hash of the entries)
     in the precision it computes in; every bound stays the exact error of its factors whatever the SVD.
 
     Parameters

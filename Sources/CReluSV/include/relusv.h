@@ -332,7 +332,7 @@ relusv_status relusv_rank_of_spectrum(const double *values, size_t count, size_t
  * call then skips its own SVD of W, the most expensive step of a wide layer,
  * and reports the same values bit for bit (a layer evaluated scaled, see
  * relusv_relu_singular_values, takes the SVD of its scaled W). A call checks that the handle is
- * the SVD of its W (shape and CRC-32 of the entries; RELUSV_ERROR_INVALID_ARGUMENT
+ * the SVD of its W (shape and a 64-bit hash of the entries; RELUSV_ERROR_INVALID_ARGUMENT
  * otherwise) in the precision it computes in (RELUSV_ERROR_DTYPE otherwise).
  * Holds U (m x p), s and Vt (p x n), p = min(m, n); checked against the memory
  * limit first. Free with relusv_weight_svd_free (accepts NULL). Since 0.3.0. */
