@@ -35,6 +35,7 @@ hands in what needs torch, e.g. ``LayerInput.operator_norm_estimate``).
 from __future__ import annotations
 
 import functools
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -522,13 +523,22 @@ class _Jobs:
         ``start_curves`` (with the layer's shared SVD of ``W`` in its options); filled in this order."""
         if layer.name in self.svds:
             args = (_with_weight_svd, self.svds[layer.name]) + args
-        self.curves.append((work, len(self.pending), args))
+        self.curves.append((work, len(self.pending), args, layer.name))
         self.pending.append((None, fill))
 
     def start_curves(self) -> None:
-        """Submits the curves, the largest first (so that no large one runs alone at the end)."""
-        for _, slot, args in sorted(self.curves, key=lambda c: (-c[0], c[1])):
-            self.pending[slot] = (self.pool.submit(*args), self.pending[slot][1])
+        """Submits the curves, the largest first (so that no large one runs alone at the end); a layer's
+        shared SVD is freed as soon as its last curve ends (``_release_when_done``)."""
+        counts: Dict[str, int] = {}
+        for *_, name in self.curves:
+            counts[name] = counts.get(name, 0) + 1
+        release = {name: _release_when_done(self.svds[name], count) for name, count in counts.items()
+                   if name in self.svds}
+        for _, slot, args, name in sorted(self.curves, key=lambda c: (-c[0], c[1])):
+            future = self.pool.submit(*args)
+            if name in release:
+                future.add_done_callback(release[name])
+            self.pending[slot] = (future, self.pending[slot][1])
         self.curves = []
 
     @staticmethod
@@ -540,8 +550,22 @@ class _Jobs:
         then frees the shared SVDs."""
         for future, fill in progress_bar(self.pending, "comparisons and bound curves", show=show):
             fill(future.result())
-        for svd in self.svds.values():
+        for svd in self.svds.values():   # those of layers whose curves were not computed
             svd.result().close()
+
+
+def _release_when_done(svd: Any, curves: int) -> Callable[[Any], None]:
+    """A done-callback closing the ``WeightSVD`` of the future ``svd`` once ``curves`` curves have ended (in
+    any order, on any thread): a wide layer's factors are not held until the whole table is done."""
+    lock, left = threading.Lock(), [curves]
+
+    def done(_future: Any) -> None:
+        with lock:
+            left[0] -= 1
+            last = left[0] == 0
+        if last and svd.done() and not svd.cancelled() and svd.exception() is None:
+            svd.result().close()
+    return done
 
 
 def curve_matrix(layer: LayerInput) -> np.ndarray:

@@ -510,3 +510,36 @@ def test_grouped_kernel_spectrum_is_the_dense_one(groups, block):
         got = kernel_singular_values(layer)
         want = np.linalg.svd(matrix, compute_uv=False)
         assert got.shape == want.shape and np.allclose(got, want, rtol=1e-12, atol=1e-12 * want[0])
+
+
+def test_one_svd_per_bounded_layer_shared_and_freed(monkeypatch):
+    """Each bounded layer's ``W`` is decomposed once (``relusv.WeightSVD``) for its spectrum and both groups'
+    curves, every curve gets it, and every one is closed when the table is done."""
+    import relusv
+    import relusv.layer_table as lt
+
+    made, given = [], []
+
+    class Tracked(relusv.WeightSVD):
+        def __init__(self, w):
+            super().__init__(w)
+            made.append(self)
+
+    engine = relusv.relu_singular_values
+
+    def recording(*args, **options):
+        given.append(options.get("weight_svd"))
+        return engine(*args, **options)
+
+    monkeypatch.setattr(lt, "WeightSVD", Tracked)
+    monkeypatch.setattr(relusv, "relu_singular_values", recording)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 6, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(6 * 6 * 6, 8),
+                          nn.ReLU(), nn.Linear(8, 3)).eval()
+    x, y = torch.randn(120, 2, 6, 6), torch.randint(0, 3, (120,))
+    table = analyze(model, x, y, samples=SAMPLES, repeats=REPEATS, seed=SEED, progress=False)
+    assert (table["relu_bounds"] == "computed").sum() == 2
+    assert len(made) == 2 and len(given) == 4 and all(any(g is m for m in made) for g in given)
+    assert all(svd.closed for svd in made)
+    linear = next(svd for svd in made if svd.shape == (8, 216))
+    assert table.set_index("layer").loc["3", "sigma_0"] == linear.values[0]   # the linear layer's spectrum from it

@@ -303,7 +303,11 @@ relusv_status relusv_gmw_accumulator_import(const void *buffer, size_t size,
 
 /* Singular values of W (m x n), descending, by LAPACK ?gesdd (values only),
  * in W's precision, with OpenBLAS at one thread (restored after; see
- * Conventions); `values` receives min(m, n) doubles. Values beyond the
+ * Conventions); `values` receives min(m, n) doubles. A W whose rows and
+ * columns split into independent blocks (a grouped convolution's kernel
+ * matrix, a diagonal) gets the union of its blocks' values (exact; the same
+ * for relusv_truncated_svd, relusv_weight_svd_create and the SVD of W inside
+ * relusv_relu_singular_values). Values beyond the
  * range of that precision (a float32 W of entries near 1e37, say) give
  * RELUSV_ERROR_NONFINITE, never inf or NaN (as does every entry below). */
 relusv_status relusv_singular_values(const relusv_matrix *w, double *values);

@@ -351,7 +351,8 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
         (``relusv.layer_table.survey_fit_stride``; on ResNet-18 at 32x32 most curves are candidates
         only; ``relu_options={"fit_stride": 1}`` fits every rank). Every bound is certified whatever the
         budget, more work only tightens it. The curves run side by side on a pool of one thread per core,
-        each with ``threads=1`` unless ``relu_options`` names a count.
+        each with ``threads=1`` unless ``relu_options`` names a count; a layer's SVD of ``W`` is
+        computed once for its spectrum and both groups' curves (``relusv.WeightSVD``).
     unit_sphere : bool
         Also bound each linear ReLU layer over a seeded sample of ``sphere_points`` points
         of the unit sphere with ``b = 0`` (column ``s0_unit_sphere``), with
