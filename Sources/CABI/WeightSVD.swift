@@ -36,10 +36,11 @@ final class WeightSVDBox: OpaqueHandle {
                     + "float\(MemoryLayout<Scalar>.size * 8)")
         }
         guard svd.belongs(to: w) else {
-            throw CallError(
-                RELUSV_ERROR_INVALID_ARGUMENT,
-                "options->weight_svd is the SVD of another matrix (\(svd.rows) x \(svd.columns)), not of this W "
-                    + "(\(w.rows) x \(w.columns))")
+            let which =
+                svd.rows == w.rows && svd.columns == w.columns
+                ? "of the same shape, \(w.rows) x \(w.columns), whose entries differ from W's"
+                : "(\(svd.rows) x \(svd.columns)), not of this W (\(w.rows) x \(w.columns))"
+            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "options->weight_svd is the SVD of another matrix \(which)")
         }
         return svd.svd
     }

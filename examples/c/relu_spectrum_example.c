@@ -107,6 +107,38 @@ int main(void) {
     relusv_relu_spectrum_free(spectrum);
     relusv_relu_spectrum_free(NULL);
 
+    /* One SVD of W shared by the curves over two sets of points: the same values as alone. */
+    relusv_weight_svd *shared = NULL;
+    CHECK(relusv_weight_svd_create(&wm, &shared) == RELUSV_OK, "weight svd: %s", relusv_last_error());
+    double shared_sv[N];
+    CHECK(relusv_weight_svd_values(shared, shared_sv, N) == RELUSV_OK && shared_sv[0] == sv[0], "shared values");
+    for (int half = 0; half < 2; ++half) {
+        relusv_matrix part = {x + half * (POINTS / 2) * N, RELUSV_FLOAT64, POINTS / 2, N, 0};
+        relusv_relu_spectrum *alone = NULL, *with = NULL;
+        options.keep_factors = 0;
+        options.weight_svd = NULL;
+        CHECK(relusv_relu_singular_values(&wm, &bm, &part, NULL, 0, &options, &alone, NULL, NULL) == RELUSV_OK,
+              "alone: %s", relusv_last_error());
+        options.weight_svd = shared;
+        CHECK(relusv_relu_singular_values(&wm, &bm, &part, NULL, 0, &options, &with, NULL, NULL) == RELUSV_OK,
+              "shared: %s", relusv_last_error());
+        relusv_relu_sv_entry a[N], c[N];
+        CHECK(relusv_relu_spectrum_entries(alone, a) == RELUSV_OK && relusv_relu_spectrum_entries(with, c) == RELUSV_OK,
+              "entries");
+        for (int k = 0; k < N; ++k)
+            CHECK(a[k].bound == c[k].bound && a[k].truncation_bound == c[k].truncation_bound, "shared SVD at k = %d", k);
+        relusv_relu_spectrum_free(alone);
+        relusv_relu_spectrum_free(with);
+    }
+    relusv_matrix other = {x, RELUSV_FLOAT64, M, N, 0}; /* another M x N matrix: its SVD is refused */
+    relusv_relu_spectrum *refused = NULL;
+    CHECK(relusv_relu_singular_values(&other, &bm, &xm, NULL, 0, &options, &refused, NULL, NULL) ==
+              RELUSV_ERROR_INVALID_ARGUMENT,
+          "another W's SVD accepted");
+    printf("shared SVD of another W -> %s\n", relusv_last_error());
+    relusv_weight_svd_free(shared);
+    options.weight_svd = NULL;
+
     /* Error paths. */
     relusv_relu_spectrum *none = NULL;
     CHECK(relusv_relu_singular_values(NULL, NULL, &xm, NULL, 0, NULL, &none, NULL, NULL) ==
