@@ -365,6 +365,14 @@ def _piece(branch: Branch, shape: Tuple[int, ...], channels_first: bool) -> _Pie
     return _Piece("linear", w.numpy(), shape)
 
 
+def _right_singular_vectors(z: np.ndarray) -> np.ndarray:
+    """``Vt`` of the thin SVD of ``z``; a tall ``z`` (``N >= 2 m``) through the triangular factor of its QR, which
+    has the same singular values and right singular vectors without the ``N x m`` left factor."""
+    if z.shape[0] >= 2 * z.shape[1]:
+        z = np.linalg.qr(z, mode="r")
+    return np.linalg.svd(z, full_matrices=False)[2]
+
+
 class JointMap:
     """``phi(x) = act(sum_j A_j x_j + b)`` of a site as one layer of the stacked inputs (MATH.md section 10).
 
@@ -515,15 +523,18 @@ class JointMap:
 
     @functools.cached_property
     def _weight_svd(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The thin SVD of ``W`` (float64), shared by the curves over every set of points."""
-        return np.linalg.svd(self.matrix, full_matrices=False)
+        """The thin SVD of ``W`` (float64, ``relusv.truncated_svd``: a grouped convolution's block-diagonal
+        kernel matrix by its blocks), shared by the curves over every set of points."""
+        from .. import truncated_svd
+
+        return truncated_svd(self.matrix, min(self.matrix.shape))
 
     def _clipped(self, rows: np.ndarray, spectrum):
         """Every candidate re-evaluated with the clipped activation (see ``bounds``)."""
         w = self.matrix
         u_w, s_w, vt_w = self._weight_svd
         z = rows @ w.T
-        _, _, vt_z = np.linalg.svd(z, full_matrices=False)
+        vt_z = _right_singular_vectors(z)
         exact = self.activation.numpy(z + self.bias)
         bounds, truncation, sources, factors = [], [], [], []
         best = None
