@@ -14,12 +14,53 @@ Ctrl-C (``KeyboardInterrupt``) the running ones are cancelled too
 (``relusv.cancel_all``, which the SIGINT handler has already called once;
 calling it again stops a call that started in between). The pool waits for
 its threads before the exception propagates, so no computation outlives it.
+
+While a pool is open, NumPy's BLAS runs at one thread too (``one_blas_thread``,
+through threadpoolctl where it is installed): the workers' NumPy products
+(a clipped activation's candidates, the comparisons' statistics) would
+otherwise each start a BLAS thread per core, and on two cores two workers
+with two BLAS threads each spent a fifth of MobileNetV2's table waiting for
+each other.
 """
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Optional
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Optional
+
+_blas_lock = threading.Lock()
+_blas_depth = 0
+_blas_limit: Any = None
+
+
+@contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """The BLAS libraries threadpoolctl finds (NumPy's) at one thread inside the block, restored after.
+
+    The limit is process-wide: the first block to enter sets it, the last to leave restores it, so
+    blocks on several threads never leave BLAS at one thread whatever order they end in. Without
+    threadpoolctl nothing changes. relusv's own native calls set their own OpenBLAS thread count.
+    """
+    global _blas_depth, _blas_limit
+    with _blas_lock:
+        if _blas_depth == 0:
+            try:
+                from threadpoolctl import threadpool_limits
+            except ImportError:
+                _blas_limit = None
+            else:
+                _blas_limit = threadpool_limits(1, user_api="blas")
+        _blas_depth += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_depth -= 1
+            if _blas_depth == 0 and _blas_limit is not None:
+                _blas_limit.restore_original_limits()
+                _blas_limit = None
 
 
 def available_cores() -> int:
@@ -46,6 +87,8 @@ class NativeWorkers:
         self._pool: Optional[ThreadPoolExecutor] = None
 
     def __enter__(self) -> NativeWorkers:
+        self._blas = one_blas_thread()
+        self._blas.__enter__()
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="relusv-worker")
         return self
 
@@ -58,12 +101,14 @@ class NativeWorkers:
         pool, self._pool = self._pool, None
         if pool is None:
             return False
-        failed = exc_type is not None
-        if failed:
-            pool.shutdown(wait=False, cancel_futures=True)   # drop what has not started
-            if issubclass(exc_type, KeyboardInterrupt):
-                from ._progress import cancel_all
+        try:
+            if exc_type is not None:
+                pool.shutdown(wait=False, cancel_futures=True)   # drop what has not started
+                if issubclass(exc_type, KeyboardInterrupt):
+                    from ._progress import cancel_all
 
-                cancel_all()
-        pool.shutdown(wait=True)
+                    cancel_all()
+            pool.shutdown(wait=True)
+        finally:
+            self._blas.__exit__(exc_type, exc, tb)
         return False

@@ -140,3 +140,26 @@ def test_shared_accumulator_updates_from_threads_are_not_lost(rng, dtype):
     assert acc.points == 4000
     serial = relusv.GMWAccumulator(8, samples=50, seed=1, dtype=dtype).update(x)
     np.testing.assert_allclose(acc.extremes, serial.extremes, rtol=1e-5 if dtype == "float32" else 1e-12)
+
+
+def test_the_pool_runs_numpy_blas_at_one_thread_and_restores_it():
+    """``NativeWorkers`` limits the BLAS libraries threadpoolctl finds to one thread while it is open (nested
+    limits: the last to leave restores), so that workers' NumPy products do not each start a thread per core."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from relusv._workers import NativeWorkers, one_blas_thread
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        assert blas_threads() and set(blas_threads()) == {2}
+        with NativeWorkers(2) as pool:
+            assert set(pool.submit(blas_threads).result()) == {1}
+            with one_blas_thread():                          # a nested block leaves the limit in place
+                pass
+            assert set(blas_threads()) == {1}
+        assert set(blas_threads()) == {2}
+        with pytest.raises(ZeroDivisionError):               # restored when the block fails too
+            with NativeWorkers(1) as pool:
+                pool.submit(lambda: 1 / 0).result()
+        assert set(blas_threads()) == {2}

@@ -17,11 +17,11 @@ reported as held out (``guarantee``).
 """
 from __future__ import annotations
 
-import contextlib
 from typing import List, Optional
 
 import numpy as np
 
+from .._workers import one_blas_thread
 from ..layer_table import progress_bar
 from ..params import layer_count
 from ..pruning_rules import choose_cut, split_sets
@@ -87,16 +87,6 @@ def _accuracy_from(network: Network, weights, start: int, h: np.ndarray, y: np.n
     return float(np.mean(h.argmax(axis=1) == y))
 
 
-def _single_threaded_blas():
-    """Limit BLAS to one thread if threadpoolctl is installed: the products here are small, and
-    threads only add synchronisation (badly so on a busy machine)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
-
-
 def harmonic_prune_one_shot(network: Network, x: np.ndarray, y: np.ndarray, tolerance: float, seed: int,
                             names: List[str], initial_ranks: List[int],
                             show_progress: Optional[bool] = None) -> Optional[dict]:
@@ -107,7 +97,7 @@ def harmonic_prune_one_shot(network: Network, x: np.ndarray, y: np.ndarray, tole
     hidden = [i for i, layer in enumerate(network.layers) if layer.relu]
     if not hidden or x.shape[0] < 6:
         return None
-    with _single_threaded_blas():
+    with one_blas_thread():   # the products here are small: threads only add synchronisation
         return _prune(network, x, y, tolerance, seed, hidden, names, initial_ranks, show_progress)
 
 
