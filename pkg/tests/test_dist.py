@@ -117,7 +117,7 @@ def test_the_metadata_is_complete():
         return {re.split(r"[<>=;\[ ]", r)[0] for r in requires if f'extra == "{name}"' in r}
 
     assert {"matplotlib", "scikit-learn", "threadpoolctl", "tqdm"} <= extra("report"), requires
-    assert {"torch", "pandas", "tqdm"} <= extra("torch"), requires
+    assert {"torch", "pandas", "threadpoolctl", "tqdm"} <= extra("torch"), requires
     assert "relusv" in extra("all"), requires
     assert any(r.startswith("numpy") and "extra" not in r for r in requires), requires
     assert "relusv = relusv.__main__:main" in files[f"{info}/entry_points.txt"].decode()
