@@ -49,6 +49,7 @@ from ..layer_table import (
 )
 from ..width import DEFAULT_SAMPLES, DEFAULT_TRIM
 from ._layers import TrainingModes, forward, model_device, predicted_labels, unwrap
+from ._threads import one_torch_thread
 from .discovery import Discovery, Layer, discover
 from .probe import class_targets, probe_data
 
@@ -351,8 +352,9 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
         (``relusv.layer_table.survey_fit_stride``; on ResNet-18 at 32x32 most curves are candidates
         only; ``relu_options={"fit_stride": 1}`` fits every rank). Every bound is certified whatever the
         budget, more work only tightens it. The curves run side by side on a pool of one thread per core,
-        each with ``threads=1`` unless ``relu_options`` names a count; a layer's SVD of ``W`` is
-        computed once for its spectrum and both groups' curves (``relusv.WeightSVD``).
+        each with ``threads=1`` unless ``relu_options`` names a count (torch and NumPy's BLAS at one
+        thread meanwhile); a layer's SVD of ``W`` is computed once for its spectrum and both groups'
+        curves (``relusv.WeightSVD``).
     unit_sphere : bool
         Also bound each linear ReLU layer over a seeded sample of ``sphere_points`` points
         of the unit sphere with ``b = 0`` (column ``s0_unit_sphere``), with
@@ -464,7 +466,8 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
         acts.update(_site_arrays(sites, tap, dims))
         inputs = _in_graph_order(found, _branch_notes(inputs, sites),
                                  [site_input(site, tap.shapes) for site in sites])
-    rows, attrs = table_records(inputs, groups, acts, settings, progress, dims)
+    with one_torch_thread():   # the table's torch work (patches, norms) runs in its pool's workers, one core each
+        rows, attrs = table_records(inputs, groups, acts, settings, progress, dims)
     attrs["discovery"] = {"method": found.method, "skipped": dict(found.skipped), "trace_error": found.trace_error,
                           "layers": [layer.describe() for layer in found.layers],
                           "sites": [site.describe() for site in found.sites], "opaque": dict(found.opaque)}
