@@ -104,3 +104,23 @@ def test_bad_weights_are_refused():
                        (np.ones(4), "2-D")):
         with pytest.raises(InvalidInputError, match=match):
             WeightSVD(bad)
+
+
+def test_the_memory_limit_is_checked_before_the_factors():
+    from relusv import MemoryLimitError
+
+    w = np.ones((1500, 1500))            # U, Vt and the working copy: about 54 MB
+    relusv.set_memory_limit(16 << 20)
+    try:
+        with pytest.raises(MemoryLimitError, match="the SVD of W"):
+            WeightSVD(w)
+    finally:
+        relusv.set_memory_limit(None)
+
+
+def test_the_sphere_sample_curve_with_a_shared_svd():
+    w, _, _ = _layer(m=12, n=9)
+    with WeightSVD(w) as svd:
+        alone = relusv.relu_singular_values(w, ks=[0, 3, 6], sphere_points=300, max_steps=20, seed=5)
+        shared = relusv.relu_singular_values(w, ks=[0, 3, 6], sphere_points=300, max_steps=20, seed=5, weight_svd=svd)
+    _same(alone, shared)
