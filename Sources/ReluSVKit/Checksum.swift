@@ -9,23 +9,11 @@ enum CRC32 {
         return c
     }
 
-    /// The checksum of `bytes`; `continuing` the checksum of the bytes before
-    /// them (zlib's `crc32(crc, buf, len)`: the checksum of the concatenation).
-    static func checksum(_ bytes: UnsafeRawBufferPointer, continuing previous: UInt32 = 0) -> UInt32 {
-        var crc: UInt32 = previous ^ 0xFFFF_FFFF
+    static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
         table.withUnsafeBufferPointer { t in
             for b in bytes { crc = t[Int((crc ^ UInt32(b)) & 0xFF)] ^ (crc >> 8) }
         }
         return crc ^ 0xFFFF_FFFF
-    }
-
-    /// The checksum of the entries of `a`, row by row (the bytes of a dense
-    /// row-major copy, whatever the row stride).
-    static func checksum<Scalar: BLASScalar>(of a: MatrixView<Scalar>) -> UInt32 {
-        (0..<a.rows).reduce(0) { crc, i in
-            checksum(
-                UnsafeRawBufferPointer(start: a.row(i), count: a.columns * MemoryLayout<Scalar>.stride),
-                continuing: crc)
-        }
     }
 }

@@ -15,16 +15,17 @@ public struct WeightSVD<Scalar: BLASScalar> {
     public let columns: Int
     let hash: UInt64
 
-    /// Bytes `of(rows:columns:)` holds: `U` (`m x p`), `Vt` (`p x n`), the values, and the
-    /// copy of `W` `?gesdd` overwrites, `p = min(m, n)`.
-    public static func memoryBytes(rows m: Int, columns n: Int) -> Double {
+    /// Bytes the SVD of an `m x n` matrix needs: `U` (`m x p`), `Vt` (`p x n`), the values,
+    /// and the copy of `W` `?gesdd` overwrites, `p = min(m, n)`.
+    static func memoryBytes(rows m: Int, columns n: Int) -> Double {
         let p = Double(min(m, n))
         return (Double(m) * p + p * Double(n) + p + Double(m) * Double(n)) * Double(MemoryLayout<Scalar>.stride)
     }
 
-    /// The SVD of `w` (checked for finite entries; `thinSVD(of:)` with OpenBLAS at one thread).
+    /// The SVD of `w` (`thinSVD(of:)`, which checks the entries, with OpenBLAS at
+    /// one thread), its memory checked against the limit first.
     public init(of w: MatrixView<Scalar>) throws {
-        try checkWeight(rows: w.rows, columns: w.columns)
+        try MemoryBudget.require(bytes: Self.memoryBytes(rows: w.rows, columns: w.columns), for: "the SVD of W")
         svd = try BLASThreadLimit.singleThreaded { try thinSVD(of: w) }
         rows = w.rows
         columns = w.columns

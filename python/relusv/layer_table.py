@@ -502,9 +502,10 @@ class _Jobs:
         for layer in layers:
             if layer.weighted:
                 if bounded(layer):   # one SVD of W for both groups' curves (and the spectrum where W is the same)
-                    svd = self.svds[layer.name] = pool.submit(WeightSVD, curve_matrix(layer).astype(np.float64))
+                    w = curve_matrix(layer)
+                    svd = self.svds[layer.name] = pool.submit(WeightSVD, np.asarray(w, dtype=np.float64))
                     self.spectra[layer.name] = pool.submit(_spectrum_of, layer, svd) if \
-                        curve_matrix(layer) is layer.matrix else pool.submit(kernel_singular_values, layer)
+                        w is layer.matrix else pool.submit(kernel_singular_values, layer)
                 else:
                     self.spectra[layer.name] = pool.submit(kernel_singular_values, layer)
                 if layer.norm is not None or layer.kind != "linear":   # a linear layer's norm is its sigma_0

@@ -597,9 +597,7 @@ def relu_singular_values(
     ks_ptr = k_array.ctypes.data_as(ctypes.POINTER(ctypes.c_uint64)) if k_array is not None else None
     handle = ctypes.c_void_p()
     with contextlib.ExitStack() as stack:
-        if weight_svd is not None:
-            if weight_svd.closed:
-                raise InvalidInputError("weight_svd has been closed")
+        if weight_svd is not None:   # raises InvalidInputError once closed
             options.weight_svd = stack.enter_context(weight_svd._native.borrow())
         with ProgressSession("relu singular values", progress) as session:
             check(lib.relusv_relu_singular_values(
