@@ -37,6 +37,40 @@ public protocol BLASScalar: BinaryFloatingPoint & Sendable where Self.RawSignifi
     /// and conquer): on return column `j` of `a` is the eigenvector of `w[j]`.
     /// Returns LAPACK's `info`.
     static func syevd(n: Int, a: UnsafeMutablePointer<Self>, lda: Int, w: UnsafeMutablePointer<Self>) -> Int32
+
+    /// The workspace (elements) `?gesdd` with `jobz = "S"` asks for on an
+    /// `m x n` matrix (its workspace query); nil when the query fails.
+    static func gesddWorkspace(m: Int, n: Int) -> Int?
+
+    /// Householder bidiagonalisation `A = Q B P^T` of the row-major `m x n`
+    /// matrix `a`, `m >= n` (`?gebrd` with the workspace `work` of `lwork`
+    /// elements, whose size sets its blocking): the upper bidiagonal `B` in
+    /// `d`, `e`, the reflectors of `Q` and `P` in `a`, `tauq` and `taup`.
+    /// Returns LAPACK's `info`.
+    static func gebrd(
+        m: Int, n: Int, a: UnsafeMutablePointer<Self>, lda: Int, d: UnsafeMutablePointer<Self>,
+        e: UnsafeMutablePointer<Self>, tauq: UnsafeMutablePointer<Self>, taup: UnsafeMutablePointer<Self>,
+        work: UnsafeMutablePointer<Self>, lwork: Int
+    ) -> Int32
+
+    /// Divide-and-conquer SVD `B = U_B diag(d) VT_B` of the `n x n` upper
+    /// bidiagonal matrix in `d`, `e` (`?bdsdc` with `compq = "I"`): the
+    /// values descending in `d`, the row-major `n x n` factors in `u`, `vt`.
+    /// Returns LAPACK's `info`.
+    static func bdsdc(
+        n: Int, d: UnsafeMutablePointer<Self>, e: UnsafeMutablePointer<Self>, u: UnsafeMutablePointer<Self>,
+        ldu: Int, vt: UnsafeMutablePointer<Self>, ldvt: Int
+    ) -> Int32
+
+    /// `C <- C P^T` for the row-major `m x n` matrix `c`, `P` from the
+    /// reflectors `?gebrd` left in the first `k` rows of `a` and `taup`
+    /// (`?ormbr` with `vect = "P"`, `side = "R"`, `trans = "T"`, the
+    /// workspace `work` of `lwork` elements, whose size sets its blocking).
+    /// Returns LAPACK's `info`.
+    static func ormbrRightPT(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Self>, lda: Int, taup: UnsafePointer<Self>,
+        c: UnsafeMutablePointer<Self>, ldc: Int, work: UnsafeMutablePointer<Self>, lwork: Int
+    ) -> Int32
 }
 
 extension Float: BLASScalar {
@@ -78,6 +112,42 @@ extension Float: BLASScalar {
     public static func syevd(n: Int, a: UnsafeMutablePointer<Float>, lda: Int, w: UnsafeMutablePointer<Float>) -> Int32
     {
         LAPACKE_ssyevd(LAPACK_ROW_MAJOR, CChar(UInt8(ascii: "V")), CChar(UInt8(ascii: "U")), Int32(n), a, Int32(lda), w)
+    }
+
+    public static func gesddWorkspace(m: Int, n: Int) -> Int? {
+        var size: Float = 0
+        var (a, s, u, vt): (Float, Float, Float, Float) = (0, 0, 0, 0)
+        var iwork: Int32 = 0
+        let info = LAPACKE_sgesdd_work(
+            LAPACK_ROW_MAJOR, CChar(UInt8(ascii: "S")), Int32(m), Int32(n), &a, Int32(max(n, 1)), &s, &u,
+            Int32(max(min(m, n), 1)), &vt, Int32(max(n, 1)), &size, -1, &iwork)
+        return info == 0 ? Int(size) : nil
+    }
+
+    public static func gebrd(
+        m: Int, n: Int, a: UnsafeMutablePointer<Float>, lda: Int, d: UnsafeMutablePointer<Float>,
+        e: UnsafeMutablePointer<Float>, tauq: UnsafeMutablePointer<Float>, taup: UnsafeMutablePointer<Float>,
+        work: UnsafeMutablePointer<Float>, lwork: Int
+    ) -> Int32 {
+        LAPACKE_sgebrd_work(LAPACK_ROW_MAJOR, Int32(m), Int32(n), a, Int32(lda), d, e, tauq, taup, work, Int32(lwork))
+    }
+
+    public static func bdsdc(
+        n: Int, d: UnsafeMutablePointer<Float>, e: UnsafeMutablePointer<Float>, u: UnsafeMutablePointer<Float>,
+        ldu: Int, vt: UnsafeMutablePointer<Float>, ldvt: Int
+    ) -> Int32 {
+        LAPACKE_sbdsdc(
+            LAPACK_ROW_MAJOR, CChar(UInt8(ascii: "U")), CChar(UInt8(ascii: "I")), Int32(n), d, e, u, Int32(ldu),
+            vt, Int32(ldvt), nil, nil)
+    }
+
+    public static func ormbrRightPT(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, taup: UnsafePointer<Float>,
+        c: UnsafeMutablePointer<Float>, ldc: Int, work: UnsafeMutablePointer<Float>, lwork: Int
+    ) -> Int32 {
+        LAPACKE_sormbr_work(
+            LAPACK_ROW_MAJOR, CChar(UInt8(ascii: "P")), CChar(UInt8(ascii: "R")), CChar(UInt8(ascii: "T")),
+            Int32(m), Int32(n), Int32(k), a, Int32(lda), taup, c, Int32(ldc), work, Int32(lwork))
     }
 
 }
@@ -122,6 +192,42 @@ extension Double: BLASScalar {
         -> Int32
     {
         LAPACKE_dsyevd(LAPACK_ROW_MAJOR, CChar(UInt8(ascii: "V")), CChar(UInt8(ascii: "U")), Int32(n), a, Int32(lda), w)
+    }
+
+    public static func gesddWorkspace(m: Int, n: Int) -> Int? {
+        var size: Double = 0
+        var (a, s, u, vt): (Double, Double, Double, Double) = (0, 0, 0, 0)
+        var iwork: Int32 = 0
+        let info = LAPACKE_dgesdd_work(
+            LAPACK_ROW_MAJOR, CChar(UInt8(ascii: "S")), Int32(m), Int32(n), &a, Int32(max(n, 1)), &s, &u,
+            Int32(max(min(m, n), 1)), &vt, Int32(max(n, 1)), &size, -1, &iwork)
+        return info == 0 ? Int(size) : nil
+    }
+
+    public static func gebrd(
+        m: Int, n: Int, a: UnsafeMutablePointer<Double>, lda: Int, d: UnsafeMutablePointer<Double>,
+        e: UnsafeMutablePointer<Double>, tauq: UnsafeMutablePointer<Double>, taup: UnsafeMutablePointer<Double>,
+        work: UnsafeMutablePointer<Double>, lwork: Int
+    ) -> Int32 {
+        LAPACKE_dgebrd_work(LAPACK_ROW_MAJOR, Int32(m), Int32(n), a, Int32(lda), d, e, tauq, taup, work, Int32(lwork))
+    }
+
+    public static func bdsdc(
+        n: Int, d: UnsafeMutablePointer<Double>, e: UnsafeMutablePointer<Double>, u: UnsafeMutablePointer<Double>,
+        ldu: Int, vt: UnsafeMutablePointer<Double>, ldvt: Int
+    ) -> Int32 {
+        LAPACKE_dbdsdc(
+            LAPACK_ROW_MAJOR, CChar(UInt8(ascii: "U")), CChar(UInt8(ascii: "I")), Int32(n), d, e, u, Int32(ldu),
+            vt, Int32(ldvt), nil, nil)
+    }
+
+    public static func ormbrRightPT(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Double>, lda: Int, taup: UnsafePointer<Double>,
+        c: UnsafeMutablePointer<Double>, ldc: Int, work: UnsafeMutablePointer<Double>, lwork: Int
+    ) -> Int32 {
+        LAPACKE_dormbr_work(
+            LAPACK_ROW_MAJOR, CChar(UInt8(ascii: "P")), CChar(UInt8(ascii: "R")), CChar(UInt8(ascii: "T")),
+            Int32(m), Int32(n), Int32(k), a, Int32(lda), taup, c, Int32(ldc), work, Int32(lwork))
     }
 
 }

@@ -67,7 +67,7 @@ public func checkTruncationRank(_ r: Int, rows m: Int, columns n: Int) throws {
     }
 }
 
-private func copyChecked<Scalar: BLASScalar>(_ w: MatrixView<Scalar>) throws -> [Scalar] {
+func copyChecked<Scalar: BLASScalar>(_ w: MatrixView<Scalar>) throws -> [Scalar] {
     try checkWeight(rows: w.rows, columns: w.columns)
     var a = [Scalar](repeating: 0, count: w.rows * w.columns)
     for i in 0..<w.rows {
@@ -119,7 +119,7 @@ private func denseValues<Scalar: BLASScalar>(_ a: inout [Scalar], rows m: Int, c
 /// float32 `W` of entries near 1e37, say) come back from LAPACK as infinity
 /// or NaN: an overflow, reported as such (MATH.md §1 values are never
 /// returned as infinite).
-private func checkRepresentable<Scalar: BLASScalar>(_ s: [Scalar]) throws {
+func checkRepresentable<Scalar: BLASScalar>(_ s: [Scalar]) throws {
     guard s.allSatisfy(\.isFinite) else {
         throw EngineError.overflow(
             "the singular values of W exceed the range of \(Scalar.self); rescale W (or pass it in float64)")
@@ -164,7 +164,7 @@ public func thinSVD<Scalar: BLASScalar>(of w: MatrixView<Scalar>) throws -> Thin
 }
 
 /// `?gesdd` with `jobz = "S"` of the row-major `m x n` buffer `a` (overwritten).
-private func denseThinSVD<Scalar: BLASScalar>(_ a: inout [Scalar], rows m: Int, columns n: Int) throws -> ThinSVD<
+func denseThinSVD<Scalar: BLASScalar>(_ a: inout [Scalar], rows m: Int, columns n: Int) throws -> ThinSVD<
     Scalar
 > {
     let p = min(m, n)
@@ -185,30 +185,4 @@ private func denseThinSVD<Scalar: BLASScalar>(_ a: inout [Scalar], rows m: Int, 
     guard info == 0 else { throw EngineError.lapackFailure(routine: "gesdd", info: info) }
     try checkRepresentable(s)
     return ThinSVD(u: Matrix(rows: m, columns: p, storage: u), s: s, vt: Matrix(rows: p, columns: n, storage: vt))
-}
-
-/// The singular values and right singular vectors of `w` (`N x n`): for a
-/// tall matrix (`N >= 2 n`) from the SVD of the triangular factor `R` of a
-/// Householder QR (`w = Q R`, so `w` and `R` share `Sigma` and `V`), which
-/// skips the `N x n` left factor; else `?gesdd`. The `u` of the result is
-/// empty (`0 x p`) in the first case. A data matrix: always one dense SVD
-/// (the independent blocks of `thinSVD(of:)` are a weight's structure).
-@_specialize(where Scalar == Float)
-@_specialize(where Scalar == Double)
-func rightSVD<Scalar: BLASScalar>(of w: MatrixView<Scalar>) throws -> ThinSVD<Scalar> {
-    let rows = w.rows
-    let n = w.columns
-    var a = try copyChecked(w)
-    guard rows >= 2 * n else { return try denseThinSVD(&a, rows: rows, columns: n) }
-    var tau = [Scalar](repeating: 0, count: n)
-    let info = a.withUnsafeMutableBufferPointer { ap in
-        tau.withUnsafeMutableBufferPointer {
-            Scalar.geqrf(m: rows, n: n, a: ap.baseAddress!, lda: n, tau: $0.baseAddress!)
-        }
-    }
-    guard info == 0 else { throw EngineError.lapackFailure(routine: "geqrf", info: info) }
-    var r = [Scalar](repeating: 0, count: n * n)
-    for i in 0..<n { for j in i..<n { r[i * n + j] = a[i * n + j] } }
-    let f = try denseThinSVD(&r, rows: n, columns: n)
-    return ThinSVD(u: Matrix(rows: 0, columns: n, storage: []), s: f.s, vt: f.vt)
 }
