@@ -511,13 +511,18 @@ class JointMap:
         radius = float(np.sqrt(np.square(rows).sum(1).reshape(-1, self.positions).sum(1)).max())
         return replace(spectrum, data_max_norm=radius)
 
-    def error(self, rows: np.ndarray, u: np.ndarray, v: np.ndarray, exact: Optional[np.ndarray] = None) -> float:
+    def error(self, rows: np.ndarray, u: np.ndarray, v: np.ndarray, exact: Optional[np.ndarray] = None,
+              coordinates: Optional[np.ndarray] = None) -> float:
         """``max_x ||act(W pi(x) + b) - act(U V pi(x) + b)||`` over the points (float64, grouped by ``P``);
-        ``exact``: ``act(W pi(x) + b)`` already computed for these rows."""
+        ``exact``: ``act(W pi(x) + b)`` already computed for these rows; ``coordinates``: ``rows @ V^T``
+        already computed (or a product equal to it, such as ``(rows @ W^T) @ Q`` for ``V = Q^T W``)."""
         act = self.activation.numpy
         if exact is None:
             exact = act(rows @ self.matrix.T + self.bias)
-        approx = act((rows @ v.T) @ u.T + self.bias) if u.shape[1] else act(np.broadcast_to(self.bias, exact.shape))
+        if not u.shape[1]:
+            approx = act(np.broadcast_to(self.bias, exact.shape))
+        else:
+            approx = act((rows @ v.T if coordinates is None else coordinates) @ u.T + self.bias)
         per_point = np.square(exact - approx).sum(1).reshape(-1, self.positions).sum(1)
         return float(np.sqrt(per_point.max()))
 
@@ -530,29 +535,34 @@ class JointMap:
         return truncated_svd(self.matrix, min(self.matrix.shape))
 
     def _clipped(self, rows: np.ndarray, spectrum):
-        """Every candidate re-evaluated with the clipped activation (see ``bounds``)."""
+        """Every candidate re-evaluated with the clipped activation (see ``bounds``). The points' coordinates
+        along the candidates' right factors come from two products made once: ``rows @ Vt_W^T`` (the truncated
+        SVD's) and ``Z = rows @ W^T`` (the regression's: ``rows @ (Q_k^T W)^T = Z Q_k``); the previous ``k``'s
+        best keeps its evaluated error."""
         w = self.matrix
         u_w, s_w, vt_w = self._weight_svd
         z = rows @ w.T
+        along_w = rows @ vt_w.T
         vt_z = _right_singular_vectors(z)
         exact = self.activation.numpy(z + self.bias)
         bounds, truncation, sources, factors = [], [], [], []
         best = None
         for i, k in enumerate(np.asarray(spectrum.ks, dtype=np.int64)):
             k = int(k)
-            svd = (u_w[:, :k] * s_w[:k], vt_w[:k])
             q = vt_z[:k].T
-            candidates = [("svd", svd), ("rrr", (q, q.T @ w))]
-            fu, fv = spectrum.factors[i]
-            candidates.append((f"{spectrum.source[i]} (ReLU fit)", (np.asarray(fu, np.float64),
-                                                                     np.asarray(fv, np.float64))))
+            fu, fv = (np.asarray(f, np.float64) for f in spectrum.factors[i])
+            candidates = [("svd", (u_w[:, :k] * s_w[:k], lambda k=k: vt_w[:k]), along_w[:, :k]),
+                          ("rrr", (q, lambda q=q: q.T @ w), z @ q),
+                          (f"{spectrum.source[i]} (ReLU fit)", (fu, lambda fv=fv: fv), None)]
+            scored = [(self.error(rows, u, v() if along is None else None, exact=exact, coordinates=along), name,
+                       (u, v)) for name, (u, v), along in candidates]
             if best is not None:
-                candidates.append(("previous-k", best[1]))
-            scored = [(self.error(rows, *f, exact=exact), name, f) for name, f in candidates]
+                scored.append((best[0], "previous-k", best[1]))
             t_k = scored[0][0]
             value, name, chosen = min(scored, key=lambda c: c[0])
             if k == 0:
                 name = "exact"
+            chosen = (chosen[0], chosen[1]() if callable(chosen[1]) else chosen[1])
             best = (value, chosen)
             bounds.append(value)
             truncation.append(t_k)
