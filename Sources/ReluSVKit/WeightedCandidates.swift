@@ -36,6 +36,10 @@ struct WeightedRegression<Scalar: BLASScalar> {
     /// `N >> m`, with the squared conditioning, which only changes which
     /// candidate is evaluated) instead of the SVD of `Z D^(1/2)`.
     let gram: Bool
+    /// The row of each column's one nonzero entry of `W` (-1 for a zero
+    /// column) when no column has two (a depthwise convolution's kernel
+    /// matrix, a BatchNorm's diagonal); nil otherwise (`columnOwners(of:)`).
+    let owners: [Int]?
 
     init(problem: ReluBoundProblem<Scalar>, rounds: Int, exponent: Double, gram: Bool = false) {
         self.problem = problem
@@ -43,6 +47,7 @@ struct WeightedRegression<Scalar: BLASScalar> {
         self.rounds = rounds
         self.exponent = exponent
         self.gram = gram
+        owners = columnOwners(of: problem.layer.weight)
     }
 
     /// The best of `rounds` reweighted regressions at rank `k`, started from
@@ -131,24 +136,48 @@ struct WeightedRegression<Scalar: BLASScalar> {
     }
 
     /// `L = Q_k Q_k^T W` as factors `U = Q_k` (`m x k`), `V = Q_k^T W`
-    /// (`k x n`), `Q_k^T` the first `k` rows of `vt` (`r x m`).
+    /// (`k x n`), `Q_k^T` the first `k` rows of `vt` (`r x m`). Where each
+    /// column of `W` has at most one nonzero (`owners`), each entry of `V` is
+    /// one product, `Q_k^T[r, c] W[c, j] + 0`: the value the GEMM gives (its
+    /// other terms are exact zeros, its sum starts from `+0`), without the
+    /// `k m n` multiply-adds.
     func projection(_ vt: Matrix<Scalar>, rank k: Int) -> RankFactors<Scalar> {
         let m = problem.layer.outputs
         let n = problem.layer.inputs
         var u = [Scalar](repeating: 0, count: m * k)
         var v = [Scalar](repeating: 0, count: k * n)
         for i in 0..<m { for r in 0..<k { u[i * k + r] = vt[r, i] } }
+        let w = problem.layer.weight
+        if let owners {
+            for r in 0..<k {
+                for j in 0..<n where owners[j] >= 0 { v[r * n + j] = vt[r, owners[j]] * w[owners[j], j] + 0 }
+            }
+            return RankFactors(k: k, m: m, n: n, u: u, v: v)
+        }
         vt.storage.withUnsafeBufferPointer { q in
-            problem.layer.weight.storage.withUnsafeBufferPointer { w in
+            w.storage.withUnsafeBufferPointer { wp in
                 v.withUnsafeMutableBufferPointer { vp in
                     Scalar.gemm(
                         transA: false, transB: false, m: k, n: n, k: m, alpha: 1, a: q.baseAddress!, lda: m,
-                        b: w.baseAddress!, ldb: n, beta: 0, c: vp.baseAddress!, ldc: n)
+                        b: wp.baseAddress!, ldb: n, beta: 0, c: vp.baseAddress!, ldc: n)
                 }
             }
         }
         return RankFactors(k: k, m: m, n: n, u: u, v: v)
     }
+}
+
+/// The row of each column's one nonzero entry of `w` (-1 for a zero
+/// column), or nil when some column has two or more.
+func columnOwners<Scalar: BLASScalar>(of w: Matrix<Scalar>) -> [Int]? {
+    var owners = [Int](repeating: -1, count: w.columns)
+    for i in 0..<w.rows {
+        for j in 0..<w.columns where w[i, j] != 0 {
+            guard owners[j] < 0 else { return nil }
+            owners[j] = i
+        }
+    }
+    return owners
 }
 
 /// `X W^T` (`N x m`, without the bias), in the working precision.

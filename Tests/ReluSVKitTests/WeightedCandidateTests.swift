@@ -118,4 +118,55 @@ final class WeightedCandidateTests: XCTestCase {
         XCTAssertFalse(plain.entries.contains { $0.source == .weightedRRR })
         for (a, p) in zip(curve.entries, plain.entries) { XCTAssertLessThanOrEqual(a.bound, p.bound) }
     }
+
+    /// `Q_k^T W` of a `W` with at most one nonzero per column (a depthwise kernel matrix: `C x 9C`, a
+    /// diagonal) by its products alone, bit for bit the GEMM's; a `W` with two nonzeros in a column takes
+    /// the GEMM (no owners).
+    func checkOneNonzeroPerColumn<Scalar: BLASScalar>(_: Scalar.Type) throws {
+        let random = CounterRandom(seed: 5, stream: .factorInitialisation)
+        let c = 7
+        var depthwise = Matrix<Scalar>(rows: c, columns: 9 * c)
+        for i in 0..<c { for t in 0..<9 { depthwise[i, 9 * i + t] = Scalar(random.normal(row: i, column: t)) } }
+        depthwise[2, 18] = 0  // a zero column
+        var diagonal = Matrix<Scalar>(rows: c, columns: c)
+        for i in 0..<c { diagonal[i, i] = Scalar(random.normal(row: 50, column: i)) }
+        var shared = diagonal
+        shared[0, 1] = 1
+        XCTAssertNil(columnOwners(of: shared))
+        for w in [depthwise, diagonal] {
+            let (m, n, N) = (w.rows, w.columns, 30)
+            var x = Matrix<Scalar>(rows: N, columns: n)
+            for i in 0..<N { for j in 0..<n { x[i, j] = Scalar(max(random.normal(row: 100 + i, column: j), 0)) } }
+            let layer = try w.withView { try ReluLayer(weight: $0, bias: nil, slope: 0) }
+            try x.withView { view in
+                let regression = WeightedRegression(
+                    problem: try ReluBoundProblem(layer: layer, points: view), rounds: 1, exponent: 1)
+                XCTAssertNotNil(regression.owners)
+                var vt = Matrix<Scalar>(rows: m, columns: m)
+                for r in 0..<m { for i in 0..<m { vt[r, i] = Scalar(random.normal(row: 200 + r, column: i)) } }
+                vt[1, 2] = -0.0  // a signed zero: the GEMM's sum starts from +0
+                for k in [1, m / 2, m] {
+                    var gemm = [Scalar](repeating: 0, count: k * n)
+                    vt.storage.withUnsafeBufferPointer { q in
+                        w.storage.withUnsafeBufferPointer { wp in
+                            gemm.withUnsafeMutableBufferPointer { g in
+                                Scalar.gemm(
+                                    transA: false, transB: false, m: k, n: n, k: m, alpha: 1, a: q.baseAddress!,
+                                    lda: m, b: wp.baseAddress!, ldb: n, beta: 0, c: g.baseAddress!, ldc: n)
+                            }
+                        }
+                    }
+                    let v = regression.projection(vt, rank: k).v
+                    XCTAssertEqual(
+                        v.map { Double($0).bitPattern }, gemm.map { Double($0).bitPattern },
+                        "\(Scalar.self) \(m) x \(n), k = \(k)")
+                }
+            }
+        }
+    }
+
+    func testProjectionOfOneNonzeroPerColumnIsTheGEMMs() throws {
+        try checkOneNonzeroPerColumn(Float.self)
+        try checkOneNonzeroPerColumn(Double.self)
+    }
 }
