@@ -54,12 +54,14 @@ public protocol BLASScalar: BinaryFloatingPoint & Sendable where Self.RawSignifi
     ) -> Int32
 
     /// Divide-and-conquer SVD `B = U_B diag(d) VT_B` of the `n x n` upper
-    /// bidiagonal matrix in `d`, `e` (`?bdsdc` with `compq = "I"`): the
-    /// values descending in `d`, the row-major `n x n` factors in `u`, `vt`.
-    /// Returns LAPACK's `info`.
+    /// bidiagonal matrix in `d`, `e` (`?bdsdc` with `compq = "I"`, the
+    /// workspace `work` of at least `3 n^2 + 4 n` elements and `iwork` of
+    /// `8 n`): the values descending in `d`, the row-major `n x n` factors in
+    /// `u`, `vt`. Returns LAPACK's `info`.
     static func bdsdc(
         n: Int, d: UnsafeMutablePointer<Self>, e: UnsafeMutablePointer<Self>, u: UnsafeMutablePointer<Self>,
-        ldu: Int, vt: UnsafeMutablePointer<Self>, ldvt: Int
+        ldu: Int, vt: UnsafeMutablePointer<Self>, ldvt: Int, work: UnsafeMutablePointer<Self>,
+        iwork: UnsafeMutablePointer<Int32>
     ) -> Int32
 
     /// `C <- C P^T` for the row-major `m x n` matrix `c`, `P` from the
@@ -134,11 +136,12 @@ extension Float: BLASScalar {
 
     public static func bdsdc(
         n: Int, d: UnsafeMutablePointer<Float>, e: UnsafeMutablePointer<Float>, u: UnsafeMutablePointer<Float>,
-        ldu: Int, vt: UnsafeMutablePointer<Float>, ldvt: Int
+        ldu: Int, vt: UnsafeMutablePointer<Float>, ldvt: Int, work: UnsafeMutablePointer<Float>,
+        iwork: UnsafeMutablePointer<Int32>
     ) -> Int32 {
-        LAPACKE_sbdsdc(
+        LAPACKE_sbdsdc_work(
             LAPACK_ROW_MAJOR, CChar(UInt8(ascii: "U")), CChar(UInt8(ascii: "I")), Int32(n), d, e, u, Int32(ldu),
-            vt, Int32(ldvt), nil, nil)
+            vt, Int32(ldvt), nil, nil, work, iwork)
     }
 
     public static func ormbrRightPT(
@@ -214,11 +217,12 @@ extension Double: BLASScalar {
 
     public static func bdsdc(
         n: Int, d: UnsafeMutablePointer<Double>, e: UnsafeMutablePointer<Double>, u: UnsafeMutablePointer<Double>,
-        ldu: Int, vt: UnsafeMutablePointer<Double>, ldvt: Int
+        ldu: Int, vt: UnsafeMutablePointer<Double>, ldvt: Int, work: UnsafeMutablePointer<Double>,
+        iwork: UnsafeMutablePointer<Int32>
     ) -> Int32 {
-        LAPACKE_dbdsdc(
+        LAPACKE_dbdsdc_work(
             LAPACK_ROW_MAJOR, CChar(UInt8(ascii: "U")), CChar(UInt8(ascii: "I")), Int32(n), d, e, u, Int32(ldu),
-            vt, Int32(ldvt), nil, nil)
+            vt, Int32(ldvt), nil, nil, work, iwork)
     }
 
     public static func ormbrRightPT(

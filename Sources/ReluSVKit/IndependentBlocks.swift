@@ -91,3 +91,18 @@ func unionOrder<Scalar: BLASScalar>(_ values: [[Scalar]]) -> [(block: Int, index
     pairs.sort { ($0.value, -$0.block, -$0.index) > ($1.value, -$1.block, -$1.index) }
     return pairs.map { ($0.block, $0.index) }
 }
+
+/// The row of each column's one nonzero entry of `w` (-1 for a zero
+/// column), or nil when some column has two or more: the independent blocks
+/// of such a `w` each have one row (a depthwise convolution's kernel matrix,
+/// a diagonal), so `Q^T w` is one product per entry (`WeightedRegression`).
+func columnOwners<Scalar: BLASScalar>(of w: Matrix<Scalar>) -> [Int]? {
+    var owners = [Int](repeating: -1, count: w.columns)
+    for i in 0..<w.rows {
+        for j in 0..<w.columns where w[i, j] != 0 {
+            guard owners[j] < 0 else { return nil }
+            owners[j] = i
+        }
+    }
+    return owners
+}

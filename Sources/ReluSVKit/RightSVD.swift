@@ -2,23 +2,25 @@
 /// its left factor (MATH.md §3: the data-aware candidates need `Sigma` and
 /// `V` of `X W^T` and of `X`, never the `N x n` left factor).
 ///
-/// On an `N x n` matrix, `n <= N < 11 n / 6`, LAPACK's `?gesdd` with
-/// `jobz = "S"` bidiagonalises it (`A = Q B P^T`, `?gebrd`), solves the
-/// bidiagonal SVD by divide and conquer (`?bdsdc`), then applies `Q` to the
-/// bidiagonal's left vectors and `P` to its right vectors (`?ormbr`).
-/// `rightSVD(of:)` runs the same steps with the same workspace (its size
-/// sets LAPACK's blocking) but without the back-transformation of the left
-/// vectors (about a third of the work of a square matrix), so its `s` and
-/// `vt` are those `?gesdd` returns, bit for bit (`RightSVDTests`). A tall
-/// matrix (`N >= 2 n`) is first reduced by a Householder QR (`A = Q_0 R`:
-/// `A` and `R` share `Sigma` and `V`), then `R` takes the same steps.
+/// On an `N x n` matrix with `n <= N < INT(11 n / 6)` (`?gesdd`'s threshold
+/// for a QR first), LAPACK's `?gesdd` with `jobz = "S"` bidiagonalises it
+/// (`A = Q B P^T`, `?gebrd`), solves the bidiagonal SVD by divide and
+/// conquer (`?bdsdc`), then applies `Q` to the bidiagonal's left vectors
+/// and `P` to its right vectors (`?ormbr`). `rightSVD(of:)` runs the same
+/// steps with the same workspace (its size sets LAPACK's blocking) but
+/// without the back-transformation of the left vectors (about a third of the
+/// work of a square matrix), so its `s` and `vt` are those `?gesdd` returns,
+/// bit for bit (`RightSVDTests`). A tall matrix (`N >= 2 n`) is first
+/// reduced by a Householder QR (`A = Q_0 R`: `A` and `R` share `Sigma` and
+/// `V`), then `R` takes the same steps.
 
 /// The singular values and right singular vectors of `w` (`N x n`), `u`
-/// empty (`0 x p`) for `N >= n` (see above). A wide `w` (`N < n`, whose `V`
-/// is the larger factor) and one with `11 n / 6 <= N < 2 n` (where `?gesdd`
-/// runs its own QR) get the whole `?gesdd`, `u` included. A data matrix:
-/// always one dense SVD (the independent blocks of `thinSVD(of:)` are a
-/// weight's structure).
+/// empty (`0 x p`) for `N >= n`: the bidiagonal steps above where they give
+/// `?gesdd`'s bits, else `?gesdd` itself (`INT(11 n / 6) <= N < 2 n`, where
+/// it runs its own QR, and entries it would rescale). A wide `w` (`N < n`,
+/// whose `V` is the larger factor) gets the whole `?gesdd`, `u` included. A
+/// data matrix: always one dense SVD (the independent blocks of
+/// `thinSVD(of:)` are a weight's structure).
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 func rightSVD<Scalar: BLASScalar>(of w: MatrixView<Scalar>) throws -> ThinSVD<Scalar> {
@@ -27,14 +29,24 @@ func rightSVD<Scalar: BLASScalar>(of w: MatrixView<Scalar>) throws -> ThinSVD<Sc
     var a = try copyChecked(w)
     if rows >= 2 * n {
         var r = try triangularFactor(&a, rows: rows, columns: n)
-        return try bidiagonalRightSVD(&r, rows: n, columns: n)
+        return try bidiagonalRightSVD(&r, rows: n, columns: n) ?? rightOfDense(&r, rows: n, columns: n)
     }
-    guard rows >= n, rows < gesddQRThreshold(columns: n) else { return try denseThinSVD(&a, rows: rows, columns: n) }
-    return try bidiagonalRightSVD(&a, rows: rows, columns: n)
+    guard rows >= n else { return try denseThinSVD(&a, rows: rows, columns: n) }
+    guard rows < gesddQRThreshold(columns: n) else { return try rightOfDense(&a, rows: rows, columns: n) }
+    return try bidiagonalRightSVD(&a, rows: rows, columns: n) ?? rightOfDense(&a, rows: rows, columns: n)
 }
 
-/// `?gesdd`'s threshold: an `N x n` matrix with `N >= 11 n / 6` (Fortran's
-/// `INT(n * 11.0D0 / 6.0D0)`) is first reduced by its own Householder QR.
+/// `?gesdd`'s `s` and `vt` of the row-major `m x n` buffer `a` (overwritten), `u` left out.
+private func rightOfDense<Scalar: BLASScalar>(_ a: inout [Scalar], rows m: Int, columns n: Int) throws
+    -> ThinSVD<Scalar>
+{
+    let f = try denseThinSVD(&a, rows: m, columns: n)
+    return ThinSVD(u: Matrix(rows: 0, columns: n, storage: []), s: f.s, vt: f.vt)
+}
+
+/// `?gesdd`'s threshold: an `N x n` matrix with `N >= INT(11 n / 6)` is
+/// first reduced by its own Householder QR (`dgesdd` computes it in double,
+/// `sgesdd` in single precision: the same integer for `n` below about 10^6).
 func gesddQRThreshold(columns n: Int) -> Int { Int(Double(n) * 11.0 / 6.0) }
 
 /// The `n x n` upper triangular `R` (row-major) of a Householder QR
@@ -53,25 +65,26 @@ private func triangularFactor<Scalar: BLASScalar>(_ a: inout [Scalar], rows: Int
 }
 
 /// `s` and `vt` of the row-major `m x n` buffer `a` (overwritten),
-/// `n <= m < 11 n / 6`, by `?gesdd`'s bidiagonal path without the left
+/// `n <= m < INT(11 n / 6)`, by `?gesdd`'s bidiagonal path without the left
 /// factor: `?gebrd`, `?bdsdc`, and `P` applied to the bidiagonal's right
-/// vectors, each with the workspace `?gesdd` gives it (its own query, less
-/// the `3 n` of `e`, `tauq` and `taup`). A matrix whose largest entry
-/// `?gesdd` would rescale first (outside `[sqrt(tiny) / eps, eps / sqrt(tiny)]`)
-/// takes `?gesdd` itself.
-private func bidiagonalRightSVD<Scalar: BLASScalar>(_ a: inout [Scalar], rows m: Int, columns n: Int) throws
-    -> ThinSVD<Scalar>
+/// vectors, all three with the workspace `?gesdd` gives them (its own query,
+/// less the `3 n` of `e`, `tauq` and `taup`; it holds `?bdsdc`'s
+/// `3 n^2 + 4 n`). Nil, `a` untouched, where `?gesdd` would take another
+/// path: a largest entry it rescales first (outside
+/// `[sqrt(tiny) / eps, eps / sqrt(tiny)]`), a non-finite entry (an `R` whose
+/// QR overflowed), or a workspace query that fails.
+func bidiagonalRightSVD<Scalar: BLASScalar>(_ a: inout [Scalar], rows m: Int, columns n: Int) throws
+    -> ThinSVD<Scalar>?
 {
     let small = Scalar.leastNormalMagnitude.squareRoot() / Scalar.ulpOfOne
+    guard a.allSatisfy(\.isFinite) else { return nil }
     let largest = a.reduce(Scalar.zero) { max($0, abs($1)) }
     guard largest == 0 || (largest >= small && largest <= 1 / small),
-        let query = Scalar.gesddWorkspace(m: m, n: n), query - 3 * n >= max(m, n)
-    else {
-        let f = try denseThinSVD(&a, rows: m, columns: n)
-        return ThinSVD(u: Matrix(rows: 0, columns: n, storage: []), s: f.s, vt: f.vt)
-    }
+        let query = Scalar.gesddWorkspace(m: m, n: n), query - 3 * n >= max(m, 3 * n * n + 4 * n)
+    else { return nil }
     let lwork = query - 3 * n
     var work = [Scalar](repeating: 0, count: lwork)
+    var iwork = [Int32](repeating: 0, count: 8 * n)
     var d = [Scalar](repeating: 0, count: n)
     var e = [Scalar](repeating: 0, count: n)
     var tauq = [Scalar](repeating: 0, count: n)
@@ -91,10 +104,12 @@ private func bidiagonalRightSVD<Scalar: BLASScalar>(_ a: inout [Scalar], rows m:
                                     work: wp.baseAddress!, lwork: lwork)
                             }
                             guard reduce == 0 else { return (reduce, Int32(0), Int32(0)) }
-                            let solve = ub.withUnsafeMutableBufferPointer {
-                                Scalar.bdsdc(
-                                    n: n, d: dp.baseAddress!, e: ep.baseAddress!, u: $0.baseAddress!, ldu: n,
-                                    vt: vp.baseAddress!, ldvt: n)
+                            let solve = ub.withUnsafeMutableBufferPointer { up in
+                                iwork.withUnsafeMutableBufferPointer {
+                                    Scalar.bdsdc(
+                                        n: n, d: dp.baseAddress!, e: ep.baseAddress!, u: up.baseAddress!, ldu: n,
+                                        vt: vp.baseAddress!, ldvt: n, work: wp.baseAddress!, iwork: $0.baseAddress!)
+                                }
                             }
                             guard solve == 0 else { return (reduce, solve, Int32(0)) }
                             let back = Scalar.ormbrRightPT(

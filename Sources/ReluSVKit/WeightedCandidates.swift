@@ -138,9 +138,9 @@ struct WeightedRegression<Scalar: BLASScalar> {
     /// `L = Q_k Q_k^T W` as factors `U = Q_k` (`m x k`), `V = Q_k^T W`
     /// (`k x n`), `Q_k^T` the first `k` rows of `vt` (`r x m`). Where each
     /// column of `W` has at most one nonzero (`owners`), each entry of `V` is
-    /// one product, `Q_k^T[r, c] W[c, j] + 0`: the value the GEMM gives (its
-    /// other terms are exact zeros, its sum starts from `+0`), without the
-    /// `k m n` multiply-adds.
+    /// one product, `Q_k^T[r, c] W[c, j] + 0`: for a finite `Q_k` (an SVD of
+    /// finite data) the value the GEMM gives (its other terms are exact
+    /// zeros, its sum starts from `+0`), without the `k m n` multiply-adds.
     func projection(_ vt: Matrix<Scalar>, rank k: Int) -> RankFactors<Scalar> {
         let m = problem.layer.outputs
         let n = problem.layer.inputs
@@ -165,19 +165,6 @@ struct WeightedRegression<Scalar: BLASScalar> {
         }
         return RankFactors(k: k, m: m, n: n, u: u, v: v)
     }
-}
-
-/// The row of each column's one nonzero entry of `w` (-1 for a zero
-/// column), or nil when some column has two or more.
-func columnOwners<Scalar: BLASScalar>(of w: Matrix<Scalar>) -> [Int]? {
-    var owners = [Int](repeating: -1, count: w.columns)
-    for i in 0..<w.rows {
-        for j in 0..<w.columns where w[i, j] != 0 {
-            guard owners[j] < 0 else { return nil }
-            owners[j] = i
-        }
-    }
-    return owners
 }
 
 /// `X W^T` (`N x m`, without the bias), in the working precision.

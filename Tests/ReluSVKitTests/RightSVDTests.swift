@@ -56,7 +56,8 @@ final class RightSVDTests: XCTestCase {
     }
 
     func check<Scalar: BLASScalar>(
-        _: Scalar.Type, rows: Int, columns: Int, scale: Double = 1, file: StaticString = #filePath, line: UInt = #line
+        _: Scalar.Type, rows: Int, columns: Int, scale: Double = 1, rescaled: Bool = false,
+        file: StaticString = #filePath, line: UInt = #line
     ) throws {
         let w: Matrix<Scalar> = matrix(rows, columns, scale: scale, seed: UInt64(rows * 1000 + columns))
         let expected = gesdd(w)
@@ -71,7 +72,16 @@ final class RightSVDTests: XCTestCase {
             "\(Scalar.self) \(rows) x \(columns): \(values) values and \(vectors.filter { $0 != 0 }.count) "
                 + "vector entries differ (largest \(vectors.max() ?? 0))", file: file, line: line)
         let leftSkipped = rows >= 2 * columns || (rows >= columns && rows < gesddQRThreshold(columns: columns))
-        XCTAssertEqual(f.u.rows, leftSkipped ? 0 : rows, file: file, line: line)
+        XCTAssertEqual(f.u.rows, rows >= columns ? 0 : rows, file: file, line: line)
+        // Which path ran: the bidiagonal steps, unless gesdd would rescale (then gesdd itself).
+        if leftSkipped {
+            var reduced = rows >= 2 * columns ? triangular(w.storage, rows, columns) : w.storage
+            let bidiagonal = try bidiagonalRightSVD(
+                &reduced, rows: rows >= 2 * columns ? columns : rows, columns: columns)
+            XCTAssertEqual(
+                bidiagonal == nil, rescaled, "\(Scalar.self) \(rows) x \(columns): the path taken", file: file,
+                line: line)
+        }
     }
 
     func testEveryPathEqualsGesddBitForBit() throws {
@@ -92,10 +102,11 @@ final class RightSVDTests: XCTestCase {
 
     func testEntriesGesddRescalesTakeGesdd() throws {
         // Largest entries below sqrt(tiny) / eps (float: 2^-40, about 9e-13; double: 2^-459) or above its inverse.
-        try check(Float.self, rows: 60, columns: 40, scale: 1e-14)
-        try check(Double.self, rows: 60, columns: 40, scale: 1e-145)
-        try check(Float.self, rows: 60, columns: 40, scale: 1e13)
-        try check(Double.self, rows: 100, columns: 40, scale: 1e-145)
+        try check(Float.self, rows: 60, columns: 40, scale: 1e-14, rescaled: true)
+        try check(Double.self, rows: 60, columns: 40, scale: 1e-145, rescaled: true)
+        try check(Float.self, rows: 60, columns: 40, scale: 1e13, rescaled: true)
+        try check(Double.self, rows: 100, columns: 40, scale: 1e-145, rescaled: true)
+        try check(Float.self, rows: 60, columns: 40, scale: 1e-11)  // inside the range: the bidiagonal steps
     }
 
     func testZeroMatrix() throws {

@@ -511,11 +511,12 @@ class JointMap:
         radius = float(np.sqrt(np.square(rows).sum(1).reshape(-1, self.positions).sum(1)).max())
         return replace(spectrum, data_max_norm=radius)
 
-    def error(self, rows: np.ndarray, u: np.ndarray, v: np.ndarray, exact: Optional[np.ndarray] = None,
+    def error(self, rows: np.ndarray, u: np.ndarray, v: Optional[np.ndarray], exact: Optional[np.ndarray] = None,
               coordinates: Optional[np.ndarray] = None) -> float:
         """``max_x ||act(W pi(x) + b) - act(U V pi(x) + b)||`` over the points (float64, grouped by ``P``);
-        ``exact``: ``act(W pi(x) + b)`` already computed for these rows; ``coordinates``: ``rows @ V^T``
-        already computed (or a product equal to it, such as ``(rows @ W^T) @ Q`` for ``V = Q^T W``)."""
+        ``exact``: ``act(W pi(x) + b)`` already computed for these rows; ``coordinates``: in place of
+        ``rows @ V^T`` (``v`` then unused), a product equal to it in exact arithmetic, such as
+        ``(rows @ W^T) @ Q`` for ``V = Q^T W``: the value then agrees with ``error(rows, u, v)`` to rounding."""
         act = self.activation.numpy
         if exact is None:
             exact = act(rows @ self.matrix.T + self.bias)
@@ -535,39 +536,41 @@ class JointMap:
         return truncated_svd(self.matrix, min(self.matrix.shape))
 
     def _clipped(self, rows: np.ndarray, spectrum):
-        """Every candidate re-evaluated with the clipped activation (see ``bounds``). The points' coordinates
-        along the candidates' right factors come from two products made once: ``rows @ Vt_W^T`` (the truncated
-        SVD's) and ``Z = rows @ W^T`` (the regression's: ``rows @ (Q_k^T W)^T = Z Q_k``); the previous ``k``'s
-        best keeps its evaluated error."""
+        """Every candidate re-evaluated with the clipped activation (see ``bounds``). The candidates are
+        compared on the points' coordinates along their right factors from two products made once per curve,
+        ``rows @ Vt_W^T`` (the truncated SVD's) and ``Z = rows @ W^T`` (the regression's:
+        ``rows @ (Q_k^T W)^T = Z Q_k``); the one chosen at each ``k`` is evaluated again from its factors
+        (``error(rows, U, V)``), the value reported, and the previous ``k``'s best keeps that value."""
         w = self.matrix
         u_w, s_w, vt_w = self._weight_svd
+        ks = np.asarray(spectrum.ks, dtype=np.int64)
         z = rows @ w.T
-        along_w = rows @ vt_w.T
+        along_w = rows @ vt_w[:int(ks.max(initial=0))].T
         vt_z = _right_singular_vectors(z)
         exact = self.activation.numpy(z + self.bias)
         bounds, truncation, sources, factors = [], [], [], []
         best = None
-        for i, k in enumerate(np.asarray(spectrum.ks, dtype=np.int64)):
+        for i, k in enumerate(ks):
             k = int(k)
             q = vt_z[:k].T
             fu, fv = (np.asarray(f, np.float64) for f in spectrum.factors[i])
-            candidates = [("svd", (u_w[:, :k] * s_w[:k], lambda k=k: vt_w[:k]), along_w[:, :k]),
-                          ("rrr", (q, lambda q=q: q.T @ w), z @ q),
-                          (f"{spectrum.source[i]} (ReLU fit)", (fu, lambda fv=fv: fv), None)]
-            scored = [(self.error(rows, u, v() if along is None else None, exact=exact, coordinates=along), name,
-                       (u, v)) for name, (u, v), along in candidates]
+            scored = [(self.error(rows, u_w[:, :k] * s_w[:k], None, exact, along_w[:, :k]), "svd",
+                       (u_w[:, :k] * s_w[:k], vt_w[:k])),
+                      (self.error(rows, q, None, exact, z @ q), "rrr", (q, None)),
+                      (self.error(rows, fu, fv, exact), f"{spectrum.source[i]} (ReLU fit)", (fu, fv))]
             if best is not None:
                 scored.append((best[0], "previous-k", best[1]))
             t_k = scored[0][0]
-            value, name, chosen = min(scored, key=lambda c: c[0])
-            if k == 0:
-                name = "exact"
-            chosen = (chosen[0], chosen[1]() if callable(chosen[1]) else chosen[1])
-            best = (value, chosen)
+            value, name, (u, v) = min(scored, key=lambda c: c[0])
+            if name in ("svd", "rrr"):
+                v = q.T @ w if v is None else v
+                value = self.error(rows, u, v, exact)
+                t_k = value if name == "svd" else t_k
+            best = (value, (u, v))
             bounds.append(value)
             truncation.append(t_k)
-            sources.append(name)
-            factors.append(chosen)
+            sources.append("exact" if k == 0 else name)
+            factors.append((u, v))
         return replace(spectrum, bound=np.asarray(bounds), truncation_bound=np.asarray(truncation), source=sources,
                        factors=factors)
 
