@@ -504,7 +504,7 @@ class _Jobs:
                 if bounded(layer):   # one SVD of W for both groups' curves (and the spectrum where W is the same)
                     w = curve_matrix(layer)
                     svd = self.svds[layer.name] = pool.submit(WeightSVD, np.asarray(w, dtype=np.float64))
-                    self.spectra[layer.name] = pool.submit(_spectrum_of, layer, svd) if \
+                    self.spectra[layer.name] = pool.submit(_spectrum_of, svd) if \
                         w is layer.matrix else pool.submit(kernel_singular_values, layer)
                 else:
                     self.spectra[layer.name] = pool.submit(kernel_singular_values, layer)
@@ -575,8 +575,8 @@ def curve_matrix(layer: LayerInput) -> np.ndarray:
     return layer.matrix if layer.conv_bounds is None else layer.conv_bounds.matrix
 
 
-def _spectrum_of(layer: LayerInput, svd: Any) -> np.ndarray:
-    """The kernel spectrum read from the layer's shared SVD (a future of a ``WeightSVD`` of ``layer.matrix``)."""
+def _spectrum_of(svd: Any) -> np.ndarray:
+    """The kernel spectrum read from a layer's shared SVD (a future of a ``WeightSVD`` of ``layer.matrix``)."""
     return svd.result().values
 
 

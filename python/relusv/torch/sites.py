@@ -554,8 +554,8 @@ class JointMap:
             k = int(k)
             q = vt_z[:k].T
             fu, fv = (np.asarray(f, np.float64) for f in spectrum.factors[i])
-            scored = [(self.error(rows, u_w[:, :k] * s_w[:k], None, exact, along_w[:, :k]), "svd",
-                       (u_w[:, :k] * s_w[:k], vt_w[:k])),
+            u_k = u_w[:, :k] * s_w[:k]
+            scored = [(self.error(rows, u_k, None, exact, along_w[:, :k]), "svd", (u_k, vt_w[:k])),
                       (self.error(rows, q, None, exact, z @ q), "rrr", (q, None)),
                       (self.error(rows, fu, fv, exact), f"{spectrum.source[i]} (ReLU fit)", (fu, fv))]
             if best is not None:
