@@ -29,6 +29,12 @@ public struct FitSettings: Sendable {
     public var leastSquaresFirst: Bool = true
     /// Least-squares evaluations without improvement before switching to refinement.
     public var leastSquaresPatience: Int = 2
+    /// Judge the least-squares phase's progress by its own loss `sum_g e_g^2`
+    /// (false: by the bound `max_g e_g`, which hands over sooner). The loss
+    /// keeps falling long after the bound stalls, and the factors it reaches
+    /// can refine to a lower bound, but only with steps to spare: a curve's
+    /// plan turns it on where it raises the step cap (`SpectrumPlan`).
+    public var leastSquaresByLoss: Bool = false
     /// Points in the active set of the refinement (the largest errors).
     public var activeSetSize: Int = 256
     /// An evaluation above the best bound by this relative amount counts as a
@@ -123,7 +129,8 @@ struct SplitMix64 {
 /// 2. `leastSquares`: Adam on `F(U, V) = sum_i ||act(U V x_i + b) - phi(x_i)||^2`
 ///    with the analytic gradient, full batch when `N <= fullBatchRows`, else
 ///    on mini-batches of `batchSize` rows drawn without replacement per epoch;
-///    it hands over after `leastSquaresPatience` evaluations without improvement.
+///    it hands over after `leastSquaresPatience` evaluations without improvement
+///    (of the bound, or of the loss with `leastSquaresByLoss`), or at half the cap.
 /// 3. `refinement`: Adam on the smooth maximum `sum_{g in A} s_g^q` of the
 ///    squared point errors over the active set `A` (the `activeSetSize`
 ///    points of largest exact error, renewed at every evaluation), `q = 2`
@@ -158,6 +165,8 @@ final class ReluBoundFit<Scalar: BLASScalar> {
         var halvings = 0
         var steps = 0
         var best: EvaluatedCandidate<Scalar>
+        /// Lowest least-squares loss `sum_g e_g^2` evaluated so far (`leastSquaresByLoss`).
+        var bestLoss = Double.infinity
         var stopped = false
     }
 
@@ -333,7 +342,8 @@ final class ReluBoundFit<Scalar: BLASScalar> {
 
     /// `evaluationInterval` Adam steps, then an exact evaluation over all
     /// points (kept when lower than the best; progress when lower by the relative
-    /// `minImprovement`); returns its bound.
+    /// `minImprovement`, or in the least-squares phase with `leastSquaresByLoss`
+    /// when its loss is); returns its bound.
     func interval(_ s: inout State, refining: Bool) throws -> Double {
         for _ in 0..<settings.evaluationInterval {
             step(&s, refining: refining)
@@ -345,13 +355,18 @@ final class ReluBoundFit<Scalar: BLASScalar> {
         let (bound, errors) = s.theta.withUnsafeBufferPointer { t in
             problem.evaluate(u: t.baseAddress!, v: t.baseAddress! + m * k, k: k, certified: false)
         }
-        if bound.isFinite, bound < s.best.bound {
-            s.stale = bound < s.best.bound * (1 - settings.minImprovement) ? 0 : s.stale + 1
+        let improved = bound.isFinite && bound < s.best.bound
+        if !refining, settings.leastSquaresByLoss {
+            let loss = errors.reduce(0) { $0 + $1 * $1 }
+            s.stale = loss < s.bestLoss * (1 - settings.minImprovement) ? 0 : s.stale + 1
+            s.bestLoss = min(s.bestLoss, loss)
+        } else {
+            s.stale = improved && bound < s.best.bound * (1 - settings.minImprovement) ? 0 : s.stale + 1
+        }
+        if improved {
             s.best = EvaluatedCandidate(
                 factors: RankFactors(k: k, m: m, n: n, u: Array(s.theta[0..<(m * k)]), v: Array(s.theta[(m * k)...])),
                 bound: bound, errors: errors, source: refining ? .refine : .fit)
-        } else {
-            s.stale += 1
         }
         if refining, !s.stopped { selectActiveSet(errors) }
         return bound

@@ -17,12 +17,23 @@ public struct SpectrumSettings: Sendable {
     public var chains: Int = 4
     /// Wall-clock budget in seconds for the fits (0: none). It sets the work
     /// budget: below the estimated work it lowers the effort (fewer steps,
-    /// then a stride), above it it raises it (up to `maxRaise` times the
-    /// steps cap and the patience). Candidates that need no optimisation are
-    /// always computed.
+    /// then a stride), above it it raises it (as the work budget does, and
+    /// also the refinement's patience and step halvings). Candidates that
+    /// need no optimisation are always computed.
     public var timeBudget: Double = 0
-    /// Largest factor by which a generous `timeBudget` raises the effort.
+    /// Largest factor by which a budget (work or time) above the estimated
+    /// work raises each fit's step cap and least-squares patience.
     public var maxRaise: Double = 4
+    /// From this raise on, the least-squares phase is judged by its own loss
+    /// (`FitSettings.leastSquaresByLoss`) and each fitted `k` is also fitted
+    /// from the weighted regression where it is below the cold start. On
+    /// small layers (`bench/relu_sv.py --quick`, 16 x 16 over 200 points) the
+    /// fits had ended by patience in another basin than the paper's
+    /// procedure, up to 2.3x above it at the last ranks; with the cap alone
+    /// raised they still did. Below it (steps not to spare) a longer
+    /// least-squares phase took steps from the refinement: 100-wide curves
+    /// came out higher.
+    public var longFitRaise: Double = 2
     /// Fit every `fitStride`-th requested `k` (by position), every `k` below
     /// `min(stride, 8)` and, for strides up to 8, the last 8 below the rank of
     /// `W` (where the curve falls fastest); 0 chooses the stride from `workBudget`.
@@ -161,7 +172,9 @@ public struct ReluSpectrum<Scalar: BLASScalar> {
 /// - the previous best extended by the next singular pairs of `W`;
 /// - at every `fitStride`-th `k` below the numerical rank of `W`, the best
 ///   evaluated iterate of a fit (`ReluBoundFit`) from the cold start (the best
-///   family candidate) and one from the warm start (the extended previous best);
+///   family candidate) and one from the warm start (the extended previous best),
+///   and where the budget leaves room (`longFitRaise`) one from the weighted
+///   regression when it is below the cold start;
 /// - at the `k` between two fitted `k` across which the bound falls by more
 ///   than `bridgeDrop`, the best iterate of a short minimax refinement (a
 ///   bridge fit, `SpectrumChain.bridge`; across the ends of chains after all
@@ -424,7 +437,11 @@ struct SpectrumPlan {
     let fit: FitSettings
     let stride: Int
     let threads: Int
+    /// Fits per fitted `k` at most (cold, warm, and the weighted start where `weightedStart`).
     let starts: Int
+    /// Fit also from the weighted regression where it is below the cold start
+    /// (`SpectrumSettings.longFitRaise`).
+    let weightedStart: Bool
     /// Fits per fitted k the work estimate counts.
     let budgetedStarts: Double
     let rank: Int
@@ -479,13 +496,20 @@ struct SpectrumPlan {
         let capacity = max(0.1 * budget * parallel, budget * parallel - passes)
         var expected = min(fit.maxSteps, settings.expectedSteps)
         var total = fittable.reduce(0.0) { $0 + fitCost($1, steps: expected) }
-        if settings.timeBudget > 0, total > 0, total < capacity {
-            // A generous budget raises the effort: a higher cap and more patience.
+        // Room in the budget raises the effort (`maxRaise`, `longFitRaise`).
+        var extraStart = false
+        if total > 0, total < capacity {
             let raise = min(settings.maxRaise, capacity / total)
             fit.maxSteps = Int(Double(fit.maxSteps) * raise)
-            fit.patience = Int((Double(fit.patience) * raise).rounded())
             fit.leastSquaresPatience = Int((Double(fit.leastSquaresPatience) * raise).rounded())
-            fit.stepHalvings += Int(log2(raise).rounded())
+            if settings.timeBudget > 0 {
+                fit.patience = Int((Double(fit.patience) * raise).rounded())
+                fit.stepHalvings += Int(log2(raise).rounded())
+            }
+            if raise >= settings.longFitRaise {
+                fit.leastSquaresByLoss = true
+                extraStart = weighting == .everyK
+            }
         }
         var stride = settings.fitStride
         if stride <= 0 {
@@ -501,7 +525,8 @@ struct SpectrumPlan {
         self.fit = fit
         self.stride = stride
         bridge = SpectrumPlan.bridgeSettings(fit, stride: stride, settings: settings)
-        self.starts = starts
+        self.starts = starts + (extraStart ? 1 : 0)
+        self.weightedStart = extraStart
         self.budgetedStarts = budgeted
         self.rank = rank
         self.ks = ks

@@ -106,11 +106,14 @@ struct SpectrumChain<Scalar: BLASScalar> {
                 let share = plan.cost(k) / max(remainingCost, 1)
                 let fitDeadline = deadline.isFinite ? started + (deadline - started) * share : .infinity
                 var reported = 0
-                let starts = startCandidates(cold: result.source == .extended ? nil : result, best: best, k: k)
+                var starts = startCandidates(cold: result.source == .extended ? nil : result, best: best, k: k)
+                if plan.weightedStart, let w = weighted[k], w.bound < result.bound {
+                    starts.append(evaluatedStart(factors(w), k: k, source: w.source))
+                }
                 var bestFit = extended
-                // The warm fit: where its start is near the cold result, or the
-                // cold fit did not get below the previous k (a plateau otherwise).
-                for (index, start) in starts.prefix(plan.starts).enumerated()
+                // The warm fit (and the weighted one): where its start is near the cold
+                // result, or the cold fit did not get below the previous k (a plateau otherwise).
+                for (index, start) in starts.enumerated()
                 where index == 0 || start.bound <= result.bound * (1 + plan.settings.warmFitSlack)
                     || result.bound >= best?.bound ?? .infinity
                 {
@@ -133,7 +136,8 @@ struct SpectrumChain<Scalar: BLASScalar> {
                         report: report)
                 }
             }
-            // A candidate, not a start: fits from it ended higher on the suite.
+            // A candidate; a start only where the budget leaves room (`plan.weightedStart`):
+            // as the cold start, fits from it ended higher on the suite's 100-wide layers.
             if let w = weighted[k], w.bound < result.bound { result = w }
             if plan.bridged(k) { pending.append(Pending(k: k, candidate: result)) }
             if let previous = best, previous.bound <= result.bound {
@@ -252,10 +256,7 @@ struct SpectrumChain<Scalar: BLASScalar> {
     func startCandidates(cold: ChainBest<Scalar>?, best: ChainBest<Scalar>?, k: Int) -> [EvaluatedCandidate<Scalar>] {
         var starts: [EvaluatedCandidate<Scalar>] = []
         func evaluated(_ f: RankFactors<Scalar>, _ source: BoundSource) -> EvaluatedCandidate<Scalar> {
-            // Fits need rank exactly k: pad with zero columns/rows.
-            let padded = f.k < k ? f.padded(to: k) : f
-            let (bound, errors) = padded.withPointers { problem.evaluate(u: $0, v: $1, k: k, certified: false) }
-            return EvaluatedCandidate(factors: padded, bound: bound, errors: errors, source: source)
+            evaluatedStart(f, k: k, source: source)
         }
         let coldStart = cold ?? familyCandidate(k)
         starts.append(evaluated(factors(coldStart), coldStart.source))
@@ -266,6 +267,14 @@ struct SpectrumChain<Scalar: BLASScalar> {
             if !plan.settings.coldStart { starts.removeFirst() }
         }
         return starts
+    }
+
+    /// `f` as the start of a rank-`k` fit (padded with zero columns and rows
+    /// to rank exactly `k`), evaluated.
+    func evaluatedStart(_ f: RankFactors<Scalar>, k: Int, source: BoundSource) -> EvaluatedCandidate<Scalar> {
+        let padded = f.k < k ? f.padded(to: k) : f
+        let (bound, errors) = padded.withPointers { problem.evaluate(u: $0, v: $1, k: k, certified: false) }
+        return EvaluatedCandidate(factors: padded, bound: bound, errors: errors, source: source)
     }
 
     /// One fit from `start` with `settings` on the fit's points (`fitPoints`);

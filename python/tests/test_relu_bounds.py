@@ -122,15 +122,20 @@ def test_rows_not_a_multiple_of_the_group_size_are_refused(rows, group_size):
         relusv.relu_singular_values(np.eye(4), None, X, group_size=group_size)
 
 
-def test_time_budget_raises_the_effort():
-    """A generous time_budget gives fits a higher cap and more patience: more steps."""
+def test_room_in_the_budget_raises_the_effort():
+    """A curve far below the work budget gives its fits a higher cap (up to 4x
+    max_steps per start, docs/engine.md "Budgets"); a generous time_budget
+    raises it as much and the refinement's patience besides."""
     rng = np.random.default_rng(7)
     W = rng.normal(size=(12, 12)) / np.sqrt(6)
     b = 0.1 * rng.normal(size=12)
     X = rng.uniform(-1, 1, size=(300, 12))
     base = relusv.relu_singular_values(W, b, X, progress=False, max_steps=60)
+    assert 3 * 60 < base.steps.max() <= 3 * 4 * 60  # at most three starts per k
     more = relusv.relu_singular_values(W, b, X, progress=False, max_steps=60, time_budget=600)
-    assert more.steps.sum() > base.steps.sum()
+    assert more.steps.sum() >= base.steps.sum()
+    tight = relusv.relu_singular_values(W, b, X, progress=False, max_steps=60, time_budget=1e-6)
+    assert tight.steps.sum() < base.steps.sum()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

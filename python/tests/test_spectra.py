@@ -257,6 +257,53 @@ def test_beats_independent_least_squares_adam():
     assert r.bound[0] <= best * 1.01
 
 
+def paper_procedure(W, b, X, k, lr=1e-3, window=10, min_falls=5, max_steps=20_000):
+    """The paper's rank-k fit (MATH.md section 3): full-batch Adam on the squared
+    error from the balanced truncated SVD, the loss evaluated every 10 steps and
+    the best evaluated factors kept, stopping once the loss fell in fewer than 5
+    of the last 10 evaluations and the last one is not the best. Returns
+    max_x ||ReLU(W x + b) - ReLU(U V x + b)|| of the best factors, in float64."""
+    import torch
+    Wt, bt, Xt = (torch.tensor(np.asarray(a, np.float32)) for a in (W, b, X))
+    U, s, Vh = torch.linalg.svd(Wt)
+    u = (U[:, :k] * s[:k].sqrt()).clone().requires_grad_(True)
+    v = (s[:k].sqrt()[:, None] * Vh[:k]).clone().requires_grad_(True)
+    opt = torch.optim.Adam([u, v], lr=lr)
+    Y = torch.relu(Xt @ Wt.T + bt)
+    losses, best = [], (float("inf"), None)
+    for step in range(max_steps):
+        opt.zero_grad()
+        loss = (torch.relu(Xt @ v.T @ u.T + bt) - Y).square().sum()
+        if step % 10 == 0:
+            losses.append(loss.item())
+            if losses[-1] < best[0]:
+                best = (losses[-1], (u.detach().double() @ v.detach().double()).numpy())
+            recent = losses[-window - 1:]
+            falls = sum(after < before for before, after in zip(recent, recent[1:]))
+            if len(losses) > window and falls < min_falls and losses[-1] > best[0]:
+                break
+        loss.backward()
+        opt.step()
+    return max_error(W, b, X, best[1])
+
+
+def test_last_ranks_of_a_small_post_relu_layer_reach_the_paper_procedure():
+    """A 16 x 16 layer on 200 sparse nonnegative points (post-ReLU-like), whose
+    curve costs far less than the work budget: the budget's room goes into longer
+    fits (SpectrumSettings.longFitRaise), and the last ranks, where the default
+    fits had ended up to 2.3x above the paper's procedure, are at most 1 % above it."""
+    pytest.importorskip("torch")
+    rng = np.random.default_rng([2020, sum(map(ord, "sparse-nonneg"))])
+    W = rng.normal(0.0, np.sqrt(2.0 / 16), size=(16, 16)).astype(np.float32)
+    b = rng.normal(0.0, 0.1, size=16).astype(np.float32)
+    X = np.maximum(rng.normal(size=(200, 16)) - 1.0, 0.0).astype(np.float32)
+    r = relusv.relu_singular_values(W, b, X, seed=0, return_factors=True)
+    for k in (13, 14, 15):
+        U, V = r.factors[k]
+        assert max_error(W, b, X, np.asarray(U, float) @ np.asarray(V, float)) <= r.bound[k] * (1 + 1e-5)
+        assert r.bound[k] <= paper_procedure(W, b, X, k) * 1.01, k
+
+
 # ------------------------------------------------------------------ gradient
 
 @pytest.mark.parametrize("slope", [0.0, 0.1])
