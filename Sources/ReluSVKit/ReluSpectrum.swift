@@ -22,7 +22,9 @@ public struct SpectrumSettings: Sendable {
     /// need no optimisation are always computed.
     public var timeBudget: Double = 0
     /// Largest factor by which a budget (work or time) above the estimated
-    /// work raises each fit's step cap and least-squares patience.
+    /// work raises each fit's step cap and least-squares patience. The work
+    /// budget raises only a cap at `FitSettings`' default or above: a lower
+    /// `fit.maxSteps` is the caller's choice of effort (a survey's short fits).
     public var maxRaise: Double = 4
     /// From this raise on, the least-squares phase is judged by its own loss
     /// (`FitSettings.leastSquaresByLoss`) and each fitted `k` is also fitted
@@ -496,9 +498,11 @@ struct SpectrumPlan {
         let capacity = max(0.1 * budget * parallel, budget * parallel - passes)
         var expected = min(fit.maxSteps, settings.expectedSteps)
         var total = fittable.reduce(0.0) { $0 + fitCost($1, steps: expected) }
-        // Room in the budget raises the effort (`maxRaise`, `longFitRaise`).
+        // Room in the budget raises the effort (`maxRaise`, `longFitRaise`); the work
+        // budget raises a cap only at the default or above: a lower one is the caller's choice.
         var extraStart = false
-        if total > 0, total < capacity {
+        let raisable = settings.timeBudget > 0 || fit.maxSteps >= FitSettings().maxSteps
+        if raisable, total > 0, total < capacity {
             let raise = min(settings.maxRaise, capacity / total)
             fit.maxSteps = Int(Double(fit.maxSteps) * raise)
             fit.leastSquaresPatience = Int((Double(fit.leastSquaresPatience) * raise).rounded())

@@ -82,6 +82,12 @@ final class WeightedBandTests: XCTestCase {
         XCTAssertEqual(generous.fit.maxSteps, 4 * defaults.maxSteps)
         XCTAssertEqual(generous.fit.patience, 4 * defaults.patience)
         XCTAssertEqual(generous.fit.stepHalvings, defaults.stepHalvings + 2)
+        var short = SpectrumSettings()
+        short.fit.maxSteps = 50  // a caller's lower cap is kept
+        let survey = try plan(m: 16, n: 16, N: 200, settings: short)
+        XCTAssertEqual(survey.fit.maxSteps, 50)
+        XCTAssertFalse(survey.fit.leastSquaresByLoss)
+        XCTAssertFalse(survey.weightedStart)
         var noData = SpectrumSettings()
         noData.dataCandidates = false
         XCTAssertFalse(try plan(m: 16, n: 16, N: 200, settings: noData).weightedStart)

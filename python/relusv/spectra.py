@@ -442,7 +442,8 @@ def relu_singular_values(
       ``sum_i e_i^(2q)`` over the points of largest error, ``q`` doubled from 2
       to 32) from a cold start (the best of ``W_k`` and the data-aware
       candidates) and from a warm start (the previous best extended); on a
-      curve well below the work budget also from the weighted regression.
+      curve well below the work budget (default ``max_steps``) also from the
+      weighted regression.
 
     ``"zero"`` marks a value that is exactly 0 as evaluated. The Adam step is
     relative to the start factors' entries (never to the error left); the
@@ -450,8 +451,9 @@ def relu_singular_values(
     5 % above the best halves the step. Stopping rule of a fit: the exact
     bound is evaluated every 10 steps; least squares hands over to refinement
     after 2 evaluations without a relative improvement of 1e-3 (on a curve
-    below the work budget: the cap and this patience raised up to 4x, and from
-    2x on judged by the least-squares loss instead of the bound); refinement
+    below the work budget with ``max_steps`` at its default or above: the cap
+    and this patience raised up to 4x, and from 2x on judged by the
+    least-squares loss instead of the bound); refinement
     doubles ``q`` after 2 and, at ``q = 32``, halves the step (twice) after 3;
     a fit also ends at ``max_steps`` or its share of ``time_budget``. Least
     squares runs on all rows when ``N <= 4096``, else on mini-batches.
