@@ -140,14 +140,15 @@ public struct ReluLayer<Scalar: BLASScalar> {
     /// of `x` against targets `y` (`rows x m`, contiguous), written to `out`.
     ///
     /// `scratch` must hold `blockRows * (k + m)` elements; work is blocked by
-    /// `blockRows` rows.
+    /// `blockRows` rows. `columns`: of `x` and `V` (`k x columns`), when not
+    /// the layer's inputs (rows of other coordinates, `WeightedRegression`).
     func squaredErrors(
         x: UnsafePointer<Scalar>, ldx: Int, y: UnsafePointer<Scalar>, rows: Int,
         u: UnsafePointer<Scalar>, v: UnsafePointer<Scalar>, k: Int,
-        out: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Scalar>, blockRows: Int
+        out: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Scalar>, blockRows: Int, columns: Int? = nil
     ) {
         let m = outputs
-        let n = inputs
+        let n = columns ?? inputs
         let p = scratch
         let z = scratch + blockRows * k
         var start = 0

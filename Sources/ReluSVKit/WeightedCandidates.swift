@@ -19,12 +19,14 @@ import Darwin
 /// regression (`d = 1`), each round sets `d_g <- d_g (e_g / max e)^p` with the
 /// exact ReLU errors `e_g` of the previous round (so a coordinate that stays
 /// inactive in both the target and the approximant costs nothing), and takes
-/// the SVD again. Every round's matrix has rank `<= k` and is evaluated
-/// exactly; the best is certified like every other candidate
-/// (`ReluBoundProblem.certify`) and reported with source `weighted-rrr`.
+/// the SVD again. Every round's matrix has rank `<= k` and its ReLU errors
+/// are evaluated (for `n >= 2 m` from the pre-activations, the chosen round
+/// then again from its factors); the best is certified like every other
+/// candidate (`ReluBoundProblem.certify`), reported with source `weighted-rrr`.
 ///
 /// Work per `k`: `rounds` thin SVDs of an `N x m` matrix and as many
-/// evaluations, so it runs only on layers where `N m` is small.
+/// evaluations (`N k (m + n)` each, or `2 N m k` from the pre-activations),
+/// so it runs only on layers where `N m` is small.
 struct WeightedRegression<Scalar: BLASScalar> {
     let problem: ReluBoundProblem<Scalar>
     /// `X W^T` (`N x m`).
@@ -40,6 +42,11 @@ struct WeightedRegression<Scalar: BLASScalar> {
     /// column) when no column has two (a depthwise convolution's kernel
     /// matrix, a BatchNorm's diagonal); nil otherwise (`columnOwners(of:)`).
     let owners: [Int]?
+    /// Rank the rounds from the pre-activations (`ReluBoundProblem.rankingEvaluation`)
+    /// where that saves at least a third of the work, `n >= 2 m` (a
+    /// convolution's patches, a joint map's stacked branches); elsewhere each
+    /// round is evaluated from its factors.
+    let ranksFromPreactivations: Bool
 
     init(problem: ReluBoundProblem<Scalar>, rounds: Int, exponent: Double, gram: Bool = false) {
         self.problem = problem
@@ -48,14 +55,22 @@ struct WeightedRegression<Scalar: BLASScalar> {
         self.exponent = exponent
         self.gram = gram
         owners = columnOwners(of: problem.layer.weight)
+        ranksFromPreactivations = problem.layer.inputs >= 2 * problem.layer.outputs
     }
 
     /// The best of `rounds` reweighted regressions at rank `k`, started from
     /// the plain regression's per-point errors `errors` (bound `bound`);
     /// certified. Nil when no round beats `bound` or the data are not finite.
     func candidate(k: Int, errors start: [Double], bound: Double) throws -> ChainBest<Scalar>? {
-        guard var chosen = try bestRound(k: k, errors: start, bound: bound) else { return nil }
-        let certified = chosen.factors.withFactorPointers { problem.certify(errors: &chosen.errors, factors: $0) }
+        guard let chosen = try bestRound(k: k, errors: start, bound: bound) else { return nil }
+        var errors = chosen.errors
+        if ranksFromPreactivations {
+            // Ranked from the pre-activations: the chosen round evaluated from its factors.
+            let value: Double
+            (value, errors) = chosen.factors.withPointers { problem.evaluate(u: $0, v: $1, k: k, certified: false) }
+            guard value.isFinite, value < bound else { return nil }
+        }
+        let certified = chosen.factors.withFactorPointers { problem.certify(errors: &errors, factors: $0) }
         return ChainBest(base: .fitted(chosen.factors), rank: chosen.factors.k, bound: certified, source: .weightedRRR)
     }
 
@@ -69,9 +84,10 @@ struct WeightedRegression<Scalar: BLASScalar> {
     }
 
     /// The round of Lawson's iteration at rank `k` whose approximant has the
-    /// smallest maximum error (evaluated, not yet certified), with `Q^T` (the
-    /// rows of `vt`, `r x m`) of its weighted regression; nil when no round
-    /// beats `bound` (the plain regression, errors `start`).
+    /// smallest maximum error, with `Q^T` (the rows of `vt`, `r x m`) of its
+    /// weighted regression; nil when no round beats `bound` (the plain
+    /// regression, errors `start`). Each round's errors (the next weights and
+    /// the ranking) come from `evaluation(of:qt:)`.
     func bestRound(k: Int, errors start: [Double], bound: Double) throws -> Round? {
         guard k > 0, rounds > 0, zt.storage.allSatisfy(\.isFinite) else { return nil }
         let m = problem.layer.outputs
@@ -92,12 +108,27 @@ struct WeightedRegression<Scalar: BLASScalar> {
             let vt = try gram ? gramEigenvectors(scaled) : scaled.withView { try rightSVD(of: $0) }.vt
             guard k <= vt.rows else { break }
             let factors = projection(vt, rank: k)
-            let (value, next) = factors.withPointers { problem.evaluate(u: $0, v: $1, k: k, certified: false) }
+            let (value, next) = evaluation(of: factors, qt: vt)
             guard value.isFinite else { break }
             if value < (best?.bound ?? bound) { best = Round(vt: vt, factors: factors, bound: value, errors: next) }
             errors = next
         }
         return best
+    }
+
+    /// A round's bound and point errors: from the pre-activations where
+    /// `ranksFromPreactivations`, else from its factors.
+    func evaluation(of factors: RankFactors<Scalar>, qt vt: Matrix<Scalar>) -> (bound: Double, errors: [Double]) {
+        guard ranksFromPreactivations else {
+            return factors.withPointers { problem.evaluate(u: $0, v: $1, k: factors.k, certified: false) }
+        }
+        return zt.storage.withUnsafeBufferPointer { z in
+            vt.storage.withUnsafeBufferPointer { q in
+                factors.withFactorPointers {
+                    problem.rankingEvaluation(preactivations: z.baseAddress!, qt: q.baseAddress!, factors: $0)
+                }
+            }
+        }
     }
 
     /// `Q^T` (`m x m`, rows by decreasing eigenvalue) of the Gram matrix

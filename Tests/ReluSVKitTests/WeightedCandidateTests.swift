@@ -51,8 +51,8 @@ final class WeightedCandidateTests: XCTestCase {
         return (ws, bs, cast(x), layer)
     }
 
-    func check<Scalar: BLASScalar>(_: Scalar.Type, P: Int) throws {
-        let (m, n, N) = (12, 10, 60)
+    func check<Scalar: BLASScalar>(_: Scalar.Type, P: Int, m: Int = 12, n: Int = 10) throws {
+        let N = 60
         let (ws, bs, xs, layer) = try Self.scalarData(Scalar.self, m: m, n: n, N: N, seed: 91)
         let widen = { (a: [Scalar]) in a.map { Double($0) } }
         let points = Matrix(rows: N, columns: n, storage: xs)
@@ -60,6 +60,7 @@ final class WeightedCandidateTests: XCTestCase {
             let problem = try ReluBoundProblem(layer: layer, points: view, groupSize: P)
             let rrr = try XCTUnwrap(try CandidateBasis.reducedRankRegression(layer: layer, points: view))
             let regression = WeightedRegression(problem: problem, rounds: 4, exponent: 1)
+            XCTAssertEqual(regression.ranksFromPreactivations, n >= 2 * m)
             var won = 0
             for k in 1..<min(m, n) {
                 let plain = rrr.factors(rank: k)
@@ -83,6 +84,28 @@ final class WeightedCandidateTests: XCTestCase {
         for P in [1, 3] {
             try check(Double.self, P: P)
             try check(Float.self, P: P)
+            // n >= 2 m: the rounds ranked from the pre-activations, the chosen one certified from its factors.
+            try check(Double.self, P: P, m: 6, n: 20)
+            try check(Float.self, P: P, m: 6, n: 20)
+        }
+    }
+
+    /// The rounds' errors from the pre-activations `(Z Q_k) Q_k^T` agree with
+    /// the evaluation from the factors `(X V^T) U^T` to rounding.
+    func testRankingFromThePreactivationsAgreesWithTheFactors() throws {
+        let (m, n, N) = (6, 20, 60)
+        let (_, _, xs, layer) = try Self.scalarData(Double.self, m: m, n: n, N: N, seed: 93)
+        try Matrix(rows: N, columns: n, storage: xs).withView { view in
+            let problem = try ReluBoundProblem(layer: layer, points: view, groupSize: 3)
+            let regression = WeightedRegression(problem: problem, rounds: 1, exponent: 1)
+            let vt = try regression.zt.withView { try rightSVD(of: $0) }.vt
+            for k in 1..<m {
+                let factors = regression.projection(vt, rank: k)
+                let ranked = regression.evaluation(of: factors, qt: vt)
+                let exact = factors.withPointers { problem.evaluate(u: $0, v: $1, k: k, certified: false) }
+                XCTAssertEqual(ranked.bound, exact.bound, accuracy: 1e-12 * exact.bound, "k = \(k)")
+                for (a, b) in zip(ranked.errors, exact.errors) { XCTAssertEqual(a, b, accuracy: 1e-12 * exact.bound) }
+            }
         }
     }
 

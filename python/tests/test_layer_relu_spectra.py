@@ -90,8 +90,11 @@ def test_zero_at_and_above_the_channel_rank():
     assert np.all(result.bound[2:] <= 1e-12 * result.bound[0])
     assert result.bound[1] > 1e-3 * result.bound[0]
     kernel, bias = conv.weight.detach(), conv.bias.detach()
+    # The recomputation (torch's convolution with the kernel U V) sums O(s_0) terms in another order than the
+    # engine (X V^T, then U): at these ranks the two agree to that rounding, a few ulps of s_0.
+    rounding = 16 * np.finfo(np.float64).eps * result.bound[0]
     for bound, (u, v) in zip(result.bound[2:], result.factors[2:]):
-        assert bound >= max_error(conv, x, kernel, bias, torch.from_numpy(u @ v).reshape(kernel.shape)) - 1e-15
+        assert bound >= max_error(conv, x, kernel, bias, torch.from_numpy(u @ v).reshape(kernel.shape)) - rounding
 
 
 def test_linear_layers_are_the_case_p_equals_one():
