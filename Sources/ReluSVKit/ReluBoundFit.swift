@@ -31,9 +31,13 @@ public struct FitSettings: Sendable {
     public var leastSquaresPatience: Int = 2
     /// Judge the least-squares phase's progress by its own loss `sum_g e_g^2`
     /// (false: by the bound `max_g e_g`, which hands over sooner). The loss
-    /// keeps falling long after the bound stalls, and the factors it reaches
-    /// can refine to a lower bound, but only with steps to spare: a curve's
-    /// plan turns it on where it raises the step cap (`SpectrumPlan`).
+    /// keeps falling long after the bound stalls, and the bound keeps
+    /// improving now and then on the way (the refinement starts from the
+    /// lowest-bound iterate), but only with steps to spare: a curve's plan turns
+    /// it on from a raise of `SpectrumSettings.longFitRaise`. Progress is
+    /// measured against the lowest loss evaluated, also after a restart (one
+    /// that does not come back below it hands over; resetting it there gave
+    /// higher curves on `bench/relu_sv.py --quick`).
     public var leastSquaresByLoss: Bool = false
     /// Points in the active set of the refinement (the largest errors).
     public var activeSetSize: Int = 256

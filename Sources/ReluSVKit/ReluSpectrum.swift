@@ -28,10 +28,13 @@ public struct SpectrumSettings: Sendable {
     public var maxRaise: Double = 4
     /// From this raise on, the least-squares phase is judged by its own loss
     /// (`FitSettings.leastSquaresByLoss`) and each fitted `k` is also fitted
-    /// from the weighted regression where it is below the cold start. On
+    /// from the weighted regression (where it runs at every `k`) when it is
+    /// below the best start and passes the warm start's test
+    /// (`warmFitSlack`). The raise is figured on one fit per `k`, so such a
+    /// curve may take up to about three times its share of the budget. On
     /// small layers (`bench/relu_sv.py --quick`, 16 x 16 over 200 points) the
     /// fits had ended by patience in another basin than the paper's
-    /// procedure, up to 2.3x above it at the last ranks; with the cap alone
+    /// procedure, 2.3x above it at k = 13 and 5x at k = 15; with the cap alone
     /// raised they still did. Below it (steps not to spare) a longer
     /// least-squares phase took steps from the refinement: 100-wide curves
     /// came out higher.
@@ -176,7 +179,7 @@ public struct ReluSpectrum<Scalar: BLASScalar> {
 ///   evaluated iterate of a fit (`ReluBoundFit`) from the cold start (the best
 ///   family candidate) and one from the warm start (the extended previous best),
 ///   and where the budget leaves room (`longFitRaise`) one from the weighted
-///   regression when it is below the cold start;
+///   regression when it is below the best start;
 /// - at the `k` between two fitted `k` across which the bound falls by more
 ///   than `bridgeDrop`, the best iterate of a short minimax refinement (a
 ///   bridge fit, `SpectrumChain.bridge`; across the ends of chains after all

@@ -111,22 +111,28 @@ struct SpectrumChain<Scalar: BLASScalar> {
                     starts.append(evaluatedStart(factors(w), k: k, source: w.source))
                 }
                 var bestFit = extended
-                // The warm fit (and the weighted one): where its start is near the cold
-                // result, or the cold fit did not get below the previous k (a plateau otherwise).
+                // The warm fit (and the weighted one): where its start is within `warmFitSlack` of
+                // the best result so far, or that is not below the previous k (a plateau otherwise).
                 for (index, start) in starts.enumerated()
                 where index == 0 || start.bound <= result.bound * (1 + plan.settings.warmFitSlack)
                     || result.bound >= best?.bound ?? .infinity
                 {
+                    // Each start's fit owns `maxSteps` of the k's progress units (a subset
+                    // fit repeated on all points may take more steps than that).
+                    let slot = index * plan.fit.maxSteps
                     let (fitted, steps) = try fit(from: start, settings: plan.fit, deadline: fitDeadline) { step in
-                        shared.add(entry.steps + step - reported)
-                        reported = entry.steps + step
+                        let done = slot + min(step, plan.fit.maxSteps)
+                        if done > reported {
+                            shared.add(done - reported)
+                            reported = done
+                        }
                         try report()
                     }
                     entry.steps += steps
                     if fitted.bound < result.bound { result = fitted }
                     if fitted.bound < bestFit?.bound ?? .infinity { bestFit = fitted }
                 }
-                shared.add(plan.units(k) - 1 - reported)
+                shared.add(max(0, plan.units(k) - 1 - reported))
                 // The extensions of the best fit so far, up to the next fitted k.
                 if let bestFit {
                     origin = bestFit

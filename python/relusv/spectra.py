@@ -482,12 +482,16 @@ def relu_singular_values(
         warm-start one where it can pay); 0 evaluates the candidates only.
         Without ``fit_stride``, a job above the engine's work budget (about
         4.25e11 flops for the whole curve) gets a lower cap, down to 300, then
-        a stride (docs/engine.md, "Budgets").
+        a stride; a job well below it gets a higher one when ``max_steps`` is
+        at the default or above (up to 4x, and a third fit per ``k``, from the
+        weighted regression), so ``steps`` of a ``k`` may exceed ``max_steps``
+        times its starts (docs/engine.md, "Budgets"). A lower ``max_steps``
+        is kept as given.
     time_budget : float, optional
         Seconds for the fits, shared across ``k`` by their cost. It sets the
         work budget both ways: a short budget lowers the effort, a generous
-        one raises the cap and the patience of the fits (up to 4x; the work
-        budget's room raises the cap and the least-squares patience alone).
+        one raises it as the work budget's room does (whatever ``max_steps``)
+        and also the refinement's patience and step halvings (up to 4x).
     threads : int, optional
         Threads across ``k`` (default: one per core). The whole call runs with
         OpenBLAS at one thread, so every value (bounds, the exact ``k = 0``

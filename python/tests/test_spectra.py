@@ -287,11 +287,12 @@ def paper_procedure(W, b, X, k, lr=1e-3, window=10, min_falls=5, max_steps=20_00
     return max_error(W, b, X, best[1])
 
 
+@pytest.mark.usefixtures("one_torch_thread")
 def test_last_ranks_of_a_small_post_relu_layer_reach_the_paper_procedure():
     """A 16 x 16 layer on 200 sparse nonnegative points (post-ReLU-like), whose
     curve costs far less than the work budget: the budget's room goes into longer
     fits (SpectrumSettings.longFitRaise), and the last ranks, where the default
-    fits had ended up to 2.3x above the paper's procedure, are at most 1 % above it."""
+    fits had ended 2.3x (k = 13) to 5x (k = 15) above the paper's procedure, are at most 1 % above it."""
     pytest.importorskip("torch")
     rng = np.random.default_rng([2020, sum(map(ord, "sparse-nonneg"))])
     W = rng.normal(0.0, np.sqrt(2.0 / 16), size=(16, 16)).astype(np.float32)
