@@ -55,9 +55,9 @@ final class WeightedBandTests: XCTestCase {
         XCTAssertEqual(weighting(100, 100, 500, none), SpectrumPlan.Weighting.none)
     }
 
-    func check<Scalar: BLASScalar>(_: Scalar.Type) throws {
+    func check<Scalar: BLASScalar>(_: Scalar.Type, m: Int = 14, n: Int = 12) throws {
         let oracle = WeightedCandidateTests.self
-        let (m, n, N) = (14, 12, 80)
+        let N = 80
         let (ws, bs, xs, layer) = try oracle.scalarData(Scalar.self, m: m, n: n, N: N, seed: 97)
         let widen = { (a: [Scalar]) in a.map { Double($0) } }
         var settings = SpectrumSettings()
@@ -98,5 +98,8 @@ final class WeightedBandTests: XCTestCase {
     func testBandBoundsAreTheFloat64ErrorsOfTheirFactors() throws {
         try check(Double.self)
         try check(Float.self)
+        // n >= 2 m: the bands' rounds ranked from the pre-activations.
+        try check(Double.self, m: 8, n: 20)
+        try check(Float.self, m: 8, n: 20)
     }
 }
