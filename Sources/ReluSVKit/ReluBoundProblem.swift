@@ -114,28 +114,27 @@ public final class ReluBoundProblem<Scalar: BLASScalar> {
         return (bound, errors)
     }
 
-    /// The evaluation of `L = Q Q^T W` (`factors`: `U = Q`, `V = Q^T W`; `qt`
-    /// the `k x m` rows of `Q^T`) from the layer's pre-activations `zt = X W^T`
-    /// (`N x m`): `X L^T = (zt Q) Q^T`, `2 N m k` multiply-adds instead of
-    /// `N k (m + n)` from `X`. Equal to `evaluate(certified: false)` in exact
-    /// arithmetic, not in its rounding: a ranking of candidates; a bound is
+    /// The group errors of `L = Q Q^T W` (`q`: `Q`, `m x k`; `qt`: the `k x m`
+    /// rows of `Q^T`) from the layer's pre-activations `zt = X W^T` (`N x m`):
+    /// `X L^T = (zt Q) Q^T`, `2 N m k` multiply-adds instead of `N k (m + n)`
+    /// from `X`. Equal to the errors of `evaluate(certified: false)` of the
+    /// factors `U = Q`, `V = Q^T W` in exact arithmetic, not in its rounding (and
+    /// in `Float` without `refineTop`): a ranking of candidates; a bound is
     /// reported only from `evaluate` and `certify` of the factors.
-    func rankingEvaluation(
-        preactivations zt: UnsafePointer<Scalar>, qt: UnsafePointer<Scalar>, factors: FactorPointers<Scalar>
-    ) -> (bound: Double, errors: [Double]) {
+    func rankingErrors(
+        preactivations zt: UnsafePointer<Scalar>, q u: UnsafePointer<Scalar>, qt: UnsafePointer<Scalar>, k: Int
+    ) -> [Double] {
         let m = layer.outputs
-        let k = factors.k
         var rows = [Double](repeating: 0, count: count)
         let scratch = Workspace<Scalar>(count: blockRows * (k + m))
         y.storage.withUnsafeBufferPointer { yp in
             rows.withUnsafeMutableBufferPointer { ep in
                 layer.squaredErrors(
-                    x: zt, ldx: m, y: yp.baseAddress!, rows: count, u: factors.u, v: qt, k: k,
+                    x: zt, ldx: m, y: yp.baseAddress!, rows: count, u: u, v: qt, k: k,
                     out: ep.baseAddress!, scratch: scratch.base, blockRows: blockRows, columns: m)
             }
         }
-        var errors = ReluBoundProblem.groupRoots(rows, groupSize: groupSize)
-        return (refineTop(errors: &errors, factors: factors), errors)
+        return ReluBoundProblem.groupRoots(rows, groupSize: groupSize)
     }
 
     /// `||act(z_i + b) - y_i||^2` for every row, from the pre-activations

@@ -63,22 +63,24 @@ struct WeightedRegression<Scalar: BLASScalar> {
     /// certified. Nil when no round beats `bound` or the data are not finite.
     func candidate(k: Int, errors start: [Double], bound: Double) throws -> ChainBest<Scalar>? {
         guard let chosen = try bestRound(k: k, errors: start, bound: bound) else { return nil }
+        let factors = chosen.factors ?? projection(chosen.vt, rank: k)
         var errors = chosen.errors
         if ranksFromPreactivations {
             // Ranked from the pre-activations: the chosen round evaluated from its factors.
             let value: Double
-            (value, errors) = chosen.factors.withPointers { problem.evaluate(u: $0, v: $1, k: k, certified: false) }
+            (value, errors) = factors.withPointers { problem.evaluate(u: $0, v: $1, k: k, certified: false) }
             guard value.isFinite, value < bound else { return nil }
         }
-        let certified = chosen.factors.withFactorPointers { problem.certify(errors: &errors, factors: $0) }
-        return ChainBest(base: .fitted(chosen.factors), rank: chosen.factors.k, bound: certified, source: .weightedRRR)
+        let certified = factors.withFactorPointers { problem.certify(errors: &errors, factors: $0) }
+        return ChainBest(base: .fitted(factors), rank: factors.k, bound: certified, source: .weightedRRR)
     }
 
     /// One round of Lawson's iteration: `Q^T` of its weighted regression, the
-    /// rank-`k` approximant, its evaluated (not yet certified) bound and point errors.
+    /// rank-`k` approximant's factors where they were formed (`evaluation`),
+    /// its evaluated (not yet certified) bound and point errors.
     struct Round {
         var vt: Matrix<Scalar>
-        var factors: RankFactors<Scalar>
+        var factors: RankFactors<Scalar>?
         var bound: Double
         var errors: [Double]
     }
@@ -107,8 +109,7 @@ struct WeightedRegression<Scalar: BLASScalar> {
             }
             let vt = try gram ? gramEigenvectors(scaled) : scaled.withView { try rightSVD(of: $0) }.vt
             guard k <= vt.rows else { break }
-            let factors = projection(vt, rank: k)
-            let (value, next) = evaluation(of: factors, qt: vt)
+            let (factors, value, next) = evaluation(qt: vt, rank: k)
             guard value.isFinite else { break }
             if value < (best?.bound ?? bound) { best = Round(vt: vt, factors: factors, bound: value, errors: next) }
             errors = next
@@ -116,19 +117,41 @@ struct WeightedRegression<Scalar: BLASScalar> {
         return best
     }
 
-    /// A round's bound and point errors: from the pre-activations where
-    /// `ranksFromPreactivations`, else from its factors.
-    func evaluation(of factors: RankFactors<Scalar>, qt vt: Matrix<Scalar>) -> (bound: Double, errors: [Double]) {
+    /// The bound and point errors of the round's rank-`k` approximant
+    /// `Q_k Q_k^T W` (`Q_k^T` the first `k` rows of `vt`): from the
+    /// pre-activations where `ranksFromPreactivations`, else from its factors.
+    /// Its factors are returned where they were formed: not when ranked in
+    /// `Double`, where nothing reads them (`V = Q_k^T W` is `k m n`
+    /// multiply-adds; `candidate` forms the chosen round's).
+    func evaluation(qt vt: Matrix<Scalar>, rank k: Int) -> (
+        factors: RankFactors<Scalar>?, bound: Double, errors: [Double]
+    ) {
         guard ranksFromPreactivations else {
-            return factors.withPointers { problem.evaluate(u: $0, v: $1, k: factors.k, certified: false) }
+            let factors = projection(vt, rank: k)
+            let (bound, errors) = factors.withPointers { problem.evaluate(u: $0, v: $1, k: k, certified: false) }
+            return (factors, bound, errors)
         }
-        return zt.storage.withUnsafeBufferPointer { z in
-            vt.storage.withUnsafeBufferPointer { q in
-                factors.withFactorPointers {
-                    problem.rankingEvaluation(preactivations: z.baseAddress!, qt: q.baseAddress!, factors: $0)
+        let q = basis(vt, rank: k)
+        var errors = zt.storage.withUnsafeBufferPointer { z in
+            vt.storage.withUnsafeBufferPointer { qt in
+                q.withUnsafeBufferPointer {
+                    problem.rankingErrors(preactivations: z.baseAddress!, q: $0.baseAddress!, qt: qt.baseAddress!, k: k)
                 }
             }
         }
+        guard Scalar.self != Double.self else { return (nil, errors.reduce(0, max), errors) }
+        // Below Double the largest errors are recomputed in Double from the factors (`refineTop`).
+        let factors = projection(vt, rank: k)
+        let bound = factors.withFactorPointers { problem.refineTop(errors: &errors, factors: $0) }
+        return (factors, bound, errors)
+    }
+
+    /// `Q_k` (`m x k`, row-major), the transpose of the first `k` rows of `vt`.
+    func basis(_ vt: Matrix<Scalar>, rank k: Int) -> [Scalar] {
+        let m = problem.layer.outputs
+        var u = [Scalar](repeating: 0, count: m * k)
+        for i in 0..<m { for r in 0..<k { u[i * k + r] = vt[r, i] } }
+        return u
     }
 
     /// `Q^T` (`m x m`, rows by decreasing eigenvalue) of the Gram matrix
@@ -175,9 +198,8 @@ struct WeightedRegression<Scalar: BLASScalar> {
     func projection(_ vt: Matrix<Scalar>, rank k: Int) -> RankFactors<Scalar> {
         let m = problem.layer.outputs
         let n = problem.layer.inputs
-        var u = [Scalar](repeating: 0, count: m * k)
+        let u = basis(vt, rank: k)
         var v = [Scalar](repeating: 0, count: k * n)
-        for i in 0..<m { for r in 0..<k { u[i * k + r] = vt[r, i] } }
         let w = problem.layer.weight
         if let owners {
             for r in 0..<k {

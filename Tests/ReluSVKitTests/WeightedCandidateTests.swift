@@ -106,7 +106,8 @@ final class WeightedCandidateTests: XCTestCase {
             let vt = try regression.zt.withView { try rightSVD(of: $0) }.vt
             for k in 1..<m {
                 let factors = regression.projection(vt, rank: k)
-                let ranked = regression.evaluation(of: factors, qt: vt)
+                let ranked = regression.evaluation(qt: vt, rank: k)
+                XCTAssertNil(ranked.factors)  // not formed for a ranking in Double
                 let exact = factors.withPointers { problem.evaluate(u: $0, v: $1, k: k, certified: false) }
                 XCTAssertEqual(ranked.bound, exact.bound, accuracy: 1e-12 * exact.bound, "k = \(k)")
                 for (a, b) in zip(ranked.errors, exact.errors) { XCTAssertEqual(a, b, accuracy: 1e-12 * exact.bound) }
