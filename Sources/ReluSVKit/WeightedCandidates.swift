@@ -246,7 +246,9 @@ func weightedCandidates<Scalar: BLASScalar>(
     threads: Int, evaluated: @escaping (Int) -> Bool, shared: SharedProgress, progress: Progress,
     report: @escaping () throws -> Void
 ) throws -> [Int: ChainBest<Scalar>] {
-    let regression = WeightedRegression(problem: problem, rounds: rounds, exponent: exponent)
+    // The Gram route where it halves the rounds' work (`N >= 2 m`; docs/engine.md).
+    let regression = WeightedRegression(
+        problem: problem, rounds: rounds, exponent: exponent, gram: problem.count >= 2 * problem.layer.outputs)
     let parts = max(1, min(threads, ks.count))
     let results = (0..<parts).map { _ in Box<[Int: ChainBest<Scalar>]>([:]) }
     let tasks: [() throws -> Void] = (0..<parts).map { part in
