@@ -132,6 +132,57 @@ def test_basic_block_sites_and_branches():
     assert sites["0.relu@1"].layer is None
 
 
+class _AddInPlace(nn.Module):
+    """A residual sum written in place and not reassigned: ``h2.add_(h)`` changes ``h2`` for the ReLU after it."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        h = self.a(x).relu_()
+        h2 = self.b(h)
+        h2.add_(h)
+        return h2.relu()
+
+
+class _SkipAfterInPlaceReLU(nn.Module):
+    """The skip reads ``h`` after ``F.relu(h, inplace=True)`` changed it: it carries the activation."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        h = self.a(x)
+        r = nn.functional.relu(h, inplace=True)
+        return nn.functional.relu(self.b(r) + h)
+
+
+@pytest.mark.parametrize("model_type", [_AddInPlace, _SkipAfterInPlaceReLU])
+def test_in_place_operations_are_followed(model_type):
+    """Discovery reads the graph as the model computes it: after an in-place operation every later use of
+    the changed tensor sees the change. Both models compute ``relu(b(r) + r)`` with ``r = relu(a(x))``; the
+    site's joint map, evaluated on the hooked branch inputs, must give the network's own output."""
+    torch.manual_seed(0)
+    model = model_type().double().eval()
+    found = discover(model)
+    last = found.sites[-1]
+    assert _branches(last) == [("conv2d", ("b",)), ("identity", ())]
+    assert last.branches[1].input == found.sites[0].node     # the skip carries the activation, not a(x)
+    x = torch.randn(5, 3, 6, 6, dtype=torch.float64)
+    with torch.no_grad():
+        r = torch.relu(model.a(x))
+        out = model(x.clone())
+        assert torch.equal(out, torch.relu(model.b(r) + r))  # the models do compute it
+    # s_0 of the site's joint map on its branch inputs (r for both) is that of the network's output.
+    joint = JointMap(last.branches, last.bias, last.activation, [tuple(r.shape[1:])] * 2)
+    points = torch.cat([r.reshape(5, -1), r.reshape(5, -1)], 1).numpy()
+    s0 = joint.bounds(points, [0], seed=0, max_steps=0).bound[0]
+    at_zero = torch.relu(model.b.bias).view(1, -1, 1, 1)
+    assert s0 == pytest.approx(_per_point_error(out, at_zero), rel=1e-12)
+
+
 def test_bottleneck_inverted_residual_and_dense_sites():
     bottleneck = {s.name: s for s in discover(Bottleneck(8, 4).eval()).sites}
     assert list(bottleneck) == ["relu", "relu@1", "relu@2"]

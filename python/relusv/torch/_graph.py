@@ -3,6 +3,8 @@ the ``torch.fx`` tracer, and the classification of graph nodes (see ``relusv.tor
 what discovery finds and how). Activation sites (``relusv.torch.sites``) build on the same blocks."""
 from __future__ import annotations
 
+import inspect
+import operator
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -377,15 +379,68 @@ class _Tracer(torch.fx.Tracer):
 
 
 def _trace(model: nn.Module, opaque: Optional[Dict[str, str]] = None) -> torch.fx.Graph:
-    """The eval-mode graph of ``model`` (what relusv analyses: BatchNorm in its folded form); modes restored."""
+    """The eval-mode graph of ``model`` (what relusv analyses: BatchNorm in its folded form), its in-place
+    operations followed (``follow_in_place``); modes restored."""
     from ._layers import TrainingModes
 
     modes = TrainingModes(model)
     try:
         model.eval()
-        return _Tracer(opaque).trace(model)
+        graph = _Tracer(opaque).trace(model)
     finally:
         modes.restore()
+    follow_in_place(graph, dict(model.named_modules()))
+    return graph
+
+
+_IN_PLACE_OPERATORS = (operator.iadd, operator.isub, operator.imul, operator.itruediv, operator.ifloordiv,
+                       operator.ipow, operator.imod, operator.iand, operator.ior, operator.ixor, operator.ilshift,
+                       operator.irshift, operator.imatmul)
+
+
+def _inplace_argument(target: Callable, args: tuple, kwargs: dict) -> bool:
+    """Whether a call of ``target`` passes ``inplace=True`` (by keyword or by position, ``F.relu(x, True)``)."""
+    if kwargs.get("inplace") is True:
+        return True
+    try:
+        bound = inspect.signature(target).bind_partial(*args, **kwargs)
+    except (TypeError, ValueError):
+        return False
+    return bound.arguments.get("inplace") is True
+
+
+def mutated_argument(node: torch.fx.Node, modules: Dict[str, nn.Module]) -> Optional[torch.fx.Node]:
+    """The node whose tensor ``node`` changes in place (its first argument), or None: a method with a trailing
+    underscore (``h.add_(x)``, ``h.relu_()``), ``torch.relu_``-like functions, augmented operators
+    (``operator.iadd``), ``inplace=True`` (``F.relu(h, inplace=True)``) and modules with ``inplace=True``."""
+    if not node.args or not isinstance(node.args[0], torch.fx.Node):
+        return None
+    if node.op == "call_method":
+        return node.args[0] if node.target.endswith("_") and not node.target.startswith("_") else None
+    if node.op == "call_function":
+        name = getattr(node.target, "__name__", "")
+        if (node.target in _IN_PLACE_OPERATORS or (name.endswith("_") and not name.startswith("_"))
+                or _inplace_argument(node.target, node.args, node.kwargs)):
+            return node.args[0]
+        return None
+    if node.op == "call_module" and getattr(modules.get(node.target), "inplace", False) is True:
+        return node.args[0]
+    return None
+
+
+def follow_in_place(graph: torch.fx.Graph, modules: Dict[str, nn.Module]) -> None:
+    """Makes the graph's edges say what the model computes: after an operation that changes a tensor in place
+    (``mutated_argument``), every later use of that tensor reads the changed value, which is the operation's
+    result, so those uses are redirected to it. ``h.add_(x); relu(h)`` is then ``relu(h + x)``, and a skip
+    connection that reads ``h`` after ``F.relu(h, inplace=True)`` reads the activation."""
+    order = {node: position for position, node in enumerate(graph.nodes)}
+    for node in list(graph.nodes):
+        source = mutated_argument(node, modules)
+        if source is None:
+            continue
+        for user in list(source.users):
+            if user is not node and order[user] > order[node]:
+                user.replace_input_with(source, node)
 
 
 def _node_module(node, modules: Dict[str, nn.Module]) -> Optional[nn.Module]:

@@ -12,7 +12,10 @@ a model from:
   modules are kept as leaves), so activations given as modules (``nn.ReLU``,
   ``nn.LeakyReLU``) and as functions (``F.relu``, ``torch.relu``,
   ``torch.relu_``, ``x.relu()``, ``F.leaky_relu``, in place or not) are
-  found wherever the forward pass applies them;
+  found wherever the forward pass applies them; after an in-place operation
+  (``h.add_(x)``, ``F.relu(h, inplace=True)``, ``nn.ReLU(inplace=True)``)
+  every later use of the changed tensor reads the changed value, as in the
+  model (``relusv.torch._graph.follow_in_place``);
 - **BatchNorm** (``BatchNorm1d`` / ``BatchNorm2d`` with running statistics)
   between a layer and its activation is folded in eval mode (MATH.md section 9,
   ``fold_batchnorm``): the layer analysed is ``ReLU(W' x + b')``;
