@@ -223,6 +223,11 @@ def test_model_state_untouched_and_dataloader_gives_the_same_table(trained):
     shuffled = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=128, shuffle=True)
     with pytest.raises(ValueError, match="shuffle=False"):
         run(model, shuffled, None, relu_bounds=False)
+    # Labels alone cannot reveal a shuffle of points of one class; the inputs do.
+    one_class = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, torch.zeros_like(y)), batch_size=128,
+                                            shuffle=True, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="shuffle=False"):
+        run(model, one_class, None, relu_bounds=False)
 
 
 def test_all_correct_gives_a_stated_reason(trained):

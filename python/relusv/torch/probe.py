@@ -82,14 +82,23 @@ class LoaderProbe:
     """Probe data from an iterable of ``(inputs, targets, ...)`` batches (a ``DataLoader``).
 
     Its length is known after the first pass. A second pass must yield the
-    same points in the same order (no shuffling): the targets of every later
-    pass are compared with the first's.
+    same points in the same order (no shuffling, no random augmentation): the
+    targets of every later pass and a fingerprint of each input (``_fingerprint``)
+    are compared with the first's.
     """
 
     def __init__(self, loader: Any):
         self.loader = loader
         self.points = None
         self.targets = None
+        self.fingerprints = None
+
+    @staticmethod
+    def _fingerprint(inputs: torch.Tensor) -> torch.Tensor:
+        """Per point, the sum and the sum of squares of its entries in float64: the same for the same
+        tensor, different for another point (labels alone miss a shuffle where the classes repeat)."""
+        flat = inputs.detach().reshape(inputs.shape[0], -1).to(device="cpu", dtype=torch.float64)
+        return torch.stack([flat.sum(1), flat.square().sum(1)], 1)
 
     def __len__(self) -> int:
         if self.points is None:
@@ -98,7 +107,7 @@ class LoaderProbe:
 
     def iterate(self) -> Iterator[Tuple[int, int, torch.Tensor, torch.Tensor]]:
         start = 0
-        seen = []
+        seen, prints = [], []
         for batch in self.loader:
             if not isinstance(batch, (tuple, list)) or len(batch) < 2:
                 raise InvalidTypeError("a probe DataLoader must yield (inputs, targets) pairs")
@@ -109,12 +118,14 @@ class LoaderProbe:
                 raise InvalidInputError(f"a probe batch has {inputs.shape[0]} inputs but {targets.shape[0]} targets")
             stop = start + inputs.shape[0]
             if self.targets is not None:
-                if stop > self.targets.shape[0] or not torch.equal(class_targets(targets).cpu(),
-                                                                   self.targets[start:stop]):
-                    raise InvalidInputError("the probe DataLoader yields its points in another order on a second pass; "
-                                     "use shuffle=False")
+                if (stop > self.targets.shape[0]
+                        or not torch.equal(class_targets(targets).cpu(), self.targets[start:stop])
+                        or not torch.equal(self._fingerprint(inputs), self.fingerprints[start:stop])):
+                    raise InvalidInputError("the probe DataLoader yields other points or another order on a second "
+                                            "pass; use shuffle=False and no random transforms")
             else:
                 seen.append(class_targets(targets).cpu())
+                prints.append(self._fingerprint(inputs))
             yield start, stop, inputs, targets
             start = stop
         if self.targets is None:
@@ -122,6 +133,7 @@ class LoaderProbe:
                 raise InvalidInputError("the probe set is empty")
             self.points = start
             self.targets = torch.cat(seen)
+            self.fingerprints = torch.cat(prints)
         elif start != self.points:
             raise InvalidInputError(f"the probe DataLoader yielded {start} points on a second pass, {self.points} on the "
                              "first")
