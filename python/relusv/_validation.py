@@ -66,6 +66,15 @@ def finite_real(value: Any, name: str) -> float:
     return v
 
 
+def trim(value: Any, name: str = "trim") -> float:
+    """A trimmed mean's cut fraction in ``[0, 0.5)``, the library's rule (``relusv.gmw``), for means taken in
+    Python (the analysis table's GMW comparison)."""
+    v = real(value, name)
+    if not 0.0 <= v < 0.5:
+        raise InvalidInputError(f"{name} must lie in [0, 0.5), got {v}")
+    return v
+
+
 def required(value: Any, name: str, what: str = "an array") -> Any:
     """``value`` unless it is None."""
     if value is None:

@@ -42,7 +42,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 
 import numpy as np
 
-from . import _progress
+from . import _progress, _validation
 from ._workers import NativeWorkers
 from .analysis.compare import (
     DEFAULT_ALPHA,
@@ -435,7 +435,10 @@ def _relu_columns(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Desi
         out["relu_bounds"] = "not a weight layer"
         return out
     if not layer.relu:
-        out["relu_bounds"] = f"not a ReLU layer (activation: {layer.activation or 'none'})"
+        activation = layer.activation or "none"
+        if activation == "leaky_relu":     # a leaky ReLU is one for a slope in [0, 1) only (MATH.md section 1)
+            activation += f" with slope {layer.leaky_slope:g}, outside [0, 1)"
+        out["relu_bounds"] = f"not a ReLU layer (activation: {activation})"
         return out
     w, b = layer.matrix, layer.bias
     if settings["unit_sphere"] and layer.kind == "linear":
@@ -617,7 +620,7 @@ def table_settings(seed: int = 0, samples: int = 100, trim: float = 0.1, relu_bo
                    unit_sphere: bool = False, sphere_points: int = 2000,
                    sphere_max_steps: Optional[int] = None) -> Dict[str, Any]:
     """The settings ``table_records`` reads, with the default step budget filled in."""
-    return {"seed": int(seed), "samples": samples, "trim": trim, "relu_bounds": relu_bounds,
+    return {"seed": int(seed), "samples": samples, "trim": _validation.trim(trim), "relu_bounds": relu_bounds,
             "relu_points": relu_points, "relu_options": {"max_steps": DEFAULT_RELU_MAX_STEPS, **(relu_options or {})},
             "unit_sphere": unit_sphere, "sphere_points": sphere_points, "sphere_max_steps": sphere_max_steps}
 

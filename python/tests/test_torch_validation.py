@@ -52,3 +52,36 @@ def test_out_of_range_labels_are_refused(label):
         Monitor(model(), x, y).measure()
     with pytest.raises(relusv.InvalidInputError, match=r"labels must lie in \[0, 2\]"):
         harmonic_prune(model(), x, y, max_iterations=1)
+
+
+@pytest.mark.parametrize("slope", [-0.1, 1.0, 1.5])
+def test_a_leaky_relu_outside_the_relu_family_is_listed_not_fatal(slope):
+    """A leaky ReLU is one of the ReLU family for a slope in [0, 1) only (MATH.md section 1): with another slope
+    the layer is listed with its reason and the rest of the table is computed."""
+    from relusv.torch import analyze
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.LeakyReLU(slope), nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 3))
+    x, y = data()
+    table = analyze(net, x, y, progress=False)
+    rows = table.set_index("layer")
+    assert rows.loc["0", "relu_bounds"] == f"not a ReLU layer (activation: leaky_relu with slope {slope:g}, " \
+                                           "outside [0, 1))"
+    assert rows.loc["2", "relu_bounds"] == "computed"
+    assert np.isfinite(rows.loc["0", "gmw_correct"])    # widths are still measured after it
+
+
+@pytest.mark.parametrize("trim", [0.5, 1.0, -0.1])
+def test_analyze_refuses_a_trim_outside_its_range(trim):
+    from relusv.torch import analyze
+
+    x, y = data()
+    with pytest.raises(relusv.InvalidInputError, match=r"trim must lie in \[0, 0.5\)"):
+        analyze(model(), x, y, progress=False, trim=trim)
+
+
+def test_a_convolution_with_no_output_position_is_refused():
+    from relusv.torch import relu_singular_values
+
+    with pytest.raises(relusv.InvalidInputError, match="no output position on a 3 x 3 input"):
+        relu_singular_values(nn.Conv2d(3, 6, 5), torch.randn(4, 3, 3, 3), seed=0)

@@ -202,7 +202,9 @@ class Layer:
 
     @property
     def relu(self) -> bool:
-        """True when a ReLU or leaky ReLU follows (ReLU quantities apply)."""
+        """True when a ReLU or leaky ReLU with a slope in ``[0, 1)`` follows (ReLU quantities apply)."""
+        if self.act is not None:
+            return self.act.family == RELU_FAMILY
         return self.activation in RELU_ACTIVATIONS
 
     @property

@@ -80,6 +80,16 @@ class Activation:
 RELU = Activation("relu", RELU_FAMILY)
 
 
+def _leaky(slope: float) -> Activation:
+    """A leaky ReLU: of the ReLU family for a slope in ``[0, 1)`` (MATH.md section 1), else another
+    activation (a negative slope or one of 1 or more is not nonnegatively homogeneous in the same way: widths
+    are measured after it, ReLU quantities are not computed)."""
+    slope = float(slope)
+    if 0.0 <= slope < 1.0:
+        return Activation("leaky_relu", RELU_FAMILY, slope=slope)
+    return Activation("leaky_relu", OTHER, slope=slope, fn=lambda z: nn.functional.leaky_relu(z, slope))
+
+
 def _clip(name: str, low: Optional[float], high: Optional[float]) -> Activation:
     low = -math.inf if low is None else float(low)
     high = math.inf if high is None else float(high)
@@ -120,7 +130,7 @@ OTHER_METHODS = {"tanh": "tanh", "tanh_": "tanh", "sigmoid": "sigmoid", "sigmoid
 def module_activation(module: nn.Module) -> Optional[Activation]:
     """The activation an ``nn`` activation module applies (None for any other module)."""
     if isinstance(module, nn.LeakyReLU):
-        return Activation("leaky_relu", RELU_FAMILY, slope=float(module.negative_slope))
+        return _leaky(module.negative_slope)
     if isinstance(module, nn.ReLU):
         return RELU
     if isinstance(module, nn.ReLU6):
@@ -139,7 +149,7 @@ def function_activation(fn) -> Optional[Activation]:
     if isinstance(fn, nn.Module):
         return module_activation(fn)
     if fn in _LEAKY_FUNCTIONS:
-        return Activation("leaky_relu", RELU_FAMILY, slope=0.01)
+        return _leaky(0.01)
     if fn in _RELU6_FUNCTIONS:
         return _clip("relu6", 0.0, 6.0)
     if fn in _HARDTANH_FUNCTIONS:
@@ -160,7 +170,7 @@ def node_activation(node, modules: Dict[str, nn.Module]) -> Optional[Activation]
             return RELU
         if fn in _LEAKY_FUNCTIONS:
             slope = _argument(node, 1, "negative_slope", 0.01)
-            return Activation("leaky_relu", RELU_FAMILY, slope=float(slope)) if _numeric(slope) else None
+            return _leaky(slope) if _numeric(slope) and slope is not None else None
         if fn in _RELU6_FUNCTIONS:
             return _clip("relu6", 0.0, 6.0)
         if fn in _HARDTANH_FUNCTIONS:

@@ -437,6 +437,9 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
         raise InvalidTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(repeats, int) or repeats < 1:
         raise InvalidInputError(f"repeats must be a positive integer, got {repeats!r}")
+    # Checked before the passes over the data (``table_settings`` owns the rules).
+    settings = table_settings(seed, samples, trim, relu_bounds, relu_points, relu_options, unit_sphere, sphere_points,
+                              sphere_max_steps)
     model = unwrap(model)
     found: Discovery = discover(model, layers)
     if not found.layers:
@@ -459,8 +462,6 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
                                             "bootstrap": bootstrap, "alpha": alpha, "seed": seed}, progress, tap)
     finally:
         modes.restore()
-    settings = table_settings(seed, samples, trim, relu_bounds, relu_points, relu_options, unit_sphere, sphere_points,
-                              sphere_max_steps)
     inputs = [layer_input(layer, shapes.get(layer.name)) for layer in found.layers]
     if sites:
         acts.update(_site_arrays(sites, tap, dims))

@@ -261,7 +261,7 @@ def relu_singular_values(module: nn.Module, inputs: Any, ks: Optional[Sequence[i
         h_out = _output_size(module, x.shape[2], 0)
         w_out = _output_size(module, x.shape[3], 1)
         group_size = h_out * w_out
-        if group_size < 1:
+        if h_out < 1 or w_out < 1:     # both negative would multiply to a positive count
             raise InvalidInputError(f"the convolution has no output position on a {x.shape[2]} x {x.shape[3]} input")
         n_cols = weight.shape[1] * weight.shape[2] * weight.shape[3]
         needed = float(x.shape[0]) * group_size * n_cols * (4 if dtype == torch.float32 else 8)
