@@ -63,6 +63,7 @@ from .analysis.compare import (
     resolution_note,
     spread,
 )
+from .errors import InvalidInputError
 from .spectra import WeightSVD, numerical_rank, rank_of_spectrum
 
 SITES = ("input", "output")
@@ -619,7 +620,17 @@ def table_settings(seed: int = 0, samples: int = 100, trim: float = 0.1, relu_bo
                    relu_points: Optional[int] = DEFAULT_RELU_POINTS, relu_options: Optional[dict] = None,
                    unit_sphere: bool = False, sphere_points: int = 2000,
                    sphere_max_steps: Optional[int] = None) -> Dict[str, Any]:
-    """The settings ``table_records`` reads, with the default step budget filled in."""
+    """The settings ``table_records`` reads, with the default step budget filled in; ``trim`` and the names in
+    ``relu_options`` checked."""
+    import inspect
+
+    from .spectra import relu_singular_values
+
+    accepted = set(inspect.signature(relu_singular_values).parameters) - {"W", "b", "X", "ks"}
+    unknown = sorted(set(relu_options or {}) - accepted)
+    if unknown:
+        raise InvalidInputError(f"relu_options: unknown option(s) {', '.join(unknown)}; relu_singular_values "
+                                f"takes {', '.join(sorted(accepted))}")
     return {"seed": int(seed), "samples": samples, "trim": _validation.trim(trim), "relu_bounds": relu_bounds,
             "relu_points": relu_points, "relu_options": {"max_steps": DEFAULT_RELU_MAX_STEPS, **(relu_options or {})},
             "unit_sphere": unit_sphere, "sphere_points": sphere_points, "sphere_max_steps": sphere_max_steps}

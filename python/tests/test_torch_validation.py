@@ -85,3 +85,42 @@ def test_a_convolution_with_no_output_position_is_refused():
 
     with pytest.raises(relusv.InvalidInputError, match="no output position on a 3 x 3 input"):
         relu_singular_values(nn.Conv2d(3, 6, 5), torch.randn(4, 3, 3, 3), seed=0)
+
+
+class _TupleOut(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.fc = nn.Linear(4, 8), nn.Linear(8, 3)
+
+    def forward(self, x):
+        h = torch.relu(self.a(x))
+        return self.fc(h), h
+
+
+def test_a_model_returning_a_tuple_runs_with_predict_and_names_it_without():
+    from relusv.torch import analyze
+
+    torch.manual_seed(0)
+    x, y = data()
+    net = _TupleOut()
+    table = analyze(net, x, y, predict=lambda out: out[0].argmax(1), progress=False, relu_bounds=False)
+    assert list(table["layer"]) == ["a", "fc"]
+    with pytest.raises(relusv.InvalidTypeError, match="returns a tuple.*predict="):
+        analyze(net, x, y, progress=False, relu_bounds=False)
+
+
+def test_analyze_on_a_bfloat16_model_measures_its_layers():
+    from relusv.torch import analyze
+
+    x, y = data()
+    table = analyze(model(torch.bfloat16), x.bfloat16(), y, progress=False, relu_bounds=False)
+    assert list(table["layer"]) == ["0", "2"]
+    assert np.isfinite(table["gmw_correct"]).all()
+
+
+def test_an_unknown_relu_option_is_named():
+    from relusv.torch import analyze
+
+    x, y = data()
+    with pytest.raises(relusv.InvalidInputError, match="relu_options: unknown option.*bogus"):
+        analyze(model(), x, y, progress=False, relu_options={"bogus": 1})

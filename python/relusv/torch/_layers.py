@@ -9,6 +9,8 @@ from typing import Optional
 import torch
 from torch import nn
 
+from ..errors import InvalidTypeError
+
 
 def unwrap(model: nn.Module) -> nn.Module:
     """The user's module inside ``DistributedDataParallel`` / ``DataParallel`` / ``torch.compile``.
@@ -66,6 +68,9 @@ def forward(model, inputs: torch.Tensor, device: torch.device, reference: Option
 
 def predicted_labels(output: torch.Tensor) -> torch.Tensor:
     """Class predictions from logits: argmax over the last axis (sign of a single logit)."""
+    if not torch.is_tensor(output):
+        raise InvalidTypeError(f"the model returns a {type(output).__name__}, not a tensor of logits: pass "
+                               "predict=, a function from the model's output to class labels")
     if output.ndim >= 2 and output.shape[-1] > 1:
         return output.argmax(dim=-1)
     return (output.reshape(output.shape[0]) > 0).long()

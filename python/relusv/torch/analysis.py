@@ -83,7 +83,10 @@ class _Capture:
         return handles
 
     def _keep(self, key: tuple, tensor: torch.Tensor) -> None:
-        self.store.setdefault(key, []).append(tensor.detach().reshape(tensor.shape[0], -1).cpu().numpy().copy())
+        rows = tensor.detach().reshape(tensor.shape[0], -1).cpu()
+        if rows.dtype == torch.bfloat16:      # NumPy has no bfloat16; float32 holds it exactly (``_NUMPY_DTYPES``)
+            rows = rows.float()
+        self.store.setdefault(key, []).append(rows.numpy().copy())
 
     def arrays(self) -> Dict[tuple, np.ndarray]:
         return {key: np.concatenate(parts) for key, parts in self.store.items()}

@@ -74,7 +74,8 @@ def class_targets(targets: torch.Tensor, output: Optional[torch.Tensor] = None) 
     if targets.ndim == 2 and targets.shape[1] > 1:   # one-hot or probabilities
         return targets.argmax(dim=1)
     labels = targets.reshape(targets.shape[0])
-    classes = int(output.shape[1]) if output is not None and output.ndim == 2 and output.shape[1] > 1 else None
+    logits = torch.is_tensor(output) and output.ndim == 2 and output.shape[1] > 1
+    classes = int(output.shape[1]) if logits else None
     return torch.from_numpy(_validation.labels(labels, classes, "the probe labels")).to(labels.device)
 
 
