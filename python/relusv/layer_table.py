@@ -631,7 +631,7 @@ def table_settings(seed: int = 0, samples: int = 100, trim: float = 0.1, relu_bo
     if unknown:
         raise InvalidInputError(f"relu_options: unknown option(s) {', '.join(unknown)}; relu_singular_values "
                                 f"takes {', '.join(sorted(accepted))}")
-    return {"seed": int(seed), "samples": samples, "trim": _validation.trim(trim), "relu_bounds": relu_bounds,
+    return {"seed": _validation.seed(seed), "samples": samples, "trim": _validation.trim(trim), "relu_bounds": relu_bounds,
             "relu_points": relu_points, "relu_options": {"max_steps": DEFAULT_RELU_MAX_STEPS, **(relu_options or {})},
             "unit_sphere": unit_sphere, "sphere_points": sphere_points, "sphere_max_steps": sphere_max_steps}
 

@@ -124,3 +124,17 @@ def test_an_unknown_relu_option_is_named():
     x, y = data()
     with pytest.raises(relusv.InvalidInputError, match="relu_options: unknown option.*bogus"):
         analyze(model(), x, y, progress=False, relu_options={"bogus": 1})
+
+
+def test_layer_lists_string_labels_and_wrong_shapes_get_relusv_errors():
+    from relusv.torch import analyze
+
+    x, y = data()
+    with pytest.raises(relusv.InvalidTypeError, match="layers must be a list"):
+        analyze(model(), x, y, layers="02", progress=False)
+    with pytest.raises(relusv.InvalidInputError, match="'0' more than once"):
+        analyze(model(), x, y, layers=["0", "0"], progress=False)
+    with pytest.raises(relusv.InvalidTypeError, match="string labels"):
+        analyze(model(), x, np.array(["a"] * len(x)), progress=False)
+    with pytest.raises(relusv.InvalidInputError, match=r"forward pass fails on probe inputs of shape \(60, 5\)"):
+        analyze(model(), torch.randn(60, 5), y, progress=False)

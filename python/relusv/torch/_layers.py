@@ -9,7 +9,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ..errors import InvalidTypeError
+from ..errors import InvalidInputError, InvalidTypeError
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -63,7 +63,13 @@ def forward(model, inputs: torch.Tensor, device: torch.device, reference: Option
     floating = next((p.dtype for p in owner.parameters() if p.is_floating_point()), None)
     if floating is not None and inputs.is_floating_point():
         inputs = inputs.to(dtype=floating)
-    return model(inputs.to(device))
+    try:
+        return model(inputs.to(device))
+    except RuntimeError as error:   # a shape or dtype the model does not take, as torch words it
+        if isinstance(error, getattr(torch, "OutOfMemoryError", ())):
+            raise
+        raise InvalidInputError(f"the model's forward pass fails on probe inputs of shape {tuple(inputs.shape)}: "
+                                f"{str(error).splitlines()[0] if str(error) else type(error).__name__}") from error
 
 
 def predicted_labels(output: torch.Tensor) -> torch.Tensor:

@@ -102,9 +102,9 @@ def discover(model: nn.Module, layers: Optional[Iterable[str]] = None) -> Discov
     Raises
     ------
     InvalidTypeError
-        ``model`` is not a ``torch.nn.Module``.
+        ``model`` is not a ``torch.nn.Module``, or ``layers`` is a string.
     InvalidInputError
-        A name in ``layers`` that is not a submodule.
+        A name in ``layers`` that is not a submodule, or one named twice.
 
     Examples
     --------
@@ -118,6 +118,14 @@ def discover(model: nn.Module, layers: Optional[Iterable[str]] = None) -> Discov
     """
     if not isinstance(model, nn.Module):
         raise InvalidTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if isinstance(layers, str):
+        raise InvalidTypeError(f"layers must be a list of submodule names, got the string {layers!r} "
+                               f"(for one layer: layers=[{layers!r}])")
+    if layers is not None:
+        layers = list(layers)
+        repeated = sorted({name for name in layers if layers.count(name) > 1}, key=str)
+        if repeated:
+            raise InvalidInputError(f"layers names {', '.join(map(repr, repeated))} more than once")
     trace_error, graph, opaque, sites = None, None, {}, []
     try:
         graph = _trace(model, opaque)

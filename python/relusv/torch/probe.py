@@ -64,7 +64,14 @@ class ProbeSet:
 
 def _tensor(values: Any) -> torch.Tensor:
     """A tensor of one batch; NumPy slices (of memmaps too) are copied, since torch needs writable memory."""
-    return values if torch.is_tensor(values) else torch.as_tensor(np.array(values))
+    if torch.is_tensor(values):
+        return values
+    array = np.array(values)
+    if array.dtype.kind not in "biuf":
+        raise InvalidTypeError(f"the probe data must be numbers (tensors or numeric arrays), got dtype {array.dtype}"
+                               + (" (string labels: map them to class indices first)" if array.dtype.kind in "US"
+                                  else ""))
+    return torch.as_tensor(array)
 
 
 def class_targets(targets: torch.Tensor, output: Optional[torch.Tensor] = None) -> torch.Tensor:
