@@ -436,10 +436,7 @@ def _relu_columns(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Desi
         out["relu_bounds"] = "not a weight layer"
         return out
     if not layer.relu:
-        activation = layer.activation or "none"
-        if activation == "leaky_relu":     # a leaky ReLU is one for a slope in [0, 1) only (MATH.md section 1)
-            activation += f" with slope {layer.leaky_slope:g}, outside [0, 1)"
-        out["relu_bounds"] = f"not a ReLU layer (activation: {activation})"
+        out["relu_bounds"] = _not_bounded(layer)
         return out
     w, b = layer.matrix, layer.bias
     if settings["unit_sphere"] and layer.kind == "linear":
@@ -614,6 +611,18 @@ def _has_curves(layer: LayerInput, settings: dict, groups: Design) -> bool:
     """Whether ``_relu_columns`` hands bound curves over the data to the jobs for this layer."""
     return bool(settings["relu_bounds"] and groups.comparable and layer.weighted and layer.relu and
                 (layer.kind == "linear" or layer.conv_bounds is not None))
+
+
+def _not_bounded(layer: LayerInput) -> str:
+    """Why a weight layer has no ReLU quantities: its activation, or for a ReLU the notes that say why not."""
+    activation = layer.activation or "none"
+    if activation == "leaky_relu" and not 0 <= layer.leaky_slope < 1:    # MATH.md section 1
+        return f"not a ReLU layer (activation: leaky_relu with slope {layer.leaky_slope:g}, outside [0, 1))"
+    if activation in ("relu", "leaky_relu") and layer.notes:
+        why = "; ".join(layer.notes)
+        return why if "not computed" in why else f"not computed: {why}"
+    unseen = [note for note in layer.notes if "registration order" in note]
+    return f"not a ReLU layer (activation: {activation})" + (f"; {unseen[0]}" if unseen else "")
 
 
 def table_settings(seed: int = 0, samples: int = 100, trim: float = 0.1, relu_bounds: bool = True,

@@ -138,3 +138,34 @@ def test_layer_lists_string_labels_and_wrong_shapes_get_relusv_errors():
         analyze(model(), x, np.array(["a"] * len(x)), progress=False)
     with pytest.raises(relusv.InvalidInputError, match=r"forward pass fails on probe inputs of shape \(60, 5\)"):
         analyze(model(), torch.randn(60, 5), y, progress=False)
+
+
+class _Untraceable(nn.Module):
+    """Data-dependent control flow: torch.fx cannot trace it, and its F.relu is invisible to registration order."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.fc = nn.Linear(4, 8), nn.Linear(8, 3)
+
+    def forward(self, x):
+        h = self.a(x)
+        if h.sum() > 1e9:
+            h = h * 2
+        return self.fc(torch.nn.functional.relu(h))
+
+
+def test_unbounded_rows_say_why():
+    """A ReLU layer whose bounds are not computed says why (its notes), and a layer of an untraceable model
+    says that functional activations were not seen, instead of only 'activation: none'."""
+    from relusv.torch import analyze
+
+    x, y = data()
+    with pytest.warns(UserWarning, match="does not trace"):
+        table = analyze(_Untraceable(), x, y, progress=False)
+    assert "registration order" in table.loc[0, "relu_bounds"] and "F.relu" in table.loc[0, "relu_bounds"]
+    torch.manual_seed(0)
+    same = nn.Sequential(nn.Conv2d(3, 4, 2, padding="same"), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 36, 3))
+    images = torch.randn(30, 3, 6, 6)
+    table = analyze(same, images, torch.randint(0, 3, (30,)), progress=False)
+    assert table.loc[0, "activation"] == "relu"
+    assert "not computed" in table.loc[0, "relu_bounds"] and "padding='same'" in table.loc[0, "relu_bounds"]

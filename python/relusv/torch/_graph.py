@@ -658,7 +658,8 @@ def _discover_registered(model: nn.Module) -> List[Layer]:
                 continue
             act = module_activation(nxt)
             break
-        notes = ("found by registration order (the model does not trace)",)
+        notes = ("found by registration order (the model does not trace with torch.fx, so activations applied as "
+                 "functions, F.relu, are not seen)",)
         if act is not None and act.family != RELU_FAMILY:
             notes = notes + (_activation_note(act, False),)
         layers.append(_make_layer(name, module, kind, _Followed(act, None, batchnorm, notes)))
