@@ -169,3 +169,17 @@ def test_unbounded_rows_say_why():
     table = analyze(same, images, torch.randint(0, 3, (30,)), progress=False)
     assert table.loc[0, "activation"] == "relu"
     assert "not computed" in table.loc[0, "relu_bounds"] and "padding='same'" in table.loc[0, "relu_bounds"]
+
+
+def test_a_dataset_of_dicts_is_refused_by_name():
+    from relusv.torch import analyze
+
+    class Samples(torch.utils.data.Dataset):
+        def __len__(self):
+            return 10
+
+        def __getitem__(self, i):
+            return {"image": torch.zeros(4), "label": 0}
+
+    with pytest.raises(relusv.InvalidTypeError, match=r"\(input, target\) pairs, got a dict \(keys image, label\)"):
+        analyze(model(), Samples(), progress=False)

@@ -49,7 +49,12 @@ class ProbeSet:
         if self.y is None:
             from torch.utils.data import default_collate
 
-            inputs, targets = default_collate([self.x[i] for i in range(a, b)])[:2]
+            batch = default_collate([self.x[i] for i in range(a, b)])
+            if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+                keys = f" (keys {', '.join(map(str, batch))})" if isinstance(batch, dict) else ""
+                raise InvalidTypeError(f"a probe dataset must yield (input, target) pairs, got a "
+                                       f"{type(batch).__name__}{keys}; pass X and y, or a dataset of pairs")
+            inputs, targets = batch[:2]
         else:
             inputs, targets = self.x[a:b], self.y[a:b]
         inputs = _tensor(inputs)
