@@ -313,8 +313,9 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
     X, y
         Probe inputs and class targets: tensors, NumPy arrays or memmaps; or
         ``X`` a map-style dataset of ``(input, target)`` pairs, or a
-        ``DataLoader`` of such batches (not shuffled: it is read twice), with
-        ``y=None``.
+        ``DataLoader`` of such batches (not shuffled and without random
+        transforms: it is read twice, and a second pass with other labels or
+        inputs is refused), with ``y=None``.
     seed : int
         Seeds the Gaussian directions (those of ``relusv.gmw(..., seed=seed)``, shared by both groups
         and every repeat) and, through ``numpy.random.SeedSequence``, the pools, subsamples,
