@@ -183,3 +183,18 @@ def test_a_dataset_of_dicts_is_refused_by_name():
 
     with pytest.raises(relusv.InvalidTypeError, match=r"\(input, target\) pairs, got a dict \(keys image, label\)"):
         analyze(model(), Samples(), progress=False)
+
+
+def test_target_matrices_must_be_one_hot_or_probabilities():
+    """A matrix of targets is read as one-hot rows or class probabilities (their argmax); any other matrix
+    (random integers) is refused rather than argmaxed."""
+    from relusv.torch import analyze
+
+    x, y = data()
+    one_hot = torch.nn.functional.one_hot(y, 3)
+    base = analyze(model(), x, y, progress=False, relu_bounds=False)
+    for targets in (one_hot, one_hot.float() * 0.9 + 0.1 / 3):
+        same = analyze(model(), x, targets, progress=False, relu_bounds=False)
+        assert same["gmw_correct"].tolist() == base["gmw_correct"].tolist()
+    with pytest.raises(relusv.InvalidInputError, match="neither one-hot rows nor class probabilities"):
+        analyze(model(), x, torch.randint(0, 5, (len(x), 3)), progress=False)
