@@ -198,3 +198,11 @@ def test_target_matrices_must_be_one_hot_or_probabilities():
         assert same["gmw_correct"].tolist() == base["gmw_correct"].tolist()
     with pytest.raises(relusv.InvalidInputError, match="neither one-hot rows nor class probabilities"):
         analyze(model(), x, torch.randint(0, 5, (len(x), 3)), progress=False)
+
+
+def test_a_group_size_below_two_is_named_as_the_reason():
+    from relusv.torch import analyze
+
+    x, y = data()
+    table = analyze(model(), x, y, progress=False, group_size=1, relu_bounds=False)
+    assert table.attrs["comparison"] == "group_size = 1: a width needs sets of at least 2 points"

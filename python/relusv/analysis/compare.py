@@ -125,8 +125,9 @@ class Design:
         return {g: np.sort(self.pool[self.observed[r, k]]) for k, g in enumerate(GROUPS)}
 
 
-def comparison_reason(correct, size: int, minimum: int = MIN_GROUP_SIZE) -> str:
-    """Why the two groups cannot be compared on sets of ``size`` points (``""`` when they can)."""
+def comparison_reason(correct, size: int, minimum: int = MIN_GROUP_SIZE, group_size: Optional[int] = None) -> str:
+    """Why the two groups cannot be compared on sets of ``size`` points (``""`` when they can); ``group_size``
+    the caller's cap on ``size``, when it set one."""
     mask = np.asarray(correct, dtype=bool).reshape(-1)
     n_correct = int(mask.sum())
     n_incorrect = int(mask.size - n_correct)
@@ -134,6 +135,8 @@ def comparison_reason(correct, size: int, minimum: int = MIN_GROUP_SIZE) -> str:
         return f"all {mask.size} probe points are classified correctly: there is no incorrect set to compare"
     if n_correct == 0:
         return f"all {mask.size} probe points are misclassified: there is no correct set to compare"
+    if size < minimum and group_size is not None and group_size < minimum:
+        return f"group_size = {group_size}: a width needs sets of at least {minimum} points"
     if size < minimum:
         return (f"only {min(n_correct, n_incorrect)} point(s) in the smaller group ({n_correct} correct, "
                 f"{n_incorrect} incorrect): a width needs at least {minimum}")
@@ -239,7 +242,7 @@ def design(correct, *, repeats: int = DEFAULT_REPEATS, permutations: Optional[in
                 "group_size": group_size, "max_group_size": max_group_size, "alpha": float(alpha), "seed": int(seed)}
     if 0 < first_stage < permutations:
         settings["first_stage"] = int(first_stage)
-    reason = comparison_reason(mask, size)
+    reason = comparison_reason(mask, size, group_size=group_size)
     empty = np.zeros((0, repeats, 2, 0), dtype=np.int32)
     if reason:
         return Design(mask, np.zeros(0, np.int64), np.zeros(0, bool), 0, repeats,
