@@ -421,7 +421,8 @@ def mutated_argument(node: torch.fx.Node, modules: Dict[str, nn.Module]) -> Opti
         return node.args[0] if node.target.endswith("_") and not node.target.startswith("_") else None
     if node.op == "call_function":
         name = getattr(node.target, "__name__", "")
-        if (node.target in _IN_PLACE_OPERATORS or (name.endswith("_") and not name.startswith("_"))
+        torch_function = (getattr(node.target, "__module__", None) or "torch").startswith("torch")
+        if (node.target in _IN_PLACE_OPERATORS or (torch_function and name.endswith("_") and not name.startswith("_"))
                 or _inplace_argument(node.target, node.args, node.kwargs)):
             return node.args[0]
         return None
