@@ -206,3 +206,12 @@ def test_a_group_size_below_two_is_named_as_the_reason():
     x, y = data()
     table = analyze(model(), x, y, progress=False, group_size=1, relu_bounds=False)
     assert table.attrs["comparison"] == "group_size = 1: a width needs sets of at least 2 points"
+
+
+def test_a_one_shot_iterator_is_refused_up_front():
+    from relusv.torch import analyze
+
+    x, y = data()
+    batches = ((x[i:i + 20], y[i:i + 20]) for i in range(0, len(x), 20))
+    with pytest.raises(relusv.InvalidTypeError, match="one-shot iterator \\(generator\\), but it is read twice"):
+        analyze(model(), batches, progress=False)

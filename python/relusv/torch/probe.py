@@ -163,5 +163,8 @@ class LoaderProbe:
 def probe_data(x: Any, y: Any, batch_size: int):
     """``LoaderProbe`` for a data loader (any iterable without ``__getitem__``), else ``ProbeSet``."""
     if y is None and hasattr(x, "__iter__") and not hasattr(x, "__getitem__"):
+        if iter(x) is x:   # a generator or another iterator: it would be empty on the second pass
+            raise InvalidTypeError(f"the probe set is a one-shot iterator ({type(x).__name__}), but it is read twice: "
+                                   "pass a DataLoader, a dataset of pairs, or arrays")
         return LoaderProbe(x)
     return ProbeSet(x, y, batch_size)
