@@ -444,7 +444,7 @@ struct SpectrumPlan {
     let threads: Int
     /// Fits per fitted `k` at most (cold, warm, and the weighted start where `weightedStart`).
     let starts: Int
-    /// Fit also from the weighted regression where it is below the cold start
+    /// Fit also from the weighted regression where it is below the best start
     /// (`SpectrumSettings.longFitRaise`).
     let weightedStart: Bool
     /// Fits per fitted k the work estimate counts.

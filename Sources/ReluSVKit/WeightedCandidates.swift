@@ -42,7 +42,7 @@ struct WeightedRegression<Scalar: BLASScalar> {
     /// column) when no column has two (a depthwise convolution's kernel
     /// matrix, a BatchNorm's diagonal); nil otherwise (`columnOwners(of:)`).
     let owners: [Int]?
-    /// Rank the rounds from the pre-activations (`ReluBoundProblem.rankingEvaluation`)
+    /// Rank the rounds from the pre-activations (`ReluBoundProblem.rankingErrors`)
     /// where that saves at least a third of the work, `n >= 2 m` (a
     /// convolution's patches, a joint map's stacked branches); elsewhere each
     /// round is evaluated from its factors.
@@ -89,7 +89,7 @@ struct WeightedRegression<Scalar: BLASScalar> {
     /// smallest maximum error, with `Q^T` (the rows of `vt`, `r x m`) of its
     /// weighted regression; nil when no round beats `bound` (the plain
     /// regression, errors `start`). Each round's errors (the next weights and
-    /// the ranking) come from `evaluation(of:qt:)`.
+    /// the ranking) come from `evaluation(qt:rank:)`.
     func bestRound(k: Int, errors start: [Double], bound: Double) throws -> Round? {
         guard k > 0, rounds > 0, zt.storage.allSatisfy(\.isFinite) else { return nil }
         let m = problem.layer.outputs

@@ -66,6 +66,12 @@ def finite_real(value: Any, name: str) -> float:
     return v
 
 
+def relu_family_slope(slope: float) -> bool:
+    """Whether a leaky ReLU of negative slope ``slope`` is of the ReLU family, ``0 <= slope < 1`` (MATH.md
+    section 1; the engine's ``leaky_slope`` rule), whose ReLU quantities relusv computes."""
+    return 0.0 <= slope < 1.0
+
+
 def trim(value: Any, name: str = "trim") -> float:
     """A trimmed mean's cut fraction in ``[0, 0.5)``, the library's rule (``relusv.gmw``), for means taken in
     Python (the analysis table's GMW comparison)."""

@@ -35,6 +35,7 @@ hands in what needs torch, e.g. ``LayerInput.operator_norm_estimate``).
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 import warnings
 from dataclasses import dataclass
@@ -616,7 +617,7 @@ def _has_curves(layer: LayerInput, settings: dict, groups: Design) -> bool:
 def _not_bounded(layer: LayerInput) -> str:
     """Why a weight layer has no ReLU quantities: its activation, or for a ReLU the notes that say why not."""
     activation = layer.activation or "none"
-    if activation == "leaky_relu" and not 0 <= layer.leaky_slope < 1:    # MATH.md section 1
+    if activation == "leaky_relu" and not _validation.relu_family_slope(layer.leaky_slope):
         return f"not a ReLU layer (activation: leaky_relu with slope {layer.leaky_slope:g}, outside [0, 1))"
     if activation in ("relu", "leaky_relu") and layer.notes:
         why = "; ".join(layer.notes)
@@ -631,9 +632,7 @@ def table_settings(seed: int = 0, samples: int = 100, trim: float = 0.1, relu_bo
                    sphere_max_steps: Optional[int] = None) -> Dict[str, Any]:
     """The settings ``table_records`` reads, with the default step budget filled in; ``trim`` and the names in
     ``relu_options`` checked."""
-    import inspect
-
-    from .spectra import relu_singular_values
+    from . import relu_singular_values
 
     accepted = set(inspect.signature(relu_singular_values).parameters) - {"W", "b", "X", "ks"}
     unknown = sorted(set(relu_options or {}) - accepted)

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import _validation
 from ..errors import InvalidInputError
 
 RELU_FAMILY, CLIPPED, OTHER = "relu", "clipped", "other"
@@ -85,7 +86,7 @@ def _leaky(slope: float) -> Activation:
     activation (a negative slope or one of 1 or more is not nonnegatively homogeneous in the same way: widths
     are measured after it, ReLU quantities are not computed)."""
     slope = float(slope)
-    if 0.0 <= slope < 1.0:
+    if _validation.relu_family_slope(slope):
         return Activation("leaky_relu", RELU_FAMILY, slope=slope)
     return Activation("leaky_relu", OTHER, slope=slope, fn=lambda z: nn.functional.leaky_relu(z, slope))
 
