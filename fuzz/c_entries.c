@@ -118,11 +118,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if ((byte(&r) & 15) == 0) o.struct_size = size_value(&r, sizeof o);
     /* A shared SVD of W, or of another matrix (refused with a status), or none. */
     relusv_weight_svd *shared = NULL;
-    if (byte(&r) & 1) check(relusv_weight_svd_create((byte(&r) & 1) ? &w : &u, &shared));
+    if (byte(&r) & 1) {
+        const relusv_matrix *of = (byte(&r) & 1) ? &w : &u;
+        /* all pairs, or the vectors of the largest few (fewer than some k may need: refused with a status) */
+        check((byte(&r) & 1) ? relusv_weight_svd_create(of, &shared)
+                             : relusv_weight_svd_create_leading(of, size_value(&r, byte(&r) % 6), &shared));
+    }
     if (o.struct_size >= sizeof o) o.weight_svd = shared;
     if (shared) {
         double sv[16];
+        size_t held;
         check(relusv_weight_svd_values(shared, sv, byte(&r) % 17));
+        check(relusv_weight_svd_vectors((byte(&r) & 1) ? shared : NULL, (byte(&r) & 1) ? &held : NULL));
     }
     uint64_t ks[3] = {byte(&r) % 10, byte(&r) % 10, byte(&r) % 10};
     relusv_relu_spectrum *spectrum = NULL;

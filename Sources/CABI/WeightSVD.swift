@@ -62,6 +62,39 @@ public func relusv_weight_svd_create(_ w: UnsafePointer<relusv_matrix>?, _ out: 
     }
 }
 
+@_cdecl("relusv_weight_svd_create_leading")
+public func relusv_weight_svd_create_leading(
+    _ w: UnsafePointer<relusv_matrix>?, _ vectors: Int, _ out: UnsafeMutablePointer<OpaquePointer?>?
+) -> relusv_status {
+    guarded {
+        let w = try MatrixArgument(w, "W")
+        let out = try required(out, "svd")
+        // size_t arrives as Int: a count above Int.max (negative here) asks for every pair.
+        let count = vectors < 0 ? Int.max : vectors
+        let factors: WeightSVDBox.Factors =
+            switch w {
+            case .float(let v): .float(try WeightSVD(of: v, vectors: count))
+            case .double(let v): .double(try WeightSVD(of: v, vectors: count))
+            }
+        out.pointee = WeightSVDBox(factors).handle()
+    }
+}
+
+@_cdecl("relusv_weight_svd_vectors")
+public func relusv_weight_svd_vectors(_ handle: OpaquePointer?, _ vectors: UnsafeMutablePointer<Int>?)
+    -> relusv_status
+{
+    guarded {
+        let factors = try WeightSVDBox.from(handle)
+        let out = try required(vectors, "vectors")
+        out.pointee =
+            switch factors {
+            case .float(let f): f.vectors
+            case .double(let d): d.vectors
+            }
+    }
+}
+
 @_cdecl("relusv_weight_svd_free")
 public func relusv_weight_svd_free(_ handle: OpaquePointer?) {
     WeightSVDBox.release(handle)

@@ -5,7 +5,8 @@ import COpenBLAS
 /// Every routine of the engine is generic over this protocol so that data is
 /// processed in the caller's precision, without conversion or copies. The
 /// requirements are thin wrappers of the matching single/double CBLAS and
-/// LAPACKE routines, all on row-major storage.
+/// LAPACKE routines, on row-major storage unless their name says
+/// `ColumnMajor` (or they take no matrix).
 public protocol BLASScalar: BinaryFloatingPoint & Sendable where Self.RawSignificand: FixedWidthInteger {
     /// `C = alpha * op(A) * op(B) + beta * C` (row-major `?gemm`).
     static func gemm(
@@ -72,6 +73,55 @@ public protocol BLASScalar: BinaryFloatingPoint & Sendable where Self.RawSignifi
     static func ormbrRightPT(
         m: Int, n: Int, k: Int, a: UnsafePointer<Self>, lda: Int, taup: UnsafePointer<Self>,
         c: UnsafeMutablePointer<Self>, ldc: Int, work: UnsafeMutablePointer<Self>, lwork: Int
+    ) -> Int32
+
+    /// Householder QR `A = Q R` of the column-major `m x n` matrix `a`,
+    /// `m >= n` (`?geqrf`, no layout copy): `R` in its upper triangle, the
+    /// reflectors of `Q` below it and in `tau`. Returns LAPACK's `info`.
+    static func geqrfColumnMajor(
+        m: Int, n: Int, a: UnsafeMutablePointer<Self>, lda: Int, tau: UnsafeMutablePointer<Self>
+    ) -> Int32
+
+    /// `C <- Q C` for the column-major `m x n` matrix `c`, `Q` (`m x m`) from
+    /// the `k` reflectors `geqrfColumnMajor` left in `a` and `tau` (`?ormqr`
+    /// with `side = "L"`, `trans = "N"`). Returns LAPACK's `info`.
+    static func ormqrLeftColumnMajor(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Self>, lda: Int, tau: UnsafePointer<Self>,
+        c: UnsafeMutablePointer<Self>, ldc: Int
+    ) -> Int32
+
+    /// Householder bidiagonalisation `A = Q B P^T` of the column-major
+    /// `m x n` matrix `a`, `m >= n` (`?gebrd`, its own workspace): the upper
+    /// bidiagonal `B` in `d`, `e`, the reflectors in `a`, `tauq`, `taup`.
+    /// Returns LAPACK's `info`.
+    static func gebrdColumnMajor(
+        m: Int, n: Int, a: UnsafeMutablePointer<Self>, lda: Int, d: UnsafeMutablePointer<Self>,
+        e: UnsafeMutablePointer<Self>, tauq: UnsafeMutablePointer<Self>, taup: UnsafeMutablePointer<Self>
+    ) -> Int32
+
+    /// The singular values of the `n x n` upper bidiagonal matrix in `d`,
+    /// `e` (both overwritten), descending into `d` (`?bdsdc` with
+    /// `compq = "N"`). Returns LAPACK's `info`.
+    static func bdsdcValues(n: Int, d: UnsafeMutablePointer<Self>, e: UnsafeMutablePointer<Self>) -> Int32
+
+    /// The `count` largest singular values of the `n x n` upper bidiagonal
+    /// matrix in `d`, `e` (read only) and their vectors (`?bdsvdx` with
+    /// `range = "I"`, `il = 1`, `iu = count`: bisection and inverse iteration
+    /// on its Golub-Kahan matrix): values descending in `s`; column `j` of the
+    /// column-major `z` (`ldz >= 2 n`) holds the left vector in rows `0..<n`
+    /// and the right vector in rows `n..<2n`. Returns LAPACK's `info`.
+    static func bdsvdxLargest(
+        n: Int, count: Int, d: UnsafePointer<Self>, e: UnsafePointer<Self>, s: UnsafeMutablePointer<Self>,
+        z: UnsafeMutablePointer<Self>, ldz: Int
+    ) -> Int32
+
+    /// `C <- Q C` (`vect = "Q"`) or `C <- P C` (`vect = "P"`) for the
+    /// column-major `m x n` matrix `c`, `Q` or `P` from the reflectors
+    /// `gebrdColumnMajor` left in the `k`-column matrix `a` and `tau`
+    /// (`?ormbr` with `side = "L"`, `trans = "N"`). Returns LAPACK's `info`.
+    static func ormbrLeftColumnMajor(
+        vect: UInt8, m: Int, n: Int, k: Int, a: UnsafePointer<Self>, lda: Int, tau: UnsafePointer<Self>,
+        c: UnsafeMutablePointer<Self>, ldc: Int
     ) -> Int32
 }
 
@@ -153,6 +203,56 @@ extension Float: BLASScalar {
             Int32(m), Int32(n), Int32(k), a, Int32(lda), taup, c, Int32(ldc), work, Int32(lwork))
     }
 
+    public static func geqrfColumnMajor(
+        m: Int, n: Int, a: UnsafeMutablePointer<Float>, lda: Int, tau: UnsafeMutablePointer<Float>
+    ) -> Int32 {
+        LAPACKE_sgeqrf(LAPACK_COL_MAJOR, Int32(m), Int32(n), a, Int32(lda), tau)
+    }
+
+    public static func ormqrLeftColumnMajor(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, tau: UnsafePointer<Float>,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) -> Int32 {
+        LAPACKE_sormqr(
+            LAPACK_COL_MAJOR, CChar(UInt8(ascii: "L")), CChar(UInt8(ascii: "N")), Int32(m), Int32(n), Int32(k),
+            a, Int32(lda), tau, c, Int32(ldc))
+    }
+
+    public static func gebrdColumnMajor(
+        m: Int, n: Int, a: UnsafeMutablePointer<Float>, lda: Int, d: UnsafeMutablePointer<Float>,
+        e: UnsafeMutablePointer<Float>, tauq: UnsafeMutablePointer<Float>, taup: UnsafeMutablePointer<Float>
+    ) -> Int32 {
+        LAPACKE_sgebrd(LAPACK_COL_MAJOR, Int32(m), Int32(n), a, Int32(lda), d, e, tauq, taup)
+    }
+
+    public static func bdsdcValues(n: Int, d: UnsafeMutablePointer<Float>, e: UnsafeMutablePointer<Float>) -> Int32 {
+        var (u, vt): (Float, Float) = (0, 0)
+        return LAPACKE_sbdsdc(
+            LAPACK_COL_MAJOR, CChar(UInt8(ascii: "U")), CChar(UInt8(ascii: "N")), Int32(n), d, e, &u, 1, &vt, 1,
+            nil, nil)
+    }
+
+    public static func bdsvdxLargest(
+        n: Int, count: Int, d: UnsafePointer<Float>, e: UnsafePointer<Float>, s: UnsafeMutablePointer<Float>,
+        z: UnsafeMutablePointer<Float>, ldz: Int
+    ) -> Int32 {
+        var found: Int32 = 0
+        var superb = [Int32](repeating: 0, count: 12 * max(n, 1))
+        return LAPACKE_sbdsvdx(
+            LAPACK_COL_MAJOR, CChar(UInt8(ascii: "U")), CChar(UInt8(ascii: "V")), CChar(UInt8(ascii: "I")),
+            Int32(n), UnsafeMutablePointer(mutating: d), UnsafeMutablePointer(mutating: e), 0, 0, 1, Int32(count),
+            &found, s, z, Int32(ldz), &superb)
+    }
+
+    public static func ormbrLeftColumnMajor(
+        vect: UInt8, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, tau: UnsafePointer<Float>,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) -> Int32 {
+        LAPACKE_sormbr(
+            LAPACK_COL_MAJOR, CChar(bitPattern: vect), CChar(UInt8(ascii: "L")), CChar(UInt8(ascii: "N")),
+            Int32(m), Int32(n), Int32(k), a, Int32(lda), tau, c, Int32(ldc))
+    }
+
 }
 
 extension Double: BLASScalar {
@@ -232,6 +332,56 @@ extension Double: BLASScalar {
         LAPACKE_dormbr_work(
             LAPACK_ROW_MAJOR, CChar(UInt8(ascii: "P")), CChar(UInt8(ascii: "R")), CChar(UInt8(ascii: "T")),
             Int32(m), Int32(n), Int32(k), a, Int32(lda), taup, c, Int32(ldc), work, Int32(lwork))
+    }
+
+    public static func geqrfColumnMajor(
+        m: Int, n: Int, a: UnsafeMutablePointer<Double>, lda: Int, tau: UnsafeMutablePointer<Double>
+    ) -> Int32 {
+        LAPACKE_dgeqrf(LAPACK_COL_MAJOR, Int32(m), Int32(n), a, Int32(lda), tau)
+    }
+
+    public static func ormqrLeftColumnMajor(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Double>, lda: Int, tau: UnsafePointer<Double>,
+        c: UnsafeMutablePointer<Double>, ldc: Int
+    ) -> Int32 {
+        LAPACKE_dormqr(
+            LAPACK_COL_MAJOR, CChar(UInt8(ascii: "L")), CChar(UInt8(ascii: "N")), Int32(m), Int32(n), Int32(k),
+            a, Int32(lda), tau, c, Int32(ldc))
+    }
+
+    public static func gebrdColumnMajor(
+        m: Int, n: Int, a: UnsafeMutablePointer<Double>, lda: Int, d: UnsafeMutablePointer<Double>,
+        e: UnsafeMutablePointer<Double>, tauq: UnsafeMutablePointer<Double>, taup: UnsafeMutablePointer<Double>
+    ) -> Int32 {
+        LAPACKE_dgebrd(LAPACK_COL_MAJOR, Int32(m), Int32(n), a, Int32(lda), d, e, tauq, taup)
+    }
+
+    public static func bdsdcValues(n: Int, d: UnsafeMutablePointer<Double>, e: UnsafeMutablePointer<Double>) -> Int32 {
+        var (u, vt): (Double, Double) = (0, 0)
+        return LAPACKE_dbdsdc(
+            LAPACK_COL_MAJOR, CChar(UInt8(ascii: "U")), CChar(UInt8(ascii: "N")), Int32(n), d, e, &u, 1, &vt, 1,
+            nil, nil)
+    }
+
+    public static func bdsvdxLargest(
+        n: Int, count: Int, d: UnsafePointer<Double>, e: UnsafePointer<Double>, s: UnsafeMutablePointer<Double>,
+        z: UnsafeMutablePointer<Double>, ldz: Int
+    ) -> Int32 {
+        var found: Int32 = 0
+        var superb = [Int32](repeating: 0, count: 12 * max(n, 1))
+        return LAPACKE_dbdsvdx(
+            LAPACK_COL_MAJOR, CChar(UInt8(ascii: "U")), CChar(UInt8(ascii: "V")), CChar(UInt8(ascii: "I")),
+            Int32(n), UnsafeMutablePointer(mutating: d), UnsafeMutablePointer(mutating: e), 0, 0, 1, Int32(count),
+            &found, s, z, Int32(ldz), &superb)
+    }
+
+    public static func ormbrLeftColumnMajor(
+        vect: UInt8, m: Int, n: Int, k: Int, a: UnsafePointer<Double>, lda: Int, tau: UnsafePointer<Double>,
+        c: UnsafeMutablePointer<Double>, ldc: Int
+    ) -> Int32 {
+        LAPACKE_dormbr(
+            LAPACK_COL_MAJOR, CChar(bitPattern: vect), CChar(UInt8(ascii: "L")), CChar(UInt8(ascii: "N")),
+            Int32(m), Int32(n), Int32(k), a, Int32(lda), tau, c, Int32(ldc))
     }
 
 }

@@ -43,11 +43,11 @@ struct CandidateBasis<Scalar: BLASScalar> {
         self.a = a
     }
 
-    /// The truncated SVD of `W` as a basis.
+    /// The truncated SVD of `W` as a basis, of the pairs whose vectors `svd` holds.
     static func svd(_ svd: ThinSVD<Scalar>, points x: MatrixView<Scalar>) -> CandidateBasis {
         let m = svd.u.rows
         let n = svd.vt.columns
-        let p = svd.s.count
+        let p = svd.u.columns
         var b = Matrix<Scalar>(rows: m, columns: p)
         var c = Matrix<Scalar>(rows: p, columns: n)
         for j in 0..<p {

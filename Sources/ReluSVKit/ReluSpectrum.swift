@@ -190,7 +190,9 @@ public struct ReluSpectrum<Scalar: BLASScalar> {
 /// then contiguous chains of `k` (warm starts flow along a chain), one chain
 /// per thread, balanced by estimated cost; the calling thread relays progress.
 /// `weightSVD`: the thin SVD of the problem's `W` when the caller has it
-/// (else computed here).
+/// (else computed here); it may hold fewer pairs of vectors than values
+/// (`leadingSVD(of:vectors:)`), at least the largest requested `k` (an
+/// `invalidArgument` error otherwise).
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func reluSpectrum<Scalar: BLASScalar>(
@@ -200,9 +202,17 @@ public func reluSpectrum<Scalar: BLASScalar>(
     let layer = problem.layer
     let p = min(layer.outputs, layer.inputs)
     try ReluBoundRequest.check(ks: requested, p: p, settings: settings)
-    precondition(
-        weightSVD.map { $0.u.rows == layer.outputs && $0.vt.columns == layer.inputs && $0.s.count == p } ?? true,
-        "the weight's SVD does not have the shape of W")
+    if let weightSVD {
+        precondition(
+            weightSVD.u.rows == layer.outputs && weightSVD.vt.columns == layer.inputs && weightSVD.s.count == p,
+            "the weight's SVD does not have the shape of W")
+        let largest = requested.max() ?? 0
+        guard largest <= weightSVD.u.columns else {
+            throw EngineError.invalidArgument(
+                "the shared SVD of W holds the singular vectors of its \(weightSVD.u.columns) largest values "
+                    + "only; k = \(largest) needs the first \(largest)")
+        }
+    }
     let svd = try weightSVD ?? layer.weight.withView { try thinSVD(of: $0) }
     try progress.advance(to: 0)  // a chance to cancel between the set-up steps
     let ks = requested.sorted()

@@ -14,7 +14,7 @@ public struct ThinSVD<Scalar: BLASScalar> {
 
     /// Factors of the rank-`r` truncation `W_r = U[:, :r] diag(s[:r]) Vt[:r, :]`.
     public func truncated(rank r: Int) -> (u: Matrix<Scalar>, s: [Scalar], vt: Matrix<Scalar>) {
-        precondition(r >= 0 && r <= s.count, "rank out of range")
+        precondition(r >= 0 && r <= u.columns, "rank out of range")
         var ur = Matrix<Scalar>(rows: u.rows, columns: r)
         for i in 0..<u.rows { for j in 0..<r { ur[i, j] = u[i, j] } }
         var vr = Matrix<Scalar>(rows: r, columns: vt.columns)

@@ -5,7 +5,9 @@
 ///
 /// The factors are `thinSVD(of: W)` computed with OpenBLAS at one thread, the
 /// values a curve computes for itself: a curve given them reports the same
-/// bounds, bit for bit. Every bound stays the exact error of its factors
+/// bounds, bit for bit. With fewer pairs of vectors (`init(of:vectors:)`) the
+/// values are all there and a curve reads the pairs of its `k` only; it then
+/// reports bounds of factors that agree with its own to rounding. Every bound stays the exact error of its factors
 /// whatever the SVD; the fingerprint (the shape and a 64-bit hash of the
 /// entries' bits, `fingerprint(of:)`) keeps `t_k` and `sigma_k` those of the
 /// `W` of the curve.
@@ -15,22 +17,38 @@ public struct WeightSVD<Scalar: BLASScalar> {
     public let columns: Int
     let hash: UInt64
 
-    /// Bytes the SVD of an `m x n` matrix needs: `U` (`m x p`), `Vt` (`p x n`), the values,
-    /// and the copy of `W` `?gesdd` overwrites, `p = min(m, n)`.
-    static func memoryBytes(rows m: Int, columns n: Int) -> Double {
+    /// Bytes the SVD of an `m x n` matrix needs with `count` pairs of vectors: `U`
+    /// (`m x count`), `Vt` (`count x n`), the `p = min(m, n)` values, the copy of
+    /// `W` LAPACK overwrites and, for fewer than `p` pairs, `R` and its copies
+    /// (`leadingSVD(of:vectors:)`, three `p x p` buffers and `count` columns of
+    /// the lifted vectors).
+    static func memoryBytes(rows m: Int, columns n: Int, vectors count: Int) -> Double {
         let p = Double(min(m, n))
-        return (Double(m) * p + p * Double(n) + p + Double(m) * Double(n)) * Double(MemoryLayout<Scalar>.stride)
+        let c = Double(min(count, min(m, n)))
+        let leading = c < p ? 3 * p * p + Double(max(m, n)) * c : 0
+        return (Double(m) * c + c * Double(n) + p + Double(m) * Double(n) + leading)
+            * Double(MemoryLayout<Scalar>.stride)
     }
 
-    /// The SVD of `w` (`thinSVD(of:)`, which checks the entries, with OpenBLAS at
-    /// one thread), its memory checked against the limit first.
-    public init(of w: MatrixView<Scalar>) throws {
-        try MemoryBudget.require(bytes: Self.memoryBytes(rows: w.rows, columns: w.columns), for: "the SVD of W")
-        svd = try BLASThreadLimit.singleThreaded { try thinSVD(of: w) }
+    /// The SVD of `w` with OpenBLAS at one thread, its memory checked against
+    /// the limit first: all pairs (`thinSVD(of:)`, which checks the entries),
+    /// or for `vectors < min(m, n)` every value and the vectors of the
+    /// `vectors` largest only (`leadingSVD(of:vectors:)`), enough for curves
+    /// whose `k` stay at or below `vectors`.
+    public init(of w: MatrixView<Scalar>, vectors: Int? = nil) throws {
+        let count = min(vectors ?? Int.max, min(w.rows, w.columns))
+        try MemoryBudget.require(
+            bytes: Self.memoryBytes(rows: w.rows, columns: w.columns, vectors: count), for: "the SVD of W")
+        svd = try BLASThreadLimit.singleThreaded {
+            count < min(w.rows, w.columns) ? try leadingSVD(of: w, vectors: count) : try thinSVD(of: w)
+        }
         rows = w.rows
         columns = w.columns
         hash = Self.fingerprint(of: w)
     }
+
+    /// The pairs of vectors held: `min(m, n)`, or fewer (`init(of:vectors:)`).
+    public var vectors: Int { svd.u.columns }
 
     /// Whether these are the factors of `w` (the same shape and entries).
     public func belongs(to w: MatrixView<Scalar>) -> Bool {

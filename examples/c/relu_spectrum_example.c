@@ -131,6 +131,37 @@ int main(void) {
         relusv_relu_spectrum_free(alone);
         relusv_relu_spectrum_free(with);
     }
+    /* The vectors of the 2 largest values only: a curve up to k = 2 is served (its bounds are the exact
+     * errors of its factors, here equal to those with all pairs to rounding); k = 3 is refused. */
+    relusv_weight_svd *leading = NULL;
+    size_t held = 0;
+    CHECK(relusv_weight_svd_create_leading(&wm, 2, &leading) == RELUSV_OK &&
+              relusv_weight_svd_vectors(leading, &held) == RELUSV_OK && held == 2,
+          "leading svd: %s", relusv_last_error());
+    {
+        uint64_t few[2] = {0, 2}, more[1] = {3};
+        relusv_relu_spectrum *alone = NULL, *with = NULL, *beyond = NULL;
+        options.weight_svd = NULL;
+        CHECK(relusv_relu_singular_values(&wm, &bm, &xm, few, 2, &options, &alone, NULL, NULL) == RELUSV_OK,
+              "alone: %s", relusv_last_error());
+        options.weight_svd = leading;
+        CHECK(relusv_relu_singular_values(&wm, &bm, &xm, few, 2, &options, &with, NULL, NULL) == RELUSV_OK,
+              "leading: %s", relusv_last_error());
+        relusv_relu_sv_entry a[2], c[2];
+        CHECK(relusv_relu_spectrum_entries(alone, a) == RELUSV_OK && relusv_relu_spectrum_entries(with, c) == RELUSV_OK,
+              "entries");
+        for (int k = 0; k < 2; ++k)
+            CHECK(fabs(a[k].truncation_bound - c[k].truncation_bound) <= 1e-9 * (1 + a[k].truncation_bound),
+                  "leading SVD's t_k at k = %d", (int)few[k]);
+        CHECK(relusv_relu_singular_values(&wm, &bm, &xm, more, 1, &options, &beyond, NULL, NULL) ==
+                  RELUSV_ERROR_INVALID_ARGUMENT,
+              "k = 3 with 2 pairs accepted");
+        printf("leading SVD, k = 3 -> %s\n", relusv_last_error());
+        relusv_relu_spectrum_free(alone);
+        relusv_relu_spectrum_free(with);
+    }
+    relusv_weight_svd_free(leading);
+    options.weight_svd = shared;
     relusv_matrix other = {x, RELUSV_FLOAT64, M, N, 0}; /* another M x N matrix: its SVD is refused */
     relusv_relu_spectrum *refused = NULL;
     CHECK(relusv_relu_singular_values(&other, &bm, &xm, NULL, 0, &options, &refused, NULL, NULL) ==

@@ -28,7 +28,7 @@ from .errors import error_class_for_status
 LIBRARY_NAME = "libReluSVKit.so"
 
 # The relusv.h version these bindings mirror: RELUSV_VERSION_MAJOR, _MINOR, _PATCH.
-HEADER_VERSION = (0, 3, 0)
+HEADER_VERSION = (0, 4, 0)
 
 
 class Matrix(ctypes.Structure):
@@ -192,6 +192,8 @@ PROTOTYPES = {
     "relusv_truncated_svd": (_status, [POINTER(Matrix), c_size_t, POINTER(c_double), POINTER(c_double),
                                        POINTER(c_double)]),
     "relusv_weight_svd_create": (_status, [POINTER(Matrix), POINTER(_handle)]),
+    "relusv_weight_svd_create_leading": (_status, [POINTER(Matrix), c_size_t, POINTER(_handle)]),
+    "relusv_weight_svd_vectors": (_status, [_handle, POINTER(c_size_t)]),
     "relusv_weight_svd_free": (None, [_handle]),
     "relusv_weight_svd_values": (_status, [_handle, POINTER(c_double), c_size_t]),
     "relusv_relu_sv_options_init": (None, [POINTER(ReluSVOptions), c_size_t]),

@@ -38,6 +38,7 @@ import functools
 import inspect
 import threading
 import warnings
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -75,6 +76,8 @@ DEFAULT_RELU_MAX_STEPS = 50  # Adam steps per fitted rank: a survey's budget (re
 SURVEY_FIT_WORK = 1e7        # multiply-adds of one evaluation of a layer's curve up to which every rank is fitted
 SURVEY_MAX_STRIDE = 8        # above: a stride growing with the work, up to 8; beyond 8x, candidates only
 #                              (survey_fit_stride; relu_options={"fit_stride": 1} fits every rank)
+LEADING_SVD_WORK = 1e10      # m n min(m, n) from which a linear layer's shared SVD keeps only the vectors its
+#                              curves read (shared_vectors)
 
 
 def progress_bar(iterable: Iterable, description: str, total: Optional[int] = None, show: Optional[bool] = None):
@@ -376,16 +379,13 @@ def _layer_row(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Design,
                            "notes": "; ".join(layer.notes)}
     detail: Dict[str, Any] = {"relu_bounds": {}}
     if layer.weighted:
-        w = layer.matrix
-        sigma = np.asarray(jobs.spectra[layer.name].result(), dtype=np.float64)
-        row.update({"weight_shape": tuple(int(s) for s in layer.weight_shape), "matrix_shape": tuple(w.shape),
-                    "parameters": layer.parameters,
-                    "rank": rank_of_spectrum(sigma, w.shape, layer.dtype),
-                    "sigma_0": float(sigma[0]), "sigma_min": float(sigma[-1]),
-                    "stable_rank": float(np.sum(sigma ** 2) / sigma[0] ** 2) if sigma[0] > 0 else 0.0})
-        norm = jobs.norms.get(layer.name)
-        row.update((operator_norm(layer, float(sigma[0]), settings["seed"]) if norm is None else norm.result())[0])
-        detail["singular_values"] = sigma.tolist()
+        # the columns in their place, filled when the spectrum (and norm) are computed
+        row.update({"weight_shape": tuple(int(s) for s in layer.weight_shape),
+                    "matrix_shape": tuple(layer.matrix.shape), "parameters": layer.parameters, "rank": None,
+                    "sigma_0": float("nan"), "sigma_min": float("nan"), "stable_rank": float("nan"),
+                    **_norm_columns(float("nan"), float("nan"), "pending")})
+        jobs.later(jobs.spectra[layer.name], functools.partial(
+            _fill_spectrum, row, detail, layer, jobs.norms.get(layer.name), settings["seed"]))
     else:
         row.update({"weight_shape": None, "matrix_shape": None, "parameters": layer.parameters,
                     "rank": None, "sigma_0": float("nan"), "sigma_min": float("nan"), "stable_rank": float("nan"),
@@ -407,6 +407,18 @@ def _layer_row(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Design,
     row.update(_relu_columns(layer, acts, groups, settings, detail, family, row, jobs))
     details[layer.name] = detail
     return row
+
+
+def _fill_spectrum(row: Dict[str, Any], detail: Dict[str, Any], layer: LayerInput, norm: Any, seed: int,
+                   values: np.ndarray) -> None:
+    """The spectrum's columns of a weight layer's row from its singular ``values``, and the operator norm's
+    (the future ``norm``, or for a linear layer ``sigma_0``)."""
+    sigma = np.asarray(values, dtype=np.float64)
+    row.update({"rank": rank_of_spectrum(sigma, layer.matrix.shape, layer.dtype),
+                "sigma_0": float(sigma[0]), "sigma_min": float(sigma[-1]),
+                "stable_rank": float(np.sum(sigma ** 2) / sigma[0] ** 2) if sigma[0] > 0 else 0.0})
+    row.update((operator_norm(layer, float(sigma[0]), seed) if norm is None else norm.result())[0])
+    detail["singular_values"] = sigma.tolist()
 
 
 def _fill_site(row: Dict[str, Any], detail: Dict[str, Any], family: List[Tuple[Dict[str, Any], str, Comparison]],
@@ -496,7 +508,8 @@ class _Jobs:
     names a count). ``later`` pairs a result with what writes it into its row; ``finish`` waits for them in
     the rows' order. Every value is what the call gives alone: the pool's size changes the time only."""
 
-    def __init__(self, pool: Any, layers: Sequence[LayerInput], seed: int, bounded: Callable[[LayerInput], bool]):
+    def __init__(self, pool: Any, layers: Sequence[LayerInput], seed: int, bounded: Callable[[LayerInput], bool],
+                 points: int = 0):
         self.pool = pool
         self.spectra: Dict[str, Any] = {}
         self.norms: Dict[str, Any] = {}
@@ -505,8 +518,9 @@ class _Jobs:
             if layer.weighted:
                 if bounded(layer):   # one SVD of W for both groups' curves (and the spectrum where W is the same)
                     w = curve_matrix(layer)
-                    svd = self.svds[layer.name] = pool.submit(WeightSVD, np.asarray(w, dtype=np.float64))
-                    self.spectra[layer.name] = pool.submit(_spectrum_of, svd) if \
+                    svd = self.svds[layer.name] = pool.submit(
+                        WeightSVD, np.asarray(w, dtype=np.float64), shared_vectors(layer, points))
+                    self.spectra[layer.name] = self._after(svd, _spectrum_of, svd) if \
                         w is layer.matrix else pool.submit(kernel_singular_values, layer)
                 else:
                     self.spectra[layer.name] = pool.submit(kernel_singular_values, layer)
@@ -538,11 +552,27 @@ class _Jobs:
         release = {name: _release_when_done(self.svds[name], count) for name, count in counts.items()
                    if name in self.svds}
         for _, slot, args, name in sorted(self.curves, key=lambda c: (-c[0], c[1])):
-            future = self.pool.submit(*args)
+            future = self._after(self.svds[name], *args) if name in self.svds else self.pool.submit(*args)
             if name in release:
                 future.add_done_callback(release[name])
             self.pending[slot] = (future, self.pending[slot][1])
         self.curves = []
+
+    def _after(self, first: Any, fn: Callable, *args: Any) -> Any:
+        """A future of ``fn(*args)``, submitted once the future ``first`` is done: a spectrum or curve read from
+        a layer's shared SVD enters the queue when the SVD is ready, so that no worker waits for it while other
+        work is queued."""
+        if first.done():
+            return self.pool.submit(fn, *args)
+        out: Future = Future()
+
+        def submit(_first: Any) -> None:
+            try:
+                self.pool.submit(fn, *args).add_done_callback(functools.partial(_settle, out))
+            except BaseException as error:   # the pool closed (an error or Ctrl-C elsewhere)
+                out.set_exception(error)
+        first.add_done_callback(submit)
+        return out
 
     @staticmethod
     def curve_options(options: dict) -> dict:
@@ -557,6 +587,16 @@ class _Jobs:
             svd.result().close()
 
 
+def _settle(out: Future, done: Future) -> None:
+    """Gives ``out`` the outcome of ``done``."""
+    if done.cancelled():
+        out.cancel()
+    elif done.exception() is not None:
+        out.set_exception(done.exception())
+    else:
+        out.set_result(done.result())
+
+
 def _release_when_done(svd: Any, curves: int) -> Callable[[Any], None]:
     """A done-callback closing the ``WeightSVD`` of the future ``svd`` once ``curves`` curves have ended (in
     any order, on any thread): a wide layer's factors are not held until the whole table is done."""
@@ -569,6 +609,20 @@ def _release_when_done(svd: Any, curves: int) -> Callable[[Any], None]:
         if last and svd.done() and not svd.cancelled() and svd.exception() is None:
             svd.result().close()
     return done
+
+
+def shared_vectors(layer: LayerInput, points: int) -> Optional[int]:
+    """The pairs of singular vectors a linear layer's shared SVD keeps when its curves run over groups of at
+    most ``points`` points: their ``k`` stay below ``rank(X W^T) <= points`` (``relu_curve``), so ``points``
+    pairs suffice (``WeightSVD(W, vectors)``, less than half the work of all pairs on a wide layer). None, all
+    pairs, for a convolution or joint map (whose curves run over many patches), where ``points`` reaches half
+    of ``min(m, n)``, and below ``LEADING_SVD_WORK`` (a small layer's full SVD costs little, and keeps its
+    curves bit for bit those of a call of ``relu_singular_values`` alone)."""
+    m, n = layer.matrix.shape
+    p = min(m, n)
+    if layer.conv_bounds is not None or 2 * points >= p or float(m) * n * p < LEADING_SVD_WORK:
+        return None
+    return max(points, 1)
 
 
 def curve_matrix(layer: LayerInput) -> np.ndarray:
@@ -676,7 +730,9 @@ def table_records(layers: Sequence[LayerInput], groups: Design, acts: Dict[tuple
     details: Dict[str, Any] = {}
     family: List[Tuple[Dict[str, Any], str, Comparison]] = []
     with NativeWorkers() as pool:
-        jobs = _Jobs(pool, layers, settings["seed"], lambda layer: _has_curves(layer, settings, groups))
+        largest = max((len(groups.observed[0, k]) for k in range(len(GROUPS))), default=0) \
+            if groups.comparable else 0
+        jobs = _Jobs(pool, layers, settings["seed"], lambda layer: _has_curves(layer, settings, groups), largest)
         rows = [_layer_row(layer, acts, groups, settings, details, family, jobs)
                 for layer in progress_bar(layers, "layers", show=show)]
         jobs.start_curves()

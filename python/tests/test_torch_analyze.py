@@ -526,8 +526,8 @@ def test_one_svd_per_bounded_layer_shared_and_freed(monkeypatch):
     made, given = [], []
 
     class Tracked(relusv.WeightSVD):
-        def __init__(self, w):
-            super().__init__(w)
+        def __init__(self, w, vectors=None):
+            super().__init__(w, vectors)
             made.append(self)
 
     engine = relusv.relu_singular_values
@@ -548,3 +548,38 @@ def test_one_svd_per_bounded_layer_shared_and_freed(monkeypatch):
     assert all(svd.closed for svd in made)
     linear = next(svd for svd in made if svd.shape == (8, 216))
     assert table.set_index("layer").loc["3", "sigma_0"] == linear.values[0]   # the linear layer's spectrum from it
+
+
+def test_a_wide_layer_over_few_points_keeps_the_vectors_its_curves_read(monkeypatch):
+    """Above ``LEADING_SVD_WORK`` a linear layer whose groups have fewer points than half of ``min(m, n)``
+    shares an SVD with the vectors of its largest ``points`` values only (its curves' ``k`` stay below
+    ``rank(X W^T) <= points``); the spectrum columns are unchanged to rounding, the curves agree with those
+    of the full SVD (the same candidates from factors equal to rounding; the survey's fits start from them)."""
+    import relusv
+    import relusv.layer_table as lt
+
+    made = []
+
+    class Tracked(relusv.WeightSVD):
+        def __init__(self, w, vectors=None):
+            super().__init__(w, vectors)
+            made.append(self)
+
+    monkeypatch.setattr(lt, "WeightSVD", Tracked)
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(300, 80), nn.ReLU(), nn.Linear(80, 3)).eval()
+    x, y = torch.randn(60, 300), torch.randint(0, 3, (60,))
+    options = dict(samples=SAMPLES, repeats=REPEATS, seed=SEED, progress=False)
+    full = analyze(model, x, y, **options)
+    assert [svd.vectors for svd in made] == [80]
+    made.clear()
+    monkeypatch.setattr(lt, "LEADING_SVD_WORK", 0.0)
+    leading = analyze(model, x, y, **options)
+    sizes = [len(full.attrs["subsets"][g][0]) for g in ("correct", "incorrect")]
+    assert [svd.vectors for svd in made] == [max(sizes)] and max(sizes) < 40
+    for column in ("sigma_0", "sigma_min", "stable_rank", "rank"):
+        np.testing.assert_allclose(leading[column].to_numpy(float), full[column].to_numpy(float), rtol=1e-12)
+    for g in ("correct", "incorrect"):
+        a = np.asarray(leading.attrs["details"]["0"]["relu_bounds"][g]["bound"])
+        b = np.asarray(full.attrs["details"]["0"]["relu_bounds"][g]["bound"])
+        np.testing.assert_allclose(a, b, rtol=1e-6)

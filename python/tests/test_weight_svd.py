@@ -124,3 +124,46 @@ def test_the_sphere_sample_curve_with_a_shared_svd():
         alone = relusv.relu_singular_values(w, ks=[0, 3, 6], sphere_points=300, max_steps=20, seed=5)
         shared = relusv.relu_singular_values(w, ks=[0, 3, 6], sphere_points=300, max_steps=20, seed=5, weight_svd=svd)
     _same(alone, shared)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(40, 260), (260, 40), (60, 80)])   # wide with QR, tall with QR, wide without
+def test_leading_pairs_against_numpy(dtype, shape):
+    # Every value as NumPy's dense SVD gives it; the held pairs orthonormal singular pairs of W (in float64).
+    rng = np.random.default_rng(6)
+    w = (rng.normal(size=shape) * 0.9 ** np.arange(shape[1])).astype(dtype)
+    expected = np.linalg.svd(w.astype(np.float64), compute_uv=False)
+    eps = 2e-5 if dtype == np.float32 else 1e-12
+    with WeightSVD(w, vectors=7) as svd:
+        assert svd.vectors == 7
+        np.testing.assert_allclose(svd.values, expected, rtol=0, atol=eps * expected[0])
+        x = np.abs(rng.normal(size=(30, shape[1]))).astype(dtype)
+        b = rng.normal(size=shape[0]).astype(dtype)
+        r = relusv.relu_singular_values(w, b, x, [0, 3, 7], max_steps=20, return_factors=True, weight_svd=svd,
+                                        seed=1)
+    w64, b64, x64 = w.astype(np.float64), b.astype(np.float64), x.astype(np.float64)
+    for bound, (u, v) in zip(r.bound, r.factors):  # each bound recomputed in float64 from its factors
+        u, v = u.astype(np.float64), v.astype(np.float64)
+        error = np.linalg.norm(np.maximum(x64 @ w64.T + b64, 0) - np.maximum(x64 @ v.T @ u.T + b64, 0), axis=1).max()
+        assert bound == pytest.approx(error, rel=1e-12, abs=1e-12)
+    # the truncated-SVD bound t_k and sigma_k are those of the full SVD, to rounding
+    with WeightSVD(w) as full:
+        alone = relusv.relu_singular_values(w, b, x, [0, 3, 7], max_steps=20, weight_svd=full, seed=1)
+    np.testing.assert_allclose(r.sigma, alone.sigma, rtol=10 * eps)
+    np.testing.assert_allclose(r.truncation_bound, alone.truncation_bound, rtol=100 * eps)
+
+
+def test_leading_pairs_cover_the_curves_k_only():
+    w, b, x = _layer(m=30, n=80, points=40)
+    with WeightSVD(w, vectors=5) as svd:
+        assert svd.vectors == 5
+        relusv.relu_singular_values(w, b, x, [0, 5], max_steps=10, weight_svd=svd)
+        with pytest.raises(InvalidInputError, match="5 largest values only; k = 6 needs"):
+            relusv.relu_singular_values(w, b, x, [0, 6], max_steps=10, weight_svd=svd)
+    with WeightSVD(w, vectors=10**6) as every:       # more than min(m, n): all pairs, the curve's own SVD
+        assert every.vectors == 30
+        _same(relusv.relu_singular_values(w, b, x, [0, 4], max_steps=10, seed=2),
+              relusv.relu_singular_values(w, b, x, [0, 4], max_steps=10, seed=2, weight_svd=every))
+    for bad, error in ((-1, InvalidInputError), (2.5, InvalidTypeError), (True, InvalidTypeError)):
+        with pytest.raises(error, match="vectors"):
+            WeightSVD(w, vectors=bad)

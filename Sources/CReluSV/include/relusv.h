@@ -106,6 +106,8 @@
  *          weight_svd of relusv_relu_sv_options. Behaviour: the singular
  *          values and SVD of a matrix of independent blocks (a grouped
  *          convolution's kernel matrix, a diagonal) from its blocks'.
+ *   0.4.0  relusv_weight_svd_create_leading and relusv_weight_svd_vectors:
+ *          a shared SVD with the vectors of the largest values only.
  */
 #ifndef RELUSV_H
 #define RELUSV_H
@@ -125,7 +127,7 @@ extern "C" {
  * relusv_version_number() is the version of the library loaded at run time:
  * it must have the same MAJOR and be at least RELUSV_VERSION_NUMBER. */
 #define RELUSV_VERSION_MAJOR 0
-#define RELUSV_VERSION_MINOR 3
+#define RELUSV_VERSION_MINOR 4
 #define RELUSV_VERSION_PATCH 0
 #define RELUSV_VERSION_NUMBER (RELUSV_VERSION_MAJOR * 10000 + RELUSV_VERSION_MINOR * 100 + RELUSV_VERSION_PATCH)
 #define RELUSV_QUOTE_(x) #x
@@ -342,6 +344,19 @@ relusv_status relusv_rank_of_spectrum(const double *values, size_t count, size_t
  * limit first. Free with relusv_weight_svd_free (accepts NULL). Since 0.3.0. */
 typedef struct relusv_weight_svd relusv_weight_svd;
 relusv_status relusv_weight_svd_create(const relusv_matrix *w, relusv_weight_svd **svd);
+/* As relusv_weight_svd_create, holding every singular value but the vectors of
+ * only the `vectors` largest (all of them when vectors >= min(m, n)): for
+ * curves whose k stay at or below `vectors` (a curve over N points has
+ * k < rank(X W^T) <= N), at less than half the cost of the full thin SVD of a
+ * wide layer. The values agree with relusv_weight_svd_create's to rounding
+ * (LAPACK's accuracy), the vectors are computed by another LAPACK algorithm
+ * (?gebrd, ?bdsvdx): a curve given them reports bounds that agree with its
+ * own to rounding, each the exact error of its factors. A curve asking a k
+ * above `vectors` fails with RELUSV_ERROR_INVALID_ARGUMENT. Since 0.4.0. */
+relusv_status relusv_weight_svd_create_leading(const relusv_matrix *w, size_t vectors, relusv_weight_svd **svd);
+/* The pairs of singular vectors the SVD holds: min(m, n), or fewer
+ * (relusv_weight_svd_create_leading). Since 0.4.0. */
+relusv_status relusv_weight_svd_vectors(const relusv_weight_svd *svd, size_t *vectors);
 void relusv_weight_svd_free(relusv_weight_svd *svd);
 /* Copies the singular values, descending: `count` must be min(m, n). */
 relusv_status relusv_weight_svd_values(const relusv_weight_svd *svd, double *values, size_t count);

@@ -1,0 +1,208 @@
+/// Every singular value of a weight `W` and the singular vectors of only its
+/// `count` largest (MATH.md §2: the truncation `W_k` reads the first `k`
+/// pairs, so a bound curve whose `k` stay at or below `count` needs no more).
+///
+/// A bound curve over `N` points has `k < rank(X W^T) <= N`: a `4096 x 25088`
+/// classifier bounded over a few hundred points reads a few hundred of its
+/// 4,096 pairs, while `?gesdd` with `jobz = "S"` forms all of them (on one
+/// core more than twice the time of the steps below). With `A` the tall one
+/// of `W` and `W^T` (`M x p`, `p = min(m, n)`):
+///
+/// 1. for `M >= 11 p / 6` (`?gesdd`'s threshold) `A = Q_0 R`, a Householder
+///    QR (`?geqrf`), and the steps below on `R`, which has `A`'s values and
+///    right vectors;
+/// 2. `A = Q B P^T`, the bidiagonalisation (`?gebrd`), done once;
+/// 3. every value of `B` (`?bdsdc`, values only), as `?gesdd` computes them;
+/// 4. the `count` largest pairs of `B` (`?bdsvdx`: bisection and inverse
+///    iteration on its Golub-Kahan matrix for those pairs only);
+/// 5. their vectors lifted by `Q`, `P` (`?ormbr`) and `Q_0` (`?ormqr`), on
+///    `count` columns.
+///
+/// The values are LAPACK's, accurate to `O(eps sigma_0)` like `?gesdd`'s; the
+/// pairs are those of the same matrix by another algorithm, so they agree
+/// with `thinSVD(of:)`'s to rounding, not bit for bit. No bound depends on
+/// that: every bound is the exact error of the factors it returns.
+///
+/// Returns `u` (`m x count`), `s` (all `p` values), `vt` (`count x n`); for
+/// `count >= p`, or a matrix that `thinSVD(of:)` decomposes by its
+/// independent blocks (cheap), `thinSVD(of:)`, all pairs. Throws on
+/// non-finite entries.
+@_specialize(where Scalar == Float)
+@_specialize(where Scalar == Double)
+public func leadingSVD<Scalar: BLASScalar>(of w: MatrixView<Scalar>, vectors count: Int) throws -> ThinSVD<Scalar> {
+    let m = w.rows
+    let n = w.columns
+    let p = min(m, n)
+    precondition(count >= 0, "a negative count of singular vectors")
+    guard count < p else { return try thinSVD(of: w) }
+    if let split = IndependentBlocks.of(w), split.pairs == p { return try thinSVD(of: w) }  // by its blocks
+    let tall = max(m, n)
+    var a = try tallColumnMajor(w)
+    var qr: (r: [Scalar], tau: [Scalar])?
+    if tall >= gesddQRThreshold(columns: p) { qr = try householderR(&a, rows: tall, columns: p) }
+    var reduced = qr?.r ?? a
+    let rows = qr == nil ? tall : p
+    let b = try Bidiagonal(&reduced, rows: rows, columns: p)
+    let values = try b.values()
+    var (left, right) = try b.largestPairs(count)  // rows x count, p x count (column-major)
+    try b.lift(&left, count: count, reflectors: reduced, vect: "Q")
+    try b.lift(&right, count: count, reflectors: reduced, vect: "P")
+    if let qr { left = try lift(left, by: a, tau: qr.tau, rows: tall, columns: p, count: count) }
+    // A = U_A S V_A^T. Wide W = A^T: u = V_A, vt = U_A^T; tall W = A: u = U_A, vt = V_A^T.
+    let wide = m <= n
+    var u = Matrix<Scalar>(rows: m, columns: count)
+    var vt = Matrix<Scalar>(rows: count, columns: n)
+    for j in 0..<count {
+        for i in 0..<m { u[i, j] = wide ? right[i + j * p] : left[i + j * tall] }
+        for c in 0..<n { vt[j, c] = wide ? left[c + j * tall] : right[c + j * p] }
+    }
+    return ThinSVD(u: u, s: values, vt: vt)
+}
+
+/// `A = Q B P^T` of a column-major `rows x p` matrix (`?gebrd`), `rows >= p`:
+/// the upper bidiagonal `B` (`d`, `e`) and the reflectors' scalars.
+private struct Bidiagonal<Scalar: BLASScalar> {
+    let rows: Int
+    let order: Int
+    let d: [Scalar]
+    let e: [Scalar]
+    let tauq: [Scalar]
+    let taup: [Scalar]
+
+    /// Reduces `a` (overwritten by the reflectors).
+    init(_ a: inout [Scalar], rows: Int, columns p: Int) throws {
+        var d = [Scalar](repeating: 0, count: p)
+        var e = [Scalar](repeating: 0, count: max(p - 1, 1))
+        var tauq = [Scalar](repeating: 0, count: p)
+        var taup = [Scalar](repeating: 0, count: p)
+        let info = a.withUnsafeMutableBufferPointer { ap in
+            d.withUnsafeMutableBufferPointer { dp in
+                e.withUnsafeMutableBufferPointer { ep in
+                    tauq.withUnsafeMutableBufferPointer { qp in
+                        taup.withUnsafeMutableBufferPointer {
+                            Scalar.gebrdColumnMajor(
+                                m: rows, n: p, a: ap.baseAddress!, lda: rows, d: dp.baseAddress!,
+                                e: ep.baseAddress!, tauq: qp.baseAddress!, taup: $0.baseAddress!)
+                        }
+                    }
+                }
+            }
+        }
+        guard info == 0 else { throw EngineError.lapackFailure(routine: "gebrd", info: info) }
+        (self.rows, order, self.d, self.e, self.tauq, self.taup) = (rows, p, d, e, tauq, taup)
+    }
+
+    /// Every singular value, descending (`?bdsdc`, values only).
+    func values() throws -> [Scalar] {
+        var s = d
+        var f = e
+        let info = s.withUnsafeMutableBufferPointer { sp in
+            f.withUnsafeMutableBufferPointer { Scalar.bdsdcValues(n: order, d: sp.baseAddress!, e: $0.baseAddress!) }
+        }
+        guard info == 0 else { throw EngineError.lapackFailure(routine: "bdsdc", info: info) }
+        try checkRepresentable(s)
+        return s
+    }
+
+    /// `B`'s left (padded to `rows x count`, zeros below row `p`, ready for
+    /// `Q`) and right (`p x count`) vectors of its `count` largest values,
+    /// column-major (`?bdsvdx`).
+    func largestPairs(_ count: Int) throws -> (left: [Scalar], right: [Scalar]) {
+        let p = order
+        guard count > 0 else { return ([], []) }
+        var s = [Scalar](repeating: 0, count: p)
+        var z = [Scalar](repeating: 0, count: 2 * p * (count + 1))
+        let info = d.withUnsafeBufferPointer { dp in
+            e.withUnsafeBufferPointer { ep in
+                s.withUnsafeMutableBufferPointer { sp in
+                    z.withUnsafeMutableBufferPointer {
+                        Scalar.bdsvdxLargest(
+                            n: p, count: count, d: dp.baseAddress!, e: ep.baseAddress!, s: sp.baseAddress!,
+                            z: $0.baseAddress!, ldz: 2 * p)
+                    }
+                }
+            }
+        }
+        guard info == 0 else { throw EngineError.lapackFailure(routine: "bdsvdx", info: info) }
+        guard z.allSatisfy(\.isFinite) else { throw EngineError.lapackFailure(routine: "bdsvdx", info: -1) }
+        let height = rows
+        var left = [Scalar](repeating: 0, count: height * count)
+        var right = [Scalar](repeating: 0, count: p * count)
+        for j in 0..<count {
+            for i in 0..<p {
+                left[i + j * height] = z[i + j * 2 * p]
+                right[i + j * p] = z[p + i + j * 2 * p]
+            }
+        }
+        return (left, right)
+    }
+
+    /// `c <- Q c` (`vect = "Q"`, `c` of `rows` rows) or `c <- P c`
+    /// (`vect = "P"`, `c` of `p` rows) for the column-major `c` of `count`
+    /// columns (`?ormbr`), `reflectors` the matrix `?gebrd` overwrote.
+    func lift(_ c: inout [Scalar], count: Int, reflectors a: [Scalar], vect: Unicode.Scalar) throws {
+        guard count > 0 else { return }
+        let height = vect == "Q" ? rows : order
+        let info = a.withUnsafeBufferPointer { ap in
+            (vect == "Q" ? tauq : taup).withUnsafeBufferPointer { tp in
+                c.withUnsafeMutableBufferPointer {
+                    Scalar.ormbrLeftColumnMajor(
+                        vect: UInt8(ascii: vect), m: height, n: count, k: vect == "Q" ? order : rows,
+                        a: ap.baseAddress!, lda: rows, tau: tp.baseAddress!, c: $0.baseAddress!, ldc: height)
+                }
+            }
+        }
+        guard info == 0 else { throw EngineError.lapackFailure(routine: "ormbr", info: info) }
+    }
+}
+
+/// The tall one of `w` and `w^T` as a column-major buffer (`max(m, n) x
+/// min(m, n)`): a wide row-major `w` is already `w^T` column-major (a copy);
+/// a tall one is transposed. Entries checked finite (`copyChecked`).
+private func tallColumnMajor<Scalar: BLASScalar>(_ w: MatrixView<Scalar>) throws -> [Scalar] {
+    let a = try copyChecked(w)
+    let m = w.rows
+    let n = w.columns
+    guard m > n else { return a }
+    var t = [Scalar](repeating: 0, count: m * n)
+    for i in 0..<m { for j in 0..<n { t[i + j * m] = a[i * n + j] } }
+    return t
+}
+
+/// `R` (`p x p`, column-major, zeros below the diagonal) of `A = Q R` for the
+/// column-major `rows x p` buffer `a`, which keeps the reflectors (with `tau`).
+private func householderR<Scalar: BLASScalar>(_ a: inout [Scalar], rows: Int, columns p: Int) throws -> (
+    r: [Scalar], tau: [Scalar]
+) {
+    var tau = [Scalar](repeating: 0, count: p)
+    let info = a.withUnsafeMutableBufferPointer { ap in
+        tau.withUnsafeMutableBufferPointer {
+            Scalar.geqrfColumnMajor(m: rows, n: p, a: ap.baseAddress!, lda: rows, tau: $0.baseAddress!)
+        }
+    }
+    guard info == 0 else { throw EngineError.lapackFailure(routine: "geqrf", info: info) }
+    var r = [Scalar](repeating: 0, count: p * p)
+    for j in 0..<p { for i in 0...j { r[i + j * p] = a[i + j * rows] } }
+    return (r, tau)
+}
+
+/// `Q [left; 0]` (column-major `rows x count`): `R`'s left vectors as `A`'s,
+/// `Q` from the reflectors in `a` and `tau` (`?ormqr`).
+private func lift<Scalar: BLASScalar>(
+    _ left: [Scalar], by a: [Scalar], tau: [Scalar], rows: Int, columns p: Int, count: Int
+) throws -> [Scalar] {
+    var c = [Scalar](repeating: 0, count: rows * count)
+    for j in 0..<count { for i in 0..<p { c[i + j * rows] = left[i + j * p] } }
+    guard count > 0 else { return c }
+    let info = a.withUnsafeBufferPointer { ap in
+        tau.withUnsafeBufferPointer { tp in
+            c.withUnsafeMutableBufferPointer {
+                Scalar.ormqrLeftColumnMajor(
+                    m: rows, n: count, k: p, a: ap.baseAddress!, lda: rows, tau: tp.baseAddress!,
+                    c: $0.baseAddress!, ldc: rows)
+            }
+        }
+    }
+    guard info == 0 else { throw EngineError.lapackFailure(routine: "ormqr", info: info) }
+    return c
+}

@@ -1,0 +1,137 @@
+import XCTest
+
+@testable import ReluSVKit
+
+/// `leadingSVD(of:vectors:)` (every value, the vectors of the largest few)
+/// against LAPACK's dense SVD (`thinSVD(of:)`, `?gesdd`): the same values to
+/// a few units of `eps sigma_0`; the returned pairs orthonormal and singular
+/// pairs of `W` (`W v_j = s_j u_j`, `W^T u_j = s_j v_j` to `eps sigma_0`), on
+/// every path (wide and tall, with and without the QR first, a square
+/// matrix, a decaying spectrum, repeated values), in both precisions.
+final class LeadingSVDTests: XCTestCase {
+    /// `rows x columns` Gaussian entries times `decay^j` in column `j`.
+    func matrix<Scalar: BLASScalar>(_ rows: Int, _ columns: Int, decay: Double = 1, seed: UInt64) -> Matrix<Scalar> {
+        let random = CounterRandom(seed: seed, stream: .factorInitialisation)
+        var w = Matrix<Scalar>(rows: rows, columns: columns)
+        for i in 0..<rows {
+            for j in 0..<columns { w[i, j] = Scalar(random.normal(row: i, column: j) * pow(decay, Double(j))) }
+        }
+        return w
+    }
+
+    func check<Scalar: BLASScalar>(
+        _ w: Matrix<Scalar>, count: Int, tolerance: Double, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let m = w.rows
+        let n = w.columns
+        let leading = try w.withView { try leadingSVD(of: $0, vectors: count) }
+        let dense = try w.withView { try thinSVD(of: $0) }
+        XCTAssertEqual(leading.u.rows, m, file: file, line: line)
+        XCTAssertEqual(leading.u.columns, count, file: file, line: line)
+        XCTAssertEqual(leading.vt.rows, count, file: file, line: line)
+        XCTAssertEqual(leading.vt.columns, n, file: file, line: line)
+        XCTAssertEqual(leading.s.count, min(m, n), file: file, line: line)
+        let top = Double(dense.s[0])
+        for (a, b) in zip(leading.s, dense.s) {
+            XCTAssertEqual(Double(a), Double(b), accuracy: tolerance * top, file: file, line: line)
+        }
+        var worst = 0.0
+        for j in 0..<count {
+            let s = Double(leading.s[j])
+            for i in 0..<m {  // W v_j - s_j u_j
+                var wv = 0.0
+                for c in 0..<n { wv += Double(w[i, c]) * Double(leading.vt[j, c]) }
+                worst = max(worst, abs(wv - s * Double(leading.u[i, j])))
+            }
+            for c in 0..<n {  // W^T u_j - s_j v_j
+                var wu = 0.0
+                for i in 0..<m { wu += Double(w[i, c]) * Double(leading.u[i, j]) }
+                worst = max(worst, abs(wu - s * Double(leading.vt[j, c])))
+            }
+            for k in 0...j {  // orthonormal columns of u and rows of vt
+                var uu = 0.0
+                var vv = 0.0
+                for i in 0..<m { uu += Double(leading.u[i, j]) * Double(leading.u[i, k]) }
+                for c in 0..<n { vv += Double(leading.vt[j, c]) * Double(leading.vt[k, c]) }
+                worst = max(worst, abs(uu - (j == k ? 1 : 0)) * top, abs(vv - (j == k ? 1 : 0)) * top)
+            }
+        }
+        XCTAssertLessThan(worst, tolerance * top, "residual of the pairs", file: file, line: line)
+    }
+
+    func testEveryPathInBothPrecisions() throws {
+        // (rows, columns): wide with and without the QR first, tall with and without, square.
+        for (m, n) in [(30, 90), (30, 40), (90, 30), (40, 30), (35, 35)] {
+            for count in [0, 1, 7, min(m, n) - 1] {
+                try check(matrix(m, n, seed: 1) as Matrix<Double>, count: count, tolerance: 1e-12)
+                try check(matrix(m, n, seed: 2) as Matrix<Float>, count: count, tolerance: 2e-4)
+            }
+        }
+    }
+
+    func testDecayingSpectrumAndRepeatedValues() throws {
+        try check(matrix(40, 120, decay: 0.8, seed: 3) as Matrix<Double>, count: 10, tolerance: 1e-12)
+        // Every value twice: H diag(A, A), H a dense Householder reflection (so no independent blocks).
+        let a: Matrix<Double> = matrix(10, 30, seed: 4)
+        var blocks = Matrix<Double>(rows: 20, columns: 60)
+        for i in 0..<10 {
+            for j in 0..<30 {
+                blocks[i, j] = a[i, j]
+                blocks[i + 10, j + 30] = a[i, j]
+            }
+        }
+        let v = (0..<20).map { Double($0 % 7) - 2.5 }
+        let vv = v.reduce(0) { $0 + $1 * $1 }
+        var w = Matrix<Double>(rows: 20, columns: 60)
+        for i in 0..<20 {
+            for j in 0..<60 {
+                var dot = 0.0
+                for r in 0..<20 { dot += v[r] * blocks[r, j] }
+                w[i, j] = blocks[i, j] - 2 * v[i] * dot / vv
+            }
+        }
+        try check(w, count: 6, tolerance: 1e-12)
+    }
+
+    func testAllPairsOrBlocksFallBackToTheDenseSVD() throws {
+        let w: Matrix<Double> = matrix(12, 20, seed: 5)
+        let all = try w.withView { try leadingSVD(of: $0, vectors: 12) }
+        let dense = try w.withView { try thinSVD(of: $0) }
+        XCTAssertEqual(all.u.storage, dense.u.storage)
+        XCTAssertEqual(all.vt.storage, dense.vt.storage)
+        var blocks = Matrix<Double>(rows: 4, columns: 6)  // block diagonal: 2 x 3 twice
+        for i in 0..<2 {
+            for j in 0..<3 {
+                blocks[i, j] = Double(i + j + 1)
+                blocks[i + 2, j + 3] = Double(i - j)
+            }
+        }
+        let split = try blocks.withView { try leadingSVD(of: $0, vectors: 1) }
+        XCTAssertEqual(split.u.columns, 4)
+    }
+
+    func testNonFiniteEntriesAreRefused() {
+        var w: Matrix<Double> = matrix(10, 30, seed: 6)
+        w[3, 7] = .nan
+        XCTAssertThrowsError(try w.withView { try leadingSVD(of: $0, vectors: 2) })
+    }
+
+    /// A shared SVD with fewer pairs serves a curve whose `k` it covers and
+    /// refuses one that needs more, naming both counts.
+    func testSharedLeadingFactorsCoverTheCurvesK() throws {
+        let w: Matrix<Double> = matrix(12, 40, seed: 7)
+        let x: Matrix<Double> = matrix(6, 40, seed: 8)
+        let shared = try w.withView { try WeightSVD(of: $0, vectors: 5) }
+        XCTAssertEqual(shared.vectors, 5)
+        let layer = try w.withView { try ReluLayer(weight: $0, bias: nil, slope: 0) }
+        let fine = try x.withView {
+            try reluSpectrum(layer: layer, points: $0, ks: [0, 2, 5], weightSVD: shared.svd)
+        }
+        XCTAssertEqual(fine.entries.count, 3)
+        XCTAssertThrowsError(
+            try x.withView { try reluSpectrum(layer: layer, points: $0, ks: [6], weightSVD: shared.svd) }
+        ) { error in
+            XCTAssertTrue(String(describing: error).contains("5 largest"), String(describing: error))
+        }
+    }
+}
