@@ -105,14 +105,20 @@ public protocol BLASScalar: BinaryFloatingPoint & Sendable where Self.RawSignifi
     static func bdsdcValues(n: Int, d: UnsafeMutablePointer<Self>, e: UnsafeMutablePointer<Self>) -> Int32
 
     /// The `count` largest singular values of the `n x n` upper bidiagonal
-    /// matrix in `d`, `e` (read only) and their vectors (`?bdsvdx` with
-    /// `range = "I"`, `il = 1`, `iu = count`: bisection and inverse iteration
-    /// on its Golub-Kahan matrix): values descending in `s`; column `j` of the
-    /// column-major `z` (`ldz >= 2 n`) holds the left vector in rows `0..<n`
-    /// and the right vector in rows `n..<2n`. Returns LAPACK's `info`.
+    /// matrix in `d`, `e` (which it may change: entries below its tolerance
+    /// are set to zero) and their vectors (`?bdsvdx` with `range = "I"`,
+    /// `il = 1`, `iu = count`: bisection and inverse iteration on its
+    /// Golub-Kahan matrix): values descending in `s`; column `j` of the
+    /// column-major `z` holds the left vector in rows `0..<n` and the right
+    /// vector in rows `n..<2n`, `ldz = 2 n`. LAPACK widens the index range to
+    /// an interval of values and writes every eigenpair of the `2n x 2n`
+    /// Golub-Kahan matrix it finds there (a zero matrix: all of them) before
+    /// it keeps `count`: `s` must hold `2 n + 1` entries and `z`
+    /// `2 n x (2 n + 1)`. `found` receives how many pairs it returns.
+    /// Returns LAPACK's `info`.
     static func bdsvdxLargest(
-        n: Int, count: Int, d: UnsafePointer<Self>, e: UnsafePointer<Self>, s: UnsafeMutablePointer<Self>,
-        z: UnsafeMutablePointer<Self>, ldz: Int
+        n: Int, count: Int, d: UnsafeMutablePointer<Self>, e: UnsafeMutablePointer<Self>,
+        s: UnsafeMutablePointer<Self>, z: UnsafeMutablePointer<Self>, found: UnsafeMutablePointer<Int32>
     ) -> Int32
 
     /// `C <- Q C` (`vect = "Q"`) or `C <- P C` (`vect = "P"`) for the
@@ -233,15 +239,13 @@ extension Float: BLASScalar {
     }
 
     public static func bdsvdxLargest(
-        n: Int, count: Int, d: UnsafePointer<Float>, e: UnsafePointer<Float>, s: UnsafeMutablePointer<Float>,
-        z: UnsafeMutablePointer<Float>, ldz: Int
+        n: Int, count: Int, d: UnsafeMutablePointer<Float>, e: UnsafeMutablePointer<Float>,
+        s: UnsafeMutablePointer<Float>, z: UnsafeMutablePointer<Float>, found: UnsafeMutablePointer<Int32>
     ) -> Int32 {
-        var found: Int32 = 0
         var superb = [Int32](repeating: 0, count: 12 * max(n, 1))
         return LAPACKE_sbdsvdx(
             LAPACK_COL_MAJOR, CChar(UInt8(ascii: "U")), CChar(UInt8(ascii: "V")), CChar(UInt8(ascii: "I")),
-            Int32(n), UnsafeMutablePointer(mutating: d), UnsafeMutablePointer(mutating: e), 0, 0, 1, Int32(count),
-            &found, s, z, Int32(ldz), &superb)
+            Int32(n), d, e, 0, 0, 1, Int32(count), found, s, z, Int32(2 * n), &superb)
     }
 
     public static func ormbrLeftColumnMajor(
@@ -364,15 +368,13 @@ extension Double: BLASScalar {
     }
 
     public static func bdsvdxLargest(
-        n: Int, count: Int, d: UnsafePointer<Double>, e: UnsafePointer<Double>, s: UnsafeMutablePointer<Double>,
-        z: UnsafeMutablePointer<Double>, ldz: Int
+        n: Int, count: Int, d: UnsafeMutablePointer<Double>, e: UnsafeMutablePointer<Double>,
+        s: UnsafeMutablePointer<Double>, z: UnsafeMutablePointer<Double>, found: UnsafeMutablePointer<Int32>
     ) -> Int32 {
-        var found: Int32 = 0
         var superb = [Int32](repeating: 0, count: 12 * max(n, 1))
         return LAPACKE_dbdsvdx(
             LAPACK_COL_MAJOR, CChar(UInt8(ascii: "U")), CChar(UInt8(ascii: "V")), CChar(UInt8(ascii: "I")),
-            Int32(n), UnsafeMutablePointer(mutating: d), UnsafeMutablePointer(mutating: e), 0, 0, 1, Int32(count),
-            &found, s, z, Int32(ldz), &superb)
+            Int32(n), d, e, 0, 0, 1, Int32(count), found, s, z, Int32(2 * n), &superb)
     }
 
     public static func ormbrLeftColumnMajor(

@@ -24,9 +24,10 @@
 /// that: every bound is the exact error of the factors it returns.
 ///
 /// Returns `u` (`m x count`), `s` (all `p` values), `vt` (`count x n`); for
-/// `count >= p`, or a matrix that `thinSVD(of:)` decomposes by its
-/// independent blocks (cheap), `thinSVD(of:)`, all pairs. Throws on
-/// non-finite entries.
+/// `count >= p`, a matrix that `thinSVD(of:)` decomposes by its independent
+/// blocks (cheap), or where `?bdsvdx` returns another count of pairs (it
+/// widens the index range to an interval of values), `thinSVD(of:)`, all
+/// pairs. Throws on non-finite entries.
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func leadingSVD<Scalar: BLASScalar>(of w: MatrixView<Scalar>, vectors count: Int) throws -> ThinSVD<Scalar> {
@@ -44,7 +45,9 @@ public func leadingSVD<Scalar: BLASScalar>(of w: MatrixView<Scalar>, vectors cou
     let rows = qr == nil ? tall : p
     let b = try Bidiagonal(&reduced, rows: rows, columns: p)
     let values = try b.values()
-    var (left, right) = try b.largestPairs(count)  // rows x count, p x count (column-major)
+    // rows x count, p x count (column-major); LAPACK's rare other count of pairs: all pairs instead
+    guard let pairs = try b.largestPairs(count) else { return try thinSVD(of: w) }
+    var (left, right) = pairs
     try b.lift(&left, count: count, reflectors: reduced, vect: "Q")
     try b.lift(&right, count: count, reflectors: reduced, vect: "P")
     if let qr { left = try lift(left, by: a, tau: qr.tau, rows: tall, columns: p, count: count) }
@@ -106,25 +109,29 @@ private struct Bidiagonal<Scalar: BLASScalar> {
 
     /// `B`'s left (padded to `rows x count`, zeros below row `p`, ready for
     /// `Q`) and right (`p x count`) vectors of its `count` largest values,
-    /// column-major (`?bdsvdx`).
-    func largestPairs(_ count: Int) throws -> (left: [Scalar], right: [Scalar]) {
+    /// column-major (`?bdsvdx`, on copies of `d` and `e`); nil when LAPACK
+    /// returns another count of pairs or a non-finite entry.
+    func largestPairs(_ count: Int) throws -> (left: [Scalar], right: [Scalar])? {
         let p = order
         guard count > 0 else { return ([], []) }
-        var s = [Scalar](repeating: 0, count: p)
-        var z = [Scalar](repeating: 0, count: 2 * p * (count + 1))
-        let info = d.withUnsafeBufferPointer { dp in
-            e.withUnsafeBufferPointer { ep in
+        var (diagonal, off) = (d, e)
+        // Room for every eigenpair of the 2p x 2p Golub-Kahan matrix LAPACK may find in its interval.
+        var s = [Scalar](repeating: 0, count: 2 * p + 1)
+        var z = [Scalar](repeating: 0, count: 2 * p * (2 * p + 1))
+        var found: Int32 = 0
+        let info = diagonal.withUnsafeMutableBufferPointer { dp in
+            off.withUnsafeMutableBufferPointer { ep in
                 s.withUnsafeMutableBufferPointer { sp in
                     z.withUnsafeMutableBufferPointer {
                         Scalar.bdsvdxLargest(
                             n: p, count: count, d: dp.baseAddress!, e: ep.baseAddress!, s: sp.baseAddress!,
-                            z: $0.baseAddress!, ldz: 2 * p)
+                            z: $0.baseAddress!, found: &found)
                     }
                 }
             }
         }
         guard info == 0 else { throw EngineError.lapackFailure(routine: "bdsvdx", info: info) }
-        guard z.allSatisfy(\.isFinite) else { throw EngineError.lapackFailure(routine: "bdsvdx", info: -1) }
+        guard Int(found) == count, z[0..<(2 * p * count)].allSatisfy(\.isFinite) else { return nil }
         let height = rows
         var left = [Scalar](repeating: 0, count: height * count)
         var right = [Scalar](repeating: 0, count: p * count)
@@ -158,14 +165,22 @@ private struct Bidiagonal<Scalar: BLASScalar> {
 
 /// The tall one of `w` and `w^T` as a column-major buffer (`max(m, n) x
 /// min(m, n)`): a wide row-major `w` is already `w^T` column-major (a copy);
-/// a tall one is transposed. Entries checked finite (`copyChecked`).
+/// a tall one is transposed as it is copied. Entries checked finite.
 private func tallColumnMajor<Scalar: BLASScalar>(_ w: MatrixView<Scalar>) throws -> [Scalar] {
-    let a = try copyChecked(w)
     let m = w.rows
     let n = w.columns
-    guard m > n else { return a }
+    guard m > n else { return try copyChecked(w) }
+    try checkWeight(rows: m, columns: n)
     var t = [Scalar](repeating: 0, count: m * n)
-    for i in 0..<m { for j in 0..<n { t[i + j * m] = a[i * n + j] } }
+    for i in 0..<m {
+        let r = w.row(i)
+        for j in 0..<n {
+            guard r[j].isFinite else {
+                throw EngineError.nonFinite("W contains NaN or infinity at row \(i), column \(j)")
+            }
+            t[i + j * m] = r[j]
+        }
+    }
     return t
 }
 

@@ -17,17 +17,22 @@ public struct WeightSVD<Scalar: BLASScalar> {
     public let columns: Int
     let hash: UInt64
 
-    /// Bytes the SVD of an `m x n` matrix needs with `count` pairs of vectors: `U`
-    /// (`m x count`), `Vt` (`count x n`), the `p = min(m, n)` values, the copy of
-    /// `W` LAPACK overwrites and, for fewer than `p` pairs, `R` and its copies
-    /// (`leadingSVD(of:vectors:)`, three `p x p` buffers and `count` columns of
-    /// the lifted vectors).
+    /// Bytes the SVD of an `m x n` matrix needs with `count` pairs of vectors,
+    /// `p = min(m, n)`. All pairs (`thinSVD(of:)`): `U` (`m x p`), `Vt`
+    /// (`p x n`), the values and the copy of `W` `?gesdd` overwrites. Fewer
+    /// (`leadingSVD(of:vectors:)`): the tall copy of `W`, the matrix `?gebrd`
+    /// reduces (`R`, or a copy of the tall one), `?bdsvdx`'s `2p x (2p + 1)`
+    /// vectors, the pairs before and after their lifting, `U` and `Vt` of
+    /// `count` pairs; and at least the former, which it falls back to.
     static func memoryBytes(rows m: Int, columns n: Int, vectors count: Int) -> Double {
-        let p = Double(min(m, n))
+        let (rows, columns) = (Double(m), Double(n))
+        let p = min(rows, columns)
+        let full = rows * p + p * columns + p + rows * columns
         let c = Double(min(count, min(m, n)))
-        let leading = c < p ? 3 * p * p + Double(max(m, n)) * c : 0
-        return (Double(m) * c + c * Double(n) + p + Double(m) * Double(n) + leading)
-            * Double(MemoryLayout<Scalar>.stride)
+        guard c < p else { return full * Double(MemoryLayout<Scalar>.stride) }
+        let tall = max(rows, columns)
+        let leading = 2 * rows * columns + 2 * p * (2 * p + 1) + c * (2 * tall + p + rows + columns) + 10 * p
+        return max(full, leading) * Double(MemoryLayout<Scalar>.stride)
     }
 
     /// The SVD of `w` with OpenBLAS at one thread, its memory checked against

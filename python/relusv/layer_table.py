@@ -502,14 +502,15 @@ def kernel_singular_values(layer: LayerInput) -> np.ndarray:
 
 class _Jobs:
     """The table's work on a pool (``relusv._workers.NativeWorkers``), while the calling thread walks the rows:
-    per layer in order, the singular values of its kernel and the operator norm of a convolution or joint map,
-    submitted first; then, as the rows reach them, the GMW comparison of every site; after the rows, the bound
-    curves, largest first (each native call on one thread: ``threads=1`` for the curves unless ``relu_options``
-    names a count). ``later`` pairs a result with what writes it into its row; ``finish`` waits for them in
-    the rows' order. Every value is what the call gives alone: the pool's size changes the time only."""
+    per layer in order, the singular values of its kernel (from the shared SVD of a bounded layer's ``W``,
+    ``shared_vectors``) and the operator norm of a convolution or joint map, submitted first; then, as the
+    rows reach them, the GMW comparison of every site; after the rows, the bound curves, largest first (each
+    native call on one thread: ``threads=1`` for the curves unless ``relu_options`` names a count). ``later``
+    pairs a result with what writes it into its row; ``finish`` waits for them in the rows' order. No value
+    depends on the pool's size, which changes the time only."""
 
     def __init__(self, pool: Any, layers: Sequence[LayerInput], seed: int, bounded: Callable[[LayerInput], bool],
-                 points: int = 0):
+                 points: int):
         self.pool = pool
         self.spectra: Dict[str, Any] = {}
         self.norms: Dict[str, Any] = {}
@@ -544,8 +545,9 @@ class _Jobs:
         self.pending.append((None, fill))
 
     def start_curves(self) -> None:
-        """Submits the curves, the largest first (so that no large one runs alone at the end); a layer's
-        shared SVD is freed as soon as its last curve ends (``_release_when_done``)."""
+        """Submits the curves, the largest first (so that no large one runs alone at the end), those that read
+        a shared SVD still being computed when it is done (``_after``); a layer's shared SVD is freed as soon
+        as its last curve ends (``_release_when_done``)."""
         counts: Dict[str, int] = {}
         for *_, name in self.curves:
             counts[name] = counts.get(name, 0) + 1
@@ -567,9 +569,12 @@ class _Jobs:
         out: Future = Future()
 
         def submit(_first: Any) -> None:
+            # Runs where ``first`` ends (a worker), or here if it has just ended. After an error or Ctrl-C
+            # ``NativeWorkers`` refuses new work (RuntimeError) before it shuts its pool down, so this never
+            # submits into a pool that is cancelling its queue.
             try:
                 self.pool.submit(fn, *args).add_done_callback(functools.partial(_settle, out))
-            except BaseException as error:   # the pool closed (an error or Ctrl-C elsewhere)
+            except Exception as error:
                 out.set_exception(error)
         first.add_done_callback(submit)
         return out

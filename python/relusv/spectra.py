@@ -547,8 +547,10 @@ def relu_singular_values(
     weight_svd : WeightSVD, optional
         The SVD of this ``W``, made once for several curves of the layer
         (over different points): the call skips its own SVD and gives the
-        same values. A ``WeightSVD`` of another matrix, or of another
-        precision than the call computes in, raises ``InvalidInputError``.
+        same values (with ``WeightSVD(W, vectors=r)``, values that agree with
+        them to rounding, and ``k`` at most ``r``, else ``InvalidInputError``).
+        A ``WeightSVD`` of another matrix raises ``InvalidInputError``, one of
+        another precision than the call computes in ``InvalidTypeError``.
 
     Returns
     -------

@@ -167,3 +167,33 @@ def test_leading_pairs_cover_the_curves_k_only():
     for bad, error in ((-1, InvalidInputError), (2.5, InvalidTypeError), (True, InvalidTypeError)):
         with pytest.raises(error, match="vectors"):
             WeightSVD(w, vectors=bad)
+
+
+@pytest.mark.parametrize("case", ["zero", "rank-one", "orthonormal-rows", "float32-decaying"])
+def test_leading_pairs_where_lapack_finds_more_than_asked(case):
+    # LAPACK's ?bdsvdx widens the index range to an interval of values and may find more pairs than asked
+    # (a zero or low-rank W asked for more than its rank, values tied across the count): the values stay
+    # NumPy's and each bound of a curve reading the pairs is the float64 error of its factors.
+    rng = np.random.default_rng(7)
+    if case == "zero":
+        w = np.zeros((20, 70))
+    elif case == "rank-one":
+        w = np.outer(rng.normal(size=25), rng.normal(size=80))
+    elif case == "orthonormal-rows":
+        w = np.linalg.qr(rng.normal(size=(80, 20)))[0].T
+    else:
+        w = (rng.normal(size=(60, 80)) * 0.8 ** np.arange(80)).astype(np.float32)
+    count = 3
+    expected = np.linalg.svd(w.astype(np.float64), compute_uv=False)
+    x = np.abs(rng.normal(size=(12, w.shape[1]))).astype(w.dtype)
+    b = rng.normal(size=w.shape[0]).astype(w.dtype)
+    with WeightSVD(w, vectors=count) as svd:
+        assert svd.vectors == count
+        eps = 2e-5 if w.dtype == np.float32 else 1e-12
+        np.testing.assert_allclose(svd.values, expected, rtol=0, atol=eps * max(expected[0], 1))
+        r = relusv.relu_singular_values(w, b, x, [0, 1, 3], max_steps=10, return_factors=True, weight_svd=svd)
+    w64, b64, x64 = (a.astype(np.float64) for a in (w, b, x))
+    for bound, (u, v) in zip(r.bound, r.factors):
+        u, v = u.astype(np.float64), v.astype(np.float64)
+        error = np.linalg.norm(np.maximum(x64 @ w64.T + b64, 0) - np.maximum(x64 @ v.T @ u.T + b64, 0), axis=1).max()
+        assert bound == pytest.approx(error, rel=1e-12, abs=1e-12)
