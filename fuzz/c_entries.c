@@ -130,6 +130,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         size_t held;
         check(relusv_weight_svd_values(shared, sv, byte(&r) % 17));
         check(relusv_weight_svd_vectors((byte(&r) & 1) ? shared : NULL, (byte(&r) & 1) ? &held : NULL));
+        double fu[16 * 16], fvt[16 * 16];  /* W is at most 9 x 9 here; a count beyond what is held: a status */
+        size_t want = byte(&r) % 5;
+        check(relusv_weight_svd_factors(shared, (byte(&r) & 1) ? fu : NULL, (byte(&r) & 1) ? fvt : NULL, want));
     }
     uint64_t ks[3] = {byte(&r) % 10, byte(&r) % 10, byte(&r) % 10};
     relusv_relu_spectrum *spectrum = NULL;

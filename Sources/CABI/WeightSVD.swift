@@ -120,3 +120,30 @@ public func relusv_weight_svd_values(_ handle: OpaquePointer?, _ values: UnsafeM
         copyOut(s, to: values)
     }
 }
+
+@_cdecl("relusv_weight_svd_factors")
+public func relusv_weight_svd_factors(
+    _ handle: OpaquePointer?, _ u: UnsafeMutablePointer<Double>?, _ vt: UnsafeMutablePointer<Double>?, _ count: Int
+) -> relusv_status {
+    guarded {
+        let factors = try WeightSVDBox.from(handle)
+        func copy<Scalar: BLASScalar>(_ svd: ThinSVD<Scalar>) throws {
+            guard count >= 0, count <= svd.u.columns else {
+                throw CallError(
+                    RELUSV_ERROR_INVALID_ARGUMENT,
+                    "count = \(UInt(bitPattern: count)) but the SVD holds \(svd.u.columns) pairs of vectors")
+            }
+            let (m, n) = (svd.u.rows, svd.vt.columns)
+            if let u {
+                for i in 0..<m { for j in 0..<count { u[i * count + j] = Double(svd.u[i, j]) } }
+            }
+            if let vt {
+                for j in 0..<count { for c in 0..<n { vt[j * n + c] = Double(svd.vt[j, c]) } }
+            }
+        }
+        switch factors {
+        case .float(let f): try copy(f.svd)
+        case .double(let d): try copy(d.svd)
+        }
+    }
+}

@@ -139,6 +139,20 @@ int main(void) {
               relusv_weight_svd_vectors(leading, &held) == RELUSV_OK && held == 2,
           "leading svd: %s", relusv_last_error());
     {
+        /* Its factors read back: W v_j = s_j u_j for the pairs held. */
+        double lu[M * 2], lvt[2 * N], ls[N];
+        CHECK(relusv_weight_svd_factors(leading, lu, lvt, 2) == RELUSV_OK &&
+                  relusv_weight_svd_values(leading, ls, N) == RELUSV_OK,
+              "leading factors: %s", relusv_last_error());
+        for (int j = 0; j < 2; ++j)
+            for (int i = 0; i < M; ++i) {
+                double wv = 0;
+                for (int c = 0; c < N; ++c) wv += w[i * N + c] * lvt[j * N + c];
+                CHECK(fabs(wv - ls[j] * lu[i * 2 + j]) <= 1e-12 * ls[0], "W v_%d = s_%d u_%d", j, j, j);
+            }
+        CHECK(relusv_weight_svd_factors(leading, lu, NULL, 3) == RELUSV_ERROR_INVALID_ARGUMENT, "3 pairs of 2 read");
+    }
+    {
         uint64_t few[2] = {0, 2}, more[1] = {3};
         relusv_relu_spectrum *alone = NULL, *with = NULL, *beyond = NULL;
         options.weight_svd = NULL;

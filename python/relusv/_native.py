@@ -194,6 +194,7 @@ PROTOTYPES = {
     "relusv_weight_svd_create": (_status, [POINTER(Matrix), POINTER(_handle)]),
     "relusv_weight_svd_create_leading": (_status, [POINTER(Matrix), c_size_t, POINTER(_handle)]),
     "relusv_weight_svd_vectors": (_status, [_handle, POINTER(c_size_t)]),
+    "relusv_weight_svd_factors": (_status, [_handle, POINTER(c_double), POINTER(c_double), c_size_t]),
     "relusv_weight_svd_free": (None, [_handle]),
     "relusv_weight_svd_values": (_status, [_handle, POINTER(c_double), c_size_t]),
     "relusv_relu_sv_options_init": (None, [POINTER(ReluSVOptions), c_size_t]),

@@ -390,6 +390,19 @@ class WeightSVD:
         self.values: np.ndarray = values
         self.vectors: int = int(held.value)
 
+    def factors(self, count: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(U, s, Vt)`` of the first ``count`` pairs (default: all ``vectors`` held), float64: ``U``
+        ``(m, count)``, ``s`` ``(count,)``, ``Vt`` ``(count, n)``, so that ``(U * s) @ Vt`` is the rank-``count``
+        truncation of ``W`` these factors give."""
+        count = self.vectors if count is None else _validation.integer(count, "count", 0, self.vectors)
+        m, n = self.shape
+        u = np.empty((m, count))
+        vt = np.empty((count, n))
+        with self._native.borrow() as h:
+            check(lib.relusv_weight_svd_factors(h, u.ctypes.data_as(ctypes.POINTER(ctypes.c_double)),
+                                                vt.ctypes.data_as(ctypes.POINTER(ctypes.c_double)), count))
+        return u, self.values[:count].copy(), vt
+
     @property
     def closed(self) -> bool:
         native = getattr(self, "_native", None)

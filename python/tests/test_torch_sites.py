@@ -287,6 +287,13 @@ def test_relu6_site_certified_with_relu6():
         assert bound == pytest.approx(_per_point_error(relu6_out, torch.clamp(z, 0, 6)), rel=1e-9, abs=1e-12)
         u_t = torch.from_numpy(np.asarray(u))
         assert u_t.shape[1] <= k or np.linalg.matrix_rank(lm.reshape(6, -1).numpy()) <= k
+    # with the table's shared SVD of W (its truncations read from the engine's factors): the same curve
+    import relusv
+
+    with relusv.WeightSVD(joint.matrix) as svd:
+        shared = joint.bounds(h.reshape(10, -1).numpy(), ks, seed=0, max_steps=20, weight_svd=svd)
+    np.testing.assert_allclose(shared.bound, spectrum.bound, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(shared.truncation_bound, spectrum.truncation_bound, rtol=1e-12, atol=1e-14)
 
 
 def test_resnet18_every_relu_site_has_a_row():

@@ -197,3 +197,20 @@ def test_leading_pairs_where_lapack_finds_more_than_asked(case):
         u, v = u.astype(np.float64), v.astype(np.float64)
         error = np.linalg.norm(np.maximum(x64 @ w64.T + b64, 0) - np.maximum(x64 @ v.T @ u.T + b64, 0), axis=1).max()
         assert bound == pytest.approx(error, rel=1e-12, abs=1e-12)
+
+
+def test_factors_read_back():
+    # (U * s) @ Vt of the first r pairs is the rank-r truncation NumPy's SVD gives; fewer pairs held, fewer read.
+    rng = np.random.default_rng(8)
+    w = rng.normal(size=(30, 90)) * 0.85 ** np.arange(90)
+    u0, s0, vt0 = np.linalg.svd(w, full_matrices=False)
+    for vectors in (None, 6):
+        with WeightSVD(w, vectors=vectors) as svd:
+            u, s, vt = svd.factors(5)
+            assert u.shape == (30, 5) and s.shape == (5,) and vt.shape == (5, 90)
+            np.testing.assert_allclose((u * s) @ vt, (u0[:, :5] * s0[:5]) @ vt0[:5], rtol=0, atol=1e-12 * s0[0])
+            assert svd.factors()[0].shape[1] == svd.vectors
+            with pytest.raises(InvalidInputError, match="count"):
+                svd.factors(svd.vectors + 1)
+    with pytest.raises(InvalidInputError, match="closed"):
+        svd.factors(1)

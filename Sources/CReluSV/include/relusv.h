@@ -106,8 +106,9 @@
  *          weight_svd of relusv_relu_sv_options. Behaviour: the singular
  *          values and SVD of a matrix of independent blocks (a grouped
  *          convolution's kernel matrix, a diagonal) from its blocks'.
- *   0.4.0  relusv_weight_svd_create_leading and relusv_weight_svd_vectors:
- *          a shared SVD with the vectors of the largest values only.
+ *   0.4.0  relusv_weight_svd_create_leading, relusv_weight_svd_vectors and
+ *          relusv_weight_svd_factors: a shared SVD with the vectors of the
+ *          largest values only, and its factors read back.
  */
 #ifndef RELUSV_H
 #define RELUSV_H
@@ -357,6 +358,11 @@ relusv_status relusv_weight_svd_create_leading(const relusv_matrix *w, size_t ve
 /* The pairs of singular vectors the SVD holds: min(m, n), or fewer
  * (relusv_weight_svd_create_leading). Since 0.4.0. */
 relusv_status relusv_weight_svd_vectors(const relusv_weight_svd *svd, size_t *vectors);
+/* Copies the first `count` pairs (at most relusv_weight_svd_vectors) as
+ * doubles: `u` row-major m x count, `vt` row-major count x n, the pairs of the
+ * values relusv_weight_svd_values gives in that order; either pointer may be
+ * NULL (not copied). Since 0.4.0. */
+relusv_status relusv_weight_svd_factors(const relusv_weight_svd *svd, double *u, double *vt, size_t count);
 void relusv_weight_svd_free(relusv_weight_svd *svd);
 /* Copies the singular values, descending: `count` must be min(m, n). */
 relusv_status relusv_weight_svd_values(const relusv_weight_svd *svd, double *values, size_t count);

@@ -503,7 +503,7 @@ class JointMap:
         if self.activation.family == CLIPPED:
             options["return_factors"] = True
             spectrum = engine(self.matrix, self.bias, rows, ks, seed=seed, group_size=self.positions, **options)
-            spectrum = self._clipped(rows, spectrum)
+            spectrum = self._clipped(rows, spectrum, options.get("weight_svd"))
         else:
             options["return_factors"] = want_factors
             spectrum = engine(self.matrix, self.bias, rows, ks, seed=seed, group_size=self.positions,
@@ -535,17 +535,20 @@ class JointMap:
 
         return truncated_svd(self.matrix, min(self.matrix.shape))
 
-    def _clipped(self, rows: np.ndarray, spectrum):
+    def _clipped(self, rows: np.ndarray, spectrum, shared: Any = None):
         """Every candidate re-evaluated with the clipped activation (see ``bounds``). The candidates are
         compared on the points' coordinates along their right factors from two products made once per curve,
         ``rows @ Vt_W^T`` (the truncated SVD's) and ``Z = rows @ W^T`` (the regression's:
         ``rows @ (Q_k^T W)^T = Z Q_k``); the one chosen at each ``k`` is evaluated again from its factors
-        (``error(rows, U, V)``), the value reported, and the previous ``k``'s best keeps that value."""
+        (``error(rows, U, V)``), the value reported, and the previous ``k``'s best keeps that value. The
+        truncated SVD's pairs come from ``shared`` (the curve's ``relusv.WeightSVD`` of ``W``, which the
+        engine has checked) where it is given, else from ``_weight_svd``."""
         w = self.matrix
-        u_w, s_w, vt_w = self._weight_svd
         ks = np.asarray(spectrum.ks, dtype=np.int64)
+        kmax = int(ks.max(initial=0))
+        u_w, s_w, vt_w = self._weight_svd if shared is None else shared.factors(kmax)
         z = rows @ w.T
-        along_w = rows @ vt_w[:int(ks.max(initial=0))].T
+        along_w = rows @ vt_w[:kmax].T
         vt_z = _right_singular_vectors(z)
         exact = self.activation.numpy(z + self.bias)
         bounds, truncation, sources, factors = [], [], [], []
