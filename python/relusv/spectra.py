@@ -351,6 +351,13 @@ class WeightSVD:
     vectors : int
         The pairs of singular vectors held.
 
+    Methods
+    -------
+    factors(count=None)
+        ``(U, s, Vt)`` of the first ``count`` pairs (default: all held), float64.
+    close()
+        Frees the factors (also a context manager).
+
     Raises
     ------
     InvalidInputError
