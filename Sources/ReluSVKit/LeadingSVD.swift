@@ -186,7 +186,7 @@ private func tallColumnMajor<Scalar: BLASScalar>(_ w: MatrixView<Scalar>) throws
 
 /// `R` (`p x p`, column-major, zeros below the diagonal) of `A = Q R` for the
 /// column-major `rows x p` buffer `a`, which keeps the reflectors (with `tau`).
-private func householderR<Scalar: BLASScalar>(_ a: inout [Scalar], rows: Int, columns p: Int) throws -> (
+func householderR<Scalar: BLASScalar>(_ a: inout [Scalar], rows: Int, columns p: Int) throws -> (
     r: [Scalar], tau: [Scalar]
 ) {
     var tau = [Scalar](repeating: 0, count: p)

@@ -44,6 +44,16 @@ private func rightOfDense<Scalar: BLASScalar>(_ a: inout [Scalar], rows m: Int, 
     return ThinSVD(u: Matrix(rows: 0, columns: n, storage: []), s: f.s, vt: f.vt)
 }
 
+/// Whether every entry is finite and the largest magnitude lies where
+/// `?gesdd` does not rescale the matrix first (zero, or within
+/// `[sqrt(tiny) / eps, eps / sqrt(tiny)]`).
+func withinUnscaledRange<Scalar: BLASScalar>(_ a: [Scalar]) -> Bool {
+    let small = Scalar.leastNormalMagnitude.squareRoot() / Scalar.ulpOfOne
+    guard a.allSatisfy(\.isFinite) else { return false }
+    let largest = a.reduce(Scalar.zero) { max($0, abs($1)) }
+    return largest == 0 || (largest >= small && largest <= 1 / small)
+}
+
 /// `?gesdd`'s threshold: an `N x n` matrix with `N >= INT(11 n / 6)` is
 /// first reduced by its own Householder QR (`dgesdd` computes it in double,
 /// `sgesdd` in single precision: the same integer for `n` below about 10^6).
@@ -76,11 +86,8 @@ private func triangularFactor<Scalar: BLASScalar>(_ a: inout [Scalar], rows: Int
 func bidiagonalRightSVD<Scalar: BLASScalar>(_ a: inout [Scalar], rows m: Int, columns n: Int) throws
     -> ThinSVD<Scalar>?
 {
-    let small = Scalar.leastNormalMagnitude.squareRoot() / Scalar.ulpOfOne
-    guard a.allSatisfy(\.isFinite) else { return nil }
-    let largest = a.reduce(Scalar.zero) { max($0, abs($1)) }
-    guard largest == 0 || (largest >= small && largest <= 1 / small),
-        let query = Scalar.gesddWorkspace(m: m, n: n), query - 3 * n >= max(m, 3 * n * n + 4 * n)
+    guard withinUnscaledRange(a), let query = Scalar.gesddWorkspace(m: m, n: n),
+        query - 3 * n >= max(m, 3 * n * n + 4 * n)
     else { return nil }
     let lwork = query - 3 * n
     var work = [Scalar](repeating: 0, count: lwork)

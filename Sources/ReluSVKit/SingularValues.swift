@@ -101,7 +101,17 @@ public func singularValues<Scalar: BLASScalar>(of w: MatrixView<Scalar>) throws 
 }
 
 /// `?gesdd`, values only, of the row-major `m x n` buffer `a` (overwritten).
+/// A wide matrix that `?gesdd` would first reduce by an LQ (`n >= 11 m / 6`)
+/// is, as stored, the column-major tall `W^T`: its Householder QR
+/// (`householderR`) gives the `m x m` `R` with `W`'s values without the
+/// transposed copy LAPACKE makes of a row-major matrix nor the LQ (about a
+/// quarter less time on a `2048 x 12544` matrix); entries `?gesdd` would
+/// rescale first keep `?gesdd`'s own path.
 private func denseValues<Scalar: BLASScalar>(_ a: inout [Scalar], rows m: Int, columns n: Int) throws -> [Scalar] {
+    if m > 0, n > m, n >= gesddQRThreshold(columns: m), withinUnscaledRange(a) {
+        var (r, _) = try householderR(&a, rows: n, columns: m)
+        return try denseValues(&r, rows: m, columns: m)
+    }
     var s = [Scalar](repeating: 0, count: min(m, n))
     let info = a.withUnsafeMutableBufferPointer { ap in
         s.withUnsafeMutableBufferPointer { sp in

@@ -135,6 +135,24 @@ final class LeadingSVDTests: XCTestCase {
         XCTAssertEqual(split.u.columns, 4)
     }
 
+    /// `singularValues(of:)` of a wide matrix by the QR of its stored
+    /// transpose: `?gesdd`'s values (of the same matrix, with all pairs) to
+    /// `eps sigma_0`, in both precisions, down to one row, and at a scale
+    /// `?gesdd` rescales (its own path).
+    func testWideValuesByTheQRFirst() throws {
+        for (m, n, scale) in [(1, 9, 1.0), (5, 10, 1.0), (30, 200, 1.0), (30, 200, 1e-300)] {
+            var w: Matrix<Double> = matrix(m, n, seed: 10)
+            for i in 0..<m { for j in 0..<n { w[i, j] *= scale } }
+            let values = try w.withView { try singularValues(of: $0) }
+            let dense = try w.withView { try thinSVD(of: $0) }.s
+            for (a, b) in zip(values, dense) { XCTAssertEqual(a, b, accuracy: 1e-13 * dense[0], "\(m) x \(n)") }
+            let single: Matrix<Float> = matrix(m, n, seed: 11)
+            let s32 = try single.withView { try singularValues(of: $0) }
+            let d32 = try single.withView { try thinSVD(of: $0) }.s
+            for (a, b) in zip(s32, d32) { XCTAssertEqual(a, b, accuracy: 2e-5 * d32[0], "\(m) x \(n) float32") }
+        }
+    }
+
     func testNonFiniteEntriesAreRefused() {
         var w: Matrix<Double> = matrix(10, 30, seed: 6)
         w[3, 7] = .nan
