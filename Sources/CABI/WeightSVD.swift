@@ -14,6 +14,14 @@ final class WeightSVDBox: OpaqueHandle {
     let factors: Factors
     init(_ factors: Factors) { self.factors = factors }
 
+    /// The SVD of `w` in its precision (`WeightSVD(of:vectors:)`; nil: all pairs).
+    static func made(of w: MatrixArgument, vectors: Int?) throws -> WeightSVDBox {
+        switch w {
+        case .float(let v): WeightSVDBox(.float(try WeightSVD(of: v, vectors: vectors)))
+        case .double(let v): WeightSVDBox(.double(try WeightSVD(of: v, vectors: vectors)))
+        }
+    }
+
     static func from(_ handle: OpaquePointer?, _ name: String = "svd") throws -> Factors {
         try borrow(handle, name).factors
     }
@@ -53,12 +61,7 @@ public func relusv_weight_svd_create(_ w: UnsafePointer<relusv_matrix>?, _ out: 
     guarded {
         let w = try MatrixArgument(w, "W")
         let out = try required(out, "svd")
-        let factors: WeightSVDBox.Factors =
-            switch w {
-            case .float(let v): .float(try WeightSVD(of: v))
-            case .double(let v): .double(try WeightSVD(of: v))
-            }
-        out.pointee = WeightSVDBox(factors).handle()
+        out.pointee = try WeightSVDBox.made(of: w, vectors: nil).handle()
     }
 }
 
@@ -70,13 +73,7 @@ public func relusv_weight_svd_create_leading(
         let w = try MatrixArgument(w, "W")
         let out = try required(out, "svd")
         // size_t arrives as Int: a count above Int.max (negative here) asks for every pair.
-        let count = vectors < 0 ? Int.max : vectors
-        let factors: WeightSVDBox.Factors =
-            switch w {
-            case .float(let v): .float(try WeightSVD(of: v, vectors: count))
-            case .double(let v): .double(try WeightSVD(of: v, vectors: count))
-            }
-        out.pointee = WeightSVDBox(factors).handle()
+        out.pointee = try WeightSVDBox.made(of: w, vectors: vectors < 0 ? Int.max : vectors).handle()
     }
 }
 

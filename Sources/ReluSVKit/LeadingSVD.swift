@@ -39,10 +39,16 @@ public func leadingSVD<Scalar: BLASScalar>(of w: MatrixView<Scalar>, vectors cou
     if let split = IndependentBlocks.of(w), split.pairs == p { return try thinSVD(of: w) }  // by its blocks
     let tall = max(m, n)
     var a = try tallColumnMajor(w)
-    var qr: (r: [Scalar], tau: [Scalar])?
-    if tall >= gesddQRThreshold(columns: p) { qr = try householderR(&a, rows: tall, columns: p) }
-    var reduced = qr?.r ?? a
-    let rows = qr == nil ? tall : p
+    // The matrix ?gebrd reduces: R (A then keeps Q_0's reflectors, with tau), or A itself, handed over
+    // rather than copied (not read again).
+    var reduced: [Scalar]
+    var tau: [Scalar]?
+    if tall >= gesddQRThreshold(columns: p) {
+        (reduced, tau) = try householderR(&a, rows: tall, columns: p)
+    } else {
+        (reduced, a) = (a, [])
+    }
+    let rows = tau == nil ? tall : p
     let b = try Bidiagonal(&reduced, rows: rows, columns: p)
     let values = try b.values()
     // rows x count, p x count (column-major); LAPACK's rare other count of pairs: all pairs instead
@@ -50,7 +56,7 @@ public func leadingSVD<Scalar: BLASScalar>(of w: MatrixView<Scalar>, vectors cou
     var (left, right) = pairs
     try b.lift(&left, count: count, reflectors: reduced, vect: "Q")
     try b.lift(&right, count: count, reflectors: reduced, vect: "P")
-    if let qr { left = try lift(left, by: a, tau: qr.tau, rows: tall, columns: p, count: count) }
+    if let tau { left = try lift(left, by: a, tau: tau, rows: tall, columns: p, count: count) }
     // A = U_A S V_A^T. Wide W = A^T: u = V_A, vt = U_A^T; tall W = A: u = U_A, vt = V_A^T.
     let wide = m <= n
     var u = Matrix<Scalar>(rows: m, columns: count)

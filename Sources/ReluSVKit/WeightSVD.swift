@@ -20,8 +20,8 @@ public struct WeightSVD<Scalar: BLASScalar> {
     /// Bytes the SVD of an `m x n` matrix needs with `count` pairs of vectors,
     /// `p = min(m, n)`. All pairs (`thinSVD(of:)`): `U` (`m x p`), `Vt`
     /// (`p x n`), the values and the copy of `W` `?gesdd` overwrites. Fewer
-    /// (`leadingSVD(of:vectors:)`): the tall copy of `W`, the matrix `?gebrd`
-    /// reduces (`R`, or a copy of the tall one), `?bdsvdx`'s `2p x (2p + 1)`
+    /// (`leadingSVD(of:vectors:)`): the tall copy of `W` (which `?gebrd`
+    /// reduces, or its `R`, `p x p`), `?bdsvdx`'s `2p x (2p + 1)`
     /// vectors, the pairs before and after their lifting, `U` and `Vt` of
     /// `count` pairs; and at least the former, which it falls back to.
     static func memoryBytes(rows m: Int, columns n: Int, vectors count: Int) -> Double {
@@ -31,7 +31,7 @@ public struct WeightSVD<Scalar: BLASScalar> {
         let c = Double(min(count, min(m, n)))
         guard c < p else { return full * Double(MemoryLayout<Scalar>.stride) }
         let tall = max(rows, columns)
-        let leading = 2 * rows * columns + 2 * p * (2 * p + 1) + c * (2 * tall + p + rows + columns) + 10 * p
+        let leading = rows * columns + p * p + 2 * p * (2 * p + 1) + c * (2 * tall + p + rows + columns) + 10 * p
         return max(full, leading) * Double(MemoryLayout<Scalar>.stride)
     }
 
