@@ -517,6 +517,33 @@ def test_grouped_kernel_spectrum_is_the_dense_one(groups, block):
         assert got.shape == want.shape and np.allclose(got, want, rtol=1e-12, atol=1e-12 * want[0])
 
 
+@pytest.mark.parametrize("after", [nn.ReLU, nn.Identity, nn.SiLU])
+def test_a_grouped_convolution_has_one_kernel_matrix_whatever_follows_it(after):
+    """The row of a depthwise / grouped convolution measures the operator's block-diagonal kernel matrix
+    (MATH.md section 9) whether a ReLU, nothing or another activation follows: its spectrum is NumPy's SVD of
+    that dense matrix, ``sigma_0`` stays below the layer's operator norm, and ``Monitor`` records the same."""
+    torch.manual_seed(0)
+    for groups in (8, 2):
+        conv = nn.Conv2d(8, 8, 3, padding=1, groups=groups)
+        model = nn.Sequential(conv, after(), nn.Flatten(), nn.Linear(8 * 6 * 6, 3)).eval()
+        x, y = torch.randn(40, 8, 6, 6), torch.randint(0, 3, (40,))
+        row = analyze(model, x, y, relu_bounds=False, progress=False).iloc[0]
+        w = conv.weight.detach().double().numpy()
+        dense = np.zeros((8, 8, 3, 3))
+        per = 8 // groups
+        for g in range(groups):
+            dense[g * per:(g + 1) * per, g * (8 // groups):(g + 1) * (8 // groups)] = w[g * per:(g + 1) * per]
+        want = np.linalg.svd(dense.reshape(8, -1), compute_uv=False)
+        assert row["matrix_shape"] == (8, 72) and row["rank"] == 8
+        assert row["sigma_0"] == pytest.approx(want[0], rel=1e-6)
+        assert row["sigma_0"] <= row["operator_norm"] * (1 + 1e-12)
+        monitor = Monitor(model, x, y, layers=["0"])
+        monitor.measure()
+        h = monitor.history.to_pandas()
+        top = h[(h.layer == "0") & (h.quantity == "singular_value") & (h.k == 0)]["value"]
+        assert float(top.iloc[0]) == pytest.approx(want[0], rel=1e-6)
+
+
 def test_one_svd_per_bounded_layer_shared_and_freed(monkeypatch):
     """Each bounded layer's ``W`` is decomposed once (``relusv.WeightSVD``) for its spectrum and both groups'
     curves, every curve gets it, and every one is closed when the table is done."""

@@ -1,4 +1,5 @@
-"""What every convolution helper of relusv.torch needs: one check of a Conv2d, one padding rule."""
+"""What every convolution helper of relusv.torch needs: one check of a Conv2d, one padding rule, one dense form
+of a grouped kernel."""
 from __future__ import annotations
 
 from typing import Tuple
@@ -26,3 +27,17 @@ def pad_input(x: torch.Tensor, padding: Tuple[int, int], padding_mode: str) -> T
         return x, tuple(padding)
     pad = (padding[1], padding[1], padding[0], padding[0])
     return nn.functional.pad(x, pad, mode=padding_mode), (0, 0)
+
+
+def block_diagonal_kernel(w: torch.Tensor, groups: int) -> torch.Tensor:
+    """A grouped convolution's kernel ``w`` (``C_out x C_in/G x kh x kw``) as the dense ``C_out x C_in x kh x kw``
+    kernel of the same operator: block ``g`` of the output sees only block ``g`` of the input, zeros elsewhere
+    (MATH.md section 9). Its ``reshape(C_out, -1)`` is the kernel matrix of every relusv.torch quantity of a
+    grouped layer; ``w`` itself for ``groups = 1``."""
+    if groups == 1:
+        return w
+    out_per, in_per = w.shape[0] // groups, w.shape[1]
+    dense = torch.zeros(w.shape[0], in_per * groups, *w.shape[2:], dtype=w.dtype, device=w.device)
+    for g in range(groups):
+        dense[g * out_per:(g + 1) * out_per, g * in_per:(g + 1) * in_per] = w[g * out_per:(g + 1) * out_per]
+    return dense

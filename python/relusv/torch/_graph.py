@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..errors import InvalidInputError, InvalidTypeError
+from ._conv_geometry import block_diagonal_kernel
 from .activations import CLIPPED, RELU_FAMILY, Activation, function_activation, module_activation, node_activation
 from .double_conv import DoubleConv2d
 from .double_linear import DoubleLinear
@@ -258,8 +259,10 @@ class Layer:
         return fold_batchnorm(self.module.weight.detach(), b, self.batchnorm[1])[1]
 
     def matrix(self) -> torch.Tensor:
-        """``W`` as an ``(out, in)`` matrix: the weight, or ``K_mat = K.reshape(C_out, -1)`` (MATH.md section 9)."""
-        w = self.weight()
+        """``W`` as an ``(out, in)`` matrix: the weight, or ``K_mat = K.reshape(C_out, -1)`` (MATH.md section 9), a
+        grouped convolution's ``K`` in its dense block-diagonal form (``block_diagonal_kernel``): the matrix of the
+        operator whatever activation follows."""
+        w = block_diagonal_kernel(self.weight(), int(getattr(self.module, "groups", 1)))
         return w.reshape(w.shape[0], -1)
 
     def folded_module(self) -> nn.Module:

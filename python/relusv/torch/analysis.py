@@ -3,8 +3,8 @@
 For every layer ``discover`` finds (qualified module names, BatchNorm folded),
 over a probe set split into correctly and incorrectly classified points:
 
-- the spectrum of ``W`` (``K_mat = K.reshape(C_out, -1)`` for a convolution,
-  MATH.md section 9): numerical rank, ``sigma_0``, smallest ``sigma``, stable
+- the spectrum of ``W`` (``K_mat = K.reshape(C_out, -1)`` for a convolution, a
+  grouped one's ``K`` in its dense block-diagonal form, MATH.md section 9): numerical rank, ``sigma_0``, smallest ``sigma``, stable
   rank ``||W||_F^2 / sigma_0^2``;
 - the Gaussian mean width and effective dimension ``(w / diam)^2`` of both
   groups, at the layer's input and at its activation's output, on sets of

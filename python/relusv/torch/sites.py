@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from ..errors import InvalidInputError
+from ._conv_geometry import block_diagonal_kernel
 from ._graph import _BATCHNORMS, _PASSTHROUGH, Layer, batchnorm_parts, functional_batchnorm, layer_kind
 from .activations import CLIPPED, Activation, node_activation
 
@@ -265,17 +266,9 @@ def site_nodes(sites: Sequence[Site]) -> List[str]:
 # -- the joint map of a site --------------------------------------------------------------------------------
 
 def _dense_kernel(module: nn.Module) -> torch.Tensor:
-    """The kernel of a (possibly grouped) convolution as a dense ``(C_out, C_in, kh, kw)`` float64 tensor:
-    block ``g`` of the output sees only block ``g`` of the input (zeros elsewhere, MATH.md section 9)."""
-    w = module.weight.detach().double().cpu()
-    groups = int(getattr(module, "groups", 1))
-    if groups == 1:
-        return w
-    out_per, in_per = w.shape[0] // groups, w.shape[1]
-    dense = torch.zeros(w.shape[0], in_per * groups, *w.shape[2:], dtype=torch.float64)
-    for g in range(groups):
-        dense[g * out_per:(g + 1) * out_per, g * in_per:(g + 1) * in_per] = w[g * out_per:(g + 1) * out_per]
-    return dense
+    """The kernel of a (possibly grouped) convolution as a dense ``(C_out, C_in, kh, kw)`` float64 tensor
+    (``block_diagonal_kernel``)."""
+    return block_diagonal_kernel(module.weight.detach().double().cpu(), int(getattr(module, "groups", 1)))
 
 
 def _padding(module: nn.Module) -> Tuple[int, int]:
