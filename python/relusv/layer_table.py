@@ -673,6 +673,10 @@ def _has_curves(layer: LayerInput, settings: dict, groups: Design) -> bool:
                 (layer.kind == "linear" or layer.conv_bounds is not None))
 
 
+#: The note of a layer hooked inside a module that does not trace: its activation is not known.
+NOT_TRACED = "what follows it is not traced"
+
+
 def _not_bounded(layer: LayerInput) -> str:
     """Why a weight layer has no ReLU quantities: its activation, or for a ReLU the notes that say why not."""
     activation = layer.activation or "none"
@@ -681,6 +685,9 @@ def _not_bounded(layer: LayerInput) -> str:
     if activation in ("relu", "leaky_relu") and layer.notes:
         why = "; ".join(layer.notes)
         return why if "not computed" in why else f"not computed: {why}"
+    untraced = [note for note in layer.notes if NOT_TRACED in note]
+    if layer.activation is None and untraced:
+        return f"not computed: the activation after it is not known ({untraced[0]})"
     unseen = [note for note in layer.notes if "registration order" in note]
     return f"not a ReLU layer (activation: {activation})" + (f"; {unseen[0]}" if unseen else "")
 

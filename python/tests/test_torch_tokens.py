@@ -164,6 +164,31 @@ def test_transformer_encoder_layer_linears_hooked_individually():
     assert "not called in forward" not in found.skipped.values()
 
 
+def test_transformer_encoder_feed_forward_relu_is_found_inside_the_stack():
+    """In a ``nn.TransformerEncoder`` (opaque as a whole) each layer's ``linear1`` is followed by its ReLU: the
+    row is a ReLU row with bounds; a layer whose activation is not seen says so instead of "activation: none"."""
+    torch.manual_seed(2)
+
+    class Tiny(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True), 2)
+            self.head = nn.Linear(8, 3)
+
+        def forward(self, x):
+            return self.head(self.enc(x).mean(1))
+
+    model = Tiny().eval()
+    x, y = torch.randn(48, TOKENS, 8), torch.randint(0, 3, (48,))
+    table = analyze(model, x, y, relu_points=3, progress=False).set_index("layer")
+    for i in (0, 1):
+        assert table.loc[f"enc.layers.{i}.linear1", "activation"] == "relu"
+        assert table.loc[f"enc.layers.{i}.linear1", "relu_bounds"] == "computed"
+        assert table.loc[f"enc.layers.{i}.linear2", "relu_bounds"].startswith(
+            "not computed: the activation after it is not known")
+    assert table.loc["head", "relu_bounds"] == "not a ReLU layer (activation: none)"
+
+
 class TokenResidual(nn.Module):
     """``relu(x + fc(x))`` on tokens: a two-branch site (a linear layer and the identity) per position."""
 

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..errors import InvalidInputError, InvalidTypeError
+from ..layer_table import NOT_TRACED
 from ._conv_geometry import block_diagonal_kernel
 from .activations import CLIPPED, RELU_FAMILY, Activation, function_activation, module_activation, node_activation
 from .double_conv import DoubleConv2d
@@ -569,19 +570,16 @@ def _opaque_layers(name: str, module: nn.Module, reason: str,
                    skipped: Dict[str, str]) -> List[Layer]:
     """The weight layers inside a module tracing cannot see into, hooked one by one.
 
-    For a ``nn.TransformerEncoderLayer``-style module (``linear1``, ``linear2``
-    and an ``activation`` attribute) ``linear1`` is followed by that
-    activation, as its forward computes ``linear2(dropout(activation(linear1(x))))``.
+    The ``linear1`` of a ``nn.TransformerEncoderLayer``-style module (``linear1``,
+    ``linear2`` and an ``activation`` attribute; the opaque module itself or one
+    inside it, as in a ``nn.TransformerEncoder``) is followed by that activation,
+    as its forward computes ``linear2(dropout(activation(linear1(x))))``.
     """
     out: List[Layer] = []
     attention = set()
     for inner, m in module.named_modules():
         if isinstance(m, nn.MultiheadAttention):
             attention.update(f"{inner}.{c}" if inner else c for c, _ in m.named_modules() if c)
-    known = getattr(module, "activation", None)
-    act = None
-    if known is not None and hasattr(module, "linear1") and hasattr(module, "linear2"):
-        act = module_activation(known) if isinstance(known, nn.Module) else function_activation(known)
     for child, sub in module.named_modules():
         kind = layer_kind(sub)
         if not child or kind is None:
@@ -592,12 +590,24 @@ def _opaque_layers(name: str, module: nn.Module, reason: str,
                              "F.multi_head_attention_forward, never called as a module: not analysed")
             continue
         note = f"inside {name} ({type(module).__name__}), which {reason.split(' ', 1)[-1]}: hooked individually"
-        if child == "linear1" and act is not None:
+        act = _feedforward_activation(module, child)
+        if act is not None:
             out.append(_make_layer(full, sub, kind, _Followed(act, None, None, (
                 note + f"; followed by its activation attribute ({act.name})",))))
         else:
-            out.append(Layer(full, sub, kind, None, 0.0, None, (note + "; what follows it is not traced",)))
+            out.append(Layer(full, sub, kind, None, 0.0, None, (note + f"; {NOT_TRACED}",)))
     return out
+
+
+def _feedforward_activation(module: nn.Module, child: str) -> Optional[Activation]:
+    """The activation after ``child`` of ``module`` where ``child`` is the ``linear1`` of a feed-forward block
+    (its parent has ``linear1``, ``linear2`` and an ``activation`` attribute); None elsewhere."""
+    parent_name, _, leaf = child.rpartition(".")
+    parent = module.get_submodule(parent_name) if parent_name else module
+    known = getattr(parent, "activation", None)
+    if leaf != "linear1" or known is None or not (hasattr(parent, "linear1") and hasattr(parent, "linear2")):
+        return None
+    return module_activation(known) if isinstance(known, nn.Module) else function_activation(known)
 
 
 def _discover_traced(model: nn.Module, graph: torch.fx.Graph,
