@@ -321,12 +321,11 @@ def operator_norm(layer: LayerInput, sigma_0: Optional[float], seed: int,
     (None otherwise): passed back as ``start`` for the same layer, it
     warm-starts the iteration (``relusv.torch.Monitor`` does so between
     measurements). A row with its own ``layer.norm`` rule (a multi-branch
-    site's joint map) reports its value as ``operator_norm`` only when exact;
-    an estimate from below goes to ``operator_norm_lower`` alone.
+    site's joint map, ``JointMap.operator_norm``) reports its exact value or
+    certified bracket.
     """
-    if layer.norm is not None:   # a joint map's own rule: exact, or an estimate from below (no upper end)
-        value, method = layer.norm(seed)
-        return _norm_columns(value if method.startswith("exact") else float("nan"), value, method), None
+    if layer.norm is not None:   # a joint map's own rule: exact, or a certified bracket
+        return _norm_columns(*layer.norm(seed)), None
     if layer.kind == "linear":
         return _norm_columns(sigma_0, sigma_0, "exact"), None
     geometry, shape = layer.conv_geometry, layer.input_shape
@@ -347,13 +346,17 @@ def operator_norm(layer: LayerInput, sigma_0: Optional[float], seed: int,
 
 
 def _kernel(layer: LayerInput, geometry: Dict[str, Any]) -> Tuple[np.ndarray, Dict[str, Any]]:
-    """The convolution kernel and geometry of ``layer.matrix``: the stored ``(C_out, C_in / G, kh, kw)`` kernel,
-    or, where the matrix is a grouped kernel's block-diagonal dense form ``(C_out, C_in kh kw)``, that dense
-    kernel with ``groups = 1`` (the same operator)."""
+    """The convolution kernel ``(C_out, C_in / G, kh, kw)`` of ``layer.matrix`` and its geometry: the matrix
+    reshaped, or, where it is a grouped kernel's block-diagonal dense form ``(C_out, C_in kh kw)``, the groups'
+    blocks read back from it (the same operator, ``G`` small convolutions instead of one dense one)."""
     shape = tuple(layer.weight_shape)
     if layer.matrix.size == int(np.prod(shape)):
         return layer.matrix.reshape(shape), geometry
-    return layer.matrix.reshape(shape[0], -1, *shape[2:]), {**geometry, "groups": 1}
+    dense = layer.matrix.reshape(shape[0], -1, *shape[2:])
+    groups = int(geometry.get("groups", 1))
+    rows, columns = shape[0] // groups, shape[1]
+    return np.concatenate([dense[g * rows:(g + 1) * rows, g * columns:(g + 1) * columns]
+                           for g in range(groups)]), geometry
 
 
 def _norm_columns(upper: float, lower: float, method: str) -> Dict[str, Any]:
@@ -427,6 +430,10 @@ def _fill_site(row: Dict[str, Any], detail: Dict[str, Any], family: List[Tuple[D
     row.update(_summary_columns(prefix, comparison, values))
     family.append((row, f"{prefix}gmw", comparison))
     detail[site] = values
+    if not any(np.any(np.asarray(values[g]["gmw"]) != 0) for g in GROUPS):
+        note = (f"GMW at the {site}: 0 for every set of both groups (the activations there are the same for every "
+                "probe point): effect and ratio undefined (NaN)")
+        row["notes"] = "; ".join(filter(None, (row.get("notes", ""), note)))
 
 
 def _fill_curve(row: Dict[str, Any], detail: Dict[str, Any], g: str, curve: dict) -> None:

@@ -361,10 +361,51 @@ def test_joint_operator_norm_against_the_dense_operator(seed):
                 sd.reshape(1, -1, 1, 1) * nn.functional.conv2d(x, block.downsample[0].weight, stride=2)
             columns.append(z.reshape(-1))
     exact = np.linalg.norm(torch.stack(columns, 1).numpy(), 2)
-    value, method = joint.operator_norm(seed=0, iterations=500, tol=1e-9)
+    upper, value, method = joint.operator_norm(seed=0, iterations=500, tol=1e-9)
     assert value <= exact * (1 + 1e-12), (value, exact)
     assert value == pytest.approx(exact, rel=1e-3), method
-    assert method.startswith("estimate (Lanczos on the joint map")
+    assert exact <= upper * (1 + 1e-12) and upper <= exact * np.sqrt(2), (upper, exact)   # sum of two squares
+    assert method.startswith("bracket (Lanczos on the joint map from below")
+
+
+class StridedBottleneck(nn.Module):
+    """A bottleneck whose 3x3 convolution has stride 2, the skip a 1x1 stride-2 downsample (ResNet-50's first
+    block of a stage): the site after the sum has two pointwise branches."""
+
+    def __init__(self, cin: int, width: int, cout: int, seed: int = 0):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(cin, width, 1, bias=False), _bn(width, seed)
+        self.conv2, self.bn2 = nn.Conv2d(width, width, 3, 2, 1, bias=False), _bn(width, seed + 1)
+        self.conv3, self.bn3 = nn.Conv2d(width, cout, 1, bias=False), _bn(cout, seed + 2)
+        self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, 2, bias=False), _bn(cout, seed + 3))
+        self.relu = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        return self.relu(self.bn3(self.conv3(out)) + self.downsample(x))
+
+
+def test_joint_operator_norm_of_pointwise_branches_is_exact():
+    """1x1 branches without padding (one of them strided) read disjoint input positions per output position:
+    ``||A|| = sigma_0`` of the joint channel matrix, equal to the dense operator's norm."""
+    torch.manual_seed(3)
+    block = StridedBottleneck(3, 4, 5, seed=2).double().eval()
+    site = next(s for s in discover(block).sites if len(s.branches) == 2)
+    joint = JointMap(site.branches, site.bias, site.activation, [(4, 3, 3), (3, 6, 6)])
+    s3, _ = _folded(block.bn3)
+    sd, _ = _folded(block.downsample[1])
+    columns = []
+    with torch.no_grad():
+        for e in torch.eye(4 * 9 + 3 * 36, dtype=torch.float64):
+            h, x = e[:36].reshape(1, 4, 3, 3), e[36:].reshape(1, 3, 6, 6)
+            z = s3.reshape(1, -1, 1, 1) * nn.functional.conv2d(h, block.conv3.weight) + \
+                sd.reshape(1, -1, 1, 1) * nn.functional.conv2d(x, block.downsample[0].weight, stride=2)
+            columns.append(z.reshape(-1))
+    exact = np.linalg.norm(torch.stack(columns, 1).numpy(), 2)
+    upper, lower, method = joint.operator_norm(seed=0)
+    assert method == "exact" and upper == lower
+    assert upper == pytest.approx(exact, rel=1e-12)
 
 
 def test_analyze_pre_activation_sites_on_a_concatenation():

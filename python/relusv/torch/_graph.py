@@ -632,7 +632,8 @@ def _discover_traced(model: nn.Module, graph: torch.fx.Graph,
             continue
         seen.add(node.target)
         if calls[node.target] > 1:
-            skipped[node.target] = f"called {calls[node.target]} times in forward: not analysed"
+            skipped[node.target] = (f"called {calls[node.target]} times in forward: no row of its own (an activation after a "
+                                    "call is analysed in that activation's site row)")
             continue
         layers.append(_make_layer(node.target, module, kind, _follow(node, modules)))
     # Weight modules the forward pass never calls.

@@ -196,9 +196,12 @@ def site_input(site, shapes: Dict[str, tuple]) -> LayerInput:
     ``[A_1, ..., A_J]`` of the stacked branch inputs, or GMW only with the reason no map was built."""
     from .sites import JointMap
 
-    branches = "; ".join(f"branch {j + 1}: {b.describe()}" for j, b in enumerate(site.branches))
-    notes = (f"activation site: {site.activation.describe()} of the sum of {len(site.branches)} affine branches "
-             f"({branches})",)
+    if len(site.branches) == 1:
+        notes = (f"activation site: {site.activation.describe()} of one affine branch ({site.branches[0].describe()})",)
+    else:
+        branches = "; ".join(f"branch {j + 1}: {b.describe()}" for j, b in enumerate(site.branches))
+        notes = (f"activation site: {site.activation.describe()} of the sum of {len(site.branches)} affine branches "
+                 f"({branches})",)
     modules = [b.module for b in site.branches if b.module is not None]
     parameters = int(sum(p.numel() for m in modules for p in m.parameters()))
     kind = "conv2d" if any(b.kind == "conv2d" for b in site.branches) else "linear"

@@ -72,7 +72,7 @@ class Branch:
     def describe(self) -> str:
         what = " -> ".join(self.layers) if self.module is not None else \
             ("identity" if not self.layers else "identity -> " + " -> ".join(self.layers))
-        return f"{what} on {self.input}"
+        return f"{what} on the graph value {self.input}"
 
 
 @dataclass(frozen=True, eq=False)
@@ -293,6 +293,27 @@ class _Piece:
     shape: Tuple[int, ...]                 # per-point input shape of x_j
     geometry: Optional[dict] = None        # stride, padding, dilation, padding_mode, kernel (conv2d)
     kernel: Optional[torch.Tensor] = None  # dense scaled kernel (conv2d), for the operator
+
+    @property
+    def pointwise(self) -> bool:
+        """Whether each output position reads one input position (a ``1 x 1`` kernel without padding, an
+        identity, a linear layer per position): the branch is its matrix on every position."""
+        if self.geometry is None:
+            return True
+        return tuple(self.geometry["kernel_size"]) == (1, 1) and tuple(self.geometry["padding"]) == (0, 0)
+
+    def norm_upper(self, seed: int) -> float:
+        """A certified upper bound of ``||A_j||``: ``sigma_0`` of the matrix of a pointwise branch (exact), the
+        upper end of ``conv_operator_norm`` of a convolution."""
+        if self.pointwise:
+            return float(np.linalg.norm(self.matrix, 2))
+        from .conv_operator import conv_operator_norm
+
+        g = self.geometry
+        result = conv_operator_norm(self.kernel.numpy(), tuple(self.shape[1:]), stride=g["stride"],
+                                    padding=g["padding"], dilation=g["dilation"], padding_mode=g["padding_mode"],
+                                    seed=seed)
+        return float(result.upper)
 
     def patches(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, P, cols)``: the patches (conv), positions (tokens) or rows under each output position."""
@@ -573,22 +594,29 @@ class JointMap:
     # -- the linear operator ---------------------------------------------------------------------------------
 
     def operator_norm(self, seed: int = 0, iterations: Optional[int] = None, tol: Optional[float] = None
-                      ) -> Tuple[float, str]:
-        """``(||A||, method)`` of the joint linear map ``x -> sum_j A_j x_j`` on the stacked input.
+                      ) -> Tuple[float, float, str]:
+        """``(upper, lower, method)``: ``lower <= ||A|| <= upper`` for the joint linear map ``x -> sum_j A_j x_j``
+        on the stacked input (MATH.md sections 9 and 10).
 
-        Linear layers and identities (any number of positions): ``A`` acts as
-        ``W`` on every position, so ``||A|| = sigma_0(W)`` exactly. With a
-        convolution: restarted Lanczos on ``A^T A`` (``A^T`` by autograd; the
-        iteration in float32 unless ``tol < 1e-5``; ``relusv.torch.conv_operator``'s
-        ``_lanczos``) from a seeded Gaussian start, until the top Ritz pair's
-        relative residual is at most ``tol`` or after ``iterations``
-        applications of ``A^T A`` (defaults: those of ``conv_operator_norm``,
-        ``1e-3`` and 60; the Ritz value's error is of the order of the squared
-        residual); the value reported is ``||A y||`` of the unit Ritz vector
-        ``y`` evaluated in float64, a value from below (the operator attains it).
+        Exact, ``sigma_0(W)`` of the joint matrix, where every branch reads one
+        input position per output position: linear layers and identities (any
+        number of positions), ``1 x 1`` convolutions without padding (any
+        stride) and identities beside convolutions; ``A`` is then ``W`` on every
+        output position, on disjoint coordinates of the input. Otherwise a
+        bracket. From below: restarted Lanczos on ``A^T A`` (``A^T`` by
+        autograd; the iteration in float32 unless ``tol < 1e-5``;
+        ``relusv.torch.conv_operator``'s ``_lanczos``) from a seeded Gaussian
+        start, until the top Ritz pair's relative residual is at most ``tol``
+        or after ``iterations`` applications of ``A^T A`` (defaults: those of
+        ``conv_operator_norm``, ``1e-3`` and 60), the value ``||A y||`` of the
+        unit Ritz vector ``y`` evaluated in float64 (the operator attains it).
+        From above: ``||[A_1, ..., A_J]||^2 = ||sum_j A_j A_j^T|| <= sum_j ||A_j||^2``
+        with each branch's certified upper end (``conv_operator_norm`` of a
+        convolution, ``sigma_0`` of a pointwise branch's matrix).
         """
-        if not self.conv or all(p.kind == "identity-conv" for p in self.pieces):
-            return float(np.linalg.norm(self.matrix, 2)), "exact"
+        if not self.conv or all(p.pointwise for p in self.pieces):
+            value = float(np.linalg.norm(self.matrix, 2))
+            return value, value, "exact"
         from .conv_operator import DEFAULT_MAX_ITER, DEFAULT_TOL, _gram, _lanczos
 
         tol = DEFAULT_TOL if tol is None else float(tol)
@@ -601,10 +629,12 @@ class JointMap:
         if tol >= 1e-5:      # iterate in float32 (fast convolutions); the value is measured in float64
             single = _gram(forward)
             gram = lambda v: single(v.float()).double()   # noqa: E731
-        value, _, steps = _lanczos(forward, start.double(), float("inf"), tol, int(iterations), gram=gram,
+        lower, _, steps = _lanczos(forward, start.double(), float("inf"), tol, int(iterations), gram=gram,
                                    ritz_tol=tol)
-        state = f"{steps} applications of A^T A"
-        return value, f"estimate (Lanczos on the joint map, from below; {state})"
+        upper = max(float(np.sqrt(sum(p.norm_upper(seed) ** 2 for p in self.pieces))), lower)
+        gap = (upper - lower) / upper if upper > 0 else 0.0
+        return upper, lower, (f"bracket (Lanczos on the joint map from below, {steps} applications of A^T A; "
+                              f"the branches' norms from above), gap {gap:.1e}")
 
     def _stacked_apply(self, v: torch.Tensor) -> torch.Tensor:
         """``A v`` for the stacked input ``v`` (``(1, sum of sizes)``), in ``v``'s precision."""
