@@ -129,24 +129,46 @@ public func relusv_rank_of_spectrum(
     guarded {
         let rank = try required(rank, "rank")
         let bits = try dtypeBits(dtype)
-        guard count >= 0, rows >= 0, columns >= 0, count <= min(rows, columns) else {
-            throw CallError(
-                RELUSV_ERROR_SHAPE,
-                "count = \(UInt(bitPattern: count)) singular values for a \(UInt(bitPattern: rows)) x "
-                    + "\(UInt(bitPattern: columns)) matrix (at most min(m, n))")
-        }
-        let s = count == 0 ? [] : Array(UnsafeBufferPointer(start: try required(values, "values"), count: count))
-        for (i, v) in s.enumerated() {
-            guard v.isFinite, v >= 0 else {
-                throw CallError(RELUSV_ERROR_NONFINITE, "values[\(i)] = \(v) is not a finite nonnegative number")
-            }
-            guard i == 0 || v <= s[i - 1] else {
-                throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "values are not descending at index \(i)")
-            }
-        }
         let epsilon = bits == 32 ? Double(Float.ulpOfOne) : Double.ulpOfOne
-        rank.pointee = numericalRank(singularValues: s, rows: rows, columns: columns, epsilon: epsilon)
+        rank.pointee = try rankOfSpectrum(values, count, rows, columns, epsilon: epsilon)
     }
+}
+
+@_cdecl("relusv_rank_of_spectrum_eps")
+public func relusv_rank_of_spectrum_eps(
+    _ values: UnsafePointer<Double>?, _ count: Int, _ rows: Int, _ columns: Int, _ eps: Double,
+    _ rank: UnsafeMutablePointer<Int>?
+) -> relusv_status {
+    guarded {
+        let rank = try required(rank, "rank")
+        guard eps.isFinite, eps > 0, eps < 1 else {
+            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "eps = \(eps) is not a machine epsilon in (0, 1)")
+        }
+        rank.pointee = try rankOfSpectrum(values, count, rows, columns, epsilon: eps)
+    }
+}
+
+/// `numericalRank` of `count` caller values, checked: at most `min(rows, columns)`, finite, nonnegative,
+/// descending.
+private func rankOfSpectrum(
+    _ values: UnsafePointer<Double>?, _ count: Int, _ rows: Int, _ columns: Int, epsilon: Double
+) throws -> Int {
+    guard count >= 0, rows >= 0, columns >= 0, count <= min(rows, columns) else {
+        throw CallError(
+            RELUSV_ERROR_SHAPE,
+            "count = \(UInt(bitPattern: count)) singular values for a \(UInt(bitPattern: rows)) x "
+                + "\(UInt(bitPattern: columns)) matrix (at most min(m, n))")
+    }
+    let s = count == 0 ? [] : Array(UnsafeBufferPointer(start: try required(values, "values"), count: count))
+    for (i, v) in s.enumerated() {
+        guard v.isFinite, v >= 0 else {
+            throw CallError(RELUSV_ERROR_NONFINITE, "values[\(i)] = \(v) is not a finite nonnegative number")
+        }
+        guard i == 0 || v <= s[i - 1] else {
+            throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "values are not descending at index \(i)")
+        }
+    }
+    return numericalRank(singularValues: s, rows: rows, columns: columns, epsilon: epsilon)
 }
 
 @_cdecl("relusv_truncated_svd")

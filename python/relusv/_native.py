@@ -28,7 +28,7 @@ from .errors import error_class_for_status
 LIBRARY_NAME = "libReluSVKit.so"
 
 # The relusv.h version these bindings mirror: RELUSV_VERSION_MAJOR, _MINOR, _PATCH.
-HEADER_VERSION = (0, 4, 0)
+HEADER_VERSION = (0, 5, 0)
 
 
 class Matrix(ctypes.Structure):
@@ -189,6 +189,8 @@ PROTOTYPES = {
     "relusv_numerical_rank": (_status, [POINTER(Matrix), POINTER(c_size_t)]),
     "relusv_rank_of_spectrum": (_status, [POINTER(c_double), c_size_t, c_size_t, c_size_t, c_int32,
                                           POINTER(c_size_t)]),
+    "relusv_rank_of_spectrum_eps": (_status, [POINTER(c_double), c_size_t, c_size_t, c_size_t, c_double,
+                                              POINTER(c_size_t)]),
     "relusv_truncated_svd": (_status, [POINTER(Matrix), c_size_t, POINTER(c_double), POINTER(c_double),
                                        POINTER(c_double)]),
     "relusv_weight_svd_create": (_status, [POINTER(Matrix), POINTER(_handle)]),

@@ -169,8 +169,11 @@ def rank_of_spectrum(sigma: Any, shape: Tuple[int, int], dtype: Any) -> int:
         Descending, finite, nonnegative singular values, ``p <= min(shape)``.
     shape : (int, int)
         ``(m, n)`` of the matrix they belong to.
-    dtype : numpy dtype
-        The matrix's precision (float32 or float64; others count as float64).
+    dtype : numpy or torch dtype
+        The precision the matrix is stored in: its machine epsilon ``eps``
+        enters the rule (float16 ``2^-10``, bfloat16 ``2^-7``, float32 ``2^-23``,
+        float64 ``2^-52``; non-floating types and precisions finer than float64
+        count as float64).
 
     Returns
     -------
@@ -181,14 +184,31 @@ def rank_of_spectrum(sigma: Any, shape: Tuple[int, int], dtype: Any) -> int:
     ------
     InvalidInputError
         For values that are not finite, negative, not descending, or more than ``min(shape)``.
+
+    Examples
+    --------
+    >>> import numpy as np, relusv
+    >>> relusv.rank_of_spectrum([1.0, 1e-3, 1e-9], (3, 3), np.float16)
+    1
     """
     values = np.ascontiguousarray(np.asarray(sigma, dtype=np.float64).reshape(-1))
     rows, columns = (int(v) for v in shape)
-    code = _native.FLOAT32 if np.dtype(dtype) == np.float32 else _native.FLOAT64
     rank = ctypes.c_size_t()
-    check(lib.relusv_rank_of_spectrum(values.ctypes.data_as(ctypes.POINTER(ctypes.c_double)), values.size, rows,
-                                      columns, code, ctypes.byref(rank)))
+    check(lib.relusv_rank_of_spectrum_eps(values.ctypes.data_as(ctypes.POINTER(ctypes.c_double)), values.size,
+                                          rows, columns, machine_epsilon(dtype), ctypes.byref(rank)))
     return int(rank.value)
+
+
+def machine_epsilon(dtype: Any) -> float:
+    """The machine epsilon of a NumPy or torch floating dtype (at least float64's; float64's for other types)."""
+    if hasattr(dtype, "is_floating_point") and not isinstance(dtype, (np.dtype, type)):   # a torch.dtype
+        import torch
+
+        eps = float(torch.finfo(dtype).eps) if dtype.is_floating_point else 0.0
+    else:
+        dt = np.dtype(dtype)
+        eps = float(np.finfo(dt).eps) if np.issubdtype(dt, np.floating) else 0.0
+    return max(eps, float(np.finfo(np.float64).eps))
 
 
 def truncated_svd(W: Any, rank: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -109,6 +109,8 @@
  *   0.4.0  relusv_weight_svd_create_leading, relusv_weight_svd_vectors and
  *          relusv_weight_svd_factors: a shared SVD with the vectors of the
  *          largest values only, and its factors read back.
+ *   0.5.0  relusv_rank_of_spectrum_eps: the numerical-rank rule with the
+ *          unit roundoff of any precision (half-precision weights).
  */
 #ifndef RELUSV_H
 #define RELUSV_H
@@ -128,7 +130,7 @@ extern "C" {
  * relusv_version_number() is the version of the library loaded at run time:
  * it must have the same MAJOR and be at least RELUSV_VERSION_NUMBER. */
 #define RELUSV_VERSION_MAJOR 0
-#define RELUSV_VERSION_MINOR 4
+#define RELUSV_VERSION_MINOR 5
 #define RELUSV_VERSION_PATCH 0
 #define RELUSV_VERSION_NUMBER (RELUSV_VERSION_MAJOR * 10000 + RELUSV_VERSION_MINOR * 100 + RELUSV_VERSION_PATCH)
 #define RELUSV_QUOTE_(x) #x
@@ -331,6 +333,13 @@ relusv_status relusv_numerical_rank(const relusv_matrix *a, size_t *rank);
  * rows x columns matrix of precision `dtype` (a relusv_dtype). */
 relusv_status relusv_rank_of_spectrum(const double *values, size_t count, size_t rows, size_t columns,
                                       int32_t dtype, size_t *rank);
+
+/* The same rule with the precision's machine epsilon `eps` given (finite, in
+ * (0, 1)): the number of the `values` above max(rows, columns) * eps *
+ * values[0], for a matrix stored in a precision the library does not compute
+ * in (float16: 2^-10, bfloat16: 2^-7). Since 0.5.0. */
+relusv_status relusv_rank_of_spectrum_eps(const double *values, size_t count, size_t rows, size_t columns,
+                                          double eps, size_t *rank);
 
 /* The thin SVD of one weight W, computed once (in W's precision, by ?gesdd
  * with OpenBLAS at one thread, a matrix of independent blocks from its

@@ -47,6 +47,7 @@ from ..layer_table import (
     table_records,
     table_settings,
 )
+from ..spectra import machine_epsilon
 from ..width import DEFAULT_SAMPLES, DEFAULT_TRIM
 from ._layers import TrainingModes, forward, model_device, predicted_labels, unwrap
 from ._threads import one_torch_thread
@@ -84,7 +85,7 @@ class _Capture:
 
     def _keep(self, key: tuple, tensor: torch.Tensor) -> None:
         rows = tensor.detach().reshape(tensor.shape[0], -1).cpu()
-        if rows.dtype == torch.bfloat16:      # NumPy has no bfloat16; float32 holds it exactly (``_NUMPY_DTYPES``)
+        if rows.dtype == torch.bfloat16:      # NumPy has no bfloat16; float32 holds it exactly
             rows = rows.float()
         self.store.setdefault(key, []).append(rows.numpy().copy())
 
@@ -185,7 +186,7 @@ def layer_input(layer: Layer, input_shape: Optional[tuple] = None, bounds: bool 
                       layer.bounded and (joint is not None or layer.kind == "linear"), layer.leaky_slope,
                       layer.folded, notes, tuple(stored.shape), matrix.astype(np.float64),
                       None if bias is None else _arrays.to_numpy(bias, "b").astype(np.float64), parameters,
-                      _NUMPY_DTYPES.get(stored.dtype, np.float64), joint, input_shape,
+                      stored.dtype, joint, input_shape,
                       _conv_geometry(module) if layer.kind == "conv2d" and not string_padding else None,
                       operator_norm_estimate=_conv_norm_estimate if layer.kind == "conv2d" else None,
                       phi_zero=None if joint is None else joint.at_zero)
@@ -221,7 +222,7 @@ def site_input(site, shapes: Dict[str, tuple]) -> LayerInput:
     return LayerInput(site.name, kind, "activation site", site.activation.name, True, site.activation.slope,
                       ", ".join(name for b in site.branches for name in b.layers[1:]), notes,
                       tuple(joint.matrix.shape), joint.matrix, joint.bias, parameters,
-                      np.float32 if any(m.weight.dtype == torch.float32 for m in modules) else np.float64, joint, (total,),
+                      max((m.weight.dtype for m in modules), key=machine_epsilon, default=torch.float64), joint, (total,),
                       None, phi_zero=joint.at_zero, norm=lambda seed, joint=joint: joint.operator_norm(seed))
 
 
@@ -290,9 +291,6 @@ def _in_graph_order(found: Discovery, layer_rows: List[LayerInput], site_rows: L
     keyed = [((where(row.name), 0, j), row) for j, row in enumerate(layer_rows)]
     keyed += [((site.order, 1, j), row) for j, (site, row) in enumerate(zip(_own_sites(found), site_rows))]
     return [row for _, row in sorted(keyed, key=lambda item: item[0])]
-
-
-_NUMPY_DTYPES = {torch.float16: np.float16, torch.bfloat16: np.float32, torch.float32: np.float32}
 
 
 def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterable[str]] = None, seed: int = 0,
