@@ -164,7 +164,7 @@ def spectra(history: Any, measurement: Optional[int] = None, path: Optional[Path
     return _finish(fig, axes, path, len(layers))
 
 
-def gmw(history: Any, site: str = "output", x: str = "epoch", path: Optional[PathLike] = None):
+def gmw(history: Any, site: str = "output", x: Optional[str] = None, path: Optional[PathLike] = None):
     """Gaussian mean width per layer over training, correct (solid) vs incorrect (dashed).
 
     One panel per layer; the band is mean +- spread over the subsamples.
@@ -175,8 +175,10 @@ def gmw(history: Any, site: str = "output", x: str = "epoch", path: Optional[Pat
         The monitor or its records (also read back from CSV or JSON).
     site : {"output", "input"}
         The widths after the activation (default) or at the layer's input.
-    x : {"epoch", "step", "measurement"}
-        The record field on the horizontal axis.
+    x : {"epoch", "step", "measurement"}, optional
+        The record field on the horizontal axis. Default: ``"epoch"`` where the
+        measurements span several epochs, else ``"step"`` where they span
+        several steps (a monitor on ``every_steps``), else ``"measurement"``.
     path : str or pathlib.Path, optional
         Also save the figure there as PNG.
 
@@ -188,7 +190,7 @@ def gmw(history: Any, site: str = "output", x: str = "epoch", path: Optional[Pat
     Raises
     ------
     InvalidInputError
-        When the history has no widths at ``site``.
+        When the history has no widths at ``site``, or ``x`` is not one of the fields above.
 
     Examples
     --------
@@ -199,6 +201,9 @@ def gmw(history: Any, site: str = "output", x: str = "epoch", path: Optional[Pat
     layers = _layers(records)
     if not layers:
         raise InvalidInputError(f"the history has no Gaussian mean widths at site {site!r}")
+    x = _time_axis(records) if x is None else x
+    if x not in _TIME_AXES:
+        raise InvalidInputError(f"x must be one of {', '.join(_TIME_AXES)}, got {x!r}")
     fig, axes = _figure(*_grid(len(layers)))
     for ax, layer in zip(axes.flat, layers):
         for colour, group in zip(("C0", "C3"), ("correct", "incorrect")):
@@ -219,6 +224,17 @@ def gmw(history: Any, site: str = "output", x: str = "epoch", path: Optional[Pat
     sizes = sorted({int(r["group_size"]) for r in records if _present(r.get("group_size"))})
     fig.suptitle(f"GMW of equal-size groups ({sizes[0]}-{sizes[-1]} points)" if sizes else "GMW")
     return _finish(fig, axes, path, len(layers))
+
+
+_TIME_AXES = ("epoch", "step", "measurement")
+
+
+def _time_axis(records: Sequence[dict]) -> str:
+    """The first of ``_TIME_AXES`` along which the records' measurements differ (``"measurement"`` if none)."""
+    for field in _TIME_AXES[:-1]:
+        if len({r.get(field) for r in records if _present(r.get(field))}) > 1:
+            return field
+    return _TIME_AXES[-1]
 
 
 def pruning(history: Any, path: Optional[PathLike] = None, layers: Optional[Sequence[str]] = None):

@@ -8,6 +8,7 @@ pytest.importorskip("matplotlib")
 import numpy as np  # noqa: E402
 from matplotlib.image import imread  # noqa: E402
 from relusv import plot  # noqa: E402
+from relusv.errors import InvalidInputError  # noqa: E402
 from relusv.torch import History, Monitor, harmonic_prune  # noqa: E402
 from torch import nn  # noqa: E402
 
@@ -65,6 +66,22 @@ def test_gmw_figure_from_a_csv_round_trip(histories, tmp_path):
     assert list(lines["correct"].get_xdata()) == [1, 2, 3]
     assert lines["incorrect"].get_linestyle() == "--"
     plot.gmw(monitor, site="input", x="measurement")
+
+
+def test_gmw_figure_puts_the_measurements_on_the_axis_they_span():
+    """Records of one epoch measured at several steps (``every_steps``): the default axis is the step, so the
+    measurements do not all sit at one abscissa; an unknown axis is refused."""
+    records = [{"quantity": "gmw", "site": "output", "layer": "0", "group": g, "value": 1.0 + s / 10,
+                "spread": 0.0, "epoch": 0, "step": s, "measurement": i, "group_size": 10}
+               for i, s in enumerate((5, 10, 15)) for g in ("correct", "incorrect")]
+    fig = plot.gmw(records)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "step" and sorted(set(ax.lines[0].get_xdata())) == [5, 10, 15]
+    by_epoch = [{**r, "epoch": r["measurement"]} for r in records]
+    assert plot.gmw(by_epoch).axes[0].get_xlabel() == "epoch"
+    assert plot.gmw([{**r, "step": 0} for r in records]).axes[0].get_xlabel() == "measurement"
+    with pytest.raises(InvalidInputError, match="x must be one of"):
+        plot.gmw(records, x="time")
 
 
 def test_pruning_figure(histories, tmp_path):

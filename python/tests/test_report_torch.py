@@ -176,3 +176,46 @@ def test_torchscript_of_a_custom_class_is_refused_with_a_pointer(tmp_path):
         torch.jit.save(torch.jit.script(Custom()), tmp_path / "custom.pt")
     with pytest.raises(ReportInputError, match="TorchScript module .* is a Custom.*package.module:build"):
         load_model(str(tmp_path / "custom.pt"))
+
+
+NETS = """
+import torch
+from torch import nn
+
+
+def build():          # unseeded on purpose: relusv report seeds torch with --seed around the call
+    return nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
+"""
+
+
+def test_a_callable_without_weights_is_seeded_and_said(tmp_path, monkeypatch, capsys):
+    """``--model pkg:build`` without ``--weights``: the weights the callable draws depend on ``--seed`` only
+    (the caller's generator is untouched), and the run says on stderr that they are not trained weights."""
+    from relusv.cli import main
+
+    (tmp_path / "seednets.py").write_text(NETS)
+    monkeypatch.chdir(tmp_path)
+    before = torch.random.get_rng_state()
+    a, b, c = (load_model("seednets:build", seed=s).module for s in (0, 0, 1))
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    assert not torch.equal(a.state_dict()["0.weight"], c.state_dict()["0.weight"])
+    g = torch.Generator().manual_seed(0)
+    np.savez(tmp_path / "d.npz", X=torch.randn(40, 4, generator=g).numpy(), y=np.arange(40) % 2)
+    code = main(["report", "--model", "seednets:build", "--data", str(tmp_path / "d.npz"), "--out",
+                 str(tmp_path / "r"), "--quick", "--no-progress", "--json"])
+    err = capsys.readouterr().err
+    assert code == 0 and "no --weights given: the weights seednets:build creates (torch seeded with --seed 0)" in err
+
+
+def test_weights_errors_say_what_to_give(tmp_path, monkeypatch):
+    """A whole saved module as ``--weights``: the message asks for a state_dict; weights that do not fit name
+    the missing and unexpected keys."""
+    (tmp_path / "seednets.py").write_text(NETS)
+    monkeypatch.chdir(tmp_path)
+    torch.save(nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2)), tmp_path / "whole.pt")
+    with pytest.raises(ReportInputError, match=r"--weights takes a state_dict: torch.save\(model.state_dict\(\)"):
+        load_model("seednets:build", str(tmp_path / "whole.pt"))
+    torch.save({"0.weight": torch.zeros(6, 4), "9.bias": torch.zeros(2)}, tmp_path / "bad.pt")
+    with pytest.raises(ReportInputError, match=r"Missing key\(s\).*0\.bias.*Unexpected key\(s\).*9\.bias"):
+        load_model("seednets:build", str(tmp_path / "bad.pt"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -60,8 +61,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=float, default=1.0,
                    help="harmonic pruning keeps accuracy within this many percentage points (default 1)")
     p.add_argument("--retrain", action="store_true",
-                   help="also run harmonic pruning with retraining (needs torch; training data: --train-data, "
-                        "or the built-in network's own training split)")
+                   help="also run harmonic pruning with retraining (needs torch; training data: --train-data; "
+                        "the built-in digits network is always also pruned with retraining, on its own training "
+                        "split)")
     p.add_argument("--train-data", metavar="FILE", nargs="+",
                    help="training data for --retrain, in the same forms as --data")
     p.add_argument("--example", choices=("mlp", "cnn"), default=None,
@@ -91,7 +93,9 @@ def _inputs(args):
         raise ReportInputError("--data needs --model (or give neither for the built-in default)")
     if args.data is None:
         raise ReportInputError("--model needs --data: a .npz with X and y, or two .npy files")
-    model = load_model(args.model, args.weights, trust_model_code=args.trust_model_code)
+    model = load_model(args.model, args.weights, trust_model_code=args.trust_model_code, seed=args.seed)
+    for note in model.notes:   # what the report's page states about its model, said at once too
+        print(f"relusv report: {note}", file=sys.stderr)
 
     def checked(paths):
         x, y, source = load_data(paths)

@@ -110,6 +110,14 @@ def _first_line(error: Exception) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def _all_lines(error: Exception, limit: int = 400) -> str:
+    """The error's lines joined into one (torch's list of missing and unexpected keys), at most ``limit``
+    characters."""
+    text = " ".join(line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(error)).splitlines() if line.strip())
+    text = text or type(error).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def _check_zip_sizes(path: str) -> None:
     """Refuses a zip archive whose members (as their sizes are declared, compressed or not) exceed the memory
     limit, and a file that is not a zip archive (PyTorch's legacy format allocates the storage sizes its
@@ -127,8 +135,10 @@ def _check_zip_sizes(path: str) -> None:
     memory.within_memory_limit(total, f"{path}: the members of the archive")
 
 
-def _load(path: str, what: str, safe: bool = True):
-    """``torch.load(path, weights_only=True)`` with relusv's user errors for every way a file can be bad."""
+def _load(path: str, what: str, safe: bool = True,
+          refused: str = "give your architecture as --model package.module:build with --weights"):
+    """``torch.load(path, weights_only=True)`` with relusv's user errors for every way a file can be bad;
+    ``refused`` says what to do with a file holding objects relusv does not load."""
     torch = _torch()
     p = Path(path)
     if not p.is_file():
@@ -139,9 +149,8 @@ def _load(path: str, what: str, safe: bool = True):
             return torch.load(p, map_location="cpu", weights_only=True)
     except Exception as error:
         unsupported = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
-        reason = (f"it contains {unsupported.group(1)}, which relusv does not load from a file (give your "
-                  "architecture as --model package.module:build with --weights)") if unsupported else \
-            _first_line(error)
+        reason = (f"it contains {unsupported.group(1)}, which relusv does not load from a file ({refused})") \
+            if unsupported else _first_line(error)
         raise ReportInputError(f"cannot read {path} as a PyTorch checkpoint: {reason}") from None
 
 
@@ -284,8 +293,10 @@ def load_checkpoint(path: str) -> ModelSource:
     raise ReportInputError(f"{path}: expected a torch module or a state_dict, found {type(obj).__name__}")
 
 
-def load_user_model(spec: str, weights: Optional[str]) -> ModelSource:
-    """``package.module:callable`` from the user's code (the current directory is importable), then ``--weights``."""
+def load_user_model(spec: str, weights: Optional[str], seed: int = 0) -> ModelSource:
+    """``package.module:callable`` from the user's code (the current directory is importable), then ``--weights``.
+    The callable runs with torch's generator seeded by ``seed`` (the caller's generator state is restored), so
+    the weights it draws are the same for the same seed."""
     torch = _torch()
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
@@ -299,29 +310,34 @@ def load_user_model(spec: str, weights: Optional[str]) -> ModelSource:
     except Exception as error:
         raise ReportInputError(f"--model {spec}: cannot import it: {_first_line(error)}") from None
     try:
-        model = target()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = target()
     except Exception as error:
         raise ReportInputError(f"--model {spec}: calling it failed: {_first_line(error)}") from None
     if not isinstance(model, torch.nn.Module):
         raise ReportInputError(f"--model {spec} returned a {type(model).__name__}, not a torch.nn.Module")
     notes = []
     if weights is not None:
-        state = _unwrap_state(_load(weights, "weights", safe=False), weights)
+        state = _unwrap_state(_load(weights, "weights", safe=False, refused=(
+            "--weights takes a state_dict: torch.save(model.state_dict(), PATH); a whole saved module goes to "
+            "--model PATH alone")), weights)
         if not isinstance(state, dict):
             raise ReportInputError(f"--weights {weights}: expected a state_dict, found {type(state).__name__}")
         _check_tensors(state, weights)
         try:
             model.load_state_dict(state, strict=True)
         except Exception as error:
-            raise ReportInputError(f"--weights {weights} do not fit --model {spec}: {_first_line(error)}") from None
+            raise ReportInputError(f"--weights {weights} do not fit --model {spec}: {_all_lines(error)}") from None
         source = f"{spec} with weights {weights}"
     else:
-        notes.append("no --weights given: the model as the callable built it")
+        notes.append(f"no --weights given: the weights {spec} creates (torch seeded with --seed {seed})")
         source = spec
     return ModelSource(model, network_from_module(model, source), source, notes)
 
 
-def load_model(spec: str, weights: Optional[str] = None, trust_model_code: bool = False) -> ModelSource:
+def load_model(spec: str, weights: Optional[str] = None, trust_model_code: bool = False,
+               seed: int = 0) -> ModelSource:
     """The model of ``--model spec [--weights FILE]``.
 
     Parameters
@@ -331,6 +347,8 @@ def load_model(spec: str, weights: Optional[str] = None, trust_model_code: bool 
     trust_model_code
         Allow ``torch.jit.load`` on a TorchScript archive, which runs the archive's code
         (``--trust-model-code``). Off by default: archives are read as data.
+    seed
+        Seeds torch's generator while a ``package.module:callable`` builds the model (``--seed``).
 
     Raises
     ------
@@ -343,7 +361,7 @@ def load_model(spec: str, weights: Optional[str] = None, trust_model_code: bool 
     if weights is not None or (":" in spec and not p.exists()):
         if weights is not None and ":" not in spec:
             raise ReportInputError("--weights goes with --model package.module:callable (your architecture)")
-        return load_user_model(spec, weights)
+        return load_user_model(spec, weights, seed)
     if not p.is_file():
         raise ReportInputError(f"no such model file: {spec}")
     if p.suffix.lower() == ".npz":

@@ -499,8 +499,10 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
     retrain_batches : int, default 50
         Optimiser steps per retraining (the paper's 50 batches).
     tolerance : float, default 0.01
-        A cut is kept while the stopping-set accuracy is at least the start minus ``tolerance`` (0.01 = one
-        percentage point), so no default can take a model far below where it started.
+        A fraction of accuracy, not percentage points (``relusv report --tolerance`` takes points): a cut is
+        kept while the stopping-set accuracy is at least the start minus ``tolerance`` (0.01 = one percentage
+        point; 1 accepts any accuracy, leaving ``max_parameters`` as the only limit), so no default can take a
+        model far below where it started.
     min_accuracy : float, optional
         An explicit floor instead of ``tolerance``; it must not exceed the starting stopping-set accuracy.
     stop_data : (x_stop, y_stop), optional
