@@ -60,6 +60,20 @@ def test_zero_padding_gives_a_bracket_around_the_dense_top_singular_value(kwargs
     assert small.lower <= top <= small.upper and small.gap <= 1e-6
 
 
+@pytest.mark.parametrize("channels, kernel, size", [(64, 7, (4, 4)), (48, 3, (5, 3)), (96, 3, (2, 2))])
+def test_a_depthwise_layer_on_a_small_image_is_bracketed_tightly_by_its_channels(channels, kernel, size):
+    """A depthwise convolution is block diagonal over its channels: ``||A_K|| = max_c ||A_c||`` from every
+    channel's small dense block at once, a tight certified bracket where the torus bound is loose."""
+    torch.manual_seed(channels)
+    conv = nn.Conv2d(channels, channels, kernel, padding=kernel // 2, groups=channels).double()
+    top = dense_top(conv, *size)
+    result = conv_operator_norm(conv, size)
+    assert result.method == "bracket (dense, Cholesky certificate)" and result.converged
+    assert result.lower <= top <= result.upper and result.gap <= 1e-6
+    loose = conv_operator_norm(conv, size, dense=False)
+    assert loose.lower <= top <= loose.upper
+
+
 @pytest.mark.parametrize("kwargs, size", [
     (dict(kernel_size=1), (5, 4)),
     (dict(kernel_size=1, stride=2, padding=1), (5, 6)),

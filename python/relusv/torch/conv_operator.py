@@ -18,7 +18,12 @@ Exact where that is cheap, a certified bracket ``lower <= ||A_K|| <= upper`` oth
   assembled from the kernel taps; ``lower`` by Lanczos on its Gram matrix,
   ``upper`` certified by a Cholesky factorisation of ``mu I - G``
   (``_dense_bracket``), typically a relative gap of ``1e-8``. Here the torus
-  bound below would be loose (small images are mostly border).
+  bound below would be loose (small images are mostly border). With
+  ``G > 1`` groups the operator is block diagonal over them and
+  ``||A_K|| = max_g ||A_g||``: each group's block (smaller side at most
+  ``DENSE_GROUP_SIDE``, ``G n_in n_out`` entries at most ``DENSE_MAX_ENTRIES``
+  in all, ``n`` per group) bracketed the same way, all groups at once (a
+  depthwise layer on a small image: one small block per channel).
 * **Any other case**: a certified bracket.
 
   - ``lower = ||A_K y||`` for the unit Ritz vector ``y`` of (restarted, fully
@@ -73,8 +78,9 @@ BRACKET, DENSE = "bracket (Lanczos, circular torus)", "bracket (dense, Cholesky 
 #: Default relative gap of the bracket at which the iteration stops, and its budget of operator applications
 #: from a random start and from a given (warm) start vector.
 DEFAULT_TOL, DEFAULT_MAX_ITER, DEFAULT_WARM_MAX_ITER = 1e-3, 60, 15
-#: The dense route: the smaller side of ``A_K`` at most this, and at most this many entries.
-DENSE_MAX_SIDE, DENSE_MAX_ENTRIES = 1024, 1 << 22
+#: The dense route: the smaller side of ``A_K`` (of each group's block where there are several groups) at most
+#: this, and at most this many entries in all.
+DENSE_MAX_SIDE, DENSE_GROUP_SIDE, DENSE_MAX_ENTRIES = 1024, 256, 1 << 22
 _RESTART = 30   # Lanczos vectors kept before a restart from the Ritz vector
 _MIN_STEPS = 4  # Lanczos steps of a cycle before its Ritz residual may stop it
 
@@ -218,74 +224,87 @@ def _exact_pointwise(g: _Geometry, h: int, w: int) -> Optional[float]:
     return max(float(torch.linalg.svdvals(torch.from_numpy(block))[0]) for block in _group_blocks(g))
 
 
-def _dense_matrix(g: _Geometry, h: int, w: int) -> Optional[np.ndarray]:
-    """``A_K`` as an ``(C_out Ho Wo) x (C_in H W)`` matrix for a small zero-padded layer, else None."""
+def _dense_blocks(g: _Geometry, h: int, w: int) -> Optional[np.ndarray]:
+    """``A_K`` of a small zero-padded layer as its groups' dense blocks, ``(G, C_out/G Ho Wo, C_in/G H W)``
+    (the operator is block diagonal over the groups), else None: the smaller side of a block above
+    ``DENSE_MAX_SIDE`` (``DENSE_GROUP_SIDE`` with several groups) or more than ``DENSE_MAX_ENTRIES`` entries."""
     if g.padding_mode != "zeros" and g.padding != (0, 0):
         return None
     kernel = dilated_kernel(g.weight, g.dilation)
     c_out, c_group, kh, kw = kernel.shape
-    c_in = c_group * g.groups
-    ho, wo = _output_size(g, h, w)
-    n_in, n_out = c_in * h * w, c_out * ho * wo
-    (ph, pw), (sh, sw) = g.padding, g.stride
-    if min(n_in, n_out) > DENSE_MAX_SIDE or n_in * n_out > DENSE_MAX_ENTRIES:
-        return None
-    full = np.zeros((c_out, c_in, kh, kw))
     rows = c_out // g.groups
-    for i in range(g.groups):
-        full[i * rows:(i + 1) * rows, i * c_group:(i + 1) * c_group] = kernel[i * rows:(i + 1) * rows]
-    dense = np.zeros((c_out, ho, wo, c_in, h, w))
+    ho, wo = _output_size(g, h, w)
+    n_in, n_out = c_group * h * w, rows * ho * wo
+    side = DENSE_MAX_SIDE if g.groups == 1 else DENSE_GROUP_SIDE
+    if min(n_in, n_out) > side or g.groups * n_in * n_out > DENSE_MAX_ENTRIES:
+        return None
+    (ph, pw), (sh, sw) = g.padding, g.stride
+    taps = kernel.reshape(g.groups, rows, c_group, kh, kw)
+    dense = np.zeros((g.groups, rows, c_group, ho, wo, h, w))
     oi, oj = np.meshgrid(np.arange(ho), np.arange(wo), indexing="ij")
     for a in range(kh):
         for b in range(kw):
             ii, jj = oi * sh + a - ph, oj * sw + b - pw    # the input pixel of this tap (outside: padding zeros)
             inside = (ii >= 0) & (ii < h) & (jj >= 0) & (jj < w)
-            if inside.any() and np.any(full[:, :, a, b]):
-                dense[:, oi[inside], oj[inside], :, ii[inside], jj[inside]] += full[:, :, a, b]
-    return dense.reshape(n_out, n_in)
+            if inside.any() and np.any(taps[..., a, b]):
+                dense[..., oi[inside], oj[inside], ii[inside], jj[inside]] += taps[..., a, b][..., None]
+    return dense.transpose(0, 1, 3, 4, 2, 5, 6).reshape(g.groups, n_out, n_in)
 
 
 def _dense_bracket(g: _Geometry, h: int, w: int, tol: float) -> Optional[Tuple[float, float]]:
-    """``(lower, upper)`` of ``||A_K||`` from the dense matrix of a small zero-padded layer, else None.
+    """``(lower, upper)`` of ``||A_K|| = max_g ||A_g||`` from the dense blocks of a small zero-padded layer
+    (``_dense_blocks``), else None.
 
-    ``A`` is oriented with rows on the smaller side; ``lower = ||A^T y||``
-    (``= ||A_K^T y||``, and ``||A_K^T|| = ||A_K||``) for the unit top Ritz
-    vector ``y`` of Lanczos on the explicit Gram matrix ``G = A A^T`` (float64). ``upper``: a
-    Cholesky factorisation of ``(mu - c) I - G`` that succeeds in floating
-    point proves ``mu I - G`` positive definite (Rump, "Verification of
-    positive definiteness", BIT 2006) for ``c = 2 (n + 2) eps trace(mu I - G)``,
-    so ``lambda_max(G) < mu``; the float64 product ``G`` differs from
-    ``A A^T`` by at most ``(m + 2) eps ||A||_F^2`` in the 2-norm (``m`` the
-    inner dimension), added to ``mu``. ``mu`` is tried at ``lower^2`` times
-    ``1 + 1e-8``, ``1 + 1e-6`` and ``(1 + tol)^2``; if none succeeds, the
+    Each block ``A`` is oriented with rows on the smaller side; ``lower = ||A^T y||``
+    (``= ||A_K^T y||``, and ``||A_K^T|| = ||A_K||``) for a unit vector ``y``
+    from the explicit Gram matrix ``G = A A^T`` (float64): the top Ritz vector
+    of Lanczos for one group, the top eigenvector of the symmetric eigensolver
+    for each of several (small) groups at once. ``upper``: a Cholesky
+    factorisation of ``(mu - c) I - G`` that succeeds in floating point proves
+    ``mu I - G`` positive definite (Rump, "Verification of positive
+    definiteness", BIT 2006) for ``c = 2 (n + 2) eps trace(mu I - G)``, so
+    ``lambda_max(G) < mu``; the float64 product ``G`` differs from ``A A^T`` by
+    at most ``(m + 2) eps ||A||_F^2`` in the 2-norm (``m`` the inner
+    dimension), added to ``mu``. ``mu`` is tried at ``lower^2`` times
+    ``1 + 1e-8``, ``1 + 1e-6`` and ``(1 + tol)^2``; where none succeeds, the
     symmetric eigensolver's top eigenvalue widened the same way gives ``upper``.
     """
-    a = _dense_matrix(g, h, w)
-    if a is None:
+    blocks = _dense_blocks(g, h, w)
+    if blocks is None:
         return None
-    a = np.ascontiguousarray(a.T if a.shape[0] > a.shape[1] else a)
-    gram = a @ a.T     # NumPy forms A A^T by a symmetric rank-k update (half the work of a product)
-    n, m = a.shape
+    a = np.ascontiguousarray(blocks.transpose(0, 2, 1) if blocks.shape[1] > blocks.shape[2] else blocks)
+    gram = a @ a.transpose(0, 2, 1)
+    groups, n, m = a.shape
     eps = float(np.finfo(np.float64).eps)
-    product_error = (m + 2) * eps * float(np.einsum("ij,ij->", a, a))
-    start = torch.ones(n, dtype=torch.float64) + 0.5 * torch.randn(
-        n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    a_t, gram_t = torch.from_numpy(a), torch.from_numpy(gram)
-    lower, _, _ = _lanczos(lambda v: a_t.T @ v.reshape(-1), start, float("inf"), 1e-10, 4 * _RESTART,
-                           gram=lambda v: gram_t @ v.reshape(-1), ritz_tol=1e-10)
-    trace = float(np.trace(gram))
+    product_error = (m + 2) * eps * np.einsum("gij,gij->g", a, a)
+    if groups == 1:
+        start = torch.ones(n, dtype=torch.float64) + 0.5 * torch.randn(
+            n, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        a_t, gram_t = torch.from_numpy(a[0]), torch.from_numpy(gram[0])
+        top, _, _ = _lanczos(lambda v: a_t.T @ v.reshape(-1), start, float("inf"), 1e-10, 4 * _RESTART,
+                             gram=lambda v: gram_t @ v.reshape(-1), ritz_tol=1e-10)
+        lower = np.array([top])
+    else:
+        y = np.linalg.eigh(gram)[1][:, :, -1]
+        lower = np.linalg.norm(np.einsum("gnm,gn->gm", a, y), axis=1)
+    trace = np.trace(gram, axis1=1, axis2=2)
+    upper = np.full(groups, np.nan)
     diagonal = np.arange(n)
     for factor in (1 + 1e-8, 1 + 1e-6, (1 + tol) ** 2):
         mu = lower * lower * factor
         margin = 2 * (n + 2) * eps * (n * mu - trace)
         shifted = -gram
-        shifted[diagonal, diagonal] += mu - margin
+        shifted[:, diagonal, diagonal] += (mu - margin)[:, None]
         _, info = torch.linalg.cholesky_ex(torch.from_numpy(shifted))
-        if int(info) == 0:
-            return lower * (1 - ROUNDING), float(np.sqrt(mu + product_error))
-    top = float(np.linalg.eigvalsh(gram)[-1])
-    slack = product_error + 16 * n * eps * abs(top)
-    return float(np.sqrt(max(top - slack, 0.0))), float(np.sqrt(max(top + slack, 0.0)))
+        proven = (info.numpy() == 0) & np.isnan(upper)
+        upper[proven] = np.sqrt(mu[proven] + product_error[proven])
+    if np.isnan(upper).any():
+        left = np.isnan(upper)
+        top = np.linalg.eigvalsh(gram[left])[:, -1]
+        slack = product_error[left] + 16 * n * eps * np.abs(top)
+        lower[left] = np.minimum(lower[left], np.sqrt(np.maximum(top - slack, 0.0)))
+        upper[left] = np.sqrt(np.maximum(top + slack, 0.0))
+    return float(lower.max()) * (1 - ROUNDING), float(upper.max())
 
 
 def _pad_norm(g: _Geometry, h: int, w: int) -> float:
