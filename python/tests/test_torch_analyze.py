@@ -610,3 +610,21 @@ def test_a_wide_layer_over_few_points_keeps_the_vectors_its_curves_read(monkeypa
         a = np.asarray(leading.attrs["details"]["0"]["relu_bounds"][g]["bound"])
         b = np.asarray(full.attrs["details"]["0"]["relu_bounds"][g]["bound"])
         np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_the_kept_activations_are_checked_against_the_memory_limit():
+    """The rows ``analyze`` keeps per site are allocated once per site, each allocation checked with those
+    before it against ``relusv.memory_limit()``: a limit below them refuses the call, naming the site."""
+    from relusv.errors import MemoryLimitError
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(16 * 16 * 16, 3)).eval()
+    x, y = torch.randn(200, 3, 16, 16), torch.randint(0, 3, (200,))
+    relusv.set_memory_limit(3_000_000)     # the first conv's 4,096 outputs of 200 points take 3.3 MB in float32
+    try:
+        with pytest.raises(MemoryLimitError, match=r"the activations kept for analysis \(at \('0', 'output'\)\)"):
+            analyze(model, x, y, relu_bounds=False, progress=False)
+    finally:
+        relusv.set_memory_limit(None)
+    table = analyze(model, x, y, relu_bounds=False, progress=False)
+    assert table.attrs["points"] == 200 and table.loc[0, "dimension"] == 4096

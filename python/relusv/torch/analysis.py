@@ -50,6 +50,7 @@ from ..layer_table import (
 from ..spectra import machine_epsilon
 from ..width import DEFAULT_SAMPLES, DEFAULT_TRIM
 from ._layers import TrainingModes, forward, model_device, predicted_labels, unwrap
+from ._rows import RowStore
 from ._threads import one_torch_thread
 from .discovery import Discovery, Layer, discover
 from .probe import class_targets, probe_data
@@ -61,7 +62,7 @@ class _Capture:
     def __init__(self, layers: List[Layer]):
         self.layers = layers
         self.rows: Optional[np.ndarray] = None       # positions in the batch to keep
-        self.store: Dict[tuple, List[np.ndarray]] = {}
+        self.store = RowStore(0)                   # sized once the chosen points are known (``_passes``)
         self.input_shapes: Dict[str, tuple] = {}   # per-point input shape (to rebuild a convolution's images)
         self.dimensions: Dict[tuple, int] = {}      # per-point size of every captured site
 
@@ -84,13 +85,10 @@ class _Capture:
         return handles
 
     def _keep(self, key: tuple, tensor: torch.Tensor) -> None:
-        rows = tensor.detach().reshape(tensor.shape[0], -1).cpu()
-        if rows.dtype == torch.bfloat16:      # NumPy has no bfloat16; float32 holds it exactly
-            rows = rows.float()
-        self.store.setdefault(key, []).append(rows.numpy().copy())
+        self.store.keep(key, tensor)
 
     def arrays(self) -> Dict[tuple, np.ndarray]:
-        return {key: np.concatenate(parts) for key, parts in self.store.items()}
+        return self.store.result()
 
 
 def _passes(model: nn.Module, data, layers: List[Layer], predict: Callable, group_settings: dict,
@@ -112,6 +110,9 @@ def _passes(model: nn.Module, data, layers: List[Layer], predict: Callable, grou
     groups = compare_groups(correct, **group_settings)
     chosen = groups.chosen()
     capture = _Capture(layers)
+    capture.store = RowStore(chosen.size)
+    if tap is not None:
+        tap.store = RowStore(chosen.size)
     handles = capture.hooks()
     try:
         for a, b, inputs, _ in progress_bar(data.iterate(), "activations", show=show):

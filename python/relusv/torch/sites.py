@@ -44,6 +44,7 @@ from torch import nn
 from ..errors import InvalidInputError
 from ._conv_geometry import block_diagonal_kernel
 from ._graph import _BATCHNORMS, _PASSTHROUGH, Layer, batchnorm_parts, functional_batchnorm, layer_kind
+from ._rows import RowStore
 from .activations import CLIPPED, Activation, node_activation
 
 MEMORY_FRACTION = 0.25
@@ -238,7 +239,7 @@ class SiteTap(torch.fx.Interpreter):
         super().__init__(torch.fx.GraphModule(model, graph), garbage_collect_values=True)
         self.wanted = set(wanted)
         self.rows: Optional[torch.Tensor] = None
-        self.store: Dict[str, List[np.ndarray]] = {}
+        self.store = RowStore(0)   # sized by the caller once the chosen points are known
         self.shapes: Dict[str, tuple] = {}
 
     def run_node(self, n):
@@ -246,12 +247,11 @@ class SiteTap(torch.fx.Interpreter):
         if n.name in self.wanted and torch.is_tensor(out):
             self.shapes[n.name] = tuple(out.shape[1:])
             if self.rows is not None and self.rows.numel():
-                kept = out.index_select(0, self.rows.to(out.device)).detach()
-                self.store.setdefault(n.name, []).append(kept.reshape(kept.shape[0], -1).cpu().numpy().copy())
+                self.store.keep(n.name, out.index_select(0, self.rows.to(out.device)))
         return out
 
     def arrays(self) -> Dict[str, np.ndarray]:
-        return {name: np.concatenate(parts) for name, parts in self.store.items()}
+        return self.store.result()
 
 
 def site_nodes(sites: Sequence[Site]) -> List[str]:
