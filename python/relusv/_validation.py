@@ -108,6 +108,20 @@ def finite_array(a: Any, name: str) -> None:
         raise InvalidInputError(f"{name} contains NaN or infinity at index {index}")
 
 
+def class_of_rows(rows: np.ndarray, floating: bool, name: str = "the targets") -> np.ndarray:
+    """The class of each row of an ``(N, C)`` target matrix (``C > 1``): one-hot rows, or (``floating``
+    targets) class probabilities, nonnegative and summing to 1 within ``1e-3``, give their argmax (the
+    first largest entry); any other matrix is refused with ``InvalidInputError``."""
+    r = np.asarray(rows, dtype=np.float64)
+    one_hot = bool((((r == 0) | (r == 1)).all()) and (r.sum(axis=1) == 1).all())
+    probabilities = bool(floating and np.isfinite(r).all() and (r >= 0).all()
+                         and np.allclose(r.sum(axis=1), 1.0, rtol=0.0, atol=1e-3))
+    if not (one_hot or probabilities):
+        raise InvalidInputError(f"{name} of shape {tuple(r.shape)} are neither one-hot rows nor class "
+                                "probabilities; pass class indices (one per point)")
+    return r.argmax(axis=1)
+
+
 def labels(y: Any, classes: Optional[int], name: str = "labels") -> np.ndarray:
     """Class labels as int64 indices in ``[0, classes)`` (``[0, inf)`` when ``classes`` is None).
 

@@ -291,6 +291,17 @@ def test_user_npz_model_with_npy_pair(tmp_path, capsys):
     assert report["pruning"]["initial_ranks"] == [6, 5]
 
 
+def test_one_hot_labels_are_their_classes(tmp_path):
+    """Labels as one-hot rows (``analyze`` takes them) give the same report data as class indices."""
+    from relusv.report.data import validate
+
+    arrays = _write_data(tmp_path / "d.npz")
+    one_hot = np.eye(3, dtype=np.float32)[arrays["y"]]
+    plain = validate(arrays["X"], arrays["y"], 8, 3, "d.npz")
+    rows = validate(arrays["X"], one_hot, 8, 3, "d.npz")
+    assert np.array_equal(plain.y, rows.y) and rows.y.dtype == np.int64
+
+
 @pytest.mark.parametrize("case, fragment", [
     ("missing model", "no such model file"),
     ("missing data", "no such data file"),
@@ -300,6 +311,7 @@ def test_user_npz_model_with_npy_pair(tmp_path, capsys):
     ("labels out of range", "labels y must lie in [0, 2], got 3 at position 0"),
     ("feature mismatch", "points have 5 features but the model's first layer expects 8"),
     ("label length", "labels y must have shape (120,)"),
+    ("label matrix", "labels y of shape (120, 3) are neither one-hot rows nor class probabilities"),
     ("NaN points", "NaN or infinity"),
     ("model needs data", "--model needs --data"),
     ("bias length", "bias of layer 1 has shape (4,)"),
@@ -330,6 +342,8 @@ def test_bad_input_exits_2_with_one_line(tmp_path, capsys, case, fragment):
         _write_data(data, X=np.zeros((120, 5)))
     elif case == "label length":
         _write_data(data, y=np.zeros(7, dtype=int))
+    elif case == "label matrix":
+        _write_data(data, y=np.full((120, 3), 2))
     elif case == "NaN points":
         x = np.zeros((120, 8))
         x[3, 2] = np.nan

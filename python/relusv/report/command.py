@@ -41,7 +41,8 @@ DEFAULT_OUT = "relusv-report"
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("report", help="layer-by-layer spectral report of a ReLU MLP (default: built-in digits MLP)",
+    p = sub.add_parser("report", help="layer-by-layer spectral report of a ReLU network: MLP, CNN, ResNet... "
+                                         "(default: the built-in digits MLP)",
                        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", metavar="FILE|MODULE:CALLABLE",
                    help=".npz with W0, b0, W1, b1, ...; a PyTorch checkpoint (a saved module of standard layers, or "

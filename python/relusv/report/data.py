@@ -1,7 +1,8 @@
 """Labelled data for the report: loading and validation against a network.
 
 Accepted forms: one ``.npz`` with arrays ``X`` (points as rows; trailing
-dimensions are flattened) and ``y`` (integer class labels), or two ``.npy``
+dimensions are flattened) and ``y`` (integer class labels, or one-hot / class-probability
+rows), or two ``.npy``
 files, points first, labels second. The size every array declares is checked
 against the bytes its file holds and the memory limit before it is read
 (``relusv._npyfile``).
@@ -16,6 +17,7 @@ import numpy as np
 
 from .. import _validation
 from .._npyfile import check_npy_file, check_npz_member
+from ..errors import InvalidInputError
 from .errors import ReportInputError
 
 
@@ -95,8 +97,14 @@ def validate(x, y, input_dimension: Optional[int], classes: Optional[int], sourc
     if not np.isfinite(x).all():
         row, col = np.argwhere(~np.isfinite(x.reshape(x.shape[0], -1)))[0]
         raise ReportInputError(f"{source}: points contain NaN or infinity at row {row}, column {col}")
+    if y.ndim == 2 and y.shape[0] == x.shape[0] and y.shape[1] > 1 and y.dtype.kind in "biuf":
+        try:   # one-hot rows or class probabilities, as relusv.torch.analyze takes them
+            y = _validation.class_of_rows(y, y.dtype.kind == "f", f"{source}: labels y")
+        except InvalidInputError as error:
+            raise ReportInputError(str(error)) from None
     if y.ndim != 1 or y.shape[0] != x.shape[0]:
-        raise ReportInputError(f"{source}: labels y must have shape ({x.shape[0]},) to match X, got {y.shape}")
+        raise ReportInputError(f"{source}: labels y must have shape ({x.shape[0]},) (class indices) or "
+                               f"({x.shape[0]}, classes) (one-hot rows) to match X, got {y.shape}")
     y = _validation.labels(y, classes, f"{source}: labels y")
     return LabelledData(x.astype(np.float64), y, source)
 

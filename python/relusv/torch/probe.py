@@ -84,15 +84,9 @@ def class_targets(targets: torch.Tensor, output: Optional[torch.Tensor] = None) 
     finite and integral, never truncated; with the model's ``output`` (logits), within ``[0, classes)``).
     One-hot or probability rows give their argmax; any other matrix is refused."""
     if targets.ndim == 2 and targets.shape[1] > 1:   # one-hot or probabilities
-        rows = targets.detach().to(device="cpu", dtype=torch.float64)
-        one_hot = bool(((rows == 0) | (rows == 1)).all() and (rows.sum(1) == 1).all())
-        probabilities = bool(targets.is_floating_point() and (rows >= 0).all()
-                             and torch.allclose(rows.sum(1), torch.ones(rows.shape[0], dtype=torch.float64),
-                                                atol=1e-3))
-        if not (one_hot or probabilities):
-            raise InvalidInputError(f"the probe targets of shape {tuple(targets.shape)} are neither one-hot rows nor "
-                                    "class probabilities; pass class indices (one per point)")
-        return targets.argmax(dim=1)
+        rows = targets.detach().to(device="cpu", dtype=torch.float64).numpy()
+        classes = _validation.class_of_rows(rows, targets.is_floating_point(), "the probe targets")
+        return torch.from_numpy(classes).to(targets.device)
     labels = targets.reshape(targets.shape[0])
     logits = torch.is_tensor(output) and output.ndim == 2 and output.shape[1] > 1
     classes = int(output.shape[1]) if logits else None
