@@ -104,8 +104,8 @@ class LayerInput:
     is not a weight layer.
     ``phi_zero(dimension)`` is the activation of the bias alone in the
     output layout of one point (default: ``ReLU(b)`` repeated channel-major);
-    ``norm(seed)`` gives ``(||A||, method)`` where the default rule does not
-    apply (multi-branch sites, grouped convolutions). With ``conv_bounds``
+    ``norm(seed)`` gives ``(upper, lower, method)``, ``lower <= ||A|| <= upper``,
+    where the default rule does not apply (multi-branch sites, ``JointMap.operator_norm``). With ``conv_bounds``
     set, a linear layer's curve comes from it too, and its
     ``conv_bounds.data_rank(points)`` (when present) gives the rank from
     which ``s_k = 0`` exactly.
@@ -129,7 +129,7 @@ class LayerInput:
     conv_geometry: Optional[Dict[str, Any]] = None
     operator_norm_estimate: Optional[Callable] = None
     phi_zero: Optional[Callable[[int], np.ndarray]] = None
-    norm: Optional[Callable[[int], Tuple[float, str]]] = None
+    norm: Optional[Callable[[int], Tuple[float, float, str]]] = None
 
     @property
     def weighted(self) -> bool:

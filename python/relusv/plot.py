@@ -367,13 +367,15 @@ def relu_spectrum(spectrum: Any, path: Optional[PathLike] = None, log: bool = Tr
 _ANALYSIS_PANELS = (("gmw", "Gaussian mean width"), ("effdim", "effective dimension $(w / diam)^2$"))
 
 
-def analysis(table: Any, path: Optional[PathLike] = None):
+def analysis(table: Any, path: Optional[PathLike] = None, log: Optional[bool] = None):
     """Widths of correctly vs incorrectly classified points through the layers of a model.
 
     Two panels over the layers of ``relusv.torch.analyze``'s table (in
     execution order): the Gaussian mean width and the effective dimension of
     both groups at each layer's output, mean with its spread over the
     equal-size subsamples as error bars; correct solid, incorrect dashed.
+    Side by side for up to 12 layers; above one another, as wide as the
+    layers' names need, for more (a ResNet, a MobileNet).
 
     Parameters
     ----------
@@ -381,6 +383,9 @@ def analysis(table: Any, path: Optional[PathLike] = None):
         The result of ``relusv.torch.analyze``.
     path : str or pathlib.Path, optional
         Also save the figure there as PNG.
+    log : bool, optional
+        Logarithmic vertical axes; default: where a panel's positive values span
+        more than three decades.
 
     Returns
     -------
@@ -406,16 +411,23 @@ def analysis(table: Any, path: Optional[PathLike] = None):
     if not any(_present(r["gmw_correct"]) and _present(r["gmw_incorrect"]) for r in rows):
         reason = table.attrs.get("comparison", "") if hasattr(table, "attrs") else ""
         raise InvalidInputError(f"the table has no widths of both groups to plot{': ' + reason if reason else ''}")
-    fig, axes = _figure(1, 2, width=4.6, height=3.4)
     names = [str(r["layer"]) for r in rows]
+    many = len(rows) > 12
+    fig, axes = _figure(2, 1, width=min(40.0, max(9.2, 0.22 * len(rows))), height=3.6) if many else \
+        _figure(1, 2, width=4.6, height=3.4)
     for ax, (quantity, label) in zip(axes.flat, _ANALYSIS_PANELS):
+        positive = []
         for colour, group in zip(("C0", "C3"), ("correct", "incorrect")):
             values = [r.get(f"{quantity}_{group}") for r in rows]
             spread = [r.get(f"{quantity}_{group}_spread") for r in rows]
+            positive += [v for v in values if _present(v) and v > 0]
             ax.errorbar(range(len(rows)), [v if _present(v) else math.nan for v in values],
                         yerr=[s if _present(s) else 0.0 for s in spread], fmt=_STYLE[group], color=colour,
-                        marker="o", ms=4, lw=1.8, capsize=3, label=group)
-        ax.set_xticks(range(len(rows)), names, rotation=30 if max(map(len, names)) > 6 else 0)
+                        marker="o", ms=4 if not many else 3, lw=1.8 if not many else 1.2, capsize=3, label=group)
+        if log or (log is None and positive and max(positive) > 1e3 * min(positive)):
+            ax.set_yscale("log")
+        ax.set_xticks(range(len(rows)), names, rotation=90 if many else (30 if max(map(len, names)) > 6 else 0),
+                      fontsize="small" if many else None)
         ax.set_xlabel("layer")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)

@@ -170,10 +170,11 @@ def rank_of_spectrum(sigma: Any, shape: Tuple[int, int], dtype: Any) -> int:
     shape : (int, int)
         ``(m, n)`` of the matrix they belong to.
     dtype : numpy or torch dtype
-        The precision the matrix is stored in: its machine epsilon ``eps``
-        enters the rule (float16 ``2^-10``, bfloat16 ``2^-7``, float32 ``2^-23``,
-        float64 ``2^-52``; non-floating types and precisions finer than float64
-        count as float64).
+        The matrix's stored precision; ``eps`` is the machine epsilon of the
+        precision relusv computes it in (``machine_epsilon``): float32's for
+        float32, float16 and bfloat16 (their rounding, about ``1e-3`` of the
+        entries, counts as rank: it is part of the stored matrix), float64's
+        for every other type.
 
     Returns
     -------
@@ -189,7 +190,7 @@ def rank_of_spectrum(sigma: Any, shape: Tuple[int, int], dtype: Any) -> int:
     --------
     >>> import numpy as np, relusv
     >>> relusv.rank_of_spectrum([1.0, 1e-3, 1e-9], (3, 3), np.float16)
-    1
+    2
     """
     values = np.ascontiguousarray(np.asarray(sigma, dtype=np.float64).reshape(-1))
     rows, columns = (int(v) for v in shape)
@@ -200,15 +201,26 @@ def rank_of_spectrum(sigma: Any, shape: Tuple[int, int], dtype: Any) -> int:
 
 
 def machine_epsilon(dtype: Any) -> float:
-    """The machine epsilon of a NumPy or torch floating dtype (at least float64's; float64's for other types)."""
+    """The machine epsilon of the precision relusv computes a matrix stored as ``dtype`` in (the numerical-rank
+    rule's ``eps``): float32's (``2^-23``) for float32 and the half precisions (float16, bfloat16), which are
+    computed in float32 or wider; float64's (``2^-52``) for float64 and every other type (NumPy or torch dtypes).
+
+    Raises
+    ------
+    InvalidTypeError
+        For something that is not a NumPy or torch dtype.
+    """
     if hasattr(dtype, "is_floating_point") and not isinstance(dtype, (np.dtype, type)):   # a torch.dtype
         import torch
 
-        eps = float(torch.finfo(dtype).eps) if dtype.is_floating_point else 0.0
+        narrow = dtype.is_floating_point and torch.finfo(dtype).bits <= 32
     else:
-        dt = np.dtype(dtype)
-        eps = float(np.finfo(dt).eps) if np.issubdtype(dt, np.floating) else 0.0
-    return max(eps, float(np.finfo(np.float64).eps))
+        try:
+            dt = np.dtype(dtype)
+        except TypeError:
+            raise InvalidTypeError(f"dtype must be a NumPy or torch dtype, got {dtype!r}") from None
+        narrow = dt.kind == "f" and dt.itemsize <= 4
+    return float(np.finfo(np.float32 if narrow else np.float64).eps)
 
 
 def truncated_svd(W: Any, rank: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:

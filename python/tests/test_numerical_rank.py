@@ -26,41 +26,38 @@ def test_rank_of_spectrum_applies_the_rule_of_the_precision():
     assert relusv.rank_of_spectrum([], (0, 3), np.float64) == 0
 
 
-def test_half_precisions_use_their_own_epsilon():
-    """float16 (eps 2^-10) and bfloat16 (2^-7): NumPy's matrix_rank convention with the dtype's eps, so the
-    rounding of a low-rank weight stored in half precision does not count as rank."""
+def test_half_precisions_are_ranked_as_float32():
+    """float16 and bfloat16 weights are computed in float32 or wider: the rule's eps is float32's, so a
+    large half-precision layer keeps its rank (``max(m, n) * eps_half`` would exceed 1 and give rank 0), and
+    the rounding of a low-rank weight to half precision counts as rank (it is part of the stored matrix)."""
     torch = pytest.importorskip("torch")
-    sigma = np.array([1.0, 0.5, 5e-3, 2e-4, 1e-6])
-    # tolerance 10 * eps: float16 9.8e-3, bfloat16 7.8e-2, float32 1.2e-6
-    assert relusv.rank_of_spectrum(sigma, (10, 5), np.float16) == 2
-    assert relusv.rank_of_spectrum(sigma, (10, 5), torch.float16) == 2
-    assert relusv.rank_of_spectrum(sigma, (10, 5), torch.bfloat16) == 2
-    assert relusv.rank_of_spectrum(sigma[:3], (10, 5), torch.bfloat16) == 2
-    assert relusv.rank_of_spectrum(sigma, (10, 5), torch.float32) == 4
-    assert relusv.rank_of_spectrum(sigma, (10, 5), np.int64) == 5      # counts as float64
-    rng = np.random.default_rng(4)
-    for dtype in (torch.float16, torch.bfloat16):
-        w = torch.from_numpy(_low_rank(rng, 64, 48, 4, np.float64)).to(dtype)
-        values = np.linalg.svd(w.double().numpy(), compute_uv=False)
-        tol = 64 * torch.finfo(dtype).eps * values[0]
-        assert relusv.rank_of_spectrum(values, (64, 48), dtype) == int((values > tol).sum()) <= 4
+    sigma = np.array([1.0, 0.5, 5e-3, 2e-4, 1e-6, 1e-7])
+    # tolerance 10 * 2^-23 = 1.2e-6 for every floating type up to 32 bits
+    for dtype in (np.float16, np.float32, torch.float16, torch.bfloat16, torch.float32):
+        assert relusv.rank_of_spectrum(sigma, (10, 6), dtype) == 4
+    for dtype in (np.float64, torch.float64, np.int64, torch.int64, np.complex128):
+        assert relusv.rank_of_spectrum(sigma, (10, 6), dtype) == 6
+    with pytest.raises(relusv.InvalidTypeError, match="NumPy or torch dtype"):
+        relusv.rank_of_spectrum(sigma, (10, 6), "not a dtype")
 
 
 def test_the_table_states_the_rank_of_half_precision_weights():
+    """A well-conditioned 1024 x 64 layer keeps rank 64 in float16 and bfloat16 (its smallest value far
+    above any rounding), as in float32."""
     torch = pytest.importorskip("torch")
     from relusv.torch import analyze
 
     rng = np.random.default_rng(5)
-    for dtype in (torch.float16, torch.bfloat16):
-        model = torch.nn.Sequential(torch.nn.Linear(48, 64), torch.nn.ReLU(), torch.nn.Linear(64, 3)).to(dtype)
+    u, _ = np.linalg.qr(rng.standard_normal((1024, 64)))
+    v, _ = np.linalg.qr(rng.standard_normal((64, 64)))
+    w = torch.from_numpy(u @ np.diag(np.linspace(2.0, 1.0, 64)) @ v.T)
+    for dtype in (torch.float16, torch.bfloat16, torch.float32):
+        model = torch.nn.Sequential(torch.nn.Linear(64, 1024), torch.nn.ReLU(), torch.nn.Linear(1024, 3)).to(dtype)
         with torch.no_grad():
-            # values 1 .. 0.7: above bfloat16's tolerance 64 * 2^-7 = 0.5 (relative), its rounding below
-            u, _ = np.linalg.qr(rng.standard_normal((64, 4)))
-            v, _ = np.linalg.qr(rng.standard_normal((48, 4)))
-            model[0].weight.copy_(torch.from_numpy(u @ np.diag([1.0, 0.9, 0.8, 0.7]) @ v.T))
-        x, y = torch.randn(40, 48), torch.randint(0, 3, (40,))
+            model[0].weight.copy_(w)
+        x, y = torch.randn(40, 64), torch.randint(0, 3, (40,))
         table = analyze(model, x, y, relu_bounds=False, progress=False)
-        assert table.loc[0, "rank"] == 4
+        assert table.loc[0, "rank"] == 64, dtype
 
 
 @pytest.mark.parametrize("eps", [0.0, 1.0, float("nan"), -1e-3])

@@ -6,6 +6,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("matplotlib")
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from matplotlib.image import imread  # noqa: E402
 from relusv import plot  # noqa: E402
 from relusv.errors import InvalidInputError  # noqa: E402
@@ -144,6 +145,16 @@ def test_analysis_figure_plots_both_groups_of_the_table(tmp_path):
     import relusv
     with pytest.raises(relusv.InvalidInputError, match="no widths"):
         plot.analysis(table.assign(gmw_incorrect=float("nan")))
+    # Many layers (a ResNet's 29 rows): the panels stacked, as wide as the names need; widths spanning more
+    # than three decades on a log axis (or as asked).
+    many = pd.concat([table] * 10, ignore_index=True)
+    many["layer"] = [f"block{i}.conv" for i in range(len(many))]
+    many["gmw_correct"] = np.geomspace(1e-6, 10.0, len(many))
+    fig = plot.analysis(many)
+    top, bottom = fig.axes[0], fig.axes[1]
+    assert top.get_position().y0 > bottom.get_position().y1 and fig.get_figwidth() >= 0.22 * len(many)
+    assert top.get_yscale() == "log" and plot.analysis(many, log=False).axes[0].get_yscale() == "linear"
+    assert plot.analysis(table).axes[0].get_yscale() == "linear"
 
 
 def test_figures_render_as_png_in_ipython_and_leave_no_pyplot_state(histories):

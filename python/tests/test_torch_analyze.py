@@ -628,3 +628,54 @@ def test_the_kept_activations_are_checked_against_the_memory_limit():
         relusv.set_memory_limit(None)
     table = analyze(model, x, y, relu_bounds=False, progress=False)
     assert table.attrs["points"] == 200 and table.loc[0, "dimension"] == 4096
+
+
+def test_a_module_run_twice_per_point_inside_an_opaque_module_is_named():
+    """A module called twice in one forward pass where tracing cannot see it gives two rows per point: the
+    call is refused with the site named and what to do, not a shape error."""
+
+    class Opaque(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(6, 6)
+
+        def forward(self, x):
+            if x.sum() > -1e9:   # data-dependent control flow: not traceable
+                x = torch.relu(self.fc(torch.relu(self.fc(x))))
+            return x
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inp, self.body, self.out = nn.Linear(4, 6), Opaque(), nn.Linear(6, 2)
+
+        def forward(self, x):
+            return self.out(self.body(torch.relu(self.inp(x))))
+
+    torch.manual_seed(0)
+    model = Model().eval()
+    x, y = torch.randn(40, 4), torch.randint(0, 2, (40,))
+    with pytest.warns(UserWarning, match="does not trace"), \
+            pytest.raises(relusv.InvalidInputError, match=r"\('body.fc', 'input'\) was computed more than once"):
+        analyze(model, x, y, progress=False)
+    assert list(analyze(model, x, y, layers=["inp", "out"], progress=False)["layer"]) == ["inp", "out"]
+
+
+def test_row_stores_share_one_memory_budget():
+    from relusv.errors import MemoryLimitError
+    from relusv.torch._rows import RowStore
+
+    first = RowStore(10)
+    second = RowStore(10, first.spent)
+    relusv.set_memory_limit(1000)
+    try:
+        first.keep("a", torch.zeros(10, 6, dtype=torch.float64))      # 480 bytes
+        second.keep("b", torch.zeros(4, 6, dtype=torch.float64))      # another 480
+        with pytest.raises(MemoryLimitError, match=r"at c\) would take 1,440 bytes"):
+            second.keep("c", torch.zeros(4, 6, dtype=torch.float64))
+    finally:
+        relusv.set_memory_limit(None)
+    second.keep("b", torch.ones(6, 6, dtype=torch.float64))
+    assert second.result()["b"].shape == (10, 6) and second.result()["b"][4:].sum() == 36
+    first.keep("h", torch.ones(3, 2, dtype=torch.bfloat16))
+    assert first.result()["h"].dtype == np.float32 and first.result()["h"].shape == (3, 2)

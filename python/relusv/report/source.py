@@ -295,8 +295,8 @@ def load_checkpoint(path: str) -> ModelSource:
 
 def load_user_model(spec: str, weights: Optional[str], seed: int = 0) -> ModelSource:
     """``package.module:callable`` from the user's code (the current directory is importable), then ``--weights``.
-    The callable runs with torch's generator seeded by ``seed`` (the caller's generator state is restored), so
-    the weights it draws are the same for the same seed."""
+    The callable runs with torch's CPU generator seeded by ``seed`` (the caller's CPU generator state is
+    restored), so the weights it draws on the CPU are the same for the same seed."""
     torch = _torch()
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:

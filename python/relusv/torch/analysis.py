@@ -112,7 +112,7 @@ def _passes(model: nn.Module, data, layers: List[Layer], predict: Callable, grou
     capture = _Capture(layers)
     capture.store = RowStore(chosen.size)
     if tap is not None:
-        tap.store = RowStore(chosen.size)
+        tap.store = RowStore(chosen.size, capture.store.spent)   # one memory budget for both
     handles = capture.hooks()
     try:
         for a, b, inputs, _ in progress_bar(data.iterate(), "activations", show=show):

@@ -302,7 +302,7 @@ def _dense_bracket(g: _Geometry, h: int, w: int, tol: float) -> Optional[Tuple[f
         left = np.isnan(upper)
         top = np.linalg.eigvalsh(gram[left])[:, -1]
         slack = product_error[left] + 16 * n * eps * np.abs(top)
-        lower[left] = np.minimum(lower[left], np.sqrt(np.maximum(top - slack, 0.0)))
+        lower[left] = np.maximum(lower[left], np.sqrt(np.maximum(top - slack, 0.0)))
         upper[left] = np.sqrt(np.maximum(top + slack, 0.0))
     return float(lower.max()) * (1 - ROUNDING), float(upper.max())
 

@@ -27,11 +27,10 @@ from torch import nn
 
 from ..errors import InvalidInputError
 from ..spectra import ReluSpectrum
-from ._conv_geometry import pad_input
+from ._conv_geometry import block_diagonal_kernel, pad_input
 from .discovery import fold_batchnorm as _fold_batchnorm
 from .double_conv import DoubleConv2d
 from .double_linear import DoubleLinear
-from .sites import _dense_kernel
 
 MEMORY_FRACTION = 0.25
 """The patch matrix may take at most this fraction of the machine's physical memory."""
@@ -247,7 +246,8 @@ def relu_singular_values(module: nn.Module, inputs: Any, ks: Optional[Sequence[i
             f"return_double: the approximants of a grouped convolution (groups = {groups}) are rank-k matrices of "
             "its block-diagonal kernel matrix, which mix the groups; no DoubleConv2d (a dense k-channel "
             "bottleneck) of the grouped geometry represents them. Use return_factors=True for the factors")
-    weight = _dense_kernel(module) if groups > 1 else module.weight.detach().cpu()
+    weight = block_diagonal_kernel(module.weight.detach().double().cpu(), groups) if groups > 1 else \
+        module.weight.detach().cpu()
     bias = module.bias.detach().cpu() if getattr(module, "bias", None) is not None else None
     if bn is not None:
         weight, bias = _fold_batchnorm(weight, bias, bn)

@@ -303,16 +303,16 @@ class _Piece:
         return tuple(self.geometry["kernel_size"]) == (1, 1) and tuple(self.geometry["padding"]) == (0, 0)
 
     def norm_upper(self, seed: int) -> float:
-        """A certified upper bound of ``||A_j||``: ``sigma_0`` of the matrix of a pointwise branch (exact), the
-        upper end of ``conv_operator_norm`` of a convolution."""
-        if self.pointwise:
-            return float(np.linalg.norm(self.matrix, 2))
-        from .conv_operator import conv_operator_norm
+        """A certified upper bound of ``||A_j||``: ``sigma_0`` of the matrix of a pointwise branch (exact, widened
+        by ``ROUNDING`` for its float64 evaluation), the upper end of ``conv_operator_norm`` of a convolution."""
+        from .conv_operator import ROUNDING, conv_operator_norm
 
-        g = self.geometry
+        if self.pointwise:
+            return float(np.linalg.norm(self.matrix, 2)) * (1 + ROUNDING)
+        g = self.geometry   # the upper end comes before the iteration: one step of it suffices
         result = conv_operator_norm(self.kernel.numpy(), tuple(self.shape[1:]), stride=g["stride"],
                                     padding=g["padding"], dilation=g["dilation"], padding_mode=g["padding_mode"],
-                                    seed=seed)
+                                    seed=seed, max_iter=1)
         return float(result.upper)
 
     def patches(self, x: torch.Tensor) -> torch.Tensor:
@@ -598,7 +598,8 @@ class JointMap:
         """``(upper, lower, method)``: ``lower <= ||A|| <= upper`` for the joint linear map ``x -> sum_j A_j x_j``
         on the stacked input (MATH.md sections 9 and 10).
 
-        Exact, ``sigma_0(W)`` of the joint matrix, where every branch reads one
+        Exact (both ends widened by ``ROUNDING``, relative ``1e-10``, for the
+        float64 evaluation), ``sigma_0(W)`` of the joint matrix, where every branch reads one
         input position per output position: linear layers and identities (any
         number of positions), ``1 x 1`` convolutions without padding (any
         stride) and identities beside convolutions; ``A`` is then ``W`` on every
@@ -614,10 +615,11 @@ class JointMap:
         with each branch's certified upper end (``conv_operator_norm`` of a
         convolution, ``sigma_0`` of a pointwise branch's matrix).
         """
+        from .conv_operator import DEFAULT_MAX_ITER, DEFAULT_TOL, ROUNDING, _gram, _lanczos
+
         if not self.conv or all(p.pointwise for p in self.pieces):
             value = float(np.linalg.norm(self.matrix, 2))
-            return value, value, "exact"
-        from .conv_operator import DEFAULT_MAX_ITER, DEFAULT_TOL, _gram, _lanczos
+            return value * (1 + ROUNDING), value * (1 - ROUNDING), "exact"
 
         tol = DEFAULT_TOL if tol is None else float(tol)
         iterations = DEFAULT_MAX_ITER if iterations is None else int(iterations)
@@ -631,7 +633,8 @@ class JointMap:
             gram = lambda v: single(v.float()).double()   # noqa: E731
         lower, _, steps = _lanczos(forward, start.double(), float("inf"), tol, int(iterations), gram=gram,
                                    ritz_tol=tol)
-        upper = max(float(np.sqrt(sum(p.norm_upper(seed) ** 2 for p in self.pieces))), lower)
+        lower *= 1 - ROUNDING
+        upper = max(float(np.sqrt(sum(p.norm_upper(seed) ** 2 for p in self.pieces))) * (1 + ROUNDING), lower)
         gap = (upper - lower) / upper if upper > 0 else 0.0
         return upper, lower, (f"bracket (Lanczos on the joint map from below, {steps} applications of A^T A; "
                               f"the branches' norms from above), gap {gap:.1e}")
