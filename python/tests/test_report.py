@@ -246,6 +246,13 @@ def test_default_report_findings_match_numbers(default_report, capsys):
     assert "GMW of correctly vs incorrectly classified points" in text
     assert f"report: {summary['report']}" in text
     assert all(name in text for name in ("fc0", "fc1", "fc2"))   # qualified module names
+    for p in (summary["pruning"], summary["pruning_retrained"]):     # a cut that saves nothing says why
+        if p is None:
+            continue
+        c = p["chosen"]
+        line = next(t for t in text.splitlines() if f"harmonic pruning ({p['method']})" in t)
+        cut = tuple(c["ranks"]) != tuple(p["initial_ranks"])
+        assert ("no parameter saved" in line) == (cut and c["parameters"] == p["parameters_before"])
 
 
 def _write_mlp(path: Path, sizes=(8, 6, 5, 3), seed=1, **override):

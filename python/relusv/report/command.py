@@ -175,8 +175,11 @@ def print_headline(s: dict) -> None:
         if p is None:
             continue
         c = p["chosen"]
+        kept = (" (a layer cut to rank r stays dense while r (m + n) >= m n: no parameter saved)"
+                if c["parameters"] == p["parameters_before"] and tuple(c["ranks"]) != tuple(p["initial_ranks"])
+                else "")
         print(f"  harmonic pruning ({p['method']}): ranks {tuple(p['initial_ranks'])} -> {tuple(c['ranks'])}, "
-              f"parameters {p['parameters_before']:,} -> {c['parameters']:,}; {p['guarantee']}")
+              f"parameters {p['parameters_before']:,} -> {c['parameters']:,}{kept}; {p['guarantee']}")
     print(f"  report: {s['report']}  ({s['elapsed_seconds']:.1f} s)")
 
 
