@@ -630,9 +630,9 @@ def test_the_kept_activations_are_checked_against_the_memory_limit():
     assert table.attrs["points"] == 200 and table.loc[0, "dimension"] == 4096
 
 
-def test_a_module_run_twice_per_point_inside_an_opaque_module_is_named():
-    """A module called twice in one forward pass where tracing cannot see it gives two rows per point: the
-    call is refused with the site named and what to do, not a shape error."""
+def test_a_module_run_twice_per_point_inside_an_opaque_module_is_skipped():
+    """A module called twice in one forward pass where tracing cannot see it would give two rows per point:
+    the first pass counts its calls and the table lists it as skipped with the reason."""
 
     class Opaque(nn.Module):
         def __init__(self):
@@ -655,10 +655,17 @@ def test_a_module_run_twice_per_point_inside_an_opaque_module_is_named():
     torch.manual_seed(0)
     model = Model().eval()
     x, y = torch.randn(40, 4), torch.randint(0, 2, (40,))
-    with pytest.warns(UserWarning, match="does not trace"), \
-            pytest.raises(relusv.InvalidInputError, match=r"\('body.fc', 'input'\) was computed more than once"):
-        analyze(model, x, y, progress=False)
-    assert list(analyze(model, x, y, layers=["inp", "out"], progress=False)["layer"]) == ["inp", "out"]
+    with pytest.warns(UserWarning, match="does not trace"):
+        table = analyze(model, x, y, progress=False)
+    assert list(table["layer"]) == ["inp", "out"]
+    assert table.attrs["discovery"]["skipped"]["body.fc"].startswith("ran 2 times per forward pass")
+    # Named explicitly, it is refused where its rows are kept, naming it and what to do.
+    with pytest.raises(relusv.InvalidInputError, match=r"\('body.fc', 'input'\) was computed more than once"):
+        from relusv.torch._rows import RowStore
+
+        store = RowStore(2)
+        store.keep(("body.fc", "input"), torch.zeros(2, 6))
+        store.keep(("body.fc", "input"), torch.zeros(2, 6))
 
 
 def test_row_stores_share_one_memory_budget():

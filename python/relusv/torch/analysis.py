@@ -95,21 +95,33 @@ def _passes(model: nn.Module, data, layers: List[Layer], predict: Callable, grou
             show: Optional[bool], tap=None):
     """Pass 1 (classify) and pass 2 (capture the chosen rows).
 
-    Returns ``(groups, activations, input_shapes, dimensions)``: ``activations[(name, site)]`` has one row
-    per entry of ``groups.chosen()`` (the pooled probe indices, sorted); ``dimensions[(name, site)]`` its size
-    per point."""
+    Returns ``(groups, activations, input_shapes, dimensions, repeated)``: ``activations[(name, site)]`` has one
+    row per entry of ``groups.chosen()`` (the pooled probe indices, sorted); ``dimensions[(name, site)]`` its
+    size per point; ``repeated`` the layers that ran more than once per forward pass (found by registration
+    order inside a model that does not trace: no row per point), with why they are not analysed."""
     device = model_device(model)
     verdicts: List[np.ndarray] = []
-    for a, b, inputs, targets in progress_bar(data.iterate(), "classifying", show=show):
-        output = forward(model, inputs, device)
-        labels = torch.as_tensor(predict(output)).reshape(-1).cpu()
-        if labels.shape[0] != b - a:
-            raise InvalidInputError(f"predict returned {labels.shape[0]} labels for a batch of {b - a} points")
-        verdicts.append((labels == class_targets(targets, output).to(labels.dtype)).numpy())
+    calls: Dict[str, int] = {}
+    counters = [layer.module.register_forward_hook(
+        lambda *_, name=layer.name: calls.__setitem__(name, calls.get(name, 0) + 1)) for layer in layers]
+    passes = 0
+    try:
+        for a, b, inputs, targets in progress_bar(data.iterate(), "classifying", show=show):
+            output = forward(model, inputs, device)
+            passes += 1
+            labels = torch.as_tensor(predict(output)).reshape(-1).cpu()
+            if labels.shape[0] != b - a:
+                raise InvalidInputError(f"predict returned {labels.shape[0]} labels for a batch of {b - a} points")
+            verdicts.append((labels == class_targets(targets, output).to(labels.dtype)).numpy())
+    finally:
+        for h in counters:
+            h.remove()
+    repeated = {name: f"ran {count / passes:g} times per forward pass (where tracing cannot see): no row per point, "
+                      "not analysed" for name, count in calls.items() if count > passes}
     correct = np.concatenate(verdicts)
     groups = compare_groups(correct, **group_settings)
     chosen = groups.chosen()
-    capture = _Capture(layers)
+    capture = _Capture([layer for layer in layers if layer.name not in repeated])
     capture.store = RowStore(chosen.size)
     if tap is not None:
         tap.store = RowStore(chosen.size, capture.store.spent)   # one memory budget for both
@@ -126,7 +138,7 @@ def _passes(model: nn.Module, data, layers: List[Layer], predict: Callable, grou
     finally:
         for h in handles:
             h.remove()
-    return groups, capture.arrays(), capture.input_shapes, capture.dimensions
+    return groups, capture.arrays(), capture.input_shapes, capture.dimensions, repeated
 
 
 def _layer_map(layer: Layer, input_shape: Optional[tuple]):
@@ -462,12 +474,17 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
         model.eval()
         tap = _site_tap(model, found, sites)
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            groups, acts, shapes, dims = _passes(model, data, found.layers, predict,
-                                           {"group_size": group_size, "max_group_size": max_group_size,
-                                            "repeats": repeats, "permutations": permutations,
-                                            "bootstrap": bootstrap, "alpha": alpha, "seed": seed}, progress, tap)
+            groups, acts, shapes, dims, repeated = _passes(
+                model, data, found.layers, predict,
+                {"group_size": group_size, "max_group_size": max_group_size, "repeats": repeats,
+                 "permutations": permutations, "bootstrap": bootstrap, "alpha": alpha, "seed": seed}, progress, tap)
     finally:
         modes.restore()
+    if repeated:
+        found.skipped.update(repeated)
+        found.layers = [layer for layer in found.layers if layer.name not in repeated]
+        if not found.layers:
+            raise InvalidInputError(f"analyze: no layer runs once per forward pass ({'; '.join(f'{n} {why}' for n, why in repeated.items())})")
     inputs = [layer_input(layer, shapes.get(layer.name)) for layer in found.layers]
     if sites:
         acts.update(_site_arrays(sites, tap, dims))
