@@ -109,8 +109,8 @@
  *   0.4.0  relusv_weight_svd_create_leading, relusv_weight_svd_vectors and
  *          relusv_weight_svd_factors: a shared SVD with the vectors of the
  *          largest values only, and its factors read back.
- *   0.5.0  relusv_rank_of_spectrum_eps: the numerical-rank rule with the
- *          unit roundoff of any precision (half-precision weights).
+ *   0.5.0  relusv_rank_of_spectrum_eps: the numerical-rank rule with any
+ *          machine epsilon (weights stored in half precision).
  */
 #ifndef RELUSV_H
 #define RELUSV_H
@@ -334,10 +334,10 @@ relusv_status relusv_numerical_rank(const relusv_matrix *a, size_t *rank);
 relusv_status relusv_rank_of_spectrum(const double *values, size_t count, size_t rows, size_t columns,
                                       int32_t dtype, size_t *rank);
 
-/* The same rule with the precision's machine epsilon `eps` given (finite, in
- * (0, 1)): the number of the `values` above max(rows, columns) * eps *
- * values[0], for a matrix stored in a precision the library does not compute
- * in (float16: 2^-10, bfloat16: 2^-7). Since 0.5.0. */
+/* The same rule with the machine epsilon `eps` given (finite, in (0, 1)): the
+ * number of the `values` above max(rows, columns) * eps * values[0]. The
+ * Python package passes float32's epsilon for float16 and bfloat16 weights
+ * (the precision they are computed in). Since 0.5.0. */
 relusv_status relusv_rank_of_spectrum_eps(const double *values, size_t count, size_t rows, size_t columns,
                                           double eps, size_t *rank);
 
