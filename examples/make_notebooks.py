@@ -74,6 +74,62 @@ NOTEBOOKS = {
         md("The spectrum of the convolution as an operator on 8 x 8 images (circular padding, stride 1):"),
         code("sigma = relusv.conv_singular_values(cnn[0].weight, (8, 8))\nsigma[:5], sigma.shape"),
     ],
+    "analyze_resnet.ipynb": [
+        md("# A torchvision ResNet-18\n\n"
+           "`relusv.torch.analyze` on a network relusv did not define: torchvision's ResNet-18 (the definition "
+           "only, nothing downloaded), trained for a few seconds on the digits, upscaled to 3 x 16 x 16 "
+           "images. Every ReLU of the network gets a row. The ReLU after a block's `conv1` (and its "
+           "BatchNorm) is analysed in `conv1`'s row; the ReLU after each residual sum in an *activation "
+           "site* row, `layerX.Y.relu@1`, as one affine map of the stacked inputs of its branches "
+           "(`bn2(conv2(h)) + x`, or the downsample's `bn(conv(x))` in place of `x`; MATH.md section 10). "
+           "`conv2` and `downsample.0` keep rows of their own for their spectra and widths."),
+        code("import relusv.plot\nimport relusv.torch as rt\nimport torch\nimport torchvision\n"
+             "from relusv.datasets import load_digits\nfrom torch import nn\n\n"
+             "torch.manual_seed(0)\ntorch.set_num_threads(1)\n\n\n"
+             "def images(x):   # the 8 x 8 digits as 3 x 16 x 16 images\n"
+             "    x = torch.as_tensor(x).reshape(-1, 1, 8, 8)\n"
+             "    return nn.functional.interpolate(x, scale_factor=2).expand(-1, 3, -1, -1).contiguous()\n\n\n"
+             "x_train, y_train = load_digits(\"train\")\nx_probe, y_probe = load_digits(\"test\")\n"
+             "x_train, x_probe, y_train = images(x_train), images(x_probe[:600]), torch.as_tensor(y_train)\n"
+             "y_probe = y_probe[:600]\n"
+             "model = torchvision.models.resnet18(num_classes=10)\n"
+             "optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)\n"
+             "loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x_train, y_train), batch_size=64,\n"
+             "                                     shuffle=True)\n"
+             "for _epoch in range(3):\n"
+             "    for xb, yb in loader:\n"
+             "        optimizer.zero_grad()\n"
+             "        nn.functional.cross_entropy(model(xb), yb).backward()\n"
+             "        optimizer.step()\n"
+             "model.eval()"),
+        code("table = rt.analyze(model, x_probe, y_probe)\n"
+             "print(f\"accuracy {table.attrs['accuracy']:.1%}: {table.attrs['correct']} correct, \"\n"
+             "      f\"{table.attrs['incorrect']} incorrect probe points; {table.attrs['family']} comparisons\")\n"
+             "table[[\"layer\", \"module\", \"rank\", \"sigma_0\", \"operator_norm\", \"gmw_correct\", \"gmw_incorrect\",\n"
+             "       \"gmw_verdict\", \"relu_k10_correct\", \"relu_bounds\"]]"),
+        md("How to read the table:\n\n"
+           "- `sigma_0`, `rank`: the spectrum of the kernel matrix `K.reshape(C_out, -1)` (for a site, of the "
+           "joint matrix of its branches); `operator_norm`: a certified upper bound of the norm of the layer's "
+           "map on its actual `H x W` input, exact where `operator_norm_method` says so. On small images the "
+           "zero padding makes it differ from `sigma_0`.\n"
+           "- `gmw_correct`, `gmw_incorrect`: the Gaussian mean width of equal-size sets of correctly and "
+           "incorrectly classified points after the activation; `gmw_verdict` is the calibrated comparison "
+           "(permutation test, Holm over every comparison of the table): a verdict only where the adjusted "
+           "p-value is below `alpha`, otherwise `no difference shown`.\n"
+           "- `relu_k10_correct`: the smallest computed rank `k` whose certified bound of the ReLU singular "
+           "value `s_k` is at most a tenth of `s_0`, over the correctly classified points."),
+        md("An activation site names its branches in `notes`:"),
+        code("site = table.set_index(\"layer\").loc[\"layer2.0.relu@1\"]\n"
+             "print(site[\"notes\"])\nprint(site[\"operator_norm_method\"])"),
+        md("Widths through the layers (correct solid, incorrect dashed):"),
+        code("relusv.plot.analysis(table)"),
+        md("The site's certified bound curve over each group's points (`df.attrs[\"details\"]`); from "
+           "`zero_from` on, `s_k = 0` exactly (the rank of the pre-activations):"),
+        code("curves = table.attrs[\"details\"][\"layer2.0.relu@1\"][\"relu_bounds\"]\n"
+             "{group: {\"k\": c[\"ks\"], \"bound\": [round(b, 3) for b in c[\"bound\"]], "
+             "\"source\": c[\"source\"], \"zero_from\": c[\"zero_from\"]}\n"
+             " for group, c in curves.items()}"),
+    ],
     "harmonic_pruning.ipynb": [
         md("# Harmonic pruning\n\n"
            "`relusv.torch.harmonic_prune` runs the paper's algorithm: the hidden layers become double layers, "
