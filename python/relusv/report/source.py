@@ -105,16 +105,20 @@ def _safe_classes(torch) -> list:
     return classes
 
 
+def _plain(error: Exception) -> str:
+    """The error's message without the terminal colours torch puts in part of its messages."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+
+
 def _first_line(error: Exception) -> str:
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()  # torch colours part of its messages
+    text = _plain(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
 
 
 def _all_lines(error: Exception, limit: int = 400) -> str:
     """The error's lines joined into one (torch's list of missing and unexpected keys), at most ``limit``
     characters."""
-    text = " ".join(line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(error)).splitlines() if line.strip())
-    text = text or type(error).__name__
+    text = " ".join(line.strip() for line in _plain(error).splitlines() if line.strip()) or type(error).__name__
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 

@@ -79,13 +79,10 @@ class _Capture:
                     return
                 keep = torch.as_tensor(self.rows, device=output.device)
                 if layer.weighted:
-                    self._keep((layer.name, "input"), inputs[0].index_select(0, keep))
-                self._keep((layer.name, "output"), layer.activate(output.index_select(0, keep)))
+                    self.store.keep((layer.name, "input"), inputs[0].index_select(0, keep))
+                self.store.keep((layer.name, "output"), layer.activate(output.index_select(0, keep)))
             handles.append(layer.module.register_forward_hook(hook))
         return handles
-
-    def _keep(self, key: tuple, tensor: torch.Tensor) -> None:
-        self.store.keep(key, tensor)
 
     def arrays(self) -> Dict[tuple, np.ndarray]:
         return self.store.result()

@@ -265,12 +265,6 @@ def site_nodes(sites: Sequence[Site]) -> List[str]:
 
 # -- the joint map of a site --------------------------------------------------------------------------------
 
-def _dense_kernel(module: nn.Module) -> torch.Tensor:
-    """The kernel of a (possibly grouped) convolution as a dense ``(C_out, C_in, kh, kw)`` float64 tensor
-    (``block_diagonal_kernel``)."""
-    return block_diagonal_kernel(module.weight.detach().double().cpu(), int(getattr(module, "groups", 1)))
-
-
 def _padding(module: nn.Module) -> Tuple[int, int]:
     padding = module.padding
     if padding == "valid":
@@ -367,7 +361,7 @@ def _piece(branch: Branch, shape: Tuple[int, ...], channels_first: bool) -> _Pie
         return _Piece("identity-conv" if channels_first else "identity", eye.numpy(), shape)
     module = branch.module
     if branch.kind == "conv2d":
-        kernel = _dense_kernel(module)
+        kernel = block_diagonal_kernel(module.weight.detach().double().cpu(), int(getattr(module, "groups", 1)))
         if scale is not None:
             kernel = kernel * scale.reshape(-1, 1, 1, 1)
         geometry = {"stride": tuple(module.stride), "padding": _padding(module), "dilation": tuple(module.dilation),
