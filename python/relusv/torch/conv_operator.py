@@ -57,7 +57,7 @@ Exact where that is cheap, a certified bracket ``lower <= ||A_K|| <= upper`` oth
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -200,7 +200,22 @@ def _exact_circular(g: _Geometry, h: int, w: int) -> Optional[float]:
         return None
     if any(2 * p != k - 1 for p, k in zip(g.padding, kernel.shape[2:])):
         return None
-    return float(conv_singular_values(kernel, (h, w), k=1, groups=g.groups, stride=s)[0])
+    return float(conv_singular_values(_wrapped(kernel, h, w), (h, w), k=1, groups=g.groups, stride=s)[0])
+
+
+def _wrapped(kernel: np.ndarray, h: int, w: int) -> np.ndarray:
+    """A (dilated) kernel larger than the ``H x W`` torus folded onto it: tap ``(a, c)`` added into
+    ``(a mod H, c mod W)``. On the torus a tap at ``a`` reads the same pixel as one at ``a mod H``, so this is
+    the same operator (``torch`` allows circular padding up to the input size: a ``3 x 3`` kernel with dilation
+    2 on a ``4 x 4`` input reads some pixels through two taps); a kernel that fits is returned as is."""
+    kh, kw = kernel.shape[2:]
+    if kh <= h and kw <= w:
+        return kernel
+    folded = np.zeros(kernel.shape[:2] + (min(kh, h), min(kw, w)), dtype=kernel.dtype)
+    for a in range(kh):
+        for c in range(kw):
+            folded[:, :, a % h, c % w] += kernel[:, :, a, c]
+    return folded
 
 
 def _group_blocks(g: _Geometry, tap: Tuple[int, int] = (0, 0)) -> list:
@@ -389,6 +404,22 @@ def conv_operator_norm(conv: Any, input_size: Union[int, Sequence[int]], *, stri
     if not (tol > 0) or isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
         raise InvalidInputError(f"tol must be positive and max_iter a positive integer, got {tol}, {max_iter}")
     seed = 0 if seed is None else int(seed)
+    # ||c A_K|| = c ||A_K||: measured on the kernel scaled by a power of two (exact) to a largest entry in
+    # [1/2, 1), so that its Gram matrix neither underflows (a kernel of 1e-170 would read as the zero operator,
+    # with upper end 0) nor overflows (1e150: no eigenvalues); the results are scaled back, exactly.
+    top = float(np.abs(g.weight).max(initial=0.0))
+    exponent = int(np.frexp(top)[1]) if top > 0 else 0
+    result = _measure(replace(g, weight=np.ldexp(g.weight, -exponent)), h, w, seed, tol, max_iter, start, dense,
+                      ritz_tol)
+    if exponent == 0:
+        return result
+    return replace(result, estimate=float(np.ldexp(result.estimate, exponent)),
+                   lower=float(np.ldexp(result.lower, exponent)), upper=float(np.ldexp(result.upper, exponent)))
+
+
+def _measure(g: _Geometry, h: int, w: int, seed: int, tol: float, max_iter: int, start: Any, dense: bool,
+             ritz_tol: Optional[float]) -> OperatorNormEstimate:
+    """``conv_operator_norm`` of a checked geometry (its kernel scaled as that function says)."""
     kernel = torch.from_numpy(g.weight)
     forward = _forward(g, kernel)
     x = _start_vector(start, seed, (1, kernel.shape[1] * g.groups, h, w))
