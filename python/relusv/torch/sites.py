@@ -324,30 +324,33 @@ class _Piece:
             return x.reshape(n, self.shape[0], -1).transpose(1, 2)
         return x.reshape(n, -1, self.matrix.shape[1])
 
-    def apply(self, x: torch.Tensor) -> torch.Tensor:
-        """``A_j x`` in the output layout (no bias) in ``x``'s precision, for the operator norm."""
+    def apply(self, x: torch.Tensor, exponent: int = 0) -> torch.Tensor:
+        """``2^-exponent A_j x`` in the output layout (no bias) in ``x``'s precision, for the operator norm."""
         if self.geometry is not None:
             from ._conv_geometry import pad_input
 
             g = self.geometry
             x, padding = pad_input(x, g["padding"], g["padding_mode"])
-            return nn.functional.conv2d(x, self._weight(x.dtype), None, g["stride"], padding, g["dilation"])
+            return nn.functional.conv2d(x, self._weight(x.dtype, exponent), None, g["stride"], padding,
+                                        g["dilation"])
         if self.kind == "identity-conv":     # a diagonal (scaled identity): one product per channel
-            return x * self._weight(x.dtype).reshape(1, -1, 1, 1)
-        w = self._weight(x.dtype)
+            return x * self._weight(x.dtype, exponent).reshape(1, -1, 1, 1)
+        w = self._weight(x.dtype, exponent)
         return x.reshape(x.shape[0], -1, w.shape[1]) @ w.T
 
-    def _weight(self, dtype: torch.dtype) -> torch.Tensor:
-        """The kernel (conv2d), the diagonal (identity-conv) or the matrix in ``dtype``, converted once."""
+    def _weight(self, dtype: torch.dtype, exponent: int = 0) -> torch.Tensor:
+        """The kernel (conv2d), the diagonal (identity-conv) or the matrix times ``2^-exponent`` (exact) in
+        ``dtype``, converted once."""
         cache = self.__dict__.setdefault("_converted", {})
-        if dtype not in cache:
+        if (dtype, exponent) not in cache:
             if self.geometry is not None:
-                cache[dtype] = self.kernel.to(dtype)
+                value = self.kernel.numpy()
             elif self.kind == "identity-conv":
-                cache[dtype] = torch.from_numpy(np.ascontiguousarray(np.diag(self.matrix))).to(dtype)
+                value = np.ascontiguousarray(np.diag(self.matrix))
             else:
-                cache[dtype] = torch.from_numpy(self.matrix).to(dtype)
-        return cache[dtype]
+                value = self.matrix
+            cache[(dtype, exponent)] = torch.from_numpy(np.ldexp(value, -exponent)).to(dtype)
+        return cache[(dtype, exponent)]
 
 
 def _piece(branch: Branch, shape: Tuple[int, ...], channels_first: bool) -> _Piece:
@@ -620,23 +623,27 @@ class JointMap:
 
         generator = torch.Generator().manual_seed(int(seed))
         start = torch.cat([torch.randn(1, *p.shape, generator=generator).reshape(1, -1) for p in self.pieces], 1)
-        forward = self._stacked_apply
+        # the iteration runs on 2^-e A (exact scaling), its largest entry in [1/2, 1): float32 neither
+        # overflows (entries of 1e30: A^T A v beyond float32's range) nor underflows; the value is scaled back
+        top = float(np.abs(self.matrix).max(initial=0.0))
+        exponent = int(np.frexp(top)[1]) if top > 0 else 0
+        forward = functools.partial(self._stacked_apply, exponent=exponent)
         gram = _gram(forward)
         if tol >= 1e-5:      # iterate in float32 (fast convolutions); the value is measured in float64
             single = _gram(forward)
             gram = lambda v: single(v.float()).double()   # noqa: E731
         lower, _, steps = _lanczos(forward, start.double(), float("inf"), tol, int(iterations), gram=gram,
                                    ritz_tol=tol)
-        lower *= 1 - ROUNDING
+        lower = float(np.ldexp(lower, exponent)) * (1 - ROUNDING)
         upper = max(float(np.sqrt(sum(p.norm_upper(seed) ** 2 for p in self.pieces))) * (1 + ROUNDING), lower)
         gap = (upper - lower) / upper if upper > 0 else 0.0
         return upper, lower, (f"bracket (Lanczos on the joint map from below, {steps} applications of A^T A; "
                               f"the branches' norms from above), gap {gap:.1e}")
 
-    def _stacked_apply(self, v: torch.Tensor) -> torch.Tensor:
-        """``A v`` for the stacked input ``v`` (``(1, sum of sizes)``), in ``v``'s precision."""
+    def _stacked_apply(self, v: torch.Tensor, exponent: int = 0) -> torch.Tensor:
+        """``2^-exponent A v`` for the stacked input ``v`` (``(1, sum of sizes)``), in ``v``'s precision."""
         parts = torch.split(v.reshape(-1), self.sizes)
-        return sum(p.apply(part.reshape(1, *p.shape)) for p, part in zip(self.pieces, parts))
+        return sum(p.apply(part.reshape(1, *p.shape), exponent) for p, part in zip(self.pieces, parts))
 
 
 def os_physical_memory() -> float:
