@@ -84,7 +84,7 @@ func weightedBandCurves<Scalar: BLASScalar>(
 ) throws -> [(basis: CandidateBasis<Scalar>, bounds: [Int: Double])] {
     // The costliest bands (largest k) first, so that the threads end together.
     let bands = Array(WeightedBands.bands(of: ks, limit: rrr.size, width: width).reversed())
-    let regression = WeightedRegression(problem: problem, rounds: rounds, exponent: exponent, gram: true)
+    let regression = WeightedRegression(problem: problem, rounds: rounds, exponent: exponent, route: .gram)
     let results = bands.map { _ in Box<(basis: CandidateBasis<Scalar>, bounds: [Int: Double])?>(nil) }
     let tasks: [() throws -> Void] = bands.indices.map { index in
         {

@@ -33,11 +33,8 @@ struct WeightedRegression<Scalar: BLASScalar> {
     let zt: Matrix<Scalar>
     let rounds: Int
     let exponent: Double
-    /// `Q` from the eigenvectors of the Gram matrix `(Z D^(1/2))^T Z D^(1/2)`
-    /// (one GEMM and an `m x m` eigendecomposition: cheaper than the SVD for
-    /// `N >> m`, with the squared conditioning, which only changes which
-    /// candidate is evaluated) instead of the SVD of `Z D^(1/2)`.
-    let gram: Bool
+    /// Where each round's `Q` comes from (`RoundBasis`).
+    let route: RoundBasis
     /// The row of each column's one nonzero entry of `W` (-1 for a zero
     /// column) when no column has two (a depthwise convolution's kernel
     /// matrix, a BatchNorm's diagonal); nil otherwise (`columnOwners(of:)`).
@@ -48,12 +45,12 @@ struct WeightedRegression<Scalar: BLASScalar> {
     /// round is evaluated from its factors.
     let ranksFromPreactivations: Bool
 
-    init(problem: ReluBoundProblem<Scalar>, rounds: Int, exponent: Double, gram: Bool = false) {
+    init(problem: ReluBoundProblem<Scalar>, rounds: Int, exponent: Double, route: RoundBasis) {
         self.problem = problem
         zt = linearPreactivations(layer: problem.layer, points: problem.x)
         self.rounds = rounds
         self.exponent = exponent
-        self.gram = gram
+        self.route = route
         owners = columnOwners(of: problem.layer.weight)
         ranksFromPreactivations = problem.layer.inputs >= 2 * problem.layer.outputs
     }
@@ -98,6 +95,7 @@ struct WeightedRegression<Scalar: BLASScalar> {
         var weights = [Double](repeating: 1, count: problem.groups)
         var errors = start
         var best: Round?
+        var gramMayServe = true  // until a round's Gram matrix does not resolve rank k (then the SVD)
         for _ in 0..<rounds {
             guard reweight(&weights, errors: errors) else { break }
             var scaled = zt
@@ -107,7 +105,7 @@ struct WeightedRegression<Scalar: BLASScalar> {
                     for j in 0..<m { z[i * m + j] *= root }
                 }
             }
-            let vt = try gram ? gramEigenvectors(scaled) : scaled.withView { try rightSVD(of: $0) }.vt
+            let vt = try basisOfRound(scaled, rank: k, gramMayServe: &gramMayServe)
             guard k <= vt.rows else { break }
             let (factors, value, next) = evaluation(qt: vt, rank: k)
             guard value.isFinite else { break }
@@ -154,9 +152,29 @@ struct WeightedRegression<Scalar: BLASScalar> {
         return u
     }
 
+    /// `Q^T` of a round's weighted regression from its scaled pre-activations
+    /// `Z_s` (`N x m`), by `route`: the Gram matrix's eigenvectors where they
+    /// serve rank `k`, else the right singular vectors of `Z_s`. A Gram
+    /// matrix that does not resolve `k` clears `gramMayServe`: the later
+    /// rounds at this `k` (nearby weights) take the SVD at once.
+    func basisOfRound(_ scaled: Matrix<Scalar>, rank k: Int, gramMayServe: inout Bool) throws -> Matrix<Scalar> {
+        switch route {
+        case .gram:
+            return try gramEigenvectors(scaled).vt
+        case .gramWhereResolved where gramMayServe && scaled.rows >= scaled.columns:
+            let (vt, values) = try gramEigenvectors(scaled)
+            if RoundBasis.resolves(values, rank: k, epsilon: Double(Scalar.ulpOfOne)) { return vt }
+            gramMayServe = false
+        case .svd, .gramWhereResolved:
+            break
+        }
+        return try scaled.withView { try rightSVD(of: $0) }.vt
+    }
+
     /// `Q^T` (`m x m`, rows by decreasing eigenvalue) of the Gram matrix
-    /// `Z_s^T Z_s` of the scaled pre-activations `Z_s` (`N x m`).
-    func gramEigenvectors(_ scaled: Matrix<Scalar>) throws -> Matrix<Scalar> {
+    /// `Z_s^T Z_s` of the scaled pre-activations `Z_s` (`N x m`), with its
+    /// eigenvalues (decreasing).
+    func gramEigenvectors(_ scaled: Matrix<Scalar>) throws -> (vt: Matrix<Scalar>, values: [Double]) {
         let m = scaled.columns
         var g = [Scalar](repeating: 0, count: m * m)
         var w = [Scalar](repeating: 0, count: m)
@@ -171,7 +189,7 @@ struct WeightedRegression<Scalar: BLASScalar> {
         guard info == 0 else { throw EngineError.lapackFailure(routine: "syevd", info: info) }
         var vt = Matrix<Scalar>(rows: m, columns: m)
         for r in 0..<m { for i in 0..<m { vt[r, i] = g[i * m + (m - 1 - r)] } }
-        return vt
+        return (vt, w.reversed().map { Double($0) })
     }
 
     /// Lawson's update `d_g <- d_g (e_g / max e)^p`, rescaled to a largest
@@ -246,9 +264,8 @@ func weightedCandidates<Scalar: BLASScalar>(
     threads: Int, evaluated: @escaping (Int) -> Bool, shared: SharedProgress, progress: Progress,
     report: @escaping () throws -> Void
 ) throws -> [Int: ChainBest<Scalar>] {
-    // The Gram route where it halves the rounds' work (`N >= 2 m`; docs/engine.md).
     let regression = WeightedRegression(
-        problem: problem, rounds: rounds, exponent: exponent, gram: problem.count >= 2 * problem.layer.outputs)
+        problem: problem, rounds: rounds, exponent: exponent, route: .gramWhereResolved)
     let parts = max(1, min(threads, ks.count))
     let results = (0..<parts).map { _ in Box<[Int: ChainBest<Scalar>]>([:]) }
     let tasks: [() throws -> Void] = (0..<parts).map { part in
@@ -269,4 +286,37 @@ func weightedCandidates<Scalar: BLASScalar>(
     var out: [Int: ChainBest<Scalar>] = [:]
     for r in results { out.merge(r.value) { a, _ in a } }
     return out
+}
+
+/// Where a round of Lawson's iteration takes `Q` (the left singular vectors of
+/// the weighted pre-activations `Z D^(1/2)`, as `Q^T`; docs/engine.md).
+///
+/// The Gram matrix `G = (Z D^(1/2))^T Z D^(1/2)` (`m x m`) has eigenvectors
+/// `Q` and eigenvalues `sigma_i^2`: one `?syrk` of `N m^2 / 2` and an `m x m`
+/// `?syevd` instead of a QR and an SVD of the `N x m` matrix (2-3x less time
+/// for `N >= m`), but with the squared conditioning: the rounding of `G`,
+/// about `eps lambda_0`, moves the eigenvectors of eigenvalues near it. The
+/// rank-`k` regression reads only `Q_k`, which that rounding cannot disturb
+/// much where `lambda_(k-1) >= sqrt(eps) lambda_0` (each kept eigenvalue then
+/// exceeds the rounding by a factor `1 / sqrt(eps)`): there the Gram route
+/// serves, elsewhere the SVD. Either way the round's approximant has rank
+/// `<= k` and its bound is certified from its factors; the route changes only
+/// which candidate is evaluated.
+enum RoundBasis {
+    /// The SVD of `Z D^(1/2)` in every round.
+    case svd
+    /// The Gram matrix's eigenvectors in every round (the bands, whose basis
+    /// serves a whole band of `k`).
+    case gram
+    /// The Gram matrix's eigenvectors where `N >= m` and they resolve rank `k`
+    /// (`resolves`), else the SVD.
+    case gramWhereResolved
+
+    /// Whether eigenvalues `values` (decreasing) of a Gram matrix computed in
+    /// a precision of unit roundoff `epsilon` resolve the leading `k`:
+    /// `values[k - 1] >= sqrt(epsilon) values[0] > 0`.
+    static func resolves(_ values: [Double], rank k: Int, epsilon: Double) -> Bool {
+        guard k >= 1, k <= values.count, let top = values.first, top > 0, top.isFinite else { return false }
+        return values[k - 1] >= epsilon.squareRoot() * top
+    }
 }

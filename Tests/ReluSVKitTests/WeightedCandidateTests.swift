@@ -51,7 +51,9 @@ final class WeightedCandidateTests: XCTestCase {
         return (ws, bs, cast(x), layer)
     }
 
-    func check<Scalar: BLASScalar>(_: Scalar.Type, P: Int, m: Int = 12, n: Int = 10) throws {
+    func check<Scalar: BLASScalar>(
+        _: Scalar.Type, P: Int, m: Int = 12, n: Int = 10, route: RoundBasis = .gramWhereResolved
+    ) throws {
         let N = 60
         let (ws, bs, xs, layer) = try Self.scalarData(Scalar.self, m: m, n: n, N: N, seed: 91)
         let widen = { (a: [Scalar]) in a.map { Double($0) } }
@@ -59,7 +61,7 @@ final class WeightedCandidateTests: XCTestCase {
         try points.withView { view in
             let problem = try ReluBoundProblem(layer: layer, points: view, groupSize: P)
             let rrr = try XCTUnwrap(try CandidateBasis.reducedRankRegression(layer: layer, points: view))
-            let regression = WeightedRegression(problem: problem, rounds: 4, exponent: 1)
+            let regression = WeightedRegression(problem: problem, rounds: 4, exponent: 1, route: route)
             XCTAssertEqual(regression.ranksFromPreactivations, n >= 2 * m)
             var won = 0
             for k in 1..<min(m, n) {
@@ -87,11 +89,66 @@ final class WeightedCandidateTests: XCTestCase {
 
     func testCertifiedInDoubleAndFloat() throws {
         for P in [1, 3] {
-            try check(Double.self, P: P)
-            try check(Float.self, P: P)
-            // n >= 2 m: the rounds ranked from the pre-activations, the chosen one certified from its factors.
-            try check(Double.self, P: P, m: 6, n: 20)
-            try check(Float.self, P: P, m: 6, n: 20)
+            for route in [RoundBasis.svd, .gram, .gramWhereResolved] {
+                try check(Double.self, P: P, route: route)
+                try check(Float.self, P: P, route: route)
+                // n >= 2 m: the rounds ranked from the pre-activations, the chosen one certified from its factors.
+                try check(Double.self, P: P, m: 6, n: 20, route: route)
+                try check(Float.self, P: P, m: 6, n: 20, route: route)
+            }
+        }
+    }
+
+    /// The Gram route's rule: the `k`-th eigenvalue at least `sqrt(eps)` of the largest.
+    func testGramResolvesOnlyAboveTheSquareRootOfEpsilon() {
+        let values = [4.0, 1.0, 1e-9, 0]
+        XCTAssertTrue(RoundBasis.resolves(values, rank: 1, epsilon: 1e-16))
+        XCTAssertTrue(RoundBasis.resolves(values, rank: 2, epsilon: 1e-16))
+        XCTAssertFalse(RoundBasis.resolves(values, rank: 3, epsilon: 1e-16))  // 1e-9 < 4e-8
+        XCTAssertTrue(RoundBasis.resolves(values, rank: 3, epsilon: 1e-20))  // 1e-9 >= 4e-10
+        XCTAssertFalse(RoundBasis.resolves(values, rank: 4, epsilon: 1e-20))
+        XCTAssertFalse(RoundBasis.resolves(values, rank: 0, epsilon: 1e-16))
+        XCTAssertFalse(RoundBasis.resolves(values, rank: 5, epsilon: 1e-16))
+        XCTAssertFalse(RoundBasis.resolves([0, 0], rank: 1, epsilon: 1e-16))
+        XCTAssertFalse(RoundBasis.resolves([.nan, 1], rank: 1, epsilon: 1e-16))
+    }
+
+    /// A round's basis by the resolved-Gram route: the Gram matrix's
+    /// eigenvectors where its `k`-th eigenvalue is at least `sqrt(eps)` of
+    /// the largest, else the SVD's right singular vectors, bit for bit, and
+    /// the later rounds at that `k` go to the SVD at once. The pre-activations
+    /// of a weight whose rows are scaled by `10^-i` spread over 7 decades.
+    func testUnresolvedRanksTakeTheSVD() throws {
+        let (m, n, N) = (8, 8, 40)
+        let (w0, b, x) = Self.data(m: m, n: n, N: N, seed: 95)
+        let w = (0..<(m * n)).map { w0[$0] * pow(10, -Double($0 / n)) }
+        let layer = try Matrix(rows: m, columns: n, storage: w).withView {
+            try ReluLayer(weight: $0, bias: b, slope: 0)
+        }
+        try Matrix(rows: N, columns: n, storage: x).withView { view in
+            let problem = try ReluBoundProblem(layer: layer, points: view, groupSize: 1)
+            let regression = WeightedRegression(problem: problem, rounds: 4, exponent: 1, route: .gramWhereResolved)
+            let (gram, values) = try regression.gramEigenvectors(regression.zt)
+            let svd = try regression.zt.withView { try rightSVD(of: $0) }.vt
+            var counts = (resolved: 0, unresolved: 0)
+            for k in 1..<m {
+                var mayServe = true
+                let vt = try regression.basisOfRound(regression.zt, rank: k, gramMayServe: &mayServe)
+                if RoundBasis.resolves(values, rank: k, epsilon: Double.ulpOfOne) {
+                    counts.resolved += 1
+                    XCTAssertEqual(vt.storage, gram.storage, "k = \(k): resolved, the Gram route")
+                    XCTAssertTrue(mayServe)
+                } else {
+                    counts.unresolved += 1
+                    XCTAssertEqual(vt.storage, svd.storage, "k = \(k): not resolved, the SVD")
+                    XCTAssertFalse(mayServe)
+                }
+                var cleared = false
+                XCTAssertEqual(
+                    try regression.basisOfRound(regression.zt, rank: 1, gramMayServe: &cleared).storage, svd.storage)
+            }
+            XCTAssertGreaterThan(counts.resolved, 0)
+            XCTAssertGreaterThan(counts.unresolved, 0, "no rank left unresolved: the fallback is not tested")
         }
     }
 
@@ -102,7 +159,7 @@ final class WeightedCandidateTests: XCTestCase {
         let (_, _, xs, layer) = try Self.scalarData(Double.self, m: m, n: n, N: N, seed: 93)
         try Matrix(rows: N, columns: n, storage: xs).withView { view in
             let problem = try ReluBoundProblem(layer: layer, points: view, groupSize: 3)
-            let regression = WeightedRegression(problem: problem, rounds: 1, exponent: 1)
+            let regression = WeightedRegression(problem: problem, rounds: 1, exponent: 1, route: .svd)
             let vt = try regression.zt.withView { try rightSVD(of: $0) }.vt
             for k in 1..<m {
                 let factors = regression.projection(vt, rank: k)
@@ -169,7 +226,7 @@ final class WeightedCandidateTests: XCTestCase {
             let layer = try w.withView { try ReluLayer(weight: $0, bias: nil, slope: 0) }
             try x.withView { view in
                 let regression = WeightedRegression(
-                    problem: try ReluBoundProblem(layer: layer, points: view), rounds: 1, exponent: 1)
+                    problem: try ReluBoundProblem(layer: layer, points: view), rounds: 1, exponent: 1, route: .svd)
                 XCTAssertNotNil(regression.owners)
                 var vt = Matrix<Scalar>(rows: m, columns: m)
                 for r in 0..<m { for i in 0..<m { vt[r, i] = Scalar(random.normal(row: 200 + r, column: i)) } }
