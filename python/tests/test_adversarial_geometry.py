@@ -145,3 +145,64 @@ def test_joint_operator_norm_with_a_branch_of_extreme_scale(gain):
     upper, lower, _ = joint.operator_norm(seed=0)
     assert _within(lower, true, upper), (lower, true, upper)
     assert lower >= 0.5 * true
+
+
+# -- string padding: 'same' and 'valid' are integer paddings; an even 'same' kernel is said to be asymmetric ----
+
+class _StringPadded(nn.Module):
+    def __init__(self, even: bool):
+        super().__init__()
+        self.same = nn.Conv2d(3, 4, 3, padding="same", dilation=2, padding_mode="reflect")
+        self.valid = nn.Conv2d(4, 5, (1, 3), padding="valid")
+        self.odd = nn.Conv2d(5, 3, 2 if even else 3, padding="same")
+
+    def forward(self, x):
+        return torch.relu(self.odd(torch.relu(self.valid(torch.relu(self.same(x))))))
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+@pytest.mark.parametrize("even", [False, True])
+def test_string_padded_layers_have_certified_norms(even):
+    """Layer rows of ``padding='same'`` / ``'valid'`` convolutions are brackets of the dense operator (they read
+    NaN, "string-padded", before); ``'same'`` with an even kernel pads one side more and is said to be so."""
+    torch.manual_seed(2)
+    model = nn.Sequential(_StringPadded(even), nn.Flatten()).double().eval()
+    x, y = torch.randn(16, 3, 6, 7, dtype=torch.float64), torch.randint(0, 2, (16,))
+    rows = analyze(model, x, y, progress=False, relu_bounds=False, repeats=1).set_index("layer")
+    convs = {"0.same": (model[0].same, (3, 6, 7)), "0.valid": (model[0].valid, (4, 6, 7)),
+             "0.odd": (model[0].odd, (5, 6, 5))}
+    for name, (conv, shape) in convs.items():
+        if name == "0.odd" and even:
+            assert np.isnan(rows.loc[name, "operator_norm"])
+            assert "asymmetric padding" in rows.loc[name, "operator_norm_method"]
+            continue
+        true = _conv_norm(conv, shape)
+        assert _within(rows.loc[name, "operator_norm_lower"], true, rows.loc[name, "operator_norm"]), name
+
+
+class _SharedInput(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 4, 3, padding=1)
+        self.c2 = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        h = torch.relu(self.c1(x))
+        return torch.relu(self.c2(h) + h)     # both branches read h
+
+
+def test_branches_reading_one_value_are_said_to_be_stacked():
+    """``relu(c2(h) + h)``: the site's norm is of the stacked map ``[A_c2, I]`` on ``(h, h)`` (MATH.md section
+    10), which the row brackets; the map of ``h`` itself, ``A_c2 + I``, can have a larger norm, and the row says
+    which it measured."""
+    torch.manual_seed(3)
+    model = nn.Sequential(_SharedInput(), nn.Flatten()).double().eval()
+    x, y = torch.randn(16, 3, 5, 5, dtype=torch.float64), torch.randint(0, 2, (16,))
+    table = analyze(model, x, y, progress=False, relu_bounds=False, repeats=1)
+    site = table[table["layer"].str.contains("relu@1|relu_1", regex=True)]
+    assert len(site) == 1
+    assert "branches 1 and 2 read the same graph value" in site["notes"].iloc[0]
+    assert "read the same graph value" not in " ".join(table["notes"].iloc[:2])
+    c2 = model[0].c2
+    stacked = np.hstack([_dense(lambda v: c2._conv_forward(v, c2.weight, None), (4, 5, 5)), np.eye(100)])
+    assert _within(site["operator_norm_lower"].iloc[0], np.linalg.norm(stacked, 2), site["operator_norm"].iloc[0])

@@ -21,6 +21,21 @@ def check_conv2d(conv: nn.Conv2d) -> None:
         raise InvalidInputError(f"padding = {conv.padding!r}: give the padding as integers")
 
 
+def integer_padding(conv: nn.Module) -> Tuple[int, int]:
+    """The padding of a Conv2d as ``(ph, pw)`` on each side: ``padding='valid'`` is ``(0, 0)``, ``'same'`` half of
+    ``dilation (kernel - 1)``; an even total (``'same'`` with an even kernel pads one side more) is refused."""
+    padding = conv.padding
+    if padding == "valid":
+        return (0, 0)
+    if padding == "same":
+        totals = [d * (k - 1) for d, k in zip(conv.dilation, conv.kernel_size)]
+        if any(t % 2 for t in totals):
+            raise InvalidInputError(f"padding='same' with an even kernel pads asymmetrically: not supported "
+                                    f"({tuple(conv.kernel_size)})")
+        return tuple(t // 2 for t in totals)
+    return tuple(padding)
+
+
 def pad_input(x: torch.Tensor, padding: Tuple[int, int], padding_mode: str) -> Tuple[torch.Tensor, Tuple[int, int]]:
     """``(x, padding)`` for ``conv2d``: zero padding is left to it, other modes are applied here (as ``nn.Conv2d``)."""
     if padding_mode == "zeros":

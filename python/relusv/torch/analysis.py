@@ -27,7 +27,7 @@ first classifies, the second keeps the activations of the pooled points only
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -185,7 +185,6 @@ def layer_input(layer: Layer, input_shape: Optional[tuple] = None, bounds: bool 
     stored = module.weight
     bias = layer.bias()
     grouped = getattr(module, "groups", 1) != 1
-    string_padding = isinstance(getattr(module, "padding", 0), str)
     joint, reason = _layer_map(layer, input_shape) if bounds else (None, "")
     notes = layer.notes + ((reason,) if reason else ())
     if grouped and joint is not None:
@@ -197,7 +196,7 @@ def layer_input(layer: Layer, input_shape: Optional[tuple] = None, bounds: bool 
                       layer.folded, notes, tuple(stored.shape), matrix.astype(np.float64),
                       None if bias is None else _arrays.to_numpy(bias, "b").astype(np.float64), parameters,
                       stored.dtype, joint, input_shape,
-                      _conv_geometry(module) if layer.kind == "conv2d" and not string_padding else None,
+                      _conv_geometry(module) if layer.kind == "conv2d" else None,
                       operator_norm_estimate=_conv_norm_estimate if layer.kind == "conv2d" else None,
                       phi_zero=None if joint is None else joint.at_zero)
 
@@ -213,6 +212,11 @@ def site_input(site, shapes: Dict[str, tuple]) -> LayerInput:
         branches = "; ".join(f"branch {j + 1}: {b.describe()}" for j, b in enumerate(site.branches))
         notes = (f"activation site: {site.activation.describe()} of the sum of {len(site.branches)} affine branches "
                  f"({branches})",)
+    shared = _shared_inputs(site.branches)
+    if shared:
+        notes = notes + (f"branches {shared} read the same graph value: the operator norm is that of the stacked "
+                         "map [A_1, ..., A_J] (MATH.md section 10); as a map of the shared value it is the norm of "
+                         "the sum of those branches, up to sqrt(J) times larger",)
     modules = [b.module for b in site.branches if b.module is not None]
     parameters = int(sum(p.numel() for m in modules for p in m.parameters()))
     kind = "conv2d" if any(b.kind == "conv2d" for b in site.branches) else "linear"
@@ -236,9 +240,24 @@ def site_input(site, shapes: Dict[str, tuple]) -> LayerInput:
                       None, phi_zero=joint.at_zero, norm=lambda seed, joint=joint: joint.operator_norm(seed))
 
 
-def _conv_geometry(module: nn.Module) -> Dict[str, Any]:
-    """The geometry ``relusv.torch.conv_operator_norm`` takes, from a Conv2d or DoubleConv2d."""
-    return {"stride": tuple(module.stride), "padding": tuple(module.padding), "dilation": tuple(module.dilation),
+def _shared_inputs(branches: Sequence) -> str:
+    """The branches (numbered from 1) that read a graph value another branch reads, e.g. ``"1 and 2"``; ``""``
+    where every branch has its own input."""
+    inputs = [b.input for b in branches]
+    shared = [str(j + 1) for j, name in enumerate(inputs) if inputs.count(name) > 1]
+    return ", ".join(shared[:-1]) + " and " + shared[-1] if shared else ""
+
+
+def _conv_geometry(module: nn.Module) -> Optional[Dict[str, Any]]:
+    """The geometry ``relusv.torch.conv_operator_norm`` takes, from a Conv2d or DoubleConv2d (string padding as
+    integers, ``integer_padding``); None where the padding is asymmetric (``'same'`` with an even kernel)."""
+    from ._conv_geometry import integer_padding
+
+    try:
+        padding = integer_padding(module)
+    except InvalidInputError:
+        return None
+    return {"stride": tuple(module.stride), "padding": padding, "dilation": tuple(module.dilation),
             "padding_mode": module.padding_mode, "groups": int(getattr(module, "groups", 1))}
 
 

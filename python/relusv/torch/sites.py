@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from ..errors import InvalidInputError
-from ._conv_geometry import block_diagonal_kernel
+from ._conv_geometry import block_diagonal_kernel, integer_padding
 from ._graph import _BATCHNORMS, _PASSTHROUGH, Layer, batchnorm_parts, functional_batchnorm, layer_kind
 from ._rows import RowStore
 from .activations import CLIPPED, Activation, node_activation
@@ -265,19 +265,6 @@ def site_nodes(sites: Sequence[Site]) -> List[str]:
 
 # -- the joint map of a site --------------------------------------------------------------------------------
 
-def _padding(module: nn.Module) -> Tuple[int, int]:
-    padding = module.padding
-    if padding == "valid":
-        return (0, 0)
-    if padding == "same":
-        totals = [d * (k - 1) for d, k in zip(module.dilation, module.kernel_size)]
-        if any(t % 2 for t in totals):
-            raise InvalidInputError(f"padding='same' with an even kernel pads asymmetrically: not supported "
-                                    f"({module.kernel_size})")
-        return tuple(t // 2 for t in totals)
-    return tuple(padding)
-
-
 @dataclass
 class _Piece:
     """One branch as a kernel matrix on its patches: ``rows(x)`` is ``(N P, cols)``, ``matrix`` ``(m, cols)``."""
@@ -367,7 +354,8 @@ def _piece(branch: Branch, shape: Tuple[int, ...], channels_first: bool) -> _Pie
         kernel = block_diagonal_kernel(module.weight.detach().double().cpu(), int(getattr(module, "groups", 1)))
         if scale is not None:
             kernel = kernel * scale.reshape(-1, 1, 1, 1)
-        geometry = {"stride": tuple(module.stride), "padding": _padding(module), "dilation": tuple(module.dilation),
+        geometry = {"stride": tuple(module.stride), "padding": integer_padding(module),
+                    "dilation": tuple(module.dilation),
                     "padding_mode": module.padding_mode, "kernel_size": tuple(kernel.shape[2:])}
         return _Piece("conv2d", kernel.reshape(kernel.shape[0], -1).numpy(), shape, geometry, kernel)
     w = module.weight.detach().double().cpu()
