@@ -5,10 +5,11 @@ upsampled to 32 x 32 (bilinear) on three equal channels; split 50 / 30 / 20 % in
 test. The start: ``--train-steps`` Adam steps at lr ``LR``. ``harmonic_prune`` with its defaults (bisection
 schedule, 1 pt tolerance on the stopping set, patience, final retraining) and a short retraining of
 ``--retrain-batches`` Adam steps after every cut, lr ``RETRAIN_LR`` cosine-annealed (a fresh Adam at lr 1e-3
-moves this network's test accuracy by 5 pt in 3 steps, so every cut would be refused). The layers pruned are those ``relusv.torch.discover`` finds feeding a ReLU: the stem convolution and
-the first convolution of every basic block (their ``K_mat``, MATH.md section 9); a block's second convolution
-feeds the residual sum, not a ReLU, and is left alone. Prints the wall time (total and per trial), the ranks,
-the stored parameters before and after, and the result's guarantee. One thread (``torch.set_num_threads(1)``).
+moves this network's test accuracy by 5 pt in 3 steps, so every cut would be refused). The layers pruned are ``harmonic_prune``'s default, the hidden ones: the stem convolution, every
+block's two convolutions (the second reaches the block's ReLU through the residual sum, MATH.md section 10)
+and the three downsample convolutions (their ``K_mat``, MATH.md section 9); not the classifier. Prints the
+wall time (total and per trial), the ranks, the stored parameters before and after, and the result's
+guarantee. One thread (``torch.set_num_threads(1)``).
 
 Run: ``.venv/bin/python bench/pruning_resnet.py`` (``--retrain-batches 3 --val-points 200`` for a quicker run).
 """

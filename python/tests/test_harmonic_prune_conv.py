@@ -127,3 +127,50 @@ def test_the_one_liner_on_the_digits_cnn_keeps_the_accuracy():
     assert hand_accuracy(result.model, x, y) > start - 0.05
     assert any(r > 1 for r in result.accepted[-1]["ranks"])
     assert result.parameters == sum(p.numel() for p in result.model.parameters())
+
+
+class _Residual(nn.Module):
+    """A ResNet basic block with a strided downsample, then a classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(2, 6, 3, stride=2, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(6)
+        self.conv2 = nn.Conv2d(6, 6, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(6)
+        self.down = nn.Conv2d(2, 6, 1, stride=2, bias=False)
+        self.fc = nn.Linear(6 * 3 * 3, 3)
+
+    def forward(self, x):
+        h = torch.relu(self.bn1(self.conv1(x)))
+        return self.fc(torch.relu(self.bn2(self.conv2(h)) + self.down(x)).flatten(1))
+
+
+def test_the_default_prunes_the_residual_branches_too():
+    """The default layers are the hidden ones: ``conv1`` (feeds a ReLU) and ``conv2`` and ``down``, which reach
+    the block's ReLU through the residual sum (MATH.md section 10), not the classifier; each becomes a double
+    layer whose rank the history tracks, and the network as returned computes what its ranks say (hand
+    truncation of every cut layer, BatchNorm left in place)."""
+    torch.manual_seed(0)
+    model = _Residual()
+    x, y = make_data(600, 3)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(60):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    model.eval()
+    result = harmonic_prune(model, x, y, tolerance=0.02, progress=False)
+    assert result.layers == ["conv1", "conv2", "down"]
+    ranks = dict(zip(result.layers, result.accepted[-1]["ranks"]))
+    assert ranks["conv2"] < 6 or ranks["down"] < 6 or ranks["conv1"] < 6
+    for name in result.layers:
+        assert isinstance(result.model.get_submodule(name), (nn.Conv2d, DoubleConv2d)), name
+    by_hand = copy.deepcopy(model)
+    for name, rank in ranks.items():
+        w = getattr(by_hand, name).weight.detach().double().numpy()
+        u, s, vt = np.linalg.svd(w.reshape(w.shape[0], -1), full_matrices=False)
+        with torch.no_grad():
+            getattr(by_hand, name).weight.copy_(torch.from_numpy(((u[:, :rank] * s[:rank]) @ vt[:rank]).reshape(w.shape)))
+    with torch.no_grad():
+        torch.testing.assert_close(result.model(x[:50]), by_hand(x[:50]), rtol=1e-4, atol=1e-4)

@@ -334,8 +334,15 @@ class Discovery:
     opaque: Dict[str, str] = field(default_factory=dict)
     graph: Optional[torch.fx.Graph] = field(default=None, repr=False)
 
-    def relu_layers(self) -> List[Layer]:
-        return [layer for layer in self.layers if layer.relu]
+    def relu_layers(self, branches: bool = False) -> List[Layer]:
+        """The weight layers whose output feeds a ReLU or leaky ReLU, in execution order; with ``branches``
+        also the weight layers of the branches of multi-branch ReLU-family sites (a residual block's second
+        convolution and its downsample: their output reaches the ReLU through the sum, MATH.md section 10)."""
+        names = {layer.name for layer in self.layers if layer.relu}
+        if branches:
+            names |= {b.layers[0] for site in self.sites if site.activation.family == RELU_FAMILY
+                      for b in site.branches if b.module is not None}
+        return [layer for layer in self.layers if layer.name in names]
 
     def names(self) -> List[str]:
         return [layer.name for layer in self.layers]

@@ -160,16 +160,18 @@ def discover(model: nn.Module, layers: Optional[Iterable[str]] = None) -> Discov
     return Discovery(chosen, "names", {}, trace_error, [], opaque, graph)
 
 
-def relu_layers(model: nn.Module, layers: Optional[Iterable[str]] = None, what: str = "relusv") -> List[Layer]:
+def relu_layers(model: nn.Module, layers: Optional[Iterable[str]] = None, what: str = "relusv",
+                branches: bool = False) -> List[Layer]:
     """The ReLU layers of ``discover(model)`` (all named layers with ``layers=``); a clear error when none.
 
-    The default for the monitor and harmonic pruning: every weight layer whose
-    output feeds a ReLU or leaky ReLU.
+    The default for the monitor: every weight layer whose output feeds a ReLU
+    or leaky ReLU; with ``branches`` (harmonic pruning's default) also those
+    reaching one through a residual sum (``Discovery.relu_layers``).
     """
     found = discover(model, layers)
     if layers is not None:
         return found.layers
-    chosen = found.relu_layers()
+    chosen = found.relu_layers(branches)
     if not chosen:
         listed = ", ".join(layer.describe() for layer in found.layers[:3]) or "no Linear / Conv2d modules"
         if len(found.layers) > 3:

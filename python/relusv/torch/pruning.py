@@ -339,8 +339,9 @@ def _check_options(min_rank: int, retrain_batches: int, max_iterations: Optional
 
 
 def _pruned_layers(target: nn.Module, layers: Optional[Iterable[str]]) -> List[str]:
-    """The layers to prune (default: every weight layer feeding a ReLU); a clear refusal for unsupported ones."""
-    found = relu_layers(target, layers, "harmonic_prune")
+    """The layers to prune (default: every weight layer whose output reaches a ReLU, directly or through a
+    residual sum); a clear refusal for unsupported ones."""
+    found = relu_layers(target, layers, "harmonic_prune", branches=True)
     names = []
     for layer in found:
         reason = _refusal(target.get_submodule(layer.name))
@@ -536,8 +537,10 @@ def harmonic_prune(model: nn.Module, x_val: Any, y_val: Any = None, *, retrain: 
     min_rank : int, default 1
         No layer is cut below this rank.
     layers : list of str, optional
-        Qualified names of the layers to prune; default every weight layer whose output feeds a ReLU
-        (``relusv.torch.discover``). Grouped convolutions are refused.
+        Qualified names of the layers to prune; default every weight layer whose output feeds a ReLU or
+        reaches one through a residual sum (a ResNet block's second convolution and downsample, MATH.md
+        section 10; ``relusv.torch.discover``): the hidden layers, not the classifier. Grouped convolutions
+        are refused.
     seed : int, default 0
         Seed of the selection / stopping split.
     progress : bool, callable or None
