@@ -153,10 +153,11 @@ struct WeightedRegression<Scalar: BLASScalar> {
     }
 
     /// `Q^T` of a round's weighted regression from its scaled pre-activations
-    /// `Z_s` (`N x m`), by `route`: the Gram matrix's eigenvectors where they
-    /// serve rank `k`, else the right singular vectors of `Z_s`. A Gram
-    /// matrix that does not resolve `k` clears `gramMayServe`: the later
-    /// rounds at this `k` (nearby weights) take the SVD at once.
+    /// `Z_s` (`N x m`), by `route`: a Gram matrix's eigenvectors where they
+    /// serve rank `k` (`Z_s^T Z_s` for `N >= m`, `Z_s Z_s^T` for `N < m`),
+    /// else the right singular vectors of `Z_s`. A Gram matrix that does not
+    /// resolve `k` clears `gramMayServe`: the later rounds at this `k` (nearby
+    /// weights) take the SVD at once.
     func basisOfRound(_ scaled: Matrix<Scalar>, rank k: Int, gramMayServe: inout Bool) throws -> Matrix<Scalar> {
         switch route {
         case .gram:
@@ -165,10 +166,57 @@ struct WeightedRegression<Scalar: BLASScalar> {
             let (vt, values) = try gramEigenvectors(scaled)
             if RoundBasis.resolves(values, rank: k, epsilon: Double(Scalar.ulpOfOne)) { return vt }
             gramMayServe = false
+        case .gramWhereResolved where gramMayServe:
+            if let vt = try leftGramBasis(scaled, rank: k) { return vt }
+            gramMayServe = false
         case .svd, .gramWhereResolved:
             break
         }
         return try scaled.withView { try rightSVD(of: $0) }.vt
+    }
+
+    /// `Q_k^T` (`k x m`) of `Z_s` (`N x m`, `N < m`) from the eigenpairs
+    /// `(lambda_i, u_i)` of `Z_s Z_s^T` (`N x N`): `q_i = Z_s^T u_i / sqrt(lambda_i)`
+    /// (the right singular vectors, `Z_s^T u_i = sigma_i q_i`), computed in
+    /// `Double` whatever `Scalar` (`N^2 m` and `N k m` multiply-adds and an
+    /// `N x N` eigendecomposition, against an SVD of the `N x m` matrix).
+    /// Their orthonormality is lost by about `eps lambda_0 / lambda_(k-1)`,
+    /// at most `sqrt(eps)` where the eigenvalues resolve rank `k`
+    /// (`RoundBasis.resolves`, `Double`'s `eps`); nil where they do not.
+    func leftGramBasis(_ scaled: Matrix<Scalar>, rank k: Int) throws -> Matrix<Scalar>? {
+        let (N, m) = (scaled.rows, scaled.columns)
+        let z = scaled.storage.map { Double($0) }
+        var g = [Double](repeating: 0, count: N * N)
+        var w = [Double](repeating: 0, count: N)
+        let info = z.withUnsafeBufferPointer { zp in
+            g.withUnsafeMutableBufferPointer { gp in
+                Double.gemm(
+                    transA: false, transB: true, m: N, n: N, k: m, alpha: 1, a: zp.baseAddress!, lda: m,
+                    b: zp.baseAddress!, ldb: m, beta: 0, c: gp.baseAddress!, ldc: N)
+                return w.withUnsafeMutableBufferPointer {
+                    Double.syevd(n: N, a: gp.baseAddress!, lda: N, w: $0.baseAddress!)
+                }
+            }
+        }
+        guard info == 0 else { throw EngineError.lapackFailure(routine: "syevd", info: info) }
+        let values = Array(w.reversed())
+        guard RoundBasis.resolves(values, rank: k, epsilon: Double.ulpOfOne) else { return nil }
+        // U_k Lambda_k^(-1/2) (N x k): column j of `g` is the eigenvector of w[j], ascending.
+        var scaledU = [Double](repeating: 0, count: N * k)
+        for i in 0..<N {
+            for r in 0..<k { scaledU[i * k + r] = g[i * N + (N - 1 - r)] / values[r].squareRoot() }
+        }
+        var qt = [Double](repeating: 0, count: k * m)
+        scaledU.withUnsafeBufferPointer { up in
+            z.withUnsafeBufferPointer { zp in
+                qt.withUnsafeMutableBufferPointer {
+                    Double.gemm(
+                        transA: true, transB: false, m: k, n: m, k: N, alpha: 1, a: up.baseAddress!, lda: k,
+                        b: zp.baseAddress!, ldb: m, beta: 0, c: $0.baseAddress!, ldc: m)
+                }
+            }
+        }
+        return Matrix(rows: k, columns: m, storage: qt.map { Scalar($0) })
     }
 
     /// `Q^T` (`m x m`, rows by decreasing eigenvalue) of the Gram matrix
@@ -294,7 +342,8 @@ func weightedCandidates<Scalar: BLASScalar>(
 /// The Gram matrix `G = (Z D^(1/2))^T Z D^(1/2)` (`m x m`) has eigenvectors
 /// `Q` and eigenvalues `sigma_i^2`: one `?syrk` of `N m^2 / 2` and an `m x m`
 /// `?syevd` instead of a QR and an SVD of the `N x m` matrix (2-3x less time
-/// for `N >= m`), but with the squared conditioning: the rounding of `G`,
+/// for `N >= m`; for `N < m` the `N x N` Gram matrix of the other side,
+/// `WeightedRegression.leftGramBasis`), but with the squared conditioning: the rounding of `G`,
 /// about `eps lambda_0`, moves the eigenvectors of eigenvalues near it. The
 /// rank-`k` regression reads only `Q_k`, which that rounding cannot disturb
 /// much where `lambda_(k-1) >= sqrt(eps) lambda_0` (each kept eigenvalue then
@@ -308,8 +357,9 @@ enum RoundBasis {
     /// The Gram matrix's eigenvectors in every round (the bands, whose basis
     /// serves a whole band of `k`).
     case gram
-    /// The Gram matrix's eigenvectors where `N >= m` and they resolve rank `k`
-    /// (`resolves`), else the SVD.
+    /// A Gram matrix's eigenvectors where they resolve rank `k` (`resolves`):
+    /// of `Z^T D Z` (`m x m`) for `N >= m`, of `D^(1/2) Z Z^T D^(1/2)`
+    /// (`N x N`, in `Double`) for `N < m`; else the SVD.
     case gramWhereResolved
 
     /// Whether eigenvalues `values` (decreasing) of a Gram matrix computed in

@@ -52,9 +52,8 @@ final class WeightedCandidateTests: XCTestCase {
     }
 
     func check<Scalar: BLASScalar>(
-        _: Scalar.Type, P: Int, m: Int = 12, n: Int = 10, route: RoundBasis = .gramWhereResolved
+        _: Scalar.Type, P: Int, m: Int = 12, n: Int = 10, N: Int = 60, route: RoundBasis = .gramWhereResolved
     ) throws {
-        let N = 60
         let (ws, bs, xs, layer) = try Self.scalarData(Scalar.self, m: m, n: n, N: N, seed: 91)
         let widen = { (a: [Scalar]) in a.map { Double($0) } }
         let points = Matrix(rows: N, columns: n, storage: xs)
@@ -64,7 +63,7 @@ final class WeightedCandidateTests: XCTestCase {
             let regression = WeightedRegression(problem: problem, rounds: 4, exponent: 1, route: route)
             XCTAssertEqual(regression.ranksFromPreactivations, n >= 2 * m)
             var won = 0
-            for k in 1..<min(m, n) {
+            for k in 1..<min(m, n, N) {
                 let plain = rrr.factors(rank: k)
                 let (bound, start) = plain.withPointers { problem.evaluate(u: $0, v: $1, k: k, certified: false) }
                 guard let c = try regression.candidate(k: k, errors: start, bound: bound) else { continue }
@@ -95,6 +94,9 @@ final class WeightedCandidateTests: XCTestCase {
                 // n >= 2 m: the rounds ranked from the pre-activations, the chosen one certified from its factors.
                 try check(Double.self, P: P, m: 6, n: 20, route: route)
                 try check(Float.self, P: P, m: 6, n: 20, route: route)
+                // N < m: the Gram matrix of the points' side (N x N).
+                try check(Double.self, P: P, m: 24, n: 16, N: 12, route: route)
+                try check(Float.self, P: P, m: 24, n: 16, N: 12, route: route)
             }
         }
     }
@@ -149,6 +151,52 @@ final class WeightedCandidateTests: XCTestCase {
             }
             XCTAssertGreaterThan(counts.resolved, 0)
             XCTAssertGreaterThan(counts.unresolved, 0, "no rank left unresolved: the fallback is not tested")
+        }
+    }
+
+    /// For `N < m` the basis from `Z_s Z_s^T` spans the SVD's leading `k`
+    /// right singular vectors (equal projectors to 1e-9) and is orthonormal
+    /// to 1e-9, in `Double` and `Float`; nil where rank `k` is not resolved
+    /// (a rank-3 `Z_s` at `k = 4`).
+    func testLeftGramBasisSpansTheLeadingRightSingularVectors() throws {
+        try leftGram(Double.self)
+        try leftGram(Float.self)
+    }
+
+    func leftGram<Scalar: BLASScalar>(_: Scalar.Type) throws {
+        let (m, n, N) = (24, 16, 10)
+        let (ws, bs, xs, layer) = try Self.scalarData(Scalar.self, m: m, n: n, N: N, seed: 97)
+        _ = (ws, bs)
+        try Matrix(rows: N, columns: n, storage: xs).withView { view in
+            let problem = try ReluBoundProblem(layer: layer, points: view, groupSize: 1)
+            let regression = WeightedRegression(problem: problem, rounds: 1, exponent: 1, route: .gramWhereResolved)
+            let z = regression.zt
+            let svd = try z.withView { try rightSVD(of: $0) }.vt
+            for k in 1...6 {
+                let q = try XCTUnwrap(try regression.leftGramBasis(z, rank: k), "k = \(k)")
+                XCTAssertEqual(q.rows, k)
+                for i in 0..<m {
+                    for j in 0..<m {
+                        var (left, right) = (0.0, 0.0)
+                        for r in 0..<k {
+                            left += Double(q[r, i]) * Double(q[r, j])
+                            right += Double(svd[r, i]) * Double(svd[r, j])
+                        }
+                        XCTAssertEqual(left, right, accuracy: Scalar.self == Double.self ? 1e-9 : 1e-5)
+                    }
+                }
+                for a in 0..<k {
+                    for b in 0..<k {
+                        let dot = (0..<m).reduce(0.0) { $0 + Double(q[a, $1]) * Double(q[b, $1]) }
+                        XCTAssertEqual(dot, a == b ? 1 : 0, accuracy: Scalar.self == Double.self ? 1e-9 : 1e-5)
+                    }
+                }
+            }
+            // Three points repeated: Z_s of rank 3, so its fourth eigenvalue is rounding.
+            var low = z
+            for i in 3..<N { for j in 0..<m { low[i, j] = z[i % 3, j] } }
+            XCTAssertNotNil(try regression.leftGramBasis(low, rank: 3))
+            XCTAssertNil(try regression.leftGramBasis(low, rank: 4))
         }
     }
 
