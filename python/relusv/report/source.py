@@ -152,7 +152,7 @@ def _load(path: str, what: str, safe: bool = True,
         with torch.serialization.safe_globals(_safe_classes(torch) if safe else []):
             return torch.load(p, map_location="cpu", weights_only=True)
     except Exception as error:
-        unsupported = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
+        unsupported = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", str(error))
         reason = (f"it contains {unsupported.group(1)}, which relusv does not load from a file ({refused})") \
             if unsupported else _first_line(error)
         raise ReportInputError(f"cannot read {path} as a PyTorch checkpoint: {reason}") from None

@@ -207,8 +207,8 @@ class _ClassSource:
             elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
                 try:
                     self.constants[node.target.id] = ast.literal_eval(node.value)
-                except ValueError:
-                    continue
+                except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                    continue   # not a literal (e.g. a dict with a list key): the constant stays unknown
 
 
 def _pair(value) -> tuple:
@@ -250,6 +250,9 @@ def _layers(nn) -> Dict[str, Callable[[Dict[str, Any], Dict[str, Any]], Any]]:
 
 
 SEQUENTIAL = "torch.nn.modules.container.Sequential"
+SIZED_BY_CONSTANTS = ("torch.nn.modules.conv.Conv2d", "torch.nn.modules.batchnorm.BatchNorm1d",
+                      "torch.nn.modules.batchnorm.BatchNorm2d")
+"""Layers whose parameter sizes come from the class constants rather than from the archive's tensors."""
 FORBIDDEN_METHODS = ("__setstate__", "__getstate__")
 
 
@@ -306,14 +309,24 @@ class _Rebuilder:
                     (isinstance(value, list) and all(isinstance(v, _PLAIN) for v in value))):
                 raise self.refuse(name, f"holds attribute {key} of type {type(value).__name__}")
         try:
-            module = self.layers[kind](state, constants)
-            module.load_state_dict(tensors, strict=True)
+            if kind in SIZED_BY_CONSTANTS:
+                # built without storage and given the archive's tensors: sizes the constants declare (channels,
+                # kernel, features) are checked against the tensors, never allocated
+                with torch.device("meta"):
+                    module = self.layers[kind](state, constants)
+                module.load_state_dict(tensors, strict=True, assign=True)
+            else:
+                module = self.layers[kind](state, constants)
+                module.load_state_dict(tensors, strict=True)
         except ReportInputError:
             raise
         except Exception as error:
-            text = str(error).strip().splitlines()
+            text = (f"its class source gives no literal value for the constant {error.args[0]!r}"
+                    if isinstance(error, KeyError) else
+                    " ".join(line.strip() for line in str(error).splitlines() if line.strip()))
+            text = text if len(text) <= 400 else text[:397] + "..."
             raise ReportInputError(f"{self.path}: cannot rebuild TorchScript module {name} ({kind}): "
-                                   f"{text[0] if text else type(error).__name__}") from None
+                                   f"{text or type(error).__name__}") from None
         module.train(bool(state.get("training", True)))
         return module
 
