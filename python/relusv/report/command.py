@@ -146,7 +146,14 @@ def _yes(flag) -> str:
     return {True: "yes", False: "no", None: "n/a"}[flag]
 
 
+def _number(value, spec: str) -> str:
+    """``value`` formatted by ``spec``; ``n/a`` for None (a ratio over points of radius 0, a bound not computed)."""
+    return "n/a" if value is None else format(value, spec)
+
+
 def print_headline(s: dict) -> None:
+    from .html import ratio_text
+
     d = s["data"]
     print(f"relusv report: {s['model']}")
     print(f"  data: {d['source']}: {d['points']} points, accuracy {100 * d['accuracy']:.2f}% "
@@ -156,7 +163,7 @@ def print_headline(s: dict) -> None:
         for r in s["gmw_by_layer"]:
             print(f"    {r['name']:<16} correct {r['correct_mean']:8.3f} ± {r['correct_spread']:.3f}   "
                   f"incorrect {r['incorrect_mean']:8.3f} ± {r['incorrect_spread']:.3f}   "
-                  f"ratio {r['correct_mean'] / r['incorrect_mean']:.3f}: {r['statement']}")
+                  f"ratio {ratio_text(r['correct_mean'], r['incorrect_mean'])}: {r['statement']}")
         g = s["gmw_grows_with_depth"]
         print(f"  correct larger (Holm-adjusted p < alpha) at every hidden layer: "
               f"{_yes(s['gmw_correct_larger_all_layers'])}; grows with depth beyond the spreads: "
@@ -168,9 +175,9 @@ def print_headline(s: dict) -> None:
         print("  ReLU singular-value bounds vs linear sigma_k: s_0, and median over k of bound_k / (sigma_k * radius)")
         for r in s["relu_bounds"]:
             name = "sphere sample" if r["group"] == "unit_sphere" else r["group"]
-            print(f"    {r['name']} {name:<9}  s_0 {r['top_bound']:7.3f}   sigma_0 {r['sigma_0']:.3f}   "
-                  f"radius {r['radius']:6.3f}   median ratio {r['ratio_to_scaled_sigma_median']:.3f}   "
-                  f"max ratio {r['ratio_to_scaled_sigma_max']:.3f}")
+            print(f"    {r['name']} {name:<9}  s_0 {_number(r['top_bound'], '7.3f')}   sigma_0 {r['sigma_0']:.3f}   "
+                  f"radius {r['radius']:6.3f}   median ratio {_number(r['ratio_to_scaled_sigma_median'], '.3f')}   "
+                  f"max ratio {_number(r['ratio_to_scaled_sigma_max'], '.3f')}")
     for p in (s["pruning"], s["pruning_retrained"]):
         if p is None:
             continue

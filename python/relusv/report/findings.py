@@ -56,6 +56,9 @@ def statement(verdict: str, comparison: Optional[dict], level: float) -> str:
     [+2.0 %, +6.3 %])``; ``no difference shown (...)`` where adjusted ``p >= alpha``; the reason when not compared."""
     if comparison is None or comparison["p_adjusted"] is None:
         return verdict
+    if any(comparison[key] is None for key in ("effect", "effect_low", "effect_high")):
+        # a relative effect of two zero widths (constant points), or of widths beyond float64's range
+        return f"{verdict} (Holm-adjusted p = {comparison['p_adjusted']:.3g}; relative effect undefined)"
     return (f"{verdict} (Holm-adjusted p = {comparison['p_adjusted']:.3g}; effect {100 * comparison['effect']:+.1f} %, "
             f"{100 * level:.0f} % interval [{100 * comparison['effect_low']:+.1f} %, "
             f"{100 * comparison['effect_high']:+.1f} %])")

@@ -107,13 +107,22 @@ def _layers_found(report: dict) -> str:
     return f"<p class='note'>Layers {how}; names are qualified module names.</p><ul>{''.join(items)}</ul>{notes}"
 
 
+def ratio_text(a: float, b: float) -> str:
+    """``a / b`` to three decimals; ``n/a`` where ``b`` is 0 (a width of constant points)."""
+    return f"{a / b:.3f}" if b else "n/a"
+
+
 def _gmw_cells(depth: Optional[dict]) -> List[str]:
     if depth is None or depth["gmw"] is None:
         return ["<td>&ndash;</td>"] * 5
     c = depth["comparison"]
-    compared = "&ndash;" if c is None else (f"{escape(depth['verdict'])}<br>p<sub>adj</sub> = {c['p_adjusted']:.3g}, "
-                                           f"effect {100 * c['effect']:+.1f}% [{100 * c['effect_low']:+.1f}%, "
-                                           f"{100 * c['effect_high']:+.1f}%]")
+    if c is None:
+        compared = "&ndash;"
+    elif any(c[key] is None for key in ("effect", "effect_low", "effect_high")):   # zero or overflowing widths
+        compared = f"{escape(depth['verdict'])}<br>p<sub>adj</sub> = {c['p_adjusted']:.3g}, relative effect undefined"
+    else:
+        compared = (f"{escape(depth['verdict'])}<br>p<sub>adj</sub> = {c['p_adjusted']:.3g}, "
+                    f"effect {100 * c['effect']:+.1f}% [{100 * c['effect_low']:+.1f}%, {100 * c['effect_high']:+.1f}%]")
     return [f"<td>{_pm(depth['gmw']['correct'])}</td>", f"<td>{_pm(depth['gmw']['incorrect'])}</td>",
             f"<td>{compared}</td>", f"<td>{_pm(depth['effective_dimension']['correct'], 3)}</td>",
             f"<td>{_pm(depth['effective_dimension']['incorrect'], 3)}</td>"]
@@ -127,7 +136,7 @@ def _findings_section(report: dict) -> str:
     rows = "".join(
         f"<tr><td class='name'>{escape(r['name'])}</td><td>{r['correct_mean']:.4g} &plusmn; {r['correct_spread']:.2g}"
         f"</td><td>{r['incorrect_mean']:.4g} &plusmn; {r['incorrect_spread']:.2g}</td>"
-        f"<td>{r['correct_mean'] / r['incorrect_mean']:.3f}</td><td>{escape(r['statement'])}</td>"
+        f"<td>{ratio_text(r['correct_mean'], r['incorrect_mean'])}</td><td>{escape(r['statement'])}</td>"
         f"<td>{_verdict(r['verdict'])}</td></tr>" for r in f["gmw_by_layer"])
     grows = f["gmw_grows_with_depth"]
     items = [f"GMW larger for correctly classified points at every hidden layer (Holm-adjusted p &lt; "
