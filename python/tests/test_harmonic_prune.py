@@ -328,3 +328,26 @@ def test_final_retraining_is_recorded_and_undone_below_the_floor(setup):
     assert all(r["layer"] is not None for r in without.history[1:])
     one_shot = harmonic_prune(model, x_val, y_val, final_retrainings=5, **options)
     assert one_shot.retrainings == 0 and all(r["layer"] is not None for r in one_shot.history[1:])
+
+
+def test_the_svd_kept_between_trials_follows_the_layer():
+    """A layer's SVD is reused across trials only while the layer is the same module with the same values: an
+    in-place change (a retraining step) or a replaced module gives the SVD of what is there now (NumPy's)."""
+    from relusv.torch.pruning import _Pruning
+
+    torch.manual_seed(0)
+    model = nn.Sequential(DoubleLinear(6, 5, rank=4, seed=0), nn.ReLU(), nn.Linear(5, 2))
+    x, y = torch.randn(12, 6), torch.randint(0, 2, (12,))
+    run = _Pruning(model, ["0"], (x, y), (x, y), None, 64, None, None)
+
+    def values():
+        return np.linalg.svd((model[0].weight1.detach().double() @ model[0].weight2.detach().double()).numpy(), compute_uv=False)[:4]
+
+    first = run.svd("0")
+    assert run.svd("0") is first
+    np.testing.assert_allclose(first[1], values(), rtol=1e-10)
+    with torch.no_grad():
+        model[0].weight1.mul_(3.0)
+    np.testing.assert_allclose(run.svd("0")[1], values(), rtol=1e-10)
+    model[0] = DoubleLinear(6, 5, rank=4, seed=1)
+    np.testing.assert_allclose(run.svd("0")[1], values(), rtol=1e-10)

@@ -374,6 +374,18 @@ class _Pruning:
         self.batch_size, self.predict, self.retrain, self.patience = batch_size, predict, retrain, patience
         self.example = ProbeSet(*selection, 1).batch(0)[2]
         self.history = History()
+        self._svds: Dict[str, tuple] = {}
+
+    def svd(self, name: str) -> tuple:
+        """``_svd`` of layer ``name``, kept while the layer is the same module with the same parameter values
+        (their in-place version counters: a cut replaces the module, a retraining step or a restore bumps
+        them), so that a trial recomputes only the SVDs of the layers that changed since the last."""
+        module = self.target.get_submodule(name)
+        versions = tuple(p._version for p in module.parameters())
+        kept = self._svds.get(name)
+        if kept is None or kept[0] is not module or kept[1] != versions:
+            kept = self._svds[name] = (module, versions, _svd(module))
+        return kept[2]
 
     def accuracy(self, data: Data) -> float:
         return accuracy(self.work, data[0], data[1], self.batch_size, self.predict)
@@ -396,7 +408,7 @@ class _Pruning:
         for name in schedule.open():
             rank = schedule.proposal(name)
             original = self.target.get_submodule(name)
-            svd = _svd(original)
+            svd = self.svd(name)
             candidate = _cut(original, rank, svd)
             replace_module(self.target, name, candidate)
             try:
