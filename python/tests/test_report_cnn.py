@@ -136,3 +136,23 @@ def _check_retrained(report):
     assert all(h["retrained"] for h in history[1:])
 
 
+
+
+def test_quick_pruning_stops_at_its_trial_limit_and_says_so(tmp_path, capsys, monkeypatch):
+    """``ReportSettings.pruning_trials`` caps the torch model's trial cuts (40 in the quick settings); a capped
+    run is recorded as such in report.json and said so in the printed summary."""
+    import dataclasses
+
+    from relusv.cli import main
+    from relusv.report import settings as report_settings
+
+    default = report_settings.ReportSettings.default
+    monkeypatch.setattr(report_settings.ReportSettings, "default", classmethod(
+        lambda cls, **kw: dataclasses.replace(default(**kw), pruning_trials=2)))
+    assert default(quick=True).pruning_trials == 40 and default().pruning_trials is None
+    code = main(["report", "--example", "cnn", "--out", str(tmp_path / "r"), "--quick", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0
+    pruning = json.loads((tmp_path / "r" / "report.json").read_text())["pruning"]
+    assert pruning["trials"] == 2 and pruning["stop_reason"] == "max_iterations"
+    assert "stopped after 2 trial cuts" in out

@@ -60,10 +60,10 @@ def compute(model: ModelSource, data: LabelledData, settings: ReportSettings,
                                                  settings.seed, names, show_progress)
     elif model.module is not None:
         pruning = harmonic_prune_torch(model.module, data.x, data.y, settings.tolerance, settings.seed, layers,
-                                       show_progress)
+                                       show_progress, trials=settings.pruning_trials)
         if train is not None and pruning is not None:
             retrained = harmonic_prune_torch(model.module, data.x, data.y, settings.tolerance, settings.seed, layers,
-                                             show_progress, train=(train.x, train.y))
+                                             show_progress, train=(train.x, train.y), trials=settings.pruning_trials)
     report = {
         "schema_version": SCHEMA_VERSION,
         "relusv_version": relusv.__version__,

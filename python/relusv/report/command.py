@@ -123,7 +123,7 @@ def summary(report: dict, out: Path) -> dict:
             return None
         return {"method": p["method"], "tolerance": p["tolerance"], "initial_ranks": p["initial_ranks"],
                 "chosen": p["chosen"], "baseline": p["baseline"], "parameters_before": p["parameters_before"],
-                "guarantee": p["guarantee"]}
+                "guarantee": p["guarantee"], "stop_reason": p.get("stop_reason"), "trials": p.get("trials")}
 
     return {
         "report": str((out / "index.html").resolve()),
@@ -185,8 +185,10 @@ def print_headline(s: dict) -> None:
         kept = (" (a layer cut to rank r stays dense while r (m + n) >= m n: no parameter saved)"
                 if c["parameters"] == p["parameters_before"] and tuple(c["ranks"]) != tuple(p["initial_ranks"])
                 else "")
+        capped = (f" (stopped after {p['trials']} trial cuts, the quick settings' limit)"
+                  if p.get("stop_reason") == "max_iterations" else "")
         print(f"  harmonic pruning ({p['method']}): ranks {tuple(p['initial_ranks'])} -> {tuple(c['ranks'])}, "
-              f"parameters {p['parameters_before']:,} -> {c['parameters']:,}{kept}; {p['guarantee']}")
+              f"parameters {p['parameters_before']:,} -> {c['parameters']:,}{kept}{capped}; {p['guarantee']}")
     print(f"  report: {s['report']}  ({s['elapsed_seconds']:.1f} s)")
 
 

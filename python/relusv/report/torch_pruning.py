@@ -42,19 +42,21 @@ def retraining_options(x_train: np.ndarray, y_train: np.ndarray, seed: int) -> d
 
 def harmonic_prune_torch(module, x: np.ndarray, y: np.ndarray, tolerance: float, seed: int, layers: List[dict],
                          show_progress: Optional[bool] = None,
-                         train: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> Optional[dict]:
+                         train: Optional[Tuple[np.ndarray, np.ndarray]] = None,
+                         trials: Optional[int] = None) -> Optional[dict]:
     """The pruning path and the chosen ranks of ``module``; ``None`` when there is nothing to prune or too little
     data. ``layers``: the report's layer section (names, shapes and indices of the pruned layers); ``train``:
-    training inputs and targets (retraining after every cut), or None (one-shot)."""
+    training inputs and targets (retraining after every cut), or None (one-shot); ``trials``: at most this many
+    trial cuts (``ReportSettings.pruning_trials``)."""
     index = {layer["name"]: layer["index"] for layer in layers}
     shapes = {layer["name"]: list(layer["shape"]) for layer in layers}
-    return prune_module(module, x, y, tolerance, seed, index, shapes, show_progress, train)
+    return prune_module(module, x, y, tolerance, seed, index, shapes, show_progress, train, trials=trials)
 
 
 def prune_module(module, x: np.ndarray, y: np.ndarray, tolerance: float, seed: int, index: Dict[str, int],
                  shapes: Dict[str, List[int]], show_progress: Optional[bool] = None,
                  train: Optional[Tuple[np.ndarray, np.ndarray]] = None, layers: Optional[List[str]] = None,
-                 parameters_before: Optional[int] = None) -> Optional[dict]:
+                 parameters_before: Optional[int] = None, trials: Optional[int] = None) -> Optional[dict]:
     """The report's pruning section for a torch ``module`` (see the module docstring); ``index`` maps the pruned
     layers' names to the report's layer indices, ``shapes`` to the shapes of their ``W``."""
     import torch
@@ -67,7 +69,7 @@ def prune_module(module, x: np.ndarray, y: np.ndarray, tolerance: float, seed: i
     sel, stop, ev = sets = report_sets(x.shape[0], seed)
     options: dict = {"stop_data": (torch.from_numpy(x[stop]), torch.from_numpy(y[stop])),
                      "test_data": (torch.from_numpy(x[ev]), torch.from_numpy(y[ev])), "tolerance": tolerance,
-                     "progress": show_progress, "layers": layers}
+                     "progress": show_progress, "layers": layers, "max_iterations": trials}
     if train is not None:
         torch.manual_seed(seed)
         options.update(retraining_options(*train, seed))
