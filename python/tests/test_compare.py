@@ -267,3 +267,15 @@ def test_analyze_draws_enough_permutations_for_its_family():
     with pytest.warns(UserWarning, match="no verdict is possible"):
         fixed = analyze(model, x, y, relu_bounds=False, repeats=2, samples=30, permutations=500, progress=False)
     assert (fixed["gmw_verdict"] == "no difference shown").all()
+
+
+def test_spread_of_huge_values_does_not_overflow():
+    """The sample standard deviation of values near 1e300 (whose squares overflow) is the scaled one's, and
+    equals NumPy's on ordinary values."""
+    from relusv.analysis.compare import spread
+
+    base = np.array([1.0, 1.1, 0.9, 1.05])
+    for scale in (1e300, 1e-300, 1.0, 3.0):
+        assert spread(base * scale) == pytest.approx(scale * base.std(ddof=1), rel=1e-12)
+    assert spread([5.0]) == 0.0
+    assert spread([0.0, 0.0]) == 0.0

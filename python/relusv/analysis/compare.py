@@ -69,9 +69,17 @@ _BLOCK = 1 << 17            # values of the running extremes per block of set ev
 
 
 def spread(values: Sequence[float]) -> float:
-    """Sample standard deviation (``ddof=1``; 0 for a single value): the spread of repeated values."""
+    """Sample standard deviation (``ddof=1``; 0 for a single value): the spread of repeated values, computed on
+    the values divided by their largest magnitude (exact, a power of two) so that no square overflows (GMW of
+    points of 1e155 is finite, its square is not)."""
     v = np.asarray(values, dtype=np.float64)
-    return float(v.std(ddof=1)) if v.size > 1 else 0.0
+    if v.size < 2:
+        return 0.0
+    top = float(np.abs(v).max())
+    if not (np.isfinite(top) and top > 0):
+        return float(v.std(ddof=1))
+    exponent = int(np.frexp(top)[1])
+    return float(np.ldexp(np.ldexp(v, -exponent).std(ddof=1), exponent))
 
 
 @dataclass
@@ -537,7 +545,7 @@ def _interval(plan: Design, functional: Functional, effect: float, d_star: np.nd
     if plan.resampled.shape[0] == 0:
         if not scale > 0 or d_star.size < 2:
             return float("nan"), float("nan")
-        half = NormalDist().inv_cdf(1 - plan.alpha / 2) * float(d_star.std(ddof=1)) / scale
+        half = NormalDist().inv_cdf(1 - plan.alpha / 2) * spread(d_star.ravel()) / scale
         return effect - half, effect + half
     _, boot = _statistic(functional.evaluate(plan.resampled))
     boot = boot[np.isfinite(boot)]
