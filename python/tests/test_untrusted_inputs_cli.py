@@ -151,3 +151,25 @@ def test_pickle_marker_module_is_not_importable_from_a_checkpoint(tmp_path):
     with pytest.raises(ReportInputError, match="system"):
         load_model(str(bad))
     assert not marker.exists()
+
+
+def test_a_directory_given_as_the_model_is_named_as_such(tmp_path, capsys):
+    x = np.zeros((10, 4))
+    np.savez(tmp_path / "d.npz", X=x, y=np.arange(10) % 2)
+    (tmp_path / "model.npz").mkdir()
+    status, lines = _report(tmp_path, capsys, "--model", str(tmp_path / "model.npz"), "--data",
+                            str(tmp_path / "d.npz"))
+    assert status == 2 and len(lines) == 1 and "is a directory, not a model file" in lines[0]
+
+
+def test_the_float64_copy_of_uint8_points_is_checked_against_the_memory_limit(tmp_path, capsys):
+    """A uint8 X grows 8x as float64; the copy is refused before it is made when it exceeds the limit."""
+    np.savez(tmp_path / "m.npz", W0=np.ones((3, 4096)), b0=np.zeros(3))
+    np.savez(tmp_path / "d.npz", X=np.zeros((2048, 4096), np.uint8), y=np.arange(2048) % 3)
+    memory.set_memory_limit(48 << 20)     # X itself: 8 MiB; as float64: 64 MiB
+    try:
+        status, lines = _report(tmp_path, capsys, "--model", str(tmp_path / "m.npz"), "--data",
+                                str(tmp_path / "d.npz"))
+    finally:
+        memory.set_memory_limit(None)
+    assert status == 2 and len(lines) == 1 and "points in float64" in lines[0] and "memory limit" in lines[0]

@@ -18,6 +18,7 @@ import numpy as np
 from .. import _validation
 from .._npyfile import check_npy_file, check_npz_member
 from ..errors import InvalidInputError
+from ..memory import within_memory_limit
 from .errors import ReportInputError
 
 
@@ -106,6 +107,8 @@ def validate(x, y, input_dimension: Optional[int], classes: Optional[int], sourc
         raise ReportInputError(f"{source}: labels y must have shape ({x.shape[0]},) (class indices) or "
                                f"({x.shape[0]}, classes) (one-hot rows) to match X, got {y.shape}")
     y = _validation.labels(y, classes, f"{source}: labels y")
+    if x.dtype != np.float64:   # a uint8 or float32 X grows 8x or 2x in float64
+        within_memory_limit(x.size * 8, f"{source}: the points in float64")
     return LabelledData(x.astype(np.float64), y, source)
 
 

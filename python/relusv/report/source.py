@@ -367,7 +367,8 @@ def load_model(spec: str, weights: Optional[str] = None, trust_model_code: bool 
             raise ReportInputError("--weights goes with --model package.module:callable (your architecture)")
         return load_user_model(spec, weights, seed)
     if not p.is_file():
-        raise ReportInputError(f"no such model file: {spec}")
+        raise ReportInputError(f"{spec} is a directory, not a model file" if p.is_dir() else
+                               f"no such model file: {spec}")
     if p.suffix.lower() == ".npz":
         return from_network(load_npz_network(p), spec)
     if is_torchscript(spec):

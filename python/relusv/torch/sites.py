@@ -237,6 +237,7 @@ class SiteTap(torch.fx.Interpreter):
 
     def __init__(self, model: nn.Module, graph: torch.fx.Graph, wanted: Sequence[str]):
         super().__init__(torch.fx.GraphModule(model, graph), garbage_collect_values=True)
+        self.extra_traceback = False   # errors keep their own message (torch.fx would append the node and graph)
         self.wanted = set(wanted)
         self.rows: Optional[torch.Tensor] = None
         self.store = RowStore(0)   # sized by the caller once the chosen points are known
