@@ -103,6 +103,19 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
 
 
+def trained(model, x, y, steps: int = 60, lr: float = 2e-2):
+    """``model`` (torch) after ``steps`` full-batch Adam steps at ``lr`` on the cross-entropy of ``(x, y)``."""
+    import torch
+
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    model.zero_grad(set_to_none=True)
+    return model
+
+
 @pytest.fixture(scope="module")
 def one_torch_thread():
     """Torch on one thread for a module: models this small gain nothing from

@@ -14,6 +14,7 @@ import pytest
 import relusv
 
 torch = pytest.importorskip("torch")
+from conftest import trained  # noqa: E402
 from relusv.torch import DoubleLinear, harmonic_prune  # noqa: E402
 from torch import nn  # noqa: E402
 
@@ -28,22 +29,12 @@ def make_data(n: int, seed: int):
     return x, y
 
 
-def train(model, x, y, steps=60):
-    opt = torch.optim.Adam(model.parameters(), lr=2e-2)
-    for _ in range(steps):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-    model.zero_grad(set_to_none=True)
-    return model
-
-
 @pytest.fixture(scope="module")
 def setup():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(10, 8), nn.ReLU(), nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 3))
     x, y = make_data(1500, 0)
-    train(model, x, y)
+    trained(model, x, y)
     return model, x, y, make_data(400, 1), make_data(400, 2)
 
 

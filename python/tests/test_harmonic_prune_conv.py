@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
+from conftest import trained  # noqa: E402
 from relusv.torch import DoubleConv2d, DoubleLinear, harmonic_prune  # noqa: E402
 from torch import nn  # noqa: E402
 
@@ -34,13 +35,7 @@ def setup():
                           DoubleConv2d(6, 5, 3, rank=4, stride=2, seed=0), nn.ReLU(), nn.Flatten(),
                           nn.Linear(5 * 2 * 2, 7), nn.ReLU(), DoubleLinear(7, 3, rank=3, seed=1))
     x, y = make_data(800, 0)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(80):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-    model.zero_grad(set_to_none=True)
-    return model, make_data(300, 1)
+    return trained(model, x, y, 80, lr=1e-2), make_data(300, 1)
 
 
 def truncated_into(model: nn.Module, name: str, rank: int) -> nn.Module:
@@ -152,14 +147,8 @@ def test_the_default_prunes_the_residual_branches_too():
     layer whose rank the history tracks, and the network as returned computes what its ranks say (hand
     truncation of every cut layer, BatchNorm left in place)."""
     torch.manual_seed(0)
-    model = _Residual()
     x, y = make_data(600, 3)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(60):
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
-    model.eval()
+    model = trained(_Residual(), x, y, 60, lr=1e-2).eval()
     result = harmonic_prune(model, x, y, tolerance=0.02, progress=False)
     assert result.layers == ["conv1", "conv2", "down"]
     ranks = dict(zip(result.layers, result.accepted[-1]["ranks"]))
