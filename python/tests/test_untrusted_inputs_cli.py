@@ -173,3 +173,22 @@ def test_the_float64_copy_of_uint8_points_is_checked_against_the_memory_limit(tm
     finally:
         memory.set_memory_limit(None)
     assert status == 2 and len(lines) == 1 and "points in float64" in lines[0] and "memory limit" in lines[0]
+
+
+def test_a_torchscript_archive_given_as_weights_is_named_as_such(tmp_path, capsys, monkeypatch):
+    """One line naming the archive for what it is, no torch warning, no advice to load with
+    ``weights_only=False``."""
+    import sys
+    import warnings
+
+    (tmp_path / "arch.py").write_text("import torch\n\n\ndef build():\n    return torch.nn.Sequential("
+                                      "torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))\n")
+    monkeypatch.setattr(sys, "path", [str(tmp_path), *sys.path])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.script(torch.nn.Sequential(torch.nn.Linear(4, 3))), tmp_path / "ts.pt")
+    np.savez(tmp_path / "d.npz", X=np.random.default_rng(0).random((20, 4)), y=np.arange(20) % 2)
+    status, lines = _report(tmp_path, capsys, "--model", "arch:build", "--weights", str(tmp_path / "ts.pt"),
+                            "--data", str(tmp_path / "d.npz"))
+    assert status == 2 and len(lines) == 1, lines
+    assert "is a TorchScript archive" in lines[0] and "weights_only=False" not in lines[0]

@@ -148,6 +148,10 @@ def _load(path: str, what: str, safe: bool = True,
     if not p.is_file():
         raise ReportInputError(f"no such {what} file: {path}")
     _check_zip_sizes(path)
+    if is_torchscript(path):   # torch.load would warn, then advise weights_only=False
+        raise ReportInputError(f"cannot read {path} as a PyTorch checkpoint: it is a TorchScript archive "
+                               "(torch.jit.save); give it as --model, or save a state_dict with "
+                               "torch.save(model.state_dict(), path)")
     try:
         with torch.serialization.safe_globals(_safe_classes(torch) if safe else []):
             return torch.load(p, map_location="cpu", weights_only=True)
