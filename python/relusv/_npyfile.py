@@ -29,6 +29,9 @@ def _header(stream: IO[bytes], what: str) -> Tuple[int, int]:
         raise InvalidInputError(f"cannot read {what} as a .npy array: {error}") from None
     if dtype.hasobject:
         raise InvalidInputError(f"cannot read {what}: it holds Python objects (a pickle), which relusv does not load")
+    if any(not isinstance(d, int) or d < 0 for d in shape):
+        raise InvalidInputError(f"cannot read {what} as a .npy array: its header declares the shape {shape}, "
+                                "which has a negative dimension")
     return math.prod(shape) * dtype.itemsize, stream.tell()
 
 

@@ -135,3 +135,16 @@ def test_npy_header_declaring_more_than_the_file_holds(tmp_path):
     np.save(tmp_path / "y.npy", np.zeros(10, dtype=np.int64))
     with pytest.raises(InvalidInputError, match=r"x\.npy declares 2,399,976 bytes of data but holds 240"):
         load_data([str(path), str(tmp_path / "y.npy")])
+
+
+def test_a_negative_dimension_in_an_npy_header_is_named(tmp_path):
+    """A hand-written header declaring shape (-5, 4) is refused from the header, naming the shape (NumPy's own
+    message spoke of -20 elements and a file not fully written)."""
+    from relusv._npyfile import check_npy_file
+
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': (-5, 4), }"
+    header = header + " " * (118 - len(header)) + "\n"
+    path = tmp_path / "neg.npy"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + bytes(160))
+    with pytest.raises(InvalidInputError, match=r"shape \(-5, 4\), which has a negative dimension"):
+        check_npy_file(path, str(path))
