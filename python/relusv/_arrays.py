@@ -18,6 +18,14 @@ from . import _native
 from .errors import InvalidInputError, InvalidTypeError
 
 
+def scale_exponent(values: Any) -> int:
+    """The ``e`` with the largest magnitude of ``values`` in ``[2^(e-1), 2^e)``: ``values * 2^-e`` is exact and
+    has its largest magnitude in ``[1/2, 1)``, so that neither squares nor products of it overflow or underflow
+    (``np.ldexp(v, -e)``, and back with ``np.ldexp(r, e)``). 0 where every value is 0 or one is not finite."""
+    top = float(np.abs(np.asarray(values)).max(initial=0.0))
+    return int(np.frexp(top)[1]) if 0 < top < np.inf else 0
+
+
 def is_model(x: Any) -> bool:
     """Whether ``x`` looks like a network (a ``torch.nn.Module``: ``forward`` and ``parameters``)."""
     return callable(getattr(x, "forward", None)) and callable(getattr(x, "parameters", None))

@@ -330,7 +330,8 @@ def operator_norm(layer: LayerInput, sigma_0: Optional[float], seed: int,
         return _norm_columns(sigma_0, sigma_0, "exact"), None
     geometry, shape = layer.conv_geometry, layer.input_shape
     if geometry is None:
-        return _norm_columns(float("nan"), float("nan"), "not computed: asymmetric padding (padding='same' with an even kernel)"), None
+        return _norm_columns(float("nan"), float("nan"),
+                             "not computed: asymmetric padding (padding='same' with an even kernel)"), None
     if shape is None or len(shape) != 3:
         return _norm_columns(float("nan"), float("nan"), "not computed: the input size is unknown"), None
     kernel, geometry = _kernel(layer, geometry)

@@ -332,7 +332,8 @@ def test_the_svd_kept_between_trials_follows_the_layer():
     run = _Pruning(model, ["0"], (x, y), (x, y), None, 64, None, None)
 
     def values():
-        return np.linalg.svd((model[0].weight1.detach().double() @ model[0].weight2.detach().double()).numpy(), compute_uv=False)[:4]
+        product = model[0].weight1.detach().double() @ model[0].weight2.detach().double()
+        return np.linalg.svd(product.numpy(), compute_uv=False)[:4]
 
     first = run.svd("0")
     assert run.svd("0") is first

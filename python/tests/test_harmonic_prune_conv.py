@@ -160,6 +160,7 @@ def test_the_default_prunes_the_residual_branches_too():
         w = getattr(by_hand, name).weight.detach().double().numpy()
         u, s, vt = np.linalg.svd(w.reshape(w.shape[0], -1), full_matrices=False)
         with torch.no_grad():
-            getattr(by_hand, name).weight.copy_(torch.from_numpy(((u[:, :rank] * s[:rank]) @ vt[:rank]).reshape(w.shape)))
+            truncated = (u[:, :rank] * s[:rank]) @ vt[:rank]
+            getattr(by_hand, name).weight.copy_(torch.from_numpy(truncated.reshape(w.shape)))
     with torch.no_grad():
         torch.testing.assert_close(result.model(x[:50]), by_hand(x[:50]), rtol=1e-4, atol=1e-4)

@@ -52,6 +52,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .._arrays import scale_exponent
 from ..errors import InvalidInputError, MemoryLimitError
 from .directions import shared_directions
 
@@ -75,10 +76,7 @@ def spread(values: Sequence[float]) -> float:
     v = np.asarray(values, dtype=np.float64)
     if v.size < 2:
         return 0.0
-    top = float(np.abs(v).max())
-    if not (np.isfinite(top) and top > 0):
-        return float(v.std(ddof=1))
-    exponent = int(np.frexp(top)[1])
+    exponent = scale_exponent(v)
     return float(np.ldexp(np.ldexp(v, -exponent).std(ddof=1), exponent))
 
 

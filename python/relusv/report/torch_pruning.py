@@ -1,8 +1,9 @@
 """Harmonic pruning of a torch model in the report (MATH.md sections 8-9), through ``relusv.torch.harmonic_prune``.
 
 One route for every torch model the report prunes (any model; a chain of linear layers built by
-``retrain.py``): the layers that feed a ReLU (directly or through a residual sum) become double layers, the cuts follow the bisection schedule, and
-with training data every cut is followed by a short retraining (``RETRAINING``); without, one-shot. The
+``retrain.py``): the layers that feed a ReLU (directly or through a residual sum) become double layers, the
+cuts follow the bisection schedule, and with training data every cut is followed by a short retraining
+(``RETRAINING``); without, one-shot. The
 report's three seeded disjoint sets (``pruning.report_sets``) play their parts: the selection set chooses the
 cuts, the stopping set keeps a cut only while its accuracy stays within the tolerance of the start, and the
 evaluation set is only measured. Parameters are those of the model as ``harmonic_prune`` returns it (each

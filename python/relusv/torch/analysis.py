@@ -500,7 +500,8 @@ def analyze(model: nn.Module, X: Any, y: Any = None, *, layers: Optional[Iterabl
         found.skipped.update(repeated)
         found.layers = [layer for layer in found.layers if layer.name not in repeated]
         if not found.layers:
-            raise InvalidInputError(f"analyze: no layer runs once per forward pass ({'; '.join(f'{n} {why}' for n, why in repeated.items())})")
+            why = "; ".join(f"{name} {reason}" for name, reason in repeated.items())
+            raise InvalidInputError(f"analyze: no layer runs once per forward pass ({why})")
     inputs = [layer_input(layer, shapes.get(layer.name)) for layer in found.layers]
     if sites:
         acts.update(_site_arrays(sites, tap, dims))

@@ -64,6 +64,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._arrays import scale_exponent
 from ..conv import _input_size, conv_singular_values, dilated_kernel, kernel_weight
 from ..errors import InvalidInputError
 from ._conv_geometry import pad_input
@@ -407,8 +408,7 @@ def conv_operator_norm(conv: Any, input_size: Union[int, Sequence[int]], *, stri
     # ||c A_K|| = c ||A_K||: measured on the kernel scaled by a power of two (exact) to a largest entry in
     # [1/2, 1), so that its Gram matrix neither underflows (a kernel of 1e-170 would read as the zero operator,
     # with upper end 0) nor overflows (1e150: no eigenvalues); the results are scaled back, exactly.
-    top = float(np.abs(g.weight).max(initial=0.0))
-    exponent = int(np.frexp(top)[1]) if top > 0 else 0
+    exponent = scale_exponent(g.weight)
     result = _measure(replace(g, weight=np.ldexp(g.weight, -exponent)), h, w, seed, tol, max_iter, start, dense,
                       ritz_tol)
     if exponent == 0:

@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._arrays import scale_exponent
 from ..errors import InvalidInputError
 from ._conv_geometry import block_diagonal_kernel, integer_padding
 from ._graph import _BATCHNORMS, _PASSTHROUGH, Layer, batchnorm_parts, functional_batchnorm, layer_kind
@@ -614,8 +615,7 @@ class JointMap:
         start = torch.cat([torch.randn(1, *p.shape, generator=generator).reshape(1, -1) for p in self.pieces], 1)
         # the iteration runs on 2^-e A (exact scaling), its largest entry in [1/2, 1): float32 neither
         # overflows (entries of 1e30: A^T A v beyond float32's range) nor underflows; the value is scaled back
-        top = float(np.abs(self.matrix).max(initial=0.0))
-        exponent = int(np.frexp(top)[1]) if top > 0 else 0
+        exponent = scale_exponent(self.matrix)
         forward = functools.partial(self._stacked_apply, exponent=exponent)
         gram = _gram(forward)
         if tol >= 1e-5:      # iterate in float32 (fast convolutions); the value is measured in float64
