@@ -86,6 +86,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check(relusv_gmw(&x, samples, seed, trim, byte(&r) & 1, widths, &res, NULL, NULL));
     check(relusv_diameter(&x, &value, NULL, NULL));
     check(relusv_singular_values(&w, values));
+    /* a tolerance over its extremes (negative, NaN, infinite give a status) and the Gram route's range */
+    check(relusv_singular_values_tol(&w, scalar(&r, (byte(&r) & 1) ? 1e-7 : 0.0), values));
     double uu[81], ss[9], vt[81];
     check(relusv_truncated_svd(&w, byte(&r) % 11, uu, ss, vt));
 
@@ -121,8 +123,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (byte(&r) & 1) {
         const relusv_matrix *of = (byte(&r) & 1) ? &w : &u;
         /* all pairs, or the vectors of the largest few (fewer than some k may need: refused with a status) */
-        check((byte(&r) & 1) ? relusv_weight_svd_create(of, &shared)
-                             : relusv_weight_svd_create_leading(of, size_value(&r, byte(&r) % 6), &shared));
+        int route = byte(&r) % 3;
+        check(route == 0   ? relusv_weight_svd_create(of, &shared)
+              : route == 1 ? relusv_weight_svd_create_leading(of, size_value(&r, byte(&r) % 6), &shared)
+                           : relusv_weight_svd_create_tol(of, size_value(&r, byte(&r) % 6), scalar(&r, 1e-7), &shared));
     }
     if (o.struct_size >= sizeof o) o.weight_svd = shared;
     if (shared) {

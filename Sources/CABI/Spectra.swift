@@ -90,19 +90,40 @@ private struct LayerArguments {
 public func relusv_singular_values(_ w: UnsafePointer<relusv_matrix>?, _ values: UnsafeMutablePointer<Double>?)
     -> relusv_status
 {
-    guarded {
-        let w = try MatrixArgument(w, "W")
-        let values = try required(values, "values")
-        // One OpenBLAS thread: ?gesdd's values-only path gains nothing from more on these sizes, and threads that
-        // wait for a core (busy machines, or OpenMP threads of the caller still spinning) slow it several times.
-        let s: [Double] = try BLASThreadLimit.singleThreaded {
-            switch w {
-            case .float(let v): try singularValues(of: v).map(Double.init)
-            case .double(let v): try singularValues(of: v)
-            }
+    guarded { try singularValuesOut(w, tolerance: 0, values) }
+}
+
+@_cdecl("relusv_singular_values_tol")
+public func relusv_singular_values_tol(
+    _ w: UnsafePointer<relusv_matrix>?, _ tolerance: Double, _ values: UnsafeMutablePointer<Double>?
+) -> relusv_status {
+    guarded { try singularValuesOut(w, tolerance: valueTolerance(tolerance), values) }
+}
+
+/// The values of `relusv_singular_values(_tol)` written to `values`.
+private func singularValuesOut(
+    _ w: UnsafePointer<relusv_matrix>?, tolerance: Double, _ values: UnsafeMutablePointer<Double>?
+) throws {
+    let w = try MatrixArgument(w, "W")
+    let values = try required(values, "values")
+    // One OpenBLAS thread: ?gesdd's values-only path gains nothing from more on these sizes, and threads that
+    // wait for a core (busy machines, or OpenMP threads of the caller still spinning) slow it several times.
+    let s: [Double] = try BLASThreadLimit.singleThreaded {
+        switch w {
+        case .float(let v): try singularValues(of: v, tolerance: tolerance).map(Double.init)
+        case .double(let v): try singularValues(of: v, tolerance: tolerance)
         }
-        copyOut(s, to: values)
     }
+    copyOut(s, to: values)
+}
+
+/// A `tolerance` argument of the C surface (the accuracy of singular values
+/// relative to `sigma_0`): finite and non-negative, or the error naming it.
+func valueTolerance(_ tolerance: Double) throws -> Double {
+    guard tolerance.isFinite, tolerance >= 0 else {
+        throw CallError(RELUSV_ERROR_INVALID_ARGUMENT, "tolerance = \(tolerance) must be finite and non-negative")
+    }
+    return tolerance
 }
 
 @_cdecl("relusv_numerical_rank")

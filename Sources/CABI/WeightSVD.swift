@@ -14,11 +14,11 @@ final class WeightSVDBox: OpaqueHandle {
     let factors: Factors
     init(_ factors: Factors) { self.factors = factors }
 
-    /// The SVD of `w` in its precision (`WeightSVD(of:vectors:)`; nil: all pairs).
-    static func made(of w: MatrixArgument, vectors: Int?) throws -> WeightSVDBox {
+    /// The SVD of `w` in its precision (`WeightSVD(of:vectors:tolerance:)`; nil: all pairs).
+    static func made(of w: MatrixArgument, vectors: Int?, tolerance: Double = 0) throws -> WeightSVDBox {
         switch w {
-        case .float(let v): WeightSVDBox(.float(try WeightSVD(of: v, vectors: vectors)))
-        case .double(let v): WeightSVDBox(.double(try WeightSVD(of: v, vectors: vectors)))
+        case .float(let v): WeightSVDBox(.float(try WeightSVD(of: v, vectors: vectors, tolerance: tolerance)))
+        case .double(let v): WeightSVDBox(.double(try WeightSVD(of: v, vectors: vectors, tolerance: tolerance)))
         }
     }
 
@@ -74,6 +74,21 @@ public func relusv_weight_svd_create_leading(
         let out = try required(out, "svd")
         // size_t arrives as Int: a count above Int.max (negative here) asks for every pair.
         out.pointee = try WeightSVDBox.made(of: w, vectors: vectors < 0 ? Int.max : vectors).handle()
+    }
+}
+
+@_cdecl("relusv_weight_svd_create_tol")
+public func relusv_weight_svd_create_tol(
+    _ w: UnsafePointer<relusv_matrix>?, _ vectors: Int, _ tolerance: Double,
+    _ out: UnsafeMutablePointer<OpaquePointer?>?
+) -> relusv_status {
+    guarded {
+        let w = try MatrixArgument(w, "W")
+        let tolerance = try valueTolerance(tolerance)
+        let out = try required(out, "svd")
+        // size_t arrives as Int: a count above Int.max (negative here) asks for every pair.
+        out.pointee = try WeightSVDBox.made(of: w, vectors: vectors < 0 ? Int.max : vectors, tolerance: tolerance)
+            .handle()
     }
 }
 

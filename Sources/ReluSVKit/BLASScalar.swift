@@ -129,6 +129,51 @@ public protocol BLASScalar: BinaryFloatingPoint & Sendable where Self.RawSignifi
         vect: UInt8, m: Int, n: Int, k: Int, a: UnsafePointer<Self>, lda: Int, tau: UnsafePointer<Self>,
         c: UnsafeMutablePointer<Self>, ldc: Int
     ) -> Int32
+
+    /// `C = A^T A` (`trans`, `A` column-major `k x n`) or `C = A A^T` (`A`
+    /// column-major `n x k`): the lower triangle of the column-major `n x n`
+    /// matrix `c` (`?syrk`, `uplo = "L"`).
+    static func syrkLowerColumnMajor(
+        trans: Bool, n: Int, k: Int, a: UnsafePointer<Self>, lda: Int, c: UnsafeMutablePointer<Self>, ldc: Int)
+
+    /// The Cholesky factor of the symmetric column-major `n x n` matrix `a`
+    /// (its lower triangle read and overwritten; `?potrf`, `uplo = "L"`).
+    /// Returns LAPACK's `info`: positive where `a` is not positive definite.
+    static func potrfLowerColumnMajor(n: Int, a: UnsafeMutablePointer<Self>, lda: Int) -> Int32
+
+    /// `A = Q T Q^T` of the symmetric column-major `n x n` matrix `a` (its
+    /// lower triangle read, overwritten by the reflectors): the tridiagonal
+    /// `T` in `d` (`n`) and `e` (`n - 1`), the reflectors' scalars in `tau`
+    /// (`n - 1`; `?sytrd`, `uplo = "L"`, blocked). Returns LAPACK's `info`.
+    static func sytrdLowerColumnMajor(
+        n: Int, a: UnsafeMutablePointer<Self>, lda: Int, d: UnsafeMutablePointer<Self>,
+        e: UnsafeMutablePointer<Self>, tau: UnsafeMutablePointer<Self>
+    ) -> Int32
+
+    /// Every eigenvalue of the symmetric tridiagonal `n x n` matrix in `d`,
+    /// `e` (both overwritten), ascending into `d` (`?sterf`, root-free QR).
+    /// Returns LAPACK's `info`.
+    static func sterf(n: Int, d: UnsafeMutablePointer<Self>, e: UnsafeMutablePointer<Self>) -> Int32
+
+    /// The `count` largest eigenvalues of the symmetric tridiagonal `n x n`
+    /// matrix in `d`, `e` (`e` of `n` entries, the last workspace; both
+    /// overwritten), ascending into `w`, and their eigenvectors in the
+    /// columns of the column-major `n x count` matrix `z` (`?stemr` with
+    /// `range = "I"`, `il = n - count + 1`, `iu = n`: MRRR). `found`
+    /// receives how many it returns. Returns LAPACK's `info`.
+    static func stemrLargest(
+        n: Int, count: Int, d: UnsafeMutablePointer<Self>, e: UnsafeMutablePointer<Self>,
+        w: UnsafeMutablePointer<Self>, z: UnsafeMutablePointer<Self>, found: UnsafeMutablePointer<Int32>
+    ) -> Int32
+
+    /// `C <- Q C` for the column-major `m x n` matrix `c`, `Q` from the
+    /// reflectors `sytrdLowerColumnMajor` left in the `m x m` matrix `a` and
+    /// `tau` (`?ormtr`, `side = "L"`, `uplo = "L"`, `trans = "N"`). Returns
+    /// LAPACK's `info`.
+    static func ormtrLowerColumnMajor(
+        m: Int, n: Int, a: UnsafePointer<Self>, lda: Int, tau: UnsafePointer<Self>, c: UnsafeMutablePointer<Self>,
+        ldc: Int
+    ) -> Int32
 }
 
 extension Float: BLASScalar {
@@ -257,6 +302,49 @@ extension Float: BLASScalar {
             Int32(m), Int32(n), Int32(k), a, Int32(lda), tau, c, Int32(ldc))
     }
 
+    public static func syrkLowerColumnMajor(
+        trans: Bool, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        cblas_ssyrk(
+            CblasColMajor, CblasLower, trans ? CblasTrans : CblasNoTrans, blasint(n), blasint(k), 1, a, blasint(lda),
+            0, c, blasint(ldc))
+    }
+
+    public static func potrfLowerColumnMajor(n: Int, a: UnsafeMutablePointer<Float>, lda: Int) -> Int32 {
+        LAPACKE_spotrf(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "L")), Int32(n), a, Int32(lda))
+    }
+
+    public static func sytrdLowerColumnMajor(
+        n: Int, a: UnsafeMutablePointer<Float>, lda: Int, d: UnsafeMutablePointer<Float>,
+        e: UnsafeMutablePointer<Float>, tau: UnsafeMutablePointer<Float>
+    ) -> Int32 {
+        LAPACKE_ssytrd(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "L")), Int32(n), a, Int32(lda), d, e, tau)
+    }
+
+    public static func sterf(n: Int, d: UnsafeMutablePointer<Float>, e: UnsafeMutablePointer<Float>) -> Int32 {
+        LAPACKE_ssterf(Int32(n), d, e)
+    }
+
+    public static func stemrLargest(
+        n: Int, count: Int, d: UnsafeMutablePointer<Float>, e: UnsafeMutablePointer<Float>,
+        w: UnsafeMutablePointer<Float>, z: UnsafeMutablePointer<Float>, found: UnsafeMutablePointer<Int32>
+    ) -> Int32 {
+        var support = [Int32](repeating: 0, count: 2 * max(count, 1))
+        var tryRelativeAccuracy: Int32 = 1
+        return LAPACKE_sstemr(
+            LAPACK_COL_MAJOR, CChar(UInt8(ascii: "V")), CChar(UInt8(ascii: "I")), Int32(n), d, e, 0, 0,
+            Int32(n - count + 1), Int32(n), found, w, z, Int32(max(n, 1)), Int32(count), &support,
+            &tryRelativeAccuracy)
+    }
+
+    public static func ormtrLowerColumnMajor(
+        m: Int, n: Int, a: UnsafePointer<Float>, lda: Int, tau: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+        ldc: Int
+    ) -> Int32 {
+        LAPACKE_sormtr(
+            LAPACK_COL_MAJOR, CChar(UInt8(ascii: "L")), CChar(UInt8(ascii: "L")), CChar(UInt8(ascii: "N")),
+            Int32(m), Int32(n), a, Int32(lda), tau, c, Int32(ldc))
+    }
 }
 
 extension Double: BLASScalar {
@@ -386,4 +474,47 @@ extension Double: BLASScalar {
             Int32(m), Int32(n), Int32(k), a, Int32(lda), tau, c, Int32(ldc))
     }
 
+    public static func syrkLowerColumnMajor(
+        trans: Bool, n: Int, k: Int, a: UnsafePointer<Double>, lda: Int, c: UnsafeMutablePointer<Double>, ldc: Int
+    ) {
+        cblas_dsyrk(
+            CblasColMajor, CblasLower, trans ? CblasTrans : CblasNoTrans, blasint(n), blasint(k), 1, a, blasint(lda),
+            0, c, blasint(ldc))
+    }
+
+    public static func potrfLowerColumnMajor(n: Int, a: UnsafeMutablePointer<Double>, lda: Int) -> Int32 {
+        LAPACKE_dpotrf(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "L")), Int32(n), a, Int32(lda))
+    }
+
+    public static func sytrdLowerColumnMajor(
+        n: Int, a: UnsafeMutablePointer<Double>, lda: Int, d: UnsafeMutablePointer<Double>,
+        e: UnsafeMutablePointer<Double>, tau: UnsafeMutablePointer<Double>
+    ) -> Int32 {
+        LAPACKE_dsytrd(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "L")), Int32(n), a, Int32(lda), d, e, tau)
+    }
+
+    public static func sterf(n: Int, d: UnsafeMutablePointer<Double>, e: UnsafeMutablePointer<Double>) -> Int32 {
+        LAPACKE_dsterf(Int32(n), d, e)
+    }
+
+    public static func stemrLargest(
+        n: Int, count: Int, d: UnsafeMutablePointer<Double>, e: UnsafeMutablePointer<Double>,
+        w: UnsafeMutablePointer<Double>, z: UnsafeMutablePointer<Double>, found: UnsafeMutablePointer<Int32>
+    ) -> Int32 {
+        var support = [Int32](repeating: 0, count: 2 * max(count, 1))
+        var tryRelativeAccuracy: Int32 = 1
+        return LAPACKE_dstemr(
+            LAPACK_COL_MAJOR, CChar(UInt8(ascii: "V")), CChar(UInt8(ascii: "I")), Int32(n), d, e, 0, 0,
+            Int32(n - count + 1), Int32(n), found, w, z, Int32(max(n, 1)), Int32(count), &support,
+            &tryRelativeAccuracy)
+    }
+
+    public static func ormtrLowerColumnMajor(
+        m: Int, n: Int, a: UnsafePointer<Double>, lda: Int, tau: UnsafePointer<Double>, c: UnsafeMutablePointer<Double>,
+        ldc: Int
+    ) -> Int32 {
+        LAPACKE_dormtr(
+            LAPACK_COL_MAJOR, CChar(UInt8(ascii: "L")), CChar(UInt8(ascii: "L")), CChar(UInt8(ascii: "N")),
+            Int32(m), Int32(n), a, Int32(lda), tau, c, Int32(ldc))
+    }
 }

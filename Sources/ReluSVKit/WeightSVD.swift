@@ -39,13 +39,16 @@ public struct WeightSVD<Scalar: BLASScalar> {
     /// the limit first: all pairs (`thinSVD(of:)`, which checks the entries),
     /// or for `vectors < min(m, n)` every value and the vectors of the
     /// `vectors` largest only (`leadingSVD(of:vectors:)`), enough for curves
-    /// whose `k` stay at or below `vectors`.
-    public init(of w: MatrixView<Scalar>, vectors: Int? = nil) throws {
+    /// whose `k` stay at or below `vectors`; there a `tolerance` that
+    /// `GramSpectrum` serves lets the values and pairs come from the Gram
+    /// matrix where it resolves them (`leadingSVD(of:vectors:tolerance:)`).
+    public init(of w: MatrixView<Scalar>, vectors: Int? = nil, tolerance: Double = 0) throws {
         let count = min(vectors ?? Int.max, min(w.rows, w.columns))
         try MemoryBudget.require(
             bytes: Self.memoryBytes(rows: w.rows, columns: w.columns, vectors: count), for: "the SVD of W")
         svd = try BLASThreadLimit.singleThreaded {
-            count < min(w.rows, w.columns) ? try leadingSVD(of: w, vectors: count) : try thinSVD(of: w)
+            count < min(w.rows, w.columns)
+                ? try leadingSVD(of: w, vectors: count, tolerance: tolerance) : try thinSVD(of: w)
         }
         rows = w.rows
         columns = w.columns

@@ -19,62 +19,18 @@ final class LeadingSVDTests: XCTestCase {
         return w
     }
 
-    /// `orAll`: all pairs are accepted too (the fall-back where LAPACK returns
-    /// another count of pairs, as for exactly zero values beyond the rank).
-    func check<Scalar: BLASScalar>(
-        _ w: Matrix<Scalar>, count: Int, tolerance: Double, orAll: Bool = false, file: StaticString = #filePath,
-        line: UInt = #line
-    ) throws {
-        let m = w.rows
-        let n = w.columns
-        let leading = try w.withView { try leadingSVD(of: $0, vectors: count) }
-        let dense = try w.withView { try thinSVD(of: $0) }
-        let count = orAll && leading.u.columns == min(m, n) ? min(m, n) : count
-        XCTAssertEqual(leading.u.rows, m, file: file, line: line)
-        XCTAssertEqual(leading.u.columns, count, file: file, line: line)
-        XCTAssertEqual(leading.vt.rows, count, file: file, line: line)
-        XCTAssertEqual(leading.vt.columns, n, file: file, line: line)
-        XCTAssertEqual(leading.s.count, min(m, n), file: file, line: line)
-        let top = dense.s[0] > 0 ? Double(dense.s[0]) : 1  // the scale of the tolerances (1 for a zero W)
-        for (a, b) in zip(leading.s, dense.s) {
-            XCTAssertEqual(Double(a), Double(b), accuracy: tolerance * top, file: file, line: line)
-        }
-        var worst = 0.0
-        for j in 0..<count {
-            let s = Double(leading.s[j])
-            for i in 0..<m {  // W v_j - s_j u_j
-                var wv = 0.0
-                for c in 0..<n { wv += Double(w[i, c]) * Double(leading.vt[j, c]) }
-                worst = max(worst, abs(wv - s * Double(leading.u[i, j])))
-            }
-            for c in 0..<n {  // W^T u_j - s_j v_j
-                var wu = 0.0
-                for i in 0..<m { wu += Double(w[i, c]) * Double(leading.u[i, j]) }
-                worst = max(worst, abs(wu - s * Double(leading.vt[j, c])))
-            }
-            for k in 0...j {  // orthonormal columns of u and rows of vt
-                var uu = 0.0
-                var vv = 0.0
-                for i in 0..<m { uu += Double(leading.u[i, j]) * Double(leading.u[i, k]) }
-                for c in 0..<n { vv += Double(leading.vt[j, c]) * Double(leading.vt[k, c]) }
-                worst = max(worst, abs(uu - (j == k ? 1 : 0)) * top, abs(vv - (j == k ? 1 : 0)) * top)
-            }
-        }
-        XCTAssertLessThan(worst, tolerance * top, "residual of the pairs", file: file, line: line)
-    }
-
     func testEveryPathInBothPrecisions() throws {
         // (rows, columns): wide with and without the QR first, tall with and without, square.
         for (m, n) in [(30, 90), (30, 40), (90, 30), (40, 30), (35, 35)] {
             for count in [0, 1, 7, min(m, n) - 1] {
-                try check(matrix(m, n, seed: 1) as Matrix<Double>, count: count, tolerance: 1e-12)
-                try check(matrix(m, n, seed: 2) as Matrix<Float>, count: count, tolerance: 2e-4)
+                try checkLeadingPairs(matrix(m, n, seed: 1) as Matrix<Double>, count: count, tolerance: 1e-12)
+                try checkLeadingPairs(matrix(m, n, seed: 2) as Matrix<Float>, count: count, tolerance: 2e-4)
             }
         }
     }
 
     func testDecayingSpectrumAndRepeatedValues() throws {
-        try check(matrix(40, 120, decay: 0.8, seed: 3) as Matrix<Double>, count: 10, tolerance: 1e-12)
+        try checkLeadingPairs(matrix(40, 120, decay: 0.8, seed: 3) as Matrix<Double>, count: 10, tolerance: 1e-12)
         // Every value twice: H diag(A, A), H a dense Householder reflection (so no independent blocks).
         let a: Matrix<Double> = matrix(10, 30, seed: 4)
         var blocks = Matrix<Double>(rows: 20, columns: 60)
@@ -94,7 +50,7 @@ final class LeadingSVDTests: XCTestCase {
                 w[i, j] = blocks[i, j] - 2 * v[i] * dot / vv
             }
         }
-        try check(w, count: 6, tolerance: 1e-12)
+        try checkLeadingPairs(w, count: 6, tolerance: 1e-12)
     }
 
     /// Where `?bdsvdx` widens its index range to an interval of values (a
@@ -103,19 +59,19 @@ final class LeadingSVDTests: XCTestCase {
     /// `count` vectors: the buffer holds them all (tested under valgrind by
     /// the C example's run), and the pairs returned are still `count` exact ones.
     func testZeroLowRankAndTiedValuesAcrossTheCount() throws {
-        try check(Matrix<Double>(rows: 20, columns: 70), count: 1, tolerance: 1e-12)
-        try check(Matrix<Double>(rows: 3, columns: 8), count: 1, tolerance: 1e-12)
+        try checkLeadingPairs(Matrix<Double>(rows: 20, columns: 70), count: 1, tolerance: 1e-12)
+        try checkLeadingPairs(Matrix<Double>(rows: 3, columns: 8), count: 1, tolerance: 1e-12)
         var rankOne = Matrix<Double>(rows: 25, columns: 80)
         for i in 0..<25 { for j in 0..<80 { rankOne[i, j] = Double(i % 5 + 1) * Double(j % 7 - 3) } }
-        try check(rankOne, count: 3, tolerance: 1e-12, orAll: true)  // values 2 and 3 exactly zero
+        try checkLeadingPairs(rankOne, count: 3, tolerance: 1e-12, orAll: true)  // values 2 and 3 exactly zero
         // Orthonormal rows (every value 1): rows of a Householder reflection of the 80 x 80 identity.
         let v = (0..<80).map { Double($0 % 9) - 3.5 }
         let vv = v.reduce(0) { $0 + $1 * $1 }
         var q = Matrix<Double>(rows: 20, columns: 80)
         for i in 0..<20 { for j in 0..<80 { q[i, j] = (i == j ? 1 : 0) - 2 * v[i] * v[j] / vv } }
-        try check(q, count: 2, tolerance: 1e-12)
-        try check(q, count: 19, tolerance: 1e-12)
-        try check(matrix(60, 80, decay: 0.8, seed: 9) as Matrix<Float>, count: 46, tolerance: 2e-4)
+        try checkLeadingPairs(q, count: 2, tolerance: 1e-12)
+        try checkLeadingPairs(q, count: 19, tolerance: 1e-12)
+        try checkLeadingPairs(matrix(60, 80, decay: 0.8, seed: 9) as Matrix<Float>, count: 46, tolerance: 2e-4)
     }
 
     func testAllPairsOrBlocksFallBackToTheDenseSVD() throws {
@@ -176,5 +132,53 @@ final class LeadingSVDTests: XCTestCase {
         ) { error in
             XCTAssertTrue(String(describing: error).contains("5 largest"), String(describing: error))
         }
+    }
+}
+
+extension XCTestCase {
+    /// `leadingSVD(of:vectors:tolerance:)` of `w` against `thinSVD(of:)`: the
+    /// values to `tolerance * sigma_0`, the pairs orthonormal and singular pairs
+    /// of `w` to the same. `orAll`: all pairs are accepted too (the fall-back where LAPACK returns
+    /// another count of pairs, as for exactly zero values beyond the rank).
+    func checkLeadingPairs<Scalar: BLASScalar>(
+        _ w: Matrix<Scalar>, count: Int, tolerance: Double, orAll: Bool = false, gram: Double = 0,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let m = w.rows
+        let n = w.columns
+        let leading = try w.withView { try leadingSVD(of: $0, vectors: count, tolerance: gram) }
+        let dense = try w.withView { try thinSVD(of: $0) }
+        let count = orAll && leading.u.columns == min(m, n) ? min(m, n) : count
+        XCTAssertEqual(leading.u.rows, m, file: file, line: line)
+        XCTAssertEqual(leading.u.columns, count, file: file, line: line)
+        XCTAssertEqual(leading.vt.rows, count, file: file, line: line)
+        XCTAssertEqual(leading.vt.columns, n, file: file, line: line)
+        XCTAssertEqual(leading.s.count, min(m, n), file: file, line: line)
+        let top = dense.s[0] > 0 ? Double(dense.s[0]) : 1  // the scale of the tolerances (1 for a zero W)
+        for (a, b) in zip(leading.s, dense.s) {
+            XCTAssertEqual(Double(a), Double(b), accuracy: tolerance * top, file: file, line: line)
+        }
+        var worst = 0.0
+        for j in 0..<count {
+            let s = Double(leading.s[j])
+            for i in 0..<m {  // W v_j - s_j u_j
+                var wv = 0.0
+                for c in 0..<n { wv += Double(w[i, c]) * Double(leading.vt[j, c]) }
+                worst = max(worst, abs(wv - s * Double(leading.u[i, j])))
+            }
+            for c in 0..<n {  // W^T u_j - s_j v_j
+                var wu = 0.0
+                for i in 0..<m { wu += Double(w[i, c]) * Double(leading.u[i, j]) }
+                worst = max(worst, abs(wu - s * Double(leading.vt[j, c])))
+            }
+            for k in 0...j {  // orthonormal columns of u and rows of vt
+                var uu = 0.0
+                var vv = 0.0
+                for i in 0..<m { uu += Double(leading.u[i, j]) * Double(leading.u[i, k]) }
+                for c in 0..<n { vv += Double(leading.vt[j, c]) * Double(leading.vt[k, c]) }
+                worst = max(worst, abs(uu - (j == k ? 1 : 0)) * top, abs(vv - (j == k ? 1 : 0)) * top)
+            }
+        }
+        XCTAssertLessThan(worst, tolerance * top, "residual of the pairs", file: file, line: line)
     }
 }

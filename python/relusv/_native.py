@@ -28,7 +28,7 @@ from .errors import error_class_for_status
 LIBRARY_NAME = "libReluSVKit.so"
 
 # The relusv.h version these bindings mirror: RELUSV_VERSION_MAJOR, _MINOR, _PATCH.
-HEADER_VERSION = (0, 5, 0)
+HEADER_VERSION = (0, 6, 0)
 
 
 class Matrix(ctypes.Structure):
@@ -186,6 +186,7 @@ PROTOTYPES = {
     "relusv_gmw_accumulator_import": (_status, [c_void_p, c_size_t, POINTER(_handle)]),
     # spectra
     "relusv_singular_values": (_status, [POINTER(Matrix), POINTER(c_double)]),
+    "relusv_singular_values_tol": (_status, [POINTER(Matrix), c_double, POINTER(c_double)]),
     "relusv_numerical_rank": (_status, [POINTER(Matrix), POINTER(c_size_t)]),
     "relusv_rank_of_spectrum": (_status, [POINTER(c_double), c_size_t, c_size_t, c_size_t, c_int32,
                                           POINTER(c_size_t)]),
@@ -195,6 +196,7 @@ PROTOTYPES = {
                                        POINTER(c_double)]),
     "relusv_weight_svd_create": (_status, [POINTER(Matrix), POINTER(_handle)]),
     "relusv_weight_svd_create_leading": (_status, [POINTER(Matrix), c_size_t, POINTER(_handle)]),
+    "relusv_weight_svd_create_tol": (_status, [POINTER(Matrix), c_size_t, c_double, POINTER(_handle)]),
     "relusv_weight_svd_vectors": (_status, [_handle, POINTER(c_size_t)]),
     "relusv_weight_svd_factors": (_status, [_handle, POINTER(c_double), POINTER(c_double), c_size_t]),
     "relusv_weight_svd_free": (None, [_handle]),

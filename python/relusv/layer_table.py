@@ -66,7 +66,7 @@ from .analysis.compare import (
     spread,
 )
 from .errors import InvalidInputError
-from .spectra import WeightSVD, numerical_rank, rank_of_spectrum
+from .spectra import WeightSVD, machine_epsilon, numerical_rank, rank_of_spectrum
 
 SITES = ("input", "output")
 __all__ = ["DEFAULT_ALPHA", "DEFAULT_BOOTSTRAP", "DEFAULT_MAX_GROUP_SIZE", "DEFAULT_PERMUTATIONS", "DEFAULT_REPEATS",
@@ -499,13 +499,23 @@ def _relu_columns(layer: LayerInput, acts: Dict[tuple, np.ndarray], groups: Desi
 
 
 def kernel_singular_values(layer: LayerInput) -> np.ndarray:
-    """The singular values of ``layer.matrix`` (``relusv.singular_values``). A grouped convolution's matrix is
-    its block-diagonal dense kernel (``C_out x C_in kh kw``, zero outside the groups' blocks): the engine finds
-    the independent blocks and returns the union of their values, the same spectrum (MATH.md section 9) for
-    the work of the blocks (a depthwise layer of 960 channels: 960 SVDs of 1 x 9 instead of one of 960 x 8640)."""
+    """The singular values of ``layer.matrix`` (``relusv.singular_values``) to the layer's ``value_tolerance``. A
+    grouped convolution's matrix is its block-diagonal dense kernel (``C_out x C_in kh kw``, zero outside the
+    groups' blocks): the engine finds the independent blocks and returns the union of their values, the same
+    spectrum (MATH.md section 9) for the work of the blocks (a depthwise layer of 960 channels: 960 SVDs of
+    1 x 9 instead of one of 960 x 8640)."""
     from . import singular_values
 
-    return singular_values(layer.matrix)
+    return singular_values(layer.matrix, tolerance=value_tolerance(layer))
+
+
+def value_tolerance(layer: LayerInput) -> float:
+    """The accuracy, relative to ``sigma_0``, the table needs a layer's singular values to: the machine epsilon
+    of the weights' stored precision (``machine_epsilon``), the accuracy of an SVD in that precision. For
+    float32 weights this lets the engine take the values (and a wide layer's shared pairs) from the Gram matrix
+    where it resolves them (``relusv.singular_values``' ``tolerance``), each within about ``1.8e-12 sigma_0``; for
+    float64 weights it asks the SVD."""
+    return machine_epsilon(layer.dtype)
 
 
 class _Jobs:
@@ -528,7 +538,8 @@ class _Jobs:
                 if bounded(layer):   # one SVD of W for both groups' curves (and the spectrum where W is the same)
                     w = curve_matrix(layer)
                     svd = self.svds[layer.name] = pool.submit(
-                        WeightSVD, np.asarray(w, dtype=np.float64), shared_vectors(layer, points))
+                        WeightSVD, np.asarray(w, dtype=np.float64), shared_vectors(layer, points),
+                        value_tolerance(layer))
                     self.spectra[layer.name] = self._after(svd, _spectrum_of, svd) if \
                         w is layer.matrix else pool.submit(kernel_singular_values, layer)
                 else:

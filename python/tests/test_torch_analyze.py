@@ -553,8 +553,8 @@ def test_one_svd_per_bounded_layer_shared_and_freed(monkeypatch):
     made, given = [], []
 
     class Tracked(relusv.WeightSVD):
-        def __init__(self, w, vectors=None):
-            super().__init__(w, vectors)
+        def __init__(self, w, vectors=None, tolerance=0.0):
+            super().__init__(w, vectors, tolerance)
             made.append(self)
 
     engine = relusv.relu_singular_values
@@ -588,8 +588,8 @@ def test_a_wide_layer_over_few_points_keeps_the_vectors_its_curves_read(monkeypa
     made = []
 
     class Tracked(relusv.WeightSVD):
-        def __init__(self, w, vectors=None):
-            super().__init__(w, vectors)
+        def __init__(self, w, vectors=None, tolerance=0.0):
+            super().__init__(w, vectors, tolerance)
             made.append(self)
 
     monkeypatch.setattr(lt, "WeightSVD", Tracked)
@@ -686,3 +686,27 @@ def test_row_stores_share_one_memory_budget():
     assert second.result()["b"].shape == (10, 6) and second.result()["b"][4:].sum() == 36
     first.keep("h", torch.ones(3, 2, dtype=torch.bfloat16))
     assert first.result()["h"].dtype == np.float32 and first.result()["h"].shape == (3, 2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_spectra_to_the_accuracy_of_the_weights_own_precision(dtype):
+    """float32 weights: every singular value within float32's ``eps * sigma_0`` of NumPy's float64 SVD (the
+    engine may take them from the Gram matrix); float64 weights: the SVD's values (bit for bit those of
+    ``relusv.singular_values`` without bounds)."""
+    import relusv
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(300, 60), nn.ReLU(), nn.Linear(60, 3)).to(dtype).eval()
+    x, y = torch.randn(80, 300, dtype=dtype), torch.randint(0, 3, (80,))
+    for bounds in (False, True):
+        table = analyze(model, x, y, samples=SAMPLES, repeats=REPEATS, seed=SEED, relu_bounds=bounds,
+                        progress=False)
+        values = np.asarray(table.attrs["details"]["0"]["singular_values"])
+        w = model[0].weight.detach().double().numpy()
+        if dtype == torch.float32:
+            expected = np.linalg.svd(w, compute_uv=False)
+            np.testing.assert_allclose(values, expected, rtol=0, atol=np.finfo(np.float32).eps * expected[0])
+        elif not bounds:   # the SVD's values (relu_bounds=True reads them from the layer's shared thin SVD)
+            np.testing.assert_array_equal(values, relusv.singular_values(w))
+        else:
+            np.testing.assert_allclose(values, relusv.singular_values(w), rtol=1e-13)

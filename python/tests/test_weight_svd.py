@@ -214,3 +214,53 @@ def test_factors_read_back():
                 svd.factors(svd.vectors + 1)
     with pytest.raises(InvalidInputError, match="closed"):
         svd.factors(1)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(40, 260), (260, 40), (80, 80)])
+def test_values_and_pairs_from_the_gram_matrix(dtype, shape):
+    # Asked to float32's accuracy, a well-conditioned W's values come from its Gram matrix: within
+    # eps^(3/4) sigma_0 of NumPy's SVD (eps of the precision computed in), every bound still the exact error
+    # of its factors (recomputed in float64).
+    rng = np.random.default_rng(8)
+    w = (rng.normal(size=shape) * 0.99 ** np.arange(shape[1])).astype(dtype)
+    expected = np.linalg.svd(w.astype(np.float64), compute_uv=False)
+    eps = np.finfo(dtype).eps
+    tolerance = max(float(np.finfo(np.float32).eps), eps ** 0.75)
+    accuracy = 2 * eps ** 0.75 + (2e-6 if dtype == np.float32 else 0)   # float32 W: plus the float32 rounding
+    np.testing.assert_allclose(relusv.singular_values(w, tolerance=tolerance), expected, rtol=0,
+                               atol=accuracy * expected[0])
+    with WeightSVD(w, vectors=7, tolerance=tolerance) as svd, WeightSVD(w, vectors=7) as plain:
+        np.testing.assert_allclose(svd.values, expected, rtol=0, atol=accuracy * expected[0])
+        if dtype == np.float64:
+            assert not np.array_equal(svd.values, plain.values)   # another route than the SVD's
+        x = np.abs(rng.normal(size=(30, shape[1]))).astype(dtype)
+        b = rng.normal(size=shape[0]).astype(dtype)
+        r = relusv.relu_singular_values(w, b, x, [0, 3, 7], max_steps=20, return_factors=True, weight_svd=svd,
+                                        seed=1)
+    w64, b64, x64 = w.astype(np.float64), b.astype(np.float64), x.astype(np.float64)
+    for bound, (u, v) in zip(r.bound, r.factors):
+        u, v = u.astype(np.float64), v.astype(np.float64)
+        error = np.linalg.norm(np.maximum(x64 @ w64.T + b64, 0) - np.maximum(x64 @ v.T @ u.T + b64, 0), axis=1).max()
+        assert bound == pytest.approx(error, rel=1e-12, abs=1e-12)
+
+
+def test_the_svd_where_the_gram_matrix_does_not_resolve_the_values():
+    # Condition 1e6 > eps^(-1/4): the values the SVD gives, bit for bit, whatever the tolerance asked.
+    rng = np.random.default_rng(9)
+    u, _ = np.linalg.qr(rng.normal(size=(50, 50)))
+    v, _ = np.linalg.qr(rng.normal(size=(90, 50)))
+    w = (u * np.geomspace(1, 1e-6, 50)) @ v.T
+    np.testing.assert_array_equal(relusv.singular_values(w, tolerance=1e-3), relusv.singular_values(w))
+    with WeightSVD(w, vectors=4, tolerance=1e-3) as svd, WeightSVD(w, vectors=4) as plain:
+        np.testing.assert_array_equal(svd.values, plain.values)
+
+
+@pytest.mark.parametrize("bad, error", [(-1e-7, InvalidInputError), (float("nan"), InvalidInputError),
+                                        (float("inf"), InvalidInputError), ("1e-7", InvalidTypeError)])
+def test_a_bad_tolerance_is_named(bad, error):
+    w = np.eye(3)
+    with pytest.raises(error, match="tolerance"):
+        relusv.singular_values(w, tolerance=bad)
+    with pytest.raises(error, match="tolerance"):
+        WeightSVD(w, vectors=1, tolerance=bad)

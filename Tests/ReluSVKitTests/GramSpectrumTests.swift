@@ -1,0 +1,91 @@
+import XCTest
+
+@testable import ReluSVKit
+
+/// Values (and leading pairs) from the Gram matrix (`GramSpectrum`) against
+/// LAPACK's dense SVD (`thinSVD(of:)`): within `eps^(3/4) sigma_0` where every
+/// eigenvalue resolves; bit for bit the SVD's where one does not, where the
+/// caller asks more accuracy than the route gives, or for a zero matrix.
+final class GramSpectrumTests: XCTestCase {
+    /// A `rows x columns` matrix with singular values `1, ..., 1 / condition`
+    /// (geometric) and random singular vectors (QR of Gaussian matrices).
+    func conditioned<Scalar: BLASScalar>(_ rows: Int, _ columns: Int, condition: Double, seed: UInt64) throws -> Matrix<
+        Scalar
+    > {
+        let p = min(rows, columns)
+        let random = CounterRandom(seed: seed, stream: .factorInitialisation)
+        var g = Matrix<Double>(rows: rows + columns, columns: p)
+        for i in 0..<(rows + columns) { for j in 0..<p { g[i, j] = random.normal(row: i, column: j) } }
+        var left = Matrix<Double>(rows: rows, columns: p)
+        var right = Matrix<Double>(rows: columns, columns: p)
+        for j in 0..<p {
+            for i in 0..<rows { left[i, j] = g[i, j] }
+            for i in 0..<columns { right[i, j] = g[rows + i, j] }
+        }
+        let u = try left.withView { try thinSVD(of: $0) }.u  // orthonormal columns
+        let v = try right.withView { try thinSVD(of: $0) }.u
+        var w = Matrix<Scalar>(rows: rows, columns: columns)
+        for i in 0..<rows {
+            for c in 0..<columns {
+                var sum = 0.0
+                for j in 0..<p { sum += u[i, j] * pow(condition, -Double(j) / Double(max(p - 1, 1))) * v[c, j] }
+                w[i, c] = Scalar(sum)
+            }
+        }
+        return w
+    }
+
+    func gram<Scalar: BLASScalar>(_ w: Matrix<Scalar>, tolerance: Double) throws -> GramSpectrum<Scalar>? {
+        // the row-major buffer is the column-major W^T (columns x rows)
+        try GramSpectrum(columnMajor: w.storage, rows: w.columns, columns: w.rows, tolerance: tolerance)
+    }
+
+    func testValuesWithinTheirAccuracyWhereEveryEigenvalueResolves() throws {
+        // resolved: condition <= eps^(-1/4) = 8192 in Double
+        for (rows, columns, condition) in [(40, 120, 1.0), (120, 40, 100.0), (60, 60, 7000.0), (90, 50, 2.0)] {
+            let w: Matrix<Double> = try conditioned(rows, columns, condition: condition, seed: 7)
+            let dense = try w.withView { try thinSVD(of: $0) }.s
+            let route = try XCTUnwrap(try gram(w, tolerance: 1e-7), "\(rows) x \(columns), condition \(condition)")
+            let values = try w.withView { try singularValues(of: $0, tolerance: 1e-7) }
+            XCTAssertEqual(route.values, values)
+            for (a, b) in zip(values, dense) {
+                XCTAssertEqual(a, b, accuracy: pow(Double.ulpOfOne, 0.75) * dense[0])
+            }
+        }
+        let f: Matrix<Float> = try conditioned(50, 80, condition: 20, seed: 3)
+        let dense = try f.withView { try thinSVD(of: $0) }.s
+        let tolerance = Double(pow(Float.ulpOfOne, 0.75))
+        XCTAssertNotNil(try gram(f, tolerance: tolerance))
+        let values = try f.withView { try singularValues(of: $0, tolerance: tolerance) }
+        for (a, b) in zip(values, dense) {
+            XCTAssertEqual(Double(a), Double(b), accuracy: tolerance * Double(dense[0]))
+        }
+    }
+
+    func testTheSVDWhereTheGramMatrixDoesNotServe() throws {
+        let illConditioned: Matrix<Double> = try conditioned(60, 90, condition: 1e6, seed: 5)
+        var rankDeficient: Matrix<Double> = try conditioned(50, 70, condition: 10, seed: 9)
+        for c in 0..<70 { rankDeficient[49, c] = rankDeficient[48, c] }
+        let zero = Matrix<Double>(rows: 30, columns: 40)
+        let wellConditioned: Matrix<Double> = try conditioned(40, 60, condition: 3, seed: 11)
+        for (w, tolerance) in [(illConditioned, 1e-7), (rankDeficient, 1e-7), (zero, 1e-7), (wellConditioned, 1e-13)] {
+            XCTAssertNil(try gram(w, tolerance: tolerance))
+            let svd = try w.withView { try singularValues(of: $0) }
+            XCTAssertEqual(try w.withView { try singularValues(of: $0, tolerance: tolerance) }, svd)
+        }
+        XCTAssertFalse(GramSpectrum<Double>.serves(tolerance: .nan))
+        XCTAssertFalse(GramSpectrum<Float>.serves(tolerance: 1e-6))
+        XCTAssertTrue(GramSpectrum<Double>.serves(tolerance: 1.9e-12))
+    }
+
+    func testLeadingPairsFromTheGramMatrix() throws {
+        for (rows, columns, condition) in [(30, 200, 50.0), (200, 30, 5.0), (80, 80, 1000.0)] {
+            let w: Matrix<Double> = try conditioned(rows, columns, condition: condition, seed: 13)
+            XCTAssertNotNil(try gram(w, tolerance: 1e-7))
+            // pairs of W to about eps sigma_0^2 / sigma_j: 1e-12 for sigma_j >= sigma_0 / 1000
+            try checkLeadingPairs(w, count: 12, tolerance: 1e-12, gram: 1e-7)
+        }
+        let f: Matrix<Float> = try conditioned(40, 160, condition: 4, seed: 17)
+        try checkLeadingPairs(f, count: 6, tolerance: 2e-4, gram: Double(pow(Float.ulpOfOne, 0.75)))
+    }
+}
