@@ -8,7 +8,7 @@ import Foundation
 /// reducing it to tridiagonal form (`?sytrd`, `4/3 p^3`) costs far less than
 /// the SVD's QR (`2 M p^2`) and bidiagonalisation (`8/3 p^3`, half of it
 /// matrix-vector products): on one core the values of a `4096 x 25088` matrix
-/// in about a quarter of the time, of a `4096 x 4096` one in about a third.
+/// in about a third of the time, of a `4096 x 4096` one too.
 /// The price is accuracy in the small values. Rounding in `G` and in its
 /// eigenvalues moves each `lambda_i` by about `eps lambda_0`, so `sigma_i` by
 /// about `eps sigma_0^2 / sigma_i`, against `eps sigma_0` for an SVD. The

@@ -88,8 +88,8 @@ func copyChecked<Scalar: BLASScalar>(_ w: MatrixView<Scalar>) throws -> [Scalar]
 ///
 /// A `tolerance` (an absolute accuracy relative to `sigma_0`; default 0, LAPACK's
 /// SVD) that `GramSpectrum` serves lets it give the values from the Gram matrix
-/// where that resolves them (each within about `eps^(3/4) sigma_0`), in a
-/// quarter to a third of the time.
+/// where that resolves them (each within about `eps^(3/4) sigma_0`), in about
+/// a third of the time.
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func singularValues<Scalar: BLASScalar>(of w: MatrixView<Scalar>, tolerance: Double = 0) throws -> [Scalar] {

@@ -100,9 +100,8 @@ def singular_values(W: Any, tolerance: float = 0.0) -> np.ndarray:
         in float64) the values may come from the ``p x p`` Gram matrix
         (``p = min(m, n)``) where it resolves them, i.e. where its smallest
         eigenvalue is at least ``sqrt(eps)`` times its largest: each value
-        is then within about ``eps**0.75 * sigma_0`` of the SVD's, in a
-        quarter (a ``4096 x 25088`` matrix) to a third (a square one) of the
-        time; elsewhere the SVD (``docs/engine.md``, "Values from the Gram
+        is then within about ``eps**0.75 * sigma_0`` of the SVD's, in about
+        a third of the time (a ``4096 x 25088`` or ``4096 x 4096`` matrix); elsewhere the SVD (``docs/engine.md``, "Values from the Gram
         matrix"). ``relusv.torch.analyze`` passes the epsilon of the weights'
         stored precision (float32: ``1.19e-7``, the accuracy of an SVD in that
         precision).

@@ -328,8 +328,8 @@ relusv_status relusv_singular_values(const relusv_matrix *w, double *values);
  * ?syrk, ?sytrd, ?sterf) where it resolves them: where its smallest
  * eigenvalue is at least sqrt(eps) times its largest, every value is then
  * within about eps^(3/4) sigma_0 of the SVD's; elsewhere (checked first by a
- * Cholesky factorisation) the SVD. A quarter of the time of the SVD of a
- * 4096 x 25088 matrix, a third of a square one's. Since 0.6.0. */
+ * Cholesky factorisation) the SVD. About a third of the time of the SVD of a
+ * 4096 x 25088 or a 4096 x 4096 matrix. Since 0.6.0. */
 relusv_status relusv_singular_values_tol(const relusv_matrix *w, double tolerance, double *values);
 
 /* Factors of the rank-`rank` truncated SVD W_r = U diag(s) Vt, rank in
