@@ -84,12 +84,14 @@ struct CandidateBasis<Scalar: BLASScalar> {
         return CandidateBasis(source: .reducedRankRegression, b: b, c: c, points: x)
     }
 
-    /// The data projection `W V_X V_X^T` (one SVD of `X`).
-    static func dataProjection(layer: ReluLayer<Scalar>, points x: MatrixView<Scalar>) throws -> CandidateBasis {
+    /// The data projection `W V_X V_X^T` of the `pairs` leading directions of
+    /// `X` (at most `min(N, n)`; `dataDirections(of:count:)`).
+    static func dataProjection(layer: ReluLayer<Scalar>, points x: MatrixView<Scalar>, pairs: Int) throws
+        -> CandidateBasis
+    {
         let m = layer.outputs
         let n = layer.inputs
-        let f = try rightSVD(of: x)
-        let vt = f.vt  // r x n
+        let vt = try dataDirections(of: x, count: min(pairs, min(x.rows, n)))  // r x n
         let r = vt.rows
         var b = Matrix<Scalar>(rows: m, columns: r)
         b.withUnsafeMutableBufferPointer { bp in

@@ -31,16 +31,11 @@ struct GramSpectrum<Scalar: BLASScalar> {
     /// The `p` singular values, descending.
     let values: [Scalar]
     /// `p`.
-    let order: Int
+    var order: Int { reduced.order }
     /// The side whose vectors `largestVectors` returns: the right vectors of
     /// a tall (or square) `A` (`G = A^T A`), the left ones of a wide `A`.
     let right: Bool
-    /// `?sytrd`'s output: the reflectors (in the `p x p` buffer), their
-    /// scalars, the tridiagonal `T`.
-    private let reflectors: [Scalar]
-    private let tau: [Scalar]
-    private let diagonal: [Scalar]
-    private let offDiagonal: [Scalar]
+    private let reduced: GramTridiagonal<Scalar>
 
     /// Whether a caller asking values to `tolerance` (relative to `sigma_0`)
     /// may receive them from `G`: `tolerance >= eps^(3/4)`.
@@ -53,15 +48,78 @@ struct GramSpectrum<Scalar: BLASScalar> {
     init?(columnMajor a: [Scalar], rows: Int, columns: Int, tolerance: Double) throws {
         guard Self.serves(tolerance: tolerance), rows > 0, columns > 0 else { return nil }
         let p = min(rows, columns)
-        var g = [Scalar](repeating: 0, count: p * p)
-        a.withUnsafeBufferPointer { ap in
-            g.withUnsafeMutableBufferPointer {
-                Scalar.syrkLowerColumnMajor(
-                    trans: rows >= columns, n: p, k: max(rows, columns), a: ap.baseAddress!, lda: rows,
-                    c: $0.baseAddress!, ldc: p)
-            }
+        let g = a.withUnsafeBufferPointer {
+            gramMatrix(columnMajor: $0.baseAddress!, rows: rows, columns: columns, leadingDimension: rows)
         }
         guard Self.mayResolve(g, order: p) else { return nil }
+        reduced = try GramTridiagonal(g, order: p)
+        let eigenvalues = try reduced.eigenvalues()
+        guard RoundBasis.resolves(eigenvalues, rank: p, epsilon: Double(Scalar.ulpOfOne)) else { return nil }
+        values = eigenvalues.map { Scalar($0.squareRoot()) }
+        try checkRepresentable(values)
+        right = rows >= columns
+    }
+
+    /// Whether `G - t I`, `t = sqrt(eps) max_i G_ii <= sqrt(eps) lambda_0`, is
+    /// positive definite (`?potrf` on a copy): where it is not, `lambda_min`
+    /// is below `sqrt(eps) lambda_0` (to rounding) and the eigenvalues cannot
+    /// resolve. False also for a zero or non-finite diagonal.
+    private static func mayResolve(_ g: [Scalar], order p: Int) -> Bool {
+        guard let top = largestDiagonal(g, order: p) else { return false }
+        let shift = Scalar(Double(Scalar.ulpOfOne).squareRoot()) * top
+        var c = g
+        for i in 0..<p { c[i * p + i] -= shift }
+        return c.withUnsafeMutableBufferPointer { Scalar.potrfLowerColumnMajor(n: p, a: $0.baseAddress!, lda: p) } == 0
+    }
+
+    /// The unit eigenvectors of `G` of its `count` largest eigenvalues, the
+    /// largest first (`GramTridiagonal.largestVectors`): `A`'s right singular
+    /// vectors (`right`) or left ones.
+    func largestVectors(_ count: Int) throws -> [Scalar]? { try reduced.largestVectors(count) }
+}
+
+/// The lower triangle of the Gram matrix of the column-major `rows x columns`
+/// matrix at `a` (leading dimension `lda`), whichever side is smaller:
+/// `A^T A` for `rows >= columns`, else `A A^T`; column-major `p x p`,
+/// `p = min(rows, columns)` (`?syrk`).
+func gramMatrix<Scalar: BLASScalar>(
+    columnMajor a: UnsafePointer<Scalar>, rows: Int, columns: Int, leadingDimension lda: Int
+) -> [Scalar] {
+    let p = min(rows, columns)
+    var g = [Scalar](repeating: 0, count: p * p)
+    g.withUnsafeMutableBufferPointer {
+        Scalar.syrkLowerColumnMajor(
+            trans: rows >= columns, n: p, k: max(rows, columns), a: a, lda: lda, c: $0.baseAddress!, ldc: p)
+    }
+    return g
+}
+
+/// The largest diagonal entry of the column-major `p x p` matrix `g` (a Gram
+/// matrix: a lower bound of its largest eigenvalue), nil where one is not
+/// finite or all are zero.
+func largestDiagonal<Scalar: BLASScalar>(_ g: [Scalar], order p: Int) -> Scalar? {
+    var top: Scalar = 0
+    for i in 0..<p {
+        guard g[i * p + i].isFinite else { return nil }
+        top = max(top, g[i * p + i])
+    }
+    return top > 0 ? top : nil
+}
+
+/// `G = Q T Q^T` of a symmetric `p x p` matrix (`?sytrd`, its lower
+/// triangle), kept to read every eigenvalue (`?sterf`) and the eigenvectors
+/// of the largest few (`?stemr`, `?ormtr`) from one reduction.
+struct GramTridiagonal<Scalar: BLASScalar> {
+    let order: Int
+    /// The reflectors (in the `p x p` buffer), their scalars, `T`.
+    private let reflectors: [Scalar]
+    private let tau: [Scalar]
+    private let diagonal: [Scalar]
+    private let offDiagonal: [Scalar]
+
+    /// Reduces the column-major `p x p` matrix `g` (its lower triangle read).
+    init(_ g: [Scalar], order p: Int) throws {
+        var g = g
         var d = [Scalar](repeating: 0, count: p)
         var e = [Scalar](repeating: 0, count: p)  // p - 1 used; ?stemr's workspace entry at the end
         var tau = [Scalar](repeating: 0, count: max(p - 1, 1))
@@ -77,35 +135,14 @@ struct GramSpectrum<Scalar: BLASScalar> {
             }
         }
         guard info == 0 else { throw EngineError.lapackFailure(routine: "sytrd", info: info) }
-        let eigenvalues = try Self.eigenvalues(d, e, order: p)
-        guard RoundBasis.resolves(eigenvalues, rank: p, epsilon: Double(Scalar.ulpOfOne)) else { return nil }
-        values = eigenvalues.map { Scalar($0.squareRoot()) }
-        try checkRepresentable(values)
-        (order, right, reflectors, self.tau, diagonal, offDiagonal) = (p, rows >= columns, g, tau, d, e)
+        (order, reflectors, self.tau, diagonal, offDiagonal) = (p, g, tau, d, e)
     }
 
-    /// Whether `G - t I`, `t = sqrt(eps) max_i G_ii <= sqrt(eps) lambda_0`, is
-    /// positive definite (`?potrf` on a copy): where it is not, `lambda_min`
-    /// is below `sqrt(eps) lambda_0` (to rounding) and the eigenvalues cannot
-    /// resolve. False also for a zero or non-finite diagonal.
-    private static func mayResolve(_ g: [Scalar], order p: Int) -> Bool {
-        var top: Scalar = 0
-        for i in 0..<p {
-            guard g[i * p + i].isFinite else { return false }
-            top = max(top, g[i * p + i])
-        }
-        guard top > 0 else { return false }
-        let shift = Scalar(Double(Scalar.ulpOfOne).squareRoot()) * top
-        var c = g
-        for i in 0..<p { c[i * p + i] -= shift }
-        return c.withUnsafeMutableBufferPointer { Scalar.potrfLowerColumnMajor(n: p, a: $0.baseAddress!, lda: p) } == 0
-    }
-
-    /// The eigenvalues of `T` (`?sterf` on copies), descending, in `Double`.
-    private static func eigenvalues(_ d: [Scalar], _ e: [Scalar], order p: Int) throws -> [Double] {
-        var (w, f) = (d, e)
+    /// Every eigenvalue of `T` (`?sterf` on copies), descending, in `Double`.
+    func eigenvalues() throws -> [Double] {
+        var (w, f) = (diagonal, offDiagonal)
         let info = w.withUnsafeMutableBufferPointer { wp in
-            f.withUnsafeMutableBufferPointer { Scalar.sterf(n: p, d: wp.baseAddress!, e: $0.baseAddress!) }
+            f.withUnsafeMutableBufferPointer { Scalar.sterf(n: order, d: wp.baseAddress!, e: $0.baseAddress!) }
         }
         guard info == 0 else { throw EngineError.lapackFailure(routine: "sterf", info: info) }
         return w.reversed().map { Double($0) }
@@ -113,9 +150,8 @@ struct GramSpectrum<Scalar: BLASScalar> {
 
     /// The unit eigenvectors of `G` of its `count` largest eigenvalues
     /// (`?stemr` on copies of `T`, lifted by `?ormtr`), as the columns of a
-    /// column-major `p x count` buffer, the largest first: `A`'s right
-    /// singular vectors (`right`) or left ones. Nil where LAPACK returns
-    /// another count or a non-finite entry.
+    /// column-major `p x count` buffer, the largest first. Nil where LAPACK
+    /// returns another count or a non-finite entry.
     func largestVectors(_ count: Int) throws -> [Scalar]? {
         let p = order
         guard count > 0 else { return [] }

@@ -222,7 +222,7 @@ public func reluSpectrum<Scalar: BLASScalar>(
     if settings.dataCandidates {
         if let rrr { bases.append(rrr) }
         try progress.advance(to: 0)
-        bases.append(try CandidateBasis.dataProjection(layer: layer, points: problem.x))
+        bases.append(try CandidateBasis.dataProjection(layer: layer, points: problem.x, pairs: ks.last ?? 0))
     }
     try progress.advance(to: 0)
     let weighting =
