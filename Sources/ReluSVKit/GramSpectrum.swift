@@ -63,7 +63,7 @@ struct GramSpectrum<Scalar: BLASScalar> {
     /// Whether `G - t I`, `t = sqrt(eps) max_i G_ii <= sqrt(eps) lambda_0`, is
     /// positive definite (`?potrf` on a copy): where it is not, `lambda_min`
     /// is below `sqrt(eps) lambda_0` (to rounding) and the eigenvalues cannot
-    /// resolve. False also for a zero or non-finite diagonal.
+    /// resolve. False also where `largestDiagonal` refuses the Gram matrix.
     private static func mayResolve(_ g: [Scalar], order p: Int) -> Bool {
         guard let top = largestDiagonal(g, order: p) else { return false }
         let shift = Scalar(Double(Scalar.ulpOfOne).squareRoot()) * top
@@ -95,15 +95,20 @@ func gramMatrix<Scalar: BLASScalar>(
 }
 
 /// The largest diagonal entry of the column-major `p x p` matrix `g` (a Gram
-/// matrix: a lower bound of its largest eigenvalue), nil where one is not
-/// finite or all are zero.
+/// matrix: a lower bound of its largest eigenvalue), nil where the Gram
+/// matrix cannot serve: an entry not finite (the products overflowed), or
+/// the largest below `tiny / eps^(3/2)` (`tiny` the smallest normal number):
+/// there products that fell to subnormal numbers or zero may have moved the
+/// entries by more than `eps lambda_0 / sqrt(eps)` would allow (a `W` of
+/// singular values near `1e-160`: values off by `0.4 %`).
 func largestDiagonal<Scalar: BLASScalar>(_ g: [Scalar], order p: Int) -> Scalar? {
     var top: Scalar = 0
     for i in 0..<p {
         guard g[i * p + i].isFinite else { return nil }
         top = max(top, g[i * p + i])
     }
-    return top > 0 ? top : nil
+    let floor = Scalar.leastNormalMagnitude / (Scalar.ulpOfOne * Scalar.ulpOfOne.squareRoot())
+    return top >= floor ? top : nil
 }
 
 /// `G = Q T Q^T` of a symmetric `p x p` matrix (`?sytrd`, its lower

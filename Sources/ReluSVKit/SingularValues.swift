@@ -89,7 +89,8 @@ func copyChecked<Scalar: BLASScalar>(_ w: MatrixView<Scalar>) throws -> [Scalar]
 /// A `tolerance` (an absolute accuracy relative to `sigma_0`; default 0, LAPACK's
 /// SVD) that `GramSpectrum` serves lets it give the values from the Gram matrix
 /// where that resolves them (each within about `eps^(3/4) sigma_0`), in about
-/// a third of the time.
+/// a third of the time; a matrix of independent blocks by this rule block by
+/// block (each block's values within `eps^(3/4)` of its own largest).
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func singularValues<Scalar: BLASScalar>(of w: MatrixView<Scalar>, tolerance: Double = 0) throws -> [Scalar] {
