@@ -17,6 +17,15 @@ def _layer(m=24, n=18, points=150, seed=0, dtype=np.float64):
             np.abs(rng.normal(size=(points, n))).astype(dtype))
 
 
+def _assert_certified(r, w, b, x):
+    """Each bound of ``r`` recomputed in float64 from its returned factors (the exact error over ``x``)."""
+    w64, b64, x64 = (np.asarray(a, dtype=np.float64) for a in (w, b, x))
+    for bound, (u, v) in zip(r.bound, r.factors):
+        u, v = u.astype(np.float64), v.astype(np.float64)
+        error = np.linalg.norm(np.maximum(x64 @ w64.T + b64, 0) - np.maximum(x64 @ v.T @ u.T + b64, 0), axis=1).max()
+        assert bound == pytest.approx(error, rel=1e-12, abs=1e-12)
+
+
 def _same(a, b):
     np.testing.assert_array_equal(a.bound, b.bound)
     np.testing.assert_array_equal(a.truncation_bound, b.truncation_bound)
@@ -76,9 +85,7 @@ def test_a_depthwise_curve_with_its_shared_svd_is_certified():
     b, x = rng.normal(size=8), rng.normal(size=(90, 72))
     with WeightSVD(w) as svd:
         r = relusv.relu_singular_values(w, b, x, [0, 2, 5], max_steps=20, return_factors=True, weight_svd=svd)
-    for bound, (u, v) in zip(r.bound, r.factors):  # each bound recomputed in float64 from its factors
-        error = np.linalg.norm(np.maximum(x @ w.T + b, 0) - np.maximum(x @ v.T @ u.T + b, 0), axis=1).max()
-        assert bound == pytest.approx(error, rel=1e-12, abs=1e-12)
+    _assert_certified(r, w, b, x)
 
 
 def test_the_wrong_svd_is_refused():
@@ -141,11 +148,7 @@ def test_leading_pairs_against_numpy(dtype, shape):
         b = rng.normal(size=shape[0]).astype(dtype)
         r = relusv.relu_singular_values(w, b, x, [0, 3, 7], max_steps=20, return_factors=True, weight_svd=svd,
                                         seed=1)
-    w64, b64, x64 = w.astype(np.float64), b.astype(np.float64), x.astype(np.float64)
-    for bound, (u, v) in zip(r.bound, r.factors):  # each bound recomputed in float64 from its factors
-        u, v = u.astype(np.float64), v.astype(np.float64)
-        error = np.linalg.norm(np.maximum(x64 @ w64.T + b64, 0) - np.maximum(x64 @ v.T @ u.T + b64, 0), axis=1).max()
-        assert bound == pytest.approx(error, rel=1e-12, abs=1e-12)
+    _assert_certified(r, w, b, x)
     # the truncated-SVD bound t_k and sigma_k are those of the full SVD, to rounding
     with WeightSVD(w) as full:
         alone = relusv.relu_singular_values(w, b, x, [0, 3, 7], max_steps=20, weight_svd=full, seed=1)
@@ -192,11 +195,7 @@ def test_leading_pairs_where_lapack_finds_more_than_asked(case):
         eps = 2e-5 if w.dtype == np.float32 else 1e-12
         np.testing.assert_allclose(svd.values, expected, rtol=0, atol=eps * max(expected[0], 1))
         r = relusv.relu_singular_values(w, b, x, [0, 1, 3], max_steps=10, return_factors=True, weight_svd=svd)
-    w64, b64, x64 = (a.astype(np.float64) for a in (w, b, x))
-    for bound, (u, v) in zip(r.bound, r.factors):
-        u, v = u.astype(np.float64), v.astype(np.float64)
-        error = np.linalg.norm(np.maximum(x64 @ w64.T + b64, 0) - np.maximum(x64 @ v.T @ u.T + b64, 0), axis=1).max()
-        assert bound == pytest.approx(error, rel=1e-12, abs=1e-12)
+    _assert_certified(r, w, b, x)
 
 
 def test_factors_read_back():
@@ -238,11 +237,7 @@ def test_values_and_pairs_from_the_gram_matrix(dtype, shape):
         b = rng.normal(size=shape[0]).astype(dtype)
         r = relusv.relu_singular_values(w, b, x, [0, 3, 7], max_steps=20, return_factors=True, weight_svd=svd,
                                         seed=1)
-    w64, b64, x64 = w.astype(np.float64), b.astype(np.float64), x.astype(np.float64)
-    for bound, (u, v) in zip(r.bound, r.factors):
-        u, v = u.astype(np.float64), v.astype(np.float64)
-        error = np.linalg.norm(np.maximum(x64 @ w64.T + b64, 0) - np.maximum(x64 @ v.T @ u.T + b64, 0), axis=1).max()
-        assert bound == pytest.approx(error, rel=1e-12, abs=1e-12)
+    _assert_certified(r, w, b, x)
 
 
 def test_the_svd_where_the_gram_matrix_does_not_resolve_the_values():
