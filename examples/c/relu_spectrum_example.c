@@ -46,6 +46,14 @@ int main(void) {
     for (int i = 0; i < M * N; ++i) frob += w[i] * w[i];
     for (int i = 0; i < N; ++i) sum += sv[i] * sv[i];
     CHECK(fabs(sum - frob) < 1e-12 * frob && sv[3] < 1e-12 * sv[0], "singular values wrong");
+    /* Asked only to float32's accuracy: W's independent 3 x 3 block is well conditioned, so its values may
+     * come from its Gram matrix, each within about 1.8e-12 sigma_0 of the SVD's; a negative tolerance is
+     * refused. */
+    double svt[N];
+    CHECK(relusv_singular_values_tol(&wm, 1.2e-7, svt) == RELUSV_OK, "values to a tolerance: %s",
+          relusv_last_error());
+    for (int i = 0; i < N; ++i) CHECK(fabs(svt[i] - sv[i]) <= 2e-12 * sv[0], "value %d to a tolerance", i);
+    CHECK(relusv_singular_values_tol(&wm, -1.0, svt) == RELUSV_ERROR_INVALID_ARGUMENT, "negative tolerance");
 
     /* The whole curve, with factors. */
     relusv_relu_sv_options options;
