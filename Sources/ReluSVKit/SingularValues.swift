@@ -94,6 +94,9 @@ func copyChecked<Scalar: BLASScalar>(_ w: MatrixView<Scalar>) throws -> [Scalar]
 @_specialize(where Scalar == Float)
 @_specialize(where Scalar == Double)
 public func singularValues<Scalar: BLASScalar>(of w: MatrixView<Scalar>, tolerance: Double = 0) throws -> [Scalar] {
+    try MemoryBudget.require(
+        bytes: valuesMemoryBytes(rows: w.rows, columns: w.columns, scalarBytes: MemoryLayout<Scalar>.stride),
+        for: "the singular values of W")
     var a = try copyChecked(w)
     let p = min(w.rows, w.columns)
     guard let split = IndependentBlocks.of(w) else {
@@ -107,6 +110,16 @@ public func singularValues<Scalar: BLASScalar>(of w: MatrixView<Scalar>, toleran
     }
     s += [Scalar](repeating: 0, count: p - s.count)
     return s.sorted(by: >)
+}
+
+/// Bytes `singularValues(of:tolerance:)` needs for an `m x n` matrix,
+/// `p = min(m, n)`: the copy `?gesdd` overwrites (or a block's gathered
+/// copy), a `p x p` square (the Gram matrix, or the QR's `R`) with its
+/// Cholesky copy, and `?gesdd`'s values-only workspace (`max(m, n) + 8 p`).
+func valuesMemoryBytes(rows m: Int, columns n: Int, scalarBytes: Int) -> Double {
+    let (rows, columns) = (Double(m), Double(n))
+    let p = min(rows, columns)
+    return (2 * rows * columns + 2 * p * p + max(rows, columns) + 8 * p) * Double(scalarBytes)
 }
 
 /// `?gesdd`, values only, of the row-major `m x n` buffer `a` (overwritten).

@@ -259,3 +259,20 @@ def test_a_bad_tolerance_is_named(bad, error):
         relusv.singular_values(w, tolerance=bad)
     with pytest.raises(error, match="tolerance"):
         WeightSVD(w, vectors=1, tolerance=bad)
+
+
+@pytest.mark.parametrize("tolerance", [0.0, 1e-7])
+def test_singular_values_check_their_memory_first(tolerance):
+    # Two copies of W (the one LAPACK overwrites, a block's gathered one), a p x p square and its Cholesky
+    # copy, and the workspace: 400 x 300 doubles need about 3.4 MB; refused below that, named.
+    w = np.random.default_rng(10).normal(size=(400, 300))
+    needed = 8 * (2 * 400 * 300 + 2 * 300 * 300 + 400 + 8 * 300)
+    default = relusv.memory_limit()
+    try:
+        relusv.set_memory_limit(needed)
+        assert relusv.singular_values(w, tolerance=tolerance).shape == (300,)
+        relusv.set_memory_limit(needed - 1)
+        with pytest.raises(relusv.MemoryLimitError, match="singular values of W"):
+            relusv.singular_values(w, tolerance=tolerance)
+    finally:
+        relusv.set_memory_limit(default)
