@@ -16,7 +16,7 @@
 ///   energy outside their span than exact vectors would (a relative
 ///   `sqrt(eps)` of the candidate's error scale);
 /// - `N <= n`: `V_r^T = Lambda_r^(-1/2) U_r^T X` from the top eigenpairs of
-///   `X X^T` where they resolve rank `r` (`RoundBasis.resolves`: their
+///   `X X^T` where they resolve rank `r` (`leftGramDirections`: their
 ///   orthonormality is then lost by at most about `sqrt(eps)`);
 /// - elsewhere (an unresolved rank, a Gram matrix that overflows, LAPACK
 ///   returning another count): the first `r` rows of the SVD's `V^T`
@@ -27,23 +27,42 @@ func dataDirections<Scalar: BLASScalar>(of x: MatrixView<Scalar>, count: Int) th
     let (N, n) = (x.rows, x.columns)
     precondition(count >= 0 && count <= min(N, n), "more directions than min(N, n)")
     guard count > 0 else { return Matrix(rows: 0, columns: n) }
-    // X row-major is the column-major n x N matrix X^T: its Gram matrix of the smaller side is X^T X (N > n)
-    // or X X^T (N <= n, `gramMatrix`'s choice for a square one).
-    let g = gramMatrix(columnMajor: x.base, rows: n, columns: N, leadingDimension: x.rowStride)
-    let p = min(N, n)
-    if largestDiagonal(g, order: p) != nil {
-        let reduced = try GramTridiagonal(g, order: p)
-        if N > n, let v = try reduced.largestVectors(count) {
+    if N > n {
+        // X row-major is the column-major n x N matrix X^T, whose Gram matrix of the smaller side is X^T X.
+        let g = gramMatrix(columnMajor: x.base, rows: n, columns: N, leadingDimension: x.rowStride)
+        if largestDiagonal(g, order: n) != nil, let v = try GramTridiagonal(g, order: n).largestVectors(count) {
             return Matrix(rows: count, columns: n, storage: v)  // column-major n x count = row-major V_r^T
         }
-        if N <= n, RoundBasis.resolves(try reduced.eigenvalues(), rank: count, epsilon: Double(Scalar.ulpOfOne)),
-            let u = try reduced.largestVectors(count)
-        {
-            return rowsFromLeftVectors(u, of: x, count: count)
-        }
+    } else if let vt = try leftGramDirections(of: x, count: count) {
+        return vt
     }
     let vt = try rightSVD(of: x).vt
     return Matrix(rows: count, columns: n, storage: Array(vt.storage[0..<(count * n)]))
+}
+
+/// The leading `count` right singular directions of `X` (`N x n`, `N <= n`)
+/// from its left Gram matrix: the top eigenpairs `(lambda_i, u_i)` of
+/// `X X^T` (`N^2 n` multiply-adds, `?sytrd`, `?stemr`, `?ormtr`) give
+/// `v_i = X^T u_i / sqrt(lambda_i)`, here each scaled to unit length
+/// (`N count n` more). Their orthonormality is lost by about
+/// `eps lambda_0 / lambda_(count-1)`, at most `sqrt(eps)` where the
+/// eigenvalues resolve rank `count` (`RoundBasis.resolves`); nil where they
+/// do not (or `count` exceeds `N`, or `largestDiagonal` refuses the Gram
+/// matrix). The data projection's directions (`dataDirections`) and the
+/// basis of a weighted round with fewer points than outputs
+/// (`WeightedRegression.leftGramBasis`) both come from here.
+func leftGramDirections<Scalar: BLASScalar>(of x: MatrixView<Scalar>, count: Int) throws -> Matrix<Scalar>? {
+    let (N, n) = (x.rows, x.columns)
+    precondition(N <= n, "the left Gram matrix of a tall matrix")
+    guard count > 0, count <= N else { return nil }
+    // X row-major is the column-major n x N matrix X^T: its Gram matrix of the smaller side is X X^T.
+    let g = gramMatrix(columnMajor: x.base, rows: n, columns: N, leadingDimension: x.rowStride)
+    guard largestDiagonal(g, order: N) != nil else { return nil }
+    let reduced = try GramTridiagonal(g, order: N)
+    guard RoundBasis.resolves(try reduced.eigenvalues(), rank: count, epsilon: Double(Scalar.ulpOfOne)),
+        let u = try reduced.largestVectors(count)
+    else { return nil }
+    return rowsFromLeftVectors(u, of: x, count: count)
 }
 
 /// `V_r^T = Lambda_r^(-1/2) U_r^T X` (`r x n`) from the unit eigenvectors

@@ -30,11 +30,6 @@ import Foundation
 struct GramSpectrum<Scalar: BLASScalar> {
     /// The `p` singular values, descending.
     let values: [Scalar]
-    /// `p`.
-    var order: Int { reduced.order }
-    /// The side whose vectors `largestVectors` returns: the right vectors of
-    /// a tall (or square) `A` (`G = A^T A`), the left ones of a wide `A`.
-    let right: Bool
     private let reduced: GramTridiagonal<Scalar>
 
     /// Whether a caller asking values to `tolerance` (relative to `sigma_0`)
@@ -57,7 +52,6 @@ struct GramSpectrum<Scalar: BLASScalar> {
         guard RoundBasis.resolves(eigenvalues, rank: p, epsilon: Double(Scalar.ulpOfOne)) else { return nil }
         values = eigenvalues.map { Scalar($0.squareRoot()) }
         try checkRepresentable(values)
-        right = rows >= columns
     }
 
     /// Whether `G - t I`, `t = sqrt(eps) max_i G_ii <= sqrt(eps) lambda_0`, is
@@ -74,7 +68,8 @@ struct GramSpectrum<Scalar: BLASScalar> {
 
     /// The unit eigenvectors of `G` of its `count` largest eigenvalues, the
     /// largest first (`GramTridiagonal.largestVectors`): `A`'s right singular
-    /// vectors (`right`) or left ones.
+    /// vectors for a tall (or square) `A` (`G = A^T A`), its left ones for a
+    /// wide one.
     func largestVectors(_ count: Int) throws -> [Scalar]? { try reduced.largestVectors(count) }
 }
 

@@ -175,48 +175,19 @@ struct WeightedRegression<Scalar: BLASScalar> {
         return try scaled.withView { try rightSVD(of: $0) }.vt
     }
 
-    /// `Q_k^T` (`k x m`) of `Z_s` (`N x m`, `N < m`) from the eigenpairs
-    /// `(lambda_i, u_i)` of `Z_s Z_s^T` (`N x N`): `q_i = Z_s^T u_i / sqrt(lambda_i)`
-    /// (the right singular vectors, `Z_s^T u_i = sigma_i q_i`), computed in
-    /// `Double` whatever `Scalar` (`N^2 m` and `N k m` multiply-adds and an
-    /// `N x N` eigendecomposition, against an SVD of the `N x m` matrix).
-    /// Their orthonormality is lost by about `eps lambda_0 / lambda_(k-1)`,
-    /// at most `sqrt(eps)` where the eigenvalues resolve rank `k`
-    /// (`RoundBasis.resolves`, `Double`'s `eps`); nil where they do not.
+    /// `Q_k^T` (`k x m`) of `Z_s` (`N x m`, `N < m`): its leading right
+    /// singular directions from the eigenpairs of `Z_s Z_s^T` (`N x N`;
+    /// `leftGramDirections`), computed in `Double` whatever `Scalar` (`N^2 m`
+    /// and `N k m` multiply-adds and an `N x N` reduction, against an SVD of
+    /// the `N x m` matrix). Nil where the eigenvalues do not resolve rank `k`
+    /// (`RoundBasis.resolves`, `Double`'s `eps`).
     func leftGramBasis(_ scaled: Matrix<Scalar>, rank k: Int) throws -> Matrix<Scalar>? {
-        let (N, m) = (scaled.rows, scaled.columns)
         let z = scaled.storage.map { Double($0) }
-        var g = [Double](repeating: 0, count: N * N)
-        var w = [Double](repeating: 0, count: N)
-        let info = z.withUnsafeBufferPointer { zp in
-            g.withUnsafeMutableBufferPointer { gp in
-                Double.gemm(
-                    transA: false, transB: true, m: N, n: N, k: m, alpha: 1, a: zp.baseAddress!, lda: m,
-                    b: zp.baseAddress!, ldb: m, beta: 0, c: gp.baseAddress!, ldc: N)
-                return w.withUnsafeMutableBufferPointer {
-                    Double.syevd(n: N, a: gp.baseAddress!, lda: N, w: $0.baseAddress!)
-                }
-            }
+        let qt = try z.withUnsafeBufferPointer {
+            try leftGramDirections(
+                of: MatrixView(base: $0.baseAddress!, rows: scaled.rows, columns: scaled.columns), count: k)
         }
-        guard info == 0 else { throw EngineError.lapackFailure(routine: "syevd", info: info) }
-        let values = Array(w.reversed())
-        guard RoundBasis.resolves(values, rank: k, epsilon: Double.ulpOfOne) else { return nil }
-        // U_k Lambda_k^(-1/2) (N x k): column j of `g` is the eigenvector of w[j], ascending.
-        var scaledU = [Double](repeating: 0, count: N * k)
-        for i in 0..<N {
-            for r in 0..<k { scaledU[i * k + r] = g[i * N + (N - 1 - r)] / values[r].squareRoot() }
-        }
-        var qt = [Double](repeating: 0, count: k * m)
-        scaledU.withUnsafeBufferPointer { up in
-            z.withUnsafeBufferPointer { zp in
-                qt.withUnsafeMutableBufferPointer {
-                    Double.gemm(
-                        transA: true, transB: false, m: k, n: m, k: N, alpha: 1, a: up.baseAddress!, lda: k,
-                        b: zp.baseAddress!, ldb: m, beta: 0, c: $0.baseAddress!, ldc: m)
-                }
-            }
-        }
-        return Matrix(rows: k, columns: m, storage: qt.map { Scalar($0) })
+        return qt.map { Matrix(rows: k, columns: scaled.columns, storage: $0.storage.map { Scalar($0) }) }
     }
 
     /// `Q^T` (`m x m`, rows by decreasing eigenvalue) of the Gram matrix

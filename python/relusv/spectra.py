@@ -127,7 +127,7 @@ def singular_values(W: Any, tolerance: float = 0.0) -> np.ndarray:
     array([4. , 3. , 0.5])
     """
     w = _weight(W)
-    tol = value_tolerance(tolerance)
+    tol = _tolerance_argument(tolerance)
     p = min(w.shape)
     out, ptr = _arrays.double_buffer(p)
     m = _arrays.matrix(w)
@@ -135,7 +135,7 @@ def singular_values(W: Any, tolerance: float = 0.0) -> np.ndarray:
     return out.astype(w.dtype, copy=False)
 
 
-def value_tolerance(tolerance: Any) -> float:
+def _tolerance_argument(tolerance: Any) -> float:
     """The ``tolerance`` of ``singular_values`` and ``WeightSVD``: a finite, non-negative real."""
     tol = _validation.finite_real(tolerance, "tolerance")
     if tol < 0:
@@ -442,7 +442,7 @@ class WeightSVD:
 
         w = _weight(W)
         count = None if vectors is None else _validation.integer(vectors, "vectors")
-        tol = value_tolerance(tolerance)
+        tol = _tolerance_argument(tolerance)
         handle = ctypes.c_void_p()
         if count is None:
             check(lib.relusv_weight_svd_create(ctypes.byref(_arrays.matrix(w)), ctypes.byref(handle)))
