@@ -169,6 +169,16 @@ public protocol BLASScalar: BinaryFloatingPoint & Sendable where Self.RawSignifi
         w: UnsafeMutablePointer<Self>, z: UnsafeMutablePointer<Self>, found: UnsafeMutablePointer<Int32>
     ) -> Int32
 
+    /// Every eigenpair of the symmetric tridiagonal `n x n` matrix in `d`,
+    /// `e` (both overwritten): the eigenvalues ascending into `d`, the unit
+    /// eigenvectors into the columns of the column-major `n x n` matrix `z`
+    /// (`?stedc` with `compz = "I"`, divide and conquer). Returns LAPACK's
+    /// `info`.
+    static func stedc(
+        n: Int, d: UnsafeMutablePointer<Self>, e: UnsafeMutablePointer<Self>, z: UnsafeMutablePointer<Self>
+    )
+        -> Int32
+
     /// `C <- Q C` for the column-major `m x n` matrix `c`, `Q` from the
     /// reflectors `sytrdLowerColumnMajor` left in the `m x m` matrix `a` and
     /// `tau` (`?ormtr`, `side = "L"`, `uplo = "L"`, `trans = "N"`). Returns
@@ -338,6 +348,12 @@ extension Float: BLASScalar {
             LAPACK_COL_MAJOR, CChar(UInt8(ascii: "V")), CChar(UInt8(ascii: "I")), Int32(n), d, e, 0, 0,
             Int32(n - count + 1), Int32(n), found, w, z, Int32(max(n, 1)), Int32(count), &support,
             &tryRelativeAccuracy)
+    }
+
+    public static func stedc(
+        n: Int, d: UnsafeMutablePointer<Float>, e: UnsafeMutablePointer<Float>, z: UnsafeMutablePointer<Float>
+    ) -> Int32 {
+        LAPACKE_sstedc(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "I")), Int32(n), d, e, z, Int32(max(n, 1)))
     }
 
     public static func ormtrLowerColumnMajor(
@@ -510,6 +526,12 @@ extension Double: BLASScalar {
             LAPACK_COL_MAJOR, CChar(UInt8(ascii: "V")), CChar(UInt8(ascii: "I")), Int32(n), d, e, 0, 0,
             Int32(n - count + 1), Int32(n), found, w, z, Int32(max(n, 1)), Int32(count), &support,
             &tryRelativeAccuracy)
+    }
+
+    public static func stedc(
+        n: Int, d: UnsafeMutablePointer<Double>, e: UnsafeMutablePointer<Double>, z: UnsafeMutablePointer<Double>
+    ) -> Int32 {
+        LAPACKE_dstedc(LAPACK_COL_MAJOR, CChar(UInt8(ascii: "I")), Int32(n), d, e, z, Int32(max(n, 1)))
     }
 
     public static func ormtrLowerColumnMajor(

@@ -103,4 +103,53 @@ final class GramSpectrumTests: XCTestCase {
         let f: Matrix<Float> = try conditioned(40, 160, condition: 4, seed: 17)
         try checkLeadingPairs(f, count: 6, tolerance: 2e-4, gram: Double(pow(Float.ulpOfOne, 0.75)))
     }
+    /// `GramTridiagonal.largestVectors` by both of its solvers (MRRR up to a
+    /// quarter of the order, divide and conquer above): every returned vector
+    /// a unit eigenvector of `G` for its eigenvalue (the `count` largest of
+    /// `eigenvalues()`, in order), residual within `50 p eps lambda_0`, and
+    /// the two routes' vectors for the same eigenvalue equal up to sign.
+    func testLargestVectorsByEitherSolver() throws {
+        try checkLargestVectors(Double.self, tolerance: 1e-12)
+        try checkLargestVectors(Float.self, tolerance: 2e-4)
+    }
+
+    func checkLargestVectors<Scalar: BLASScalar>(_: Scalar.Type, tolerance: Double) throws {
+        let p = 48
+        let a: Matrix<Scalar> = try conditioned(60, p, condition: 30, seed: 23)
+        var g = [Scalar](repeating: 0, count: p * p)  // A^T A, symmetric: column-major = row-major
+        for i in 0..<p {
+            for j in 0..<p {
+                var sum = 0.0
+                for r in 0..<60 { sum += Double(a[r, i]) * Double(a[r, j]) }
+                g[i * p + j] = Scalar(sum)
+            }
+        }
+        let reduced = try GramTridiagonal(g, order: p)
+        let values = try reduced.eigenvalues()
+        let quarter = p / GramTridiagonal<Scalar>.divideAndConquerFraction
+        var byCount: [Int: [Scalar]] = [:]
+        for count in [1, quarter, quarter + 1, p] {
+            let v = try XCTUnwrap(try reduced.largestVectors(count), "count \(count)")
+            for j in 0..<count {
+                var norm = 0.0
+                var residual = 0.0
+                for i in 0..<p {
+                    var gv = 0.0
+                    for c in 0..<p { gv += Double(g[i * p + c]) * Double(v[c + j * p]) }
+                    residual = max(residual, abs(gv - values[j] * Double(v[i + j * p])))
+                    norm += Double(v[i + j * p]) * Double(v[i + j * p])
+                }
+                XCTAssertEqual(norm, 1, accuracy: tolerance, "count \(count), vector \(j)")
+                XCTAssertLessThanOrEqual(residual, tolerance * values[0], "count \(count), vector \(j)")
+            }
+            byCount[count] = v
+        }
+        // the first vectors of the MRRR (quarter) and divide-and-conquer (quarter + 1) routes, up to sign
+        let (mrrr, dc) = (byCount[quarter]!, byCount[quarter + 1]!)
+        for j in 0..<quarter {
+            var dot = 0.0
+            for i in 0..<p { dot += Double(mrrr[i + j * p]) * Double(dc[i + j * p]) }
+            XCTAssertEqual(abs(dot), 1, accuracy: 10 * tolerance, "vector \(j)")
+        }
+    }
 }
