@@ -33,12 +33,6 @@ public protocol BLASScalar: BinaryFloatingPoint & Sendable where Self.RawSignifi
     /// the row-major `n x n` matrix `c` (`?syrk`, half the work of a GEMM).
     static func gramUpper(n: Int, k: Int, a: UnsafePointer<Self>, lda: Int, c: UnsafeMutablePointer<Self>, ldc: Int)
 
-    /// Eigenvalues (ascending, into `w`) and eigenvectors of the symmetric
-    /// row-major `n x n` matrix `a` (its upper triangle read; `?syevd`, divide
-    /// and conquer): on return column `j` of `a` is the eigenvector of `w[j]`.
-    /// Returns LAPACK's `info`.
-    static func syevd(n: Int, a: UnsafeMutablePointer<Self>, lda: Int, w: UnsafeMutablePointer<Self>) -> Int32
-
     /// The workspace (elements) `?gesdd` with `jobz = "S"` asks for on an
     /// `m x n` matrix (its workspace query); nil when the query fails.
     static func gesddWorkspace(m: Int, n: Int) -> Int?
@@ -225,11 +219,6 @@ extension Float: BLASScalar {
             CblasRowMajor, CblasUpper, CblasTrans, blasint(n), blasint(k), 1, a, blasint(lda), 0, c, blasint(ldc))
     }
 
-    public static func syevd(n: Int, a: UnsafeMutablePointer<Float>, lda: Int, w: UnsafeMutablePointer<Float>) -> Int32
-    {
-        LAPACKE_ssyevd(LAPACK_ROW_MAJOR, CChar(UInt8(ascii: "V")), CChar(UInt8(ascii: "U")), Int32(n), a, Int32(lda), w)
-    }
-
     public static func gesddWorkspace(m: Int, n: Int) -> Int? {
         var size: Float = 0
         var (a, s, u, vt): (Float, Float, Float, Float) = (0, 0, 0, 0)
@@ -400,12 +389,6 @@ extension Double: BLASScalar {
     ) {
         cblas_dsyrk(
             CblasRowMajor, CblasUpper, CblasTrans, blasint(n), blasint(k), 1, a, blasint(lda), 0, c, blasint(ldc))
-    }
-
-    public static func syevd(n: Int, a: UnsafeMutablePointer<Double>, lda: Int, w: UnsafeMutablePointer<Double>)
-        -> Int32
-    {
-        LAPACKE_dsyevd(LAPACK_ROW_MAJOR, CChar(UInt8(ascii: "V")), CChar(UInt8(ascii: "U")), Int32(n), a, Int32(lda), w)
     }
 
     public static func gesddWorkspace(m: Int, n: Int) -> Int? {

@@ -161,10 +161,9 @@ struct WeightedRegression<Scalar: BLASScalar> {
     func basisOfRound(_ scaled: Matrix<Scalar>, rank k: Int, gramMayServe: inout Bool) throws -> Matrix<Scalar> {
         switch route {
         case .gram:
-            return try gramEigenvectors(scaled).vt
+            if let vt = try gramEigenvectors(scaled, count: scaled.columns, resolving: nil) { return vt }
         case .gramWhereResolved where gramMayServe && scaled.rows >= scaled.columns:
-            let (vt, values) = try gramEigenvectors(scaled)
-            if RoundBasis.resolves(values, rank: k, epsilon: Double(Scalar.ulpOfOne)) { return vt }
+            if let vt = try gramEigenvectors(scaled, count: k, resolving: k) { return vt }
             gramMayServe = false
         case .gramWhereResolved where gramMayServe:
             if let vt = try leftGramBasis(scaled, rank: k) { return vt }
@@ -190,25 +189,35 @@ struct WeightedRegression<Scalar: BLASScalar> {
         return qt.map { Matrix(rows: k, columns: scaled.columns, storage: $0.storage.map { Scalar($0) }) }
     }
 
-    /// `Q^T` (`m x m`, rows by decreasing eigenvalue) of the Gram matrix
-    /// `Z_s^T Z_s` of the scaled pre-activations `Z_s` (`N x m`), with its
-    /// eigenvalues (decreasing).
-    func gramEigenvectors(_ scaled: Matrix<Scalar>) throws -> (vt: Matrix<Scalar>, values: [Double]) {
+    /// `Q_count^T` (`count x m`, rows by decreasing eigenvalue) of the Gram
+    /// matrix `Z_s^T Z_s` of the scaled pre-activations `Z_s` (`N x m`),
+    /// reading only the `count` eigenvectors (`GramTridiagonal.largestVectors`).
+    /// With `resolving` `k`, nil unless its eigenvalues (`?sterf`, before any
+    /// vector) resolve rank `k` (`RoundBasis.resolves`, the working
+    /// precision's `eps`); nil too where the eigenvector solver fails.
+    func gramEigenvectors(_ scaled: Matrix<Scalar>, count: Int, resolving k: Int?) throws -> Matrix<Scalar>? {
+        let m = scaled.columns
+        let reduced = try gramReduction(scaled)
+        if let k, try !RoundBasis.resolves(reduced.eigenvalues(), rank: k, epsilon: Double(Scalar.ulpOfOne)) {
+            return nil
+        }
+        guard let q = try reduced.largestVectors(count) else { return nil }
+        var vt = Matrix<Scalar>(rows: count, columns: m)
+        for r in 0..<count { for i in 0..<m { vt[r, i] = q[i + r * m] } }
+        return vt
+    }
+
+    /// `Z_s^T Z_s` (`m x m`, one `?syrk`) reduced to tridiagonal form.
+    func gramReduction(_ scaled: Matrix<Scalar>) throws -> GramTridiagonal<Scalar> {
         let m = scaled.columns
         var g = [Scalar](repeating: 0, count: m * m)
-        var w = [Scalar](repeating: 0, count: m)
-        let info = scaled.storage.withUnsafeBufferPointer { z in
+        scaled.storage.withUnsafeBufferPointer { z in
             g.withUnsafeMutableBufferPointer { gp in
+                // the row-major upper triangle: the column-major lower one GramTridiagonal reads
                 Scalar.gramUpper(n: m, k: scaled.rows, a: z.baseAddress!, lda: m, c: gp.baseAddress!, ldc: m)
-                return w.withUnsafeMutableBufferPointer {
-                    Scalar.syevd(n: m, a: gp.baseAddress!, lda: m, w: $0.baseAddress!)
-                }
             }
         }
-        guard info == 0 else { throw EngineError.lapackFailure(routine: "syevd", info: info) }
-        var vt = Matrix<Scalar>(rows: m, columns: m)
-        for r in 0..<m { for i in 0..<m { vt[r, i] = g[i * m + (m - 1 - r)] } }
-        return (vt, w.reversed().map { Double($0) })
+        return try GramTridiagonal(g, order: m)
     }
 
     /// Lawson's update `d_g <- d_g (e_g / max e)^p`, rescaled to a largest
@@ -312,7 +321,8 @@ func weightedCandidates<Scalar: BLASScalar>(
 ///
 /// The Gram matrix `G = (Z D^(1/2))^T Z D^(1/2)` (`m x m`) has eigenvectors
 /// `Q` and eigenvalues `sigma_i^2`: one `?syrk` of `N m^2 / 2` and an `m x m`
-/// `?syevd` instead of a QR and an SVD of the `N x m` matrix (2-3x less time
+/// reduction with the `k` eigenvectors read (`GramTridiagonal`) instead of a
+/// QR and an SVD of the `N x m` matrix (2-3x less time
 /// for `N >= m`; for `N < m` the `N x N` Gram matrix of the other side,
 /// `WeightedRegression.leftGramBasis`), but with the squared conditioning: the rounding of `G`,
 /// about `eps lambda_0`, moves the eigenvectors of eigenvalues near it. The

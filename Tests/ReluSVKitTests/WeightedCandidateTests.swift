@@ -130,7 +130,7 @@ final class WeightedCandidateTests: XCTestCase {
         try Matrix(rows: N, columns: n, storage: x).withView { view in
             let problem = try ReluBoundProblem(layer: layer, points: view, groupSize: 1)
             let regression = WeightedRegression(problem: problem, rounds: 4, exponent: 1, route: .gramWhereResolved)
-            let (gram, values) = try regression.gramEigenvectors(regression.zt)
+            let values = try regression.gramReduction(regression.zt).eigenvalues()
             let svd = try regression.zt.withView { try rightSVD(of: $0) }.vt
             var counts = (resolved: 0, unresolved: 0)
             for k in 1..<m {
@@ -138,7 +138,9 @@ final class WeightedCandidateTests: XCTestCase {
                 let vt = try regression.basisOfRound(regression.zt, rank: k, gramMayServe: &mayServe)
                 if RoundBasis.resolves(values, rank: k, epsilon: Double.ulpOfOne) {
                     counts.resolved += 1
+                    let gram = try XCTUnwrap(regression.gramEigenvectors(regression.zt, count: k, resolving: nil))
                     XCTAssertEqual(vt.storage, gram.storage, "k = \(k): resolved, the Gram route")
+                    XCTAssertEqual(vt.rows, k, "k = \(k): only the k vectors the regression reads")
                     XCTAssertTrue(mayServe)
                 } else {
                     counts.unresolved += 1
