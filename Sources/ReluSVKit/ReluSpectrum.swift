@@ -275,8 +275,9 @@ public func reluSpectrum<Scalar: BLASScalar>(
     // 2. Fits along chains of k.
     let deadline = settings.timeBudget > 0 ? now() + settings.timeBudget : Double.infinity
     let chains = plan.chains()
-    let run = SpectrumChain(
+    var run = SpectrumChain(
         problem: problem, bases: bases, familyBounds: familyBounds, svd: svd, plan: plan, weighted: weighted)
+    if !chains.isEmpty, settings.fit.maxSteps > 0 { run.rowSpace = try RowSpace(problem: problem) }
     let results = chains.map { _ in Box<[Int: (SpectrumEntry, RankFactors<Scalar>?)]>([:]) }
     let ends = chains.map { _ in Box(SpectrumChain<Scalar>.Ends()) }
     let tasks: [() throws -> Void] = chains.enumerated().map { index, chain in

@@ -35,6 +35,9 @@ struct SpectrumChain<Scalar: BLASScalar> {
     let plan: SpectrumPlan
     /// The weighted candidates (`WeightedRegression`) by `k`, where evaluated.
     var weighted: [Int: ChainBest<Scalar>] = [:]
+    /// Where the points have at most half as many rows as inputs, the fits
+    /// on all points run in their row space (`RowSpace`).
+    var rowSpace: RowSpace<Scalar>? = nil
 
     /// The factors of a candidate.
     func factors(_ c: ChainBest<Scalar>) -> RankFactors<Scalar> {
@@ -306,16 +309,43 @@ struct SpectrumChain<Scalar: BLASScalar> {
         return (best.bound < subsetBest.bound ? best : subsetBest, subsetSteps + steps)
     }
 
-    /// One fit from `start` on all points; its best iterate certified.
+    /// One fit from `start` on all points (in their row space where `rowSpace`
+    /// is set); its best iterate certified.
     func fullFit(
         from start: EvaluatedCandidate<Scalar>, settings: FitSettings, deadline: Double,
         checkpoint: (Int) throws -> Void
     ) throws -> (ChainBest<Scalar>, Int) {
+        if let rowSpace {
+            return try rowSpaceFit(
+                rowSpace, from: start, settings: settings, deadline: deadline, checkpoint: checkpoint)
+        }
         let runner = ReluBoundFit(problem: problem, settings: settings, seed: plan.settings.seed, start: start.factors)
         let (best, steps) = try runner.run(from: start, deadline: deadline, checkpoint: checkpoint)
         var errors = best.errors
         let bound = best.factors.withFactorPointers { problem.certify(errors: &errors, factors: $0) }
         return (ChainBest(base: .fitted(best.factors), rank: best.factors.k, bound: bound, source: best.source), steps)
+    }
+
+    /// One fit from `start` over `V' = V B^T` on the points' coordinates in
+    /// their row space (`RowSpace`); its best iterate lifted to `V = V' B` and
+    /// certified on the points (the start's factors where the fit found
+    /// nothing lower).
+    func rowSpaceFit(
+        _ rowSpace: RowSpace<Scalar>, from start: EvaluatedCandidate<Scalar>, settings: FitSettings,
+        deadline: Double, checkpoint: (Int) throws -> Void
+    ) throws -> (ChainBest<Scalar>, Int) {
+        let reduced = EvaluatedCandidate(
+            factors: rowSpace.reduce(start.factors), bound: start.bound, errors: start.errors, source: start.source)
+        let (best, steps) = try rowSpace.withProblem { problem in
+            let runner = ReluBoundFit(
+                problem: problem, settings: settings, seed: plan.settings.seed, start: reduced.factors)
+            return try runner.run(from: reduced, deadline: deadline, checkpoint: checkpoint)
+        }
+        let improved = best.bound < start.bound
+        let factors = improved ? rowSpace.lift(best.factors) : start.factors
+        let (bound, _) = factors.withPointers { problem.evaluate(u: $0, v: $1, k: factors.k, certified: true) }
+        let source = improved ? best.source : start.source
+        return (ChainBest(base: .fitted(factors), rank: factors.k, bound: bound, source: source), steps)
     }
 
     /// One fit from `start` on the `limit` groups of largest error under it;
