@@ -54,34 +54,29 @@ struct RowSpace<Scalar: BLASScalar> {
 
     /// `(U, V B^T)` of `(U, V)`.
     func reduce(_ f: RankFactors<Scalar>) -> RankFactors<Scalar> {
-        let (r, n) = (basis.rows, basis.columns)
-        var v = [Scalar](repeating: 0, count: f.k * r)
-        f.v.withUnsafeBufferPointer { vp in
-            basis.storage.withUnsafeBufferPointer { bp in
-                v.withUnsafeMutableBufferPointer {
-                    Scalar.gemm(
-                        transA: false, transB: true, m: f.k, n: r, k: n, alpha: 1, a: vp.baseAddress!, lda: n,
-                        b: bp.baseAddress!, ldb: n, beta: 0, c: $0.baseAddress!, ldc: r)
-                }
-            }
-        }
-        return RankFactors(k: f.k, m: f.m, n: r, u: f.u, v: v)
+        RankFactors(k: f.k, m: f.m, n: basis.rows, u: f.u, v: timesBasis(f.v, rows: f.k, transposed: true))
     }
 
     /// `(U, V' B)` of `(U, V')`.
     func lift(_ f: RankFactors<Scalar>) -> RankFactors<Scalar> {
+        RankFactors(k: f.k, m: f.m, n: basis.columns, u: f.u, v: timesBasis(f.v, rows: f.k, transposed: false))
+    }
+
+    /// `V B^T` (`V` of `rows x n`) or `V' B` (`V'` of `rows x r`), row-major.
+    private func timesBasis(_ v: [Scalar], rows: Int, transposed: Bool) -> [Scalar] {
         let (r, n) = (basis.rows, basis.columns)
-        var v = [Scalar](repeating: 0, count: f.k * n)
-        f.v.withUnsafeBufferPointer { vp in
+        let (inner, outer) = transposed ? (n, r) : (r, n)
+        var out = [Scalar](repeating: 0, count: rows * outer)
+        v.withUnsafeBufferPointer { vp in
             basis.storage.withUnsafeBufferPointer { bp in
-                v.withUnsafeMutableBufferPointer {
+                out.withUnsafeMutableBufferPointer {
                     Scalar.gemm(
-                        transA: false, transB: false, m: f.k, n: n, k: r, alpha: 1, a: vp.baseAddress!, lda: r,
-                        b: bp.baseAddress!, ldb: n, beta: 0, c: $0.baseAddress!, ldc: n)
+                        transA: false, transB: transposed, m: rows, n: outer, k: inner, alpha: 1, a: vp.baseAddress!,
+                        lda: inner, b: bp.baseAddress!, ldb: n, beta: 0, c: $0.baseAddress!, ldc: outer)
                 }
             }
         }
-        return RankFactors(k: f.k, m: f.m, n: n, u: f.u, v: v)
+        return out
     }
 
     /// `body` with the fit's problem: the coordinates against the reduced layer.
