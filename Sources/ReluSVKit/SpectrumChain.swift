@@ -341,11 +341,18 @@ struct SpectrumChain<Scalar: BLASScalar> {
                 problem: problem, settings: settings, seed: plan.settings.seed, start: reduced.factors)
             return try runner.run(from: reduced, deadline: deadline, checkpoint: checkpoint)
         }
-        let improved = best.bound < start.bound
-        let factors = improved ? rowSpace.lift(best.factors) : start.factors
+        guard best.bound < start.bound else {
+            // Nothing lower: the start, whose errors on the points are known, certified as `fullFit` does.
+            var errors = start.errors
+            let bound = start.factors.withFactorPointers { problem.certify(errors: &errors, factors: $0) }
+            return (
+                ChainBest(base: .fitted(start.factors), rank: start.factors.k, bound: bound, source: start.source),
+                steps
+            )
+        }
+        let factors = rowSpace.lift(best.factors)
         let (bound, _) = factors.withPointers { problem.evaluate(u: $0, v: $1, k: factors.k, certified: true) }
-        let source = improved ? best.source : start.source
-        return (ChainBest(base: .fitted(factors), rank: factors.k, bound: bound, source: source), steps)
+        return (ChainBest(base: .fitted(factors), rank: factors.k, bound: bound, source: best.source), steps)
     }
 
     /// One fit from `start` on the `limit` groups of largest error under it;
