@@ -53,6 +53,23 @@ def test_every_bound_is_the_float64_error_of_its_factors(dtype, smallest):
     check_certified(r, W, b, X)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("P", [1, 3])
+def test_fits_in_the_row_space_of_few_rows_are_certified(dtype, P):
+    """Points with at most half as many rows as inputs (12 rows, 40 inputs): the fits run in the points' row
+    space and are lifted back (docs/engine.md, "Few rows"); every bound is still the float64 error of the
+    returned factors on the original points, and the fits do win somewhere."""
+    rng = np.random.default_rng(11 + P)
+    W = rng.normal(size=(30, 40)) / np.sqrt(40)
+    b = 0.1 * rng.normal(size=30)
+    X = rng.normal(size=(12, 40))
+    W, b, X = (a.astype(dtype) for a in (W, b, X))
+    r = relusv.relu_singular_values(W, b, X, return_factors=True, progress=False, group_size=P, seed=0,
+                                    max_steps=200)
+    check_certified(r, W, b, X, P)
+    assert {"fit", "refine"} & set(r.source), list(r.source)
+
+
 def test_float32_ill_conditioned_tail_is_not_declared_zero():
     """A float32 W with singular values down to 1e-7 was formerly
     reported as exactly 0 from the numerical rank on; now each value is the
