@@ -126,6 +126,15 @@ struct CandidateBasis<Scalar: BLASScalar> {
         RankFactors(k: 0, m: b.rows, n: c.columns, u: [], v: []).extended(by: self, pairs: 0..<k)
     }
 
+    /// The first `k` columns of `B` as rows (`k x m`, `k <= size`): for the
+    /// reduced-rank regression `Q_k^T`, where Lawson's power steps start
+    /// (`RoundBasis.powerStep`; of another basis, the span of `U_k`).
+    func leadingBasis(rank k: Int) -> Matrix<Scalar> {
+        var q = Matrix<Scalar>(rows: k, columns: b.rows)
+        for i in 0..<b.rows { for r in 0..<k { q[r, i] = b[i, r] } }
+        return q
+    }
+
     /// `z += a[:, pairs] B[:, pairs]^T` (`z` is `N x m`): adds the pairs' pre-activations.
     func addPairs(to z: UnsafeMutablePointer<Scalar>, pairs: Range<Int>) {
         guard !pairs.isEmpty else { return }

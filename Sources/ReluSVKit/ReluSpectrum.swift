@@ -111,8 +111,9 @@ public struct SpectrumSettings: Sendable {
     /// start is repeated on all points (`SpectrumChain.fit`).
     public var fitPoints: Int = 2048
     /// Lawson reweighting rounds of the weighted reduced-rank regression
-    /// (`weighted-rrr`, `WeightedRegression`); 0: not evaluated.
-    public var weightedRounds: Int = 4
+    /// (`weighted-rrr`, `WeightedRegression`, each a power step,
+    /// `RoundBasis.powerStep`); 0: not evaluated.
+    public var weightedRounds: Int = 5
     /// Exponent `p` of Lawson's update `d_g <- d_g (e_g / max e)^p`.
     public var weightedExponent: Double = 1
     /// Largest work, `weightedRounds K N m min(N, m)` (`K` the requested `k`

@@ -19,7 +19,8 @@ import Darwin
 /// regression (`d = 1`), each round sets `d_g <- d_g (e_g / max e)^p` with the
 /// exact ReLU errors `e_g` of the previous round (so a coordinate that stays
 /// inactive in both the target and the approximant costs nothing), and takes
-/// the SVD again. Every round's matrix has rank `<= k` and its ReLU errors
+/// the SVD again, or one block power step towards it from the previous
+/// round's basis (`RoundBasis.powerStep`). Every round's matrix has rank `<= k` and its ReLU errors
 /// are evaluated (for `n >= 2 m` from the pre-activations, the chosen round
 /// then again from its factors); the best is certified like every other
 /// candidate (`ReluBoundProblem.certify`), reported with source `weighted-rrr`.
@@ -56,10 +57,13 @@ struct WeightedRegression<Scalar: BLASScalar> {
     }
 
     /// The best of `rounds` reweighted regressions at rank `k`, started from
-    /// the plain regression's per-point errors `errors` (bound `bound`);
+    /// the plain regression's per-point errors `errors` (bound `bound`) and,
+    /// for `RoundBasis.powerStep`, its basis `Q_k^T` (`basis`, `k x m`);
     /// certified. Nil when no round beats `bound` or the data are not finite.
-    func candidate(k: Int, errors start: [Double], bound: Double) throws -> ChainBest<Scalar>? {
-        guard let chosen = try bestRound(k: k, errors: start, bound: bound) else { return nil }
+    func candidate(k: Int, errors start: [Double], bound: Double, basis: Matrix<Scalar>? = nil) throws
+        -> ChainBest<Scalar>?
+    {
+        guard let chosen = try bestRound(k: k, errors: start, bound: bound, basis: basis) else { return nil }
         let factors = chosen.factors ?? projection(chosen.vt, rank: k)
         var errors = chosen.errors
         if ranksFromPreactivations {
@@ -86,8 +90,10 @@ struct WeightedRegression<Scalar: BLASScalar> {
     /// smallest maximum error, with `Q^T` (the rows of `vt`, `r x m`) of its
     /// weighted regression; nil when no round beats `bound` (the plain
     /// regression, errors `start`). Each round's errors (the next weights and
-    /// the ranking) come from `evaluation(qt:rank:)`.
-    func bestRound(k: Int, errors start: [Double], bound: Double) throws -> Round? {
+    /// the ranking) come from `evaluation(qt:rank:)`; each round's basis from
+    /// `basisOfRound`, or by `RoundBasis.powerStep` from the previous
+    /// round's (the first from `basis`, the plain regression's `Q_k^T`).
+    func bestRound(k: Int, errors start: [Double], bound: Double, basis: Matrix<Scalar>? = nil) throws -> Round? {
         guard k > 0, rounds > 0, zt.storage.allSatisfy(\.isFinite) else { return nil }
         let m = problem.layer.outputs
         let N = problem.count
@@ -96,6 +102,7 @@ struct WeightedRegression<Scalar: BLASScalar> {
         var errors = start
         var best: Round?
         var gramMayServe = true  // until a round's Gram matrix does not resolve rank k (then the SVD)
+        var previous = route == .powerStep ? basis : nil
         for _ in 0..<rounds {
             guard reweight(&weights, errors: errors) else { break }
             var scaled = zt
@@ -105,8 +112,10 @@ struct WeightedRegression<Scalar: BLASScalar> {
                     for j in 0..<m { z[i * m + j] *= root }
                 }
             }
-            let vt = try basisOfRound(scaled, rank: k, gramMayServe: &gramMayServe)
+            let stepped = try previous.flatMap { try powerStep(scaled, from: $0, rank: k) }
+            let vt = try stepped ?? basisOfRound(scaled, rank: k, gramMayServe: &gramMayServe)
             guard k <= vt.rows else { break }
+            if route == .powerStep { previous = vt }
             let (factors, value, next) = evaluation(qt: vt, rank: k)
             guard value.isFinite else { break }
             if value < (best?.bound ?? bound) { best = Round(vt: vt, factors: factors, bound: value, errors: next) }
@@ -144,6 +153,38 @@ struct WeightedRegression<Scalar: BLASScalar> {
         return (factors, bound, errors)
     }
 
+    /// One block power step on the round's Gram matrix: the orthonormal
+    /// `Q_k^T` (`k x m`) of `orth(Z_s^T Z_s Q)`, `Q^T` the first `k` rows of
+    /// `vt` (`RoundBasis.powerStep`); two GEMMs of `N m k` multiply-adds and a
+    /// Householder QR of the `m x k` product. Nil where LAPACK fails (the
+    /// round then takes `basisOfRound`).
+    func powerStep(_ scaled: Matrix<Scalar>, from vt: Matrix<Scalar>, rank k: Int) throws -> Matrix<Scalar>? {
+        let N = scaled.rows
+        let m = scaled.columns
+        guard k >= 1, k <= vt.rows, k <= m, vt.columns == m else { return nil }
+        // Row-major k x m is column-major m x k: the product's columns, then Q's.
+        var y = [Scalar](repeating: 0, count: k * m)
+        var a = [Scalar](repeating: 0, count: N * k)
+        scaled.storage.withUnsafeBufferPointer { z in
+            vt.storage.withUnsafeBufferPointer { q in
+                Scalar.gemm(
+                    transA: false, transB: true, m: N, n: k, k: m, alpha: 1, a: z.baseAddress!, lda: m,
+                    b: q.baseAddress!, ldb: m, beta: 0, c: &a, ldc: k)
+            }
+            Scalar.gemm(
+                transA: true, transB: false, m: k, n: m, k: N, alpha: 1, a: a, lda: k, b: z.baseAddress!, ldb: m,
+                beta: 0, c: &y, ldc: m)
+        }
+        var tau = [Scalar](repeating: 0, count: k)
+        guard Scalar.geqrfColumnMajor(m: m, n: k, a: &y, lda: m, tau: &tau) == 0 else { return nil }
+        var q = [Scalar](repeating: 0, count: k * m)
+        for r in 0..<k { q[r * m + r] = 1 }
+        guard Scalar.ormqrLeftColumnMajor(m: m, n: k, k: k, a: y, lda: m, tau: tau, c: &q, ldc: m) == 0 else {
+            return nil
+        }
+        return Matrix(rows: k, columns: m, storage: q)
+    }
+
     /// `Q_k` (`m x k`, row-major), the transpose of the first `k` rows of `vt`.
     func basis(_ vt: Matrix<Scalar>, rank k: Int) -> [Scalar] {
         let m = problem.layer.outputs
@@ -162,13 +203,15 @@ struct WeightedRegression<Scalar: BLASScalar> {
         switch route {
         case .gram:
             if let vt = try gramEigenvectors(scaled, count: scaled.columns, resolving: nil) { return vt }
-        case .gramWhereResolved where gramMayServe && scaled.rows >= scaled.columns:
-            if let vt = try gramEigenvectors(scaled, count: k, resolving: k) { return vt }
+        case .gramWhereResolved, .powerStep:
+            guard gramMayServe else { break }
+            if scaled.rows >= scaled.columns {
+                if let vt = try gramEigenvectors(scaled, count: k, resolving: k) { return vt }
+            } else if let vt = try leftGramBasis(scaled, rank: k) {
+                return vt
+            }
             gramMayServe = false
-        case .gramWhereResolved where gramMayServe:
-            if let vt = try leftGramBasis(scaled, rank: k) { return vt }
-            gramMayServe = false
-        case .svd, .gramWhereResolved:
+        case .svd:
             break
         }
         return try scaled.withView { try rightSVD(of: $0) }.vt
@@ -285,15 +328,15 @@ func linearPreactivations<Scalar: BLASScalar>(layer: ReluLayer<Scalar>, points x
 
 /// The weighted candidate at every `k` of `ks` (`0 < k < rrr.size`) where
 /// `evaluated(k)`, keyed by `k`, each started from the plain regression
-/// `rrr` at that `k`; one progress unit per `k` of `ks`; the `k` are split
+/// `rrr` at that `k` (its errors and its basis, the rounds by power steps,
+/// `RoundBasis.powerStep`); one progress unit per `k` of `ks`; the `k` are split
 /// into `threads` contiguous parts run in parallel.
 func weightedCandidates<Scalar: BLASScalar>(
     problem: ReluBoundProblem<Scalar>, rrr: CandidateBasis<Scalar>, ks: [Int], rounds: Int, exponent: Double,
     threads: Int, evaluated: @escaping (Int) -> Bool, shared: SharedProgress, progress: Progress,
     report: @escaping () throws -> Void
 ) throws -> [Int: ChainBest<Scalar>] {
-    let regression = WeightedRegression(
-        problem: problem, rounds: rounds, exponent: exponent, route: .gramWhereResolved)
+    let regression = WeightedRegression(problem: problem, rounds: rounds, exponent: exponent, route: .powerStep)
     let parts = max(1, min(threads, ks.count))
     let results = (0..<parts).map { _ in Box<[Int: ChainBest<Scalar>]>([:]) }
     let tasks: [() throws -> Void] = (0..<parts).map { part in
@@ -304,7 +347,8 @@ func weightedCandidates<Scalar: BLASScalar>(
                 guard k > 0, k < rrr.size, evaluated(k) else { continue }
                 let plain = rrr.factors(rank: k)
                 let (bound, errors) = plain.withPointers { problem.evaluate(u: $0, v: $1, k: k, certified: false) }
-                if bound > 0, let w = try regression.candidate(k: k, errors: errors, bound: bound) {
+                let basis = rrr.leadingBasis(rank: k)
+                if bound > 0, let w = try regression.candidate(k: k, errors: errors, bound: bound, basis: basis) {
                     results[part].value[k] = w
                 }
             }
@@ -342,6 +386,13 @@ enum RoundBasis {
     /// of `Z^T D Z` (`m x m`) for `N >= m`, of `D^(1/2) Z Z^T D^(1/2)`
     /// (`N x N`, in `Double`) for `N < m`; else the SVD.
     case gramWhereResolved
+    /// One block power step per round on `Z_s^T Z_s` from the previous
+    /// round's `Q_k` (the first round's from the plain regression's,
+    /// `WeightedRegression.powerStep`): `4 N m k` multiply-adds and a QR of
+    /// `m x k` instead of the Gram matrix's `N m min(N, m) / 2` and its
+    /// reduction. The basis lags the exact one by a step, which damps
+    /// Lawson's iteration; without a previous basis, `gramWhereResolved`.
+    case powerStep
 
     /// Whether eigenvalues `values` (decreasing) of a Gram matrix computed in
     /// a precision of unit roundoff `epsilon` resolve the leading `k`:

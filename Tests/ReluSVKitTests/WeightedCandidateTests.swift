@@ -66,7 +66,10 @@ final class WeightedCandidateTests: XCTestCase {
             for k in 1..<min(m, n, N) {
                 let plain = rrr.factors(rank: k)
                 let (bound, start) = plain.withPointers { problem.evaluate(u: $0, v: $1, k: k, certified: false) }
-                guard let c = try regression.candidate(k: k, errors: start, bound: bound) else { continue }
+                let basis = rrr.leadingBasis(rank: k)
+                guard let c = try regression.candidate(k: k, errors: start, bound: bound, basis: basis) else {
+                    continue
+                }
                 won += 1
                 XCTAssertEqual(c.source, .weightedRRR)
                 XCTAssertLessThanOrEqual(c.fit!.k, k)
@@ -88,7 +91,7 @@ final class WeightedCandidateTests: XCTestCase {
 
     func testCertifiedInDoubleAndFloat() throws {
         for P in [1, 3] {
-            for route in [RoundBasis.svd, .gram, .gramWhereResolved] {
+            for route in [RoundBasis.svd, .gram, .gramWhereResolved, .powerStep] {
                 try check(Double.self, P: P, route: route)
                 try check(Float.self, P: P, route: route)
                 // n >= 2 m: the rounds ranked from the pre-activations, the chosen one certified from its factors.
@@ -153,6 +156,61 @@ final class WeightedCandidateTests: XCTestCase {
             }
             XCTAssertGreaterThan(counts.resolved, 0)
             XCTAssertGreaterThan(counts.unresolved, 0, "no rank left unresolved: the fallback is not tested")
+        }
+    }
+
+    /// A power step (`RoundBasis.powerStep`) returns an orthonormal `Q_k^T`
+    /// spanning `Z_s^T Z_s Q` (recomputed by loops in float64: the part of
+    /// `G Q` outside the new span below 1e-10 of `||G Q||`), for `N >= m` and
+    /// `N < m`; repeated on one matrix it reaches the span of the SVD's
+    /// leading `k` right singular vectors (projectors equal to 1e-8), the
+    /// basis the exact routes take.
+    func testPowerStepsSpanTheGramProductAndConverge() throws {
+        for (m, n, N) in [(12, 10, 60), (24, 16, 12)] {
+            let (_, _, xs, layer) = try Self.scalarData(Double.self, m: m, n: n, N: N, seed: 99)
+            try Matrix(rows: N, columns: n, storage: xs).withView { view in
+                let problem = try ReluBoundProblem(layer: layer, points: view, groupSize: 1)
+                let regression = WeightedRegression(problem: problem, rounds: 1, exponent: 1, route: .powerStep)
+                let z = regression.zt
+                let f = try z.withView { try rightSVD(of: $0) }
+                let svd = f.vt
+                // The rank of the widest gap s_k / s_(k-1): 300 steps reach its span to rounding.
+                let k = (1..<min(m, N)).max { Double(f.s[$0] / f.s[$0 - 1]) > Double(f.s[$1] / f.s[$1 - 1]) }!
+                XCTAssertLessThan(pow(Double(f.s[k] / f.s[k - 1]), 600), 1e-10)
+                var q = Matrix<Double>(rows: k, columns: m)
+                for r in 0..<k { for i in 0..<m { q[r, i] = cos(Double(7 * r + i)) } }  // not orthonormal
+                let next = try XCTUnwrap(try regression.powerStep(z, from: q, rank: k))
+                // G Q by loops: (Z^T (Z Q^T)) as k columns of length m.
+                var gq = [[Double]](repeating: [Double](repeating: 0, count: m), count: k)
+                for r in 0..<k {
+                    for p in 0..<N {
+                        var dot = 0.0
+                        for i in 0..<m { dot += z[p, i] * q[r, i] }
+                        for i in 0..<m { gq[r][i] += z[p, i] * dot }
+                    }
+                }
+                for r in 0..<k {
+                    for s in 0..<k {
+                        let dot = (0..<m).reduce(0.0) { $0 + next[r, $1] * next[s, $1] }
+                        XCTAssertEqual(dot, r == s ? 1 : 0, accuracy: 1e-12, "orthonormal rows")
+                    }
+                    let coefficients = (0..<k).map { s in (0..<m).reduce(0.0) { $0 + next[s, $1] * gq[r][$1] } }
+                    let outside = (0..<m).map { i in
+                        gq[r][i] - (0..<k).reduce(0.0) { $0 + coefficients[$1] * next[$1, i] }
+                    }
+                    let norm = gq[r].reduce(0.0) { $0 + $1 * $1 }.squareRoot()
+                    XCTAssertLessThan(outside.reduce(0.0) { max($0, abs($1)) }, 1e-10 * norm, "m = \(m), N = \(N)")
+                }
+                var iterate = next
+                for _ in 0..<300 { iterate = try XCTUnwrap(try regression.powerStep(z, from: iterate, rank: k)) }
+                for i in 0..<m {
+                    for j in 0..<m {
+                        let a = (0..<k).reduce(0.0) { $0 + iterate[$1, i] * iterate[$1, j] }
+                        let b = (0..<k).reduce(0.0) { $0 + svd[$1, i] * svd[$1, j] }
+                        XCTAssertEqual(a, b, accuracy: 1e-8, "m = \(m), N = \(N): the leading span")
+                    }
+                }
+            }
         }
     }
 

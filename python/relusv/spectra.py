@@ -528,8 +528,9 @@ def relu_singular_values(
       ``W V_k V_k^T``, ``V`` the right singular vectors of ``X``
       (``"data-projection"``); also the reduced-rank regression with the
       points reweighted by Lawson's rule (``"weighted-rrr"``): at every ``k``
-      where its SVDs are cheap (``4 K N m min(N, m) <= 1e10`` for ``K`` values
-      of ``k``; 4 rounds, weights times ``e / max e``), else by bands of at
+      where its rounds are cheap (``5 K N m min(N, m) <= 1e10`` for ``K`` values
+      of ``k``; 5 rounds, weights times ``e / max e``, each round's basis one
+      power step from the previous round's), else by bands of at
       most 128 ``k``, narrower where affordable (4 rounds at each band's
       middle ``k``, weights times ``(e / max e)^2``, the band's nested family
       evaluated at every ``k`` of the band);
