@@ -137,6 +137,29 @@ public final class ReluBoundProblem<Scalar: BLASScalar> {
         return ReluBoundProblem.groupRoots(rows, groupSize: groupSize)
     }
 
+    /// The group errors of `L = Q Q^T W` from the projections `P = X W^T Q`
+    /// (`N x k`) of the points on `Q` (`q`, `m x k`): `X L^T = P Q^T`, `N m k`
+    /// multiply-adds. A ranking like `rankingErrors(preactivations:)`, for a
+    /// caller that holds `P` (Lawson's power steps, which read it again).
+    func rankingErrors(projection p: UnsafePointer<Scalar>, q u: UnsafePointer<Scalar>, k: Int) -> [Double] {
+        let m = layer.outputs
+        var rows = [Double](repeating: 0, count: count)
+        let scratch = Workspace<Scalar>(count: blockRows * m)
+        y.storage.withUnsafeBufferPointer { yp in
+            rows.withUnsafeMutableBufferPointer { ep in
+                var start = 0
+                while start < count {
+                    let b = min(blockRows, count - start)
+                    layer.squaredErrors(
+                        projection: p + start * k, y: yp.baseAddress! + start * m, rows: b, u: u, k: k,
+                        out: ep.baseAddress! + start, scratch: scratch.base)
+                    start += b
+                }
+            }
+        }
+        return ReluBoundProblem.groupRoots(rows, groupSize: groupSize)
+    }
+
     /// `||act(z_i + b) - y_i||^2` for every row, from the pre-activations
     /// `z` (`N x m`, without the bias) of an approximant.
     func squaredRowErrors(preactivation z: UnsafePointer<Scalar>, into out: UnsafeMutablePointer<Double>) {

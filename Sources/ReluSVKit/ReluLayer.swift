@@ -147,7 +147,6 @@ public struct ReluLayer<Scalar: BLASScalar> {
         u: UnsafePointer<Scalar>, v: UnsafePointer<Scalar>, k: Int,
         out: UnsafeMutablePointer<Double>, scratch: UnsafeMutablePointer<Scalar>, blockRows: Int, columns: Int? = nil
     ) {
-        let m = outputs
         let n = columns ?? inputs
         let p = scratch
         let z = scratch + blockRows * k
@@ -159,18 +158,31 @@ public struct ReluLayer<Scalar: BLASScalar> {
                     transA: false, transB: true, m: b, n: k, k: n, alpha: 1, a: x + start * ldx, lda: ldx,
                     b: v, ldb: n, beta: 0, c: p, ldc: k)
             }
-            predictFromProjection(rows: b, k: k, p: p, u: u, z: z, activated: true)
-            for i in 0..<b {
-                let zr = z + i * m
-                let yr = y + (start + i) * m
-                var s: Scalar = 0
-                for j in 0..<m {
-                    let d = zr[j] - yr[j]
-                    s += d * d
-                }
-                out[start + i] = Double(s)
-            }
+            squaredErrors(
+                projection: p, y: y + start * outputs, rows: b, u: u, k: k, out: out + start, scratch: z)
             start += b
+        }
+    }
+
+    /// Squared row errors `||act(P_i U^T + b) - y_i||^2` of `rows` rows from
+    /// their projections `P` (`rows x k`, contiguous; `P = X V^T`) against
+    /// targets `y` (`rows x m`), written to `out`; `scratch` holds
+    /// `rows * m` elements.
+    func squaredErrors(
+        projection p: UnsafePointer<Scalar>, y: UnsafePointer<Scalar>, rows: Int, u: UnsafePointer<Scalar>, k: Int,
+        out: UnsafeMutablePointer<Double>, scratch z: UnsafeMutablePointer<Scalar>
+    ) {
+        let m = outputs
+        predictFromProjection(rows: rows, k: k, p: p, u: u, z: z, activated: true)
+        for i in 0..<rows {
+            let zr = z + i * m
+            let yr = y + i * m
+            var s: Scalar = 0
+            for j in 0..<m {
+                let d = zr[j] - yr[j]
+                s += d * d
+            }
+            out[i] = Double(s)
         }
     }
 

@@ -66,7 +66,7 @@ struct WeightedRegression<Scalar: BLASScalar> {
         guard let chosen = try bestRound(k: k, errors: start, bound: bound, basis: basis) else { return nil }
         let factors = chosen.factors ?? projection(chosen.vt, rank: k)
         var errors = chosen.errors
-        if ranksFromPreactivations {
+        if chosen.ranked {
             // Ranked from the pre-activations: the chosen round evaluated from its factors.
             let value: Double
             (value, errors) = factors.withPointers { problem.evaluate(u: $0, v: $1, k: k, certified: false) }
@@ -78,12 +78,15 @@ struct WeightedRegression<Scalar: BLASScalar> {
 
     /// One round of Lawson's iteration: `Q^T` of its weighted regression, the
     /// rank-`k` approximant's factors where they were formed (`evaluation`),
-    /// its evaluated (not yet certified) bound and point errors.
+    /// its evaluated (not yet certified) bound and point errors, and whether
+    /// those are a ranking from the pre-activations (`ranked`: the factors'
+    /// own evaluation is still to come) or the factors' evaluation.
     struct Round {
         var vt: Matrix<Scalar>
         var factors: RankFactors<Scalar>?
         var bound: Double
         var errors: [Double]
+        var ranked: Bool
     }
 
     /// The round of Lawson's iteration at rank `k` whose approximant has the
@@ -91,10 +94,11 @@ struct WeightedRegression<Scalar: BLASScalar> {
     /// weighted regression; nil when no round beats `bound` (the plain
     /// regression, errors `start`). Each round's errors (the next weights and
     /// the ranking) come from `evaluation(qt:rank:)`; each round's basis from
-    /// `basisOfRound`, or by `RoundBasis.powerStep` from the previous
-    /// round's (the first from `basis`, the plain regression's `Q_k^T`).
+    /// `basisOfRound`, or for `RoundBasis.powerStep` from `basis` (the plain
+    /// regression's `Q_k^T`) by `powerRounds`.
     func bestRound(k: Int, errors start: [Double], bound: Double, basis: Matrix<Scalar>? = nil) throws -> Round? {
         guard k > 0, rounds > 0, zt.storage.allSatisfy(\.isFinite) else { return nil }
+        if route == .powerStep, let basis { return powerRounds(k: k, errors: start, bound: bound, basis: basis) }
         let m = problem.layer.outputs
         let N = problem.count
         let P = problem.groupSize
@@ -102,7 +106,6 @@ struct WeightedRegression<Scalar: BLASScalar> {
         var errors = start
         var best: Round?
         var gramMayServe = true  // until a round's Gram matrix does not resolve rank k (then the SVD)
-        var previous = route == .powerStep ? basis : nil
         for _ in 0..<rounds {
             guard reweight(&weights, errors: errors) else { break }
             var scaled = zt
@@ -112,16 +115,79 @@ struct WeightedRegression<Scalar: BLASScalar> {
                     for j in 0..<m { z[i * m + j] *= root }
                 }
             }
-            let stepped = try previous.flatMap { try powerStep(scaled, from: $0, rank: k) }
-            let vt = try stepped ?? basisOfRound(scaled, rank: k, gramMayServe: &gramMayServe)
+            let vt = try basisOfRound(scaled, rank: k, gramMayServe: &gramMayServe)
             guard k <= vt.rows else { break }
-            if route == .powerStep { previous = vt }
             let (factors, value, next) = evaluation(qt: vt, rank: k)
             guard value.isFinite else { break }
-            if value < (best?.bound ?? bound) { best = Round(vt: vt, factors: factors, bound: value, errors: next) }
+            if value < (best?.bound ?? bound) {
+                best = Round(vt: vt, factors: factors, bound: value, errors: next, ranked: ranksFromPreactivations)
+            }
             errors = next
         }
         return best
+    }
+
+    /// Lawson's rounds at rank `k` by power steps (`RoundBasis.powerStep`),
+    /// from the plain regression's `Q_k^T` (`basis`) and errors `start`
+    /// (bound `bound`): each round reweights, steps `Q <- orth(Z^T D Z Q)`
+    /// (`powerStep`) and ranks the new `Q` from its projections `P = Z Q`
+    /// (`N x k`; `X L^T = P Q^T`), which the next step reads again (`Z^T D
+    /// P`). A round is three GEMMs of `N m k` and a QR of `m x k`; the
+    /// weighted pre-activations are never formed. Nil when no round beats
+    /// `bound`; the chosen round is `ranked` (evaluated from its factors by
+    /// `candidate`).
+    func powerRounds(k: Int, errors start: [Double], bound: Double, basis: Matrix<Scalar>) -> Round? {
+        guard k <= basis.rows, basis.columns == problem.layer.outputs else { return nil }
+        var projected = projections(on: basis, rank: k)
+        var weights = [Double](repeating: 1, count: problem.groups)
+        var errors = start
+        var best: Round?
+        for _ in 0..<rounds {
+            guard reweight(&weights, errors: errors),
+                let vt = powerStep(projected: projected, weights: weights, rank: k)
+            else { break }
+            projected = projections(on: vt, rank: k)
+            let (factors, value, next) = ranking(projected: projected, qt: vt, rank: k)
+            guard value.isFinite else { break }
+            if value < (best?.bound ?? bound) {
+                best = Round(vt: vt, factors: factors, bound: value, errors: next, ranked: true)
+            }
+            errors = next
+        }
+        return best
+    }
+
+    /// The bound and point errors of `Q_k Q_k^T W` ranked from the points'
+    /// projections `P = Z Q_k` (`projected`, `N x k`): in `Double` the
+    /// ranking alone; below `Double` with its largest errors recomputed in
+    /// `Double` from the factors (`refineTop`), which are returned.
+    func ranking(projected: [Scalar], qt vt: Matrix<Scalar>, rank k: Int) -> (
+        factors: RankFactors<Scalar>?, bound: Double, errors: [Double]
+    ) {
+        let q = basis(vt, rank: k)
+        var errors = projected.withUnsafeBufferPointer { p in
+            q.withUnsafeBufferPointer { problem.rankingErrors(projection: p.baseAddress!, q: $0.baseAddress!, k: k) }
+        }
+        guard Scalar.self != Double.self else { return (nil, errors.reduce(0, max), errors) }
+        let factors = projection(vt, rank: k)
+        let bound = factors.withFactorPointers { problem.refineTop(errors: &errors, factors: $0) }
+        return (factors, bound, errors)
+    }
+
+    /// `P = Z Q_k` (`N x k`, row-major): the pre-activations `Z = X W^T`
+    /// projected on the first `k` rows of `vt` (`Q_k^T`), one GEMM of `N m k`.
+    func projections(on vt: Matrix<Scalar>, rank k: Int) -> [Scalar] {
+        let N = problem.count
+        let m = problem.layer.outputs
+        var p = [Scalar](repeating: 0, count: N * k)
+        zt.storage.withUnsafeBufferPointer { z in
+            vt.storage.withUnsafeBufferPointer { q in
+                Scalar.gemm(
+                    transA: false, transB: true, m: N, n: k, k: m, alpha: 1, a: z.baseAddress!, lda: m,
+                    b: q.baseAddress!, ldb: m, beta: 0, c: &p, ldc: k)
+            }
+        }
+        return p
     }
 
     /// The bound and point errors of the round's rank-`k` approximant
@@ -153,27 +219,27 @@ struct WeightedRegression<Scalar: BLASScalar> {
         return (factors, bound, errors)
     }
 
-    /// One block power step on the round's Gram matrix: the orthonormal
-    /// `Q_k^T` (`k x m`) of `orth(Z_s^T Z_s Q)`, `Q^T` the first `k` rows of
-    /// `vt` (`RoundBasis.powerStep`); two GEMMs of `N m k` multiply-adds and a
-    /// Householder QR of the `m x k` product. Nil where LAPACK fails (the
-    /// round then takes `basisOfRound`).
-    func powerStep(_ scaled: Matrix<Scalar>, from vt: Matrix<Scalar>, rank k: Int) throws -> Matrix<Scalar>? {
-        let N = scaled.rows
-        let m = scaled.columns
-        guard k >= 1, k <= vt.rows, k <= m, vt.columns == m else { return nil }
+    /// One block power step on the weighted Gram matrix `Z^T D Z` (`D` the
+    /// group `weights`) from `Q` (`m x k`), given its projections `P = Z Q`
+    /// (`projected`, `N x k`): the orthonormal `Q'^T` (`k x m`) spanning
+    /// `Z^T (D P)`, one GEMM of `N m k` and a Householder QR of the `m x k`
+    /// product. Nil where LAPACK fails.
+    func powerStep(projected: [Scalar], weights: [Double], rank k: Int) -> Matrix<Scalar>? {
+        let N = problem.count
+        let m = problem.layer.outputs
+        let P = problem.groupSize
+        guard k >= 1, k <= m, projected.count == N * k else { return nil }
+        var scaled = projected
+        for i in 0..<N {
+            let d = Scalar(weights[i / P])
+            for r in 0..<k { scaled[i * k + r] *= d }
+        }
         // Row-major k x m is column-major m x k: the product's columns, then Q's.
         var y = [Scalar](repeating: 0, count: k * m)
-        var a = [Scalar](repeating: 0, count: N * k)
-        scaled.storage.withUnsafeBufferPointer { z in
-            vt.storage.withUnsafeBufferPointer { q in
-                Scalar.gemm(
-                    transA: false, transB: true, m: N, n: k, k: m, alpha: 1, a: z.baseAddress!, lda: m,
-                    b: q.baseAddress!, ldb: m, beta: 0, c: &a, ldc: k)
-            }
+        zt.storage.withUnsafeBufferPointer { z in
             Scalar.gemm(
-                transA: true, transB: false, m: k, n: m, k: N, alpha: 1, a: a, lda: k, b: z.baseAddress!, ldb: m,
-                beta: 0, c: &y, ldc: m)
+                transA: true, transB: false, m: k, n: m, k: N, alpha: 1, a: scaled, lda: k, b: z.baseAddress!,
+                ldb: m, beta: 0, c: &y, ldc: m)
         }
         var tau = [Scalar](repeating: 0, count: k)
         guard Scalar.geqrfColumnMajor(m: m, n: k, a: &y, lda: m, tau: &tau) == 0 else { return nil }
@@ -386,12 +452,13 @@ enum RoundBasis {
     /// of `Z^T D Z` (`m x m`) for `N >= m`, of `D^(1/2) Z Z^T D^(1/2)`
     /// (`N x N`, in `Double`) for `N < m`; else the SVD.
     case gramWhereResolved
-    /// One block power step per round on `Z_s^T Z_s` from the previous
+    /// One block power step per round on `Z^T D Z` from the previous
     /// round's `Q_k` (the first round's from the plain regression's,
-    /// `WeightedRegression.powerStep`): `4 N m k` multiply-adds and a QR of
-    /// `m x k` instead of the Gram matrix's `N m min(N, m) / 2` and its
-    /// reduction. The basis lags the exact one by a step, which damps
-    /// Lawson's iteration; without a previous basis, `gramWhereResolved`.
+    /// `WeightedRegression.powerRounds`): three GEMMs of `N m k` (the step
+    /// and the round's ranking share `Z Q_k`) and a QR of `m x k` instead of
+    /// the Gram matrix's `N m min(N, m) / 2`, its reduction and the
+    /// evaluation from the factors. The basis lags the exact one by a step,
+    /// which damps Lawson's iteration; without a start, `gramWhereResolved`.
     case powerStep
 
     /// Whether eigenvalues `values` (decreasing) of a Gram matrix computed in

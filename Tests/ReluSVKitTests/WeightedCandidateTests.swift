@@ -160,9 +160,9 @@ final class WeightedCandidateTests: XCTestCase {
     }
 
     /// A power step (`RoundBasis.powerStep`) returns an orthonormal `Q_k^T`
-    /// spanning `Z_s^T Z_s Q` (recomputed by loops in float64: the part of
-    /// `G Q` outside the new span below 1e-10 of `||G Q||`), for `N >= m` and
-    /// `N < m`; repeated on one matrix it reaches the span of the SVD's
+    /// spanning `Z^T D Z Q` (recomputed by loops in float64, `D` uneven point
+    /// weights: the part of `G Q` outside the new span below 1e-10 of
+    /// `||G Q||`), for `N >= m` and `N < m`; repeated with `D = I` it reaches the span of the SVD's
     /// leading `k` right singular vectors (projectors equal to 1e-8), the
     /// basis the exact routes take.
     func testPowerStepsSpanTheGramProductAndConverge() throws {
@@ -179,14 +179,16 @@ final class WeightedCandidateTests: XCTestCase {
                 XCTAssertLessThan(pow(Double(f.s[k] / f.s[k - 1]), 600), 1e-10)
                 var q = Matrix<Double>(rows: k, columns: m)
                 for r in 0..<k { for i in 0..<m { q[r, i] = cos(Double(7 * r + i)) } }  // not orthonormal
-                let next = try XCTUnwrap(try regression.powerStep(z, from: q, rank: k))
-                // G Q by loops: (Z^T (Z Q^T)) as k columns of length m.
+                let weights = (0..<N).map { 1 + 0.9 * cos(Double(3 * $0)) }
+                let next = try XCTUnwrap(
+                    regression.powerStep(projected: regression.projections(on: q, rank: k), weights: weights, rank: k))
+                // G Q by loops: (Z^T D (Z Q^T)) as k columns of length m.
                 var gq = [[Double]](repeating: [Double](repeating: 0, count: m), count: k)
                 for r in 0..<k {
                     for p in 0..<N {
                         var dot = 0.0
                         for i in 0..<m { dot += z[p, i] * q[r, i] }
-                        for i in 0..<m { gq[r][i] += z[p, i] * dot }
+                        for i in 0..<m { gq[r][i] += z[p, i] * weights[p] * dot }
                     }
                 }
                 for r in 0..<k {
@@ -202,7 +204,12 @@ final class WeightedCandidateTests: XCTestCase {
                     XCTAssertLessThan(outside.reduce(0.0) { max($0, abs($1)) }, 1e-10 * norm, "m = \(m), N = \(N)")
                 }
                 var iterate = next
-                for _ in 0..<300 { iterate = try XCTUnwrap(try regression.powerStep(z, from: iterate, rank: k)) }
+                let ones = [Double](repeating: 1, count: N)
+                for _ in 0..<300 {
+                    iterate = try XCTUnwrap(
+                        regression.powerStep(
+                            projected: regression.projections(on: iterate, rank: k), weights: ones, rank: k))
+                }
                 for i in 0..<m {
                     for j in 0..<m {
                         let a = (0..<k).reduce(0.0) { $0 + iterate[$1, i] * iterate[$1, j] }
