@@ -130,6 +130,7 @@ struct CandidateBasis<Scalar: BLASScalar> {
     /// reduced-rank regression `Q_k^T`, where Lawson's power steps start
     /// (`RoundBasis.powerStep`; of another basis, the span of `U_k`).
     func leadingBasis(rank k: Int) -> Matrix<Scalar> {
+        precondition(k >= 0 && k <= size, "rank out of range")
         var q = Matrix<Scalar>(rows: k, columns: b.rows)
         for i in 0..<b.rows { for r in 0..<k { q[r, i] = b[i, r] } }
         return q

@@ -117,10 +117,11 @@ public struct SpectrumSettings: Sendable {
     /// Exponent `p` of Lawson's update `d_g <- d_g (e_g / max e)^p`.
     public var weightedExponent: Double = 1
     /// Largest work, `weightedRounds K N m min(N, m)` (`K` the requested `k`
-    /// with a weighted regression; each round is a thin SVD of the `N x m`
-    /// pre-activations), at which the weighted candidates are evaluated at
-    /// every `k`; above it they are evaluated by bands (`WeightedBands`).
-    /// The default is a few seconds of one core.
+    /// with a weighted regression; each round priced as a thin SVD of the
+    /// `N x m` pre-activations, about what a power step's three GEMMs of
+    /// `N m k` and QR cost over the `k` of a curve), at which the weighted
+    /// candidates are evaluated at every `k`; above it they are evaluated by
+    /// bands (`WeightedBands`). The default is a few seconds of one core.
     public var weightedLimit: Double = 1e10
     /// Widest band of the weighted regression above `weightedLimit` (0: no
     /// bands); the width itself follows the problem (`WeightedBands.width`).

@@ -20,14 +20,17 @@ import Darwin
 /// exact ReLU errors `e_g` of the previous round (so a coordinate that stays
 /// inactive in both the target and the approximant costs nothing), and takes
 /// the SVD again, or one block power step towards it from the previous
-/// round's basis (`RoundBasis.powerStep`). Every round's matrix has rank `<= k` and its ReLU errors
-/// are evaluated (for `n >= 2 m` from the pre-activations, the chosen round
-/// then again from its factors); the best is certified like every other
-/// candidate (`ReluBoundProblem.certify`), reported with source `weighted-rrr`.
+/// round's basis (`RoundBasis.powerStep`, at every `k`). Every round's
+/// matrix has rank `<= k` and its ReLU errors are evaluated (power rounds
+/// from the points' projections, other rounds for `n >= 2 m` from the
+/// pre-activations: the chosen round then again from its factors); the best
+/// is certified like every other candidate (`ReluBoundProblem.certify`),
+/// reported with source `weighted-rrr`.
 ///
-/// Work per `k`: `rounds` thin SVDs of an `N x m` matrix and as many
-/// evaluations (`N k (m + n)` each, or `2 N m k` from the pre-activations),
-/// so it runs only on layers where `N m` is small.
+/// Work per `k`: `rounds` power steps (three GEMMs of `N m k` and a QR of
+/// `m x k` each) or thin SVDs of an `N x m` matrix and their evaluations
+/// (`N k (m + n)` each, or `2 N m k` from the pre-activations), so it runs
+/// only on layers where `N m` is small.
 struct WeightedRegression<Scalar: BLASScalar> {
     let problem: ReluBoundProblem<Scalar>
     /// `X W^T` (`N x m`).
@@ -40,10 +43,11 @@ struct WeightedRegression<Scalar: BLASScalar> {
     /// column) when no column has two (a depthwise convolution's kernel
     /// matrix, a BatchNorm's diagonal); nil otherwise (`columnOwners(of:)`).
     let owners: [Int]?
-    /// Rank the rounds from the pre-activations (`ReluBoundProblem.rankingErrors`)
-    /// where that saves at least a third of the work, `n >= 2 m` (a
-    /// convolution's patches, a joint map's stacked branches); elsewhere each
-    /// round is evaluated from its factors.
+    /// Rank the exact routes' rounds (the bands') from the pre-activations
+    /// (`ReluBoundProblem.rankingErrors`) where that saves at least a third
+    /// of the work, `n >= 2 m` (a convolution's patches, a joint map's
+    /// stacked branches); elsewhere each is evaluated from its factors. Power
+    /// rounds are always ranked, from the points' projections.
     let ranksFromPreactivations: Bool
 
     init(problem: ReluBoundProblem<Scalar>, rounds: Int, exponent: Double, route: RoundBasis) {
@@ -67,7 +71,7 @@ struct WeightedRegression<Scalar: BLASScalar> {
         let factors = chosen.factors ?? projection(chosen.vt, rank: k)
         var errors = chosen.errors
         if chosen.ranked {
-            // Ranked from the pre-activations: the chosen round evaluated from its factors.
+            // Ranked from the pre-activations or projections: the chosen round evaluated from its factors.
             let value: Double
             (value, errors) = factors.withPointers { problem.evaluate(u: $0, v: $1, k: k, certified: false) }
             guard value.isFinite, value < bound else { return nil }
@@ -158,20 +162,15 @@ struct WeightedRegression<Scalar: BLASScalar> {
     }
 
     /// The bound and point errors of `Q_k Q_k^T W` ranked from the points'
-    /// projections `P = Z Q_k` (`projected`, `N x k`): in `Double` the
-    /// ranking alone; below `Double` with its largest errors recomputed in
-    /// `Double` from the factors (`refineTop`), which are returned.
+    /// projections `P = Z Q_k` (`projected`, `N x k`; `ranked`).
     func ranking(projected: [Scalar], qt vt: Matrix<Scalar>, rank k: Int) -> (
         factors: RankFactors<Scalar>?, bound: Double, errors: [Double]
     ) {
         let q = basis(vt, rank: k)
-        var errors = projected.withUnsafeBufferPointer { p in
+        let errors = projected.withUnsafeBufferPointer { p in
             q.withUnsafeBufferPointer { problem.rankingErrors(projection: p.baseAddress!, q: $0.baseAddress!, k: k) }
         }
-        guard Scalar.self != Double.self else { return (nil, errors.reduce(0, max), errors) }
-        let factors = projection(vt, rank: k)
-        let bound = factors.withFactorPointers { problem.refineTop(errors: &errors, factors: $0) }
-        return (factors, bound, errors)
+        return ranked(errors, qt: vt, rank: k)
     }
 
     /// `P = Z Q_k` (`N x k`, row-major): the pre-activations `Z = X W^T`
@@ -205,15 +204,24 @@ struct WeightedRegression<Scalar: BLASScalar> {
             return (factors, bound, errors)
         }
         let q = basis(vt, rank: k)
-        var errors = zt.storage.withUnsafeBufferPointer { z in
+        let errors = zt.storage.withUnsafeBufferPointer { z in
             vt.storage.withUnsafeBufferPointer { qt in
                 q.withUnsafeBufferPointer {
                     problem.rankingErrors(preactivations: z.baseAddress!, q: $0.baseAddress!, qt: qt.baseAddress!, k: k)
                 }
             }
         }
+        return ranked(errors, qt: vt, rank: k)
+    }
+
+    /// A ranking's bound and errors: in `Double` the ranking itself; below
+    /// `Double` with its largest errors recomputed in `Double` from the
+    /// factors (`refineTop`), which are returned.
+    func ranked(_ errors: [Double], qt vt: Matrix<Scalar>, rank k: Int) -> (
+        factors: RankFactors<Scalar>?, bound: Double, errors: [Double]
+    ) {
         guard Scalar.self != Double.self else { return (nil, errors.reduce(0, max), errors) }
-        // Below Double the largest errors are recomputed in Double from the factors (`refineTop`).
+        var errors = errors
         let factors = projection(vt, rank: k)
         let bound = factors.withFactorPointers { problem.refineTop(errors: &errors, factors: $0) }
         return (factors, bound, errors)
@@ -413,8 +421,9 @@ func weightedCandidates<Scalar: BLASScalar>(
                 guard k > 0, k < rrr.size, evaluated(k) else { continue }
                 let plain = rrr.factors(rank: k)
                 let (bound, errors) = plain.withPointers { problem.evaluate(u: $0, v: $1, k: k, certified: false) }
+                guard bound > 0 else { continue }
                 let basis = rrr.leadingBasis(rank: k)
-                if bound > 0, let w = try regression.candidate(k: k, errors: errors, bound: bound, basis: basis) {
+                if let w = try regression.candidate(k: k, errors: errors, bound: bound, basis: basis) {
                     results[part].value[k] = w
                 }
             }

@@ -160,26 +160,30 @@ final class WeightedCandidateTests: XCTestCase {
     }
 
     /// A power step (`RoundBasis.powerStep`) returns an orthonormal `Q_k^T`
-    /// spanning `Z^T D Z Q` (recomputed by loops in float64, `D` uneven point
-    /// weights: the part of `G Q` outside the new span below 1e-10 of
-    /// `||G Q||`), for `N >= m` and `N < m`; repeated with `D = I` it reaches the span of the SVD's
+    /// spanning `Z^T D Z Q` (recomputed by loops in float64, `D` uneven
+    /// weights of points or of groups of 3: the part of `G Q` outside the new
+    /// span below 1e-10 of `||G Q||`), for a full-rank `Z` with `N >= m` and
+    /// `N < m`, at a rank where `Z`'s values have a gap (not its rank, where any
+    /// step spans everything); repeated with `D = I` it reaches the span of the SVD's
     /// leading `k` right singular vectors (projectors equal to 1e-8), the
     /// basis the exact routes take.
     func testPowerStepsSpanTheGramProductAndConverge() throws {
-        for (m, n, N) in [(12, 10, 60), (24, 16, 12)] {
+        for (m, n, N, P) in [(12, 20, 60, 1), (12, 20, 60, 3), (24, 16, 12, 3)] {
             let (_, _, xs, layer) = try Self.scalarData(Double.self, m: m, n: n, N: N, seed: 99)
             try Matrix(rows: N, columns: n, storage: xs).withView { view in
-                let problem = try ReluBoundProblem(layer: layer, points: view, groupSize: 1)
+                let problem = try ReluBoundProblem(layer: layer, points: view, groupSize: P)
                 let regression = WeightedRegression(problem: problem, rounds: 1, exponent: 1, route: .powerStep)
                 let z = regression.zt
                 let f = try z.withView { try rightSVD(of: $0) }
                 let svd = f.vt
                 // The rank of the widest gap s_k / s_(k-1): 300 steps reach its span to rounding.
-                let k = (1..<min(m, N)).max { Double(f.s[$0] / f.s[$0 - 1]) > Double(f.s[$1] / f.s[$1 - 1]) }!
+                let ranks = (1..<min(m, N)).filter { f.s[$0] > 1e-8 * f.s[0] }
+                XCTAssertEqual(ranks.count, min(m, N) - 1, "Z has full rank")
+                let k = ranks.max { Double(f.s[$0] / f.s[$0 - 1]) > Double(f.s[$1] / f.s[$1 - 1]) }!
                 XCTAssertLessThan(pow(Double(f.s[k] / f.s[k - 1]), 600), 1e-10)
                 var q = Matrix<Double>(rows: k, columns: m)
                 for r in 0..<k { for i in 0..<m { q[r, i] = cos(Double(7 * r + i)) } }  // not orthonormal
-                let weights = (0..<N).map { 1 + 0.9 * cos(Double(3 * $0)) }
+                let weights = (0..<(N / P)).map { 1 + 0.9 * cos(Double(3 * $0)) }
                 let next = try XCTUnwrap(
                     regression.powerStep(projected: regression.projections(on: q, rank: k), weights: weights, rank: k))
                 // G Q by loops: (Z^T D (Z Q^T)) as k columns of length m.
@@ -188,7 +192,7 @@ final class WeightedCandidateTests: XCTestCase {
                     for p in 0..<N {
                         var dot = 0.0
                         for i in 0..<m { dot += z[p, i] * q[r, i] }
-                        for i in 0..<m { gq[r][i] += z[p, i] * weights[p] * dot }
+                        for i in 0..<m { gq[r][i] += z[p, i] * weights[p / P] * dot }
                     }
                 }
                 for r in 0..<k {
@@ -204,7 +208,7 @@ final class WeightedCandidateTests: XCTestCase {
                     XCTAssertLessThan(outside.reduce(0.0) { max($0, abs($1)) }, 1e-10 * norm, "m = \(m), N = \(N)")
                 }
                 var iterate = next
-                let ones = [Double](repeating: 1, count: N)
+                let ones = [Double](repeating: 1, count: N / P)
                 for _ in 0..<300 {
                     iterate = try XCTUnwrap(
                         regression.powerStep(

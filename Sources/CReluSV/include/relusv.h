@@ -509,7 +509,7 @@ typedef struct relusv_relu_spectrum relusv_relu_spectrum;
  * bound_k is the minimum over candidates each evaluated exactly over all
  * points: the exact value at k = 0, the truncated SVD W_k, reduced-rank
  * regression Q_k Q_k^T W (also with the points weighted by Lawson's rule: at
- * every k where 4 K N m min(N, m) <= 1e10, else by bands of at most 128 k)
+ * every k where 5 K N m min(N, m) <= 1e10, else by bands of at most 128 k)
  * and the data projection
  * W V_k V_k^T, the approximant
  * of the previous requested k, the previous best extended by the next singular
