@@ -291,7 +291,7 @@ class _Piece:
         from .conv_operator import ROUNDING, conv_operator_norm
 
         if self.pointwise:
-            return float(np.linalg.norm(self.matrix, 2)) * (1 + ROUNDING)
+            return spectral_norm(self.matrix) * (1 + ROUNDING)
         g = self.geometry   # the upper end comes before the iteration: one step of it suffices
         result = conv_operator_norm(self.kernel.numpy(), tuple(self.shape[1:]), stride=g["stride"],
                                     padding=g["padding"], dilation=g["dilation"], padding_mode=g["padding_mode"],
@@ -364,6 +364,14 @@ def _piece(branch: Branch, shape: Tuple[int, ...], channels_first: bool) -> _Pie
     if scale is not None:
         w = w * scale.reshape(-1, 1)
     return _Piece("linear", w.numpy(), shape)
+
+
+def spectral_norm(matrix: np.ndarray) -> float:
+    """``sigma_0`` of a float64 matrix by the library's SVD (``relusv.singular_values``: a diagonal or
+    block-diagonal matrix, e.g. a BatchNorm site's, by its blocks); 0 for an empty one."""
+    from ..spectra import singular_values
+
+    return float(singular_values(matrix)[0]) if matrix.size else 0.0
 
 
 def _right_singular_vectors(z: np.ndarray) -> np.ndarray:
@@ -605,7 +613,7 @@ class JointMap:
         from .conv_operator import DEFAULT_MAX_ITER, DEFAULT_TOL, ROUNDING, _gram, _lanczos
 
         if not self.conv or all(p.pointwise for p in self.pieces):
-            value = float(np.linalg.norm(self.matrix, 2))
+            value = spectral_norm(self.matrix)
             return value * (1 + ROUNDING), value * (1 - ROUNDING), "exact"
 
         tol = DEFAULT_TOL if tol is None else float(tol)
