@@ -438,6 +438,11 @@ def test_analyze_pre_activation_sites_on_a_concatenation():
     out = torch.relu(s.reshape(1, -1, 1, 1) * cat + c.reshape(1, -1, 1, 1))
     s0 = float((out - torch.relu(c).reshape(1, -1, 1, 1)).reshape(len(idx), -1).norm(dim=1).max())
     assert site["s0_correct"] == pytest.approx(s0, rel=1e-5)
+    # The diagonal map's norm is its largest scale, exactly (closed form; the library's SVD by blocks).
+    top = float(np.abs(s.double().numpy()).max())
+    assert site["operator_norm_method"] == "exact"
+    assert site["operator_norm_lower"] <= top <= site["operator_norm"]
+    assert site["operator_norm"] - site["operator_norm_lower"] <= 3e-10 * top   # the ROUNDING bracket
     assert rows.loc["0.layer2.conv1", "activation"] == "relu"     # conv1 -> norm2 -> relu2: the layer's own row
 
 
