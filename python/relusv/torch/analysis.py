@@ -284,8 +284,9 @@ def _site_arrays(sites: list, tap, dims: Dict[tuple, int]) -> Dict[tuple, np.nda
             dims[(site.name, "input")] = int(sum(np.prod(tap.shapes[name]) for name in inputs))
         if site.node in tap.shapes:
             dims[(site.name, "output")] = int(np.prod(tap.shapes[site.node]))
-        if all(name in arrays for name in inputs):
-            out[(site.name, "input")] = np.concatenate([arrays[name] for name in inputs], axis=1)
+        if all(name in arrays for name in inputs):   # one branch: its rows as kept (read only), no copy
+            out[(site.name, "input")] = arrays[inputs[0]] if len(inputs) == 1 else \
+                np.concatenate([arrays[name] for name in inputs], axis=1)
         if site.node in arrays:
             out[(site.name, "output")] = arrays[site.node]
     return out
