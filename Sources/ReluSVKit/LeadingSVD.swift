@@ -239,6 +239,16 @@ private func tallColumnMajor<Scalar: BLASScalar>(_ w: MatrixView<Scalar>) throws
     return t
 }
 
+/// The orthonormal `Q` (column-major `rows x p`, `rows >= p`) of `A = Q R`
+/// for the column-major `rows x p` buffer `a`, which keeps the reflectors
+/// (`householderR`, then `Q [I; 0]` by `lift`).
+func orthonormalColumns<Scalar: BLASScalar>(_ a: inout [Scalar], rows: Int, columns p: Int) throws -> [Scalar] {
+    let (_, tau) = try householderR(&a, rows: rows, columns: p)
+    var identity = [Scalar](repeating: 0, count: p * p)
+    for j in 0..<p { identity[j + j * p] = 1 }
+    return try lift(identity, by: a, tau: tau, rows: rows, columns: p, count: p)
+}
+
 /// `R` (`p x p`, column-major, zeros below the diagonal) of `A = Q R` for the
 /// column-major `rows x p` buffer `a`, which keeps the reflectors (with `tau`).
 func householderR<Scalar: BLASScalar>(_ a: inout [Scalar], rows: Int, columns p: Int) throws -> (

@@ -70,7 +70,7 @@ struct WeightedRegression<Scalar: BLASScalar> {
         guard let chosen = try bestRound(k: k, errors: start, bound: bound, basis: basis) else { return nil }
         let factors = chosen.factors ?? projection(chosen.vt, rank: k)
         var errors = chosen.errors
-        if chosen.ranked {
+        if roundsAreRanked {
             // Ranked from the pre-activations or projections: the chosen round evaluated from its factors.
             let value: Double
             (value, errors) = factors.withPointers { problem.evaluate(u: $0, v: $1, k: k, certified: false) }
@@ -82,16 +82,19 @@ struct WeightedRegression<Scalar: BLASScalar> {
 
     /// One round of Lawson's iteration: `Q^T` of its weighted regression, the
     /// rank-`k` approximant's factors where they were formed (`evaluation`),
-    /// its evaluated (not yet certified) bound and point errors, and whether
-    /// those are a ranking from the pre-activations (`ranked`: the factors'
-    /// own evaluation is still to come) or the factors' evaluation.
+    /// its evaluated (not yet certified) bound and point errors.
     struct Round {
         var vt: Matrix<Scalar>
         var factors: RankFactors<Scalar>?
         var bound: Double
         var errors: [Double]
-        var ranked: Bool
     }
+
+    /// Whether a round's bound and errors are a ranking (from the
+    /// pre-activations or the points' projections), so that the chosen round
+    /// is evaluated again from its factors (`candidate`), or the factors' own
+    /// evaluation.
+    var roundsAreRanked: Bool { route == .powerStep || ranksFromPreactivations }
 
     /// The round of Lawson's iteration at rank `k` whose approximant has the
     /// smallest maximum error, with `Q^T` (the rows of `vt`, `r x m`) of its
@@ -99,10 +102,13 @@ struct WeightedRegression<Scalar: BLASScalar> {
     /// regression, errors `start`). Each round's errors (the next weights and
     /// the ranking) come from `evaluation(qt:rank:)`; each round's basis from
     /// `basisOfRound`, or for `RoundBasis.powerStep` from `basis` (the plain
-    /// regression's `Q_k^T`) by `powerRounds`.
+    /// regression's `Q_k^T`, required) by `powerRounds`.
     func bestRound(k: Int, errors start: [Double], bound: Double, basis: Matrix<Scalar>? = nil) throws -> Round? {
         guard k > 0, rounds > 0, zt.storage.allSatisfy(\.isFinite) else { return nil }
-        if route == .powerStep, let basis { return powerRounds(k: k, errors: start, bound: bound, basis: basis) }
+        if route == .powerStep {
+            guard let basis else { return nil }
+            return powerRounds(k: k, errors: start, bound: bound, basis: basis)
+        }
         let m = problem.layer.outputs
         let N = problem.count
         let P = problem.groupSize
@@ -123,9 +129,7 @@ struct WeightedRegression<Scalar: BLASScalar> {
             guard k <= vt.rows else { break }
             let (factors, value, next) = evaluation(qt: vt, rank: k)
             guard value.isFinite else { break }
-            if value < (best?.bound ?? bound) {
-                best = Round(vt: vt, factors: factors, bound: value, errors: next, ranked: ranksFromPreactivations)
-            }
+            if value < (best?.bound ?? bound) { best = Round(vt: vt, factors: factors, bound: value, errors: next) }
             errors = next
         }
         return best
@@ -138,8 +142,8 @@ struct WeightedRegression<Scalar: BLASScalar> {
     /// (`N x k`; `X L^T = P Q^T`), which the next step reads again (`Z^T D
     /// P`). A round is three GEMMs of `N m k` and a QR of `m x k`; the
     /// weighted pre-activations are never formed. Nil when no round beats
-    /// `bound`; the chosen round is `ranked` (evaluated from its factors by
-    /// `candidate`).
+    /// `bound`; the chosen round is evaluated from its factors by `candidate`
+    /// (`roundsAreRanked`).
     func powerRounds(k: Int, errors start: [Double], bound: Double, basis: Matrix<Scalar>) -> Round? {
         guard k <= basis.rows, basis.columns == problem.layer.outputs else { return nil }
         var projected = projections(on: basis, rank: k)
@@ -153,9 +157,7 @@ struct WeightedRegression<Scalar: BLASScalar> {
             projected = projections(on: vt, rank: k)
             let (factors, value, next) = ranking(projected: projected, qt: vt, rank: k)
             guard value.isFinite else { break }
-            if value < (best?.bound ?? bound) {
-                best = Round(vt: vt, factors: factors, bound: value, errors: next, ranked: true)
-            }
+            if value < (best?.bound ?? bound) { best = Round(vt: vt, factors: factors, bound: value, errors: next) }
             errors = next
         }
         return best
@@ -231,7 +233,7 @@ struct WeightedRegression<Scalar: BLASScalar> {
     /// group `weights`) from `Q` (`m x k`), given its projections `P = Z Q`
     /// (`projected`, `N x k`): the orthonormal `Q'^T` (`k x m`) spanning
     /// `Z^T (D P)`, one GEMM of `N m k` and a Householder QR of the `m x k`
-    /// product. Nil where LAPACK fails.
+    /// product (`orthonormalColumns`). Nil where LAPACK fails.
     func powerStep(projected: [Scalar], weights: [Double], rank k: Int) -> Matrix<Scalar>? {
         let N = problem.count
         let m = problem.layer.outputs
@@ -249,13 +251,7 @@ struct WeightedRegression<Scalar: BLASScalar> {
                 transA: true, transB: false, m: k, n: m, k: N, alpha: 1, a: scaled, lda: k, b: z.baseAddress!,
                 ldb: m, beta: 0, c: &y, ldc: m)
         }
-        var tau = [Scalar](repeating: 0, count: k)
-        guard Scalar.geqrfColumnMajor(m: m, n: k, a: &y, lda: m, tau: &tau) == 0 else { return nil }
-        var q = [Scalar](repeating: 0, count: k * m)
-        for r in 0..<k { q[r * m + r] = 1 }
-        guard Scalar.ormqrLeftColumnMajor(m: m, n: k, k: k, a: y, lda: m, tau: tau, c: &q, ldc: m) == 0 else {
-            return nil
-        }
+        guard let q = try? orthonormalColumns(&y, rows: m, columns: k) else { return nil }
         return Matrix(rows: k, columns: m, storage: q)
     }
 
@@ -277,15 +273,13 @@ struct WeightedRegression<Scalar: BLASScalar> {
         switch route {
         case .gram:
             if let vt = try gramEigenvectors(scaled, count: scaled.columns, resolving: nil) { return vt }
-        case .gramWhereResolved, .powerStep:
-            guard gramMayServe else { break }
-            if scaled.rows >= scaled.columns {
-                if let vt = try gramEigenvectors(scaled, count: k, resolving: k) { return vt }
-            } else if let vt = try leftGramBasis(scaled, rank: k) {
-                return vt
-            }
+        case .gramWhereResolved where gramMayServe && scaled.rows >= scaled.columns:
+            if let vt = try gramEigenvectors(scaled, count: k, resolving: k) { return vt }
             gramMayServe = false
-        case .svd:
+        case .gramWhereResolved where gramMayServe:
+            if let vt = try leftGramBasis(scaled, rank: k) { return vt }
+            gramMayServe = false
+        case .svd, .gramWhereResolved, .powerStep:  // a power round's basis comes from `powerStep`
             break
         }
         return try scaled.withView { try rightSVD(of: $0) }.vt
@@ -467,7 +461,7 @@ enum RoundBasis {
     /// and the round's ranking share `Z Q_k`) and a QR of `m x k` instead of
     /// the Gram matrix's `N m min(N, m) / 2`, its reduction and the
     /// evaluation from the factors. The basis lags the exact one by a step,
-    /// which damps Lawson's iteration; without a start, `gramWhereResolved`.
+    /// which damps Lawson's iteration; without a start basis no round runs.
     case powerStep
 
     /// Whether eigenvalues `values` (decreasing) of a Gram matrix computed in
